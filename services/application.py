@@ -67,7 +67,7 @@ class DualRandom(Application):
         super().__init__(
             env={
                 "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
-                "SQLALCHEMY_URL": database_url,
+                "SQLALCHEMY_URL": _with_sqlite_timeout(database_url),
                 "CREATE_TABLE": "y",
             }
         )
@@ -132,6 +132,7 @@ class DualRandom(Application):
         """All-or-nothing import: validate every row, then store every change in one transaction."""
         cls = KINDS[kind]
         problems: list[FieldProblem] = []
+        forbidden: list[FieldProblem] = []
         valid: list[tuple[int, dict[str, Any], uuid.UUID]] = []
         seen: dict[uuid.UUID, int] = {}
         for rownum, raw in rows:
@@ -147,10 +148,16 @@ class DualRandom(Application):
                 continue
             seen[agg_id] = rownum
             if not access.can_write(ctx.actor, kind, _owner(cls, values)):
-                problems.append(FieldProblem("department", "forbidden", f"you may not write {kind} entries of {_owner(cls, values)}", rownum))
+                forbidden.append(
+                    FieldProblem("department", "forbidden", f"you may not write {kind} entries of {_owner(cls, values)}", rownum)
+                )
                 continue
             # Only the fields the file has: an absent column leaves the stored value alone.
             valid.append((rownum, {k: v for k, v in values.items() if k in raw}, agg_id))
+        if forbidden:
+            raise PermissionDeniedError(
+                f"{len(forbidden)} rows are {kind} entries you may not write; nothing was imported", forbidden
+            )
         if problems:
             raise InvalidInputError(problems, f"{len({p.row for p in problems})} bad rows; nothing was imported")
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
@@ -289,3 +296,10 @@ __all__ = [
     "CommandContext", "ConflictError", "DualRandom", "ImportResult", "NotFoundError",
     "PermissionDeniedError", "Written", "describe_event", "event_name",
 ]
+
+
+def _with_sqlite_timeout(url: str) -> str:
+    """SQLite writers wait for each other (30 s) instead of failing at once with "database is locked"."""
+    if url.startswith("sqlite") and "timeout=" not in url:
+        return url + ("&" if "?" in url else "?") + "timeout=30"
+    return url

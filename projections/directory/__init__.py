@@ -1,0 +1,1 @@
+"""Directory read models: departments, items, targets, inspectors and experts."""

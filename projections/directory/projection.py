@@ -1,0 +1,134 @@
+"""Directory projection: one table per kind, columns derived from the kind's field spec.
+
+Events are applied with the domain's own mutators (the aggregate is rehydrated from its row), so the
+read model cannot drift from the aggregate's rules.
+"""
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.directory import KINDS, DirectoryEntry
+
+metadata = sa.MetaData()
+
+
+def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
+    if f.kind == "bool":
+        return sa.Column(f.name, sa.Boolean, index=True)
+    if f.kind == "list":
+        return sa.Column(f.name, sa.Text)  # "|a|b|": LIKE '%|a|%' finds a member on any database
+    if f.kind == "date":
+        return sa.Column(f.name, sa.String(10), index=True)
+    if f.max_len > 300:
+        return sa.Column(f.name, sa.Text)
+    return sa.Column(f.name, sa.String(f.max_len), index=f.name not in {"address", "legal_basis"})
+
+
+def _table(kind: str, cls: type[DirectoryEntry]) -> sa.Table:
+    fields = [f for f in cls.SPEC.fields.values() if f.name not in {"department"}]
+    return sa.Table(
+        f"rm_{kind}",
+        metadata,
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("owner", sa.String(32), index=True, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("position", sa.BigInteger, nullable=False),  # last event applied
+        sa.Column("first_position", sa.BigInteger, nullable=False, index=True),  # registration: listing order
+        sa.Column("created_on", sa.String(40), nullable=False),
+        sa.Column("modified_on", sa.String(40), nullable=False),
+        sa.Column("data", sa.Text, nullable=False),
+        *[_column(f) for f in fields],
+    )
+
+
+TABLES: dict[str, sa.Table] = {kind: _table(kind, cls) for kind, cls in KINDS.items()}
+
+
+def encode_list(values: list[str]) -> str:
+    return "|" + "|".join(values) + "|" if values else ""
+
+
+class DirectoryProjection:
+    """Keeps ``rm_<kind>`` tables in step with the directory aggregates."""
+
+    name = "directory"
+    metadata = metadata
+
+    def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
+        states: dict[uuid.UUID, tuple[str, DirectoryEntry, int, bool]] = {}  # id -> kind, agg, position, new
+        first: dict[uuid.UUID, int] = {}
+        for position, ev in events:
+            kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
+            if kind not in KINDS:
+                continue
+            oid = ev.originator_id
+            if oid in states:
+                _, agg, _, new = states[oid]
+            else:
+                agg, new = self._load(conn, kind, oid), False
+            if agg is None:
+                agg, new = ev.mutate(None), True
+                first[oid] = position
+            else:
+                ev.mutate(agg)
+            states[oid] = (kind, agg, position, new)
+        for kind in KINDS:
+            table = TABLES[kind]
+            inserts = [
+                {**self._row(a, p), "first_position": first[a.id]}
+                for k, a, p, new in states.values() if k == kind and new
+            ]
+            updates = [self._row(a, p) for k, a, p, new in states.values() if k == kind and not new]
+            if inserts:
+                conn.execute(table.insert(), inserts)
+            if updates:
+                stmt = (
+                    table.update()
+                    .where(table.c.id == sa.bindparam("_id"))
+                    .values({c.name: sa.bindparam(c.name) for c in table.columns if c.name not in {"id", "first_position"}})
+                )
+                conn.execute(stmt, [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in updates])
+
+    def _load(self, conn: Connection, kind: str, oid: uuid.UUID) -> DirectoryEntry | None:
+        table = TABLES[kind]
+        row = conn.execute(
+            sa.select(table.c.version, table.c.created_on, table.c.modified_on, table.c.data).where(
+                table.c.id == str(oid)
+            )
+        ).first()
+        if row is None:
+            return None
+        agg = object.__new__(KINDS[kind])
+        agg.__dict__.update(
+            _id=oid,
+            _version=row.version,
+            _created_on=dt.datetime.fromisoformat(row.created_on),
+            _modified_on=dt.datetime.fromisoformat(row.modified_on),
+            _pending_events=[],
+            data=json.loads(row.data),
+        )
+        return agg
+
+    @staticmethod
+    def _row(agg: DirectoryEntry, position: int) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": str(agg.id),
+            "owner": agg.department,
+            "version": agg.version,
+            "position": position,
+            "created_on": agg.created_on.isoformat(),
+            "modified_on": agg.modified_on.isoformat(),
+            "data": json.dumps(agg.data, ensure_ascii=False, sort_keys=True),
+        }
+        for f in agg.SPEC.fields.values():
+            if f.name == "department":
+                continue
+            value = agg.data.get(f.name)
+            row[f.name] = encode_list(value or []) if f.kind == "list" else value
+        return row

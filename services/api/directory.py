@@ -1,0 +1,211 @@
+"""Directory endpoints (departments, items, targets, inspectors, experts), one router factory for all."""
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import ValidationException
+from litestar.params import Body, Parameter
+
+from domain import access
+from domain.access import Actor
+from domain.directory import KINDS
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from domain.fields import _normalise
+from projections.directory.queries import filterable, list_entries
+from services.api.errors import NotReadyError
+from services.application import CommandContext, Written
+
+_TYPES = {"str": str, "bool": bool, "date": dt.date, "list": list[str]}
+WRITE_NOTE = (
+    " Answers 201/200 with the entry id, version and the log position of the write; pass that position as"
+    " `min_position` to a listing to read your own write."
+)
+
+
+def _structs(kind: str) -> tuple[type, type]:
+    spec = KINDS[kind].SPEC.fields.values()
+    name = kind.title().replace("_", "")
+    create_fields: list[Any] = []
+    for f in sorted(spec, key=lambda f: not f.required):
+        if f.required:
+            create_fields.append((f.name, _TYPES[f.kind]))
+        else:
+            create_fields.append((f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET))
+    update_fields = [
+        (f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET) for f in spec if not f.identity
+    ]
+    create = msgspec.defstruct(f"{name}Create", create_fields, kw_only=True, forbid_unknown_fields=True)
+    update = msgspec.defstruct(f"{name}Update", update_fields, kw_only=True, forbid_unknown_fields=True)
+    return create, update
+
+
+def _payload(struct: Any) -> dict[str, Any]:
+    return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
+
+
+def _written(w: Written, status: int) -> Response:
+    headers = {"ETag": f'"{w.version}"'}
+    if w.position is not None:
+        headers["X-Log-Position"] = str(w.position)
+    body = {"id": w.id, "version": w.version, "position": w.position, "changed": list(w.changed)}
+    return Response(body, status_code=status, headers=headers)
+
+
+def _ctx(request: Request) -> CommandContext:
+    return CommandContext(actor=request.user, correlation_id=request.scope["state"]["correlation_id"])
+
+
+def _if_match(request: Request) -> int | None:
+    raw = request.headers.get("if-match")
+    if raw is None:
+        return None
+    text = raw.strip().strip('"')
+    if not text.isdigit():
+        raise ValidationException(
+            "If-Match must be an entry version", extra=[{"key": "If-Match", "message": "must be a version number", "source": "header"}]
+        )
+    return int(text)
+
+
+def _filters(kind: str, request: Request, actor: Actor) -> dict[str, Any]:
+    allowed = set(filterable(kind))
+    spec = KINDS[kind].SPEC.fields
+    filters: dict[str, Any] = {}
+    problems = []
+    for key, value in request.query_params.items():
+        if key in {"limit", "offset", "min_position"}:
+            continue
+        if key not in allowed:
+            problems.append({"key": key, "message": f"unknown filter; use one of {', '.join(sorted(allowed))}", "source": "query"})
+            continue
+        if key in spec and spec[key].kind == "bool":
+            try:
+                filters[key] = _normalise(spec[key], value)
+            except ValueError as exc:
+                problems.append({"key": key, "message": str(exc), "source": "query"})
+                continue
+        else:
+            f = spec.get(key)
+            if f is not None and f.choices and value not in f.choices:
+                problems.append({"key": key, "message": f"must be one of {', '.join(f.choices)}", "source": "query"})
+                continue
+            filters[key] = value
+    if problems:
+        raise ValidationException("invalid filters", extra=problems)
+    if kind in {"inspector", "expert"} and not access.can_read(actor, kind):
+        wanted = filters.get("department")
+        if wanted is not None and wanted != actor.department:
+            raise PermissionDeniedError(f"{kind} entries of department {wanted!r} are not yours to read")
+        filters["department"] = actor.department
+    else:
+        access.require_read(actor, kind, filters.get("department"))
+    return filters
+
+
+def directory_router(kind: str, plural: str, label: str, importable: bool) -> Router:
+    """Routes for one directory kind under ``/api/v1/<plural>``."""
+    create_struct, update_struct = _structs(kind)
+    fields_doc = ", ".join(filterable(kind))
+
+    @post(
+        "/", sync_to_thread=True, status_code=201, summary=f"Register a {label}",
+        description=f"Validates and registers a new {label}; the key fields cannot change later. "
+        "Planners and admins only (see README, access rules)." + WRITE_NOTE,
+    )
+    def create(request: Request, data: create_struct) -> Response:  # type: ignore[valid-type]
+        rt = request.app.state.runtime
+        written = rt.app.register(kind, _payload(data), _ctx(request))
+        rt.after_write()
+        return _written(written, 201)
+
+    @patch(
+        "/{entry_id:uuid}", sync_to_thread=True, summary=f"Update a {label}",
+        description=f"Changes the given fields of a {label}; only real changes are recorded, each as its own "
+        "event. Send `If-Match: \"<version>\"` to refuse the update (409) when the entry changed meanwhile."
+        + WRITE_NOTE,
+    )
+    def update(request: Request, entry_id: uuid.UUID, data: update_struct) -> Response:  # type: ignore[valid-type]
+        rt = request.app.state.runtime
+        written = rt.app.update(kind, entry_id, _payload(data), _ctx(request), _if_match(request))
+        rt.after_write()
+        return _written(written, 200)
+
+    @get(
+        "/", sync_to_thread=True, summary=f"List {plural}",
+        description=f"Pages the {label} read model (never replays aggregates). Filters (query parameters, "
+        f"exact unless noted): {fields_doc}; name and address match a part, a short credit_code matches a "
+        "prefix, list fields (tags, specialties, methods, ...) match a member. `min_position` waits (up to 5 s) "
+        "until the read model has applied that log position, else 503.",
+    )
+    def listing(
+        request: Request,
+        limit: Annotated[int, Parameter(ge=1, le=500, description="page size")] = 50,
+        offset: Annotated[int, Parameter(ge=0, description="rows to skip")] = 0,
+        min_position: Annotated[int | None, Parameter(ge=0, description="read your writes: wait for this log position")] = None,
+    ) -> dict[str, Any]:
+        rt = request.app.state.runtime
+        filters = _filters(kind, request, request.user)
+        if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0):
+            raise NotReadyError(f"the read model has not yet reached position {min_position}")
+        page = list_entries(rt.engine, kind, filters, limit, offset)
+        return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+
+    @get(
+        "/{entry_id:uuid}", sync_to_thread=True, summary=f"Get a {label}",
+        description=f"The current state of one {label}, from its events (always up to date); ETag is its version.",
+    )
+    def one(request: Request, entry_id: uuid.UUID) -> Response:
+        agg = request.app.state.runtime.app.get(kind, entry_id, request.user)
+        body = {"id": str(agg.id), "version": agg.version, "created_on": agg.created_on.isoformat(),
+                "modified_on": agg.modified_on.isoformat(), **agg.data}
+        return Response(body, headers={"ETag": f'"{agg.version}"'})
+
+    @get(
+        "/{entry_id:uuid}/history", sync_to_thread=True, summary=f"History of a {label}",
+        description="Every event of the entry in order: log position, version, event type, time, who acted "
+        "(actor, department, role), correlation and causation ids, and the event data.",
+    )
+    def history(request: Request, entry_id: uuid.UUID) -> dict[str, Any]:
+        events = request.app.state.runtime.app.history(kind, entry_id, request.user)
+        return {"id": str(entry_id), "events": events}
+
+    handlers: list[Any] = [create, update, listing, one, history]
+
+    if importable:
+
+        @post(
+            "/import", sync_to_thread=True, status_code=200, summary=f"Import {plural} from CSV or XLSX",
+            description="Multipart upload, field `file` (.csv in UTF-8 or GB18030, or .xlsx, first sheet; headers "
+            "are field names or their Chinese labels). All or nothing: any bad row stores nothing and answers 422 "
+            "listing every bad row (row, field, rule, message). Re-importing the same file stores nothing; a "
+            "changed row stores only its changes.",
+        )
+        def import_file(
+            request: Request,
+            data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+        ) -> dict[str, Any]:
+            from services.imports import parse_file
+
+            upload = data.get("file") if isinstance(data, dict) else None
+            if not isinstance(upload, UploadFile):
+                raise InvalidInputError([FieldProblem("file", "required", "upload the file in the multipart field 'file'")])
+            rt = request.app.state.runtime
+            if not access.can_write(request.user, kind, request.user.department):
+                raise PermissionDeniedError(f"role {request.user.role!r} may not import {plural}")
+            content = upload.file.read()
+            rows = parse_file(kind, content, upload.filename or "upload")
+            result = rt.app.import_entries(kind, rows, _ctx(request))
+            rt.after_write()
+            return {
+                "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
+                "events": result.events, "position": result.position,
+            }
+
+        handlers.insert(0, import_file)
+
+    return Router(path=f"/{plural}", route_handlers=handlers, tags=[plural])

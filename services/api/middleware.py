@@ -1,0 +1,71 @@
+"""Request plumbing: correlation ids (in every log line of the request) and bearer authentication."""
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.auth import AuthError, verify_token
+from services.logging import get_logger
+
+log = get_logger("dualrandom.http")
+_CORRELATION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+PUBLIC_PATHS = {"/health", "/ready", "/metrics"}
+
+
+def correlation_middleware(app: ASGIApp) -> ASGIApp:
+    """Take ``X-Correlation-ID`` when well formed, else make one; bind it for logs; echo it back."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        given = headers.get(b"x-correlation-id", b"").decode("latin-1")
+        correlation_id = given if _CORRELATION.match(given) else str(uuid.uuid4())
+        scope.setdefault("state", {})["correlation_id"] = correlation_id
+        status: dict[str, int] = {}
+        started = time.perf_counter()
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-correlation-id", correlation_id.encode())]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+            try:
+                await app(scope, receive, send_wrapper)
+            finally:
+                log.info(
+                    "request",
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                    status=status.get("code", "raised"),
+                    ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+    return middleware
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthorizedException("a bearer token is required (Authorization: Bearer <token>)")
+        try:
+            actor = verify_token(connection.app.state.runtime.settings.secret_key, token.strip())
+        except AuthError as exc:
+            raise NotAuthorizedException(str(exc)) from None
+        structlog.contextvars.bind_contextvars(actor=actor.subject, department=actor.department)
+        return AuthenticationResult(user=actor, auth=None)

@@ -1,0 +1,68 @@
+"""Signed bearer tokens (JWT, HS256) carrying department, roles and expiry."""
+
+import re
+import time
+import uuid
+from typing import Any
+
+import jwt
+
+from domain.access import Actor
+from domain.values import Role
+
+ISSUER = "dualrandom"
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+ROLES = tuple(r.value for r in Role)
+
+
+class AuthError(Exception):
+    """The token is missing, malformed, expired or not signed by this deployment."""
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``30m``, ``8h``, ``7d`` -> seconds."""
+    match = _DURATION.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"not a duration like 30m, 8h or 7d: {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def issue_token(
+    secret: str, department: str, roles: list[str], subject: str | None = None, ttl_seconds: int = 8 * 3600
+) -> str:
+    """A token for ``subject`` acting for ``department`` with ``roles``."""
+    if not _DEPARTMENT.match(department):
+        raise ValueError(f"department code {department!r} must be lower-case letters, digits and -")
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown or not roles:
+        raise ValueError(f"roles must be among {', '.join(ROLES)}; got {', '.join(roles) or 'none'}")
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": subject or f"{department}:{roles[0]}",
+        "dept": department,
+        "roles": list(dict.fromkeys(roles)),
+        "iat": now,
+        "exp": now + ttl_seconds,
+        "jti": uuid.uuid4().hex,
+    }
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def verify_token(secret: str, token: str) -> Actor:
+    """The actor of a valid token; AuthError otherwise (the message never echoes the token)."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iss"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("the token has expired") from None
+    except jwt.InvalidTokenError:
+        raise AuthError("the token is not valid for this server") from None
+    roles = claims.get("roles")
+    dept = claims.get("dept")
+    if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles) or not isinstance(dept, str):
+        raise AuthError("the token carries no valid department and roles")
+    return Actor(subject=str(claims["sub"]), department=dept, roles=tuple(roles))

@@ -1,0 +1,110 @@
+"""Wiring: the store, read models, projection runner, relay and (embedded) NATS of one process."""
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from projections.directory.projection import DirectoryProjection
+from projections.runner import ProjectionRunner
+from services.application import DualRandom
+from services.logging import get_logger
+from services.settings import Settings, SettingsError
+from services.store import check_database, create_engine, safe_url
+
+log = get_logger(__name__)
+
+
+def all_projections() -> list[Any]:
+    return [DirectoryProjection()]
+
+
+async def check_nats(url: str, timeout: float = 5.0) -> None:
+    """Connect once; SettingsError naming DUALRANDOM_NATS_URL when that fails."""
+    import nats
+
+    try:
+        nc = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0, allow_reconnect=False)
+    except Exception as exc:  # noqa: BLE001
+        reason = str(exc) or type(exc).__name__
+        raise SettingsError(f"DUALRANDOM_NATS_URL: cannot connect to {safe_url(url)}: {reason}") from None
+    await nc.close()
+
+
+@dataclass
+class Runtime:
+    """Everything a server process holds; ``open()`` checks settings and fails with one clear line."""
+
+    settings: Settings
+    app: DualRandom = field(init=False)
+    engine: Engine = field(init=False)
+    runner: ProjectionRunner = field(init=False)
+    nats_url: str = field(init=False, default="")
+    relay: Any = field(init=False, default=None)
+    _nats: Any = field(init=False, default=None)
+    _stop: threading.Event = field(init=False, default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(init=False, default_factory=list)
+
+    def open(self, *, with_nats: bool = True) -> "Runtime":
+        url = self.settings.effective_database_url
+        check_database(url)
+        self.app = DualRandom(url)
+        self.engine = create_engine(url, self.settings.db_pool_size)
+        self.runner = ProjectionRunner(self.app, self.engine, all_projections())
+        self.runner.setup()
+        if with_nats and self.settings.relay_enabled:
+            self._open_nats()
+        return self
+
+    def _open_nats(self) -> None:
+        if self.settings.nats_url:
+            self.nats_url = self.settings.nats_url
+        else:
+            from services.nats_embedded import EmbeddedNats
+
+            self._nats = EmbeddedNats(
+                port=self.settings.nats_embedded_port, store_dir=self.settings.var_dir / "nats"
+            )
+            try:
+                self._nats.start()
+            except Exception as exc:  # noqa: BLE001
+                raise SettingsError(
+                    f"DUALRANDOM_NATS_EMBEDDED_PORT: embedded nats-server did not start on port "
+                    f"{self.settings.nats_embedded_port}: {str(exc).splitlines()[0] if str(exc) else exc}"
+                ) from None
+            self.nats_url = self._nats.url
+        asyncio.run(check_nats(self.nats_url))
+        from services.relay import Relay
+
+        self.relay = Relay(
+            self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,
+            deployment=self.settings.deployment,
+        )
+
+    def start_projections(self) -> None:
+        """Run the projection loop in a daemon thread of this process."""
+        t = threading.Thread(target=self.runner.run_forever, args=(self._stop,), name="projections", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def after_write(self) -> None:
+        """A command committed: let the projections and the relay look now rather than at their next poll."""
+        self.runner.wake()
+        if self.relay is not None:
+            self.relay.wake()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.runner.wake()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+        if self._nats is not None:
+            self._nats.stop()
+            self._nats = None
+        if hasattr(self, "engine"):
+            self.engine.dispose()
+        if hasattr(self, "app"):
+            self.app.close()
