@@ -66,6 +66,13 @@ def can_read(actor: Actor, kind: str, owner: str | None = None) -> bool:
     return True
 
 
+def can_read_all(actor: Actor, kind: str) -> bool:
+    """May ``actor`` read ``kind`` entries of every department (not only its own)?"""
+    if actor.has(Role.ADMIN) or actor.has(Role.AUDITOR):
+        return True
+    return kind not in _PERSONAL and can_read(actor, kind)
+
+
 def require_write(actor: Actor, kind: str, owner: str) -> None:
     if not can_write(actor, kind, owner):
         if actor.has(Role.AUDITOR) and not actor.has(Role.PLANNER):

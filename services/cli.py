@@ -58,15 +58,37 @@ def serve(host: str | None, port: int | None) -> None:
 
     settings = _settings()
     runtime = _open(settings, with_nats=True)
+    _GracefulServer = _graceful_server_class()
     try:
         app = create_app(runtime)
         host = host or settings.host
         port = port or settings.port
         log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),
                  nats=runtime.nats_url or "off")
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        server = _GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server.run()
     finally:
         runtime.close()
+    log.info("stopped")
+
+
+def _graceful_server_class():  # type: ignore[no-untyped-def]
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Stops on SIGTERM/SIGINT and returns, so the embedded NATS and the pools close (uvicorn would
+        re-raise the signal and kill the process before that)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle_exit)
+            yield
+
+    return GracefulServer
 
 
 def _safe(url: str) -> str:

@@ -25,9 +25,16 @@ async def check_nats(url: str, timeout: float = 5.0) -> None:
     """Connect once; SettingsError naming DUALRANDOM_NATS_URL when that fails."""
     import nats
 
+    async def quiet(_: Exception) -> None:  # the one-line SettingsError says it; no traceback in the log
+        return None
+
     try:
-        nc = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=0, allow_reconnect=False)
-    except Exception as exc:  # noqa: BLE001
+        nc = await asyncio.wait_for(
+            nats.connect(url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0,
+                         error_cb=quiet),
+            timeout=timeout + 1,
+        )
+    except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
         reason = str(exc) or type(exc).__name__
         raise SettingsError(f"DUALRANDOM_NATS_URL: cannot connect to {safe_url(url)}: {reason}") from None
     await nc.close()

@@ -23,8 +23,12 @@ def _fresh_pg_schema(base: str) -> Iterator[str]:
     """A new schema on the test PostgreSQL, set as the search_path of every connection of the URL."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    except sa.exc.OperationalError as exc:
+        # Set means required: an unreachable PostgreSQL fails the run instead of skipping it.
+        pytest.fail(f"{PG_ENV} is set but PostgreSQL does not answer: {str(exc.orig).splitlines()[0]}")
     sep = "&" if "?" in base else "?"
     try:
         yield f"{base}{sep}options=-csearch_path%3D{schema}"

@@ -1,0 +1,112 @@
+"""The two README paths as a newcomer takes them: `dualrandom serve` on the embedded default, tokens, demo."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+
+from services.nats_embedded import free_port
+
+BIN = Path(sys.executable).parent / "dualrandom"
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")}
+    return {**base, "DUALRANDOM_VAR_DIR": str(tmp_path / "var"), "DUALRANDOM_NATS_EMBEDDED_PORT": str(free_port()),
+            "DUALRANDOM_LOG_FORMAT": "json"}
+
+
+def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("serve did not become ready")
+
+
+async def stream_subjects(nats_url: str, count: int, timeout: float = 15) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("dualrandom.>", durable=None, stream="DUALRANDOM")
+    got: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        try:
+            for m in await sub.fetch(count - len(got), timeout=1):
+                got.append((m.subject, json.loads(m.data)))
+                await m.ack()
+        except nats.errors.TimeoutError:
+            continue
+    await sub.unsubscribe()
+    await nc.close()
+    return got
+
+
+def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, proc)
+        assert (tmp_path / "var" / "dualrandom.db").exists() and (tmp_path / "var" / "secret.key").exists()
+        token = run_cli(["token", "issue", "--department", "hj-eeb", "--role", "admin"], env).stdout.strip()
+        h = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(url + "/api/v1/departments", headers=h, json={
+            "code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "city": "新乡市", "county": "获嘉县", "kind": "ecology"})
+        assert r.status_code == 201, r.text
+        assert httpx.get(url + "/api/v1/departments", headers=h).json()["total"] == 1
+        nats_url = f"nats://127.0.0.1:{env['DUALRANDOM_NATS_EMBEDDED_PORT']}"
+        got = asyncio.run(stream_subjects(nats_url, 1))
+        assert [s for s, _ in got] == ["dualrandom.hj-eeb.department.registered"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert token not in stderr  # the token never reaches the logs
+    for line in stderr.splitlines():
+        json.loads(line)  # DUALRANDOM_LOG_FORMAT=json: every line is a JSON object
+    # the embedded nats-server stopped with the server
+    with pytest.raises(OSError):
+        import socket
+
+        socket.create_connection(("127.0.0.1", int(env["DUALRANDOM_NATS_EMBEDDED_PORT"])), timeout=1).close()
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("DUALRANDOM_DATABASE_URL", "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/none"),
+     ("DUALRANDOM_DATABASE_URL", "mysql://x"),
+     ("DUALRANDOM_NATS_URL", "nats://127.0.0.1:1")],
+)
+def test_a_wrong_or_unreachable_url_stops_start_up_with_one_clear_line(env: dict[str, str], key: str, value: str) -> None:
+    result = run_cli(["serve", "--port", str(free_port())], {**env, key: value})
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and key in lines[0], result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_token_issue_refuses_unknown_roles_and_bad_durations(env: dict[str, str]) -> None:
+    assert run_cli(["token", "issue", "--department", "hj-eeb", "--role", "king"], env).returncode != 0
+    bad = run_cli(["token", "issue", "--department", "hj-eeb", "--role", "planner", "--ttl", "forever"], env)
+    assert bad.returncode != 0 and "duration" in bad.stderr

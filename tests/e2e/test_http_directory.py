@@ -1,0 +1,158 @@
+"""The directory API over HTTP: authentication, scoping, problem+json, conflicts, read-your-writes."""
+
+import threading
+import time
+
+import jwt
+
+from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item
+
+PROBLEM = "application/problem+json"
+
+
+def head(runtime) -> int:  # type: ignore[no-untyped-def]
+    return runtime.app.recorder.max_notification_id() or 0
+
+
+def test_without_a_valid_token_every_api_call_is_401(client, runtime) -> None:  # type: ignore[no-untyped-def]
+    expired = jwt.encode({"iss": "dualrandom", "sub": "x", "dept": "hj-eeb", "roles": ["admin"], "exp": int(time.time()) - 10},
+                         runtime.settings.secret_key, algorithm="HS256")
+    forged = jwt.encode({"iss": "dualrandom", "sub": "x", "dept": "hj-eeb", "roles": ["admin"], "exp": int(time.time()) + 99},
+                        "another-key-of-sufficient-length-0123456789", algorithm="HS256")
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": f"Bearer {expired}"},
+                    {"Authorization": f"Bearer {forged}"}):
+        r = client.post("/api/v1/targets", json=a_target(), headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["content-type"].startswith(PROBLEM)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert client.get("/api/v1/targets", headers=headers).status_code == 401
+    assert head(runtime) == 0
+    assert client.get("/health").status_code == 200
+
+
+def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+    r = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"), headers=auth("hj-eeb", "planner"))
+    assert r.status_code == 201, r.text
+    before = head(runtime)
+    r = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"), headers=auth("hj-amr", "planner"))
+    assert r.status_code == 403 and r.headers["content-type"].startswith(PROBLEM)
+    inspector_id = client.post("/api/v1/inspectors", json=an_inspector(), headers=auth("hj-eeb")).json()["id"]
+    before = head(runtime)
+    r = client.patch(f"/api/v1/inspectors/{inspector_id}", json={"region": "城关镇"}, headers=auth("hj-amr", "planner"))
+    assert r.status_code == 403
+    assert client.get(f"/api/v1/inspectors/{inspector_id}", headers=auth("hj-amr", "planner")).status_code == 403
+    assert client.get("/api/v1/inspectors?department=hj-eeb", headers=auth("hj-amr", "planner")).status_code == 403
+    # without a filter another department simply sees its own (none)
+    assert client.get("/api/v1/inspectors", headers=auth("hj-amr", "planner")).json()["total"] == 0
+    assert head(runtime) == before
+
+
+def test_items_follow_the_same_rule_and_experts_too(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-eeb")).status_code == 201
+    assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-amr")).status_code == 403
+    assert client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-eeb")).status_code == 201
+    assert client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-em")).status_code == 403
+
+
+def test_auditors_and_inspectors_change_nothing(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+    tid = client.post("/api/v1/targets", json=a_target(), headers=auth("hj-amr", "planner")).json()["id"]
+    before = head(runtime)
+    for role in ("auditor", "inspector", "reviewer", "partner"):
+        h = auth("hj-eeb", role)
+        assert client.post("/api/v1/targets", json=a_target(), headers=h).status_code == 403, role
+        assert client.patch(f"/api/v1/targets/{tid}", json={"risk_class": "D"}, headers=h).status_code == 403, role
+        assert client.post("/api/v1/departments", json=a_department(code="hj-x"), headers=h).status_code == 403, role
+    assert head(runtime) == before
+    assert client.get(f"/api/v1/targets/{tid}", headers=auth("hj-eeb", "auditor")).status_code == 200
+    assert client.get(f"/api/v1/targets/{tid}/history", headers=auth("hj-eeb", "auditor")).status_code == 200
+
+
+def test_only_an_admin_registers_departments(client, auth) -> None:  # type: ignore[no-untyped-def]
+    assert client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "planner")).status_code == 403
+    assert client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin")).status_code == 201
+    again = client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin"))
+    assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
+
+
+def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth()
+    bad = a_target(credit_code="91410724MA0000000X", supervision_class="vip")
+    r = client.post("/api/v1/targets", json=bad, headers=h)
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM)
+    body = r.json()
+    assert {(e["field"], e["rule"]) for e in body["errors"]} == {("credit_code", "check_digit"), ("supervision_class", "choice")}
+    assert "GB 32100-2015" in body["errors"][0]["message"] or "GB 32100-2015" in body["errors"][1]["message"]
+    r = client.post("/api/v1/targets", json={**a_target(), "name": 7}, headers=h)
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "name"
+    r = client.post("/api/v1/targets", json={**a_target(), "colour": "red"}, headers=h)
+    assert r.status_code == 400 and "colour" in r.json()["detail"]
+    r = client.post("/api/v1/targets", content=b"{not json", headers={**h, "content-type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith(PROBLEM)
+    tid = client.post("/api/v1/targets", json=a_target(), headers=h).json()["id"]
+    before = head(runtime)
+    r = client.patch(f"/api/v1/targets/{tid}", json={"risk_class": "E", "name": "新名"}, headers=h)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "risk_class"
+    assert client.patch(f"/api/v1/targets/{tid}", json={"credit_code": "x"}, headers=h).status_code == 400
+    assert client.get("/api/v1/targets?colour=red", headers=h).json()["errors"][0]["field"] == "colour"
+    assert client.get("/api/v1/targets?risk_class=Z", headers=h).status_code == 400
+    assert client.get("/api/v1/targets?limit=0", headers=h).status_code == 400
+    assert client.get("/api/v1/targets/not-a-uuid", headers=h).status_code in (400, 404)
+    assert client.get(f"/api/v1/inspectors/{tid}", headers=auth("hj-eeb", "admin")).status_code == 404
+    assert head(runtime) == before
+
+
+def test_concurrent_writes_to_one_target_never_lose_an_update(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+    h = auth()
+    tid = client.post("/api/v1/targets", json=a_target(), headers=h).json()["id"]
+    # Same version twice: the first wins, the second is a 409.
+    assert client.patch(f"/api/v1/targets/{tid}", json={"industry": "造纸"}, headers={**h, "If-Match": '"1"'}).status_code == 200
+    r = client.patch(f"/api/v1/targets/{tid}", json={"industry": "化工"}, headers={**h, "If-Match": '"1"'})
+    assert r.status_code == 409 and r.headers["content-type"].startswith(PROBLEM)
+    # Many writers at once: every 200 is in the history, every other answer is a 409.
+    statuses: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        barrier.wait()
+        statuses.append(client.patch(f"/api/v1/targets/{tid}", json={"address": f"地址{i}"}, headers=h).status_code)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(statuses) <= {200, 409} and 200 in statuses
+    history = client.get(f"/api/v1/targets/{tid}/history", headers=h).json()["events"]
+    assert len(history) == 2 + statuses.count(200)
+
+
+def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client, auth) -> None:  # type: ignore[no-untyped-def]
+    h = {**auth("hj-eeb", "planner", subject="staff-42"), "X-Correlation-ID": "req-abc-123"}
+    r = client.post("/api/v1/targets", json=a_target(name="获嘉县读写一致有限公司"), headers=h)
+    assert r.headers["x-correlation-id"] == "req-abc-123"
+    written = r.json()
+    listing = client.get(f"/api/v1/targets?name=读写一致&min_position={written['position']}", headers=h).json()
+    assert [i["id"] for i in listing["items"]] == [written["id"]]
+    event = client.get(f"/api/v1/targets/{written['id']}/history", headers=h).json()["events"][0]
+    assert event["meta"]["correlation_id"] == "req-abc-123"
+    assert event["meta"]["actor"] == "staff-42" and event["meta"]["role"] == "planner"
+    assert event["meta"]["department"] == "hj-eeb" and event["meta"]["causation_id"]
+    one = client.get(f"/api/v1/targets/{written['id']}", headers=h)
+    assert one.json()["name"] == "获嘉县读写一致有限公司" and one.headers["etag"] == '"1"'
+
+
+def test_the_schema_describes_every_operation(client) -> None:  # type: ignore[no-untyped-def]
+    schema = client.get("/schema/openapi.json").json()
+    operations = [(p, m, op) for p, ops in schema["paths"].items() for m, op in ops.items()]
+    assert len(operations) >= 25
+    missing = [(p, m) for p, m, op in operations if not op.get("description")]
+    assert missing == []
+
+
+def test_ready_and_metrics_report_positions(client, auth) -> None:  # type: ignore[no-untyped-def]
+    written = client.post("/api/v1/targets", json=a_target(), headers=auth()).json()
+    client.get(f"/api/v1/targets?min_position={written['position']}", headers=auth())
+    ready = client.get("/ready").json()
+    assert ready["status"] == "ready" and ready["projections"]["directory"]["position"] >= written["position"]
+    text = client.get("/metrics").text
+    assert 'dualrandom_projection_lag{name="directory"}' in text
