@@ -30,7 +30,7 @@ async def check_nats(url: str, timeout: float = 5.0) -> None:
 
     try:
         nc = await asyncio.wait_for(
-            nats.connect(url, connect_timeout=timeout, allow_reconnect=False, max_reconnect_attempts=0,
+            nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=1, reconnect_time_wait=0.1,
                          error_cb=quiet),
             timeout=timeout + 1,
         )
