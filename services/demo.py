@@ -1,0 +1,335 @@
+"""A demo county shaped like 获嘉县 (新乡市): six departments, their item lists, ~300 targets, ~30 inspectors.
+
+``load_demo`` is idempotent: the data set is a pure function of ``seed`` (a local ``random.Random``; this
+is demo generation, not a draw), items/targets/inspectors/experts go through ``import_entries`` (which
+records only differences) and departments are registered only when missing. A second call stores nothing.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from domain.credit_code import ALPHABET, check_character
+from domain.directory import entry_id
+from services.application import CommandContext, ConflictError, DualRandom
+
+CITY = "新乡市"
+COUNTY = "获嘉县"
+DIVISION = "410724"  # 获嘉县 administrative division code
+
+DEPARTMENTS: list[dict[str, str]] = [
+    {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "kind": "ecology"},
+    {"code": "hj-amr", "name": "获嘉县市场监督管理局", "kind": "market"},
+    {"code": "hj-em", "name": "获嘉县应急管理局", "kind": "emergency"},
+    {"code": "hj-nr", "name": "获嘉县自然资源局", "kind": "natural_resources"},
+    {"code": "hj-wr", "name": "获嘉县水利局", "kind": "water"},
+    {"code": "hj-hc", "name": "获嘉县住房和城乡建设局", "kind": "housing"},
+]
+
+_EIA = "《中华人民共和国环境保护法》第二十四条"
+
+# The 14 items of the 2024 plan (seed notice, 附件), merged into one visit ("多项合一").
+# (name, legal basis, methods, documents the enterprise prepares, needs an expert)
+ECOLOGY_ITEMS: list[tuple[str, str, list[str], list[str], bool]] = [
+    ("放射性污染防治监督检查",
+     f"{_EIA}；《中华人民共和国放射性污染防治法》；《放射性同位素与射线装置安全和防护条例》",
+     ["on_site", "documentary", "testing"],
+     ["辐射安全许可证", "环评批复文件", "辐射工作人员培训合格证明", "个人剂量监测报告", "辐射安全年度评估报告"], True),
+    ("水污染防治监督检查",
+     f"{_EIA}；《中华人民共和国水污染防治法》第三十条；《排污许可管理条例》",
+     ["on_site", "documentary", "testing", "online_monitoring"],
+     ["排污许可证", "环评批复文件", "废水治理设施运行台账", "自行监测报告"], False),
+    ("大气污染防治监督检查",
+     f"{_EIA}；《中华人民共和国大气污染防治法》第二十九条；《排污许可管理条例》",
+     ["on_site", "documentary", "testing", "online_monitoring", "drone"],
+     ["排污许可证", "环评批复文件", "废气治理设施运行台账", "自行监测报告"], False),
+    ("固体废物污染防治监督检查",
+     f"{_EIA}；《中华人民共和国固体废物污染环境防治法》",
+     ["on_site", "documentary"],
+     ["一般工业固体废物管理台账", "危险废物管理计划", "危险废物管理台账", "危险废物转移联单"], False),
+    ("噪声污染防治监督检查",
+     f"{_EIA}；《中华人民共和国噪声污染防治法》",
+     ["on_site", "testing"],
+     ["排污许可证", "噪声自行监测报告"], False),
+    ("污染源自动监控设施的现场监督检查",
+     f"{_EIA}；《污染源自动监控设施现场监督检查办法》；《污染源自动监控管理办法》",
+     ["on_site", "online_monitoring", "documentary"],
+     ["自动监控设备运维记录", "自动监控设施验收材料", "比对监测报告", "数据有效性审核记录"], False),
+    ("医疗废物污染防治监督检查",
+     f"{_EIA}；《医疗废物管理条例》；《中华人民共和国固体废物污染环境防治法》",
+     ["on_site", "documentary"],
+     ["医疗废物管理台账", "医疗废物转移联单", "医疗废物处置协议"], False),
+    ("危险废物经营单位监督检查",
+     f"{_EIA}；《危险废物经营许可证管理办法》；《中华人民共和国固体废物污染环境防治法》",
+     ["on_site", "documentary", "video"],
+     ["危险废物经营许可证", "危险废物经营情况记录簿", "危险废物管理台账", "危险废物转移联单"], False),
+    ("危险化学品监督检查",
+     f"{_EIA}；《危险化学品安全管理条例》",
+     ["on_site", "documentary"],
+     ["危险化学品使用及贮存台账", "突发环境事件应急预案及备案表", "环评批复文件"], False),
+    ("新化学物质监督检查",
+     f"{_EIA}；《新化学物质环境管理登记办法》",
+     ["on_site", "documentary", "entrusted_body"],
+     ["新化学物质环境管理登记证", "新化学物质活动情况报告", "环境风险控制措施落实记录"], True),
+    ("对废弃电器电子产品处理活动监督检查",
+     f"{_EIA}；《废弃电器电子产品回收处理管理条例》",
+     ["on_site", "documentary", "video"],
+     ["废弃电器电子产品处理资格证书", "处理数据信息管理台账", "视频监控记录"], False),
+    ("对企事业单位环境风险防范和环境安全隐患排查治理工作进行抽查或者突击检查",
+     f"{_EIA}；《突发环境事件应急管理办法》",
+     ["on_site", "documentary"],
+     ["突发环境事件应急预案及备案表", "环境安全隐患排查治理档案", "应急演练记录"], False),
+    ("对土壤污染防治监督检查",
+     f"{_EIA}；《中华人民共和国土壤污染防治法》；《工矿用地土壤环境管理办法（试行）》",
+     ["on_site", "documentary", "testing"],
+     ["土壤污染隐患排查报告", "土壤和地下水自行监测报告"], False),
+    ("对建设项目环境保护设施设计、施工、验收、投入生产或者使用情况，以及有关环境影响评价文件确定的其他"
+     "环境保护措施落实情况进行现场检查",
+     f"{_EIA}；《建设项目环境保护管理条例》；《建设项目竣工环境保护验收暂行办法》",
+     ["on_site", "documentary", "remote_sensing"],
+     ["环评批复文件", "竣工环境保护验收报告", "排污许可证"], False),
+]
+
+# (department, code prefix, [(name, category, legal basis, methods, documents)])
+OTHER_ITEMS: list[tuple[str, str, list[tuple[str, str, str, list[str], list[str]]]]] = [
+    ("hj-amr", "AMR", [
+        ("企业公示信息的检查", "general", "《企业信息公示暂行条例》",
+         ["documentary", "on_site"], ["营业执照", "年度报告", "财务报表"]),
+        ("食品生产者生产活动的检查", "key", "《中华人民共和国食品安全法》；《食品生产许可管理办法》",
+         ["on_site", "testing"], ["食品生产许可证", "原料进货查验记录", "出厂检验记录"]),
+        ("特种设备生产、使用单位的监督检查", "key", "《中华人民共和国特种设备安全法》",
+         ["on_site", "documentary"], ["特种设备使用登记证", "定期检验报告", "作业人员资格证书"]),
+        ("工业产品生产许可证获证企业的检查", "general", "《中华人民共和国工业产品生产许可证管理条例》",
+         ["on_site", "testing"], ["工业产品生产许可证", "产品检验报告"]),
+    ]),
+    ("hj-em", "EM", [
+        ("危险化学品生产、经营企业安全生产的监督检查", "key",
+         "《中华人民共和国安全生产法》；《危险化学品安全管理条例》",
+         ["on_site", "documentary"], ["安全生产许可证", "危险化学品经营许可证", "安全评价报告"]),
+        ("工贸企业安全生产的监督检查", "general", "《中华人民共和国安全生产法》",
+         ["on_site", "documentary"], ["安全生产责任制文件", "安全培训记录", "隐患排查治理台账"]),
+        ("生产经营单位应急预案的监督检查", "general", "《生产安全事故应急条例》；《生产安全事故应急预案管理办法》",
+         ["documentary"], ["生产安全事故应急预案及备案证明", "应急演练记录"]),
+        ("粉尘防爆安全的监督检查", "general", "《工贸企业粉尘防爆安全规定》",
+         ["on_site"], ["粉尘防爆安全管理制度", "除尘系统检修维护记录"]),
+    ]),
+    ("hj-nr", "NR", [
+        ("土地利用情况的检查", "general", "《中华人民共和国土地管理法》",
+         ["on_site", "remote_sensing"], ["不动产权证书", "建设用地批准文件"]),
+        ("矿产资源开采情况的检查", "general", "《中华人民共和国矿产资源法》",
+         ["on_site", "drone"], ["采矿许可证", "矿产资源开发利用方案"]),
+        ("耕地保护情况的检查", "general", "《中华人民共和国土地管理法》；《基本农田保护条例》",
+         ["remote_sensing", "on_site"], ["设施农业用地备案材料"]),
+    ]),
+    ("hj-wr", "WR", [
+        ("取水许可及取水计量设施的检查", "general", "《取水许可和水资源费征收管理条例》",
+         ["on_site", "online_monitoring"], ["取水许可证", "取水计量设施检定证书", "取水台账"]),
+        ("河道管理范围内建设活动的检查", "general", "《中华人民共和国河道管理条例》",
+         ["on_site", "drone"], ["河道管理范围内建设项目批复"]),
+        ("生产建设项目水土保持的检查", "general", "《中华人民共和国水土保持法》",
+         ["on_site", "documentary"], ["水土保持方案批复", "水土保持设施验收材料"]),
+    ]),
+    ("hj-hc", "HC", [
+        ("建筑施工企业安全生产的检查", "key", "《建设工程安全生产管理条例》",
+         ["on_site", "documentary"], ["建筑施工企业安全生产许可证", "施工安全专项方案"]),
+        ("燃气经营企业的检查", "key", "《城镇燃气管理条例》",
+         ["on_site", "documentary"], ["燃气经营许可证", "安全检查记录"]),
+        ("建筑工地扬尘污染防治的检查", "general", "《中华人民共和国大气污染防治法》；《河南省大气污染防治条例》",
+         ["on_site", "video"], ["扬尘污染防治方案", "扬尘在线监测记录"]),
+        ("房地产开发企业资质的检查", "general", "《房地产开发企业资质管理规定》",
+         ["documentary"], ["房地产开发企业资质证书", "项目手续文件"]),
+    ]),
+]
+
+TOWNS = ["城关镇", "亢村镇", "照镜镇", "黄堤镇", "中和镇", "徐营镇", "冯庄镇", "史庄镇", "太山镇", "位庄乡", "大新庄乡"]
+_VILLAGES = ["东", "西", "南", "北", "前", "后", "大", "小"]
+_ROADS = ["工业路", "纬一路", "纬三路", "经二路", "同盟路", "迎宾大道", "产业大道", "新兴路", "创业路", "太行路"]
+_BRANDS = [
+    "恒达", "鑫源", "华盛", "宏远", "金鼎", "润泽", "永兴", "天瑞", "豫北", "同心", "瑞丰", "丰华", "博远", "中原",
+    "新宇", "福源", "泰和", "宏图", "盛鑫", "嘉禾", "百川", "聚源", "正阳", "鼎盛", "兴业", "华宇", "利民", "长城",
+    "信诚", "腾飞", "康达", "宇通", "振华", "昌盛", "佳美", "和谐", "安泰", "东方", "晨光", "亿丰",
+]
+# industry -> (weight, name endings, tag candidates)
+INDUSTRIES: dict[str, tuple[int, list[str], list[str]]] = {
+    "化工": (14, ["化工有限公司", "精细化工有限公司", "化学有限公司"], ["hazardous_waste"]),
+    "医药制造": (6, ["药业有限公司", "制药有限公司", "生物科技有限公司"], ["hazardous_waste"]),
+    "金属制品": (14, ["金属制品有限公司", "机械制造有限公司", "铸造有限公司", "钢结构有限公司"], []),
+    "造纸": (5, ["纸业有限公司", "包装材料有限公司"], []),
+    "食品加工": (12, ["食品有限公司", "面业有限公司", "食品科技有限公司"], []),
+    "建材": (14, ["建材有限公司", "新型建材有限公司", "水泥制品有限公司", "商砼有限公司"], []),
+    "纺织": (8, ["纺织有限公司", "棉业有限公司"], []),
+    "塑料制品": (7, ["塑业有限公司", "塑料制品有限公司"], []),
+    "电镀": (3, ["表面处理有限公司", "电镀有限公司"], ["hazardous_waste"]),
+    "家具制造": (5, ["家具有限公司", "木业有限公司"], []),
+    "畜禽养殖": (6, ["牧业有限公司", "养殖专业合作社"], []),
+    "医疗卫生": (3, ["医院有限公司", "口腔门诊部有限公司"], ["medical_waste", "radiation"]),
+    "废旧物资回收": (3, ["再生资源回收利用有限公司", "环保科技有限公司"], ["hazardous_waste"]),
+}
+
+_SURNAMES = list("王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧程曹袁邓许傅沈曾彭吕苏卢蒋蔡贾丁魏薛叶阎")
+_GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰飞鹏辉红建国志海波宁斌浩凯俊晨阳")
+
+# department -> (inspectors, staff id prefix, certificate prefix, specialties)
+INSPECTOR_PLAN: dict[str, tuple[int, str, str, list[str]]] = {
+    "hj-eeb": (10, "EEB", "豫环执", ["大气", "水", "固体废物", "危险废物", "辐射", "噪声", "土壤", "自动监控", "环评"]),
+    "hj-amr": (6, "AMR", "豫市监执", ["食品", "特种设备", "产品质量", "企业公示", "计量"]),
+    "hj-em": (5, "EM", "豫应急执", ["危险化学品", "工贸安全", "粉尘防爆", "应急预案"]),
+    "hj-nr": (3, "NR", "豫自然执", ["土地", "矿产", "耕地保护"]),
+    "hj-wr": (3, "WR", "豫水执", ["取水", "河道", "水土保持"]),
+    "hj-hc": (3, "HC", "豫建执", ["建筑施工", "燃气", "扬尘"]),
+}
+
+EXPERTS: list[dict[str, str]] = [
+    {"code": "EX-01", "field": "辐射安全", "organisation": "河南省辐射环境安全技术中心"},
+    {"code": "EX-02", "field": "化学品环境管理", "organisation": "河南师范大学环境学院"},
+    {"code": "EX-03", "field": "环境监测", "organisation": "新乡市生态环境监测中心"},
+    {"code": "EX-04", "field": "危险废物管理", "organisation": "新乡学院化学与材料工程学院"},
+]
+
+N_TARGETS = 300
+
+
+def credit_code(rng: random.Random) -> str:
+    """A valid unified social credit code of an enterprise registered in 获嘉县."""
+    first17 = "91" + DIVISION + "".join(rng.choice(ALPHABET) for _ in range(9))
+    return first17 + check_character(first17)
+
+
+def demo_data(seed: int = 2024) -> dict[str, list[dict[str, Any]]]:
+    """The demo data set as plain rows per kind (deterministic in ``seed``)."""
+    rng = random.Random(seed)
+    departments = [{**d, "city": CITY, "county": COUNTY} for d in DEPARTMENTS]
+    items = _items()
+    targets = _targets(rng)
+    inspectors = _inspectors(rng, targets)
+    experts = _experts(rng)
+    return {"department": departments, "item": items, "target": targets, "inspector": inspectors,
+            "expert": experts}
+
+
+def load_demo(app: DualRandom, ctx: CommandContext, seed: int = 2024) -> dict[str, int]:
+    """Load the demo county; idempotent. Returns the size of each directory in the data set and the number
+    of events this call stored (0 when everything was already there)."""
+    data = demo_data(seed)
+    events = 0
+    for dept in data["department"]:
+        try:
+            app.register("department", dept, ctx)
+            events += 1
+        except ConflictError:
+            pass  # already there (the demo does not change departments someone may have edited)
+    for kind in ("item", "target", "inspector", "expert"):
+        rows = [(i, row) for i, row in enumerate(data[kind], start=2)]
+        result = app.import_entries(kind, rows, ctx)
+        events += result.events
+    return {
+        "departments": len(data["department"]),
+        "items": len(data["item"]),
+        "targets": len(data["target"]),
+        "inspectors": len(data["inspector"]),
+        "experts": len(data["expert"]),
+        "events": events,
+    }
+
+
+# -- generation ------------------------------------------------------------------------------------------
+def _items() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for n, (name, basis, methods, documents, expert) in enumerate(ECOLOGY_ITEMS, start=1):
+        out.append({"department": "hj-eeb", "code": f"EEB-{n:03d}", "name": name, "category": "general",
+                    "legal_basis": basis, "methods": methods, "documents": documents, "needs_expert": expert})
+    for dept, prefix, items in OTHER_ITEMS:
+        for n, (name, category, basis, methods, documents) in enumerate(items, start=1):
+            out.append({"department": dept, "code": f"{prefix}-{n:03d}", "name": name, "category": category,
+                        "legal_basis": basis, "methods": methods, "documents": documents, "needs_expert": False})
+    return out
+
+
+def _targets(rng: random.Random) -> list[dict[str, Any]]:
+    industries = list(INDUSTRIES)
+    weights = [INDUSTRIES[i][0] for i in industries]
+    codes: set[str] = set()
+    names: set[str] = set()
+    out: list[dict[str, Any]] = []
+    while len(out) < N_TARGETS:
+        code = credit_code(rng)
+        if code in codes:
+            continue
+        industry = rng.choices(industries, weights)[0]
+        _, endings, tag_pool = INDUSTRIES[industry]
+        prefix = rng.choice(["获嘉县", "获嘉县", "新乡市", "河南"])
+        name = prefix + rng.choice(_BRANDS) + rng.choice(_BRANDS[:20] + [""]) + rng.choice(endings)
+        if name in names:
+            continue
+        codes.add(code)
+        names.add(name)
+        town = rng.choice(TOWNS)
+        if rng.random() < 0.6:
+            address = f"{COUNTY}{town}{rng.choice(_ROADS)}{rng.randint(1, 299)}号"
+        else:
+            address = f"{COUNTY}{town}{rng.choice(_VILLAGES)}{rng.choice(_BRANDS)[0]}村{rng.randint(1, 12)}组"
+        r = rng.random()
+        supervision = "key" if r < 0.15 else ("special" if r > 0.95 else "general")
+        risk_weights = [15, 35, 32, 18] if supervision == "key" else [35, 42, 17, 6]
+        risk = rng.choices("ABCD", risk_weights)[0]
+        tags: list[str] = []
+        if supervision == "key":
+            tags.append("key_pollutant_discharger")
+            if rng.random() < 0.7:
+                tags.append("off_site_monitored")
+        elif rng.random() < 0.08:
+            tags.append("off_site_monitored")
+        for tag in tag_pool:
+            if rng.random() < 0.6:
+                tags.append(tag)
+        if risk == "A" and rng.random() < 0.25:
+            tags.append("positive_list")
+        s = rng.random()
+        status = "closed" if s < 0.03 else ("deregistered" if s < 0.045 else "active")
+        out.append({
+            "credit_code": code, "name": name, "address": address, "county": COUNTY, "industry": industry,
+            "supervision_class": supervision, "risk_class": risk, "tags": tags, "status": status,
+        })
+    return out
+
+
+def _person(rng: random.Random, used: set[str]) -> str:
+    while True:
+        name = rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2, 2))))
+        if name not in used:
+            used.add(name)
+            return name
+
+
+def _inspectors(rng: random.Random, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    used: set[str] = set()
+    out: list[dict[str, Any]] = []
+    for dept, (count, prefix, cert, specialties) in INSPECTOR_PLAN.items():
+        for n in range(1, count + 1):
+            expired = len(out) % 9 == 4  # a few certificates have run out (they cannot be drawn)
+            year = rng.randint(2022, 2023) if expired else rng.randint(2027, 2030)
+            expiry = f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            out.append({
+                "department": dept,
+                "staff_id": f"{prefix}-{n:02d}",
+                "name": _person(rng, used),
+                "certificate_no": f"{cert}{DIVISION}{rng.randint(0, 99999):05d}",
+                "certificate_expiry": expiry,
+                "specialties": rng.sample(specialties, k=min(len(specialties), rng.randint(1, 3))),
+                "region": rng.choice(TOWNS),
+                "active": rng.random() > 0.05,
+                "conflicts": [],
+            })
+    # 回避: a few ecology inspectors declare a conflict of interest with a target (a relative works there).
+    for inspector in out[:3]:
+        inspector["conflicts"] = [str(entry_id("target", rng.choice(targets)["credit_code"]))]
+    return out
+
+
+def _experts(rng: random.Random) -> list[dict[str, Any]]:
+    used: set[str] = set()
+    return [{"department": "hj-eeb", "name": _person(rng, used), "conflicts": [], **e} for e in EXPERTS]
+
+
+__all__ = ["CITY", "COUNTY", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "load_demo"]

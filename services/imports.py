@@ -1,0 +1,468 @@
+"""Directory files (CSV or XLSX) to rows for ``DualRandom.import_entries``.
+
+A file has one header row (row 1) and one entry per following row. Headers are the English field names of
+the kind's ``SPEC`` or their Chinese labels (``统一社会信用代码``, ``企业名称``, ...); a trailing ``*`` or
+``（必填）`` (as in the templates) is ignored. Cell values are text; for enumerations the usual Chinese
+values are accepted too (``重点`` -> ``key``, ``注销`` -> ``deregistered``, ``现场检查`` -> ``on_site``, ...).
+
+Rules:
+- Empty cells are left out of the row's dict: an absent value leaves a stored one alone, and a required field
+  left empty is reported missing by validation. Fully empty rows are skipped.
+- Row numbers are spreadsheet row numbers: the header is row 1, the first entry row 2.
+- An unknown or repeated header refuses the whole file (``InvalidInputError``, row 1).
+- CSV: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (what Excel on a Chinese Windows writes);
+  comma separated, or tab separated when the header has tabs and no commas.
+- XLSX: the first sheet, read-only, cached formula values. Whole numbers become their integer text, dates
+  ISO ``YYYY-MM-DD`` (date-times with a time keep it), booleans ``true``/``false``.
+
+Parsing only shapes the rows; every field rule is checked by ``import_entries`` (all rows, all problems).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from domain.directory import KINDS
+from domain.errors import FieldProblem, InvalidInputError
+
+SUPPORTED = (".csv", ".xlsx")
+
+# -- headers ---------------------------------------------------------------------------------------------
+# Per kind, per field: the Chinese labels accepted as headers. The first one is the template's header.
+LABELS: dict[str, dict[str, tuple[str, ...]]] = {
+    "department": {
+        "code": ("部门代码", "代码", "编码"),
+        "name": ("部门名称", "名称"),
+        "city": ("市", "所属市", "地市"),
+        "county": ("县区", "县（区）", "区县", "县"),
+        "kind": ("部门类型", "类型"),
+    },
+    "target": {
+        "credit_code": ("统一社会信用代码", "信用代码", "社会信用代码"),
+        "name": ("企业名称", "名称", "单位名称", "检查对象名称", "对象名称"),
+        "address": ("地址", "住所", "经营地址", "生产经营地址", "住所（经营场所）"),
+        "county": ("县区", "县（区）", "区县", "所属县区", "行政区划"),
+        "industry": ("行业", "所属行业", "行业类别"),
+        "supervision_class": ("监管类别", "监管对象类别", "监管类型", "对象类别"),
+        "risk_class": ("信用风险等级", "信用风险分类", "风险等级", "信用风险类别"),
+        "tags": ("标签", "分类标签", "标注"),
+        "status": ("状态", "经营状态", "登记状态"),
+    },
+    "inspector": {
+        "department": ("部门代码", "部门"),
+        "staff_id": ("执法人员编号", "工号", "人员编号", "编号"),
+        "name": ("姓名",),
+        "certificate_no": ("执法证号", "执法证编号", "证件号"),
+        "certificate_expiry": ("执法证有效期", "执法证有效期至", "有效期", "有效期至"),
+        "specialties": ("专长", "专业", "执法专长", "业务专长"),
+        "region": ("区域", "负责区域", "片区"),
+        "active": ("在岗", "在岗状态", "是否在岗"),
+        "conflicts": ("回避对象", "回避"),
+    },
+    "item": {
+        "department": ("部门代码", "部门"),
+        "code": ("事项编码", "事项编号", "编码"),
+        "name": ("事项名称", "抽查事项", "名称"),
+        "category": ("事项类别", "类别"),
+        "legal_basis": ("法律依据", "检查依据", "依据"),
+        "methods": ("检查方式", "抽查方式"),
+        "documents": ("需准备资料", "需企业准备资料", "资料清单"),
+        "needs_expert": ("需要专家", "是否需要专家"),
+    },
+    "expert": {
+        "department": ("部门代码", "部门"),
+        "code": ("专家编号", "编号", "编码"),
+        "name": ("姓名",),
+        "field": ("专业领域", "领域", "专业"),
+        "organisation": ("工作单位", "单位", "所在单位"),
+        "conflicts": ("回避对象", "回避"),
+    },
+}
+
+# -- values ----------------------------------------------------------------------------------------------
+_SUPERVISION = {
+    "重点": "key", "重点监管": "key", "重点监管对象": "key",
+    "一般": "general", "一般监管": "general", "一般监管对象": "general",
+    "特殊": "special", "特殊监管": "special", "特殊监管对象": "special",
+}
+_CATEGORY = {"一般检查事项": "general", "一般": "general", "重点检查事项": "key", "重点": "key"}
+_STATUS = {
+    "正常": "active", "在营": "active", "存续": "active", "在业": "active", "开业": "active", "营业": "active",
+    "关闭": "closed", "停业": "closed", "已关闭": "closed", "关停": "closed", "已关闭停业": "closed",
+    "注销": "deregistered", "吊销": "deregistered", "撤销": "deregistered", "已注销": "deregistered",
+    "已吊销": "deregistered",
+}
+_RISK = {f"{c}{suffix}": c for c in "ABCD" for suffix in ("", "类", "级")} | {
+    f"{c.lower()}": c for c in "ABCD"
+}
+_METHODS = {
+    "现场检查": "on_site", "现场": "on_site",
+    "书面检查": "documentary", "书面审查": "documentary", "资料检查": "documentary",
+    "检验检测": "testing", "抽样检测": "testing", "监测": "testing",
+    "在线监控": "online_monitoring", "在线监测": "online_monitoring",
+    "视频监控": "video", "视频": "video",
+    "无人机": "drone", "无人机巡查": "drone",
+    "遥感": "remote_sensing", "卫星遥感": "remote_sensing",
+    "用电监控": "power_use_monitoring", "用电监测": "power_use_monitoring",
+    "大数据分析": "big_data", "大数据": "big_data",
+    "委托专业机构": "entrusted_body", "委托第三方": "entrusted_body",
+}
+_TAGS = {
+    "正面清单": "positive_list", "执法正面清单": "positive_list",
+    "非现场监管": "off_site_monitored", "非现场执法": "off_site_monitored", "在线监控": "off_site_monitored",
+    "重点排污单位": "key_pollutant_discharger",
+    "危险废物": "hazardous_waste", "危废": "hazardous_waste",
+    "医疗废物": "medical_waste",
+    "辐射": "radiation", "核技术利用": "radiation",
+}
+_ACTIVE = {"在岗": "true", "离岗": "false", "不在岗": "false", "停用": "false"}
+_DEPARTMENT_KIND = {
+    "生态环境": "ecology", "市场监管": "market", "市场监督管理": "market", "应急管理": "emergency",
+    "自然资源": "natural_resources", "住房和城乡建设": "housing", "住建": "housing", "水利": "water",
+    "税务": "tax", "其他": "other",
+}
+
+# (kind or "*", field) -> value map; list fields map each entry.
+VALUES: dict[tuple[str, str], dict[str, str]] = {
+    ("target", "supervision_class"): _SUPERVISION,
+    ("target", "risk_class"): _RISK,
+    ("target", "status"): _STATUS,
+    ("target", "tags"): _TAGS,
+    ("item", "category"): _CATEGORY,
+    ("item", "methods"): _METHODS,
+    ("inspector", "active"): _ACTIVE,
+    ("department", "kind"): _DEPARTMENT_KIND,
+}
+
+# Template: the allowed Chinese values offered as a drop-down (the English values are accepted too).
+_CHOICE_HINTS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("target", "supervision_class"): ("重点", "一般", "特殊"),
+    ("target", "risk_class"): ("A", "B", "C", "D"),
+    ("target", "status"): ("正常", "关闭", "注销"),
+    ("item", "category"): ("一般检查事项", "重点检查事项"),
+    ("item", "needs_expert"): ("是", "否"),
+    ("inspector", "active"): ("是", "否"),
+}
+
+_LIST_SPLIT = re.compile(r"[;；,，、|\n]")  # as domain.fields splits list text
+_SUFFIX = re.compile(r"(\*|＊|[（(]\s*必填\s*[）)]|[（(]\s*选填\s*[）)])+$")
+_SPACE = re.compile(r"\s+")
+
+
+def _header_key(text: str) -> str:
+    """Normalise a header for lookup: no BOM, no spaces, no required-marker, full-width brackets unified."""
+    text = text.replace("\ufeff", "").strip()
+    text = _SUFFIX.sub("", text).strip()
+    text = _SPACE.sub("", text)
+    return text.replace("(", "（").replace(")", "）").lower()
+
+
+def header_map(kind: str) -> dict[str, str]:
+    """Normalised header -> field name, for every header accepted for ``kind``."""
+    spec = _spec(kind)
+    out: dict[str, str] = {}
+    for name in spec.fields:
+        out[_header_key(name)] = name
+        for label in LABELS.get(kind, {}).get(name, ()):
+            out.setdefault(_header_key(label), name)
+    return out
+
+
+def label(kind: str, field: str) -> str:
+    """The Chinese header of a field (the field name when it has none)."""
+    return LABELS.get(kind, {}).get(field, (field,))[0]
+
+
+# -- public API ------------------------------------------------------------------------------------------
+def parse_file(kind: str, content: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a CSV or XLSX file as ``(row number, {field: value})`` for ``import_entries(kind, ...)``.
+
+    ``filename`` gives the format by its extension (``.csv``/``.xlsx``); a bare ``csv``/``xlsx`` works too,
+    and a name without extension is recognised by content. Raises ``InvalidInputError`` for an unsupported
+    format, an unreadable file, or unknown/repeated headers (row 1).
+    """
+    _spec(kind)
+    fmt = _format(content, filename)
+    table = _xlsx_rows(content) if fmt == ".xlsx" else _csv_rows(content)
+    return rows_from_table(kind, table)
+
+
+def rows_from_table(kind: str, table: Iterable[Sequence[Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """The same as ``parse_file`` for an already-read table (first row: headers)."""
+    it = iter(table)
+    header = next(it, None)
+    if header is not None and all(_cell(v) is None for v in header):
+        raise InvalidInputError([FieldProblem("file", "empty", "the first row must hold the column headers", 1)])
+    if header is None:
+        raise InvalidInputError([FieldProblem("file", "empty", "the file has no header row and no rows", 1)])
+    columns = _columns(kind, header)
+    spec = _spec(kind)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    unnamed: list[FieldProblem] = []
+    for rownum, raw in enumerate(it, start=2):
+        data: dict[str, Any] = {}
+        for idx, value in enumerate(raw):
+            text = _cell(value)
+            if text is None:
+                continue
+            name = columns[idx] if idx < len(columns) else None
+            if name is None:
+                unnamed.append(
+                    FieldProblem(_column_letter(idx), "unknown_column", "has values but no header", rownum)
+                )
+                continue
+            data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
+        if data:
+            rows.append((rownum, data))
+    if unnamed:
+        raise InvalidInputError(unnamed, "values in columns without a header; nothing was imported")
+    return rows
+
+
+def write_template(kind: str, path: str | Path) -> Path:
+    """Write an XLSX template for ``kind``: Chinese headers (``*`` marks required), an example-free sheet
+    with text-formatted code columns and drop-downs for enumerations, and a sheet ``说明`` explaining each
+    column. Returns the path."""
+    path = Path(path)
+    path.write_bytes(template_bytes(kind))
+    return path
+
+
+def template_bytes(kind: str) -> bytes:
+    """The XLSX template of ``write_template`` as bytes (for an HTTP download)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    spec = _spec(kind)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = _SHEET_TITLES.get(kind, kind)
+    bold = Font(bold=True)
+    fill = PatternFill("solid", fgColor="DDEBF7")
+    text_rows = 1000
+    for col, f in enumerate(spec.fields.values(), start=1):
+        cell = ws.cell(row=1, column=col, value=label(kind, f.name) + ("*" if f.required else ""))
+        cell.font = bold
+        cell.fill = fill
+        cell.alignment = Alignment(horizontal="center")
+        letter = get_column_letter(col)
+        ws.column_dimensions[letter].width = max(12, 2 * len(label(kind, f.name)) + 6)
+        if f.kind == "str" and (f.identity or f.name in {"certificate_no", "credit_code"}):
+            # codes stay text (column style): Excel must not turn 18 digits into 9.14107E+17
+            ws.column_dimensions[letter].number_format = "@"
+        hints = _CHOICE_HINTS.get((kind, f.name))
+        if hints is None and f.kind == "bool":
+            hints = ("是", "否")
+        if hints:
+            dv = DataValidation(type="list", formula1='"' + ",".join(hints) + '"', allow_blank=True)
+            dv.error = "请选择下拉列表中的值"
+            ws.add_data_validation(dv)
+            dv.add(f"{letter}2:{letter}{text_rows + 1}")
+    ws.freeze_panes = "A2"
+
+    notes = wb.create_sheet("说明")
+    notes.append(["列名", "字段", "必填", "说明"])
+    for c in notes[1]:
+        c.font = bold
+    for f in spec.fields.values():
+        notes.append([label(kind, f.name), f.name, "是" if f.required else "否", _describe(kind, f)])
+    notes.append([])
+    notes.append(["", "", "", "第1行为表头，第2行起每行一条记录；空单元格表示不修改已有值；多个值用；或、分隔。"])
+    notes.append(["", "", "", "导入为全部或全不：任一行有误则不保存任何数据，并列出每个错误的行号、列和原因。"])
+    for letter, width in zip("ABCD", (18, 20, 6, 70), strict=True):
+        notes.column_dimensions[letter].width = width
+
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# -- internals -------------------------------------------------------------------------------------------
+_SHEET_TITLES = {
+    "target": "检查对象名录库", "inspector": "执法检查人员名录库", "item": "随机抽查事项清单",
+    "expert": "专家库", "department": "部门",
+}
+
+
+def _spec(kind: str):  # type: ignore[no-untyped-def]
+    cls = KINDS.get(kind)
+    if cls is None:
+        raise InvalidInputError(
+            [FieldProblem("kind", "choice", f"{kind!r} is not one of: {', '.join(KINDS)}")]
+        )
+    return cls.SPEC
+
+
+def _format(content: bytes, filename: str) -> str:
+    name = (filename or "").strip().lower()
+    ext = Path(name).suffix if "." in name else (f".{name}" if f".{name}" in SUPPORTED else "")
+    is_zip = content[:4] == b"PK\x03\x04"
+    if not ext:
+        if is_zip:
+            return ".xlsx"
+        if content[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+            ext = ".xls"
+        else:
+            return ".csv"
+    if ext not in SUPPORTED:
+        hint = " (save an .xls workbook as .xlsx)" if ext in {".xls", ".et", ".ods", ".numbers"} else ""
+        raise InvalidInputError(
+            [FieldProblem("file", "format", f"{ext} files are not supported; use one of {', '.join(SUPPORTED)}{hint}")]
+        )
+    if ext == ".csv" and is_zip:
+        raise InvalidInputError([FieldProblem("file", "format", "the .csv file is a workbook; name it .xlsx")])
+    return ext
+
+
+def _decode(content: bytes) -> str:
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return content.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return content.decode("gb18030")
+    except UnicodeDecodeError:
+        raise InvalidInputError(
+            [FieldProblem("file", "encoding", "the CSV file is neither UTF-8 nor GB18030 text")]
+        ) from None
+
+
+def _csv_rows(content: bytes) -> Iterator[list[str]]:
+    text = _decode(content)
+    first = text.split("\n", 1)[0]
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    except csv.Error as exc:
+        raise InvalidInputError([FieldProblem("file", "format", f"not a readable CSV file: {exc}")]) from None
+
+
+def _xlsx_rows(content: bytes) -> list[tuple[Any, ...]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception as exc:  # zip, XML or openpyxl errors: whatever it is, it is not a workbook we can read
+        raise InvalidInputError(
+            [FieldProblem("file", "format", f"not a readable .xlsx workbook ({type(exc).__name__})")]
+        ) from None
+    try:
+        if not wb.worksheets:
+            return []
+        ws = wb.worksheets[0]
+        if hasattr(ws, "reset_dimensions"):
+            ws.reset_dimensions()  # a wrong stored dimension must not cut rows off
+        return list(ws.iter_rows(min_row=1, values_only=True))
+    finally:
+        wb.close()
+
+
+def _columns(kind: str, header: Sequence[Any]) -> list[str | None]:
+    known = header_map(kind)
+    columns: list[str | None] = []
+    problems: list[FieldProblem] = []
+    first_at: dict[str, str] = {}
+    for raw in header:
+        text = _cell(raw)
+        if text is None:
+            columns.append(None)
+            continue
+        name = known.get(_header_key(text))
+        if name is None:
+            problems.append(
+                FieldProblem(text, "unknown_column", f"is not a column of {kind} files; known columns: "
+                             + ", ".join(f"{label(kind, n)} ({n})" for n in _spec(kind).fields), 1)
+            )
+        elif name in first_at:
+            problems.append(FieldProblem(text, "duplicate_column", f"repeats column {first_at[name]!r} ({name})", 1))
+        else:
+            first_at[name] = text
+        columns.append(name)
+    if problems:
+        raise InvalidInputError(problems, f"{len(problems)} bad column headers; nothing was imported")
+    return columns
+
+
+def _cell(value: Any) -> str | None:
+    """A cell as text; None for an empty one."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, decimal.Decimal):
+        return str(int(value)) if value == value.to_integral_value() else str(value)
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0) and value.tzinfo is None:
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    text = str(value).replace("\ufeff", "").strip()
+    return text or None
+
+
+def _map_value(kind: str, field: str, text: str, is_list: bool) -> Any:
+    mapping = VALUES.get((kind, field))
+    if mapping is None:
+        return text
+    if not is_list:
+        return mapping.get(text, mapping.get(_SPACE.sub("", text), text))
+    parts = [p.strip() for p in _LIST_SPLIT.split(text)]
+    return [mapping.get(p, p) for p in parts if p]
+
+
+def _column_letter(idx: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return f"column {get_column_letter(idx + 1)}"
+
+
+def _describe(kind: str, f: Any) -> str:
+    parts: list[str] = []
+    if f.kind == "date":
+        parts.append("日期，格式 YYYY-MM-DD")
+    elif f.kind == "bool":
+        parts.append("是/否")
+    elif f.kind == "list":
+        parts.append("可填多个，用；或、分隔")
+    hints = _CHOICE_HINTS.get((kind, f.name))
+    if f.choices:
+        mapping = VALUES.get((kind, f.name), {})
+        shown = []
+        for choice in f.choices:
+            zh = [k for k, v in mapping.items() if v == choice and k.upper() != choice.upper()]
+            shown.append(f"{choice}（{zh[0]}）" if zh else choice)
+        parts.append("取值：" + "、".join(shown))
+    elif hints:
+        parts.append("取值：" + "、".join(hints))
+    if (kind, f.name) == ("target", "tags"):
+        parts.append("如 正面清单、非现场监管、重点排污单位、危险废物、医疗废物、辐射")
+    if f.name == "credit_code":
+        parts.append("18位，按 GB 32100-2015 校验；请将本列设为文本格式")
+    if f.name == "conflicts":
+        parts.append("需回避的检查对象编号（UUID）")
+    if f.identity:
+        parts.append("标识记录，导入后不可修改")
+    return "；".join(parts)

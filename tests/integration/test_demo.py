@@ -1,0 +1,74 @@
+"""The demo county (获嘉县) on a SQLite file store."""
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from domain.access import SYSTEM
+from domain.credit_code import credit_code_error
+from domain.directory import entry_id
+from services.application import CommandContext, DualRandom
+from services.demo import DEPARTMENTS, demo_data, load_demo
+
+
+@pytest.fixture
+def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    application = DualRandom("sqlite:///" + str(tmp_path / "e.db"))
+    yield application
+    application.close()
+
+
+def test_demo_data_is_shaped_like_huojia() -> None:
+    data = demo_data()
+    assert data == demo_data(2024)  # deterministic
+    assert demo_data(7)["target"] != data["target"]
+    assert [d["code"] for d in data["department"]] == ["hj-eeb", "hj-amr", "hj-em", "hj-nr", "hj-wr", "hj-hc"]
+    assert all(d["city"] == "新乡市" and d["county"] == "获嘉县" for d in data["department"])
+
+    eeb = [i for i in data["item"] if i["department"] == "hj-eeb"]
+    assert [i["code"] for i in eeb] == [f"EEB-{n:03d}" for n in range(1, 15)]
+    assert all(i["category"] == "general" and i["legal_basis"] and i["documents"] for i in eeb)
+    assert {i["name"] for i in eeb if i["needs_expert"]} == {"放射性污染防治监督检查", "新化学物质监督检查"}
+    per_dept = Counter(i["department"] for i in data["item"])
+    assert all(3 <= per_dept[d["code"]] <= 5 for d in DEPARTMENTS if d["code"] != "hj-eeb")
+
+    targets = data["target"]
+    assert 280 <= len(targets) <= 320
+    assert len({t["credit_code"] for t in targets}) == len(targets)
+    assert len({t["name"] for t in targets}) == len(targets)
+    assert all(credit_code_error(t["credit_code"]) is None and t["credit_code"].startswith("91410724") for t in targets)
+    classes = Counter(t["supervision_class"] for t in targets)
+    assert 0.10 <= classes["key"] / len(targets) <= 0.20 and classes["special"] >= 5
+    assert set(Counter(t["risk_class"] for t in targets)) == set("ABCD")
+    statuses = Counter(t["status"] for t in targets)
+    assert statuses["closed"] >= 1 and statuses["deregistered"] >= 1
+    assert all(t["address"].startswith("获嘉县") for t in targets)
+
+    inspectors = data["inspector"]
+    assert 25 <= len(inspectors) <= 35
+    assert sum(i["department"] == "hj-eeb" for i in inspectors) >= 8
+    assert {i["department"] for i in inspectors} == {d["code"] for d in DEPARTMENTS}
+    assert 1 <= sum(i["certificate_expiry"] < "2024-01-01" for i in inspectors) <= 5
+    assert data["expert"] and all(e["department"] == "hj-eeb" for e in data["expert"])
+
+
+def test_demo_loads_and_a_second_load_adds_no_events(app: DualRandom) -> None:
+    ctx = CommandContext(SYSTEM, correlation_id="demo-1")
+    counts = load_demo(app, ctx)
+    data = demo_data()
+    assert counts == {"departments": 6, "items": len(data["item"]), "targets": len(data["target"]),
+                      "inspectors": len(data["inspector"]), "experts": len(data["expert"]),
+                      "events": counts["events"]}
+    assert counts["events"] == app.recorder.max_notification_id()
+    assert counts["events"] >= sum(len(v) for v in data.values())
+    assert app.load("department", entry_id("department", "hj-eeb")).data["name"] == "新乡市生态环境局获嘉分局"
+    t = data["target"][0]
+    assert app.load("target", entry_id("target", t["credit_code"])).data == t
+    i = data["inspector"][0]
+    assert app.load("inspector", entry_id("inspector", f"{i['department']}/{i['staff_id']}")).data == i
+
+    before = app.recorder.max_notification_id()
+    again = load_demo(app, CommandContext(SYSTEM, correlation_id="demo-2"))
+    assert again == {**counts, "events": 0}
+    assert app.recorder.max_notification_id() == before

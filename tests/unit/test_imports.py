@@ -1,0 +1,219 @@
+"""Parsing directory files (CSV/XLSX) into rows for import_entries: no database."""
+
+import csv
+import datetime as dt
+import io
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from domain.directory import KINDS
+from domain.errors import InvalidInputError
+from services.imports import LABELS, SUPPORTED, header_map, label, parse_file, write_template
+from tests.support.builders import credit_code
+
+
+def csv_bytes(rows: list[list[str]], encoding: str = "utf-8") -> bytes:
+    buf = io.StringIO(newline="")
+    csv.writer(buf).writerows(rows)
+    return buf.getvalue().encode(encoding)
+
+
+def xlsx_bytes(rows: list[list[object]], extra_sheet: bool = False) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    for r in rows:
+        ws.append(r)
+    if extra_sheet:
+        wb.create_sheet("其他").append(["不应读取"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def problems_of(exc: pytest.ExceptionInfo[InvalidInputError]) -> list[tuple[int | None, str, str]]:
+    return [(p.row, p.field, p.rule) for p in exc.value.problems]
+
+
+ZH_TARGET_HEADER = ["统一社会信用代码", "企业名称", "地址", "县区", "行业", "监管类别", "信用风险等级", "标签", "状态"]
+
+
+def test_supported_formats() -> None:
+    assert SUPPORTED == (".csv", ".xlsx")
+
+
+@pytest.mark.parametrize("kind", ["target", "inspector", "item"])
+def test_every_field_of_target_inspector_and_item_has_a_chinese_label(kind: str) -> None:
+    fields = KINDS[kind].SPEC.fields
+    assert set(LABELS[kind]) == set(fields)
+    known = header_map(kind)
+    for name in fields:
+        assert known[name] == name  # the English field name works as a header too
+        assert all(ord(c) > 127 for c in label(kind, name)[:1])
+
+
+def test_english_headers_row_numbers_empty_cells_and_empty_rows() -> None:
+    code = credit_code()
+    content = csv_bytes([
+        ["credit_code", "name", "county", "supervision_class", "risk_class", "tags", "address"],
+        [code, "获嘉县示例化工有限公司", "获嘉县", "general", "B", "positive_list;hazardous_waste", ""],
+        ["", "", "", "", "", "", ""],
+        [credit_code(), "获嘉县另一家公司", "获嘉县", "key", "D", "", "  "],
+    ])
+    rows = parse_file("target", content, "targets.csv")
+    assert [r for r, _ in rows] == [2, 4]
+    assert rows[0][1] == {"credit_code": code, "name": "获嘉县示例化工有限公司", "county": "获嘉县",
+                          "supervision_class": "general", "risk_class": "B",
+                          "tags": ["positive_list", "hazardous_waste"]}
+    assert "tags" not in rows[1][1] and "address" not in rows[1][1]
+
+
+def test_chinese_headers_and_values_are_mapped() -> None:
+    code = credit_code()
+    content = csv_bytes([
+        ZH_TARGET_HEADER,
+        [code, "获嘉县甲公司", "获嘉县亢村镇", "获嘉县", "化工", "重点", "C类", "正面清单、危险废物", "在营"],
+        [credit_code(), "获嘉县乙公司", "", "获嘉县", "", "一般", "a", "", "关闭"],
+        [credit_code(), "获嘉县丙公司", "", "获嘉县", "", "特殊监管对象", "D", "", "吊销"],
+    ])
+    rows = dict(parse_file("target", content, "名录.csv"))
+    assert rows[2] == {"credit_code": code, "name": "获嘉县甲公司", "address": "获嘉县亢村镇", "county": "获嘉县",
+                       "industry": "化工", "supervision_class": "key", "risk_class": "C",
+                       "tags": ["positive_list", "hazardous_waste"], "status": "active"}
+    assert (rows[3]["supervision_class"], rows[3]["risk_class"], rows[3]["status"]) == ("general", "A", "closed")
+    assert (rows[4]["supervision_class"], rows[4]["status"]) == ("special", "deregistered")
+    for _, data in rows.items():
+        KINDS["target"].validate_new(data)
+
+
+def test_inspector_and_item_chinese_headers() -> None:
+    inspectors = csv_bytes([
+        ["部门", "工号", "姓名", "执法证号", "执法证有效期", "专长", "区域", "在岗", "回避对象"],
+        ["hj-eeb", "EEB-01", "张伟", "豫环执0001", "2028-12-31", "大气；水", "亢村镇", "是", ""],
+        ["hj-eeb", "EEB-02", "李娜", "豫环执0002", "2023-01-31", "", "", "离岗", ""],
+    ])
+    rows = parse_file("inspector", inspectors, "inspectors.csv")
+    assert rows[0][1]["specialties"] == "大气；水"  # split by validation
+    assert KINDS["inspector"].validate_new(rows[0][1])["specialties"] == ["大气", "水"]
+    assert KINDS["inspector"].validate_new(rows[1][1])["active"] is False
+    items = csv_bytes([
+        ["部门代码", "事项编码", "事项名称", "事项类别", "法律依据", "检查方式", "需准备资料", "需要专家"],
+        ["hj-eeb", "EEB-001", "放射性污染防治监督检查", "一般检查事项", "《放射性污染防治法》",
+         "现场检查、书面检查、检验检测", "辐射安全许可证；环评批复文件", "是"],
+        ["hj-eeb", "EEB-002", "水污染防治监督检查", "重点检查事项", "", "on_site", "", "否"],
+    ])
+    rows = parse_file("item", items, "items.csv")
+    one = KINDS["item"].validate_new(rows[0][1])
+    assert one["category"] == "general" and one["needs_expert"] is True
+    assert one["methods"] == ["on_site", "documentary", "testing"]
+    assert one["documents"] == ["辐射安全许可证", "环评批复文件"]
+    assert KINDS["item"].validate_new(rows[1][1])["category"] == "key"
+
+
+def test_required_markers_and_spaces_in_headers_are_ignored() -> None:
+    content = csv_bytes([["统一社会信用代码*", " 企业名称（必填） ", "县 区", "监管类别(必填)", "信用风险等级＊"],
+                         [credit_code(), "甲", "获嘉县", "一般", "A"]])
+    (_, data), = parse_file("target", content, "t.csv")
+    assert set(data) == {"credit_code", "name", "county", "supervision_class", "risk_class"}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030", "utf-16"])
+def test_csv_encodings(encoding: str) -> None:
+    content = csv_bytes([ZH_TARGET_HEADER[:5], [credit_code(), "获嘉县亢村镇某某纸业有限公司", "亢村镇", "获嘉县", "造纸"]],
+                        encoding)
+    (row, data), = parse_file("target", content, "t.csv")
+    assert row == 2 and data["name"] == "获嘉县亢村镇某某纸业有限公司" and data["industry"] == "造纸"
+
+
+def test_tab_separated_csv() -> None:
+    content = "统一社会信用代码\t企业名称\n91410724000000001X\t甲公司\n".encode()
+    assert parse_file("target", content, "t.csv") == [(2, {"credit_code": "91410724000000001X", "name": "甲公司"})]
+
+
+def test_unknown_headers_are_all_reported_on_row_1() -> None:
+    content = csv_bytes([["统一社会信用代码", "法人代表", "企业名称", "注册资本"], ["x", "y", "z", "w"]])
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", content, "t.csv")
+    assert problems_of(exc) == [(1, "法人代表", "unknown_column"), (1, "注册资本", "unknown_column")]
+
+
+def test_a_repeated_column_is_refused() -> None:
+    content = csv_bytes([["企业名称", "名称"], ["a", "b"]])
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", content, "t.csv")
+    assert problems_of(exc) == [(1, "名称", "duplicate_column")]
+
+
+def test_values_under_no_header_are_refused() -> None:
+    content = csv_bytes([["企业名称", ""], ["a", ""], ["b", "stray"]])
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", content, "t.csv")
+    assert problems_of(exc) == [(3, "column B", "unknown_column")]
+
+
+@pytest.mark.parametrize("filename", ["targets.xls", "targets.txt", "targets.json", "targets.ods"])
+def test_unsupported_formats(filename: str) -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", b"whatever", filename)
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("file", "format")]
+
+
+def test_a_broken_xlsx_is_a_format_problem() -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", b"PK\x03\x04 not really a zip", "t.xlsx")
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("file", "format")]
+
+
+def test_an_empty_file_is_refused() -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("target", b"", "t.csv")
+    assert [(p.field, p.rule) for p in exc.value.problems] == [("file", "empty")]
+
+
+def test_format_from_a_bare_name_or_content() -> None:
+    content = csv_bytes([["企业名称"], ["甲"]])
+    assert parse_file("target", content, "csv") == [(2, {"name": "甲"})]
+    assert parse_file("target", content, "upload") == [(2, {"name": "甲"})]
+    assert parse_file("target", xlsx_bytes([["企业名称"], ["乙"]]), "upload") == [(2, {"name": "乙"})]
+
+
+def test_xlsx_cell_types_become_text_and_only_the_first_sheet_is_read() -> None:
+    content = xlsx_bytes([
+        ["部门", "工号", "姓名", "执法证号", "执法证有效期", "在岗"],
+        ["hj-eeb", 1024, "张伟", 41072400012.0, dt.datetime(2028, 12, 31), True],
+        [None, None, None, None, None, None],
+        ["hj-eeb", "EEB-2", "李娜", "豫环执2", dt.date(2023, 1, 31), "否"],
+        ["hj-eeb", 3.5, "王五", "豫环执3", "2029-06-30", None],
+    ], extra_sheet=True)
+    rows = parse_file("inspector", content, "人员.XLSX")
+    assert [r for r, _ in rows] == [2, 4, 5]
+    assert rows[0][1] == {"department": "hj-eeb", "staff_id": "1024", "name": "张伟", "certificate_no": "41072400012",
+                          "certificate_expiry": "2028-12-31", "active": "true"}
+    assert rows[1][1]["certificate_expiry"] == "2023-01-31"
+    assert rows[2][1]["staff_id"] == "3.5" and "active" not in rows[2][1]
+    assert KINDS["inspector"].validate_new(rows[0][1])["active"] is True
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_template_headers_are_recognised(kind: str, tmp_path: Path) -> None:
+    path = write_template(kind, tmp_path / f"{kind}.xlsx")
+    wb = load_workbook(path, read_only=True)
+    header = [c for c in next(wb.worksheets[0].iter_rows(values_only=True))]
+    wb.close()
+    spec = KINDS[kind].SPEC
+    assert header == [label(kind, f.name) + ("*" if f.required else "") for f in spec.fields.values()]
+    assert parse_file(kind, path.read_bytes(), path.name) == []
+    # a filled-in template parses to the field names
+    wb = load_workbook(path)
+    wb.worksheets[0].append(["x"] * len(header))
+    buf = io.BytesIO()
+    wb.save(buf)
+    (row, data), = parse_file(kind, buf.getvalue(), "filled.xlsx")
+    assert row == 2 and set(data) == set(spec.fields)
+
+
+def test_unknown_kind() -> None:
+    with pytest.raises(InvalidInputError) as exc:
+        parse_file("plan", b"a\n", "x.csv")
+    assert exc.value.problems[0].field == "kind"
