@@ -34,7 +34,10 @@ class Projection(Protocol):
     metadata: sa.MetaData
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        """Apply ``(position, domain event)`` pairs, in order, within ``conn``'s transaction."""
+        """Apply ``(position, domain event)`` pairs, in order, within ``conn``'s transaction.
+
+        A projection with ``stored_events = True`` gets ``(position, stored notification)`` instead.
+        """
 
 
 class ProjectionConflictError(Exception):
@@ -70,18 +73,24 @@ class ProjectionRunner:
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
-    def run_once(self, projection: Projection) -> int:
-        """Apply the next batch to one projection; returns how many events were applied."""
+    def run_once(self, projection: Projection, until: int | None = None) -> int:
+        """Apply the next batch to one projection (no event after position ``until``, when given);
+        returns how many events were applied."""
         with self.engine.begin() as conn:
             query = sa.select(positions.c.position).where(positions.c.name == projection.name)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
             start = int(conn.execute(query).scalar_one())
-            batch = self.app.recorder.select_notifications(start, self.batch_size, inclusive_of_start=False)
+            batch = self.app.recorder.select_notifications(
+                start, self.batch_size, stop=until, inclusive_of_start=False
+            )
             if not batch:
                 self._publish(projection.name, start)
                 return 0
-            events = [(n.id, self.app.mapper.to_domain_event(n)) for n in batch]
+            if getattr(projection, "stored_events", False):
+                events = [(n.id, n) for n in batch]
+            else:
+                events = [(n.id, self.app.mapper.to_domain_event(n)) for n in batch]
             projection.apply_batch(conn, events)
             moved = conn.execute(
                 positions.update()
@@ -93,11 +102,11 @@ class ProjectionRunner:
         self._publish(projection.name, batch[-1].id)
         return len(batch)
 
-    def catch_up(self) -> int:
-        """Apply everything in the log now; returns the number of events applied."""
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply everything in the log now (up to position ``until``); returns the number of events applied."""
         total = 0
         for p in self.projections:
-            while (n := self.run_once(p)) > 0:
+            while (n := self.run_once(p, until)) > 0:
                 total += n
         return total
 

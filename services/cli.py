@@ -198,5 +198,9 @@ def projections_run() -> None:
         runtime.close()
 
 
+from services.cli_audit import audit  # noqa: E402 - the group uses this module's helpers
+
+main.add_command(audit)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

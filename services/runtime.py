@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from projections.audit.projection import AuditProjection
 from projections.directory.projection import DirectoryProjection
 from projections.runner import ProjectionRunner
 from services.application import DualRandom
@@ -18,7 +19,7 @@ log = get_logger(__name__)
 
 
 def all_projections() -> list[Any]:
-    return [DirectoryProjection()]
+    return [DirectoryProjection(), AuditProjection()]
 
 
 async def check_nats(url: str, timeout: float = 5.0) -> None:
@@ -50,6 +51,7 @@ class Runtime:
     runner: ProjectionRunner = field(init=False)
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
+    checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
     _nats: Any = field(init=False, default=None)
     _stop: threading.Event = field(init=False, default_factory=threading.Event)
     _threads: list[threading.Thread] = field(init=False, default_factory=list)
@@ -63,7 +65,18 @@ class Runtime:
         self.runner.setup()
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
+        self._open_checkpointer()
         return self
+
+    def _open_checkpointer(self) -> None:
+        from services.audit.checkpoints import Checkpointer
+        from services.audit.keys import load_signer
+
+        self.checkpointer = Checkpointer(
+            self.engine, load_signer(self.settings), nats_url=self.nats_url, stream=self.settings.nats_stream,
+            deployment=self.settings.deployment,
+        )
+        self.checkpointer.setup()
 
     def _open_nats(self) -> None:
         if self.settings.nats_url:

@@ -1,5 +1,7 @@
 """Settings: one frozen dataclass read from ``DUALRANDOM_*`` environment variables."""
 
+import base64
+import binascii
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -29,6 +31,18 @@ def _int(name: str, raw: str, lo: int, hi: int) -> int:
     return value
 
 
+def _ed25519_seed(name: str, raw: str) -> str:
+    """A base64 Ed25519 private key (the 32-byte seed), or empty."""
+    if raw:
+        try:
+            seed = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=False)
+        except (binascii.Error, ValueError):
+            seed = b""
+        if len(seed) != 32:
+            raise SettingsError(f"{name}: expected the base64 of a 32-byte Ed25519 private key")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting with its default; see deploy/dualrandom.env.example."""
@@ -49,6 +63,7 @@ class Settings:
     db_pool_size: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
     token_default_ttl: str = "8h"
+    audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -85,6 +100,7 @@ class Settings:
             db_pool_size=_int("DUALRANDOM_DB_POOL_SIZE", get("DB_POOL_SIZE", "10"), 1, 200),
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
             token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
+            audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
         )
 
     @property

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
 
+from services.api.audit import audit_router, auditors_change_nothing
 from services.api.directory import directory_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
@@ -102,6 +103,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             runtime.start_projections()
         if background and runtime.relay is not None:
             tasks.append(asyncio.create_task(runtime.relay.run(stop)))
+        if background and runtime.checkpointer is not None:
+            tasks.append(asyncio.create_task(runtime.checkpointer.run(stop)))
         try:
             yield
         finally:
@@ -114,7 +117,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[directory_router(*d) for d in DIRECTORIES],
+        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router()],
+        guards=[auditors_change_nothing],
     )
     auth = DefineMiddleware(
         BearerAuthMiddleware,

@@ -119,7 +119,8 @@ def test_either_takes_the_smaller_total_and_larger_the_larger(
     by_inspector = min(per * inspectors, sum(pools.values()))
     assert sum(either.values()) == min(by_ratio, by_inspector)
     assert sum(larger.values()) == max(by_ratio, by_inspector)
-    assert all(either[k] <= larger[k] <= counts[tuple(k.split("/"))] for k in either)  # type: ignore[index]
+    # Per stratum each bound is spread on its own, so only the totals are ordered; no stratum exceeds its pool.
+    assert all(max(either[k], larger[k]) <= counts[tuple(k.split("/"))] for k in either)  # type: ignore[index]
 
 
 @given(pools=pools, per=st.integers(0, 20), inspectors=st.integers(0, 60))

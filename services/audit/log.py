@@ -1,0 +1,209 @@
+"""The audit view of the event log: each stored event's envelope, its leaf bytes and hash, and fast reads.
+
+The envelope of the event stored at ``position`` is the JSON object
+
+    {"position": <int>, "aggregate_id": "<uuid, lower-case, hyphenated>", "version": <int>,
+     "topic": "<topic column>", "time": "<the stored timestamp, ISO 8601 text as stored>",
+     "meta": <the stored "_meta" object, {} when absent>,
+     "data": <the stored state object without "timestamp" and "_meta">}
+
+taken from the store's columns and its ``state`` JSON (custom types keep their stored form, e.g.
+``{"_type_": "uuid_hex", "_data_": "..."}``). Its leaf bytes are the RFC 8785 form of the envelope and its leaf
+hash is SHA-256(0x00 || leaf bytes). The leaf commits to the position, so moving, removing or inserting an
+event changes the leaves, not only editing one.
+"""
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from services.audit.canonical import CanonicalFormError, canonicalize, canonicalize_plain
+from services.audit.merkle import leaf_hash
+
+ENVELOPE_KEYS = ("position", "aggregate_id", "version", "topic", "time", "meta", "data")
+_META_FIELDS = ("actor", "department", "role", "correlation_id", "causation_id", "command")
+
+
+class _Float(Exception):
+    pass
+
+
+def _no_floats(_: str) -> float:
+    raise _Float
+
+
+_DECODE = msgspec.json.Decoder(float_hook=_no_floats)
+# Bytes that can start a character at or above U+D800 in UTF-8: a member name with one sorts differently
+# by UTF-16 code units than by code points, so such events take the careful path (as do \u escapes, which
+# may spell one, and integers beyond 2^53: 16+ digits after a separator).
+_HIGH = bytes(range(0xED))
+_LONG_INT = re.compile(rb"[:,\[]-?[0-9]{16}")
+
+
+def _fast_ok(raw: bytes) -> bool:
+    return not raw.translate(None, _HIGH) and b"\\u" not in raw and _LONG_INT.search(raw) is None
+
+
+def _decode(position: int, state: bytes | str) -> tuple[Any, bool]:
+    """The stored state as JSON, and whether the fast canonical form is known to be right for it."""
+    raw = state.encode("utf-8", "surrogatepass") if isinstance(state, str) else state
+    try:
+        return _DECODE.decode(raw), _fast_ok(raw)
+    except _Float:
+        pass
+    except msgspec.DecodeError:
+        pass  # json.loads decides (and says why it is not JSON)
+    try:
+        return json.loads(raw), False
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CanonicalFormError(f"position {position}: the stored state is not JSON ({exc})") from None
+
+
+def envelope(position: int, aggregate_id: Any, version: int, topic: str, state: bytes | str) -> dict[str, Any]:
+    """The envelope of one stored event; CanonicalFormError when its state is not an event's JSON."""
+    return _envelope(position, aggregate_id, version, topic, _decode(position, state)[0])
+
+
+def _envelope(position: int, aggregate_id: Any, version: int, topic: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise CanonicalFormError(f"position {position}: the stored state is not a JSON object")
+    stamp = body.get("timestamp")
+    if not (isinstance(stamp, dict) and stamp.get("_type_") == "datetime_iso" and isinstance(stamp.get("_data_"), str)
+            and len(stamp) == 2):
+        raise CanonicalFormError(f"position {position}: the stored state has no timestamp")
+    data = {k: v for k, v in body.items() if k != "timestamp" and k != "_meta"}
+    return {
+        "position": position,
+        "aggregate_id": str(_uuid(aggregate_id)),
+        "version": version,
+        "topic": topic,
+        "time": stamp["_data_"],
+        "meta": body.get("_meta", {}),
+        "data": data,
+    }
+
+
+def leaf_bytes(env: dict[str, Any]) -> bytes:
+    """RFC 8785 bytes of an envelope (only its seven keys count)."""
+    return canonicalize({k: env[k] for k in ENVELOPE_KEYS})
+
+
+def record_leaf(position: int, aggregate_id: Any, version: int, topic: str, state: bytes | str) -> bytes:
+    """The leaf hash of a stored event (the hot path of the audit projection and ``audit verify``)."""
+    body, plain = _decode(position, state)
+    env = _envelope(position, aggregate_id, version, topic, body)
+    return leaf_hash(canonicalize_plain(env) if plain and type(version) is int and version < 2**53 else canonicalize(env))
+
+
+def event_type(topic: str) -> str:
+    """``domain.directory:Target.RiskClassChanged`` -> ``risk_class_changed`` (like ``event_name``)."""
+    name = topic.rpartition(":")[2].rpartition(".")[2]
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def aggregate_kind(topic: str, meta: Any) -> str:
+    if isinstance(meta, dict) and isinstance(meta.get("aggregate"), str):
+        return meta["aggregate"]
+    path = topic.rpartition(":")[2].split(".")
+    return (path[-2] if len(path) > 1 else path[0]).lower()
+
+
+def audit_item(env: dict[str, Any], with_leaf: bool = True) -> dict[str, Any]:
+    """What an auditor reads about one event: the envelope (hashable as is) plus its metadata spelled out."""
+    meta = env["meta"] if isinstance(env["meta"], dict) else {}
+    item: dict[str, Any] = {
+        "position": env["position"],
+        "aggregate_id": env["aggregate_id"],
+        "aggregate_kind": aggregate_kind(env["topic"], meta),
+        "version": env["version"],
+        "type": event_type(env["topic"]),
+        "time": env["time"],
+        **{f: meta.get(f) for f in _META_FIELDS},
+        "topic": env["topic"],
+        "meta": env["meta"],
+        "data": env["data"],
+    }
+    if with_leaf:
+        item["leaf_hash"] = leaf_hash(leaf_bytes(env)).hex()
+    return item
+
+
+def record_item(position: int, aggregate_id: Any, version: int, topic: str, state: bytes | str) -> dict[str, Any]:
+    """The audit item of a stored event; an undecodable one is shown as such (it fails ``audit verify``)."""
+    try:
+        return audit_item(envelope(position, aggregate_id, version, topic, state))
+    except CanonicalFormError as exc:
+        raw = state.decode("utf-8", "replace") if isinstance(state, bytes) else state
+        return {"position": position, "aggregate_id": str(_uuid(aggregate_id)), "version": version,
+                "topic": topic, "error": str(exc), "state": raw}
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return uuid.UUID(bytes=bytes(value))
+    return uuid.UUID(str(value))
+
+
+# -- reading the store --------------------------------------------------------------------------------
+def events_table(app: Any) -> sa.Table:
+    """The store's events table (``dualrandom_events``) as the recorder defines it."""
+    return app.recorder.events_record_cls.__table__  # type: ignore[no-any-return]
+
+
+def iter_records(
+    engine: Engine, table: sa.Table, after: int = 0, until: int | None = None, page: int = 5000
+) -> Iterator[tuple[int, Any, int, str, bytes]]:
+    """(position, aggregate id, version, topic, state) of every stored event after ``after`` (up to
+    ``until``), in log order; one short query per page, reading "after the last id seen" (PostgreSQL has gaps).
+
+    Plain SQL without column types: the driver's values as they come (a UUID or its 16 bytes), which makes
+    reading a long log ~30% faster than typed rows.
+    """
+    sql = f"SELECT id, originator_id, originator_version, topic, state FROM {table.name} WHERE id > :after"
+    if until is not None:
+        sql += " AND id <= :until"
+    query = sa.text(sql + " ORDER BY id LIMIT :page")
+    position = after
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(query, {"after": position, "until": until, "page": page}).all()
+        for row in rows:
+            yield int(row[0]), row[1], int(row[2]), row[3], bytes(row[4])
+        if len(rows) < page:
+            return
+        position = int(rows[-1][0])
+
+
+def aggregate_records(engine: Engine, table: sa.Table, aggregate_id: uuid.UUID) -> list[tuple[int, Any, int, str, bytes]]:
+    """Every stored event of one aggregate, by version, with its log position."""
+    c = table.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(c.id, c.originator_id, c.originator_version, c.topic, c.state)
+            .where(c.originator_id == aggregate_id)
+            .order_by(c.originator_version)
+        ).all()
+    return [(int(r[0]), r[1], int(r[2]), r[3], bytes(r[4])) for r in rows]
+
+
+def export_chunks(recorder: Any, after: int = 0, until: int | None = None, page: int = 500) -> Iterator[bytes]:
+    """The log as JSON lines (one audit item a line), a page of lines per chunk: constant memory."""
+    from services.store import iter_notifications
+
+    lines: list[str] = []
+    for n in iter_notifications(recorder, after, until, page):
+        item = record_item(n.id, n.originator_id, n.originator_version, n.topic, n.state)
+        lines.append(json.dumps(item, ensure_ascii=False, separators=(",", ":")))
+        if len(lines) >= page:
+            yield ("\n".join(lines) + "\n").encode("utf-8")
+            lines = []
+    if lines:
+        yield ("\n".join(lines) + "\n").encode("utf-8")

@@ -1,0 +1,147 @@
+"""``dualrandom audit``: verify the log, sign a checkpoint, print the public key, rebuild a past read model."""
+
+import asyncio
+import json
+import sys
+
+import click
+
+@click.group()
+def audit() -> None:
+    """Auditors: verify the log and its checkpoints, sign a checkpoint, rebuild the past."""
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from services.cli import _open, _settings
+
+    settings = _settings()
+    return settings, _open(settings, with_nats=False)
+
+
+def _catch_up_audit(runtime) -> None:  # type: ignore[no-untyped-def]
+    from projections.runner import ProjectionConflictError
+
+    projection = next(p for p in runtime.runner.projections if p.name == "audit")
+    while True:
+        try:
+            if runtime.runner.run_once(projection) == 0:
+                return
+        except ProjectionConflictError:
+            continue  # a server's projection thread took the batch: go on from where it is
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+@click.option("--public-key", default=None,
+              help="check signatures with this key (base64, hex or vkey) instead of the deployment's own")
+@click.option("--skip-nodes", is_flag=True, help="do not compare the stored subtrees (leaves and checkpoints only)")
+def verify(as_json: bool, public_key: str | None, skip_nodes: bool) -> None:
+    """Recompute the Merkle tree from the store, check it against the audit tree and every signed checkpoint;
+    name the first bad position. Exits 1 when anything is wrong."""
+    from services.audit.keys import PublicKey
+    from services.audit.log import events_table
+    from services.audit.verify import verify_log
+
+    _, runtime = _runtime()
+    try:
+        key = runtime.checkpointer.signer.public
+        if public_key:
+            try:
+                key = PublicKey.parse(public_key, key.name)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--public-key") from None
+        from tqdm import tqdm
+
+        total = int(runtime.app.recorder.max_notification_id() or 0)
+        with tqdm(total=total, unit="event", desc="verify", file=sys.stderr, disable=as_json or total < 100_000) as bar:
+            report = verify_log(runtime.engine, events_table(runtime.app), key, check_nodes=not skip_nodes,
+                                progress=bar.update)
+    finally:
+        runtime.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+def checkpoint() -> None:
+    """Bring the audit tree up to date and sign a checkpoint of it now (published to NATS when
+    DUALRANDOM_NATS_URL is set; otherwise `serve` publishes it)."""
+    from services.audit.checkpoints import TreeForkError, create_checkpoint
+
+    settings, runtime = _runtime()
+    try:
+        _catch_up_audit(runtime)
+        try:
+            cp, created = create_checkpoint(runtime.engine, runtime.checkpointer.signer)
+        except TreeForkError as exc:
+            raise click.ClickException(str(exc)) from None
+        if cp is None:
+            click.echo("the log is empty: nothing to sign")
+            return
+        published = 0
+        if settings.nats_url and settings.relay_enabled:
+            runtime.checkpointer.nats_url = settings.nats_url
+
+            async def publish() -> int:
+                try:
+                    return await runtime.checkpointer.publish_pending()
+                finally:
+                    await runtime.checkpointer.close()
+
+            published = asyncio.run(publish())
+        click.echo(("signed" if created else "unchanged since") + f" checkpoint: tree size {cp.tree_size}, "
+                   f"root {cp.root_hash.hex()}, time {cp.time}, last position {cp.position}"
+                   + (f"; published {published} to NATS" if published else ""))
+        click.echo(cp.note, nl=False)
+    finally:
+        runtime.close()
+
+
+@audit.command("key")
+def key() -> None:
+    """Print the checkpoint signing key's public half (give it to partner agencies)."""
+    _, runtime = _runtime()
+    try:
+        view = runtime.checkpointer.signer.public.view()
+    finally:
+        runtime.close()
+    for name in ("key_name", "algorithm", "public_key", "key_id", "vkey"):
+        click.echo(f"{name}: {view[name]}")
+
+
+@audit.command("replay")
+@click.option("--until", "until", required=True, help="last log position, or an ISO time with offset (2025-03-01T10:00:00+08:00)")
+@click.option("--projection", "name", required=True, help="read model to build: directory, audit, ...")
+@click.option("--into", "into", required=True,
+              help="database URL to build it in: sqlite:///FILE, or postgresql+psycopg://... (a schema: "
+              "?options=-csearch_path%3DNAME, created if missing)")
+@click.option("--replace", is_flag=True, help="drop that read model in the target first")
+def replay(until: str, name: str, into: str, replace: bool) -> None:
+    """Build a read model as it stood at a log position or time, into a separate database or schema."""
+    from services.audit.log import events_table
+    from services.audit.replay import ReplayError, replay as run_replay, resolve_until
+    from services.runtime import all_projections
+
+    settings, runtime = _runtime()
+    try:
+        try:
+            position = resolve_until(runtime.engine, events_table(runtime.app), until)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--until") from None
+        known = {p.name: p for p in all_projections()}
+        if name not in known:
+            raise click.BadParameter(f"{name!r} is not a read model; one of {', '.join(known)}", param_hint="--projection")
+        projection = known[name]
+        try:
+            result = run_replay(runtime.app, settings.effective_database_url, projection, into, position, replace=replace)
+        except ReplayError as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.close()
+    click.echo(f"{result.projection}: {result.events} events applied, as of log position {result.position} "
+               f"(asked: {result.until}), into {result.into}")

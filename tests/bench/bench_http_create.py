@@ -1,0 +1,334 @@
+"""HTTP create of one target vs the bare eventsourcing library creating the same kind of aggregate.
+
+    .venv/bin/python tests/bench/bench_http_create.py [--database-url URL | --sqlite] [--requests 3000]
+
+Measured, in one run on one database (a fresh PostgreSQL schema, dropped afterwards, or a SQLite file):
+
+- HTTP: the real server (``tests/bench/_support.py serve``: uvicorn[standard] serving ``create_app(runtime)``,
+  relay off, projections in process) as a subprocess; ``--clients`` (32) keep-alive connections each POST
+  ``/api/v1/targets`` back to back with a planner token: authenticate, validate, check the key is new, store
+  one event with metadata, wake the projection. Requests/s, p50 and p99 latency, after a warm-up.
+- For diagnosis, the same use case without HTTP: ``DualRandom.register`` called in this process by the
+  same number of threads ("command" rows): it separates the application's own cost from the server's.
+- Baseline: the eventsourcing library alone, in this process: an ``Application`` with the same persistence
+  module and database, saving a trivial ``Aggregate`` whose one created event carries the same fields;
+  32 threads sharing the Application (as the server's thread pool does), and one thread.
+
+RATIO = HTTP creates/s / library creates/s (32 threads). Goal >= 0.8. Rounds alternate (library, HTTP,
+library, HTTP, ...) and the medians are reported, so drift on the shared machine hits both sides.
+The load generator is a minimal asyncio HTTP/1.1 client (no httpx): client and server share the cores,
+and a heavy client would charge its own cost to the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _support as S  # noqa: E402
+
+from services.application import _with_sqlite_timeout  # noqa: E402
+from services.auth import issue_token  # noqa: E402
+
+NAME = "bench_http_create"
+
+
+# -- the baseline: the library alone ----------------------------------------------------------------
+class BareTarget(Aggregate):
+    """The same fields as a registered Target, in one created event; no validation, no metadata."""
+
+    class Registered(Aggregate.Created):
+        data: dict[str, Any]
+
+    @event(Registered)
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = dict(data)
+
+
+class BareApp(Application):
+    name = "benchbare"  # table benchbare_events, beside dualrandom_events
+
+
+def bare_app(url: str) -> BareApp:
+    return BareApp(env={
+        "PERSISTENCE_MODULE": "eventsourcing_sqlalchemy",
+        "SQLALCHEMY_URL": _with_sqlite_timeout(url),
+        "CREATE_TABLE": "y",
+    })
+
+
+def validated(n: int) -> dict[str, Any]:
+    row = S.target_row(n)
+    return {**row, "tags": [t for t in row["tags"].split(";") if t], "status": "active"}
+
+
+def library_round(app: BareApp, first: int, n: int, threads: int) -> dict[str, Any]:
+    return _threaded(lambda i: app.save(BareTarget(data=validated(i))), first, n, threads)
+
+
+def command_round(app: Any, ctx: Any, first: int, n: int, threads: int) -> dict[str, Any]:
+    """The server's use case without HTTP: ``DualRandom.register`` (validation, key check, metadata, save)."""
+    return _threaded(lambda i: app.register("target", validated(i), ctx), first, n, threads)
+
+
+def _threaded(op: Any, first: int, n: int, threads: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        t0 = time.perf_counter()
+        op(i)
+        dt_ = time.perf_counter() - t0
+        with lock:
+            latencies.append(dt_)
+
+    started = time.perf_counter()
+    if threads == 1:
+        for i in range(first, first + n):
+            one(i)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(first, first + n)))
+    elapsed = time.perf_counter() - started
+    return _stats(n, elapsed, latencies, errors=0)
+
+
+# -- the HTTP side ----------------------------------------------------------------------------------
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    status_line = await reader.readline()
+    if not status_line:
+        raise ConnectionError("server closed the connection")
+    status = int(status_line.split(b" ", 2)[1])
+    length = None
+    chunked = False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        key, _, value = line.partition(b":")
+        key = key.strip().lower()
+        if key == b"content-length":
+            length = int(value.strip())
+        elif key == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        body = b""
+        while True:
+            size = int((await reader.readline()).strip(), 16)
+            if size == 0:
+                await reader.readline()
+                return status, body
+            body += await reader.readexactly(size)
+            await reader.readline()
+    return status, (await reader.readexactly(length) if length else b"")
+
+
+async def _http_load(port: int, token: str, first: int, n: int, clients: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[tuple[int, bytes]] = []
+    todo = iter(range(first, first + n))
+    head = (
+        "POST /api/v1/targets HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+        "Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for i in todo:
+                body = json.dumps(validated(i), ensure_ascii=False).encode()
+                request = head.format(port=port, token=token, length=len(body)).encode() + body
+                t0 = time.perf_counter()
+                writer.write(request)
+                status, payload = await _read_response(reader)
+                latencies.append(time.perf_counter() - t0)
+                if status != 201:
+                    errors.append((status, payload[:300]))
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - started
+    if errors:
+        print(f"  {len(errors)} requests failed; first: {errors[0][0]} {errors[0][1]!r}", file=sys.stderr)
+    return _stats(n, elapsed, latencies, errors=len(errors))
+
+
+def http_round(port: int, token: str, first: int, n: int, clients: int) -> dict[str, Any]:
+    import uvloop
+
+    return uvloop.run(_http_load(port, token, first, n, clients))
+
+
+def _stats(n: int, elapsed: float, latencies: list[float], errors: int) -> dict[str, Any]:
+    return {
+        "n": n, "seconds": round(elapsed, 3), "per_s": n / elapsed, "errors": errors,
+        "p50_ms": S.percentile(latencies, 50) * 1000, "p99_ms": S.percentile(latencies, 99) * 1000,
+    }
+
+
+@contextlib.contextmanager
+def server(url: str, secret: str, log_level: str, projections: bool = True) -> Any:
+    port = S.free_port()
+    S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = S.RESULTS_DIR / f"{NAME}.server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(S.BENCH_DIR / "_support.py"), "serve", "--database-url", url,
+             "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"])],
+            env={**os.environ, S.SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not answer /health within 60 s; see {log_path}")
+                time.sleep(0.2)
+            yield port, proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--database-url", default=None, help=f"PostgreSQL base URL (default ${S.PG_ENV} or {S.PG_DEFAULT})")
+    p.add_argument("--sqlite", action="store_true", help="run on a SQLite file instead of PostgreSQL")
+    p.add_argument("--clients", type=int, default=32)
+    p.add_argument("--requests", type=int, default=3000, help="measured HTTP requests (and library creates) per round")
+    p.add_argument("--warmup", type=int, default=200)
+    p.add_argument("--rounds", type=int, default=2, help="alternating library/HTTP rounds; medians reported")
+    p.add_argument("--single", type=int, default=500, help="creates with one thread / one client (0: skip)")
+    p.add_argument("--log-level", default="INFO", help="server log level (INFO: one JSON line per request)")
+    p.add_argument("--no-command", action="store_true", help="skip the in-process DualRandom.register rows")
+    p.add_argument("--no-projections", action="store_true",
+                   help="diagnosis only: the server runs no read-model thread (production runs one)")
+    args = p.parse_args()
+
+    backend = "sqlite" if args.sqlite else "postgresql"
+    db = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(args.database_url or S.default_pg_url())
+    secret = secrets.token_urlsafe(48)
+    token = issue_token(secret, "hj-eeb", ["planner"], subject="bench:planner", ttl_seconds=3600)
+    lib32: list[dict[str, Any]] = []
+    cmd32: list[dict[str, Any]] = []
+    http32: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {}
+    counter = 1_000_000  # credit code numbers, distinct across every create of the run
+
+    def take(n: int) -> int:
+        nonlocal counter
+        counter += n
+        return counter - n
+
+    with db as url:
+        app = bare_app(url)
+        # One call on one thread first: eventsourcing_sqlalchemy switches a SQLite file to WAL on its first
+        # transaction, and that races with other threads' writes ("database is locked") if they start together.
+        app.recorder.max_notification_id()
+        library_round(app, take(args.warmup), args.warmup, args.clients)  # warm-up, tables
+        from domain.access import Actor
+        from services.application import CommandContext, DualRandom
+
+        ctx = CommandContext(Actor(subject="bench:planner", department="hj-eeb", roles=("planner",)))
+        dual = DualRandom(url)
+        dual.recorder.max_notification_id()
+        command_round(dual, ctx, take(args.warmup), args.warmup, args.clients)
+        with server(url, secret, args.log_level, not args.no_projections) as (port, _proc):
+            http_round(port, token, take(args.warmup), args.warmup, args.clients)  # warm-up
+            for r in range(args.rounds):
+                lib32.append(library_round(app, take(args.requests), args.requests, args.clients))
+                if not args.no_command:
+                    cmd32.append(command_round(dual, ctx, take(args.requests), args.requests, args.clients))
+                http32.append(http_round(port, token, take(args.requests), args.requests, args.clients))
+                print(f"round {r + 1}: library {lib32[-1]['per_s']:,.0f}/s, "
+                      + (f"command {cmd32[-1]['per_s']:,.0f}/s, " if cmd32 else "")
+                      + f"HTTP {http32[-1]['per_s']:,.0f}/s", file=sys.stderr)
+            if args.single:
+                extra["library_1"] = library_round(app, take(args.single), args.single, 1)
+                if not args.no_command:
+                    extra["command_1"] = command_round(dual, ctx, take(args.single), args.single, 1)
+                extra["http_1"] = http_round(port, token, take(args.single), args.single, 1)
+            time.sleep(1.0)  # let the in-process projection catch up before reading its lag
+            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+        app.close()
+        dual.close()
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            stored = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
+                      for t in ("dualrandom_events", "benchbare_events", "rm_target")}
+        engine.dispose()
+
+    def med(rounds: list[dict[str, Any]], key: str) -> float:
+        return S.median([r[key] for r in rounds])
+
+    ratio = med(http32, "per_s") / med(lib32, "per_s")
+    rows = [[f"library, {args.clients} threads", med(lib32, "per_s"), med(lib32, "p50_ms"), med(lib32, "p99_ms"), 0]]
+    if cmd32:
+        rows.append([f"command, {args.clients} threads", med(cmd32, "per_s"), med(cmd32, "p50_ms"),
+                     med(cmd32, "p99_ms"), 0])
+    rows.append([f"HTTP, {args.clients} clients", med(http32, "per_s"), med(http32, "p50_ms"), med(http32, "p99_ms"),
+                 sum(r["errors"] for r in http32)])
+    for key, label in (("library_1", "library, 1 thread"), ("command_1", "command, 1 thread"),
+                       ("http_1", "HTTP, 1 client")):
+        if key in extra:
+            r = extra[key]
+            rows.append([label, r["per_s"], r["p50_ms"], r["p99_ms"], r["errors"]])
+    S.print_table(
+        f"{NAME} on {backend}: {args.rounds} rounds of {args.requests}, medians",
+        ["what", "creates/s", "p50 ms", "p99 ms", "errors"], rows,
+    )
+    print(f"\nRATIO HTTP/library ({args.clients}): {ratio:.2f}  (goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})")
+    if cmd32:
+        print(f"       command/library: {med(cmd32, 'per_s') / med(lib32, 'per_s'):.2f}, "
+              f"HTTP/command: {med(http32, 'per_s') / med(cmd32, 'per_s'):.2f}")
+    print(f"stored events: {stored}; projection after the run: {ready.get('projections')}")
+    suffix = ("_sqlite" if args.sqlite else "") + ("_noproj" if args.no_projections else "") + (
+        f"_log{args.log_level.upper()}" if args.log_level.upper() != "INFO" else "")
+    path = S.write_results(NAME + suffix, {
+        "backend": backend,
+        "params": vars(args),
+        "ratio": ratio,
+        "goal": 0.8,
+        "library_threads": lib32,
+        "command_threads": cmd32,
+        "http_clients": http32,
+        "single": extra,
+        "stored": stored,
+        "ready": ready,
+    })
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
