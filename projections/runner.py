@@ -110,10 +110,16 @@ class ProjectionRunner:
                 total += n
         return total
 
-    def run_forever(self, stop: threading.Event, poll_interval: float = 0.5) -> None:
-        """Loop until ``stop`` is set; ``wake()`` cuts the idle wait short."""
+    def run_forever(self, stop: threading.Event, poll_interval: float = 0.5, coalesce: float = 0.02) -> None:
+        """Loop until ``stop`` is set; ``wake()`` cuts the idle wait short.
+
+        After a wake-up it waits ``coalesce`` seconds so that a burst of writes is applied as one batch (one
+        transaction) rather than one transaction per event competing with the writers.
+        """
         backoff = 0.2
         while not stop.is_set():
+            if coalesce:
+                stop.wait(coalesce)
             try:
                 applied = self.catch_up()
                 backoff = 0.2

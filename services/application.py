@@ -107,9 +107,14 @@ class DualRandom(Application):
         values = cls.validate_new(data)
         access.require_write(ctx.actor, kind, _owner(cls, values))
         agg = cls(data=values)
-        if self._exists(agg.id):
-            raise ConflictError(f"a {kind} with this key already exists: {agg.id}")
-        position = self._store(ctx, f"register_{kind}", [agg])
+        # No read before the write: the deterministic id and the store's unique (id, version) refuse a
+        # second registration; only that rare failure pays for finding out which case it was.
+        try:
+            position = self._store(ctx, f"register_{kind}", [agg])
+        except ConflictError:
+            if self._exists(agg.id):
+                raise ConflictError(f"a {kind} with this key already exists: {agg.id}") from None
+            raise
         return Written(str(agg.id), agg.version, position, tuple(values))
 
     def update(
