@@ -159,6 +159,50 @@ def free_port(lo: int = 18000, hi: int = 18999) -> int:
 
 
 # -- the server launcher ----------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def running_server(
+    name: str, url: str, secret: str, *, log_level: str = "WARNING", projections: bool = True, timeout: float = 60
+) -> Iterator[tuple[int, Any]]:
+    """This file's ``serve`` as a subprocess on a free port, up once /health answers; yields (port, process)."""
+    import signal
+    import subprocess
+    import time
+
+    import httpx
+
+    port = free_port()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    log_path = RESULTS_DIR / f"{name}.server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(BENCH_DIR / "_support.py"), "serve", "--database-url", url,
+             "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"])],
+            env={**os.environ, SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the server did not answer /health within {timeout:.0f} s; see {log_path}")
+                time.sleep(0.2)
+            yield port, proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
 def serve(argv: Sequence[str]) -> None:
     import uvicorn
 

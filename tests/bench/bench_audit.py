@@ -183,38 +183,8 @@ def proof_function_latency(engine: sa.Engine, positions: list[int], size: int, r
 
 @contextlib.contextmanager
 def server(url: str, secret: str) -> Iterator[int]:
-    port = S.free_port()
-    S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = S.RESULTS_DIR / f"{NAME}.server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(S.BENCH_DIR / "_support.py"), "serve", "--database-url", url, "--port", str(port),
-             "--log-level", "WARNING", "--no-projections"],
-            env={**os.environ, S.SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not answer /health within 120 s; see {log_path}")
-                time.sleep(0.2)
-            yield port
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
+    with S.running_server(NAME, url, secret, projections=False, timeout=120) as (port, _):
+        yield port
 
 def _get(sock: socket.socket, reader: Any, path: str, token: str) -> tuple[int, bytes]:
     """One GET on a keep-alive connection (a minimal HTTP/1.1 client: the client shares the cores)."""

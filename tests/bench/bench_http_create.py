@@ -188,38 +188,8 @@ def _stats(n: int, elapsed: float, latencies: list[float], errors: int) -> dict[
 
 @contextlib.contextmanager
 def server(url: str, secret: str, log_level: str, projections: bool = True) -> Any:
-    port = S.free_port()
-    S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    log_path = S.RESULTS_DIR / f"{NAME}.server.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(S.BENCH_DIR / "_support.py"), "serve", "--database-url", url,
-             "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"])],
-            env={**os.environ, S.SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the server exited with {proc.returncode}; see {log_path}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"the server did not answer /health within 60 s; see {log_path}")
-                time.sleep(0.2)
-            yield port, proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
+    with S.running_server(NAME, url, secret, log_level=log_level, projections=projections) as running:
+        yield running
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
