@@ -146,3 +146,16 @@ def test_two_worker_processes_never_apply_an_event_twice(app: DualRandom, runner
     assert sum(counts) == 120
     assert runner.position("directory") == total
     assert list_entries(runner.engine, "target", {}).total == 120
+
+
+def test_a_large_import_is_stored_whole_in_order_and_once(app: DualRandom) -> None:
+    # Over 5,000 events the store inserts chunks in a worker thread while the next is serialised.
+    from tests.support.builders import credit_code
+
+    rows = [(i + 2, a_target(credit_code=credit_code(900_000 + i), name=f"批量{i}")) for i in range(6_000)]
+    result = app.import_entries("target", rows, CommandContext(ADMIN))
+    assert (result.created, result.events) == (6_000, 6_000)
+    notifications = app.recorder.select_notifications(None, 10_000)
+    assert len(notifications) == 6_000 and notifications[-1].id == result.position
+    assert [n.id for n in notifications] == sorted(n.id for n in notifications)
+    assert app.import_entries("target", rows, CommandContext(ADMIN)).events == 0

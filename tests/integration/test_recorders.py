@@ -34,6 +34,7 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from services.application import _with_sqlite_timeout
+from services.recorder import BulkApplicationRecorder, BulkSQLAlchemyFactory
 
 PG_ENV = "DUALRANDOM_TEST_DATABASE_URL"
 PG_SKIP = f"PostgreSQL recorder tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -201,6 +202,44 @@ class _Factory(cases.InfrastructureFactoryTestCase[SQLAlchemyFactory]):
         return SQLAlchemyProcessRecorder
 
 
+# -- the project's recorder (services/recorder.py): Core bulk insert instead of ORM objects -------------
+class _BulkApplicationRecorder(_WithDatastore, cases.ApplicationRecorderTestCase):
+    def create_recorder(self) -> BulkApplicationRecorder:
+        recorder = BulkApplicationRecorder(datastore=self.datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        return recorder
+
+
+class _BulkNonInterleaving(_WithDatastore, cases.NonInterleavingNotificationIDsBaseCase):
+    def create_recorder(self) -> BulkApplicationRecorder:
+        recorder = BulkApplicationRecorder(datastore=self.datastore, events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        return recorder
+
+
+class _BulkFactory(_Factory):
+    """The factory as ``DualRandom`` now selects it: ``PERSISTENCE_MODULE`` names ``BulkSQLAlchemyFactory``."""
+
+    def setUp(self) -> None:
+        self.url = self._open_database()  # type: ignore[attr-defined]
+        self.addCleanup(self._close_database)  # type: ignore[attr-defined]
+        self.env = Environment(
+            "TestCase",
+            {
+                InfrastructureFactory.PERSISTENCE_MODULE: get_topic(BulkSQLAlchemyFactory),
+                SQLAlchemyFactory.SQLALCHEMY_URL: self.url,
+                SQLAlchemyFactory.CREATE_TABLE: "y",
+            },
+        )
+        cases.InfrastructureFactoryTestCase.setUp(self)
+
+    def expected_factory_class(self) -> type[SQLAlchemyFactory]:
+        return BulkSQLAlchemyFactory
+
+    def expected_application_recorder_class(self) -> type[SQLAlchemyApplicationRecorder]:
+        return BulkApplicationRecorder
+
+
 # -- SQLite file ------------------------------------------------------------------------------------
 class TestSQLiteAggregateRecorder(_SQLiteFile, _AggregateRecorder):
     pass
@@ -231,6 +270,19 @@ class TestSQLiteNonInterleaving(_SQLiteFile, _NonInterleaving):
 
 
 class TestSQLiteFactory(_SQLiteFile, _Factory):
+    pass
+
+
+class TestSQLiteBulkApplicationRecorder(_SQLiteFile, _BulkApplicationRecorder):
+    def test_insert_subscribe(self) -> None:
+        self.skipTest("subscribe() is LISTEN/NOTIFY, PostgreSQL only (see TestSQLiteApplicationRecorder)")
+
+
+class TestSQLiteBulkNonInterleaving(_SQLiteFile, _BulkNonInterleaving):
+    pass
+
+
+class TestSQLiteBulkFactory(_SQLiteFile, _BulkFactory):
     pass
 
 
@@ -269,6 +321,22 @@ class TestPostgresNonInterleaving(_PostgresSchema, _NonInterleaving):
 
 @pytest.mark.postgres
 class TestPostgresFactory(_PostgresSchema, _Factory):
+    pass
+
+
+@pytest.mark.postgres
+class TestPostgresBulkApplicationRecorder(_PostgresSchema, _BulkApplicationRecorder):
+    def test_insert_subscribe(self) -> None:
+        self.optional_test_insert_subscribe()
+
+
+@pytest.mark.postgres
+class TestPostgresBulkNonInterleaving(_PostgresSchema, _BulkNonInterleaving):
+    pass
+
+
+@pytest.mark.postgres
+class TestPostgresBulkFactory(_PostgresSchema, _BulkFactory):
     pass
 
 
