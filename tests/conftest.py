@@ -48,3 +48,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
     if not base:
         pytest.skip(f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)")
     yield from _fresh_pg_schema(base)
+
+
+@pytest.fixture
+def runtime(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+    """An opened Runtime (store, read models, projections) on ``database_url``, without NATS."""
+    from dataclasses import replace
+
+    from services.runtime import Runtime
+    from services.settings import Settings
+
+    settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
+    rt = Runtime(settings).open(with_nats=False)
+    yield rt
+    rt.close()

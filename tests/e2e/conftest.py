@@ -1,8 +1,6 @@
 """An HTTP client over the real app (SQLite file or PostgreSQL), projections running in-process."""
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
@@ -10,15 +8,6 @@ from litestar.testing import TestClient
 from services.api.app import create_app
 from services.auth import issue_token
 from services.runtime import Runtime
-from services.settings import Settings
-
-
-@pytest.fixture
-def runtime(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
-    rt = Runtime(settings).open(with_nats=False)
-    yield rt
-    rt.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 import tracemalloc
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from services.audit.log import envelope, events_table, export_chunks, iter_recor
 from services.audit.merkle import leaf_hash
 from services.audit.replay import ReplayError, replay, resolve_until
 from services.runtime import Runtime
-from services.settings import Settings
 from services.store import create_engine
 from tests.support.builders import a_department, a_target
 
@@ -31,11 +29,9 @@ CTX = CommandContext(SYSTEM, correlation_id="req-replay-test")
 
 
 @pytest.fixture
-def rt(database_url: str, tmp_path: Path) -> Iterator[Runtime]:
-    settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
-    runtime = Runtime(settings).open(with_nats=False)
-    yield runtime
-    runtime.close()
+def rt(runtime: Runtime) -> Runtime:
+    """The shared ``runtime`` fixture (tests/conftest.py) under this module's short name."""
+    return runtime
 
 
 @pytest.fixture
