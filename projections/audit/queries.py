@@ -49,7 +49,7 @@ def leaf_at(conn: Connection, position: int) -> Leaf | None:
     return Leaf(int(row[0]), position, bytes(row[1])) if row else None
 
 
-def _resolve(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
+def resolve_stored(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
     stored = fetch_nodes(conn, keys_for(ranges))
     try:
         return resolve(ranges, stored)
@@ -61,7 +61,7 @@ def root_at(conn: Connection, size: int) -> bytes:
     """The root of the tree of the first ``size`` leaves."""
     if size == 0:
         return EMPTY_ROOT
-    return _resolve(conn, [(0, size)])[0]
+    return resolve_stored(conn, [(0, size)])[0]
 
 
 def _check_size(conn: Connection, size: int) -> None:
@@ -77,7 +77,7 @@ def inclusion_proof(conn: Connection, position: int, size: int) -> InclusionProo
         raise LookupError(f"no event at position {position} in the audit tree")
     _check_size(conn, size)
     ranges = inclusion_ranges(leaf.index, size)
-    hashes = _resolve(conn, [*ranges, (0, size)])
+    hashes = resolve_stored(conn, [*ranges, (0, size)])
     return InclusionProof(leaf, size, hashes[-1], hashes[:-1])
 
 
@@ -88,7 +88,7 @@ def consistency_proof(conn: Connection, first: int, second: int) -> ConsistencyP
     _check_size(conn, second)
     ranges = consistency_ranges(first, second)
     extra = [r for r in ((0, first), (0, second)) if r[1] > 0]
-    hashes = _resolve(conn, [*ranges, *extra])
+    hashes = resolve_stored(conn, [*ranges, *extra])
     roots = hashes[len(ranges):]
     first_root = roots[0] if first else EMPTY_ROOT
     second_root = roots[-1] if second else EMPTY_ROOT

@@ -6,10 +6,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from projections.audit.projection import fetch_nodes, leaves
-from projections.audit.queries import consistency_proof
+from projections.audit.projection import leaves
+from projections.audit.queries import consistency_proof, resolve_stored
 from services.audit.checkpoints import checkpoints, from_row
-from services.audit.merkle import ProofError, inclusion_ranges, keys_for, resolve
+from services.audit.merkle import ProofError, inclusion_ranges
 
 __all__ = ["ProofError", "inclusion", "consistency", "read_connection"]
 
@@ -21,14 +21,6 @@ def read_connection(engine: Engine) -> Connection:
     if engine.dialect.name == "postgresql":
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
     return conn
-
-
-def _resolve(conn: Connection, ranges: list[tuple[int, int]]) -> list[bytes]:
-    stored = fetch_nodes(conn, keys_for(ranges))
-    try:
-        return resolve(ranges, stored)
-    except KeyError as exc:
-        raise RuntimeError(f"audit tree: stored subtree {exc.args[0]} is missing") from None
 
 
 def _leaf_and_checkpoint(size: Any) -> sa.Select[Any]:
@@ -65,7 +57,7 @@ def inclusion(conn: Connection, position: int, tree_size: int | None = None) -> 
     if tree_size > current:
         raise ProofError(f"the audit tree has {current} leaves, not {tree_size}")
     ranges = inclusion_ranges(index, tree_size)
-    hashes = _resolve(conn, [*ranges, (0, tree_size)])
+    hashes = resolve_stored(conn, [*ranges, (0, tree_size)])
     return {
         "position": position, "leaf_index": index, "tree_size": tree_size, "leaf_hash": bytes(row.leaf_hash).hex(),
         "root_hash": hashes[-1].hex(), "proof": [h.hex() for h in hashes[:-1]],
