@@ -161,6 +161,10 @@ class InspectionItem(DirectoryEntry):
             Field("methods", kind="list", choices=_choices(InspectionMethod), default=[]),
             Field("documents", kind="list", default=[]),
             Field("needs_expert", kind="bool", default=False),
+            # What the inspector draw matches: an inspector with this specialty on every team (empty: any),
+            # and, with needs_expert, an expert of this field (empty: the specialty, else the item's name).
+            Field("specialty", max_len=50, default=""),
+            Field("expert_field", max_len=100, default=""),
         ]
     )
 

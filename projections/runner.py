@@ -1,17 +1,28 @@
-"""Catch-up projection runner: works on SQLite and PostgreSQL, applies every event exactly once.
+"""Catch-up projection runner: works on SQLite and PostgreSQL, applies every event exactly once, and rebuilds
+a read model beside the live one while the server keeps serving from it.
 
 Each projection's position lives in ``projection_positions`` and moves in the same transaction as the
 projection's rows. The transaction first locks the projection's position row (``FOR UPDATE`` on
 PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), and the final update is a compare-and-set on the position it
 started from, so two workers on one read model never apply an event twice.
+
+Rebuild (``rebuild()``, ``dualrandom projections rebuild``): a copy of the projection (``type(p)(suffix=
+"__rebuild")``, tables ``<name>__rebuild``) is built from position 0 in large batches while the live tables keep
+serving and the live runner keeps applying; then one transaction locks the live position row (so no live
+runner, in any process, can apply an event meanwhile), brings the copy to the head of the log, drops the live
+tables, renames the copy's tables, indexes and sequences to the live names and gives the live row the copy's
+position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers see the old tables or the new.
 """
 
+import concurrent.futures
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
 from services.logging import get_logger
@@ -28,20 +39,86 @@ positions = sa.Table(
 
 
 class Projection(Protocol):
-    """A read model: its tables and how an event changes them."""
+    """A read model: its tables and how an event changes them. Every projection follows this contract, so that
+    ``ProjectionRunner.rebuild`` (a copy built from position 0 beside the live tables, then swapped in) and
+    ``tests.support.projections.assert_rebuild_equals_live`` work for it with no code of its own.
+
+    - ``__init__(self, suffix: str = "")``: the class is constructible with ``suffix`` alone (keyword). With
+      ``""`` the instance reads and writes the canonical (live) tables. With a suffix such as ``"__rebuild"``
+      it builds its OWN ``sa.MetaData()`` holding the same tables, each named ``<canonical name><suffix>``, and
+      ``apply_batch`` writes only to those. Pattern: a module function ``_tables(metadata, suffix)`` that
+      defines every table; called once at import with ``""`` for the module-level canonical ``Table`` objects
+      that ``queries.py`` uses (queries always read the canonical names), and once in ``__init__`` per suffixed
+      instance. Raw SQL text must take its table names from the instance's tables, never a literal.
+    - ``name: str``: its row in ``projection_positions`` (lower case, at most 40 characters). The same for
+      every suffix: the runner names a copy's position row ``name + suffix`` itself.
+    - ``suffix: str``: the suffix given. ``metadata: sa.MetaData``: the instance's tables and nothing else.
+    - Table names end with the suffix. PostgreSQL names indexes, the indexes of primary-key and unique
+      constraints, and sequences per schema, not per table, so every such name in a copy must differ from the
+      live one, and removing the suffix from it must give the live name (the swap renames them so). Names
+      SQLAlchemy or PostgreSQL generate from the table name (``index=True``, ``unique=True``, the primary
+      key's ``<table>_pkey``, a serial's ``<table>_<col>_seq``) do this by themselves; an explicit name must
+      end with the suffix: ``sa.Index(f"ix_tasks_due{suffix}", ...)``. No foreign keys to other projections'
+      tables.
+    - ``apply_batch(conn, events)``: applies ``(position, domain event)`` pairs in log order inside ``conn``'s
+      transaction (the runner commits the rows and the new position together). The rows must depend only on
+      the events and their positions, never on the clock, randomness, or how the log was cut into batches: a
+      rebuild in batches of 10,000 must give the rows that live batches of 1 gave. Events of aggregates it does
+      not project are ignored. A projection with the class attribute ``stored_events = True`` gets
+      ``(position, stored notification)`` (undecoded: ``originator_id``, ``originator_version``, ``topic``,
+      ``state`` bytes) instead.
+    - Optional ``rebuild_batch_size: int``: events per transaction while a copy is built (default 10,000).
+    """
 
     name: str
+    suffix: str
     metadata: sa.MetaData
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        """Apply ``(position, domain event)`` pairs, in order, within ``conn``'s transaction.
+        """Apply ``(position, event)`` pairs, in order, within ``conn``'s transaction."""
 
-        A projection with ``stored_events = True`` gets ``(position, stored notification)`` instead.
-        """
+
+def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows (dicts with the same keys) inside ``conn``'s transaction, fast: ``COPY`` on PostgreSQL
+    (psycopg formats the rows in C; ~3x an ``INSERT`` with arrays, ~5x an executemany), executemany elsewhere.
+
+    For projections' ``apply_batch``: a rebuild inserts every row of a read model.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    q = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {q(table.name)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        write = copy.write_row
+        for row in rows:
+            write([row[c] for c in columns])
 
 
 class ProjectionConflictError(Exception):
     """Another worker moved the position first; this batch was rolled back."""
+
+
+REBUILD_SUFFIX = "__rebuild"
+
+
+def copy_of(projection: Projection, suffix: str) -> Projection:
+    """A copy of ``projection`` on its own tables ``<table><suffix>`` (see the ``Projection`` contract)."""
+    if not suffix:
+        raise ValueError("a copy needs a suffix")
+    copy: Projection = type(projection)(suffix=suffix)  # type: ignore[call-arg]
+    for table in copy.metadata.sorted_tables:
+        if not table.name.endswith(suffix):
+            raise ValueError(f"{projection.name}: table {table.name} of a copy does not end with {suffix!r}")
+    return copy
+
+
+def _live_name(name: str, suffix: str) -> str:
+    return name.replace(suffix, "")
 
 
 class ProjectionRunner:
@@ -55,52 +132,94 @@ class ProjectionRunner:
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._positions: dict[str, int] = {}
+        record_cls = getattr(getattr(app, "recorder", None), "events_record_cls", None)
+        self._events: sa.Table | None = record_cls.__table__ if record_cls is not None else None
+        datastore = getattr(getattr(app, "recorder", None), "datastore", None)
+        self._store: Engine | None = getattr(datastore, "engine", None)
 
+    # -- positions --------------------------------------------------------------------------------------
     def setup(self) -> None:
         """Create tracking and read-model tables (idempotent)."""
         metadata.create_all(self.engine)
         for p in self.projections:
             p.metadata.create_all(self.engine)
-            with self.engine.begin() as conn:
-                if conn.execute(sa.select(positions.c.position).where(positions.c.name == p.name)).first() is None:
-                    conn.execute(positions.insert().values(name=p.name, position=0))
+            self._ensure_row(p.name)
+
+    def _ensure_row(self, name: str, reset: bool = False) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(positions.c.position).where(positions.c.name == name)).first() is None:
+                conn.execute(positions.insert().values(name=name, position=0))
+            elif reset:
+                conn.execute(positions.update().where(positions.c.name == name).values(position=0))
 
     def position(self, name: str) -> int:
         with self.engine.connect() as conn:
             value = conn.execute(sa.select(positions.c.position).where(positions.c.name == name)).scalar()
         return int(value or 0)
 
+    def positions(self) -> dict[str, int]:
+        """Every stored position by name (live read models and copies being built), one query."""
+        with self.engine.connect() as conn:
+            return {str(n): int(v) for n, v in conn.execute(sa.select(positions.c.name, positions.c.position))}
+
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
+    def _lock(self, conn: Connection, name: str) -> int:
+        query = sa.select(positions.c.position).where(positions.c.name == name)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return int(conn.execute(query).scalar_one())
+
+    # -- reading the log --------------------------------------------------------------------------------
+    def _read(self, after: int, limit: int, until: int | None) -> list[Any]:
+        """Notifications after ``after`` (up to ``until``), at most ``limit``: plain rows read through the
+        store's own engine (the read models may live elsewhere, e.g. ``audit replay --into``), no ORM objects."""
+        if self._events is None or self._store is None:
+            return list(self.app.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False))
+        sql = f"SELECT id, originator_id, originator_version, topic, state FROM {self._events.name} WHERE id > :after"
+        if until is not None:
+            sql += " AND id <= :until"
+        query = sa.text(sql + " ORDER BY id LIMIT :limit")
+        with self._store.connect() as c:
+            rows = c.execute(query, {"after": after, "until": until, "limit": limit}).all()
+        return [Notification(id=int(r[0]), originator_id=_uuid(r[1]), originator_version=int(r[2]), topic=r[3],
+                             state=bytes(r[4])) for r in rows]
+
+    def _decode(self, batch: list[Any]) -> list[tuple[int, Any]]:
+        to_domain_event = self.app.mapper.to_domain_event
+        return [(n.id, to_domain_event(n)) for n in batch]
+
+    # -- live ---------------------------------------------------------------------------------------------
     def run_once(self, projection: Projection, until: int | None = None) -> int:
         """Apply the next batch to one projection (no event after position ``until``, when given);
         returns how many events were applied."""
         with self.engine.begin() as conn:
-            query = sa.select(positions.c.position).where(positions.c.name == projection.name)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            start = int(conn.execute(query).scalar_one())
-            batch = self.app.recorder.select_notifications(
-                start, self.batch_size, stop=until, inclusive_of_start=False
-            )
+            start = self._lock(conn, projection.name)
+            batch = self._read(start, self.batch_size, until)
             if not batch:
                 self._publish(projection.name, start)
                 return 0
+            self._apply(conn, [(projection, projection.name, start)], batch)
+        self._publish(projection.name, batch[-1].id)
+        return len(batch)
+
+    def _apply(self, conn: Connection, targets: Sequence[tuple[Projection, str, int]], batch: list[Any]) -> None:
+        """Apply ``batch`` to each (projection, position row, start) and move each row, compare-and-set."""
+        decoded = None
+        for projection, row, start in targets:
             if getattr(projection, "stored_events", False):
-                events = [(n.id, n) for n in batch]
+                projection.apply_batch(conn, [(n.id, n) for n in batch])
             else:
-                events = [(n.id, self.app.mapper.to_domain_event(n)) for n in batch]
-            projection.apply_batch(conn, events)
+                decoded = decoded if decoded is not None else self._decode(batch)
+                projection.apply_batch(conn, decoded)
             moved = conn.execute(
                 positions.update()
-                .where(positions.c.name == projection.name, positions.c.position == start)
+                .where(positions.c.name == row, positions.c.position == start)
                 .values(position=batch[-1].id)
             )
             if moved.rowcount != 1:
-                raise ProjectionConflictError(f"{projection.name}: position moved from {start} by another worker")
-        self._publish(projection.name, batch[-1].id)
-        return len(batch)
+                raise ProjectionConflictError(f"{row}: position moved from {start} by another worker")
 
     def catch_up(self, until: int | None = None) -> int:
         """Apply everything in the log now (up to position ``until``); returns the number of events applied."""
@@ -163,3 +282,170 @@ class ProjectionRunner:
         for n in names:
             self._positions[n] = self.position(n)
         return all(self._positions[n] >= position for n in names)
+
+    # -- rebuild --------------------------------------------------------------------------------------------
+    def projection(self, name: str) -> Projection:
+        for p in self.projections:
+            if p.name == name:
+                return p
+        raise KeyError(f"{name!r} is not a read model; one of {', '.join(p.name for p in self.projections)}")
+
+    def build_copies(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        suffix: str = REBUILD_SUFFIX,
+        until: int | None = None,
+        batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Projection]:
+        """Build copies of the named (default: all) projections on fresh tables ``<table><suffix>`` from position
+        0 (up to ``until``), reading the log once for all of them; the live tables are not touched.
+
+        Leftover tables of an earlier copy with the same suffix are dropped first. Returns the copies (their
+        position rows are ``<name><suffix>``); ``swap`` puts one in place of the live tables, ``drop_copy``
+        throws it away.
+        """
+        live = [self.projection(n) for n in names] if names else list(self.projections)
+        copies = [copy_of(p, suffix) for p in live]
+        metadata.create_all(self.engine)
+        for c in copies:
+            with self.engine.begin() as conn:
+                c.metadata.drop_all(conn)
+                for table in c.metadata.sorted_tables:
+                    # Plain indexes come after the bulk load: one sort beats maintaining them row by row.
+                    conn.execute(sa.schema.CreateTable(table))
+                    for index in table.indexes:
+                        if index.unique:
+                            index.create(conn)
+            self._ensure_row(c.name + suffix, reset=True)
+        size = batch_size or max(getattr(c, "rebuild_batch_size", 10_000) for c in copies)
+        position = 0
+        reader = _Prefetch(self, size, until)
+        try:
+            while True:
+                batch = reader.next(position)
+                if not batch:
+                    break
+                with self.engine.begin() as conn:
+                    self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
+                position = batch[-1].id
+                if progress is not None:
+                    progress(position)
+        finally:
+            reader.close()
+        for c in copies:
+            with self.engine.begin() as conn:
+                for table in c.metadata.sorted_tables:
+                    for index in table.indexes:
+                        if not index.unique:
+                            index.create(conn)
+        return copies
+
+    def swap(self, copy: Projection, batch_size: int | None = None) -> int:
+        """Bring ``copy`` to the head of the log and put its tables in place of the live ones, in one
+        transaction holding the live position row's lock; returns the position the read model is now at."""
+        suffix = copy.suffix
+        live = self.projection(copy.name)
+        size = batch_size or getattr(copy, "rebuild_batch_size", 10_000)
+        with self.engine.begin() as conn:
+            position = self.catch_up_copy(conn, copy, batch_size=size)
+            for table in reversed(live.metadata.sorted_tables):
+                table.drop(conn, checkfirst=True)
+            for table in copy.metadata.sorted_tables:
+                self._rename_table(conn, table.name, _live_name(table.name, suffix), suffix)
+            conn.execute(positions.update().where(positions.c.name == live.name).values(position=position))
+            conn.execute(positions.delete().where(positions.c.name == copy.name + suffix))
+        self._publish(live.name, position)
+        self.wake()
+        log.info("projection_swapped", projection=live.name, position=position)
+        return position
+
+    def catch_up_copy(
+        self, conn: Connection, copy: Projection, *, until_live: bool = False, batch_size: int | None = None
+    ) -> int:
+        """Within ``conn``'s transaction: lock the live read model's position row (no live runner, in any
+        process, applies an event until the transaction ends), then bring ``copy`` to the head of the log (to
+        the live position with ``until_live``); returns the copy's position."""
+        live_position = self._lock(conn, copy.name)
+        row = copy.name + copy.suffix
+        position = self._lock(conn, row)
+        until = live_position if until_live else None
+        size = batch_size or getattr(copy, "rebuild_batch_size", 10_000)
+        while batch := self._read(position, size, until):
+            self._apply(conn, [(copy, row, position)], batch)
+            position = batch[-1].id
+        return position
+
+    def drop_copy(self, copy: Projection) -> None:
+        """Drop a copy's tables and position row."""
+        with self.engine.begin() as conn:
+            copy.metadata.drop_all(conn)
+            conn.execute(positions.delete().where(positions.c.name == copy.name + copy.suffix))
+
+    def rebuild(
+        self, names: Sequence[str] | None = None, *, batch_size: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, int]:
+        """Rebuild the named (default: all) read models from position 0 while the live ones keep serving, then
+        swap each in; returns the position each read model is at after its swap."""
+        copies = self.build_copies(names, batch_size=batch_size, progress=progress)
+        return {c.name: self.swap(c, batch_size=batch_size) for c in copies}
+
+    @staticmethod
+    def _rename_table(conn: Connection, old: str, new: str, suffix: str) -> None:
+        q = conn.dialect.identifier_preparer.quote
+        conn.execute(sa.text(f"ALTER TABLE {q(old)} RENAME TO {q(new)}"))
+        if conn.dialect.name == "postgresql":
+            # Index (and constraint-index) and sequence names are schema-wide: give them the live names.
+            owned = conn.execute(sa.text(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+                "WHERE i.indrelid = to_regclass(:t) "
+                "UNION ALL SELECT c.relname, c.relkind FROM pg_class c JOIN pg_depend d ON d.objid = c.oid "
+                "WHERE c.relkind = 'S' AND d.refobjid = to_regclass(:t) AND d.classid = 'pg_class'::regclass"
+            ), {"t": q(new)}).all()
+            for name, kind in owned:
+                if suffix in name:
+                    what = "INDEX" if kind == "i" else "SEQUENCE"
+                    conn.execute(sa.text(f"ALTER {what} {q(name)} RENAME TO {q(_live_name(name, suffix))}"))
+        elif conn.dialect.name == "sqlite":
+            # SQLite renames its automatic indexes with the table and cannot rename the others: recreate them.
+            for name, sql in conn.execute(sa.text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
+            ), {"t": new}).all():
+                if suffix in name:
+                    conn.execute(sa.text(f"DROP INDEX {q(name)}"))
+                    conn.execute(sa.text(sql.replace(suffix, "")))
+
+
+class _Prefetch:
+    """Reads the next batch of the log in a thread while the current one is applied (a rebuild is bound by
+    reading and by applying; the driver releases the GIL while it waits for the database)."""
+
+    def __init__(self, runner: ProjectionRunner, size: int, until: int | None) -> None:
+        self.runner, self.size, self.until = runner, size, until
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-read")
+        self._pending: tuple[int, concurrent.futures.Future[list[Any]]] | None = None
+
+    def next(self, after: int) -> list[Any]:
+        if self._pending is not None and self._pending[0] == after:
+            batch = self._pending[1].result()
+        else:
+            batch = self.runner._read(after, self.size, self.until)
+        self._pending = None
+        if len(batch) == self.size:
+            self._pending = (batch[-1].id, self._pool.submit(self.runner._read, batch[-1].id, self.size,
+                                                             self.until))
+        return batch
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        return uuid.UUID(bytes=raw) if len(raw) == 16 else uuid.UUID(raw.decode())
+    return uuid.UUID(str(value))

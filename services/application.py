@@ -78,7 +78,7 @@ class DualRandom(Application):
         )
 
     # -- writing ---------------------------------------------------------------------------------
-    def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[DirectoryEntry]) -> int | None:
+    def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[Any]) -> int | None:
         """Stamp metadata on pending events and save all aggregates in one transaction."""
         causation = ctx.causation_id or str(uuid.uuid4())
         base = {
@@ -96,6 +96,9 @@ class DualRandom(Application):
             if not pending:
                 continue
             meta = {**base, "aggregate": agg.KIND, "owner": agg.department}
+            departments = getattr(agg, "departments", None)
+            if departments and list(departments) != [agg.department]:
+                meta["departments"] = sorted(departments)  # a joint task's events go to every department
             for ev in pending:
                 setattr_(ev, "_meta", meta)
             events.extend(pending)

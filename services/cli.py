@@ -175,32 +175,13 @@ def demo() -> None:
         runtime.close()
 
 
-@main.group()
-def projections() -> None:
-    """Read models."""
-
-
-@projections.command("run")
-def projections_run() -> None:
-    """Run the projections as a worker process (until interrupted)."""
-    import signal
-    import threading
-
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("projections_worker_started", projections=[p.name for p in runtime.runner.projections])
-    try:
-        runtime.runner.run_forever(stop)
-    finally:
-        runtime.close()
-
-
 from services.cli_audit import audit  # noqa: E402 - the group uses this module's helpers
 
 main.add_command(audit)
+
+from services.cli_projections import projections  # noqa: E402 - the group uses this module's helpers
+
+main.add_command(projections)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

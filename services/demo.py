@@ -180,6 +180,9 @@ INSPECTOR_PLAN: dict[str, tuple[int, str, str, list[str]]] = {
     "hj-hc": (3, "HC", "豫建执", ["建筑施工", "燃气", "扬尘"]),
 }
 
+# The expert library's field each expert-needing item draws from.
+EXPERT_FIELDS = {"放射性污染防治监督检查": "辐射安全", "新化学物质监督检查": "化学品环境管理"}
+
 EXPERTS: list[dict[str, str]] = [
     {"code": "EX-01", "field": "辐射安全", "organisation": "河南省辐射环境安全技术中心"},
     {"code": "EX-02", "field": "化学品环境管理", "organisation": "河南师范大学环境学院"},
@@ -238,7 +241,8 @@ def _items() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for n, (name, basis, methods, documents, expert) in enumerate(ECOLOGY_ITEMS, start=1):
         out.append({"department": "hj-eeb", "code": f"EEB-{n:03d}", "name": name, "category": "general",
-                    "legal_basis": basis, "methods": methods, "documents": documents, "needs_expert": expert})
+                    "legal_basis": basis, "methods": methods, "documents": documents, "needs_expert": expert,
+                    "expert_field": EXPERT_FIELDS.get(name, "")})
     for dept, prefix, items in OTHER_ITEMS:
         for n, (name, category, basis, methods, documents) in enumerate(items, start=1):
             out.append({"department": dept, "code": f"{prefix}-{n:03d}", "name": name, "category": category,

@@ -2,16 +2,21 @@
 
 At-least-once: a batch is published with ``publish_async``, every ack is awaited, and only then is the new
 position recorded (``relay_position``, one row per stream). A crash between the acks and the position write
-re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is the event's stable id
-(within the stream's duplicate window, 2 minutes), and consumers can de-duplicate on ``ce-id`` beyond it.
+re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is stable (within the stream's
+duplicate window, 2 minutes), and consumers de-duplicate on ``ce-id`` beyond it (``services/partner.py``).
 
-Each message is a CloudEvents 1.0 event in binary mode: attributes in ``ce-*`` headers, the body is the JSON
-description of the event (``services.application.describe_event``). Subjects carry the owning department:
-``dualrandom.<owner>.<aggregate>.<type>`` (``owner`` is ``shared`` for the shared target directory), so NATS
-permissions can give each agency only its own events.
+Each message is a CloudEvents 1.0 event in binary mode (NATS protocol binding): attributes in ``ce-*``
+headers (extensions ``ce-position``, the global log position; ``ce-correlationid``, ``ce-causationid``,
+``ce-aggregateversion``), ``ce-dataschema`` naming the JSON Schema, and the body the JSON of the event's
+integration message (``domain/contracts``: the newest ``<Aggregate><Event>V<n>``). Subjects carry the
+department: ``dualrandom.<department>.<aggregate>.<event>``. An event whose ``_meta["departments"]`` lists the
+departments of a joint task goes to each of their subjects (``Nats-Msg-Id`` = ``<event id>:<department>``,
+one ``ce-id``); otherwise to its owner's only (``shared`` for the shared target directory). A contract with a
+public form also publishes that on ``dualrandom.public.<aggregate>.<event>``. An event without a contract, or
+that no longer fits it, stops the relay with an error naming it: nothing unchecked reaches partners.
 
-If a batch fails half-way the stream may hold its later events before the re-published earlier ones;
-``ce-position`` (the global log position) gives consumers the true order.
+Within one connection JetStream stores a batch in the order sent, so each subject holds its events in log
+order; after a failure a consumer may still see an earlier copy later (``ce-position`` gives the true order).
 """
 
 import asyncio
@@ -22,15 +27,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from domain.contracts import REGISTRY, Registry, topic_of
 from services.application import DualRandom, describe_event
 from services.logging import get_logger
 
 log = get_logger(__name__)
 
 SUBJECT_PREFIX = "dualrandom"
+PUBLIC = "public"
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
 DUPLICATE_WINDOW_SECONDS = 120.0
 
@@ -45,8 +53,12 @@ relay_position = sa.Table(
 _TOKEN_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
+class ContractError(Exception):
+    """An event has no contract, or does not fit it: the relay stops rather than publish it unchecked."""
+
+
 def event_id(aggregate_id: str | uuid.UUID, version: int) -> str:
-    """The stable id of an event (``Nats-Msg-Id``, ``ce-id``): the same on every re-publication."""
+    """The stable id of an event (``ce-id``): the same on every re-publication and every copy."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{aggregate_id}:{version}"))
 
 
@@ -64,9 +76,14 @@ def _json_default(value: Any) -> Any:
     return str(value)  # dates, datetimes, UUIDs, decimals, enums
 
 
+def json_safe(value: Any) -> Any:
+    """The value as plain JSON types (dates and UUIDs as text)."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=_json_default))
+
+
 @dataclass(frozen=True)
 class OutgoingEvent:
-    """One event ready to publish."""
+    """One message ready to publish (an event gives one per department it concerns)."""
 
     position: int
     subject: str
@@ -74,34 +91,80 @@ class OutgoingEvent:
     body: bytes
 
 
-def build_message(description: dict[str, Any], deployment: str) -> OutgoingEvent:
-    """Subject, CloudEvents headers and JSON body for a ``describe_event`` dict."""
+def recipients(meta: dict[str, Any]) -> list[str]:
+    """Subject tokens of the departments an event concerns: ``_meta["departments"]`` (a joint task's
+    departments), else its owner (``shared`` for the target directory)."""
+    departments = meta.get("departments")
+    if departments:
+        return sorted({_token(d, "unknown") for d in departments})
+    return [_token(meta.get("owner"), "unknown")]
+
+
+def build_messages(
+    description: dict[str, Any], deployment: str, topic: str, registry: Registry = REGISTRY
+) -> list[OutgoingEvent]:
+    """The messages of one event (a ``describe_event`` dict of an event of class ``topic``)."""
+    contract = registry.current(topic)
+    if contract is None:
+        raise ContractError(
+            f"no contract for {topic} (position {description['position']}): add one in domain/contracts"
+        )
+    try:
+        message = contract.to_message(json_safe(description["data"]))
+    except (msgspec.ValidationError, KeyError, TypeError) as exc:
+        raise ContractError(
+            f"the event at position {description['position']} ({topic}) does not fit {contract.name}: {exc}"
+        ) from exc
     meta = description.get("meta") or {}
     owner = _token(meta.get("owner"), "unknown")
-    aggregate = _token(meta.get("aggregate"), "unknown")
-    etype = _token(description["type"], "event")
+    aggregate = _token(meta.get("aggregate"), contract.aggregate)
+    etype = _token(description["type"], contract.event)
+    position = int(description["position"])
     eid = event_id(description["aggregate_id"], description["version"])
-    headers = {
-        "Nats-Msg-Id": eid,
+    common = {
         "ce-specversion": "1.0",
         "ce-id": eid,
         "ce-source": f"/dualrandom/{deployment}/{owner}",
-        "ce-type": f"cn.gov.dualrandom.{aggregate}.{etype}.v1",
+        "ce-type": contract.type_for(aggregate),
         "ce-subject": str(description["aggregate_id"]),
         "ce-time": str(description["time"]),
-        "ce-position": str(description["position"]),
+        "ce-dataschema": contract.dataschema,
+        "ce-position": str(position),
+        "ce-aggregateversion": str(description["version"]),
         "content-type": "application/json",
     }
     for header, key in (("ce-correlationid", "correlation_id"), ("ce-causationid", "causation_id")):
         if meta.get(key):
-            headers[header] = str(meta[key])
-    body = json.dumps(description, ensure_ascii=False, default=_json_default).encode("utf-8")
-    return OutgoingEvent(
-        position=int(description["position"]),
-        subject=f"{SUBJECT_PREFIX}.{owner}.{aggregate}.{etype}",
-        headers=headers,
-        body=body,
-    )
+            common[header] = str(meta[key])
+    body = msgspec.json.encode(message)
+    out = [
+        OutgoingEvent(
+            position=position,
+            subject=f"{SUBJECT_PREFIX}.{department}.{aggregate}.{etype}",
+            headers={"Nats-Msg-Id": f"{eid}:{department}", **common},
+            body=body,
+        )
+        for department in recipients(meta)
+    ]
+    public = contract.to_public(message)
+    if public is not None:
+        out.append(
+            OutgoingEvent(
+                position=position,
+                subject=f"{SUBJECT_PREFIX}.{PUBLIC}.{aggregate}.{etype}",
+                headers={
+                    "Nats-Msg-Id": f"{eid}:{PUBLIC}", **common, "ce-source": f"/dualrandom/{deployment}/{PUBLIC}",
+                    "ce-type": contract.public_type_for(aggregate), "ce-dataschema": contract.public_dataschema,
+                },
+                body=msgspec.json.encode(public),
+            )
+        )
+    return out
+
+
+def messages_for(ev: Any, position: int, deployment: str, registry: Registry = REGISTRY) -> list[OutgoingEvent]:
+    """The messages of a stored domain event."""
+    return build_messages(describe_event(ev, position), deployment, topic_of(type(ev)), registry)
 
 
 class Relay:
@@ -119,6 +182,8 @@ class Relay:
         poll_interval: float = 0.2,
         ack_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        replicas: int | None = None,
+        registry: Registry = REGISTRY,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -131,6 +196,8 @@ class Relay:
         self.poll_interval = poll_interval
         self.ack_timeout = ack_timeout
         self.connect_timeout = connect_timeout
+        self.replicas = replicas  # None: 1 for a new stream, an existing stream's own count kept
+        self.registry = registry
         self._nc: Any = None
         self._js: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,17 +232,21 @@ class Relay:
                 .values(position=position)
             )
 
-    def _prepare(self) -> tuple[int, list[OutgoingEvent]]:
+    def _prepare(self) -> tuple[int, int, list[OutgoingEvent]]:
         """Read the position and the next batch after it; decode and describe each event."""
         start = self.position()
         notifications: Sequence[Any] = self.app.recorder.select_notifications(
             start, self.batch_size, inclusive_of_start=False
         )
-        out = []
+        out: list[OutgoingEvent] = []
         for n in notifications:
             ev = self.app.mapper.to_domain_event(n)
-            out.append(build_message(describe_event(ev, n.id), self.deployment))
-        return start, out
+            try:
+                out.extend(messages_for(ev, n.id, self.deployment, self.registry))
+            except ContractError as exc:
+                log.error("relay_contract_error", position=n.id, topic=n.topic, error=str(exc))
+                raise
+        return start, len(notifications), out
 
     # -- NATS ---------------------------------------------------------------------------------------
     async def _connection(self) -> Any:
@@ -225,17 +296,24 @@ class Relay:
                     subjects=[subject],
                     storage=StorageType.FILE,
                     duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                    num_replicas=self.replicas or 1,
                     description="dualrandom events (CloudEvents 1.0, binary mode)",
                 )
             )
-            log.info("relay_stream_created", stream=self.stream, subjects=[subject])
+            log.info("relay_stream_created", stream=self.stream, subjects=[subject], replicas=self.replicas or 1)
             return
         config = info.config
         subjects = list(config.subjects or [])
-        if subject not in subjects or config.duplicate_window != DUPLICATE_WINDOW_SECONDS:
+        replicas = self.replicas or config.num_replicas or 1
+        if (
+            subject not in subjects or config.duplicate_window != DUPLICATE_WINDOW_SECONDS
+            or (config.num_replicas or 1) != replicas
+        ):
             # dualrandom.> covers any narrower dualrandom.* subject: JetStream refuses overlapping subjects.
             subjects = [s for s in subjects if not s.startswith(f"{SUBJECT_PREFIX}.")] + [subject]
-            await js.update_stream(config.evolve(subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS))
+            await js.update_stream(config.evolve(
+                subjects=subjects, duplicate_window=DUPLICATE_WINDOW_SECONDS, num_replicas=replicas
+            ))
             log.info("relay_stream_updated", stream=self.stream, subjects=subjects)
         if config.storage != StorageType.FILE:
             log.warning("relay_stream_not_on_file", stream=self.stream, storage=str(config.storage))
@@ -256,7 +334,7 @@ class Relay:
     # -- publishing ---------------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Publish the next batch after the recorded position; returns how many events were published."""
-        start, batch = await asyncio.to_thread(self._prepare)
+        start, events, batch = await asyncio.to_thread(self._prepare)
         if not batch:
             return 0
         js = await self._connection()
@@ -281,8 +359,8 @@ class Relay:
         duplicates = sum(1 for r in results if getattr(r, "duplicate", False))
         last = batch[-1].position
         await asyncio.to_thread(self._record, last)
-        log.debug("relay_published", count=len(batch), duplicates=duplicates, position=last)
-        return len(batch)
+        log.debug("relay_published", events=events, messages=len(batch), duplicates=duplicates, position=last)
+        return events
 
     def wake(self) -> None:
         """A write was committed: look now rather than at the next poll. Safe from any thread."""

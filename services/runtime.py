@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from projections.audit.projection import AuditProjection
 from projections.directory.projection import DirectoryProjection
 from projections.runner import ProjectionRunner
+from projections.tasks.projection import TaskBoardProjection
 from services.application import DualRandom
 from services.logging import get_logger
 from services.settings import Settings, SettingsError
@@ -19,7 +20,7 @@ log = get_logger(__name__)
 
 
 def all_projections() -> list[Any]:
-    return [DirectoryProjection(), AuditProjection()]
+    return [DirectoryProjection(), AuditProjection(), TaskBoardProjection()]
 
 
 async def check_nats(url: str, timeout: float = 5.0) -> None:
@@ -49,6 +50,7 @@ class Runtime:
     app: DualRandom = field(init=False)
     engine: Engine = field(init=False)
     runner: ProjectionRunner = field(init=False)
+    tasks: Any = field(init=False, default=None)  # services.tasks.Tasks
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
     checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
@@ -63,6 +65,10 @@ class Runtime:
         self.engine = create_engine(url, self.settings.db_pool_size)
         self.runner = ProjectionRunner(self.app, self.engine, all_projections())
         self.runner.setup()
+        from services.tasks import Tasks
+
+        self.tasks = Tasks(self.app, self.engine, self.runner)
+        self.tasks.setup()
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()

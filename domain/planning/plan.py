@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -171,6 +171,8 @@ class AnnualPlan(Aggregate):
     (``rules_to_dict``) and ``adjustments`` (``[{"reason", "previous"}]``, oldest first). ``removed`` maps
     removed entries' numbers to the reason.
     """
+
+    KIND: ClassVar[str] = "plan"
 
     department: str
     year: int

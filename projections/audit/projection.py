@@ -12,60 +12,75 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from projections.runner import insert_rows
 from services.audit.log import record_leaf
 from services.audit.merkle import CompactTree, perfect_nodes
 
+def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:
+    # Primary-key and unique-constraint index names derive from the table names: a copy's differ.
+    leaves_t = sa.Table(
+        f"audit_leaves{suffix}",
+        md,
+        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("position", sa.BigInteger, nullable=False, unique=True),
+        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    )
+    nodes_t = sa.Table(
+        f"audit_nodes{suffix}",
+        md,
+        sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
+        sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("hash", sa.LargeBinary(32), nullable=False),
+    )
+    return leaves_t, nodes_t
+
+
+class _Tree:
+    """Statements over one pair of tables (the live ones, or a copy's), built once: their cache keys are cheap
+    whatever the number of keys (expanding parameters)."""
+
+    def __init__(self, leaves_t: sa.Table, nodes_t: sa.Table) -> None:
+        self.leaves, self.nodes = leaves_t, nodes_t
+        self.leaf_nodes = sa.select(sa.literal(0, sa.SmallInteger).label("level"), leaves_t.c.idx, leaves_t.c.hash).where(
+            leaves_t.c.idx.in_(sa.bindparam("leaf_keys", expanding=True))
+        )
+        self.upper_nodes = sa.select(nodes_t.c.level, nodes_t.c.idx, nodes_t.c.hash).where(
+            sa.tuple_(nodes_t.c.level, nodes_t.c.idx).in_(sa.bindparam("node_keys", expanding=True))
+        )
+        self.all_nodes = sa.union_all(self.leaf_nodes, self.upper_nodes)
+
+
 metadata = sa.MetaData()
-leaves = sa.Table(
-    "audit_leaves",
-    metadata,
-    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("position", sa.BigInteger, nullable=False, unique=True),
-    sa.Column("hash", sa.LargeBinary(32), nullable=False),
-)
-nodes = sa.Table(
-    "audit_nodes",
-    metadata,
-    sa.Column("level", sa.SmallInteger, primary_key=True, autoincrement=False),
-    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("hash", sa.LargeBinary(32), nullable=False),
-)
+leaves, nodes = _tables(metadata, "")  # the live tables: what queries.py, verify and checkpoints read
+_LIVE = _Tree(leaves, nodes)
 
 
-def tree_size(conn: Connection) -> int:
-    last = conn.execute(sa.select(sa.func.max(leaves.c.idx))).scalar()
+def tree_size(conn: Connection, tree: _Tree = _LIVE) -> int:
+    last = conn.execute(sa.select(sa.func.max(tree.leaves.c.idx))).scalar()
     return 0 if last is None else int(last) + 1
 
 
-# Built once: the statements' cache keys are cheap, whatever the number of keys (expanding parameters).
-_LEAF_NODES = sa.select(sa.literal(0, sa.SmallInteger).label("level"), leaves.c.idx, leaves.c.hash).where(
-    leaves.c.idx.in_(sa.bindparam("leaf_keys", expanding=True))
-)
-_UPPER_NODES = sa.select(nodes.c.level, nodes.c.idx, nodes.c.hash).where(
-    sa.tuple_(nodes.c.level, nodes.c.idx).in_(sa.bindparam("node_keys", expanding=True))
-)
-_ALL_NODES = sa.union_all(_LEAF_NODES, _UPPER_NODES)
-
-
-def fetch_nodes(conn: Connection, keys: set[tuple[int, int]] | list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+def fetch_nodes(
+    conn: Connection, keys: set[tuple[int, int]] | list[tuple[int, int]], tree: _Tree = _LIVE
+) -> dict[tuple[int, int], bytes]:
     """Stored hashes of perfect subtrees by (level, index); level 0 are the leaves. One query."""
     level0 = [i for lv, i in keys if lv == 0]
     upper = [(lv, i) for lv, i in keys if lv > 0]
     if level0 and upper:
-        result = conn.execute(_ALL_NODES, {"leaf_keys": level0, "node_keys": upper})
+        result = conn.execute(tree.all_nodes, {"leaf_keys": level0, "node_keys": upper})
     elif level0:
-        result = conn.execute(_LEAF_NODES, {"leaf_keys": level0})
+        result = conn.execute(tree.leaf_nodes, {"leaf_keys": level0})
     elif upper:
-        result = conn.execute(_UPPER_NODES, {"node_keys": upper})
+        result = conn.execute(tree.upper_nodes, {"node_keys": upper})
     else:
         return {}
     return {(int(level), int(idx)): bytes(h) for level, idx, h in result}
 
 
-def load_edge(conn: Connection, size: int) -> CompactTree:
+def load_edge(conn: Connection, size: int, tree: _Tree = _LIVE) -> CompactTree:
     """The right edge of the stored tree of ``size`` leaves, ready to append to."""
     keys = perfect_nodes(0, size)
-    stored = fetch_nodes(conn, keys)
+    stored = fetch_nodes(conn, keys, tree)
     missing = [k for k in keys if k not in stored]
     if missing:
         raise RuntimeError(f"audit tree: stored subtrees {missing} of the tree of size {size} are missing")
@@ -76,13 +91,22 @@ class AuditProjection:
     """Keeps the Merkle tree of the whole log (``audit_leaves``, ``audit_nodes``)."""
 
     name = "audit"
-    metadata = metadata
+    metadata = metadata  # the live tables' (an instance with a suffix has its own)
     stored_events = True  # the runner passes (position, stored notification), not decoded domain events
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+        if suffix:
+            self.metadata = sa.MetaData()
+            self._tree = _Tree(*_tables(self.metadata, suffix))
+        else:
+            self.metadata, self._tree = metadata, _LIVE
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         if not events:
             return
-        tree = load_edge(conn, tree_size(conn))
+        t = self._tree
+        tree = load_edge(conn, tree_size(conn, t), t)
         new_nodes: list[dict[str, Any]] = []
         tree.on_node = lambda level, idx, h: new_nodes.append({"level": level, "idx": idx, "hash": h})
         new_leaves = []
@@ -90,24 +114,5 @@ class AuditProjection:
             h = record_leaf(position, n.originator_id, n.originator_version, n.topic, n.state)
             new_leaves.append({"idx": tree.size, "position": position, "hash": h})
             tree.append(h)
-        if conn.dialect.name == "postgresql":
-            # Three arrays per statement instead of a statement per row: rebuilding a long log is ~4x faster.
-            conn.execute(_PG_LEAVES, {"idx": [r["idx"] for r in new_leaves], "pos": [r["position"] for r in new_leaves],
-                                      "hash": [r["hash"] for r in new_leaves]})
-            if new_nodes:
-                conn.execute(_PG_NODES, {"level": [r["level"] for r in new_nodes], "idx": [r["idx"] for r in new_nodes],
-                                         "hash": [r["hash"] for r in new_nodes]})
-            return
-        conn.execute(leaves.insert(), new_leaves)
-        if new_nodes:
-            conn.execute(nodes.insert(), new_nodes)
-
-
-_PG_LEAVES = sa.text(
-    "INSERT INTO audit_leaves (idx, position, hash) "
-    "SELECT * FROM unnest(CAST(:idx AS bigint[]), CAST(:pos AS bigint[]), CAST(:hash AS bytea[]))"
-)
-_PG_NODES = sa.text(
-    "INSERT INTO audit_nodes (level, idx, hash) "
-    "SELECT * FROM unnest(CAST(:level AS smallint[]), CAST(:idx AS bigint[]), CAST(:hash AS bytea[]))"
-)
+        insert_rows(conn, t.leaves, new_leaves)
+        insert_rows(conn, t.nodes, new_nodes)

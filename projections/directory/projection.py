@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from domain.directory import KINDS, DirectoryEntry
+from projections.runner import insert_rows
 
 metadata = sa.MetaData()
 
@@ -30,11 +31,12 @@ def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
     return sa.Column(f.name, sa.String(f.max_len), index=f.name not in {"address", "legal_basis"})
 
 
-def _table(kind: str, cls: type[DirectoryEntry]) -> sa.Table:
+def _table(md: sa.MetaData, kind: str, cls: type[DirectoryEntry], suffix: str) -> sa.Table:
+    # Index names are generated from the table name (ix_rm_<kind><suffix>_<column>): a copy's differ.
     fields = [f for f in cls.SPEC.fields.values() if f.name not in {"department"}]
     return sa.Table(
-        f"rm_{kind}",
-        metadata,
+        f"rm_{kind}{suffix}",
+        md,
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("owner", sa.String(32), index=True, nullable=False),
         sa.Column("version", sa.Integer, nullable=False),
@@ -47,7 +49,11 @@ def _table(kind: str, cls: type[DirectoryEntry]) -> sa.Table:
     )
 
 
-TABLES: dict[str, sa.Table] = {kind: _table(kind, cls) for kind, cls in KINDS.items()}
+def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
+    return {kind: _table(md, kind, cls, suffix) for kind, cls in KINDS.items()}
+
+
+TABLES: dict[str, sa.Table] = _tables(metadata, "")  # the live tables: what queries.py reads
 
 
 def encode_list(values: list[str]) -> str:
@@ -58,35 +64,48 @@ class DirectoryProjection:
     """Keeps ``rm_<kind>`` tables in step with the directory aggregates."""
 
     name = "directory"
-    metadata = metadata
+    metadata = metadata  # the live tables' (an instance with a suffix has its own)
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+        if suffix:
+            self.metadata = sa.MetaData()
+            self.tables = _tables(self.metadata, suffix)
+        else:
+            self.metadata, self.tables = metadata, TABLES
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
+        mine = [(p, ev, kind) for p, ev in events if (kind := (getattr(ev, "_meta", None) or {}).get("aggregate")) in KINDS]
+        if not mine:
+            return
+        wanted: dict[str, set[uuid.UUID]] = {}
+        for _, ev, kind in mine:
+            wanted.setdefault(kind, set()).add(ev.originator_id)
+        loaded: dict[uuid.UUID, DirectoryEntry] = {}
+        for kind, oids in wanted.items():
+            loaded.update(self._load_many(conn, kind, oids))  # one query per kind and batch, not one per entry
         states: dict[uuid.UUID, tuple[str, DirectoryEntry, int, bool]] = {}  # id -> kind, agg, position, new
         first: dict[uuid.UUID, int] = {}
-        for position, ev in events:
-            kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
-            if kind not in KINDS:
-                continue
+        for position, ev, kind in mine:
             oid = ev.originator_id
             if oid in states:
                 _, agg, _, new = states[oid]
             else:
-                agg, new = self._load(conn, kind, oid), False
+                agg, new = loaded.get(oid), False
             if agg is None:
                 agg, new = ev.mutate(None), True
                 first[oid] = position
             else:
                 ev.mutate(agg)
             states[oid] = (kind, agg, position, new)
-        for kind in KINDS:
-            table = TABLES[kind]
+        for kind in wanted:
+            table = self.tables[kind]
             inserts = [
                 {**self._row(a, p), "first_position": first[a.id]}
                 for k, a, p, new in states.values() if k == kind and new
             ]
             updates = [self._row(a, p) for k, a, p, new in states.values() if k == kind and not new]
-            if inserts:
-                conn.execute(table.insert(), inserts)
+            insert_rows(conn, table, inserts)
             if updates:
                 stmt = (
                     table.update()
@@ -95,25 +114,33 @@ class DirectoryProjection:
                 )
                 conn.execute(stmt, [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in updates])
 
-    def _load(self, conn: Connection, kind: str, oid: uuid.UUID) -> DirectoryEntry | None:
-        table = TABLES[kind]
-        row = conn.execute(
-            sa.select(table.c.version, table.c.created_on, table.c.modified_on, table.c.data).where(
-                table.c.id == str(oid)
+    def _load_many(self, conn: Connection, kind: str, oids: set[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
+        table = self.tables[kind]
+        cols = (table.c.id, table.c.version, table.c.created_on, table.c.modified_on, table.c.data)
+        keys = [str(o) for o in oids]
+        rows: list[Any] = []
+        for i in range(0, len(keys), 5000):
+            chunk = keys[i : i + 5000]
+            if conn.dialect.name == "postgresql":  # one array parameter: the statement is the same for any count
+                cond = table.c.id == sa.func.any(sa.cast(sa.literal(chunk, sa.ARRAY(sa.String)), sa.ARRAY(sa.String)))
+            else:
+                cond = table.c.id.in_(chunk)
+            rows.extend(conn.execute(sa.select(*cols).where(cond)).all())
+        cls = KINDS[kind]
+        out: dict[uuid.UUID, DirectoryEntry] = {}
+        for row in rows:
+            oid = uuid.UUID(row.id)
+            agg = object.__new__(cls)
+            agg.__dict__.update(
+                _id=oid,
+                _version=row.version,
+                _created_on=dt.datetime.fromisoformat(row.created_on),
+                _modified_on=dt.datetime.fromisoformat(row.modified_on),
+                _pending_events=[],
+                data=json.loads(row.data),
             )
-        ).first()
-        if row is None:
-            return None
-        agg = object.__new__(KINDS[kind])
-        agg.__dict__.update(
-            _id=oid,
-            _version=row.version,
-            _created_on=dt.datetime.fromisoformat(row.created_on),
-            _modified_on=dt.datetime.fromisoformat(row.modified_on),
-            _pending_events=[],
-            data=json.loads(row.data),
-        )
-        return agg
+            out[oid] = agg
+        return out
 
     @staticmethod
     def _row(agg: DirectoryEntry, position: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from services.api.audit import audit_router, auditors_change_nothing
 from services.api.directory import directory_router
+from services.api.tasks import task_routers
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
 from services.logging import get_logger
@@ -31,16 +32,27 @@ DIRECTORIES = [
 
 
 def _status(rt: Runtime) -> dict[str, Any]:
+    """Log head, each read model's position and lag (and copies being rebuilt), the relay's; two queries."""
+    from projections.runner import REBUILD_SUFFIX
+
     head = rt.runner.head()
+    stored = rt.runner.positions()
+    max_lag = rt.settings.ready_max_lag
     projections = {}
     for p in rt.runner.projections:
-        pos = rt.runner.position(p.name)
-        projections[p.name] = {"position": pos, "lag": max(head - pos, 0)}
+        pos = stored.get(p.name, 0)
+        lag = max(head - pos, 0)
+        projections[p.name] = {"position": pos, "lag": lag, "ready": not max_lag or lag <= max_lag}
+    rebuilding = {
+        n[: -len(REBUILD_SUFFIX)]: {"position": pos, "lag": max(head - pos, 0)}
+        for n, pos in stored.items() if n.endswith(REBUILD_SUFFIX)
+    }
     relay = None
     if rt.relay is not None:
         pos = rt.relay.position()
         relay = {"position": pos, "lag": max(head - pos, 0)}
-    return {"head": head, "projections": projections, "relay": relay}
+    return {"head": head, "max_lag": max_lag or None, "projections": projections, "rebuilding": rebuilding,
+            "relay": relay}
 
 
 @get("/health", summary="Liveness", description="200 while the process serves requests. No token needed.",
@@ -50,15 +62,17 @@ async def health() -> dict[str, str]:
 
 
 @get("/ready", summary="Readiness", sync_to_thread=True,
-     description="200 when the database answers; shows the log head and each read model's and the relay's "
-     "position and lag. 503 (problem+json) when the database does not answer. No token needed.")
+     description="200 when the database answers: `{status: ready, head, max_lag, projections: {name: {position, "
+     "lag, ready}}, rebuilding: {name: {position, lag}}, relay: {position, lag}}` (positions are log positions, "
+     "lag is events behind the head). A read model's lag makes the process not ready only when "
+     "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
+     "503 (problem+json) when the database does not answer. No token needed.")
 def ready(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     try:
         with rt.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        body = {"status": "ready", **_status(rt)}
-        return Response(body)
+        status = _status(rt)
     except Exception as exc:  # noqa: BLE001
         log.warning("not_ready", error=type(exc).__name__)
         return Response(
@@ -66,28 +80,37 @@ def ready(request: Request) -> Response:
              "detail": "the database does not answer"},
             status_code=503, media_type="application/problem+json",
         )
+    if all(p["ready"] for p in status["projections"].values()):
+        return Response({"status": "ready", **status})
+    return Response({"status": "lagging", **status}, status_code=503)
 
 
 @get("/metrics", summary="Prometheus metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4",
-     description="Log head, read-model and relay positions and lag, in the Prometheus text format.")
+     description="Log head, read-model and relay positions and lag (events behind the head), and copies being "
+     "rebuilt, in the Prometheus text format. No token needed.")
 def metrics(request: Request) -> str:
     s = _status(request.app.state.runtime)
+    projections = s["projections"]
+
+    def gauge(name: str, help_: str, samples: list[tuple[str, int]]) -> list[str]:
+        return [f"# HELP {name} {help_}", f"# TYPE {name} gauge", *[f"{name}{labels} {v}" for labels, v in samples]]
+
     lines = [
-        "# HELP dualrandom_log_head Position of the last event in the store.",
-        "# TYPE dualrandom_log_head gauge",
-        f"dualrandom_log_head {s['head']}",
-        "# HELP dualrandom_projection_position Last log position applied by a read model.",
-        "# TYPE dualrandom_projection_position gauge",
-        *[f'dualrandom_projection_position{{name="{n}"}} {v["position"]}' for n, v in s["projections"].items()],
-        "# HELP dualrandom_projection_lag Events a read model is behind the log head.",
-        "# TYPE dualrandom_projection_lag gauge",
-        *[f'dualrandom_projection_lag{{name="{n}"}} {v["lag"]}' for n, v in s["projections"].items()],
+        *gauge("dualrandom_log_head", "Position of the last event in the store.", [("", s["head"])]),
+        *gauge("dualrandom_projection_position", "Last log position applied by a read model.",
+               [(f'{{projection="{n}"}}', v["position"]) for n, v in projections.items()]),
+        *gauge("dualrandom_projection_lag_events", "Events a read model is behind the log head.",
+               [(f'{{projection="{n}"}}', v["lag"]) for n, v in projections.items()]),
+        *gauge("dualrandom_projection_rebuild_position",
+               "Last log position applied by a copy of a read model being rebuilt (absent when none is).",
+               [(f'{{projection="{n}"}}', v["position"]) for n, v in s["rebuilding"].items()]),
     ]
     if s["relay"] is not None:
         lines += [
-            "# HELP dualrandom_relay_lag Events not yet acknowledged by JetStream.",
-            "# TYPE dualrandom_relay_lag gauge",
-            f"dualrandom_relay_lag {s['relay']['lag']}",
+            *gauge("dualrandom_relay_position", "Last log position acknowledged by JetStream.",
+                   [("", s["relay"]["position"])]),
+            *gauge("dualrandom_relay_lag_events", "Events not yet acknowledged by JetStream.",
+                   [("", s["relay"]["lag"])]),
         ]
     return "\n".join(lines) + "\n"
 
@@ -117,7 +140,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router()],
+        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router(), *task_routers()],
         guards=[auditors_change_nothing],
     )
     auth = DefineMiddleware(

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import msgspec
 import nats
 import pytest
 import sqlalchemy as sa
@@ -21,7 +22,8 @@ from structlog.testing import capture_logs
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom, describe_event
 from services.nats_embedded import EmbeddedNats, free_port
-from services.relay import Relay, event_id, relay_position
+from domain.contracts import REGISTRY
+from services.relay import Relay, event_id, json_safe, relay_position
 from services.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector
 from tests.support.nats import nats_server  # noqa: F401 - fixture
@@ -106,7 +108,11 @@ def expected_subject(ev: dict[str, Any]) -> str:
 
 
 def assert_stream_holds_log_once(msgs: list[Any], events: list[dict[str, Any]]) -> None:
-    assert [m.headers["Nats-Msg-Id"] for m in msgs] == [event_id(e["aggregate_id"], e["version"]) for e in events]
+    """One message per event (events of one owner each), in log order."""
+    assert [m.headers["ce-id"] for m in msgs] == [event_id(e["aggregate_id"], e["version"]) for e in events]
+    assert [m.headers["Nats-Msg-Id"] for m in msgs] == [
+        f"{event_id(e['aggregate_id'], e['version'])}:{e['meta']['owner']}" for e in events
+    ]
     assert [m.metadata.sequence.stream for m in msgs] == list(range(1, len(events) + 1))
 
 
@@ -171,10 +177,14 @@ def test_every_event_arrives_once_in_order_on_its_subject(
     for msg, ev in zip(msgs, events, strict=True):
         h = msg.headers
         eid = event_id(ev["aggregate_id"], ev["version"])
-        assert h["ce-id"] == h["Nats-Msg-Id"] == eid
+        assert h["ce-id"] == eid
+        assert h["Nats-Msg-Id"] == f"{eid}:{ev['meta']['owner']}"
         assert h["ce-specversion"] == "1.0"
         assert h["ce-source"] == f"/dualrandom/xinxiang-huojia/{ev['meta']['owner']}"
         assert h["ce-type"] == f"cn.gov.dualrandom.{ev['meta']['aggregate']}.{ev['type']}.v1"
+        contract = REGISTRY.by_name(h["ce-dataschema"].rsplit(":", 1)[1])
+        assert contract.type_for(ev["meta"]["aggregate"]) == h["ce-type"]
+        assert h["ce-aggregateversion"] == str(ev["version"])
         assert h["ce-subject"] == ev["aggregate_id"]
         assert h["ce-time"] == ev["time"]
         assert h["ce-position"] == str(ev["position"])
@@ -182,7 +192,10 @@ def test_every_event_arrives_once_in_order_on_its_subject(
         assert h["ce-causationid"] == ev["meta"]["causation_id"]
         assert h["content-type"] == "application/json"
         body = json.loads(msg.data.decode("utf-8"))
-        assert body == json.loads(json.dumps(ev))
+        expected = contract.to_message(json_safe(ev["data"]))
+        assert body == json.loads(msgspec.json.encode(expected))
+        if ev["type"] == "registered" and ev["meta"]["aggregate"] == "target":
+            assert body["credit_code"] == ev["data"]["data"]["credit_code"]
     assert "获嘉县" in msgs[1].data.decode("utf-8")  # UTF-8, not \u escapes
     assert relay.position() == head(app) == events[-1]["position"]
 

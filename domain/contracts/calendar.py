@@ -1,0 +1,23 @@
+"""Messages for the working-day calendar (the schedules an administrator loaded).
+
+Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+"""
+
+from typing import Any
+
+from domain.contracts.base import Message, contract
+from domain.calendar import CalendarSchedules
+
+
+@contract(CalendarSchedules.Created)
+class CalendarSchedulesCreatedV1(Message):
+    pass
+
+
+@contract(CalendarSchedules.ScheduleLoaded)
+class CalendarSchedulesScheduleLoadedV1(Message):
+    year: int
+    holidays: list[str]
+    workdays: list[str]
+    source: str
+    previous: dict[str, Any] | None

@@ -1,0 +1,255 @@
+"""Messages for carrying out inspections: visits and notices, inspections and findings, referrals, follow-up rounds.
+
+Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+"""
+
+from typing import Any
+
+from domain.contracts.base import Message, contract
+from domain.execution.followup import FollowUpRound
+from domain.execution.inspection import Inspection
+from domain.execution.referral import Referral
+from domain.execution.visit import VisitNotices
+
+
+@contract(FollowUpRound.Drawn)
+class FollowUpRoundDrawnV1(Message):
+    by: str
+    record: dict[str, Any]
+
+
+@contract(FollowUpRound.Escalated)
+class FollowUpRoundEscalatedV1(Message):
+    by: str
+    target_id: str
+    on: str
+    authority: str
+    reason: str
+
+
+@contract(FollowUpRound.EscalationOutcomeRecorded)
+class FollowUpRoundEscalationOutcomeRecordedV1(Message):
+    by: str
+    target_id: str
+    on: str
+    outcome: str
+
+
+@contract(FollowUpRound.FeedbackGiven)
+class FollowUpRoundFeedbackGivenV1(Message):
+    by: str
+    target_id: str
+    on: str
+    method: str
+    feedback: str
+
+
+@contract(FollowUpRound.Planned)
+class FollowUpRoundPlannedV1(Message):
+    department: str
+    period: str
+    ratio: str
+    pool: list[str]
+    quota: int
+    commitment: str
+    by: str
+
+
+@contract(FollowUpRound.VisitRecorded)
+class FollowUpRoundVisitRecordedV1(Message):
+    by: str
+    target_id: str
+    visited_on: str
+    method: str
+    opinions: str
+    problems: str
+
+
+@contract(Inspection.Approved)
+class InspectionApprovedV1(Message):
+    by: str
+    approved_on: str
+    deadline: dict[str, Any]
+
+
+@contract(Inspection.DeadlineRecomputed)
+class InspectionDeadlineRecomputedV1(Message):
+    deadline: dict[str, Any]
+    previous: dict[str, Any]
+
+
+@contract(Inspection.FindingsRecorded)
+class InspectionFindingsRecordedV1(Message):
+    by: str
+    inspected_on: str
+    methods: list[str]
+    findings: dict[str, dict[str, Any]]
+
+
+@contract(Inspection.Opened)
+class InspectionOpenedV1(Message):
+    assignment_id: str
+    task_id: str
+    department: str
+    target_id: str
+    items: list[str]
+    team: list[str]
+
+
+@contract(Inspection.Published)
+class InspectionPublishedV1(Message):
+    by: str
+    published_on: str
+
+
+@contract(Inspection.PushConfirmed)
+class InspectionPushConfirmedV1(Message):
+    by: str
+    reference: str
+    on: str
+
+
+@contract(Inspection.PushFailed)
+class InspectionPushFailedV1(Message):
+    by: str
+    reason: str
+    on: str
+
+
+@contract(Inspection.Pushed)
+class InspectionPushedV1(Message):
+    by: str
+    channel: str
+    reference: str
+    on: str
+
+
+@contract(Inspection.Returned)
+class InspectionReturnedV1(Message):
+    by: str
+    reason: str
+
+
+@contract(Inspection.Submitted)
+class InspectionSubmittedV1(Message):
+    by: str
+
+
+@contract(Referral.Accepted)
+class ReferralAcceptedV1(Message):
+    by: str
+    on: str
+    note: str
+
+
+@contract(Referral.DeadlineExtended)
+class ReferralDeadlineExtendedV1(Message):
+    by: str
+    deadline: str
+    new: str
+    previous: str | None
+    reason: str
+
+
+@contract(Referral.DocumentsAdded)
+class ReferralDocumentsAddedV1(Message):
+    by: str
+    documents: list[dict[str, Any]]
+    note: str
+
+
+@contract(Referral.OutcomeReported)
+class ReferralOutcomeReportedV1(Message):
+    by: str
+    on: str
+    text: str
+    documents: list[dict[str, Any]]
+
+
+@contract(Referral.ReceiptRecorded)
+class ReferralReceiptRecordedV1(Message):
+    by: str
+    on: str
+    reference: str
+
+
+@contract(Referral.Referred)
+class ReferralReferredV1(Message):
+    kind: str
+    from_department: str
+    to: str
+    copy_to: str
+    source: dict[str, str]
+    reason: str
+    transferred_on: str
+    documents: list[dict[str, Any]]
+    respond_by: str | None
+    outcome_by: str | None
+    by: str
+
+
+@contract(Referral.Rejected)
+class ReferralRejectedV1(Message):
+    by: str
+    on: str
+    reason: str
+
+
+@contract(VisitNotices.DocumentsShared)
+class VisitNoticesDocumentsSharedV1(Message):
+    by: str
+    department: str
+    documents: list[dict[str, Any]]
+    note: str
+
+
+@contract(VisitNotices.Opened)
+class VisitNoticesOpenedV1(Message):
+    assignment_id: str
+    target_id: str
+    lead_department: str
+    departments: list[str]
+
+
+@contract(VisitNotices.PreVisitNoticeIssued)
+class VisitNoticesPreVisitNoticeIssuedV1(Message):
+    by: str
+    issued_on: str
+    visit_from: str
+    visit_to: str
+    documents: list[str]
+    sha256: str
+
+
+@contract(VisitNotices.PreVisitNoticeSent)
+class VisitNoticesPreVisitNoticeSentV1(Message):
+    by: str
+    sent_on: str
+    method: str
+    recipient: str
+    note: str
+
+
+@contract(VisitNotices.ResultNoticeDelivered)
+class VisitNoticesResultNoticeDeliveredV1(Message):
+    by: str
+    delivered_on: str
+    method: str
+    recipient: str
+    note: str
+
+
+@contract(VisitNotices.ResultNoticeIssued)
+class VisitNoticesResultNoticeIssuedV1(Message):
+    by: str
+    issued_on: str
+    sha256: str
+    departments: list[str]
+
+
+@contract(Inspection.TeamChanged)
+class InspectionTeamChangedV1(Message):
+    """The assignment's team for this department changed (recusal, redraw): mirrored here."""
+
+    team: list[str]
+    previous: list[str]

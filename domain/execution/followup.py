@@ -1,0 +1,362 @@
+"""Follow-up visits (执法回访, S13): per department and period, draw at least 10% (configurable, rounded
+up) of the targets inspected in the period with the verifiable sampler, then record the visits.
+
+The draw is the target draw's (``domain.draw.sampler.draw``, one stratum ``all``): the planner commits to a
+seed (its SHA-256) when the pool of inspected targets is frozen, and reveals it at the draw, mixed with any
+external entropy; anyone holding the recorded pool and draw re-runs it with ``sampler.verify``.
+
+Visits record the method (直接回访, 电话回访, 问卷调查, 组织座谈, 信函回访), the visitee's opinions
+(confidential: only the department's reviewers and auditors read them), problems found, escalation to
+discipline inspection (纪检监察) with its outcome, and the feedback given to the visitee.
+"""
+
+import copy
+import datetime as dt
+import math
+import re
+import uuid
+from collections.abc import Iterable
+from fractions import Fraction
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.access import Actor
+from domain.directory import entry_id
+from domain.draw import sampler
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from domain.execution.access import can_read_confidential, require_staff
+from domain.execution.inspection import InvalidTransitionError
+from domain.execution.vocabulary import FollowUpVisitMethod
+from domain.planning.rules import parse_period, ratio_text, to_ratio
+from domain.values import Role
+
+__all__ = ["DEFAULT_FOLLOW_UP_RATIO", "FollowUpRound", "follow_up_quota", "follow_up_round_id"]
+
+DEFAULT_FOLLOW_UP_RATIO = Fraction(1, 10)
+STRATUM = "all"
+_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+MAX_TEXT = 4000
+
+
+def follow_up_round_id(department: str, period: str) -> uuid.UUID:
+    return entry_id("follow-up", f"{department}/{period}")
+
+
+def follow_up_quota(pool_size: int, ratio: Fraction = DEFAULT_FOLLOW_UP_RATIO) -> int:
+    """``ceil(ratio x pool)``, exact: 10% of 31 targets is 4."""
+    return min(pool_size, math.ceil(Fraction(ratio) * pool_size))
+
+
+def _text(problems: list[FieldProblem], fld: str, value: Any, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        problems.append(FieldProblem(fld, "type", "must be text"))
+        return ""
+    text = value.strip()
+    if required and not text:
+        problems.append(FieldProblem(fld, "required", "must not be empty"))
+    elif len(text) > MAX_TEXT:
+        problems.append(FieldProblem(fld, "max_length", f"must be at most {MAX_TEXT} characters"))
+    return text
+
+
+def _date(problems: list[FieldProblem], fld: str, value: Any) -> str | None:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    problems.append(FieldProblem(fld, "format", "must be a date YYYY-MM-DD"))
+    return None
+
+
+class FollowUpRound(Aggregate):
+    """One department's follow-up visits for one period.
+
+    ``pool``: the inspected targets (sorted ids), ``quota``, ``commitment``; after the draw ``draw`` (the
+    sampler's record) and ``selected``; ``visits`` maps a selected target to its records:
+    ``{"visits": [...], "escalations": [...], "feedback": [...]}``.
+    """
+
+    department: str
+    period: str
+    ratio: str
+    pool: list[str]
+    quota: int
+    commitment: str
+    draw: dict[str, Any] | None
+    selected: list[str]
+    visits: dict[str, dict[str, list[dict[str, Any]]]]
+
+    class Planned(Aggregate.Created):
+        department: str
+        period: str
+        ratio: str
+        pool: list[str]
+        quota: int
+        commitment: str
+        by: str
+
+    class Drawn(Aggregate.Event):
+        by: str
+        record: dict[str, Any]
+
+    class VisitRecorded(Aggregate.Event):
+        by: str
+        target_id: str
+        visited_on: str
+        method: str
+        opinions: str  # confidential
+        problems: str
+
+    class Escalated(Aggregate.Event):
+        """交纪检监察: a serious problem handed to discipline inspection."""
+
+        by: str
+        target_id: str
+        on: str
+        authority: str
+        reason: str
+
+    class EscalationOutcomeRecorded(Aggregate.Event):
+        by: str
+        target_id: str
+        on: str
+        outcome: str
+
+    class FeedbackGiven(Aggregate.Event):
+        """处理情况反馈给回访对象."""
+
+        by: str
+        target_id: str
+        on: str
+        method: str
+        feedback: str
+
+    @staticmethod
+    def create_id(department: str, period: str, **_: Any) -> uuid.UUID:
+        return follow_up_round_id(department, period)
+
+    @classmethod
+    def plan(
+        cls,
+        actor: Actor,
+        department: str,
+        period: str,
+        inspected_targets: Iterable[str],
+        commitment: str,
+        ratio: Fraction | str = DEFAULT_FOLLOW_UP_RATIO,
+    ) -> "FollowUpRound":
+        """Freeze the pool of targets inspected in the period and commit to the draw's seed."""
+        if not actor.has(Role.ADMIN) and not (actor.department == department and actor.has(Role.PLANNER)):
+            raise PermissionDeniedError(
+                f"{actor.subject!r} ({actor.role} of {actor.department!r}) may not plan follow-up visits "
+                f"of department {department!r}: its planner does"
+            )
+        problems: list[FieldProblem] = []
+        if not isinstance(department, str) or not _CODE.match(department):
+            problems.append(FieldProblem("department", "format", "must be a department code"))
+        try:
+            p = parse_period(period).text
+        except InvalidInputError as exc:
+            problems += [FieldProblem("period", x.rule, x.message) for x in exc.problems]
+            p = ""
+        try:
+            r = to_ratio(ratio, "ratio")
+            if r == 0:
+                problems.append(FieldProblem("ratio", "range", "must be above 0"))
+        except InvalidInputError as exc:
+            problems += exc.problems
+            r = Fraction(0)
+        pool = sorted({str(t) for t in inspected_targets}) if not isinstance(inspected_targets, str) else []
+        if not pool:
+            problems.append(
+                FieldProblem("inspected_targets", "required", "no target was inspected in the period")
+            )
+        else:
+            try:
+                sampler.pool_digest(pool)
+            except InvalidInputError as exc:
+                problems += [FieldProblem("inspected_targets", x.rule, x.message) for x in exc.problems]
+        if not isinstance(commitment, str) or not re.fullmatch(r"[0-9a-f]{64}", commitment):
+            problems.append(
+                FieldProblem("commitment", "format", "must be the seed's SHA-256, 64 lowercase hex")
+            )
+        if problems:
+            raise InvalidInputError(problems)
+        return cls(
+            department=department,
+            period=p,
+            ratio=ratio_text(r),
+            pool=pool,
+            quota=follow_up_quota(len(pool), r),
+            commitment=commitment,
+            by=actor.subject,
+        )
+
+    @event(Planned)
+    def __init__(
+        self, department: str, period: str, ratio: str, pool: list[str], quota: int, commitment: str, by: str
+    ) -> None:
+        self.department = department
+        self.period = period
+        self.ratio = ratio
+        self.pool = list(pool)
+        self.quota = quota
+        self.commitment = commitment
+        self.draw = None
+        self.selected = []
+        self.visits = {}
+
+    # -- commands -------------------------------------------------------------------------------------
+    def draw_visitees(self, actor: Actor, seed: bytes, external_entropy: str = "") -> list[str]:
+        """Reveal the seed and draw ``quota`` of the pool; returns the selected target ids."""
+        if not actor.has(Role.ADMIN) and not (
+            actor.department == self.department and actor.has(Role.PLANNER)
+        ):
+            raise PermissionDeniedError(
+                f"{actor.subject!r} may not draw follow-up visits of {self.department!r}"
+            )
+        if self.draw is not None:
+            raise InvalidTransitionError([FieldProblem("state", "transition", "the round was already drawn")])
+        if sampler.commitment(seed) != self.commitment:
+            raise InvalidInputError(
+                [FieldProblem("seed", "commitment", "SHA-256 of the revealed seed is not the committed one")]
+            )
+        result = sampler.draw(
+            seed, external_entropy, [sampler.Candidate(t, STRATUM) for t in self.pool], {STRATUM: self.quota}
+        )
+        self._drawn(by=actor.subject, record=result.as_record())
+        return list(self.selected)
+
+    def verify(self) -> sampler.VerifyOutcome:
+        """Re-run the recorded draw over the recorded pool."""
+        if self.draw is None:
+            return sampler.VerifyOutcome(False, "draw: the round has not been drawn")
+        return sampler.verify(self.draw, [sampler.Candidate(t, STRATUM) for t in self.pool])
+
+    def record_visit(
+        self,
+        actor: Actor,
+        target_id: str,
+        visited_on: dt.date | str,
+        method: str,
+        opinions: str = "",
+        problems_found: str = "",
+    ) -> None:
+        self._require_staff(actor, "record follow-up visits")
+        problems: list[FieldProblem] = []
+        self._check_target(problems, target_id)
+        day = _date(problems, "visited_on", visited_on)
+        methods = [m.value for m in FollowUpVisitMethod]
+        method = method.value if isinstance(method, FollowUpVisitMethod) else method
+        if method not in methods:
+            problems.append(FieldProblem("method", "choice", f"must be one of: {', '.join(methods)}"))
+        op = _text(problems, "opinions", opinions)
+        pf = _text(problems, "problems", problems_found)
+        if problems or day is None:
+            raise InvalidInputError(problems)
+        self._visit(
+            by=actor.subject, target_id=target_id, visited_on=day, method=method, opinions=op, problems=pf
+        )
+
+    def escalate(self, actor: Actor, target_id: str, on: dt.date | str, authority: str, reason: str) -> None:
+        """Hand a serious problem to discipline inspection (纪检监察); needs a recorded visit first."""
+        self._require_staff(actor, "escalate follow-up problems")
+        problems: list[FieldProblem] = []
+        self._check_target(problems, target_id, visited=True)
+        day = _date(problems, "on", on)
+        auth = _text(problems, "authority", authority, required=True)
+        why = _text(problems, "reason", reason, required=True)
+        if problems or day is None:
+            raise InvalidInputError(problems)
+        self._escalate(by=actor.subject, target_id=target_id, on=day, authority=auth, reason=why)
+
+    def record_escalation_outcome(
+        self, actor: Actor, target_id: str, on: dt.date | str, outcome: str
+    ) -> None:
+        self._require_staff(actor, "record escalation outcomes")
+        problems: list[FieldProblem] = []
+        self._check_target(problems, target_id, visited=True)
+        if not problems and not self.visits[target_id]["escalations"]:
+            problems.append(
+                FieldProblem("target_id", "not_escalated", "nothing was escalated for this target")
+            )
+        day = _date(problems, "on", on)
+        text = _text(problems, "outcome", outcome, required=True)
+        if problems or day is None:
+            raise InvalidInputError(problems)
+        self._escalation_outcome(by=actor.subject, target_id=target_id, on=day, outcome=text)
+
+    def give_feedback(
+        self, actor: Actor, target_id: str, on: dt.date | str, feedback: str, method: str = "letter"
+    ) -> None:
+        """Tell the visitee how their opinions and the problems were handled."""
+        self._require_staff(actor, "give feedback")
+        problems: list[FieldProblem] = []
+        self._check_target(problems, target_id, visited=True)
+        day = _date(problems, "on", on)
+        methods = [m.value for m in FollowUpVisitMethod]
+        if method not in methods:
+            problems.append(FieldProblem("method", "choice", f"must be one of: {', '.join(methods)}"))
+        text = _text(problems, "feedback", feedback, required=True)
+        if problems or day is None:
+            raise InvalidInputError(problems)
+        self._feedback(by=actor.subject, target_id=target_id, on=day, method=method, feedback=text)
+
+    # -- queries --------------------------------------------------------------------------------------
+    def visits_for(self, actor: Actor) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """The visits; opinions are blanked unless ``actor`` is a reviewer of the department or an auditor."""
+        out = copy.deepcopy(self.visits)
+        if not can_read_confidential(actor, self.department):
+            for rec in out.values():
+                for v in rec["visits"]:
+                    v["opinions"] = None
+        return out
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _require_staff(self, actor: Actor, what: str) -> None:
+        require_staff(actor, self.department, what)
+        if self.draw is None:
+            raise InvalidTransitionError([FieldProblem("state", "transition", "draw the visitees first")])
+
+    def _check_target(self, problems: list[FieldProblem], target_id: Any, visited: bool = False) -> None:
+        if target_id not in self.selected:
+            problems.append(FieldProblem("target_id", "not_selected", "was not drawn for a follow-up visit"))
+        elif visited and not self.visits[target_id]["visits"]:
+            problems.append(FieldProblem("target_id", "not_visited", "record a visit to this target first"))
+
+    # -- mutators -------------------------------------------------------------------------------------
+    @event(Drawn)
+    def _drawn(self, by: str, record: dict[str, Any]) -> None:
+        self.draw = copy.deepcopy(record)
+        self.selected = list(record["selected"])
+        self.visits = {t: {"visits": [], "escalations": [], "feedback": []} for t in self.selected}
+
+    @event(VisitRecorded)
+    def _visit(
+        self, by: str, target_id: str, visited_on: str, method: str, opinions: str, problems: str
+    ) -> None:
+        self.visits[target_id]["visits"].append(
+            {"by": by, "visited_on": visited_on, "method": method, "opinions": opinions, "problems": problems}
+        )
+
+    @event(Escalated)
+    def _escalate(self, by: str, target_id: str, on: str, authority: str, reason: str) -> None:
+        self.visits[target_id]["escalations"].append(
+            {"by": by, "on": on, "authority": authority, "reason": reason, "outcome": None}
+        )
+
+    @event(EscalationOutcomeRecorded)
+    def _escalation_outcome(self, by: str, target_id: str, on: str, outcome: str) -> None:
+        self.visits[target_id]["escalations"][-1]["outcome"] = {"on": on, "text": outcome, "by": by}
+
+    @event(FeedbackGiven)
+    def _feedback(self, by: str, target_id: str, on: str, method: str, feedback: str) -> None:
+        self.visits[target_id]["feedback"].append(
+            {"by": by, "on": on, "method": method, "feedback": feedback}
+        )

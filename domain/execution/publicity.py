@@ -1,0 +1,165 @@
+"""What goes public (一公开): push records for 国家企业信用信息公示系统（河南）, the manual-entry
+sheet's rows, and the public read model's record. Only approved results; confidential fields never
+(``redact_finding``).
+
+Push record keys (DOMAIN.md): ``raninsPlanId``, ``raninsPlaneName`` (sic, the system's spelling),
+``raninsTaskId``, ``raninsTaskName``, ``raninsTypeName`` (定向/不定向), ``insAuth``, ``insDate``,
+``details[]`` with ``raninsItemName`` and ``raninsCheckResName``. Decision: two more keys, ``uniscid``
+(统一社会信用代码) and ``entName``, say which enterprise the result belongs to; a consumer that wants only
+the DOMAIN.md keys drops them. The task and plan data come from the Task/AnnualPlan aggregates through
+:class:`PublicationContext`.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.errors import FieldProblem
+from domain.execution.inspection import InvalidTransitionError, ReviewState, redact_finding
+
+__all__ = [
+    "MANUAL_ENTRY_HEADERS",
+    "PUSH_KEYS",
+    "PublicationContext",
+    "manual_entry_rows",
+    "public_result",
+    "push_record",
+]
+
+PUSH_KEYS: tuple[str, ...] = (
+    "raninsPlanId",
+    "raninsPlaneName",
+    "raninsTaskId",
+    "raninsTaskName",
+    "raninsTypeName",
+    "insAuth",
+    "insDate",
+    "uniscid",
+    "entName",
+    "details",
+)
+DETAIL_KEYS: tuple[str, ...] = ("raninsItemName", "raninsCheckResName")
+
+MANUAL_ENTRY_HEADERS: tuple[str, ...] = (
+    "抽查计划编号",
+    "抽查计划名称",
+    "抽查任务编号",
+    "抽查任务名称",
+    "抽查类型",
+    "检查实施机关",
+    "检查完成日期",
+    "统一社会信用代码",
+    "企业名称",
+    "检查事项",
+    "检查结果",
+)
+
+DIRECTED = "定向"
+UNDIRECTED = "不定向"
+
+
+@dataclass(frozen=True)
+class PublicationContext:
+    """What the result itself does not hold: plan, task, authority, enterprise and item names."""
+
+    plan_number: str
+    plan_name: str
+    task_number: str
+    task_name: str
+    directed: bool
+    authority: str
+    item_names: Mapping[str, str] = field(default_factory=dict)
+    target_credit_code: str = ""
+    target_name: str = ""
+
+
+class ResultLike(Protocol):
+    """An Inspection, or anything with its state, date, items and findings."""
+
+    state: str
+    inspected_on: str | None
+    items: list[str]
+    findings: dict[str, dict[str, Any]]
+
+
+def _require_approved(result: ResultLike) -> None:
+    allowed = (ReviewState.APPROVED.value, ReviewState.PUBLISHED.value)
+    if result.state not in allowed:
+        raise InvalidTransitionError(
+            [
+                FieldProblem(
+                    "state",
+                    "not_approved",
+                    f"only approved results are published; this one is {result.state}",
+                )
+            ]
+        )
+
+
+def _findings(result: ResultLike) -> list[dict[str, Any]]:
+    return [redact_finding(result.findings[i]) for i in result.items if i in result.findings]
+
+
+def push_record(context: PublicationContext, result: ResultLike) -> dict[str, Any]:
+    """The data-push (数据归集) record of one approved result."""
+    _require_approved(result)
+    return {
+        "raninsPlanId": context.plan_number,
+        "raninsPlaneName": context.plan_name,
+        "raninsTaskId": context.task_number,
+        "raninsTaskName": context.task_name,
+        "raninsTypeName": DIRECTED if context.directed else UNDIRECTED,
+        "insAuth": context.authority,
+        "insDate": result.inspected_on or "",
+        "uniscid": context.target_credit_code,
+        "entName": context.target_name,
+        "details": [
+            {
+                "raninsItemName": context.item_names.get(f["item"], f["item"]),
+                "raninsCheckResName": f["result_wording"],
+            }
+            for f in _findings(result)
+        ],
+    }
+
+
+def manual_entry_rows(records: Iterable[Mapping[str, Any]]) -> list[list[str]]:
+    """The manual-entry (信息填报) sheet's rows, one per item, from push records (headers not included)."""
+    rows: list[list[str]] = []
+    for r in records:
+        head = [
+            r["raninsPlanId"],
+            r["raninsPlaneName"],
+            r["raninsTaskId"],
+            r["raninsTaskName"],
+            r["raninsTypeName"],
+            r["insAuth"],
+            r["insDate"],
+            r.get("uniscid", ""),
+            r.get("entName", ""),
+        ]
+        for d in r["details"]:
+            rows.append([str(v) for v in (*head, d["raninsItemName"], d["raninsCheckResName"])])
+    return rows
+
+
+def public_result(context: PublicationContext, result: ResultLike, department: str = "") -> dict[str, Any]:
+    """The public read model's record: the push record's facts plus each item's public description and
+    measures (confidential ones left out, evidence never)."""
+    _require_approved(result)
+    findings = []
+    for f in _findings(result):
+        findings.append({**f, "item_name": context.item_names.get(f["item"], f["item"])})
+    return {
+        "plan_number": context.plan_number,
+        "plan_name": context.plan_name,
+        "task_number": context.task_number,
+        "task_name": context.task_name,
+        "type": DIRECTED if context.directed else UNDIRECTED,
+        "authority": context.authority,
+        "department": department,
+        "inspected_on": result.inspected_on,
+        "credit_code": context.target_credit_code,
+        "target_name": context.target_name,
+        "findings": findings,
+    }

@@ -1,0 +1,1 @@
+"""Read model of tasks, draws and assignments."""

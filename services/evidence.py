@@ -1,0 +1,143 @@
+"""Content-addressed evidence store on disk: ``<var>/evidence/ab/cdef...`` (SHA-256), size and type limits.
+
+Events keep only the :class:`~domain.execution.evidence.EvidenceRef` (hash, size, name, media type); the bytes
+live here, once per content. ``put`` streams the upload to a temporary file in the store while hashing and
+counting (refusing as soon as the limit is passed), checks the declared media type against the allowed ones
+and, for the common binary types, against the file's leading bytes, then renames it into place atomically.
+Putting the same content again stores nothing new.
+"""
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from domain.errors import DomainError, FieldProblem, InvalidInputError
+from domain.execution.evidence import EvidencePolicy, EvidenceRef
+
+__all__ = ["EvidenceNotFoundError", "EvidenceStore"]
+
+_CHUNK = 1 << 20
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+# Leading bytes of the binary types we accept; a declared type with a known signature must match it.
+_SIGNATURES: dict[str, tuple[bytes, ...]] = {
+    "application/pdf": (b"%PDF-",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/tiff": (b"II*\x00", b"MM\x00*"),
+    "application/zip": (b"PK\x03\x04", b"PK\x05\x06"),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (b"PK\x03\x04",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (b"PK\x03\x04",),
+}
+
+
+class EvidenceNotFoundError(DomainError):
+    """No stored file has that SHA-256."""
+
+    title = "Not found"
+
+
+class EvidenceStore:
+    """Files by SHA-256 under ``root`` (e.g. ``settings.var_dir / "evidence"``)."""
+
+    def __init__(self, root: Path | str, policy: EvidencePolicy | None = None) -> None:
+        self.root = Path(root)
+        self.policy = policy or EvidencePolicy()
+
+    def path_of(self, sha256: str) -> Path:
+        if not isinstance(sha256, str) or not _SHA256.match(sha256):
+            raise InvalidInputError([FieldProblem("sha256", "format", "must be 64 lowercase hex digits")])
+        return self.root / sha256[:2] / sha256[2:]
+
+    def exists(self, sha256: str) -> bool:
+        return self.path_of(sha256).is_file()
+
+    def put(self, data: bytes | BinaryIO, name: str, media_type: str) -> EvidenceRef:
+        """Store a file; returns its reference. Too large, empty, or a type not allowed: InvalidInputError
+        naming ``file.size`` / ``file.media_type`` and nothing is stored."""
+        problems: list[FieldProblem] = []
+        clean = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+        if not clean or len(clean) > 255:
+            problems.append(FieldProblem("file.name", "format", "must be a file name of 1..255 characters"))
+        media = (media_type or "").split(";", 1)[0].strip().lower()
+        if media not in self.policy.media_types:
+            problems.append(
+                FieldProblem(
+                    "file.media_type",
+                    "media_type",
+                    f"{media!r} is not allowed; allowed: {', '.join(self.policy.media_types)}",
+                )
+            )
+        if problems:
+            raise InvalidInputError(problems)
+        stream: BinaryIO = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".upload-", dir=self.root)
+        digest, size, head = hashlib.sha256(), 0, b""
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(_CHUNK):
+                    size += len(chunk)
+                    if size > self.policy.max_bytes:
+                        raise InvalidInputError(
+                            [
+                                FieldProblem(
+                                    "file.size",
+                                    "max_size",
+                                    f"is larger than the limit of {self.policy.max_bytes:,} bytes",
+                                )
+                            ]
+                        )
+                    if len(head) < 16:
+                        head += chunk[: 16 - len(head)]
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            self.policy.check(size, media)
+            signatures = _SIGNATURES.get(media)
+            if signatures and not head.startswith(signatures):
+                raise InvalidInputError(
+                    [FieldProblem("file.media_type", "content", f"the file's content is not {media}")]
+                )
+            sha = digest.hexdigest()
+            final = self.path_of(sha)
+            if final.is_file():
+                os.unlink(tmp)  # same content already stored: idempotent
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.chmod(tmp, 0o444)
+                os.replace(tmp, final)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return EvidenceRef(sha256=sha, size=size, name=clean, media_type=media)
+
+    def open(self, sha256: str) -> BinaryIO:
+        path = self.path_of(sha256)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise EvidenceNotFoundError(f"no evidence with SHA-256 {sha256}") from None
+
+    def get(self, sha256: str) -> bytes:
+        with self.open(sha256) as f:
+            return f.read()
+
+    def iter_chunks(self, sha256: str, size: int = _CHUNK) -> Iterator[bytes]:
+        with self.open(sha256) as f:
+            while chunk := f.read(size):
+                yield chunk
+
+    def verify(self, sha256: str) -> bool:
+        """True when the stored bytes still hash to their name."""
+        digest = hashlib.sha256()
+        for chunk in self.iter_chunks(sha256):
+            digest.update(chunk)
+        return digest.hexdigest() == sha256

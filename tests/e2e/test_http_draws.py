@@ -1,0 +1,256 @@
+"""The seed's 2024 plan over the demo county, through HTTP: four quarterly tasks (three joint), verifiable
+draws, inspector teams, confidentiality, recusal, redraw, overlaps and merges."""
+
+import math
+from typing import Any
+
+import pytest
+
+from domain.access import SYSTEM
+from domain.planning.plan import SEED_ITEMS, SEED_SCOPE
+from services.application import CommandContext
+from services.demo import load_demo
+from services.runtime import Runtime
+
+SEED_RULES = [
+    {"supervision_class": "key", "min_ratio": "25%"},
+    {"supervision_class": "general", "min_ratio": "5%", "min_per_inspector": 6, "combine": "either"},
+    {"supervision_class": "special"},
+]
+PARTNERS = {"2024Q1": "hj-amr", "2024Q2": "hj-em", "2024Q3": None, "2024Q4": "hj-amr"}
+
+
+def _items(client: Any, h: dict[str, str], department: str) -> dict[str, str]:
+    r = client.get("/api/v1/items", params={"department": department, "limit": 100}, headers=h)
+    assert r.status_code == 200, r.text
+    return {i["name"]: i["id"] for i in r.json()["items"]}
+
+
+@pytest.fixture
+def demo(runtime: Runtime) -> Runtime:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    return runtime
+
+
+def _ok(r: Any, status: int = 200) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
+    items = _items(client, eeb, "hj-eeb")
+    seed_items = [items[name] for name in SEED_ITEMS]
+    for q, word in enumerate("一二三四", start=1):
+        entry = _ok(client.post(f"/api/v1/plans/{plan['id']}/entries", headers=eeb, json={
+            "name": f"{word}季度随机抽查", "items": seed_items, "category": "general", "period": f"2024Q{q}",
+            "rules": SEED_RULES, "scope": SEED_SCOPE,
+        }), 201)
+        assert entry["number"] == f"202400{q}"
+
+    # Before any task: every quarter breaks "at least one task per quarter".
+    view = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))
+    assert {b["period"] for b in view["breaches"] if b["rule"] == "S3.tasks_per_quarter"} == {
+        "2024Q1", "2024Q2", "2024Q3", "2024Q4"}
+    quotas = view["entries"][0]["quotas"]
+    key_pool = sum(v["pool_size"] for s, v in quotas.items() if s.startswith("key/"))
+    assert key_pool > 0
+
+    tasks = []
+    for q in range(1, 5):
+        period = f"2024Q{q}"
+        body: dict[str, Any] = {"plan_entry": f"202400{q}"}
+        partner = PARTNERS[period]
+        if partner:
+            partner_items = _items(client, auth(partner, "planner"), partner)
+            body["participants"] = {partner: list(partner_items.values())[:1]}
+        task = _ok(client.post("/api/v1/tasks", json=body, headers=eeb), 201)
+        assert task["is_joint"] == bool(partner)
+        assert task["name"].startswith("新乡市获嘉县生态环境局获嘉分局2024年第")
+        commit = _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb))
+        assert len(commit["commitment"]) == 64
+        frozen = _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb))
+        drawn = _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={"external_entropy": f"3D-{q}"},
+                                headers=eeb))
+        # S3 quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
+        for stratum, line in frozen["strata"].items():
+            cls = stratum.split("/")[0]
+            minimum = {"key": math.ceil(line["in_scope"] / 4), "general": math.ceil(line["in_scope"] / 20),
+                       "special": 0}[cls]
+            assert line["quota"] >= min(minimum, line["pool_size"]), (stratum, line)
+            assert drawn["strata"][stratum]["selected"] == min(line["quota"], line["pool_size"])
+        verified = _ok(client.get(f"/api/v1/tasks/{task['id']}/draw/verification", headers=eeb))
+        assert verified["match"] is True, verified
+        tasks.append((task, drawn))
+
+    # Later quarters exclude targets already drawn this year for the same items.
+    first = _ok(client.get(f"/api/v1/tasks/{tasks[0][0]['id']}/draw", headers=eeb))
+    second = _ok(client.get(f"/api/v1/tasks/{tasks[1][0]['id']}/draw", headers=eeb))
+    assert not set(first["record"]["selected"]) & set(second["record"]["selected"])
+
+    view = _ok(client.get(f"/api/v1/plans/{plan['id']}", params={"min_position": drawn["position"]}, headers=eeb))
+    assert [b for b in view["breaches"] if b["rule"] in ("S3.tasks_per_quarter", "S7.joint_share")] == []
+    assert len(view["tasks"]) == 4
+
+    # Each participating department draws its own inspectors for the joint task.
+    task = tasks[0][0]
+    teams = _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    assert teams["teams"] == tasks[0][1]["selected"]
+    r = client.post(f"/api/v1/tasks/{task['id']}/teams/hj-amr", json={}, headers=eeb)
+    assert r.status_code == 403  # another department's inspectors are not ours to draw
+    amr = auth("hj-amr", "planner")
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-amr", json={}, headers=amr))
+    listing = _ok(client.get(f"/api/v1/tasks/{task['id']}/draw", headers=amr))
+    visit = _ok(client.get(f"/api/v1/assignments/{listing['visits'][0]['assignment_id']}", headers=amr))
+    assert visit["state"] == "dispatched"
+    for dept in ("hj-eeb", "hj-amr"):
+        team = visit["teams"][dept]
+        assert len(set(team["members"])) >= 2 and team["leader"] in team["members"]
+
+
+def _small_task(client: Any, auth: Any, lead: str, participants: dict[str, list[str]] | None = None,
+                **extra: Any) -> dict[str, Any]:
+    h = auth(lead, "planner")
+    items = list(_items(client, h, lead).values())
+    body = {"period": "2024Q2", "reason": "专项整治", "participants": {lead: items[:1], **(participants or {})},
+            "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+            "rules": [{"supervision_class": "key", "full": True}], **extra}
+    task = _ok(client.post("/api/v1/tasks", json=body, headers=h), 201)
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=h))
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=h))
+    return {**task, "drawn": _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={}, headers=h))}
+
+
+def test_the_drawn_list_is_confidential_and_inspectors_see_only_their_visits(demo, client, auth) -> None:
+    task = _small_task(client, auth, "hj-eeb")
+    tid = task["id"]
+    _ok(client.post(f"/api/v1/tasks/{tid}/teams/hj-eeb", json={}, headers=auth("hj-eeb", "planner")))
+    for headers in (auth("hj-amr", "planner"), auth("hj-eeb", "reviewer"), auth("hj-eeb", "partner"),
+                    auth("hj-eeb", "inspector", subject="nobody")):
+        r = client.get(f"/api/v1/tasks/{tid}/draw", headers=headers)
+        assert r.status_code == 403, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert client.get(f"/api/v1/tasks/{tid}/draw").status_code == 401
+    full = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=auth("hj-audit", "auditor")))
+    assert full["record"]["selected"]
+    # An assigned inspector sees their own visits only, without the draw record.
+    member = full["teams"]["hj-eeb"]["teams"][full["record"]["selected"][0]]["members"][0]
+    own = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=auth("hj-eeb", "inspector", subject=member)))
+    assert "record" not in own
+    mine = {v["target_id"] for v in own["visits"]}
+    expected = {t for t, team in full["teams"]["hj-eeb"]["teams"].items() if member in team["members"]}
+    assert mine == expected and mine
+    my = _ok(client.get("/api/v1/assignments/mine", headers=auth("hj-eeb", "inspector", subject=member)))
+    assert {a["target_id"] for a in my["items"]} == expected
+
+
+def test_a_recused_inspector_is_replaced_by_a_recorded_redraw(demo, client, auth) -> None:
+    task = _small_task(client, auth, "hj-eeb")
+    eeb = auth("hj-eeb", "planner")
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    listing = _ok(client.get(f"/api/v1/tasks/{task['id']}/draw", headers=eeb))
+    aid = listing["visits"][0]["assignment_id"]
+    before = _ok(client.get(f"/api/v1/assignments/{aid}", headers=eeb))["teams"]["hj-eeb"]
+    leaving = before["members"][0]
+    # Someone else's inspector token may not recuse this inspector.
+    r = client.post(f"/api/v1/assignments/{aid}/recusals", json={"inspector_id": leaving, "reason": "亲属"},
+                    headers=auth("hj-eeb", "inspector", subject="somebody-else"))
+    assert r.status_code == 403
+    r = client.post(f"/api/v1/assignments/{aid}/recusals", json={"inspector_id": leaving, "reason": " "},
+                    headers=auth("hj-eeb", "inspector", subject=leaving))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    done = _ok(client.post(f"/api/v1/assignments/{aid}/recusals", json={"inspector_id": leaving, "reason": "亲属关系"},
+                           headers=auth("hj-eeb", "inspector", subject=leaving)))
+    after = _ok(client.get(f"/api/v1/assignments/{aid}", headers=eeb))
+    team = after["teams"]["hj-eeb"]
+    assert leaving not in team["members"] and done["new"] in team["members"] and len(team["members"]) == len(
+        before["members"])
+    assert after["recusals"] == [{"department": "hj-eeb", "inspector_id": leaving, "reason": "亲属关系",
+                                  "declared_by": leaving}]
+    history = _ok(client.get(f"/api/v1/audit/aggregates/{aid}", headers=auth("hj-audit", "auditor")))
+    kinds = [e["type"] for e in history["events"]]
+    assert kinds[-2:] == ["inspector_recused", "member_redrawn"]
+
+
+def test_a_redraw_needs_a_reason_and_keeps_the_earlier_round(demo, client, auth) -> None:
+    task = _small_task(client, auth, "hj-eeb")
+    eeb = auth("hj-eeb", "planner")
+    r = client.post(f"/api/v1/tasks/{task['id']}/redraw", json={"reason": ""}, headers=eeb)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb)
+    assert r.status_code == 422  # drawn: a new commitment needs the redraw first
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb))
+    view = _ok(client.get(f"/api/v1/tasks/{task['id']}", headers=eeb))
+    assert view["state"] == "open" and view["withdrawn"] == [{"round": 1, "reason": "名录库未及时更新", "stage": "drawn"}]
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={}, headers=eeb))
+    assert _ok(client.get(f"/api/v1/tasks/{task['id']}/draw/verification", headers=eeb))["match"] is True
+
+
+def test_a_target_drawn_twice_in_a_quarter_becomes_one_visit(demo, client, auth) -> None:
+    eeb_task = _small_task(client, auth, "hj-eeb")
+    em_task = _small_task(client, auth, "hj-em")
+    overlaps = em_task["drawn"]["overlaps"]
+    assert overlaps and {o["task_id"] for o in overlaps} == {eeb_task["id"]}
+    em, eeb = auth("hj-em", "planner"), auth("hj-eeb", "planner")
+    _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{em_task['id']}/teams/hj-em", json={}, headers=em))
+    o = overlaps[0]
+    r = client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
+                    json={"into": o["assignment_id"], "reason": "同一季度一次检查"}, headers=eeb)
+    assert r.status_code == 403  # the absorbed visit's lead decides
+    merged = _ok(client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
+                             json={"into": o["assignment_id"], "reason": "同一季度一次检查"}, headers=em))
+    assert set(merged["tasks"]) == {eeb_task["id"], em_task["id"]}
+    visit = _ok(client.get(f"/api/v1/assignments/{o['assignment_id']}", headers=eeb))
+    assert set(visit["items"]) == {"hj-eeb", "hj-em"} and set(visit["teams"]) == {"hj-eeb", "hj-em"}
+    absorbed = _ok(client.get(f"/api/v1/assignments/{o['this_assignment_id']}", headers=em))
+    assert absorbed["state"] == "merged" and absorbed["merged_into"] == o["assignment_id"]
+
+
+def test_task_names_follow_s5_and_bad_input_changes_nothing(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    items = list(_items(client, eeb, "hj-eeb").values())
+    base = {"period": "2024Q3", "reason": "专项", "participants": {"hj-eeb": items[:1]}}
+    r = client.post("/api/v1/tasks", json={**base, "name": "随便起的名字"}, headers=eeb)
+    assert r.status_code == 422 and "新乡市+县区名称+部门名称+时间+任务类型" in r.text
+    r = client.post("/api/v1/tasks", json={**base, "participants": {"hj-eeb": ["no-such-item"]}}, headers=eeb)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "participants.hj-eeb[0]"
+    r = client.post("/api/v1/tasks", json={**base, "reason": ""}, headers=eeb)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = client.post("/api/v1/tasks", json={**base, "lead": "hj-amr"}, headers=eeb)
+    assert r.status_code == 403
+    assert _ok(client.get("/api/v1/tasks", headers=eeb))["total"] == 0
+    ok = _ok(client.post("/api/v1/tasks", json={**base, "name": "新乡市获嘉县生态环境局获嘉分局2024年第三季度一般检查事项随机抽查"},
+                         headers=eeb), 201)
+    assert ok["number"] == "2024-001"
+
+
+def test_an_empty_pool_is_a_clear_error_and_records_nothing(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    items = list(_items(client, eeb, "hj-eeb").values())
+    task = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q3", "reason": "专项", "participants": {"hj-eeb": items[:1]},
+        "scope": {"county": "原阳县"}}), 201)
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb))
+    r = client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb)
+    assert r.status_code == 422 and "empty" in r.text
+    assert _ok(client.get(f"/api/v1/tasks/{task['id']}", headers=eeb))["state"] == "committed"
+
+
+def test_a_case_triggered_task_names_its_targets_and_is_not_random(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    items = list(_items(client, eeb, "hj-eeb").values())
+    targets = _ok(client.get("/api/v1/targets", params={"limit": 2}, headers=eeb))["items"]
+    task = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q3", "origin": "case", "reason": "在线监测数据异常", "participants": {"hj-eeb": items[:1]}}), 201)
+    r = client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb)
+    assert r.status_code == 422
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/targets", json={"targets": [t["id"] for t in targets]}, headers=eeb))
+    view = _ok(client.get(f"/api/v1/tasks/{task['id']}", headers=eeb))
+    assert view["is_random"] is False and view["drawn"] == 2
+    plan = client.get("/api/v1/plans", params={"year": 2024}, headers=eeb)
+    assert plan.status_code == 404  # no plan drawn up in this test
