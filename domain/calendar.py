@@ -21,7 +21,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -310,7 +310,14 @@ class CalendarSchedules(Aggregate):
     the previous one). :meth:`calendar` is the package's years with the loaded ones on top.
     """
 
+    KIND: ClassVar[str] = "calendar_schedules"
+
     loaded: dict[int, dict[str, Any]]
+
+    @property
+    def department(self) -> str:
+        """Events' ``owner``: the schedules are the whole deployment's."""
+        return "shared"
 
     class Created(Aggregate.Created):
         pass

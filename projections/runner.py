@@ -15,10 +15,11 @@ position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers
 """
 
 import concurrent.futures
+import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -68,6 +69,8 @@ class Projection(Protocol):
       ``(position, stored notification)`` (undecoded: ``originator_id``, ``originator_version``, ``topic``,
       ``state`` bytes) instead.
     - Optional ``rebuild_batch_size: int``: events per transaction while a copy is built (default 10,000).
+    - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
+      one query per table, not one per event.
     """
 
     name: str
@@ -103,6 +106,10 @@ class ProjectionConflictError(Exception):
     """Another worker moved the position first; this batch was rolled back."""
 
 
+class RebuildInProgressError(Exception):
+    """Another process is rebuilding the same read model."""
+
+
 REBUILD_SUFFIX = "__rebuild"
 
 
@@ -132,6 +139,7 @@ class ProjectionRunner:
         self._cond = threading.Condition()
         self._wake = threading.Event()
         self._positions: dict[str, int] = {}
+        self._running = 0  # run_forever loops in this process
         record_cls = getattr(getattr(app, "recorder", None), "events_record_cls", None)
         self._events: sa.Table | None = record_cls.__table__ if record_cls is not None else None
         datastore = getattr(getattr(app, "recorder", None), "datastore", None)
@@ -236,22 +244,26 @@ class ProjectionRunner:
         transaction) rather than one transaction per event competing with the writers.
         """
         backoff = 0.2
-        while not stop.is_set():
-            if coalesce:
-                stop.wait(coalesce)
-            try:
-                applied = self.catch_up()
-                backoff = 0.2
-            except ProjectionConflictError:
-                continue
-            except Exception:  # noqa: BLE001 - keep serving; the log says why
-                log.exception("projection_batch_failed")
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            if not applied:
-                self._wake.wait(poll_interval)
-                self._wake.clear()
+        self._running += 1
+        try:
+            while not stop.is_set():
+                if coalesce:
+                    stop.wait(coalesce)
+                try:
+                    applied = self.catch_up()
+                    backoff = 0.2
+                except ProjectionConflictError:
+                    continue
+                except Exception:  # noqa: BLE001 - keep serving; the log says why
+                    log.exception("projection_batch_failed")
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                if not applied:
+                    self._wake.wait(poll_interval)
+                    self._wake.clear()
+        finally:
+            self._running -= 1
 
     def wake(self) -> None:
         self._wake.set()
@@ -261,27 +273,36 @@ class ProjectionRunner:
             self._positions[name] = position
             self._cond.notify_all()
 
-    def wait_for(self, position: int, timeout: float = 5.0, names: Sequence[str] | None = None) -> bool:
-        """Block until every (named) projection has applied ``position``; False on timeout.
+    def wait_for(self, position: int, timeout: float = 5.0, names: Sequence[str] | None = None,
+                 poll: float = 0.02) -> bool:
+        """Block until every (named) projection has applied ``position``; False on timeout (read-your-writes).
 
-        With no background loop running, catches up in the calling thread.
+        With the loop of ``run_forever`` running in this process, it is woken and its progress awaited. Without
+        one (``DUALRANDOM_PROJECTIONS_IN_PROCESS=false``: ``dualrandom projections run`` workers in other
+        processes), the stored positions are read every ``poll`` seconds.
         """
         names = list(names or [p.name for p in self.projections])
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                known = [self._positions.get(n) for n in names]
-                if all(k is not None and k >= position for k in known):
+        while True:
+            with self._cond:
+                if all((k := self._positions.get(n)) is not None and k >= position for n in names):
                     return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._cond.wait(min(remaining, 0.05))
+            if self._running:
                 self._wake.set()
-        # The background loop may be absent (CLI, tests) or the cached positions stale (another process).
-        for n in names:
-            self._positions[n] = self.position(n)
-        return all(self._positions[n] >= position for n in names)
+            else:
+                stored = self.positions()
+                with self._cond:
+                    for n in names:
+                        self._positions[n] = max(self._positions.get(n, 0), stored.get(n, 0))
+                    if all(self._positions[n] >= position for n in names):
+                        return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with self._cond:
+                self._cond.wait(min(remaining, poll if not self._running else 0.05))
+        stored = self.positions()  # the last word: the database
+        return all(stored.get(n, 0) >= position for n in names)
 
     # -- rebuild --------------------------------------------------------------------------------------------
     def projection(self, name: str) -> Projection:
@@ -321,17 +342,20 @@ class ProjectionRunner:
             self._ensure_row(c.name + suffix, reset=True)
         size = batch_size or max(getattr(c, "rebuild_batch_size", 10_000) for c in copies)
         position = 0
-        reader = _Prefetch(self, size, until)
+        reader = _Prefetch(self, size)
         try:
+            # In passes up to the head as it was when the pass began: writers cannot keep the build going for
+            # ever, and what is left for the swap's locked catch-up stays under a batch.
             while True:
-                batch = reader.next(position)
-                if not batch:
+                goal = until if until is not None else self.head()
+                while position < goal and (batch := reader.next(position, goal)):
+                    with self.engine.begin() as conn:
+                        self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
+                    position = batch[-1].id
+                    if progress is not None:
+                        progress(position)
+                if until is not None or self.head() - position < size:
                     break
-                with self.engine.begin() as conn:
-                    self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
-                position = batch[-1].id
-                if progress is not None:
-                    progress(position)
         finally:
             reader.close()
         for c in copies:
@@ -389,8 +413,46 @@ class ProjectionRunner:
     ) -> dict[str, int]:
         """Rebuild the named (default: all) read models from position 0 while the live ones keep serving, then
         swap each in; returns the position each read model is at after its swap."""
-        copies = self.build_copies(names, batch_size=batch_size, progress=progress)
-        return {c.name: self.swap(c, batch_size=batch_size) for c in copies}
+        selected = list(names) if names else [p.name for p in self.projections]
+        with self.rebuild_lock(selected):
+            try:
+                copies = self.build_copies(selected, batch_size=batch_size, progress=progress)
+            except BaseException:
+                self.drop_copies(selected)
+                raise
+            return {c.name: self.swap(c, batch_size=batch_size) for c in copies}
+
+    @contextlib.contextmanager
+    def rebuild_lock(self, names: Sequence[str]) -> Iterator[None]:
+        """One rebuild of a read model at a time (they would share the copy's tables): PostgreSQL session
+        advisory locks, held on a connection of their own until the swap; RebuildInProgressError when another
+        process holds one. SQLite: no guard (one writer at a time; run one rebuild)."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        # Keyed by schema and name: advisory locks are database-wide, and schemas are separate deployments.
+        lock = sa.text("SELECT pg_try_advisory_lock(hashtext(current_schema()), hashtext(:k))")
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            held = []
+            try:
+                for name in names:
+                    key = f"dualrandom-rebuild:{name}"
+                    if not conn.execute(lock, {"k": key}).scalar_one():
+                        raise RebuildInProgressError(f"{name}: another rebuild of this read model is under way")
+                    held.append(key)
+                yield
+            finally:
+                for key in held:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(hashtext(current_schema()), hashtext(:k))"),
+                                 {"k": key})
+
+    def drop_copies(self, names: Sequence[str], suffix: str = REBUILD_SUFFIX) -> None:
+        """Best effort after a failed rebuild: drop the copies' tables and rows (the live ones are untouched)."""
+        for name in names:
+            try:
+                self.drop_copy(copy_of(self.projection(name), suffix))
+            except Exception:  # noqa: BLE001 - the original error matters more
+                log.exception("rebuild_cleanup_failed", projection=name)
 
     @staticmethod
     def _rename_table(conn: Connection, old: str, new: str, suffix: str) -> None:
@@ -422,20 +484,20 @@ class _Prefetch:
     """Reads the next batch of the log in a thread while the current one is applied (a rebuild is bound by
     reading and by applying; the driver releases the GIL while it waits for the database)."""
 
-    def __init__(self, runner: ProjectionRunner, size: int, until: int | None) -> None:
-        self.runner, self.size, self.until = runner, size, until
+    def __init__(self, runner: ProjectionRunner, size: int) -> None:
+        self.runner, self.size = runner, size
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-read")
-        self._pending: tuple[int, concurrent.futures.Future[list[Any]]] | None = None
+        self._pending: tuple[int, int | None, concurrent.futures.Future[list[Any]]] | None = None
 
-    def next(self, after: int) -> list[Any]:
-        if self._pending is not None and self._pending[0] == after:
-            batch = self._pending[1].result()
+    def next(self, after: int, until: int | None = None) -> list[Any]:
+        if self._pending is not None and self._pending[:2] == (after, until):
+            batch = self._pending[2].result()
         else:
-            batch = self.runner._read(after, self.size, self.until)
+            batch = self.runner._read(after, self.size, until)
         self._pending = None
-        if len(batch) == self.size:
-            self._pending = (batch[-1].id, self._pool.submit(self.runner._read, batch[-1].id, self.size,
-                                                             self.until))
+        if len(batch) == self.size and (until is None or batch[-1].id < until):
+            nxt = batch[-1].id
+            self._pending = (nxt, until, self._pool.submit(self.runner._read, nxt, self.size, until))
         return batch
 
     def close(self) -> None:

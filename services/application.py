@@ -10,14 +10,17 @@ from typing import Any
 import sqlalchemy as sa
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
+from eventsourcing_sqlalchemy.datastore import transactions as _open_transactions
 
 from domain import access
 from domain.access import Actor
 from domain.directory import KINDS, DirectoryEntry
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from services.recorder import GroupCommit
 
 APP_NAME = "dualrandom"  # events table: dualrandom_events
 _PIPELINE_CHUNK = 5000  # events serialised while the previous chunk is inserted (large saves only)
+_GROUP_MAX_EVENTS = 1000  # saves up to this size go through the group commit; larger ones write alone
 
 
 class NotFoundError(Exception):
@@ -76,6 +79,8 @@ class DualRandom(Application):
                 "CREATE_TABLE": "y",
             }
         )
+        # Concurrent commands (the server's request threads) share transactions: see services/recorder.py.
+        self.group_commit = GroupCommit(self.recorder.insert_events, max_events=_GROUP_MAX_EVENTS)
 
     # -- writing ---------------------------------------------------------------------------------
     def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[Any]) -> int | None:
@@ -104,15 +109,42 @@ class DualRandom(Application):
             events.extend(pending)
         if not events:
             return None
-        fast = len(aggregates) > 1 and self.repository.cache is None and self.snapshots is None
         try:
-            recordings = self._save_events(aggregates, events) if fast else self.save(*aggregates)
+            if self.repository.cache is not None or self.snapshots is not None:
+                recordings = self.save(*aggregates)  # the library's path keeps its cache and snapshots right
+            elif len(events) <= _GROUP_MAX_EVENTS and _open_transactions.get(None) is None:
+                recordings = self._save_grouped(aggregates, events)
+            else:
+                recordings = self._save_events(aggregates, events)
         except IntegrityError as exc:
             raise ConflictError(
                 "another write to the same entry was stored first (or the entry already exists); "
                 "nothing was stored: reload and retry"
             ) from exc
         return max(r.notification.id for r in recordings) if recordings else None
+
+    def _save_grouped(self, aggregates: Sequence[Any], events: list[Any]) -> list[Any]:
+        """``_save_events`` through the group commit: this command's events are serialised here, in the
+        calling thread, then stored in one transaction shared with the commands of other threads that are
+        waiting meanwhile (each command still succeeds or fails on its own: ``GroupCommit``)."""
+        for agg in aggregates:
+            agg.collect_events()
+        to_stored_event = self.mapper.to_stored_event
+        stored = [to_stored_event(ev) for ev in events]
+        notification_ids = self.group_commit.insert(stored)
+        recordings = [
+            Recording(
+                ev,
+                Notification(
+                    id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
+                    topic=s.topic, state=s.state,
+                ),
+            )
+            for ev, s, n_id in zip(events, stored, notification_ids, strict=True)
+        ]
+        self._notify(recordings)
+        self.notify(events)  # deprecated hook, as save() calls it
+        return recordings
 
     def _save_events(self, aggregates: Sequence[DirectoryEntry], events: list[Any]) -> list[Any]:
         """What ``save`` does for many aggregates without cache or snapshots, minus its per-object protocol

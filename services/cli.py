@@ -183,5 +183,10 @@ from services.cli_projections import projections  # noqa: E402 - the group uses 
 
 main.add_command(projections)
 
+from services.cli_nats import COMMANDS as _NATS_COMMANDS  # noqa: E402 - nats-config, relay, subscribe, contracts
+
+for _command in _NATS_COMMANDS:
+    main.add_command(_command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,10 +1,27 @@
 """``dualrandom projections``: run read-model workers, rebuild read models while serving, show their lag."""
 
+import multiprocessing
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import click
 
-from services.cli import _open, _settings, log
+from services.logging import get_logger
+
+log = get_logger("dualrandom.cli")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    from services.cli import _settings as settings  # services.cli imports this module: import late
+
+    return settings()
+
+
+def _open(settings, *, with_nats: bool):  # type: ignore[no-untyped-def]
+    from services.cli import _open as open_
+
+    return open_(settings, with_nats=with_nats)
 
 
 def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyped-def, type-arg]
@@ -14,6 +31,85 @@ def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyp
         raise click.BadParameter(f"{', '.join(unknown)}: not a read model; one of {', '.join(known)}",
                                  param_hint="NAME")
     return [known[n] for n in names] if names else list(known.values())
+
+
+def _build_worker(url: str, names: list[str], batch_size: int | None, errors: Any) -> None:
+    """In a child process: build the copies of ``names`` (the parent swaps them in)."""
+    from projections.runner import ProjectionRunner
+    from services.application import DualRandom
+    from services.runtime import all_projections
+    from services.store import create_engine
+
+    app = DualRandom(url)
+    engine = create_engine(url, pool_size=2)
+    try:
+        runner = ProjectionRunner(app, engine, [p for p in all_projections() if p.name in names])
+        runner.build_copies(names, batch_size=batch_size)
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        errors.put(f"{', '.join(names)}: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        engine.dispose()
+        app.close()
+
+
+def rebuild(
+    runner: Any, url: str, names: Sequence[str] | None = None, *, batch_size: int | None = None,
+    processes: int = 2, progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Rebuild read models (default: all) while the live ones serve; returns each one's position after its swap.
+
+    On PostgreSQL with ``processes`` > 1 the copies are built in child processes, the read models that need
+    decoded events in one (they share the decoding) and those that read stored events (the audit tree) in
+    another, so a rebuild uses both cores; the swaps are then made here, one by one. On SQLite (one writer at a
+    time) or with ``processes=1``: ``runner.rebuild`` in this process.
+    """
+    from projections.runner import REBUILD_SUFFIX, copy_of
+
+    selected = [runner.projection(n) for n in names] if names else list(runner.projections)
+    groups = [g for g in ([p.name for p in selected if not getattr(p, "stored_events", False)],
+                          [p.name for p in selected if getattr(p, "stored_events", False)]) if g]
+    if processes <= 1 or len(groups) < 2 or runner.engine.dialect.name != "postgresql":
+        return runner.rebuild([p.name for p in selected], batch_size=batch_size, progress=progress)
+    with runner.rebuild_lock([p.name for p in selected]):
+        try:
+            _build_in_processes(runner, url, groups, batch_size, progress)
+        except BaseException:
+            runner.drop_copies([p.name for p in selected])
+            raise
+        return {p.name: runner.swap(copy_of(p, REBUILD_SUFFIX), batch_size=batch_size) for p in selected}
+
+
+def _build_in_processes(
+    runner: Any, url: str, groups: list[list[str]], batch_size: int | None, progress: Callable[[int], None] | None
+) -> None:
+    from projections.runner import REBUILD_SUFFIX
+
+    ctx = multiprocessing.get_context("spawn")
+    errors = ctx.Queue()
+    children = [ctx.Process(target=_build_worker, args=(url, g, batch_size, errors), name=f"rebuild-{g[0]}")
+                for g in groups]
+    for c in children:
+        c.start()
+    rows = [n + REBUILD_SUFFIX for g in groups for n in g]
+    try:
+        while any(c.is_alive() for c in children):
+            for c in children:
+                c.join(timeout=0.5)
+            if progress is not None:
+                stored = runner.positions()
+                progress(min(stored.get(r, 0) for r in rows))
+    finally:
+        for c in children:
+            if c.is_alive():
+                c.terminate()
+            c.join()
+    failed = [c for c in children if c.exitcode != 0]
+    if failed:
+        reasons = []
+        while not errors.empty():
+            reasons.append(errors.get())
+        raise RuntimeError("rebuild failed: " + ("; ".join(reasons) or f"exit codes {[c.exitcode for c in failed]}"))
 
 
 @click.group()
@@ -34,11 +130,11 @@ def projections_run(names: tuple[str, ...]) -> None:
 
     from projections.runner import ProjectionRunner
 
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
-    stop = threading.Event()
+    stop = threading.Event()  # handlers first: a SIGTERM during start-up is a clean stop too
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    settings = _settings()
+    runtime = _open(settings, with_nats=False)
     try:
         selected = _selected(runtime, names)
         runner = ProjectionRunner(runtime.app, runtime.engine, selected)
@@ -52,7 +148,9 @@ def projections_run(names: tuple[str, ...]) -> None:
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--batch-size", type=click.IntRange(100, 1_000_000), default=None,
               help="events per transaction while the copy is built (default 10,000)")
-def projections_rebuild(names: tuple[str, ...], batch_size: int | None) -> None:
+@click.option("--processes", type=click.IntRange(1, 2), default=2, show_default=True,
+              help="PostgreSQL: build the copies in this many worker processes")
+def projections_rebuild(names: tuple[str, ...], batch_size: int | None, processes: int) -> None:
     """Rebuild read models (all, or those named) from position 0 while the server keeps serving.
 
     Each is built into new tables (<table>__rebuild) beside the live ones, reading the log once for all; then,
@@ -60,6 +158,8 @@ def projections_rebuild(names: tuple[str, ...], batch_size: int | None) -> None:
     in place of the live tables, which are dropped. Safe while `serve` and `projections run` workers run.
     """
     from tqdm import tqdm
+
+    from projections.runner import RebuildInProgressError
 
     settings = _settings()
     runtime = _open(settings, with_nats=False)
@@ -71,7 +171,11 @@ def projections_rebuild(names: tuple[str, ...], batch_size: int | None) -> None:
                 bar.total = max(bar.total, position)
                 bar.update(position - bar.n)
 
-            result = runtime.runner.rebuild(selected, batch_size=batch_size, progress=progress)
+            try:
+                result = rebuild(runtime.runner, settings.effective_database_url, selected, batch_size=batch_size,
+                                 processes=processes, progress=progress)
+            except (RebuildInProgressError, RuntimeError) as exc:
+                raise click.ClickException(str(exc)) from None
         for name, position in result.items():
             click.echo(f"{name}: rebuilt and swapped in at log position {position}")
     finally:

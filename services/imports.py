@@ -75,6 +75,8 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "methods": ("检查方式", "抽查方式"),
         "documents": ("需准备资料", "需企业准备资料", "资料清单"),
         "needs_expert": ("需要专家", "是否需要专家"),
+        "specialty": ("所需专长", "专长要求"),
+        "expert_field": ("专家领域", "所需专家领域"),
     },
     "expert": {
         "department": ("部门代码", "部门"),

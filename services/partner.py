@@ -30,6 +30,7 @@ continues where it was acknowledged, and a new one starts at the beginning.
 import asyncio
 import datetime as dt
 import json
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
@@ -183,7 +184,7 @@ class Subscription:
                 hi = mid
             else:
                 lo = mid + 1
-        return max(lo - 1, 1)  # one earlier: a sequence whose own message is after it still comes first
+        return lo
 
     # -- reading -------------------------------------------------------------------------------------
     async def events(self, idle_timeout: float | None = None) -> AsyncIterator[dict[str, Any]]:
@@ -191,16 +192,21 @@ class Subscription:
         acknowledged and skipped). Ends on ``stop()``, or after ``idle_timeout`` seconds without a message."""
         if self._sub is None:
             await self.connect()
-        idle = 0.0
+        # A fetch of n messages that finds none waiting holds the first one that comes until n arrive or it
+        # times out: read in batches while they come full, else one at a time (returns on the first).
+        full = True
+        last_seen = time.monotonic()
         while not self._stopping.is_set():
+            size = self.batch if full else 1
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=1)
+                msgs = await self._sub.fetch(size, timeout=0.02 if full else 1.0)
             except NatsTimeoutError:
-                idle += 1
-                if idle_timeout is not None and idle >= idle_timeout:
+                full = False
+                if idle_timeout is not None and time.monotonic() - last_seen >= idle_timeout:
                     return
                 continue
-            idle = 0.0
+            full = len(msgs) == size
+            last_seen = time.monotonic()
             for msg in msgs:
                 event = to_event(msg)
                 eid = event.get("id")

@@ -21,8 +21,10 @@ imports the library factory, so the module alone would be ambiguous).
 
 from __future__ import annotations
 
+import threading
 import uuid
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,6 +113,116 @@ def _quote(text: str) -> str:
 def _as_uuid(value: Any) -> Any:
     """Stored events may carry str ids; the database returns UUIDs."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+class _Pending:
+    """One caller's stored events waiting in a group commit, and what became of them."""
+
+    __slots__ = ("stored", "ids", "error", "done", "wake")
+
+    def __init__(self, stored: Sequence[StoredEvent]) -> None:
+        self.stored = stored
+        self.ids: list[int] | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.wake = threading.Event()  # set when done, or when this caller is made the next leader
+
+
+class GroupCommit:
+    """Group commit: small writes of concurrent callers share one transaction.
+
+    A caller queues its stored events. When no write is under way it becomes the leader at once (no waiting,
+    so a lone caller pays nothing); otherwise it waits. The leader takes the queue (up to ``max_events``
+    events, its own first), inserts all of it with one ``insert`` (one transaction: one table lock, one
+    INSERT, one NOTIFY, one commit), hands each caller its notification ids, then makes the first caller still
+    queued (those that arrived during the write) the next leader. So a batch is whatever gathered while the
+    previous one was written.
+
+    When the shared transaction fails (a duplicate (originator_id, originator_version): a key registered
+    twice, or two concurrent writes to one aggregate; or any other error), nothing of it was stored, and the
+    leader inserts each caller's events again in a transaction of its own: every caller succeeds or fails on
+    its own, with the error its write alone gives (``IntegrityError`` for a duplicate), exactly as without
+    grouping. Each caller's events stay together, in its order, at ascending positions.
+
+    ``insert`` must open and commit its own transaction; never call :meth:`insert` from inside an open
+    transaction of the same store (the leader would write other callers' events into it).
+    """
+
+    def __init__(self, insert: Callable[[Sequence[StoredEvent]], Sequence[int] | None], max_events: int = 1000) -> None:
+        self._insert = insert
+        self._max_events = max_events
+        self._mutex = threading.Lock()
+        self._queue: deque[_Pending] = deque()
+        self._leading = False  # invariant: the queue is empty unless a leader is writing or designated
+        self.transactions = 0  # shared transactions written (statistics for tests and benchmarks)
+        self.grouped = 0  # caller writes that went through them
+        self.retried = 0  # caller writes retried alone after their shared transaction failed
+
+    def insert(self, stored: Sequence[StoredEvent]) -> list[int]:
+        """Store ``stored`` (in a transaction shared with concurrent callers); their notification ids."""
+        item = _Pending(stored)
+        with self._mutex:
+            self._queue.append(item)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            item.wake.wait()
+        if not item.done:  # the leader: at once, or designated by the previous leader
+            self._lead()
+        if item.error is not None:
+            raise item.error
+        assert item.ids is not None
+        return item.ids
+
+    def _lead(self) -> None:
+        with self._mutex:
+            batch = [self._queue.popleft()]  # the leader's own write is first in the queue
+            n = len(batch[0].stored)
+            while self._queue and n + len(self._queue[0].stored) <= self._max_events:
+                batch.append(self._queue.popleft())
+                n += len(batch[-1].stored)
+        try:
+            self._write(batch)
+        finally:
+            with self._mutex:
+                successor = self._queue[0] if self._queue else None
+                if successor is None:
+                    self._leading = False
+            for item in batch:
+                if item.ids is None and item.error is None:  # pragma: no cover - the leader was interrupted
+                    item.error = RuntimeError("the group commit was interrupted; the write may not be stored")
+                item.done = True
+                item.wake.set()
+            if successor is not None:
+                successor.wake.set()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        self.transactions += 1
+        self.grouped += len(batch)
+        if len(batch) == 1:
+            self._write_alone(batch[0])
+            return
+        try:
+            ids = self._insert([s for item in batch for s in item.stored])
+        except Exception:  # noqa: BLE001 - nothing was stored: each write on its own says what is wrong
+            self.retried += len(batch)
+            for item in batch:
+                self.transactions += 1
+                self._write_alone(item)
+            return
+        ids = list(ids or ())
+        if len(ids) != sum(len(item.stored) for item in batch):  # pragma: no cover - not an application recorder
+            raise RuntimeError(f"the recorder returned {len(ids)} notification ids for the batch")
+        start = 0
+        for item in batch:
+            item.ids = ids[start : start + len(item.stored)]
+            start += len(item.stored)
+
+    def _write_alone(self, item: _Pending) -> None:
+        try:
+            item.ids = list(self._insert(item.stored) or ())
+        except Exception as exc:  # noqa: BLE001 - handed to the caller, raised in its thread
+            item.error = exc
 
 
 class BulkSQLAlchemyFactory(SQLAlchemyFactory):

@@ -1,7 +1,8 @@
 """The relay: follows the event log (the outbox) and publishes every event to NATS JetStream.
 
 At-least-once: a batch is published with ``publish_async``, every ack is awaited, and only then is the new
-position recorded (``relay_position``, one row per stream). A crash between the acks and the position write
+position recorded (``relay_position``, one row per stream; the write runs while the next batch is read and
+published, and is awaited before the one after, so a slow commit never holds events back). A crash between the acks and the position write
 re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is stable (within the stream's
 duplicate window, 2 minutes), and consumers de-duplicate on ``ce-id`` beyond it (``services/partner.py``).
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
+from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Engine
 
 from domain.contracts import REGISTRY, Registry, topic_of
@@ -41,6 +43,7 @@ SUBJECT_PREFIX = "dualrandom"
 PUBLIC = "public"
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
 DUPLICATE_WINDOW_SECONDS = 120.0
+READ_AHEAD = True
 
 metadata = sa.MetaData()
 relay_position = sa.Table(
@@ -77,8 +80,8 @@ def _json_default(value: Any) -> Any:
 
 
 def json_safe(value: Any) -> Any:
-    """The value as plain JSON types (dates and UUIDs as text)."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=_json_default))
+    """The value as plain JSON types (dates and UUIDs as ISO text, sets as lists)."""
+    return msgspec.to_builtins(value, enc_hook=_json_default, str_keys=True)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,11 @@ def build_messages(
     return out
 
 
+def servers_of(url: str) -> list[str]:
+    """``nats://a:4222,nats://b:4222``: the servers of a cluster (any one answers for it)."""
+    return [u.strip() for u in url.split(",") if u.strip()]
+
+
 def messages_for(ev: Any, position: int, deployment: str, registry: Registry = REGISTRY) -> list[OutgoingEvent]:
     """The messages of a stored domain event."""
     return build_messages(describe_event(ev, position), deployment, topic_of(type(ev)), registry)
@@ -202,6 +210,11 @@ class Relay:
         self._js: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
+        self._ahead: tuple[int, int, list[OutgoingEvent]] | None = None  # the next batch, read ahead
+        # The last position JetStream acknowledged to this relay, and the write of it to relay_position,
+        # which runs while the next batch is published (a commit waiting for a lock must not delay events).
+        self._acked: int | None = None
+        self._recording: asyncio.Future[None] | None = None
         self.setup()
 
     # -- position (synchronous: also called from the API's worker threads) ------------------------
@@ -233,11 +246,34 @@ class Relay:
             )
 
     def _prepare(self) -> tuple[int, int, list[OutgoingEvent]]:
-        """Read the position and the next batch after it; decode and describe each event."""
+        """Read the position and the next batch after it (the one read ahead while the previous batch's acks
+        were awaited, if it starts there); decode each event and build its messages."""
         start = self.position()
-        notifications: Sequence[Any] = self.app.recorder.select_notifications(
-            start, self.batch_size, inclusive_of_start=False
+        if self._acked is not None and self._acked > start:  # recorded in a moment; not published again
+            start = self._acked
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[0] == start:
+            return ahead
+        return self._read(start)
+
+    def _select(self, start: int) -> Sequence[Any]:
+        """The next notifications after ``start``: a Core SELECT on the events table (the recorder's ORM
+        query costs more than decoding the events), as ``recorder.select_notifications`` would give them."""
+        recorder: Any = self.app.recorder
+        table = getattr(getattr(recorder, "events_record_cls", None), "__table__", None)
+        if table is None:  # another recorder: its own method
+            return recorder.select_notifications(start, self.batch_size, inclusive_of_start=False)
+        query = (
+            sa.select(table.c.id, table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.id > start).order_by(table.c.id).limit(self.batch_size)
         )
+        with recorder.transaction(commit=False) as session:
+            rows = session.execute(query).all()
+        return [Notification(id=i, originator_id=o, originator_version=v, topic=t, state=bytes(st))
+                for i, o, v, t, st in rows]
+
+    def _read(self, start: int) -> tuple[int, int, list[OutgoingEvent]]:
+        notifications = self._select(start)
         out: list[OutgoingEvent] = []
         for n in notifications:
             ev = self.app.mapper.to_domain_event(n)
@@ -262,7 +298,7 @@ class Relay:
             log.info("relay_nats_disconnected", url=self.nats_url)
 
         nc = await nats.connect(
-            self.nats_url,
+            servers_of(self.nats_url),
             connect_timeout=self.connect_timeout,
             allow_reconnect=False,  # the run loop reconnects, from the recorded position
             # Not 0: nats-py's connect() then retries an unreachable server forever (every 2 s).
@@ -327,8 +363,30 @@ class Relay:
         except Exception as exc:  # noqa: BLE001 - closing is best effort
             log.warning("relay_nats_close_failed", error=str(exc) or type(exc).__name__)
 
+    async def _flush_position(self) -> None:
+        """Wait for the position write in progress; its error (the database is down) fails the batch."""
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            try:
+                await recording
+            except BaseException:
+                self._acked = None
+                raise
+
+    async def _settle(self) -> None:
+        """Finish the position write in progress (an error is logged: the next start re-publishes) and forget
+        what is only in memory: the database's position is the truth again."""
+        try:
+            await self._flush_position()
+        except Exception as exc:  # noqa: BLE001 - re-published later, dropped as duplicates
+            log.warning("relay_position_not_recorded", error=str(exc) or type(exc).__name__)
+        self._acked = None
+        self._ahead = None
+
     async def close(self) -> None:
-        """Close the NATS connection (no drain: every publish was already acknowledged)."""
+        """Record the last acknowledged position and close the NATS connection (no drain: every publish was
+        already acknowledged)."""
+        await self._settle()
         await self._disconnect()
 
     # -- publishing ---------------------------------------------------------------------------------
@@ -344,6 +402,11 @@ class Relay:
                 futures.append(
                     await js.publish_async(out.subject, out.body, headers=dict(out.headers), stream=self.stream)
                 )
+            # A full batch: read the next one while JetStream stores and acknowledges this one.
+            read_ahead = (
+                asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].position))
+                if events == self.batch_size and READ_AHEAD else None
+            )
             results = await asyncio.wait_for(
                 asyncio.gather(*futures, return_exceptions=True), timeout=self.ack_timeout
             )
@@ -353,12 +416,21 @@ class Relay:
             raise
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
+            if read_ahead is not None:
+                read_ahead.cancel()
             raise RuntimeError(
                 f"JetStream refused {len(failed)} of {len(batch)} events after position {start}: {failed[0]!r}"
             ) from failed[0]
         duplicates = sum(1 for r in results if getattr(r, "duplicate", False))
         last = batch[-1].position
-        await asyncio.to_thread(self._record, last)
+        await self._flush_position()
+        self._acked = last
+        self._recording = asyncio.ensure_future(asyncio.to_thread(self._record, last))
+        if read_ahead is not None:
+            try:
+                self._ahead = await read_ahead
+            except Exception:  # noqa: BLE001 - read again, and fail, at the next call
+                self._ahead = None
         log.debug("relay_published", events=events, messages=len(batch), duplicates=duplicates, position=last)
         return events
 
@@ -403,6 +475,7 @@ class Relay:
                 except Exception as exc:  # noqa: BLE001 - keep relaying; the log says why
                     log.error("relay_batch_failed", error=str(exc) or type(exc).__name__, exc_info=True,
                               retry_in=backoff)
+                    await self._settle()
                     await self._disconnect()
                     await self._idle(stop, backoff, wakeable=False)
                     backoff = min(backoff * 2, 5.0)
@@ -413,5 +486,6 @@ class Relay:
         finally:
             self._loop = None
             self._wake = None
+            await self._settle()
             await self._disconnect()
             log.info("relay_stopped", stream=self.stream)

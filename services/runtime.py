@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from projections.audit.projection import AuditProjection
 from projections.directory.projection import DirectoryProjection
+from projections.execution.projection import ExecutionProjection
 from projections.runner import ProjectionRunner
 from projections.tasks.projection import TaskBoardProjection
 from services.application import DualRandom
@@ -20,7 +21,7 @@ log = get_logger(__name__)
 
 
 def all_projections() -> list[Any]:
-    return [DirectoryProjection(), AuditProjection(), TaskBoardProjection()]
+    return [DirectoryProjection(), AuditProjection(), TaskBoardProjection(), ExecutionProjection()]
 
 
 async def check_nats(url: str, timeout: float = 5.0) -> None:
@@ -51,6 +52,7 @@ class Runtime:
     engine: Engine = field(init=False)
     runner: ProjectionRunner = field(init=False)
     tasks: Any = field(init=False, default=None)  # services.tasks.Tasks
+    execution: Any = field(init=False, default=None)  # services.execution.Execution
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
     checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
@@ -69,6 +71,10 @@ class Runtime:
 
         self.tasks = Tasks(self.app, self.engine, self.runner)
         self.tasks.setup()
+        from services.execution import Execution
+
+        self.execution = Execution(self.app, self.engine, self.runner, self.tasks, self.settings)
+        self.execution.setup()
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()

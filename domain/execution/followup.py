@@ -17,7 +17,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -81,6 +81,8 @@ class FollowUpRound(Aggregate):
     sampler's record) and ``selected``; ``visits`` maps a selected target to its records:
     ``{"visits": [...], "escalations": [...], "feedback": [...]}``.
     """
+
+    KIND: ClassVar[str] = "follow_up_round"
 
     department: str
     period: str

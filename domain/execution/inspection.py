@@ -16,7 +16,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -243,6 +243,8 @@ class Inspection(Aggregate):
     confidential: [field]}``.
     ``deadline`` is the publication deadline (``Deadline.as_dict()``), set on approval.
     """
+
+    KIND: ClassVar[str] = "inspection"
 
     assignment_id: str
     task_id: str

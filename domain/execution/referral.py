@@ -20,7 +20,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -105,6 +105,8 @@ class Referral(Aggregate):
     (``{on, text, documents, by}``), ``respond_by`` / ``outcome_by`` (ISO dates or None),
     ``extensions`` (``[{deadline, previous, new, reason}]``).
     """
+
+    KIND: ClassVar[str] = "referral"
 
     kind: str
     from_department: str
@@ -283,6 +285,18 @@ class Referral(Aggregate):
         self.extensions = []
 
     # -- who ------------------------------------------------------------------------------------------
+    @property
+    def department(self) -> str:
+        """The owning department (events' ``owner``): the referring one."""
+        return self.from_department
+
+    @property
+    def departments(self) -> list[str]:
+        """The departments in the system it concerns: a referral to a department goes to both."""
+        if self.kind == ReferralKind.DEPARTMENT.value:
+            return sorted({self.from_department, self.to})
+        return [self.from_department]
+
     @property
     def receiving_department(self) -> str:
         """Who records the receiving side: the receiving department (outside authorities: the referrer)."""

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
@@ -89,6 +89,8 @@ def _sha(problems: list[FieldProblem], value: Any) -> str:
 class VisitNotices(Aggregate):
     """The notices of one visit. ``pre_visit`` / ``result``: ``{issued_on, sha256, ..., sent: [...]}``/None;
     ``shared``: documents shared between departments, oldest first."""
+
+    KIND: ClassVar[str] = "visit_notices"
 
     assignment_id: str
     target_id: str
@@ -184,6 +186,11 @@ class VisitNotices(Aggregate):
         self.pre_visit = None
         self.result = None
         self.shared = []
+
+    @property
+    def department(self) -> str:
+        """The owning department (events' ``owner``): the lead; ``departments`` lists every participant."""
+        return self.lead_department
 
     # -- commands -------------------------------------------------------------------------------------
     def issue_pre_visit_notice(

@@ -387,7 +387,7 @@ class Task(Aggregate):
             raise TaskStateError("the draw was not made over the frozen pool", "pool_digest")
         if record.get("algorithm") != ALGORITHM or record.get("algorithm_version") != ALGORITHM_VERSION:
             raise TaskStateError("unknown draw algorithm", "algorithm")
-        self._drawn(round=self.round, record=copy.deepcopy(dict(record)), off_site_first=sorted(off_site_first))
+        self._drawn(round=self.round, record=dict(record), off_site_first=sorted(off_site_first))
 
     def designate_targets(self, targets: Sequence[str], seed_hex: str) -> None:
         """Name the targets of a case-triggered task (never a random draw)."""
@@ -452,7 +452,8 @@ class Task(Aggregate):
 
     @event(TargetsDrawn)
     def _drawn(self, round: int, record: dict[str, Any], off_site_first: list[str]) -> None:  # noqa: A002
-        self.draw = {"record": copy.deepcopy(record), "off_site_first": list(off_site_first)}
+        # Not copied: a draw record is large (every selected id) and nothing mutates it.
+        self.draw = {"record": record, "off_site_first": list(off_site_first)}
         self.state = "drawn"
 
     @event(TargetsDesignated)

@@ -144,6 +144,7 @@ class DirectoryProjection:
 
     @staticmethod
     def _row(agg: DirectoryEntry, position: int) -> dict[str, Any]:
+        data = agg.data
         row: dict[str, Any] = {
             "id": str(agg.id),
             "owner": agg.department,
@@ -151,11 +152,17 @@ class DirectoryProjection:
             "position": position,
             "created_on": agg.created_on.isoformat(),
             "modified_on": agg.modified_on.isoformat(),
-            "data": json.dumps(agg.data, ensure_ascii=False, sort_keys=True),
+            "data": _encode(data),
         }
-        for f in agg.SPEC.fields.values():
-            if f.name == "department":
-                continue
-            value = agg.data.get(f.name)
-            row[f.name] = encode_list(value or []) if f.kind == "list" else value
+        for name, is_list in _COLUMNS[type(agg)]:
+            value = data.get(name)
+            row[name] = encode_list(value or []) if is_list else value
         return row
+
+
+# Built once: json.dumps with options makes a new encoder per call, and a rebuild encodes every entry.
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_COLUMNS: dict[type, list[tuple[str, bool]]] = {
+    cls: [(f.name, f.kind == "list") for f in cls.SPEC.fields.values() if f.name != "department"]
+    for cls in KINDS.values()
+}

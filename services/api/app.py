@@ -14,7 +14,9 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 
 from services.api.audit import audit_router, auditors_change_nothing
 from services.api.directory import directory_router
+from services.api.execution import execution_routers
 from services.api.tasks import task_routers
+from services.api.boards import board_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
 from services.logging import get_logger
@@ -140,7 +142,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router(), *task_routers()],
+        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router(), *task_routers(), board_router(),
+                        *execution_routers()],
         guards=[auditors_change_nothing],
     )
     auth = DefineMiddleware(

@@ -16,7 +16,7 @@ from services.logging import get_logger
 
 log = get_logger("dualrandom.http")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-PUBLIC_PATHS = {"/health", "/ready", "/metrics"}
+PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/api/v1/public/results"}
 
 
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
@@ -40,17 +40,20 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
                 message["headers"] = [*message["headers"], (b"x-correlation-id", correlation_id.encode())]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
-            try:
-                await app(scope, receive, send_wrapper)
-            finally:
-                log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope.get("path"),
-                    status=status.get("code", "raised"),
-                    ms=round((time.perf_counter() - started) * 1000, 2),
-                )
+        # Bound for the request's task (each ASGI request runs in its own copy of the context, and litestar
+        # hands it on to the worker thread of a sync handler): every log line of the request carries it.
+        tokens = structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            log.info(
+                "request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status.get("code", "raised"),
+                ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**tokens)
 
     return middleware
 

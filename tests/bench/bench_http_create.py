@@ -5,9 +5,13 @@
 Measured, in one run on one database (a fresh PostgreSQL schema, dropped afterwards, or a SQLite file):
 
 - HTTP: the real server (``tests/bench/_support.py serve``: uvicorn[standard] serving ``create_app(runtime)``,
-  relay off, projections in process) as a subprocess; ``--clients`` (32) keep-alive connections each POST
-  ``/api/v1/targets`` back to back with a planner token: authenticate, validate, check the key is new, store
-  one event with metadata, wake the projection. Requests/s, p50 and p99 latency, after a warm-up.
+  relay off, one JSON log line per request at INFO) as a subprocess; ``--clients`` (32) keep-alive connections
+  each POST ``/api/v1/targets`` back to back with a planner token: authenticate, validate, store one event with
+  metadata, wake the projections. Requests/s, p50 and p99 latency, after a warm-up.
+- Read models (``--projections``): ``worker`` (default, the production layout the README describes: the API
+  process runs with ``DUALRANDOM_PROJECTIONS_IN_PROCESS=false`` and one ``dualrandom projections run`` worker
+  process keeps every read model, on the same machine and cores); ``in-process`` (the embedded default: a
+  thread of the server); ``none`` (diagnosis only: nothing keeps the read models).
 - For diagnosis, the same use case without HTTP: ``DualRandom.register`` called in this process by the
   same number of threads ("command" rows): it separates the application's own cost from the server's.
 - Baseline: the eventsourcing library alone, in this process: an ``Application`` with the same persistence
@@ -17,7 +21,8 @@ Measured, in one run on one database (a fresh PostgreSQL schema, dropped afterwa
 RATIO = HTTP creates/s / library creates/s (32 threads). Goal >= 0.8. Rounds alternate (library, HTTP,
 library, HTTP, ...) and the medians are reported, so drift on the shared machine hits both sides.
 The load generator is a minimal asyncio HTTP/1.1 client (no httpx): client and server share the cores,
-and a heavy client would charge its own cost to the server.
+and a heavy client would charge its own cost to the server. CPU seconds per create of each process (this one,
+the server, the projection worker, PostgreSQL's backends) are read from /proc where there is one.
 """
 
 from __future__ import annotations
@@ -191,6 +196,77 @@ def server(url: str, secret: str, log_level: str, projections: bool = True) -> A
     with S.running_server(NAME, url, secret, log_level=log_level, projections=projections) as running:
         yield running
 
+
+@contextlib.contextmanager
+def projection_worker(url: str, secret: str) -> Any:
+    """``dualrandom projections run`` (every read model) as a separate process, as in production."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dualrandom-bench-worker-") as var:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")}
+        env.update({
+            "DUALRANDOM_DATABASE_URL": url, "DUALRANDOM_SECRET_KEY": secret, "DUALRANDOM_VAR_DIR": var,
+            "DUALRANDOM_RELAY_ENABLED": "false", "DUALRANDOM_LOG_FORMAT": "json", "DUALRANDOM_LOG_LEVEL": "WARNING",
+        })
+        log_path = S.RESULTS_DIR / f"{NAME}.worker.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([str(Path(sys.executable).parent / "dualrandom"), "projections", "run"],
+                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                time.sleep(1.0)
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the projection worker exited with {proc.returncode}; see {log_path}")
+                yield proc
+            finally:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(timeout=30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process (Linux /proc; 0 elsewhere)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every process named postgres (the database's backends; 0 without /proc)."""
+    total = 0.0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().startswith("postgres"):
+                total += cpu_seconds(int(comm.parent.name))
+        except OSError:
+            continue
+    return total
+
+
+class CpuMeter:
+    """CPU seconds per create of this process, the server, the worker and PostgreSQL over one round."""
+
+    def __init__(self, server_pid: int | None, worker_pid: int | None) -> None:
+        self.pids = {"server": server_pid, "worker": worker_pid}
+
+    def measure(self, run: Any) -> dict[str, Any]:
+        before = self._now()
+        result = run()
+        after = self._now()
+        result["cpu_ms_per_create"] = {k: round((after[k] - before[k]) / result["n"] * 1000, 3) for k in before}
+        return result
+
+    def _now(self) -> dict[str, float]:
+        return {"bench": time.process_time(), **{k: cpu_seconds(p) for k, p in self.pids.items()},
+                "postgres": postgres_cpu_seconds()}
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--database-url", default=None, help=f"PostgreSQL base URL (default ${S.PG_ENV} or {S.PG_DEFAULT})")
@@ -202,9 +278,13 @@ def main() -> None:
     p.add_argument("--single", type=int, default=500, help="creates with one thread / one client (0: skip)")
     p.add_argument("--log-level", default="INFO", help="server log level (INFO: one JSON line per request)")
     p.add_argument("--no-command", action="store_true", help="skip the in-process DualRandom.register rows")
-    p.add_argument("--no-projections", action="store_true",
-                   help="diagnosis only: the server runs no read-model thread (production runs one)")
+    p.add_argument("--projections", choices=("worker", "in-process", "none"), default="worker",
+                   help="who keeps the read models: a separate `dualrandom projections run` process (production "
+                   "layout, default), a thread of the server (embedded default), or nobody (diagnosis)")
+    p.add_argument("--no-projections", action="store_true", help="the same as --projections none")
     args = p.parse_args()
+    if args.no_projections:
+        args.projections = "none"
 
     backend = "sqlite" if args.sqlite else "postgresql"
     db = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(args.database_url or S.default_pg_url())
@@ -234,13 +314,17 @@ def main() -> None:
         dual = DualRandom(url)
         dual.recorder.max_notification_id()
         command_round(dual, ctx, take(args.warmup), args.warmup, args.clients)
-        with server(url, secret, args.log_level, not args.no_projections) as (port, _proc):
+        with contextlib.ExitStack() as stack:
+            port, proc = stack.enter_context(server(url, secret, args.log_level, args.projections == "in-process"))
+            worker = stack.enter_context(projection_worker(url, secret)) if args.projections == "worker" else None
+            meter = CpuMeter(proc.pid, worker.pid if worker is not None else None)
             http_round(port, token, take(args.warmup), args.warmup, args.clients)  # warm-up
             for r in range(args.rounds):
-                lib32.append(library_round(app, take(args.requests), args.requests, args.clients))
+                lib32.append(meter.measure(lambda: library_round(app, take(args.requests), args.requests, args.clients)))
                 if not args.no_command:
-                    cmd32.append(command_round(dual, ctx, take(args.requests), args.requests, args.clients))
-                http32.append(http_round(port, token, take(args.requests), args.requests, args.clients))
+                    cmd32.append(meter.measure(
+                        lambda: command_round(dual, ctx, take(args.requests), args.requests, args.clients)))
+                http32.append(meter.measure(lambda: http_round(port, token, take(args.requests), args.requests, args.clients)))
                 print(f"round {r + 1}: library {lib32[-1]['per_s']:,.0f}/s, "
                       + (f"command {cmd32[-1]['per_s']:,.0f}/s, " if cmd32 else "")
                       + f"HTTP {http32[-1]['per_s']:,.0f}/s", file=sys.stderr)
@@ -249,8 +333,12 @@ def main() -> None:
                 if not args.no_command:
                     extra["command_1"] = command_round(dual, ctx, take(args.single), args.single, 1)
                 extra["http_1"] = http_round(port, token, take(args.single), args.single, 1)
-            time.sleep(1.0)  # let the in-process projection catch up before reading its lag
-            ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+            ready: dict[str, Any] = {}
+            for _ in range(30):  # let the projections catch up before reading their lag
+                time.sleep(1.0)
+                ready = httpx.get(f"http://127.0.0.1:{port}/ready", timeout=10).json()
+                if args.projections == "none" or all(not p["lag"] for p in ready["projections"].values()):
+                    break
         app.close()
         dual.close()
         engine = sa.create_engine(url)
@@ -282,8 +370,17 @@ def main() -> None:
     if cmd32:
         print(f"       command/library: {med(cmd32, 'per_s') / med(lib32, 'per_s'):.2f}, "
               f"HTTP/command: {med(http32, 'per_s') / med(cmd32, 'per_s'):.2f}")
-    print(f"stored events: {stored}; projection after the run: {ready.get('projections')}")
-    suffix = ("_sqlite" if args.sqlite else "") + ("_noproj" if args.no_projections else "") + (
+    cpu_rows = [[label, *[S.median([r["cpu_ms_per_create"][k] for r in rounds]) for k in
+                          ("bench", "server", "worker", "postgres")]]
+                for label, rounds in ((f"library, {args.clients} threads", lib32),
+                                      (f"command, {args.clients} threads", cmd32),
+                                      (f"HTTP, {args.clients} clients", http32)) if rounds]
+    S.print_table("CPU ms per create (medians): this process, server, projection worker, PostgreSQL",
+                  ["what", "bench", "server", "worker", "postgres"], cpu_rows)
+    print(f"\nprojections: {args.projections}; stored events: {stored}; projection after the run: "
+          f"{ready.get('projections')}")
+    suffix = ("_sqlite" if args.sqlite else "") + {"worker": "", "in-process": "_inproc", "none": "_noproj"}[
+        args.projections] + (
         f"_log{args.log_level.upper()}" if args.log_level.upper() != "INFO" else "")
     path = S.write_results(NAME + suffix, {
         "backend": backend,

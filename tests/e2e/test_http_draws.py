@@ -114,7 +114,7 @@ def _small_task(client: Any, auth: Any, lead: str, participants: dict[str, list[
                 **extra: Any) -> dict[str, Any]:
     h = auth(lead, "planner")
     items = list(_items(client, h, lead).values())
-    body = {"period": "2024Q2", "reason": "专项整治", "participants": {lead: items[:1], **(participants or {})},
+    body = {"period": extra.pop("period", "2024Q2"), "reason": "专项整治", "participants": {lead: items[:1], **(participants or {})},
             "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
             "rules": [{"supervision_class": "key", "full": True}], **extra}
     task = _ok(client.post("/api/v1/tasks", json=body, headers=h), 201)
@@ -254,3 +254,42 @@ def test_a_case_triggered_task_names_its_targets_and_is_not_random(demo, client,
     assert view["is_random"] is False and view["drawn"] == 2
     plan = client.get("/api/v1/plans", params={"year": 2024}, headers=eeb)
     assert plan.status_code == 404  # no plan drawn up in this test
+
+
+def test_kpis_and_inbox_show_the_joint_share_and_the_coverage(demo, client, auth) -> None:
+    eeb, amr = auth("hj-eeb", "planner"), auth("hj-amr", "planner")
+    amr_items = list(_items(client, amr, "hj-amr").values())
+    joint = _small_task(client, auth, "hj-eeb", {"hj-amr": amr_items[:1]})
+    own = _small_task(client, auth, "hj-eeb", period="2024Q3", options={"exclude_inspected_this_year": False})
+    kpis = _ok(client.get("/api/v1/kpis", params={"year": 2024, "min_position": own["drawn"]["position"]},
+                          headers=eeb))
+    assert kpis["tasks"]["own"] == 1 and kpis["tasks"]["joint"] == 1
+    assert kpis["joint_share"]["value"] == 0.5 and kpis["joint_share"]["meets_goal"] is False
+    key = kpis["coverage"]["by_class"]["key"]
+    assert key["drawn"] == key["quota"] > 0 and key["meets_seed_minimum"] is True
+    assert "joint / (own + joint)" in kpis["joint_share"]["formula"]
+    q2 = _ok(client.get("/api/v1/kpis", params={"year": 2024, "quarter": 2}, headers=amr))
+    assert q2["tasks"] == {**q2["tasks"], "own": 0, "joint": 1}
+    teams = _ok(client.post(f"/api/v1/tasks/{joint['id']}/teams/hj-amr", json={}, headers=amr))
+    board = _ok(client.get("/api/v1/inbox", params={"min_position": teams["position"]}, headers=amr))
+    assert [t["role"] for t in board["tasks"]] == ["participant"] and board["tasks"][0]["teams_drawn"] is True
+    assert board["inspectors"] and all(v["state"] == "awaiting_teams" for i in board["inspectors"] for v in i["visits"])
+    assert client.get("/api/v1/inbox", params={"department": "hj-eeb"}, headers=amr).status_code == 403
+    assert client.get("/api/v1/kpis", params={"year": 2024}, headers=auth("hj-eeb", "partner")).status_code == 403
+    assert client.get("/api/v1/kpis", params={"year": 2024, "department": "hj-amr"},
+                      headers=auth("hj-audit", "auditor")).status_code == 200
+
+
+def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -> None:
+    eeb_task = _small_task(client, auth, "hj-eeb")
+    em_task = _small_task(client, auth, "hj-em")
+    em, eeb = auth("hj-em", "planner"), auth("hj-eeb", "planner")
+    _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{em_task['id']}/teams/hj-em", json={}, headers=em))
+    o = em_task["drawn"]["overlaps"][0]
+    _ok(client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
+                    json={"into": o["assignment_id"], "reason": "一次检查"}, headers=em))
+    for task, h in ((eeb_task, eeb), (em_task, em)):
+        r = client.post(f"/api/v1/tasks/{task['id']}/redraw", json={"reason": "重抽"}, headers=h)
+        assert r.status_code == 422 and "merged" in r.text
+    assert _ok(client.get(f"/api/v1/assignments/{o['assignment_id']}", headers=eeb))["state"] == "dispatched"

@@ -254,8 +254,8 @@ def _run(world: World, steps: list[tuple[int, dict[str, Any]]]) -> None:
             pass  # a refused command stores nothing; the property is about what was stored
 
 
-@settings(max_examples=12, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(steps=st.lists(command, min_size=10, max_size=60))
+@settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=st.lists(command, min_size=20, max_size=100))
 def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runtime, steps) -> None:  # type: ignore[no-untyped-def]
     # One store for every example: the history only grows, and each example checks the whole of it.
     world = World(runtime)
@@ -264,3 +264,37 @@ def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runt
     runtime.runner.catch_up()
     for name in NAMES:
         assert assert_rebuild_equals_live(runtime, name) == runtime.runner.head()
+
+
+def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from projections.directory.projection import DirectoryProjection
+
+    for _ in range(5):
+        runtime.app.register("target", a_target(), PLANNER)
+    runtime.runner.catch_up()
+    tables = _table_names(runtime.engine)
+    applied = DirectoryProjection.apply_batch
+
+    def broken(self, conn, events):  # type: ignore[no-untyped-def]
+        if self.suffix:
+            raise RuntimeError("disk full")
+        applied(self, conn, events)
+
+    monkeypatch.setattr(DirectoryProjection, "apply_batch", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        runtime.runner.rebuild()
+    assert _table_names(runtime.engine) == tables and set(runtime.runner.positions()) == set(NAMES)
+    assert list_entries(runtime.engine, "target", {}).total == 5
+
+
+def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
+    from projections.runner import RebuildInProgressError
+
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no guard")
+    other = ProjectionRunner(runtime.app, runtime.engine, all_projections())  # as another process
+    with other.rebuild_lock(["directory"]):
+        with pytest.raises(RebuildInProgressError, match="directory"):
+            runtime.runner.rebuild(["directory"])
+        runtime.runner.rebuild(["audit"])  # another read model may be rebuilt meanwhile
+    runtime.runner.rebuild(["directory"])

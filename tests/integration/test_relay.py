@@ -93,9 +93,12 @@ async def read_stream(url: str, stream: str = STREAM, timeout: float = 10.0) -> 
                 if time.monotonic() > deadline:
                     raise AssertionError(f"read {len(msgs)} of {expected} messages in {timeout} s")
                 try:
-                    msgs.extend(await sub.fetch(min(expected - len(msgs), 256), timeout=1))
+                    got = await sub.fetch(min(expected - len(msgs), 256), timeout=1)
                 except nats.errors.TimeoutError:
                     continue
+                for m in got:
+                    await m.ack()  # the consumer stops at 1,000 unacknowledged messages
+                msgs.extend(got)
         finally:
             await sub.unsubscribe()  # else closing waits for the drain timeout after a timed-out fetch
         return msgs

@@ -518,3 +518,20 @@ def test_the_spec_publishes_the_vector_and_its_reference_verifier_reproduces_it(
         assert {s: tuple(ids) for s, ids in strata.items()} == expected
     for x, value in NEG_LOG2_EXAMPLES.items():
         assert namespace["nl"](x) == value
+
+
+@given(st.lists(st.tuples(st.uuids().map(str), st.sampled_from(["key/A", "general/B"]), st.integers(1, 9)),
+                min_size=1, max_size=30, unique_by=lambda t: t[0]),
+       st.booleans())
+def test_a_pool_given_as_columns_draws_exactly_what_the_same_rows_draw(rows, weighted) -> None:
+    from domain.draw.sampler import CandidateColumns
+
+    rows = sorted(rows)
+    cands = [Candidate(i, s, w) for i, s, w in rows]
+    quotas = {s: 2 for s in {r[1] for r in rows}}
+    seed = bytes(range(32))
+    columns = CandidateColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows] if weighted else None)
+    expected = draw(seed, "e", [Candidate(i, s, w if weighted else 1) for i, s, w in rows], quotas, weighted)
+    assert draw(seed, "e", columns, quotas, weighted) == expected
+    if not weighted:
+        assert draw(seed, "e", cands, quotas) == expected

@@ -1,0 +1,282 @@
+"""Execution read model: inspections (review, deadline, push state), public results (published, redacted),
+referrals, follow-up rounds, and the names the public results show (targets, items, departments, tasks, plan
+entries), kept from their own events so that rows depend on the log alone.
+
+Inspection, referral and follow-up rows are rebuilt from the aggregates' own mutators (the aggregate is
+rehydrated from its row's ``state_json``), as in the tasks read model. ``state_json`` holds confidential
+fields: only ``queries.py`` reads it, and the public table never does.
+"""
+
+import json
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.execution.followup import FollowUpRound
+from domain.execution.inspection import Inspection, ReviewState
+from domain.execution.referral import Referral
+from domain.planning.plan import AnnualPlan
+from domain.tasks.task import Task
+from projections.runner import insert_rows
+from projections.tasks.projection import bars, rehydrate, state_of
+
+metadata = sa.MetaData()
+
+_AGGREGATES: dict[str, type] = {"inspection": Inspection, "referral": Referral, "follow_up_round": FollowUpRound}
+_NAMED = ("target", "item", "department")
+_SCOPE_CONDITIONS = ("industries", "supervision_classes", "risk_classes", "tags")
+
+
+def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
+    def common() -> list[sa.Column]:  # type: ignore[type-arg]
+        return [
+            sa.Column("version", sa.Integer, nullable=False),
+            sa.Column("position", sa.BigInteger, nullable=False),
+            sa.Column("first_position", sa.BigInteger, index=True, nullable=False),
+            sa.Column("created_on", sa.String(40), nullable=False),
+            sa.Column("modified_on", sa.String(40), nullable=False),
+            sa.Column("state_json", sa.Text, nullable=False),
+        ]
+
+    return {
+        "inspection": sa.Table(
+            f"rm_inspection{suffix}", md,
+            sa.Column("id", sa.String(36), primary_key=True),
+            sa.Column("assignment_id", sa.String(36), index=True, nullable=False),
+            sa.Column("task_id", sa.String(36), index=True, nullable=False),
+            sa.Column("department", sa.String(32), index=True, nullable=False),
+            sa.Column("target_id", sa.String(36), index=True, nullable=False),
+            sa.Column("state", sa.String(16), index=True, nullable=False),
+            sa.Column("inspected_on", sa.String(10)),
+            sa.Column("approved_on", sa.String(10)),
+            sa.Column("deadline", sa.String(10), index=True),
+            sa.Column("provisional", sa.Boolean, nullable=False),
+            sa.Column("uncovered_years", sa.String(60), nullable=False),  # "|2027|"
+            sa.Column("published_on", sa.String(10)),
+            sa.Column("push_state", sa.String(10)),
+            *common(),
+        ),
+        "public": sa.Table(
+            f"rm_public_result{suffix}", md,
+            sa.Column("inspection_id", sa.String(36), primary_key=True),
+            sa.Column("department", sa.String(32), index=True, nullable=False),
+            sa.Column("target_id", sa.String(36), index=True, nullable=False),
+            sa.Column("task_id", sa.String(36), nullable=False),
+            sa.Column("inspected_on", sa.String(10)),
+            sa.Column("published_on", sa.String(10), nullable=False),
+            sa.Column("findings", sa.Text, nullable=False),  # redacted: result, public description, measures
+            sa.Column("position", sa.BigInteger, index=True, nullable=False),
+        ),
+        "referral": sa.Table(
+            f"rm_referral{suffix}", md,
+            sa.Column("id", sa.String(36), primary_key=True),
+            sa.Column("kind", sa.String(12), nullable=False),
+            sa.Column("from_department", sa.String(32), index=True, nullable=False),
+            sa.Column("to", sa.String(200), index=True, nullable=False),
+            sa.Column("copy_to", sa.String(200), nullable=False),
+            sa.Column("inspection_id", sa.String(36), index=True, nullable=False),
+            sa.Column("item", sa.String(100), nullable=False),
+            sa.Column("target_id", sa.String(36), nullable=False),
+            sa.Column("state", sa.String(12), index=True, nullable=False),
+            sa.Column("transferred_on", sa.String(10), nullable=False),
+            sa.Column("respond_by", sa.String(10)),
+            sa.Column("outcome_by", sa.String(10)),
+            *common(),
+        ),
+        "follow_up": sa.Table(
+            f"rm_follow_up{suffix}", md,
+            sa.Column("id", sa.String(36), primary_key=True),
+            sa.Column("department", sa.String(32), index=True, nullable=False),
+            sa.Column("period", sa.String(8), nullable=False),
+            sa.Column("pool_size", sa.Integer, nullable=False),
+            sa.Column("quota", sa.Integer, nullable=False),
+            sa.Column("drawn", sa.Boolean, nullable=False),
+            sa.Column("visited", sa.Integer, nullable=False),
+            *common(),
+        ),
+        "name": sa.Table(
+            f"rm_exec_name{suffix}", md,
+            sa.Column("kind", sa.String(16), primary_key=True),  # target item department task plan plan_entry
+            sa.Column("id", sa.String(80), primary_key=True),
+            sa.Column("name", sa.String(300), nullable=False),
+            sa.Column("code", sa.String(64), index=True, nullable=False),  # credit code, item code, task number
+            sa.Column("extra", sa.Text, nullable=False),  # JSON: a task's plan entry, directed, lead, year
+        ),
+    }
+
+
+TABLES = _tables(metadata, "")
+
+
+def is_directed(scope: dict[str, Any]) -> bool:
+    """定向: drawn among the targets meeting conditions (industry, class, risk, tags); 不定向: the whole county."""
+    return any(scope.get(k) for k in _SCOPE_CONDITIONS)
+
+
+class ExecutionProjection:
+    """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up`` and ``rm_exec_name``."""
+
+    name = "execution"
+
+    def __init__(self, suffix: str = "") -> None:
+        self.suffix = suffix
+        if suffix:
+            self.metadata = sa.MetaData()
+            self.tables = _tables(self.metadata, suffix)
+        else:
+            self.metadata, self.tables = metadata, TABLES
+
+    def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
+        states: dict[uuid.UUID, list[Any]] = {}  # id -> [kind, agg, position, first_position | None]
+        names: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, id) -> {"row": {...}} | {"rename": name}
+        for position, ev in events:
+            kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
+            if kind in _NAMED or kind in ("task", "plan"):
+                self._name(names, kind, ev)
+                continue
+            cls = _AGGREGATES.get(kind)  # type: ignore[arg-type]
+            if cls is None:
+                continue
+            oid = ev.originator_id
+            entry = states.get(oid)
+            if entry is None:
+                agg = self._load(conn, kind, cls, oid)
+                entry = states[oid] = [kind, agg, position, None if agg is not None else position]
+            agg = entry[1]
+            entry[1] = ev.mutate(agg) if agg is None else (ev.mutate(agg) or agg)
+            entry[2] = position
+        if names:
+            self._write_names(conn, names)
+        for kind, agg, position, first in states.values():
+            getattr(self, f"_write_{kind}")(conn, agg, position, first)
+
+    # -- names --------------------------------------------------------------------------------------------
+    @staticmethod
+    def _put(names: dict[tuple[str, str], dict[str, Any]], kind: str, key: str, name: str, code: str = "",
+             extra: dict[str, Any] | None = None) -> None:
+        names[(kind, key)] = {"row": {"kind": kind, "id": key, "name": name or "", "code": code or "",
+                                      "extra": json.dumps(extra or {}, sort_keys=True, ensure_ascii=False)}}
+
+    @staticmethod
+    def _rename(names: dict[tuple[str, str], dict[str, Any]], kind: str, key: str, name: str) -> None:
+        pending = names.get((kind, key))
+        if pending is not None and "row" in pending:
+            pending["row"]["name"] = name
+        else:
+            names[(kind, key)] = {"rename": name}
+
+    def _name(self, names: dict[tuple[str, str], dict[str, Any]], kind: str, ev: Any) -> None:
+        oid = str(ev.originator_id)
+        if kind in _NAMED:
+            data = getattr(ev, "data", None)
+            if isinstance(data, dict) and "name" in data:  # Registered
+                code = data.get("credit_code") or data.get("code") or ""
+                extra = {"department": data.get("department", "")} if kind == "item" else None
+                self._put(names, kind, oid, data["name"], code, extra)
+            changes = getattr(ev, "changes", None)
+            if isinstance(changes, dict) and "name" in changes:  # DetailsUpdated
+                self._rename(names, kind, oid, changes["name"])
+        elif kind == "task" and isinstance(ev, Task.Opened):
+            self._put(names, "task", oid, ev.name, ev.number, {
+                "lead": ev.lead, "year": ev.year, "plan_entry": ev.plan_entry or "", "origin": ev.origin,
+                "directed": is_directed(ev.scope or {}), "period": ev.period,
+            })
+        elif kind == "plan":
+            if isinstance(ev, AnnualPlan.Created):
+                self._put(names, "plan", oid, ev.name, str(ev.year), {"department": ev.department})
+            elif isinstance(ev, AnnualPlan.EntryAdded):
+                self._put(names, "plan_entry", f"{oid}/{ev.number}", ev.name, ev.number)
+            elif isinstance(ev, AnnualPlan.EntryChanged) and "name" in (ev.changes or {}):
+                self._rename(names, "plan_entry", f"{oid}/{ev.number}", ev.changes["name"])
+
+    def _write_names(self, conn: Connection, names: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """New rows in bulk (a directory import brings thousands); existing rows updated one by one."""
+        t = self.tables["name"]
+        existing: set[tuple[str, str]] = set()
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in names:
+            by_kind.setdefault(kind, []).append(key)
+        for kind, keys in by_kind.items():
+            for start in range(0, len(keys), 500):
+                found = conn.execute(sa.select(t.c.id).where(t.c.kind == kind, t.c.id.in_(keys[start:start + 500])))
+                existing.update((kind, k) for k in found.scalars())
+        new = []
+        for key, pending in names.items():
+            where = (t.c.kind == key[0]) & (t.c.id == key[1])
+            if "row" in pending and key in existing:
+                row = pending["row"]
+                conn.execute(t.update().where(where).values(name=row["name"], code=row["code"], extra=row["extra"]))
+            elif "row" in pending:
+                new.append(pending["row"])
+            elif key in existing:
+                conn.execute(t.update().where(where).values(name=pending["rename"]))
+        insert_rows(conn, t, new)
+
+    # -- aggregates ---------------------------------------------------------------------------------------
+    def _load(self, conn: Connection, kind: str, cls: type, oid: uuid.UUID) -> Any:
+        t = self.tables[_TABLE[kind]]
+        row = conn.execute(
+            sa.select(t.c.version, t.c.created_on, t.c.modified_on, t.c.state_json).where(t.c.id == str(oid))
+        ).first()
+        if row is None:
+            return None
+        return rehydrate(cls, oid, row.version, row.created_on, row.modified_on, row.state_json)
+
+    @staticmethod
+    def _common(agg: Any, position: int) -> dict[str, Any]:
+        return {
+            "id": str(agg.id), "version": agg.version, "position": position,
+            "created_on": agg.created_on.isoformat(), "modified_on": agg.modified_on.isoformat(),
+            "state_json": state_of(agg),
+        }
+
+    @staticmethod
+    def _upsert(conn: Connection, table: sa.Table, row: dict[str, Any], first: int | None) -> None:
+        if first is not None:
+            conn.execute(table.insert().values(**row, first_position=first))
+        else:
+            conn.execute(table.update().where(table.c.id == row["id"]).values(**row))
+
+    def _write_inspection(self, conn: Connection, insp: Inspection, position: int, first: int | None) -> None:
+        d = insp.deadline or {}
+        row = {
+            **self._common(insp, position),
+            "assignment_id": insp.assignment_id, "task_id": insp.task_id, "department": insp.department,
+            "target_id": insp.target_id, "state": insp.state, "inspected_on": insp.inspected_on,
+            "approved_on": insp.approved_on, "deadline": d.get("date"), "provisional": bool(d.get("provisional")),
+            "uncovered_years": bars([str(y) for y in d.get("uncovered_years", [])]),
+            "published_on": insp.published_on, "push_state": insp.push_state,
+        }
+        self._upsert(conn, self.tables["inspection"], row, first)
+        if insp.state == ReviewState.PUBLISHED.value:
+            pub = self.tables["public"]
+            conn.execute(pub.delete().where(pub.c.inspection_id == str(insp.id)))
+            conn.execute(pub.insert().values(
+                inspection_id=str(insp.id), department=insp.department, target_id=insp.target_id,
+                task_id=insp.task_id, inspected_on=insp.inspected_on, published_on=insp.published_on,
+                findings=json.dumps(insp.public_findings(), ensure_ascii=False, sort_keys=True), position=position,
+            ))
+
+    def _write_referral(self, conn: Connection, r: Referral, position: int, first: int | None) -> None:
+        row = {
+            **self._common(r, position),
+            "kind": r.kind, "from_department": r.from_department, "to": r.to, "copy_to": r.copy_to,
+            "inspection_id": r.source["inspection_id"], "item": r.source["item"], "target_id": r.source["target_id"],
+            "state": r.state, "transferred_on": r.transferred_on, "respond_by": r.respond_by,
+            "outcome_by": r.outcome_by,
+        }
+        self._upsert(conn, self.tables["referral"], row, first)
+
+    def _write_follow_up_round(self, conn: Connection, f: FollowUpRound, position: int, first: int | None) -> None:
+        row = {
+            **self._common(f, position),
+            "department": f.department, "period": f.period, "pool_size": len(f.pool), "quota": f.quota,
+            "drawn": f.draw is not None, "visited": sum(1 for v in f.visits.values() if v["visits"]),
+        }
+        self._upsert(conn, self.tables["follow_up"], row, first)
+
+
+_TABLE = {"inspection": "inspection", "referral": "referral", "follow_up_round": "follow_up"}

@@ -1,0 +1,230 @@
+"""What the API reads from the execution read model: inspections (overdue computed at query time), public
+results (published, redacted, searchable by enterprise name or credit code), referrals, follow-up rounds, and
+the publication context (plan, task, authority, enterprise and item names) of a result."""
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from domain.execution.inspection import Inspection, ReviewState
+from domain.execution.publicity import PublicationContext, public_result
+from domain.planning.plan import plan_id
+from projections.execution.projection import TABLES
+from projections.tasks.projection import rehydrate
+
+INSPECTION, PUBLIC, REFERRAL, FOLLOW_UP, NAME = (
+    TABLES["inspection"], TABLES["public"], TABLES["referral"], TABLES["follow_up"], TABLES["name"])
+
+
+def _bars(text: str | None) -> list[str]:
+    return [v for v in (text or "").split("|") if v]
+
+
+def names(conn: Connection, kind: str, ids: Iterable[str], by: str = "id") -> dict[str, dict[str, Any]]:
+    """``{key: {id, name, code, extra}}`` of one kind, looked up by ``id`` or ``code``."""
+    wanted = sorted({str(i) for i in ids if i})
+    out: dict[str, dict[str, Any]] = {}
+    col = NAME.c.id if by == "id" else NAME.c.code
+    for start in range(0, len(wanted), 500):
+        rows = conn.execute(sa.select(NAME).where(NAME.c.kind == kind, col.in_(wanted[start:start + 500])))
+        for r in rows:
+            out[r.id if by == "id" else r.code] = {"id": r.id, "name": r.name, "code": r.code,
+                                                   "extra": json.loads(r.extra)}
+    return out
+
+
+def contexts(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, PublicationContext]:
+    """The publication context of each ``{id, task_id, department, target_id, items}``, by id."""
+    tasks = names(conn, "task", [r["task_id"] for r in rows])
+    depts = names(conn, "department", [r["department"] for r in rows], by="code")
+    targets = names(conn, "target", [r["target_id"] for r in rows])
+    items = names(conn, "item", [i for r in rows for i in r["items"]])
+    entries: dict[str, str] = {}
+    keys = {}
+    for t in tasks.values():
+        number = t["extra"].get("plan_entry") or ""
+        if number[:4].isdigit():
+            keys[t["id"]] = f"{plan_id(t['extra']['lead'], int(number[:4]))}/{number}"
+    for k, v in names(conn, "plan_entry", keys.values()).items():
+        entries[k] = v["name"]
+    out = {}
+    for r in rows:
+        task = tasks.get(r["task_id"], {"name": "", "code": "", "extra": {}})
+        target = targets.get(r["target_id"], {"name": "", "code": ""})
+        out[r["id"]] = PublicationContext(
+            plan_number=task["extra"].get("plan_entry") or "", plan_name=entries.get(keys.get(r["task_id"], ""), ""),
+            task_number=task["code"], task_name=task["name"], directed=bool(task["extra"].get("directed")),
+            authority=depts.get(r["department"], {"name": r["department"]})["name"],
+            item_names={i: items[i]["name"] for i in r["items"] if i in items},
+            target_credit_code=target["code"], target_name=target["name"],
+        )
+    return out
+
+
+# -- inspections --------------------------------------------------------------------------------------------
+def _inspection_row(r: Any, today: dt.date) -> dict[str, Any]:
+    overdue = r.state == ReviewState.APPROVED.value and r.deadline is not None and r.deadline < today.isoformat()
+    return {
+        "id": r.id, "assignment_id": r.assignment_id, "task_id": r.task_id, "department": r.department,
+        "target_id": r.target_id, "state": r.state, "inspected_on": r.inspected_on, "approved_on": r.approved_on,
+        "deadline": r.deadline, "provisional": bool(r.provisional), "uncovered_years": [int(y) for y in
+                                                                                         _bars(r.uncovered_years)],
+        "overdue": overdue, "published_on": r.published_on,
+        "published_late": bool(r.published_on and r.deadline and r.published_on > r.deadline),
+        "push_state": r.push_state, "version": r.version, "position": r.position,
+    }
+
+
+def list_inspections(
+    engine: Engine, *, departments: Sequence[str] | None, today: dt.date, state: str | None = None,
+    assignment_id: str | None = None, target_id: str | None = None, overdue: bool | None = None,
+    provisional: bool | None = None, push_state: str | None = None, limit: int = 50, offset: int = 0,
+) -> dict[str, Any]:
+    t = INSPECTION
+    conds: list[Any] = []
+    if departments is not None:
+        conds.append(t.c.department.in_(list(departments)))
+    for col, value in ((t.c.state, state), (t.c.assignment_id, assignment_id), (t.c.target_id, target_id),
+                       (t.c.push_state, push_state)):
+        if value is not None:
+            conds.append(col == value)
+    if provisional is not None:
+        conds.append(t.c.provisional.is_(provisional))
+    late = sa.and_(t.c.state == ReviewState.APPROVED.value, t.c.deadline < today.isoformat())
+    if overdue is True:
+        conds.append(late)
+    elif overdue is False:
+        conds.append(sa.not_(late) | t.c.deadline.is_(None))
+    where = sa.and_(sa.true(), *conds)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t).where(where)).scalar_one()
+        rows = conn.execute(sa.select(t).where(where).order_by(t.c.first_position).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [_inspection_row(r, today) for r in rows]}
+
+
+def inspection_row(engine: Engine, iid: str, today: dt.date) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        r = conn.execute(sa.select(INSPECTION).where(INSPECTION.c.id == iid)).first()
+    return None if r is None else _inspection_row(r, today)
+
+
+def provisional_inspections(engine: Engine, years: Iterable[int] | None = None) -> list[str]:
+    """Ids of inspections whose deadline is provisional (counting a year in ``years``, when given)."""
+    t = INSPECTION
+    query = sa.select(t.c.id).where(t.c.provisional.is_(True))
+    if years is not None:
+        query = query.where(sa.or_(sa.false(), *[t.c.uncovered_years.like(f"%|{y}|%") for y in years]))
+    with engine.connect() as conn:
+        return list(conn.execute(query.order_by(t.c.first_position)).scalars())
+
+
+def inspected_targets(engine: Engine, department: str, start: dt.date, end: dt.date) -> list[str]:
+    """Targets the department inspected (findings recorded) between ``start`` and ``end`` inclusive."""
+    t = INSPECTION
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.target_id).where(
+            t.c.department == department, t.c.inspected_on >= start.isoformat(),
+            t.c.inspected_on <= end.isoformat()).distinct()).scalars()
+        return sorted(set(rows))
+
+
+def approved_inspections(engine: Engine, department: str | None, published_only: bool = False,
+                         since: dt.date | None = None, until: dt.date | None = None) -> list[Inspection]:
+    """Approved (and published) inspections, rehydrated from the read model, oldest approval first."""
+    t = INSPECTION
+    states = [ReviewState.PUBLISHED.value] if published_only else [ReviewState.APPROVED.value,
+                                                                     ReviewState.PUBLISHED.value]
+    query = sa.select(t.c.id, t.c.version, t.c.created_on, t.c.modified_on, t.c.state_json).where(
+        t.c.state.in_(states))
+    if department is not None:
+        query = query.where(t.c.department == department)
+    if since is not None:
+        query = query.where(t.c.approved_on >= since.isoformat())
+    if until is not None:
+        query = query.where(t.c.approved_on <= until.isoformat())
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.c.approved_on, t.c.first_position)).all()
+    return [rehydrate(Inspection, uuid.UUID(r.id), r.version, r.created_on, r.modified_on, r.state_json)
+            for r in rows]
+
+
+# -- public results -----------------------------------------------------------------------------------------
+def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int = 0) -> dict[str, Any]:
+    """Published results, newest first; ``q``: part of the enterprise name, or a credit code (prefix)."""
+    p = PUBLIC
+    query = sa.select(p)
+    with engine.connect() as conn:
+        if q:
+            text = q.strip()
+            matches = sa.select(NAME.c.id).where(NAME.c.kind == "target", sa.or_(
+                NAME.c.name.contains(text, autoescape=True), NAME.c.code.startswith(text.upper(), autoescape=True)))
+            query = query.where(p.c.target_id.in_(matches))
+        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.order_by(p.c.position.desc()).limit(limit).offset(offset)).all()
+        found = [{"id": r.inspection_id, "task_id": r.task_id, "department": r.department, "target_id": r.target_id,
+                  "findings": json.loads(r.findings), "inspected_on": r.inspected_on,
+                  "published_on": r.published_on} for r in rows]
+        ctx = contexts(conn, [{**f, "items": [x["item"] for x in f["findings"]]} for f in found])
+    items = []
+    for f in found:
+        result = SimpleNamespace(
+            state=ReviewState.PUBLISHED.value, inspected_on=f["inspected_on"], items=[x["item"] for x in f["findings"]],
+            findings={x["item"]: {**x, "confidential": [k for k in ("description", "measures") if k not in x]}
+                      for x in f["findings"]},
+        )
+        items.append({"id": f["id"], **public_result(ctx[f["id"]], result, f["department"]),
+                      "published_on": f["published_on"]})
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+# -- referrals ----------------------------------------------------------------------------------------------
+def _referral_row(r: Any, today: dt.date) -> dict[str, Any]:
+    iso = today.isoformat()
+    open_ = r.state in ("transferred", "received")
+    overdue = []
+    if open_ and r.respond_by and iso > r.respond_by:
+        overdue.append("respond_by")
+    if (open_ or r.state == "accepted") and r.outcome_by and iso > r.outcome_by:
+        overdue.append("outcome_by")
+    return {"id": r.id, "kind": r.kind, "from_department": r.from_department, "to": r.to, "copy_to": r.copy_to,
+            "inspection_id": r.inspection_id, "item": r.item, "target_id": r.target_id, "state": r.state,
+            "transferred_on": r.transferred_on, "respond_by": r.respond_by, "outcome_by": r.outcome_by,
+            "overdue": overdue, "version": r.version, "position": r.position}
+
+
+def list_referrals(engine: Engine, *, department: str | None, direction: str | None, today: dt.date,
+                   state: str | None = None, kind: str | None = None, limit: int = 50,
+                   offset: int = 0) -> dict[str, Any]:
+    """``direction``: ``outgoing`` (made by ``department``), ``incoming`` (to it), or both when None."""
+    t = REFERRAL
+    conds: list[Any] = []
+    if department is not None:
+        out_ = t.c.from_department == department
+        in_ = (t.c.kind == "department") & (t.c.to == department)
+        conds.append(out_ if direction == "outgoing" else in_ if direction == "incoming" else out_ | in_)
+    if state is not None:
+        conds.append(t.c.state == state)
+    if kind is not None:
+        conds.append(t.c.kind == kind)
+    where = sa.and_(sa.true(), *conds)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(t).where(where)).scalar_one()
+        rows = conn.execute(sa.select(t).where(where).order_by(t.c.first_position).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [_referral_row(r, today) for r in rows]}
+
+
+def list_follow_ups(engine: Engine, department: str | None) -> list[dict[str, Any]]:
+    t = FOLLOW_UP
+    query = sa.select(t.c.id, t.c.department, t.c.period, t.c.pool_size, t.c.quota, t.c.drawn, t.c.visited)
+    if department is not None:
+        query = query.where(t.c.department == department)
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(t.c.first_position)).all()
+    return [{"id": r.id, "department": r.department, "period": r.period, "pool_size": r.pool_size,
+             "quota": r.quota, "drawn": bool(r.drawn), "visited": r.visited} for r in rows]

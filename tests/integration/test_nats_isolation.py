@@ -1,0 +1,218 @@
+"""Each department's NATS user reads its own events and nothing else: a real nats-server run with the
+configuration ``dualrandom nats-config`` writes, the relay publishing through its own user.
+
+STACK.md: a permission refusal does not raise; it arrives in ``error_cb``, and a forbidden JetStream call
+surfaces only as a timeout. So isolation is shown by what is received (nothing) and what error_cb saw.
+"""
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from domain.access import SYSTEM
+from services.application import CommandContext, DualRandom, describe_event
+from services.cli_nats import write_nats_config
+from services.nats_embedded import EmbeddedNats, free_port
+from services.partner import Subscription
+from services.relay import Relay, event_id
+from services.store import create_engine
+from tests.support.builders import a_department, a_target, an_inspector
+
+CTX = CommandContext(SYSTEM, correlation_id="req-isolation")
+DEPARTMENTS = ["hj-eeb", "hj-smb"]
+
+
+class ConfiguredNats(EmbeddedNats):
+    """The embedded server with extra configuration text (an ``include`` of the generated auth.conf)."""
+
+    def __init__(self, port: int, store_dir: Path, extra: str) -> None:
+        super().__init__(port, store_dir)
+        self.extra = extra
+
+    def write_config(self) -> Path:
+        path = super().write_config()
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(self.extra)
+        return path
+
+    def url_for(self, user: str, password: str) -> str:
+        return f"nats://{user}:{password}@{self.host}:{self.port}"
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[ConfiguredNats, dict[str, str]]]:
+    passwords = write_nats_config(tmp_path / "conf", DEPARTMENTS)
+    auth = tmp_path / "conf" / "auth.conf"
+    assert oct(auth.stat().st_mode & 0o777) == "0o600"
+    # NATS resolves an include relative to the including file's directory.
+    server = ConfiguredNats(free_port(), tmp_path / "nats", 'include "../conf/auth.conf"\n')
+    server.start()
+    try:
+        yield server, passwords
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[DualRandom]:
+    application = DualRandom(f"sqlite:///{tmp_path / 'events.db'}")
+    yield application
+    application.close()
+
+
+def publish_all(app: DualRandom, url: str, engine: sa.Engine) -> int:
+    async def run() -> int:
+        relay = Relay(app, engine, url)
+        try:
+            total = 0
+            while n := await relay.run_once():
+                total += n
+            return total
+        finally:
+            await relay.close()
+
+    return asyncio.run(run())
+
+
+def described(app: DualRandom) -> list[dict[str, Any]]:
+    batch = app.recorder.select_notifications(0, 1000, inclusive_of_start=False)
+    return [describe_event(app.mapper.to_domain_event(n), n.id) for n in batch]
+
+
+async def read_all(sub: Subscription, expected: int, timeout: float = 10) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    async for event in sub.events(idle_timeout=1):
+        out.append(event)
+        await sub.ack(event)
+        if len(out) >= expected or time.monotonic() > deadline:
+            break
+    return out
+
+
+def test_a_department_receives_its_own_events_and_nothing_of_another(
+    secured: tuple[ConfiguredNats, dict[str, str]], app: DualRandom, tmp_path: Path
+) -> None:
+    server, passwords = secured
+    for code in DEPARTMENTS:
+        app.register("department", a_department(code=code), CTX)
+        app.register("inspector", an_inspector(department=code), CTX)
+    app.register("target", a_target(), CTX)
+    events = described(app)
+    engine = create_engine(f"sqlite:///{tmp_path / 'events.db'}")
+    assert publish_all(app, server.url_for("relay", passwords["relay"]), engine) == len(events) == 5
+    engine.dispose()
+    own = [e for e in events if e["meta"]["owner"] == "hj-eeb"]
+    eeb = server.url_for("hj-eeb", passwords["hj-eeb"])
+
+    async def scenario() -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        # 1. Its own consumer: exactly its own events, in log order.
+        async with Subscription(eeb, "hj-eeb") as sub:
+            got = await read_all(sub, len(own))
+            result["own"] = got
+            result["own_errors"] = list(sub.errors)
+        async with Subscription(eeb, "hj-eeb", "shared") as sub:
+            result["shared"] = await read_all(sub, 1)
+        # 2. What it may not do: each refusal reaches error_cb; nothing arrives.
+        errors: list[Exception] = []
+
+        async def on_error(exc: Exception) -> None:
+            errors.append(exc)
+
+        nc = await nats.connect(eeb, inbox_prefix="_INBOX_hj-eeb", error_cb=on_error, allow_reconnect=False)
+        try:
+            received: list[Any] = []
+
+            async def collect(msg: Any) -> None:
+                received.append(msg)
+
+            await nc.subscribe("dualrandom.hj-smb.>", cb=collect)  # core NATS: refused
+            await nc.subscribe("dualrandom.>", cb=collect)
+            await nc.publish("dualrandom.hj-eeb.department.registered", b"{}")  # a forged event: refused
+            await nc.flush()
+            js = nc.jetstream(timeout=1)
+            from nats.js.api import ConsumerConfig
+
+            refused: list[str] = []
+            for name, attempt in [
+                # Its own consumer name, another department's filter: not in its allowed subjects.
+                ("widened filter", js.add_consumer("DUALRANDOM", ConsumerConfig(
+                    name="hj-eeb", durable_name="hj-eeb", filter_subject="dualrandom.hj-smb.>"))),
+                # Another department's consumer name.
+                ("other consumer", js.add_consumer("DUALRANDOM", ConsumerConfig(
+                    name="hj-smb", durable_name="hj-smb", filter_subject="dualrandom.hj-smb.>"))),
+                # The whole stream through direct get.
+                ("direct get", js.get_msg("DUALRANDOM", 1)),
+            ]:
+                try:
+                    await attempt
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    refused.append(name)
+            # Pulling from another department's consumer (as if it existed): refused, nothing delivered.
+            sub = await js.pull_subscribe_bind("hj-smb", "DUALRANDOM")
+            try:
+                await sub.fetch(1, timeout=1)
+            except nats.errors.TimeoutError:
+                refused.append("fetch other")
+            finally:
+                await sub.unsubscribe()
+            await nc.flush()
+            deadline = time.monotonic() + 5
+            while len(errors) < 6 and time.monotonic() < deadline:  # the callbacks run as tasks
+                await nc.flush()
+            result["received"] = received
+            result["refused"] = refused
+        finally:
+            await nc.close()
+        result["errors"] = [str(e) for e in errors]
+        return result
+
+    result = asyncio.run(scenario())
+    assert [e["id"] for e in result["own"]] == [event_id(e["aggregate_id"], e["version"]) for e in own]
+    assert {e["source"] for e in result["own"]} == {"/dualrandom/xinxiang-huojia/hj-eeb"}
+    assert [e["type"] for e in result["own"]] == ["cn.gov.dualrandom.department.registered.v1",
+                                                  "cn.gov.dualrandom.inspector.registered.v1"]
+    assert result["own"][0]["data"]["code"] == "hj-eeb"
+    assert result["own_errors"] == []
+    assert [e["type"] for e in result["shared"]] == ["cn.gov.dualrandom.target.registered.v1"]
+    assert result["received"] == []
+    assert result["refused"] == ["widened filter", "other consumer", "direct get", "fetch other"]
+    violations = " | ".join(result["errors"]).lower()
+    assert "permissions violation for subscription to \"dualrandom.hj-smb.>\"" in violations
+    assert "permissions violation for publish to \"dualrandom.hj-eeb.department.registered\"" in violations
+    assert "$js.api.consumer.create.dualrandom.hj-eeb.dualrandom.hj-smb.>" in violations
+    assert "$js.api.consumer.msg.next.dualrandom.hj-smb" in violations
+
+
+def test_nats_config_command_writes_users_for_registered_departments(tmp_path: Path, monkeypatch: Any) -> None:
+    from services.cli import main
+
+    monkeypatch.setenv("DUALRANDOM_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DUALRANDOM_DATABASE_URL", f"sqlite:///{tmp_path / 'events.db'}")
+    monkeypatch.setenv("DUALRANDOM_RELAY_ENABLED", "false")
+    app = DualRandom(f"sqlite:///{tmp_path / 'events.db'}")
+    app.register("department", a_department(code="hj-eeb"), CTX)
+    app.register("department", a_department(code="hj-smb"), CTX)
+    app.close()
+    out = tmp_path / "deploy-nats"
+    runner = CliRunner()
+    result = runner.invoke(main, ["nats-config", "--out", str(out), "--department", "hj-tax"])
+    assert result.exit_code == 0, result.output
+    conf = (out / "auth.conf").read_text("utf-8")
+    creds = json.loads((out / "credentials.json").read_text("utf-8"))
+    assert set(creds) == {"operator", "relay", "hj-eeb", "hj-smb", "hj-tax"}
+    for code in ("hj-eeb", "hj-smb", "hj-tax"):
+        assert f'"$JS.API.CONSUMER.CREATE.DUALRANDOM.{code}.dualrandom.{code}.>"' in conf
+        assert f'"_INBOX_{code}.>"' in conf
+    again = runner.invoke(main, ["nats-config", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "credentials.json").read_text("utf-8"))["hj-eeb"] == creds["hj-eeb"]  # kept

@@ -1,0 +1,96 @@
+"""A long random run of task commands (open, commit, freeze, draw, teams, recusal, redraw, merge, directory
+changes), then the tasks read model rebuilt from position 0 equals the live one (SQLite and PostgreSQL)."""
+
+import uuid
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.errors import DomainError
+from services.application import ConflictError
+from tests.support.projections import assert_rebuild_equals_live
+from tests.support.scenario import ADMIN, AMR_PLANNER, EEB_PLANNER, build_county, ctx
+
+PLANNERS = {"hj-eeb": EEB_PLANNER, "hj-amr": AMR_PLANNER}
+
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["open", "open_joint", "commit", "freeze", "draw", "teams", "recuse", "redraw", "merge",
+                         "close_target", "conflict"]),
+        st.integers(0, 1000),
+    ),
+    min_size=10, max_size=40,
+)
+
+
+def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n: int) -> None:
+    T = rt.tasks
+    if kind in ("open", "open_joint"):
+        lead = ["hj-eeb", "hj-amr"][n % 2]
+        participants = {lead: county.items[lead][:1]}
+        if kind == "open_joint":
+            other = "hj-amr" if lead == "hj-eeb" else "hj-eeb"
+            participants[other] = county.items[other][1:2]
+        done = T.open_task(ctx(PLANNERS[lead]), {
+            "period": f"2024Q{1 + n % 4}", "reason": "随机场景", "participants": participants,
+            "rules": [{"supervision_class": c, "min_ratio": "30%"} for c in ("key", "general", "special")],
+            "options": {"exclude_inspected_this_year": bool(n % 3)},
+        })
+        tasks.append((uuid.UUID(done.id), lead))
+        return
+    if kind == "close_target":
+        status = ["closed", "active", "deregistered"][n % 3]
+        rt.app.update("target", uuid.UUID(county.targets[n % len(county.targets)]), {"status": status}, ctx(ADMIN))
+        return
+    if kind == "conflict":
+        dept = ["hj-eeb", "hj-amr"][n % 2]
+        inspector = county.inspectors[dept][n % len(county.inspectors[dept])]
+        rt.app.update("inspector", uuid.UUID(inspector), {"conflicts": [county.targets[n % len(county.targets)]]},
+                      ctx(ADMIN))
+        return
+    if not tasks:
+        return
+    tid, lead = tasks[n % len(tasks)]
+    task = T.task(tid)
+    planner = ctx(PLANNERS[lead])
+    if kind == "commit":
+        T.commit(planner, tid)
+    elif kind == "freeze":
+        T.freeze(planner, tid)
+    elif kind == "draw":
+        T.draw_targets(planner, tid, str(n))
+    elif kind == "teams":
+        for dept in task.departments:
+            if dept not in task.teams:
+                T.draw_inspectors(ctx(PLANNERS[dept]), tid, dept)
+                return
+    elif kind == "redraw":
+        T.withdraw(planner, tid, f"重抽{n}")
+    elif kind == "recuse" and task.teams:
+        from domain.tasks.assignment import assignment_id
+
+        target = task.selected[n % len(task.selected)]
+        a = T.assignment(assignment_id(tid, task.round, target))
+        dept = sorted(a.teams)[0] if a.teams else None
+        if dept:
+            T.recuse(ctx(PLANNERS[dept]), a.id, a.teams[dept]["members"][0], "利害关系")
+    elif kind == "merge":
+        for o in T.overlaps_of(task):
+            T.merge(planner, uuid.UUID(o["this_assignment_id"]), uuid.UUID(o["assignment_id"]), "一次检查")
+            return
+
+
+@settings(max_examples=4, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(steps=STEPS)
+def test_the_rebuilt_tasks_read_model_equals_the_live_one(runtime, steps) -> None:
+    if not hasattr(runtime, "_county"):
+        runtime._county = build_county(runtime, targets=30, inspectors=6)
+        runtime._tasks = []
+    for kind, n in steps:
+        try:
+            _step(runtime, runtime._county, runtime._tasks, kind, n)
+        except (DomainError, ConflictError):
+            pass  # a refused command changes nothing: the run goes on
+    runtime.runner.catch_up()
+    assert_rebuild_equals_live(runtime, "tasks")
