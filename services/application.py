@@ -80,7 +80,8 @@ class DualRandom(Application):
             }
         )
         # Concurrent commands (the server's request threads) share transactions: see services/recorder.py.
-        self.group_commit = GroupCommit(self.recorder.insert_events, max_events=_GROUP_MAX_EVENTS)
+        recorder: Any = self.recorder
+        self.group_commit = GroupCommit(recorder.insert_events_one_trip, max_events=_GROUP_MAX_EVENTS)
 
     # -- writing ---------------------------------------------------------------------------------
     def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[Any]) -> int | None:

@@ -39,6 +39,7 @@ from projections.runner import ProjectionConflictError, ProjectionRunner
 from projections.tasks.projection import TABLES as TT
 from projections.tasks.projection import quarters_of
 from services.application import CommandContext, ConflictError, DualRandom, NotFoundError
+from projections.aggregate_rows import split_bars
 
 seeds_metadata = sa.MetaData()
 draw_seeds = sa.Table(
@@ -78,9 +79,6 @@ class Done:
     position: int | None
     body: dict[str, Any]
 
-
-def _bars(text: str | None) -> list[str]:
-    return [v for v in (text or "").split("|") if v]
 
 
 def _uuid(value: Any, field: str) -> uuid.UUID:
@@ -424,7 +422,7 @@ class Tasks:
             draws: dict[str, tuple[str, int, list[str], list[str]]] = {}
             for r in conn.execute(sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id)
                                   .where(tt.c.year == task.year)):
-                entry = draws.setdefault(r.task_id, (r.task_id, r.year, _bars(r.items), []))
+                entry = draws.setdefault(r.task_id, (r.task_id, r.year, split_bars(r.items), []))
                 entry[3].append(r.target_id)
             excluded = inspected_this_year(draws.values(), str(task.id), task.year, task.items)
         weights = task.options["risk_weights"] if task.options["weighted"] else None
@@ -461,7 +459,7 @@ class Tasks:
             raise TaskStateError("the frozen pool of this round is not on this server; freeze again after a redraw")
         weights = [int(w) for w in row.weights.split("\n")] if weighted else None
         return StoredPool(CandidateColumns(row.ids.split("\n"), row.strata.split("\n"), weights),
-                          set(_bars(row.off_site)))
+                          set(split_bars(row.off_site)))
 
     def _seed(self, tid: uuid.UUID, round_: int) -> bytes:
         with self.engine.connect() as conn:
@@ -569,7 +567,7 @@ class Tasks:
                 .where(tt.c.year == task.year, tt.c.task_id != str(task.id))
             ).all()
         for r in rows:
-            if r.target_id in mine and set(_bars(r.quarters)) & set(quarters):
+            if r.target_id in mine and set(split_bars(r.quarters)) & set(quarters):
                 out.append({
                     "target_id": r.target_id, "task_id": r.task_id, "task_number": r.number, "lead": r.lead,
                     "assignment_id": str(assignment_id(r.task_id, r.round, r.target_id)),
@@ -893,7 +891,7 @@ def _as_uuid(value: Any) -> uuid.UUID:
 
 def _target_row(r: Any) -> dict[str, Any]:
     return {"county": r.county, "industry": r.industry, "supervision_class": r.supervision_class,
-            "risk_class": r.risk_class, "tags": _bars(r.tags), "status": r.status}
+            "risk_class": r.risk_class, "tags": split_bars(r.tags), "status": r.status}
 
 
 def _count_inspectors(conn: Connection, department: str, on: dt.date) -> int:
@@ -943,9 +941,9 @@ def _sum_lines(current: Any, line: Any) -> Any:
 
 
 def _task_summary(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "number": r.number, "name": r.name, "lead": r.lead, "departments": _bars(r.departments),
+    return {"id": r.id, "number": r.number, "name": r.name, "lead": r.lead, "departments": split_bars(r.departments),
             "year": r.year, "period": r.period, "category": r.category, "origin": r.origin,
-            "is_joint": bool(r.is_joint), "state": r.state, "round": r.round, "teams_drawn": _bars(r.teams_done)}
+            "is_joint": bool(r.is_joint), "state": r.state, "round": r.round, "teams_drawn": split_bars(r.teams_done)}
 
 
 def _info_dict(info: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ fields: only ``queries.py`` reads it, and the public table never does.
 """
 
 import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ from domain.execution.referral import Referral
 from domain.planning.plan import AnnualPlan
 from domain.tasks.task import Task
 from projections.runner import insert_rows
-from projections.tasks.projection import bars, rehydrate, state_of
+from projections.aggregate_rows import bars, common_row, fold, upsert
 
 metadata = sa.MetaData()
 
@@ -130,24 +129,15 @@ class ExecutionProjection:
             self.metadata, self.tables = metadata, TABLES
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        states: dict[uuid.UUID, list[Any]] = {}  # id -> [kind, agg, position, first_position | None]
         names: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, id) -> {"row": {...}} | {"rename": name}
-        for position, ev in events:
-            kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
+
+        def named(kind: str | None, ev: Any) -> bool:
             if kind in _NAMED or kind in ("task", "plan"):
-                self._name(names, kind, ev)
-                continue
-            cls = _AGGREGATES.get(kind)  # type: ignore[arg-type]
-            if cls is None:
-                continue
-            oid = ev.originator_id
-            entry = states.get(oid)
-            if entry is None:
-                agg = self._load(conn, kind, cls, oid)
-                entry = states[oid] = [kind, agg, position, None if agg is not None else position]
-            agg = entry[1]
-            entry[1] = ev.mutate(agg) if agg is None else (ev.mutate(agg) or agg)
-            entry[2] = position
+                self._name(names, kind, ev)  # type: ignore[arg-type]
+                return True
+            return False
+
+        states = fold(conn, events, _AGGREGATES, lambda kind: self.tables[_TABLE[kind]], named)
         if names:
             self._write_names(conn, names)
         for kind, agg, position, first in states.values():
@@ -216,41 +206,17 @@ class ExecutionProjection:
         insert_rows(conn, t, new)
 
     # -- aggregates ---------------------------------------------------------------------------------------
-    def _load(self, conn: Connection, kind: str, cls: type, oid: uuid.UUID) -> Any:
-        t = self.tables[_TABLE[kind]]
-        row = conn.execute(
-            sa.select(t.c.version, t.c.created_on, t.c.modified_on, t.c.state_json).where(t.c.id == str(oid))
-        ).first()
-        if row is None:
-            return None
-        return rehydrate(cls, oid, row.version, row.created_on, row.modified_on, row.state_json)
-
-    @staticmethod
-    def _common(agg: Any, position: int) -> dict[str, Any]:
-        return {
-            "id": str(agg.id), "version": agg.version, "position": position,
-            "created_on": agg.created_on.isoformat(), "modified_on": agg.modified_on.isoformat(),
-            "state_json": state_of(agg),
-        }
-
-    @staticmethod
-    def _upsert(conn: Connection, table: sa.Table, row: dict[str, Any], first: int | None) -> None:
-        if first is not None:
-            conn.execute(table.insert().values(**row, first_position=first))
-        else:
-            conn.execute(table.update().where(table.c.id == row["id"]).values(**row))
-
     def _write_inspection(self, conn: Connection, insp: Inspection, position: int, first: int | None) -> None:
         d = insp.deadline or {}
         row = {
-            **self._common(insp, position),
+            **common_row(insp, position),
             "assignment_id": insp.assignment_id, "task_id": insp.task_id, "department": insp.department,
             "target_id": insp.target_id, "state": insp.state, "inspected_on": insp.inspected_on,
             "approved_on": insp.approved_on, "deadline": d.get("date"), "provisional": bool(d.get("provisional")),
             "uncovered_years": bars([str(y) for y in d.get("uncovered_years", [])]),
             "published_on": insp.published_on, "push_state": insp.push_state,
         }
-        self._upsert(conn, self.tables["inspection"], row, first)
+        upsert(conn, self.tables["inspection"], row, first)
         if insp.state == ReviewState.PUBLISHED.value:
             pub = self.tables["public"]
             conn.execute(pub.delete().where(pub.c.inspection_id == str(insp.id)))
@@ -262,21 +228,21 @@ class ExecutionProjection:
 
     def _write_referral(self, conn: Connection, r: Referral, position: int, first: int | None) -> None:
         row = {
-            **self._common(r, position),
+            **common_row(r, position),
             "kind": r.kind, "from_department": r.from_department, "to": r.to, "copy_to": r.copy_to,
             "inspection_id": r.source["inspection_id"], "item": r.source["item"], "target_id": r.source["target_id"],
             "state": r.state, "transferred_on": r.transferred_on, "respond_by": r.respond_by,
             "outcome_by": r.outcome_by,
         }
-        self._upsert(conn, self.tables["referral"], row, first)
+        upsert(conn, self.tables["referral"], row, first)
 
     def _write_follow_up_round(self, conn: Connection, f: FollowUpRound, position: int, first: int | None) -> None:
         row = {
-            **self._common(f, position),
+            **common_row(f, position),
             "department": f.department, "period": f.period, "pool_size": len(f.pool), "quota": f.quota,
             "drawn": f.draw is not None, "visited": sum(1 for v in f.visits.values() if v["visits"]),
         }
-        self._upsert(conn, self.tables["follow_up"], row, first)
+        upsert(conn, self.tables["follow_up"], row, first)
 
 
 _TABLE = {"inspection": "inspection", "referral": "referral", "follow_up_round": "follow_up"}

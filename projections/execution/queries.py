@@ -16,14 +16,12 @@ from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.publicity import PublicationContext, public_result
 from domain.planning.plan import plan_id
 from projections.execution.projection import TABLES
-from projections.tasks.projection import rehydrate
+from projections.aggregate_rows import rehydrate
+from projections.aggregate_rows import split_bars
 
 INSPECTION, PUBLIC, REFERRAL, FOLLOW_UP, NAME = (
     TABLES["inspection"], TABLES["public"], TABLES["referral"], TABLES["follow_up"], TABLES["name"])
 
-
-def _bars(text: str | None) -> list[str]:
-    return [v for v in (text or "").split("|") if v]
 
 
 def names(conn: Connection, kind: str, ids: Iterable[str], by: str = "id") -> dict[str, dict[str, Any]]:
@@ -74,7 +72,7 @@ def _inspection_row(r: Any, today: dt.date) -> dict[str, Any]:
         "id": r.id, "assignment_id": r.assignment_id, "task_id": r.task_id, "department": r.department,
         "target_id": r.target_id, "state": r.state, "inspected_on": r.inspected_on, "approved_on": r.approved_on,
         "deadline": r.deadline, "provisional": bool(r.provisional), "uncovered_years": [int(y) for y in
-                                                                                         _bars(r.uncovered_years)],
+                                                                                         split_bars(r.uncovered_years)],
         "overdue": overdue, "published_on": r.published_on,
         "published_late": bool(r.published_on and r.deadline and r.published_on > r.deadline),
         "push_state": r.push_state, "version": r.version, "position": r.position,

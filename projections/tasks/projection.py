@@ -1,12 +1,9 @@
 """Tasks read model: tasks, the targets each current draw selected, assignments and their members.
 
-Rows are rebuilt from the aggregates' own mutators (the aggregate is rehydrated from its row's ``state``),
-so the read model cannot drift from the domain's rules. Plans are few and read from their aggregates.
+Rows are rebuilt from the aggregates' own mutators (``projections.aggregate_rows``), so the read model cannot
+drift from the domain's rules. Plans are few and read from their aggregates.
 """
 
-import datetime as dt
-import json
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,11 +13,11 @@ from sqlalchemy.engine import Connection
 from domain.planning.rules import parse_period
 from domain.tasks.assignment import Assignment
 from domain.tasks.task import Task
+from projections.aggregate_rows import bars, common_row, fold, upsert
 
 metadata = sa.MetaData()
 
 _AGGREGATES: dict[str, type] = {"task": Task, "assignment": Assignment}
-_PRIVATE = {"_id", "_version", "_created_on", "_modified_on", "_pending_events"}
 
 
 def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
@@ -95,25 +92,8 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
 TABLES = _tables(metadata, "")
 
 
-def bars(values: Sequence[str]) -> str:
-    return "|" + "|".join(values) + "|" if values else ""
-
-
 def quarters_of(period: str) -> list[str]:
     return [q.text for q in parse_period(period).quarters()]
-
-
-def state_of(agg: Any) -> str:
-    return json.dumps({k: v for k, v in vars(agg).items() if k not in _PRIVATE}, ensure_ascii=False, sort_keys=True)
-
-
-def rehydrate(cls: type, oid: uuid.UUID, version: int, created_on: str, modified_on: str, state: str) -> Any:
-    agg = object.__new__(cls)
-    agg.__dict__.update(
-        _id=oid, _version=version, _created_on=dt.datetime.fromisoformat(created_on),
-        _modified_on=dt.datetime.fromisoformat(modified_on), _pending_events=[], **json.loads(state),
-    )
-    return agg
 
 
 class TaskBoardProjection:
@@ -130,60 +110,23 @@ class TaskBoardProjection:
             self.metadata, self.tables = metadata, TABLES
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        states: dict[uuid.UUID, list[Any]] = {}  # id -> [kind, agg, position, first_position|None, round_before]
-        for position, ev in events:
-            kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
-            cls = _AGGREGATES.get(kind)  # type: ignore[arg-type]
-            if cls is None:
-                continue
-            oid = ev.originator_id
-            entry = states.get(oid)
-            if entry is None:
-                agg = self._load(conn, kind, cls, oid)
-                entry = states[oid] = [kind, agg, position, None if agg is not None else position]
-            agg = entry[1]
-            entry[1] = ev.mutate(agg) if agg is None else (ev.mutate(agg) or agg)
-            entry[2] = position
+        states = fold(conn, events, _AGGREGATES, lambda kind: self.tables[kind])
         for kind, agg, position, first in states.values():
             if kind == "task":
                 self._write_task(conn, agg, position, first)
             else:
                 self._write_assignment(conn, agg, position, first)
 
-    # -- rows ------------------------------------------------------------------------------------------
-    def _load(self, conn: Connection, kind: str, cls: type, oid: uuid.UUID) -> Any:
-        t = self.tables[kind]
-        row = conn.execute(
-            sa.select(t.c.version, t.c.created_on, t.c.modified_on, t.c.state_json).where(t.c.id == str(oid))
-        ).first()
-        if row is None:
-            return None
-        return rehydrate(cls, oid, row.version, row.created_on, row.modified_on, row.state_json)
-
-    @staticmethod
-    def _common(agg: Any, position: int) -> dict[str, Any]:
-        return {
-            "id": str(agg.id), "version": agg.version, "position": position,
-            "created_on": agg.created_on.isoformat(), "modified_on": agg.modified_on.isoformat(),
-            "state_json": state_of(agg),
-        }
-
-    def _upsert(self, conn: Connection, table: sa.Table, row: dict[str, Any], first: int | None) -> None:
-        if first is not None:
-            conn.execute(table.insert().values(**row, first_position=first))
-        else:
-            conn.execute(table.update().where(table.c.id == row["id"]).values(**row))
-
     def _write_task(self, conn: Connection, task: Task, position: int, first: int | None) -> None:
         quarters = quarters_of(task.period)
         row = {
-            **self._common(task, position),
+            **common_row(task, position),
             "number": task.number, "name": task.name, "lead": task.lead, "departments": bars(task.departments),
             "year": task.year, "period": task.period, "quarters": bars(quarters), "category": task.category,
             "origin": task.origin, "is_joint": task.is_joint, "state": task.state, "round": task.round,
             "teams_done": bars(sorted(task.teams)),
         }
-        self._upsert(conn, self.tables["task"], row, first)
+        upsert(conn, self.tables["task"], row, first)
         tt = self.tables["task_target"]
         # The current draw's selection, replaced wholesale: a withdrawn round leaves nothing behind.
         conn.execute(tt.delete().where(tt.c.task_id == str(task.id)))
@@ -200,12 +143,12 @@ class TaskBoardProjection:
 
     def _write_assignment(self, conn: Connection, a: Assignment, position: int, first: int | None) -> None:
         row = {
-            **self._common(a, position),
+            **common_row(a, position),
             "task_id": a.task_id, "task_ids": bars([str(t["task_id"]) for t in a.tasks]), "target_id": a.target_id,
             "lead": a.lead, "departments": bars(a.departments), "period": a.period, "state": a.state,
             "visit_date": a.visit_date,
         }
-        self._upsert(conn, self.tables["assignment"], row, first)
+        upsert(conn, self.tables["assignment"], row, first)
         m = self.tables["member"]
         conn.execute(m.delete().where(m.c.assignment_id == str(a.id)))
         if a.state in ("merged", "cancelled"):

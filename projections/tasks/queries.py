@@ -12,13 +12,11 @@ from sqlalchemy.engine import Engine
 from domain.planning.rules import SEED_MIN_JOINT_SHARE, parse_period
 from projections.directory.projection import TABLES as DIR
 from projections.tasks.projection import TABLES
+from projections.aggregate_rows import split_bars
 
 SEED_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
 """S3 per quarter: key >= 25%, general >= 5% (or 6 per inspector), special set locally."""
 
-
-def _bars(text: str | None) -> list[str]:
-    return [v for v in (text or "").split("|") if v]
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -35,8 +33,8 @@ def department_tasks(engine: Engine, department: str, year: int | None = None) -
         rows = conn.execute(query.order_by(t.c.first_position)).all()
     return [{
         "id": r.id, "number": r.number, "name": r.name, "lead": r.lead, "role": "lead" if r.lead == department else "participant",
-        "departments": _bars(r.departments), "period": r.period, "origin": r.origin, "is_joint": bool(r.is_joint),
-        "state": r.state, "teams_drawn": department in _bars(r.teams_done),
+        "departments": split_bars(r.departments), "period": r.period, "origin": r.origin, "is_joint": bool(r.is_joint),
+        "state": r.state, "teams_drawn": department in split_bars(r.teams_done),
     } for r in rows]
 
 

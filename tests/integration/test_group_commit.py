@@ -281,3 +281,21 @@ def test_a_write_inside_an_open_transaction_is_not_grouped(app: DualRandom) -> N
         w = app.register("target", a_target(), CommandContext(PLANNER))
     assert app.group_commit.transactions == before
     assert app.load("target", uuid.UUID(w.id)).version == 1
+
+
+def test_the_one_round_trip_insert_stores_refuses_duplicates_and_keeps_its_connection(app: DualRandom) -> None:
+    recorder: Any = app.recorder
+    a, b = uuid.uuid4(), uuid.uuid4()
+    odd_topic = "tests.odd:Topic'with\"quotes\\and{braces},"  # escaping of the literals
+    ids = recorder.insert_events_one_trip([*stored(a, 1, 2), StoredEvent(b, 1, odd_topic, b"\x00'\\\"{}")])
+    assert len(ids) == 3 and ids == sorted(ids) and len(set(ids)) == 3
+    for _ in range(3):  # a duplicate fails alone, and the connection it used is fine afterwards
+        with pytest.raises(IntegrityError):
+            recorder.insert_events_one_trip([*stored(uuid.uuid4(), 1), *stored(a, 2)])
+    got = recorder.select_events(b)
+    assert [(e.topic, e.state) for e in got] == [(odd_topic, b"\x00'\\\"{}")]
+    assert [e.originator_version for e in recorder.select_events(a)] == [1, 2]
+    notifications = recorder.select_notifications(0, 10)
+    assert [n.id for n in notifications] == ids  # nothing of the failed transactions was stored
+    more = recorder.insert_events_one_trip(stored(uuid.uuid4(), 1))
+    assert more[0] > ids[-1]
