@@ -159,11 +159,14 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option("--with-plan", is_flag=True,
+              help="Also draw up the seed's 2024 plan of the ecology bureau (2024001..2024004) and its first-quarter "
+                   "joint task with market regulation, drawn (targets and both departments' teams).")
+def demo(with_plan: bool) -> None:
     """Load a demo county (获嘉县): departments, items, a few hundred targets, about 30 inspectors."""
     from domain.access import SYSTEM
     from services.application import CommandContext
-    from services.demo import load_demo
+    from services.demo import load_demo, load_demo_plan
 
     settings = _settings()
     runtime = _open(settings, with_nats=False)
@@ -171,6 +174,8 @@ def demo() -> None:
         counts = load_demo(runtime.app, CommandContext(SYSTEM, correlation_id=f"demo-{uuid.uuid4()}"))
         runtime.runner.catch_up()
         click.echo(", ".join(f"{v} {k}" for k, v in counts.items()))
+        if with_plan:
+            click.echo(load_demo_plan(runtime))
     finally:
         runtime.close()
 

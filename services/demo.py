@@ -336,4 +336,49 @@ def _experts(rng: random.Random) -> list[dict[str, Any]]:
     return [{"department": "hj-eeb", "name": _person(rng, used), "conflicts": [], **e} for e in EXPERTS]
 
 
-__all__ = ["CITY", "COUNTY", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "load_demo"]
+def load_demo_plan(runtime: Any) -> str:
+    """The seed's 2024 plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and the S3
+    rules, and the first quarter's task run jointly with market regulation (hj-amr): committed, frozen, drawn
+    and both departments' teams drawn. Idempotent: does nothing when the plan exists. Returns a summary line."""
+    import uuid as _uuid
+
+    from domain.access import Actor
+    from domain.planning.plan import SEED_ITEMS, SEED_SCOPE, plan_id
+    from domain.planning.rules import SEED_RULES, rules_to_dict
+    from services.application import ConflictError, NotFoundError
+
+    eeb = CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",)))
+    amr = CommandContext(Actor("demo-planner-amr", "hj-amr", ("planner",)))
+    tasks = runtime.tasks
+    try:
+        tasks.plan(plan_id("hj-eeb", 2024))
+        return "the 2024 plan of hj-eeb exists already: nothing done"
+    except NotFoundError:
+        pass
+    items = {d["name"]: d for d in demo_data()["item"] if d["department"] == "hj-eeb"}
+    from domain.directory import InspectionItem
+
+    ids = [str(InspectionItem.id_for({"department": "hj-eeb", "code": items[name]["code"]})) for name in SEED_ITEMS]
+    try:
+        plan = tasks.draw_up_plan(eeb, "hj-eeb", 2024)
+    except ConflictError:
+        return "the 2024 plan of hj-eeb exists already: nothing done"
+    for q, word in enumerate("一二三四", start=1):
+        tasks.add_plan_entry(eeb, _uuid.UUID(plan.id), {
+            "name": f"新乡市生态环境局获嘉分局{word}季度随机抽查", "items": ids, "category": "general",
+            "period": f"2024Q{q}", "rules": rules_to_dict(SEED_RULES), "scope": SEED_SCOPE})
+    amr_item = next(str(InspectionItem.id_for({"department": "hj-amr", "code": d["code"]}))
+                    for d in demo_data()["item"] if d["department"] == "hj-amr")
+    task = tasks.open_task(eeb, {"plan_entry": "2024001", "participants": {"hj-amr": [amr_item]}})
+    tid = _uuid.UUID(task.id)
+    tasks.commit(eeb, tid)
+    tasks.freeze(eeb, tid)
+    drawn = tasks.draw_targets(eeb, tid, "demo")
+    tasks.draw_inspectors(eeb, tid, "hj-eeb")
+    tasks.draw_inspectors(amr, tid, "hj-amr")
+    runtime.runner.catch_up()
+    return (f"plan {plan.id} (2024001..2024004); task {task.body['number']} {task.body['name']}: "
+            f"{drawn.body['selected']} targets drawn, teams of hj-eeb and hj-amr drawn")
+
+
+__all__ = ["CITY", "COUNTY", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "load_demo", "load_demo_plan"]

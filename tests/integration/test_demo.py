@@ -72,3 +72,21 @@ def test_demo_loads_and_a_second_load_adds_no_events(app: DualRandom) -> None:
     again = load_demo(app, CommandContext(SYSTEM, correlation_id="demo-2"))
     assert again == {**counts, "events": 0}
     assert app.recorder.max_notification_id() == before
+
+
+def test_the_demo_plan_runs_the_seed_plan_and_a_drawn_joint_task(runtime) -> None:
+    from domain.access import SYSTEM
+    from domain.planning.plan import plan_id
+    from services.application import CommandContext
+    from services.demo import load_demo, load_demo_plan
+
+    load_demo(runtime.app, CommandContext(SYSTEM))
+    runtime.runner.catch_up()
+    line = load_demo_plan(runtime)
+    assert "targets drawn" in line
+    plan = runtime.tasks.plan(plan_id("hj-eeb", 2024))
+    assert sorted(plan.entries) == ["2024001", "2024002", "2024003", "2024004"]
+    (task,) = [runtime.tasks.task(__import__("uuid").UUID(t["id"]))
+               for t in runtime.tasks.list_tasks(SYSTEM, 2024, None, 10, 0)["items"]]
+    assert task.is_joint and task.state == "drawn" and sorted(task.teams) == ["hj-amr", "hj-eeb"]
+    assert load_demo_plan(runtime).endswith("nothing done")
