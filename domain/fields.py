@@ -36,12 +36,16 @@ class Spec:
 
     def __init__(self, fields: Iterable[Field]) -> None:
         self.fields = {f.name: f for f in fields}
+        # Computed once (imports call these 100,000 times): the defaults, and which of them are lists
+        # (handed out as a fresh list each time, never shared).
+        self._defaults = {f.name: f.default for f in self.fields.values()}
+        self._list_defaults = tuple(f.name for f in self.fields.values() if isinstance(f.default, (list, tuple)))
 
     def defaults(self) -> dict[str, Any]:
-        return {
-            f.name: (list(f.default) if isinstance(f.default, (list, tuple)) else f.default)
-            for f in self.fields.values()
-        }
+        out = dict(self._defaults)
+        for name in self._list_defaults:
+            out[name] = list(out[name])
+        return out
 
     def validate(self, data: Mapping[str, Any], *, partial: bool, row: int | None = None) -> dict[str, Any]:
         """Normalise ``data``; raise InvalidInputError listing every problem.
@@ -50,27 +54,32 @@ class Spec:
         """
         problems: list[FieldProblem] = []
         out: dict[str, Any] = {}
+        fields = self.fields
         for key in data:
-            if key not in self.fields:
+            if key not in fields:
                 problems.append(FieldProblem(key, "unknown_field", "is not a field of this record", row))
-        for f in self.fields.values():
-            if f.name not in data:
+        for name, f in fields.items():
+            if name not in data:
                 if f.required and not partial:
-                    problems.append(FieldProblem(f.name, "required", "is required", row))
+                    problems.append(FieldProblem(name, "required", "is required", row))
                 continue
-            try:
-                value = _normalise(f, data[f.name])
-            except ValueError as exc:
-                problems.append(FieldProblem(f.name, "type", str(exc), row))
-                continue
-            if f.required and value in ("", None, []):
-                problems.append(FieldProblem(f.name, "required", "must not be empty", row))
+            raw = data[name]
+            if f.kind == "str" and type(raw) is str:  # the common case, as _normalise would do it
+                value: Any = raw.strip()
+            else:
+                try:
+                    value = _normalise(f, raw)
+                except ValueError as exc:
+                    problems.append(FieldProblem(name, "type", str(exc), row))
+                    continue
+            if f.required and (value == "" or value is None or value == []):
+                problems.append(FieldProblem(name, "required", "must not be empty", row))
                 continue
             message = _check(f, value)
             if message:
-                problems.append(FieldProblem(f.name, message[0], message[1], row))
+                problems.append(FieldProblem(name, message[0], message[1], row))
                 continue
-            out[f.name] = value
+            out[name] = value
         if problems:
             raise InvalidInputError(problems)
         return out

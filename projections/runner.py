@@ -70,7 +70,8 @@ class Projection(Protocol):
       ``state`` bytes) instead.
     - Optional ``rebuild_batch_size: int``: events per transaction while a copy is built (default 10,000).
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
-      one query per table, not one per event.
+      one query per table, not one per event. While a copy is built its plain (non-unique) indexes do not exist
+      yet (they are created after the bulk load): look rows up by primary key or a unique constraint.
     """
 
     name: str
@@ -341,7 +342,7 @@ class ProjectionRunner:
                             index.create(conn)
             self._ensure_row(c.name + suffix, reset=True)
         size = batch_size or max(getattr(c, "rebuild_batch_size", 10_000) for c in copies)
-        position = 0
+        position = batches = 0
         reader = _Prefetch(self, size)
         try:
             # In passes up to the head as it was when the pass began: writers cannot keep the build going for
@@ -352,6 +353,9 @@ class ProjectionRunner:
                     with self.engine.begin() as conn:
                         self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
                     position = batch[-1].id
+                    batches += 1
+                    if batches & (batches - 1) == 0:
+                        self._analyze(copies)  # after batches 1, 2, 4, 8, ...: plans fit the growing tables
                     if progress is not None:
                         progress(position)
                 if until is not None or self.head() - position < size:
@@ -365,6 +369,17 @@ class ProjectionRunner:
                         if not index.unique:
                             index.create(conn)
         return copies
+
+    def _analyze(self, copies: Sequence[Projection]) -> None:
+        """PostgreSQL plans a new table's queries as if it were empty until autovacuum analyses it, which may be
+        long after a rebuild has made it large: lookups turn into scans of the whole copy."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        q = self.engine.dialect.identifier_preparer.quote
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for c in copies:
+                for table in c.metadata.sorted_tables:
+                    conn.execute(sa.text(f"ANALYZE {q(table.name)}"))
 
     def swap(self, copy: Projection, batch_size: int | None = None) -> int:
         """Bring ``copy`` to the head of the log and put its tables in place of the live ones, in one

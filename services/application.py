@@ -75,6 +75,8 @@ class DualRandom(Application):
             env={
                 # eventsourcing_sqlalchemy's factory with a recorder that bulk-inserts (services/recorder.py).
                 "PERSISTENCE_MODULE": "services.recorder:BulkSQLAlchemyFactory",
+                # the library's JSON, the same bytes, written by msgspec (services/recorder.py)
+                "TRANSCODER_TOPIC": "services.recorder:FastJSONTranscoder",
                 "SQLALCHEMY_URL": _with_sqlite_timeout(database_url),
                 "CREATE_TABLE": "y",
             }
@@ -86,28 +88,7 @@ class DualRandom(Application):
     # -- writing ---------------------------------------------------------------------------------
     def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[Any]) -> int | None:
         """Stamp metadata on pending events and save all aggregates in one transaction."""
-        causation = ctx.causation_id or str(uuid.uuid4())
-        base = {
-            "actor": ctx.actor.subject,
-            "department": ctx.actor.department,
-            "role": ctx.actor.role,
-            "correlation_id": ctx.correlation_id,
-            "causation_id": causation,
-            "command": command,
-        }
-        setattr_ = object.__setattr__
-        events: list[Any] = []
-        for agg in aggregates:
-            pending = agg.pending_events
-            if not pending:
-                continue
-            meta = {**base, "aggregate": agg.KIND, "owner": agg.department}
-            departments = getattr(agg, "departments", None)
-            if departments and list(departments) != [agg.department]:
-                meta["departments"] = sorted(departments)  # a joint task's events go to every department
-            for ev in pending:
-                setattr_(ev, "_meta", meta)
-            events.extend(pending)
+        events = _stamp(_meta_base(ctx, command), aggregates)
         if not events:
             return None
         try:
@@ -278,30 +259,15 @@ class DualRandom(Application):
         if problems:
             raise InvalidInputError(problems, f"{len({p.row for p in problems})} bad rows; nothing was imported")
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
+        if len(valid) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
+            return self._import_streaming(cls, valid, existing, ctx, progress)
         to_save: list[DirectoryEntry] = []
-        created = updated = unchanged = 0
-        # New entries: the id is already known (no second uuid5 through create_id).
+        counts = [0, 0, 0]  # created, updated, unchanged
         registered = getattr(cls, "Registered", None)
         for i, (rownum, values, agg_id) in enumerate(valid, 1):
-            agg = existing.get(agg_id)
-            if agg is None:
-                data = {**cls.SPEC.defaults(), **values}
-                if registered is not None:
-                    to_save.append(cls._create(registered, id=agg_id, data=data))
-                else:
-                    to_save.append(cls(data=data))
-                created += 1
-            else:
-                try:
-                    changed = agg.change(values, row=rownum)
-                except InvalidInputError as exc:
-                    problems.extend(exc.problems)
-                    continue
-                if changed:
-                    to_save.append(agg)
-                    updated += 1
-                else:
-                    unchanged += 1
+            agg = _imported(cls, registered, existing.get(agg_id), rownum, values, agg_id, counts, problems)
+            if agg is not None:
+                to_save.append(agg)
             if progress and i % 1000 == 0:
                 progress(1000)
         if problems:
@@ -310,7 +276,79 @@ class DualRandom(Application):
             progress(len(valid) % 1000)
         events = sum(len(a.pending_events) for a in to_save)
         position = self._store(ctx, f"import_{kind}", to_save)
-        return ImportResult(created, updated, unchanged, events, position)
+        return ImportResult(counts[0], counts[1], counts[2], events, position)
+
+    def _import_streaming(
+        self, cls: type[DirectoryEntry], valid: list[tuple[int, dict[str, Any], uuid.UUID]],
+        existing: dict[uuid.UUID, DirectoryEntry], ctx: CommandContext, progress: Callable[[int], None] | None,
+    ) -> ImportResult:
+        """A large import as one transaction that starts early: the aggregates of chunk k+1 are made, stamped
+        (the same metadata ``_store`` gives, one causation id for the whole import) and serialised while a
+        worker thread inserts chunk k. A row that turns out bad stops the inserting, the remaining rows are
+        still checked so that the answer lists every bad row, and the transaction is rolled back: nothing
+        is stored, as before. The table lock is taken by the first insert and held to the commit."""
+        kind = cls.KIND
+        base = _meta_base(ctx, f"import_{kind}")
+        registered = getattr(cls, "Registered", None)
+        recorder: Any = self.recorder
+        to_stored_event = self.mapper.to_stored_event
+        problems: list[FieldProblem] = []
+        counts = [0, 0, 0]  # created, updated, unchanged
+        events_all: list[Any] = []
+        stored_all: list[StoredEvent] = []
+        notification_ids: list[int] = []
+        try:
+            with recorder.transaction(commit=True) as session, ThreadPoolExecutor(
+                1, thread_name_prefix="dualrandom-insert"
+            ) as pool:  # the pool exits first: an insert still running ends before the rollback
+                running: Future[Any] | None = None
+                for start in range(0, len(valid), _PIPELINE_CHUNK):
+                    chunk: list[DirectoryEntry] = []
+                    for rownum, values, agg_id in valid[start : start + _PIPELINE_CHUNK]:
+                        agg = _imported(cls, registered, existing.get(agg_id), rownum, values, agg_id, counts, problems)
+                        if agg is not None:
+                            chunk.append(agg)
+                    if progress:
+                        progress(min(_PIPELINE_CHUNK, len(valid) - start))
+                    if problems:
+                        continue  # nothing more to store: the rest is checked for the answer only
+                    events = _stamp(base, chunk)
+                    for agg in chunk:
+                        agg.collect_events()
+                    if not events:
+                        continue
+                    stored = [to_stored_event(ev) for ev in events]
+                    if running is not None:
+                        notification_ids.extend(running.result())
+                    running = pool.submit(recorder.insert_events, stored, session=session)
+                    events_all.extend(events)
+                    stored_all.extend(stored)
+                if running is not None:
+                    notification_ids.extend(running.result())
+                if problems:
+                    raise InvalidInputError(
+                        problems, f"{len({p.row for p in problems})} bad rows; nothing was imported"
+                    )
+        except IntegrityError as exc:
+            raise ConflictError(
+                "another write to the same entry was stored first (or the entry already exists); "
+                "nothing was stored: reload and retry"
+            ) from exc
+        recordings = [
+            Recording(
+                ev,
+                Notification(
+                    id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
+                    topic=s.topic, state=s.state,
+                ),
+            )
+            for ev, s, n_id in zip(events_all, stored_all, notification_ids, strict=True)
+        ]
+        if recordings:
+            self._notify(recordings)
+            self.notify(events_all)  # deprecated hook, as save() calls it
+        position = max(notification_ids) if notification_ids else None
+        return ImportResult(counts[0], counts[1], counts[2], len(events_all), position)
 
     # -- reading ---------------------------------------------------------------------------------
     def _exists(self, agg_id: uuid.UUID) -> bool:
@@ -389,6 +427,37 @@ class DualRandom(Application):
         return out
 
 
+def _meta_base(ctx: CommandContext, command: str) -> dict[str, Any]:
+    """The metadata every event of one command shares (one causation id per command)."""
+    return {
+        "actor": ctx.actor.subject,
+        "department": ctx.actor.department,
+        "role": ctx.actor.role,
+        "correlation_id": ctx.correlation_id,
+        "causation_id": ctx.causation_id or str(uuid.uuid4()),
+        "command": command,
+    }
+
+
+def _stamp(base: dict[str, Any], aggregates: Sequence[Any]) -> list[Any]:
+    """Set ``_meta`` on the pending events of ``aggregates`` (base + aggregate kind and owner, and the
+    departments of a joint task); the pending events, in order."""
+    setattr_ = object.__setattr__
+    events: list[Any] = []
+    for agg in aggregates:
+        pending = agg.pending_events
+        if not pending:
+            continue
+        meta = {**base, "aggregate": agg.KIND, "owner": agg.department}
+        departments = getattr(agg, "departments", None)
+        if departments and list(departments) != [agg.department]:
+            meta["departments"] = sorted(departments)  # a joint task's events go to every department
+        for ev in pending:
+            setattr_(ev, "_meta", meta)
+        events.extend(pending)
+    return events
+
+
 def describe_event(ev: Any, position: int | None) -> dict[str, Any]:
     """A plain description of a stored event (history, relay, audit)."""
     state = {
@@ -411,6 +480,28 @@ def event_name(ev: Any) -> str:
     """snake_case name of the event class: ``Target.Reclassified`` -> ``reclassified``."""
     name = type(ev).__name__
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _imported(
+    cls: type[DirectoryEntry], registered: Any, agg: DirectoryEntry | None, rownum: int, values: dict[str, Any],
+    agg_id: uuid.UUID, counts: list[int], problems: list[FieldProblem],
+) -> DirectoryEntry | None:
+    """One import row applied: a new aggregate (created with the id computed during validation: no second
+    uuid5), or the existing one changed; None when unchanged or bad (its problems appended)."""
+    if agg is None:
+        data = {**cls.SPEC.defaults(), **values}
+        counts[0] += 1
+        return cls._create(registered, id=agg_id, data=data) if registered is not None else cls(data=data)
+    try:
+        changed = agg.change(values, row=rownum)
+    except InvalidInputError as exc:
+        problems.extend(exc.problems)
+        return None
+    if changed:
+        counts[1] += 1
+        return agg
+    counts[2] += 1
+    return None
 
 
 def _owner(cls: type[DirectoryEntry], values: dict[str, Any]) -> str:

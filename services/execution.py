@@ -615,8 +615,8 @@ class Execution:
     # -- case-triggered tasks from clues ---------------------------------------------------------------------
     def record_clue(self, ctx: CommandContext, data: Mapping[str, Any]) -> dict[str, Any]:
         """个案检查 from a clue: the target's risk is raised (an event on the target) and a case-triggered task
-        (not random) is opened for it and its target named. Three transactions sharing the request's
-        correlation id and the clue's id as causation id; the clue itself is the task's reason."""
+        (not random) is opened for it and its target named, in one transaction whose events carry the clue's id as
+        causation id; the clue itself is the task's reason."""
         own = {k: v for k, v in data.items() if k not in ("items", "period")}
         clue = validate_clue(own, self.today())
         task_access.require_lead(ctx.actor, clue.department)
@@ -636,22 +636,28 @@ class Execution:
         cctx = CommandContext(actor=ctx.actor, correlation_id=ctx.correlation_id, causation_id=str(clue_id))
         previous = target.data["risk_class"]
         raised = raised_risk_class(previous)
-        risk_position = None
-        if raised != previous:
-            risk_position = self.app.update("target", tid, {"risk_class": raised}, cctx).position
         label = CLUE_SOURCE_LABELS[clue.source]
         reason = f"个案检查（{label}）{clue.received_on}：{clue.summary}"
         if clue.method:
             reason += f"；方式：{INSPECTION_METHOD_LABELS.get(clue.method, clue.method)}"
         if clue.reference:
             reason += f"；编号：{clue.reference}"
+
+        def with_target(task: Any) -> list[Any]:
+            task.designate_targets([str(tid)], secrets.token_bytes(32).hex())
+            fresh = self.app.load("target", tid)
+            if raised != fresh.data["risk_class"]:
+                fresh.change({"risk_class": raised})
+            return [fresh]
+
+        # One transaction: the case-triggered task, its named target and the target's raised risk.
         task = self.tasks.open_task(cctx, {"origin": "case", "lead": clue.department, "period": period,
-                                           "participants": {clue.department: items}, "reason": reason})
-        designated = self.tasks.designate(cctx, uuid.UUID(task.id), [str(tid)])
+                                           "participants": {clue.department: items}, "reason": reason},
+                                    also=with_target, command="record_clue")
         return {"clue_id": str(clue_id), "clue": clue.as_dict(), "target_id": str(tid),
-                "risk": {"previous": previous, "risk_class": raised, "position": risk_position},
+                "risk": {"previous": previous, "risk_class": raised, "position": task.position},
                 "task": {"id": task.id, "number": task.body.get("number"), "name": task.body.get("name"),
-                         "is_random": False}, "position": designated.position, "version": designated.version}
+                         "is_random": False}, "position": task.position, "version": task.version}
 
     # -- follow-up visits ---------------------------------------------------------------------------------------
     def plan_follow_up(self, ctx: CommandContext, department: str, period: str, ratio: Any = None) -> Done:

@@ -165,7 +165,7 @@ class Subscription:
         sub = await self._js.pull_subscribe_bind(self.durable, self.stream)
         try:
             msgs = await sub.fetch(1, timeout=1)
-        except NatsTimeoutError:
+        except (NatsTimeoutError, asyncio.TimeoutError):
             return None
         finally:
             await sub.unsubscribe()
@@ -200,7 +200,7 @@ class Subscription:
             size = self.batch if full else 1
             try:
                 msgs = await self._sub.fetch(size, timeout=0.02 if full else 1.0)
-            except NatsTimeoutError:
+            except (NatsTimeoutError, asyncio.TimeoutError):
                 full = False
                 if idle_timeout is not None and time.monotonic() - last_seen >= idle_timeout:
                     return

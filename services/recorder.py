@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import JSONTranscoder, StoredEvent
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.orm import Session
@@ -204,6 +205,71 @@ def _quote(text: str) -> str:
 def _as_uuid(value: Any) -> Any:
     """Stored events may carry str ids; the database returns UUIDs."""
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+class _NotPlain(Exception):
+    """A value the fast encoder leaves to the library's (a float, a subclass, an unregistered type, ...)."""
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
+class FastJSONTranscoder(JSONTranscoder):
+    """The library's ``JSONTranscoder``, encoding the same bytes about three times faster.
+
+    The library encodes with ``json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)`` and a ``default``
+    that wraps each registered type (datetime, UUID, Decimal) as ``{"_type_": name, "_data_": ...}``. Here the
+    registered types are wrapped first, in Python, and msgspec writes the JSON. For str, int, bool, None,
+    lists, tuples and dicts with str keys msgspec writes exactly the bytes the standard library does (checked
+    for every code point); anything else (floats, str/int/dict subclasses such as enums, non-str keys,
+    unregistered types) makes the whole value go through the library's encoder, unchanged. Decoding is the
+    library's. Selected with ``TRANSCODER_TOPIC=services.recorder:FastJSONTranscoder``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._msgspec = msgspec.json.Encoder()
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return self._msgspec.encode(self._wrap(obj))
+        except (_NotPlain, TypeError, ValueError, OverflowError, msgspec.EncodeError):
+            return super().encode(obj)
+
+    def _wrap(self, o: Any) -> Any:
+        """``o`` with registered types wrapped as the library's ``default`` wraps them; ``o`` itself (not a
+        copy) when nothing in it needs wrapping."""
+        t = type(o)
+        if t in _PLAIN:
+            return o
+        if t is dict:
+            out = None
+            for k, v in o.items():
+                if type(k) is not str:
+                    raise _NotPlain
+                if type(v) in _PLAIN:
+                    continue
+                w = self._wrap(v)
+                if w is not v:
+                    if out is None:
+                        out = dict(o)
+                    out[k] = w
+            return o if out is None else out
+        if t is list or t is tuple:
+            items = None
+            for i, v in enumerate(o):
+                if type(v) in _PLAIN:
+                    continue
+                w = self._wrap(v)
+                if w is not v:
+                    if items is None:
+                        items = list(o)
+                    items[i] = w
+            return o if items is None else items
+        transcoding = self.types.get(t)
+        if transcoding is None:
+            raise _NotPlain
+        return {"_type_": transcoding.name, "_data_": self._wrap(transcoding.encode(o))}
 
 
 class _Pending:

@@ -264,8 +264,13 @@ class Tasks:
         return [_task_summary(r) for r in rows]
 
     # -- tasks ----------------------------------------------------------------------------------------------
-    def open_task(self, ctx: CommandContext, data: Mapping[str, Any]) -> Done:
-        """From a plan entry (``plan_entry``: ``2024001``), ad hoc (``reason``), or a case (``origin: case``)."""
+    def open_task(
+        self, ctx: CommandContext, data: Mapping[str, Any], *, also: Any = None, command: str = "open_task"
+    ) -> Done:
+        """From a plan entry (``plan_entry``: ``2024001``), ad hoc (``reason``), or a case (``origin: case``).
+
+        ``also(task)``, when given, returns further changed aggregates stored in the same transaction (a case
+        task from a clue: its designated targets, the target's raised risk)."""
         self._fresh()
         lead = data.get("lead") or ctx.actor.department
         access.require_lead(ctx.actor, lead)
@@ -311,17 +316,22 @@ class Tasks:
         if given is not None and expected is not None:
             check_task_name(given, lead_dept["city"], lead_dept["county"], lead_dept["name"], period, kind)  # type: ignore[arg-type]
         name = given if given is not None else (expected or "")
+        fields = dict(name=name, lead=lead, period=period, category=category, origin=origin, participants=participants,
+                      scope=scope, rules=rules or [], options=data.get("options"), reason=data.get("reason") or "",
+                      plan_entry=str(entry_number) if entry_number else None)
+        year = parse_period(period).year if _is_period(period) else 0
+
+        def build(attempt: int) -> list[Any]:
+            task = Task.open(number=self._next_number(lead, year, attempt), **fields)  # type: ignore[arg-type]
+            return [task, *(also(task) if also is not None else [])]
+
         for attempt in range(20):
-            number = self._next_number(lead, parse_period(period).year if _is_period(period) else 0, attempt)
-            task = Task.open(
-                number=number, name=name, lead=lead, period=period, category=category, origin=origin,  # type: ignore[arg-type]
-                participants=participants, scope=scope, rules=rules or [], options=data.get("options"),
-                reason=data.get("reason") or "", plan_entry=str(entry_number) if entry_number else None,
-            )
+            aggs = build(attempt)
             try:
-                position = self.app._store(ctx, "open_task", [task])
+                position = self.app._store(ctx, command, aggs)
             except ConflictError:
-                continue
+                continue  # the number was taken, or another aggregate changed meanwhile: ``also`` reloads it
+            task = aggs[0]
             return self._done(task, position, number=task.number, name=task.name, is_joint=task.is_joint)
         raise ConflictError("could not allocate a task number; retry")
 

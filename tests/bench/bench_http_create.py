@@ -238,16 +238,16 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every process named postgres (the database's backends; 0 without /proc)."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of each process named postgres (the database's backends; empty without /proc)."""
+    out = {}
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             if comm.read_text().startswith("postgres"):
-                total += cpu_seconds(int(comm.parent.name))
+                out[int(comm.parent.name)] = cpu_seconds(int(comm.parent.name))
         except OSError:
             continue
-    return total
+    return out
 
 
 class CpuMeter:
@@ -257,15 +257,17 @@ class CpuMeter:
         self.pids = {"server": server_pid, "worker": worker_pid}
 
     def measure(self, run: Any) -> dict[str, Any]:
-        before = self._now()
+        before, pg_before = self._now(), postgres_cpu()
         result = run()
-        after = self._now()
+        after, pg_after = self._now(), postgres_cpu()
+        # backends that exited meanwhile (other connections on a shared machine) are left out
+        after["postgres"] = sum(t - pg_before.get(pid, 0.0) for pid, t in pg_after.items())
+        before["postgres"] = 0.0
         result["cpu_ms_per_create"] = {k: round((after[k] - before[k]) / result["n"] * 1000, 3) for k in before}
         return result
 
     def _now(self) -> dict[str, float]:
-        return {"bench": time.process_time(), **{k: cpu_seconds(p) for k, p in self.pids.items()},
-                "postgres": postgres_cpu_seconds()}
+        return {"bench": time.process_time(), **{k: cpu_seconds(p) for k, p in self.pids.items()}}
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])

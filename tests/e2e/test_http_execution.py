@@ -404,6 +404,7 @@ def test_a_clue_raises_the_risk_and_opens_a_case_triggered_task(demo, client, au
     history = _ok(client.get(f"/api/v1/targets/{target['id']}/history", headers=auth("hj-audit", "auditor")))
     last = history["events"][-1]
     assert last["type"] == "risk_class_changed" and last["meta"]["causation_id"] == done["clue_id"]
+    assert last["meta"]["command"] == "record_clue" and last["position"] <= done["position"]  # one transaction
     task = _ok(client.get(f"/api/v1/tasks/{done['task']['id']}", headers=eeb))
     assert task["origin"] == "case" and task["is_random"] is False and task["drawn"] == 1
     assert "在线监测COD浓度连续超标" in task["reason"]

@@ -11,7 +11,6 @@ from typing import Any
 
 import nats
 import pytest
-import sqlalchemy as sa
 
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom

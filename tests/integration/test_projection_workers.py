@@ -127,3 +127,20 @@ def test_read_your_writes_with_the_projections_in_worker_processes(
             listing = client.get(f"/api/v1/targets?name=读写{i}&min_position={written['position']}", headers=h)
             assert listing.status_code == 200 and listing.json()["total"] == 1
     assert runtime.runner._running == 0  # no loop in this process: the workers did it
+
+
+def test_the_status_command_gives_each_read_models_position_and_lag(runtime: Runtime) -> None:
+    for _ in range(3):
+        runtime.app.register("target", a_target(), PLANNER)
+    runtime.runner.run_once(runtime.runner.projection("directory"))
+    done = subprocess.run([DUALRANDOM, "projections", "status"], env=_env(runtime), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "log head: 3"
+    assert "directory: position 3, lag 0 events" in lines and "audit: position 0, lag 3 events" in lines
+
+
+def test_an_unknown_read_model_is_refused_by_name(runtime: Runtime) -> None:
+    done = subprocess.run([DUALRANDOM, "projections", "rebuild", "nosuch"], env=_env(runtime), capture_output=True,
+                          timeout=60)
+    assert done.returncode == 2 and b"nosuch: not a read model" in done.stderr

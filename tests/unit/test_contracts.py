@@ -14,7 +14,6 @@ import msgspec
 import pytest
 import yaml
 
-import domain.contracts as contracts
 from domain.contracts import REGISTRY, Message, Registry, all_event_classes, contract, missing_contracts, topic_of
 from domain.contracts.base import event_fields
 from domain.directory import Target
@@ -59,12 +58,12 @@ def test_each_message_carries_exactly_the_fields_of_its_event() -> None:
     for ev in all_event_classes():
         c = REGISTRY.current(topic_of(ev))
         assert c is not None
-        fields = set(msgspec.structs.fields(c.message) and (f.name for f in msgspec.structs.fields(c.message)))
+        fields = {f.name for f in msgspec.structs.fields(c.message)}
         if c.convert is None:
             assert fields == set(event_fields(ev)), f"{c.name} and {topic_of(ev)} have different fields"
         else:  # a directory Registered event keeps the fields in ``data``: the kind's field spec
-            spec = set(getattr(ev.__qualname__.split(".")[0] and getattr(
-                sys.modules[ev.__module__], ev.__qualname__.split(".")[0]), "SPEC").fields)
+            aggregate = getattr(sys.modules[ev.__module__], ev.__qualname__.split(".")[0])
+            spec = set(aggregate.SPEC.fields)
             assert fields == spec, f"{c.name} differs from the field spec"
 
 
@@ -205,10 +204,11 @@ def test_a_contract_with_a_public_form_also_publishes_the_redacted_message() -> 
     class TargetRiskClassChangedPublicV1(Message):
         risk_class: str
 
-    contract(Target.RiskClassChanged, public=TargetRiskClassChangedPublicV1, registry=registry)(
-        contracts.directory.TargetRiskClassChangedV1.__class__("TargetRiskClassChangedV1", (Message,), {
-            "__annotations__": {"risk_class": str, "previous": str}})
-    )
+    @contract(Target.RiskClassChanged, public=TargetRiskClassChangedPublicV1, registry=registry)
+    class TargetRiskClassChangedV1(Message):
+        risk_class: str
+        previous: str  # not in the public form
+
     outs = build_messages(_description(META, {"risk_class": "D", "previous": "B"}, "risk_class_changed"), "d",
                           topic_of(Target.RiskClassChanged), registry)
     assert [o.subject for o in outs] == ["dualrandom.shared.target.risk_class_changed",
@@ -227,3 +227,18 @@ def test_an_event_that_does_not_fit_its_contract_or_has_none_stops_the_relay() -
     with pytest.raises(ContractError, match="no contract for domain.x:Y.Z"):
         build_messages(_description(META, {}), "d", "domain.x:Y.Z")
     assert uuid.UUID(event_id("a", 1)).version == 5
+
+
+def test_scaffold_prints_a_contract_for_an_event_without_one() -> None:
+    from domain.planning.plan import AnnualPlan
+
+    text = contracts_gen.scaffold([AnnualPlan.RulesAdjusted])
+    assert "from domain.planning.plan import AnnualPlan" in text
+    assert "@contract(AnnualPlan.RulesAdjusted)\nclass AnnualPlanRulesAdjustedV1(Message):" in text
+    assert "    rules: list[dict[str, Any]]" in text
+    namespace: dict[str, Any] = {}
+    exec(compile(text.replace("from domain.contracts.base import Message, contract",  # noqa: S102 - our own code
+                              "from domain.contracts.base import Message\ncontract = lambda e: (lambda c: c)"),
+                 "<scaffold>", "exec"), namespace)
+    assert set(msgspec.structs.fields(namespace["AnnualPlanRulesAdjustedV1"])[i].name for i in range(4)) == {
+        "entry_number", "rules", "reason", "previous"}
