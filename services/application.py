@@ -1,5 +1,6 @@
 """The eventsourcing Application: directory use cases, one transaction each, with event metadata."""
 
+import contextvars
 import gc
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -224,43 +225,13 @@ class DualRandom(Application):
         progress: Callable[[int], None] | None,
     ) -> ImportResult:
         cls = KINDS[kind]
-        problems: list[FieldProblem] = []
-        forbidden: list[FieldProblem] = []
-        valid: list[tuple[int, dict[str, Any], uuid.UUID]] = []
-        seen: dict[uuid.UUID, int] = {}
-        writable: dict[str, bool] = {}  # can_write per owner (the same few owners on every row)
-        for rownum, raw in rows:
-            try:
-                values = cls.validate_new(raw, row=rownum)
-            except InvalidInputError as exc:
-                problems.extend(exc.problems)
-                continue
-            agg_id = cls.id_for(values)
-            if agg_id in seen:
-                key = cls.key_of(values)
-                problems.append(FieldProblem(_key_field(cls), "duplicate", f"{key} repeats row {seen[agg_id]}", rownum))
-                continue
-            seen[agg_id] = rownum
-            owner = _owner(cls, values)
-            allowed = writable.get(owner)
-            if allowed is None:
-                allowed = writable[owner] = access.can_write(ctx.actor, kind, owner)
-            if not allowed:
-                forbidden.append(
-                    FieldProblem("department", "forbidden", f"you may not write {kind} entries of {_owner(cls, values)}", rownum)
-                )
-                continue
-            # Only the fields the file has: an absent column leaves the stored value alone.
-            valid.append((rownum, {k: v for k, v in values.items() if k in raw}, agg_id))
-        if forbidden:
-            raise PermissionDeniedError(
-                f"{len(forbidden)} rows are {kind} entries you may not write; nothing was imported", forbidden
-            )
-        if problems:
-            raise InvalidInputError(problems, f"{len({p.row for p in problems})} bad rows; nothing was imported")
+        if len(rows) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
+            return self._import_streaming(cls, rows, ctx, progress)
+        check = _RowCheck(cls, ctx)
+        valid = check.rows(rows)
+        check.raise_if_bad()
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
-        if len(valid) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
-            return self._import_streaming(cls, valid, existing, ctx, progress)
+        problems: list[FieldProblem] = []
         to_save: list[DirectoryEntry] = []
         counts = [0, 0, 0]  # created, updated, unchanged
         registered = getattr(cls, "Registered", None)
@@ -279,20 +250,28 @@ class DualRandom(Application):
         return ImportResult(counts[0], counts[1], counts[2], events, position)
 
     def _import_streaming(
-        self, cls: type[DirectoryEntry], valid: list[tuple[int, dict[str, Any], uuid.UUID]],
-        existing: dict[uuid.UUID, DirectoryEntry], ctx: CommandContext, progress: Callable[[int], None] | None,
+        self, cls: type[DirectoryEntry], rows: Sequence[tuple[int, dict[str, Any]]], ctx: CommandContext,
+        progress: Callable[[int], None] | None,
     ) -> ImportResult:
-        """A large import as one transaction that starts early: the aggregates of chunk k+1 are made, stamped
-        (the same metadata ``_store`` gives, one causation id for the whole import) and serialised while a
-        worker thread inserts chunk k. A row that turns out bad stops the inserting, the remaining rows are
-        still checked so that the answer lists every bad row, and the transaction is rolled back: nothing
-        is stored, as before. The table lock is taken by the first insert and held to the commit."""
+        """A large import in one pass and one transaction that starts at once: chunk k+1 of the file is
+        validated, its existing entries loaded, its aggregates made, stamped (the metadata ``_store`` gives,
+        one causation id for the whole import) and serialised while a worker thread inserts chunk k.
+
+        Still all or nothing, with the same answers as the small path: once a row is bad (or forbidden)
+        nothing more is loaded, made or inserted, the rest of the file is still validated so that the answer
+        lists every bad row, and the transaction is rolled back. A forbidden row answers 403 before bad rows
+        answer 422, as before; problems found while applying rows to existing entries count only when every
+        row validated. Existing entries are read on a connection of their own (the worker thread owns the
+        transaction's): they are the committed ones, and the table lock taken by the first insert keeps
+        them from changing until the commit."""
         kind = cls.KIND
         base = _meta_base(ctx, f"import_{kind}")
         registered = getattr(cls, "Registered", None)
         recorder: Any = self.recorder
         to_stored_event = self.mapper.to_stored_event
-        problems: list[FieldProblem] = []
+        check = _RowCheck(cls, ctx)
+        problems: list[FieldProblem] = []  # from applying rows to existing entries
+        refused: InvalidInputError | None = None  # an id of another kind (load_many)
         counts = [0, 0, 0]  # created, updated, unchanged
         events_all: list[Any] = []
         stored_all: list[StoredEvent] = []
@@ -302,16 +281,25 @@ class DualRandom(Application):
                 1, thread_name_prefix="dualrandom-insert"
             ) as pool:  # the pool exits first: an insert still running ends before the rollback
                 running: Future[Any] | None = None
-                for start in range(0, len(valid), _PIPELINE_CHUNK):
+                for start in range(0, len(rows), _PIPELINE_CHUNK):
+                    part = rows[start : start + _PIPELINE_CHUNK]
+                    valid = check.rows(part)
+                    if progress:
+                        progress(len(part))
+                    if check.bad or refused is not None:
+                        continue  # nothing more to store: the rest is validated for the answer only
+                    try:  # outside this thread's transaction: a pooled connection of its own
+                        existing = contextvars.Context().run(self.load_many, cls, [a for _, _, a in valid])
+                    except InvalidInputError as exc:
+                        refused = exc
+                        continue
                     chunk: list[DirectoryEntry] = []
-                    for rownum, values, agg_id in valid[start : start + _PIPELINE_CHUNK]:
+                    for rownum, values, agg_id in valid:
                         agg = _imported(cls, registered, existing.get(agg_id), rownum, values, agg_id, counts, problems)
                         if agg is not None:
                             chunk.append(agg)
-                    if progress:
-                        progress(min(_PIPELINE_CHUNK, len(valid) - start))
                     if problems:
-                        continue  # nothing more to store: the rest is checked for the answer only
+                        continue  # nothing more to store; the rest is still applied, for the answer only
                     events = _stamp(base, chunk)
                     for agg in chunk:
                         agg.collect_events()
@@ -325,6 +313,9 @@ class DualRandom(Application):
                     stored_all.extend(stored)
                 if running is not None:
                     notification_ids.extend(running.result())
+                check.raise_if_bad()
+                if refused is not None:
+                    raise refused
                 if problems:
                     raise InvalidInputError(
                         problems, f"{len({p.row for p in problems})} bad rows; nothing was imported"
@@ -480,6 +471,65 @@ def event_name(ev: Any) -> str:
     """snake_case name of the event class: ``Target.Reclassified`` -> ``reclassified``."""
     name = type(ev).__name__
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+class _RowCheck:
+    """Validation of import rows, chunk after chunk: field problems, keys repeated anywhere in the file,
+    rows the actor may not write (``can_write`` once per owner)."""
+
+    def __init__(self, cls: type[DirectoryEntry], ctx: CommandContext) -> None:
+        self.cls = cls
+        self.ctx = ctx
+        self.problems: list[FieldProblem] = []
+        self.forbidden: list[FieldProblem] = []
+        self.seen: dict[uuid.UUID, int] = {}
+        self.writable: dict[str, bool] = {}
+
+    @property
+    def bad(self) -> bool:
+        return bool(self.problems or self.forbidden)
+
+    def rows(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any], uuid.UUID]]:
+        """The valid rows: (row number, the validated values of the columns the file has, id)."""
+        cls, kind = self.cls, self.cls.KIND
+        problems, forbidden, seen, writable = self.problems, self.forbidden, self.seen, self.writable
+        valid: list[tuple[int, dict[str, Any], uuid.UUID]] = []
+        for rownum, raw in rows:
+            try:
+                values = cls.validate_new(raw, row=rownum)
+            except InvalidInputError as exc:
+                problems.extend(exc.problems)
+                continue
+            agg_id = cls.id_for(values)
+            if agg_id in seen:
+                key = cls.key_of(values)
+                problems.append(FieldProblem(_key_field(cls), "duplicate", f"{key} repeats row {seen[agg_id]}", rownum))
+                continue
+            seen[agg_id] = rownum
+            owner = _owner(cls, values)
+            allowed = writable.get(owner)
+            if allowed is None:
+                allowed = writable[owner] = access.can_write(self.ctx.actor, kind, owner)
+            if not allowed:
+                forbidden.append(
+                    FieldProblem("department", "forbidden", f"you may not write {kind} entries of {owner}", rownum)
+                )
+                continue
+            # Only the fields the file has: an absent column leaves the stored value alone.
+            valid.append((rownum, {k: v for k, v in values.items() if k in raw}, agg_id))
+        return valid
+
+    def raise_if_bad(self) -> None:
+        kind = self.cls.KIND
+        if self.forbidden:
+            raise PermissionDeniedError(
+                f"{len(self.forbidden)} rows are {kind} entries you may not write; nothing was imported",
+                self.forbidden,
+            )
+        if self.problems:
+            raise InvalidInputError(
+                self.problems, f"{len({p.row for p in self.problems})} bad rows; nothing was imported"
+            )
 
 
 def _imported(

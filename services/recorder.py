@@ -35,6 +35,7 @@ from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.orm import Session
 
 CHUNK = 10_000  # events per INSERT statement on PostgreSQL
+COPY_MIN = 1000  # from this many events on, PostgreSQL gets them by COPY (imports); fewer: INSERT ... unnest
 
 
 class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
@@ -66,7 +67,10 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             self._notify_channel(session)
             return []
         if self._is_postgres():
-            ids = self._insert_unnest(session, stored_events)
+            if len(stored_events) >= COPY_MIN:
+                ids = self._insert_copy(session, stored_events)
+            else:
+                ids = self._insert_unnest(session, stored_events)
         else:
             rows = [
                 {"originator_id": e.originator_id, "originator_version": e.originator_version,
@@ -87,6 +91,42 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             # Python objects one by one. States travel as hex and are decoded in the statement.
             result = session.execute(self._unnest_insert, literals)
             ids.extend(_in_order(keys, result))
+        return ids
+
+    def _insert_copy(self, session: Session, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Many events by ``COPY``, about twice as fast as ``INSERT ... unnest`` at 100,000 events.
+
+        COPY returns no ids, so the ids are taken first, in ascending order, from the table's own sequence
+        (``nextval``, as the column default would) and written with the rows: the table lock (taken before,
+        held to the commit) keeps any other writer from taking ids or inserting meanwhile, so the ids are
+        handed out and committed in event order exactly as the INSERT would hand them out. A duplicate
+        (originator_id, originator_version) raises ``IntegrityError`` as before."""
+        import psycopg
+
+        name = self._qualified_name
+        cursor = session.connection().connection.cursor()  # the session's own DB-API connection
+        try:
+            try:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) AS id FROM generate_series(1, %s) ORDER BY id",
+                    (name, len(stored_events)),
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+                topics: dict[str, str] = {}
+                lines = []
+                for n_id, e in zip(ids, stored_events, strict=True):
+                    topic = topics.get(e.topic)
+                    if topic is None:
+                        topic = topics[e.topic] = _copy_text(e.topic)
+                    lines.append(f"{n_id}\t{e.originator_id}\t{e.originator_version}\t{topic}\t\\\\x{bytes(e.state).hex()}\n")
+                with cursor.copy(
+                    f"COPY {name} (id, originator_id, originator_version, topic, state) FROM STDIN"
+                ) as copy:
+                    copy.write("".join(lines))
+            except psycopg.Error as exc:  # raw DB-API errors: translate as the library's transaction does
+                raise _persistence_error(exc) from exc
+        finally:
+            cursor.close()
         return ids
 
     def insert_events_one_trip(self, stored_events: Sequence[StoredEvent]) -> list[int]:
@@ -173,6 +213,11 @@ def _in_order(keys: list[tuple[Any, int]], rows: Any) -> list[int]:
     if len(position) != len(keys):  # pragma: no cover - the unique index makes this impossible
         raise RuntimeError(f"inserted {len(position)} rows for {len(keys)} events")
     return [position[k] for k in keys]
+
+
+def _copy_text(text: str) -> str:
+    """A value in COPY's text format (backslash, tab, newline and carriage return escaped)."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _sql_text(text: str) -> str:

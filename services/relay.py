@@ -1,9 +1,9 @@
 """The relay: follows the event log (the outbox) and publishes every event to NATS JetStream.
 
 At-least-once: a batch is published with ``publish_async``, every ack is awaited, and only then is the new
-position recorded (``relay_position``, one row per stream; the write runs while the next batch is read and
-published, and is awaited before the one after, so a slow commit never holds events back). A crash between the acks and the position write
-re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is stable (within the stream's
+position recorded (``relay_position``, one row per stream; the write runs while the next batch is published
+and is awaited before the one after, so a slow commit never holds events back; the next batch is read while
+the acks are awaited). A crash between the acks and the position write re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is stable (within the stream's
 duplicate window, 2 minutes), and consumers de-duplicate on ``ce-id`` beyond it (``services/partner.py``).
 
 Each message is a CloudEvents 1.0 event in binary mode (NATS protocol binding): attributes in ``ce-*``
@@ -21,7 +21,6 @@ order; after a failure a consumer may still see an earlier copy later (``ce-posi
 """
 
 import asyncio
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -229,7 +228,8 @@ class Relay:
                 conn.execute(relay_position.insert().values(name=self.stream, position=0))
 
     def position(self) -> int:
-        """The last log position JetStream has acknowledged (0: nothing yet)."""
+        """The last log position recorded as acknowledged by JetStream (0: nothing yet); while the relay runs
+        it may trail the acknowledged one by the batch whose write is in progress."""
         with self.engine.connect() as conn:
             value = conn.execute(
                 sa.select(relay_position.c.position).where(relay_position.c.name == self.stream)

@@ -195,13 +195,16 @@ class ExecutionProjection:
                 existing.update((kind, k) for k in found.scalars())
         new = []
         for key, pending in names.items():
+            if "row" in pending and key not in existing:
+                new.append(pending["row"])
+                continue
+            if "row" not in pending and key not in existing:
+                continue
             where = (t.c.kind == key[0]) & (t.c.id == key[1])
-            if "row" in pending and key in existing:
+            if "row" in pending:
                 row = pending["row"]
                 conn.execute(t.update().where(where).values(name=row["name"], code=row["code"], extra=row["extra"]))
-            elif "row" in pending:
-                new.append(pending["row"])
-            elif key in existing:
+            else:
                 conn.execute(t.update().where(where).values(name=pending["rename"]))
         insert_rows(conn, t, new)
 

@@ -26,7 +26,7 @@ def _department(actor: Actor, department: str | None) -> str:
 
 def _wait(request: Request, min_position: int | None) -> None:
     rt = request.app.state.runtime
-    if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0):
+    if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0, names=["directory", "tasks", "execution"]):
         raise NotReadyError(f"the read models have not yet reached position {min_position}")
 
 

@@ -150,7 +150,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
     ) -> dict[str, Any]:
         rt = request.app.state.runtime
         filters = _filters(kind, request, request.user)
-        if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0):
+        if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0, names=["directory"]):
             raise NotReadyError(f"the read model has not yet reached position {min_position}")
         page = list_entries(rt.engine, kind, filters, limit, offset)
         return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}

@@ -155,4 +155,4 @@ def test_ready_and_metrics_report_positions(client, auth) -> None:  # type: igno
     ready = client.get("/ready").json()
     assert ready["status"] == "ready" and ready["projections"]["directory"]["position"] >= written["position"]
     text = client.get("/metrics").text
-    assert 'dualrandom_projection_lag{name="directory"}' in text
+    assert 'dualrandom_projection_lag_events{projection="directory"}' in text

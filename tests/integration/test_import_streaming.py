@@ -1,6 +1,6 @@
 """Large imports insert chunk k while chunk k+1 is made, in one transaction: the same result as a small import,
 and still all or nothing (SQLite file and PostgreSQL). The chunk is made small so that a few hundred rows
-take the streaming path."""
+take the streaming path (and, on PostgreSQL, the COPY insert imports use)."""
 
 import uuid
 from typing import Any
@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import services.application as application
+import services.recorder as recorder_module
 from domain.access import SYSTEM, Actor
 from domain.directory import Target, entry_id
 from domain.errors import FieldProblem, InvalidInputError
@@ -21,6 +22,7 @@ ADMIN = Actor("root", "hj-eeb", ("admin",))
 @pytest.fixture
 def app(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr(application, "_PIPELINE_CHUNK", 40)
+    monkeypatch.setattr(recorder_module, "COPY_MIN", 10)  # chunks go by COPY on PostgreSQL, as imports do
     application_ = DualRandom(database_url)
     application_.recorder.max_notification_id()
     yield application_
@@ -110,3 +112,40 @@ def test_entry_id_is_uuid5_of_kind_and_key() -> None:
 
     for kind, key in (("target", credit_code()), ("inspector", "hj-eeb/EEB0001"), ("item", "部门/编码"), ("x", "")):
         assert entry_id(kind, key) == uuid.uuid5(NAMESPACE, f"{kind}:{key}")
+
+
+def inspector_rows(n: int, department: str = "hj-eeb", first: int = 0) -> list[tuple[int, dict[str, Any]]]:
+    return [
+        (i + 2, {"department": department, "staff_id": f"S{first + i:05d}", "name": "张伟", "certificate_no": "豫环001",
+                 "certificate_expiry": "2030-01-01"})
+        for i in range(n)
+    ]
+
+
+def test_bad_rows_after_inserted_chunks_are_all_listed_and_nothing_is_stored(
+    app: DualRandom, database_url: str
+) -> None:
+    codes = [credit_code() for _ in range(200)]
+    file = rows(codes)
+    file[150][1]["credit_code"] = codes[150][:-1] + ("0" if codes[150][-1] != "0" else "1")  # wrong check digit
+    file[190][1]["credit_code"] = codes[3]  # repeats row 5
+    file[195][1]["risk_class"] = "Z"
+    with pytest.raises(InvalidInputError) as caught:
+        app.import_entries("target", file, CommandContext(SYSTEM))
+    assert sorted((p.row, p.rule) for p in caught.value.problems) == [
+        (152, "check_digit"), (192, "duplicate"), (197, "choice")]
+    assert count_events(database_url) == 0
+
+
+def test_a_forbidden_row_late_in_the_file_is_403_before_bad_rows_and_nothing_is_stored(
+    app: DualRandom, database_url: str
+) -> None:
+    planner = CommandContext(Actor("p", "hj-eeb", ("planner",)))
+    file = inspector_rows(100) + inspector_rows(20, department="hj-amr", first=100)
+    file = [(i + 2, r) for i, (_, r) in enumerate(file)]
+    file[10][1]["certificate_expiry"] = "not a date"
+    with pytest.raises(application.PermissionDeniedError) as caught:
+        app.import_entries("inspector", file, planner)
+    assert sorted(p.row for p in caught.value.problems) == list(range(102, 122))
+    assert count_events(database_url) == 0
+    assert app.import_entries("inspector", inspector_rows(100), planner).created == 100

@@ -215,6 +215,10 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:  # cut while this one was being connected
+                    client.close()
+                    upstream.close()
+                    return
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -235,10 +239,10 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Stop listening and drop every open connection: the database is unreachable."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             conns, self._conns = self._conns, []
         for s in conns:
             try:
