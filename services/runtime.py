@@ -33,7 +33,8 @@ async def check_nats(url: str, timeout: float = 5.0) -> None:
 
     try:
         nc = await asyncio.wait_for(
-            nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=1, reconnect_time_wait=0.1,
+            nats.connect([u.strip() for u in url.split(",") if u.strip()], connect_timeout=timeout,
+                         max_reconnect_attempts=1, reconnect_time_wait=0.1,
                          error_cb=quiet),
             timeout=timeout + 1,
         )
@@ -112,7 +113,7 @@ class Runtime:
 
         self.relay = Relay(
             self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,
-            deployment=self.settings.deployment,
+            deployment=self.settings.deployment, replicas=getattr(self.settings, "nats_replicas", None),
         )
 
     def start_projections(self) -> None:

@@ -102,6 +102,37 @@ class InspectionPublishedV1(Message):
     published_on: str
 
 
+class PublicFindingV1(Message):
+    """One item's published result; ``description`` and ``measures`` only when not confidential."""
+
+    item: str
+    result: str
+    result_wording: str
+    description: str | None = None
+    measures: list[dict[str, Any]] | None = None
+
+
+class PublicResultV1(Message):
+    """A published result (一公开) as anyone may see it, on ``dualrandom.public.inspection.result_released``."""
+
+    department: str
+    target_id: str
+    task_id: str
+    inspected_on: str
+    published_on: str
+    findings: list[PublicFindingV1]
+
+
+@contract(Inspection.ResultReleased, public=PublicResultV1)
+class InspectionResultReleasedV1(Message):
+    department: str
+    target_id: str
+    task_id: str
+    inspected_on: str
+    published_on: str
+    findings: list[dict[str, Any]]
+
+
 @contract(Inspection.PushConfirmed)
 class InspectionPushConfirmedV1(Message):
     by: str

@@ -307,6 +307,17 @@ class Inspection(Aggregate):
         by: str
         published_on: str
 
+    class ResultReleased(Aggregate.Event):
+        """What the publication makes public (一公开), recorded with it: the findings with confidential
+        fields and evidence removed. Partner agencies and the public subject read this event."""
+
+        department: str
+        target_id: str
+        task_id: str
+        inspected_on: str
+        published_on: str
+        findings: list[dict[str, Any]]
+
     class Pushed(Aggregate.Event):
         by: str
         channel: str
@@ -540,6 +551,9 @@ class Inspection(Aggregate):
         if problems or day is None:
             raise InvalidInputError(problems)
         self._publish(by=actor.subject, published_on=day.isoformat())
+        self._release(department=self.department, target_id=self.target_id, task_id=self.task_id,
+                      inspected_on=self.inspected_on or "", published_on=day.isoformat(),
+                      findings=self.public_findings())
 
     def mark_pushed(
         self, actor: Actor, on: dt.date | str, channel: str = PushChannel.DATA_PUSH.value, reference: str = ""
@@ -665,6 +679,10 @@ class Inspection(Aggregate):
         self.state = ReviewState.PUBLISHED.value
         self.published_on = published_on
 
+    @event(ResultReleased)
+    def _release(self, department: str, target_id: str, task_id: str, inspected_on: str, published_on: str,
+                 findings: list[dict[str, Any]]) -> None:
+        pass  # the state changed with Published; this event carries the public record
     @event(Pushed)
     def _pushed(self, by: str, channel: str, reference: str, on: str) -> None:
         self.push_state = PushState.PUSHED.value

@@ -251,7 +251,7 @@ class Checkpointer:
             log.warning("checkpointer_nats_error", error=str(exc) or type(exc).__name__)
 
         self._nc = await nats.connect(
-            self.nats_url, connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1,
+            [u.strip() for u in self.nats_url.split(",") if u.strip()], connect_timeout=5, allow_reconnect=False, max_reconnect_attempts=1,
             reconnect_time_wait=0.1, error_cb=on_error, name=f"dualrandom-checkpointer-{self.deployment}",
         )
         return self._nc.jetstream(timeout=10)
