@@ -25,14 +25,20 @@ def split_bars(text: str | None) -> list[str]:
 
 
 def state_of(agg: Any) -> str:
-    return json.dumps({k: v for k, v in vars(agg).items() if k not in _PRIVATE}, ensure_ascii=False, sort_keys=True)
+    return json.dumps(
+        {k: v for k, v in vars(agg).items() if k not in _PRIVATE}, ensure_ascii=False, sort_keys=True
+    )
 
 
 def rehydrate(cls: type, oid: uuid.UUID, version: int, created_on: str, modified_on: str, state: str) -> Any:
     agg = object.__new__(cls)
     agg.__dict__.update(
-        _id=oid, _version=version, _created_on=dt.datetime.fromisoformat(created_on),
-        _modified_on=dt.datetime.fromisoformat(modified_on), _pending_events=[], **json.loads(state),
+        _id=oid,
+        _version=version,
+        _created_on=dt.datetime.fromisoformat(created_on),
+        _modified_on=dt.datetime.fromisoformat(modified_on),
+        _pending_events=[],
+        **json.loads(state),
     )
     return agg
 
@@ -49,8 +55,11 @@ def load(conn: Connection, table: sa.Table, cls: type, oid: uuid.UUID) -> Any:
 
 
 def fold(
-    conn: Connection, events: Sequence[tuple[int, Any]], aggregates: Mapping[str, type],
-    table_of: Callable[[str], sa.Table], skip: Callable[[str | None, Any], bool] = lambda kind, ev: False,
+    conn: Connection,
+    events: Sequence[tuple[int, Any]],
+    aggregates: Mapping[str, type],
+    table_of: Callable[[str], sa.Table],
+    skip: Callable[[str | None, Any], bool] = lambda kind, ev: False,
 ) -> dict[uuid.UUID, list[Any]]:
     """Apply a batch to the aggregates of the given kinds: ``id -> [kind, aggregate, last position, first
     position (None: the row exists)]``. ``skip(kind, event)`` lets a projection take an event elsewhere."""
@@ -75,8 +84,11 @@ def fold(
 
 def common_row(agg: Any, position: int) -> dict[str, Any]:
     return {
-        "id": str(agg.id), "version": agg.version, "position": position,
-        "created_on": agg.created_on.isoformat(), "modified_on": agg.modified_on.isoformat(),
+        "id": str(agg.id),
+        "version": agg.version,
+        "position": position,
+        "created_on": agg.created_on.isoformat(),
+        "modified_on": agg.modified_on.isoformat(),
         "state_json": state_of(agg),
     }
 

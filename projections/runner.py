@@ -16,6 +16,7 @@ position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers
 
 import concurrent.futures
 import contextlib
+import gc
 import threading
 import time
 import uuid
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
+from projections.decode import fast_decoder
 from services.logging import get_logger
 
 log = get_logger(__name__)
@@ -145,6 +147,7 @@ class ProjectionRunner:
         self._events: sa.Table | None = record_cls.__table__ if record_cls is not None else None
         datastore = getattr(getattr(app, "recorder", None), "datastore", None)
         self._store: Engine | None = getattr(datastore, "engine", None)
+        self._to_event: Callable[[Any], Any] | None = None  # the mapper's, faster (projections.decode)
 
     # -- positions --------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -196,7 +199,9 @@ class ProjectionRunner:
                              state=bytes(r[4])) for r in rows]
 
     def _decode(self, batch: list[Any]) -> list[tuple[int, Any]]:
-        to_domain_event = self.app.mapper.to_domain_event
+        if self._to_event is None:
+            self._to_event = fast_decoder(self.app.mapper)
+        to_domain_event = self._to_event
         return [(n.id, to_domain_event(n)) for n in batch]
 
     # -- live ---------------------------------------------------------------------------------------------
@@ -344,24 +349,26 @@ class ProjectionRunner:
         size = batch_size or max(getattr(c, "rebuild_batch_size", 10_000) for c in copies)
         position = batches = 0
         reader = _Prefetch(self, size)
-        try:
-            # In passes up to the head as it was when the pass began: writers cannot keep the build going for
-            # ever, and what is left for the swap's locked catch-up stays under a batch.
-            while True:
-                goal = until if until is not None else self.head()
-                while position < goal and (batch := reader.next(position, goal)):
-                    with self.engine.begin() as conn:
-                        self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
-                    position = batch[-1].id
-                    batches += 1
-                    if batches & (batches - 1) == 0:
-                        self._analyze(copies)  # after batches 1, 2, 4, 8, ...: plans fit the growing tables
-                    if progress is not None:
-                        progress(position)
-                if until is not None or self.head() - position < size:
-                    break
-        finally:
-            reader.close()
+        with _gc_paused() as collect:
+            try:
+                # In passes up to the head as it was when the pass began: writers cannot keep the build going for
+                # ever, and what is left for the swap's locked catch-up stays under a batch.
+                while True:
+                    goal = until if until is not None else self.head()
+                    while position < goal and (batch := reader.next(position, goal)):
+                        with self.engine.begin() as conn:
+                            self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
+                        position = batch[-1].id
+                        batches += 1
+                        if batches & (batches - 1) == 0:
+                            self._analyze(copies)  # after batches 1, 2, 4, 8, ...: plans fit the growing tables
+                        if progress is not None:
+                            progress(position)
+                        collect()
+                    if until is not None or self.head() - position < size:
+                        break
+            finally:
+                reader.close()
         for c in copies:
             with self.engine.begin() as conn:
                 for table in c.metadata.sorted_tables:
@@ -493,6 +500,23 @@ class ProjectionRunner:
                 if suffix in name:
                     conn.execute(sa.text(f"DROP INDEX {q(name)}"))
                     conn.execute(sa.text(sql.replace(suffix, "")))
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[Callable[[], None]]:
+    """The cyclic GC paused while a copy is built; the caller collects the young objects once per batch.
+
+    A batch keeps tens of thousands of events and rows alive at once, and the automatic collector scanned them
+    again and again (every 700 allocations; a full collection when enough had survived): about a third of
+    decoding time. Collected per batch instead, a cycle lives at most one batch. Reference counting frees
+    everything else as usual."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield lambda: gc.collect(1)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Prefetch:

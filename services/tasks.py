@@ -21,36 +21,45 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy.engine import Connection, Engine
 
 from domain.access import Actor
-from domain.directory import Expert, Inspector, InspectionItem, Target
+from domain.directory import Target
 from domain.draw import matching
 from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
 from domain.draw.sampler import CandidateColumns, EmptyPoolError, commitment, draw, verify
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.planning.naming import check_task_name, task_name, task_type
 from domain.planning.plan import AnnualPlan, plan_breaches, plan_id
-from domain.planning.rules import Period, PeriodKind, compute_quotas, parse_period, rules_from_dict, split_stratum
+from domain.planning.rules import (
+    Period,
+    PeriodKind,
+    compute_quotas,
+    parse_period,
+    rules_from_dict,
+    split_stratum,
+)
 from domain.tasks import access
-from domain.values import Role
 from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.pool import Pool, build_pool, inspected_this_year
 from domain.tasks.task import Task, TaskStateError, team_key
+from domain.values import Role
+from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.runner import ProjectionConflictError, ProjectionRunner
 from projections.tasks.projection import TABLES as TT
 from projections.tasks.projection import quarters_of
 from services.application import CommandContext, ConflictError, DualRandom, NotFoundError
-from projections.aggregate_rows import split_bars
 
 seeds_metadata = sa.MetaData()
 draw_seeds = sa.Table(
-    "draw_seeds", seeds_metadata,
+    "draw_seeds",
+    seeds_metadata,
     sa.Column("task_id", sa.String(36), primary_key=True),
     sa.Column("round", sa.Integer, primary_key=True),
     sa.Column("seed", sa.String(64), nullable=False),
 )
 """Secret seeds between commitment and reveal. Never logged, never answered; the reveal is the event."""
 frozen_pools = sa.Table(
-    "frozen_pools", seeds_metadata,
+    "frozen_pools",
+    seeds_metadata,
     sa.Column("task_id", sa.String(36), primary_key=True),
     sa.Column("round", sa.Integer, primary_key=True),
     sa.Column("ids", sa.Text, nullable=False),  # sorted candidate ids, "\n"-joined
@@ -78,7 +87,6 @@ class Done:
     version: int
     position: int | None
     body: dict[str, Any]
-
 
 
 def _uuid(value: Any, field: str) -> uuid.UUID:
@@ -127,15 +135,21 @@ class Tasks:
         return self._get(Assignment, aid, "assignment")  # type: ignore[no-any-return]
 
     def _done(self, agg: Any, position: int | None, **body: Any) -> Done:
-        return Done(str(agg.id), agg.version, position, {"id": str(agg.id), "version": agg.version,
-                                                         "position": position, **body})
+        return Done(
+            str(agg.id),
+            agg.version,
+            position,
+            {"id": str(agg.id), "version": agg.version, "position": position, **body},
+        )
 
     def _department(self, code: str, field: str = "department") -> dict[str, Any]:
         t = DIR["department"]
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(t.c.data).where(t.c.code == code)).first()
         if row is None:
-            raise InvalidInputError([FieldProblem(field, "unknown_department", f"no department {code!r} in the directory")])
+            raise InvalidInputError(
+                [FieldProblem(field, "unknown_department", f"no department {code!r} in the directory")]
+            )
         return json.loads(row.data)  # type: ignore[no-any-return]
 
     def _items(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -163,13 +177,19 @@ class Tasks:
         items = list(data.get("items") or [])
         self._check_items(plan.department, items, "items")
         number = plan.add_entry(
-            name=data.get("name"), items=items, category=data.get("category"), period=data.get("period"),  # type: ignore[arg-type]
-            rules=data.get("rules") or [], scope=data.get("scope"),
+            name=data.get("name"),
+            items=items,
+            category=data.get("category"),
+            period=data.get("period"),  # type: ignore[arg-type]
+            rules=data.get("rules") or [],
+            scope=data.get("scope"),
         )
         position = self.app._store(ctx, "add_plan_entry", [plan])
         return self._done(plan, position, number=number)
 
-    def change_plan_entry(self, ctx: CommandContext, pid: uuid.UUID, number: str, changes: Mapping[str, Any]) -> Done:
+    def change_plan_entry(
+        self, ctx: CommandContext, pid: uuid.UUID, number: str, changes: Mapping[str, Any]
+    ) -> Done:
         self._fresh()
         plan = self.plan(pid)
         access.require_plan(ctx.actor, plan.department)
@@ -180,7 +200,12 @@ class Tasks:
         return self._done(plan, position, number=number, changed=sorted(changed))
 
     def adjust_plan_rules(
-        self, ctx: CommandContext, pid: uuid.UUID, number: str, rules: Sequence[Mapping[str, Any]], reason: str
+        self,
+        ctx: CommandContext,
+        pid: uuid.UUID,
+        number: str,
+        rules: Sequence[Mapping[str, Any]],
+        reason: str,
     ) -> Done:
         plan = self.plan(pid)
         access.require_plan(ctx.actor, plan.department)
@@ -203,8 +228,13 @@ class Tasks:
             if found is None:
                 problems.append(FieldProblem(f"{field}[{i}]", "unknown_item", f"no inspection item {item}"))
             elif found["department"] != department:
-                problems.append(FieldProblem(f"{field}[{i}]", "other_department",
-                                             f"item {item} belongs to {found['department']}, not {department}"))
+                problems.append(
+                    FieldProblem(
+                        f"{field}[{i}]",
+                        "other_department",
+                        f"item {item} belongs to {found['department']}, not {department}",
+                    )
+                )
         if problems:
             raise InvalidInputError(problems)
 
@@ -219,48 +249,84 @@ class Tasks:
             counts = self._scope_counts(entry["scope"])
             lines = plan.quotas(number, counts, inspectors)
             quotas_by_period.setdefault(entry["period"], {}).update(
-                {s: _sum_lines(quotas_by_period.get(entry["period"], {}).get(s), line) for s, line in lines.items()}
+                {
+                    s: _sum_lines(quotas_by_period.get(entry["period"], {}).get(s), line)
+                    for s, line in lines.items()
+                }
             )
-            entries.append({
-                **entry,
-                "quotas": {s: {"pool_size": q.pool_size, "quota": q.quota, "rule": q.rule_text, "basis": q.basis}
-                           for s, q in lines.items()},
-            })
+            entries.append(
+                {
+                    **entry,
+                    "quotas": {
+                        s: {"pool_size": q.pool_size, "quota": q.quota, "rule": q.rule_text, "basis": q.basis}
+                        for s, q in lines.items()
+                    },
+                }
+            )
         tasks = self._department_tasks(plan.department, plan.year)
         by_period: dict[str, list[dict[str, Any]]] = {}
         for t in tasks:
             if t["origin"] != "case":
                 by_period.setdefault(t["period"], []).append({"is_joint": t["is_joint"]})
-        breaches = plan_breaches(plan.entries.values(), quotas_by_period, by_period, year=plan.year, as_of=as_of)
+        breaches = plan_breaches(
+            plan.entries.values(), quotas_by_period, by_period, year=plan.year, as_of=as_of
+        )
         return {
-            "id": str(plan.id), "version": plan.version, "department": plan.department, "year": plan.year,
-            "name": plan.name, "inspectors": inspectors, "entries": entries,
-            "removed": plan.removed, "tasks": tasks,
-            "breaches": [{"rule": b.rule, "period": b.period, "stratum": b.stratum, "message": b.message}
-                         for b in breaches],
+            "id": str(plan.id),
+            "version": plan.version,
+            "department": plan.department,
+            "year": plan.year,
+            "name": plan.name,
+            "inspectors": inspectors,
+            "entries": entries,
+            "removed": plan.removed,
+            "tasks": tasks,
+            "breaches": [
+                {"rule": b.rule, "period": b.period, "stratum": b.stratum, "message": b.message}
+                for b in breaches
+            ],
         }
 
     def _scope_counts(self, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
         t = DIR["target"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t.c.id, t.c.county, t.c.industry, t.c.supervision_class,
-                                          t.c.risk_class, t.c.tags, t.c.status)).all()
+            rows = conn.execute(
+                sa.select(
+                    t.c.id,
+                    t.c.county,
+                    t.c.industry,
+                    t.c.supervision_class,
+                    t.c.risk_class,
+                    t.c.tags,
+                    t.c.status,
+                )
+            ).all()
         pool = build_pool(((r.id, _target_row(r)) for r in rows), scope)
         return pool.counts
 
     def _inspector_count(self, department: str, on: dt.date) -> int:
         t = DIR["inspector"]
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                sa.select(sa.func.count()).select_from(t).where(
-                    t.c.owner == department, t.c.active.is_(True), t.c.certificate_expiry >= on.isoformat())
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t)
+                    .where(
+                        t.c.owner == department,
+                        t.c.active.is_(True),
+                        t.c.certificate_expiry >= on.isoformat(),
+                    )
+                ).scalar_one()
+            )
 
     def _department_tasks(self, department: str, year: int) -> list[dict[str, Any]]:
         t = TT["task"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(t).where(t.c.year == year, t.c.departments.like(f"%|{department}|%"))
-                                .order_by(t.c.first_position)).all()
+            rows = conn.execute(
+                sa.select(t)
+                .where(t.c.year == year, t.c.departments.like(f"%|{department}|%"))
+                .order_by(t.c.first_position)
+            ).all()
         return [_task_summary(r) for r in rows]
 
     # -- tasks ----------------------------------------------------------------------------------------------
@@ -283,11 +349,15 @@ class Tasks:
             try:
                 plan = self.plan(plan_id(lead, year))
             except NotFoundError:
-                raise InvalidInputError([FieldProblem("plan_entry", "unknown_plan",
-                                                      f"{lead} has no plan for {year}")]) from None
+                raise InvalidInputError(
+                    [FieldProblem("plan_entry", "unknown_plan", f"{lead} has no plan for {year}")]
+                ) from None
             entry = plan.entry(str(entry_number))
             participants[lead] = list(dict.fromkeys([*entry["items"], *participants.get(lead, [])]))
-            period, category = data.get("period") or entry["period"], data.get("category") or entry["category"]
+            period, category = (
+                data.get("period") or entry["period"],
+                data.get("category") or entry["category"],
+            )
             scope, rules = data.get("scope") or entry["scope"], data.get("rules") or entry["rules"]
             if parse_period(period).year != plan.year:
                 raise InvalidInputError([FieldProblem("period", "plan_year", f"must lie in {plan.year}")])
@@ -316,9 +386,19 @@ class Tasks:
         if given is not None and expected is not None:
             check_task_name(given, lead_dept["city"], lead_dept["county"], lead_dept["name"], period, kind)  # type: ignore[arg-type]
         name = given if given is not None else (expected or "")
-        fields = dict(name=name, lead=lead, period=period, category=category, origin=origin, participants=participants,
-                      scope=scope, rules=rules or [], options=data.get("options"), reason=data.get("reason") or "",
-                      plan_entry=str(entry_number) if entry_number else None)
+        fields = dict(
+            name=name,
+            lead=lead,
+            period=period,
+            category=category,
+            origin=origin,
+            participants=participants,
+            scope=scope,
+            rules=rules or [],
+            options=data.get("options"),
+            reason=data.get("reason") or "",
+            plan_entry=str(entry_number) if entry_number else None,
+        )
         year = parse_period(period).year if _is_period(period) else 0
 
         def build(attempt: int) -> list[Any]:
@@ -338,7 +418,9 @@ class Tasks:
     def _next_number(self, lead: str, year: int, attempt: int) -> str:
         t = TT["task"]
         with self.engine.connect() as conn:
-            numbers = conn.execute(sa.select(t.c.number).where(t.c.lead == lead, t.c.year == year)).scalars().all()
+            numbers = (
+                conn.execute(sa.select(t.c.number).where(t.c.lead == lead, t.c.year == year)).scalars().all()
+            )
         last = max((int(n.split("-")[1]) for n in numbers), default=0)
         return f"{year:04d}-{last + 1 + attempt:03d}"
 
@@ -348,8 +430,11 @@ class Tasks:
         task = self.task(tid)
         access.require_lead(ctx.actor, task.lead)
         known = self._target_data([str(t) for t in targets])
-        unknown = [FieldProblem(f"targets[{i}]", "unknown_target", f"no target {t}")
-                   for i, t in enumerate(targets) if str(t) not in known]
+        unknown = [
+            FieldProblem(f"targets[{i}]", "unknown_target", f"no target {t}")
+            for i, t in enumerate(targets)
+            if str(t) not in known
+        ]
         if unknown:
             raise InvalidInputError(unknown)
         task.designate_targets(list(targets), secrets.token_bytes(32).hex())
@@ -364,7 +449,9 @@ class Tasks:
         seed = secrets.token_bytes(32)
         round_ = task.commit_seed(commitment(seed))
         with self.engine.begin() as conn:
-            conn.execute(draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_))
+            conn.execute(
+                draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
+            )
             conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
         position = self.app._store(ctx, "commit_draw_seed", [task])
         return self._done(task, position, round=round_, commitment=task.commitment)
@@ -387,14 +474,27 @@ class Tasks:
         with self.engine.begin() as conn:
             key = (frozen_pools.c.task_id == str(tid)) & (frozen_pools.c.round == task.round)
             conn.execute(frozen_pools.delete().where(key))
-            conn.execute(frozen_pools.insert().values(
-                task_id=str(tid), round=task.round, ids="\n".join(r.id for r in pool.rows),
-                strata="\n".join(r.stratum for r in pool.rows), weights="\n".join(str(r.weight) for r in pool.rows),
-                off_site="|" + "|".join(sorted(pool.off_site_first)) + "|",
-            ))
+            conn.execute(
+                frozen_pools.insert().values(
+                    task_id=str(tid),
+                    round=task.round,
+                    ids="\n".join(r.id for r in pool.rows),
+                    strata="\n".join(r.stratum for r in pool.rows),
+                    weights="\n".join(str(r.weight) for r in pool.rows),
+                    off_site="|" + "|".join(sorted(pool.off_site_first)) + "|",
+                )
+            )
         stored = self.app._store(ctx, "freeze_pool", [task])
-        return self._done(task, stored, round=task.round, frozen_at=position, pool_size=len(pool.rows),
-                          pool_digest=digest, strata=strata, excluded=pool.excluded)
+        return self._done(
+            task,
+            stored,
+            round=task.round,
+            frozen_at=position,
+            pool_size=len(pool.rows),
+            pool_digest=digest,
+            strata=strata,
+            excluded=pool.excluded,
+        )
 
     def _frozen_pool(self, task: Task) -> tuple[int, Pool, int]:
         """The pool as of one log position: both read models brought to it under their position locks."""
@@ -419,8 +519,9 @@ class Tasks:
 
     def _pool_from_read_models(self, conn: Connection, task: Task) -> Pool:
         t = DIR["target"]
-        query = sa.select(t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.tags,
-                          t.c.status)
+        query = sa.select(
+            t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.tags, t.c.status
+        )
         if task.scope.get("county"):
             query = query.where(t.c.county == task.scope["county"])
         if task.scope.get("supervision_classes"):
@@ -430,13 +531,18 @@ class Tasks:
         if task.options["exclude_inspected_this_year"]:
             tt = TT["task_target"]
             draws: dict[str, tuple[str, int, list[str], list[str]]] = {}
-            for r in conn.execute(sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id)
-                                  .where(tt.c.year == task.year)):
+            for r in conn.execute(
+                sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id).where(
+                    tt.c.year == task.year
+                )
+            ):
                 entry = draws.setdefault(r.task_id, (r.task_id, r.year, split_bars(r.items), []))
                 entry[3].append(r.target_id)
             excluded = inspected_this_year(draws.values(), str(task.id), task.year, task.items)
         weights = task.options["risk_weights"] if task.options["weighted"] else None
-        return build_pool(((r.id, _target_row(r)) for r in rows), task.scope, excluded_ids=excluded, weights=weights)
+        return build_pool(
+            ((r.id, _target_row(r)) for r in rows), task.scope, excluded_ids=excluded, weights=weights
+        )
 
     def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
         self._fresh()
@@ -456,27 +562,52 @@ class Tasks:
         with self.engine.begin() as conn:
             conn.execute(draw_seeds.delete().where(draw_seeds.c.task_id == str(tid)))
             conn.execute(frozen_pools.delete().where(frozen_pools.c.task_id == str(tid)))
-        return self._done(task, position, round=task.round, selected=len(result.selected),
-                          strata={s: {"pool_size": o.pool_size, "quota": o.quota, "took_all": o.took_all,
-                                      "selected": len(o.selected)} for s, o in result.strata.items()},
-                          off_site_first=len(off_site), overlaps=self.overlaps_of(task))
+        return self._done(
+            task,
+            position,
+            round=task.round,
+            selected=len(result.selected),
+            strata={
+                s: {
+                    "pool_size": o.pool_size,
+                    "quota": o.quota,
+                    "took_all": o.took_all,
+                    "selected": len(o.selected),
+                }
+                for s, o in result.strata.items()
+            },
+            off_site_first=len(off_site),
+            overlaps=self.overlaps_of(task),
+        )
 
     def _stored_pool(self, tid: uuid.UUID, round_: int, weighted: bool) -> "StoredPool":
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(frozen_pools).where(
-                frozen_pools.c.task_id == str(tid), frozen_pools.c.round == round_)).first()
+            row = conn.execute(
+                sa.select(frozen_pools).where(
+                    frozen_pools.c.task_id == str(tid), frozen_pools.c.round == round_
+                )
+            ).first()
         if row is None:
-            raise TaskStateError("the frozen pool of this round is not on this server; freeze again after a redraw")
+            raise TaskStateError(
+                "the frozen pool of this round is not on this server; freeze again after a redraw"
+            )
         weights = [int(w) for w in row.weights.split("\n")] if weighted else None
-        return StoredPool(CandidateColumns(row.ids.split("\n"), row.strata.split("\n"), weights),
-                          set(split_bars(row.off_site)))
+        return StoredPool(
+            CandidateColumns(row.ids.split("\n"), row.strata.split("\n"), weights),
+            set(split_bars(row.off_site)),
+        )
 
     def _seed(self, tid: uuid.UUID, round_: int) -> bytes:
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(draw_seeds.c.seed).where(
-                draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)).scalar()
+            value = conn.execute(
+                sa.select(draw_seeds.c.seed).where(
+                    draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_
+                )
+            ).scalar()
         if value is None:
-            raise TaskStateError("the committed seed is not on this server (was the round committed elsewhere?)")
+            raise TaskStateError(
+                "the committed seed is not on this server (was the round committed elsewhere?)"
+            )
         return bytes.fromhex(value)
 
     # -- the pool as the log says it was -------------------------------------------------------------------
@@ -492,15 +623,22 @@ class Tasks:
             draws = [(str(t.id), t.year, t.items, t.selected) for t in tasks.values() if t.draw]
             excluded = inspected_this_year(draws, str(task.id), task.year, task.items)
         weights = task.options["risk_weights"] if task.options["weighted"] else None
-        return build_pool(((str(t.id), t.data) for t in targets.values()), task.scope, excluded_ids=excluded,
-                          weights=weights)
+        return build_pool(
+            ((str(t.id), t.data) for t in targets.values()),
+            task.scope,
+            excluded_ids=excluded,
+            weights=weights,
+        )
 
     def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:
         recorder: Any = self.app.recorder
         table = recorder.events_record_cls.__table__
         cond = sa.or_(*[table.c.topic.like(p + "%") for p in topic_prefixes])
-        query = (sa.select(table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
-                 .where(table.c.id <= position, cond).order_by(table.c.id))
+        query = (
+            sa.select(table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.id <= position, cond)
+            .order_by(table.c.id)
+        )
         to_domain_event = self.app.mapper.to_domain_event
         with self.engine.connect() as conn:
             for oid, version, topic, state in conn.execute(query):
@@ -513,17 +651,29 @@ class Tasks:
         if not task.draw:
             raise TaskStateError("the task has no draw to verify")
         if task.draw["record"].get("designated"):
-            raise TaskStateError("a case-triggered task (个案检查) names its targets: there is no random draw to verify")
+            raise TaskStateError(
+                "a case-triggered task (个案检查) names its targets: there is no random draw to verify"
+            )
         record = task.draw["record"]
         position = record["freeze_position"]
         pool = self._replayed_pool(task, position)
         frozen = task.frozen or {}
-        digest = hashlib.sha256("\n".join(r.id for r in pool.rows).encode()).hexdigest() if pool.rows else None
-        out: dict[str, Any] = {"task_id": str(task.id), "round": task.round, "freeze_position": position,
-                               "pool_size": len(pool.rows), "pool_digest": digest}
+        digest = (
+            hashlib.sha256("\n".join(r.id for r in pool.rows).encode()).hexdigest() if pool.rows else None
+        )
+        out: dict[str, Any] = {
+            "task_id": str(task.id),
+            "round": task.round,
+            "freeze_position": position,
+            "pool_size": len(pool.rows),
+            "pool_digest": digest,
+        }
         if digest != frozen.get("pool_digest"):
-            return {**out, "match": False,
-                    "first_difference": f"pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest}"}
+            return {
+                **out,
+                "match": False,
+                "first_difference": f"pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest}",
+            }
         outcome = verify(record, pool.rows)
         return {**out, "match": outcome.match, "first_difference": outcome.first_difference}
 
@@ -535,8 +685,10 @@ class Tasks:
         access.require_lead(ctx.actor, task.lead)
         visits = self._assignments_of(tid, task.round) if task.state == "drawn" else []
         if any(len(a.tasks) > 1 for a in visits) or self._merged_away(tid):
-            raise TaskStateError("visits of this draw are merged with another task's: a redraw would cancel that "
-                                 "task's visits too; withdraw it before merging, or redraw the members instead")
+            raise TaskStateError(
+                "visits of this draw are merged with another task's: a redraw would cancel that "
+                "task's visits too; withdraw it before merging, or redraw the members instead"
+            )
         round_ = task.withdraw_draw(reason)
         aggs: list[Any] = [task]
         for a in visits:
@@ -548,19 +700,33 @@ class Tasks:
     def _merged_away(self, tid: uuid.UUID) -> bool:
         t = TT["assignment"]
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(t).where(
-                t.c.task_id == str(tid), t.c.state == "merged")).scalar_one() > 0
+            return (
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t)
+                    .where(t.c.task_id == str(tid), t.c.state == "merged")
+                ).scalar_one()
+                > 0
+            )
 
     def _assignments_of(self, tid: uuid.UUID, round_: int) -> list[Assignment]:
         t = self.task(tid)
         ids = [assignment_id(tid, round_, target) for target in (t.selected if t.round == round_ else [])]
         t_rm = TT["assignment"]
         with self.engine.connect() as conn:
-            ids += [uuid.UUID(r) for r in conn.execute(sa.select(t_rm.c.id).where(
-                t_rm.c.task_ids.like(f"%|{tid}|%"))).scalars()]
+            ids += [
+                uuid.UUID(r)
+                for r in conn.execute(
+                    sa.select(t_rm.c.id).where(t_rm.c.task_ids.like(f"%|{tid}|%"))
+                ).scalars()
+            ]
         found = self.app.load_many(Assignment, dict.fromkeys(ids))  # type: ignore[arg-type]
-        return [a for a in found.values() if a.state not in ("cancelled", "merged")
-                and any(str(x["task_id"]) == str(tid) and x.get("round", round_) == round_ for x in a.tasks)]
+        return [
+            a
+            for a in found.values()
+            if a.state not in ("cancelled", "merged")
+            and any(str(x["task_id"]) == str(tid) and x.get("round", round_) == round_ for x in a.tasks)
+        ]
 
     def overlaps_of(self, task: Task) -> list[dict[str, Any]]:
         """Targets this task's draw shares with another task's current draw in the same quarter (S: 一次检查)."""
@@ -571,22 +737,37 @@ class Tasks:
         base = (
             sa.select(tt.c.task_id, tt.c.target_id, t.c.number, t.c.lead, t.c.round)
             .join(t, t.c.id == tt.c.task_id)
-            .where(tt.c.year == task.year, tt.c.task_id != str(task.id),
-                   sa.or_(*[tt.c.quarters.like(f"%|{q}|%") for q in quarters]))
+            .where(
+                tt.c.year == task.year,
+                tt.c.task_id != str(task.id),
+                sa.or_(*[tt.c.quarters.like(f"%|{q}|%") for q in quarters]),
+            )
         )
         rows: list[Any] = []
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":  # one query: the index on (target_id, year) per selected id
-                rows = conn.execute(base.where(tt.c.target_id == sa.func.any(
-                    sa.cast(sa.bindparam("mine", task.selected), sa.ARRAY(sa.String))))).all()
+                rows = conn.execute(
+                    base.where(
+                        tt.c.target_id
+                        == sa.func.any(sa.cast(sa.bindparam("mine", task.selected), sa.ARRAY(sa.String)))
+                    )
+                ).all()
             else:
                 for start in range(0, len(task.selected), 500):
-                    rows += conn.execute(base.where(tt.c.target_id.in_(task.selected[start:start + 500]))).all()
-        out = [{
-            "target_id": r.target_id, "task_id": r.task_id, "task_number": r.number, "lead": r.lead,
-            "assignment_id": str(assignment_id(r.task_id, r.round, r.target_id)),
-            "this_assignment_id": str(assignment_id(task.id, task.round, r.target_id)),
-        } for r in rows]
+                    rows += conn.execute(
+                        base.where(tt.c.target_id.in_(task.selected[start : start + 500]))
+                    ).all()
+        out = [
+            {
+                "target_id": r.target_id,
+                "task_id": r.task_id,
+                "task_number": r.number,
+                "lead": r.lead,
+                "assignment_id": str(assignment_id(r.task_id, r.round, r.target_id)),
+                "this_assignment_id": str(assignment_id(task.id, task.round, r.target_id)),
+            }
+            for r in rows
+        ]
         return sorted(out, key=lambda o: (o["target_id"], o["task_number"]))
 
     def overlaps(self, actor: Actor, tid: uuid.UUID) -> list[dict[str, Any]]:
@@ -603,7 +784,9 @@ class Tasks:
         task_a = self.task(uuid.UUID(a.task_id))
         access.require_lead(ctx.actor, task_a.lead)
         if not set(quarters_of(a.period)) & set(quarters_of(b.period)):
-            raise InvalidInputError([FieldProblem("into", "quarter", "only visits in the same quarter merge")])
+            raise InvalidInputError(
+                [FieldProblem("into", "quarter", "only visits in the same quarter merge")]
+            )
         b.absorb(a, reason)
         position = self.app._store(ctx, "merge_visits", [b, a])
         return self._done(b, position, absorbed=str(a.id), tasks=[str(t["task_id"]) for t in b.tasks])
@@ -612,8 +795,15 @@ class Tasks:
         try:
             return self.assignment(aid)
         except NotFoundError:
-            raise InvalidInputError([FieldProblem(field, "unknown_assignment",
-                                                  f"no assignment {aid} (its department draws its team first)")]) from None
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        field,
+                        "unknown_assignment",
+                        f"no assignment {aid} (its department draws its team first)",
+                    )
+                ]
+            ) from None
 
     # -- inspector draw -----------------------------------------------------------------------------------------
     def draw_inspectors(
@@ -627,33 +817,63 @@ class Tasks:
         if task.state != "drawn":
             task.record_teams(department, dt.date.today(), {}, "")  # raises the state error
         if department not in task.participants:
-            raise InvalidInputError([FieldProblem("department", "not_participant",
-                                                  f"{department} does not take part in task {task.number}")])
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "department",
+                        "not_participant",
+                        f"{department} does not take part in task {task.number}",
+                    )
+                ]
+            )
         period = parse_period(task.period)
         today = dt.date.today()
         visit = visit_date or (today if period.start <= today <= period.end else period.start)
         if not period.start <= visit <= period.end:
-            raise InvalidInputError([FieldProblem("visit_date", "period", f"must lie in {task.period} "
-                                                  f"({period.start}..{period.end})")])
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "visit_date", "period", f"must lie in {task.period} ({period.start}..{period.end})"
+                    )
+                ]
+            )
         inspectors, experts = self._staff(department)
         items = self._items(task.participants[department])
         specialties = frozenset(i.get("specialty") for i in items.values() if i.get("specialty"))
         expert_fields = frozenset(
-            (i.get("expert_field") or i.get("specialty") or i.get("name")) for i in items.values() if i.get("needs_expert")
+            (i.get("expert_field") or i.get("specialty") or i.get("name"))
+            for i in items.values()
+            if i.get("needs_expert")
         )
         targets = self._target_data(task.selected)
-        needs = [VisitNeed(t, region=targets.get(t, {}).get("county", ""), specialties=specialties,
-                           needs_expert_fields=expert_fields) for t in task.selected]
+        needs = [
+            VisitNeed(
+                t,
+                region=targets.get(t, {}).get("county", ""),
+                specialties=specialties,
+                needs_expert_fields=expert_fields,
+            )
+            for t in task.selected
+        ]
         previous = self._previous_inspectors(department, task.selected, previous_period(task.period))
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
         teams = matching.match_teams(
-            key, department, needs, inspectors, visit, experts=experts, team_size=task.options["team_size"],
-            previous=previous, exclude_previous=task.options["exclude_previous_inspectors"],
+            key,
+            department,
+            needs,
+            inspectors,
+            visit,
+            experts=experts,
+            team_size=task.options["team_size"],
+            previous=previous,
+            exclude_previous=task.options["exclude_previous_inspectors"],
             match_region=task.options["match_region"],
         )
         digest = _digest([_info_dict(i) for i in inspectors] + [_info_dict(e) for e in experts])
-        as_dicts = {t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
-                    for t, team in teams.items()}
+        as_dicts = {
+            t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
+            for t, team in teams.items()
+        }
         task.record_teams(department, visit, as_dicts, digest)
         ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
         existing = self.app.load_many(Assignment, ids.values()) if ids else {}  # type: ignore[arg-type]
@@ -662,17 +882,30 @@ class Tasks:
         for target in task.selected:
             a = existing.get(ids[target])
             if a is None:
-                a = Assignment.dispatch(task_id=str(task.id), task_number=task.number, round=task.round,
-                                        target_id=target, lead=task.lead, period=task.period,
-                                        items=task.participants, off_site_first=target in off_site)
+                a = Assignment.dispatch(
+                    task_id=str(task.id),
+                    task_number=task.number,
+                    round=task.round,
+                    target_id=target,
+                    lead=task.lead,
+                    period=task.period,
+                    items=task.participants,
+                    off_site_first=target in off_site,
+                )
             elif a.state in ("merged", "cancelled"):
                 continue
             team = teams[target]
             a.assign_team(department, team.leader, list(team.members), list(team.experts), visit.isoformat())
             aggs.append(a)
         position = self.app._store(ctx, "draw_inspectors", aggs)
-        return self._done(task, position, department=department, visit_date=visit.isoformat(),
-                          teams=len(teams), inspectors_digest=digest)
+        return self._done(
+            task,
+            position,
+            department=department,
+            visit_date=visit.isoformat(),
+            teams=len(teams),
+            inspectors_digest=digest,
+        )
 
     def _staff(self, department: str) -> tuple[list[InspectorInfo], list[ExpertInfo]]:
         ti, te = DIR["inspector"], DIR["expert"]
@@ -683,14 +916,26 @@ class Tasks:
         for r in irows:
             d = json.loads(r.data)
             expiry = d.get("certificate_expiry")
-            inspectors.append(InspectorInfo(
-                id=r.id, department=department,
-                certificate_expiry=dt.date.fromisoformat(expiry) if expiry else None,
-                specialties=frozenset(d.get("specialties") or []), region=d.get("region") or "",
-                active=bool(d.get("active", True)), conflicts=frozenset(d.get("conflicts") or []),
-            ))
-        experts = [ExpertInfo(id=r.id, department=department, field=json.loads(r.data).get("field", ""),
-                              conflicts=frozenset(json.loads(r.data).get("conflicts") or [])) for r in erows]
+            inspectors.append(
+                InspectorInfo(
+                    id=r.id,
+                    department=department,
+                    certificate_expiry=dt.date.fromisoformat(expiry) if expiry else None,
+                    specialties=frozenset(d.get("specialties") or []),
+                    region=d.get("region") or "",
+                    active=bool(d.get("active", True)),
+                    conflicts=frozenset(d.get("conflicts") or []),
+                )
+            )
+        experts = [
+            ExpertInfo(
+                id=r.id,
+                department=department,
+                field=json.loads(r.data).get("field", ""),
+                conflicts=frozenset(json.loads(r.data).get("conflicts") or []),
+            )
+            for r in erows
+        ]
         return inspectors, experts
 
     def _target_data(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -698,17 +943,24 @@ class Tasks:
         out: dict[str, dict[str, Any]] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 500):
-                for r in conn.execute(sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start:start + 500]))):
+                for r in conn.execute(
+                    sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start : start + 500]))
+                ):
                     out[r.id] = json.loads(r.data)
         return out
 
-    def _previous_inspectors(self, department: str, targets: Sequence[str], period: str) -> dict[str, set[str]]:
+    def _previous_inspectors(
+        self, department: str, targets: Sequence[str], period: str
+    ) -> dict[str, set[str]]:
         m = TT["member"]
         out: dict[str, set[str]] = {}
         wanted = set(targets)
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(m.c.target_id, m.c.person_id).where(
-                m.c.period == period, m.c.department == department, m.c.role != "expert")).all()
+            rows = conn.execute(
+                sa.select(m.c.target_id, m.c.person_id).where(
+                    m.c.period == period, m.c.department == department, m.c.role != "expert"
+                )
+            ).all()
         for r in rows:
             if r.target_id in wanted:
                 out.setdefault(r.target_id, set()).add(r.person_id)
@@ -716,7 +968,12 @@ class Tasks:
 
     # -- recusal ----------------------------------------------------------------------------------------------
     def recuse(
-        self, ctx: CommandContext, aid: uuid.UUID, inspector_id: str, reason: str, department: str | None = None
+        self,
+        ctx: CommandContext,
+        aid: uuid.UUID,
+        inspector_id: str,
+        reason: str,
+        department: str | None = None,
     ) -> Done:
         """回避: the inspector (or the department's planner) declares a conflict; a deterministic redraw
         (team key + the department's redraw counter) replaces them; both are events."""
@@ -724,8 +981,13 @@ class Tasks:
         a = self.assignment(aid)
         dept = department or next((d for d, t in a.teams.items() if inspector_id in t["members"]), None)
         if dept is None or inspector_id not in a.teams.get(dept, {}).get("members", []):
-            raise InvalidInputError([FieldProblem("inspector_id", "not_a_member",
-                                                  f"{inspector_id} is not on a team of this visit")])
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "inspector_id", "not_a_member", f"{inspector_id} is not on a team of this visit"
+                    )
+                ]
+            )
         access.require_recusal(ctx.actor, dept, inspector_id, self._staff_ids(inspector_id))
         task = self.task(uuid.UUID(a.task_id))
         if not task.draw or "seed" not in task.draw["record"]:
@@ -735,8 +997,11 @@ class Tasks:
         specialties = frozenset(i.get("specialty") for i in items.values() if i.get("specialty"))
         target = self._target_data([a.target_id]).get(a.target_id, {})
         need = VisitNeed(a.target_id, region=target.get("county", ""), specialties=specialties)
-        team = Team(leader=a.teams[dept]["leader"], members=tuple(a.teams[dept]["members"]),
-                    experts=tuple(a.teams[dept].get("experts", [])))
+        team = Team(
+            leader=a.teams[dept]["leader"],
+            members=tuple(a.teams[dept]["members"]),
+            experts=tuple(a.teams[dept].get("experts", [])),
+        )
         loads = self._loads(task, dept)
         n = max(len(task.selected), 1)
         eligible = max(len([i for i in inspectors if i.active]), 1)
@@ -744,16 +1009,26 @@ class Tasks:
         earlier = {r["inspector_id"] for r in a.recusals if r["department"] == dept}
         key = team_key(task.draw["record"]["seed"], str(task.id), dept)
         new = matching.redraw_member(
-            key, a.next_redraw(dept), dept, need, team, inspector_id, inspectors,
+            key,
+            a.next_redraw(dept),
+            dept,
+            need,
+            team,
+            inspector_id,
+            inspectors,
             dt.date.fromisoformat(a.visit_date) if a.visit_date else dt.date.today(),
             previous=self._previous_inspectors(dept, [a.target_id], previous_period(a.period)),
-            exclude_previous=task.options["exclude_previous_inspectors"], match_region=task.options["match_region"],
-            loads=loads, max_load=max_load, excluded=earlier | {inspector_id},
+            exclude_previous=task.options["exclude_previous_inspectors"],
+            match_region=task.options["match_region"],
+            loads=loads,
+            max_load=max_load,
+            excluded=earlier | {inspector_id},
         )
         a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
         position = self.app._store(ctx, "recuse_inspector", [a])
-        return self._done(a, position, department=dept, removed=inspector_id, new=new,
-                          counter=a.redraws[dept])
+        return self._done(
+            a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
+        )
 
     def _staff_ids(self, inspector_id: str) -> set[str]:
         """The inspector's entry id and staff id: a token's subject may be either."""
@@ -765,9 +1040,11 @@ class Tasks:
     def _loads(self, task: Task, department: str) -> dict[str, int]:
         m = TT["member"]
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(m.c.person_id, sa.func.count()).where(
-                m.c.task_id == str(task.id), m.c.department == department, m.c.role != "expert")
-                .group_by(m.c.person_id)).all()
+            rows = conn.execute(
+                sa.select(m.c.person_id, sa.func.count())
+                .where(m.c.task_id == str(task.id), m.c.department == department, m.c.role != "expert")
+                .group_by(m.c.person_id)
+            ).all()
         return {r[0]: int(r[1]) for r in rows}
 
     # -- reading -------------------------------------------------------------------------------------------------
@@ -793,10 +1070,20 @@ class Tasks:
         visits = []
         for target in selected:
             aid = assignment_id(task.id, task.round, target)
-            visits.append({"target_id": target, "assignment_id": str(aid),
-                           "off_site_first": target in set((task.draw or {}).get("off_site_first", []))})
-        body: dict[str, Any] = {"task_id": str(task.id), "number": task.number, "round": task.round,
-                                "state": task.state, "visits": visits}
+            visits.append(
+                {
+                    "target_id": target,
+                    "assignment_id": str(aid),
+                    "off_site_first": target in set((task.draw or {}).get("off_site_first", [])),
+                }
+            )
+        body: dict[str, Any] = {
+            "task_id": str(task.id),
+            "number": task.number,
+            "round": task.round,
+            "state": task.state,
+            "visits": visits,
+        }
         if mine is None and record is not None:
             body["record"] = record
             body["teams"] = task.teams
@@ -821,29 +1108,55 @@ class Tasks:
         self._fresh()
         m, ti = TT["member"], DIR["inspector"]
         with self.engine.connect() as conn:
-            ids = set(conn.execute(sa.select(ti.c.id).where(
-                sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject), ti.c.owner == actor.department
-            )).scalars())
+            ids = set(
+                conn.execute(
+                    sa.select(ti.c.id).where(
+                        sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject),
+                        ti.c.owner == actor.department,
+                    )
+                ).scalars()
+            )
             if not ids:
                 return set()
-            rows = conn.execute(sa.select(m.c.target_id).where(m.c.task_id == str(task.id), m.c.person_id.in_(ids)))
+            rows = conn.execute(
+                sa.select(m.c.target_id).where(m.c.task_id == str(task.id), m.c.person_id.in_(ids))
+            )
             return set(rows.scalars())
 
     def task_view(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
         task = self.task(tid)
         access.require_read_task(actor, task.departments)
         return {
-            "id": str(task.id), "version": task.version, "number": task.number, "name": task.name,
-            "lead": task.lead, "departments": task.departments, "participants": task.participants,
-            "is_joint": task.is_joint, "is_random": task.is_random, "origin": task.origin, "reason": task.reason,
-            "plan_entry": task.plan_entry, "year": task.year, "period": task.period, "category": task.category,
-            "scope": task.scope, "rules": task.rules, "options": task.options, "state": task.state,
-            "round": task.round, "commitment": task.commitment,
-            "frozen": task.frozen, "withdrawn": task.withdrawn,
-            "drawn": len(task.selected), "teams_drawn": sorted(task.teams),
+            "id": str(task.id),
+            "version": task.version,
+            "number": task.number,
+            "name": task.name,
+            "lead": task.lead,
+            "departments": task.departments,
+            "participants": task.participants,
+            "is_joint": task.is_joint,
+            "is_random": task.is_random,
+            "origin": task.origin,
+            "reason": task.reason,
+            "plan_entry": task.plan_entry,
+            "year": task.year,
+            "period": task.period,
+            "category": task.category,
+            "scope": task.scope,
+            "rules": task.rules,
+            "options": task.options,
+            "state": task.state,
+            "round": task.round,
+            "commitment": task.commitment,
+            "frozen": task.frozen,
+            "withdrawn": task.withdrawn,
+            "drawn": len(task.selected),
+            "teams_drawn": sorted(task.teams),
         }
 
-    def list_tasks(self, actor: Actor, year: int | None, department: str | None, limit: int, offset: int) -> dict[str, Any]:
+    def list_tasks(
+        self, actor: Actor, year: int | None, department: str | None, limit: int, offset: int
+    ) -> dict[str, Any]:
         t = TT["task"]
         query = sa.select(t)
         dept = department
@@ -867,27 +1180,57 @@ class Tasks:
             if not (actor.department in a.departments and self._visits_of(actor, task) & {a.target_id}):
                 self._require_drawn_list(actor, task)
         return {
-            "id": str(a.id), "version": a.version, "tasks": a.tasks, "target_id": a.target_id, "lead": a.lead,
-            "departments": a.departments, "items": a.items, "teams": a.teams, "visit_date": a.visit_date,
-            "period": a.period, "state": a.state, "off_site_first": a.off_site_first, "recusals": a.recusals,
-            "redraws": a.redraws, "merged_into": a.merged_into,
+            "id": str(a.id),
+            "version": a.version,
+            "tasks": a.tasks,
+            "target_id": a.target_id,
+            "lead": a.lead,
+            "departments": a.departments,
+            "items": a.items,
+            "teams": a.teams,
+            "visit_date": a.visit_date,
+            "period": a.period,
+            "state": a.state,
+            "off_site_first": a.off_site_first,
+            "recusals": a.recusals,
+            "redraws": a.redraws,
+            "merged_into": a.merged_into,
         }
 
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self._fresh()
         m, ta, ti = TT["member"], TT["assignment"], DIR["inspector"]
         with self.engine.connect() as conn:
-            ids = set(conn.execute(sa.select(ti.c.id).where(
-                sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject), ti.c.owner == actor.department
-            )).scalars())
+            ids = set(
+                conn.execute(
+                    sa.select(ti.c.id).where(
+                        sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject),
+                        ti.c.owner == actor.department,
+                    )
+                ).scalars()
+            )
             if not ids:
                 return []
             rows = conn.execute(
-                sa.select(ta.c.id, ta.c.task_id, ta.c.target_id, ta.c.period, ta.c.state, ta.c.visit_date, m.c.role)
-                .join(m, m.c.assignment_id == ta.c.id).where(m.c.person_id.in_(ids)).order_by(ta.c.visit_date)
+                sa.select(
+                    ta.c.id, ta.c.task_id, ta.c.target_id, ta.c.period, ta.c.state, ta.c.visit_date, m.c.role
+                )
+                .join(m, m.c.assignment_id == ta.c.id)
+                .where(m.c.person_id.in_(ids))
+                .order_by(ta.c.visit_date)
             ).all()
-        return [{"id": r.id, "task_id": r.task_id, "target_id": r.target_id, "period": r.period, "state": r.state,
-                 "visit_date": r.visit_date, "role": r.role} for r in rows]
+        return [
+            {
+                "id": r.id,
+                "task_id": r.task_id,
+                "target_id": r.target_id,
+                "period": r.period,
+                "state": r.state,
+                "visit_date": r.visit_date,
+                "role": r.role,
+            }
+            for r in rows
+        ]
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
@@ -904,25 +1247,39 @@ def _as_uuid(value: Any) -> uuid.UUID:
 
 
 def _target_row(r: Any) -> dict[str, Any]:
-    return {"county": r.county, "industry": r.industry, "supervision_class": r.supervision_class,
-            "risk_class": r.risk_class, "tags": split_bars(r.tags), "status": r.status}
+    return {
+        "county": r.county,
+        "industry": r.industry,
+        "supervision_class": r.supervision_class,
+        "risk_class": r.risk_class,
+        "tags": split_bars(r.tags),
+        "status": r.status,
+    }
 
 
 def _count_inspectors(conn: Connection, department: str, on: dt.date) -> int:
     t = DIR["inspector"]
-    return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(
-        t.c.owner == department, t.c.active.is_(True), t.c.certificate_expiry >= on.isoformat())).scalar_one())
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(t.c.owner == department, t.c.active.is_(True), t.c.certificate_expiry >= on.isoformat())
+        ).scalar_one()
+    )
 
 
-def _strata(task: Task, pool: Pool, inspectors: int, override: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+def _strata(
+    task: Task, pool: Pool, inspectors: int, override: Mapping[str, int]
+) -> dict[str, dict[str, Any]]:
     """Per stratum: pool size, quota (the rules' minimum, or a planner's larger figure) and how it was computed.
 
     Ratios apply to the targets in scope (before excluding those inspected this year); the quota is then
     capped by what is left in the pool, and ``once_a_year`` counts the excluded as already inspected.
     """
     p = parse_period(task.period)
-    lines = compute_quotas(rules_from_dict(task.rules), pool.in_scope, inspectors, p.periods_in_year, p.index,
-                           pool.inspected)
+    lines = compute_quotas(
+        rules_from_dict(task.rules), pool.in_scope, inspectors, p.periods_in_year, p.index, pool.inspected
+    )
     problems = []
     out: dict[str, dict[str, Any]] = {}
     for s, line in lines.items():
@@ -932,15 +1289,27 @@ def _strata(task: Task, pool: Pool, inspectors: int, override: Mapping[str, int]
         if s in override:
             wanted = override[s]
             if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < quota:
-                problems.append(FieldProblem(f"quotas.{s}", "rule_minimum",
-                                             f"must be a whole number >= {quota} ({line.rule_text}: {line.basis})"))
+                problems.append(
+                    FieldProblem(
+                        f"quotas.{s}",
+                        "rule_minimum",
+                        f"must be a whole number >= {quota} ({line.rule_text}: {line.basis})",
+                    )
+                )
                 continue
             quota, basis = min(wanted, size), f"set by the planner: {wanted} (minimum {quota}: {line.basis})"
-        out[s] = {"pool_size": size, "in_scope": line.pool_size, "quota": quota, "rule": line.rule_text,
-                  "basis": basis}
+        out[s] = {
+            "pool_size": size,
+            "in_scope": line.pool_size,
+            "quota": quota,
+            "rule": line.rule_text,
+            "basis": basis,
+        }
     unknown = sorted(set(override) - set(lines))
-    problems += [FieldProblem(f"quotas.{s}", "unknown_stratum", "no target of the pool is in this stratum")
-                 for s in unknown]
+    problems += [
+        FieldProblem(f"quotas.{s}", "unknown_stratum", "no target of the pool is in this stratum")
+        for s in unknown
+    ]
     if problems:
         raise InvalidInputError(problems)
     return out
@@ -955,14 +1324,30 @@ def _sum_lines(current: Any, line: Any) -> Any:
 
 
 def _task_summary(r: Any) -> dict[str, Any]:
-    return {"id": r.id, "number": r.number, "name": r.name, "lead": r.lead, "departments": split_bars(r.departments),
-            "year": r.year, "period": r.period, "category": r.category, "origin": r.origin,
-            "is_joint": bool(r.is_joint), "state": r.state, "round": r.round, "teams_drawn": split_bars(r.teams_done)}
+    return {
+        "id": r.id,
+        "number": r.number,
+        "name": r.name,
+        "lead": r.lead,
+        "departments": split_bars(r.departments),
+        "year": r.year,
+        "period": r.period,
+        "category": r.category,
+        "origin": r.origin,
+        "is_joint": bool(r.is_joint),
+        "state": r.state,
+        "round": r.round,
+        "teams_drawn": split_bars(r.teams_done),
+    }
 
 
 def _info_dict(info: Any) -> dict[str, Any]:
     out = {}
-    for k, v in vars(info).items() if hasattr(info, "__dict__") else ((f, getattr(info, f)) for f in info.__dataclass_fields__):
+    for k, v in (
+        vars(info).items()
+        if hasattr(info, "__dict__")
+        else ((f, getattr(info, f)) for f in info.__dataclass_fields__)
+    ):
         if isinstance(v, frozenset):
             v = sorted(v)
         elif isinstance(v, dt.date):
@@ -972,5 +1357,7 @@ def _info_dict(info: Any) -> dict[str, Any]:
 
 
 def _digest(values: list[dict[str, Any]]) -> str:
-    data = json.dumps(sorted(values, key=lambda d: d["id"]), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    data = json.dumps(
+        sorted(values, key=lambda d: d["id"]), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
     return hashlib.sha256(data.encode()).hexdigest()

@@ -72,4 +72,7 @@ def require_recusal(actor: Actor, department: str, inspector_id: str, inspector_
         return
     if actor.has(Role.INSPECTOR) and actor.department == department and actor.subject in inspector_ids:
         return
-    raise _refuse(actor, f"declare a conflict for inspector {inspector_id} (the inspector or a planner of {department} may)")
+    raise _refuse(
+        actor,
+        f"declare a conflict for inspector {inspector_id} (the inspector or a planner of {department} may)",
+    )

@@ -102,19 +102,41 @@ class Assignment(Aggregate):
 
     @classmethod
     def dispatch(
-        cls, *, task_id: str, task_number: str, round: int, target_id: str, lead: str, period: str,  # noqa: A002
-        items: Mapping[str, Sequence[str]], off_site_first: bool = False,
+        cls,
+        *,
+        task_id: str,
+        task_number: str,
+        round: int,
+        target_id: str,
+        lead: str,
+        period: str,  # noqa: A002
+        items: Mapping[str, Sequence[str]],
+        off_site_first: bool = False,
     ) -> "Assignment":
         return cls._create(
-            cls.Created, id=assignment_id(task_id, round, target_id), task_id=str(task_id),
-            task_number=task_number, round=round, target_id=target_id, lead=lead, period=period,
-            items={d: list(v) for d, v in sorted(items.items())}, off_site_first=bool(off_site_first),
+            cls.Created,
+            id=assignment_id(task_id, round, target_id),
+            task_id=str(task_id),
+            task_number=task_number,
+            round=round,
+            target_id=target_id,
+            lead=lead,
+            period=period,
+            items={d: list(v) for d, v in sorted(items.items())},
+            off_site_first=bool(off_site_first),
         )
 
     @event(Created)
     def __init__(
-        self, task_id: str, task_number: str, round: int, target_id: str, lead: str, period: str,  # noqa: A002
-        items: dict[str, list[str]], off_site_first: bool,
+        self,
+        task_id: str,
+        task_number: str,
+        round: int,
+        target_id: str,
+        lead: str,
+        period: str,  # noqa: A002
+        items: dict[str, list[str]],
+        off_site_first: bool,
     ) -> None:
         self.tasks = [{"task_id": task_id, "task_number": task_number, "round": round}]
         self.target_id = target_id
@@ -166,9 +188,16 @@ class Assignment(Aggregate):
         if department in self.teams:
             raise TaskStateError(f"{department} already has a team on this visit", "department")
         if len(set(members)) < 2 or leader not in members:
-            raise InvalidInputError([FieldProblem("members", "min", "a team has at least 2 inspectors and its leader")])
-        self._assign(department=department, leader=leader, members=list(members), experts=list(experts),
-                     visit_date=visit_date)
+            raise InvalidInputError(
+                [FieldProblem("members", "min", "a team has at least 2 inspectors and its leader")]
+            )
+        self._assign(
+            department=department,
+            leader=leader,
+            members=list(members),
+            experts=list(experts),
+            visit_date=visit_date,
+        )
 
     def next_redraw(self, department: str) -> int:
         """The counter the next redraw of ``department``'s member uses (1, 2, ...)."""
@@ -179,18 +208,29 @@ class Assignment(Aggregate):
         self._require_live()
         why = reason.strip() if isinstance(reason, str) else ""
         if not why:
-            raise InvalidInputError([FieldProblem("reason", "required", "a recusal needs a reason (回避事由)")])
+            raise InvalidInputError(
+                [FieldProblem("reason", "required", "a recusal needs a reason (回避事由)")]
+            )
         team = self.teams.get(department)
         if team is None or inspector_id not in team["members"]:
             raise InvalidInputError(
-                [FieldProblem("inspector_id", "not_a_member", f"{inspector_id} is not on {department}'s team here")]
+                [
+                    FieldProblem(
+                        "inspector_id", "not_a_member", f"{inspector_id} is not on {department}'s team here"
+                    )
+                ]
             )
         if new in team["members"]:
             raise InvalidInputError([FieldProblem("new", "duplicate", f"{new} is already on the team")])
         members = [m for m in team["members"] if m != inspector_id] + [new]
         self._recused(department=department, inspector_id=inspector_id, reason=why, declared_by=declared_by)
-        self._redrawn(department=department, removed=inspector_id, new=new,
-                      counter=self.next_redraw(department), leader=members[0])
+        self._redrawn(
+            department=department,
+            removed=inspector_id,
+            new=new,
+            counter=self.next_redraw(department),
+            leader=members[0],
+        )
 
     def absorb(self, other: "Assignment", reason: str) -> None:
         """Make this the one visit for ``other``'s task too (same target, same quarter)."""
@@ -209,8 +249,13 @@ class Assignment(Aggregate):
         items = {d: list(v) for d, v in other.items.items()}
         teams = {d: copy.deepcopy(t) for d, t in other.teams.items() if d not in self.teams}
         for task in other.tasks:
-            self._merged(task_id=task["task_id"], task_number=task["task_number"], items=items, teams=teams,
-                         absorbed=str(other.id))
+            self._merged(
+                task_id=task["task_id"],
+                task_number=task["task_number"],
+                items=items,
+                teams=teams,
+                absorbed=str(other.id),
+            )
             items, teams = {}, {}
         other._merged_into(assignment_id=str(self.id), reason=why)
 
@@ -224,7 +269,9 @@ class Assignment(Aggregate):
             self.state = "dispatched" if set(self.items) <= set(self.teams) else "awaiting_teams"
 
     @event(TeamAssigned)
-    def _assign(self, department: str, leader: str, members: list[str], experts: list[str], visit_date: str) -> None:
+    def _assign(
+        self, department: str, leader: str, members: list[str], experts: list[str], visit_date: str
+    ) -> None:
         self.teams[department] = {"leader": leader, "members": list(members), "experts": list(experts)}
         self.visit_date = self.visit_date or visit_date
         self._update_state()
@@ -232,7 +279,12 @@ class Assignment(Aggregate):
     @event(InspectorRecused)
     def _recused(self, department: str, inspector_id: str, reason: str, declared_by: str) -> None:
         self.recusals.append(
-            {"department": department, "inspector_id": inspector_id, "reason": reason, "declared_by": declared_by}
+            {
+                "department": department,
+                "inspector_id": inspector_id,
+                "reason": reason,
+                "declared_by": declared_by,
+            }
         )
 
     @event(MemberRedrawn)
@@ -244,7 +296,11 @@ class Assignment(Aggregate):
 
     @event(TaskMerged)
     def _merged(
-        self, task_id: str, task_number: str, items: dict[str, list[str]], teams: dict[str, dict[str, Any]],
+        self,
+        task_id: str,
+        task_number: str,
+        items: dict[str, list[str]],
+        teams: dict[str, dict[str, Any]],
         absorbed: str,
     ) -> None:
         self.tasks.append({"task_id": task_id, "task_number": task_number, "absorbed": absorbed})

@@ -35,7 +35,9 @@ class Pool:
 
     rows: list[PoolRow]
     counts: dict[tuple[str, str], int]
-    in_scope: dict[tuple[str, str], int] = field(default_factory=dict)  # active and admitted, before exclusion
+    in_scope: dict[tuple[str, str], int] = field(
+        default_factory=dict
+    )  # active and admitted, before exclusion
     inspected: dict[tuple[str, str], int] = field(default_factory=dict)  # excluded as inspected this year
     excluded: dict[str, int] = field(default_factory=dict)
     off_site_first: set[str] = field(default_factory=set)
@@ -60,7 +62,10 @@ def admits(scope: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
 
 
 def inspected_this_year(
-    draws: Iterable[tuple[str, int, Iterable[str], Iterable[str]]], task_id: str, year: int, items: Iterable[str]
+    draws: Iterable[tuple[str, int, Iterable[str], Iterable[str]]],
+    task_id: str,
+    year: int,
+    items: Iterable[str],
 ) -> set[str]:
     """Targets selected by another task's current draw of ``year`` for one of ``items``.
 

@@ -69,7 +69,12 @@ def team_key(seed_hex: str, task: str, department: str) -> bytes:
     ``SHA-256("dualrandom-teams-v1" 0x00 seed 0x00 UTF-8(task id) 0x00 UTF-8(department))``.
     """
     return hashlib.sha256(
-        b"dualrandom-teams-v1\x00" + bytes.fromhex(seed_hex) + b"\x00" + task.encode() + b"\x00" + department.encode()
+        b"dualrandom-teams-v1\x00"
+        + bytes.fromhex(seed_hex)
+        + b"\x00"
+        + task.encode()
+        + b"\x00"
+        + department.encode()
     ).digest()
 
 
@@ -82,15 +87,26 @@ def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append(FieldProblem(f"options.{key}", "unknown_field", "is not a draw option"))
         elif key == "team_size":
             if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 20:
-                problems.append(FieldProblem("options.team_size", "range", "must be a whole number 2..20 (至少2名)"))
+                problems.append(
+                    FieldProblem("options.team_size", "range", "must be a whole number 2..20 (至少2名)")
+                )
             else:
                 out[key] = value
         elif key == "risk_weights":
-            if not isinstance(value, Mapping) or set(value) - {"A", "B", "C", "D"} or any(
-                isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 1000 for w in value.values()
+            if (
+                not isinstance(value, Mapping)
+                or set(value) - {"A", "B", "C", "D"}
+                or any(
+                    isinstance(w, bool) or not isinstance(w, int) or not 1 <= w <= 1000
+                    for w in value.values()
+                )
             ):
                 problems.append(
-                    FieldProblem("options.risk_weights", "format", "must map risk classes A..D to whole numbers 1..1000")
+                    FieldProblem(
+                        "options.risk_weights",
+                        "format",
+                        "must map risk classes A..D to whole numbers 1..1000",
+                    )
                 )
             else:
                 out[key] = {**DEFAULT_OPTIONS["risk_weights"], **dict(value)}
@@ -103,13 +119,17 @@ def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def validate_participants(lead: str, participants: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+def validate_participants(
+    lead: str, participants: Mapping[str, Sequence[str]] | None
+) -> dict[str, list[str]]:
     """Department -> item ids; the lead must bring items; every department code well formed."""
     problems: list[FieldProblem] = []
     if not isinstance(lead, str) or not _CODE.match(lead):
         problems.append(FieldProblem("lead", "format", "must be a department code"))
     if not isinstance(participants, Mapping) or not participants:
-        problems.append(FieldProblem("participants", "required", "must map each department to the items it brings"))
+        problems.append(
+            FieldProblem("participants", "required", "must map each department to the items it brings")
+        )
         raise InvalidInputError(problems)
     out: dict[str, list[str]] = {}
     for dept, items in participants.items():
@@ -118,7 +138,9 @@ def validate_participants(lead: str, participants: Mapping[str, Sequence[str]] |
             problems.append(FieldProblem(field, "format", "must be a department code"))
             continue
         if isinstance(items, str) or not isinstance(items, Sequence) or not items:
-            problems.append(FieldProblem(field, "required", "a participating department brings at least one item"))
+            problems.append(
+                FieldProblem(field, "required", "a participating department brings at least one item")
+            )
             continue
         clean = []
         for item in items:
@@ -128,7 +150,9 @@ def validate_participants(lead: str, participants: Mapping[str, Sequence[str]] |
                 clean.append(item.strip())
         out[dept] = clean
     if isinstance(lead, str) and lead not in out and not problems:
-        problems.append(FieldProblem("participants", "lead", f"the lead department {lead} must bring items too"))
+        problems.append(
+            FieldProblem("participants", "lead", f"the lead department {lead} must bring items too")
+        )
     if problems:
         raise InvalidInputError(problems)
     return {d: out[d] for d in sorted(out)}
@@ -264,7 +288,9 @@ class Task(Aggregate):
             problems.append(FieldProblem("origin", "choice", f"must be one of: {', '.join(ORIGINS)}"))
         why = reason.strip() if isinstance(reason, str) else ""
         if origin in ("ad_hoc", "case") and not why:
-            problems.append(FieldProblem("reason", "required", f"a task outside the plan ({origin}) needs a reason"))
+            problems.append(
+                FieldProblem("reason", "required", f"a task outside the plan ({origin}) needs a reason")
+            )
         if origin == "planned" and not plan_entry:
             problems.append(FieldProblem("plan_entry", "required", "a planned task names its plan entry"))
         if not isinstance(name, str) or not name.strip():
@@ -293,9 +319,20 @@ class Task(Aggregate):
 
     @event(Opened)
     def __init__(  # noqa: PLR0913
-        self, number: str, name: str, lead: str, year: int, period: str, category: str, origin: str,
-        reason: str, plan_entry: str | None, participants: dict[str, list[str]], scope: dict[str, Any],
-        rules: list[dict[str, Any]], options: dict[str, Any],
+        self,
+        number: str,
+        name: str,
+        lead: str,
+        year: int,
+        period: str,
+        category: str,
+        origin: str,
+        reason: str,
+        plan_entry: str | None,
+        participants: dict[str, list[str]],
+        scope: dict[str, Any],
+        rules: list[dict[str, Any]],
+        options: dict[str, Any],
     ) -> None:
         self.number = number
         self.name = name
@@ -355,8 +392,8 @@ class Task(Aggregate):
         if self.state != "open":
             raise TaskStateError(
                 f"round {self.round} is {self.state}: withdraw it (with a reason) before committing again"
-                if self.state != "drawn" else
-                f"the targets are drawn (round {self.round}); a redraw of the whole task needs a recorded reason"
+                if self.state != "drawn"
+                else f"the targets are drawn (round {self.round}); a redraw of the whole task needs a recorded reason"
             )
         if not isinstance(commitment, str) or not _HEX64.match(commitment):
             raise InvalidInputError([FieldProblem("commitment", "format", "must be 64 lowercase hex digits")])
@@ -364,16 +401,28 @@ class Task(Aggregate):
         return self.round
 
     def freeze_pool(
-        self, position: int, pool_digest: str, pool_size: int, strata: Mapping[str, Mapping[str, Any]],
+        self,
+        position: int,
+        pool_digest: str,
+        pool_size: int,
+        strata: Mapping[str, Mapping[str, Any]],
         excluded: Mapping[str, int],
     ) -> None:
         if self.state != "committed":
-            raise TaskStateError(f"the pool is frozen after a commitment and before the draw; the task is {self.state}")
+            raise TaskStateError(
+                f"the pool is frozen after a commitment and before the draw; the task is {self.state}"
+            )
         if pool_size == 0:
-            raise TaskStateError("the pool is empty: no target matches the task's scope after the exclusions", "pool")
+            raise TaskStateError(
+                "the pool is empty: no target matches the task's scope after the exclusions", "pool"
+            )
         self._freeze(
-            round=self.round, position=int(position), pool_digest=pool_digest, pool_size=int(pool_size),
-            strata={k: dict(v) for k, v in strata.items()}, excluded=dict(excluded),
+            round=self.round,
+            position=int(position),
+            pool_digest=pool_digest,
+            pool_size=int(pool_size),
+            strata={k: dict(v) for k, v in strata.items()},
+            excluded=dict(excluded),
         )
 
     def record_draw(self, record: Mapping[str, Any], off_site_first: Sequence[str]) -> None:
@@ -392,7 +441,9 @@ class Task(Aggregate):
     def designate_targets(self, targets: Sequence[str], seed_hex: str) -> None:
         """Name the targets of a case-triggered task (never a random draw)."""
         if self.origin != "case":
-            raise TaskStateError("only a case-triggered task (个案检查) names its targets; others draw them", "origin")
+            raise TaskStateError(
+                "only a case-triggered task (个案检查) names its targets; others draw them", "origin"
+            )
         if self.state != "open":
             raise TaskStateError(f"the task's targets are already set (state {self.state})")
         clean = sorted({str(t) for t in targets if isinstance(t, str) and t.strip()})
@@ -401,22 +452,39 @@ class Task(Aggregate):
         self._designate(round=self.round + 1, targets=clean, seed=seed_hex)
 
     def record_teams(
-        self, department: str, visit_date: dt.date, teams: Mapping[str, Mapping[str, Any]], inspectors_digest: str
+        self,
+        department: str,
+        visit_date: dt.date,
+        teams: Mapping[str, Mapping[str, Any]],
+        inspectors_digest: str,
     ) -> None:
         if self.state != "drawn":
             raise TaskStateError(f"inspectors are drawn after the targets; the task is {self.state}")
         if department not in self.participants:
             raise InvalidInputError(
-                [FieldProblem("department", "not_participant", f"{department} does not take part in task {self.number}")]
+                [
+                    FieldProblem(
+                        "department",
+                        "not_participant",
+                        f"{department} does not take part in task {self.number}",
+                    )
+                ]
             )
         if department in self.teams:
-            raise TaskStateError(f"{department} has drawn its teams for round {self.round} already", "department")
+            raise TaskStateError(
+                f"{department} has drawn its teams for round {self.round} already", "department"
+            )
         missing = sorted(set(self.selected) - set(teams))
         if missing:
-            raise InvalidInputError([FieldProblem("teams", "missing", f"no team for {len(missing)} drawn targets")])
+            raise InvalidInputError(
+                [FieldProblem("teams", "missing", f"no team for {len(missing)} drawn targets")]
+            )
         self._teams(
-            round=self.round, department=department, visit_date=visit_date.isoformat(),
-            teams={t: dict(teams[t]) for t in self.selected}, inspectors_digest=inspectors_digest,
+            round=self.round,
+            department=department,
+            visit_date=visit_date.isoformat(),
+            teams={t: dict(teams[t]) for t in self.selected},
+            inspectors_digest=inspectors_digest,
         )
 
     def withdraw_draw(self, reason: str) -> int:
@@ -441,12 +509,20 @@ class Task(Aggregate):
 
     @event(PoolFrozen)
     def _freeze(
-        self, round: int, position: int, pool_digest: str, pool_size: int,  # noqa: A002
-        strata: dict[str, dict[str, Any]], excluded: dict[str, int],
+        self,
+        round: int,
+        position: int,
+        pool_digest: str,
+        pool_size: int,  # noqa: A002
+        strata: dict[str, dict[str, Any]],
+        excluded: dict[str, int],
     ) -> None:
         self.frozen = {
-            "position": position, "pool_digest": pool_digest, "pool_size": pool_size,
-            "strata": copy.deepcopy(strata), "excluded": dict(excluded),
+            "position": position,
+            "pool_digest": pool_digest,
+            "pool_size": pool_size,
+            "strata": copy.deepcopy(strata),
+            "excluded": dict(excluded),
         }
         self.state = "frozen"
 
@@ -459,17 +535,26 @@ class Task(Aggregate):
     @event(TargetsDesignated)
     def _designate(self, round: int, targets: list[str], seed: str) -> None:  # noqa: A002
         self.round = round
-        self.draw = {"record": {"selected": list(targets), "seed": seed, "designated": True}, "off_site_first": []}
+        self.draw = {
+            "record": {"selected": list(targets), "seed": seed, "designated": True},
+            "off_site_first": [],
+        }
         self.teams = {}
         self.state = "drawn"
 
     @event(InspectorsDrawn)
     def _teams(
-        self, round: int, department: str, visit_date: str,  # noqa: A002
-        teams: dict[str, dict[str, Any]], inspectors_digest: str,
+        self,
+        round: int,
+        department: str,
+        visit_date: str,  # noqa: A002
+        teams: dict[str, dict[str, Any]],
+        inspectors_digest: str,
     ) -> None:
         self.teams[department] = {
-            "visit_date": visit_date, "teams": copy.deepcopy(teams), "inspectors_digest": inspectors_digest,
+            "visit_date": visit_date,
+            "teams": copy.deepcopy(teams),
+            "inspectors_digest": inspectors_digest,
         }
 
     @event(DrawWithdrawn)

@@ -30,16 +30,24 @@ def inbox(engine: Engine, department: str, today: dt.date) -> dict[str, Any]:
     t = TABLES["inspection"]
     soon = (today + dt.timedelta(days=NEAR_DEADLINE_DAYS)).isoformat()
     with engine.connect() as conn:
-        awaiting = conn.execute(sa.select(t).where(t.c.department == department, t.c.state == "awaiting_review")
-                                .order_by(t.c.first_position)).all()
-        due = conn.execute(sa.select(t).where(t.c.department == department, t.c.state == "approved",
-                                              t.c.deadline <= soon).order_by(t.c.deadline)).all()
+        awaiting = conn.execute(
+            sa.select(t)
+            .where(t.c.department == department, t.c.state == "awaiting_review")
+            .order_by(t.c.first_position)
+        ).all()
+        due = conn.execute(
+            sa.select(t)
+            .where(t.c.department == department, t.c.state == "approved", t.c.deadline <= soon)
+            .order_by(t.c.deadline)
+        ).all()
     return {
         "awaiting_review": [_inspection_row(r, today) for r in awaiting],
-        "referrals_received": list_referrals(engine, department=department, direction="incoming", today=today,
-                                             limit=500)["items"],
-        "referrals_sent": list_referrals(engine, department=department, direction="outgoing", today=today,
-                                         limit=500)["items"],
+        "referrals_received": list_referrals(
+            engine, department=department, direction="incoming", today=today, limit=500
+        )["items"],
+        "referrals_sent": list_referrals(
+            engine, department=department, direction="outgoing", today=today, limit=500
+        )["items"],
         "publication_deadlines": [_inspection_row(r, today) for r in due],
     }
 
@@ -49,10 +57,20 @@ def kpis(engine: Engine, department: str, year: int, quarter: int | None, today:
     start, end = _window(year, quarter)
     t, ref, fu = TABLES["inspection"], TABLES["referral"], TABLES["follow_up"]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(t.c.state, t.c.approved_on, t.c.published_on, t.c.deadline, t.c.inspected_on,
-                                      t.c.target_id, t.c.state_json).where(t.c.department == department)).all()
-        referrals = conn.execute(sa.select(ref.c.state, ref.c.transferred_on).where(
-            ref.c.from_department == department)).all()
+        rows = conn.execute(
+            sa.select(
+                t.c.state,
+                t.c.approved_on,
+                t.c.published_on,
+                t.c.deadline,
+                t.c.inspected_on,
+                t.c.target_id,
+                t.c.state_json,
+            ).where(t.c.department == department)
+        ).all()
+        referrals = conn.execute(
+            sa.select(ref.c.state, ref.c.transferred_on).where(ref.c.from_department == department)
+        ).all()
         follow = conn.execute(sa.select(fu.c.period, fu.c.visited).where(fu.c.department == department)).all()
     approved = [r for r in rows if r.approved_on and start <= r.approved_on <= end]
     published = [r for r in approved if r.published_on]
@@ -67,39 +85,56 @@ def kpis(engine: Engine, department: str, year: int, quarter: int | None, today:
             findings += 1
             with_problem += bool(f.get("problem_found"))
     targets = {r.target_id for r in inspected}
-    visits = sum(int(r.visited) for r in follow if str(r.period).startswith(str(year)) and (
-        quarter is None or _quarter_of(r.period) in (None, quarter)))
+    visits = sum(
+        int(r.visited)
+        for r in follow
+        if str(r.period).startswith(str(year))
+        and (quarter is None or _quarter_of(r.period) in (None, quarter))
+    )
     in_period = [r for r in referrals if start <= r.transferred_on <= end]
     closed = [r for r in in_period if r.state in ("concluded", "rejected")]
     overdue = [r for r in rows if r.state == "approved" and r.deadline and r.deadline < today.isoformat()]
     return {
         "publication": {
-            "rate": _ratio(len(published), len(approved)), "goal": 1.0, "approved": len(approved),
-            "published": len(published), "overdue_now": len(overdue),
+            "rate": _ratio(len(published), len(approved)),
+            "goal": 1.0,
+            "approved": len(approved),
+            "published": len(published),
+            "overdue_now": len(overdue),
             "formula": "published / approved, over results approved in the period (goal 100%)",
         },
         "timeliness": {
-            "rate": _ratio(len(timely), len(published)), "published": len(published), "on_time": len(timely),
+            "rate": _ratio(len(timely), len(published)),
+            "published": len(published),
+            "on_time": len(timely),
             "formula": "published on or before the deadline (approval + 20 working days on the official "
-                       "calendar) / published",
+            "calendar) / published",
         },
         "violation_discovery": {
-            "rate": _ratio(with_problem, findings), "findings": findings, "with_problem": with_problem,
+            "rate": _ratio(with_problem, findings),
+            "findings": findings,
+            "with_problem": with_problem,
             "formula": "findings whose result code means a problem was found / findings, over inspections made in "
-                       "the period",
+            "the period",
         },
         "off_site_share": {
-            "rate": _ratio(off_site, len(inspected)), "inspections": len(inspected), "off_site": off_site,
+            "rate": _ratio(off_site, len(inspected)),
+            "inspections": len(inspected),
+            "off_site": off_site,
             "formula": "inspections using at least one off-site method (online monitoring, video, drone, remote "
-                       "sensing, power-use monitoring, big data) / inspections (S10)",
+            "sensing, power-use monitoring, big data) / inspections (S10)",
         },
         "follow_up_coverage": {
-            "rate": _ratio(visits, len(targets)), "goal": FOLLOW_UP_GOAL, "visits": visits,
+            "rate": _ratio(visits, len(targets)),
+            "goal": FOLLOW_UP_GOAL,
+            "visits": visits,
             "targets_inspected": len(targets),
             "formula": "follow-up visits recorded / distinct targets inspected in the period (S13, goal >= 10%)",
         },
         "referral_closure": {
-            "rate": _ratio(len(closed), len(in_period)), "referrals": len(in_period), "closed": len(closed),
+            "rate": _ratio(len(closed), len(in_period)),
+            "referrals": len(in_period),
+            "closed": len(closed),
             "formula": "referrals made in the period that are concluded or rejected / referrals made",
         },
     }

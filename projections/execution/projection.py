@@ -159,8 +159,12 @@ class ExecutionProjection:
             names[(kind, key)] = {"rename": name}
 
     def _name(self, names: dict[tuple[str, str], dict[str, Any]], kind: str, ev: Any) -> None:
-        oid = str(ev.originator_id)
         if kind in _NAMED:
+            # Only a Registered (data) or DetailsUpdated (changes) event carries a name: the class says so before
+            # anything else is looked at (a directory import or rebuild brings mostly other events).
+            if type(ev).__name__ not in _NAME_EVENTS:
+                return
+            oid = str(ev.originator_id)
             data = getattr(ev, "data", None)
             if isinstance(data, dict) and "name" in data:  # Registered
                 code = data.get("credit_code") or data.get("code") or ""
@@ -170,11 +174,13 @@ class ExecutionProjection:
             if isinstance(changes, dict) and "name" in changes:  # DetailsUpdated
                 self._rename(names, kind, oid, changes["name"])
         elif kind == "task" and isinstance(ev, Task.Opened):
+            oid = str(ev.originator_id)
             self._put(names, "task", oid, ev.name, ev.number, {
                 "lead": ev.lead, "year": ev.year, "plan_entry": ev.plan_entry or "", "origin": ev.origin,
                 "directed": is_directed(ev.scope or {}), "period": ev.period,
             })
         elif kind == "plan":
+            oid = str(ev.originator_id)
             if isinstance(ev, AnnualPlan.Created):
                 self._put(names, "plan", oid, ev.name, str(ev.year), {"department": ev.department})
             elif isinstance(ev, AnnualPlan.EntryAdded):
@@ -189,9 +195,16 @@ class ExecutionProjection:
         by_kind: dict[str, list[str]] = {}
         for kind, key in names:
             by_kind.setdefault(kind, []).append(key)
+        pg = conn.dialect.name == "postgresql"
+        step = 5000 if pg else 500
         for kind, keys in by_kind.items():
-            for start in range(0, len(keys), 500):
-                found = conn.execute(sa.select(t.c.id).where(t.c.kind == kind, t.c.id.in_(keys[start:start + 500])))
+            for start in range(0, len(keys), step):
+                chunk = keys[start:start + step]
+                if pg:  # one array parameter: one short statement, a primary-key lookup per key
+                    cond = t.c.id == sa.func.any(sa.cast(sa.literal(chunk, sa.ARRAY(sa.String)), sa.ARRAY(sa.String)))
+                else:
+                    cond = t.c.id.in_(chunk)
+                found = conn.execute(sa.select(t.c.id).where(t.c.kind == kind, cond))
                 existing.update((kind, k) for k in found.scalars())
         new = []
         for key, pending in names.items():
@@ -248,4 +261,5 @@ class ExecutionProjection:
         upsert(conn, self.tables["follow_up"], row, first)
 
 
+_NAME_EVENTS = frozenset({"Registered", "DetailsUpdated"})
 _TABLE = {"inspection": "inspection", "referral": "referral", "follow_up_round": "follow_up"}

@@ -15,9 +15,8 @@ from sqlalchemy.engine import Connection, Engine
 from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.publicity import PublicationContext, public_result
 from domain.planning.plan import plan_id
+from projections.aggregate_rows import rehydrate, split_bars
 from projections.execution.projection import TABLES
-from projections.aggregate_rows import rehydrate
-from projections.aggregate_rows import split_bars
 
 INSPECTION, PUBLIC, REFERRAL, FOLLOW_UP, NAME = (
     TABLES["inspection"], TABLES["public"], TABLES["referral"], TABLES["follow_up"], TABLES["name"])

@@ -23,7 +23,8 @@ _AGGREGATES: dict[str, type] = {"task": Task, "assignment": Assignment}
 def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
     return {
         "task": sa.Table(
-            f"rm_task{suffix}", md,
+            f"rm_task{suffix}",
+            md,
             sa.Column("id", sa.String(36), primary_key=True),
             sa.Column("number", sa.String(16), index=True, nullable=False),
             sa.Column("name", sa.String(300), nullable=False),
@@ -46,7 +47,8 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("state_json", sa.Text, nullable=False),
         ),
         "task_target": sa.Table(
-            f"rm_task_target{suffix}", md,
+            f"rm_task_target{suffix}",
+            md,
             sa.Column("task_id", sa.String(36), primary_key=True),
             sa.Column("target_id", sa.String(36), primary_key=True),
             sa.Column("round", sa.Integer, nullable=False),
@@ -57,7 +59,8 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Index(f"ix_rm_task_target_target{suffix}", "target_id", "year"),
         ),
         "assignment": sa.Table(
-            f"rm_assignment{suffix}", md,
+            f"rm_assignment{suffix}",
+            md,
             sa.Column("id", sa.String(36), primary_key=True),
             sa.Column("task_id", sa.String(36), index=True, nullable=False),
             sa.Column("task_ids", sa.String(400), nullable=False),  # "|id|id|": merged visits
@@ -75,7 +78,8 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("state_json", sa.Text, nullable=False),
         ),
         "member": sa.Table(
-            f"rm_assignment_member{suffix}", md,
+            f"rm_assignment_member{suffix}",
+            md,
             sa.Column("assignment_id", sa.String(36), primary_key=True),
             sa.Column("department", sa.String(32), primary_key=True),
             sa.Column("person_id", sa.String(36), primary_key=True),
@@ -121,9 +125,18 @@ class TaskBoardProjection:
         quarters = quarters_of(task.period)
         row = {
             **common_row(task, position),
-            "number": task.number, "name": task.name, "lead": task.lead, "departments": bars(task.departments),
-            "year": task.year, "period": task.period, "quarters": bars(quarters), "category": task.category,
-            "origin": task.origin, "is_joint": task.is_joint, "state": task.state, "round": task.round,
+            "number": task.number,
+            "name": task.name,
+            "lead": task.lead,
+            "departments": bars(task.departments),
+            "year": task.year,
+            "period": task.period,
+            "quarters": bars(quarters),
+            "category": task.category,
+            "origin": task.origin,
+            "is_joint": task.is_joint,
+            "state": task.state,
+            "round": task.round,
             "teams_done": bars(sorted(task.teams)),
         }
         upsert(conn, self.tables["task"], row, first)
@@ -134,8 +147,15 @@ class TaskBoardProjection:
             items = bars(task.items)
             off_site = set(task.draw["off_site_first"])
             rows = [
-                {"task_id": str(task.id), "target_id": t, "round": task.round, "year": task.year,
-                 "quarters": bars(quarters), "items": items, "off_site_first": t in off_site}
+                {
+                    "task_id": str(task.id),
+                    "target_id": t,
+                    "round": task.round,
+                    "year": task.year,
+                    "quarters": bars(quarters),
+                    "items": items,
+                    "off_site_first": t in off_site,
+                }
                 for t in task.selected
             ]
             if rows:
@@ -144,8 +164,13 @@ class TaskBoardProjection:
     def _write_assignment(self, conn: Connection, a: Assignment, position: int, first: int | None) -> None:
         row = {
             **common_row(a, position),
-            "task_id": a.task_id, "task_ids": bars([str(t["task_id"]) for t in a.tasks]), "target_id": a.target_id,
-            "lead": a.lead, "departments": bars(a.departments), "period": a.period, "state": a.state,
+            "task_id": a.task_id,
+            "task_ids": bars([str(t["task_id"]) for t in a.tasks]),
+            "target_id": a.target_id,
+            "lead": a.lead,
+            "departments": bars(a.departments),
+            "period": a.period,
+            "state": a.state,
             "visit_date": a.visit_date,
         }
         upsert(conn, self.tables["assignment"], row, first)
@@ -156,12 +181,26 @@ class TaskBoardProjection:
         rows = []
         for dept, team in sorted(a.teams.items()):
             for person in team["members"]:
-                rows.append({"person_id": person, "role": "leader" if person == team["leader"] else "member",
-                             "department": dept})
+                rows.append(
+                    {
+                        "person_id": person,
+                        "role": "leader" if person == team["leader"] else "member",
+                        "department": dept,
+                    }
+                )
             for person in team.get("experts", []):
                 rows.append({"person_id": person, "role": "expert", "department": dept})
         if rows:
-            conn.execute(m.insert(), [
-                {**r, "assignment_id": str(a.id), "target_id": a.target_id, "period": a.period, "task_id": a.task_id}
-                for r in rows
-            ])
+            conn.execute(
+                m.insert(),
+                [
+                    {
+                        **r,
+                        "assignment_id": str(a.id),
+                        "target_id": a.target_id,
+                        "period": a.period,
+                        "task_id": a.task_id,
+                    }
+                    for r in rows
+                ],
+            )

@@ -12,7 +12,9 @@ from projections.execution import boards as execution_boards
 from projections.tasks.queries import department_tasks, inspector_visits, task_kpis
 from services.api.errors import NotReadyError
 
-MinPosition = Annotated[int | None, Parameter(ge=0, description="read your writes: wait for this log position")]
+MinPosition = Annotated[
+    int | None, Parameter(ge=0, description="read your writes: wait for this log position")
+]
 
 
 def _department(actor: Actor, department: str | None) -> str:
@@ -26,7 +28,9 @@ def _department(actor: Actor, department: str | None) -> str:
 
 def _wait(request: Request, min_position: int | None) -> None:
     rt = request.app.state.runtime
-    if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0, names=["directory", "tasks", "execution"]):
+    if min_position is not None and not rt.runner.wait_for(
+        min_position, timeout=5.0, names=["directory", "tasks", "execution"]
+    ):
         raise NotReadyError(f"the read models have not yet reached position {min_position}")
 
 
@@ -34,37 +38,60 @@ def _today(request: Request) -> Any:
     return request.app.state.runtime.execution.today()
 
 
-@get("/inbox", sync_to_thread=True, summary="A department's inbox",
-     description="For the department (default: yours; admins and auditors may name one): the tasks it leads or "
-     "joins with their state and whether it has drawn its teams; per inspector the visits they are on with status "
-     "and visit date (an inspector's own list is `GET /assignments/mine`); and, from the execution read models, "
-     "findings awaiting review, referrals received and sent with status, and results close to or past their "
-     "publication deadline.")
-def inbox(request: Request, department: str | None = None, year: int | None = None,
-          min_position: MinPosition = None) -> dict[str, Any]:
+@get(
+    "/inbox",
+    sync_to_thread=True,
+    summary="A department's inbox",
+    description="For the department (default: yours; admins and auditors may name one): the tasks it leads or "
+    "joins with their state and whether it has drawn its teams; per inspector the visits they are on with status "
+    "and visit date (an inspector's own list is `GET /assignments/mine`); and, from the execution read models, "
+    "findings awaiting review, referrals received and sent with status, and results close to or past their "
+    "publication deadline.",
+)
+def inbox(
+    request: Request,
+    department: Annotated[str | None, Parameter()] = None,
+    year: Annotated[int | None, Parameter()] = None,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
     dept = _department(request.user, department)
     _wait(request, min_position)
     rt = request.app.state.runtime
-    return {"department": dept, "tasks": department_tasks(rt.engine, dept, year),
-            "inspectors": inspector_visits(rt.engine, dept), **execution_boards.inbox(rt.engine, dept, _today(request))}
+    return {
+        "department": dept,
+        "tasks": department_tasks(rt.engine, dept, year),
+        "inspectors": inspector_visits(rt.engine, dept),
+        **execution_boards.inbox(rt.engine, dept, _today(request)),
+    }
 
 
-@get("/kpis", sync_to_thread=True, summary="A department's KPIs",
-     description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "
-     "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (S7); coverage per "
-     "supervision class = targets drawn / frozen quotas and / the seed's minimums (S3: key 25%, general 5% per "
-     "quarter); visits per inspector (人均家次) = team places on live visits / active inspectors; and, from the "
-     "execution read models: publication rate = published / approved (goal 100%); timeliness = published within "
-     "the deadline (20 working days) / published; violation-discovery rate = findings with a problem / findings; "
-     "off-site share = inspections with an off-site method / inspections; follow-up coverage = follow-up visits / "
-     "targets inspected (goal 10%); referral closure = concluded / referrals.")
-def kpis(request: Request, year: int, department: str | None = None,
-         quarter: Annotated[int | None, Parameter(ge=1, le=4)] = None, min_position: MinPosition = None) -> dict[str, Any]:
+@get(
+    "/kpis",
+    sync_to_thread=True,
+    summary="A department's KPIs",
+    description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "
+    "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (S7); coverage per "
+    "supervision class = targets drawn / frozen quotas and / the seed's minimums (S3: key 25%, general 5% per "
+    "quarter); visits per inspector (人均家次) = team places on live visits / active inspectors; and, from the "
+    "execution read models: publication rate = published / approved (goal 100%); timeliness = published within "
+    "the deadline (20 working days) / published; violation-discovery rate = findings with a problem / findings; "
+    "off-site share = inspections with an off-site method / inspections; follow-up coverage = follow-up visits / "
+    "targets inspected (goal 10%); referral closure = concluded / referrals.",
+)
+def kpis(
+    request: Request,
+    year: Annotated[int, Parameter(description="the year")],
+    department: Annotated[str | None, Parameter()] = None,
+    quarter: Annotated[int | None, Parameter(ge=1, le=4)] = None,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
     dept = _department(request.user, department)
     _wait(request, min_position)
     rt = request.app.state.runtime
-    return {**task_kpis(rt.engine, dept, year, quarter),
-            **execution_boards.kpis(rt.engine, dept, year, quarter, _today(request))}
+    return {
+        **task_kpis(rt.engine, dept, year, quarter),
+        **execution_boards.kpis(rt.engine, dept, year, quarter, _today(request)),
+    }
 
 
 def board_router() -> Router:

@@ -131,7 +131,7 @@ def test_teams_are_the_same_from_the_same_seed_and_obey_the_rules(runtime) -> No
     runtime.tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb", dt.date(2024, 5, 6))
     teams = runtime.tasks.task(tid).teams["hj-eeb"]["teams"]
     loads: dict[str, int] = {}
-    for target, team in teams.items():
+    for team in teams.values():
         assert len(set(team["members"])) >= 2 and team["leader"] == team["members"][0]
         for m in team["members"]:
             loads[m] = loads.get(m, 0) + 1

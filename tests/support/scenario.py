@@ -39,7 +39,7 @@ def build_county(rt: Any, *, targets: int = 40, inspectors: int = 6, risk: str =
             app.register("item", an_item(department=dept, name=f"{dept}事项{i}"), c).id for i in range(2)
         ]
         county.inspectors[dept] = []
-        for i in range(inspectors):
+        for _ in range(inspectors):
             data = an_inspector(department=dept, specialties=[])
             w = app.register("inspector", data, c)
             county.inspectors[dept].append(w.id)
