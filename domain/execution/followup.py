@@ -26,6 +26,7 @@ from domain.directory import entry_id
 from domain.draw import sampler
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import can_read_confidential, require_staff
+from domain.execution.checks import iso_date, text
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.vocabulary import FollowUpVisitMethod
 from domain.planning.rules import parse_period, ratio_text, to_ratio
@@ -49,29 +50,11 @@ def follow_up_quota(pool_size: int, ratio: Fraction = DEFAULT_FOLLOW_UP_RATIO) -
 
 
 def _text(problems: list[FieldProblem], fld: str, value: Any, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.append(FieldProblem(fld, "type", "must be text"))
-        return ""
-    text = value.strip()
-    if required and not text:
-        problems.append(FieldProblem(fld, "required", "must not be empty"))
-    elif len(text) > MAX_TEXT:
-        problems.append(FieldProblem(fld, "max_length", f"must be at most {MAX_TEXT} characters"))
-    return text
+    return text(problems, fld, value, MAX_TEXT, required)
 
 
 def _date(problems: list[FieldProblem], fld: str, value: Any) -> str | None:
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            pass
-    problems.append(FieldProblem(fld, "format", "must be a date YYYY-MM-DD"))
-    return None
+    return iso_date(problems, fld, value)
 
 
 class FollowUpRound(Aggregate):

@@ -31,6 +31,7 @@ from domain.execution.access import (
     require_publish,
     require_review,
 )
+from domain.execution.checks import text
 from domain.execution.evidence import validate_refs
 from domain.execution.vocabulary import DEFAULT_VOCABULARY, Measure, ResultVocabulary
 from domain.values import InspectionMethod
@@ -118,17 +119,7 @@ def redact_finding(finding: Mapping[str, Any]) -> dict[str, Any]:
 
 # -- input checks ---------------------------------------------------------------------------------------
 def _text(problems: list[FieldProblem], fld: str, value: Any, max_len: int, required: bool) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.append(FieldProblem(fld, "type", "must be text"))
-        return ""
-    text = value.strip()
-    if required and not text:
-        problems.append(FieldProblem(fld, "required", "must not be empty"))
-    if len(text) > max_len:
-        problems.append(FieldProblem(fld, "max_length", f"must be at most {max_len} characters"))
-    return text
+    return text(problems, fld, value, max_len, required)
 
 
 def _date(problems: list[FieldProblem], fld: str, value: Any) -> dt.date | None:

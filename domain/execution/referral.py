@@ -28,6 +28,7 @@ from domain.access import Actor
 from domain.directory import entry_id
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import require_staff
+from domain.execution.checks import iso_date, text
 from domain.execution.evidence import validate_refs
 from domain.execution.inspection import InvalidTransitionError
 
@@ -63,31 +64,11 @@ def referral_id(inspection_id: str | uuid.UUID, item: str, kind: str, to: str) -
 def _text(
     problems: list[FieldProblem], fld: str, value: Any, max_len: int = MAX_TEXT, required: bool = True
 ) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        problems.append(FieldProblem(fld, "type", "must be text"))
-        return ""
-    text = value.strip()
-    if required and not text:
-        problems.append(FieldProblem(fld, "required", "must not be empty"))
-    elif len(text) > max_len:
-        problems.append(FieldProblem(fld, "max_length", f"must be at most {max_len} characters"))
-    return text
+    return text(problems, fld, value, max_len, required)
 
 
 def _date(problems: list[FieldProblem], fld: str, value: Any, required: bool = True) -> str | None:
-    if value in (None, "") and not required:
-        return None
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            pass
-    problems.append(FieldProblem(fld, "format", "must be a date YYYY-MM-DD"))
-    return None
+    return iso_date(problems, fld, value, required)
 
 
 def _not_before(
