@@ -1106,16 +1106,9 @@ class Tasks:
         if not actor.has(Role.INSPECTOR):
             return set()
         self._fresh()
-        m, ti = TT["member"], DIR["inspector"]
+        m = TT["member"]
         with self.engine.connect() as conn:
-            ids = set(
-                conn.execute(
-                    sa.select(ti.c.id).where(
-                        sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject),
-                        ti.c.owner == actor.department,
-                    )
-                ).scalars()
-            )
+            ids = _inspector_ids(conn, actor)
             if not ids:
                 return set()
             rows = conn.execute(
@@ -1199,16 +1192,9 @@ class Tasks:
 
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self._fresh()
-        m, ta, ti = TT["member"], TT["assignment"], DIR["inspector"]
+        m, ta = TT["member"], TT["assignment"]
         with self.engine.connect() as conn:
-            ids = set(
-                conn.execute(
-                    sa.select(ti.c.id).where(
-                        sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject),
-                        ti.c.owner == actor.department,
-                    )
-                ).scalars()
-            )
+            ids = _inspector_ids(conn, actor)
             if not ids:
                 return []
             rows = conn.execute(
@@ -1255,6 +1241,15 @@ def _target_row(r: Any) -> dict[str, Any]:
         "tags": split_bars(r.tags),
         "status": r.status,
     }
+
+
+def _inspector_ids(conn: Connection, actor: Actor) -> set[str]:
+    """The inspector entries a token's subject names (entry id or staff id) in its department."""
+    ti = DIR["inspector"]
+    query = sa.select(ti.c.id).where(
+        sa.or_(ti.c.id == actor.subject, ti.c.staff_id == actor.subject), ti.c.owner == actor.department
+    )
+    return set(conn.execute(query).scalars())
 
 
 def _count_inspectors(conn: Connection, department: str, on: dt.date) -> int:
