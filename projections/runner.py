@@ -199,10 +199,24 @@ class ProjectionRunner:
                              state=bytes(r[4])) for r in rows]
 
     def _decode(self, batch: list[Any]) -> list[tuple[int, Any]]:
+        return self._events_for(None, batch, {})
+
+    def _events_for(self, projection: Projection | None, batch: list[Any], decoded: dict[int, Any]) -> list[tuple[int, Any]]:
+        """``(position, domain event)`` of the notifications whose topic ``projection`` wants (all when it has no
+        ``topics``), each decoded once per batch (``decoded`` is shared by the projections of the batch)."""
         if self._to_event is None:
             self._to_event = fast_decoder(self.app.mapper)
-        to_domain_event = self._to_event
-        return [(n.id, to_domain_event(n)) for n in batch]
+        to_event = self._to_event
+        topics = getattr(projection, "topics", None)
+        out = []
+        for i, n in enumerate(batch):
+            if topics is not None and not n.topic.startswith(topics):
+                continue
+            ev = decoded.get(i)
+            if ev is None:
+                ev = decoded[i] = to_event(n)
+            out.append((n.id, ev))
+        return out
 
     # -- live ---------------------------------------------------------------------------------------------
     def run_once(self, projection: Projection, until: int | None = None) -> int:
@@ -219,14 +233,18 @@ class ProjectionRunner:
         return len(batch)
 
     def _apply(self, conn: Connection, targets: Sequence[tuple[Projection, str, int]], batch: list[Any]) -> None:
-        """Apply ``batch`` to each (projection, position row, start) and move each row, compare-and-set."""
-        decoded = None
+        """Apply ``batch`` to each (projection, position row, start) and move each row, compare-and-set.
+
+        An event is decoded once for all the projections, and only when one of them wants its topic (``topics``);
+        each projection gets the events it wants, in log order, and is not called when there are none."""
+        decoded: dict[int, Any] = {}  # index in batch -> domain event
         for projection, row, start in targets:
             if getattr(projection, "stored_events", False):
                 projection.apply_batch(conn, [(n.id, n) for n in batch])
             else:
-                decoded = decoded if decoded is not None else self._decode(batch)
-                projection.apply_batch(conn, decoded)
+                events = self._events_for(projection, batch, decoded)
+                if events:
+                    projection.apply_batch(conn, events)
             moved = conn.execute(
                 positions.update()
                 .where(positions.c.name == row, positions.c.position == start)

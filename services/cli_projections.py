@@ -59,16 +59,15 @@ def rebuild(
 ) -> dict[str, int]:
     """Rebuild read models (default: all) while the live ones serve; returns each one's position after its swap.
 
-    On PostgreSQL with ``processes`` > 1 the copies are built in child processes, the read models that need
-    decoded events in one (they share the decoding) and those that read stored events (the audit tree) in
-    another, so a rebuild uses both cores; the swaps are then made here, one by one. On SQLite (one writer at a
+    On PostgreSQL with ``processes`` > 1 the copies are built in two child processes (``_groups``: the largest
+    read model alone, the others together), so a rebuild uses both cores; the swaps are then made here, one by
+    one. On SQLite (one writer at a
     time) or with ``processes=1``: ``runner.rebuild`` in this process.
     """
     from projections.runner import REBUILD_SUFFIX, copy_of
 
     selected = [runner.projection(n) for n in names] if names else list(runner.projections)
-    groups = [g for g in ([p.name for p in selected if not getattr(p, "stored_events", False)],
-                          [p.name for p in selected if getattr(p, "stored_events", False)]) if g]
+    groups = [g for g in _groups(selected) if g]
     if processes <= 1 or len(groups) < 2 or runner.engine.dialect.name != "postgresql":
         return runner.rebuild([p.name for p in selected], batch_size=batch_size, progress=progress)
     with runner.rebuild_lock([p.name for p in selected]):
@@ -78,6 +77,18 @@ def rebuild(
             runner.drop_copies([p.name for p in selected])
             raise
         return {p.name: runner.swap(copy_of(p, REBUILD_SUFFIX), batch_size=batch_size) for p in selected}
+
+
+def _groups(selected: Sequence[Any]) -> tuple[list[str], list[str]]:
+    """The read models of each build process. A read model that says it is the largest (``rebuild_apart``) is
+    built alone and every other one in the second process (those that decode events take only their own topics,
+    see ``topics``); without one, those that need decoded events in one (they share the decoding) and those
+    that read stored events (the audit tree) in the other."""
+    apart = [p.name for p in selected if getattr(p, "rebuild_apart", False) and not getattr(p, "stored_events", False)]
+    if apart and len(apart) < len(selected):
+        return apart, [p.name for p in selected if p.name not in apart]
+    return ([p.name for p in selected if not getattr(p, "stored_events", False)],
+            [p.name for p in selected if getattr(p, "stored_events", False)])
 
 
 def _build_in_processes(

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Connection
 
 from domain.directory import KINDS, DirectoryEntry
@@ -54,6 +55,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
 
 
 TABLES: dict[str, sa.Table] = _tables(metadata, "")  # the live tables: what queries.py reads
+_TOPICS = tuple(sorted({get_topic(cls).partition(":")[0] + ":" for cls in KINDS.values()}))
 
 
 def encode_list(values: list[str]) -> str:
@@ -65,6 +67,8 @@ class DirectoryProjection:
 
     name = "directory"
     metadata = metadata  # the live tables' (an instance with a suffix has its own)
+    topics = _TOPICS  # the runner decodes and passes only these events (every directory aggregate's)
+    rebuild_apart = True  # the largest read model: its copy is built in a process of its own
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix

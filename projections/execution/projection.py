@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Connection
 
+from domain.directory import KINDS, DirectoryEntry
 from domain.execution.followup import FollowUpRound
 from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.referral import Referral
@@ -108,6 +110,12 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
 
 
 TABLES = _tables(metadata, "")
+# Its own aggregates' modules, tasks (Opened), plans, and the directory events that carry a name.
+_TOPICS = tuple(sorted(
+    {get_topic(cls).partition(":")[0] + ":" for cls in (*_AGGREGATES.values(), Task, AnnualPlan)}
+    | {get_topic(c) for kind in _NAMED for c in (KINDS[kind].Registered, KINDS[kind].DetailsUpdated)}
+    | {get_topic(DirectoryEntry.DetailsUpdated)}
+))
 
 
 def is_directed(scope: dict[str, Any]) -> bool:
@@ -119,6 +127,7 @@ class ExecutionProjection:
     """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up`` and ``rm_exec_name``."""
 
     name = "execution"
+    topics = _TOPICS  # the runner decodes and passes only these events
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix

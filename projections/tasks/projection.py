@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Connection
 
 from domain.planning.rules import parse_period
@@ -104,6 +105,7 @@ class TaskBoardProjection:
     """Keeps ``rm_task``, ``rm_task_target``, ``rm_assignment`` and ``rm_assignment_member`` in step."""
 
     name = "tasks"
+    topics = tuple(sorted({get_topic(cls).partition(":")[0] + ":" for cls in _AGGREGATES.values()}))
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix

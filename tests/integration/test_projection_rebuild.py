@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.access import Actor
@@ -148,6 +148,8 @@ class World:
     runtime: Runtime
     ids: dict[str, list[str]] = field(default_factory=lambda: {"target": [], "inspector": [], "item": [],
                                                                "expert": [], "department": []})
+    tasks: list[uuid.UUID] = field(default_factory=list)
+    inspections: list[uuid.UUID] = field(default_factory=list)
 
     def pick(self, kind: str, index: int) -> uuid.UUID | None:
         known = self.ids[kind]
@@ -204,6 +206,69 @@ def _rebuild(world: World, params: dict[str, Any]) -> None:
     world.runtime.runner.rebuild(params["names"] or None, batch_size=params["size"])
 
 
+def _open_task(world: World, params: dict[str, Any]) -> None:
+    """A task of hj-eeb over one of its items (the department is registered when missing)."""
+    from services.application import ConflictError
+
+    rt, items = world.runtime, world.ids["item"]
+    if not items:
+        return
+    try:
+        world.ids["department"].append(rt.app.register("department", a_department(), ADMIN).id)
+    except ConflictError:
+        pass
+    classes = params["classes"] or ["key"]
+    done = rt.tasks.open_task(PLANNER, {
+        "period": f"2024Q{params['quarter']}", "reason": "随机场景", "participants": {"hj-eeb": [items[params["index"] % len(items)]]},
+        "scope": {"supervision_classes": classes}, "rules": [{"supervision_class": c, "full": True} for c in classes],
+        "options": {"exclude_inspected_this_year": params["exclude"]}})
+    world.tasks.append(uuid.UUID(done.id))
+
+
+def _task_step(step: str) -> Callable[[World, dict[str, Any]], None]:
+    """The next step of an existing task: commit, freeze, draw, teams, redraw."""
+
+    def run(world: World, params: dict[str, Any]) -> None:
+        if not world.tasks:
+            return
+        tid, tasks = world.tasks[params["index"] % len(world.tasks)], world.runtime.tasks
+        if step == "draw":
+            tasks.draw_targets(PLANNER, tid, params.get("entropy", ""))
+        elif step == "teams":
+            tasks.draw_inspectors(PLANNER, tid, "hj-eeb")
+        elif step == "redraw":
+            tasks.withdraw(PLANNER, tid, "重抽")
+        else:
+            getattr(tasks, step)(PLANNER, tid)
+    return run
+
+
+def _inspect(world: World, params: dict[str, Any]) -> None:
+    """A team member records findings on a visit, submits; a reviewer approves; maybe publishes."""
+    from domain.tasks.assignment import assignment_id
+
+    if not world.tasks:
+        return
+    rt = world.runtime
+    task = rt.tasks.task(world.tasks[params["index"] % len(world.tasks)])
+    if not task.teams:
+        return
+    target = task.selected[params["index"] % len(task.selected)]
+    visit = rt.tasks.assignment(assignment_id(task.id, task.round, target))
+    member = visit.teams["hj-eeb"]["members"][0]
+    inspector = CommandContext(Actor(member, "hj-eeb", ("inspector",)))
+    reviewer = CommandContext(Actor("rev-1", "hj-eeb", ("reviewer",)))
+    findings = {i: {"result": params["result"], "description": "排污口不规范", "confidential": params["secret"]}
+                for i in visit.items["hj-eeb"]}
+    done = rt.execution.record_findings(inspector, visit.id, "hj-eeb", {
+        "inspected_on": "2024-09-10", "methods": params["methods"], "findings": findings})
+    iid = uuid.UUID(done.id)
+    rt.execution.submit(inspector, iid)
+    rt.execution.approve(reviewer, iid, "2024-09-20")
+    if params["publish"]:
+        rt.execution.publish(reviewer, iid, "2024-10-08")
+
+
 text = st.text(st.sampled_from("获嘉县亢村镇化工企业有限公司abc-"), min_size=1, max_size=12)
 risk = st.sampled_from("ABCD")
 TAGS = st.lists(st.sampled_from(["radiation", "positive_list", "涉VOCs", "重点排污单位"]), unique=True, max_size=3)
@@ -235,6 +300,19 @@ COMMANDS: list[tuple[str, st.SearchStrategy[dict[str, Any]], Callable[[World, di
     ("register department", st.fixed_dictionaries({"code": st.from_regex(r"\Ahj-[a-z]{2,8}\Z"), "name": text}),
      _register("department", a_department)),
     ("update department", st.fixed_dictionaries({"index": index}, optional={"name": text}), _update("department")),
+    ("open task", st.fixed_dictionaries({"index": index, "quarter": st.integers(1, 4), "exclude": st.booleans(),
+                                         "classes": st.lists(st.sampled_from(["key", "general", "special"]),
+                                                             unique=True, max_size=2)}), _open_task),
+    ("commit", st.fixed_dictionaries({"index": index}), _task_step("commit")),
+    ("freeze", st.fixed_dictionaries({"index": index}), _task_step("freeze")),
+    ("draw", st.fixed_dictionaries({"index": index, "entropy": text}), _task_step("draw")),
+    ("teams", st.fixed_dictionaries({"index": index}), _task_step("teams")),
+    ("redraw", st.fixed_dictionaries({"index": index}), _task_step("redraw")),
+    ("inspect", st.fixed_dictionaries({
+        "index": index, "publish": st.booleans(), "secret": st.lists(st.just("description"), max_size=1),
+        "result": st.sampled_from(["no_problem", "corrected", "follow_up_pending"]),
+        "methods": st.lists(st.sampled_from(["on_site", "online_monitoring", "drone"]), min_size=1, unique=True)}),
+     _inspect),
     ("live batch", st.fixed_dictionaries({"size": st.integers(1, 7), "times": st.integers(1, 3)}), _live_batch),
     ("rebuild", st.fixed_dictionaries({"names": st.lists(st.sampled_from(NAMES), unique=True, max_size=1),
                                        "size": st.integers(2, 50)}), _rebuild),
@@ -250,6 +328,7 @@ def _run(world: World, steps: list[tuple[int, dict[str, Any]]]) -> None:
     for i, params in steps:
         try:
             COMMANDS[i][2](world, dict(params))
+            event(f"done: {COMMANDS[i][0]}")
         except (ConflictError, DomainError):
             pass  # a refused command stores nothing; the property is about what was stored
 
