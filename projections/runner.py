@@ -71,6 +71,11 @@ class Projection(Protocol):
       ``(position, stored notification)`` (undecoded: ``originator_id``, ``originator_version``, ``topic``,
       ``state`` bytes) instead.
     - Optional ``rebuild_batch_size: int``: events per transaction while a copy is built (default 10,000).
+    - Optional ``topics: tuple[str, ...]``: topic prefixes of the events it needs; the runner decodes and passes
+      only those (each event decoded once per batch for all projections, none when no projection wants it) and
+      skips ``apply_batch`` for a batch with none. A superset is safe; derive them from the event classes.
+    - Optional ``rebuild_apart = True``: the CLI's rebuild builds this copy in a process of its own
+      (``services.cli_projections._groups``).
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
       one query per table, not one per event. While a copy is built its plain (non-unique) indexes do not exist
       yet (they are created after the bulk load): look rows up by primary key or a unique constraint.
@@ -103,6 +108,23 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         write = copy.write_row
         for row in rows:
             write([row[c] for c in columns])
+
+
+def insert_tuples(conn: Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """``insert_rows`` for rows given as tuples in the order of ``columns`` (no dict per row: for the read models
+    that write a row or two per event)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), [dict(zip(columns, r)) for r in rows])
+        return
+    q = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {q(table.name)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 class ProjectionConflictError(Exception):
@@ -199,11 +221,11 @@ class ProjectionRunner:
                              state=bytes(r[4])) for r in rows]
 
     def _decode(self, batch: list[Any]) -> list[tuple[int, Any]]:
-        return self._events_for(None, batch, {})
+        return self._events_for(None, batch, [None] * len(batch))
 
-    def _events_for(self, projection: Projection | None, batch: list[Any], decoded: dict[int, Any]) -> list[tuple[int, Any]]:
+    def _events_for(self, projection: Projection | None, batch: list[Any], decoded: list[Any]) -> list[tuple[int, Any]]:
         """``(position, domain event)`` of the notifications whose topic ``projection`` wants (all when it has no
-        ``topics``), each decoded once per batch (``decoded`` is shared by the projections of the batch)."""
+        ``topics``), each decoded once per batch (``decoded``, shared by the projections of the batch)."""
         if self._to_event is None:
             self._to_event = fast_decoder(self.app.mapper)
         to_event = self._to_event
@@ -212,7 +234,7 @@ class ProjectionRunner:
         for i, n in enumerate(batch):
             if topics is not None and not n.topic.startswith(topics):
                 continue
-            ev = decoded.get(i)
+            ev = decoded[i]
             if ev is None:
                 ev = decoded[i] = to_event(n)
             out.append((n.id, ev))
@@ -237,7 +259,7 @@ class ProjectionRunner:
 
         An event is decoded once for all the projections, and only when one of them wants its topic (``topics``);
         each projection gets the events it wants, in log order, and is not called when there are none."""
-        decoded: dict[int, Any] = {}  # index in batch -> domain event
+        decoded: list[Any] = [None] * len(batch)  # the domain event of batch[i], once decoded
         for projection, row, start in targets:
             if getattr(projection, "stored_events", False):
                 projection.apply_batch(conn, [(n.id, n) for n in batch])
@@ -278,7 +300,7 @@ class ProjectionRunner:
                     backoff = 0.2
                 except ProjectionConflictError:
                     continue
-                except Exception:  # noqa: BLE001 - keep serving; the log says why
+                except Exception:
                     log.exception("projection_batch_failed")
                     stop.wait(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -382,7 +404,8 @@ class ProjectionRunner:
                             self._analyze(copies)  # after batches 1, 2, 4, 8, ...: plans fit the growing tables
                         if progress is not None:
                             progress(position)
-                        collect()
+                        if batches % 8 == 0:
+                            collect()
                     if until is not None or self.head() - position < size:
                         break
             finally:
@@ -491,7 +514,7 @@ class ProjectionRunner:
         for name in names:
             try:
                 self.drop_copy(copy_of(self.projection(name), suffix))
-            except Exception:  # noqa: BLE001 - the original error matters more
+            except Exception:
                 log.exception("rebuild_cleanup_failed", projection=name)
 
     @staticmethod
@@ -522,12 +545,12 @@ class ProjectionRunner:
 
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[Callable[[], None]]:
-    """The cyclic GC paused while a copy is built; the caller collects the young objects once per batch.
+    """The cyclic GC paused while a copy is built; the caller collects the young objects every few batches.
 
     A batch keeps tens of thousands of events and rows alive at once, and the automatic collector scanned them
     again and again (every 700 allocations; a full collection when enough had survived): about a third of
-    decoding time. Collected per batch instead, a cycle lives at most one batch. Reference counting frees
-    everything else as usual."""
+    decoding time. Collected every 8 batches instead (the cost is that of the objects alive then, a batch or
+    two), a reference cycle lives a few batches at most. Reference counting frees everything else as usual."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -12,9 +12,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from projections.runner import insert_rows
+from projections.runner import insert_tuples
 from services.audit.log import record_leaf
 from services.audit.merkle import CompactTree, perfect_nodes
+
 
 def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:
     # Primary-key and unique-constraint index names derive from the table names: a copy's differ.
@@ -106,13 +107,15 @@ class AuditProjection:
         if not events:
             return
         t = self._tree
-        tree = load_edge(conn, tree_size(conn, t), t)
-        new_nodes: list[dict[str, Any]] = []
-        tree.on_node = lambda level, idx, h: new_nodes.append({"level": level, "idx": idx, "hash": h})
+        size = tree_size(conn, t)
+        tree = load_edge(conn, size, t)
+        new_nodes: list[tuple[int, int, bytes]] = []
+        tree.on_node = lambda level, idx, h: new_nodes.append((level, idx, h))
         new_leaves = []
-        for position, n in events:
-            h = record_leaf(position, n.originator_id, n.originator_version, n.topic, n.state)
-            new_leaves.append({"idx": tree.size, "position": position, "hash": h})
-            tree.append(h)
-        insert_rows(conn, t.leaves, new_leaves)
-        insert_rows(conn, t.nodes, new_nodes)
+        leaf, add, append = record_leaf, tree.append, new_leaves.append
+        for idx, (position, n) in enumerate(events, size):
+            h = leaf(position, n.originator_id, n.originator_version, n.topic, n.state)
+            append((idx, position, h))
+            add(h)
+        insert_tuples(conn, t.leaves, ("idx", "position", "hash"), new_leaves)
+        insert_tuples(conn, t.nodes, ("level", "idx", "hash"), new_nodes)

@@ -79,36 +79,40 @@ class DirectoryProjection:
             self.metadata, self.tables = metadata, TABLES
 
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
-        mine = [(p, ev, kind) for p, ev in events if (kind := (getattr(ev, "_meta", None) or {}).get("aggregate")) in KINDS]
-        if not mine:
-            return
-        wanted: dict[str, set[uuid.UUID]] = {}
-        for _, ev, kind in mine:
-            wanted.setdefault(kind, set()).add(ev.originator_id)
-        loaded: dict[uuid.UUID, DirectoryEntry] = {}
-        for kind, oids in wanted.items():
-            loaded.update(self._load_many(conn, kind, oids))  # one query per kind and batch, not one per entry
-        states: dict[uuid.UUID, tuple[str, DirectoryEntry, int, bool]] = {}  # id -> kind, agg, position, new
-        first: dict[uuid.UUID, int] = {}
-        for position, ev, kind in mine:
+        # Each entry's events of the batch, in log order, by kind; the first event's version says whether a row
+        # can exist already (an entry's first event, version 1, makes its row: nothing to load for it).
+        by_kind: dict[str, dict[uuid.UUID, list[tuple[int, Any]]]] = {}
+        for position, ev in events:
+            meta = getattr(ev, "_meta", None)
+            kind = meta.get("aggregate") if meta else None
+            if kind not in KINDS:
+                continue
+            entries = by_kind.get(kind)
+            if entries is None:
+                entries = by_kind[kind] = {}
             oid = ev.originator_id
-            if oid in states:
-                _, agg, _, new = states[oid]
+            mine = entries.get(oid)
+            if mine is None:
+                entries[oid] = [(position, ev)]
             else:
-                agg, new = loaded.get(oid), False
-            if agg is None:
-                agg, new = ev.mutate(None), True
-                first[oid] = position
-            else:
-                ev.mutate(agg)
-            states[oid] = (kind, agg, position, new)
-        for kind in wanted:
+                mine.append((position, ev))
+        for kind, entries in by_kind.items():
             table = self.tables[kind]
-            inserts = [
-                {**self._row(a, p), "first_position": first[a.id]}
-                for k, a, p, new in states.values() if k == kind and new
-            ]
-            updates = [self._row(a, p) for k, a, p, new in states.values() if k == kind and not new]
+            stored = [oid for oid, mine in entries.items() if mine[0][1].originator_version != 1]
+            # One query per kind and batch, not one per entry.
+            loaded = self._load_many(conn, kind, stored) if stored else {}
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for oid, mine in entries.items():
+                agg = loaded.get(oid)
+                new = agg is None
+                for _, ev in mine:
+                    agg = ev.mutate(agg) or agg
+                position = mine[-1][0]
+                if new:
+                    inserts.append({**self._row(agg, position), "first_position": mine[0][0]})
+                else:
+                    updates.append(self._row(agg, position))
             insert_rows(conn, table, inserts)
             if updates:
                 stmt = (
@@ -118,7 +122,7 @@ class DirectoryProjection:
                 )
                 conn.execute(stmt, [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in updates])
 
-    def _load_many(self, conn: Connection, kind: str, oids: set[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
+    def _load_many(self, conn: Connection, kind: str, oids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
         table = self.tables[kind]
         cols = (table.c.id, table.c.version, table.c.created_on, table.c.modified_on, table.c.data)
         keys = [str(o) for o in oids]

@@ -21,8 +21,8 @@ from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.referral import Referral
 from domain.planning.plan import AnnualPlan
 from domain.tasks.task import Task
-from projections.runner import insert_rows
 from projections.aggregate_rows import bars, common_row, fold, upsert
+from projections.runner import insert_rows
 
 metadata = sa.MetaData()
 
@@ -155,9 +155,11 @@ class ExecutionProjection:
     # -- names --------------------------------------------------------------------------------------------
     @staticmethod
     def _put(names: dict[tuple[str, str], dict[str, Any]], kind: str, key: str, name: str, code: str = "",
-             extra: dict[str, Any] | None = None) -> None:
+             extra: dict[str, Any] | None = None, new: bool = False) -> None:
+        """``new``: the key is its aggregate's id and the event its first (version 1), so no row exists yet."""
         names[(kind, key)] = {"row": {"kind": kind, "id": key, "name": name or "", "code": code or "",
-                                      "extra": json.dumps(extra or {}, sort_keys=True, ensure_ascii=False)}}
+                                      "extra": _dumps(extra) if extra else "{}"},
+                              "new": new}
 
     @staticmethod
     def _rename(names: dict[tuple[str, str], dict[str, Any]], kind: str, key: str, name: str) -> None:
@@ -178,7 +180,7 @@ class ExecutionProjection:
             if isinstance(data, dict) and "name" in data:  # Registered
                 code = data.get("credit_code") or data.get("code") or ""
                 extra = {"department": data.get("department", "")} if kind == "item" else None
-                self._put(names, kind, oid, data["name"], code, extra)
+                self._put(names, kind, oid, data["name"], code, extra, new=ev.originator_version == 1)
             changes = getattr(ev, "changes", None)
             if isinstance(changes, dict) and "name" in changes:  # DetailsUpdated
                 self._rename(names, kind, oid, changes["name"])
@@ -187,11 +189,12 @@ class ExecutionProjection:
             self._put(names, "task", oid, ev.name, ev.number, {
                 "lead": ev.lead, "year": ev.year, "plan_entry": ev.plan_entry or "", "origin": ev.origin,
                 "directed": is_directed(ev.scope or {}), "period": ev.period,
-            })
+            }, new=ev.originator_version == 1)
         elif kind == "plan":
             oid = str(ev.originator_id)
             if isinstance(ev, AnnualPlan.Created):
-                self._put(names, "plan", oid, ev.name, str(ev.year), {"department": ev.department})
+                self._put(names, "plan", oid, ev.name, str(ev.year), {"department": ev.department},
+                          new=ev.originator_version == 1)
             elif isinstance(ev, AnnualPlan.EntryAdded):
                 self._put(names, "plan_entry", f"{oid}/{ev.number}", ev.name, ev.number)
             elif isinstance(ev, AnnualPlan.EntryChanged) and "name" in (ev.changes or {}):
@@ -202,8 +205,9 @@ class ExecutionProjection:
         t = self.tables["name"]
         existing: set[tuple[str, str]] = set()
         by_kind: dict[str, list[str]] = {}
-        for kind, key in names:
-            by_kind.setdefault(kind, []).append(key)
+        for (kind, key), pending in names.items():
+            if not pending.get("new"):  # an aggregate's first event made this row: it cannot exist yet
+                by_kind.setdefault(kind, []).append(key)
         pg = conn.dialect.name == "postgresql"
         step = 5000 if pg else 500
         for kind, keys in by_kind.items():
@@ -270,5 +274,6 @@ class ExecutionProjection:
         upsert(conn, self.tables["follow_up"], row, first)
 
 
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # json.dumps(..., same options), built once
 _NAME_EVENTS = frozenset({"Registered", "DetailsUpdated"})
 _TABLE = {"inspection": "inspection", "referral": "referral", "follow_up_round": "follow_up"}
