@@ -7,6 +7,7 @@ revealed in the event). ``verify`` recomputes the pool by replaying the log up t
 re-runs the draw.
 """
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -24,16 +25,18 @@ from domain.access import Actor
 from domain.directory import Target
 from domain.draw import matching
 from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
-from domain.draw.sampler import CandidateColumns, EmptyPoolError, commitment, draw, verify
+from domain.draw.sampler import CandidateColumns, EmptyPoolError, commitment, draw, pool_digest, verify
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.planning.naming import check_task_name, task_name, task_type
 from domain.planning.plan import AnnualPlan, plan_breaches, plan_id
 from domain.planning.rules import (
+    SEED_RULES,
     Period,
     PeriodKind,
     compute_quotas,
     parse_period,
     rules_from_dict,
+    rules_to_dict,
     split_stratum,
 )
 from domain.tasks import access
@@ -365,8 +368,6 @@ class Tasks:
             period, category = data.get("period"), data.get("category") or "general"
             scope, rules = data.get("scope"), data.get("rules")
             if rules is None:
-                from domain.planning.rules import SEED_RULES, rules_to_dict
-
                 rules = rules_to_dict(SEED_RULES)
         problems: list[FieldProblem] = []
         for dept, items in participants.items():
@@ -460,7 +461,7 @@ class Tasks:
         task = self.task(tid)
         access.require_lead(ctx.actor, task.lead)
         if task.state != "committed":
-            task.freeze_pool(0, "", 0, {}, {})  # raises the state error
+            task.require_state("committed", "the pool is frozen after a commitment and before the draw")
         position, pool, inspectors = self._frozen_pool(task)
         if not pool.rows:
             raise EmptyPoolError(
@@ -469,7 +470,7 @@ class Tasks:
                 "inspected this year for these items); nothing was recorded"
             )
         strata = _strata(task, pool, inspectors, quotas or {})
-        digest = hashlib.sha256("\n".join(r.id for r in pool.rows).encode()).hexdigest()
+        digest = pool_digest([r.id for r in pool.rows])
         task.freeze_pool(position, digest, len(pool.rows), strata, pool.excluded)
         with self.engine.begin() as conn:
             key = (frozen_pools.c.task_id == str(tid)) & (frozen_pools.c.round == task.round)
@@ -549,7 +550,7 @@ class Tasks:
         task = self.task(tid)
         access.require_lead(ctx.actor, task.lead)
         if task.state != "frozen":
-            task.record_draw({}, [])  # raises the state error
+            task.require_state("frozen", "the draw comes after the pool is frozen")
         seed = self._seed(tid, task.round)
         frozen = task.frozen or {}
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
@@ -659,7 +660,7 @@ class Tasks:
         pool = self._replayed_pool(task, position)
         frozen = task.frozen or {}
         digest = (
-            hashlib.sha256("\n".join(r.id for r in pool.rows).encode()).hexdigest() if pool.rows else None
+            pool_digest([r.id for r in pool.rows]) if pool.rows else None
         )
         out: dict[str, Any] = {
             "task_id": str(task.id),
@@ -815,7 +816,7 @@ class Tasks:
         task = self.task(tid)
         access.require_department_planner(ctx.actor, department)
         if task.state != "drawn":
-            task.record_teams(department, dt.date.today(), {}, "")  # raises the state error
+            task.require_state("drawn", "inspectors are drawn after the targets")
         if department not in task.participants:
             raise InvalidInputError(
                 [
@@ -1313,9 +1314,7 @@ def _strata(
 def _sum_lines(current: Any, line: Any) -> Any:
     if current is None:
         return line
-    from dataclasses import replace
-
-    return replace(current, quota=current.quota + line.quota)
+    return dataclasses.replace(current, quota=current.quota + line.quota)
 
 
 def _task_summary(r: Any) -> dict[str, Any]:
@@ -1337,18 +1336,11 @@ def _task_summary(r: Any) -> dict[str, Any]:
 
 
 def _info_dict(info: Any) -> dict[str, Any]:
-    out = {}
-    for k, v in (
-        vars(info).items()
-        if hasattr(info, "__dict__")
-        else ((f, getattr(info, f)) for f in info.__dataclass_fields__)
-    ):
-        if isinstance(v, frozenset):
-            v = sorted(v)
-        elif isinstance(v, dt.date):
-            v = v.isoformat()
-        out[k] = v
-    return out
+    """An inspector's or expert's draw inputs as JSON values (sets sorted, dates ISO)."""
+    return {
+        k: sorted(v) if isinstance(v, frozenset) else v.isoformat() if isinstance(v, dt.date) else v
+        for k, v in dataclasses.asdict(info).items()
+    }
 
 
 def _digest(values: list[dict[str, Any]]) -> str:

@@ -386,6 +386,11 @@ class Task(Aggregate):
     def selected(self) -> list[str]:
         return list(self.draw["record"]["selected"]) if self.draw else []
 
+    def require_state(self, state: str, rule: str) -> None:
+        """TaskStateError saying ``rule`` unless the task is in ``state``."""
+        if self.state != state:
+            raise TaskStateError(f"{rule}; the task is {self.state}")
+
     # -- commands -----------------------------------------------------------------------------------
     def commit_seed(self, commitment: str) -> int:
         """Start a round with the seed's SHA-256; returns the round number."""
@@ -408,10 +413,7 @@ class Task(Aggregate):
         strata: Mapping[str, Mapping[str, Any]],
         excluded: Mapping[str, int],
     ) -> None:
-        if self.state != "committed":
-            raise TaskStateError(
-                f"the pool is frozen after a commitment and before the draw; the task is {self.state}"
-            )
+        self.require_state("committed", "the pool is frozen after a commitment and before the draw")
         if pool_size == 0:
             raise TaskStateError(
                 "the pool is empty: no target matches the task's scope after the exclusions", "pool"
@@ -427,8 +429,7 @@ class Task(Aggregate):
 
     def record_draw(self, record: Mapping[str, Any], off_site_first: Sequence[str]) -> None:
         """Record the draw made with the committed seed over the frozen pool (both are checked)."""
-        if self.state != "frozen":
-            raise TaskStateError(f"the draw comes after the pool is frozen; the task is {self.state}")
+        self.require_state("frozen", "the draw comes after the pool is frozen")
         seed_hex = record.get("seed", "")
         if hashlib.sha256(bytes.fromhex(seed_hex)).hexdigest() != self.commitment:
             raise TaskStateError("the revealed seed does not match the commitment", "seed")
@@ -458,8 +459,7 @@ class Task(Aggregate):
         teams: Mapping[str, Mapping[str, Any]],
         inspectors_digest: str,
     ) -> None:
-        if self.state != "drawn":
-            raise TaskStateError(f"inspectors are drawn after the targets; the task is {self.state}")
+        self.require_state("drawn", "inspectors are drawn after the targets")
         if department not in self.participants:
             raise InvalidInputError(
                 [

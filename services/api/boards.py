@@ -10,12 +10,9 @@ from domain.errors import PermissionDeniedError
 from domain.values import Role
 from projections.execution import boards as execution_boards
 from projections.tasks.queries import department_tasks, inspector_visits, task_kpis
-from services.api.errors import NotReadyError
+from services.api.tasks import MinPosition, _wait
 
-MinPosition = Annotated[
-    int | None, Parameter(ge=0, description="read your writes: wait for this log position")
-]
-
+READ_MODELS = ["directory", "tasks", "execution"]
 
 def _department(actor: Actor, department: str | None) -> str:
     dept = department or actor.department
@@ -24,14 +21,6 @@ def _department(actor: Actor, department: str | None) -> str:
     if dept != actor.department or actor.roles == (Role.PARTNER.value,):
         raise PermissionDeniedError(f"the board of {dept} is for its own staff, admins and auditors")
     return dept
-
-
-def _wait(request: Request, min_position: int | None) -> None:
-    rt = request.app.state.runtime
-    if min_position is not None and not rt.runner.wait_for(
-        min_position, timeout=5.0, names=["directory", "tasks", "execution"]
-    ):
-        raise NotReadyError(f"the read models have not yet reached position {min_position}")
 
 
 def _today(request: Request) -> Any:
@@ -55,7 +44,7 @@ def inbox(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     dept = _department(request.user, department)
-    _wait(request, min_position)
+    _wait(request, min_position, READ_MODELS)
     rt = request.app.state.runtime
     return {
         "department": dept,
@@ -86,7 +75,7 @@ def kpis(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     dept = _department(request.user, department)
-    _wait(request, min_position)
+    _wait(request, min_position, READ_MODELS)
     rt = request.app.state.runtime
     return {
         **task_kpis(rt.engine, dept, year, quarter),

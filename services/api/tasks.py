@@ -112,9 +112,10 @@ def _tasks(request: Request) -> Any:
     return request.app.state.runtime.tasks
 
 
-def _wait(request: Request, min_position: int | None) -> None:
+def _wait(request: Request, min_position: int | None, names: list[str] | None = None) -> None:
+    """Read your writes: wait (up to 5 s) until the read models (``names``, default all) reached the position."""
     rt = request.app.state.runtime
-    if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0):
+    if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0, names=names):
         raise NotReadyError(f"the read models have not yet reached position {min_position}")
 
 

@@ -293,3 +293,30 @@ def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -
         r = client.post(f"/api/v1/tasks/{task['id']}/redraw", json={"reason": "重抽"}, headers=h)
         assert r.status_code == 422 and "merged" in r.text
     assert _ok(client.get(f"/api/v1/assignments/{o['assignment_id']}", headers=eeb))["state"] == "dispatched"
+
+
+def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_nothing(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
+    assert client.post("/api/v1/plans", json={"year": 2024}, headers=eeb).status_code == 409
+    items = list(_items(client, eeb, "hj-eeb").values())
+    entry = {"name": "一季度", "items": items[:2], "category": "general", "period": "2024Q1", "rules": SEED_RULES}
+    url = f"/api/v1/plans/{plan['id']}/entries"
+    for headers in (auth("hj-amr", "planner"), auth("hj-eeb", "inspector"), auth("hj-audit", "auditor")):
+        assert client.post(url, json=entry, headers=headers).status_code == 403
+    amr_item = list(_items(client, auth("hj-amr", "planner"), "hj-amr").values())[0]
+    bad = [({**entry, "items": [amr_item]}, "items[0]"), ({**entry, "period": "2025Q1"}, "period"),
+           ({**entry, "rules": [{"supervision_class": "key", "min_ratio": "125%"}]}, "min_ratio")]
+    for body, field in bad:
+        r = client.post(url, json=body, headers=eeb)
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+        assert any(field in e["field"] for e in r.json()["errors"]), (field, r.text)
+    done = _ok(client.post(url, json=entry, headers=eeb), 201)
+    assert done["number"] == "2024001"  # the refused entries took no number
+    r = client.post(f"{url}/2024001/rules", json={"rules": SEED_RULES[:1], "reason": " "}, headers=eeb)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    _ok(client.post(f"{url}/2024001/rules", json={"rules": SEED_RULES[:1], "reason": "上级通知调整比例"}, headers=eeb))
+    view = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=auth("hj-eeb", "reviewer")))
+    assert view["entries"][0]["adjustments"][0]["reason"] == "上级通知调整比例"
+    assert client.get(f"/api/v1/plans/{plan['id']}", headers=auth("hj-amr", "planner")).status_code == 403
+    assert client.get("/api/v1/plans", params={"year": 2023}, headers=eeb).status_code == 404
