@@ -22,6 +22,7 @@ imports the library factory, so the module alone would be ambiguous).
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from eventsourcing.persistence import JSONTranscoder, StoredEvent
+from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
 from eventsourcing_sqlalchemy.factory import SQLAlchemyFactory
 from eventsourcing_sqlalchemy.recorders import SQLAlchemyApplicationRecorder
 from sqlalchemy.orm import Session
@@ -228,7 +230,6 @@ def _sql_text(text: str) -> str:
 def _persistence_error(exc: Exception) -> Exception:
     """The eventsourcing exception for a psycopg (DB-API) one, as the library's transactions translate them."""
     import psycopg
-
     from eventsourcing import persistence as es
 
     for dbapi, ours in (
@@ -320,7 +321,7 @@ class FastJSONTranscoder(JSONTranscoder):
 class _Pending:
     """One caller's stored events waiting in a group commit, and what became of them."""
 
-    __slots__ = ("stored", "ids", "error", "done", "wake")
+    __slots__ = ("done", "error", "ids", "stored", "wake")
 
     def __init__(self, stored: Sequence[StoredEvent]) -> None:
         self.stored = stored
@@ -427,8 +428,45 @@ class GroupCommit:
             item.error = exc
 
 
+class WalOnceDatastore(SQLAlchemyDatastore):
+    """The library datastore, switching a SQLite file to WAL once, whatever the number of threads.
+
+    The library checks "tried already?" outside its lock, so threads that start their first transactions
+    together each run ``PRAGMA journal_mode=WAL``; a late one runs it while the others already write, and
+    SQLite answers "database is locked" without waiting (seen in CI). Here the check is repeated under the
+    lock, a file that is already in WAL mode is only asked (``PRAGMA journal_mode``), and the switch itself is
+    retried for a while when another connection holds the file.
+    """
+
+    WAL_ATTEMPTS = 50
+    WAL_PAUSE = 0.05  # seconds between attempts: up to 2.5 s in all
+
+    def init_sqlite_wal_mode(self) -> None:
+        self._tried_init_sqlite_wal_mode = True
+        if not self.is_sqlite_filedb or self.is_sqlite_wal_mode:
+            return
+        with self._wal_mode_lock:
+            if self.is_sqlite_wal_mode:
+                return
+            assert self.engine is not None
+            for attempt in range(self.WAL_ATTEMPTS):
+                try:
+                    with self.engine.connect() as connection:
+                        mode = connection.execute(sa.text("PRAGMA journal_mode")).scalar()
+                        if str(mode).lower() != "wal":
+                            mode = connection.execute(sa.text("PRAGMA journal_mode=WAL")).scalar()
+                    self.is_sqlite_wal_mode = str(mode).lower() == "wal"
+                    return
+                except sa.exc.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == self.WAL_ATTEMPTS - 1:
+                        raise
+                    time.sleep(self.WAL_PAUSE)
+
+
 class BulkSQLAlchemyFactory(SQLAlchemyFactory):
-    """The library's factory, with ``BulkApplicationRecorder`` as the application recorder."""
+    """The library's factory, with ``BulkApplicationRecorder`` as the application recorder and
+    ``WalOnceDatastore`` as the datastore."""
 
     application_recorder_class = BulkApplicationRecorder
+    datastore_class = WalOnceDatastore
 

@@ -14,14 +14,16 @@ PostgreSQL runs when ``DUALRANDOM_TEST_DATABASE_URL`` is set (e.g.
 
 import os
 import shutil
+import sqlite3
 import tempfile
+import threading
 import unittest
 import uuid
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, StoredEvent
 from eventsourcing.tests import persistence as cases
 from eventsourcing.utils import Environment, get_topic
 from eventsourcing_sqlalchemy.datastore import SQLAlchemyDatastore
@@ -34,7 +36,7 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from services.application import _with_sqlite_timeout
-from services.recorder import BulkApplicationRecorder, BulkSQLAlchemyFactory
+from services.recorder import BulkApplicationRecorder, BulkSQLAlchemyFactory, WalOnceDatastore
 
 PG_ENV = "DUALRANDOM_TEST_DATABASE_URL"
 PG_SKIP = f"PostgreSQL recorder tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -93,7 +95,7 @@ class _WithDatastore:
     def setUp(self) -> None:
         self.url = self._open_database()  # type: ignore[attr-defined]
         try:
-            self.datastore = SQLAlchemyDatastore(url=self.url)
+            self.datastore = WalOnceDatastore(url=self.url)  # the datastore BulkSQLAlchemyFactory builds
             super().setUp()  # type: ignore[misc]
         except BaseException:
             self._close_database()  # type: ignore[attr-defined]  # tearDown does not run when setUp fails
@@ -338,6 +340,77 @@ class TestPostgresBulkNonInterleaving(_PostgresSchema, _BulkNonInterleaving):
 @pytest.mark.postgres
 class TestPostgresBulkFactory(_PostgresSchema, _BulkFactory):
     pass
+
+
+# -- WAL mode switched once (services.recorder.WalOnceDatastore) ----------------------------------------
+def _sqlite_file(tmp_path: Any, journal_mode: str) -> str:
+    path = tmp_path / "events.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA journal_mode={journal_mode}")
+    conn.execute("CREATE TABLE x (a)")
+    conn.commit()
+    conn.close()
+    return str(path)
+
+
+def test_a_file_already_in_wal_mode_is_only_asked(tmp_path: Any) -> None:
+    path = _sqlite_file(tmp_path, "wal")
+    datastore = WalOnceDatastore(url=f"sqlite:///{path}")
+    statements: list[str] = []
+    sa.event.listen(datastore.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    datastore.init_sqlite_wal_mode()
+    datastore.init_sqlite_wal_mode()
+    assert datastore.is_sqlite_wal_mode
+    assert statements == ["PRAGMA journal_mode"]  # asked once, never switched while others may write
+    datastore.engine.dispose()  # type: ignore[union-attr]
+
+
+def test_the_switch_waits_for_a_connection_that_holds_the_file(tmp_path: Any) -> None:
+    """The library datastore fails at once here ("database is locked"); this one retries until it is free."""
+    path = _sqlite_file(tmp_path, "delete")
+    holder = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("INSERT INTO x VALUES (1)")
+    release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+    release.start()
+    datastore = WalOnceDatastore(url=f"sqlite:///{path}?timeout=0")  # no busy handler: only the retries
+    try:
+        datastore.init_sqlite_wal_mode()
+        assert datastore.is_sqlite_wal_mode
+    finally:
+        release.join()
+        holder.close()
+        datastore.engine.dispose()  # type: ignore[union-attr]
+
+
+def test_threads_starting_together_on_a_fresh_file_all_write(tmp_path: Any) -> None:
+    """The CI failure: every thread's first transaction at once, each one's events stored."""
+    for round_ in range(5):
+        url = _with_sqlite_timeout(f"sqlite:///{tmp_path}/race{round_}.db")
+        recorder = BulkApplicationRecorder(datastore=WalOnceDatastore(url=url), events_table_name=EVENTS_TABLE)
+        recorder.create_table()
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def write(
+            recorder: BulkApplicationRecorder = recorder,
+            start: threading.Barrier = start,
+            errors: list[BaseException] = errors,
+        ) -> None:
+            start.wait()
+            try:
+                recorder.insert_events([StoredEvent(uuid.uuid4(), 1, "topic", b"{}")])
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert recorder.max_notification_id() == 8
+        recorder.datastore.engine.dispose()  # type: ignore[union-attr]
 
 
 def test_shipped_cases_still_exist() -> None:
