@@ -101,10 +101,7 @@ def insert_rows(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]
         conn.execute(table.insert(), list(rows))
         return
     columns = list(rows[0])
-    q = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {q(table.name)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+    with _copy(conn, table, columns) as copy:
         write = copy.write_row
         for row in rows:
             write([row[c] for c in columns])
@@ -118,13 +115,33 @@ def insert_tuples(conn: Connection, table: sa.Table, columns: Sequence[str], row
     if conn.dialect.name != "postgresql":
         conn.execute(table.insert(), [dict(zip(columns, r)) for r in rows])
         return
+    with _copy(conn, table, columns) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
+def insert_int_int_bytes(conn: Connection, table: sa.Table, columns: Sequence[str],
+                         rows: Sequence[tuple[int, int, bytes]]) -> None:
+    """``insert_tuples`` for rows of two integers and a byte string (the audit tree's leaves and nodes: two rows
+    per event), written as COPY text in one piece: a third of the time of a row at a time."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        insert_tuples(conn, table, columns, rows)
+        return
+    with _copy(conn, table, columns) as copy:
+        copy.write("".join([f"{a}\t{b}\t\\\\x{c.hex()}\n" for a, b, c in rows]))
+
+
+@contextlib.contextmanager
+def _copy(conn: Connection, table: sa.Table, columns: Sequence[str]) -> Iterator[Any]:
+    """A ``COPY table (columns) FROM STDIN`` of psycopg inside ``conn``'s transaction."""
     q = conn.dialect.identifier_preparer.quote
     sql = f"COPY {q(table.name)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
     raw = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-        write = copy.write_row
-        for row in rows:
-            write(row)
+        yield copy
 
 
 class ProjectionConflictError(Exception):
@@ -136,6 +153,7 @@ class RebuildInProgressError(Exception):
 
 
 REBUILD_SUFFIX = "__rebuild"
+ANALYZE_UNTIL_BATCH = 8  # a copy is analysed after its batches 1, 2, 4 and 8 (see ProjectionRunner._analyze)
 
 
 def copy_of(projection: Projection, suffix: str) -> Projection:
@@ -400,8 +418,8 @@ class ProjectionRunner:
                             self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
                         position = batch[-1].id
                         batches += 1
-                        if batches & (batches - 1) == 0:
-                            self._analyze(copies)  # after batches 1, 2, 4, 8, ...: plans fit the growing tables
+                        if batches & (batches - 1) == 0 and batches <= ANALYZE_UNTIL_BATCH:
+                            self._analyze(copies)  # after batches 1, 2, 4, 8: plans fit the growing tables
                         if progress is not None:
                             progress(position)
                         if batches % 8 == 0:
@@ -420,14 +438,23 @@ class ProjectionRunner:
 
     def _analyze(self, copies: Sequence[Projection]) -> None:
         """PostgreSQL plans a new table's queries as if it were empty until autovacuum analyses it, which may be
-        long after a rebuild has made it large: lookups turn into scans of the whole copy."""
+        long after a rebuild has made it large: lookups turn into scans of the whole copy.
+
+        Only the columns a copy's lookups may use while it is built (the primary key's and the unique ones', see
+        the contract), and only while the copy is young (``ANALYZE_UNTIL_BATCH``): what such a lookup's plan needs
+        is the share of distinct values of its columns, known after a few batches, and the row estimates follow
+        the table's physical size by themselves. Every column and every doubling cost the directory copy 0.9 of
+        its 6.3 s at 200,000 events. The swapped-in tables get their full statistics from autovacuum."""
         if self.engine.dialect.name != "postgresql":
             return
         q = self.engine.dialect.identifier_preparer.quote
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for c in copies:
                 for table in c.metadata.sorted_tables:
-                    conn.execute(sa.text(f"ANALYZE {q(table.name)}"))
+                    keys = [col.name for col in table.primary_key.columns]
+                    keys += [col.name for ix in table.indexes if ix.unique for col in ix.columns if col.name not in keys]
+                    keys += [col.name for col in table.columns if col.unique and col.name not in keys]
+                    conn.execute(sa.text(f"ANALYZE {q(table.name)} ({', '.join(q(k) for k in keys)})"))
 
     def swap(self, copy: Projection, batch_size: int | None = None) -> int:
         """Bring ``copy`` to the head of the log and put its tables in place of the live ones, in one

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from projections.runner import insert_tuples
+from projections.runner import insert_int_int_bytes
 from services.audit.log import record_leaf
 from services.audit.merkle import CompactTree, perfect_nodes
 
@@ -117,5 +117,5 @@ class AuditProjection:
             h = leaf(position, n.originator_id, n.originator_version, n.topic, n.state)
             append((idx, position, h))
             add(h)
-        insert_tuples(conn, t.leaves, ("idx", "position", "hash"), new_leaves)
-        insert_tuples(conn, t.nodes, ("level", "idx", "hash"), new_nodes)
+        insert_int_int_bytes(conn, t.leaves, ("idx", "position", "hash"), new_leaves)
+        insert_int_int_bytes(conn, t.nodes, ("level", "idx", "hash"), new_nodes)

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Connection
@@ -168,8 +169,12 @@ class DirectoryProjection:
         return row
 
 
-# Built once: json.dumps with options makes a new encoder per call, and a rebuild encodes every entry.
-_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def _encode(data: dict[str, Any]) -> str:
+    """The entry's fields as JSON text, keys sorted (a rebuild encodes every entry: msgspec, ~10x ``json``)."""
+    return _SORTED.encode(data).decode("utf-8")
 _COLUMNS: dict[type, list[tuple[str, bool]]] = {
     cls: [(f.name, f.kind == "list") for f in cls.SPEC.fields.values() if f.name != "department"]
     for cls in KINDS.values()
