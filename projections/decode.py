@@ -22,13 +22,42 @@ from eventsourcing.utils import resolve_topic
 _TYPE = b'"_type_"'
 
 
+def _plain_json(mapper: Any) -> bool:
+    """Whether the mapper stores an event's state as the library's plain JSON (no cipher, no compressor)."""
+    transcoder = getattr(mapper, "transcoder", None)
+    return not (getattr(mapper, "cipher", None) is not None or getattr(mapper, "compressor", None) is not None
+                or not isinstance(transcoder, JSONTranscoder) or type(transcoder).decode is not JSONTranscoder.decode
+                or type(transcoder)._decode_obj is not JSONTranscoder._decode_obj)
+
+
+def plain_state_check(mapper: Any) -> Callable[[Any], bool]:
+    """Whether a stored notification's state may be read as JSON in place of the decoded event (a projection's
+    ``stored_topics``): the mapper stores plain JSON, the event's class is at version 1 and the state says no
+    other version (no upcasting due), the only custom-type wrapper is one (the timestamp's), so every other value
+    is what the decoded event holds, and there is no ``\\u`` escape (which may spell a wrapper's key)."""
+    if not _plain_json(mapper):
+        return lambda n: False
+    versions: dict[str, bool] = {}  # topic -> class at version 1
+
+    def is_plain(n: Any) -> bool:
+        ok = versions.get(n.topic)
+        if ok is None:
+            try:
+                ok = versions[n.topic] = getattr(resolve_topic(n.topic), "class_version", 1) == 1
+            except Exception:  # noqa: BLE001 - an unknown topic: the mapper decides (and says why)
+                ok = versions[n.topic] = False
+        raw = n.state
+        return (ok and type(raw) is bytes and raw.count(_TYPE) == 1 and b'"class_version"' not in raw
+                and b"\\u" not in raw)
+
+    return is_plain
+
+
 def fast_decoder(mapper: Any) -> Callable[[Any], Any]:
     """A ``to_domain_event`` for ``mapper``: the fast path when the mapper's setup allows it, else its own."""
     slow = mapper.to_domain_event
     transcoder = getattr(mapper, "transcoder", None)
-    if (getattr(mapper, "cipher", None) is not None or getattr(mapper, "compressor", None) is not None
-            or not isinstance(transcoder, JSONTranscoder) or type(transcoder).decode is not JSONTranscoder.decode
-            or type(transcoder)._decode_obj is not JSONTranscoder._decode_obj):
+    if not _plain_json(mapper):
         return slow
     stamp = transcoder.names.get("datetime_iso")
     if stamp is None:

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
-from projections.decode import fast_decoder
+from projections.decode import fast_decoder, plain_state_check
 from services.logging import get_logger
 
 log = get_logger(__name__)
@@ -74,11 +74,16 @@ class Projection(Protocol):
     - Optional ``topics: tuple[str, ...]``: topic prefixes of the events it needs; the runner decodes and passes
       only those (each event decoded once per batch for all projections, none when no projection wants it) and
       skips ``apply_batch`` for a batch with none. A superset is safe; derive them from the event classes.
+    - Optional ``stored_topics: tuple[str, ...]``: topic prefixes (within ``topics``) of events the projection reads
+      from their stored form: it gets ``(position, stored notification)`` for them instead of a decoded event
+      whenever the stored state is the plain JSON of an event that needs no upcasting
+      (``projections.decode.plain_state_check``), and the decoded event otherwise; ``apply_batch`` handles both
+      (``isinstance(item, Notification)``). For a read model that takes a field or two of many events.
     - Optional ``rebuild_apart = True``: the CLI's rebuild builds this copy in a process of its own
       (``services.cli_projections._groups``).
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
-      one query per table, not one per event. While a copy is built its plain (non-unique) indexes do not exist
-      yet (they are created after the bulk load): look rows up by primary key or a unique constraint.
+      one query per table, not one per event. While a copy is built its indexes and, on PostgreSQL, its unique
+      constraints do not exist yet (they are created after the bulk load): look rows up by primary key.
     """
 
     name: str
@@ -188,6 +193,7 @@ class ProjectionRunner:
         datastore = getattr(getattr(app, "recorder", None), "datastore", None)
         self._store: Engine | None = getattr(datastore, "engine", None)
         self._to_event: Callable[[Any], Any] | None = None  # the mapper's, faster (projections.decode)
+        self._is_plain: Callable[[Any], bool] = lambda n: False  # stored_topics: see projections.decode
 
     # -- positions --------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -246,11 +252,16 @@ class ProjectionRunner:
         ``topics``), each decoded once per batch (``decoded``, shared by the projections of the batch)."""
         if self._to_event is None:
             self._to_event = fast_decoder(self.app.mapper)
-        to_event = self._to_event
+            self._is_plain = plain_state_check(self.app.mapper)
+        to_event, is_plain = self._to_event, self._is_plain
         topics = getattr(projection, "topics", None)
+        stored = getattr(projection, "stored_topics", None)
         out = []
         for i, n in enumerate(batch):
             if topics is not None and not n.topic.startswith(topics):
+                continue
+            if stored and n.topic.startswith(stored) and is_plain(n):
+                out.append((n.id, n))  # the projection reads the few fields it needs from the stored state
                 continue
             ev = decoded[i]
             if ev is None:
@@ -394,12 +405,15 @@ class ProjectionRunner:
         live = [self.projection(n) for n in names] if names else list(self.projections)
         copies = [copy_of(p, suffix) for p in live]
         metadata.create_all(self.engine)
+        deferred: list[tuple[str, str, str]] = []  # PostgreSQL: (table, unique constraint, its definition)
         for c in copies:
             with self.engine.begin() as conn:
                 c.metadata.drop_all(conn)
                 for table in c.metadata.sorted_tables:
-                    # Plain indexes come after the bulk load: one sort beats maintaining them row by row.
+                    # Plain indexes and (PostgreSQL) unique constraints come after the bulk load: one sort beats
+                    # maintaining them row by row (the copy's lookups use the primary key).
                     conn.execute(sa.schema.CreateTable(table))
+                    deferred += self._defer_unique_constraints(conn, table)
                     for index in table.indexes:
                         if index.unique:
                             index.create(conn)
@@ -428,13 +442,32 @@ class ProjectionRunner:
                         break
             finally:
                 reader.close()
+        q = self.engine.dialect.identifier_preparer.quote
         for c in copies:
             with self.engine.begin() as conn:
                 for table in c.metadata.sorted_tables:
                     for index in table.indexes:
                         if not index.unique:
                             index.create(conn)
+                    for name, constraint, definition in deferred:
+                        if name == table.name:
+                            conn.execute(sa.text(f"ALTER TABLE {q(name)} ADD CONSTRAINT {q(constraint)} {definition}"))
         return copies
+
+    @staticmethod
+    def _defer_unique_constraints(conn: Connection, table: sa.Table) -> list[tuple[str, str, str]]:
+        """PostgreSQL: drop the new, empty table's unique constraints (not its primary key) and say how to add
+        them back once it is loaded; SQLite cannot drop a constraint, and keeps them."""
+        if conn.dialect.name != "postgresql":
+            return []
+        q = conn.dialect.identifier_preparer.quote
+        found = conn.execute(sa.text(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(:t) "
+            "AND contype = 'u' ORDER BY conname"
+        ), {"t": q(table.name)}).all()
+        for constraint, _ in found:
+            conn.execute(sa.text(f"ALTER TABLE {q(table.name)} DROP CONSTRAINT {q(constraint)}"))
+        return [(table.name, str(constraint), str(definition)) for constraint, definition in found]
 
     def _analyze(self, copies: Sequence[Projection]) -> None:
         """PostgreSQL plans a new table's queries as if it were empty until autovacuum analyses it, which may be

@@ -16,7 +16,7 @@ from eventsourcing.utils import get_topic
 from sqlalchemy.engine import Connection
 
 from domain.directory import KINDS, DirectoryEntry
-from projections.runner import insert_rows
+from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
 
@@ -102,8 +102,9 @@ class DirectoryProjection:
             stored = [oid for oid, mine in entries.items() if mine[0][1].originator_version != 1]
             # One query per kind and batch, not one per entry.
             loaded = self._load_many(conn, kind, stored) if stored else {}
-            inserts: list[dict[str, Any]] = []
+            inserts: list[tuple[Any, ...]] = []
             updates: list[dict[str, Any]] = []
+            names = _ROW_NAMES[KINDS[kind]]
             for oid, mine in entries.items():
                 agg = loaded.get(oid)
                 new = agg is None
@@ -111,10 +112,10 @@ class DirectoryProjection:
                     agg = ev.mutate(agg) or agg
                 position = mine[-1][0]
                 if new:
-                    inserts.append({**self._row(agg, position), "first_position": mine[0][0]})
+                    inserts.append((*self._row(agg, position), mine[0][0]))
                 else:
-                    updates.append(self._row(agg, position))
-            insert_rows(conn, table, inserts)
+                    updates.append(dict(zip(names, self._row(agg, position), strict=True)))
+            insert_tuples(conn, table, (*names, "first_position"), inserts)
             if updates:
                 stmt = (
                     table.update()
@@ -152,21 +153,15 @@ class DirectoryProjection:
         return out
 
     @staticmethod
-    def _row(agg: DirectoryEntry, position: int) -> dict[str, Any]:
+    def _row(agg: DirectoryEntry, position: int) -> tuple[Any, ...]:
+        """The entry's row but ``first_position``, in the order of ``_ROW_NAMES``."""
         data = agg.data
-        row: dict[str, Any] = {
-            "id": str(agg.id),
-            "owner": agg.department,
-            "version": agg.version,
-            "position": position,
-            "created_on": agg.created_on.isoformat(),
-            "modified_on": agg.modified_on.isoformat(),
-            "data": _encode(data),
-        }
-        for name, is_list in _COLUMNS[type(agg)]:
-            value = data.get(name)
-            row[name] = encode_list(value or []) if is_list else value
-        return row
+        get = data.get
+        return (
+            str(agg.id), agg.department, agg.version, position, agg.created_on.isoformat(),
+            agg.modified_on.isoformat(), _encode(data),
+            *[(encode_list(get(name) or []) if is_list else get(name)) for name, is_list in _COLUMNS[type(agg)]],
+        )
 
 
 _SORTED = msgspec.json.Encoder(order="sorted")
@@ -178,4 +173,8 @@ def _encode(data: dict[str, Any]) -> str:
 _COLUMNS: dict[type, list[tuple[str, bool]]] = {
     cls: [(f.name, f.kind == "list") for f in cls.SPEC.fields.values() if f.name != "department"]
     for cls in KINDS.values()
+}
+_ROW_NAMES: dict[type, tuple[str, ...]] = {  # the columns of ``_row``'s tuple
+    cls: ("id", "owner", "version", "position", "created_on", "modified_on", "data", *(n for n, _ in columns))
+    for cls, columns in _COLUMNS.items()
 }
