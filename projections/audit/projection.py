@@ -1,8 +1,9 @@
 """Audit projection: appends each event's leaf hash and every perfect subtree it completes.
 
 ``audit_leaves`` maps leaf index <-> log position with the leaf hash; ``audit_nodes`` holds the hash of each
-perfect subtree of level >= 1 (2^level leaves from index * 2^level). Together they give any root or proof in
-O(log n) reads (``projections.audit.queries``). The projection reads the stored form of events (the leaf is a
+perfect subtree of level >= ``LOWEST_STORED_LEVEL`` (2^level leaves from index * 2^level); a smaller one is hashed
+from its leaves when asked (at most 2^LOWEST_STORED_LEVEL - 2 of them per root or proof, all in one block). Together
+they give any root or proof in O(log n) reads (``projections.audit.queries``). The projection reads the stored form of events (the leaf is a
 function of the stored bytes, see ``services.audit.log``), so it asks the runner for undecoded notifications.
 """
 
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from projections.runner import insert_int_int_bytes
 from services.audit.log import record_leaf
-from services.audit.merkle import CompactTree, perfect_nodes
+from services.audit.merkle import CompactTree, perfect_nodes, perfect_root
 
 
 def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:
@@ -51,6 +52,10 @@ class _Tree:
         self.all_nodes = sa.union_all(self.leaf_nodes, self.upper_nodes)
 
 
+# Subtrees of 16 leaves and more are stored: a sixteenth of the rows of storing them all (one per leaf), for a
+# few more leaves read per proof. A change needs a rebuild of the audit read model (verify skips lower levels).
+LOWEST_STORED_LEVEL = 4
+
 metadata = sa.MetaData()
 leaves, nodes = _tables(metadata, "")  # the live tables: what queries.py, verify and checkpoints read
 _LIVE = _Tree(leaves, nodes)
@@ -64,18 +69,26 @@ def tree_size(conn: Connection, tree: _Tree = _LIVE) -> int:
 def fetch_nodes(
     conn: Connection, keys: set[tuple[int, int]] | list[tuple[int, int]], tree: _Tree = _LIVE
 ) -> dict[tuple[int, int], bytes]:
-    """Stored hashes of perfect subtrees by (level, index); level 0 are the leaves. One query."""
-    level0 = [i for lv, i in keys if lv == 0]
-    upper = [(lv, i) for lv, i in keys if lv > 0]
+    """Hashes of perfect subtrees by (level, index), level 0 being the leaves: stored ones, and those below
+    ``LOWEST_STORED_LEVEL`` hashed from their stored leaves. One query. A key it cannot give is left out."""
+    keys = set(keys)
+    low = {(lv, i) for lv, i in keys if 0 < lv < LOWEST_STORED_LEVEL}
+    level0 = {i for lv, i in keys if lv == 0} | {j for lv, i in low for j in range(i << lv, (i + 1) << lv)}
+    upper = [(lv, i) for lv, i in keys if lv >= LOWEST_STORED_LEVEL]
     if level0 and upper:
-        result = conn.execute(tree.all_nodes, {"leaf_keys": level0, "node_keys": upper})
+        result = conn.execute(tree.all_nodes, {"leaf_keys": sorted(level0), "node_keys": upper})
     elif level0:
-        result = conn.execute(tree.leaf_nodes, {"leaf_keys": level0})
+        result = conn.execute(tree.leaf_nodes, {"leaf_keys": sorted(level0)})
     elif upper:
         result = conn.execute(tree.upper_nodes, {"node_keys": upper})
     else:
         return {}
-    return {(int(level), int(idx)): bytes(h) for level, idx, h in result}
+    found = {(int(level), int(idx)): bytes(h) for level, idx, h in result}
+    for lv, i in low:
+        block = [found.get((0, j)) for j in range((i << lv), (i + 1) << lv)]
+        if all(h is not None for h in block):
+            found[(lv, i)] = perfect_root(block)  # type: ignore[arg-type]
+    return {k: h for k, h in found.items() if k in keys}
 
 
 def load_edge(conn: Connection, size: int, tree: _Tree = _LIVE) -> CompactTree:
@@ -111,6 +124,7 @@ class AuditProjection:
         tree = load_edge(conn, size, t)
         new_nodes: list[tuple[int, int, bytes]] = []
         tree.on_node = lambda level, idx, h: new_nodes.append((level, idx, h))
+        tree.min_level = LOWEST_STORED_LEVEL
         new_leaves = []
         leaf, add, append = record_leaf, tree.append, new_leaves.append
         for idx, (position, n) in enumerate(events, size):

@@ -49,6 +49,16 @@ def perfect_nodes(start: int, end: int) -> list[NodeKey]:
     return keys
 
 
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The hash of the perfect subtree over ``leaves`` (leaf hashes; their number a power of two)."""
+    level = list(leaves)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError(f"a perfect subtree has a power of two leaves, not {len(level)}")
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
 def fold(hashes: Sequence[bytes]) -> bytes:
     """The hash of consecutive perfect subtrees (as ``perfect_nodes`` lists them): right to left."""
     if not hashes:
@@ -183,15 +193,18 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
 class CompactTree:
     """The right edge of an append-only tree: the perfect subtrees covering [0, size), largest first.
 
-    ``on_node(level, index, hash)`` sees every perfect subtree of level >= 1 as it completes.
+    ``on_node(level, index, hash)`` sees every perfect subtree of level >= ``min_level`` (at least 1) as it
+    completes.
     """
 
-    def __init__(self, size: int = 0, edge: Sequence[bytes] = (), on_node: Callable[[int, int, bytes], None] | None = None):
+    def __init__(self, size: int = 0, edge: Sequence[bytes] = (), on_node: Callable[[int, int, bytes], None] | None = None,
+                 min_level: int = 1):
         if len(edge) != bin(size).count("1"):
             raise ValueError(f"a tree of size {size} has {bin(size).count('1')} edge subtrees, not {len(edge)}")
         self.size = size
         self.edge = list(edge)
         self.on_node = on_node
+        self.min_level = max(1, min_level)
 
     def append(self, leaf: bytes) -> None:
         """Add a leaf hash."""
@@ -201,7 +214,7 @@ class CompactTree:
         while (index >> level) & 1:
             h = node_hash(self.edge.pop(), h)
             level += 1
-            if self.on_node is not None:
+            if self.on_node is not None and level >= self.min_level:
                 self.on_node(level, index >> level, h)
         self.edge.append(h)
         self.size += 1

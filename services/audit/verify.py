@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from projections.audit.projection import leaves, nodes, tree_size
+from projections.audit.projection import LOWEST_STORED_LEVEL, leaves, nodes, tree_size
 from services.audit.canonical import CanonicalFormError
 from services.audit.checkpoints import Checkpoint, checkpoints, listing
 from services.audit.keys import PublicKey
@@ -138,7 +138,7 @@ def verify_log(
                 digest = level_digests[level] = hashlib.sha256()
             digest.update(h)
 
-    tree = CompactTree(on_node=on_node if check_nodes else None)
+    tree = CompactTree(on_node=on_node if check_nodes else None, min_level=LOWEST_STORED_LEVEL)
     first_leaf: Finding | None = None
     # An "altered" first mismatch is looked at again with the next event: the events may have been renumbered
     # around an inserted or deleted one (then the content matches one position further on or back).
@@ -227,11 +227,11 @@ def _stored_level_digests(engine: Engine, size: int) -> dict[int, bytes]:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(
                 "SELECT level, sha256(string_agg(hash, ''::bytea ORDER BY idx)) FROM audit_nodes "
-                "WHERE idx < (CAST(:size AS bigint) >> level) GROUP BY level"
-            ), {"size": size}).all()
+                "WHERE idx < (CAST(:size AS bigint) >> level) AND level >= :low GROUP BY level"
+            ), {"size": size, "low": LOWEST_STORED_LEVEL}).all()
         return {int(level): bytes(d) for level, d in rows}
     out: dict[int, bytes] = {}
-    level = 1
+    level = LOWEST_STORED_LEVEL
     while size >> level:
         digest = hashlib.sha256()
         for _, h in _paged(engine, lambda after, lv=level: sa.select(nodes.c.idx, nodes.c.hash).where(

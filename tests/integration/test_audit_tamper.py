@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from domain.access import SYSTEM
-from projections.audit.projection import AuditProjection, leaves, nodes
+from projections.audit.projection import LOWEST_STORED_LEVEL, AuditProjection, leaves, nodes
 from projections.audit.queries import consistency_proof, inclusion_proof, root_at, tree_size
 from projections.runner import ProjectionRunner
 from services.application import CommandContext
@@ -85,7 +85,7 @@ def test_the_audit_tree_holds_every_event_once_and_a_rebuild_gives_the_same_tree
 
 
 def test_proofs_from_the_stored_tree_verify_against_signed_checkpoints(rt: Runtime) -> None:
-    fill(rt, targets=3)
+    fill(rt, targets=37)  # 40 events, then 41: stored subtrees (16 and 32 leaves) and ones hashed from leaves
     rt.runner.catch_up()
     first, created = create_checkpoint(rt.engine, rt.checkpointer.signer)
     assert created and first is not None and first.verify(rt.checkpointer.signer.public) is None
@@ -197,12 +197,15 @@ def test_a_forged_checkpoint_fails_its_signature(rt: Runtime) -> None:
     assert "signature" in kinds and "checkpoint_mismatch" in kinds
 
 
-@pytest.mark.parametrize(("how", "level", "leaf_index"), [("edit", 1, 4), ("delete", 2, 4)])
+@pytest.mark.parametrize(("how", "level", "leaf_index"), [("edit", LOWEST_STORED_LEVEL, 16),
+                                                           ("delete", LOWEST_STORED_LEVEL + 1, 32)])
 def test_a_corrupted_audit_tree_is_reported_even_when_the_events_are_intact(
     rt: Runtime, how: str, level: int, leaf_index: int
 ) -> None:
-    fill(rt)
+    fill(rt, targets=61)  # 64 events: stored subtrees at the two lowest stored levels
     rt.runner.catch_up()
+    with rt.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.min(nodes.c.level))).scalar_one() == LOWEST_STORED_LEVEL
     node = sa.and_(nodes.c.level == level, nodes.c.idx == leaf_index >> level)
     with rt.engine.begin() as conn:
         if how == "edit":

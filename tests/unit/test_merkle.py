@@ -18,6 +18,7 @@ from services.audit.merkle import (
     leaf_hash,
     node_hash,
     perfect_nodes,
+    perfect_root,
     reference_root,
     resolve,
     root_from_inclusion_proof,
@@ -250,3 +251,22 @@ def test_a_proof_needs_only_logarithmically_many_stored_subtrees(size: int, data
     assert len(keys_for(inclusion_ranges(index, size))) <= 2 * depth
     assert len(keys_for(consistency_ranges(first, size))) <= 2 * depth
     assert len(perfect_nodes(0, size)) == bin(size).count("1")
+
+
+def test_a_perfect_subtree_hashed_from_its_leaves_is_the_one_the_tree_completes() -> None:
+    nodes = stored_nodes(LEAVES)
+    for level in (1, 2, 3):
+        for i in range(len(LEAVES) >> level):
+            block = [nodes[(0, j)] for j in range(i << level, (i + 1) << level)]
+            assert perfect_root(block) == nodes[(level, i)]
+    with pytest.raises(ValueError):
+        perfect_root(LEAVES[:3])
+
+
+def test_only_subtrees_from_min_level_up_are_reported() -> None:
+    seen: list[tuple[int, int]] = []
+    tree = CompactTree(on_node=lambda level, index, h: seen.append((level, index)), min_level=2)
+    for data in LEAVES:
+        tree.append(leaf_hash(data))
+    assert sorted(seen) == [(2, 0), (2, 1), (3, 0)]
+    assert tree.root() == ROOTS[8]
