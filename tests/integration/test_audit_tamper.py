@@ -20,7 +20,7 @@ from projections.audit.queries import consistency_proof, inclusion_proof, root_a
 from projections.runner import ProjectionRunner
 from services.application import CommandContext
 from services.audit.checkpoints import TreeForkError, checkpoints, create_checkpoint
-from services.audit.log import events_table, iter_records, leaf_bytes, envelope
+from services.audit.log import envelope, events_table, iter_records, leaf_bytes
 from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from services.audit.verify import verify_log
 from services.runtime import Runtime
