@@ -19,6 +19,8 @@ from domain.directory import KINDS, DirectoryEntry
 from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
+# Fields a listing searches by substring (LIKE '%...%', see queries.py): no B-tree index can serve that, so none.
+TEXT_SEARCH = frozenset({"name", "address", "legal_basis", "organisation"})
 
 
 def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
@@ -30,7 +32,7 @@ def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
         return sa.Column(f.name, sa.String(10), index=True)
     if f.max_len > 300:
         return sa.Column(f.name, sa.Text)
-    return sa.Column(f.name, sa.String(f.max_len), index=f.name not in {"address", "legal_basis"})
+    return sa.Column(f.name, sa.String(f.max_len), index=f.name not in TEXT_SEARCH)
 
 
 def _table(md: sa.MetaData, kind: str, cls: type[DirectoryEntry], suffix: str) -> sa.Table:

@@ -8,9 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from domain.directory import KINDS
-from projections.directory.projection import TABLES
-
-TEXT_SEARCH = {"name", "address", "legal_basis", "organisation"}
+from projections.directory.projection import TABLES, TEXT_SEARCH
 
 
 @dataclass(frozen=True)
