@@ -452,6 +452,7 @@ class ProjectionRunner:
                     for name, constraint, definition in deferred:
                         if name == table.name:
                             conn.execute(sa.text(f"ALTER TABLE {q(name)} ADD CONSTRAINT {q(constraint)} {definition}"))
+        self._analyze(copies, every_column=True)  # the swapped-in read model is planned as well as the one it replaces
         return copies
 
     @staticmethod
@@ -469,21 +470,24 @@ class ProjectionRunner:
             conn.execute(sa.text(f"ALTER TABLE {q(table.name)} DROP CONSTRAINT {q(constraint)}"))
         return [(table.name, str(constraint), str(definition)) for constraint, definition in found]
 
-    def _analyze(self, copies: Sequence[Projection]) -> None:
-        """PostgreSQL plans a new table's queries as if it were empty until autovacuum analyses it, which may be
-        long after a rebuild has made it large: lookups turn into scans of the whole copy.
+    def _analyze(self, copies: Sequence[Projection], every_column: bool = False) -> None:
+        """PostgreSQL plans a new table's queries as if it were empty until it is analysed (autovacuum may be off,
+        or come long after a rebuild has made the table large): lookups turn into scans of the whole copy.
 
-        Only the columns a copy's lookups may use while it is built (the primary key's and the unique ones', see
-        the contract), and only while the copy is young (``ANALYZE_UNTIL_BATCH``): what such a lookup's plan needs
-        is the share of distinct values of its columns, known after a few batches, and the row estimates follow
-        the table's physical size by themselves. Every column and every doubling cost the directory copy 0.9 of
-        its 6.3 s at 200,000 events. The swapped-in tables get their full statistics from autovacuum."""
+        While a copy is built: only the columns its lookups may use (the primary key's, see the contract), and
+        only while the copy is young (``ANALYZE_UNTIL_BATCH``): what such a lookup's plan needs is the share of
+        distinct values of its columns, known after a few batches, and the row estimates follow the table's
+        physical size by themselves (every column and every doubling cost the directory copy 0.9 of its 6.3 s
+        at 200,000 events). Once it is built (``every_column``): all of it, once, for the queries it will serve."""
         if self.engine.dialect.name != "postgresql":
             return
         q = self.engine.dialect.identifier_preparer.quote
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for c in copies:
                 for table in c.metadata.sorted_tables:
+                    if every_column:
+                        conn.execute(sa.text(f"ANALYZE {q(table.name)}"))
+                        continue
                     keys = [col.name for col in table.primary_key.columns]
                     keys += [col.name for ix in table.indexes if ix.unique for col in ix.columns if col.name not in keys]
                     keys += [col.name for col in table.columns if col.unique and col.name not in keys]
