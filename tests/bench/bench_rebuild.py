@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/bench/bench_rebuild.py                     # 1,000,000 events
     .venv/bin/python tests/bench/bench_rebuild.py --events 100000     # smaller
-    # options: --batch-size 10000, --rounds 1, --profile (cProfile of one more rebuild), --only NAME
+    # options: --batch-size 10000, --rounds N, --processes 1|2, --also-in-process, --per-projection, --profile
 
 Setup (timed, not the subject): a fresh schema; N stored events COPYed into ``dualrandom_events`` in the store's own
 format (``bench_audit.stored_events``: targets registered, then risk class changed, tagged, details updated: 1 to 4
