@@ -394,9 +394,11 @@ class ProjectionRunner:
         until: int | None = None,
         batch_size: int | None = None,
         progress: Callable[[int], None] | None = None,
+        finish: bool = True,
     ) -> list[Projection]:
         """Build copies of the named (default: all) projections on fresh tables ``<table><suffix>`` from position
-        0 (up to ``until``), reading the log once for all of them; the live tables are not touched.
+        0 (up to ``until``), reading the log once for all of them; the live tables are not touched. Then
+        ``finish_copies`` (indexes, constraints, statistics), unless ``finish`` is False (the caller does it).
 
         Leftover tables of an earlier copy with the same suffix are dropped first. Returns the copies (their
         position rows are ``<name><suffix>``); ``swap`` puts one in place of the live tables, ``drop_copy``
@@ -405,7 +407,6 @@ class ProjectionRunner:
         live = [self.projection(n) for n in names] if names else list(self.projections)
         copies = [copy_of(p, suffix) for p in live]
         metadata.create_all(self.engine)
-        deferred: list[tuple[str, str, str]] = []  # PostgreSQL: (table, unique constraint, its definition)
         for c in copies:
             with self.engine.begin() as conn:
                 c.metadata.drop_all(conn)
@@ -413,7 +414,7 @@ class ProjectionRunner:
                     # Plain indexes and (PostgreSQL) unique constraints come after the bulk load: one sort beats
                     # maintaining them row by row (the copy's lookups use the primary key).
                     conn.execute(sa.schema.CreateTable(table))
-                    deferred += self._defer_unique_constraints(conn, table)
+                    self._defer_unique_constraints(conn, table)
                     for index in table.indexes:
                         if index.unique:
                             index.create(conn)
@@ -442,33 +443,41 @@ class ProjectionRunner:
                         break
             finally:
                 reader.close()
-        q = self.engine.dialect.identifier_preparer.quote
+        if finish:
+            self.finish_copies(copies)
+        return copies
+
+    def finish_copies(self, copies: Sequence[Projection]) -> None:
+        """After the bulk load of copies: their plain indexes and (PostgreSQL) unique constraints, one sort each,
+        and their statistics, so that the swapped-in read model is planned as well as the one it replaces."""
         for c in copies:
             with self.engine.begin() as conn:
                 for table in c.metadata.sorted_tables:
                     for index in table.indexes:
                         if not index.unique:
-                            index.create(conn)
-                    for name, constraint, definition in deferred:
-                        if name == table.name:
-                            conn.execute(sa.text(f"ALTER TABLE {q(name)} ADD CONSTRAINT {q(constraint)} {definition}"))
-        self._analyze(copies, every_column=True)  # the swapped-in read model is planned as well as the one it replaces
-        return copies
+                            index.create(conn, checkfirst=True)
+                    if conn.dialect.name == "postgresql" and not self._unique_constraints(conn, table):
+                        for constraint in table.constraints:
+                            if isinstance(constraint, sa.UniqueConstraint):  # PostgreSQL names it as CREATE TABLE did
+                                conn.execute(sa.schema.AddConstraint(constraint))
+        self._analyze(copies, every_column=True)
 
     @staticmethod
-    def _defer_unique_constraints(conn: Connection, table: sa.Table) -> list[tuple[str, str, str]]:
-        """PostgreSQL: drop the new, empty table's unique constraints (not its primary key) and say how to add
-        them back once it is loaded; SQLite cannot drop a constraint, and keeps them."""
-        if conn.dialect.name != "postgresql":
-            return []
+    def _unique_constraints(conn: Connection, table: sa.Table) -> list[str]:
         q = conn.dialect.identifier_preparer.quote
-        found = conn.execute(sa.text(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = to_regclass(:t) "
-            "AND contype = 'u' ORDER BY conname"
-        ), {"t": q(table.name)}).all()
-        for constraint, _ in found:
+        return list(conn.execute(sa.text(
+            "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass(:t) AND contype = 'u' ORDER BY conname"
+        ), {"t": q(table.name)}).scalars())
+
+    @classmethod
+    def _defer_unique_constraints(cls, conn: Connection, table: sa.Table) -> None:
+        """PostgreSQL: drop the new, empty table's unique constraints (not its primary key); ``finish_copies`` adds
+        them back once it is loaded. SQLite cannot drop a constraint, and keeps them."""
+        if conn.dialect.name != "postgresql":
+            return
+        q = conn.dialect.identifier_preparer.quote
+        for constraint in cls._unique_constraints(conn, table):
             conn.execute(sa.text(f"ALTER TABLE {q(table.name)} DROP CONSTRAINT {q(constraint)}"))
-        return [(table.name, str(constraint), str(definition)) for constraint, definition in found]
 
     def _analyze(self, copies: Sequence[Projection], every_column: bool = False) -> None:
         """PostgreSQL plans a new table's queries as if it were empty until it is analysed (autovacuum may be off,

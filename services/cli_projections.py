@@ -1,5 +1,6 @@
 """``dualrandom projections``: run read-model workers, rebuild read models while serving, show their lag."""
 
+import concurrent.futures
 import multiprocessing
 import sys
 from collections.abc import Callable, Sequence
@@ -33,8 +34,9 @@ def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyp
     return [known[n] for n in names] if names else list(known.values())
 
 
-def _build_worker(url: str, names: list[str], batch_size: int | None, errors: Any) -> None:
-    """In a child process: build the copies of ``names`` (the parent swaps them in)."""
+def _build_worker(url: str, names: list[str], batch_size: int | None, errors: Any, finish: bool = True) -> None:
+    """In a child process: build the copies of ``names`` (the parent swaps them in; ``finish``: see
+    ``ProjectionRunner.finish_copies``)."""
     from projections.runner import ProjectionRunner
     from services.application import DualRandom
     from services.runtime import all_projections
@@ -44,7 +46,7 @@ def _build_worker(url: str, names: list[str], batch_size: int | None, errors: An
     engine = create_engine(url, pool_size=2)
     try:
         runner = ProjectionRunner(app, engine, [p for p in all_projections() if p.name in names])
-        runner.build_copies(names, batch_size=batch_size)
+        runner.build_copies(names, batch_size=batch_size, finish=finish)
     except BaseException as exc:  # noqa: BLE001 - the parent reports it
         errors.put(f"{', '.join(names)}: {type(exc).__name__}: {exc}")
         raise
@@ -94,19 +96,26 @@ def _groups(selected: Sequence[Any]) -> tuple[list[str], list[str]]:
 def _build_in_processes(
     runner: Any, url: str, groups: list[list[str]], batch_size: int | None, progress: Callable[[int], None] | None
 ) -> None:
-    from projections.runner import REBUILD_SUFFIX
+    from projections.runner import REBUILD_SUFFIX, copy_of
 
     ctx = multiprocessing.get_context("spawn")
     errors = ctx.Queue()
-    children = [ctx.Process(target=_build_worker, args=(url, g, batch_size, errors), name=f"rebuild-{g[0]}")
-                for g in groups]
+    # The first group (the largest read model) is finished here (indexes, constraints, statistics) as soon as its
+    # process has loaded it, while the other process may still be at work: the two cores stay busy to the end.
+    children = [ctx.Process(target=_build_worker, args=(url, g, batch_size, errors, i != 0), name=f"rebuild-{g[0]}")
+                for i, g in enumerate(groups)]
     for c in children:
         c.start()
     rows = [n + REBUILD_SUFFIX for g in groups for n in g]
+    finishing: concurrent.futures.Future[None] | None = None
+    pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-finish")
     try:
         while any(c.is_alive() for c in children):
             for c in children:
                 c.join(timeout=0.5)
+            if finishing is None and children[0].exitcode == 0:
+                first = [copy_of(runner.projection(n), REBUILD_SUFFIX) for n in groups[0]]
+                finishing = pool.submit(runner.finish_copies, first)
             if progress is not None:
                 stored = runner.positions()
                 progress(min(stored.get(r, 0) for r in rows))
@@ -115,12 +124,17 @@ def _build_in_processes(
             if c.is_alive():
                 c.terminate()
             c.join()
+        pool.shutdown(wait=True)
     failed = [c for c in children if c.exitcode != 0]
     if failed:
         reasons = []
         while not errors.empty():
             reasons.append(errors.get())
         raise RuntimeError("rebuild failed: " + ("; ".join(reasons) or f"exit codes {[c.exitcode for c in failed]}"))
+    if finishing is None:
+        runner.finish_copies([copy_of(runner.projection(n), REBUILD_SUFFIX) for n in groups[0]])
+    else:
+        finishing.result()
 
 
 @click.group()

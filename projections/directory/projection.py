@@ -159,9 +159,11 @@ class DirectoryProjection:
         """The entry's row but ``first_position``, in the order of ``_ROW_NAMES``."""
         data = agg.data
         get = data.get
+        created, modified = agg.created_on, agg.modified_on
+        created_text = created.isoformat()
         return (
-            str(agg.id), agg.department, agg.version, position, agg.created_on.isoformat(),
-            agg.modified_on.isoformat(), _encode(data),
+            str(agg.id), agg.department, agg.version, position, created_text,
+            created_text if modified is created else modified.isoformat(), _encode(data),
             *[(encode_list(get(name) or []) if is_list else get(name)) for name, is_list in _COLUMNS[type(agg)]],
         )
 
