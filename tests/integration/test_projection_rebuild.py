@@ -17,8 +17,8 @@ from projections.directory.queries import list_entries
 from projections.runner import REBUILD_SUFFIX, ProjectionRunner
 from services.application import CommandContext
 from services.runtime import Runtime, all_projections
-from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item, credit_code
-from tests.support.projections import CHECK_SUFFIX, assert_rebuild_equals_live
+from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item
+from tests.support.projections import CHECK_SUFFIX, assert_rebuild_equals_live, schema_wide_names
 
 ADMIN = CommandContext(Actor("root", "hj-eeb", ("admin",)), correlation_id="test-admin")
 PLANNER = CommandContext(Actor("staff-7", "hj-eeb", ("planner",)), correlation_id="test-planner")
@@ -27,16 +27,6 @@ NAMES = [p.name for p in all_projections()]
 
 def _table_names(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names())
-
-
-def _schema_wide_names(engine: sa.Engine) -> set[str]:
-    """Index and sequence names (PostgreSQL: schema-wide), or SQLite's index names."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            return set(conn.execute(sa.text(
-                "SELECT relname FROM pg_class WHERE relkind IN ('i', 'S') AND relnamespace = current_schema()::regnamespace"
-            )).scalars())
-        return set(conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
 
 
 def test_a_rebuild_equals_the_live_read_models_and_swaps_in_under_the_live_names(runtime: Runtime) -> None:
@@ -48,11 +38,11 @@ def test_a_rebuild_equals_the_live_read_models_and_swaps_in_under_the_live_names
     head = runtime.runner.head()
     for name in NAMES:
         assert assert_rebuild_equals_live(runtime, name) == head
-    tables, indexes = _table_names(runtime.engine), _schema_wide_names(runtime.engine)
+    tables, indexes = _table_names(runtime.engine), schema_wide_names(runtime.engine)
 
     assert runtime.runner.rebuild() == {name: head for name in NAMES}
     assert _table_names(runtime.engine) == tables  # the live names, no copy left behind
-    assert _schema_wide_names(runtime.engine) == indexes  # indexes (and PostgreSQL's pkeys) renamed back
+    assert schema_wide_names(runtime.engine) == indexes  # indexes (and PostgreSQL's pkeys) renamed back
     assert set(runtime.runner.positions()) == set(NAMES)
     assert list_entries(runtime.engine, "target", {"risk_class": "D"}).total == 10
     # ...and it keeps going: live events after the swap, then a second rebuild (no name collides).

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from litestar.testing import TestClient
 
 from domain.access import Actor
@@ -22,7 +21,7 @@ from services.application import CommandContext
 from services.auth import issue_token
 from services.runtime import Runtime, all_projections
 from tests.support.builders import a_target
-from tests.support.projections import assert_rebuild_equals_live
+from tests.support.projections import assert_rebuild_equals_live, schema_wide_names
 
 PLANNER = CommandContext(Actor("staff-7", "hj-eeb", ("planner",)))
 NAMES = [p.name for p in all_projections()]
@@ -87,7 +86,7 @@ def test_a_rebuild_from_the_command_line_while_workers_apply_and_writers_write(
 ) -> None:
     for _ in range(50):
         runtime.app.register("target", a_target(), PLANNER)
-    indexes_before = _indexes(runtime.engine)
+    indexes_before = schema_wide_names(runtime.engine)
     stop, errors, written = threading.Event(), [], []
 
     def write() -> None:
@@ -115,17 +114,8 @@ def test_a_rebuild_from_the_command_line_while_workers_apply_and_writers_write(
         assert assert_rebuild_equals_live(runtime, name) == head
     # Every index and unique constraint is back under its live name (those of the first process's copies are
     # made by the parent while the other process works).
-    assert _indexes(runtime.engine) == indexes_before
+    assert schema_wide_names(runtime.engine) == indexes_before
 
-
-def _indexes(engine: sa.Engine) -> set[str]:
-    """Index names (with those of primary keys and unique constraints) of the schema, or of the SQLite file."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            return set(conn.execute(sa.text(
-                "SELECT relname FROM pg_class WHERE relkind = 'i' AND relnamespace = current_schema()::regnamespace"
-            )).scalars())
-        return set(conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
 
 
 def test_read_your_writes_with_the_projections_in_worker_processes(

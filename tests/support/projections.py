@@ -15,6 +15,17 @@ def table_rows(conn: sa.Connection, table: sa.Table) -> Counter[tuple[Any, ...]]
     return Counter(tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in conn.execute(sa.select(table)))
 
 
+def schema_wide_names(engine: sa.Engine) -> set[str]:
+    """Index and sequence names (PostgreSQL: schema-wide, with those of primary keys and unique constraints), or
+    SQLite's index names: a rebuild must leave them as it found them."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            return set(conn.execute(sa.text(
+                "SELECT relname FROM pg_class WHERE relkind IN ('i', 'S') AND relnamespace = current_schema()::regnamespace"
+            )).scalars())
+        return set(conn.execute(sa.text("SELECT name FROM sqlite_master WHERE type = 'index'")).scalars())
+
+
 def live_rows(runner: ProjectionRunner, name: str) -> dict[str, Counter[tuple[Any, ...]]]:
     """Every row of every live table of the read model ``name``, by table name."""
     with runner.engine.connect() as conn:
