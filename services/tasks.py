@@ -27,6 +27,7 @@ from domain.draw import matching
 from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
 from domain.draw.sampler import CandidateColumns, EmptyPoolError, commitment, draw, pool_digest, verify
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from domain.execution.inspection import inspection_id
 from domain.planning.naming import check_task_name, task_name, task_type
 from domain.planning.plan import AnnualPlan, plan_breaches, plan_id
 from domain.planning.rules import (
@@ -788,6 +789,16 @@ class Tasks:
             raise InvalidInputError(
                 [FieldProblem("into", "quarter", "only visits in the same quarter merge")]
             )
+        # An inspection keeps the items and the visit it was opened with: merging is planned before either
+        # visit's inspections open (else the absorbed visit's findings would be stranded, the other's incomplete).
+        begun = [
+            FieldProblem(field, "inspection_begun",
+                         f"{department}'s inspection of this visit has been opened: visits merge before that")
+            for field, visit in (("absorbed", a), ("into", b)) for department in sorted(visit.items)
+            if self.app.recorder.select_events(inspection_id(visit.id, department), limit=1)
+        ]
+        if begun:
+            raise InvalidInputError(begun)
         b.absorb(a, reason)
         position = self.app._store(ctx, "merge_visits", [b, a])
         return self._done(b, position, absorbed=str(a.id), tasks=[str(t["task_id"]) for t in b.tasks])

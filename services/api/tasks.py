@@ -443,7 +443,9 @@ def recuse(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[
     sync_to_thread=True,
     summary="Merge this visit into another",
     description="When one target is drawn by two tasks in the same quarter: this visit (its task's items and teams) "
-    "joins `into`, one visit for both tasks. The planners of this visit's lead department decide." + WRITE,
+    "joins `into`, one visit for both tasks. The planners of this visit's lead department decide. Refused (422, "
+    "`inspection_begun`) once a department's inspection of either visit has been opened: an inspection keeps the "
+    "items and the visit it was opened with." + WRITE,
 )
 def merge(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[Merge]) -> Response:
     return _done(request, _tasks(request).merge(_ctx(request), assignment_id, data.into, data.reason))

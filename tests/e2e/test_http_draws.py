@@ -295,6 +295,22 @@ def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -
     assert _ok(client.get(f"/api/v1/assignments/{o['assignment_id']}", headers=eeb))["state"] == "dispatched"
 
 
+def test_visits_whose_inspection_was_opened_do_not_merge(demo, client, auth) -> None:
+    eeb_task = _small_task(client, auth, "hj-eeb")
+    em_task = _small_task(client, auth, "hj-em")
+    em, eeb = auth("hj-em", "planner"), auth("hj-eeb", "planner")
+    _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{em_task['id']}/teams/hj-em", json={}, headers=em))
+    o = em_task["drawn"]["overlaps"][0]
+    _ok(client.post(f"/api/v1/assignments/{o['assignment_id']}/inspections/hj-eeb", headers=eeb))
+    r = client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
+                    json={"into": o["assignment_id"], "reason": "一次检查"}, headers=em)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("into", "inspection_begun")]
+    for aid in (o["this_assignment_id"], o["assignment_id"]):  # nothing recorded
+        assert _ok(client.get(f"/api/v1/assignments/{aid}", headers=auth("hj-audit", "auditor")))["state"] == "dispatched"
+
+
 def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_nothing(demo, client, auth) -> None:
     eeb = auth("hj-eeb", "planner")
     plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
