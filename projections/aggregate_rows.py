@@ -82,6 +82,19 @@ def fold(
     return states
 
 
+def replay_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+    """The columns every replayed aggregate's table ends with (``common_row`` fills them but ``first_position``,
+    which ``upsert`` sets on insert); new objects each call, as a table owns its columns."""
+    return [
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("position", sa.BigInteger, nullable=False),
+        sa.Column("first_position", sa.BigInteger, index=True, nullable=False),
+        sa.Column("created_on", sa.String(40), nullable=False),
+        sa.Column("modified_on", sa.String(40), nullable=False),
+        sa.Column("state_json", sa.Text, nullable=False),
+    ]
+
+
 def common_row(agg: Any, position: int) -> dict[str, Any]:
     return {
         "id": str(agg.id),

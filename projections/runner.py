@@ -312,6 +312,19 @@ class ProjectionRunner:
                 total += n
         return total
 
+    def catch_up_named(self, names: Sequence[str]) -> None:
+        """Bring the named read models to the head of the log as it is now, in this thread (a command about to read
+        them); another worker applying the same batch meanwhile is fine (compare-and-set: look again)."""
+        head = self.head()
+        for name in names:
+            projection = self.projection(name)
+            for _ in range(100):
+                try:
+                    if self.run_once(projection, until=head) == 0:
+                        break
+                except ProjectionConflictError:
+                    continue
+
     def run_forever(self, stop: threading.Event, poll_interval: float = 0.5, coalesce: float = 0.02) -> None:
         """Loop until ``stop`` is set; ``wake()`` cuts the idle wait short.
 

@@ -115,16 +115,7 @@ class DualRandom(Application):
         to_stored_event = self.mapper.to_stored_event
         stored = [to_stored_event(ev) for ev in events]
         notification_ids = self.group_commit.insert(stored)
-        recordings = [
-            Recording(
-                ev,
-                Notification(
-                    id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
-                    topic=s.topic, state=s.state,
-                ),
-            )
-            for ev, s, n_id in zip(events, stored, notification_ids, strict=True)
-        ]
+        recordings = _recordings(events, stored, notification_ids)
         self._notify(recordings)
         self.notify(events)  # deprecated hook, as save() calls it
         return recordings
@@ -165,16 +156,7 @@ class DualRandom(Application):
                 stored_all.extend(stored)
             assert running is not None
             notification_ids.extend(running.result())
-        return [
-            Recording(
-                ev,
-                Notification(
-                    id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
-                    topic=s.topic, state=s.state,
-                ),
-            )
-            for ev, s, n_id in zip(events, stored_all, notification_ids, strict=True)
-        ]
+        return _recordings(events, stored_all, notification_ids)
 
     def register(self, kind: str, data: dict[str, Any], ctx: CommandContext) -> Written:
         """Register a new directory entry."""
@@ -325,16 +307,7 @@ class DualRandom(Application):
                 "another write to the same entry was stored first (or the entry already exists); "
                 "nothing was stored: reload and retry"
             ) from exc
-        recordings = [
-            Recording(
-                ev,
-                Notification(
-                    id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
-                    topic=s.topic, state=s.state,
-                ),
-            )
-            for ev, s, n_id in zip(events_all, stored_all, notification_ids, strict=True)
-        ]
+        recordings = _recordings(events_all, stored_all, notification_ids)
         if recordings:
             self._notify(recordings)
             self.notify(events_all)  # deprecated hook, as save() calls it
@@ -570,6 +543,15 @@ __all__ = [
     "CommandContext", "ConflictError", "DualRandom", "ImportResult", "NotFoundError",
     "PermissionDeniedError", "Written", "describe_event", "event_name",
 ]
+
+
+def _recordings(events: Sequence[Any], stored: Sequence[StoredEvent], ids: Sequence[int]) -> list[Recording]:
+    """What ``Application.save`` returns (and hands to ``_notify``): each event with its stored notification."""
+    return [
+        Recording(ev, Notification(id=n_id, originator_id=s.originator_id, originator_version=s.originator_version,
+                                   topic=s.topic, state=s.state))
+        for ev, s, n_id in zip(events, stored, ids, strict=True)
+    ]
 
 
 def _with_sqlite_timeout(url: str) -> str:

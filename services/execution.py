@@ -50,7 +50,7 @@ from domain.tasks.task import TaskStateError
 from domain.values import Role
 from projections.directory.projection import TABLES as DIR
 from projections.execution import queries as Q
-from projections.runner import ProjectionConflictError, ProjectionRunner
+from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom, NotFoundError
 from services.evidence import EvidenceStore
 from services.publicity_export import write_manual_entry_csv, write_manual_entry_xlsx, write_push_json
@@ -134,15 +134,7 @@ class Execution:
 
     def _fresh(self) -> None:
         """Bring the read models commands consult to the head of the log, in this thread."""
-        head = self.runner.head()
-        for name in FRESH_PROJECTIONS:
-            projection = self.runner.projection(name)
-            for _ in range(100):
-                try:
-                    if self.runner.run_once(projection, until=head) == 0:
-                        break
-                except ProjectionConflictError:
-                    continue
+        self.runner.catch_up_named(FRESH_PROJECTIONS)
 
     def _as_inspector(self, actor: Actor) -> Actor:
         """A token's subject may be the inspector's staff id: act as the entry id the teams hold."""

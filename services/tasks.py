@@ -47,7 +47,7 @@ from domain.tasks.task import Task, TaskStateError, team_key
 from domain.values import Role
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
-from projections.runner import ProjectionConflictError, ProjectionRunner
+from projections.runner import ProjectionRunner
 from projections.tasks.projection import TABLES as TT
 from projections.tasks.projection import quarters_of
 from services.application import CommandContext, ConflictError, DualRandom, NotFoundError
@@ -1103,16 +1103,8 @@ class Tasks:
 
     def _fresh(self) -> None:
         """Commands and access decisions read the directory and tasks read models: bring them to the head of
-        the log first, in this thread (the runner's compare-and-set makes that safe next to a live runner)."""
-        head = self.runner.head()
-        for name in SNAPSHOT_PROJECTIONS:
-            projection = self.runner.projection(name)
-            for _ in range(100):
-                try:
-                    if self.runner.run_once(projection, until=head) == 0:
-                        break
-                except ProjectionConflictError:
-                    continue  # another worker applied that batch: look again
+        the log first, in this thread."""
+        self.runner.catch_up_named(SNAPSHOT_PROJECTIONS)
 
     def _visits_of(self, actor: Actor, task: Task) -> set[str]:
         if not actor.has(Role.INSPECTOR):

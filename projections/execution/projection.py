@@ -23,7 +23,7 @@ from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.referral import Referral
 from domain.planning.plan import AnnualPlan
 from domain.tasks.task import Task
-from projections.aggregate_rows import bars, common_row, fold, upsert
+from projections.aggregate_rows import bars, common_row, fold, replay_columns, upsert
 from projections.runner import insert_rows
 
 metadata = sa.MetaData()
@@ -34,16 +34,6 @@ _SCOPE_CONDITIONS = ("industries", "supervision_classes", "risk_classes", "tags"
 
 
 def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
-    def common() -> list[sa.Column]:  # type: ignore[type-arg]
-        return [
-            sa.Column("version", sa.Integer, nullable=False),
-            sa.Column("position", sa.BigInteger, nullable=False),
-            sa.Column("first_position", sa.BigInteger, index=True, nullable=False),
-            sa.Column("created_on", sa.String(40), nullable=False),
-            sa.Column("modified_on", sa.String(40), nullable=False),
-            sa.Column("state_json", sa.Text, nullable=False),
-        ]
-
     return {
         "inspection": sa.Table(
             f"rm_inspection{suffix}", md,
@@ -60,7 +50,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("uncovered_years", sa.String(60), nullable=False),  # "|2027|"
             sa.Column("published_on", sa.String(10)),
             sa.Column("push_state", sa.String(10)),
-            *common(),
+            *replay_columns(),
         ),
         "public": sa.Table(
             f"rm_public_result{suffix}", md,
@@ -87,7 +77,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("transferred_on", sa.String(10), nullable=False),
             sa.Column("respond_by", sa.String(10)),
             sa.Column("outcome_by", sa.String(10)),
-            *common(),
+            *replay_columns(),
         ),
         "follow_up": sa.Table(
             f"rm_follow_up{suffix}", md,
@@ -98,7 +88,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("quota", sa.Integer, nullable=False),
             sa.Column("drawn", sa.Boolean, nullable=False),
             sa.Column("visited", sa.Integer, nullable=False),
-            *common(),
+            *replay_columns(),
         ),
         "name": sa.Table(
             f"rm_exec_name{suffix}", md,

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from domain.planning.rules import parse_period
 from domain.tasks.assignment import Assignment
 from domain.tasks.task import Task
-from projections.aggregate_rows import bars, common_row, fold, upsert
+from projections.aggregate_rows import bars, common_row, fold, replay_columns, upsert
 
 metadata = sa.MetaData()
 
@@ -40,12 +40,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("state", sa.String(12), nullable=False),
             sa.Column("round", sa.Integer, nullable=False),
             sa.Column("teams_done", sa.String(400), nullable=False),  # "|a|": departments with teams
-            sa.Column("version", sa.Integer, nullable=False),
-            sa.Column("position", sa.BigInteger, nullable=False),
-            sa.Column("first_position", sa.BigInteger, index=True, nullable=False),
-            sa.Column("created_on", sa.String(40), nullable=False),
-            sa.Column("modified_on", sa.String(40), nullable=False),
-            sa.Column("state_json", sa.Text, nullable=False),
+            *replay_columns(),
         ),
         "task_target": sa.Table(
             f"rm_task_target{suffix}",
@@ -71,12 +66,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("period", sa.String(8), index=True, nullable=False),
             sa.Column("state", sa.String(16), nullable=False),
             sa.Column("visit_date", sa.String(10)),
-            sa.Column("version", sa.Integer, nullable=False),
-            sa.Column("position", sa.BigInteger, nullable=False),
-            sa.Column("first_position", sa.BigInteger, index=True, nullable=False),
-            sa.Column("created_on", sa.String(40), nullable=False),
-            sa.Column("modified_on", sa.String(40), nullable=False),
-            sa.Column("state_json", sa.Text, nullable=False),
+            *replay_columns(),
         ),
         "member": sa.Table(
             f"rm_assignment_member{suffix}",

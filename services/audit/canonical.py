@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-_SAFE_INT = 2**53
+SAFE_INT = 2**53  # integers beyond +-2^53 have no exact IEEE 754 double: RFC 8785 writes them rounded
 # Sorted by code point, RFC 8785 escaping, compact: canonical for values ``_plain`` accepts (tested).
 _FAST = msgspec.json.Encoder(order="sorted")
 
@@ -45,7 +45,7 @@ def canonicalize_plain(value: Any) -> bytes:
 def number(value: float | int) -> str:
     """An IEEE 754 double as ECMAScript's Number.prototype.toString writes it (RFC 8785 §3.2.2.3)."""
     if isinstance(value, int):
-        if -_SAFE_INT < value < _SAFE_INT:
+        if -SAFE_INT < value < SAFE_INT:
             return str(value)
         try:
             value = float(value)
@@ -111,7 +111,7 @@ def _plain(value: Any) -> bool:
     if t is str or value is None or t is bool:
         return True
     if t is int:
-        return -_SAFE_INT < value < _SAFE_INT
+        return -SAFE_INT < value < SAFE_INT
     if t is dict:
         for k, v in value.items():
             if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
