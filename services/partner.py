@@ -38,10 +38,11 @@ from typing import Any
 import nats
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServerError
 
 SCOPES = ("own", "shared", "public", "audit")
 STREAM = "DUALRANDOM"
+ADD_CONSUMER_ATTEMPTS = 6
 
 
 def consumer_name(department: str, scope: str = "own") -> str:
@@ -136,32 +137,41 @@ class Subscription:
                 await self._js.consumer_info(self.stream, self.durable)
                 return  # continue where it was acknowledged
             except NotFoundError:
-                await self._js.add_consumer(self.stream, self._config(DeliverPolicy.ALL))
+                await self._add_consumer(self._config(DeliverPolicy.ALL))
                 return
-        await self._delete_consumer()
         if self.from_time is not None:
             when = self.from_time if self.from_time.tzinfo else self.from_time.replace(tzinfo=dt.timezone.utc)
-            await self._js.add_consumer(self.stream, self._config(DeliverPolicy.BY_START_TIME, opt_start_time=when))
+            await self._recreate_consumer(self._config(DeliverPolicy.BY_START_TIME, opt_start_time=when))
             return
         assert self.from_position is not None
         start = await self._first_sequence_after(self.from_position)
-        await self._delete_consumer()
-        await self._js.add_consumer(
-            self.stream, self._config(DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start)
-        )
+        await self._recreate_consumer(self._config(DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start))
 
-    async def _delete_consumer(self) -> None:
+    async def _recreate_consumer(self, config: ConsumerConfig) -> None:
+        """Replace the durable consumer (a partner may create consumers of its own names only, so starting over
+        means deleting it and creating it again under the same name)."""
         try:
             await self._js.delete_consumer(self.stream, self.durable)
         except NotFoundError:
             pass
+        await self._add_consumer(config)
+
+    async def _add_consumer(self, config: ConsumerConfig) -> None:
+        """Create the consumer, retrying the server's internal errors a few times: nats-server 2.15 removes a
+        deleted consumer's directory after it has answered the delete, and a consumer created again under the
+        same name meanwhile fails (500, "rename .../obs/<name>/o.dat.tmp ...: no such file or directory")."""
+        for attempt in range(ADD_CONSUMER_ATTEMPTS):
+            try:
+                await self._js.add_consumer(self.stream, config)
+                return
+            except ServerError:
+                if attempt == ADD_CONSUMER_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
 
     async def _probe(self, sequence: int) -> int | None:
         """The log position of the first message of this scope at or after stream ``sequence`` (None: none)."""
-        await self._delete_consumer()
-        await self._js.add_consumer(
-            self.stream, self._config(DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence)
-        )
+        await self._recreate_consumer(self._config(DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=sequence))
         sub = await self._js.pull_subscribe_bind(self.durable, self.stream)
         try:
             msgs = await sub.fetch(1, timeout=1)
