@@ -12,10 +12,20 @@ escape (it may spell ``_type_``), a class version, a cipher or compressor, a tra
 library's JSON one, anything msgspec refuses (NaN, a number out of a double's range, invalid JSON).
 """
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from eventsourcing.domain import (
+    CanInitAggregate,
+    CanMutateAggregate,
+    DecoratedFuncCaller,
+    OriginatorIDError,
+    OriginatorVersionError,
+    _init_mentions_id,
+    decorated_funcs,
+)
 from eventsourcing.persistence import JSONTranscoder, find_id_convertor
 from eventsourcing.utils import resolve_topic
 
@@ -103,3 +113,79 @@ def fast_decoder(mapper: Any) -> Callable[[Any], Any]:
         return event
 
     return to_domain_event
+
+
+# -- folding stored states into aggregates --------------------------------------------------------------------
+_IDENTITY_NAMES = frozenset({"originator_id", "originator_version", "timestamp"})
+
+
+def _params(func: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The parameters after ``self`` a mutator is called with by name, or None when it takes others (``*args``,
+    ``**kwargs``, the event's identity)."""
+    names = []
+    for i, p in enumerate(inspect.signature(func).parameters.values()):
+        if i == 0:
+            continue
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) or p.name in _IDENTITY_NAMES:
+            return None
+        names.append(p.name)
+    return tuple(names)
+
+
+def stored_step(cls: type) -> Callable[[Any, Any, int, dict[str, Any], Any], Any] | None:
+    """For an event class, a function ``step(aggregate, originator_id, originator_version, state, timestamp)``
+    that does what the library's ``event.mutate(aggregate)`` does, from the event's decoded stored state (its
+    members as plain JSON values, ``timestamp`` already a datetime) without building the event; None when the
+    class mutates in a way of its own (then the event must be decoded and mutate itself).
+
+    Two kinds qualify, at class version 1 with the library's own ``mutate`` and ``apply``:
+    - a created event (``CanInitAggregate``): the aggregate class named by ``originator_topic``, made with
+      ``__new__``, the library's ``__base_init__`` (id, version, timestamp) and the class's ``__init__`` called
+      with the state's members it names;
+    - an event of an ``@event``-decorated method (``DecoratedFuncCaller``): the checks of
+      ``CanMutateAggregate.mutate`` (same id, next version), the decorated method called with the state's
+      members it names, then the version and ``modified_on`` set.
+    The domain's own methods do the mutation in both cases: a read model folding stored states cannot drift from
+    the aggregate's rules."""
+    if getattr(cls, "class_version", 1) != 1:
+        return None
+    if issubclass(cls, CanInitAggregate):
+        if cls.mutate is not CanInitAggregate.mutate or cls.apply is not CanMutateAggregate.apply:
+            return None
+        inits: dict[str, tuple[type, tuple[str, ...]] | None] = {}
+
+        def create(aggregate: Any, originator_id: Any, version: int, state: dict[str, Any], timestamp: Any) -> Any:
+            topic = state["originator_topic"]
+            found = inits.get(topic)
+            if found is None:
+                agg_cls = resolve_topic(topic)
+                names = _params(agg_cls.__init__)
+                if names is None or agg_cls in _init_mentions_id:
+                    raise TypeError(f"{topic}: its __init__ takes more than the event's members")
+                found = inits[topic] = (agg_cls, names)
+            agg_cls, names = found
+            agg = agg_cls.__new__(agg_cls)
+            agg.__base_init__(originator_id, version, timestamp)
+            agg.__init__(**{n: state[n] for n in names if n in state})
+            return agg
+
+        return create
+    if (not issubclass(cls, DecoratedFuncCaller) or cls.mutate is not CanMutateAggregate.mutate
+            or cls.apply is not DecoratedFuncCaller.apply):
+        return None
+    func = decorated_funcs.get(cls)
+    names = _params(func) if func is not None else None
+    if func is None or names is None:
+        return None
+
+    def step(aggregate: Any, originator_id: Any, version: int, state: dict[str, Any], timestamp: Any) -> Any:
+        if originator_id != aggregate.id:
+            raise OriginatorIDError(originator_id, aggregate.id)
+        if version != aggregate.version + 1:
+            raise OriginatorVersionError(version, aggregate.version + 1)
+        func(aggregate, **{n: state[n] for n in names if n in state})
+        aggregate.version = version
+        aggregate.modified_on = timestamp
+        return aggregate
+
+    return step

@@ -140,7 +140,7 @@ class Subscription:
                 await self._add_consumer(self._config(DeliverPolicy.ALL))
                 return
         if self.from_time is not None:
-            when = self.from_time if self.from_time.tzinfo else self.from_time.replace(tzinfo=dt.timezone.utc)
+            when = self.from_time if self.from_time.tzinfo else self.from_time.replace(tzinfo=dt.UTC)
             await self._recreate_consumer(self._config(DeliverPolicy.BY_START_TIME, opt_start_time=when))
             return
         assert self.from_position is not None
@@ -175,7 +175,7 @@ class Subscription:
         sub = await self._js.pull_subscribe_bind(self.durable, self.stream)
         try:
             msgs = await sub.fetch(1, timeout=1)
-        except (NatsTimeoutError, asyncio.TimeoutError):
+        except (TimeoutError, NatsTimeoutError):
             return None
         finally:
             await sub.unsubscribe()
@@ -210,7 +210,7 @@ class Subscription:
             size = self.batch if full else 1
             try:
                 msgs = await self._sub.fetch(size, timeout=0.02 if full else 1.0)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 full = False
                 if idle_timeout is not None and time.monotonic() - last_seen >= idle_timeout:
                     return
@@ -256,7 +256,7 @@ class Subscription:
         await self.connect()
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
 

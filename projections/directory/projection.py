@@ -1,7 +1,9 @@
 """Directory projection: one table per kind, columns derived from the kind's field spec.
 
 Events are applied with the domain's own mutators (the aggregate is rehydrated from its row), so the
-read model cannot drift from the aggregate's rules.
+read model cannot drift from the aggregate's rules: decoded events mutate the aggregate themselves, and events
+read in their stored form (``stored_topics``, every directory event whose mutation is the library's own) are
+folded in by ``projections.decode.stored_step``, which calls the same ``__init__`` and decorated methods.
 """
 
 import datetime as dt
@@ -12,10 +14,13 @@ from typing import Any
 
 import msgspec
 import sqlalchemy as sa
-from eventsourcing.utils import get_topic
+from eventsourcing.domain import CanMutateAggregate, decorated_funcs
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic, resolve_topic
 from sqlalchemy.engine import Connection
 
 from domain.directory import KINDS, DirectoryEntry
+from projections.decode import stored_step
 from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
@@ -61,6 +66,25 @@ TABLES: dict[str, sa.Table] = _tables(metadata, "")  # the live tables: what que
 _TOPICS = tuple(sorted({get_topic(cls).partition(":")[0] + ":" for cls in KINDS.values()}))
 
 
+def _stored_topics() -> tuple[str, ...]:
+    """The topics of the directory's event classes that ``stored_step`` can fold (no such topic begins another
+    directory event's topic: the runner matches by prefix)."""
+    classes = {v for kind in KINDS.values() for c in kind.__mro__ for v in vars(c).values()
+               if isinstance(v, type) and issubclass(v, CanMutateAggregate)}
+    classes |= {c for c in decorated_funcs if c.__module__ == DirectoryEntry.__module__}
+    topics = {t for t in map(get_topic, classes) if t.startswith(_TOPICS)}
+    foldable = tuple(sorted(t for t in topics if stored_step(resolve_topic(t)) is not None))
+    clash = [(a, b) for a in foldable for b in topics if a != b and b.startswith(a)]
+    assert not clash, f"a foldable topic begins another one: {clash}"
+    return foldable
+
+
+_STORED_TOPICS = _stored_topics()
+_STEPS = {t: stored_step(resolve_topic(t)) for t in _STORED_TOPICS}
+_DECODE = msgspec.json.Decoder().decode
+_FROM_ISO = dt.datetime.fromisoformat
+
+
 def encode_list(values: list[str]) -> str:
     return "|" + "|".join(values) + "|" if values else ""
 
@@ -71,6 +95,7 @@ class DirectoryProjection:
     name = "directory"
     metadata = metadata  # the live tables' (an instance with a suffix has its own)
     topics = _TOPICS  # the runner decodes and passes only these events (every directory aggregate's)
+    stored_topics = _STORED_TOPICS  # ... and these in their stored form when it can (folded by _STEPS)
     rebuild_apart = True  # the largest read model: its copy is built in a process of its own
 
     def __init__(self, suffix: str = "") -> None:
@@ -84,9 +109,19 @@ class DirectoryProjection:
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         # Each entry's events of the batch, in log order, by kind; the first event's version says whether a row
         # can exist already (an entry's first event, version 1, makes its row: nothing to load for it).
-        by_kind: dict[str, dict[uuid.UUID, list[tuple[int, Any]]]] = {}
+        # An item is a decoded event, or (step, state, timestamp) of an event in its stored form.
+        by_kind: dict[str, dict[uuid.UUID, list[tuple[int, int, Any]]]] = {}
         for position, ev in events:
-            meta = getattr(ev, "_meta", None)
+            if type(ev) is Notification:
+                state = _DECODE(ev.state)
+                meta = state.get("_meta")
+                stamp = state["timestamp"]
+                if type(stamp) is not dict or stamp.get("_type_") != "datetime_iso":
+                    raise ValueError(f"position {position}: the stored state has no timestamp")
+                item: Any = (_STEPS[ev.topic], state, _FROM_ISO(stamp["_data_"]))
+            else:
+                meta = getattr(ev, "_meta", None)
+                item = ev
             kind = meta.get("aggregate") if meta else None
             if kind not in KINDS:
                 continue
@@ -96,12 +131,12 @@ class DirectoryProjection:
             oid = ev.originator_id
             mine = entries.get(oid)
             if mine is None:
-                entries[oid] = [(position, ev)]
+                entries[oid] = [(position, ev.originator_version, item)]
             else:
-                mine.append((position, ev))
+                mine.append((position, ev.originator_version, item))
         for kind, entries in by_kind.items():
             table = self.tables[kind]
-            stored = [oid for oid, mine in entries.items() if mine[0][1].originator_version != 1]
+            stored = [oid for oid, mine in entries.items() if mine[0][1] != 1]
             # One query per kind and batch, not one per entry.
             loaded = self._load_many(conn, kind, stored) if stored else {}
             inserts: list[tuple[Any, ...]] = []
@@ -110,8 +145,11 @@ class DirectoryProjection:
             for oid, mine in entries.items():
                 agg = loaded.get(oid)
                 new = agg is None
-                for _, ev in mine:
-                    agg = ev.mutate(agg) or agg
+                for _, version, item in mine:
+                    if type(item) is tuple:
+                        agg = item[0](agg, oid, version, item[1], item[2])
+                    else:
+                        agg = item.mutate(agg) or agg
                 position = mine[-1][0]
                 if new:
                     inserts.append((*self._row(agg, position), mine[0][0]))
