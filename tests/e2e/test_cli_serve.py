@@ -74,7 +74,9 @@ def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, s
         r = httpx.post(url + "/api/v1/departments", headers=h, json={
             "code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "city": "新乡市", "county": "获嘉县", "kind": "ecology"})
         assert r.status_code == 201, r.text
-        assert httpx.get(url + "/api/v1/departments", headers=h).json()["total"] == 1
+        # listings are eventually consistent; min_position reads this write (the projection thread may lag)
+        listing = httpx.get(url + "/api/v1/departments", headers=h, params={"min_position": r.json()["position"]})
+        assert listing.json()["total"] == 1, listing.text
         nats_url = f"nats://127.0.0.1:{env['DUALRANDOM_NATS_EMBEDDED_PORT']}"
         got = asyncio.run(stream_subjects(nats_url, 1))
         assert [s for s, _ in got] == ["dualrandom.hj-eeb.department.registered"]
