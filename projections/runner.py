@@ -68,8 +68,8 @@ class Projection(Protocol):
       the events and their positions, never on the clock, randomness, or how the log was cut into batches: a
       rebuild in batches of 10,000 must give the rows that live batches of 1 gave. Events of aggregates it does
       not project are ignored. A projection with the class attribute ``stored_events = True`` gets
-      ``(position, stored notification)`` (undecoded: ``originator_id``, ``originator_version``, ``topic``,
-      ``state`` bytes) instead.
+      ``(position, stored notification)`` (undecoded: ``originator_id`` (a UUID, or its canonical text),
+      ``originator_version``, ``topic``, ``state`` bytes) instead.
     - Optional ``rebuild_batch_size: int``: events per transaction while a copy is built (default 10,000).
     - Optional ``topics: tuple[str, ...]``: topic prefixes of the events it needs; the runner decodes and passes
       only those (each event decoded once per batch for all projections, none when no projection wants it) and
@@ -235,12 +235,19 @@ class ProjectionRunner:
         store's own engine (the read models may live elsewhere, e.g. ``audit replay --into``), no ORM objects."""
         if self._events is None or self._store is None:
             return list(self.app.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False))
-        sql = f"SELECT id, originator_id, originator_version, topic, state FROM {self._events.name} WHERE id > :after"
+        # On PostgreSQL the aggregate id comes as its canonical text (``str(uuid)``): the read models that use it
+        # as text (the audit leaf, execution's names) need no UUID object, and a decoder makes one as cheaply.
+        text_ids = self._store.dialect.name == "postgresql"
+        oid = "originator_id::text" if text_ids else "originator_id"
+        sql = f"SELECT id, {oid}, originator_version, topic, state FROM {self._events.name} WHERE id > :after"
         if until is not None:
             sql += " AND id <= :until"
         query = sa.text(sql + " ORDER BY id LIMIT :limit")
         with self._store.connect() as c:
             rows = c.execute(query, {"after": after, "until": until, "limit": limit}).all()
+        if text_ids:
+            return [Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=r[4])
+                    for r in rows]
         return [Notification(id=int(r[0]), originator_id=_uuid(r[1]), originator_version=int(r[2]), topic=r[3],
                              state=bytes(r[4])) for r in rows]
 

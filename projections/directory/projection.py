@@ -129,6 +129,8 @@ class DirectoryProjection:
             if entries is None:
                 entries = by_kind[kind] = {}
             oid = ev.originator_id
+            if type(oid) is str:  # a stored notification's id as text (the runner reads it so on PostgreSQL)
+                oid = uuid.UUID(oid)
             mine = entries.get(oid)
             if mine is None:
                 entries[oid] = [(position, ev.originator_version, item)]

@@ -14,6 +14,7 @@ event changes the leaves, not only editing one.
 """
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -96,7 +97,7 @@ def _envelope(position: int, aggregate_id: Any, version: int, topic: str, body: 
     data = {k: v for k, v in body.items() if k != "timestamp" and k != "_meta"}
     return {
         "position": position,
-        "aggregate_id": str(_uuid(aggregate_id)),
+        "aggregate_id": _id_text(aggregate_id),
         "version": version,
         "topic": topic,
         "time": stamp["_data_"],
@@ -129,7 +130,7 @@ def record_leaf(position: int, aggregate_id: Any, version: int, topic: str, stat
                 if type(time) is str:
                     try:
                         return leaf_hash(canonicalize_plain({
-                            "aggregate_id": str(_uuid(aggregate_id)), "data": body, "meta": body.pop("_meta", {}),
+                            "aggregate_id": _id_text(aggregate_id), "data": body, "meta": body.pop("_meta", {}),
                             "position": position, "time": time, "topic": topic, "version": version,
                         }))
                     except CanonicalFormError:
@@ -178,8 +179,19 @@ def record_item(position: int, aggregate_id: Any, version: int, topic: str, stat
         return audit_item(envelope(position, aggregate_id, version, topic, state))
     except CanonicalFormError as exc:
         raw = state.decode("utf-8", "replace") if isinstance(state, bytes) else state
-        return {"position": position, "aggregate_id": str(_uuid(aggregate_id)), "version": version,
+        return {"position": position, "aggregate_id": _id_text(aggregate_id), "version": version,
                 "topic": topic, "error": str(exc), "state": raw}
+
+
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
+
+
+def _id_text(value: Any) -> str:
+    """``str(uuid)`` of an aggregate id: a text already in that form as it is (the runner reads ids as text on
+    PostgreSQL), anything else through ``_uuid``."""
+    if type(value) is str and _CANONICAL_ID(value):
+        return value
+    return str(_uuid(value))
 
 
 def _uuid(value: Any) -> uuid.UUID:

@@ -73,3 +73,15 @@ def test_a_state_that_is_not_an_event_has_no_leaf() -> None:
     for raw in (b"[1,2]", b'{"a":1}', b'{"timestamp":{"_type_":"datetime_iso","_data_":1}}', b"not json"):
         with pytest.raises(CanonicalFormError):
             record_leaf(1, uuid.uuid4(), 1, "t", raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(oid=st.uuids(), form=st.sampled_from(["uuid", "text", "upper", "hex", "bytes"]))
+def test_the_leaf_is_the_same_whatever_form_the_aggregate_id_is_read_in(oid: uuid.UUID, form: str) -> None:
+    """The runner reads ids as canonical text on PostgreSQL, as UUIDs elsewhere; other stores may give hex."""
+    state = json.dumps({"timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-02T03:04:05+00:00"},
+                        "data": {"name": "获嘉"}, "_meta": {"aggregate": "target"}}).encode()
+    given_id: Any = {"uuid": oid, "text": str(oid), "upper": str(oid).upper(), "hex": oid.hex,
+                     "bytes": oid.bytes}[form]
+    assert record_leaf(7, given_id, 1, "t", state) == record_leaf(7, oid, 1, "t", state)
+    assert envelope(7, given_id, 1, "t", state)["aggregate_id"] == str(oid)
