@@ -440,6 +440,10 @@ class ProjectionRunner:
                             index.create(conn)
             self._ensure_row(c.name + suffix, reset=True)
         size = batch_size or max(getattr(c, "rebuild_batch_size", 10_000) for c in copies)
+        # A copy's batches are not flushed to disk one by one (PostgreSQL ``synchronous_commit = off`` for them):
+        # a crash may lose the last few, but each batch's rows and its position row commit or vanish together, so
+        # the copy stays consistent and a later rebuild starts it over; the swap that puts it live is durable.
+        pg = self.engine.dialect.name == "postgresql"
         position = batches = 0
         reader = _Prefetch(self, size)
         with _gc_paused() as collect:
@@ -450,6 +454,8 @@ class ProjectionRunner:
                     goal = until if until is not None else self.head()
                     while position < goal and (batch := reader.next(position, goal)):
                         with self.engine.begin() as conn:
+                            if pg:  # see below
+                                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
                             self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
                         position = batch[-1].id
                         batches += 1
