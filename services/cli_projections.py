@@ -108,6 +108,7 @@ def _build_in_processes(
     for c in children:
         c.start()
     rows = [n + REBUILD_SUFFIX for g in groups for n in g]
+    first = [copy_of(runner.projection(n), REBUILD_SUFFIX) for n in groups[0]]
     finishing: concurrent.futures.Future[None] | None = None
     pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-finish")
     try:
@@ -115,7 +116,6 @@ def _build_in_processes(
             # Wakes as soon as a child ends (the first one's copy is then finished at once), else every 0.5 s.
             multiprocessing.connection.wait([c.sentinel for c in children if c.is_alive()], timeout=0.5)
             if finishing is None and children[0].exitcode == 0:
-                first = [copy_of(runner.projection(n), REBUILD_SUFFIX) for n in groups[0]]
                 finishing = pool.submit(runner.finish_copies, first)
             if progress is not None:
                 stored = runner.positions()
@@ -133,7 +133,7 @@ def _build_in_processes(
             reasons.append(errors.get())
         raise RuntimeError("rebuild failed: " + ("; ".join(reasons) or f"exit codes {[c.exitcode for c in failed]}"))
     if finishing is None:
-        runner.finish_copies([copy_of(runner.projection(n), REBUILD_SUFFIX) for n in groups[0]])
+        runner.finish_copies(first)
     else:
         finishing.result()
 

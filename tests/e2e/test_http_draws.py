@@ -280,12 +280,19 @@ def test_kpis_and_inbox_show_the_joint_share_and_the_coverage(demo, client, auth
                       headers=auth("hj-audit", "auditor")).status_code == 200
 
 
-def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -> None:
+def _overlapping_tasks_with_teams(client: Any, auth: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
+    """An ecology task and an emergency task that drew overlapping targets, each with its teams drawn:
+    (eeb task, em task, eeb planner's headers, em planner's headers)."""
     eeb_task = _small_task(client, auth, "hj-eeb")
     em_task = _small_task(client, auth, "hj-em")
     em, eeb = auth("hj-em", "planner"), auth("hj-eeb", "planner")
     _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
     _ok(client.post(f"/api/v1/tasks/{em_task['id']}/teams/hj-em", json={}, headers=em))
+    return eeb_task, em_task, eeb, em
+
+
+def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -> None:
+    eeb_task, em_task, eeb, em = _overlapping_tasks_with_teams(client, auth)
     o = em_task["drawn"]["overlaps"][0]
     _ok(client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
                     json={"into": o["assignment_id"], "reason": "一次检查"}, headers=em))
@@ -296,11 +303,7 @@ def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -
 
 
 def test_visits_whose_inspection_was_opened_do_not_merge(demo, client, auth) -> None:
-    eeb_task = _small_task(client, auth, "hj-eeb")
-    em_task = _small_task(client, auth, "hj-em")
-    em, eeb = auth("hj-em", "planner"), auth("hj-eeb", "planner")
-    _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
-    _ok(client.post(f"/api/v1/tasks/{em_task['id']}/teams/hj-em", json={}, headers=em))
+    eeb_task, em_task, eeb, em = _overlapping_tasks_with_teams(client, auth)
     o = em_task["drawn"]["overlaps"][0]
     _ok(client.post(f"/api/v1/assignments/{o['assignment_id']}/inspections/hj-eeb", headers=eeb))
     r = client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
