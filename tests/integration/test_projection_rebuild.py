@@ -391,3 +391,40 @@ def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: 
     monkeypatch.setattr("projections.runner.plain_state_check", lambda mapper: lambda n: False)
     runtime.runner._to_event = None  # the checks are made again: every event decoded now
     assert_rebuild_equals_live(runtime, "execution")
+
+
+@pytest.mark.parametrize("with_thread", [False, True], ids=["forked", "spawned"])
+def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
+    runtime: Runtime, database_url: str, with_thread: bool
+) -> None:
+    """``dualrandom projections rebuild`` on PostgreSQL: copies built in two processes, forked when this process
+    runs no other thread and spawned when it does (``services.cli_projections._start_method``)."""
+    from services import cli_projections
+
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the copies are built in other processes on PostgreSQL only")
+    for i in range(30):
+        w = runtime.app.register("target", a_target(name=f"分进程{i}"), PLANNER)
+        if i % 3 == 0:
+            runtime.app.update("target", uuid.UUID(w.id), {"risk_class": "D"}, PLANNER)
+    runtime.runner.catch_up()
+    head = runtime.runner.head()
+    idle = threading.Event()
+    other = threading.Thread(target=idle.wait) if with_thread else None
+    if other is not None:
+        other.start()
+    try:
+        if threading.active_count() > 1 and not with_thread:
+            pytest.skip("this test process runs other threads: a rebuild here would not fork")
+        method = cli_projections._start_method()
+        assert method == ("spawn" if with_thread else "fork")
+        positions = cli_projections.rebuild(runtime.runner, database_url, processes=2, batch_size=7)
+    finally:
+        idle.set()
+        if other is not None:
+            other.join()
+    assert positions == {name: head for name in NAMES}
+    assert set(runtime.runner.positions()) == set(NAMES)  # no copy's row left behind
+    for name in NAMES:
+        assert assert_rebuild_equals_live(runtime, name) == head
+    assert list_entries(runtime.engine, "target", {"name": "分进程"}).total == 30
