@@ -20,7 +20,7 @@ from eventsourcing.utils import get_topic, resolve_topic
 from sqlalchemy.engine import Connection
 
 from domain.directory import KINDS, DirectoryEntry
-from projections.decode import stored_step
+from projections.decode import stored_decoder, stored_step
 from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
@@ -81,6 +81,8 @@ def _stored_topics() -> tuple[str, ...]:
 
 _STORED_TOPICS = _stored_topics()
 _STEPS = {t: stored_step(resolve_topic(t)) for t in _STORED_TOPICS}
+# Each topic's decoder builds only what its step reads, the timestamp and ``_meta``'s aggregate (stored_decoder).
+_DECODERS = {t: stored_decoder(step) for t, step in _STEPS.items() if step is not None}
 _DECODE = msgspec.json.Decoder().decode
 _FROM_ISO = dt.datetime.fromisoformat
 
@@ -113,7 +115,10 @@ class DirectoryProjection:
         by_kind: dict[str, dict[uuid.UUID, list[tuple[int, int, Any]]]] = {}
         for position, ev in events:
             if type(ev) is Notification:
-                state = _DECODE(ev.state)
+                try:
+                    state = _DECODERS[ev.topic](ev.state)
+                except msgspec.ValidationError:  # a ``_meta`` that is not an object: decoded whole, judged below
+                    state = _DECODE(ev.state)
                 meta = state.get("_meta")
                 stamp = state["timestamp"]
                 if type(stamp) is not dict or stamp.get("_type_") != "datetime_iso":
@@ -122,7 +127,7 @@ class DirectoryProjection:
             else:
                 meta = getattr(ev, "_meta", None)
                 item = ev
-            kind = meta.get("aggregate") if meta else None
+            kind = meta.get("aggregate") if isinstance(meta, dict) else None
             if kind not in KINDS:
                 continue
             entries = by_kind.get(kind)

@@ -60,6 +60,9 @@ def test_what_the_fast_path_leaves_to_the_careful_one() -> None:
     assert not _fast_ok(b'{"n":1234567890123456}')  # may be beyond 2^53
     assert not _fast_ok(b'{"n": -1234567890123456}')
     assert not _fast_ok(b'{"n":[1,\n1234567890123456]}')
+    assert not _fast_ok(b'{"n":[-1234567890123456]}')
+    assert not _fast_ok(b'{"n":-1234567890123456}')
+    assert _fast_ok(b'{"a\\"b":"c\\\\d","n":-123456789012345}')  # escapes other than \u are canonical here
     assert not _fast_ok(b'{"a":"\\u00e9"}')  # an escape may spell a surrogate or a name's order
     assert not _fast_ok('{"\U0001f600":1}'.encode())  # sorts differently by UTF-16 code units
     assert _fast_ok('{"é":"中文"}'.encode())  # below U+D800: code-point order is UTF-16 order

@@ -5,7 +5,6 @@ import datetime as dt
 import uuid
 from typing import Any
 
-import msgspec
 import pytest
 from eventsourcing.domain import OriginatorVersionError
 from eventsourcing.utils import get_topic, resolve_topic
@@ -13,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.directory import Inspector, Target
-from projections.decode import plain_state_check, stored_step
+from projections.decode import plain_state_check, stored_decoder, stored_step
 from projections.directory.projection import DirectoryProjection
 from tests.support.builders import a_target, an_inspector
 from tests.unit.test_projection_decode import MAPPER
@@ -39,10 +38,11 @@ def fold(events: list[Any]) -> Any:
         if not plain(stored):
             agg = MAPPER.to_domain_event(stored).mutate(agg)
             continue
-        state = msgspec.json.decode(stored.state)
-        when = dt.datetime.fromisoformat(state["timestamp"]["_data_"])
         step = stored_step(resolve_topic(stored.topic))
         assert step is not None and stored.topic in DirectoryProjection.stored_topics
+        state = stored_decoder(step)(stored.state)  # only what the step reads, as the read model decodes it
+        assert set(state) <= {*step.members, "timestamp", "_meta"} and set(state.get("_meta", {})) <= {"aggregate"}
+        when = dt.datetime.fromisoformat(state["timestamp"]["_data_"])
         agg = step(agg, stored.originator_id, stored.originator_version, state, when)
     return agg
 
@@ -94,3 +94,37 @@ def test_classes_that_mutate_in_their_own_way_are_not_folded() -> None:
 
     assert stored_step(Custom) is None
     assert stored_step(resolve_topic(get_topic(Target.Tagged))) is not None
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(topic=st.sampled_from(sorted(DirectoryProjection.stored_topics)),
+       members=st.dictionaries(st.text(max_size=12), _JSON, max_size=6),
+       meta=st.dictionaries(st.sampled_from(["aggregate", "actor", "department", "correlation_id", "owner"]), _JSON))
+def test_a_step_s_decoder_gives_what_the_whole_state_gives_for_the_members_it_reads(
+    topic: str, members: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    import json
+
+    step = stored_step(resolve_topic(topic))
+    assert step is not None
+    whole = {**members, "timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-02T03:04:05+00:00"}, "_meta": meta}
+    raw = json.dumps(whole, ensure_ascii=False).encode()
+    got = stored_decoder(step)(raw)
+    wanted = {k: v for k, v in whole.items() if k in (*step.members, "timestamp")}
+    wanted["_meta"] = {k: v for k, v in meta.items() if k == "aggregate"}
+    assert got == wanted
+
+
+def test_a_step_s_decoder_refuses_a_meta_that_is_not_an_object() -> None:
+    import msgspec
+
+    step = stored_step(Target.Tagged)
+    with pytest.raises(msgspec.ValidationError):
+        stored_decoder(step)(b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-02"},"tag":"x","_meta":null}')
