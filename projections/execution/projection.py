@@ -9,7 +9,7 @@ fields: only ``queries.py`` reads it, and the public table never does.
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import msgspec
 import sqlalchemy as sa
@@ -120,7 +120,32 @@ class _Named(msgspec.Struct):
     meta: Any = msgspec.field(default=None, name="_meta")
 
 
+class _NameData(TypedDict, total=False):
+    name: Any
+    credit_code: Any
+    code: Any
+    department: Any
+
+
+class _NameChanges(TypedDict, total=False):
+    name: Any
+
+
+class _NameMeta(TypedDict, total=False):
+    aggregate: Any
+
+
+class _NamedOnly(msgspec.Struct):
+    """``_Named`` with only the members ``_directory_name`` reads of each object: the rest is skipped unbuilt (a
+    rebuild reads a million states). A member of another shape raises ValidationError: then ``_Named`` decides."""
+
+    data: _NameData | None = None
+    changes: _NameChanges | None = None
+    meta: _NameMeta | None = msgspec.field(default=None, name="_meta")
+
+
 _READ_NAMED = msgspec.json.Decoder(_Named).decode
+_READ_NAMED_ONLY = msgspec.json.Decoder(_NamedOnly).decode
 
 
 def is_directed(scope: dict[str, Any]) -> bool:
@@ -192,7 +217,10 @@ class ExecutionProjection:
         (a directory import or rebuild brings hundreds of thousands of them)."""
         if n.topic.rpartition(".")[2] not in _NAME_EVENTS:
             return
-        fields = _READ_NAMED(n.state)
+        try:
+            fields: _Named | _NamedOnly = _READ_NAMED_ONLY(n.state)
+        except msgspec.ValidationError:
+            fields = _READ_NAMED(n.state)
         kind = fields.meta.get("aggregate") if isinstance(fields.meta, dict) else None
         if kind in _NAMED:
             self._directory_name(names, kind, str(n.originator_id), n.originator_version, fields.data, fields.changes)
