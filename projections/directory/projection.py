@@ -111,8 +111,10 @@ class DirectoryProjection:
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         # Each entry's events of the batch, in log order, by kind; the first event's version says whether a row
         # can exist already (an entry's first event, version 1, makes its row: nothing to load for it).
-        # An item is a decoded event, or (step, state, timestamp) of an event in its stored form.
-        by_kind: dict[str, dict[uuid.UUID, list[tuple[int, int, Any]]]] = {}
+        # An item is a decoded event, or (step, state, timestamp) of an event in its stored form. Entries are keyed
+        # by the id's canonical text (the runner gives stored events' ids so on PostgreSQL; ``str`` of a UUID
+        # otherwise): one UUID is made per entry, not per event, and the row takes the text as it is.
+        by_kind: dict[str, dict[str, list[tuple[int, int, Any]]]] = {}
         for position, ev in events:
             if type(ev) is Notification:
                 try:
@@ -134,8 +136,8 @@ class DirectoryProjection:
             if entries is None:
                 entries = by_kind[kind] = {}
             oid = ev.originator_id
-            if type(oid) is str:  # a stored notification's id as text (the runner reads it so on PostgreSQL)
-                oid = uuid.UUID(oid)
+            if type(oid) is not str:
+                oid = str(oid)
             mine = entries.get(oid)
             if mine is None:
                 entries[oid] = [(position, ev.originator_version, item)]
@@ -149,9 +151,10 @@ class DirectoryProjection:
             inserts: list[tuple[Any, ...]] = []
             updates: list[dict[str, Any]] = []
             names = _ROW_NAMES[KINDS[kind]]
-            for oid, mine in entries.items():
-                agg = loaded.get(oid)
+            for key, mine in entries.items():
+                agg = loaded.get(key)
                 new = agg is None
+                oid = uuid.UUID(key) if new else agg.id
                 for _, version, item in mine:
                     if type(item) is tuple:
                         agg = item[0](agg, oid, version, item[1], item[2])
@@ -159,9 +162,9 @@ class DirectoryProjection:
                         agg = item.mutate(agg) or agg
                 position = mine[-1][0]
                 if new:
-                    inserts.append((*self._row(agg, position), mine[0][0]))
+                    inserts.append((*self._row(agg, position, key), mine[0][0]))
                 else:
-                    updates.append(dict(zip(names, self._row(agg, position), strict=True)))
+                    updates.append(dict(zip(names, self._row(agg, position, key), strict=True)))
             insert_tuples(conn, table, (*names, "first_position"), inserts)
             if updates:
                 stmt = (
@@ -171,10 +174,10 @@ class DirectoryProjection:
                 )
                 conn.execute(stmt, [{**{k: v for k, v in r.items() if k != "id"}, "_id": r["id"]} for r in updates])
 
-    def _load_many(self, conn: Connection, kind: str, oids: Sequence[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
+    def _load_many(self, conn: Connection, kind: str, keys: Sequence[str]) -> dict[str, DirectoryEntry]:
+        """The stored entries of ``keys`` (ids' canonical text), by key."""
         table = self.tables[kind]
         cols = (table.c.id, table.c.version, table.c.created_on, table.c.modified_on, table.c.data)
-        keys = [str(o) for o in oids]
         rows: list[Any] = []
         for i in range(0, len(keys), 5000):
             chunk = keys[i : i + 5000]
@@ -184,30 +187,29 @@ class DirectoryProjection:
                 cond = table.c.id.in_(chunk)
             rows.extend(conn.execute(sa.select(*cols).where(cond)).all())
         cls = KINDS[kind]
-        out: dict[uuid.UUID, DirectoryEntry] = {}
+        out: dict[str, DirectoryEntry] = {}
         for row in rows:
-            oid = uuid.UUID(row.id)
             agg = object.__new__(cls)
             agg.__dict__.update(
-                _id=oid,
+                _id=uuid.UUID(row.id),
                 _version=row.version,
                 _created_on=dt.datetime.fromisoformat(row.created_on),
                 _modified_on=dt.datetime.fromisoformat(row.modified_on),
                 _pending_events=[],
                 data=json.loads(row.data),
             )
-            out[oid] = agg
+            out[str(row.id)] = agg
         return out
 
     @staticmethod
-    def _row(agg: DirectoryEntry, position: int) -> tuple[Any, ...]:
-        """The entry's row but ``first_position``, in the order of ``_ROW_NAMES``."""
+    def _row(agg: DirectoryEntry, position: int, key: str) -> tuple[Any, ...]:
+        """The entry's row but ``first_position``, in the order of ``_ROW_NAMES`` (``key``: ``str(agg.id)``)."""
         data = agg.data
         get = data.get
         created, modified = agg.created_on, agg.modified_on
         created_text = created.isoformat()
         return (
-            str(agg.id), agg.department, agg.version, position, created_text,
+            key, agg.department, agg.version, position, created_text,
             created_text if modified is created else modified.isoformat(), _encode(data),
             *[(encode_list(get(name) or []) if is_list else get(name)) for name, is_list in _COLUMNS[type(agg)]],
         )
