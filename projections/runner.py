@@ -194,6 +194,7 @@ class ProjectionRunner:
         self._store: Engine | None = getattr(datastore, "engine", None)
         self._to_event: Callable[[Any], Any] | None = None  # the mapper's, faster (projections.decode)
         self._is_plain: Callable[[Any], bool] = lambda n: False  # stored_topics: see projections.decode
+        self._routes: dict[tuple[Any, Any], dict[str, object]] = {}  # (topics, stored_topics) -> topic -> _route
 
     # -- positions --------------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -261,13 +262,18 @@ class ProjectionRunner:
             self._to_event = fast_decoder(self.app.mapper)
             self._is_plain = plain_state_check(self.app.mapper)
         to_event, is_plain = self._to_event, self._is_plain
-        topics = getattr(projection, "topics", None)
-        stored = getattr(projection, "stored_topics", None)
+        key = (getattr(projection, "topics", None), getattr(projection, "stored_topics", None))
+        routes = self._routes.get(key)
+        if routes is None:
+            routes = self._routes[key] = {}
         out = []
         for i, n in enumerate(batch):
-            if topics is not None and not n.topic.startswith(topics):
+            route = routes.get(n.topic)
+            if route is None:
+                route = routes[n.topic] = _route(*key, n.topic)
+            if route is _SKIP:
                 continue
-            if stored and n.topic.startswith(stored) and is_plain(n):
+            if route is _STORED and is_plain(n):
                 out.append((n.id, n))  # the projection reads the few fields it needs from the stored state
                 continue
             ev = decoded[i]
@@ -657,6 +663,18 @@ def _gc_paused() -> Iterator[Callable[[], None]]:
     finally:
         if enabled:
             gc.enable()
+
+
+_SKIP, _STORED, _DECODED = object(), object(), object()
+
+
+def _route(topics: tuple[str, ...] | None, stored: tuple[str, ...] | None, topic: str) -> object:
+    """What ``_events_for`` does with an event of ``topic`` for a projection of these ``topics`` and
+    ``stored_topics`` (the same for every event of the topic, so asked once per topic): skip it (not in
+    ``topics``), pass it stored when its state is plain (``stored_topics``), or decode it."""
+    if topics is not None and not topic.startswith(topics):
+        return _SKIP
+    return _STORED if stored and topic.startswith(stored) else _DECODED
 
 
 class _Prefetch:
