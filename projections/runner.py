@@ -238,17 +238,24 @@ class ProjectionRunner:
             return list(self.app.recorder.select_notifications(after, limit, stop=until, inclusive_of_start=False))
         # On PostgreSQL the aggregate id comes as its canonical text (``str(uuid)``): the read models that use it
         # as text (the audit leaf, execution's names) need no UUID object, and a decoder makes one as cheaply.
-        text_ids = self._store.dialect.name == "postgresql"
-        oid = "originator_id::text" if text_ids else "originator_id"
-        sql = f"SELECT id, {oid}, originator_version, topic, state FROM {self._events.name} WHERE id > :after"
+        if self._store.dialect.name == "postgresql":
+            # Binary results: the state's bytes as they are, where text results make PostgreSQL write them in hex
+            # (~8% of its work in a rebuild) and psycopg read the hex back. The plain psycopg cursor also skips
+            # SQLAlchemy's row objects.
+            sql = (f"SELECT id, originator_id::text, originator_version, topic, state FROM {self._events.name} "
+                   f"WHERE id > %(after)s" + (" AND id <= %(until)s" if until is not None else "")
+                   + " ORDER BY id LIMIT %(limit)s")
+            with self._store.connect() as c:
+                with c.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
+                    rows = cur.execute(sql, {"after": after, "until": until, "limit": limit}).fetchall()
+            return [Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=r[4])
+                    for r in rows]
+        sql = f"SELECT id, originator_id, originator_version, topic, state FROM {self._events.name} WHERE id > :after"
         if until is not None:
             sql += " AND id <= :until"
         query = sa.text(sql + " ORDER BY id LIMIT :limit")
         with self._store.connect() as c:
             rows = c.execute(query, {"after": after, "until": until, "limit": limit}).all()
-        if text_ids:
-            return [Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=r[4])
-                    for r in rows]
         return [Notification(id=int(r[0]), originator_id=_uuid(r[1]), originator_version=int(r[2]), topic=r[3],
                              state=bytes(r[4])) for r in rows]
 
