@@ -1,6 +1,7 @@
 """Execution read model: inspections (review, deadline, push state), public results (published, redacted),
-referrals, follow-up rounds, and the names the public results show (targets, items, departments, tasks, plan
-entries), kept from their own events so that rows depend on the log alone.
+referrals, follow-up rounds, and the names the public results show (items, departments, tasks, plan entries),
+kept from their own events so that rows depend on the log alone. Enterprises' names and credit codes are the
+directory read model's (``queries.names`` reads them there).
 
 Inspection, referral and follow-up rows are rebuilt from the aggregates' own mutators (the aggregate is
 rehydrated from its row's ``state_json``), as in the tasks read model. ``state_json`` holds confidential
@@ -29,7 +30,10 @@ from projections.runner import insert_rows
 metadata = sa.MetaData()
 
 _AGGREGATES: dict[str, type] = {"inspection": Inspection, "referral": Referral, "follow_up_round": FollowUpRound}
-_NAMED = ("target", "item", "department")
+# Directory entries whose names this read model keeps. Targets are not among them: the directory read model has
+# every target's name and credit code (the whole county's directory, hundreds of thousands of rows: keeping a
+# second copy doubled what an import or a rebuild writes), and the queries read them there (queries.names).
+_NAMED = ("item", "department")
 _SCOPE_CONDITIONS = ("industries", "supervision_classes", "risk_classes", "tags")
 
 

@@ -16,17 +16,28 @@ from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.publicity import PublicationContext, public_result
 from domain.planning.plan import plan_id
 from projections.aggregate_rows import rehydrate, split_bars
+from projections.directory.projection import TABLES as DIRECTORY
 from projections.execution.projection import TABLES
 
 INSPECTION, PUBLIC, REFERRAL, FOLLOW_UP, NAME = (
     TABLES["inspection"], TABLES["public"], TABLES["referral"], TABLES["follow_up"], TABLES["name"])
+TARGETS = DIRECTORY["target"]  # enterprises' names and credit codes: the directory read model's
 
 
 
 def names(conn: Connection, kind: str, ids: Iterable[str], by: str = "id") -> dict[str, dict[str, Any]]:
-    """``{key: {id, name, code, extra}}`` of one kind, looked up by ``id`` or ``code``."""
+    """``{key: {id, name, code, extra}}`` of one kind, looked up by ``id`` or ``code``; a target's from the
+    directory read model (its name and credit code as they are now), the others' from ``rm_exec_name``."""
     wanted = sorted({str(i) for i in ids if i})
     out: dict[str, dict[str, Any]] = {}
+    if kind == "target":
+        t = TARGETS
+        col = t.c.id if by == "id" else t.c.credit_code
+        for start in range(0, len(wanted), 500):
+            for r in conn.execute(sa.select(t.c.id, t.c.name, t.c.credit_code).where(col.in_(wanted[start:start + 500]))):
+                key = r.id if by == "id" else r.credit_code
+                out[key] = {"id": r.id, "name": r.name or "", "code": r.credit_code or "", "extra": {}}
+        return out
     col = NAME.c.id if by == "id" else NAME.c.code
     for start in range(0, len(wanted), 500):
         rows = conn.execute(sa.select(NAME).where(NAME.c.kind == kind, col.in_(wanted[start:start + 500])))
@@ -159,8 +170,9 @@ def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int =
     with engine.connect() as conn:
         if q:
             text = q.strip()
-            matches = sa.select(NAME.c.id).where(NAME.c.kind == "target", sa.or_(
-                NAME.c.name.contains(text, autoescape=True), NAME.c.code.startswith(text.upper(), autoescape=True)))
+            matches = sa.select(TARGETS.c.id).where(sa.or_(
+                TARGETS.c.name.contains(text, autoescape=True),
+                TARGETS.c.credit_code.startswith(text.upper(), autoescape=True)))
             query = query.where(p.c.target_id.in_(matches))
         total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
         rows = conn.execute(query.order_by(p.c.position.desc()).limit(limit).offset(offset)).all()

@@ -32,7 +32,7 @@ def _names(state: dict[str, Any], topic: str, version: int) -> dict[Any, Any]:
 
 @settings(max_examples=150, deadline=None)
 @given(data=_MEMBER, changes=_MEMBER, meta=_META, extra=_JSON, version=st.integers(1, 3),
-       topic=st.sampled_from(["domain.directory:Target.Registered", "domain.directory:DirectoryEntry.DetailsUpdated",
+       topic=st.sampled_from(["domain.directory:Department.Registered", "domain.directory:DirectoryEntry.DetailsUpdated",
                               "domain.directory:InspectionItem.Registered"]))
 def test_the_names_of_a_stored_state_are_those_of_its_members_decoded_whole(
     data: Any, changes: Any, meta: Any, extra: Any, version: int, topic: str
@@ -46,9 +46,14 @@ def test_the_names_of_a_stored_state_are_those_of_its_members_decoded_whole(
     assert got == wanted
 
 
-def test_a_registered_target_gives_its_name_and_credit_code() -> None:
+def test_a_registered_item_gives_its_name_code_and_department_and_a_target_none() -> None:
     state = {"timestamp": {"_type_": "datetime_iso", "_data_": "2026-01-02T00:00:00+00:00"},
-             "data": {"name": "获嘉县某公司", "credit_code": "91410724000000001J", "county": "获嘉县"},
-             "_meta": {"aggregate": "target", "actor": "x"}}
-    (row,) = _names(state, "domain.directory:Target.Registered", 1).values()
-    assert row["row"]["name"] == "获嘉县某公司" and row["row"]["code"] == "91410724000000001J" and row["new"]
+             "data": {"name": "食品生产监督检查", "code": "SC-001", "department": "hj-amr", "category": "x"},
+             "_meta": {"aggregate": "item", "actor": "x"}}
+    (row,) = _names(state, "domain.directory:InspectionItem.Registered", 1).values()
+    assert row["row"]["name"] == "食品生产监督检查" and row["row"]["code"] == "SC-001" and row["new"]
+    assert json.loads(row["row"]["extra"]) == {"department": "hj-amr"}
+    # A target's name is the directory read model's: this read model keeps none (queries.names reads it there).
+    target = {**state, "data": {"name": "获嘉县某公司", "credit_code": "91410724000000001J"},
+              "_meta": {"aggregate": "target"}}
+    assert _names(target, "domain.directory:Target.Registered", 1) == {}
