@@ -3,6 +3,7 @@
 import concurrent.futures
 import multiprocessing
 import multiprocessing.connection
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -36,14 +37,17 @@ def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyp
     return [known[n] for n in names] if names else list(known.values())
 
 
-def _build_worker(url: str, names: list[str], batch_size: int | None, errors: Any, finish: bool = True) -> None:
+def _build_worker(url: str, names: list[str], batch_size: int | None, errors: Any, finish: bool = True,
+                  lower: int = 0) -> None:
     """In a child process: build the copies of ``names`` (the parent swaps them in; ``finish``: see
-    ``ProjectionRunner.finish_copies``)."""
+    ``ProjectionRunner.finish_copies``), at a priority ``lower`` than the parent's (``os.nice``)."""
     from projections.runner import ProjectionRunner
     from services.application import DualRandom
     from services.runtime import all_projections
     from services.store import create_engine
 
+    if lower:
+        os.nice(lower)
     app = DualRandom(url)
     engine = create_engine(url, pool_size=2)
     try:
@@ -95,6 +99,9 @@ def _groups(selected: Sequence[Any]) -> tuple[list[str], list[str]]:
             [p.name for p in selected if getattr(p, "stored_events", False)])
 
 
+_LOWER = 10  # niceness of the build processes but the first one's (see _build_in_processes)
+
+
 def _start_method() -> str:
     """How the build processes start: ``fork`` when this process runs no other thread, ``spawn`` otherwise.
 
@@ -119,7 +126,10 @@ def _build_in_processes(
     errors = ctx.Queue()
     # The first group (the largest read model) is finished here (indexes, constraints, statistics) as soon as its
     # process has loaded it, while the other process may still be at work: the two cores stay busy to the end.
-    children = [ctx.Process(target=_build_worker, args=(url, g, batch_size, errors, i != 0), name=f"rebuild-{g[0]}")
+    # That group's load is the longest path of a rebuild (its finish comes after it), so the other process runs at a
+    # lower priority: when both want a core, the first one gets it, and the other one's work fills the finish.
+    children = [ctx.Process(target=_build_worker, args=(url, g, batch_size, errors, i != 0, 0 if i == 0 else _LOWER),
+                            name=f"rebuild-{g[0]}")
                 for i, g in enumerate(groups)]
     for c in children:
         c.start()
