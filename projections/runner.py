@@ -245,9 +245,9 @@ class ProjectionRunner:
             sql = (f"SELECT id, originator_id::text, originator_version, topic, state FROM {self._events.name} "
                    f"WHERE id > %(after)s" + (" AND id <= %(until)s" if until is not None else "")
                    + " ORDER BY id LIMIT %(limit)s")
-            with self._store.connect() as c:
-                with c.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
-                    rows = cur.execute(sql, {"after": after, "until": until, "limit": limit}).fetchall()
+            params = {"after": after, "until": until, "limit": limit}
+            with self._store.connect() as c, c.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
+                rows = cur.execute(sql, params).fetchall()
             return [Notification(id=r[0], originator_id=r[1], originator_version=r[2], topic=r[3], state=r[4])
                     for r in rows]
         sql = f"SELECT id, originator_id, originator_version, topic, state FROM {self._events.name} WHERE id > :after"

@@ -371,9 +371,9 @@ def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
 
 def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The execution read model reads directory names from the stored state (``stored_topics``) unless an event
-    must be decoded (an escape, an upcast): both ways give the same rows, and a live run of either equals the other."""
+    must be decoded (an escape, an upcast): both ways give the same rows, and a live run of either equals the other.
+    Enterprises' names are not kept there: they are the directory read model's, as they are now."""
     from projections.execution.projection import TABLES as EXEC
-
     from projections.execution.queries import names as names_of
 
     runtime.app.register("department", a_department(code="hj-amr", name="获嘉县市场监督管理局"), ADMIN)
