@@ -403,12 +403,32 @@ def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: 
     assert_rebuild_equals_live(runtime, "execution")
 
 
-@pytest.mark.parametrize("with_thread", [False, True], ids=["forked", "spawned"])
+_REBUILD_ELSEWHERE = """
+import json, sys
+from projections.runner import ProjectionRunner
+from services import cli_projections
+from services.application import DualRandom
+from services.runtime import all_projections
+from services.store import create_engine
+
+url = sys.argv[1]
+runner = ProjectionRunner(DualRandom(url), create_engine(url), all_projections())
+method = cli_projections._start_method()
+print(json.dumps([method, cli_projections.rebuild(runner, url, processes=2, batch_size=7)]))
+"""
+
+
+@pytest.mark.parametrize("start", ["forked", "spawned"])
 def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
-    runtime: Runtime, database_url: str, with_thread: bool
+    runtime: Runtime, database_url: str, start: str
 ) -> None:
-    """``dualrandom projections rebuild`` on PostgreSQL: copies built in two processes, forked when this process
-    runs no other thread and spawned when it does (``services.cli_projections._start_method``)."""
+    """``dualrandom projections rebuild`` on PostgreSQL: copies built in two processes, forked when the calling
+    process runs no other thread (here: a fresh interpreter) and spawned when it does (here: this test process,
+    with one more thread); see ``services.cli_projections._start_method``."""
+    import json
+    import subprocess
+    import sys
+
     from services import cli_projections
 
     if runtime.engine.dialect.name != "postgresql":
@@ -419,20 +439,22 @@ def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
             runtime.app.update("target", uuid.UUID(w.id), {"risk_class": "D"}, PLANNER)
     runtime.runner.catch_up()
     head = runtime.runner.head()
-    idle = threading.Event()
-    other = threading.Thread(target=idle.wait) if with_thread else None
-    if other is not None:
+    if start == "forked":
+        done = subprocess.run([sys.executable, "-c", _REBUILD_ELSEWHERE, database_url], capture_output=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        method, positions = json.loads(done.stdout.decode().splitlines()[-1])
+    else:
+        idle = threading.Event()
+        other = threading.Thread(target=idle.wait)
         other.start()
-    try:
-        if threading.active_count() > 1 and not with_thread:
-            pytest.skip("this test process runs other threads: a rebuild here would not fork")
-        method = cli_projections._start_method()
-        assert method == ("spawn" if with_thread else "fork")
-        positions = cli_projections.rebuild(runtime.runner, database_url, processes=2, batch_size=7)
-    finally:
-        idle.set()
-        if other is not None:
+        try:
+            method = cli_projections._start_method()
+            positions = cli_projections.rebuild(runtime.runner, database_url, processes=2, batch_size=7)
+        finally:
+            idle.set()
             other.join()
+    assert method == ("fork" if start == "forked" else "spawn")
     assert positions == {name: head for name in NAMES}
     assert set(runtime.runner.positions()) == set(NAMES)  # no copy's row left behind
     for name in NAMES:
