@@ -196,6 +196,13 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert hit["findings"][0]["item_name"] == items["hj-eeb"][0]["name"]
     by_code = _ok(client.get("/api/v1/public/results", params={"q": target["credit_code"][:12]}))
     assert [i["id"] for i in by_code["items"]] == [eeb_id]
+    # The enterprise's name is the directory's as it is now: renamed, it is found (and shown) under the new name.
+    renamed = _ok(client.patch(f"/api/v1/targets/{target_id}", json={"name": "获嘉县改名后企业有限公司"},
+                               headers=eeb_plan))
+    after = _ok(client.get("/api/v1/public/results", params={"q": "改名后企业", "min_position": renamed["position"]}))
+    assert [i["id"] for i in after["items"]] == [eeb_id]
+    assert after["items"][0]["target_name"] == "获嘉县改名后企业有限公司"
+    assert _ok(client.get("/api/v1/public/results", params={"q": target["name"]}))["total"] == 0
     # The visit's other department sees the findings redacted; the department's reviewer and auditors in full.
     assert SECRET not in json.dumps(_ok(client.get(f"/api/v1/inspections/{eeb_id}", headers=amr_rev)),
                                     ensure_ascii=False)
