@@ -43,8 +43,9 @@ _DECODE = msgspec.json.Decoder(float_hook=_no_floats)
 
 def _fast_table() -> bytes:
     """One byte per byte value, so that a single ``translate`` shows what the fast path must avoid but escapes:
-    ``!`` a byte that can start a character at or above U+D800 in UTF-8 (a member name with one sorts differently
-    by UTF-16 code units than by code points), and ``:`` + 16 ``0`` an integer of 16+ digits after a separator,
+    ``!`` a byte that starts a character beyond the BMP in UTF-8 (four bytes: a member name with one sorts
+    differently by UTF-16 code units, as surrogates, than by code points; BMP characters sort alike both ways, and
+    an encoded surrogate is not UTF-8, which the decoder refuses), and ``:`` + 16 ``0`` an integer of 16+ digits after a separator,
     white space or a minus sign (it may be beyond 2^53). Conservative: the same in a string only sends the event
     to the careful path. A ``\\u`` escape (it may spell either) is looked for in the bytes themselves (``_fast_ok``)."""
     table = bytearray(b"x" * 256)
@@ -52,7 +53,7 @@ def _fast_table() -> bytes:
         table[b] = ord("0")
     for b in b":,[ \t\n\r-":
         table[b] = ord(":")
-    for b in range(0xED, 256):
+    for b in range(0xF0, 256):
         table[b] = ord("!")
     return bytes(table)
 

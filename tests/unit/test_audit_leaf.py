@@ -66,6 +66,7 @@ def test_what_the_fast_path_leaves_to_the_careful_one() -> None:
     assert not _fast_ok(b'{"a":"\\u00e9"}')  # an escape may spell a surrogate or a name's order
     assert not _fast_ok('{"\U0001f600":1}'.encode())  # sorts differently by UTF-16 code units
     assert _fast_ok('{"é":"中文"}'.encode())  # below U+D800: code-point order is UTF-16 order
+    assert _fast_ok('{"name":"获嘉县某（有限合伙）企业","\ue000":"\uffff"}'.encode())  # BMP: the same order both ways
 
 
 def test_a_state_that_is_not_an_event_has_no_leaf() -> None:
