@@ -211,7 +211,9 @@ def _owner(cls: type) -> type | None:
     return found if isinstance(found, type) else None
 
 
-class _Meta(TypedDict, total=False):
+class StoredMeta(TypedDict, total=False):
+    """Of a stored state's ``_meta``, only the aggregate's kind (what the read models route by)."""
+
     aggregate: Any
 
 
@@ -225,6 +227,6 @@ def stored_decoder(step: Callable[..., Any]) -> Callable[[bytes], dict[str, Any]
     if members is None:
         return msgspec.json.Decoder().decode
     fields: dict[str, Any] = {name: Any for name in members}
-    fields.update(timestamp=Any, _meta=_Meta)
+    fields.update(timestamp=Any, _meta=StoredMeta)
     shape = TypedDict("StoredState", fields, total=False)  # type: ignore[operator]
     return msgspec.json.Decoder(shape).decode

@@ -25,6 +25,7 @@ from domain.execution.referral import Referral
 from domain.planning.plan import AnnualPlan
 from domain.tasks.task import Task
 from projections.aggregate_rows import bars, common_row, fold, replay_columns, upsert
+from projections.decode import StoredMeta
 from projections.runner import insert_rows
 
 metadata = sa.MetaData()
@@ -135,17 +136,13 @@ class _NameChanges(TypedDict, total=False):
     name: Any
 
 
-class _NameMeta(TypedDict, total=False):
-    aggregate: Any
-
-
 class _NamedOnly(msgspec.Struct):
     """``_Named`` with only the members ``_directory_name`` reads of each object: the rest is skipped unbuilt (a
     rebuild reads a million states). A member of another shape raises ValidationError: then ``_Named`` decides."""
 
     data: _NameData | None = None
     changes: _NameChanges | None = None
-    meta: _NameMeta | None = msgspec.field(default=None, name="_meta")
+    meta: StoredMeta | None = msgspec.field(default=None, name="_meta")
 
 
 _READ_NAMED = msgspec.json.Decoder(_Named).decode

@@ -29,19 +29,17 @@ def names(conn: Connection, kind: str, ids: Iterable[str], by: str = "id") -> di
     """``{key: {id, name, code, extra}}`` of one kind, looked up by ``id`` or ``code``; a target's from the
     directory read model (its name and credit code as they are now), the others' from ``rm_exec_name``."""
     wanted = sorted({str(i) for i in ids if i})
-    out: dict[str, dict[str, Any]] = {}
     if kind == "target":
         t = TARGETS
+        query = sa.select(t.c.id, sa.func.coalesce(t.c.name, "").label("name"),
+                          sa.func.coalesce(t.c.credit_code, "").label("code"), sa.literal("{}").label("extra"))
         col = t.c.id if by == "id" else t.c.credit_code
-        for start in range(0, len(wanted), 500):
-            for r in conn.execute(sa.select(t.c.id, t.c.name, t.c.credit_code).where(col.in_(wanted[start:start + 500]))):
-                key = r.id if by == "id" else r.credit_code
-                out[key] = {"id": r.id, "name": r.name or "", "code": r.credit_code or "", "extra": {}}
-        return out
-    col = NAME.c.id if by == "id" else NAME.c.code
+    else:
+        query = sa.select(NAME.c.id, NAME.c.name, NAME.c.code, NAME.c.extra).where(NAME.c.kind == kind)
+        col = NAME.c.id if by == "id" else NAME.c.code
+    out: dict[str, dict[str, Any]] = {}
     for start in range(0, len(wanted), 500):
-        rows = conn.execute(sa.select(NAME).where(NAME.c.kind == kind, col.in_(wanted[start:start + 500])))
-        for r in rows:
+        for r in conn.execute(query.where(col.in_(wanted[start:start + 500]))):
             out[r.id if by == "id" else r.code] = {"id": r.id, "name": r.name, "code": r.code,
                                                    "extra": json.loads(r.extra)}
     return out

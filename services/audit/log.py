@@ -44,10 +44,11 @@ _DECODE = msgspec.json.Decoder(float_hook=_no_floats)
 def _fast_table() -> bytes:
     """One byte per byte value, so that a single ``translate`` shows what the fast path must avoid but escapes:
     ``!`` a byte that starts a character beyond the BMP in UTF-8 (four bytes: a member name with one sorts
-    differently by UTF-16 code units, as surrogates, than by code points; BMP characters sort alike both ways, and
-    an encoded surrogate is not UTF-8, which the decoder refuses), and ``:`` + 16 ``0`` an integer of 16+ digits after a separator,
-    white space or a minus sign (it may be beyond 2^53). Conservative: the same in a string only sends the event
-    to the careful path. A ``\\u`` escape (it may spell either) is looked for in the bytes themselves (``_fast_ok``)."""
+    differently by UTF-16 code units, as surrogates, than by code points; BMP characters sort alike both ways,
+    and an encoded surrogate is not UTF-8, which the decoder refuses), and ``:`` + 16 ``0`` an integer of 16+
+    digits after a separator, white space or a minus sign (it may be beyond 2^53). Conservative: the same in a
+    string only sends the event to the careful path. A ``\\u`` escape (it may spell either) is looked for in the
+    bytes themselves (``_fast_ok``)."""
     table = bytearray(b"x" * 256)
     for b in b"0123456789":
         table[b] = ord("0")
