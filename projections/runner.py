@@ -28,9 +28,9 @@ from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
 from projections.decode import fast_decoder, plain_state_check
-from services.logging import get_logger
+import structlog
 
-log = get_logger(__name__)
+log = structlog.get_logger(__name__)
 
 metadata = sa.MetaData()
 positions = sa.Table(
@@ -80,7 +80,7 @@ class Projection(Protocol):
       (``projections.decode.plain_state_check``), and the decoded event otherwise; ``apply_batch`` handles both
       (``isinstance(item, Notification)``). For a read model that takes a field or two of many events.
     - Optional ``rebuild_apart = True``: the CLI's rebuild builds this copy in a process of its own
-      (``services.cli_projections._groups``).
+      (``services.cli.projections._groups``).
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
       one query per table, not one per event. While a copy is built its indexes and, on PostgreSQL, its unique
       constraints do not exist yet (they are created after the bulk load): look rows up by primary key.
@@ -559,6 +559,20 @@ class ProjectionRunner:
         self.wake()
         log.info("projection_swapped", projection=live.name, position=position)
         return position
+
+    def align(self, conn: Connection, names: Sequence[str]) -> int:
+        """Within ``conn``'s transaction: lock the named read models' position rows and bring them all to one
+        log position (the head, or the furthest of them); returns it. Queries in the same transaction then read
+        the read models as of that one position (e.g. a draw's frozen pool)."""
+        locked = {name: self._lock(conn, name) for name in names}
+        target = max([self.head(), *locked.values()])
+        for name, start in locked.items():
+            p = self.projection(name)
+            position = start
+            while batch := self._read(position, self.batch_size, target):
+                self._apply(conn, [(p, name, position)], batch)
+                position = batch[-1].id
+        return target
 
     def catch_up_copy(
         self, conn: Connection, copy: Projection, *, until_live: bool = False, batch_size: int | None = None

@@ -17,7 +17,7 @@ from domain import access
 from domain.access import Actor
 from domain.directory import KINDS, DirectoryEntry
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
-from services.recorder import GroupCommit
+from services.infra.recorder import GroupCommit
 
 APP_NAME = "dualrandom"  # events table: dualrandom_events
 _PIPELINE_CHUNK = 5000  # events serialised while the previous chunk is inserted (large saves only)
@@ -74,21 +74,23 @@ class DualRandom(Application):
     def __init__(self, database_url: str) -> None:
         super().__init__(
             env={
-                # eventsourcing_sqlalchemy's factory with a recorder that bulk-inserts (services/recorder.py).
-                "PERSISTENCE_MODULE": "services.recorder:BulkSQLAlchemyFactory",
-                # the library's JSON, the same bytes, written by msgspec (services/recorder.py)
-                "TRANSCODER_TOPIC": "services.recorder:FastJSONTranscoder",
+                # eventsourcing_sqlalchemy's factory with a recorder that bulk-inserts (services/infra/recorder.py).
+                "PERSISTENCE_MODULE": "services.infra.recorder:BulkSQLAlchemyFactory",
+                # the library's JSON, the same bytes, written by msgspec (services/infra/recorder.py)
+                "TRANSCODER_TOPIC": "services.infra.recorder:FastJSONTranscoder",
                 "SQLALCHEMY_URL": _with_sqlite_timeout(database_url),
                 "CREATE_TABLE": "y",
             }
         )
-        # Concurrent commands (the server's request threads) share transactions: see services/recorder.py.
+        # Concurrent commands (the server's request threads) share transactions: see services/infra/recorder.py.
         recorder: Any = self.recorder
         self.group_commit = GroupCommit(recorder.insert_events_one_trip, max_events=_GROUP_MAX_EVENTS)
 
     # -- writing ---------------------------------------------------------------------------------
-    def _store(self, ctx: CommandContext, command: str, aggregates: Sequence[Any]) -> int | None:
-        """Stamp metadata on pending events and save all aggregates in one transaction."""
+    def record(self, ctx: CommandContext, command: str, *aggregates: Any) -> int | None:
+        """Stamp metadata (who, which request, which command) on the aggregates' pending events and store them
+        in one transaction; the last log position written (None: nothing was pending). ConflictError when
+        another write to one of them was stored first."""
         events = _stamp(_meta_base(ctx, command), aggregates)
         if not events:
             return None
@@ -167,7 +169,7 @@ class DualRandom(Application):
         # No read before the write: the deterministic id and the store's unique (id, version) refuse a
         # second registration; only that rare failure pays for finding out which case it was.
         try:
-            position = self._store(ctx, f"register_{kind}", [agg])
+            position = self.record(ctx, f"register_{kind}", agg)
         except ConflictError:
             if self._exists(agg.id):
                 raise ConflictError(f"a {kind} with this key already exists: {agg.id}") from None
@@ -184,7 +186,7 @@ class DualRandom(Application):
         if expected_version is not None and agg.version != expected_version:
             raise ConflictError(f"the {kind} is at version {agg.version}, not {expected_version}")
         changed = agg.change(data)
-        position = self._store(ctx, f"update_{kind}", [agg])
+        position = self.record(ctx, f"update_{kind}", agg)
         return Written(str(agg.id), agg.version, position, tuple(changed))
 
     def import_entries(
@@ -228,7 +230,7 @@ class DualRandom(Application):
         if progress:
             progress(len(valid) % 1000)
         events = sum(len(a.pending_events) for a in to_save)
-        position = self._store(ctx, f"import_{kind}", to_save)
+        position = self.record(ctx, f"import_{kind}", *to_save)
         return ImportResult(counts[0], counts[1], counts[2], events, position)
 
     def _import_streaming(

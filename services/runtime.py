@@ -13,9 +13,9 @@ from projections.execution.projection import ExecutionProjection
 from projections.runner import ProjectionRunner
 from projections.tasks.projection import TaskBoardProjection
 from services.application import DualRandom
-from services.logging import get_logger
-from services.settings import Settings, SettingsError
-from services.store import check_database, create_engine, safe_url
+from services.infra.logging import get_logger
+from services.infra.settings import Settings, SettingsError
+from services.infra.store import check_database, create_engine, safe_url
 
 log = get_logger(__name__)
 
@@ -52,8 +52,8 @@ class Runtime:
     app: DualRandom = field(init=False)
     engine: Engine = field(init=False)
     runner: ProjectionRunner = field(init=False)
-    tasks: Any = field(init=False, default=None)  # services.tasks.Tasks
-    execution: Any = field(init=False, default=None)  # services.execution.Execution
+    tasks: Any = field(init=False, default=None)  # services.usecases.tasks.Tasks
+    execution: Any = field(init=False, default=None)  # services.usecases.execution.Execution
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
     checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
@@ -68,11 +68,11 @@ class Runtime:
         self.engine = create_engine(url, self.settings.db_pool_size)
         self.runner = ProjectionRunner(self.app, self.engine, all_projections())
         self.runner.setup()
-        from services.tasks import Tasks
+        from services.usecases.tasks import Tasks
 
         self.tasks = Tasks(self.app, self.engine, self.runner)
         self.tasks.setup()
-        from services.execution import Execution
+        from services.usecases.execution import Execution
 
         self.execution = Execution(self.app, self.engine, self.runner, self.tasks, self.settings)
         self.execution.setup()
@@ -95,7 +95,7 @@ class Runtime:
         if self.settings.nats_url:
             self.nats_url = self.settings.nats_url
         else:
-            from services.nats_embedded import EmbeddedNats
+            from services.infra.nats_embedded import EmbeddedNats
 
             self._nats = EmbeddedNats(
                 port=self.settings.nats_embedded_port, store_dir=self.settings.var_dir / "nats"
@@ -109,7 +109,7 @@ class Runtime:
                 ) from None
             self.nats_url = self._nats.url
         asyncio.run(check_nats(self.nats_url))
-        from services.relay import Relay
+        from services.infra.relay import Relay
 
         self.relay = Relay(
             self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,

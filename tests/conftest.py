@@ -56,7 +56,7 @@ def runtime(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
     from services.runtime import Runtime
-    from services.settings import Settings
+    from services.infra.settings import Settings
 
     settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
     rt = Runtime(settings).open(with_nats=False)

@@ -15,10 +15,10 @@ Adding a contract for a new domain event, in 3 steps:
            round: int
            record: dict[str, Any]
 
-   (``python -m services.contracts_gen scaffold`` prints these classes for every event without one.)
+   (``python -m services.cli.contracts scaffold`` prints these classes for every event without one.)
    ``convert=`` reshapes the event's state first; ``public=`` (+ ``redact=``) declares a redacted form that
    is also published on ``dualrandom.public.<aggregate>.<event>``: list only fields anyone may see.
-2. Run ``dualrandom contracts generate`` (``python -m services.contracts_gen generate``): it writes
+2. Run ``dualrandom contracts generate`` (``python -m services.cli.contracts generate``): it writes
    ``docs/contracts/schemas/<Message>.json`` and ``docs/asyncapi.yaml``. Commit them.
 3. Run ``pytest tests/unit/test_contracts.py``. To change a released message incompatibly, add
    ``...V2`` beside ``V1`` (keep V1 and its schema file), then regenerate.

@@ -1,6 +1,6 @@
 """Messages for the working-day calendar (the schedules an administrator loaded).
 
-Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+Started from ``python -m services.cli.contracts scaffold``: the fields of each event, typed as in the domain.
 """
 
 from typing import Any

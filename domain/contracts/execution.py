@@ -1,6 +1,6 @@
 """Messages for carrying out inspections: visits and notices, inspections and findings, referrals, follow-up rounds.
 
-Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+Started from ``python -m services.cli.contracts scaffold``: the fields of each event, typed as in the domain.
 """
 
 from typing import Any

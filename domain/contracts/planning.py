@@ -1,6 +1,6 @@
 """Messages for the annual plans (年度抽查工作计划).
 
-Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+Started from ``python -m services.cli.contracts scaffold``: the fields of each event, typed as in the domain.
 """
 
 from typing import Any

@@ -1,6 +1,6 @@
 """Messages for joint tasks (抽查任务) and assignments (派发): draws, teams, recusals, merges.
 
-Started from ``python -m services.contracts_gen scaffold``: the fields of each event, typed as in the domain.
+Started from ``python -m services.cli.contracts scaffold``: the fields of each event, typed as in the domain.
 """
 
 from typing import Any

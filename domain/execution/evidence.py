@@ -1,6 +1,6 @@
 """Evidence references (a file's SHA-256, size, name, media type) and the upload policy; no file access.
 
-The files themselves live in a content-addressed store (``services/evidence.py``); events keep only the
+The files themselves live in a content-addressed store (``services/infra/evidence.py``); events keep only the
 reference, so an event never carries file bytes and the same file uploaded twice is stored once.
 """
 

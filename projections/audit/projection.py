@@ -4,7 +4,7 @@
 perfect subtree of level >= ``LOWEST_STORED_LEVEL`` (2^level leaves from index * 2^level); a smaller one is hashed
 from its leaves when asked (at most 2^LOWEST_STORED_LEVEL - 2 of them per root or proof, all in one block). Together
 they give any root or proof in O(log n) reads (``projections.audit.queries``). The projection reads the stored form of events (the leaf is a
-function of the stored bytes, see ``services.audit.log``), so it asks the runner for undecoded notifications.
+function of the stored bytes, see ``domain.audit.leaf``), so it asks the runner for undecoded notifications.
 """
 
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from projections.runner import insert_int_int_bytes
-from services.audit.log import record_leaf
-from services.audit.merkle import CompactTree, perfect_nodes, perfect_root
+from domain.audit.leaf import record_leaf
+from domain.audit.merkle import CompactTree, perfect_nodes, perfect_root
 
 
 def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from projections.audit.projection import fetch_nodes, leaves, tree_size
-from services.audit.merkle import (
+from domain.audit.merkle import (
     EMPTY_ROOT,
     ProofError,
     consistency_ranges,

@@ -19,7 +19,7 @@ from services.api.tasks import task_routers
 from services.api.boards import board_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
-from services.logging import get_logger
+from services.infra.logging import get_logger
 from services.runtime import Runtime
 
 log = get_logger(__name__)

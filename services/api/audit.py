@@ -19,7 +19,8 @@ from projections.audit import queries
 from services.audit import checkpoints as cps
 from services.audit import proofs
 from services.audit.history import aggregate_at
-from services.audit.log import events_table, export_chunks, iter_records, record_item
+from domain.audit.leaf import record_item
+from services.audit.log import events_table, export_chunks, iter_records
 from services.audit.replay import parse_time
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}

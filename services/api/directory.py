@@ -189,7 +189,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
             request: Request,
             data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
         ) -> dict[str, Any]:
-            from services.imports import parse_file
+            from services.infra.imports import parse_file
 
             upload = data.get("file") if isinstance(data, dict) else None
             if not isinstance(upload, UploadFile):

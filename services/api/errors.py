@@ -13,7 +13,7 @@ from litestar.exceptions import (
 
 from domain.errors import DomainError, InvalidInputError, PermissionDeniedError
 from services.application import ConflictError, NotFoundError
-from services.logging import get_logger
+from services.infra.logging import get_logger
 
 log = get_logger(__name__)
 PROBLEM = "application/problem+json"

@@ -1,4 +1,4 @@
-"""From visit to publication over HTTP: thin handlers over ``services.execution.Execution``."""
+"""From visit to publication over HTTP: thin handlers over ``services.usecases.execution.Execution``."""
 
 import datetime as dt
 import uuid

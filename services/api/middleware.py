@@ -11,8 +11,8 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.auth import AuthError, verify_token
-from services.logging import get_logger
+from services.api.auth import AuthError, verify_token
+from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.http")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

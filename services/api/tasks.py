@@ -1,4 +1,4 @@
-"""Plans, tasks, draws and assignments over HTTP: thin handlers over ``services.tasks.Tasks``."""
+"""Plans, tasks, draws and assignments over HTTP: thin handlers over ``services.usecases.tasks.Tasks``."""
 
 import datetime as dt
 import uuid
@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.errors import NotReadyError
 from services.application import CommandContext
-from services.tasks import Done
+from services.usecases.tasks import Done
 
 UNSET = msgspec.UNSET
 WRITE = (

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from projections.audit.projection import leaves
 from projections.audit.queries import root_at, tree_size
 from services.audit.keys import PublicKey, Signer
-from services.logging import get_logger
+from services.infra.logging import get_logger
 
 log = get_logger(__name__)
 

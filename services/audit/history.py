@@ -10,7 +10,8 @@ from sqlalchemy.engine import Engine
 
 from domain.errors import FieldProblem, InvalidInputError
 from services.application import NotFoundError
-from services.audit.log import aggregate_kind, aggregate_records, envelope, record_item
+from domain.audit.leaf import aggregate_kind, envelope, record_item
+from services.audit.log import aggregate_records
 
 
 class NotYetError(NotFoundError):

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.settings import Settings, SettingsError
+from services.infra.settings import Settings, SettingsError
 
 KEY_FILE = "audit-signing.key"
 ED25519 = b"\x01"  # signed-note algorithm byte

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection, Engine
 from projections.audit.projection import leaves
 from projections.audit.queries import consistency_proof, resolve_stored
 from services.audit.checkpoints import checkpoints, from_row
-from services.audit.merkle import ProofError, inclusion_ranges
+from domain.audit.merkle import ProofError, inclusion_ranges
 
 __all__ = ["ProofError", "inclusion", "consistency", "read_connection"]
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from projections.runner import ProjectionRunner, positions
 from services.audit.log import iter_records
-from services.store import create_engine, safe_url
+from services.infra.store import create_engine, safe_url
 
 
 class ReplayError(Exception):

@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from projections.audit.projection import LOWEST_STORED_LEVEL, leaves, nodes, tree_size
-from services.audit.canonical import CanonicalFormError
+from domain.audit.canonical import CanonicalFormError
 from services.audit.checkpoints import Checkpoint, checkpoints, listing
 from services.audit.keys import PublicKey
-from services.audit.log import iter_records, record_leaf
-from services.audit.merkle import CompactTree, leaf_hash
+from domain.audit.leaf import record_leaf
+from services.audit.log import iter_records
+from domain.audit.merkle import CompactTree, leaf_hash
 
 LEAF_KINDS = ("altered", "missing", "inserted", "undecodable")
 

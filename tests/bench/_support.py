@@ -207,9 +207,9 @@ def serve(argv: Sequence[str]) -> None:
     import uvicorn
 
     from services.api.app import create_app
-    from services.logging import configure_logging
+    from services.infra.logging import configure_logging
     from services.runtime import Runtime
-    from services.settings import Settings
+    from services.infra.settings import Settings
 
     parser = argparse.ArgumentParser(prog="_support.py serve")
     parser.add_argument("--database-url", required=True)

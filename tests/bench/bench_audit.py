@@ -57,12 +57,13 @@ from services.application import DualRandom  # noqa: E402
 from services.audit.checkpoints import checkpoints, create_checkpoint  # noqa: E402
 from services.audit.checkpoints import metadata as checkpoint_metadata  # noqa: E402
 from services.audit.keys import Signer  # noqa: E402
-from services.audit.log import envelope, events_table, iter_records, leaf_bytes  # noqa: E402
-from services.audit.merkle import verify_inclusion  # noqa: E402
+from domain.audit.leaf import envelope, leaf_bytes  # noqa: E402
+from services.audit.log import events_table, iter_records  # noqa: E402
+from domain.audit.merkle import verify_inclusion  # noqa: E402
 from services.audit.proofs import inclusion, read_connection  # noqa: E402
 from services.audit.verify import verify_log  # noqa: E402
-from services.auth import issue_token  # noqa: E402
-from services.store import create_engine  # noqa: E402
+from services.api.auth import issue_token  # noqa: E402
+from services.infra.store import create_engine  # noqa: E402
 
 NAME = "bench_audit"
 NS = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
@@ -157,7 +158,7 @@ def no_tree_passes(engine: sa.Engine, table: sa.Table, page: int) -> tuple[float
 
 def pipeline_pass(engine: sa.Engine, table: sa.Table, page: int) -> float:
     """read + canonicalise + hash each event, no tree, no comparison (what verify does minus the tree)."""
-    from services.audit.log import record_leaf
+    from domain.audit.leaf import record_leaf
 
     started = time.perf_counter()
     for record in iter_records(engine, table, page=page):

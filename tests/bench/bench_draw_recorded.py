@@ -35,8 +35,8 @@ from domain.draw.sampler import commitment  # noqa: E402
 from domain.tasks.task import Task  # noqa: E402
 from services.application import CommandContext  # noqa: E402
 from services.runtime import Runtime  # noqa: E402
-from services.settings import Settings  # noqa: E402
-from services.tasks import draw_seeds, frozen_pools  # noqa: E402
+from services.infra.settings import Settings  # noqa: E402
+from services.usecases.tasks import draw_seeds, frozen_pools  # noqa: E402
 
 PLANNER = Actor("bench-planner", "hj-eeb", ("planner",))
 QUOTA = {"key": {r: 0.25 for r in "ABCD"}, "general": {"A": 0.02, "B": 0.05, "C": 0.08, "D": 0.20},
@@ -72,7 +72,7 @@ def frozen_task(rt: Runtime, ids: list[str], strata: list[str], quotas: dict[str
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
     task.freeze_pool(0, digest, len(ids),
                      {s: {"pool_size": sizes.get(s, 0), "quota": q} for s, q in quotas.items()}, {})
-    rt.app._store(CommandContext(actor=PLANNER), "bench", [task])
+    rt.app.record(CommandContext(actor=PLANNER), "bench", task)
     with rt.engine.begin() as conn:
         conn.execute(draw_seeds.insert().values(task_id=str(task.id), round=1, seed=seed.hex()))
         conn.execute(frozen_pools.insert().values(task_id=str(task.id), round=1, ids="\n".join(ids),

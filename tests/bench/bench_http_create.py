@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _support as S  # noqa: E402
 
 from services.application import _with_sqlite_timeout  # noqa: E402
-from services.auth import issue_token  # noqa: E402
+from services.api.auth import issue_token  # noqa: E402
 
 NAME = "bench_http_create"
 

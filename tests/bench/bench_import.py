@@ -21,7 +21,7 @@ and serialises chunk k+1 while a worker thread inserts chunk k, so the insert ov
 and prints the top 15 functions by cumulative and by own time.
 
 Experiments (``--variant``, repeatable; they patch this process only, never the project's code) measured what
-a change would gain before the project adopted it; the project now does all three itself (services/recorder.py,
+a change would gain before the project adopted it; the project now does all three itself (services/infra/recorder.py,
 ``DualRandom.load_many``, ``import_entries``), so they only swap in the bench's own versions:
 ``unnest-insert`` (typed-array ``INSERT ... SELECT FROM unnest(arrays) RETURNING id`` per 10,000), ``any-load``
 (``originator_id = ANY(:uuid[])`` in chunks of 5,000), ``gc-off`` (cyclic garbage collector paused).

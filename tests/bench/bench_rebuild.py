@@ -40,9 +40,9 @@ import bench_audit as A  # noqa: E402
 
 from projections.runner import ProjectionRunner, _Prefetch  # noqa: E402
 from services.application import DualRandom  # noqa: E402
-from services.cli_projections import rebuild as rebuild_all  # noqa: E402
+from services.cli.projections import rebuild as rebuild_all  # noqa: E402
 from services.runtime import all_projections  # noqa: E402
-from services.store import create_engine  # noqa: E402
+from services.infra.store import create_engine  # noqa: E402
 
 NAME = "bench_rebuild"
 

@@ -12,7 +12,7 @@
    awaited per batch. The ratio relay/raw is the figure (goal >= 0.5).
 2. **Latency.** A writer thread registers inspectors of one department at ``--rate`` commands/s (paced on a
    schedule) and wakes the relay after each commit, as the API does. The relay runs in its own thread, and a
-   partner consumer (``services/partner.py``, durable pull consumer, explicit acks) in another. Latency =
+   partner consumer (``services/infra/partner.py``, durable pull consumer, explicit acks) in another. Latency =
    the time the consumer got the event minus the time the command returned (committed). p50 and p99 (goal
    p99 <= 100 ms). Everything shares one process and the machine's two cores with PostgreSQL and NATS.
 """
@@ -35,10 +35,10 @@ import nats  # noqa: E402
 
 from domain.access import SYSTEM  # noqa: E402
 from services.application import CommandContext, DualRandom  # noqa: E402
-from services.nats_embedded import EmbeddedNats, free_port  # noqa: E402
-from services.partner import Subscription  # noqa: E402
-from services.relay import OutgoingEvent, Relay, event_id, messages_for  # noqa: E402
-from services.store import create_engine  # noqa: E402
+from services.infra.nats_embedded import EmbeddedNats, free_port  # noqa: E402
+from services.infra.partner import Subscription  # noqa: E402
+from services.infra.relay import OutgoingEvent, Relay, event_id, messages_for  # noqa: E402
+from services.infra.store import create_engine  # noqa: E402
 from tests.bench import _support as S  # noqa: E402
 
 NAME = "bench_relay"

@@ -6,7 +6,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.api.app import create_app
-from services.auth import issue_token
+from services.api.auth import issue_token
 from services.runtime import Runtime
 
 

@@ -13,7 +13,7 @@ import httpx
 import nats
 import pytest
 
-from services.nats_embedded import free_port
+from services.infra.nats_embedded import free_port
 
 BIN = Path(sys.executable).parent / "dualrandom"
 

@@ -9,8 +9,8 @@ import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.audit.canonical import canonicalize
-from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from domain.audit.canonical import canonicalize
+from domain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from tests.support.builders import a_department, a_target
 
 PROBLEM = "application/problem+json"

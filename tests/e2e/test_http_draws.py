@@ -9,7 +9,7 @@ import pytest
 from domain.access import SYSTEM
 from domain.planning.plan import SEED_ITEMS, SEED_SCOPE
 from services.application import CommandContext
-from services.demo import load_demo
+from services.cli.demo import load_demo
 from services.runtime import Runtime
 
 SEED_RULES = [

@@ -14,8 +14,8 @@ from openpyxl import load_workbook
 from domain.access import SYSTEM
 from domain.execution.evidence import EvidencePolicy
 from services.application import CommandContext
-from services.demo import load_demo
-from services.evidence import EvidenceStore
+from services.cli.demo import load_demo
+from services.infra.evidence import EvidenceStore
 from services.runtime import Runtime
 from tests.support.projections import assert_rebuild_equals_live
 

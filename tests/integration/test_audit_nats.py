@@ -14,10 +14,10 @@ from domain.access import SYSTEM
 from services.application import CommandContext
 from services.audit.checkpoints import SUBJECT, checkpoints, parse_body
 from services.audit.keys import PublicKey
-from services.nats_embedded import EmbeddedNats
-from services.relay import Relay
+from services.infra.nats_embedded import EmbeddedNats
+from services.infra.relay import Relay
 from services.runtime import Runtime
-from services.settings import Settings
+from services.infra.settings import Settings
 from tests.support.builders import a_department, a_target
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 

@@ -18,11 +18,12 @@ from projections.audit.queries import root_at, tree_size
 from projections.directory.projection import TABLES, DirectoryProjection
 from services.application import CommandContext
 from services.audit.history import NotYetError, aggregate_at
-from services.audit.log import envelope, events_table, export_chunks, iter_records, leaf_bytes
-from services.audit.merkle import leaf_hash
+from domain.audit.leaf import envelope, leaf_bytes
+from services.audit.log import events_table, export_chunks, iter_records
+from domain.audit.merkle import leaf_hash
 from services.audit.replay import ReplayError, replay, resolve_until
 from services.runtime import Runtime
-from services.store import create_engine
+from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target
 
 CTX = CommandContext(SYSTEM, correlation_id="req-replay-test")

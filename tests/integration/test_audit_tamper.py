@@ -20,11 +20,12 @@ from projections.audit.queries import consistency_proof, inclusion_proof, root_a
 from projections.runner import ProjectionRunner
 from services.application import CommandContext
 from services.audit.checkpoints import TreeForkError, checkpoints, create_checkpoint
-from services.audit.log import envelope, events_table, iter_records, leaf_bytes
-from services.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
+from domain.audit.leaf import envelope, leaf_bytes
+from services.audit.log import events_table, iter_records
+from domain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from services.audit.verify import verify_log
 from services.runtime import Runtime
-from services.settings import Settings
+from services.infra.settings import Settings
 from tests.support.builders import a_department, a_target
 
 CTX = CommandContext(SYSTEM, correlation_id="req-audit-test")
@@ -67,7 +68,7 @@ def test_the_audit_tree_holds_every_event_once_and_a_rebuild_gives_the_same_tree
     records = list(iter_records(rt.engine, events_table(rt.app)))
     assert size == len(records) == head(rt) == 12
     assert [int(r.position) for r in live_leaves] == [r[0] for r in records]
-    from services.audit.merkle import reference_root
+    from domain.audit.merkle import reference_root
 
     assert root == reference_root([leaf_bytes(envelope(*r)) for r in records])
     # Drop and rebuild from position 0 in one batch: identical rows.

@@ -9,7 +9,7 @@ from domain.access import SYSTEM
 from domain.credit_code import credit_code_error
 from domain.directory import entry_id
 from services.application import CommandContext, DualRandom
-from services.demo import DEPARTMENTS, demo_data, load_demo
+from services.cli.demo import DEPARTMENTS, demo_data, load_demo
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_the_demo_plan_runs_the_seed_plan_and_a_drawn_joint_task(runtime) -> Non
     from domain.access import SYSTEM
     from domain.planning.plan import plan_id
     from services.application import CommandContext
-    from services.demo import load_demo, load_demo_plan
+    from services.cli.demo import load_demo, load_demo_plan
 
     load_demo(runtime.app, CommandContext(SYSTEM))
     runtime.runner.catch_up()

@@ -11,7 +11,7 @@ from projections.directory.projection import TABLES, DirectoryProjection
 from projections.directory.queries import list_entries
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom
-from services.store import create_engine
+from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector
 
 PLANNER = Actor("staff-7", "hj-eeb", ("planner",))
@@ -64,9 +64,9 @@ def test_two_writers_from_the_same_version_one_wins_nothing_is_lost(app: DualRan
     second = app.load("target", uuid.UUID(w.id))
     first.change({"risk_class": "C"})
     second.change({"risk_class": "D"})
-    app._store(CommandContext(PLANNER), "update_target", [first])
+    app.record(CommandContext(PLANNER), "update_target", first)
     with pytest.raises(ConflictError):
-        app._store(CommandContext(PLANNER), "update_target", [second])
+        app.record(CommandContext(PLANNER), "update_target", second)
     assert app.load("target", uuid.UUID(w.id)).data["risk_class"] == "C"
 
 

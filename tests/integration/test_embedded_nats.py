@@ -14,7 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from services.nats_embedded import EmbeddedNats, find_nats_server, free_port, port_is_free
+from services.infra.nats_embedded import EmbeddedNats, find_nats_server, free_port, port_is_free
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_the_server_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import sys, time
-        from services.nats_embedded import EmbeddedNats
+        from services.infra.nats_embedded import EmbeddedNats
         server = EmbeddedNats(port={free_port()}, store_dir={str(tmp_path / "nats")!r}).start()
         print("PID", server.pid, flush=True)
         time.sleep(60)

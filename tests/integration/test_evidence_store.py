@@ -9,7 +9,7 @@ import pytest
 
 from domain.errors import InvalidInputError
 from domain.execution.evidence import EvidencePolicy, EvidenceRef
-from services.evidence import EvidenceNotFoundError, EvidenceStore
+from services.infra.evidence import EvidenceNotFoundError, EvidenceStore
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00JFIF" + bytes(range(256)) * 40
 PDF = b"%PDF-1.7\n" + "检查笔录".encode() * 100

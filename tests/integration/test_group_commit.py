@@ -18,7 +18,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.access import Actor
 from services.application import CommandContext, ConflictError, DualRandom
-from services.recorder import GroupCommit
+from services.infra.recorder import GroupCommit
 from tests.support.builders import a_target
 
 PLANNER = Actor("staff-7", "hj-eeb", ("planner",))

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 import services.application as application
-import services.recorder as recorder_module
+import services.infra.recorder as recorder_module
 from domain.access import SYSTEM, Actor
 from domain.directory import Target, entry_id
 from domain.errors import FieldProblem, InvalidInputError

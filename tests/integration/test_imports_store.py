@@ -15,7 +15,7 @@ from domain.credit_code import ALPHABET, check_character
 from domain.directory import entry_id
 from domain.errors import InvalidInputError
 from services.application import CommandContext, DualRandom
-from services.imports import parse_file
+from services.infra.imports import parse_file
 from tests.support.builders import credit_code
 
 CTX = CommandContext(SYSTEM)

@@ -14,10 +14,10 @@ import pytest
 
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom
-from services.cli_nats import write_nats_config
-from services.nats_embedded import EmbeddedNats, free_port
-from services.relay import Relay
-from services.store import create_engine
+from services.cli.nats import write_nats_config
+from services.infra.nats_embedded import EmbeddedNats, free_port
+from services.infra.relay import Relay
+from services.infra.store import create_engine
 from tests.integration.test_relay import assert_stream_holds_log_once, log_events, read_stream
 from tests.support.builders import a_department, a_target
 

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom, describe_event
 from services.cli import main
-from services.nats_embedded import EmbeddedNats, free_port
-from services.partner import Subscription
-from services.relay import Relay, event_id
-from services.store import create_engine
+from services.infra.nats_embedded import EmbeddedNats, free_port
+from services.infra.partner import Subscription
+from services.infra.relay import Relay, event_id
+from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 

@@ -406,10 +406,10 @@ def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: 
 _REBUILD_ELSEWHERE = """
 import json, sys
 from projections.runner import ProjectionRunner
-from services import cli_projections
+from services.cli import projections as cli_projections
 from services.application import DualRandom
 from services.runtime import all_projections
-from services.store import create_engine
+from services.infra.store import create_engine
 
 url = sys.argv[1]
 runner = ProjectionRunner(DualRandom(url), create_engine(url), all_projections())
@@ -424,12 +424,12 @@ def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
 ) -> None:
     """``dualrandom projections rebuild`` on PostgreSQL: copies built in two processes, forked when the calling
     process runs no other thread (here: a fresh interpreter) and spawned when it does (here: this test process,
-    with one more thread); see ``services.cli_projections._start_method``."""
+    with one more thread); see ``services.cli.projections._start_method``."""
     import json
     import subprocess
     import sys
 
-    from services import cli_projections
+    from services.cli import projections as cli_projections
 
     if runtime.engine.dialect.name != "postgresql":
         pytest.skip("the copies are built in other processes on PostgreSQL only")

@@ -18,7 +18,7 @@ from domain.access import Actor
 from projections.directory.queries import list_entries
 from services.api.app import create_app
 from services.application import CommandContext
-from services.auth import issue_token
+from services.api.auth import issue_token
 from services.runtime import Runtime, all_projections
 from tests.support.builders import a_target
 from tests.support.projections import assert_rebuild_equals_live, schema_wide_names

@@ -10,7 +10,7 @@ from domain.access import Actor
 from domain.calendar import WorkCalendar
 from domain.execution.inspection import Inspection
 from domain.execution.publicity import MANUAL_ENTRY_HEADERS, PublicationContext, push_record
-from services.publicity_export import write_manual_entry_csv, write_manual_entry_xlsx, write_push_json
+from services.infra.publicity_export import write_manual_entry_csv, write_manual_entry_xlsx, write_push_json
 
 SECRET = "商业秘密：配方含量 37%"
 INSPECTOR = Actor("eeb-zhang", "hj-eeb", ("inspector",))

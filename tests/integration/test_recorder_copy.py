@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import services.recorder as recorder_module
+import services.infra.recorder as recorder_module
 from tests.integration.test_recorders import _BulkApplicationRecorder, _BulkNonInterleaving, _PostgresSchema
 
 

@@ -36,7 +36,7 @@ from eventsourcing_sqlalchemy.recorders import (
 )
 
 from services.application import _with_sqlite_timeout
-from services.recorder import BulkApplicationRecorder, BulkSQLAlchemyFactory, WalOnceDatastore
+from services.infra.recorder import BulkApplicationRecorder, BulkSQLAlchemyFactory, WalOnceDatastore
 
 PG_ENV = "DUALRANDOM_TEST_DATABASE_URL"
 PG_SKIP = f"PostgreSQL recorder tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)"
@@ -204,7 +204,7 @@ class _Factory(cases.InfrastructureFactoryTestCase[SQLAlchemyFactory]):
         return SQLAlchemyProcessRecorder
 
 
-# -- the project's recorder (services/recorder.py): Core bulk insert instead of ORM objects -------------
+# -- the project's recorder (services/infra/recorder.py): Core bulk insert instead of ORM objects -------------
 class _BulkApplicationRecorder(_WithDatastore, cases.ApplicationRecorderTestCase):
     def create_recorder(self) -> BulkApplicationRecorder:
         recorder = BulkApplicationRecorder(datastore=self.datastore, events_table_name=EVENTS_TABLE)
@@ -342,7 +342,7 @@ class TestPostgresBulkFactory(_PostgresSchema, _BulkFactory):
     pass
 
 
-# -- WAL mode switched once (services.recorder.WalOnceDatastore) ----------------------------------------
+# -- WAL mode switched once (services.infra.recorder.WalOnceDatastore) ----------------------------------------
 def _sqlite_file(tmp_path: Any, journal_mode: str) -> str:
     path = tmp_path / "events.db"
     conn = sqlite3.connect(path)

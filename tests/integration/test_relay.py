@@ -21,10 +21,10 @@ from structlog.testing import capture_logs
 
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom, describe_event
-from services.nats_embedded import EmbeddedNats, free_port
+from services.infra.nats_embedded import EmbeddedNats, free_port
 from domain.contracts import REGISTRY
-from services.relay import Relay, event_id, json_safe, relay_position
-from services.store import create_engine
+from services.infra.relay import Relay, event_id, json_safe, relay_position
+from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom
-from services.nats_embedded import EmbeddedNats, free_port
+from services.infra.nats_embedded import EmbeddedNats, free_port
 from tests.integration.test_relay import assert_stream_holds_log_once, log_events, read_stream
 from tests.support.builders import a_department, a_target
 from tests.support.nats import nats_server  # noqa: F401 - fixture
@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 RELAY_SCRIPT = """
 import asyncio, sys
 from services.application import DualRandom
-from services.relay import Relay
-from services.store import create_engine
+from services.infra.relay import Relay
+from services.infra.store import create_engine
 db, url = sys.argv[1], sys.argv[2]
 relay = Relay(DualRandom(db), create_engine(db), url, batch_size=int(sys.argv[3]), poll_interval=0.05,
               connect_timeout=1, ack_timeout=3)
@@ -96,7 +96,7 @@ def stream_count(url: str) -> int:
 
 
 class RelayProcess:
-    """``services.relay.Relay.run`` in a child process (its output in a file), killed with SIGKILL."""
+    """``services.infra.relay.Relay.run`` in a child process (its output in a file), killed with SIGKILL."""
 
     def __init__(self, database_url: str, nats_url: str, log_path: Path, batch_size: int = 50,
                  cli: bool = False) -> None:
@@ -173,7 +173,7 @@ def test_a_nats_server_killed_and_restarted_loses_nothing(
         wait_for(lambda: "relay_batch_failed" in relay.log(), what="the relay to notice")
         # The killed server's connections linger in TIME_WAIT on its port: nats-server binds anyway
         # (SO_REUSEADDR), but EmbeddedNats's own check would refuse.
-        monkeypatch.setattr("services.nats_embedded.port_is_free", lambda *a, **k: True)
+        monkeypatch.setattr("services.infra.nats_embedded.port_is_free", lambda *a, **k: True)
         server.start()
         wait_for(lambda: relay_position(database_url) == head(app), what="the relay to recover")
         relay.stop()  # SIGTERM: the worker stops cleanly
@@ -241,6 +241,12 @@ class TcpProxy:
         """Stop listening and drop every open connection: the database is unreachable."""
         with self._lock:
             if self._listener is not None:
+                # shutdown wakes the thread blocked in accept(): a bare close() leaves the socket listening
+                # until that accept returns, and the restart's bind then fails with EADDRINUSE
+                try:
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
                 self._listener.close()
                 self._listener = None
             conns, self._conns = self._conns, []

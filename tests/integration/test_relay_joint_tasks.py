@@ -5,8 +5,8 @@ import asyncio
 import uuid
 from typing import Any
 
-from services.nats_embedded import EmbeddedNats
-from services.relay import Relay, event_id, messages_for, recipients
+from services.infra.nats_embedded import EmbeddedNats
+from services.infra.relay import Relay, event_id, messages_for, recipients
 from tests.integration.test_relay import read_stream
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 from tests.support.scenario import EEB_PLANNER, build_county, ctx

@@ -8,8 +8,8 @@ from typing import Any
 
 from domain.access import Actor
 from domain.tasks.assignment import assignment_id
-from services.nats_embedded import EmbeddedNats
-from services.relay import Relay
+from services.infra.nats_embedded import EmbeddedNats
+from services.infra.relay import Relay
 from tests.integration.test_relay import read_stream
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 from tests.support.scenario import EEB_PLANNER, build_county, ctx

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.nats_embedded import EmbeddedNats, free_port
+from services.infra.nats_embedded import EmbeddedNats, free_port
 
 
 @contextmanager

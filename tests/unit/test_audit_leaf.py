@@ -1,4 +1,4 @@
-"""The audit leaf of a stored event (``services.audit.log.record_leaf``) is SHA-256(0x00 || RFC 8785 bytes of its
+"""The audit leaf of a stored event (``domain.audit.leaf.record_leaf``) is SHA-256(0x00 || RFC 8785 bytes of its
 envelope) for every stored form: its fast path (one ``translate`` to rule out what it cannot do, the decoded state
 reused as the envelope's data) must agree with the careful, pure-Python RFC 8785 encoder on all inputs."""
 
@@ -9,9 +9,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.audit.canonical import _encode
-from services.audit.log import _fast_ok, envelope, record_leaf
-from services.audit.merkle import leaf_hash
+from domain.audit.canonical import _encode
+from domain.audit.leaf import _fast_ok, envelope, record_leaf
+from domain.audit.merkle import leaf_hash
 
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)  # no lone surrogates: no JSON form
 _keys = st.one_of(_text, st.sampled_from(["a", "é", "\U0001f600", "\uffff", "\ue000", "z" * 3, "timestamp_"]))
@@ -72,7 +72,7 @@ def test_what_the_fast_path_leaves_to_the_careful_one() -> None:
 def test_a_state_that_is_not_an_event_has_no_leaf() -> None:
     import pytest
 
-    from services.audit.canonical import CanonicalFormError
+    from domain.audit.canonical import CanonicalFormError
 
     for raw in (b"[1,2]", b'{"a":1}', b'{"timestamp":{"_type_":"datetime_iso","_data_":1}}', b"not json"):
         with pytest.raises(CanonicalFormError):

@@ -5,8 +5,8 @@ import time
 import jwt
 import pytest
 
-from services import auth
-from services.auth import AuthError, issue_token, verify_token
+from services.api import auth
+from services.api.auth import AuthError, issue_token, verify_token
 
 SECRET = "s" * 40
 OTHER = "o" * 40

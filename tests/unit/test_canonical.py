@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.audit.canonical import CanonicalFormError, _encode, canonicalize
+from domain.audit.canonical import CanonicalFormError, _encode, canonicalize
 
 # RFC 8785 Appendix B: IEEE 754 doubles and their canonical text.
 APPENDIX_B = [

@@ -17,8 +17,8 @@ import yaml
 from domain.contracts import REGISTRY, Message, Registry, all_event_classes, contract, missing_contracts, topic_of
 from domain.contracts.base import event_fields
 from domain.directory import Target
-from services import contracts_gen
-from services.relay import ContractError, build_messages, event_id
+from services.cli import contracts as contracts_gen
+from services.infra.relay import ContractError, build_messages, event_id
 
 ROOT = Path(__file__).resolve().parents[2]
 CE_EXTENSION = re.compile(r"^[a-z0-9]{1,20}$")
@@ -143,7 +143,7 @@ def test_the_contracts_package_stays_pure() -> None:
 
 
 def test_the_partner_helper_needs_only_nats_py() -> None:
-    tree = ast.parse((ROOT / "services/partner.py").read_text("utf-8"))
+    tree = ast.parse((ROOT / "services/infra/partner.py").read_text("utf-8"))
     for node in ast.walk(tree):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
             [node.module or ""] if isinstance(node, ast.ImportFrom) else [])

@@ -11,7 +11,7 @@ from eventsourcing.persistence import JSONTranscoder
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.recorder import FastJSONTranscoder
+from services.infra.recorder import FastJSONTranscoder
 
 
 def transcoders() -> tuple[JSONTranscoder, FastJSONTranscoder]:

@@ -10,7 +10,7 @@ from openpyxl import Workbook, load_workbook
 
 from domain.directory import KINDS
 from domain.errors import InvalidInputError
-from services.imports import LABELS, SUPPORTED, header_map, label, parse_file, write_template
+from services.infra.imports import LABELS, SUPPORTED, header_map, label, parse_file, write_template
 from tests.support.builders import credit_code
 
 

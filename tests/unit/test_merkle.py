@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.audit.merkle import (
+from domain.audit.merkle import (
     EMPTY_ROOT,
     CompactTree,
     ProofError,

@@ -9,7 +9,7 @@ import pytest
 
 from services.audit.checkpoints import Checkpoint, body_text, parse_body
 from services.audit.keys import KEY_FILE, PublicKey, load_signer
-from services.settings import Settings, SettingsError
+from services.infra.settings import Settings, SettingsError
 
 
 def test_the_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:

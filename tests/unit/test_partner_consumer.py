@@ -8,8 +8,8 @@ import pytest
 from nats.js.api import DeliverPolicy
 from nats.js.errors import BadRequestError, ServerError
 
-from services import partner
-from services.partner import ADD_CONSUMER_ATTEMPTS, Subscription
+from services.infra import partner
+from services.infra.partner import ADD_CONSUMER_ATTEMPTS, Subscription
 
 RENAME = "rename .../obs/hj-eeb/o.dat.tmp .../obs/hj-eeb/o.dat: no such file or directory"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from domain.directory import Target
 from projections.decode import fast_decoder
-from services.recorder import FastJSONTranscoder
+from services.infra.recorder import FastJSONTranscoder
 
 OID = uuid.UUID("0f8fad5b-d9cb-469f-a165-70867728950e")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from services.settings import Settings, SettingsError
+from services.infra.settings import Settings, SettingsError
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "dualrandom.env.example"
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
-from services.settings import SettingsError
+from services.infra.settings import SettingsError
 
 
 def safe_url(url: str) -> str:

@@ -8,7 +8,7 @@ publishing user and an operator user. Permissions, per department ``D`` and stre
   ``D_shared``, ``D_public``, ``D_audit``): ``$JS.API.CONSUMER.{INFO,DELETE,MSG.NEXT}.S.C``,
   ``$JS.API.CONSUMER.CREATE.S.C.<its filter>`` (the server refuses a config whose filter differs from the
   one in the subject, so a department cannot widen its consumer) and ``$JS.ACK.S.C.>``;
-- subscribe: ``_INBOX_D.>`` only (the replies of its own requests; ``services/partner.py`` sets this prefix).
+- subscribe: ``_INBOX_D.>`` only (the replies of its own requests; ``services/infra/partner.py`` sets this prefix).
 """
 
 import asyncio
@@ -23,8 +23,9 @@ from typing import Any
 
 import click
 
-from services.logging import get_logger
-from services.partner import SCOPES, consumer_name, filter_subject, inbox_prefix
+from services.cli.context import load_settings, open_runtime
+from services.infra.logging import get_logger
+from services.infra.partner import SCOPES, consumer_name, filter_subject, inbox_prefix
 
 log = get_logger("dualrandom.cli")
 
@@ -57,7 +58,7 @@ def auth_config(departments: list[str], passwords: dict[str, str], stream: str) 
     """The ``authorization`` block (NATS server configuration) for the departments, relay and operator."""
     lines = [
         "# Written by `dualrandom nats-config`: one user per department, the relay and the operator.",
-        "# Each department reads only its own subjects through its own durable consumers (see services/cli_nats.py).",
+        "# Each department reads only its own subjects through its own durable consumers (see services/cli/nats.py).",
         "authorization {",
         "  users = [",
         f"    {{ user: {_q(OPERATOR_USER)}, password: {_q(passwords[OPERATOR_USER])} }}",
@@ -100,16 +101,6 @@ def write_nats_config(
     return passwords
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    from services.cli import _settings as settings  # not at import: services.cli imports this module
-
-    return settings()
-
-
-def _open(settings: Any, *, with_nats: bool):  # type: ignore[no-untyped-def]
-    from services.cli import _open as open_
-
-    return open_(settings, with_nats=with_nats)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -136,8 +127,8 @@ def registered_departments(engine: Any) -> list[str]:
 @click.option("--relay-host", default="nats:4222", show_default=True, help="host:port in relay.env's NATS URL")
 def nats_config(out: Path, extra: tuple[str, ...], relay_host: str) -> None:
     """Write NATS users and permissions for every registered department (+ relay, operator)."""
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
+    settings = load_settings()
+    runtime = open_runtime(settings, with_nats=False)
     try:
         runtime.runner.catch_up()
         departments = sorted(set(registered_departments(runtime.engine)) | set(extra))
@@ -158,7 +149,7 @@ def relay() -> None:
 @relay.command("run")
 def relay_run() -> None:
     """Run the relay (and publish audit checkpoints) as a worker process until SIGTERM/SIGINT."""
-    settings = _settings()
+    settings = load_settings()
     if not settings.relay_enabled:
         raise click.ClickException("DUALRANDOM_RELAY_ENABLED is false: nothing to run")
     from dataclasses import replace
@@ -166,7 +157,7 @@ def relay_run() -> None:
     # A cluster may be given as a comma-separated list: the start-up check and the checkpointer take the
     # first node, the relay every node (it connects to whichever answers).
     servers = [u.strip() for u in settings.nats_url.split(",") if u.strip()]
-    runtime = _open(replace(settings, nats_url=servers[0]) if len(servers) > 1 else settings, with_nats=True)
+    runtime = open_runtime(replace(settings, nats_url=servers[0]) if len(servers) > 1 else settings, with_nats=True)
     relay_ = runtime.relay
     relay_.nats_url = settings.nats_url or relay_.nats_url
     relay_.replicas = getattr(settings, "nats_replicas", None) or relay_.replicas
@@ -218,9 +209,9 @@ def _seen_ids(path: Path, limit: int = 100_000) -> list[str]:
 def subscribe(department: str, scope: str, from_position: int | None, from_time: Any, output: Path | None,
               post_url: str | None, url: str | None, idle_exit: float | None) -> None:
     """Read a department's events from its durable consumer, as CloudEvents JSON lines, each once."""
-    from services.partner import Subscription, public_event
+    from services.infra.partner import Subscription, public_event
 
-    settings = _settings()
+    settings = load_settings()
     nats_url = url or settings.nats_url or f"nats://127.0.0.1:{settings.nats_embedded_port}"
     if from_position is not None and from_time is not None:
         raise click.UsageError("give --from-position or --from-time, not both")
@@ -276,7 +267,7 @@ def contracts() -> None:
 @contracts.command("generate")
 def contracts_generate() -> None:
     """Write docs/contracts/schemas/*.json and docs/asyncapi.yaml from domain/contracts."""
-    from services.contracts_gen import ROOT, generate
+    from services.cli.contracts import ROOT, generate
 
     for p in generate():
         click.echo(f"wrote {p.relative_to(ROOT)}")
@@ -285,7 +276,7 @@ def contracts_generate() -> None:
 @contracts.command("check")
 def contracts_check() -> None:
     """Exit 1 naming every event without a contract and every incompatible or ungenerated change."""
-    from services.contracts_gen import check
+    from services.cli.contracts import check
 
     problems = check()
     for p in problems:

@@ -4,7 +4,7 @@ At-least-once: a batch is published with ``publish_async``, every ack is awaited
 position recorded (``relay_position``, one row per stream; the write runs while the next batch is published
 and is awaited before the one after, so a slow commit never holds events back; the next batch is read while
 the acks are awaited). A crash between the acks and the position write re-publishes the batch; JetStream drops the copies because ``Nats-Msg-Id`` is stable (within the stream's
-duplicate window, 2 minutes), and consumers de-duplicate on ``ce-id`` beyond it (``services/partner.py``).
+duplicate window, 2 minutes), and consumers de-duplicate on ``ce-id`` beyond it (``services/infra/partner.py``).
 
 Each message is a CloudEvents 1.0 event in binary mode (NATS protocol binding): attributes in ``ce-*``
 headers (extensions ``ce-position``, the global log position; ``ce-correlationid``, ``ce-causationid``,
@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 
 from domain.contracts import REGISTRY, Registry, topic_of
 from services.application import DualRandom, describe_event
-from services.logging import get_logger
+from services.infra.logging import get_logger
 
 log = get_logger(__name__)
 

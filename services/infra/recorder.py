@@ -15,7 +15,7 @@ rows, same table lock, same NOTIFY, same error translation by the datastore's tr
 
 A duplicate (originator_id, originator_version) still raises ``IntegrityError`` (optimistic concurrency).
 ``BulkSQLAlchemyFactory`` is the library factory with this recorder as its application recorder; select it
-with ``PERSISTENCE_MODULE=services.recorder:BulkSQLAlchemyFactory`` (a topic naming the class: this module also
+with ``PERSISTENCE_MODULE=services.infra.recorder:BulkSQLAlchemyFactory`` (a topic naming the class: this module also
 imports the library factory, so the module alone would be ambiguous).
 """
 
@@ -269,7 +269,7 @@ class FastJSONTranscoder(JSONTranscoder):
     lists, tuples and dicts with str keys msgspec writes exactly the bytes the standard library does (checked
     for every code point); anything else (floats, str/int/dict subclasses such as enums, non-str keys,
     unregistered types) makes the whole value go through the library's encoder, unchanged. Decoding is the
-    library's. Selected with ``TRANSCODER_TOPIC=services.recorder:FastJSONTranscoder``.
+    library's. Selected with ``TRANSCODER_TOPIC=services.infra.recorder:FastJSONTranscoder``.
     """
 
     def __init__(self) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from services.logging import get_logger
+from services.infra.logging import get_logger
 
 log = get_logger(__name__)
 
@@ -156,7 +156,7 @@ class EmbeddedNats:
         """Write the server's configuration file (JetStream on, fsync on every write)."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(
-            "# Written by dualrandom (services/nats_embedded.py) at every start; edits are overwritten.\n"
+            "# Written by dualrandom (services/infra/nats_embedded.py) at every start; edits are overwritten.\n"
             f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
             "server_name: dualrandom_embedded\n"
             "jetstream {\n"

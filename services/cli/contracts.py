@@ -1,6 +1,6 @@
 """Files generated from the contracts (``domain/contracts``): JSON Schemas, the AsyncAPI document, and checks.
 
-``dualrandom contracts generate`` (or ``python -m services.contracts_gen generate``) writes
+``dualrandom contracts generate`` (or ``python -m services.cli.contracts generate``) writes
 ``docs/contracts/schemas/<Message>.json`` and ``docs/asyncapi.yaml``; ``check`` compares them with the code and
 names every incompatible change (a field removed, a type changed, a new required field) of a message that kept
 its version; ``scaffold`` prints message classes for the domain events that have none yet.
@@ -25,7 +25,7 @@ from domain.contracts.base import (
     topic_of,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_DIR = Path("docs/contracts/schemas")
 ASYNCAPI = Path("docs/asyncapi.yaml")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -11,21 +11,12 @@ from typing import Any
 
 import click
 
-from services.logging import get_logger
+from services.cli.context import load_settings, open_runtime
+from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.cli")
 
 
-def _settings():  # type: ignore[no-untyped-def]
-    from services.cli import _settings as settings  # services.cli imports this module: import late
-
-    return settings()
-
-
-def _open(settings, *, with_nats: bool):  # type: ignore[no-untyped-def]
-    from services.cli import _open as open_
-
-    return open_(settings, with_nats=with_nats)
 
 
 def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyped-def, type-arg]
@@ -43,8 +34,8 @@ def _build_worker(url: str, names: list[str], batch_size: int | None, errors: An
     ``ProjectionRunner.finish_copies``), at a priority ``lower`` than the parent's (``os.nice``)."""
     from projections.runner import ProjectionRunner
     from services.application import DualRandom
+    from services.infra.store import create_engine
     from services.runtime import all_projections
-    from services.store import create_engine
 
     if lower:
         os.nice(lower)
@@ -185,8 +176,8 @@ def projections_run(names: tuple[str, ...]) -> None:
     stop = threading.Event()  # handlers first: a SIGTERM during start-up is a clean stop too
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
+    settings = load_settings()
+    runtime = open_runtime(settings, with_nats=False)
     try:
         selected = _selected(runtime, names)
         runner = ProjectionRunner(runtime.app, runtime.engine, selected)
@@ -215,8 +206,8 @@ def projections_rebuild(names: tuple[str, ...], batch_size: int | None, processe
 
     tqdm.monitor_interval = 0  # no monitor thread: the build processes may then be forked (_start_method)
 
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
+    settings = load_settings()
+    runtime = open_runtime(settings, with_nats=False)
     try:
         selected = [p.name for p in _selected(runtime, names)]
         head = runtime.runner.head()
@@ -239,8 +230,8 @@ def projections_rebuild(names: tuple[str, ...], batch_size: int | None, processe
 @projections.command("status")
 def projections_status() -> None:
     """Each read model's position and lag behind the log head (and copies being rebuilt)."""
-    settings = _settings()
-    runtime = _open(settings, with_nats=False)
+    settings = load_settings()
+    runtime = open_runtime(settings, with_nats=False)
     try:
         head = runtime.runner.head()
         click.echo(f"log head: {head}")

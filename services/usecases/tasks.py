@@ -169,7 +169,7 @@ class Tasks:
         access.require_plan(ctx.actor, department)
         plan = AnnualPlan.draw_up(department, year, name)
         try:
-            position = self.app._store(ctx, "draw_up_plan", [plan])
+            position = self.app.record(ctx, "draw_up_plan", plan)
         except ConflictError:
             raise ConflictError(f"{department} has a plan for {year} already: {plan.id}") from None
         return self._done(plan, position)
@@ -188,7 +188,7 @@ class Tasks:
             rules=data.get("rules") or [],
             scope=data.get("scope"),
         )
-        position = self.app._store(ctx, "add_plan_entry", [plan])
+        position = self.app.record(ctx, "add_plan_entry", plan)
         return self._done(plan, position, number=number)
 
     def change_plan_entry(
@@ -200,7 +200,7 @@ class Tasks:
         if "items" in changes:
             self._check_items(plan.department, list(changes["items"] or []), "items")
         changed = plan.change_entry(number, changes)
-        position = self.app._store(ctx, "change_plan_entry", [plan])
+        position = self.app.record(ctx, "change_plan_entry", plan)
         return self._done(plan, position, number=number, changed=sorted(changed))
 
     def adjust_plan_rules(
@@ -214,14 +214,14 @@ class Tasks:
         plan = self.plan(pid)
         access.require_plan(ctx.actor, plan.department)
         changed = plan.adjust_rules(number, rules, reason)
-        position = self.app._store(ctx, "adjust_plan_rules", [plan])
+        position = self.app.record(ctx, "adjust_plan_rules", plan)
         return self._done(plan, position, number=number, changed=changed)
 
     def remove_plan_entry(self, ctx: CommandContext, pid: uuid.UUID, number: str, reason: str) -> Done:
         plan = self.plan(pid)
         access.require_plan(ctx.actor, plan.department)
         plan.remove_entry(number, reason)
-        position = self.app._store(ctx, "remove_plan_entry", [plan])
+        position = self.app.record(ctx, "remove_plan_entry", plan)
         return self._done(plan, position, number=number)
 
     def _check_items(self, department: str, items: Sequence[str], field: str) -> None:
@@ -410,7 +410,7 @@ class Tasks:
         for attempt in range(20):
             aggs = build(attempt)
             try:
-                position = self.app._store(ctx, command, aggs)
+                position = self.app.record(ctx, command, *aggs)
             except ConflictError:
                 continue  # the number was taken, or another aggregate changed meanwhile: ``also`` reloads it
             task = aggs[0]
@@ -440,7 +440,7 @@ class Tasks:
         if unknown:
             raise InvalidInputError(unknown)
         task.designate_targets(list(targets), secrets.token_bytes(32).hex())
-        position = self.app._store(ctx, "designate_targets", [task])
+        position = self.app.record(ctx, "designate_targets", task)
         return self._done(task, position, round=task.round, selected=len(task.selected))
 
     def commit(self, ctx: CommandContext, tid: uuid.UUID) -> Done:
@@ -455,7 +455,7 @@ class Tasks:
                 draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
             )
             conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
-        position = self.app._store(ctx, "commit_draw_seed", [task])
+        position = self.app.record(ctx, "commit_draw_seed", task)
         return self._done(task, position, round=round_, commitment=task.commitment)
 
     def freeze(self, ctx: CommandContext, tid: uuid.UUID, quotas: Mapping[str, int] | None = None) -> Done:
@@ -486,7 +486,7 @@ class Tasks:
                     off_site="|" + "|".join(sorted(pool.off_site_first)) + "|",
                 )
             )
-        stored = self.app._store(ctx, "freeze_pool", [task])
+        stored = self.app.record(ctx, "freeze_pool", task)
         return self._done(
             task,
             stored,
@@ -501,23 +501,10 @@ class Tasks:
     def _frozen_pool(self, task: Task) -> tuple[int, Pool, int]:
         """The pool as of one log position: both read models brought to it under their position locks."""
         with self.engine.begin() as conn:
-            position = self._align(conn)
+            position = self.runner.align(conn, SNAPSHOT_PROJECTIONS)
             pool = self._pool_from_read_models(conn, task)
             inspectors = _count_inspectors(conn, task.lead, parse_period(task.period).start)
         return position, pool, inspectors
-
-    def _align(self, conn: Connection) -> int:
-        """Lock the directory and tasks read models' positions and bring both to one log position."""
-        runner = self.runner
-        locked = {name: runner._lock(conn, name) for name in SNAPSHOT_PROJECTIONS}
-        target = max([runner.head(), *locked.values()])
-        for name, start in locked.items():
-            p = runner.projection(name)
-            position = start
-            while batch := runner._read(position, runner.batch_size, target):
-                runner._apply(conn, [(p, name, position)], batch)
-                position = batch[-1].id
-        return target
 
     def _pool_from_read_models(self, conn: Connection, task: Task) -> Pool:
         t = DIR["target"]
@@ -560,7 +547,7 @@ class Tasks:
         record = {**result.as_record(), "freeze_position": frozen["position"]}
         off_site = sorted(set(result.selected) & pool.off_site_first)
         task.record_draw(record, off_site)
-        position = self.app._store(ctx, "draw_targets", [task])
+        position = self.app.record(ctx, "draw_targets", task)
         with self.engine.begin() as conn:
             conn.execute(draw_seeds.delete().where(draw_seeds.c.task_id == str(tid)))
             conn.execute(frozen_pools.delete().where(frozen_pools.c.task_id == str(tid)))
@@ -696,7 +683,7 @@ class Tasks:
         for a in visits:
             a.cancel(f"draw round {round_} withdrawn: {reason.strip()}")
             aggs.append(a)
-        position = self.app._store(ctx, "withdraw_draw", aggs)
+        position = self.app.record(ctx, "withdraw_draw", *aggs)
         return self._done(task, position, round=round_)
 
     def _merged_away(self, tid: uuid.UUID) -> bool:
@@ -800,7 +787,7 @@ class Tasks:
         if begun:
             raise InvalidInputError(begun)
         b.absorb(a, reason)
-        position = self.app._store(ctx, "merge_visits", [b, a])
+        position = self.app.record(ctx, "merge_visits", b, a)
         return self._done(b, position, absorbed=str(a.id), tasks=[str(t["task_id"]) for t in b.tasks])
 
     def _live_assignment(self, aid: uuid.UUID, field: str) -> Assignment:
@@ -909,7 +896,7 @@ class Tasks:
             team = teams[target]
             a.assign_team(department, team.leader, list(team.members), list(team.experts), visit.isoformat())
             aggs.append(a)
-        position = self.app._store(ctx, "draw_inspectors", aggs)
+        position = self.app.record(ctx, "draw_inspectors", *aggs)
         return self._done(
             task,
             position,
@@ -1037,7 +1024,7 @@ class Tasks:
             excluded=earlier | {inspector_id},
         )
         a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
-        position = self.app._store(ctx, "recuse_inspector", [a])
+        position = self.app.record(ctx, "recuse_inspector", a)
         return self._done(
             a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
         )

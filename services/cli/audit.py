@@ -6,16 +6,17 @@ import sys
 
 import click
 
+from services.cli.context import load_settings, open_runtime
+
+
 @click.group()
 def audit() -> None:
     """Auditors: verify the log and its checkpoints, sign a checkpoint, rebuild the past."""
 
 
 def _runtime():  # type: ignore[no-untyped-def]
-    from services.cli import _open, _settings
-
-    settings = _settings()
-    return settings, _open(settings, with_nats=False)
+    settings = load_settings()
+    return settings, open_runtime(settings, with_nats=False)
 
 
 def _catch_up_audit(runtime) -> None:  # type: ignore[no-untyped-def]
@@ -124,7 +125,8 @@ def key() -> None:
 def replay(until: str, name: str, into: str, replace: bool) -> None:
     """Build a read model as it stood at a log position or time, into a separate database or schema."""
     from services.audit.log import events_table
-    from services.audit.replay import ReplayError, replay as run_replay, resolve_until
+    from services.audit.replay import ReplayError, resolve_until
+    from services.audit.replay import replay as run_replay
     from services.runtime import all_projections
 
     settings, runtime = _runtime()

@@ -52,9 +52,9 @@ from projections.directory.projection import TABLES as DIR
 from projections.execution import queries as Q
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom, NotFoundError
-from services.evidence import EvidenceStore
-from services.publicity_export import write_manual_entry_csv, write_manual_entry_xlsx, write_push_json
-from services.tasks import Done, Tasks
+from services.infra.evidence import EvidenceStore
+from services.infra.publicity_export import write_manual_entry_csv, write_manual_entry_xlsx, write_push_json
+from services.usecases.tasks import Done, Tasks
 
 secrets_metadata = sa.MetaData()
 follow_up_seeds = sa.Table(
@@ -202,7 +202,7 @@ class Execution:
         """Open (or sync) the department's inspection of a visit: its staff, or an admin."""
         require_staff(ctx.actor, department, "open an inspection")
         insp = self._inspection(self._assignment(aid), department)
-        position = self.app._store(ctx, "open_inspection", [insp])
+        position = self.app.record(ctx, "open_inspection", insp)
         return self._done(insp, position, state=insp.state, team=insp.team, items=insp.items)
 
     def record_findings(self, ctx: CommandContext, aid: uuid.UUID, department: str, data: Mapping[str, Any]) -> Done:
@@ -215,19 +215,19 @@ class Execution:
                 if isinstance(f, Mapping) and isinstance(f.get("evidence"), list):
                     self._check_evidence(f["evidence"], f"findings.{code}.evidence")
         insp.record(actor, data.get("inspected_on"), data.get("methods") or [], findings, today=self.today())
-        position = self.app._store(ctx, "record_findings", [insp])
+        position = self.app.record(ctx, "record_findings", insp)
         return self._done(insp, position, state=insp.state, recorded=sorted(findings))
 
     def submit(self, ctx: CommandContext, iid: uuid.UUID) -> Done:
         insp, _ = self._inspection_by_id(iid)
         insp.submit(self._as_inspector(ctx.actor))
-        position = self.app._store(ctx, "submit_findings", [insp])
+        position = self.app.record(ctx, "submit_findings", insp)
         return self._done(insp, position, state=insp.state)
 
     def return_(self, ctx: CommandContext, iid: uuid.UUID, reason: str) -> Done:
         insp, _ = self._inspection_by_id(iid)
         insp.return_(ctx.actor, reason)
-        position = self.app._store(ctx, "return_findings", [insp])
+        position = self.app.record(ctx, "return_findings", insp)
         return self._done(insp, position, state=insp.state)
 
     def approve(self, ctx: CommandContext, iid: uuid.UUID, approved_on: Any = None) -> Done:
@@ -238,7 +238,7 @@ class Execution:
             raise InvalidInputError([FieldProblem("approved_on", "not_future", "must not be after today")])
         insp, _ = self._inspection_by_id(iid)
         deadline = insp.approve(ctx.actor, day, self.calendar(), self.working_days)
-        position = self.app._store(ctx, "approve_findings", [insp])
+        position = self.app.record(ctx, "approve_findings", insp)
         return self._done(insp, position, state=insp.state, deadline=deadline.as_dict())
 
     def publish(self, ctx: CommandContext, iid: uuid.UUID, published_on: Any = None) -> Done:
@@ -248,7 +248,7 @@ class Execution:
             raise InvalidInputError([FieldProblem("published_on", "not_future", "must not be after today")])
         insp, _ = self._inspection_by_id(iid)
         insp.publish(ctx.actor, day)
-        position = self.app._store(ctx, "publish_results", [insp])
+        position = self.app.record(ctx, "publish_results", insp)
         return self._done(insp, position, state=insp.state, published_late=insp.published_late)
 
     def push(self, ctx: CommandContext, iid: uuid.UUID, data: Mapping[str, Any]) -> Done:
@@ -264,7 +264,7 @@ class Execution:
             insp.confirm_push(ctx.actor, on, data.get("reference") or "")
         else:
             raise InvalidInputError([FieldProblem("state", "choice", "must be one of: pushed, failed, confirmed")])
-        position = self.app._store(ctx, f"push_{state}", [insp])
+        position = self.app.record(ctx, f"push_{state}", insp)
         return self._done(insp, position, push_state=insp.push_state, push=insp.push)
 
     # -- reading inspections -----------------------------------------------------------------------------
@@ -365,7 +365,7 @@ class Execution:
         ids = Q.provisional_inspections(self.engine, [schedule.year])
         found = self.app.load_many(Inspection, [uuid.UUID(i) for i in ids]) if ids else {}  # type: ignore[arg-type]
         changed = [insp for insp in found.values() if insp.recompute_deadline(cal)]
-        position = self.app._store(ctx, "load_calendar_schedule", [schedules, *changed])
+        position = self.app.record(ctx, "load_calendar_schedule", schedules, *changed)
         return self._done(schedules, position, year=schedule.year, loaded=loaded,
                           recomputed=[{"id": str(i.id), "deadline": i.deadline} for i in changed])
 
@@ -427,14 +427,14 @@ class Execution:
         html, docs, used = self._pre_visit(a, None, params)
         notices.issue_pre_visit_notice(ctx.actor, used["issued_on"], used["visit_from"], used["visit_to"], docs,
                                        html_sha256(html))
-        position = self.app._store(ctx, "issue_pre_visit_notice", [notices])
+        position = self.app.record(ctx, "issue_pre_visit_notice", notices)
         return self._done(notices, position, sha256=html_sha256(html), documents=docs, **used)
 
     def record_pre_visit_sent(self, ctx: CommandContext, aid: uuid.UUID, data: Mapping[str, Any]) -> Done:
         notices = self._get(VisitNotices, visit_notices_id(aid), "pre-visit notice")
         notices.record_pre_visit_notice_sent(ctx.actor, _day(data.get("sent_on"), "sent_on", self.today()),
                                              data.get("method"), data.get("recipient") or "", data.get("note") or "")
-        position = self.app._store(ctx, "record_pre_visit_notice_sent", [notices])
+        position = self.app.record(ctx, "record_pre_visit_notice_sent", notices)
         return self._done(notices, position, sent=notices.pre_visit["sent"] if notices.pre_visit else [])
 
     def share_documents(self, ctx: CommandContext, aid: uuid.UUID, documents: Sequence[Any], note: str = "") -> Done:
@@ -447,7 +447,7 @@ class Execution:
         self._check_evidence(refs, "documents")
         notices = self._notices(a)
         notices.share_documents(ctx.actor, refs, note)
-        position = self.app._store(ctx, "share_documents", [notices])
+        position = self.app.record(ctx, "share_documents", notices)
         return self._done(notices, position, shared=len(notices.shared))
 
     def notices_view(self, actor: Actor, aid: uuid.UUID) -> dict[str, Any]:
@@ -494,7 +494,7 @@ class Execution:
         notices = self._notices(a)
         html, states, on = self._result(a, None, issued_on)
         notices.issue_result_notice(ctx.actor, on, html_sha256(html), states)
-        position = self.app._store(ctx, "issue_result_notice", [notices])
+        position = self.app.record(ctx, "issue_result_notice", notices)
         return self._done(notices, position, sha256=html_sha256(html), issued_on=on)
 
     def record_result_delivered(self, ctx: CommandContext, aid: uuid.UUID, data: Mapping[str, Any]) -> Done:
@@ -502,7 +502,7 @@ class Execution:
         notices.record_result_notice_delivered(
             ctx.actor, _day(data.get("delivered_on"), "delivered_on", self.today()), data.get("method"),
             data.get("recipient") or "", data.get("note") or "")
-        position = self.app._store(ctx, "record_result_notice_delivered", [notices])
+        position = self.app.record(ctx, "record_result_notice_delivered", notices)
         return self._done(notices, position, delivered=notices.result["delivered"] if notices.result else [])
 
     # -- publicity ---------------------------------------------------------------------------------------------
@@ -556,7 +556,7 @@ class Execution:
             data.get("documents") or (), data.get("copy_to") or "", data.get("respond_by"), data.get("outcome_by"),
         )
         try:
-            position = self.app._store(ctx, "refer_finding", [r])
+            position = self.app.record(ctx, "refer_finding", r)
         except ConflictError:
             raise ConflictError(f"this finding was already referred to {r.to}: {r.id}") from None
         return self._done(r, position, state=r.state, departments=r.departments)
@@ -580,7 +580,7 @@ class Execution:
             r.add_documents(ctx.actor, data.get("documents") or (), data.get("note") or "")
         else:  # the API only routes the steps above
             raise InvalidInputError([FieldProblem("step", "choice", f"unknown step {step}")])
-        position = self.app._store(ctx, f"referral_{step}", [r])
+        position = self.app.record(ctx, f"referral_{step}", r)
         return self._done(r, position, state=r.state)
 
     def referral_view(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
@@ -667,7 +667,7 @@ class Execution:
             conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(r.id)))
             conn.execute(follow_up_seeds.insert().values(round_id=str(r.id), seed=seed.hex()))
         try:
-            position = self.app._store(ctx, "plan_follow_up", [r])
+            position = self.app.record(ctx, "plan_follow_up", r)
         except ConflictError:
             raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
         return self._done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment)
@@ -679,7 +679,7 @@ class Execution:
         if seed is None and r.draw is None:
             raise InvalidTransitionError([FieldProblem("seed", "missing", "the committed seed is not on this server")])
         selected = r.draw_visitees(ctx.actor, bytes.fromhex(seed or "00" * 32), external_entropy)
-        position = self.app._store(ctx, "draw_follow_up", [r])
+        position = self.app.record(ctx, "draw_follow_up", r)
         with self.engine.begin() as conn:
             conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(rid)))
         return self._done(r, position, selected=selected)
@@ -699,7 +699,7 @@ class Execution:
             r.give_feedback(ctx.actor, target, on, data.get("feedback") or "", data.get("method") or "letter")
         else:
             raise InvalidInputError([FieldProblem("step", "choice", f"unknown step {step}")])
-        position = self.app._store(ctx, f"follow_up_{step}", [r])
+        position = self.app.record(ctx, f"follow_up_{step}", r)
         return self._done(r, position, target_id=target)
 
     def follow_up_view(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""``dualrandom serve``: the HTTP API with projections, relay and checkpoint signer in one process."""
+
+import click
+
+from services.cli.context import load_settings, log, open_runtime
+
+
+@click.command()
+@click.option("--host", default=None, help="address to listen on (default DUALRANDOM_HOST or 127.0.0.1)")
+@click.option("--port", type=int, default=None, help="port (default DUALRANDOM_PORT or 8000)")
+def serve(host: str | None, port: int | None) -> None:
+    """Start the HTTP API with projections and the NATS relay (embedded SQLite + nats-server by default)."""
+    import uvicorn
+
+    from services.api.app import create_app
+
+    settings = load_settings()
+    runtime = open_runtime(settings, with_nats=True)
+    _GracefulServer = _graceful_server_class()
+    try:
+        app = create_app(runtime)
+        host = host or settings.host
+        port = port or settings.port
+        log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),
+                 nats=runtime.nats_url or "off")
+        server = _GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server.run()
+    finally:
+        runtime.close()
+    log.info("stopped")
+
+
+def _graceful_server_class():  # type: ignore[no-untyped-def]
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """Stops on SIGTERM/SIGINT and returns, so the embedded NATS and the pools close (uvicorn would
+        re-raise the signal and kill the process before that)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):  # type: ignore[no-untyped-def]
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle_exit)
+            yield
+
+    return GracefulServer
+
+
+def _safe(url: str) -> str:
+    from services.infra.store import safe_url
+
+    return safe_url(url)
