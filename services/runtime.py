@@ -38,7 +38,7 @@ async def check_nats(url: str, timeout: float = 5.0) -> None:
                          error_cb=quiet),
             timeout=timeout + 1,
         )
-    except (Exception, asyncio.TimeoutError) as exc:  # noqa: BLE001
+    except (TimeoutError, Exception) as exc:  # noqa: BLE001
         reason = str(exc) or type(exc).__name__
         raise SettingsError(f"DUALRANDOM_NATS_URL: cannot connect to {safe_url(url)}: {reason}") from None
     await nc.close()

@@ -15,6 +15,7 @@ be the old root), so a rewritten audit tree is never signed.
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -139,7 +140,7 @@ def listing(conn: Connection, after_size: int = 0, limit: int = 100) -> list[Che
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def create_checkpoint(engine: Engine, signer: Signer, time: str | None = None) -> tuple[Checkpoint | None, bool]:
@@ -281,10 +282,8 @@ class Checkpointer:
                 except Exception as exc:  # noqa: BLE001
                     log.warning("audit_checkpoint_publish_failed", error=str(exc) or type(exc).__name__)
                     await self.close()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.interval)
-                except asyncio.TimeoutError:
-                    pass
         finally:
             await self.close()
             log.info("checkpointer_stopped")

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from eventsourcing.persistence import StoredEvent
 from sqlalchemy.engine import Engine
 
+from domain.audit.leaf import aggregate_kind, envelope, record_item
 from domain.errors import FieldProblem, InvalidInputError
 from services.application import NotFoundError
-from domain.audit.leaf import aggregate_kind, envelope, record_item
 from services.audit.log import aggregate_records
 
 
@@ -72,7 +72,7 @@ def aggregate_at(
     else:
         upto = current
     agg: Any = None
-    for position, oid, v, topic, state in records:
+    for _position, oid, v, topic, state in records:
         if v > upto:
             break
         ev: Any = app.mapper.to_domain_event(StoredEvent(oid, v, topic, state))

@@ -6,10 +6,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from domain.audit.merkle import ProofError, inclusion_ranges
 from projections.audit.projection import leaves
 from projections.audit.queries import consistency_proof, resolve_stored
 from services.audit.checkpoints import checkpoints, from_row
-from domain.audit.merkle import ProofError, inclusion_ranges
 
 __all__ = ["ProofError", "inclusion", "consistency", "read_connection"]
 

@@ -8,6 +8,7 @@ against the signed root (catches a log rewritten together with its audit tree; p
 these checkpoints). Reads in pages: memory stays constant however long the log.
 """
 
+import functools
 import hashlib
 import time
 from collections.abc import Callable, Iterator
@@ -17,13 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from projections.audit.projection import LOWEST_STORED_LEVEL, leaves, nodes, tree_size
 from domain.audit.canonical import CanonicalFormError
+from domain.audit.leaf import record_leaf
+from domain.audit.merkle import CompactTree, leaf_hash
+from projections.audit.projection import LOWEST_STORED_LEVEL, leaves, nodes, tree_size
 from services.audit.checkpoints import Checkpoint, checkpoints, listing
 from services.audit.keys import PublicKey
-from domain.audit.leaf import record_leaf
 from services.audit.log import iter_records
-from domain.audit.merkle import CompactTree, leaf_hash
 
 LEAF_KINDS = ("altered", "missing", "inserted", "undecodable")
 
@@ -87,7 +88,7 @@ class Report:
         return out
 
 
-def _paged(engine: Engine, query_for: Callable[[int], Any], page: int) -> Iterator[tuple[Any, ...]]:
+def _paged(engine: Engine, query_for: Callable[[int], Any], page: int) -> Iterator[Any]:
     """Rows of ``query_for(after)`` page by page, keyed on the first column (ascending)."""
     after = -1
     while True:
@@ -168,9 +169,9 @@ def verify_log(
         if i in wanted_index:
             position_at[i] = position
         tree.append(h)
-        cp = by_size.get(tree.size)
-        if cp is not None:
-            cp_results.append((cp, tree.root() == cp.root_hash))
+        at_size = by_size.get(tree.size)
+        if at_size is not None:
+            cp_results.append((at_size, tree.root() == at_size.root_hash))
         if progress is not None and tree.size % 10_000 == 0:
             progress(10_000)
     report.events = tree.size
@@ -222,6 +223,12 @@ def verify_log(
     return report
 
 
+def _level_page(after: int, *, level: int, size: int) -> sa.Select[Any]:
+    """The stored subtree hashes of one level after index ``after``, within the tree of ``size``."""
+    return sa.select(nodes.c.idx, nodes.c.hash).where(
+        nodes.c.level == level, nodes.c.idx > after, nodes.c.idx < size >> level).order_by(nodes.c.idx)
+
+
 def _stored_level_digests(engine: Engine, size: int) -> dict[int, bytes]:
     """SHA-256 over the stored subtree hashes of each level (index order), within the tree of ``size``."""
     if engine.dialect.name == "postgresql":
@@ -235,8 +242,7 @@ def _stored_level_digests(engine: Engine, size: int) -> dict[int, bytes]:
     level = LOWEST_STORED_LEVEL
     while size >> level:
         digest = hashlib.sha256()
-        for _, h in _paged(engine, lambda after, lv=level: sa.select(nodes.c.idx, nodes.c.hash).where(
-                nodes.c.level == lv, nodes.c.idx > after, nodes.c.idx < size >> lv).order_by(nodes.c.idx), 10_000):
+        for _, h in _paged(engine, functools.partial(_level_page, level=level, size=size), 10_000):
             digest.update(bytes(h))
         out[level] = digest.digest()
         level += 1

@@ -12,6 +12,7 @@ from services.cli.projections import projections as projections_group
 from services.cli.serve import serve as serve_command
 from services.cli.tokens import token as token_group
 
+
 @click.group()
 def main() -> None:
     """dualrandom: coordination server for 双随机、一公开 joint random inspections."""

@@ -133,9 +133,8 @@ def check(root: Path = ROOT) -> list[str]:
     for name, new in generated.items():
         if name not in checked_in:
             problems.append(f"{name}: no schema file: run `dualrandom contracts generate`")
-        elif checked_in[name] != new:
-            if not any(p.startswith(f"{name}:") for p in problems):
-                problems.append(f"{name}: schema file out of date: run `dualrandom contracts generate`")
+        elif checked_in[name] != new and not any(p.startswith(f"{name}:") for p in problems):
+            problems.append(f"{name}: schema file out of date: run `dualrandom contracts generate`")
     asyncapi_path = root / ASYNCAPI
     if not asyncapi_path.exists() or asyncapi_path.read_text("utf-8") != asyncapi_text():
         problems.append(f"{ASYNCAPI} is out of date: run `dualrandom contracts generate`")
@@ -185,7 +184,7 @@ def asyncapi(stream: str = "DUALRANDOM") -> dict[str, Any]:
             forms = [(c.name, c.message, c.type_for(kind))]
             if c.public is not None:
                 forms.append((c.public.__name__, c.public, c.public_type_for(kind)))
-            for name, message, ce_type in forms:
+            for name, message, _ce_type in forms:
                 schema_refs[name] = {"$ref": f"contracts/schemas/{name}.json"}
                 messages.setdefault(name, {
                     "name": name,
@@ -347,8 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         print(scaffold(), end="")
         return 0
     problems = check()
-    for p in problems:
-        print(p)
+    for problem in problems:
+        print(problem)
     return 1 if problems else 0
 
 

@@ -113,7 +113,7 @@ def _build_in_processes(
 
     method = _start_method()
     log.info("rebuild_processes_started", processes=len(groups), start_method=method)
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)  # its Process and Queue, of whichever start method
     errors = ctx.Queue()
     # The first group (the largest read model) is finished here (indexes, constraints, statistics) as soon as its
     # process has loaded it, while the other process may still be at work: the two cores stay busy to the end.

@@ -16,7 +16,7 @@ import msgspec
 import structlog
 
 _REDACT = {"authorization", "token", "password", "secret", "secret_key", "body", "data"}
-_UTC = dt.timezone.utc
+_UTC = dt.UTC
 _LEVELS = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level names them
 _encoder = msgspec.json.Encoder(enc_hook=repr)  # what JSON cannot hold is logged as its repr
 _write_locks: dict[int, threading.Lock] = {}

@@ -28,6 +28,7 @@ continues where it was acknowledged, and a new one starts at the beginning.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import time
@@ -150,10 +151,8 @@ class Subscription:
     async def _recreate_consumer(self, config: ConsumerConfig) -> None:
         """Replace the durable consumer (a partner may create consumers of its own names only, so starting over
         means deleting it and creating it again under the same name)."""
-        try:
+        with contextlib.suppress(NotFoundError):
             await self._js.delete_consumer(self.stream, self.durable)
-        except NotFoundError:
-            pass
         await self._add_consumer(config)
 
     async def _add_consumer(self, config: ConsumerConfig) -> None:

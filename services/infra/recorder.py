@@ -157,7 +157,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             f"RETURNING id, originator_id, originator_version; NOTIFY {self.channel_name}; COMMIT"
         )
         engine = self.datastore.engine
-        assert engine is not None
+        assert isinstance(engine, sa.Engine)
         pooled = engine.raw_connection()
         broken = False
         try:
@@ -448,7 +448,7 @@ class WalOnceDatastore(SQLAlchemyDatastore):
         with self._wal_mode_lock:
             if self.is_sqlite_wal_mode:
                 return
-            assert self.engine is not None
+            assert isinstance(self.engine, sa.Engine)
             for attempt in range(self.WAL_ATTEMPTS):
                 try:
                     with self.engine.connect() as connection:

@@ -71,7 +71,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         e = dict(os.environ if env is None else env)
-        get = lambda k, d="": e.get(f"DUALRANDOM_{k}", d).strip()  # noqa: E731
+
+        def get(key: str, default: str = "") -> str:
+            return e.get(f"DUALRANDOM_{key}", default).strip()
+
         log_format = get("LOG_FORMAT", "console").lower()
         if log_format not in {"console", "json"}:
             raise SettingsError(f"DUALRANDOM_LOG_FORMAT: expected console or json, got {log_format!r}")
