@@ -22,7 +22,7 @@ def serve(host: str | None, port: int | None) -> None:
         host = host or settings.host
         port = port or settings.port
         log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),
-                 nats=runtime.nats_url or "off")
+                 nats=_safe(runtime.nats_url) if runtime.nats_url else "off")
         server = _GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
         server.run()
     finally:

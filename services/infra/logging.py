@@ -8,6 +8,7 @@ carries the request's context (``correlation_id``, and ``actor``/``department`` 
 
 import datetime as dt
 import logging
+import re
 import sys
 import threading
 from typing import Any, TextIO
@@ -22,10 +23,21 @@ _encoder = msgspec.json.Encoder(enc_hook=repr)  # what JSON cannot hold is logge
 _write_locks: dict[int, threading.Lock] = {}
 
 
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s,]*:)[^@\s,]*@")
+
+
+def mask_credentials(text: str) -> str:
+    """Every ``scheme://user:password@`` in ``text`` with the password as ``***`` (lists of URLs too)."""
+    return _CREDENTIALS.sub(r"\1***@", text) if "@" in text else text
+
+
 def _redact(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    for key in list(event_dict):
+    """Keys that may hold secrets or personal data are redacted; a password inside any URL is masked."""
+    for key, value in event_dict.items():
         if key.lower() in _REDACT:
             event_dict[key] = "[redacted]"
+        elif type(value) is str and "@" in value:
+            event_dict[key] = mask_credentials(value)
     return event_dict
 
 

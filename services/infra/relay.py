@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 from domain.contracts import REGISTRY, Registry, topic_of
 from services.application import DualRandom, describe_event
 from services.infra.logging import get_logger
+from services.infra.store import safe_url
 
 log = get_logger(__name__)
 
@@ -295,7 +296,7 @@ class Relay:
             log.warning("relay_nats_error", error=str(exc) or type(exc).__name__)
 
         async def on_disconnected() -> None:
-            log.info("relay_nats_disconnected", url=self.nats_url)
+            log.info("relay_nats_disconnected", url=safe_url(self.nats_url))
 
         nc = await nats.connect(
             servers_of(self.nats_url),

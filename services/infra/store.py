@@ -7,11 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 
+from services.infra.logging import mask_credentials
 from services.infra.settings import SettingsError
 
 
 def safe_url(url: str) -> str:
     """The URL with any password hidden, fit for messages and logs."""
+    if "," in url:  # a list of servers (NATS): each one masked
+        return mask_credentials(url)
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - a malformed URL is reported as such
