@@ -95,19 +95,19 @@ class Runtime:
         if self.settings.nats_url:
             self.nats_url = self.settings.nats_url
         else:
-            from services.infra.nats_embedded import EmbeddedNats
+            from services.infra.nats_embedded import EmbeddedNats, embedded_nats_port, write_embedded_url
 
-            self._nats = EmbeddedNats(
-                port=self.settings.nats_embedded_port, store_dir=self.settings.var_dir / "nats"
-            )
+            port = self.settings.nats_embedded_port or embedded_nats_port()
+            self._nats = EmbeddedNats(port=port, store_dir=self.settings.var_dir / "nats")
             try:
                 self._nats.start()
             except Exception as exc:  # noqa: BLE001
                 raise SettingsError(
                     f"DUALRANDOM_NATS_EMBEDDED_PORT: embedded nats-server did not start on port "
-                    f"{self.settings.nats_embedded_port}: {str(exc).splitlines()[0] if str(exc) else exc}"
+                    f"{port}: {str(exc).splitlines()[0] if str(exc) else exc}"
                 ) from None
             self.nats_url = self._nats.url
+            write_embedded_url(self.settings.var_dir, self.nats_url)
         asyncio.run(check_nats(self.nats_url))
         from services.infra.relay import Relay
 

@@ -209,10 +209,13 @@ def _seen_ids(path: Path, limit: int = 100_000) -> list[str]:
 def subscribe(department: str, scope: str, from_position: int | None, from_time: Any, output: Path | None,
               post_url: str | None, url: str | None, idle_exit: float | None) -> None:
     """Read a department's events from its durable consumer, as CloudEvents JSON lines, each once."""
+    from services.infra.nats_embedded import embedded_url
     from services.infra.partner import Subscription, public_event
+    from services.infra.settings import DEFAULT_EMBEDDED_NATS_PORT
 
     settings = load_settings()
-    nats_url = url or settings.nats_url or f"nats://127.0.0.1:{settings.nats_embedded_port}"
+    nats_url = (url or settings.nats_url or embedded_url(settings.var_dir)
+                or f"nats://127.0.0.1:{settings.nats_embedded_port or DEFAULT_EMBEDDED_NATS_PORT}")
     if from_position is not None and from_time is not None:
         raise click.UsageError("give --from-position or --from-time, not both")
     seen = _seen_ids(output) if output is not None and from_position is None and from_time is None else []

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from services.infra.logging import get_logger
+from services.infra.settings import DEFAULT_EMBEDDED_NATS_PORT
 
 log = get_logger(__name__)
 
@@ -51,8 +52,10 @@ def find_nats_server() -> str:
 
 
 def port_is_free(port: int, host: str = HOST) -> bool:
-    """Can a listener bind ``host:port`` right now?"""
+    """Can a listener bind ``host:port`` right now? Connections of a killed server lingering in TIME_WAIT do not
+    count (SO_REUSEADDR, as nats-server binds): a restart after ``kill -9`` starts at once."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -68,6 +71,28 @@ def free_port(lo: int = 20000, hi: int = 32000, attempts: int = 200) -> int:
         if port_is_free(port):
             return port
     raise RuntimeError(f"no free TCP port found in {lo}-{hi} after {attempts} attempts")
+
+
+def embedded_nats_port() -> int:
+    """The embedded server's port when none is configured: the default one while it is free, else any free one
+    (a second instance on the same machine, each with its own var directory)."""
+    return DEFAULT_EMBEDDED_NATS_PORT if port_is_free(DEFAULT_EMBEDDED_NATS_PORT) else free_port()
+
+
+def write_embedded_url(var_dir: Path, url: str) -> None:
+    """Record where this instance's embedded server listens (``<var>/nats/url``): ``dualrandom subscribe`` on the
+    same var directory connects there."""
+    path = var_dir / "nats" / "url"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(url + "\n", encoding="utf-8")
+
+
+def embedded_url(var_dir: Path) -> str | None:
+    """The URL a running instance with this var directory recorded, if any."""
+    try:
+        return (var_dir / "nats" / "url").read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _die_with_parent() -> Callable[[], None] | None:

