@@ -18,6 +18,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 
 from domain.execution.publicity import MANUAL_ENTRY_HEADERS, manual_entry_rows
+from services.infra.cells import safe_row
 
 __all__ = ["write_manual_entry_csv", "write_manual_entry_xlsx", "write_push_json"]
 
@@ -50,8 +51,9 @@ def write_push_json(records: Iterable[Mapping[str, Any]], path: Path | str) -> P
 
 
 def write_manual_entry_csv(records: Iterable[Mapping[str, Any]], path: Path | str) -> Path:
-    """The manual-entry sheet as CSV: UTF-8 with a BOM (so Excel reads the Chinese), one row per item."""
-    rows = manual_entry_rows(records)
+    """The manual-entry sheet as CSV: UTF-8 with a BOM (so Excel reads the Chinese), one row per item; no cell
+    can start a formula (``services.infra.cells``)."""
+    rows = [safe_row(r) for r in manual_entry_rows(records)]
 
     def write(tmp: Path) -> None:
         with tmp.open("w", encoding="utf-8-sig", newline="") as f:
@@ -63,8 +65,9 @@ def write_manual_entry_csv(records: Iterable[Mapping[str, Any]], path: Path | st
 
 
 def write_manual_entry_xlsx(records: Iterable[Mapping[str, Any]], path: Path | str) -> Path:
-    """The manual-entry sheet as XLSX: one sheet 检查结果, a bold frozen header row, one row per item."""
-    rows = manual_entry_rows(records)
+    """The manual-entry sheet as XLSX: one sheet 检查结果, a bold frozen header row, one row per item; every cell
+    is text, and none can start a formula (``services.infra.cells``)."""
+    rows = [safe_row(r) for r in manual_entry_rows(records)]
 
     def write(tmp: Path) -> None:
         wb = Workbook()

@@ -78,3 +78,43 @@ def test_an_empty_export_still_has_its_header(tmp_path: Path) -> None:
     path = write_manual_entry_csv([], tmp_path / "empty.csv")
     assert path.read_text(encoding="utf-8-sig").splitlines() == [",".join(MANUAL_ENTRY_HEADERS)]
     assert json.loads(write_push_json([], tmp_path / "empty.json").read_text(encoding="utf-8")) == []
+
+
+INJECTIONS = ['=HYPERLINK("http://evil.example/x","点击查看")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)",
+              "\t=1+1", "\r=1+1"]
+
+
+def _injected_records(text: str) -> list[dict]:
+    """A record whose every free-text field (plan, task, authority, target, item names) carries ``text``."""
+    import dataclasses
+
+    context = dataclasses.replace(
+        CONTEXT, plan_name=text, task_name=text, authority=text, target_name=text,
+        item_names={"EEB-001": text, "EEB-002": text},
+    )
+    return [push_record(context, _approved())]
+
+
+def _approved() -> Inspection:
+    i = Inspection.open("assignment-1", "task-1", "hj-eeb", "target-1", ["EEB-001", "EEB-002"], ["eeb-zhang"])
+    i.record(INSPECTOR, "2024-09-10", ["on_site"],
+             {"EEB-001": {"result": "no_problem"}, "EEB-002": {"result": "no_problem"}})
+    i.submit(INSPECTOR)
+    i.approve(REVIEWER, "2024-09-20", WorkCalendar.official())
+    return i
+
+
+def test_no_exported_cell_can_start_a_formula(tmp_path: Path) -> None:
+    for n, text in enumerate(INJECTIONS):
+        rs = _injected_records(text)
+        with (write_manual_entry_csv(rs, tmp_path / f"{n}.csv")).open(encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))[1:]
+        sheet = load_workbook(write_manual_entry_xlsx(rs, tmp_path / f"{n}.xlsx")).active
+        cells = [c for row in sheet.iter_rows(min_row=2) for c in row]
+        assert rows and cells
+        for value in [v for row in rows for v in row] + [c.value for c in cells]:
+            assert not str(value).startswith(("=", "+", "-", "@", "\t", "\r")), (text, value)
+        assert all(c.data_type == "s" for c in cells)  # text, never a formula
+        # the name is kept, made inert by the apostrophe (XML stores a carriage return as a line feed)
+        assert {row[8] for row in rows} == {"'" + text}
+        assert sheet.cell(row=2, column=9).value == "'" + text.replace("\r", "\n")
