@@ -157,6 +157,8 @@ _LIST_SPLIT = re.compile(r"[;；,，、|\n]")  # as domain.fields splits list te
 _SUFFIX = re.compile(r"(\*|＊|[（(]\s*必填\s*[）)]|[（(]\s*选填\s*[）)])+$")
 _SPACE = re.compile(r"\s+")
 
+MAX_REPORTED_PROBLEMS = 1000  # problems listed in one answer: a hostile file cannot make it grow without end
+
 
 def _header_key(text: str) -> str:
     """Normalise a header for lookup: no BOM, no spaces, no required-marker, full-width brackets unified."""
@@ -196,10 +198,14 @@ def parse_file(kind: str, content: bytes, filename: str) -> list[tuple[int, dict
     return rows_from_table(kind, table)
 
 
-def rows_from_table(kind: str, table: Iterable[Sequence[Any]]) -> list[tuple[int, dict[str, Any]]]:
-    """The same as ``parse_file`` for an already-read table (first row: headers)."""
-    it = iter(table)
-    header = next(it, None)
+def rows_from_table(
+    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]
+) -> list[tuple[int, dict[str, Any]]]:
+    """The same as ``parse_file`` for an already-read table (first row: headers). A row is a sequence of cells,
+    or (its row number, {0-based column: value}) as the sparse XLSX reader gives them."""
+    it = iter(_numbered(table))
+    first = next(it, None)
+    header = None if first is None else _dense(first[1])
     if header is not None and all(_cell(v) is None for v in header):
         raise InvalidInputError([FieldProblem("file", "empty", "the first row must hold the column headers", 1)])
     if header is None:
@@ -208,17 +214,18 @@ def rows_from_table(kind: str, table: Iterable[Sequence[Any]]) -> list[tuple[int
     spec = _spec(kind)
     rows: list[tuple[int, dict[str, Any]]] = []
     unnamed: list[FieldProblem] = []
-    for rownum, raw in enumerate(it, start=2):
+    for rownum, raw in it:
         data: dict[str, Any] = {}
-        for idx, value in enumerate(raw):
+        for idx, value in raw.items():
             text = _cell(value)
             if text is None:
                 continue
             name = columns[idx] if idx < len(columns) else None
             if name is None:
-                unnamed.append(
-                    FieldProblem(_column_letter(idx), "unknown_column", "has values but no header", rownum)
-                )
+                if len(unnamed) < MAX_REPORTED_PROBLEMS:
+                    unnamed.append(
+                        FieldProblem(_column_letter(idx), "unknown_column", "has values but no header", rownum)
+                    )
                 continue
             data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
         if data:
@@ -353,8 +360,27 @@ def _csv_rows(content: bytes) -> Iterator[list[str]]:
         raise InvalidInputError([FieldProblem("file", "format", f"not a readable CSV file: {exc}")]) from None
 
 
-def _xlsx_rows(content: bytes) -> list[tuple[Any, ...]]:
+def _numbered(table: Iterable[Any]) -> Iterator[tuple[int, dict[int, Any]]]:
+    """(row number, {column: value}) for every row: sparse rows as they are, sequences numbered from 1."""
+    for n, row in enumerate(table, start=1):
+        if type(row) is tuple and len(row) == 2 and isinstance(row[1], dict):
+            yield row
+        else:
+            yield n, dict(enumerate(row))
+
+
+def _dense(cells: dict[int, Any]) -> list[Any]:
+    out: list[Any] = [None] * (max(cells) + 1 if cells else 0)
+    for idx, value in cells.items():
+        out[idx] = value
+    return out
+
+
+def _xlsx_rows(content: bytes) -> Iterator[tuple[int, dict[int, Any]]]:
+    """The first sheet's rows as (row number, {0-based column: value}), read as they come: only the cells the
+    file holds, so a cell far to the right (column XFD) or far down costs one entry, not a padded row."""
     from openpyxl import load_workbook
+    from openpyxl.worksheet._reader import WorkSheetParser
 
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
@@ -364,11 +390,24 @@ def _xlsx_rows(content: bytes) -> list[tuple[Any, ...]]:
         ) from None
     try:
         if not wb.worksheets:
-            return []
+            return
         ws = wb.worksheets[0]
-        if hasattr(ws, "reset_dimensions"):
-            ws.reset_dimensions()  # a wrong stored dimension must not cut rows off
-        return list(ws.iter_rows(min_row=1, values_only=True))
+        # the read-only sheet's own row reader pads every row to its last cell: its parser gives the cells alone
+        # (a stored dimension is not trusted either: it could cut rows off)
+        with ws._get_source() as src:  # noqa: SLF001 - openpyxl's read-only sheet has no public sparse reader
+            parser = WorkSheetParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,  # noqa: SLF001
+                                     date_formats=wb._date_formats,  # noqa: SLF001
+                                     timedelta_formats=wb._timedelta_formats)  # noqa: SLF001
+            for number, cells in parser.parse():
+                row = {c["column"] - 1: c["value"] for c in cells if c["value"] is not None}
+                if row:
+                    yield number, row
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # XML errors inside the sheet: not a workbook we can read
+        raise InvalidInputError(
+            [FieldProblem("file", "format", f"not a readable .xlsx workbook ({type(exc).__name__})")]
+        ) from None
     finally:
         wb.close()
 

@@ -217,3 +217,56 @@ def test_unknown_kind() -> None:
     with pytest.raises(InvalidInputError) as exc:
         parse_file("plan", b"a\n", "x.csv")
     assert exc.value.problems[0].field == "kind"
+
+
+def _far_right_workbook(rows: int, far: bool) -> bytes:
+    """A target file with ``rows`` valid rows; with ``far``, each also holds a value in the last column (XFD)."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet()
+    ws.append(["credit_code", "name", "county", "supervision_class", "risk_class"])
+    for i in range(rows):
+        ws.append([credit_code(), f"获嘉县远列{i}有限公司", "获嘉县", "general", "B"]
+                  + ([*([None] * (16384 - 6)), "x"] if far else []))
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _peak_bytes(call) -> int:  # type: ignore[no-untyped-def]
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            call()
+        except InvalidInputError:
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_cells_far_to_the_right_cost_no_padded_rows() -> None:
+    """Each row with a cell in column XFD was padded to 16,384 values (a 44 KB file took ~1 GB): now the reader
+    keeps the cells the file holds, so the peak is about that of the same file without them."""
+    far, plain = _far_right_workbook(1000, True), _far_right_workbook(1000, False)
+    with pytest.raises(InvalidInputError) as err:
+        parse_file("target", far, "far.xlsx")
+    assert problems_of(err)[0] == (2, "column XFD", "unknown_column")
+    assert len(err.value.problems) == 1000  # one per row, at most MAX_REPORTED_PROBLEMS
+    padded = 1000 * 16384 * 8  # what the padded rows alone would hold (pointers)
+    assert _peak_bytes(lambda: parse_file("target", far, "far.xlsx")) < padded / 8
+    assert _peak_bytes(lambda: parse_file("target", far, "far.xlsx")) < 3 * _peak_bytes(
+        lambda: parse_file("target", plain, "plain.xlsx"))
+
+
+def test_a_row_far_down_is_numbered_as_in_the_sheet() -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["credit_code", "name", "county", "supervision_class", "risk_class"])
+    code = credit_code()
+    for col, value in enumerate([code, "获嘉县远行有限公司", "获嘉县", "key", "C"], start=1):
+        ws.cell(row=100_000, column=col, value=value)
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert [(n, d["credit_code"]) for n, d in parse_file("target", buf.getvalue(), "down.xlsx")] == [(100_000, code)]
