@@ -40,6 +40,7 @@ class Actor:
 SYSTEM = Actor(subject="system", department="system", roles=(Role.ADMIN.value,))
 
 _PERSONAL = {"inspector", "expert"}
+_STAFF = (Role.PLANNER, Role.INSPECTOR, Role.REVIEWER)  # a department's own people
 
 
 def can_write(actor: Actor, kind: str, owner: str) -> bool:
@@ -59,10 +60,10 @@ def can_read(actor: Actor, kind: str, owner: str | None = None) -> bool:
     """May ``actor`` read ``kind`` entries (of department ``owner`` when given)?"""
     if actor.has(Role.ADMIN) or actor.has(Role.AUDITOR):
         return True
+    if not any(actor.has(r) for r in _STAFF):  # a partner agency: departments and items, never personal data
+        return kind in {"department", "item"}
     if kind in _PERSONAL:
         return owner is None or owner == actor.department
-    if actor.roles == (Role.PARTNER.value,):
-        return kind in {"department", "item"}
     return True
 
 

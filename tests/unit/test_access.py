@@ -1,6 +1,8 @@
 """Access rules: who may write and read which directory."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.access import Actor, can_read, can_write, require_write
 from domain.errors import PermissionDeniedError
@@ -42,3 +44,23 @@ def test_partners_read_departments_and_items_only() -> None:
     p = actor("hj-amr", "partner")
     assert can_read(p, "department") and can_read(p, "item")
     assert not can_read(p, "target")
+
+
+KINDS = ("department", "item", "target", "inspector", "expert")
+
+
+@given(dept=st.sampled_from(["hj-eeb", "hj-amr"]), owner=st.none() | st.sampled_from(["hj-eeb", "hj-amr"]),
+       kind=st.sampled_from(KINDS))
+def test_a_partner_never_reads_personal_data_or_targets_not_even_its_own_departments(
+    dept: str, owner: str | None, kind: str
+) -> None:
+    """Partners read departments and items only: inspectors and experts (names, certificate numbers) of their
+    own department were readable."""
+    assert can_read(actor(dept, "partner"), kind, owner) == (kind in {"department", "item"})
+
+
+@given(roles=st.lists(st.sampled_from(["planner", "inspector", "reviewer"]), min_size=1, unique=True),
+       kind=st.sampled_from(KINDS), owner=st.sampled_from(["hj-eeb", "hj-amr"]))
+def test_a_partner_role_takes_nothing_from_a_departments_own_people(roles: list[str], kind: str, owner: str) -> None:
+    staff = actor("hj-eeb", *roles)
+    assert can_read(actor("hj-eeb", *roles, "partner"), kind, owner) == can_read(staff, kind, owner)
