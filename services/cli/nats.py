@@ -4,7 +4,8 @@ The NATS configuration gives every department one user that may only read its ow
 directory, published results and audit checkpoints) through its own durable consumers, plus the relay's
 publishing user and an operator user. Permissions, per department ``D`` and stream ``S``:
 
-- publish: ``$JS.API.INFO``, ``$JS.API.STREAM.INFO.S``, and for each of its consumers ``C`` (``D``,
+- publish: ``$JS.API.INFO`` (never ``$JS.API.STREAM.INFO.S``: with a subjects filter it answers every
+  department's subjects and message counts), and for each of its consumers ``C`` (``D``,
   ``D_shared``, ``D_public``, ``D_audit``): ``$JS.API.CONSUMER.{INFO,DELETE,MSG.NEXT}.S.C``,
   ``$JS.API.CONSUMER.CREATE.S.C.<its filter>`` (the server refuses a config whose filter differs from the
   one in the subject, so a department cannot widen its consumer) and ``$JS.ACK.S.C.>``;
@@ -41,7 +42,8 @@ def _q(value: str) -> str:
 
 def department_permissions(department: str, stream: str) -> dict[str, list[str]]:
     """The NATS publish/subscribe allow-lists of a department's user."""
-    pub = ["$JS.API.INFO", f"$JS.API.STREAM.INFO.{stream}"]
+    # No $JS.API.STREAM.INFO: with a subjects filter it lists every department's subjects and message counts.
+    pub = ["$JS.API.INFO"]
     for scope in SCOPES:
         c = consumer_name(department, scope)
         pub += [

@@ -182,10 +182,16 @@ class Subscription:
         return int(position) if position is not None else 0
 
     async def _first_sequence_after(self, position: int) -> int:
-        """Bisect the stream for the first sequence whose message of this scope is after ``position``
-        (positions grow with the stream sequence; messages before are skipped again when read)."""
-        info = await self._js.stream_info(self.stream)
-        lo, hi = max(info.state.first_seq, 1), info.state.last_seq + 1
+        """Search the stream for the first sequence whose message of this scope is after ``position``
+        (positions grow with the stream sequence; messages before are skipped again when read): doubling from 1
+        until a probe is past it (or finds nothing), then bisecting. Only this department's consumer is used: a
+        partner may not read the stream's information, which names every department's subjects."""
+        lo, hi = 1, 1
+        while True:
+            found = await self._probe(hi)
+            if found is None or found > position:
+                break
+            lo, hi = hi + 1, hi * 2
         while lo < hi:
             mid = (lo + hi) // 2
             found = await self._probe(mid)

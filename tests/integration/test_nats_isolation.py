@@ -122,6 +122,10 @@ def test_a_department_receives_its_own_events_and_nothing_of_another(
             result["own_errors"] = list(sub.errors)
         async with Subscription(eeb, "hj-eeb", "shared") as sub:
             result["shared"] = await read_all(sub, 1)
+        # Starting after a log position works with the department's own permissions (no stream information).
+        async with Subscription(eeb, "hj-eeb", from_position=own[0]["position"]) as sub:
+            result["after_first"] = await read_all(sub, len(own) - 1)
+            result["after_first_errors"] = list(sub.errors)
         # 2. What it may not do: each refusal reaches error_cb; nothing arrives.
         errors: list[Exception] = []
 
@@ -152,6 +156,8 @@ def test_a_department_receives_its_own_events_and_nothing_of_another(
                     name="hj-smb", durable_name="hj-smb", filter_subject="dualrandom.hj-smb.>"))),
                 # The whole stream through direct get.
                 ("direct get", js.get_msg("DUALRANDOM", 1)),
+                # The stream's information, which with a subjects filter names every department's subjects.
+                ("stream info", js.stream_info("DUALRANDOM", subjects_filter=">")),
             ]:
                 try:
                     await attempt
@@ -167,7 +173,7 @@ def test_a_department_receives_its_own_events_and_nothing_of_another(
                 await sub.unsubscribe()
             await nc.flush()
             deadline = time.monotonic() + 5
-            while len(errors) < 6 and time.monotonic() < deadline:  # the callbacks run as tasks
+            while len(errors) < 7 and time.monotonic() < deadline:  # the callbacks run as tasks
                 await nc.flush()
             result["received"] = received
             result["refused"] = refused
@@ -182,15 +188,17 @@ def test_a_department_receives_its_own_events_and_nothing_of_another(
     assert [e["type"] for e in result["own"]] == ["cn.gov.dualrandom.department.registered.v1",
                                                   "cn.gov.dualrandom.inspector.registered.v1"]
     assert result["own"][0]["data"]["code"] == "hj-eeb"
-    assert result["own_errors"] == []
+    assert result["own_errors"] == [] and result["after_first_errors"] == []
+    assert [e["id"] for e in result["after_first"]] == [e["id"] for e in result["own"][1:]]
     assert [e["type"] for e in result["shared"]] == ["cn.gov.dualrandom.target.registered.v1"]
     assert result["received"] == []
-    assert result["refused"] == ["widened filter", "other consumer", "direct get", "fetch other"]
+    assert result["refused"] == ["widened filter", "other consumer", "direct get", "stream info", "fetch other"]
     violations = " | ".join(result["errors"]).lower()
     assert "permissions violation for subscription to \"dualrandom.hj-smb.>\"" in violations
     assert "permissions violation for publish to \"dualrandom.hj-eeb.department.registered\"" in violations
     assert "$js.api.consumer.create.dualrandom.hj-eeb.dualrandom.hj-smb.>" in violations
     assert "$js.api.consumer.msg.next.dualrandom.hj-smb" in violations
+    assert "$js.api.stream.info.dualrandom" in violations
 
 
 def test_nats_config_command_writes_users_for_registered_departments(tmp_path: Path, monkeypatch: Any) -> None:
