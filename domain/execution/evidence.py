@@ -74,6 +74,26 @@ class EvidenceRef:
         return {"sha256": self.sha256, "size": self.size, "name": self.name, "media_type": self.media_type}
 
 
+_UNSAFE_NAME_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069/\\\\]"
+)
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an evidence file's name (None: it can). A name is what a person sees and what a
+    download is saved as: 1..255 characters after trimming, not ``.`` or ``..``, no path separator, no control
+    character and no bidirectional override (which can disguise ``exe.jpg`` as ``gpj.exe``)."""
+    text = name.strip()
+    if not text or len(text) > 255:
+        return "must be a file name of 1..255 characters"
+    if text in {".", ".."}:
+        return "must be a file name, not . or .."
+    bad = _UNSAFE_NAME_CHARS.search(text)
+    if bad is not None:
+        return f"must not contain U+{ord(bad.group()):04X} (path separators, control and direction characters)"
+    return None
+
+
 def validate_ref(value: Any, fld: str, problems: list[FieldProblem]) -> dict[str, Any] | None:
     """A normalised reference dict, or None with the problems appended."""
     if isinstance(value, EvidenceRef):
@@ -91,8 +111,9 @@ def validate_ref(value: Any, fld: str, problems: list[FieldProblem]) -> dict[str
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         problems.append(FieldProblem(f"{fld}.size", "range", "must be a positive number of bytes"))
     name = value.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 255 or "/" in name or "\\" in name:
-        problems.append(FieldProblem(f"{fld}.name", "format", "must be a file name of 1..255 characters"))
+    why = file_name_problem(name) if isinstance(name, str) else "must be a file name of 1..255 characters"
+    if why is not None:
+        problems.append(FieldProblem(f"{fld}.name", "format", why))
     media = value.get("media_type")
     if not isinstance(media, str) or not _MEDIA.match(media):
         problems.append(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from domain.errors import DomainError, FieldProblem, InvalidInputError
-from domain.execution.evidence import EvidencePolicy, EvidenceRef
+from domain.execution.evidence import EvidencePolicy, EvidenceRef, file_name_problem
 
 __all__ = ["EvidenceNotFoundError", "EvidenceStore"]
 
@@ -61,9 +61,10 @@ class EvidenceStore:
         """Store a file; returns its reference. Too large, empty, or a type not allowed: InvalidInputError
         naming ``file.size`` / ``file.media_type`` and nothing is stored."""
         problems: list[FieldProblem] = []
-        clean = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
-        if not clean or len(clean) > 255:
-            problems.append(FieldProblem("file.name", "format", "must be a file name of 1..255 characters"))
+        clean = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()  # a browser may send a whole path
+        why = file_name_problem(clean)
+        if why is not None:
+            problems.append(FieldProblem("file.name", "format", why))
         media = (media_type or "").split(";", 1)[0].strip().lower()
         if media not in self.policy.media_types:
             problems.append(

@@ -79,3 +79,12 @@ def test_an_unknown_or_malformed_hash_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError) as err:
         store.get("../../etc/passwd")
     assert err.value.problems[0].field == "sha256"
+
+
+@pytest.mark.parametrize("name", [".", "..", "照片\x00.jpg", "照片\u202egpj.exe", "\t"])
+def test_an_unsafe_file_name_stores_nothing(tmp_path: Path, name: str) -> None:
+    store = EvidenceStore(tmp_path / "evidence")
+    with pytest.raises(InvalidInputError) as err:
+        store.put(JPEG, name, "image/jpeg")
+    assert [p.field for p in err.value.problems] == ["file.name"]
+    assert files(tmp_path) == []
