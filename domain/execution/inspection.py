@@ -77,7 +77,7 @@ class PushState(str, Enum):
 
 
 class PushChannel(str, Enum):
-    """S6: data push (数据归集) or manual entry from the export (信息填报)."""
+    """How results reach the publicity system: data push (数据归集) or manual entry from the export (信息填报)."""
 
     DATA_PUSH = "data_push"
     MANUAL_ENTRY = "manual_entry"

@@ -337,7 +337,7 @@ def _experts(rng: random.Random) -> list[dict[str, Any]]:
 
 
 def load_demo_plan(runtime: Any) -> str:
-    """The seed's 2024 plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and the S3
+    """The 2024 notice's plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and its
     rules, and the first quarter's task run jointly with market regulation (hj-amr): committed, frozen, drawn
     and both departments' teams drawn. Idempotent: does nothing when the plan exists. Returns a summary line."""
     import uuid as _uuid

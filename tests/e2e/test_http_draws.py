@@ -52,7 +52,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
 
     # Before any task: every quarter breaks "at least one task per quarter".
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))
-    assert {b["period"] for b in view["breaches"] if b["rule"] == "S3.tasks_per_quarter"} == {
+    assert {b["period"] for b in view["breaches"] if b["rule"] == "tasks_per_quarter"} == {
         "2024Q1", "2024Q2", "2024Q3", "2024Q4"}
     quotas = view["entries"][0]["quotas"]
     key_pool = sum(v["pool_size"] for s, v in quotas.items() if s.startswith("key/"))
@@ -91,7 +91,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
     assert not set(first["record"]["selected"]) & set(second["record"]["selected"])
 
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", params={"min_position": drawn["position"]}, headers=eeb))
-    assert [b for b in view["breaches"] if b["rule"] in ("S3.tasks_per_quarter", "S7.joint_share")] == []
+    assert [b for b in view["breaches"] if b["rule"] in ("tasks_per_quarter", "joint_share")] == []
     assert len(view["tasks"]) == 4
 
     # Each participating department draws its own inspectors for the joint task.
