@@ -54,7 +54,7 @@ MAX_REASON = 1000
 MAX_MEASURES = 10
 
 CONFIDENTIAL_FIELDS: tuple[str, ...] = ("description", "evidence", "measures")
-"""Fields of a finding that may be marked confidential (商业秘密/技术秘密, S12). The result never is: it is
+"""Fields of a finding that may be marked confidential (商业秘密/技术秘密). The result never is: it is
 what gets published."""
 
 _FINDING_KEYS = ("result", "description", "evidence", "measures", "confidential")

@@ -172,7 +172,7 @@ OFF_SITE_METHODS: frozenset[str] = frozenset(
         InspectionMethod.BIG_DATA,
     )
 )
-"""非现场执法 methods (S10)."""
+"""非现场执法 methods."""
 
 
 def is_off_site(methods: Iterable[str]) -> bool:
@@ -182,7 +182,7 @@ def is_off_site(methods: Iterable[str]) -> bool:
 
 
 class FollowUpVisitMethod(str, Enum):
-    """执法回访 methods (S13)."""
+    """执法回访 methods."""
 
     DIRECT_VISIT = "direct_visit"
     PHONE = "phone"

@@ -29,7 +29,7 @@ DEPARTMENTS: list[dict[str, str]] = [
 
 _EIA = "《中华人民共和国环境保护法》第二十四条"
 
-# The 14 items of the 2024 plan (seed notice, 附件), merged into one visit ("多项合一").
+# The 14 items of the 2024 plan (the 2024 notice, 附件), merged into one visit ("多项合一").
 # (name, legal basis, methods, documents the enterprise prepares, needs an expert)
 ECOLOGY_ITEMS: list[tuple[str, str, list[str], list[str], bool]] = [
     ("放射性污染防治监督检查",

@@ -1,4 +1,4 @@
-"""The seed's 2024 plan over the demo county, through HTTP: four quarterly tasks (three joint), verifiable
+"""The 2024 notice's plan over the demo county, through HTTP: four quarterly tasks (three joint), verifiable
 draws, inspector teams, confidentiality, recusal, redraw, overlaps and merges."""
 
 import math
@@ -74,7 +74,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
         frozen = _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb))
         drawn = _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={"external_entropy": f"3D-{q}"},
                                 headers=eeb))
-        # S3 quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
+        # The 2024 notice's quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
         for stratum, line in frozen["strata"].items():
             cls = stratum.split("/")[0]
             minimum = {"key": math.ceil(line["in_scope"] / 4), "general": math.ceil(line["in_scope"] / 20),

@@ -1,4 +1,4 @@
-"""The annual plan: numbering, validation, rule adjustments with reasons, breaches of S3/S7, replay."""
+"""The annual plan: numbering, validation, rule adjustments with reasons, breaches of the 2024 notice's rules, replay."""
 
 import dataclasses
 import datetime as dt
