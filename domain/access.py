@@ -1,6 +1,6 @@
 """Who may do what: the access rules of the directories, as pure functions of the actor.
 
-Decisions (documented in the README):
+Decisions (documented in docs/api.md):
 - Departments: only an ``admin`` registers or changes them.
 - Items, inspectors and experts belong to one department: its ``planner`` (or an ``admin``) writes them.
 - Targets are one shared county directory (检查对象名录库): every department's ``planner`` (and ``admin``)

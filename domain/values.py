@@ -36,7 +36,7 @@ class TargetStatus(str, Enum):
 
 
 class InspectionMethod(str, Enum):
-    """检查方式 (DOMAIN.md, inspection methods)."""
+    """检查方式 (inspection methods)."""
 
     ON_SITE = "on_site"
     DOCUMENTARY = "documentary"

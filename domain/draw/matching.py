@@ -1,6 +1,6 @@
 """The inspector draw (the second 随机 of 双随机): one team per drawn target, per department, from a key.
 
-Each participating department draws its own team for each target (S9) from its own inspectors. The rules:
+Each participating department draws its own team for each target from its own inspectors. The rules:
 
 - **Eligible** for a target: an inspector of the department, active, with a certificate valid on the visit
   date (``certificate_expiry >= visit_date``; none means not certified), no declared conflict with the target,

@@ -1,1 +1,1 @@
-"""Executing a visit (issue 4): notices, findings, review, publication, referrals, follow-up visits."""
+"""Executing a visit: notices, findings, review, publication, referrals, follow-up visits."""

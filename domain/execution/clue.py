@@ -1,4 +1,4 @@
-"""Clues for case-triggered inspections (个案检查, S10): an off-site alert, a complaint or a referral in.
+"""Clues for case-triggered inspections (个案检查): an off-site alert, a complaint or a referral in.
 
 A value with its validation; the application records it (with the risk raise and the case-triggered task,
 which is not counted as random) on the aggregates it belongs to.

@@ -1,4 +1,4 @@
-"""Follow-up visits (执法回访, S13): per department and period, draw at least 10% (configurable, rounded
+"""Follow-up visits (执法回访): per department and period, draw at least 10% (configurable, rounded
 up) of the targets inspected in the period with the verifiable sampler, then record the visits.
 
 The draw is the target draw's (``domain.draw.sampler.draw``, one stratum ``all``): the planner commits to a

@@ -54,7 +54,7 @@ MAX_REASON = 1000
 MAX_MEASURES = 10
 
 CONFIDENTIAL_FIELDS: tuple[str, ...] = ("description", "evidence", "measures")
-"""Fields of a finding that may be marked confidential (商业秘密/技术秘密, S12). The result never is: it is
+"""Fields of a finding that may be marked confidential (商业秘密/技术秘密). The result never is: it is
 what gets published."""
 
 _FINDING_KEYS = ("result", "description", "evidence", "measures", "confidential")
@@ -77,7 +77,7 @@ class PushState(str, Enum):
 
 
 class PushChannel(str, Enum):
-    """S6: data push (数据归集) or manual entry from the export (信息填报)."""
+    """How results reach the publicity system: data push (数据归集) or manual entry from the export (信息填报)."""
 
     DATA_PUSH = "data_push"
     MANUAL_ENTRY = "manual_entry"

@@ -2,11 +2,11 @@
 sheet's rows, and the public read model's record. Only approved results; confidential fields never
 (``redact_finding``).
 
-Push record keys (DOMAIN.md): ``raninsPlanId``, ``raninsPlaneName`` (sic, the system's spelling),
+Push record keys (the publicity system's): ``raninsPlanId``, ``raninsPlaneName`` (sic, the system's spelling),
 ``raninsTaskId``, ``raninsTaskName``, ``raninsTypeName`` (定向/不定向), ``insAuth``, ``insDate``,
 ``details[]`` with ``raninsItemName`` and ``raninsCheckResName``. Decision: two more keys, ``uniscid``
 (统一社会信用代码) and ``entName``, say which enterprise the result belongs to; a consumer that wants only
-the DOMAIN.md keys drops them. The task and plan data come from the Task/AnnualPlan aggregates through
+the publicity system's keys drops them. The task and plan data come from the Task/AnnualPlan aggregates through
 :class:`PublicationContext`.
 """
 

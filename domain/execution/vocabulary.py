@@ -1,6 +1,6 @@
 """Vocabularies of inspection execution: result codes (configurable), follow-up measures, methods.
 
-Result codes map onto the wording of 国家企业信用信息公示系统 (DOMAIN.md, "Result vocabulary"). The list is
+Result codes map onto the wording of 国家企业信用信息公示系统 (see ``docs/glossary.md``). The list is
 configurable: :class:`ResultVocabulary` is a value an administrator replaces as a whole; findings store both
 the code and the wording it had when recorded, so a later change of wording does not rewrite history.
 """
@@ -172,7 +172,7 @@ OFF_SITE_METHODS: frozenset[str] = frozenset(
         InspectionMethod.BIG_DATA,
     )
 )
-"""非现场执法 methods (S10)."""
+"""非现场执法 methods."""
 
 
 def is_off_site(methods: Iterable[str]) -> bool:
@@ -182,7 +182,7 @@ def is_off_site(methods: Iterable[str]) -> bool:
 
 
 class FollowUpVisitMethod(str, Enum):
-    """执法回访 methods (S13)."""
+    """执法回访 methods."""
 
     DIRECT_VISIT = "direct_visit"
     PHONE = "phone"

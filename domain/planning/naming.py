@@ -1,11 +1,11 @@
-"""Task names (S5): 新乡市 + 县区名称 + 部门名称 + 时间 + 任务类型, generated and checked.
+"""Task names (the naming rule): 新乡市 + 县区名称 + 部门名称 + 时间 + 任务类型, generated and checked.
 
 The rule, made exact: ``city + county + department + time + task type`` where ``department`` is the
 department's name with a leading city name removed and then a leading county name removed. Department
 names usually carry their own city (新乡市生态环境局获嘉分局) or county (获嘉县市场监督管理局); without the
 stripping the name would say the city twice, and the county would not come right after the city. So
 (city=新乡市, county=获嘉县, department=新乡市生态环境局获嘉分局, 2024Q1, 一般检查事项随机抽查) gives
-``新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查``, the seed's example.
+``新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查``, the 2024 notice's example.
 
 Time: ``2024年第一季度`` (quarter), ``2024年3月`` (month), ``2024年上半年``/``2024年下半年`` (half),
 ``2024年度`` (year).
@@ -54,7 +54,7 @@ def department_part(city: str, county: str, department_name: str) -> str:
 
 
 def task_name(city: str, county: str, department_name: str, period: Period | str, task_type: str) -> str:
-    """The S5 name of a task; every empty part is refused, naming its field."""
+    """The rule-conforming name of a task; every empty part is refused, naming its field."""
     parts = {"city": city, "county": county, "department_name": department_name, "task_type": task_type}
     problems = [
         FieldProblem(field, "required", "must not be empty")

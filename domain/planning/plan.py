@@ -1,4 +1,5 @@
-"""The annual plan (年度抽查工作计划) aggregate, the check of a plan against S3/S7, and the seed's 2024 plan.
+"""The annual plan (年度抽查工作计划) aggregate, the check of a plan against the 2024 notice's rules (quarterly tasks,
+sampling ratios, joint share), and the 2024 notice's plan.
 
 One plan per department per year. Entries are numbered ``YYYYnnn`` in the order they are added (numbers
 of removed entries are never reused: they may already be published). Rules live in events as plain
@@ -408,7 +409,7 @@ class AnnualPlan(Aggregate):
 # -- breaches -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Breach:
-    """One broken rule: ``rule`` is the DOMAIN.md code (``S3.key_ratio``), ``period`` its period's text."""
+    """One broken rule: ``rule`` names it (``key_ratio``, see ``plan_breaches``), ``period`` is its period's text."""
 
     rule: str
     period: str
@@ -493,7 +494,7 @@ def _baseline_breaches(g: _Group, baseline: Sequence[SamplingRule]) -> list[Brea
         joined = " and ".join(needs) if rule.combine == "either" else " or ".join(needs)
         out.append(
             Breach(
-                f"S3.{rule.supervision_class}_ratio",
+                f"{rule.supervision_class}_ratio",
                 g.period.text,
                 f"{rule.stratum}: {planned} of {pool} planned ({share}), below {joined} {per}",
                 rule.stratum,
@@ -522,7 +523,7 @@ def _rule_breaches(
             if line.quota < need.quota:
                 out.append(
                     Breach(
-                        "S3.rule_minimum",
+                        "rule_minimum",
                         p.text,
                         f"{s}: {line.quota} planned, below entry {entry.get('number', '?')}'s rule "
                         f"“{need.rule_text}”: needs {need.quota} ({need.basis})",
@@ -543,7 +544,7 @@ def plan_breaches(
     min_tasks_per_quarter: int = SEED_MIN_TASKS_PER_QUARTER,
     min_joint_share: Fraction | None = SEED_MIN_JOINT_SHARE,
 ) -> list[Breach]:
-    """Every breach of the seed's rules (S3, S7) and of the entries' own rules, in period order.
+    """Every breach of the 2024 notice's rules and of the entries' own rules, in period order.
 
     Args:
         plan_entries: the plan's current entries (``plan.entries.values()``): ``number``, ``period``,
@@ -551,23 +552,23 @@ def plan_breaches(
         quotas_by_period: per period text (``2024Q1``, ``2024-03``, ...), the planned quota lines per stratum
             (``compute_quotas`` output, or lines whose ``quota`` a planner set).
         tasks_by_period: per period text, the random tasks (not case-triggered): a count, or the tasks
-            themselves (mappings or objects with ``is_joint``), which also enables the S7 check.
+            themselves (mappings or objects with ``is_joint``), which also enables the ``joint_share`` check.
         year: the plan year (default: from the entries, else from the keys).
         as_of: a date; when given, only quarters that have ended by then are checked for tasks.
-        baseline: the rules every period is held to (default the seed's S3 rules).
+        baseline: the rules every period is held to (default the 2024 notice's rules, ``SEED_RULES``).
 
     Checks:
-        - ``S3.tasks_per_quarter``: each quarter of the year has at least ``min_tasks_per_quarter`` tasks;
+        - ``tasks_per_quarter``: each quarter of the year has at least ``min_tasks_per_quarter`` tasks;
           a task counts for a quarter when its period (a month or the quarter) lies within it.
-        - ``S3.<class>_ratio`` (``S3.key_ratio``, ``S3.general_ratio``, ...): per quarter, the planned quotas
+        - ``<class>_ratio`` (``key_ratio``, ``general_ratio``, ...): per quarter, the planned quotas
           of a baseline rule's strata sum to at least its minimum over their pools: key ``ceil(25% x pool)``;
           general ``ceil(5% x pool)`` or ``6 x inspectors`` (either suffices, so only being below both is a
           breach; with unknown inspectors only the ratio is checked). Month lines add up into their quarter;
           a half-year or year line must reach the per-quarter minimum times its quarters (capped at the pool).
-        - ``S3.rule_minimum``: per period, each stratum's quota is at least what the rules of the entries for
+        - ``rule_minimum``: per period, each stratum's quota is at least what the rules of the entries for
           exactly that period require (``compute_quotas`` again on the lines' pool sizes, inspectors and
           already-inspected counts).
-        - ``S7.joint_share``: over the tasks given as tasks (counts say nothing about jointness), joint / all
+        - ``joint_share``: over the tasks given as tasks (counts say nothing about jointness), joint / all
           >= ``min_joint_share`` (60%) for the year.
     """
     entries = list(plan_entries)
@@ -606,7 +607,7 @@ def plan_breaches(
             )
             out.append(
                 Breach(
-                    "S3.tasks_per_quarter",
+                    "tasks_per_quarter",
                     q.text,
                     f"{n} random task(s) in {q.text}; at least {min_tasks_per_quarter} per quarter "
                     f"(每季度开展抽查任务数不少于{min_tasks_per_quarter}次); {has}",
@@ -615,7 +616,7 @@ def plan_breaches(
     if listed and min_joint_share is not None and total and Fraction(joint, total) < min_joint_share:
         out.append(
             Breach(
-                "S7.joint_share",
+                "joint_share",
                 str(year),
                 f"{joint} of {total} tasks are joint ({share_text(Fraction(joint, total))}), "
                 f"below {percent_text(Fraction(min_joint_share))}",
@@ -630,7 +631,7 @@ def plan_breaches(
     return out
 
 
-# -- the seed's 2024 plan ---------------------------------------------------------------------------
+# -- the 2024 notice's plan ---------------------------------------------------------------------------
 SEED_DEPARTMENT_NAME = "新乡市生态环境局获嘉分局"
 
 SEED_ITEMS: tuple[str, ...] = (
@@ -649,7 +650,7 @@ SEED_ITEMS: tuple[str, ...] = (
     "对土壤污染防治监督检查",
     "对建设项目环境保护设施设计、施工、验收、投入生产或者使用情况，以及有关环境影响评价文件确定的其他环境保护措施落实情况进行现场检查",
 )
-"""The 14 items the seed merges into one visit (多项合一), in its order."""
+"""The 14 items the 2024 notice merges into one visit (多项合一), in its order."""
 
 SEED_SCOPE: dict[str, Any] = {
     "county": "获嘉县",
@@ -660,7 +661,7 @@ SEED_SCOPE: dict[str, Any] = {
 def seed_plan_2024(
     department: str, item_ids: Sequence[str], *, department_name: str = SEED_DEPARTMENT_NAME
 ) -> AnnualPlan:
-    """The seed's plan: entries 2024001..2024004, one per quarter, all items in one visit, S3 rules."""
+    """The 2024 notice's plan: entries 2024001..2024004, one per quarter, all items in one visit."""
     plan = AnnualPlan.draw_up(
         department, 2024, f"{department_name}2024年“双随机、一公开”监管随机抽查工作计划"
     )

@@ -117,7 +117,7 @@ class SamplingRule:
     - ``supervision_class``: ``key`` / ``general`` / ``special`` (重点/一般/特殊监管对象).
     - ``risk_class``: ``None`` for every credit-risk class of that supervision class, or ``A``..``D``. A rule
       for one risk class replaces the class-wide rule for that stratum entirely (nothing is merged), which
-      is how S1 (higher risk, higher ratio) is configured.
+      is how risk linkage (higher risk, higher ratio) is configured.
     - ``min_ratio``: at least this share of the stratum's pool per period, rounded up (stored as Fraction).
     - ``min_per_inspector``: at least this many visits per inspector per period; the total
       (``min_per_inspector x inspectors``) is spread over the strata the rule governs, see ``compute_quotas``.
@@ -130,7 +130,7 @@ class SamplingRule:
     - ``max_ratio``: always ``None``: there is no upper limit (key items in particular may be drawn at any
       share above the minimum); the field exists so that configuration saying so explicitly is accepted.
 
-    A rule with no bound at all means "no minimum" (the seed's special objects: 根据实际自行设定).
+    A rule with no bound at all means "no minimum" (the 2024 notice's special objects: 根据实际自行设定).
     """
 
     supervision_class: str
@@ -215,9 +215,9 @@ SEED_RULES: tuple[SamplingRule, ...] = (
     SamplingRule("general", min_ratio=Fraction(1, 20), min_per_inspector=6, combine=EITHER),
     SamplingRule("special"),
 )
-"""The seed's S3 rules, per quarter: key >= 25%; general >= 5% or >= 6 per inspector; special: set locally.
+"""The 2024 notice's sampling rules, per quarter: key >= 25%; general >= 5% or >= 6 per inspector; special: set locally.
 
-The seed says 一般监管对象抽查比例不低于5%或不少于人均6家次: "not below 5% *or* not fewer than 6 per
+The 2024 notice says 一般监管对象抽查比例不低于5%或不少于人均6家次: "not below 5% *or* not fewer than 6 per
 inspector". Read literally, meeting either bound complies, so the general rule uses ``combine="either"``
 and its quota is the smaller of the two totals. ``combine="larger"`` is the stricter alternative (both
 bounds must hold) for a bureau that reads the sentence as two floors. Special objects have no minimum
@@ -228,7 +228,7 @@ SEED_MIN_TASKS_PER_QUARTER = 1
 """每季度开展抽查任务数不少于1次."""
 
 SEED_MIN_JOINT_SHARE = Fraction(3, 5)
-"""S7: joint tasks / (own + joint tasks) >= 60% (力争达到, configurable)."""
+"""Joint share: joint tasks / (own + joint tasks) >= 60% (力争达到, configurable)."""
 
 
 def risk_class_rules(supervision_class: str, ratios: Mapping[str, Ratio | str]) -> tuple[SamplingRule, ...]:
@@ -251,7 +251,7 @@ def risk_class_rules(supervision_class: str, ratios: Mapping[str, Ratio | str]) 
 HENAN_AMR_2020_RISK_RULES: tuple[SamplingRule, ...] = risk_class_rules(
     "general", {"A": Fraction(4, 100), "B": Fraction(8, 100), "C": Fraction(20, 100), "D": Fraction(1)}
 )
-"""Example of S1 risk linkage: Henan market regulation 2020 ratios on the four SAMR risk classes.
+"""Example of risk linkage: Henan market regulation 2020 ratios on the four SAMR risk classes.
 
 Henan grades five ways: low 1%, mid-low 4%, medium 8%, mid-high 20%, high 100%. SAMR (and ``RiskClass``)
 has four: A low, B general (一般), C higher (较高), D high. Mapping by name gives B = medium 8%,
@@ -542,7 +542,7 @@ def _largest_remainder(
     """Split ``total`` proportionally to pool sizes: floors, then one more to the largest remainders.
 
     Ties go to the higher risk class (D before A), then to the stratum order, so the split is deterministic
-    and leans towards risk (S1). Returns each stratum's share and its exact proportional value.
+    and leans towards risk. Returns each stratum's share and its exact proportional value.
     """
     whole = sum(p for _, p in pools)
     if whole == 0:

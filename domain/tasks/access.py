@@ -1,6 +1,6 @@
 """Who may plan, open tasks, draw, see the drawn list and recuse: pure functions of the actor.
 
-Decisions (documented in the README):
+Decisions (documented in docs/plans-tasks-and-draws.md):
 - A department's ``planner`` draws up and changes its own annual plan; every role of the department,
   ``admin`` and ``auditor`` read it.
 - The lead department's ``planner`` opens a task, commits, freezes, draws the targets, withdraws a draw

@@ -267,7 +267,7 @@ class Task(Aggregate):
         reason: str = "",
         plan_entry: str | None = None,
     ) -> "Task":
-        """Validate everything and open the task (name checked by the caller against S5)."""
+        """Validate everything and open the task (name checked by the caller against the naming rule)."""
         problems: list[FieldProblem] = []
 
         def collect(fn: Any, *args: Any) -> Any:

@@ -29,7 +29,7 @@ DEPARTMENTS: list[dict[str, str]] = [
 
 _EIA = "《中华人民共和国环境保护法》第二十四条"
 
-# The 14 items of the 2024 plan (seed notice, 附件), merged into one visit ("多项合一").
+# The 14 items of the 2024 plan (the 2024 notice, 附件), merged into one visit ("多项合一").
 # (name, legal basis, methods, documents the enterprise prepares, needs an expert)
 ECOLOGY_ITEMS: list[tuple[str, str, list[str], list[str], bool]] = [
     ("放射性污染防治监督检查",
@@ -337,7 +337,7 @@ def _experts(rng: random.Random) -> list[dict[str, Any]]:
 
 
 def load_demo_plan(runtime: Any) -> str:
-    """The seed's 2024 plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and the S3
+    """The 2024 notice's plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and its
     rules, and the first quarter's task run jointly with market regulation (hj-amr): committed, frozen, drawn
     and both departments' teams drawn. Idempotent: does nothing when the plan exists. Returns a summary line."""
     import uuid as _uuid

@@ -48,7 +48,7 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
 
 @click.command()
 @click.option("--with-plan", is_flag=True,
-              help="Also draw up the seed's 2024 plan of the ecology bureau (2024001..2024004) and its first-quarter "
+              help="Also draw up the 2024 notice's plan of the ecology bureau (2024001..2024004) and its first-quarter "
                    "joint task with market regulation, drawn (targets and both departments' teams).")
 def demo(with_plan: bool) -> None:
     """Load a demo county (获嘉县): departments, items, a few hundred targets, about 30 inspectors."""

@@ -1,4 +1,4 @@
-"""The seed's 2024 plan over the demo county, through HTTP: four quarterly tasks (three joint), verifiable
+"""The 2024 notice's plan over the demo county, through HTTP: four quarterly tasks (three joint), verifiable
 draws, inspector teams, confidentiality, recusal, redraw, overlaps and merges."""
 
 import math
@@ -52,7 +52,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
 
     # Before any task: every quarter breaks "at least one task per quarter".
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))
-    assert {b["period"] for b in view["breaches"] if b["rule"] == "S3.tasks_per_quarter"} == {
+    assert {b["period"] for b in view["breaches"] if b["rule"] == "tasks_per_quarter"} == {
         "2024Q1", "2024Q2", "2024Q3", "2024Q4"}
     quotas = view["entries"][0]["quotas"]
     key_pool = sum(v["pool_size"] for s, v in quotas.items() if s.startswith("key/"))
@@ -74,7 +74,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
         frozen = _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb))
         drawn = _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={"external_entropy": f"3D-{q}"},
                                 headers=eeb))
-        # S3 quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
+        # The 2024 notice's quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
         for stratum, line in frozen["strata"].items():
             cls = stratum.split("/")[0]
             minimum = {"key": math.ceil(line["in_scope"] / 4), "general": math.ceil(line["in_scope"] / 20),
@@ -91,7 +91,7 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
     assert not set(first["record"]["selected"]) & set(second["record"]["selected"])
 
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", params={"min_position": drawn["position"]}, headers=eeb))
-    assert [b for b in view["breaches"] if b["rule"] in ("S3.tasks_per_quarter", "S7.joint_share")] == []
+    assert [b for b in view["breaches"] if b["rule"] in ("tasks_per_quarter", "joint_share")] == []
     assert len(view["tasks"]) == 4
 
     # Each participating department draws its own inspectors for the joint task.

@@ -1,4 +1,4 @@
-"""From visit to publication over HTTP (issue 4), on the demo county: a joint visit from the draw to the public
+"""From visit to publication over HTTP, on the demo county: a joint visit from the draw to the public
 search and the exports, the refusals of 谁检查、谁录入、谁公开, working-day deadlines, referrals, a case-triggered
 task from a clue and a follow-up round."""
 

@@ -1,4 +1,4 @@
-"""The README's worked example of verifying the log holds: recomputed here from its own numbers, the way an
+"""The worked example of verifying the log (docs/auditing.md) holds: recomputed here from its own numbers, the way an
 auditor would (hashlib and an Ed25519 library), and with the project's own code."""
 
 import base64
@@ -15,13 +15,13 @@ from services.audit.keys import PublicKey, Signer
 from domain.audit.leaf import leaf_bytes
 from domain.audit.merkle import leaf_hash, verify_inclusion
 
-README = Path(__file__).parents[2] / "README.md"
+README = Path(__file__).parents[2] / "docs" / "auditing.md"
 
 
 def example() -> dict:  # type: ignore[type-arg]
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- verify-example:start -->\s*```json\n(.*?)```\s*<!-- verify-example:end -->", text, re.S)
-    assert block, "README: the worked example block is missing"
+    assert block, "docs/auditing.md: the worked example block is missing"
     return json.loads(block.group(1))  # type: ignore[no-any-return]
 
 
