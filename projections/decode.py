@@ -226,7 +226,7 @@ def stored_decoder(step: Callable[..., Any]) -> Callable[[bytes], dict[str, Any]
     members = getattr(step, "members", None)
     if members is None:
         return msgspec.json.Decoder().decode
-    fields: dict[str, Any] = {name: Any for name in members}
+    fields: dict[str, Any] = dict.fromkeys(members, Any)
     fields.update(timestamp=Any, _meta=StoredMeta)
     shape = TypedDict("StoredState", fields, total=False)  # type: ignore[operator]
     return msgspec.json.Decoder(shape).decode

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
 from projections.decode import fast_decoder, plain_state_check
-import structlog
 
 log = structlog.get_logger(__name__)
 

@@ -55,8 +55,8 @@ def runtime(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
     """An opened Runtime (store, read models, projections) on ``database_url``, without NATS."""
     from dataclasses import replace
 
-    from services.runtime import Runtime
     from services.infra.settings import Settings
+    from services.runtime import Runtime
 
     settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
     rt = Runtime(settings).open(with_nats=False)

@@ -120,8 +120,5 @@ def _plain(value: Any) -> bool:
                 return False
         return True
     if t is list:
-        for v in value:
-            if not _plain(v):
-                return False
-        return True
+        return all(_plain(v) for v in value)
     return False

@@ -5,8 +5,8 @@ Started from ``python -m services.cli.contracts scaffold``: the fields of each e
 
 from typing import Any
 
-from domain.contracts.base import Message, contract
 from domain.calendar import CalendarSchedules
+from domain.contracts.base import Message, contract
 
 
 @contract(CalendarSchedules.Created)

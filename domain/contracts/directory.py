@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.contracts.base import Message, contract
-from domain.directory import Department, DirectoryEntry, Expert, InspectionItem, Inspector, Target, _WithConflicts
+from domain.directory import (
+    Department,
+    DirectoryEntry,
+    Expert,
+    InspectionItem,
+    Inspector,
+    Target,
+    _WithConflicts,
+)
 
 
 def _entry_data(state: Mapping[str, Any]) -> Mapping[str, Any]:

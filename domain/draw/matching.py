@@ -109,7 +109,7 @@ class Team:
         if removed not in self.members:
             raise InvalidInputError([FieldProblem("removed_inspector_id", "not_a_member",
                                                   f"{removed} is not a member of this team")])
-        members = tuple(m for m in self.members if m != removed) + (new,)
+        members = (*(m for m in self.members if m != removed), new)
         return Team(leader=members[0], members=members, experts=self.experts)
 
 
@@ -484,7 +484,7 @@ def _pick_experts(
         buckets, members = entry
         pick = buckets.pick(
             rk.rank(f"{department}\n{target}\nexpert\n{field}"),
-            lambda e: target not in members[e].conflicts and e not in picked,
+            lambda e, members=members: target not in members[e].conflicts and e not in picked,
         )
         if pick is None:
             conflicted = sum(1 for e in members.values() if target in e.conflicts)

@@ -631,10 +631,7 @@ def _rule_bounds(
                     f"once a year: ceil({left} not yet inspected / {remaining_periods} periods left) = {once}"
                 )
                 q, parts = bound[k]
-                if parts:
-                    parts = [*parts, text, f"the larger: {max(q, once)}"]
-                else:
-                    parts = [text]
+                parts = [*parts, text, f"the larger: {max(q, once)}"] if parts else [text]
                 bound[k] = (max(q, once), parts)
     return bound
 

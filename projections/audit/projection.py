@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from projections.runner import insert_int_int_bytes
 from domain.audit.leaf import record_leaf
 from domain.audit.merkle import CompactTree, perfect_nodes, perfect_root
+from projections.runner import insert_int_int_bytes
 
 
 def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:

@@ -146,7 +146,7 @@ def test_a_partner_checks_an_event_against_a_signed_checkpoint_with_only_the_api
     Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"])).verify(
         base64.b64decode(cp["signature"]), cp["body"].encode()
     )
-    origin, size, root_b64, time_line, _ = cp["body"].split("\n")
+    _origin, size, root_b64, time_line, _ = cp["body"].split("\n")
     assert (int(size), base64.b64decode(root_b64).hex(), time_line) == (cp["tree_size"], cp["root_hash"], f"time {cp['time']}")
     # An auditor hands the partner the exported event at position 4.
     event = [json.loads(x) for x in client.get("/api/v1/audit/export", headers=auth("hj-sj", "auditor")).text.splitlines()][3]

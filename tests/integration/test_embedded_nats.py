@@ -1,6 +1,7 @@
 """EmbeddedNats: a real nats-server child with JetStream that starts, listens, stops and dies with its parent."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -146,10 +147,8 @@ def test_the_server_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        try:  # if the test failed, do not leave the server behind
+        with contextlib.suppress(NameError, ProcessLookupError):  # if the test failed, do not leave the server behind
             os.kill(child, signal.SIGKILL)
-        except (NameError, ProcessLookupError):
-            pass
 
 
 def test_a_server_started_from_a_short_lived_thread_outlives_that_thread(tmp_path: Path) -> None:

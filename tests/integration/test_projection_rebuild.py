@@ -1,6 +1,7 @@
 """Rebuilding read models while the server serves, and the property every read model keeps: a rebuild from
 position 0 gives exactly the live rows, whatever the commands and however the live runner cut the log."""
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,7 @@ def test_a_rebuild_equals_the_live_read_models_and_swaps_in_under_the_live_names
         assert assert_rebuild_equals_live(runtime, name) == head
     tables, indexes = _table_names(runtime.engine), schema_wide_names(runtime.engine)
 
-    assert runtime.runner.rebuild() == {name: head for name in NAMES}
+    assert runtime.runner.rebuild() == dict.fromkeys(NAMES, head)
     assert _table_names(runtime.engine) == tables  # the live names, no copy left behind
     assert schema_wide_names(runtime.engine) == indexes  # indexes (and PostgreSQL's pkeys) renamed back
     assert set(runtime.runner.positions()) == set(NAMES)
@@ -60,7 +61,7 @@ def test_the_swap_applies_what_was_written_after_the_copy_was_built(runtime: Run
     runtime.runner.catch_up()
     rebuilder = ProjectionRunner(runtime.app, runtime.engine, all_projections())  # as in another process
     copies = rebuilder.build_copies()
-    assert {c.name: rebuilder.position(c.name + REBUILD_SUFFIX) for c in copies} == {n: 10 for n in NAMES}
+    assert {c.name: rebuilder.position(c.name + REBUILD_SUFFIX) for c in copies} == dict.fromkeys(NAMES, 10)
     late = [runtime.app.register("target", a_target(), PLANNER).position for _ in range(3)]
     assert runtime.runner.position("directory") == 10  # the live runner has not seen them either
     for c in copies:
@@ -164,7 +165,7 @@ def _update(kind: str) -> Callable[[World, dict[str, Any]], None]:
 def _import_targets(world: World, params: dict[str, Any]) -> None:
     """A file of new targets and changes to existing ones, one transaction (the bulk path)."""
     rows = []
-    for i, (index, risk) in enumerate(params["changes"]):
+    for _i, (index, risk) in enumerate(params["changes"]):
         entry = world.pick("target", index)
         if entry is not None:
             current = world.runtime.app.load("target", entry).data
@@ -203,10 +204,8 @@ def _open_task(world: World, params: dict[str, Any]) -> None:
     rt, items = world.runtime, world.ids["item"]
     if not items:
         return
-    try:
+    with contextlib.suppress(ConflictError):
         world.ids["department"].append(rt.app.register("department", a_department(), ADMIN).id)
-    except ConflictError:
-        pass
     classes = params["classes"] or ["key"]
     done = rt.tasks.open_task(PLANNER, {
         "period": f"2024Q{params['quarter']}", "reason": "随机场景", "participants": {"hj-eeb": [items[params["index"] % len(items)]]},
@@ -455,7 +454,7 @@ def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
             idle.set()
             other.join()
     assert method == ("fork" if start == "forked" else "spawn")
-    assert positions == {name: head for name in NAMES}
+    assert positions == dict.fromkeys(NAMES, head)
     assert set(runtime.runner.positions()) == set(NAMES)  # no copy's row left behind
     for name in NAMES:
         assert assert_rebuild_equals_live(runtime, name) == head

@@ -10,10 +10,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.audit.canonical import canonicalize
-from services.audit.checkpoints import body_text, parse_body
-from services.audit.keys import PublicKey, Signer
 from domain.audit.leaf import leaf_bytes
 from domain.audit.merkle import leaf_hash, verify_inclusion
+from services.audit.checkpoints import body_text, parse_body
+from services.audit.keys import PublicKey, Signer
 
 README = Path(__file__).parents[2] / "README.md"
 

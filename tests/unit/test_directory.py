@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.directory import Department, Inspector, InspectionItem, Target
+from domain.directory import Department, InspectionItem, Inspector, Target
 from domain.errors import InvalidInputError
 from tests.support.builders import a_department, a_target, an_inspector, an_item
 
@@ -49,7 +49,7 @@ def test_reclassification_risk_tags_and_deregistration_are_events_of_their_own()
 def test_unchanged_values_record_nothing() -> None:
     t = Target(data=Target.validate_new(a_target()))
     t.collect_events()
-    assert t.change({k: v for k, v in t.data.items()}) == {}
+    assert t.change(dict(t.data.items())) == {}
     assert events_of(t) == []
 
 

@@ -181,7 +181,7 @@ def test_the_workload_cap_holds_when_constraints_push_towards_few_inspectors() -
     with pytest.raises(InsufficientInspectorsError) as err:
         match_teams(KEY, "hj-eeb", needs, staff, VISIT)
     assert len(err.value.shortfalls) == 1
-    assert "no eligible inspector with specialty 'water' (3 at the workload cap of 4)" in err.value.message
+    assert f"no eligible inspector with specialty 'water' (3 at the workload cap of {cap})" in err.value.message
     teams = match_teams(KEY, "hj-eeb", needs[:12], staff, VISIT)
     assert max(loads_of(teams).values()) <= -(-2 * 12 // 10) + 1
 

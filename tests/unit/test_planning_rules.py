@@ -134,7 +134,7 @@ def test_the_per_inspector_total_is_spread_over_the_strata_in_proportion(
     for r, n in pools.items():
         assert 0 <= quotas[f"general/{r}"] <= n
         if (
-            0 < whole and total <= whole
+            whole > 0 and total <= whole
         ):  # uncapped: each share is its exact proportion, rounded one way or the other
             assert abs(quotas[f"general/{r}"] - Fraction(total * n, whole)) < 1
 

@@ -511,7 +511,7 @@ def test_the_spec_publishes_the_vector_and_its_reference_verifier_reproduces_it(
     code = text.split("## 11. Reference verifier", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert len(code.strip().splitlines()) <= 20
     namespace: dict = {}
-    exec(compile(code, str(SPEC), "exec"), namespace)  # noqa: S102 - our own document
+    exec(compile(code, str(SPEC), "exec"), namespace)
     for weighted, expected in ((False, VECTOR_UNIFORM), (True, VECTOR_WEIGHTED)):
         digest, strata = namespace["redraw"](VECTOR_SEED, VECTOR_ENTROPY, VECTOR_POOL, VECTOR_QUOTAS, weighted)
         assert digest == VECTOR_POOL_DIGEST
@@ -528,7 +528,7 @@ def test_a_pool_given_as_columns_draws_exactly_what_the_same_rows_draw(rows, wei
 
     rows = sorted(rows)
     cands = [Candidate(i, s, w) for i, s, w in rows]
-    quotas = {s: 2 for s in {r[1] for r in rows}}
+    quotas = dict.fromkeys({r[1] for r in rows}, 2)
     seed = bytes(range(32))
     columns = CandidateColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows] if weighted else None)
     expected = draw(seed, "e", [Candidate(i, s, w if weighted else 1) for i, s, w in rows], quotas, weighted)

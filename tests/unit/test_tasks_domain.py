@@ -17,9 +17,9 @@ SEED = bytes(range(32))
 
 
 def a_task(**over):  # type: ignore[no-untyped-def]
-    data = dict(number="2024-001", name="新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查",
-                lead="hj-eeb", period="2024Q1", category="general", origin="ad_hoc", reason="专项",
-                participants={"hj-eeb": ["i1", "i2"]}, scope={"county": "获嘉县"})
+    data = {"number": "2024-001", "name": "新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查",
+                "lead": "hj-eeb", "period": "2024Q1", "category": "general", "origin": "ad_hoc", "reason": "专项",
+                "participants": {"hj-eeb": ["i1", "i2"]}, "scope": {"county": "获嘉县"}}
     data.update(over)
     return Task.open(**data)
 
