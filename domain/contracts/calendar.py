@@ -10,12 +10,12 @@ from domain.contracts.base import Message, contract
 
 
 @contract(CalendarSchedules.Created)
-class CalendarSchedulesCreatedV1(Message):
+class CalendarSchedulesCreatedV1(Message, frozen=True):
     pass
 
 
 @contract(CalendarSchedules.ScheduleLoaded)
-class CalendarSchedulesScheduleLoadedV1(Message):
+class CalendarSchedulesScheduleLoadedV1(Message, frozen=True):
     year: int
     holidays: list[str]
     workdays: list[str]

@@ -323,7 +323,7 @@ _RULE_KEYS = (
 )
 
 
-def rule_from_dict(data: Mapping[str, Any], field: str = "rules[0]") -> SamplingRule:
+def rule_from_dict(data: Mapping[str, Any] | SamplingRule, field: str = "rules[0]") -> SamplingRule:
     """The rule of ``rule_to_dict``; problems are named ``<field>.<key>``. Missing keys take the defaults."""
     if isinstance(data, SamplingRule):
         return data
