@@ -31,7 +31,7 @@ def state_of(agg: Any) -> str:
 
 
 def rehydrate(cls: type, oid: uuid.UUID, version: int, created_on: str, modified_on: str, state: str) -> Any:
-    agg = object.__new__(cls)
+    agg: Any = object.__new__(cls)
     agg.__dict__.update(
         _id=oid,
         _version=version,

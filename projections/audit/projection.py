@@ -125,7 +125,7 @@ class AuditProjection:
         new_nodes: list[tuple[int, int, bytes]] = []
         tree.on_node = lambda level, idx, h: new_nodes.append((level, idx, h))
         tree.min_level = LOWEST_STORED_LEVEL
-        new_leaves = []
+        new_leaves: list[tuple[int, int, bytes]] = []
         leaf, add, append = record_leaf, tree.append, new_leaves.append
         for idx, (position, n) in enumerate(events, size):
             h = leaf(position, n.originator_id, n.originator_version, n.topic, n.state)
