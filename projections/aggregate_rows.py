@@ -82,7 +82,7 @@ def fold(
     return states
 
 
-def replay_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+def replay_columns() -> list[sa.Column[Any]]:
     """The columns every replayed aggregate's table ends with (``common_row`` fills them but ``first_position``,
     which ``upsert`` sets on insert); new objects each call, as a table owns its columns."""
     return [

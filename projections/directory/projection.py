@@ -28,7 +28,7 @@ metadata = sa.MetaData()
 TEXT_SEARCH = frozenset({"name", "address", "legal_basis", "organisation"})
 
 
-def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
+def _column(f: Any) -> sa.Column[Any]:
     if f.kind == "bool":
         return sa.Column(f.name, sa.Boolean, index=True)
     if f.kind == "list":
