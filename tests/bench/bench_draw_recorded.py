@@ -78,7 +78,7 @@ def frozen_task(rt: Runtime, ids: list[str], strata: list[str], quotas: dict[str
         conn.execute(frozen_pools.insert().values(task_id=str(task.id), round=1, ids="\n".join(ids),
                                                   strata="\n".join(strata), weights="\n".join("1" for _ in ids),
                                                   off_site=""))
-    return task.id  # type: ignore[no-any-return]
+    return task.id
 
 
 def main() -> None:

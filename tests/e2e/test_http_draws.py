@@ -35,7 +35,7 @@ def demo(runtime: Runtime) -> Runtime:
 
 def _ok(r: Any, status: int = 200) -> dict[str, Any]:
     assert r.status_code == status, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(demo, client, auth) -> None:

@@ -50,7 +50,7 @@ def into(database_url: str, tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
-def rows(engine: sa.Engine, table: sa.Table) -> list[tuple]:  # type: ignore[type-arg]
+def rows(engine: sa.Engine, table: sa.Table) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).all()]
 

@@ -31,7 +31,7 @@ def _alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def _wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+def _wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

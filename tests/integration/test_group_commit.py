@@ -159,7 +159,7 @@ def test_a_batch_holds_at_most_max_events_but_always_the_leaders_write() -> None
 
 # -- DualRandom on a real store -------------------------------------------------------------------
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
+def app(database_url: str):
     application = DualRandom(database_url)
     application.recorder.max_notification_id()  # SQLite switches to WAL on the first transaction
     yield application

@@ -324,7 +324,7 @@ def _run(world: World, steps: list[tuple[int, dict[str, Any]]]) -> None:
 
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(command, min_size=20, max_size=100))
-def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runtime, steps) -> None:  # type: ignore[no-untyped-def]
+def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runtime, steps) -> None:
     # One store for every example: the history only grows, and each example checks the whole of it.
     world = World(runtime)
     _run(world, steps)
@@ -334,7 +334,7 @@ def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runt
         assert assert_rebuild_equals_live(runtime, name) == runtime.runner.head()
 
 
-def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(runtime: Runtime, monkeypatch) -> None:
     from projections.directory.projection import DirectoryProjection
 
     for _ in range(5):
@@ -343,7 +343,7 @@ def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(ru
     tables = _table_names(runtime.engine)
     applied = DirectoryProjection.apply_batch
 
-    def broken(self, conn, events):  # type: ignore[no-untyped-def]
+    def broken(self, conn, events):
         if self.suffix:
             raise RuntimeError("disk full")
         applied(self, conn, events)
@@ -368,7 +368,7 @@ def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
     runtime.runner.rebuild(["directory"])
 
 
-def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:
     """The execution read model reads directory names from the stored state (``stored_topics``) unless an event
     must be decoded (an escape, an upcast): both ways give the same rows, and a live run of either equals the other.
     Enterprises' names are not kept there: they are the directory read model's, as they are now."""

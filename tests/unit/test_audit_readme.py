@@ -18,11 +18,11 @@ from services.audit.keys import PublicKey, Signer
 README = Path(__file__).parents[2] / "README.md"
 
 
-def example() -> dict:  # type: ignore[type-arg]
+def example() -> dict:
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- verify-example:start -->\s*```json\n(.*?)```\s*<!-- verify-example:end -->", text, re.S)
     assert block, "README: the worked example block is missing"
-    return json.loads(block.group(1))  # type: ignore[no-any-return]
+    return json.loads(block.group(1))
 
 
 def test_the_worked_example_verifies_by_hand() -> None:

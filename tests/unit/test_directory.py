@@ -9,7 +9,7 @@ from domain.errors import InvalidInputError
 from tests.support.builders import a_department, a_target, an_inspector, an_item
 
 
-def events_of(agg) -> list[str]:  # type: ignore[no-untyped-def]
+def events_of(agg) -> list[str]:
     return [type(e).__name__ for e in agg.collect_events()]
 
 
@@ -94,7 +94,7 @@ fields = st.fixed_dictionaries(
 
 
 @given(changes=st.lists(fields, max_size=6))
-def test_replaying_the_events_gives_the_same_state(changes: list[dict]) -> None:  # type: ignore[type-arg]
+def test_replaying_the_events_gives_the_same_state(changes: list[dict]) -> None:
     t = Target(data=Target.validate_new(a_target()))
     for c in changes:
         t.change(c)
