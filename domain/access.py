@@ -33,7 +33,7 @@ class Actor:
         """The role recorded on events: the strongest one held."""
         for r in (Role.ADMIN, Role.PLANNER, Role.REVIEWER, Role.INSPECTOR, Role.AUDITOR, Role.PARTNER):
             if self.has(r):
-                return r.value
+                return str(r.value)
         return self.roles[0] if self.roles else ""
 
 

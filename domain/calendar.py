@@ -276,7 +276,7 @@ def schedule_from_csv(text: str, source: str = "") -> YearSchedule:
     holidays: list[str] = []
     workdays: list[str] = []
     for n, row in enumerate(rows[1:], start=2):
-        day, kind = (row + ["", ""])[:2]
+        day, kind = [*row, "", ""][:2]
         word = kind.strip().lower()
         if word in _HOLIDAY_WORDS:
             holidays.append(day.strip())

@@ -31,7 +31,7 @@ def state_of(agg: Any) -> str:
 
 
 def rehydrate(cls: type, oid: uuid.UUID, version: int, created_on: str, modified_on: str, state: str) -> Any:
-    agg = object.__new__(cls)
+    agg: Any = object.__new__(cls)
     agg.__dict__.update(
         _id=oid,
         _version=version,
@@ -82,7 +82,7 @@ def fold(
     return states
 
 
-def replay_columns() -> list[sa.Column]:  # type: ignore[type-arg]
+def replay_columns() -> list[sa.Column[Any]]:
     """The columns every replayed aggregate's table ends with (``common_row`` fills them but ``first_position``,
     which ``upsert`` sets on insert); new objects each call, as a table owns its columns."""
     return [

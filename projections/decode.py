@@ -15,6 +15,7 @@ library's JSON one, anything msgspec refuses (NaN, a number out of a double's ra
 import inspect
 from collections.abc import Callable
 from typing import Any, TypedDict
+from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import (
@@ -66,8 +67,8 @@ def plain_state_check(mapper: Any) -> Callable[[Any], bool]:
 
 def fast_decoder(mapper: Any) -> Callable[[Any], Any]:
     """A ``to_domain_event`` for ``mapper``: the fast path when the mapper's setup allows it, else its own."""
-    slow = mapper.to_domain_event
-    transcoder = getattr(mapper, "transcoder", None)
+    slow: Callable[[Any], Any] = mapper.to_domain_event
+    transcoder: Any = getattr(mapper, "transcoder", None)
     if not _plain_json(mapper):
         return slow
     stamp = transcoder.names.get("datetime_iso")
@@ -82,7 +83,7 @@ def fast_decoder(mapper: Any) -> Callable[[Any], Any]:
         if type(raw) is not bytes or raw.count(_TYPE) != 1 or b"\\u" in raw:
             return slow(n)
         topic = n.topic
-        entry = classes.get(topic)
+        entry: tuple[Any, dict[Any, Any]] | None = classes.get(topic)
         if entry is None:
             if topic in classes:
                 return slow(n)
@@ -103,10 +104,10 @@ def fast_decoder(mapper: Any) -> Callable[[Any], Any]:
         except (ValueError, TypeError, AssertionError):
             return slow(n)  # the mapper says why
         cls, convertors = entry
-        oid = n.originator_id
+        oid: UUID | str = n.originator_id
         convert = convertors.get(type(oid))
         if convert is None:
-            convert = convertors[type(oid)] = find_id_convertor(cls, type(oid))
+            convert = convertors[type(oid)] = find_id_convertor(cls, type(oid))  # type: ignore[arg-type]  # classes are hashable
         state["originator_id"] = convert(oid)
         state["originator_version"] = n.originator_version
         event = object.__new__(cls)
@@ -153,8 +154,8 @@ def stored_step(cls: type) -> Callable[[Any, Any, int, dict[str, Any], Any], Any
     if issubclass(cls, CanInitAggregate):
         if cls.mutate is not CanInitAggregate.mutate or cls.apply is not CanMutateAggregate.apply:
             return None
-        inits: dict[str, tuple[type, tuple[str, ...]] | None] = {}
-        owner = _owner(cls)
+        inits: dict[str, tuple[Any, tuple[str, ...]] | None] = {}
+        owner: Any = _owner(cls)
         owner_names = _params(owner.__init__) if owner is not None else None
         members = None if owner_names is None else ("originator_topic", *owner_names)
 
@@ -226,7 +227,8 @@ def stored_decoder(step: Callable[..., Any]) -> Callable[[bytes], dict[str, Any]
     members = getattr(step, "members", None)
     if members is None:
         return msgspec.json.Decoder().decode
-    fields: dict[str, Any] = {name: Any for name in members}
+    fields: dict[str, Any] = dict.fromkeys(members, Any)
     fields.update(timestamp=Any, _meta=StoredMeta)
-    shape = TypedDict("StoredState", fields, total=False)  # type: ignore[operator]
-    return msgspec.json.Decoder(shape).decode
+    shape: Any = TypedDict("StoredState", fields, total=False)  # type: ignore[misc]  # fields known at run time
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(shape)
+    return decoder.decode

@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+import structlog
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
 from projections.decode import fast_decoder, plain_state_check
-import structlog
 
 log = structlog.get_logger(__name__)
 
@@ -546,7 +546,8 @@ class ProjectionRunner:
         transaction holding the live position row's lock; returns the position the read model is now at."""
         suffix = copy.suffix
         live = self.projection(copy.name)
-        size = batch_size or getattr(copy, "rebuild_batch_size", 10_000)
+        default_size: int = getattr(copy, "rebuild_batch_size", 10_000)
+        size = batch_size or default_size
         with self.engine.begin() as conn:
             position = self.catch_up_copy(conn, copy, batch_size=size)
             for table in reversed(live.metadata.sorted_tables):
@@ -584,7 +585,8 @@ class ProjectionRunner:
         row = copy.name + copy.suffix
         position = self._lock(conn, row)
         until = live_position if until_live else None
-        size = batch_size or getattr(copy, "rebuild_batch_size", 10_000)
+        default_size: int = getattr(copy, "rebuild_batch_size", 10_000)
+        size = batch_size or default_size
         while batch := self._read(position, size, until):
             self._apply(conn, [(copy, row, position)], batch)
             position = batch[-1].id
@@ -670,7 +672,7 @@ class ProjectionRunner:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[Callable[[], None]]:
+def _gc_paused() -> Iterator[Callable[[], object]]:
     """The cyclic GC paused while a copy is built; the caller collects the young objects every few batches.
 
     A batch keeps tens of thousands of events and rows alive at once, and the automatic collector scanned them

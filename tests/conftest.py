@@ -39,7 +39,7 @@ def _fresh_pg_schema(base: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A clean database: a SQLite file, or a fresh schema on the test PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'events.db'}"
@@ -51,12 +51,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
 
 
 @pytest.fixture
-def runtime(database_url: str, tmp_path):  # type: ignore[no-untyped-def]
+def runtime(database_url: str, tmp_path):
     """An opened Runtime (store, read models, projections) on ``database_url``, without NATS."""
     from dataclasses import replace
 
-    from services.runtime import Runtime
     from services.infra.settings import Settings
+    from services.runtime import Runtime
 
     settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
     rt = Runtime(settings).open(with_nats=False)

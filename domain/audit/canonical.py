@@ -6,7 +6,7 @@ ECMAScript writes an IEEE 754 double, and there is no whitespace. The output is 
 """
 
 import math
-from json.encoder import encode_basestring  # type: ignore[attr-defined]  # the C escaper, ensure_ascii=False
+from json.encoder import encode_basestring  # the C escaper, ensure_ascii=False
 from typing import Any
 
 import msgspec
@@ -90,7 +90,7 @@ def _encode(value: Any) -> str:
         return "false"
     if isinstance(value, str):
         value.encode("utf-8")  # a lone surrogate raises here (RFC 8785 §3.2.2.2)
-        return encode_basestring(value)  # type: ignore[no-any-return]
+        return encode_basestring(value)
     if isinstance(value, (int, float)):
         return number(value)
     if isinstance(value, (list, tuple)):
@@ -111,7 +111,8 @@ def _plain(value: Any) -> bool:
     if t is str or value is None or t is bool:
         return True
     if t is int:
-        return -SAFE_INT < value < SAFE_INT
+        n: int = value
+        return -SAFE_INT < n < SAFE_INT
     if t is dict:
         for k, v in value.items():
             if type(k) is not str or not (k.isascii() or max(k) < "\ud800"):
@@ -120,8 +121,5 @@ def _plain(value: Any) -> bool:
                 return False
         return True
     if t is list:
-        for v in value:
-            if not _plain(v):
-                return False
-        return True
+        return all(_plain(v) for v in value)
     return False

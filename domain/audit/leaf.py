@@ -148,8 +148,10 @@ def event_type(topic: str) -> str:
 
 
 def aggregate_kind(topic: str, meta: Any) -> str:
-    if isinstance(meta, dict) and isinstance(meta.get("aggregate"), str):
-        return meta["aggregate"]
+    if isinstance(meta, dict):
+        aggregate = meta.get("aggregate")
+        if isinstance(aggregate, str):
+            return aggregate
     path = topic.rpartition(":")[2].split(".")
     return (path[-2] if len(path) > 1 else path[0]).lower()
 

@@ -36,7 +36,11 @@ from domain.contracts.base import (
     domain_aggregates,
     topic_of,
 )
-from domain.contracts import directory, planning, calendar, tasks, execution  # noqa: E402,F401 - registers
+
+# isort: off
+# Registered in this order (the registry's order); after base, which they import.
+from domain.contracts import directory, planning, calendar, tasks, execution  # noqa: F401 - registers
+# isort: on
 
 __all__ = [
     "REGISTRY", "SCHEMA_URI_PREFIX", "TYPE_PREFIX", "Contract", "Message", "Registry", "aggregate_events",

@@ -5,17 +5,17 @@ Started from ``python -m services.cli.contracts scaffold``: the fields of each e
 
 from typing import Any
 
-from domain.contracts.base import Message, contract
 from domain.calendar import CalendarSchedules
+from domain.contracts.base import Message, contract
 
 
 @contract(CalendarSchedules.Created)
-class CalendarSchedulesCreatedV1(Message):
+class CalendarSchedulesCreatedV1(Message, frozen=True):
     pass
 
 
 @contract(CalendarSchedules.ScheduleLoaded)
-class CalendarSchedulesScheduleLoadedV1(Message):
+class CalendarSchedulesScheduleLoadedV1(Message, frozen=True):
     year: int
     holidays: list[str]
     workdays: list[str]

@@ -9,16 +9,25 @@ from collections.abc import Mapping
 from typing import Any
 
 from domain.contracts.base import Message, contract
-from domain.directory import Department, DirectoryEntry, Expert, InspectionItem, Inspector, Target, _WithConflicts
+from domain.directory import (
+    Department,
+    DirectoryEntry,
+    Expert,
+    InspectionItem,
+    Inspector,
+    Target,
+    _WithConflicts,
+)
 
 
 def _entry_data(state: Mapping[str, Any]) -> Mapping[str, Any]:
-    return state["data"]
+    data: Mapping[str, Any] = state["data"]
+    return data
 
 
 # -- every kind (declared on the common base: stored as DirectoryEntry.DetailsUpdated, typed per kind) -------
 @contract(DirectoryEntry.DetailsUpdated)
-class DirectoryEntryDetailsUpdatedV1(Message):
+class DirectoryEntryDetailsUpdatedV1(Message, frozen=True):
     """Plain fields of a directory entry changed (those without an event of their own): name -> new value.
 
     CloudEvents type ``cn.gov.dualrandom.<kind>.details_updated.v1`` (``target``, ``inspector``...)."""
@@ -27,14 +36,14 @@ class DirectoryEntryDetailsUpdatedV1(Message):
 
 
 @contract(_WithConflicts.ConflictDeclared)
-class WithConflictsConflictDeclaredV1(Message):
+class WithConflictsConflictDeclaredV1(Message, frozen=True):
     """回避: an inspector or expert declared a conflict of interest with a target (``<kind>.conflict_declared``)."""
 
     target_id: str
 
 
 @contract(_WithConflicts.ConflictWithdrawn)
-class WithConflictsConflictWithdrawnV1(Message):
+class WithConflictsConflictWithdrawnV1(Message, frozen=True):
     """A declared conflict of interest was withdrawn (``<kind>.conflict_withdrawn``)."""
 
     target_id: str
@@ -42,7 +51,7 @@ class WithConflictsConflictWithdrawnV1(Message):
 
 # -- Department ----------------------------------------------------------------------------------------
 @contract(Department.Registered, convert=_entry_data)
-class DepartmentRegisteredV1(Message):
+class DepartmentRegisteredV1(Message, frozen=True):
     """A department joined: ``code`` names it in subjects (``dualrandom.<code>...``)."""
 
     code: str
@@ -55,7 +64,7 @@ class DepartmentRegisteredV1(Message):
 
 # -- InspectionItem ------------------------------------------------------------------------------------
 @contract(InspectionItem.Registered, convert=_entry_data)
-class InspectionItemRegisteredV1(Message):
+class InspectionItemRegisteredV1(Message, frozen=True):
     """An item of a department's random-inspection list (随机抽查事项清单)."""
 
     department: str
@@ -73,7 +82,7 @@ class InspectionItemRegisteredV1(Message):
 
 # -- Target (shared directory) -------------------------------------------------------------------------
 @contract(Target.Registered, convert=_entry_data)
-class TargetRegisteredV1(Message):
+class TargetRegisteredV1(Message, frozen=True):
     """An enterprise entered the shared target directory (检查对象名录库)."""
 
     credit_code: str
@@ -89,45 +98,45 @@ class TargetRegisteredV1(Message):
 
 
 @contract(Target.Reclassified)
-class TargetReclassifiedV1(Message):
+class TargetReclassifiedV1(Message, frozen=True):
     supervision_class: str
     previous: str
 
 
 @contract(Target.RiskClassChanged)
-class TargetRiskClassChangedV1(Message):
+class TargetRiskClassChangedV1(Message, frozen=True):
     risk_class: str
     previous: str
 
 
 @contract(Target.Tagged)
-class TargetTaggedV1(Message):
+class TargetTaggedV1(Message, frozen=True):
     tag: str
 
 
 @contract(Target.Untagged)
-class TargetUntaggedV1(Message):
+class TargetUntaggedV1(Message, frozen=True):
     tag: str
 
 
 @contract(Target.Closed)
-class TargetClosedV1(Message):
+class TargetClosedV1(Message, frozen=True):
     """已关闭停业: leaves the pool of future draws."""
 
 
 @contract(Target.Deregistered)
-class TargetDeregisteredV1(Message):
+class TargetDeregisteredV1(Message, frozen=True):
     """注销/吊销: leaves the pool of future draws."""
 
 
 @contract(Target.Reactivated)
-class TargetReactivatedV1(Message):
+class TargetReactivatedV1(Message, frozen=True):
     pass
 
 
 # -- Inspector -----------------------------------------------------------------------------------------
 @contract(Inspector.Registered, convert=_entry_data)
-class InspectorRegisteredV1(Message):
+class InspectorRegisteredV1(Message, frozen=True):
     """Certified staff of one department (执法检查人员名录库)."""
 
     department: str
@@ -143,12 +152,12 @@ class InspectorRegisteredV1(Message):
 
 
 @contract(Inspector.Deactivated)
-class InspectorDeactivatedV1(Message):
+class InspectorDeactivatedV1(Message, frozen=True):
     pass
 
 
 @contract(Inspector.Activated)
-class InspectorActivatedV1(Message):
+class InspectorActivatedV1(Message, frozen=True):
     pass
 
 
@@ -156,7 +165,7 @@ class InspectorActivatedV1(Message):
 
 # -- Expert --------------------------------------------------------------------------------------------
 @contract(Expert.Registered, convert=_entry_data)
-class ExpertRegisteredV1(Message):
+class ExpertRegisteredV1(Message, frozen=True):
     """A third-party expert (专家库)."""
 
     department: str

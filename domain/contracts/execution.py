@@ -13,13 +13,13 @@ from domain.execution.visit import VisitNotices
 
 
 @contract(FollowUpRound.Drawn)
-class FollowUpRoundDrawnV1(Message):
+class FollowUpRoundDrawnV1(Message, frozen=True):
     by: str
     record: dict[str, Any]
 
 
 @contract(FollowUpRound.Escalated)
-class FollowUpRoundEscalatedV1(Message):
+class FollowUpRoundEscalatedV1(Message, frozen=True):
     by: str
     target_id: str
     on: str
@@ -28,7 +28,7 @@ class FollowUpRoundEscalatedV1(Message):
 
 
 @contract(FollowUpRound.EscalationOutcomeRecorded)
-class FollowUpRoundEscalationOutcomeRecordedV1(Message):
+class FollowUpRoundEscalationOutcomeRecordedV1(Message, frozen=True):
     by: str
     target_id: str
     on: str
@@ -36,7 +36,7 @@ class FollowUpRoundEscalationOutcomeRecordedV1(Message):
 
 
 @contract(FollowUpRound.FeedbackGiven)
-class FollowUpRoundFeedbackGivenV1(Message):
+class FollowUpRoundFeedbackGivenV1(Message, frozen=True):
     by: str
     target_id: str
     on: str
@@ -45,7 +45,7 @@ class FollowUpRoundFeedbackGivenV1(Message):
 
 
 @contract(FollowUpRound.Planned)
-class FollowUpRoundPlannedV1(Message):
+class FollowUpRoundPlannedV1(Message, frozen=True):
     department: str
     period: str
     ratio: str
@@ -56,7 +56,7 @@ class FollowUpRoundPlannedV1(Message):
 
 
 @contract(FollowUpRound.VisitRecorded)
-class FollowUpRoundVisitRecordedV1(Message):
+class FollowUpRoundVisitRecordedV1(Message, frozen=True):
     by: str
     target_id: str
     visited_on: str
@@ -66,20 +66,20 @@ class FollowUpRoundVisitRecordedV1(Message):
 
 
 @contract(Inspection.Approved)
-class InspectionApprovedV1(Message):
+class InspectionApprovedV1(Message, frozen=True):
     by: str
     approved_on: str
     deadline: dict[str, Any]
 
 
 @contract(Inspection.DeadlineRecomputed)
-class InspectionDeadlineRecomputedV1(Message):
+class InspectionDeadlineRecomputedV1(Message, frozen=True):
     deadline: dict[str, Any]
     previous: dict[str, Any]
 
 
 @contract(Inspection.FindingsRecorded)
-class InspectionFindingsRecordedV1(Message):
+class InspectionFindingsRecordedV1(Message, frozen=True):
     by: str
     inspected_on: str
     methods: list[str]
@@ -87,7 +87,7 @@ class InspectionFindingsRecordedV1(Message):
 
 
 @contract(Inspection.Opened)
-class InspectionOpenedV1(Message):
+class InspectionOpenedV1(Message, frozen=True):
     assignment_id: str
     task_id: str
     department: str
@@ -97,12 +97,12 @@ class InspectionOpenedV1(Message):
 
 
 @contract(Inspection.Published)
-class InspectionPublishedV1(Message):
+class InspectionPublishedV1(Message, frozen=True):
     by: str
     published_on: str
 
 
-class PublicFindingV1(Message):
+class PublicFindingV1(Message, frozen=True):
     """One item's published result; ``description`` and ``measures`` only when not confidential."""
 
     item: str
@@ -112,7 +112,7 @@ class PublicFindingV1(Message):
     measures: list[dict[str, Any]] | None = None
 
 
-class PublicResultV1(Message):
+class PublicResultV1(Message, frozen=True):
     """A published result (一公开) as anyone may see it, on ``dualrandom.public.inspection.result_released``."""
 
     department: str
@@ -124,7 +124,7 @@ class PublicResultV1(Message):
 
 
 @contract(Inspection.ResultReleased, public=PublicResultV1)
-class InspectionResultReleasedV1(Message):
+class InspectionResultReleasedV1(Message, frozen=True):
     department: str
     target_id: str
     task_id: str
@@ -134,21 +134,21 @@ class InspectionResultReleasedV1(Message):
 
 
 @contract(Inspection.PushConfirmed)
-class InspectionPushConfirmedV1(Message):
+class InspectionPushConfirmedV1(Message, frozen=True):
     by: str
     reference: str
     on: str
 
 
 @contract(Inspection.PushFailed)
-class InspectionPushFailedV1(Message):
+class InspectionPushFailedV1(Message, frozen=True):
     by: str
     reason: str
     on: str
 
 
 @contract(Inspection.Pushed)
-class InspectionPushedV1(Message):
+class InspectionPushedV1(Message, frozen=True):
     by: str
     channel: str
     reference: str
@@ -156,25 +156,25 @@ class InspectionPushedV1(Message):
 
 
 @contract(Inspection.Returned)
-class InspectionReturnedV1(Message):
+class InspectionReturnedV1(Message, frozen=True):
     by: str
     reason: str
 
 
 @contract(Inspection.Submitted)
-class InspectionSubmittedV1(Message):
+class InspectionSubmittedV1(Message, frozen=True):
     by: str
 
 
 @contract(Referral.Accepted)
-class ReferralAcceptedV1(Message):
+class ReferralAcceptedV1(Message, frozen=True):
     by: str
     on: str
     note: str
 
 
 @contract(Referral.DeadlineExtended)
-class ReferralDeadlineExtendedV1(Message):
+class ReferralDeadlineExtendedV1(Message, frozen=True):
     by: str
     deadline: str
     new: str
@@ -183,14 +183,14 @@ class ReferralDeadlineExtendedV1(Message):
 
 
 @contract(Referral.DocumentsAdded)
-class ReferralDocumentsAddedV1(Message):
+class ReferralDocumentsAddedV1(Message, frozen=True):
     by: str
     documents: list[dict[str, Any]]
     note: str
 
 
 @contract(Referral.OutcomeReported)
-class ReferralOutcomeReportedV1(Message):
+class ReferralOutcomeReportedV1(Message, frozen=True):
     by: str
     on: str
     text: str
@@ -198,14 +198,14 @@ class ReferralOutcomeReportedV1(Message):
 
 
 @contract(Referral.ReceiptRecorded)
-class ReferralReceiptRecordedV1(Message):
+class ReferralReceiptRecordedV1(Message, frozen=True):
     by: str
     on: str
     reference: str
 
 
 @contract(Referral.Referred)
-class ReferralReferredV1(Message):
+class ReferralReferredV1(Message, frozen=True):
     kind: str
     from_department: str
     to: str
@@ -220,14 +220,14 @@ class ReferralReferredV1(Message):
 
 
 @contract(Referral.Rejected)
-class ReferralRejectedV1(Message):
+class ReferralRejectedV1(Message, frozen=True):
     by: str
     on: str
     reason: str
 
 
 @contract(VisitNotices.DocumentsShared)
-class VisitNoticesDocumentsSharedV1(Message):
+class VisitNoticesDocumentsSharedV1(Message, frozen=True):
     by: str
     department: str
     documents: list[dict[str, Any]]
@@ -235,7 +235,7 @@ class VisitNoticesDocumentsSharedV1(Message):
 
 
 @contract(VisitNotices.Opened)
-class VisitNoticesOpenedV1(Message):
+class VisitNoticesOpenedV1(Message, frozen=True):
     assignment_id: str
     target_id: str
     lead_department: str
@@ -243,7 +243,7 @@ class VisitNoticesOpenedV1(Message):
 
 
 @contract(VisitNotices.PreVisitNoticeIssued)
-class VisitNoticesPreVisitNoticeIssuedV1(Message):
+class VisitNoticesPreVisitNoticeIssuedV1(Message, frozen=True):
     by: str
     issued_on: str
     visit_from: str
@@ -253,7 +253,7 @@ class VisitNoticesPreVisitNoticeIssuedV1(Message):
 
 
 @contract(VisitNotices.PreVisitNoticeSent)
-class VisitNoticesPreVisitNoticeSentV1(Message):
+class VisitNoticesPreVisitNoticeSentV1(Message, frozen=True):
     by: str
     sent_on: str
     method: str
@@ -262,7 +262,7 @@ class VisitNoticesPreVisitNoticeSentV1(Message):
 
 
 @contract(VisitNotices.ResultNoticeDelivered)
-class VisitNoticesResultNoticeDeliveredV1(Message):
+class VisitNoticesResultNoticeDeliveredV1(Message, frozen=True):
     by: str
     delivered_on: str
     method: str
@@ -271,7 +271,7 @@ class VisitNoticesResultNoticeDeliveredV1(Message):
 
 
 @contract(VisitNotices.ResultNoticeIssued)
-class VisitNoticesResultNoticeIssuedV1(Message):
+class VisitNoticesResultNoticeIssuedV1(Message, frozen=True):
     by: str
     issued_on: str
     sha256: str
@@ -279,7 +279,7 @@ class VisitNoticesResultNoticeIssuedV1(Message):
 
 
 @contract(Inspection.TeamChanged)
-class InspectionTeamChangedV1(Message):
+class InspectionTeamChangedV1(Message, frozen=True):
     """The assignment's team for this department changed (recusal, redraw): mirrored here."""
 
     team: list[str]

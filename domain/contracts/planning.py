@@ -10,14 +10,14 @@ from domain.planning.plan import AnnualPlan
 
 
 @contract(AnnualPlan.Created)
-class AnnualPlanCreatedV1(Message):
+class AnnualPlanCreatedV1(Message, frozen=True):
     department: str
     year: int
     name: str
 
 
 @contract(AnnualPlan.EntryAdded)
-class AnnualPlanEntryAddedV1(Message):
+class AnnualPlanEntryAddedV1(Message, frozen=True):
     number: str
     name: str
     items: list[str]
@@ -28,19 +28,19 @@ class AnnualPlanEntryAddedV1(Message):
 
 
 @contract(AnnualPlan.EntryChanged)
-class AnnualPlanEntryChangedV1(Message):
+class AnnualPlanEntryChangedV1(Message, frozen=True):
     number: str
     changes: dict[str, Any]
 
 
 @contract(AnnualPlan.EntryRemoved)
-class AnnualPlanEntryRemovedV1(Message):
+class AnnualPlanEntryRemovedV1(Message, frozen=True):
     number: str
     reason: str
 
 
 @contract(AnnualPlan.RulesAdjusted)
-class AnnualPlanRulesAdjustedV1(Message):
+class AnnualPlanRulesAdjustedV1(Message, frozen=True):
     entry_number: str
     rules: list[dict[str, Any]]
     reason: str

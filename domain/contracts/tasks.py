@@ -11,12 +11,12 @@ from domain.tasks.task import Task
 
 
 @contract(Assignment.Cancelled)
-class AssignmentCancelledV1(Message):
+class AssignmentCancelledV1(Message, frozen=True):
     reason: str
 
 
 @contract(Assignment.Created)
-class AssignmentCreatedV1(Message):
+class AssignmentCreatedV1(Message, frozen=True):
     task_id: str
     task_number: str
     round: int
@@ -28,7 +28,7 @@ class AssignmentCreatedV1(Message):
 
 
 @contract(Assignment.InspectorRecused)
-class AssignmentInspectorRecusedV1(Message):
+class AssignmentInspectorRecusedV1(Message, frozen=True):
     department: str
     inspector_id: str
     reason: str
@@ -36,7 +36,7 @@ class AssignmentInspectorRecusedV1(Message):
 
 
 @contract(Assignment.MemberRedrawn)
-class AssignmentMemberRedrawnV1(Message):
+class AssignmentMemberRedrawnV1(Message, frozen=True):
     department: str
     removed: str
     new: str
@@ -45,13 +45,13 @@ class AssignmentMemberRedrawnV1(Message):
 
 
 @contract(Assignment.MergedInto)
-class AssignmentMergedIntoV1(Message):
+class AssignmentMergedIntoV1(Message, frozen=True):
     assignment_id: str
     reason: str
 
 
 @contract(Assignment.TaskMerged)
-class AssignmentTaskMergedV1(Message):
+class AssignmentTaskMergedV1(Message, frozen=True):
     task_id: str
     task_number: str
     items: dict[str, list[str]]
@@ -60,7 +60,7 @@ class AssignmentTaskMergedV1(Message):
 
 
 @contract(Assignment.TeamAssigned)
-class AssignmentTeamAssignedV1(Message):
+class AssignmentTeamAssignedV1(Message, frozen=True):
     department: str
     leader: str
     members: list[str]
@@ -69,14 +69,14 @@ class AssignmentTeamAssignedV1(Message):
 
 
 @contract(Task.DrawWithdrawn)
-class TaskDrawWithdrawnV1(Message):
+class TaskDrawWithdrawnV1(Message, frozen=True):
     round: int
     reason: str
     stage: str
 
 
 @contract(Task.InspectorsDrawn)
-class TaskInspectorsDrawnV1(Message):
+class TaskInspectorsDrawnV1(Message, frozen=True):
     round: int
     department: str
     visit_date: str
@@ -85,7 +85,7 @@ class TaskInspectorsDrawnV1(Message):
 
 
 @contract(Task.Opened)
-class TaskOpenedV1(Message):
+class TaskOpenedV1(Message, frozen=True):
     number: str
     name: str
     lead: str
@@ -102,7 +102,7 @@ class TaskOpenedV1(Message):
 
 
 @contract(Task.PoolFrozen)
-class TaskPoolFrozenV1(Message):
+class TaskPoolFrozenV1(Message, frozen=True):
     round: int
     position: int
     pool_digest: str
@@ -112,20 +112,20 @@ class TaskPoolFrozenV1(Message):
 
 
 @contract(Task.SeedCommitted)
-class TaskSeedCommittedV1(Message):
+class TaskSeedCommittedV1(Message, frozen=True):
     round: int
     commitment: str
 
 
 @contract(Task.TargetsDesignated)
-class TaskTargetsDesignatedV1(Message):
+class TaskTargetsDesignatedV1(Message, frozen=True):
     round: int
     targets: list[str]
     seed: str
 
 
 @contract(Task.TargetsDrawn)
-class TaskTargetsDrawnV1(Message):
+class TaskTargetsDrawnV1(Message, frozen=True):
     round: int
     record: dict[str, Any]
     off_site_first: list[str]

@@ -109,7 +109,7 @@ class Team:
         if removed not in self.members:
             raise InvalidInputError([FieldProblem("removed_inspector_id", "not_a_member",
                                                   f"{removed} is not a member of this team")])
-        members = tuple(m for m in self.members if m != removed) + (new,)
+        members = (*(m for m in self.members if m != removed), new)
         return Team(leader=members[0], members=members, experts=self.experts)
 
 
@@ -484,7 +484,7 @@ def _pick_experts(
         buckets, members = entry
         pick = buckets.pick(
             rk.rank(f"{department}\n{target}\nexpert\n{field}"),
-            lambda e: target not in members[e].conflicts and e not in picked,
+            lambda e: target not in members[e].conflicts and e not in picked,  # noqa: B023 - pick() calls it now, in this iteration
         )
         if pick is None:
             conflicted = sum(1 for e in members.values() if target in e.conflicts)
@@ -511,8 +511,9 @@ def _shortfall(
             _bump(reasons, "inspected it last period")
         else:
             eligible += 1
-            if i not in chosen and buckets.load[i] >= buckets.cap_of(i):
-                _bump(reasons, f"at the workload cap of {buckets.cap_of(i)}")
+            cap = buckets.cap_of(i)  # an inspector's bucket always has caps (only experts' have none)
+            if i not in chosen and cap is not None and buckets.load[i] >= cap:
+                _bump(reasons, f"at the workload cap of {cap}")
     return Shortfall(department=department, target_id=need.target_id, needed=team_size, eligible=eligible,
                      assigned=len(chosen), reasons=_ordered(reasons), missing=tuple(missing))
 

@@ -27,8 +27,8 @@ import hmac
 import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import islice, repeat
 from dataclasses import dataclass
+from itertools import islice, repeat
 from typing import Any
 
 from domain.errors import DomainError, FieldProblem, InvalidInputError
@@ -562,7 +562,7 @@ def _fast_checked_bytes(
         if not all(isinstance(s, str) and s for s in set(names)):
             return None
         if weighted and not (
-            set(map(type, weights)) == {int} and 1 <= min(weights) and max(weights) <= MAX_WEIGHT
+            set(map(type, weights)) == {int} and min(weights) >= 1 and max(weights) <= MAX_WEIGHT
         ):
             return None
     except (TypeError, UnicodeEncodeError):

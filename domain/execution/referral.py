@@ -220,6 +220,7 @@ class Referral(Aggregate):
         _not_before(problems, "outcome_by", ob, rb or on, "the response deadline")
         if problems:
             raise InvalidInputError(problems)
+        assert on is not None  # required: _date added a problem otherwise
         return cls(
             kind=kind,
             from_department=from_department,

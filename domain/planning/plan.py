@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any, ClassVar
@@ -257,7 +257,7 @@ class AnnualPlan(Aggregate):
     ) -> str:
         """Add an entry; returns its number (``YYYYnnn``, the next in sequence)."""
         problems: list[FieldProblem] = []
-        values = {
+        values: dict[str, Any] = {
             "name": _text(problems, "name", name, 200),
             "items": _items(problems, items),
             "category": _category(problems, category),
@@ -287,7 +287,7 @@ class AnnualPlan(Aggregate):
                 )
             elif key not in _ENTRY_FIELDS:
                 problems.append(FieldProblem(key, "unknown_field", "is not a field of a plan entry"))
-        checks = {
+        checks: dict[str, Callable[[Any], Any]] = {
             "name": lambda v: _text(problems, "name", v, 200),
             "items": lambda v: _items(problems, v),
             "category": lambda v: _category(problems, v),

@@ -323,7 +323,7 @@ _RULE_KEYS = (
 )
 
 
-def rule_from_dict(data: Mapping[str, Any], field: str = "rules[0]") -> SamplingRule:
+def rule_from_dict(data: Mapping[str, Any] | SamplingRule, field: str = "rules[0]") -> SamplingRule:
     """The rule of ``rule_to_dict``; problems are named ``<field>.<key>``. Missing keys take the defaults."""
     if isinstance(data, SamplingRule):
         return data
@@ -631,10 +631,7 @@ def _rule_bounds(
                     f"once a year: ceil({left} not yet inspected / {remaining_periods} periods left) = {once}"
                 )
                 q, parts = bound[k]
-                if parts:
-                    parts = [*parts, text, f"the larger: {max(q, once)}"]
-                else:
-                    parts = [text]
+                parts = [*parts, text, f"the larger: {max(q, once)}"] if parts else [text]
                 bound[k] = (max(q, once), parts)
     return bound
 

@@ -97,7 +97,7 @@ class Assignment(Aggregate):
         reason: str
 
     @staticmethod
-    def create_id(task_id: str, round: int, target_id: str, **_: Any) -> uuid.UUID:  # noqa: A002
+    def create_id(task_id: str, round: int, target_id: str, **_: Any) -> uuid.UUID:
         return assignment_id(task_id, round, target_id)
 
     @classmethod
@@ -109,7 +109,7 @@ class Assignment(Aggregate):
         round: int,
         target_id: str,
         lead: str,
-        period: str,  # noqa: A002
+        period: str,
         items: Mapping[str, Sequence[str]],
         off_site_first: bool = False,
     ) -> "Assignment":
@@ -134,7 +134,7 @@ class Assignment(Aggregate):
         round: int,
         target_id: str,
         lead: str,
-        period: str,  # noqa: A002
+        period: str,
         items: dict[str, list[str]],
         off_site_first: bool,
     ) -> None:

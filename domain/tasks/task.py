@@ -318,7 +318,7 @@ class Task(Aggregate):
         )
 
     @event(Opened)
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         number: str,
         name: str,
@@ -499,7 +499,7 @@ class Task(Aggregate):
 
     # -- mutators -------------------------------------------------------------------------------------
     @event(SeedCommitted)
-    def _commit(self, round: int, commitment: str) -> None:  # noqa: A002
+    def _commit(self, round: int, commitment: str) -> None:
         self.round = round
         self.commitment = commitment
         self.frozen = None
@@ -513,7 +513,7 @@ class Task(Aggregate):
         round: int,
         position: int,
         pool_digest: str,
-        pool_size: int,  # noqa: A002
+        pool_size: int,
         strata: dict[str, dict[str, Any]],
         excluded: dict[str, int],
     ) -> None:
@@ -527,13 +527,13 @@ class Task(Aggregate):
         self.state = "frozen"
 
     @event(TargetsDrawn)
-    def _drawn(self, round: int, record: dict[str, Any], off_site_first: list[str]) -> None:  # noqa: A002
+    def _drawn(self, round: int, record: dict[str, Any], off_site_first: list[str]) -> None:
         # Not copied: a draw record is large (every selected id) and nothing mutates it.
         self.draw = {"record": record, "off_site_first": list(off_site_first)}
         self.state = "drawn"
 
     @event(TargetsDesignated)
-    def _designate(self, round: int, targets: list[str], seed: str) -> None:  # noqa: A002
+    def _designate(self, round: int, targets: list[str], seed: str) -> None:
         self.round = round
         self.draw = {
             "record": {"selected": list(targets), "seed": seed, "designated": True},
@@ -547,7 +547,7 @@ class Task(Aggregate):
         self,
         round: int,
         department: str,
-        visit_date: str,  # noqa: A002
+        visit_date: str,
         teams: dict[str, dict[str, Any]],
         inspectors_digest: str,
     ) -> None:
@@ -558,7 +558,7 @@ class Task(Aggregate):
         }
 
     @event(DrawWithdrawn)
-    def _withdraw(self, round: int, reason: str, stage: str) -> None:  # noqa: A002
+    def _withdraw(self, round: int, reason: str, stage: str) -> None:
         self.withdrawn.append({"round": round, "reason": reason, "stage": stage})
         self.state = "open"
         self.commitment = None

@@ -13,9 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from projections.runner import insert_int_int_bytes
 from domain.audit.leaf import record_leaf
 from domain.audit.merkle import CompactTree, perfect_nodes, perfect_root
+from projections.runner import insert_int_int_bytes
 
 
 def _tables(md: sa.MetaData, suffix: str) -> tuple[sa.Table, sa.Table]:
@@ -125,7 +125,7 @@ class AuditProjection:
         new_nodes: list[tuple[int, int, bytes]] = []
         tree.on_node = lambda level, idx, h: new_nodes.append((level, idx, h))
         tree.min_level = LOWEST_STORED_LEVEL
-        new_leaves = []
+        new_leaves: list[tuple[int, int, bytes]] = []
         leaf, add, append = record_leaf, tree.append, new_leaves.append
         for idx, (position, n) in enumerate(events, size):
             h = leaf(position, n.originator_id, n.originator_version, n.topic, n.state)

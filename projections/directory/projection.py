@@ -28,7 +28,7 @@ metadata = sa.MetaData()
 TEXT_SEARCH = frozenset({"name", "address", "legal_basis", "organisation"})
 
 
-def _column(f: Any) -> sa.Column:  # type: ignore[type-arg]
+def _column(f: Any) -> sa.Column[Any]:
     if f.kind == "bool":
         return sa.Column(f.name, sa.Boolean, index=True)
     if f.kind == "list":
@@ -154,13 +154,14 @@ class DirectoryProjection:
             for key, mine in entries.items():
                 agg = loaded.get(key)
                 new = agg is None
-                oid = uuid.UUID(key) if new else agg.id
+                oid = uuid.UUID(key) if agg is None else agg.id
                 for _, version, item in mine:
                     if type(item) is tuple:
                         agg = item[0](agg, oid, version, item[1], item[2])
                     else:
                         agg = item.mutate(agg) or agg
                 position = mine[-1][0]
+                assert agg is not None  # mine holds at least one event
                 if new:
                     inserts.append((*self._row(agg, position, key), mine[0][0]))
                 else:

@@ -109,7 +109,7 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
 TABLES = _tables(metadata, "")
 # Its own aggregates' modules, tasks (Opened), plans, and the directory events that carry a name.
 _NAME_TOPICS = tuple(sorted(
-    {get_topic(c) for kind in _NAMED for c in (KINDS[kind].Registered, KINDS[kind].DetailsUpdated)}
+    {get_topic(c) for kind in _NAMED for c in (KINDS[kind].Registered, KINDS[kind].DetailsUpdated)}  # type: ignore[attr-defined]
     | {get_topic(DirectoryEntry.DetailsUpdated)}
 ))
 _TOPICS = tuple(sorted(
@@ -254,9 +254,9 @@ class ExecutionProjection:
         t = self.tables["name"]
         existing: set[tuple[str, str]] = set()
         by_kind: dict[str, list[str]] = {}
-        for (kind, key), pending in names.items():
+        for (kind, row_id), pending in names.items():
             if not pending.get("new"):  # an aggregate's first event made this row: it cannot exist yet
-                by_kind.setdefault(kind, []).append(key)
+                by_kind.setdefault(kind, []).append(row_id)
         pg = conn.dialect.name == "postgresql"
         step = 5000 if pg else 500
         for kind, keys in by_kind.items():

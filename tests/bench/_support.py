@@ -208,8 +208,8 @@ def serve(argv: Sequence[str]) -> None:
 
     from services.api.app import create_app
     from services.infra.logging import configure_logging
-    from services.runtime import Runtime
     from services.infra.settings import Settings
+    from services.runtime import Runtime
 
     parser = argparse.ArgumentParser(prog="_support.py serve")
     parser.add_argument("--database-url", required=True)

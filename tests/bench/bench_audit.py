@@ -31,12 +31,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import random
 import secrets
-import signal
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -44,26 +41,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
+import _support as S
 
-from projections.audit.projection import AuditProjection  # noqa: E402
-from projections.audit.queries import tree_size  # noqa: E402
-from projections.runner import ProjectionRunner  # noqa: E402
-from services.application import DualRandom  # noqa: E402
-from services.audit.checkpoints import checkpoints, create_checkpoint  # noqa: E402
-from services.audit.checkpoints import metadata as checkpoint_metadata  # noqa: E402
-from services.audit.keys import Signer  # noqa: E402
-from domain.audit.leaf import envelope, leaf_bytes  # noqa: E402
-from services.audit.log import events_table, iter_records  # noqa: E402
-from domain.audit.merkle import verify_inclusion  # noqa: E402
-from services.audit.proofs import inclusion, read_connection  # noqa: E402
-from services.audit.verify import verify_log  # noqa: E402
-from services.api.auth import issue_token  # noqa: E402
-from services.infra.store import create_engine  # noqa: E402
+from domain.audit.leaf import envelope, leaf_bytes
+from domain.audit.merkle import verify_inclusion
+from projections.audit.projection import AuditProjection
+from projections.audit.queries import tree_size
+from projections.runner import ProjectionRunner
+from services.api.auth import issue_token
+from services.application import DualRandom
+from services.audit.checkpoints import checkpoints, create_checkpoint
+from services.audit.checkpoints import metadata as checkpoint_metadata
+from services.audit.keys import Signer
+from services.audit.log import events_table, iter_records
+from services.audit.proofs import inclusion, read_connection
+from services.audit.verify import verify_log
+from services.infra.store import create_engine
 
 NAME = "bench_audit"
 NS = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
@@ -73,7 +69,7 @@ DEPARTMENTS = ("hj-eeb", "hj-amr", "hj-em", "hj-nr", "hj-hc", "hj-ag")
 # -- data ---------------------------------------------------------------------------------------------
 def stored_events(n: int) -> Iterator[tuple[uuid.UUID, int, str, bytes]]:
     """N events of targets in the store's format: registered, then risk class, tag, details changes."""
-    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     i = agg = 0
     while i < n:
@@ -118,11 +114,13 @@ def bulk_insert(engine: sa.Engine, n: int, chunk: int = 100_000) -> None:
         raw = engine.raw_connection()
         try:
             conn = raw.driver_connection
-            with conn.cursor() as cur:  # type: ignore[union-attr]
-                with cur.copy("COPY dualrandom_events (originator_id, originator_version, topic, state) FROM STDIN") as cp:
-                    for _ in range(min(chunk, n - done)):
-                        cp.write_row(next(source))
-                        done += 1
+            with (
+                conn.cursor() as cur,  # type: ignore[union-attr]
+                cur.copy("COPY dualrandom_events (originator_id, originator_version, topic, state) FROM STDIN") as cp,
+            ):
+                for _ in range(min(chunk, n - done)):
+                    cp.write_row(next(source))
+                    done += 1
             conn.commit()  # type: ignore[union-attr]
         finally:
             raw.close()

@@ -43,20 +43,21 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
+import _support as S
 
-from domain.draw.matching import (  # noqa: E402
+from domain.draw.matching import (
     ExpertInfo,
     InspectorInfo,
     InsufficientInspectorsError,
     VisitNeed,
     match_teams,
 )
-from domain.draw.sampler import Candidate, draw, verify  # noqa: E402
+from domain.draw.sampler import Candidate, draw, verify
 
 NAME = "bench_draw"
 CLASSES = (("general", 85), ("key", 12), ("special", 3))
@@ -135,27 +136,27 @@ def bench_targets(n: int, repeat: int) -> tuple[list[list[Any]], dict[str, Any]]
     out["selected"] = k
     out["quotas"] = quotas
     rng = random.Random(2)
-    sample_t, _ = timed(lambda: rng.sample(shuffled, k), repeat)
+    sample_t, _ = timed(partial(rng.sample, shuffled, k), repeat)
     base = statistics.median(sample_t)
     record(f"random.sample({n:,} -> {k:,})", sample_t, base, "random_sample")
-    strat_t, _ = timed(lambda: stratified_sample(shuffled, quotas, rng), repeat)
+    strat_t, _ = timed(partial(stratified_sample, shuffled, quotas, rng), repeat)
     record("random.sample per stratum (grouping included)", strat_t, base, "random_sample_stratified")
-    uni_t, result = timed(lambda: draw(seed, "", shuffled, quotas), repeat)
+    uni_t, result = timed(partial(draw, seed, "", shuffled, quotas), repeat)
     record("draw uniform, 12 strata, pool in random order", uni_t, base, "draw_uniform_random_order")
     assert len(result.selected) == k
-    w_t, wres = timed(lambda: draw(seed, "", shuffled, quotas, weighted=True), repeat)
+    w_t, wres = timed(partial(draw, seed, "", shuffled, quotas, weighted=True), repeat)
     record("draw weighted 1..8, 12 strata, random order", w_t, base, "draw_weighted_random_order")
     assert len(wres.selected) == k
-    rec_t, record_ = timed(lambda: result.as_record(), 1)
+    rec_t, record_ = timed(result.as_record, 1)
     out["as_record_s"] = rec_t[0]
-    v_t, outcome = timed(lambda: verify(record_, shuffled), 1)
+    v_t, outcome = timed(partial(verify, record_, shuffled), 1)
     assert outcome.match
     record("verify (re-run from the record)", v_t, base, "verify")
     del shuffled, result, wres, record_
 
     rows.sort()
     in_order = build(rows, by_risk=True, weight_by_risk=False)
-    sorted_t, res2 = timed(lambda: draw(seed, "", in_order, quotas), repeat)
+    sorted_t, res2 = timed(partial(draw, seed, "", in_order, quotas), repeat)
     record("draw uniform, 12 strata, pool in id order", sorted_t, base, "draw_uniform_id_order")
     del in_order, res2
 

@@ -28,19 +28,19 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
+import _support as S
 
-from domain.access import Actor  # noqa: E402
-from domain.draw.sampler import commitment  # noqa: E402
-from domain.tasks.task import Task  # noqa: E402
-from services.application import CommandContext  # noqa: E402
-from services.runtime import Runtime  # noqa: E402
-from services.infra.settings import Settings  # noqa: E402
-from services.usecases.tasks import draw_seeds, frozen_pools  # noqa: E402
+from domain.access import Actor
+from domain.draw.sampler import commitment
+from domain.tasks.task import Task
+from services.application import CommandContext
+from services.infra.settings import Settings
+from services.runtime import Runtime
+from services.usecases.tasks import draw_seeds, frozen_pools
 
 PLANNER = Actor("bench-planner", "hj-eeb", ("planner",))
-QUOTA = {"key": {r: 0.25 for r in "ABCD"}, "general": {"A": 0.02, "B": 0.05, "C": 0.08, "D": 0.20},
-         "special": {r: 1.0 for r in "ABCD"}}
+QUOTA = {"key": dict.fromkeys("ABCD", 0.25), "general": {"A": 0.02, "B": 0.05, "C": 0.08, "D": 0.20},
+         "special": dict.fromkeys("ABCD", 1.0)}
 
 
 def pool(n: int, seed: int = 1) -> tuple[list[str], list[str], dict[str, int]]:
@@ -78,7 +78,7 @@ def frozen_task(rt: Runtime, ids: list[str], strata: list[str], quotas: dict[str
         conn.execute(frozen_pools.insert().values(task_id=str(task.id), round=1, ids="\n".join(ids),
                                                   strata="\n".join(strata), weights="\n".join("1" for _ in ids),
                                                   off_site=""))
-    return task.id  # type: ignore[no-any-return]
+    return task.id
 
 
 def main() -> None:

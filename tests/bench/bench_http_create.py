@@ -48,10 +48,10 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
+import _support as S
 
-from services.application import _with_sqlite_timeout  # noqa: E402
-from services.api.auth import issue_token  # noqa: E402
+from services.api.auth import issue_token
+from services.application import _with_sqlite_timeout
 
 NAME = "bench_http_create"
 

@@ -45,11 +45,11 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
+import _support as S
 
-from domain.access import SYSTEM  # noqa: E402
-from domain.directory import Target  # noqa: E402
-from services.application import CommandContext, DualRandom  # noqa: E402
+from domain.access import SYSTEM
+from domain.directory import Target
+from services.application import CommandContext, DualRandom
 
 NAME = "bench_import"
 COLUMNS = ["credit_code", "name", "address", "county", "industry", "supervision_class", "risk_class", "tags"]
@@ -101,7 +101,7 @@ class Phases:
         return timed
 
 
-class instrumented:  # noqa: N801 - a context manager used like a function
+class instrumented:
     """Wrap the import's phases for the duration of a ``with`` block; restore everything after."""
 
     def __init__(self, app: DualRandom, phases: Phases) -> None:
@@ -273,7 +273,7 @@ def profile_import(
     stats.sort_stats("cumulative")
     listing = []
     for func in stats.fcn_list[:top]:  # type: ignore[attr-defined]
-        cc, nc, tt, ct, _ = stats.stats[func]  # type: ignore[attr-defined]
+        _cc, nc, tt, ct, _ = stats.stats[func]  # type: ignore[attr-defined]
         listing.append({"function": f"{func[0]}:{func[1]}({func[2]})", "ncalls": nc, "tottime": round(tt, 3),
                         "cumtime": round(ct, 3)})
     return out.getvalue(), listing

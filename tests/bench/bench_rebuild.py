@@ -35,14 +35,14 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _support as S  # noqa: E402
-import bench_audit as A  # noqa: E402
+import _support as S
+import bench_audit as A
 
-from projections.runner import ProjectionRunner, _Prefetch  # noqa: E402
-from services.application import DualRandom  # noqa: E402
-from services.cli.projections import rebuild as rebuild_all  # noqa: E402
-from services.runtime import all_projections  # noqa: E402
-from services.infra.store import create_engine  # noqa: E402
+from projections.runner import ProjectionRunner, _Prefetch
+from services.application import DualRandom
+from services.cli.projections import rebuild as rebuild_all
+from services.infra.store import create_engine
+from services.runtime import all_projections
 
 NAME = "bench_rebuild"
 

@@ -31,15 +31,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import nats  # noqa: E402
+import nats
 
-from domain.access import SYSTEM  # noqa: E402
-from services.application import CommandContext, DualRandom  # noqa: E402
-from services.infra.nats_embedded import EmbeddedNats, free_port  # noqa: E402
-from services.infra.partner import Subscription  # noqa: E402
-from services.infra.relay import OutgoingEvent, Relay, event_id, messages_for  # noqa: E402
-from services.infra.store import create_engine  # noqa: E402
-from tests.bench import _support as S  # noqa: E402
+from domain.access import SYSTEM
+from services.application import CommandContext, DualRandom
+from services.infra.nats_embedded import EmbeddedNats, free_port
+from services.infra.partner import Subscription
+from services.infra.relay import OutgoingEvent, Relay, event_id, messages_for
+from services.infra.store import create_engine
+from tests.bench import _support as S
 
 NAME = "bench_relay"
 CTX = CommandContext(SYSTEM, correlation_id="bench-relay")
@@ -56,7 +56,7 @@ def inspector(n: int) -> dict[str, Any]:
 
 def fill(app: DualRandom, n: int) -> None:
     app.register("department", department(), CTX)
-    rows = [(i + 2, {k: v for k, v in S.target_row(i).items()}) for i in range(n - 1)]
+    rows = [(i + 2, dict(S.target_row(i).items())) for i in range(n - 1)]
     app.import_entries("target", rows, CTX)
 
 

@@ -11,7 +11,7 @@ from services.runtime import Runtime
 
 
 @pytest.fixture
-def client(runtime: Runtime) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime)) as c:
         yield c
 

@@ -43,11 +43,11 @@ def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> No
     raise AssertionError("serve did not become ready")
 
 
-async def stream_subjects(nats_url: str, count: int, timeout: float = 15) -> list[tuple[str, dict]]:  # type: ignore[type-arg]
+async def stream_subjects(nats_url: str, count: int, timeout: float = 15) -> list[tuple[str, dict]]:
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     sub = await js.pull_subscribe("dualrandom.>", durable=None, stream="DUALRANDOM")
-    got: list[tuple[str, dict]] = []  # type: ignore[type-arg]
+    got: list[tuple[str, dict]] = []
     deadline = time.monotonic() + timeout
     while len(got) < count and time.monotonic() < deadline:
         try:

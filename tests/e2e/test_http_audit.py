@@ -21,18 +21,18 @@ READ_ANY = ["/api/v1/audit/tree", "/api/v1/audit/checkpoints", "/api/v1/audit/ch
 ENVELOPE = ("position", "aggregate_id", "version", "topic", "time", "meta", "data")
 
 
-def head(runtime) -> int:  # type: ignore[no-untyped-def]
+def head(runtime) -> int:
     return int(runtime.app.recorder.max_notification_id() or 0)
 
 
-def settle(runtime) -> int:  # type: ignore[no-untyped-def]
+def settle(runtime) -> int:
     """Wait until the audit tree holds every event; returns the log head."""
     position = head(runtime)
     assert runtime.runner.wait_for(position, timeout=10, names=["audit"])
     return position
 
 
-def some_history(client, auth) -> str:  # type: ignore[no-untyped-def]
+def some_history(client, auth) -> str:
     """A department, three targets, and changes to the first; returns its id."""
     assert client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin")).status_code == 201
     ids = [client.post("/api/v1/targets", json=a_target(), headers=auth("hj-amr", "planner", subject="amr:wang")).json()["id"]
@@ -42,13 +42,13 @@ def some_history(client, auth) -> str:  # type: ignore[no-untyped-def]
     return ids[0]
 
 
-def test_audit_endpoints_need_a_token(client) -> None:  # type: ignore[no-untyped-def]
+def test_audit_endpoints_need_a_token(client) -> None:
     for path in READ_ALL + READ_ANY:
         r = client.get(path)
         assert r.status_code == 401 and r.headers["content-type"].startswith(PROBLEM), path
 
 
-def test_only_auditors_and_admins_read_the_whole_log(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_only_auditors_and_admins_read_the_whole_log(client, runtime, auth) -> None:
     tid = some_history(client, auth)
     for role in ("planner", "inspector", "reviewer", "partner"):
         for path in ("/api/v1/audit/events", "/api/v1/audit/export", f"/api/v1/audit/aggregates/{tid}"):
@@ -58,7 +58,7 @@ def test_only_auditors_and_admins_read_the_whole_log(client, runtime, auth) -> N
         assert client.get("/api/v1/audit/export", headers=auth("hj-sj", role)).status_code == 200
 
 
-def test_every_role_reads_checkpoints_the_key_and_proofs(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_every_role_reads_checkpoints_the_key_and_proofs(client, runtime, auth) -> None:
     some_history(client, auth)
     settle(runtime)
     runtime.checkpointer.checkpoint()
@@ -68,7 +68,7 @@ def test_every_role_reads_checkpoints_the_key_and_proofs(client, runtime, auth) 
             assert r.status_code == 200, (role, path, r.text)
 
 
-def test_an_auditor_changes_nothing_on_any_route(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_an_auditor_changes_nothing_on_any_route(client, runtime, auth) -> None:
     tid = some_history(client, auth)
     before = head(runtime)
     auditor = auth("hj-sj", "auditor")
@@ -84,7 +84,7 @@ def test_an_auditor_changes_nothing_on_any_route(client, runtime, auth) -> None:
     assert head(runtime) == before
 
 
-def test_the_log_pages_in_order_with_who_did_what(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_the_log_pages_in_order_with_who_did_what(client, runtime, auth) -> None:
     tid = some_history(client, auth)
     h = auth("hj-sj", "auditor")
     first = client.get("/api/v1/audit/events?limit=3", headers=h).json()
@@ -100,7 +100,7 @@ def test_the_log_pages_in_order_with_who_did_what(client, runtime, auth) -> None
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "limit"
 
 
-def test_the_export_streams_every_event_as_json_lines(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_the_export_streams_every_event_as_json_lines(client, runtime, auth) -> None:
     some_history(client, auth)
     r = client.get("/api/v1/audit/export", headers=auth("hj-sj", "auditor"))
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
@@ -110,7 +110,7 @@ def test_the_export_streams_every_event_as_json_lines(client, runtime, auth) -> 
     assert [json.loads(x)["position"] for x in tail] == [4, 5]
 
 
-def test_an_aggregate_is_read_as_of_a_version_or_a_time(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_an_aggregate_is_read_as_of_a_version_or_a_time(client, runtime, auth) -> None:
     tid = some_history(client, auth)
     h = auth("hj-sj", "auditor")
     now = client.get(f"/api/v1/audit/aggregates/{tid}", headers=h).json()
@@ -130,7 +130,7 @@ def test_an_aggregate_is_read_as_of_a_version_or_a_time(client, runtime, auth) -
     assert client.get(f"/api/v1/audit/aggregates/{uuid.uuid4()}", headers=h).status_code == 404
 
 
-def test_a_partner_checks_an_event_against_a_signed_checkpoint_with_only_the_api(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_partner_checks_an_event_against_a_signed_checkpoint_with_only_the_api(client, runtime, auth) -> None:
     some_history(client, auth)
     settle(runtime)
     first = runtime.checkpointer.checkpoint()
@@ -146,7 +146,7 @@ def test_a_partner_checks_an_event_against_a_signed_checkpoint_with_only_the_api
     Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"])).verify(
         base64.b64decode(cp["signature"]), cp["body"].encode()
     )
-    origin, size, root_b64, time_line, _ = cp["body"].split("\n")
+    _origin, size, root_b64, time_line, _ = cp["body"].split("\n")
     assert (int(size), base64.b64decode(root_b64).hex(), time_line) == (cp["tree_size"], cp["root_hash"], f"time {cp['time']}")
     # An auditor hands the partner the exported event at position 4.
     event = [json.loads(x) for x in client.get("/api/v1/audit/export", headers=auth("hj-sj", "auditor")).text.splitlines()][3]

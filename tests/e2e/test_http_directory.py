@@ -10,11 +10,11 @@ from tests.support.builders import a_department, a_target, an_expert, an_inspect
 PROBLEM = "application/problem+json"
 
 
-def head(runtime) -> int:  # type: ignore[no-untyped-def]
+def head(runtime) -> int:
     return runtime.app.recorder.max_notification_id() or 0
 
 
-def test_without_a_valid_token_every_api_call_is_401(client, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_without_a_valid_token_every_api_call_is_401(client, runtime) -> None:
     expired = jwt.encode({"iss": "dualrandom", "sub": "x", "dept": "hj-eeb", "roles": ["admin"], "exp": int(time.time()) - 10},
                          runtime.settings.secret_key, algorithm="HS256")
     forged = jwt.encode({"iss": "dualrandom", "sub": "x", "dept": "hj-eeb", "roles": ["admin"], "exp": int(time.time()) + 99},
@@ -30,7 +30,7 @@ def test_without_a_valid_token_every_api_call_is_401(client, runtime) -> None:  
     assert client.get("/health").status_code == 200
 
 
-def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(client, runtime, auth) -> None:
     r = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"), headers=auth("hj-eeb", "planner"))
     assert r.status_code == 201, r.text
     before = head(runtime)
@@ -47,14 +47,14 @@ def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(cl
     assert head(runtime) == before
 
 
-def test_items_follow_the_same_rule_and_experts_too(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_items_follow_the_same_rule_and_experts_too(client, runtime, auth) -> None:
     assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-eeb")).status_code == 201
     assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-amr")).status_code == 403
     assert client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-eeb")).status_code == 201
     assert client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-em")).status_code == 403
 
 
-def test_auditors_and_inspectors_change_nothing(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_auditors_and_inspectors_change_nothing(client, runtime, auth) -> None:
     tid = client.post("/api/v1/targets", json=a_target(), headers=auth("hj-amr", "planner")).json()["id"]
     before = head(runtime)
     for role in ("auditor", "inspector", "reviewer", "partner"):
@@ -67,14 +67,14 @@ def test_auditors_and_inspectors_change_nothing(client, runtime, auth) -> None: 
     assert client.get(f"/api/v1/targets/{tid}/history", headers=auth("hj-eeb", "auditor")).status_code == 200
 
 
-def test_only_an_admin_registers_departments(client, auth) -> None:  # type: ignore[no-untyped-def]
+def test_only_an_admin_registers_departments(client, auth) -> None:
     assert client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "planner")).status_code == 403
     assert client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin")).status_code == 201
     again = client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin"))
     assert again.status_code == 409 and again.headers["content-type"].startswith(PROBLEM)
 
 
-def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(client, runtime, auth) -> None:
     h = auth()
     bad = a_target(credit_code="91410724MA0000000X", supervision_class="vip")
     r = client.post("/api/v1/targets", json=bad, headers=h)
@@ -101,7 +101,7 @@ def test_bad_input_is_a_problem_naming_the_field_and_changes_nothing(client, run
     assert head(runtime) == before
 
 
-def test_concurrent_writes_to_one_target_never_lose_an_update(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_concurrent_writes_to_one_target_never_lose_an_update(client, runtime, auth) -> None:
     h = auth()
     tid = client.post("/api/v1/targets", json=a_target(), headers=h).json()["id"]
     # Same version twice: the first wins, the second is a 409.
@@ -126,7 +126,7 @@ def test_concurrent_writes_to_one_target_never_lose_an_update(client, runtime, a
     assert len(history) == 2 + statuses.count(200)
 
 
-def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client, auth) -> None:  # type: ignore[no-untyped-def]
+def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client, auth) -> None:
     h = {**auth("hj-eeb", "planner", subject="staff-42"), "X-Correlation-ID": "req-abc-123"}
     r = client.post("/api/v1/targets", json=a_target(name="获嘉县读写一致有限公司"), headers=h)
     assert r.headers["x-correlation-id"] == "req-abc-123"
@@ -141,7 +141,7 @@ def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client
     assert one.json()["name"] == "获嘉县读写一致有限公司" and one.headers["etag"] == '"1"'
 
 
-def test_the_schema_describes_every_operation(client) -> None:  # type: ignore[no-untyped-def]
+def test_the_schema_describes_every_operation(client) -> None:
     schema = client.get("/schema/openapi.json").json()
     operations = [(p, m, op) for p, ops in schema["paths"].items() for m, op in ops.items()]
     assert len(operations) >= 25
@@ -149,7 +149,7 @@ def test_the_schema_describes_every_operation(client) -> None:  # type: ignore[n
     assert missing == []
 
 
-def test_ready_and_metrics_report_positions(client, auth) -> None:  # type: ignore[no-untyped-def]
+def test_ready_and_metrics_report_positions(client, auth) -> None:
     written = client.post("/api/v1/targets", json=a_target(), headers=auth()).json()
     client.get(f"/api/v1/targets?min_position={written['position']}", headers=auth())
     ready = client.get("/ready").json()

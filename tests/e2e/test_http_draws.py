@@ -35,7 +35,7 @@ def demo(runtime: Runtime) -> Runtime:
 
 def _ok(r: Any, status: int = 200) -> dict[str, Any]:
     assert r.status_code == status, r.text
-    return r.json()  # type: ignore[no-any-return]
+    return r.json()
 
 
 def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(demo, client, auth) -> None:
@@ -303,7 +303,7 @@ def test_a_draw_whose_visit_was_merged_cannot_be_withdrawn(demo, client, auth) -
 
 
 def test_visits_whose_inspection_was_opened_do_not_merge(demo, client, auth) -> None:
-    eeb_task, em_task, eeb, em = _overlapping_tasks_with_teams(client, auth)
+    _eeb_task, em_task, eeb, em = _overlapping_tasks_with_teams(client, auth)
     o = em_task["drawn"]["overlaps"][0]
     _ok(client.post(f"/api/v1/assignments/{o['assignment_id']}/inspections/hj-eeb", headers=eeb))
     r = client.post(f"/api/v1/assignments/{o['this_assignment_id']}/merge",
@@ -323,7 +323,7 @@ def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_not
     url = f"/api/v1/plans/{plan['id']}/entries"
     for headers in (auth("hj-amr", "planner"), auth("hj-eeb", "inspector"), auth("hj-audit", "auditor")):
         assert client.post(url, json=entry, headers=headers).status_code == 403
-    amr_item = list(_items(client, auth("hj-amr", "planner"), "hj-amr").values())[0]
+    amr_item = next(iter(_items(client, auth("hj-amr", "planner"), "hj-amr").values()))
     bad = [({**entry, "items": [amr_item]}, "items[0]"), ({**entry, "period": "2025Q1"}, "period"),
            ({**entry, "rules": [{"supervision_class": "key", "min_ratio": "125%"}]}, "min_ratio")]
     for body, field in bad:

@@ -282,7 +282,7 @@ def _approve(client: Any, auth: Any, visit: dict[str, Any], iid: str, on: str) -
     member = visit["teams"]["hj-eeb"]["members"][0]
     _ok(client.post(f"/api/v1/inspections/{iid}/submit", headers=auth("hj-eeb", "inspector", subject=member)))
     return _ok(client.post(f"/api/v1/inspections/{iid}/approve", json={"approved_on": on},
-                           headers=auth("hj-eeb", "reviewer", subject="eeb-rev")))  # type: ignore[no-any-return]
+                           headers=auth("hj-eeb", "reviewer", subject="eeb-rev")))
 
 
 def test_a_provisional_deadline_is_recomputed_when_an_admin_loads_the_schedule(demo, client, auth) -> None:

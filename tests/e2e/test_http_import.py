@@ -18,11 +18,11 @@ def csv_rows(n: int, start: int = 5000, risk: str = "B") -> str:
     )
 
 
-def upload(client, path: str, content: bytes, name: str, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+def upload(client, path: str, content: bytes, name: str, headers: dict[str, str]):
     return client.post(path, files={"file": (name, content, "application/octet-stream")}, headers=headers)
 
 
-def test_an_upload_imports_once_and_a_changed_row_stores_only_its_change(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_imports_once_and_a_changed_row_stores_only_its_change(client, runtime, auth) -> None:
     h = auth("hj-amr", "planner")
     first = upload(client, "/api/v1/targets/import", csv_rows(20).encode(), "targets.csv", h)
     assert first.status_code == 200, first.text
@@ -36,7 +36,7 @@ def test_an_upload_imports_once_and_a_changed_row_stores_only_its_change(client,
     assert listing["total"] == 1 and listing["items"][0]["credit_code"] == credit_code(5003)
 
 
-def test_a_file_with_bad_rows_stores_nothing_and_lists_every_bad_row(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_with_bad_rows_stores_nothing_and_lists_every_bad_row(client, runtime, auth) -> None:
     bad = csv_rows(5)
     lines = bad.splitlines()
     lines[2] = lines[2].replace(credit_code(5001), credit_code(5001)[:-1] + ("0" if credit_code(5001)[-1] != "0" else "1"))
@@ -49,7 +49,7 @@ def test_a_file_with_bad_rows_stores_nothing_and_lists_every_bad_row(client, run
     assert runtime.app.recorder.max_notification_id() == before
 
 
-def test_imports_are_scoped_like_every_other_write(client, runtime, auth) -> None:  # type: ignore[no-untyped-def]
+def test_imports_are_scoped_like_every_other_write(client, runtime, auth) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
     ws.append(["部门代码", "执法人员编号", "姓名", "执法证号", "执法证有效期"])

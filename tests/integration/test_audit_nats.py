@@ -16,8 +16,8 @@ from services.audit.checkpoints import SUBJECT, checkpoints, parse_body
 from services.audit.keys import PublicKey
 from services.infra.nats_embedded import EmbeddedNats
 from services.infra.relay import Relay
-from services.runtime import Runtime
 from services.infra.settings import Settings
+from services.runtime import Runtime
 from tests.support.builders import a_department, a_target
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 

@@ -12,18 +12,18 @@ import pytest
 import sqlalchemy as sa
 
 from domain.access import SYSTEM
+from domain.audit.leaf import envelope, leaf_bytes
+from domain.audit.merkle import leaf_hash
 from domain.errors import InvalidInputError
 from projections.audit.projection import AuditProjection
 from projections.audit.queries import root_at, tree_size
 from projections.directory.projection import TABLES, DirectoryProjection
 from services.application import CommandContext
 from services.audit.history import NotYetError, aggregate_at
-from domain.audit.leaf import envelope, leaf_bytes
 from services.audit.log import events_table, export_chunks, iter_records
-from domain.audit.merkle import leaf_hash
 from services.audit.replay import ReplayError, replay, resolve_until
-from services.runtime import Runtime
 from services.infra.store import create_engine
+from services.runtime import Runtime
 from tests.support.builders import a_department, a_target
 
 CTX = CommandContext(SYSTEM, correlation_id="req-replay-test")
@@ -50,7 +50,7 @@ def into(database_url: str, tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
-def rows(engine: sa.Engine, table: sa.Table) -> list[tuple]:  # type: ignore[type-arg]
+def rows(engine: sa.Engine, table: sa.Table) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).all()]
 

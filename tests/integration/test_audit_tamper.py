@@ -15,17 +15,17 @@ import pytest
 import sqlalchemy as sa
 
 from domain.access import SYSTEM
+from domain.audit.leaf import envelope, leaf_bytes
+from domain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from projections.audit.projection import LOWEST_STORED_LEVEL, AuditProjection, leaves, nodes
 from projections.audit.queries import consistency_proof, inclusion_proof, root_at, tree_size
 from projections.runner import ProjectionRunner
 from services.application import CommandContext
 from services.audit.checkpoints import TreeForkError, checkpoints, create_checkpoint
-from domain.audit.leaf import envelope, leaf_bytes
 from services.audit.log import events_table, iter_records
-from domain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from services.audit.verify import verify_log
-from services.runtime import Runtime
 from services.infra.settings import Settings
+from services.runtime import Runtime
 from tests.support.builders import a_department, a_target
 
 CTX = CommandContext(SYSTEM, correlation_id="req-audit-test")

@@ -13,7 +13,7 @@ from services.cli.demo import DEPARTMENTS, demo_data, load_demo
 
 
 @pytest.fixture
-def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+def app(tmp_path: Path):
     application = DualRandom("sqlite:///" + str(tmp_path / "e.db"))
     yield application
     application.close()

@@ -19,14 +19,14 @@ ADMIN = Actor("root", "hj-eeb", ("admin",))
 
 
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
+def app(database_url: str):
     application = DualRandom(database_url)
     yield application
     application.close()
 
 
 @pytest.fixture
-def runner(app: DualRandom, database_url: str):  # type: ignore[no-untyped-def]
+def runner(app: DualRandom, database_url: str):
     engine = create_engine(database_url)
     r = ProjectionRunner(app, engine, [DirectoryProjection()], batch_size=50)
     r.setup()
@@ -111,7 +111,7 @@ def test_a_rebuilt_read_model_equals_the_live_one(app: DualRandom, runner: Proje
     assert _rows(runner.engine) == live
 
 
-def _rows(engine: sa.Engine) -> dict[str, list[tuple]]:  # type: ignore[type-arg]
+def _rows(engine: sa.Engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {k: sorted(tuple(r) for r in conn.execute(sa.select(t))) for k, t in TABLES.items()}
 

@@ -1,6 +1,7 @@
 """EmbeddedNats: a real nats-server child with JetStream that starts, listens, stops and dies with its parent."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -30,7 +31,7 @@ def _alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def _wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
+def _wait_until(condition, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -146,10 +147,8 @@ def test_the_server_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        try:  # if the test failed, do not leave the server behind
+        with contextlib.suppress(NameError, ProcessLookupError):  # if the test failed, do not leave the server behind
             os.kill(child, signal.SIGKILL)
-        except (NameError, ProcessLookupError):
-            pass
 
 
 def test_a_server_started_from_a_short_lived_thread_outlives_that_thread(tmp_path: Path) -> None:

@@ -144,7 +144,7 @@ def test_an_error_other_than_a_conflict_reaches_every_caller_of_the_batch() -> N
         with pytest.raises(RuntimeError, match="database down"):
             f.result()
     # and the group commit is usable afterwards
-    group._insert = FakeStore(delay=0).insert  # noqa: SLF001
+    group._insert = FakeStore(delay=0).insert
     assert group.insert(stored(uuid.uuid4(), 1)) == [1]
 
 
@@ -159,7 +159,7 @@ def test_a_batch_holds_at_most_max_events_but_always_the_leaders_write() -> None
 
 # -- DualRandom on a real store -------------------------------------------------------------------
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
+def app(database_url: str):
     application = DualRandom(database_url)
     application.recorder.max_notification_id()  # SQLite switches to WAL on the first transaction
     yield application
@@ -168,7 +168,7 @@ def app(database_url: str):  # type: ignore[no-untyped-def]
 
 def _slow_first_insert(app: DualRandom, delay: float = 0.05) -> None:
     """Make the group commit's first insert slow so that the other threads pile up behind it."""
-    insert = app.group_commit._insert  # noqa: SLF001
+    insert = app.group_commit._insert
     first = threading.Event()
 
     def slow(events: Any) -> Any:
@@ -177,7 +177,7 @@ def _slow_first_insert(app: DualRandom, delay: float = 0.05) -> None:
             time.sleep(delay)
         return insert(events)
 
-    app.group_commit._insert = slow  # noqa: SLF001
+    app.group_commit._insert = slow
 
 
 def _events(database_url: str) -> list[tuple[int, uuid.UUID, int]]:

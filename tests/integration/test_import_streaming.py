@@ -20,7 +20,7 @@ ADMIN = Actor("root", "hj-eeb", ("admin",))
 
 
 @pytest.fixture
-def app(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def app(database_url: str, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(application, "_PIPELINE_CHUNK", 40)
     monkeypatch.setattr(recorder_module, "COPY_MIN", 10)  # chunks go by COPY on PostgreSQL, as imports do
     application_ = DualRandom(database_url)

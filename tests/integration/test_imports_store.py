@@ -22,7 +22,7 @@ CTX = CommandContext(SYSTEM)
 
 
 @pytest.fixture
-def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+def app(tmp_path: Path):
     application = DualRandom("sqlite:///" + str(tmp_path / "e.db"))
     yield application
     application.close()
@@ -47,12 +47,12 @@ def encode(fmt: str, rows: list[list[str]]) -> tuple[bytes, str]:
     return (csv_bytes(rows), "file.csv") if fmt == "csv" else (xlsx_bytes(rows), "file.xlsx")  # type: ignore[arg-type]
 
 
-def import_file(app: DualRandom, kind: str, fmt: str, rows: list[list[str]]):  # type: ignore[no-untyped-def]
+def import_file(app: DualRandom, kind: str, fmt: str, rows: list[list[str]]):
     content, name = encode(fmt, rows)
     return app.import_entries(kind, parse_file(kind, content, name), CTX)
 
 
-def stored(app: DualRandom, kind: str, key: str) -> dict:  # type: ignore[type-arg]
+def stored(app: DualRandom, kind: str, key: str) -> dict:
     return app.load(kind, entry_id(kind, key)).data
 
 

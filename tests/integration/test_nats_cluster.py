@@ -107,7 +107,7 @@ def test_an_r3_stream_loses_nothing_when_its_leader_stops(
         leader = next(n for n in nodes if f"nats-{n.n}" == before.cluster.leader)
         leader.stop()
         survivors = [n for n in nodes if n is not leader]
-        for i in range(5):  # writes go on, as commands: the relay must fail over to a new leader
+        for _i in range(5):  # writes go on, as commands: the relay must fail over to a new leader
             app.import_entries("target", [(j + 2, a_target()) for j in range(100)], CTX)
             relay.wake()
         wait_for(lambda: relay.position() == head(), what="the relay after the leader stopped")

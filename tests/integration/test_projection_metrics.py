@@ -36,7 +36,7 @@ def _samples(text: str) -> dict[tuple[str, str | None], int]:
     return samples
 
 
-def _client(runtime: Runtime) -> TestClient:  # type: ignore[type-arg]
+def _client(runtime: Runtime) -> TestClient:
     return TestClient(create_app(runtime, background=False))  # no loop: the test moves the read models
 
 

@@ -1,6 +1,7 @@
 """Rebuilding read models while the server serves, and the property every read model keeps: a rebuild from
 position 0 gives exactly the live rows, whatever the commands and however the live runner cut the log."""
 
+import contextlib
 import threading
 import uuid
 from collections.abc import Callable
@@ -40,7 +41,7 @@ def test_a_rebuild_equals_the_live_read_models_and_swaps_in_under_the_live_names
         assert assert_rebuild_equals_live(runtime, name) == head
     tables, indexes = _table_names(runtime.engine), schema_wide_names(runtime.engine)
 
-    assert runtime.runner.rebuild() == {name: head for name in NAMES}
+    assert runtime.runner.rebuild() == dict.fromkeys(NAMES, head)
     assert _table_names(runtime.engine) == tables  # the live names, no copy left behind
     assert schema_wide_names(runtime.engine) == indexes  # indexes (and PostgreSQL's pkeys) renamed back
     assert set(runtime.runner.positions()) == set(NAMES)
@@ -60,7 +61,7 @@ def test_the_swap_applies_what_was_written_after_the_copy_was_built(runtime: Run
     runtime.runner.catch_up()
     rebuilder = ProjectionRunner(runtime.app, runtime.engine, all_projections())  # as in another process
     copies = rebuilder.build_copies()
-    assert {c.name: rebuilder.position(c.name + REBUILD_SUFFIX) for c in copies} == {n: 10 for n in NAMES}
+    assert {c.name: rebuilder.position(c.name + REBUILD_SUFFIX) for c in copies} == dict.fromkeys(NAMES, 10)
     late = [runtime.app.register("target", a_target(), PLANNER).position for _ in range(3)]
     assert runtime.runner.position("directory") == 10  # the live runner has not seen them either
     for c in copies:
@@ -164,7 +165,7 @@ def _update(kind: str) -> Callable[[World, dict[str, Any]], None]:
 def _import_targets(world: World, params: dict[str, Any]) -> None:
     """A file of new targets and changes to existing ones, one transaction (the bulk path)."""
     rows = []
-    for i, (index, risk) in enumerate(params["changes"]):
+    for _i, (index, risk) in enumerate(params["changes"]):
         entry = world.pick("target", index)
         if entry is not None:
             current = world.runtime.app.load("target", entry).data
@@ -203,10 +204,8 @@ def _open_task(world: World, params: dict[str, Any]) -> None:
     rt, items = world.runtime, world.ids["item"]
     if not items:
         return
-    try:
+    with contextlib.suppress(ConflictError):
         world.ids["department"].append(rt.app.register("department", a_department(), ADMIN).id)
-    except ConflictError:
-        pass
     classes = params["classes"] or ["key"]
     done = rt.tasks.open_task(PLANNER, {
         "period": f"2024Q{params['quarter']}", "reason": "随机场景", "participants": {"hj-eeb": [items[params["index"] % len(items)]]},
@@ -325,7 +324,7 @@ def _run(world: World, steps: list[tuple[int, dict[str, Any]]]) -> None:
 
 @settings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(steps=st.lists(command, min_size=20, max_size=100))
-def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runtime, steps) -> None:  # type: ignore[no-untyped-def]
+def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runtime, steps) -> None:
     # One store for every example: the history only grows, and each example checks the whole of it.
     world = World(runtime)
     _run(world, steps)
@@ -335,7 +334,7 @@ def test_any_sequence_of_commands_rebuilds_to_the_live_read_models(runtime: Runt
         assert assert_rebuild_equals_live(runtime, name) == runtime.runner.head()
 
 
-def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(runtime: Runtime, monkeypatch) -> None:
     from projections.directory.projection import DirectoryProjection
 
     for _ in range(5):
@@ -344,7 +343,7 @@ def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(ru
     tables = _table_names(runtime.engine)
     applied = DirectoryProjection.apply_batch
 
-    def broken(self, conn, events):  # type: ignore[no-untyped-def]
+    def broken(self, conn, events):
         if self.suffix:
             raise RuntimeError("disk full")
         applied(self, conn, events)
@@ -369,7 +368,7 @@ def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
     runtime.runner.rebuild(["directory"])
 
 
-def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:
     """The execution read model reads directory names from the stored state (``stored_topics``) unless an event
     must be decoded (an escape, an upcast): both ways give the same rows, and a live run of either equals the other.
     Enterprises' names are not kept there: they are the directory read model's, as they are now."""
@@ -455,7 +454,7 @@ def test_a_rebuild_in_two_build_processes_equals_the_live_read_models(
             idle.set()
             other.join()
     assert method == ("fork" if start == "forked" else "spawn")
-    assert positions == {name: head for name in NAMES}
+    assert positions == dict.fromkeys(NAMES, head)
     assert set(runtime.runner.positions()) == set(NAMES)  # no copy's row left behind
     for name in NAMES:
         assert assert_rebuild_equals_live(runtime, name) == head

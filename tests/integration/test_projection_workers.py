@@ -17,8 +17,8 @@ from litestar.testing import TestClient
 from domain.access import Actor
 from projections.directory.queries import list_entries
 from services.api.app import create_app
-from services.application import CommandContext
 from services.api.auth import issue_token
+from services.application import CommandContext
 from services.runtime import Runtime, all_projections
 from tests.support.builders import a_target
 from tests.support.projections import assert_rebuild_equals_live, schema_wide_names

@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from domain.access import SYSTEM
+from domain.contracts import REGISTRY
 from services.application import CommandContext, DualRandom, describe_event
 from services.infra.nats_embedded import EmbeddedNats, free_port
-from domain.contracts import REGISTRY
 from services.infra.relay import Relay, event_id, json_safe, relay_position
 from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector

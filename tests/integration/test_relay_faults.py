@@ -4,6 +4,7 @@ killed and restarted (file storage, ``sync_interval: always``), and PostgreSQL u
 in store order."""
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -113,7 +114,7 @@ class RelayProcess:
     def start(self) -> "RelayProcess":
         env = {**os.environ, **self.env, "DUALRANDOM_LOG_FORMAT": "json", "PYTHONPATH": str(ROOT)}
         with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         return self
 
     def kill(self) -> None:
@@ -232,10 +233,8 @@ class TcpProxy:
             pass
         finally:
             for s in (src, dst):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def cut(self) -> None:
         """Stop listening and drop every open connection: the database is unreachable."""
@@ -243,18 +242,14 @@ class TcpProxy:
             if self._listener is not None:
                 # shutdown wakes the thread blocked in accept(): a bare close() leaves the socket listening
                 # until that accept returns, and the restart's bind then fails with EADDRINUSE
-                try:
+                with contextlib.suppress(OSError):
                     self._listener.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 self._listener.close()
                 self._listener = None
             conns, self._conns = self._conns, []
         for s in conns:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
 

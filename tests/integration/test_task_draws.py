@@ -29,7 +29,7 @@ def _open(rt: Any, county: Any, **extra: Any) -> uuid.UUID:
 def _draw(rt: Any, tid: uuid.UUID, entropy: str = "") -> dict[str, Any]:
     rt.tasks.commit(ctx(EEB_PLANNER), tid)
     rt.tasks.freeze(ctx(EEB_PLANNER), tid)
-    return rt.tasks.draw_targets(ctx(EEB_PLANNER), tid, entropy).body  # type: ignore[no-any-return]
+    return rt.tasks.draw_targets(ctx(EEB_PLANNER), tid, entropy).body
 
 
 def test_the_pool_is_the_log_at_the_freeze_position_whatever_changes_afterwards(runtime) -> None:

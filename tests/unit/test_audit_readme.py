@@ -10,19 +10,19 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from domain.audit.canonical import canonicalize
-from services.audit.checkpoints import body_text, parse_body
-from services.audit.keys import PublicKey, Signer
 from domain.audit.leaf import leaf_bytes
 from domain.audit.merkle import leaf_hash, verify_inclusion
+from services.audit.checkpoints import body_text, parse_body
+from services.audit.keys import PublicKey, Signer
 
 README = Path(__file__).parents[2] / "docs" / "auditing.md"
 
 
-def example() -> dict:  # type: ignore[type-arg]
+def example() -> dict:
     text = README.read_text(encoding="utf-8")
     block = re.search(r"<!-- verify-example:start -->\s*```json\n(.*?)```\s*<!-- verify-example:end -->", text, re.S)
     assert block, "docs/auditing.md: the worked example block is missing"
-    return json.loads(block.group(1))  # type: ignore[no-any-return]
+    return json.loads(block.group(1))
 
 
 def test_the_worked_example_verifies_by_hand() -> None:

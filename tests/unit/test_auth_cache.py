@@ -14,7 +14,7 @@ OTHER = "o" * 40
 
 @pytest.fixture(autouse=True)
 def _empty_cache() -> None:
-    auth._verified.clear()  # noqa: SLF001
+    auth._verified.clear()
 
 
 def test_a_verified_token_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -32,7 +32,7 @@ def test_a_remembered_token_still_expires(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(auth.time, "time", lambda: now + 61)
     with pytest.raises(AuthError, match="expired"):
         verify_token(SECRET, token)
-    assert not auth._verified  # noqa: SLF001 - forgotten: the next use is verified in full
+    assert not auth._verified
 
 
 def test_a_token_verified_under_one_key_is_not_valid_under_another() -> None:
@@ -45,7 +45,7 @@ def test_a_token_verified_under_one_key_is_not_valid_under_another() -> None:
 def test_a_changed_token_is_verified_in_full() -> None:
     token = issue_token(SECRET, "hj-eeb", ["planner"])
     verify_token(SECRET, token)
-    head, payload, signature = token.split(".")
+    head, _payload, signature = token.split(".")
     forged = issue_token(OTHER, "hj-eeb", ["admin"]).split(".")[1]
     with pytest.raises(AuthError):
         verify_token(SECRET, f"{head}.{forged}.{signature}")
@@ -58,4 +58,4 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     tokens = [issue_token(SECRET, "hj-eeb", ["planner"], subject=f"u{i}") for i in range(7)]
     for t in tokens:
         assert verify_token(SECRET, t).subject.startswith("u")
-    assert len(auth._verified) <= 3  # noqa: SLF001
+    assert len(auth._verified) <= 3

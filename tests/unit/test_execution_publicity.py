@@ -173,14 +173,14 @@ def test_methods_and_measures_have_chinese_labels_and_off_site_methods_are_marke
         "组织座谈",
         "信函回访",
     }
-    assert OFF_SITE_METHODS == {
+    assert {
         "online_monitoring",
         "video",
         "drone",
         "remote_sensing",
         "power_use_monitoring",
         "big_data",
-    }
+    } == OFF_SITE_METHODS
     assert (
         is_off_site(["drone", "big_data"]) and not is_off_site(["drone", "on_site"]) and not is_off_site([])
     )

@@ -199,7 +199,7 @@ def test_xlsx_cell_types_become_text_and_only_the_first_sheet_is_read() -> None:
 def test_template_headers_are_recognised(kind: str, tmp_path: Path) -> None:
     path = write_template(kind, tmp_path / f"{kind}.xlsx")
     wb = load_workbook(path, read_only=True)
-    header = [c for c in next(wb.worksheets[0].iter_rows(values_only=True))]
+    header = list(next(wb.worksheets[0].iter_rows(values_only=True)))
     wb.close()
     spec = KINDS[kind].SPEC
     assert header == [label(kind, f.name) + ("*" if f.required else "") for f in spec.fields.values()]

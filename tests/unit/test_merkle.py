@@ -214,8 +214,8 @@ def _reference_path(m: int, leaves: list[bytes]) -> list[bytes]:
         return []
     k = 1 << ((n - 1).bit_length() - 1)
     if m < k:
-        return _reference_path(m, leaves[:k]) + [reference_root(leaves[k:])]
-    return _reference_path(m - k, leaves[k:]) + [reference_root(leaves[:k])]
+        return [*_reference_path(m, leaves[:k]), reference_root(leaves[k:])]
+    return [*_reference_path(m - k, leaves[k:]), reference_root(leaves[:k])]
 
 
 def _reference_subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]:
@@ -224,8 +224,8 @@ def _reference_subproof(m: int, leaves: list[bytes], whole: bool) -> list[bytes]
         return [] if whole else [reference_root(leaves)]
     k = 1 << ((n - 1).bit_length() - 1)
     if m <= k:
-        return _reference_subproof(m, leaves[:k], whole) + [reference_root(leaves[k:])]
-    return _reference_subproof(m - k, leaves[k:], False) + [reference_root(leaves[:k])]
+        return [*_reference_subproof(m, leaves[:k], whole), reference_root(leaves[k:])]
+    return [*_reference_subproof(m - k, leaves[k:], False), reference_root(leaves[:k])]
 
 
 def test_proofs_from_stored_subtrees_equal_the_rfc_recursions_for_every_tree_up_to_40_leaves() -> None:

@@ -30,7 +30,7 @@ ratios = st.builds(Fraction, st.integers(0, 1000), st.integers(1, 1000)).filter(
 risks = st.sampled_from("ABCD")
 
 
-def quota_of(rules, counts, inspectors=0, period=(4, 1), done=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def quota_of(rules, counts, inspectors=0, period=(4, 1), done=None) -> dict[str, int]:
     return {
         k: line.quota for k, line in compute_quotas(rules, counts, inspectors, *period, done or {}).items()
     }
@@ -76,7 +76,7 @@ def test_a_rule_refuses_every_bad_field_at_once() -> None:
             min_per_inspector=-1,
             combine="both",
             max_ratio=Fraction(1, 2),
-        )  # type: ignore[arg-type]
+        )
     assert {p.field for p in err.value.problems} == {
         "supervision_class",
         "risk_class",
@@ -134,7 +134,7 @@ def test_the_per_inspector_total_is_spread_over_the_strata_in_proportion(
     for r, n in pools.items():
         assert 0 <= quotas[f"general/{r}"] <= n
         if (
-            0 < whole and total <= whole
+            whole > 0 and total <= whole
         ):  # uncapped: each share is its exact proportion, rounded one way or the other
             assert abs(quotas[f"general/{r}"] - Fraction(total * n, whole)) < 1
 
@@ -200,7 +200,7 @@ def test_once_a_year_spreads_the_targets_not_yet_inspected_over_the_periods_left
 
 
 @given(pool=st.integers(0, 500), kind=st.sampled_from(list(PeriodKind)), ratio=st.none() | ratios)
-def test_once_a_year_inspects_every_target_by_the_end_of_the_year(pool: int, kind: PeriodKind, ratio) -> None:  # type: ignore[no-untyped-def]
+def test_once_a_year_inspects_every_target_by_the_end_of_the_year(pool: int, kind: PeriodKind, ratio) -> None:
     rule = [SamplingRule("special", min_ratio=ratio, once_a_year=True)]
     n = periods_in_year(kind)
     done = 0
@@ -306,7 +306,7 @@ def test_periods_parse_with_their_dates(
 @pytest.mark.parametrize(
     "text", ["2024Q5", "2024Q0", "2024-13", "2024-00", "2024H3", "24Q1", "2024 Q1", "Q1", "", None, 2024]
 )
-def test_a_bad_period_is_refused_naming_the_period_field(text) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_period_is_refused_naming_the_period_field(text) -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_period(text)
     assert err.value.problems[0].field == "period"

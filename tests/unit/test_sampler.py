@@ -113,7 +113,7 @@ def ref_neg_log2(x: int) -> int:
     return (64 - n) * 2**64 - f
 
 
-def ref_draw(seed_hex: str, entropy: str, pool: list, quotas: dict, weighted: bool = False):  # type: ignore[no-untyped-def]
+def ref_draw(seed_hex: str, entropy: str, pool: list, quotas: dict, weighted: bool = False):
     """``pool``: (id, stratum, weight). Returns (pool digest hex, key hex, {stratum: [ids]}, selected ids)."""
     seed = bytes.fromhex(seed_hex)
     id_bytes = sorted(cid.encode("utf-8") for cid, _, _ in pool)
@@ -265,7 +265,7 @@ STRATA = ["general/A", "general/B", "key/A", "special/D", "一般/甲"]
 
 
 @st.composite
-def pools(draw_, min_size: int = 1, max_size: int = 40, id_strategy=text_ids):  # type: ignore[no-untyped-def]
+def pools(draw_, min_size: int = 1, max_size: int = 40, id_strategy=text_ids):
     ids = draw_(st.lists(id_strategy, min_size=min_size, max_size=max_size, unique=True))
     cands = [Candidate(cid, draw_(st.sampled_from(STRATA)), draw_(st.integers(1, 1_000_000))) for cid in ids]
     sizes: dict[str, int] = {}
@@ -281,7 +281,7 @@ entropies = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 @settings(max_examples=150)
 @given(pools(), seeds, entropies, st.booleans())
-def test_the_draw_equals_the_reference(pool, seed: bytes, entropy: str, weighted: bool) -> None:  # type: ignore[no-untyped-def]
+def test_the_draw_equals_the_reference(pool, seed: bytes, entropy: str, weighted: bool) -> None:
     cands, quotas = pool
     result = draw(seed, entropy, cands, quotas, weighted=weighted)
     digest, _, per_stratum, selected = ref_draw(seed.hex(), entropy, [(c.id, c.stratum, c.weight) for c in cands],
@@ -293,7 +293,7 @@ def test_the_draw_equals_the_reference(pool, seed: bytes, entropy: str, weighted
 
 @settings(max_examples=150)
 @given(pools(), seeds, st.booleans(), st.randoms(use_true_random=False))
-def test_quotas_are_met_or_all_taken_once_and_order_does_not_matter(pool, seed, weighted, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_quotas_are_met_or_all_taken_once_and_order_does_not_matter(pool, seed, weighted, rnd) -> None:
     cands, quotas = pool
     result = draw(seed, "", cands, quotas, weighted=weighted)
     by_stratum: dict[str, set[str]] = {}
@@ -317,7 +317,7 @@ def test_quotas_are_met_or_all_taken_once_and_order_does_not_matter(pool, seed, 
 
 
 @given(pools(min_size=2), seeds)
-def test_excluded_targets_never_appear(pool, seed) -> None:  # type: ignore[no-untyped-def]
+def test_excluded_targets_never_appear(pool, seed) -> None:
     cands, quotas = pool
     excluded = {c.id for c in cands[::2]}
     kept = [c for c in cands if c.id not in excluded]
@@ -329,7 +329,7 @@ def test_excluded_targets_never_appear(pool, seed) -> None:  # type: ignore[no-u
 
 
 @given(pools(), seeds)
-def test_equal_weights_select_exactly_what_the_uniform_draw_selects(pool, seed) -> None:  # type: ignore[no-untyped-def]
+def test_equal_weights_select_exactly_what_the_uniform_draw_selects(pool, seed) -> None:
     cands, quotas = pool
     for w in (1, 7):
         same = [Candidate(c.id, c.stratum, w) for c in cands]
@@ -381,7 +381,7 @@ def test_es_key_orders_like_the_spec() -> None:
     st.booleans(),
     st.randoms(use_true_random=False),
 )
-def test_equal_ranks_are_broken_by_id(rows, quota, weighted, rnd) -> None:  # type: ignore[no-untyped-def]
+def test_equal_ranks_are_broken_by_id(rows, quota, weighted, rnd) -> None:
     ids = [f"id{n:03d}" for n in range(len(rows))]
     rnd.shuffle(ids)  # input order differs from id order
     weights = [w for _, w in rows] if weighted else []
@@ -402,7 +402,7 @@ def test_equal_ranks_are_broken_by_id(rows, quota, weighted, rnd) -> None:  # ty
 @settings(max_examples=200)
 @given(st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(1, 1_000_000)), min_size=2, max_size=60, unique_by=lambda r: r[0]),
        st.integers(1, 59))
-def test_the_weighted_bisection_equals_sorting_every_key(rows, quota) -> None:  # type: ignore[no-untyped-def]
+def test_the_weighted_bisection_equals_sorting_every_key(rows, quota) -> None:
     quota = min(quota, len(rows) - 1)
     shift = 6
     groups: dict[int, list[int]] = {}
@@ -421,7 +421,7 @@ def test_the_bounded_selection_falls_back_when_keys_are_not_uniform() -> None:
 
 
 # -- refusals ----------------------------------------------------------------------------------------------
-def rules(err: pytest.ExceptionInfo) -> set[tuple[str, str]]:  # type: ignore[type-arg]
+def rules(err: pytest.ExceptionInfo) -> set[tuple[str, str]]:
     return {(p.field, p.rule) for p in err.value.problems}
 
 
@@ -452,7 +452,7 @@ def test_weights_are_checked_only_for_weighted_draws() -> None:
 
 
 @pytest.mark.parametrize("seed", [b"", bytes(31), bytes(33), "00" * 32])
-def test_the_seed_is_32_bytes(seed) -> None:  # type: ignore[no-untyped-def]
+def test_the_seed_is_32_bytes(seed) -> None:
     with pytest.raises(InvalidInputError) as err:
         draw(seed, "", [Candidate("a", "s")], {"s": 1})
     assert rules(err) == {("seed", "format")}
@@ -511,7 +511,7 @@ def test_the_spec_publishes_the_vector_and_its_reference_verifier_reproduces_it(
     code = text.split("## 11. Reference verifier", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     assert len(code.strip().splitlines()) <= 20
     namespace: dict = {}
-    exec(compile(code, str(SPEC), "exec"), namespace)  # noqa: S102 - our own document
+    exec(compile(code, str(SPEC), "exec"), namespace)
     for weighted, expected in ((False, VECTOR_UNIFORM), (True, VECTOR_WEIGHTED)):
         digest, strata = namespace["redraw"](VECTOR_SEED, VECTOR_ENTROPY, VECTOR_POOL, VECTOR_QUOTAS, weighted)
         assert digest == VECTOR_POOL_DIGEST
@@ -528,7 +528,7 @@ def test_a_pool_given_as_columns_draws_exactly_what_the_same_rows_draw(rows, wei
 
     rows = sorted(rows)
     cands = [Candidate(i, s, w) for i, s, w in rows]
-    quotas = {s: 2 for s in {r[1] for r in rows}}
+    quotas = dict.fromkeys({r[1] for r in rows}, 2)
     seed = bytes(range(32))
     columns = CandidateColumns([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows] if weighted else None)
     expected = draw(seed, "e", [Candidate(i, s, w if weighted else 1) for i, s, w in rows], quotas, weighted)

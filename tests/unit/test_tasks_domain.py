@@ -16,10 +16,10 @@ from domain.tasks.task import Task, TaskStateError, validate_options
 SEED = bytes(range(32))
 
 
-def a_task(**over):  # type: ignore[no-untyped-def]
-    data = dict(number="2024-001", name="新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查",
-                lead="hj-eeb", period="2024Q1", category="general", origin="ad_hoc", reason="专项",
-                participants={"hj-eeb": ["i1", "i2"]}, scope={"county": "获嘉县"})
+def a_task(**over):
+    data = {"number": "2024-001", "name": "新乡市获嘉县生态环境局获嘉分局2024年第一季度一般检查事项随机抽查",
+                "lead": "hj-eeb", "period": "2024Q1", "category": "general", "origin": "ad_hoc", "reason": "专项",
+                "participants": {"hj-eeb": ["i1", "i2"]}, "scope": {"county": "获嘉县"}}
     data.update(over)
     return Task.open(**data)
 
@@ -123,7 +123,7 @@ def test_teams_cover_every_drawn_target_of_a_participating_department() -> None:
         task.record_teams("hj-eeb", dt.date(2024, 2, 1), teams, "d")
 
 
-def _visit(task_id: str, target: str = "t1", items=None) -> Assignment:  # type: ignore[no-untyped-def]
+def _visit(task_id: str, target: str = "t1", items=None) -> Assignment:
     return Assignment.dispatch(task_id=task_id, task_number="2024-001", round=1, target_id=target, lead="hj-eeb",
                                period="2024Q1", items=items or {"hj-eeb": ["i1"]})
 
