@@ -5,7 +5,6 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from projections.audit.projection import fetch_nodes, leaves, tree_size
 from domain.audit.merkle import (
     EMPTY_ROOT,
     ProofError,
@@ -14,9 +13,18 @@ from domain.audit.merkle import (
     keys_for,
     resolve,
 )
+from projections.audit.projection import fetch_nodes, leaves, tree_size
 
-__all__ = ["InclusionProof", "ConsistencyProof", "ProofError", "tree_size", "leaf_at", "root_at",
-           "inclusion_proof", "consistency_proof"]
+__all__ = [
+    "ConsistencyProof",
+    "InclusionProof",
+    "ProofError",
+    "consistency_proof",
+    "inclusion_proof",
+    "leaf_at",
+    "root_at",
+    "tree_size",
+]
 
 
 @dataclass(frozen=True)

@@ -275,7 +275,7 @@ class Checkpointer:
                     await asyncio.to_thread(self.checkpoint)
                 except TreeForkError as exc:
                     log.error("audit_tree_fork", error=str(exc))
-                except Exception as exc:  # noqa: BLE001 - keep serving; the log says why
+                except Exception as exc:
                     log.error("audit_checkpoint_failed", error=str(exc) or type(exc).__name__, exc_info=True)
                 try:
                     await self.publish_pending()

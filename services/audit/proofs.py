@@ -11,7 +11,7 @@ from projections.audit.projection import leaves
 from projections.audit.queries import consistency_proof, resolve_stored
 from services.audit.checkpoints import checkpoints, from_row
 
-__all__ = ["ProofError", "inclusion", "consistency", "read_connection"]
+__all__ = ["ProofError", "consistency", "inclusion", "read_connection"]
 
 
 def read_connection(engine: Engine) -> Connection:

@@ -119,7 +119,7 @@ def verify_log(
         if problem:
             findings.append(Finding("signature", f"checkpoint of size {cp.tree_size} ({cp.time}): {problem}"))
     by_size = {cp.tree_size: cp for cp in cps}
-    wanted_index = {0} | {s for s in by_size} | {s - 1 for s in by_size}
+    wanted_index = {0} | set(by_size) | {s - 1 for s in by_size}
     position_at: dict[int, int] = {}
     cp_results: list[tuple[Checkpoint, bool]] = []
 

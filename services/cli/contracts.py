@@ -42,7 +42,7 @@ def message_schema(message: type[Message], title: str = "") -> dict[str, Any]:
     """A self-contained JSON Schema (2020-12) of one message, ``$id`` = its CloudEvents ``dataschema``."""
     from domain.contracts.base import SCHEMA_URI_PREFIX
 
-    (schema,), components = msgspec.json.schema_components([message], ref_template="#/$defs/{name}")
+    (_schema,), components = msgspec.json.schema_components([message], ref_template="#/$defs/{name}")
     body = dict(components.pop(message.__name__))
     out: dict[str, Any] = {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_URI_PREFIX + message.__name__}
     if title:

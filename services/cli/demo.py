@@ -263,7 +263,7 @@ def _targets(rng: random.Random) -> list[dict[str, Any]]:
         industry = rng.choices(industries, weights)[0]
         _, endings, tag_pool = INDUSTRIES[industry]
         prefix = rng.choice(["获嘉县", "获嘉县", "新乡市", "河南"])
-        name = prefix + rng.choice(_BRANDS) + rng.choice(_BRANDS[:20] + [""]) + rng.choice(endings)
+        name = prefix + rng.choice(_BRANDS) + rng.choice([*_BRANDS[:20], ""]) + rng.choice(endings)
         if name in names:
             continue
         codes.add(code)

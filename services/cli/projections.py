@@ -44,7 +44,7 @@ def _build_worker(url: str, names: list[str], batch_size: int | None, errors: An
     try:
         runner = ProjectionRunner(app, engine, [p for p in all_projections() if p.name in names])
         runner.build_copies(names, batch_size=batch_size, finish=finish)
-    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+    except BaseException as exc:
         errors.put(f"{', '.join(names)}: {type(exc).__name__}: {exc}")
         raise
     finally:

@@ -6,6 +6,8 @@ such text is written with a leading apostrophe, which makes it plain text everyw
 name a target, so every exported cell goes through ``safe_cell``.
 """
 
+from collections.abc import Sequence
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -15,5 +17,5 @@ def safe_cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def safe_row(values: list[object] | tuple[object, ...]) -> list[str]:
+def safe_row(values: Sequence[object]) -> list[str]:
     return [safe_cell(v) for v in values]

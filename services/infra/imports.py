@@ -384,7 +384,7 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, dict[int, Any]]]:
 
     try:
         wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
-    except Exception as exc:  # zip, XML or openpyxl errors: whatever it is, it is not a workbook we can read
+    except Exception as exc:  # noqa: BLE001 - zip, XML or openpyxl errors: not a workbook we can read
         raise InvalidInputError(
             [FieldProblem("file", "format", f"not a readable .xlsx workbook ({type(exc).__name__})")]
         ) from None
@@ -394,17 +394,17 @@ def _xlsx_rows(content: bytes) -> Iterator[tuple[int, dict[int, Any]]]:
         ws = wb.worksheets[0]
         # the read-only sheet's own row reader pads every row to its last cell: its parser gives the cells alone
         # (a stored dimension is not trusted either: it could cut rows off)
-        with ws._get_source() as src:  # noqa: SLF001 - openpyxl's read-only sheet has no public sparse reader
-            parser = WorkSheetParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,  # noqa: SLF001
-                                     date_formats=wb._date_formats,  # noqa: SLF001
-                                     timedelta_formats=wb._timedelta_formats)  # noqa: SLF001
+        with ws._get_source() as src:
+            parser = WorkSheetParser(src, ws._shared_strings, data_only=True, epoch=wb.epoch,
+                                     date_formats=wb._date_formats,
+                                     timedelta_formats=wb._timedelta_formats)
             for number, cells in parser.parse():
                 row = {c["column"] - 1: c["value"] for c in cells if c["value"] is not None}
                 if row:
                     yield number, row
     except InvalidInputError:
         raise
-    except Exception as exc:  # XML errors inside the sheet: not a workbook we can read
+    except Exception as exc:  # noqa: BLE001 - XML errors inside the sheet: not a workbook we can read
         raise InvalidInputError(
             [FieldProblem("file", "format", f"not a readable .xlsx workbook ({type(exc).__name__})")]
         ) from None

@@ -207,12 +207,12 @@ class EmbeddedNats:
         with open(self.log_path, "ab") as logfile:
             self._log_offset = logfile.tell()
             self._proc = _spawner.run(
-                lambda: subprocess.Popen(  # noqa: S603 - fixed binary, our own config
+                lambda: subprocess.Popen(
                     [binary, "-c", str(self.config_path)],
                     stdin=subprocess.DEVNULL,
                     stdout=logfile,
                     stderr=logfile,
-                    preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one prctl call before exec
+                    preexec_fn=_die_with_parent(),
                     start_new_session=True,
                     close_fds=True,
                 )

@@ -249,10 +249,8 @@ class Subscription:
 
     async def close(self) -> None:
         if self._sub is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing anyway
                 await self._sub.unsubscribe()  # before close: else it waits for the drain timeout
-            except Exception:  # noqa: BLE001 - closing anyway
-                pass
             self._sub = None
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()

@@ -21,6 +21,7 @@ order; after a failure a consumer may still see an earlier copy later (``ce-posi
 """
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -440,10 +441,8 @@ class Relay:
         loop, event = self._loop, self._wake
         if loop is None or event is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the relay has stopped
             loop.call_soon_threadsafe(event.set)
-        except RuntimeError:  # the loop is closed: the relay has stopped
-            pass
 
     async def _idle(self, stop: asyncio.Event, timeout: float, wakeable: bool = True) -> None:
         """Sleep up to ``timeout`` seconds, or until ``stop`` is set (or ``wake()`` is called, if wakeable)."""
@@ -473,7 +472,7 @@ class Relay:
                     count = await self.run_once()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - keep relaying; the log says why
+                except Exception as exc:
                     log.error("relay_batch_failed", error=str(exc) or type(exc).__name__, exc_info=True,
                               retry_in=backoff)
                     await self._settle()

@@ -1,5 +1,6 @@
 """Parsing directory files (CSV/XLSX) into rows for import_entries: no database."""
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -237,10 +238,8 @@ def _peak_bytes(call) -> int:  # type: ignore[no-untyped-def]
 
     tracemalloc.start()
     try:
-        try:
+        with contextlib.suppress(InvalidInputError):
             call()
-        except InvalidInputError:
-            pass
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
