@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.errors import FieldProblem, InvalidInputError
+from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
 
 _TRUE = {"true", "1", "yes", "y", "是", "有", "需要"}
 _FALSE = {"false", "0", "no", "n", "否", "无", "不需要", ""}
@@ -65,7 +66,7 @@ class Spec:
                 continue
             raw = data[name]
             if f.kind == "str" and type(raw) is str:  # the common case, as _normalise would do it
-                value: Any = raw.strip()
+                value: Any = normalise_newlines(raw.strip())
             else:
                 try:
                     value = _normalise(f, raw)
@@ -91,7 +92,7 @@ def _normalise(f: Field, raw: Any) -> Any:
     if f.kind == "str":
         if isinstance(raw, bool) or not isinstance(raw, (str, int)):
             raise ValueError("must be text")
-        return str(raw).strip()
+        return normalise_newlines(str(raw).strip())
     if f.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -118,7 +119,7 @@ def _normalise(f: Field, raw: Any) -> Any:
         if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
             raise ValueError("must be a list of text")
         seen: list[str] = []
-        for item in (i.strip() for i in items):
+        for item in (normalise_newlines(i.strip()) for i in items):
             if item and item not in seen:
                 seen.append(item)
         return seen
@@ -128,6 +129,11 @@ def _normalise(f: Field, raw: Any) -> Any:
 def _check(f: Field, value: Any) -> tuple[str, str] | None:
     if value is None:
         return None
+    if f.kind in ("str", "list"):
+        for text in value if f.kind == "list" else (value,):
+            code = control_character(text)
+            if code is not None:
+                return (CONTROL_RULE, control_message(code))
     if f.kind == "str" and len(value) > f.max_len:
         return ("max_length", f"must be at most {f.max_len} characters")
     if f.choices is not None:

@@ -17,6 +17,9 @@ from projections.directory.projection import DirectoryProjection
 from tests.support.builders import a_target, an_inspector
 from tests.unit.test_projection_decode import MAPPER
 
+# Text a field accepts (domain.text): no C0 control character but tab and line feed, no carriage return.
+_ACCEPTED = st.characters(exclude_characters=[chr(c) for c in range(32) if c not in (9, 10)])
+
 STATUS = st.sampled_from(["active", "closed", "deregistered"])
 TAGS = st.lists(st.sampled_from(["双随机重点", "信用", "食品", "危化"]), unique=True, max_size=3)
 TARGET_CHANGES = st.lists(st.one_of(
@@ -24,8 +27,10 @@ TARGET_CHANGES = st.lists(st.one_of(
     st.fixed_dictionaries({"supervision_class": st.sampled_from(["key", "general", "special"])}),
     st.fixed_dictionaries({"tags": TAGS}),
     st.fixed_dictionaries({"status": STATUS}),
-    st.fixed_dictionaries({"name": st.text(min_size=1, max_size=20).filter(str.strip), "industry": st.text(max_size=8)}),
+    st.fixed_dictionaries({"name": st.text(_ACCEPTED, min_size=1, max_size=20).filter(str.strip),
+                           "industry": st.text(_ACCEPTED, max_size=8)}),
 ), max_size=8)
+
 
 
 def fold(events: list[Any]) -> Any:
