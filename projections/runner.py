@@ -16,11 +16,13 @@ position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers
 
 import concurrent.futures
 import contextlib
+import datetime as dt
 import gc
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -39,6 +41,32 @@ positions = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+failures = sa.Table(
+    "projection_failures",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),  # the event it cannot apply (it stands just before it)
+    sa.Column("error", sa.String(300), nullable=False),  # the exception's type and first line
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+)
+"""A read model that cannot apply an event: written by whichever process runs it, read by ``/ready``,
+``/metrics`` and ``dualrandom projections status``; removed once it has applied that event."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    name: str
+    position: int
+    error: str
+    since: dt.datetime
+
+
+class ProjectionFailedError(Exception):
+    """One or more read models cannot apply an event; the others went on (``failures()`` names them)."""
+
+    def __init__(self, found: Sequence[Failure]) -> None:
+        super().__init__("; ".join(f"{f.name} at log position {f.position}: {f.error}" for f in found))
+        self.failures = list(found)
 
 
 class Projection(Protocol):
@@ -188,6 +216,7 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._positions: dict[str, int] = {}
         self._running = 0  # run_forever loops in this process
+        self._failed: set[str] = set()  # names with a recorded failure: cleared when they get past it
         record_cls = getattr(getattr(app, "recorder", None), "events_record_cls", None)
         self._events: sa.Table | None = record_cls.__table__ if record_cls is not None else None
         datastore = getattr(getattr(app, "recorder", None), "datastore", None)
@@ -203,6 +232,7 @@ class ProjectionRunner:
         for p in self.projections:
             p.metadata.create_all(self.engine)
             self._ensure_row(p.name)
+        self._failed = {f.name for f in self.failures()}  # another process's, or before a restart: cleared here too
 
     def _ensure_row(self, name: str, reset: bool = False) -> None:
         with self.engine.begin() as conn:
@@ -325,12 +355,79 @@ class ProjectionRunner:
                 raise ProjectionConflictError(f"{row}: position moved from {start} by another worker")
 
     def catch_up(self, until: int | None = None) -> int:
-        """Apply everything in the log now (up to position ``until``); returns the number of events applied."""
+        """Apply everything in the log now (up to position ``until``); returns the number of events applied.
+
+        A read model that fails on an event does not hold the others back: it is brought to just before that
+        event, the failure is recorded (``failures()``) and logged, the others go on, and then
+        ProjectionFailedError names every failed one. A read model that later applies the event (the cause
+        fixed, say by a new version of the code) has its failure removed."""
         total = 0
+        found: list[Failure] = []
         for p in self.projections:
-            while (n := self.run_once(p, until)) > 0:
-                total += n
+            try:
+                while (n := self.run_once(p, until)) > 0:
+                    total += n
+            except ProjectionConflictError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any error of a read model is isolated and reported
+                found.append(self._isolate(p, until, exc))
+                continue
+            if p.name in self._failed:
+                self._clear_failure(p.name)
+        if found:
+            raise ProjectionFailedError(found)
         return total
+
+    def failures(self) -> list[Failure]:
+        """The read models that cannot apply an event, as recorded by any process (one query)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(failures).order_by(failures.c.name)).all()
+        return [Failure(r.name, int(r.position), r.error, r.since) for r in rows]
+
+    def _isolate(self, projection: Projection, until: int | None, exc: Exception) -> Failure:
+        """Apply ``projection``'s events up to the one that fails (halving the batch on each failure, down to one
+        event), and record that failure."""
+        self_batch = self.batch_size
+        size = max(self_batch // 2, 1)
+        position = self.position(projection.name)
+        error = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"[:300]
+        try:
+            while True:
+                self.batch_size = size
+                try:
+                    if self.run_once(projection, until) == 0:
+                        break  # the batch failed, no single event does (a transient error): nothing to record
+                except ProjectionConflictError:
+                    continue
+                except Exception as one:  # noqa: BLE001
+                    if size > 1:
+                        size = max(size // 2, 1)
+                        continue
+                    position = self.position(projection.name)
+                    error = f"{type(one).__name__}: {(str(one).strip().splitlines() or [''])[0]}"[:300]
+                    nxt = self._read(position, 1, until)
+                    failure = Failure(projection.name, nxt[0].id if nxt else position + 1, error,
+                                      dt.datetime.now(dt.UTC))
+                    self._record_failure(failure)
+                    log.error("projection_failed", projection=failure.name, position=failure.position,
+                              error=failure.error)
+                    return failure
+        finally:
+            self.batch_size = self_batch
+        return Failure(projection.name, position + 1, error, dt.datetime.now(dt.UTC))
+
+    def _record_failure(self, failure: Failure) -> None:
+        self._failed.add(failure.name)
+        with self.engine.begin() as conn:
+            conn.execute(failures.delete().where(failures.c.name == failure.name))
+            conn.execute(failures.insert().values(name=failure.name, position=failure.position,
+                                                  error=failure.error, since=failure.since))
+
+    def _clear_failure(self, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(failures.delete().where(failures.c.name == name))
+        self._failed.discard(name)
+        log.info("projection_recovered", projection=name)
 
     def catch_up_named(self, names: Sequence[str]) -> None:
         """Bring the named read models to the head of the log as it is now, in this thread (a command about to read
@@ -361,6 +458,10 @@ class ProjectionRunner:
                     applied = self.catch_up()
                     backoff = 0.2
                 except ProjectionConflictError:
+                    continue
+                except ProjectionFailedError:  # recorded and logged; the others went on
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 5.0)
                     continue
                 except Exception:
                     log.exception("projection_batch_failed")

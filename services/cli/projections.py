@@ -229,13 +229,21 @@ def projections_rebuild(names: tuple[str, ...], batch_size: int | None, processe
 
 @projections.command("status")
 def projections_status() -> None:
-    """Each read model's position and lag behind the log head (and copies being rebuilt)."""
+    """Each read model's position and lag behind the log head (and copies being rebuilt); a read model that cannot
+    apply an event is shown with that event's position and the error, and the exit code is then 1."""
     settings = load_settings()
     runtime = open_runtime(settings, with_nats=False)
     try:
         head = runtime.runner.head()
         click.echo(f"log head: {head}")
+        failed = {f.name: f for f in runtime.runner.failures()}
         for name, position in sorted(runtime.runner.positions().items()):
-            click.echo(f"{name}: position {position}, lag {max(head - position, 0)} events")
+            line = f"{name}: position {position}, lag {max(head - position, 0)} events"
+            if name in failed:
+                f = failed[name]
+                line += f"; FAILED at log position {f.position} since {f.since:%Y-%m-%d %H:%M:%S}: {f.error}"
+            click.echo(line)
+        if failed:
+            raise SystemExit(1)
     finally:
         runtime.close()
