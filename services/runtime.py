@@ -3,19 +3,37 @@
 import asyncio
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from domain.execution.evidence import EvidencePolicy
 from projections.audit.projection import AuditProjection
 from projections.directory.projection import DirectoryProjection
 from projections.execution.projection import ExecutionProjection
 from projections.runner import ProjectionRunner
 from projections.tasks.projection import TaskBoardProjection
 from services.application import DualRandom
+from services.infra.evidence import EvidenceStore
 from services.infra.logging import get_logger
 from services.infra.settings import Settings, SettingsError
 from services.infra.store import check_database, create_engine, safe_url
+from services.usecases.calendar import Calendar
+from services.usecases.clues import Clues
+from services.usecases.common import Clock
+from services.usecases.evidence import Evidence
+from services.usecases.follow_ups import FollowUps
+from services.usecases.inspections import Inspections
+from services.usecases.lookups import Lookups
+from services.usecases.merges import Merges
+from services.usecases.notices import Notices
+from services.usecases.plans import Plans
+from services.usecases.publicity import Publicity
+from services.usecases.referrals import Referrals
+from services.usecases.target_draws import TargetDraws
+from services.usecases.task_opening import TaskOpening
+from services.usecases.teams import Teams
 
 log = get_logger(__name__)
 
@@ -52,8 +70,22 @@ class Runtime:
     app: DualRandom = field(init=False)
     engine: Engine = field(init=False)
     runner: ProjectionRunner = field(init=False)
-    tasks: Any = field(init=False, default=None)  # services.usecases.tasks.Tasks
-    execution: Any = field(init=False, default=None)  # services.usecases.execution.Execution
+    # the use cases, one object per area (services/usecases), and what they share
+    clock: Clock = field(init=False)
+    lookups: Lookups = field(init=False)
+    plans: Plans = field(init=False)
+    task_opening: TaskOpening = field(init=False)
+    target_draws: TargetDraws = field(init=False)
+    merges: Merges = field(init=False)
+    teams: Teams = field(init=False)
+    calendar: Calendar = field(init=False)
+    evidence: Evidence = field(init=False)
+    inspections: Inspections = field(init=False)
+    notices: Notices = field(init=False)
+    publicity: Publicity = field(init=False)
+    referrals: Referrals = field(init=False)
+    clues: Clues = field(init=False)
+    follow_ups: FollowUps = field(init=False)
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
     checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
@@ -68,14 +100,29 @@ class Runtime:
         self.engine = create_engine(url, self.settings.db_pool_size)
         self.runner = ProjectionRunner(self.app, self.engine, all_projections())
         self.runner.setup()
-        from services.usecases.tasks import Tasks
-
-        self.tasks = Tasks(self.app, self.engine, self.runner)
-        self.tasks.setup()
-        from services.usecases.execution import Execution
-
-        self.execution = Execution(self.app, self.engine, self.runner, self.tasks, self.settings)
-        self.execution.setup()
+        app, engine, runner = self.app, self.engine, self.runner
+        self.clock = clock = Clock()
+        self.lookups = lookups = Lookups(engine)
+        self.plans = Plans(app, engine, runner, lookups)
+        self.task_opening = TaskOpening(app, engine, runner, lookups)
+        self.merges = Merges(app, engine, runner)
+        self.target_draws = TargetDraws(app, engine, runner, self.merges)
+        self.target_draws.setup()
+        self.teams = Teams(app, engine, runner, lookups)
+        self.calendar = Calendar(app, engine, runner, self.settings.publication_working_days)
+        self.evidence = evidence = Evidence(EvidenceStore(
+            Path(self.settings.var_dir) / "evidence",
+            EvidencePolicy(max_bytes=min(self.settings.max_upload_bytes, EvidencePolicy().max_bytes)),
+        ))
+        self.inspections = Inspections(
+            app, engine, runner, lookups=lookups, evidence=evidence, calendar=self.calendar, clock=clock
+        )
+        self.notices = Notices(app, engine, runner, lookups=lookups, evidence=evidence, clock=clock)
+        self.publicity = Publicity(engine, clock)
+        self.referrals = Referrals(app, engine, runner, lookups=lookups, evidence=evidence, clock=clock)
+        self.clues = Clues(app, engine, runner, lookups=lookups, task_opening=self.task_opening, clock=clock)
+        self.follow_ups = FollowUps(app, engine, runner, clock)
+        self.follow_ups.setup()
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()

@@ -1,14 +1,20 @@
-"""What the API reads from the directory read models: filtered, paginated listings and single rows."""
+"""What the API and the use cases read from the directory read models: filtered, paginated listings and single
+rows; departments, items, targets (a draw's candidates) and the staff of a department."""
 
+import datetime as dt
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.directory import KINDS
+from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES, TEXT_SEARCH
+
+_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass(frozen=True)
@@ -67,3 +73,111 @@ def get_entry(engine: Engine, kind: str, entry_id: str) -> dict[str, Any] | None
     with engine.connect() as conn:
         row = conn.execute(sa.select(table).where(table.c.id == entry_id)).first()
     return to_view(row) if row else None
+
+
+# -- what the use cases look up -------------------------------------------------------------------------
+def department_data(engine: Engine, code: str) -> dict[str, Any] | None:
+    """The department's entry data, or None when the directory has no such department."""
+    t = TABLES["department"]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.data).where(t.c.code == code)).first()
+    if row is None:
+        return None
+    data: dict[str, Any] = json.loads(row.data)
+    return data
+
+
+def department_names(engine: Engine, codes: Iterable[str]) -> dict[str, str]:
+    """Code -> name of the departments found."""
+    t = TABLES["department"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.code, t.c.name).where(t.c.code.in_(list(codes)))).all()
+    return {r.code: r.name for r in rows}
+
+
+def items(engine: Engine, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Item id -> ``{department, **data}`` of the inspection items found."""
+    t = TABLES["item"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(list(ids)))).all()
+    return {r.id: {"department": r.owner, **json.loads(r.data)} for r in rows}
+
+
+def target_data(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Target id -> entry data of the targets found."""
+    t = TABLES["target"]
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), _CHUNK):
+            for r in conn.execute(sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start : start + _CHUNK]))):
+                out[r.id] = json.loads(r.data)
+    return out
+
+
+def pool_candidates(
+    conn: Connection, *, county: str | None = None, supervision_classes: Sequence[str] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """``(target id, {county, industry, supervision_class, risk_class, tags, status})`` of every target (of
+    the county and the classes, when given): what a draw's scope and pool read."""
+    t = TABLES["target"]
+    query = sa.select(
+        t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.tags, t.c.status
+    )
+    if county:
+        query = query.where(t.c.county == county)
+    if supervision_classes:
+        query = query.where(t.c.supervision_class.in_(supervision_classes))
+    return [
+        (
+            r.id,
+            {
+                "county": r.county,
+                "industry": r.industry,
+                "supervision_class": r.supervision_class,
+                "risk_class": r.risk_class,
+                "tags": split_bars(r.tags),
+                "status": r.status,
+            },
+        )
+        for r in conn.execute(query).all()
+    ]
+
+
+def active_inspector_count(conn: Connection, department: str, on: dt.date) -> int:
+    """The department's active inspectors whose certificate is valid on ``on``."""
+    t = TABLES["inspector"]
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t)
+            .where(t.c.owner == department, t.c.active.is_(True), t.c.certificate_expiry >= on.isoformat())
+        ).scalar_one()
+    )
+
+
+def staff(
+    engine: Engine, department: str
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
+    """``(inspectors, experts)`` of the department: ``(entry id, data)`` each."""
+    ti, te = TABLES["inspector"], TABLES["expert"]
+    with engine.connect() as conn:
+        inspectors = conn.execute(sa.select(ti.c.id, ti.c.data).where(ti.c.owner == department)).all()
+        experts = conn.execute(sa.select(te.c.id, te.c.data).where(te.c.owner == department)).all()
+    return [(r.id, json.loads(r.data)) for r in inspectors], [(r.id, json.loads(r.data)) for r in experts]
+
+
+def inspector_aliases(engine: Engine, inspector_id: str) -> set[str]:
+    """The inspector's entry id and, when in the directory, its staff id: a token's subject may be either."""
+    t = TABLES["inspector"]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.id, t.c.staff_id).where(t.c.id == inspector_id)).first()
+    return {inspector_id} | ({row.staff_id} if row else set())
+
+
+def inspector_entries(conn: Connection, department: str, subject: str) -> list[str]:
+    """Ids of the department's inspector entries a token's subject names (entry id or staff id)."""
+    t = TABLES["inspector"]
+    query = sa.select(t.c.id).where(
+        sa.or_(t.c.id == subject, t.c.staff_id == subject), t.c.owner == department
+    )
+    return list(conn.execute(query).scalars())

@@ -1,13 +1,14 @@
-"""What the API reads of the tasks read model: a department's tasks and visits, and the task-side KPIs."""
+"""What the API and the use cases read of the tasks read model: a department's tasks and visits, the task-side
+KPIs; task numbers, the year's draws, overlapping draws, assignments and their members."""
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.planning.rules import SEED_MIN_JOINT_SHARE, parse_period
 from projections.aggregate_rows import split_bars
@@ -195,3 +196,179 @@ def _member_visits(conn: Any, department: str, year: int, quarter: int | None) -
         )
     ).all()
     return sum(1 for r in rows if _in(r.period, year, quarter))
+
+
+# -- tasks -------------------------------------------------------------------------------------------------
+def _task_summary(r: Any) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "number": r.number,
+        "name": r.name,
+        "lead": r.lead,
+        "departments": split_bars(r.departments),
+        "year": r.year,
+        "period": r.period,
+        "category": r.category,
+        "origin": r.origin,
+        "is_joint": bool(r.is_joint),
+        "state": r.state,
+        "round": r.round,
+        "teams_drawn": split_bars(r.teams_done),
+    }
+
+
+def task_summaries(engine: Engine, department: str, year: int) -> list[dict[str, Any]]:
+    """The tasks of a year the department leads or joins, oldest first."""
+    t = TABLES["task"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t)
+            .where(t.c.year == year, t.c.departments.like(f"%|{department}|%"))
+            .order_by(t.c.first_position)
+        ).all()
+    return [_task_summary(r) for r in rows]
+
+
+def list_tasks(
+    engine: Engine, *, department: str | None, year: int | None, limit: int, offset: int
+) -> dict[str, Any]:
+    """A page of tasks (of a department, of a year, when given), oldest first, with the total."""
+    t = TABLES["task"]
+    query = sa.select(t)
+    if department is not None:
+        query = query.where(t.c.departments.like(f"%|{department}|%"))
+    if year is not None:
+        query = query.where(t.c.year == year)
+    with engine.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.order_by(t.c.first_position).limit(limit).offset(offset)).all()
+    return {"total": total, "limit": limit, "offset": offset, "items": [_task_summary(r) for r in rows]}
+
+
+def task_numbers(engine: Engine, lead: str, year: int) -> list[str]:
+    """Numbers of the tasks the department led in the year."""
+    t = TABLES["task"]
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(t.c.number).where(t.c.lead == lead, t.c.year == year)).scalars())
+
+
+def current_draws(conn: Connection, year: int) -> list[tuple[str, int, list[str], list[str]]]:
+    """``(task id, year, items, selected target ids)`` of every task's current draw in the year."""
+    tt = TABLES["task_target"]
+    draws: dict[str, tuple[str, int, list[str], list[str]]] = {}
+    query = sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id).where(tt.c.year == year)
+    for r in conn.execute(query):
+        entry = draws.setdefault(r.task_id, (r.task_id, r.year, split_bars(r.items), []))
+        entry[3].append(r.target_id)
+    return list(draws.values())
+
+
+def overlapping_draws(
+    engine: Engine, task_id: str, year: int, quarters: Sequence[str], targets: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``{target_id, task_id, number, lead, round}`` of another task's current draw of the year, in one of the
+    quarters, that selected one of ``targets``."""
+    tt, t = TABLES["task_target"], TABLES["task"]
+    base = (
+        sa.select(tt.c.task_id, tt.c.target_id, t.c.number, t.c.lead, t.c.round)
+        .join(t, t.c.id == tt.c.task_id)
+        .where(
+            tt.c.year == year,
+            tt.c.task_id != task_id,
+            sa.or_(*[tt.c.quarters.like(f"%|{q}|%") for q in quarters]),
+        )
+    )
+    rows: list[Any] = []
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # one query: the index on (target_id, year) per selected id
+            mine = sa.cast(sa.bindparam("mine", list(targets)), sa.ARRAY(sa.String))
+            query = base.where(tt.c.target_id == sa.func.any(mine))
+            rows = list(conn.execute(query).all())
+        else:
+            for start in range(0, len(targets), 500):
+                rows += conn.execute(base.where(tt.c.target_id.in_(targets[start : start + 500]))).all()
+    return [
+        {"target_id": r.target_id, "task_id": r.task_id, "number": r.number, "lead": r.lead, "round": r.round}
+        for r in rows
+    ]
+
+
+# -- assignments and their members -------------------------------------------------------------------------
+def has_merged_assignment(engine: Engine, task_id: str) -> bool:
+    """Whether one of the task's visits was merged into another task's."""
+    t = TABLES["assignment"]
+    with engine.connect() as conn:
+        return (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(t).where(t.c.task_id == task_id, t.c.state == "merged")
+            ).scalar_one()
+            > 0
+        )
+
+
+def assignments_with_task(engine: Engine, task_id: str) -> list[str]:
+    """Ids of the assignments (visits) that carry the task, merged ones included."""
+    t = TABLES["assignment"]
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(t.c.id).where(t.c.task_ids.like(f"%|{task_id}|%"))).scalars())
+
+
+def previous_inspectors(
+    engine: Engine, department: str, period: str, targets: Iterable[str]
+) -> dict[str, set[str]]:
+    """Per target of ``targets``: the department's inspectors (not experts) on its visit of ``period``."""
+    m = TABLES["member"]
+    out: dict[str, set[str]] = {}
+    wanted = set(targets)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.target_id, m.c.person_id).where(
+                m.c.period == period, m.c.department == department, m.c.role != "expert"
+            )
+        ).all()
+    for r in rows:
+        if r.target_id in wanted:
+            out.setdefault(r.target_id, set()).add(r.person_id)
+    return out
+
+
+def member_loads(engine: Engine, task_id: str, department: str) -> dict[str, int]:
+    """Per inspector of the department (not experts): the task's visits they are on."""
+    m = TABLES["member"]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(m.c.person_id, sa.func.count())
+            .where(m.c.task_id == task_id, m.c.department == department, m.c.role != "expert")
+            .group_by(m.c.person_id)
+        ).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def visited_targets(conn: Connection, task_id: str, people: Iterable[str]) -> set[str]:
+    """Targets of the task's visits whose teams have one of ``people``."""
+    m = TABLES["member"]
+    query = sa.select(m.c.target_id).where(m.c.task_id == task_id, m.c.person_id.in_(list(people)))
+    return set(conn.execute(query).scalars())
+
+
+def assignments_of(conn: Connection, people: Iterable[str]) -> list[dict[str, Any]]:
+    """The visits whose teams have one of ``people``, by visit date, with their role on each."""
+    m, ta = TABLES["member"], TABLES["assignment"]
+    rows = conn.execute(
+        sa.select(ta.c.id, ta.c.task_id, ta.c.target_id, ta.c.period, ta.c.state, ta.c.visit_date, m.c.role)
+        .join(m, m.c.assignment_id == ta.c.id)
+        .where(m.c.person_id.in_(list(people)))
+        .order_by(ta.c.visit_date)
+    ).all()
+    return [
+        {
+            "id": r.id,
+            "task_id": r.task_id,
+            "target_id": r.target_id,
+            "period": r.period,
+            "state": r.state,
+            "visit_date": r.visit_date,
+            "role": r.role,
+        }
+        for r in rows
+    ]

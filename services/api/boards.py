@@ -24,7 +24,7 @@ def _department(actor: Actor, department: str | None) -> str:
 
 
 def _today(request: Request) -> Any:
-    return request.app.state.runtime.execution.today()
+    return request.app.state.runtime.clock.today()
 
 
 @get(

@@ -203,7 +203,7 @@ def visit_inspections(
     request: Request, assignment_id: FromPath[uuid.UUID], min_position: MinPosition = None
 ) -> dict[str, Any]:
     _wait(request, min_position)
-    return _ex(request).visit_inspections(request.user, assignment_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.inspections.visit_inspections(request.user, assignment_id)  # type: ignore[no-any-return]
 
 
 @post(
@@ -217,7 +217,7 @@ def visit_inspections(
 def open_inspection(
     request: Request, assignment_id: FromPath[uuid.UUID], department: FromPath[str]
 ) -> Response:
-    return _done(request, _ex(request).open_inspection(_ctx(request), assignment_id, department))
+    return _done(request, request.app.state.runtime.inspections.open_inspection(_ctx(request), assignment_id, department))
 
 
 @post(
@@ -237,7 +237,7 @@ def open_inspection(
 def record_findings(
     request: Request, assignment_id: FromPath[uuid.UUID], department: FromPath[str], data: JSONBody[Findings]
 ) -> Response:
-    done = _ex(request).record_findings(
+    done = request.app.state.runtime.inspections.record_findings(
         _ctx(request), assignment_id, department, msgspec.structs.asdict(data)
     )
     return _done(request, done)
@@ -253,7 +253,7 @@ def record_findings(
     "admins and auditors.",
 )
 def notices(request: Request, assignment_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _ex(request).notices_view(request.user, assignment_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.notices.notices_view(request.user, assignment_id)  # type: ignore[no-any-return]
 
 
 @get(
@@ -274,7 +274,7 @@ def pre_visit_notice(
     issued_on: Annotated[str | None, Parameter()] = None,
 ) -> Response:
     params = {"visit_from": visit_from, "visit_to": visit_to, "issued_on": issued_on}
-    return _html(_ex(request).pre_visit_notice(request.user, assignment_id, params))
+    return _html(request.app.state.runtime.notices.pre_visit_notice(request.user, assignment_id, params))
 
 
 @post(
@@ -289,7 +289,7 @@ def issue_pre_visit(
 ) -> Response:
     return _done(
         request,
-        _ex(request).issue_pre_visit_notice(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
+        request.app.state.runtime.notices.issue_pre_visit_notice(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
     )
 
 
@@ -302,7 +302,7 @@ def issue_pre_visit(
 def pre_visit_sent(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[Sending]) -> Response:
     return _done(
         request,
-        _ex(request).record_pre_visit_sent(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
+        request.app.state.runtime.notices.record_pre_visit_sent(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
     )
 
 
@@ -317,7 +317,7 @@ def share_documents(
     request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[Documents]
 ) -> Response:
     return _done(
-        request, _ex(request).share_documents(_ctx(request), assignment_id, data.documents, data.note)
+        request, request.app.state.runtime.notices.share_documents(_ctx(request), assignment_id, data.documents, data.note)
     )
 
 
@@ -332,7 +332,7 @@ def share_documents(
 def result_notice(
     request: Request, assignment_id: FromPath[uuid.UUID], issued_on: Annotated[str | None, Parameter()] = None
 ) -> Response:
-    return _html(_ex(request).result_notice(request.user, assignment_id, issued_on))
+    return _html(request.app.state.runtime.notices.result_notice(request.user, assignment_id, issued_on))
 
 
 @post(
@@ -346,7 +346,7 @@ def result_notice(
 def issue_result(
     request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[ResultIssue]
 ) -> Response:
-    return _done(request, _ex(request).issue_result_notice(_ctx(request), assignment_id, data.issued_on))
+    return _done(request, request.app.state.runtime.notices.issue_result_notice(_ctx(request), assignment_id, data.issued_on))
 
 
 @post(
@@ -360,7 +360,7 @@ def result_delivered(
 ) -> Response:
     return _done(
         request,
-        _ex(request).record_result_delivered(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
+        request.app.state.runtime.notices.record_result_delivered(_ctx(request), assignment_id, msgspec.structs.asdict(data)),
     )
 
 
@@ -398,7 +398,7 @@ def list_inspections(
         "push_state": push_state,
         "as_of": as_of,
     }
-    return _ex(request).list_inspections(request.user, filters, limit, offset)  # type: ignore[no-any-return]
+    return request.app.state.runtime.inspections.list_inspections(request.user, filters, limit, offset)  # type: ignore[no-any-return]
 
 
 @get(
@@ -410,7 +410,7 @@ def list_inspections(
     "the department's reviewers and auditors; the visit's other departments see them redacted; others 403.",
 )
 def get_inspection(request: Request, inspection_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _ex(request).inspection_view(request.user, inspection_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.inspections.inspection_view(request.user, inspection_id)  # type: ignore[no-any-return]
 
 
 @post(
@@ -421,7 +421,7 @@ def get_inspection(request: Request, inspection_id: FromPath[uuid.UUID]) -> dict
     + WRITE,
 )
 def submit(request: Request, inspection_id: FromPath[uuid.UUID]) -> Response:
-    return _done(request, _ex(request).submit(_ctx(request), inspection_id))
+    return _done(request, request.app.state.runtime.inspections.submit(_ctx(request), inspection_id))
 
 
 @post(
@@ -432,7 +432,7 @@ def submit(request: Request, inspection_id: FromPath[uuid.UUID]) -> Response:
     "returned." + WRITE,
 )
 def return_(request: Request, inspection_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response:
-    return _done(request, _ex(request).return_(_ctx(request), inspection_id, data.reason))
+    return _done(request, request.app.state.runtime.inspections.return_(_ctx(request), inspection_id, data.reason))
 
 
 @post(
@@ -448,7 +448,7 @@ def approve(
     request: Request, inspection_id: FromPath[uuid.UUID], data: JSONBody[Approval | None] = None
 ) -> Response:
     return _done(
-        request, _ex(request).approve(_ctx(request), inspection_id, data.approved_on if data else None)
+        request, request.app.state.runtime.inspections.approve(_ctx(request), inspection_id, data.approved_on if data else None)
     )
 
 
@@ -463,7 +463,7 @@ def publish(
     request: Request, inspection_id: FromPath[uuid.UUID], data: JSONBody[Publication | None] = None
 ) -> Response:
     return _done(
-        request, _ex(request).publish(_ctx(request), inspection_id, data.published_on if data else None)
+        request, request.app.state.runtime.inspections.publish(_ctx(request), inspection_id, data.published_on if data else None)
     )
 
 
@@ -476,7 +476,7 @@ def publish(
     "reviewers or an admin; approved results only." + DATE + WRITE,
 )
 def push(request: Request, inspection_id: FromPath[uuid.UUID], data: JSONBody[Push]) -> Response:
-    return _done(request, _ex(request).push(_ctx(request), inspection_id, msgspec.structs.asdict(data)))
+    return _done(request, request.app.state.runtime.inspections.push(_ctx(request), inspection_id, msgspec.structs.asdict(data)))
 
 
 # -- referrals --------------------------------------------------------------------------------------------------------
@@ -493,7 +493,7 @@ def push(request: Request, inspection_id: FromPath[uuid.UUID], data: JSONBody[Pu
     + WRITE,
 )
 def refer(request: Request, data: JSONBody[ReferralIn]) -> Response:
-    return _done(request, _ex(request).refer(_ctx(request), msgspec.structs.asdict(data)), 201)
+    return _done(request, request.app.state.runtime.referrals.refer(_ctx(request), msgspec.structs.asdict(data)), 201)
 
 
 @get(
@@ -517,7 +517,7 @@ def list_referrals(
     if direction not in (None, "incoming", "outgoing"):
         raise InvalidInputError([FieldProblem("direction", "choice", "must be incoming or outgoing")])
     filters = {"direction": direction, "department": department, "state": referral_state, "kind": kind}
-    return _ex(request).list_referrals(request.user, filters, limit, offset)  # type: ignore[no-any-return]
+    return request.app.state.runtime.referrals.list_referrals(request.user, filters, limit, offset)  # type: ignore[no-any-return]
 
 
 @get(
@@ -528,11 +528,11 @@ def list_referrals(
     "staff, admins and auditors.",
 )
 def get_referral(request: Request, referral_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _ex(request).referral_view(request.user, referral_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.referrals.referral_view(request.user, referral_id)  # type: ignore[no-any-return]
 
 
 def _step(request: Request, rid: uuid.UUID, step: str, data: Any) -> Response:
-    return _done(request, _ex(request).referral_step(_ctx(request), rid, step, msgspec.structs.asdict(data)))
+    return _done(request, request.app.state.runtime.referrals.referral_step(_ctx(request), rid, step, msgspec.structs.asdict(data)))
 
 
 @post(
@@ -611,7 +611,7 @@ def add_documents(request: Request, referral_id: FromPath[uuid.UUID], data: JSON
     "request's correlation id and the clue's id as causation id.",
 )
 def record_clue(request: Request, data: JSONBody[ClueIn]) -> Response:
-    body = _ex(request).record_clue(_ctx(request), _given(data))
+    body = request.app.state.runtime.clues.record_clue(_ctx(request), _given(data))
     request.app.state.runtime.after_write()
     headers = {"X-Log-Position": str(body["position"])} if body.get("position") is not None else {}
     return Response(body, status_code=201, headers=headers)
@@ -629,7 +629,7 @@ def record_clue(request: Request, data: JSONBody[ClueIn]) -> Response:
 )
 def plan_follow_up(request: Request, data: JSONBody[FollowUpPlan]) -> Response:
     d = _given(data)
-    done = _ex(request).plan_follow_up(
+    done = request.app.state.runtime.follow_ups.plan_follow_up(
         _ctx(request), d.get("department", request.user.department), d["period"], d.get("ratio")
     )
     return _done(request, done, 201)
@@ -645,7 +645,7 @@ def list_follow_ups(
     request: Request, department: Annotated[str | None, Parameter()] = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
     _wait(request, min_position)
-    return {"items": _ex(request).list_follow_ups(request.user, department)}
+    return {"items": request.app.state.runtime.follow_ups.list_follow_ups(request.user, department)}
 
 
 @get(
@@ -657,7 +657,7 @@ def list_follow_ups(
     "null).",
 )
 def get_follow_up(request: Request, round_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _ex(request).follow_up_view(request.user, round_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.follow_ups.follow_up_view(request.user, round_id)  # type: ignore[no-any-return]
 
 
 @post(
@@ -671,7 +671,7 @@ def draw_follow_up(
     request: Request, round_id: FromPath[uuid.UUID], data: JSONBody[FollowUpDraw | None] = None
 ) -> Response:
     return _done(
-        request, _ex(request).draw_follow_up(_ctx(request), round_id, data.external_entropy if data else "")
+        request, request.app.state.runtime.follow_ups.draw_follow_up(_ctx(request), round_id, data.external_entropy if data else "")
     )
 
 
@@ -682,11 +682,11 @@ def draw_follow_up(
     description="Re-runs the recorded draw over the recorded pool: `match`, or the first difference.",
 )
 def verify_follow_up(request: Request, round_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _ex(request).verify_follow_up(request.user, round_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.follow_ups.verify_follow_up(request.user, round_id)  # type: ignore[no-any-return]
 
 
 def _fstep(request: Request, rid: uuid.UUID, step: str, data: Any) -> Response:
-    return _done(request, _ex(request).follow_up_step(_ctx(request), rid, step, msgspec.structs.asdict(data)))
+    return _done(request, request.app.state.runtime.follow_ups.follow_up_step(_ctx(request), rid, step, msgspec.structs.asdict(data)))
 
 
 @post(
@@ -743,7 +743,7 @@ def follow_up_feedback(request: Request, round_id: FromPath[uuid.UUID], data: JS
     "and the publication deadline in working days.",
 )
 def calendar(request: Request) -> dict[str, Any]:
-    return _ex(request).calendar_view()  # type: ignore[no-any-return]
+    return request.app.state.runtime.calendar.calendar_view()  # type: ignore[no-any-return]
 
 
 @get(
@@ -758,7 +758,7 @@ def deadline(
     start: Annotated[dt.date, Parameter()],
     working_days: Annotated[int | None, Parameter(ge=0, le=3650)] = None,
 ) -> dict[str, Any]:
-    return _ex(request).deadline(start, working_days)  # type: ignore[no-any-return]
+    return request.app.state.runtime.calendar.deadline(start, working_days)  # type: ignore[no-any-return]
 
 
 @post(
@@ -770,7 +770,7 @@ def deadline(
     "the year are recomputed in the same transaction (`recomputed`)." + WRITE,
 )
 def load_schedule(request: Request, data: JSONBody[Schedule]) -> Response:
-    done = _ex(request).load_schedule(_ctx(request), msgspec.json.encode(data), "json")
+    done = request.app.state.runtime.calendar.load_schedule(_ctx(request), msgspec.json.encode(data), "json")
     return _done(request, done)
 
 
@@ -794,7 +794,7 @@ def import_schedule(
     name = (upload.filename or "").lower()
     fmt = "csv" if name.endswith(".csv") or "csv" in (upload.content_type or "") else "json"
     source = data.get("source") if isinstance(data.get("source"), str) else ""
-    done = _ex(request).load_schedule(_ctx(request), upload.file.read(), fmt, source)
+    done = request.app.state.runtime.calendar.load_schedule(_ctx(request), upload.file.read(), fmt, source)
     return _done(request, done)
 
 
@@ -818,7 +818,7 @@ def upload_evidence(
         raise InvalidInputError(
             [FieldProblem("file", "required", "upload the file in the multipart field 'file'")]
         )
-    return _ex(request).upload_evidence(
+    return request.app.state.runtime.evidence.upload_evidence(
         request.user,
         upload.file,
         upload.filename or "",  # type: ignore[no-any-return]
@@ -834,7 +834,7 @@ def upload_evidence(
     description="By SHA-256; every role but `partner`.",
 )
 def download_evidence(request: Request, sha256: FromPath[str]) -> Response:
-    content = b"".join(_ex(request).open_evidence(request.user, sha256))
+    content = b"".join(request.app.state.runtime.evidence.open_evidence(request.user, sha256))
     return Response(content, media_type="application/octet-stream")
 
 
@@ -860,7 +860,7 @@ def export(
     min_position: MinPosition = None,
 ) -> Response:
     _wait(request, min_position)
-    content, media, name = _ex(request).export(request.user, format, department, published_only, since, until)
+    content, media, name = request.app.state.runtime.publicity.export(request.user, format, department, published_only, since, until)
     return Response(
         content, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
@@ -882,7 +882,7 @@ def public_results(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     _wait(request, min_position)
-    return _ex(request).public_results(q, limit, offset)  # type: ignore[no-any-return]
+    return request.app.state.runtime.publicity.public_results(q, limit, offset)  # type: ignore[no-any-return]
 
 
 def execution_routers() -> list[Router]:

@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from services.api.errors import NotReadyError
 from services.application import CommandContext
-from services.usecases.tasks import Done
+from services.usecases.common import Done
 
 UNSET = msgspec.UNSET
 WRITE = (
@@ -135,7 +135,7 @@ MinPosition = Annotated[
 )
 def create_plan(request: Request, data: JSONBody[PlanCreate]) -> Response:
     d = _given(data)
-    done = _tasks(request).draw_up_plan(
+    done = request.app.state.runtime.plans.draw_up_plan(
         _ctx(request), d.get("department", request.user.department), d["year"], d.get("name")
     )
     return _done(request, done, 201)
@@ -158,7 +158,7 @@ def get_plan(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     _wait(request, min_position)
-    return _tasks(request).plan_view(request.user, plan_id, as_of)  # type: ignore[no-any-return]
+    return request.app.state.runtime.plans.plan_view(request.user, plan_id, as_of)  # type: ignore[no-any-return]
 
 
 @get(
@@ -177,7 +177,7 @@ def find_plan(
     from domain.planning.plan import plan_id
 
     _wait(request, min_position)
-    return _tasks(request).plan_view(
+    return request.app.state.runtime.plans.plan_view(
         request.user, plan_id(department or request.user.department, year), as_of
     )  # type: ignore[no-any-return]
 
@@ -194,7 +194,7 @@ def find_plan(
     "`scope`: county, industries, supervision_classes, risk_classes, tags, description." + WRITE,
 )
 def add_entry(request: Request, plan_id: FromPath[uuid.UUID], data: JSONBody[EntryCreate]) -> Response:
-    return _done(request, _tasks(request).add_plan_entry(_ctx(request), plan_id, _given(data)), 201)
+    return _done(request, request.app.state.runtime.plans.add_plan_entry(_ctx(request), plan_id, _given(data)), 201)
 
 
 @patch(
@@ -207,7 +207,7 @@ def add_entry(request: Request, plan_id: FromPath[uuid.UUID], data: JSONBody[Ent
 def change_entry(
     request: Request, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[EntryChange]
 ) -> Response:
-    return _done(request, _tasks(request).change_plan_entry(_ctx(request), plan_id, number, _given(data)))
+    return _done(request, request.app.state.runtime.plans.change_plan_entry(_ctx(request), plan_id, number, _given(data)))
 
 
 @post(
@@ -220,7 +220,7 @@ def change_entry(
 def adjust_rules(
     request: Request, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[RulesAdjust]
 ) -> Response:
-    done = _tasks(request).adjust_plan_rules(_ctx(request), plan_id, number, data.rules, data.reason)
+    done = request.app.state.runtime.plans.adjust_plan_rules(_ctx(request), plan_id, number, data.rules, data.reason)
     return _done(request, done)
 
 
@@ -233,7 +233,7 @@ def adjust_rules(
 def remove_entry(
     request: Request, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[Reason]
 ) -> Response:
-    return _done(request, _tasks(request).remove_plan_entry(_ctx(request), plan_id, number, data.reason))
+    return _done(request, request.app.state.runtime.plans.remove_plan_entry(_ctx(request), plan_id, number, data.reason))
 
 
 # -- tasks ----------------------------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ def remove_entry(
     "risk_weights. The lead department's planners only." + WRITE,
 )
 def open_task(request: Request, data: JSONBody[TaskCreate]) -> Response:
-    return _done(request, _tasks(request).open_task(_ctx(request), _given(data)), 201)
+    return _done(request, request.app.state.runtime.task_opening.open_task(_ctx(request), _given(data)), 201)
 
 
 @get(
@@ -270,7 +270,7 @@ def list_tasks(
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     _wait(request, min_position)
-    return _tasks(request).list_tasks(request.user, year, department, limit, offset)  # type: ignore[no-any-return]
+    return request.app.state.runtime.task_opening.list_tasks(request.user, year, department, limit, offset)  # type: ignore[no-any-return]
 
 
 @get(
@@ -281,7 +281,7 @@ def list_tasks(
     "(digest, strata, quotas), withdrawn rounds with their reasons; not the drawn targets (see /draw).",
 )
 def get_task(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _tasks(request).task_view(request.user, task_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.task_opening.task_view(request.user, task_id)  # type: ignore[no-any-return]
 
 
 @post(
@@ -292,7 +292,7 @@ def get_task(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     "(the commitment, published before the pool is frozen); the seed is revealed by the draw." + WRITE,
 )
 def commit(request: Request, task_id: FromPath[uuid.UUID]) -> Response:
-    return _done(request, _tasks(request).commit(_ctx(request), task_id))
+    return _done(request, request.app.state.runtime.target_draws.commit(_ctx(request), task_id))
 
 
 @post(
@@ -305,7 +305,7 @@ def commit(request: Request, task_id: FromPath[uuid.UUID]) -> Response:
     "raise a stratum's, never lower it). An empty pool is a 422 and records nothing." + WRITE,
 )
 def freeze(request: Request, task_id: FromPath[uuid.UUID], data: JSONBody[Freeze | None] = None) -> Response:
-    return _done(request, _tasks(request).freeze(_ctx(request), task_id, data.quotas if data else {}))
+    return _done(request, request.app.state.runtime.target_draws.freeze(_ctx(request), task_id, data.quotas if data else {}))
 
 
 @post(
@@ -321,7 +321,7 @@ def draw_targets(
     request: Request, task_id: FromPath[uuid.UUID], data: JSONBody[Draw | None] = None
 ) -> Response:
     return _done(
-        request, _tasks(request).draw_targets(_ctx(request), task_id, data.external_entropy if data else "")
+        request, request.app.state.runtime.target_draws.draw_targets(_ctx(request), task_id, data.external_entropy if data else "")
     )
 
 
@@ -332,7 +332,7 @@ def draw_targets(
     description="Only for a case-triggered task: its targets come from the case, not from a draw." + WRITE,
 )
 def designate(request: Request, task_id: FromPath[uuid.UUID], data: JSONBody[Designate]) -> Response:
-    return _done(request, _tasks(request).designate(_ctx(request), task_id, data.targets))
+    return _done(request, request.app.state.runtime.task_opening.designate(_ctx(request), task_id, data.targets))
 
 
 @get(
@@ -344,7 +344,7 @@ def designate(request: Request, task_id: FromPath[uuid.UUID], data: JSONBody[Des
     "own visits; anyone else gets 403.",
 )
 def drawn_list(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _tasks(request).drawn_list(request.user, task_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.teams.drawn_list(request.user, task_id)  # type: ignore[no-any-return]
 
 
 @get(
@@ -355,7 +355,7 @@ def drawn_list(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]
     "re-runs the draw: `match` true, or the first difference. Same access as the drawn list.",
 )
 def verification(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _tasks(request).verify_draw(request.user, task_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.target_draws.verify_draw(request.user, task_id)  # type: ignore[no-any-return]
 
 
 @get(
@@ -366,7 +366,7 @@ def verification(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, An
     "assignment ids: merge them into one visit (POST /assignments/{id}/merge).",
 )
 def overlaps(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return {"overlaps": _tasks(request).overlaps(request.user, task_id)}
+    return {"overlaps": request.app.state.runtime.merges.overlaps(request.user, task_id)}
 
 
 @post(
@@ -377,7 +377,7 @@ def overlaps(request: Request, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     "the history. A new round starts with a new commitment." + WRITE,
 )
 def redraw(request: Request, task_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response:
-    return _done(request, _tasks(request).withdraw(_ctx(request), task_id, data.reason))
+    return _done(request, request.app.state.runtime.target_draws.withdraw(_ctx(request), task_id, data.reason))
 
 
 @post(
@@ -398,7 +398,7 @@ def draw_teams(
     data: JSONBody[Teams | None] = None,
 ) -> Response:
     visit = data.visit_date if data is not None and data.visit_date is not UNSET else None
-    return _done(request, _tasks(request).draw_inspectors(_ctx(request), task_id, department, visit))
+    return _done(request, request.app.state.runtime.teams.draw_inspectors(_ctx(request), task_id, department, visit))
 
 
 # -- assignments ----------------------------------------------------------------------------------------------------
@@ -410,7 +410,7 @@ def draw_teams(
 )
 def mine(request: Request, min_position: MinPosition = None) -> dict[str, Any]:
     _wait(request, min_position)
-    return {"items": _tasks(request).my_assignments(request.user)}
+    return {"items": request.app.state.runtime.teams.my_assignments(request.user)}
 
 
 @get(
@@ -421,7 +421,7 @@ def mine(request: Request, min_position: MinPosition = None) -> dict[str, Any]:
     "confidentiality as the drawn list.",
 )
 def get_assignment(request: Request, assignment_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-    return _tasks(request).assignment_view(request.user, assignment_id)  # type: ignore[no-any-return]
+    return request.app.state.runtime.teams.assignment_view(request.user, assignment_id)  # type: ignore[no-any-return]
 
 
 @post(
@@ -434,7 +434,7 @@ def get_assignment(request: Request, assignment_id: FromPath[uuid.UUID]) -> dict
 )
 def recuse(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[Recusal]) -> Response:
     dept = data.department if data.department is not UNSET else None
-    done = _tasks(request).recuse(_ctx(request), assignment_id, data.inspector_id, data.reason, dept)
+    done = request.app.state.runtime.teams.recuse(_ctx(request), assignment_id, data.inspector_id, data.reason, dept)
     return _done(request, done)
 
 
@@ -448,7 +448,7 @@ def recuse(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[
     "items and the visit it was opened with." + WRITE,
 )
 def merge(request: Request, assignment_id: FromPath[uuid.UUID], data: JSONBody[Merge]) -> Response:
-    return _done(request, _tasks(request).merge(_ctx(request), assignment_id, data.into, data.reason))
+    return _done(request, request.app.state.runtime.merges.merge(_ctx(request), assignment_id, data.into, data.reason))
 
 
 def task_routers() -> list[Router]:

@@ -8,11 +8,14 @@ records only differences) and departments are registered only when missing. A se
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.credit_code import ALPHABET, check_character
 from domain.directory import entry_id
 from services.application import CommandContext, ConflictError, DualRandom
+
+if TYPE_CHECKING:
+    from services.runtime import Runtime
 
 CITY = "新乡市"
 COUNTY = "获嘉县"
@@ -336,7 +339,7 @@ def _experts(rng: random.Random) -> list[dict[str, Any]]:
     return [{"department": "hj-eeb", "name": _person(rng, used), "conflicts": [], **e} for e in EXPERTS]
 
 
-def load_demo_plan(runtime: Any) -> str:
+def load_demo_plan(runtime: Runtime) -> str:
     """The 2024 notice's plan for the ecology bureau (hj-eeb): four quarterly entries with all 14 items and its
     rules, and the first quarter's task run jointly with market regulation (hj-amr): committed, frozen, drawn
     and both departments' teams drawn. Idempotent: does nothing when the plan exists. Returns a summary line."""
@@ -349,9 +352,8 @@ def load_demo_plan(runtime: Any) -> str:
 
     eeb = CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",)))
     amr = CommandContext(Actor("demo-planner-amr", "hj-amr", ("planner",)))
-    tasks = runtime.tasks
     try:
-        tasks.plan(plan_id("hj-eeb", 2024))
+        runtime.plans.plan(plan_id("hj-eeb", 2024))
         return "the 2024 plan of hj-eeb exists already: nothing done"
     except NotFoundError:
         pass
@@ -360,22 +362,22 @@ def load_demo_plan(runtime: Any) -> str:
 
     ids = [str(InspectionItem.id_for({"department": "hj-eeb", "code": items[name]["code"]})) for name in SEED_ITEMS]
     try:
-        plan = tasks.draw_up_plan(eeb, "hj-eeb", 2024)
+        plan = runtime.plans.draw_up_plan(eeb, "hj-eeb", 2024)
     except ConflictError:
         return "the 2024 plan of hj-eeb exists already: nothing done"
     for q, word in enumerate("一二三四", start=1):
-        tasks.add_plan_entry(eeb, _uuid.UUID(plan.id), {
+        runtime.plans.add_plan_entry(eeb, _uuid.UUID(plan.id), {
             "name": f"新乡市生态环境局获嘉分局{word}季度随机抽查", "items": ids, "category": "general",
             "period": f"2024Q{q}", "rules": rules_to_dict(SEED_RULES), "scope": SEED_SCOPE})
     amr_item = next(str(InspectionItem.id_for({"department": "hj-amr", "code": d["code"]}))
                     for d in demo_data()["item"] if d["department"] == "hj-amr")
-    task = tasks.open_task(eeb, {"plan_entry": "2024001", "participants": {"hj-amr": [amr_item]}})
+    task = runtime.task_opening.open_task(eeb, {"plan_entry": "2024001", "participants": {"hj-amr": [amr_item]}})
     tid = _uuid.UUID(task.id)
-    tasks.commit(eeb, tid)
-    tasks.freeze(eeb, tid)
-    drawn = tasks.draw_targets(eeb, tid, "demo")
-    tasks.draw_inspectors(eeb, tid, "hj-eeb")
-    tasks.draw_inspectors(amr, tid, "hj-amr")
+    runtime.target_draws.commit(eeb, tid)
+    runtime.target_draws.freeze(eeb, tid)
+    drawn = runtime.target_draws.draw_targets(eeb, tid, "demo")
+    runtime.teams.draw_inspectors(eeb, tid, "hj-eeb")
+    runtime.teams.draw_inspectors(amr, tid, "hj-amr")
     runtime.runner.catch_up()
     return (f"plan {plan.id} (2024001..2024004); task {task.body['number']} {task.body['name']}: "
             f"{drawn.body['selected']} targets drawn, teams of hj-eeb and hj-amr drawn")

@@ -36,7 +36,7 @@ from domain.tasks.task import Task
 from services.application import CommandContext
 from services.infra.settings import Settings
 from services.runtime import Runtime
-from services.usecases.tasks import draw_seeds, frozen_pools
+from services.usecases.target_draws import draw_seeds, frozen_pools
 
 PLANNER = Actor("bench-planner", "hj-eeb", ("planner",))
 QUOTA = {"key": dict.fromkeys("ABCD", 0.25), "general": {"A": 0.02, "B": 0.05, "C": 0.08, "D": 0.20},
@@ -101,7 +101,7 @@ def main() -> None:
             tid = frozen_task(rt, ids, strata, quotas, i + 1)
             rt.runner.catch_up()  # the server's projection thread would have applied the earlier draws by now
             t0 = time.perf_counter()
-            done = rt.tasks.draw_targets(CommandContext(actor=PLANNER), tid, f"bench-{i}")
+            done = rt.target_draws.draw_targets(CommandContext(actor=PLANNER), tid, f"bench-{i}")
             draws.append(time.perf_counter() - t0)
             assert done.body["selected"] == total, (done.body["selected"], total)
             rng = random.Random(i)

@@ -107,11 +107,11 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert client.get(f"/api/v1/evidence/{ref['sha256']}", headers=eeb_insp).content == PNG
     bad = _upload(client, eeb_insp, b"MZ\x90\x00", "x.exe", "application/x-msdownload")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "file.media_type"
-    store = demo.execution.evidence
-    demo.execution.evidence = EvidenceStore(store.root, EvidencePolicy(max_bytes=32))
+    store = demo.evidence.store
+    demo.evidence.store = EvidenceStore(store.root, EvidencePolicy(max_bytes=32))
     big = _upload(client, eeb_insp)
     assert big.status_code == 422 and big.json()["errors"][0]["field"] == "file.size"
-    demo.execution.evidence = store
+    demo.evidence.store = store
     assert client.get("/api/v1/evidence/" + "0" * 64, headers=eeb_insp).status_code == 404
 
     # 谁检查、谁录入: the department's team enters its own findings; nobody else.
@@ -288,7 +288,7 @@ def _approve(client: Any, auth: Any, visit: dict[str, Any], iid: str, on: str) -
 def test_a_provisional_deadline_is_recomputed_when_an_admin_loads_the_schedule(demo, client, auth) -> None:
     last = max(_ok(client.get("/api/v1/calendar", headers=auth("hj-eeb", "reviewer")))["covered_years"])
     following = last + 1
-    demo.execution.today = lambda: dt.date(last, 12, 28)
+    demo.clock.today = lambda: dt.date(last, 12, 28)
     _, visits, items = _one_department(client, auth)
     iid = _enter(client, auth, visits[0], items[0], day=f"{last}-12-20")
     approved = _approve(client, auth, visits[0], iid, f"{last}-12-21")

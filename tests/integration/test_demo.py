@@ -84,9 +84,9 @@ def test_the_demo_plan_runs_the_seed_plan_and_a_drawn_joint_task(runtime) -> Non
     runtime.runner.catch_up()
     line = load_demo_plan(runtime)
     assert "targets drawn" in line
-    plan = runtime.tasks.plan(plan_id("hj-eeb", 2024))
+    plan = runtime.plans.plan(plan_id("hj-eeb", 2024))
     assert sorted(plan.entries) == ["2024001", "2024002", "2024003", "2024004"]
-    (task,) = [runtime.tasks.task(__import__("uuid").UUID(t["id"]))
-               for t in runtime.tasks.list_tasks(SYSTEM, 2024, None, 10, 0)["items"]]
+    (task,) = [runtime.task_opening.task(__import__("uuid").UUID(t["id"]))
+               for t in runtime.task_opening.list_tasks(SYSTEM, 2024, None, 10, 0)["items"]]
     assert task.is_joint and task.state == "drawn" and sorted(task.teams) == ["hj-amr", "hj-eeb"]
     assert load_demo_plan(runtime).endswith("nothing done")

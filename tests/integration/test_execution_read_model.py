@@ -22,27 +22,26 @@ REVIEWER = Actor("eeb-reviewer", "hj-eeb", ("reviewer",))
 
 def _visit(rt: Any, county: Any) -> tuple[Any, list[str]]:
     """A one-department task over the key targets, drawn, with its teams; the assignments."""
-    tasks = rt.tasks
-    task = tasks.open_task(ctx(EEB_PLANNER), {
+    task = rt.task_opening.open_task(ctx(EEB_PLANNER), {
         "period": "2024Q3", "reason": "专项", "participants": {"hj-eeb": county.items["hj-eeb"][:1]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "full": True}]})
     tid = uuid.UUID(task.id)
-    tasks.commit(ctx(EEB_PLANNER), tid)
-    tasks.freeze(ctx(EEB_PLANNER), tid)
-    tasks.draw_targets(ctx(EEB_PLANNER), tid)
-    tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb", dt.date(2024, 7, 1))
-    t = tasks.task(tid)
+    rt.target_draws.commit(ctx(EEB_PLANNER), tid)
+    rt.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid)
+    rt.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb", dt.date(2024, 7, 1))
+    t = rt.task_opening.task(tid)
     return t, [str(assignment_id(t.id, t.round, target)) for target in t.selected]
 
 
 def test_the_execution_read_model_rebuilds_to_the_live_rows_and_keeps_secrets_out_of_public_rows(runtime) -> None:
     county = build_county(runtime, targets=12)
-    ex = runtime.execution
+    ex = runtime.inspections
     task, visits = _visit(runtime, county)
     item = county.items["hj-eeb"][0]
     for n, aid in enumerate(visits):
-        a = runtime.tasks.assignment(uuid.UUID(aid))
+        a = runtime.teams.assignment(uuid.UUID(aid))
         inspector = Actor(a.teams["hj-eeb"]["members"][0], "hj-eeb", ("inspector",))
         finding = {"result": "corrected", "description": f"问题{n}，{SECRET}", "confidential": ["description"],
                    "measures": [{"kind": "order_correction", "deadline": "2024-10-30"}]}
@@ -56,9 +55,9 @@ def test_the_execution_read_model_rebuilds_to_the_live_rows_and_keeps_secrets_ou
             ex.publish(CommandContext(REVIEWER), iid, "2024-09-25")
         runtime.runner.catch_up()
     first = inspection_id(visits[0], "hj-eeb")
-    ex.refer(ctx(EEB_PLANNER), {"inspection_id": str(first), "item": item, "kind": "department", "to": "hj-amr",
-                                "reason": "移送市场监管", "transferred_on": "2024-09-21"})
-    target = runtime.tasks.assignment(uuid.UUID(visits[0])).target_id
+    runtime.referrals.refer(ctx(EEB_PLANNER), {"inspection_id": str(first), "item": item, "kind": "department",
+                                               "to": "hj-amr", "reason": "移送市场监管", "transferred_on": "2024-09-21"})
+    target = runtime.teams.assignment(uuid.UUID(visits[0])).target_id
     runtime.app.update("target", uuid.UUID(target), {"name": "获嘉县改名后的企业"}, ctx(ADMIN))
     runtime.runner.catch_up()
 

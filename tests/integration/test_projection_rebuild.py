@@ -207,7 +207,7 @@ def _open_task(world: World, params: dict[str, Any]) -> None:
     with contextlib.suppress(ConflictError):
         world.ids["department"].append(rt.app.register("department", a_department(), ADMIN).id)
     classes = params["classes"] or ["key"]
-    done = rt.tasks.open_task(PLANNER, {
+    done = rt.task_opening.open_task(PLANNER, {
         "period": f"2024Q{params['quarter']}", "reason": "随机场景", "participants": {"hj-eeb": [items[params["index"] % len(items)]]},
         "scope": {"supervision_classes": classes}, "rules": [{"supervision_class": c, "full": True} for c in classes],
         "options": {"exclude_inspected_this_year": params["exclude"]}})
@@ -220,15 +220,15 @@ def _task_step(step: str) -> Callable[[World, dict[str, Any]], None]:
     def run(world: World, params: dict[str, Any]) -> None:
         if not world.tasks:
             return
-        tid, tasks = world.tasks[params["index"] % len(world.tasks)], world.runtime.tasks
+        tid, draws = world.tasks[params["index"] % len(world.tasks)], world.runtime.target_draws
         if step == "draw":
-            tasks.draw_targets(PLANNER, tid, params.get("entropy", ""))
+            draws.draw_targets(PLANNER, tid, params.get("entropy", ""))
         elif step == "teams":
-            tasks.draw_inspectors(PLANNER, tid, "hj-eeb")
+            world.runtime.teams.draw_inspectors(PLANNER, tid, "hj-eeb")
         elif step == "redraw":
-            tasks.withdraw(PLANNER, tid, "重抽")
+            draws.withdraw(PLANNER, tid, "重抽")
         else:
-            getattr(tasks, step)(PLANNER, tid)
+            getattr(draws, step)(PLANNER, tid)
     return run
 
 
@@ -239,23 +239,23 @@ def _inspect(world: World, params: dict[str, Any]) -> None:
     if not world.tasks:
         return
     rt = world.runtime
-    task = rt.tasks.task(world.tasks[params["index"] % len(world.tasks)])
+    task = rt.task_opening.task(world.tasks[params["index"] % len(world.tasks)])
     if not task.teams:
         return
     target = task.selected[params["index"] % len(task.selected)]
-    visit = rt.tasks.assignment(assignment_id(task.id, task.round, target))
+    visit = rt.teams.assignment(assignment_id(task.id, task.round, target))
     member = visit.teams["hj-eeb"]["members"][0]
     inspector = CommandContext(Actor(member, "hj-eeb", ("inspector",)))
     reviewer = CommandContext(Actor("rev-1", "hj-eeb", ("reviewer",)))
     findings = {i: {"result": params["result"], "description": "排污口不规范", "confidential": params["secret"]}
                 for i in visit.items["hj-eeb"]}
-    done = rt.execution.record_findings(inspector, visit.id, "hj-eeb", {
+    done = rt.inspections.record_findings(inspector, visit.id, "hj-eeb", {
         "inspected_on": "2024-09-10", "methods": params["methods"], "findings": findings})
     iid = uuid.UUID(done.id)
-    rt.execution.submit(inspector, iid)
-    rt.execution.approve(reviewer, iid, "2024-09-20")
+    rt.inspections.submit(inspector, iid)
+    rt.inspections.approve(reviewer, iid, "2024-09-20")
     if params["publish"]:
-        rt.execution.publish(reviewer, iid, "2024-10-08")
+        rt.inspections.publish(reviewer, iid, "2024-10-08")
 
 
 text = st.text(st.sampled_from("获嘉县亢村镇化工企业有限公司abc-"), min_size=1, max_size=12)

@@ -21,10 +21,10 @@ def test_a_joint_task_reaches_each_participant_once_and_fits_its_contracts(
             "rules": [{"supervision_class": "key", "min_ratio": "50%"},
                       {"supervision_class": "general", "min_ratio": "25%"}],
             "scope": {"county": "获嘉县"}}
-    tid = uuid.UUID(runtime.tasks.open_task(ctx(EEB_PLANNER), data).id)
-    runtime.tasks.commit(ctx(EEB_PLANNER), tid)
-    runtime.tasks.freeze(ctx(EEB_PLANNER), tid)
-    runtime.tasks.draw_targets(ctx(EEB_PLANNER), tid, "")
+    tid = uuid.UUID(runtime.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "")
     app = runtime.app
     stored = []
     position = 0

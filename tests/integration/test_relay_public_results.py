@@ -22,19 +22,19 @@ def test_a_published_result_reaches_the_public_subject_without_confidential_text
 ) -> None:
     county = build_county(runtime, targets=8, inspectors=4)
     item = county.items["hj-eeb"][0]
-    tid = uuid.UUID(runtime.tasks.open_task(ctx(EEB_PLANNER), {
+    tid = uuid.UUID(runtime.task_opening.open_task(ctx(EEB_PLANNER), {
         "period": "2024Q3", "reason": "专项", "participants": {"hj-eeb": [item]},
         "scope": {"supervision_classes": ["key"]}, "rules": [{"supervision_class": "key", "full": True}]}).id)
-    for step in (runtime.tasks.commit, runtime.tasks.freeze):
+    for step in (runtime.target_draws.commit, runtime.target_draws.freeze):
         step(ctx(EEB_PLANNER), tid)
-    runtime.tasks.draw_targets(ctx(EEB_PLANNER), tid, "")
-    runtime.tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
-    task = runtime.tasks.task(tid)
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "")
+    runtime.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
+    task = runtime.task_opening.task(tid)
     aid = assignment_id(tid, task.round, task.selected[0])
-    member = runtime.tasks.assignment(aid).teams["hj-eeb"]["members"][0]
+    member = runtime.teams.assignment(aid).teams["hj-eeb"]["members"][0]
     inspector = ctx(Actor(member, "hj-eeb", ("inspector",)))
     reviewer = ctx(Actor("eeb-rev", "hj-eeb", ("reviewer",)))
-    ex = runtime.execution
+    ex = runtime.inspections
     done = ex.record_findings(inspector, aid, "hj-eeb", {"inspected_on": "2024-09-10", "methods": ["on_site"],
         "findings": {item: {"result": "corrected", "description": f"废气治理设施停运，{SECRET}",
                             "measures": [{"kind": "order_correction", "deadline": "2024-10-10"}],

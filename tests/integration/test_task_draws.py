@@ -23,30 +23,30 @@ KEY_ONLY = [{"supervision_class": "key", "min_ratio": "50%"}, {"supervision_clas
 def _open(rt: Any, county: Any, **extra: Any) -> uuid.UUID:
     data = {"period": "2024Q2", "reason": "专项检查", "participants": {"hj-eeb": county.items["hj-eeb"][:1]},
             "rules": KEY_ONLY, "scope": {"county": "获嘉县"}, **extra}
-    return uuid.UUID(rt.tasks.open_task(ctx(EEB_PLANNER), data).id)
+    return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
 
 
 def _draw(rt: Any, tid: uuid.UUID, entropy: str = "") -> dict[str, Any]:
-    rt.tasks.commit(ctx(EEB_PLANNER), tid)
-    rt.tasks.freeze(ctx(EEB_PLANNER), tid)
-    return rt.tasks.draw_targets(ctx(EEB_PLANNER), tid, entropy).body
+    rt.target_draws.commit(ctx(EEB_PLANNER), tid)
+    rt.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    return rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy).body
 
 
 def test_the_pool_is_the_log_at_the_freeze_position_whatever_changes_afterwards(runtime) -> None:
     county = build_county(runtime, targets=24)
     tid = _open(runtime, county)
-    runtime.tasks.commit(ctx(EEB_PLANNER), tid)
-    frozen = runtime.tasks.freeze(ctx(EEB_PLANNER), tid).body
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    frozen = runtime.target_draws.freeze(ctx(EEB_PLANNER), tid).body
     # After the freeze: a new target in scope, one closed, one reclassified. None of it touches this draw.
     runtime.app.register("target", a_target(supervision_class="key"), ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[0]), {"status": "closed"}, ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[1]), {"supervision_class": "special"}, ctx(ADMIN))
-    drawn = runtime.tasks.draw_targets(ctx(EEB_PLANNER), tid, "福彩3D 2024001 5-8-1").body
+    drawn = runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "福彩3D 2024001 5-8-1").body
     assert sum(s["pool_size"] for s in drawn["strata"].values()) == frozen["pool_size"] == 24
-    verified = runtime.tasks.verify_draw(AUDITOR, tid)
+    verified = runtime.target_draws.verify_draw(AUDITOR, tid)
     assert verified["match"] is True and verified["pool_digest"] == frozen["pool_digest"]
     # The seed is revealed by the draw event, and was committed before: SHA-256(seed) == commitment.
-    task = runtime.tasks.task(tid)
+    task = runtime.task_opening.task(tid)
     import hashlib
 
     assert hashlib.sha256(bytes.fromhex(task.draw["record"]["seed"])).hexdigest() == task.draw["record"]["commitment"]
@@ -58,10 +58,10 @@ def test_verification_names_the_first_difference_when_the_record_does_not_reprod
     county = build_county(runtime, targets=16)
     tid = _open(runtime, county)
     _draw(runtime, tid)
-    task = runtime.tasks.task(tid)
+    task = runtime.task_opening.task(tid)
     task.draw["record"]["selected"] = list(reversed(task.draw["record"]["selected"]))
-    runtime.tasks.task = lambda _tid: task  # the record as a forger would present it
-    out = runtime.tasks.verify_draw(AUDITOR, tid)
+    runtime.target_draws.load = lambda _cls, _tid, _kind: task  # the record as a forger would present it
+    out = runtime.target_draws.verify_draw(AUDITOR, tid)
     assert out["match"] is False and "selected" in out["first_difference"]
 
 
@@ -69,10 +69,10 @@ def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> N
     county = build_county(runtime, targets=20)
     runtime.app.update("target", uuid.UUID(county.targets[0]), {"status": "deregistered"}, ctx(ADMIN))
     first = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
-    drawn_first = runtime.tasks.task(first) if _draw(runtime, first) else None
+    drawn_first = runtime.task_opening.task(first) if _draw(runtime, first) else None
     second = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
     _draw(runtime, second)
-    a, b = runtime.tasks.task(first), runtime.tasks.task(second)
+    a, b = runtime.task_opening.task(first), runtime.task_opening.task(second)
     assert county.targets[0] not in a.selected + b.selected
     assert a.selected and not set(a.selected) & set(b.selected)
     assert b.frozen["excluded"] == {"inactive": 1, "inspected_this_year": len(drawn_first.selected)}
@@ -80,31 +80,31 @@ def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> N
     third = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}],
                   options={"exclude_inspected_this_year": False})
     _draw(runtime, third)
-    assert set(a.selected) <= set(runtime.tasks.task(third).selected)
+    assert set(a.selected) <= set(runtime.task_opening.task(third).selected)
 
 
 def test_only_the_lead_planner_draws_and_nothing_changes_on_a_refusal(runtime) -> None:
     county = build_county(runtime, targets=12)
     tid = _open(runtime, county)
-    before = runtime.tasks.task(tid).version
+    before = runtime.task_opening.task(tid).version
     for actor in (AMR_PLANNER, AUDITOR, ADMIN):
         with pytest.raises(PermissionDeniedError):
-            runtime.tasks.commit(ctx(actor), tid)
+            runtime.target_draws.commit(ctx(actor), tid)
     with pytest.raises(TaskStateError):
-        runtime.tasks.freeze(ctx(EEB_PLANNER), tid)  # no commitment yet
+        runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)  # no commitment yet
     with pytest.raises(TaskStateError):
-        runtime.tasks.draw_targets(ctx(EEB_PLANNER), tid)
-    assert runtime.tasks.task(tid).version == before
+        runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid)
+    assert runtime.task_opening.task(tid).version == before
 
 
 def test_an_empty_pool_records_nothing(runtime) -> None:
     county = build_county(runtime, targets=8)
     tid = _open(runtime, county, scope={"county": "原阳县"})
-    runtime.tasks.commit(ctx(EEB_PLANNER), tid)
-    version = runtime.tasks.task(tid).version
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    version = runtime.task_opening.task(tid).version
     with pytest.raises(EmptyPoolError):
-        runtime.tasks.freeze(ctx(EEB_PLANNER), tid)
-    assert runtime.tasks.task(tid).version == version
+        runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    assert runtime.task_opening.task(tid).version == version
 
 
 def test_too_few_eligible_inspectors_names_the_department_and_the_shortfall(runtime) -> None:
@@ -114,11 +114,11 @@ def test_too_few_eligible_inspectors_names_the_department_and_the_shortfall(runt
     tid = _open(runtime, county, participants={"hj-eeb": county.items["hj-eeb"][:1],
                                                "hj-amr": county.items["hj-amr"][:1]})
     _draw(runtime, tid)
-    runtime.tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
+    runtime.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
     with pytest.raises(InsufficientInspectorsError) as err:
-        runtime.tasks.draw_inspectors(ctx(AMR_PLANNER), tid, "hj-amr")
+        runtime.teams.draw_inspectors(ctx(AMR_PLANNER), tid, "hj-amr")
     assert "hj-amr" in str(err.value) and "short" in str(err.value)
-    assert "hj-amr" not in runtime.tasks.task(tid).teams
+    assert "hj-amr" not in runtime.task_opening.task(tid).teams
 
 
 def test_teams_are_the_same_from_the_same_seed_and_obey_the_rules(runtime) -> None:
@@ -126,10 +126,10 @@ def test_teams_are_the_same_from_the_same_seed_and_obey_the_rules(runtime) -> No
     conflicted = county.inspectors["hj-eeb"][0]
     tid = _open(runtime, county)
     _draw(runtime, tid)
-    task = runtime.tasks.task(tid)
+    task = runtime.task_opening.task(tid)
     runtime.app.update("inspector", uuid.UUID(conflicted), {"conflicts": task.selected[:1]}, ctx(ADMIN))
-    runtime.tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb", dt.date(2024, 5, 6))
-    teams = runtime.tasks.task(tid).teams["hj-eeb"]["teams"]
+    runtime.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb", dt.date(2024, 5, 6))
+    teams = runtime.task_opening.task(tid).teams["hj-eeb"]["teams"]
     loads: dict[str, int] = {}
     for team in teams.values():
         assert len(set(team["members"])) >= 2 and team["leader"] == team["members"][0]
@@ -142,7 +142,7 @@ def test_teams_are_the_same_from_the_same_seed_and_obey_the_rules(runtime) -> No
     from domain.draw.matching import match_teams
     from domain.tasks.task import team_key
 
-    inspectors, _ = runtime.tasks._staff("hj-eeb")
+    inspectors, _ = runtime.lookups.staff("hj-eeb")
     from domain.draw.matching import VisitNeed
 
     again = match_teams(team_key(task.draw["record"]["seed"], str(tid), "hj-eeb"), "hj-eeb",
@@ -156,23 +156,23 @@ def test_a_recusal_redraw_keeps_history_and_never_brings_the_inspector_back(runt
     county = build_county(runtime, targets=12, inspectors=6)
     tid = _open(runtime, county)
     _draw(runtime, tid)
-    runtime.tasks.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
-    task = runtime.tasks.task(tid)
+    runtime.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
+    task = runtime.task_opening.task(tid)
     from domain.tasks.assignment import assignment_id
 
     aid = assignment_id(tid, task.round, task.selected[0])
     gone = []
     for n in range(2):
-        team = runtime.tasks.assignment(aid).teams["hj-eeb"]
+        team = runtime.teams.assignment(aid).teams["hj-eeb"]
         leaving = team["members"][0]
-        done = runtime.tasks.recuse(ctx(EEB_PLANNER), aid, leaving, f"利害关系{n}")
+        done = runtime.teams.recuse(ctx(EEB_PLANNER), aid, leaving, f"利害关系{n}")
         gone.append(leaving)
         assert done.body["counter"] == n + 1
-    a = runtime.tasks.assignment(aid)
+    a = runtime.teams.assignment(aid)
     assert not set(gone) & set(a.teams["hj-eeb"]["members"])
     assert [r["inspector_id"] for r in a.recusals] == gone
     with pytest.raises(InvalidInputError):
-        runtime.tasks.recuse(ctx(EEB_PLANNER), aid, gone[0], "again")
+        runtime.teams.recuse(ctx(EEB_PLANNER), aid, gone[0], "again")
     runtime.runner.catch_up()
     assert_rebuild_equals_live(runtime, "tasks")
 
@@ -191,10 +191,10 @@ def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entrop
         runtime.app.update("target", uuid.UUID(county.targets[i]), {name: values[name][v]}, ctx(ADMIN))
     tid = _open(runtime, county, rules=[{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general")],
                 options={"exclude_inspected_this_year": False})
-    runtime.tasks.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
     try:
-        runtime.tasks.freeze(ctx(EEB_PLANNER), tid)
+        runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
     except EmptyPoolError:
         return
-    runtime.tasks.draw_targets(ctx(EEB_PLANNER), tid, entropy.replace("\x00", ""))
-    assert runtime.tasks.verify_draw(AUDITOR, tid)["match"] is True
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy.replace("\x00", ""))
+    assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True

@@ -26,14 +26,13 @@ STEPS = st.lists(
 
 
 def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n: int) -> None:
-    T = rt.tasks
     if kind in ("open", "open_joint"):
         lead = ["hj-eeb", "hj-amr"][n % 2]
         participants = {lead: county.items[lead][:1]}
         if kind == "open_joint":
             other = "hj-amr" if lead == "hj-eeb" else "hj-eeb"
             participants[other] = county.items[other][1:2]
-        done = T.open_task(ctx(PLANNERS[lead]), {
+        done = rt.task_opening.open_task(ctx(PLANNERS[lead]), {
             "period": f"2024Q{1 + n % 4}", "reason": "随机场景", "participants": participants,
             "rules": [{"supervision_class": c, "min_ratio": "30%"} for c in ("key", "general", "special")],
             "options": {"exclude_inspected_this_year": bool(n % 3)},
@@ -53,32 +52,32 @@ def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n
     if not tasks:
         return
     tid, lead = tasks[n % len(tasks)]
-    task = T.task(tid)
+    task = rt.task_opening.task(tid)
     planner = ctx(PLANNERS[lead])
     if kind == "commit":
-        T.commit(planner, tid)
+        rt.target_draws.commit(planner, tid)
     elif kind == "freeze":
-        T.freeze(planner, tid)
+        rt.target_draws.freeze(planner, tid)
     elif kind == "draw":
-        T.draw_targets(planner, tid, str(n))
+        rt.target_draws.draw_targets(planner, tid, str(n))
     elif kind == "teams":
         for dept in task.departments:
             if dept not in task.teams:
-                T.draw_inspectors(ctx(PLANNERS[dept]), tid, dept)
+                rt.teams.draw_inspectors(ctx(PLANNERS[dept]), tid, dept)
                 return
     elif kind == "redraw":
-        T.withdraw(planner, tid, f"重抽{n}")
+        rt.target_draws.withdraw(planner, tid, f"重抽{n}")
     elif kind == "recuse" and task.teams:
         from domain.tasks.assignment import assignment_id
 
         target = task.selected[n % len(task.selected)]
-        a = T.assignment(assignment_id(tid, task.round, target))
+        a = rt.teams.assignment(assignment_id(tid, task.round, target))
         dept = sorted(a.teams)[0] if a.teams else None
         if dept:
-            T.recuse(ctx(PLANNERS[dept]), a.id, a.teams[dept]["members"][0], "利害关系")
+            rt.teams.recuse(ctx(PLANNERS[dept]), a.id, a.teams[dept]["members"][0], "利害关系")
     elif kind == "merge":
-        for o in T.overlaps_of(task):
-            T.merge(planner, uuid.UUID(o["this_assignment_id"]), uuid.UUID(o["assignment_id"]), "一次检查")
+        for o in rt.merges.overlaps_of(task):
+            rt.merges.merge(planner, uuid.UUID(o["this_assignment_id"]), uuid.UUID(o["assignment_id"]), "一次检查")
             return
 
 

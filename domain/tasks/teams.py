@@ -1,0 +1,107 @@
+"""The inputs of a department's team draw: the visit date, what each visit needs, the staff as the draw sees
+them, the digest of that staff the event records, and the load cap of a recusal's redraw."""
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from domain.draw.matching import ExpertInfo, InspectorInfo, VisitNeed
+from domain.errors import FieldProblem, InvalidInputError
+from domain.planning.rules import parse_period
+
+
+def team_visit_date(period: str, today: dt.date, given: dt.date | None = None) -> dt.date:
+    """The visit date of a team draw: the given one, else today when it lies in the task's period, else the
+    period's first day; a date outside the period is refused (``visit_date``)."""
+    p = parse_period(period)
+    visit = given or (today if p.start <= today <= p.end else p.start)
+    if not p.start <= visit <= p.end:
+        raise InvalidInputError(
+            [FieldProblem("visit_date", "period", f"must lie in {period} ({p.start}..{p.end})")]
+        )
+    return visit
+
+
+def redraw_day(visit: str | None, today: dt.date) -> dt.date:
+    """The day a recusal's replacement must be certified on: the visit's date, else today."""
+    return dt.date.fromisoformat(visit) if visit else today
+
+
+def specialties(items: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """The specialties the department's items on a visit ask for (none: anyone may go)."""
+    wanted: set[Any] = {i.get("specialty") for i in items.values() if i.get("specialty")}
+    return frozenset(wanted)
+
+
+def expert_fields(items: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
+    """The expert fields of the items that need an expert (its field, else its specialty, else its name)."""
+    fields: set[Any] = {
+        (i.get("expert_field") or i.get("specialty") or i.get("name"))
+        for i in items.values()
+        if i.get("needs_expert")
+    }
+    return frozenset(fields)
+
+
+def visit_needs(
+    selected: Sequence[str], targets: Mapping[str, Mapping[str, Any]], items: Mapping[str, Mapping[str, Any]]
+) -> list[VisitNeed]:
+    """One need per drawn target: its county as the region, the items' specialties and expert fields."""
+    wanted, fields = specialties(items), expert_fields(items)
+    return [
+        VisitNeed(
+            t, region=targets.get(t, {}).get("county", ""), specialties=wanted, needs_expert_fields=fields
+        )
+        for t in selected
+    ]
+
+
+def inspector_info(entry_id: str, department: str, data: Mapping[str, Any]) -> InspectorInfo:
+    """An inspector's directory entry as the draw reads it (active unless said otherwise)."""
+    expiry = data.get("certificate_expiry")
+    return InspectorInfo(
+        id=entry_id,
+        department=department,
+        certificate_expiry=dt.date.fromisoformat(expiry) if expiry else None,
+        specialties=frozenset(data.get("specialties") or []),
+        region=data.get("region") or "",
+        active=bool(data.get("active", True)),
+        conflicts=frozenset(data.get("conflicts") or []),
+    )
+
+
+def expert_info(entry_id: str, department: str, data: Mapping[str, Any]) -> ExpertInfo:
+    """An expert's directory entry as the draw reads it."""
+    return ExpertInfo(
+        id=entry_id,
+        department=department,
+        field=data.get("field", ""),
+        conflicts=frozenset(data.get("conflicts") or []),
+    )
+
+
+def staff_digest(inspectors: Sequence[InspectorInfo], experts: Sequence[ExpertInfo]) -> str:
+    """SHA-256 of the draw's inputs (every inspector and expert as JSON values, by id), as the event records."""
+    values = [_info_dict(i) for i in inspectors] + [_info_dict(e) for e in experts]
+    data = json.dumps(
+        sorted(values, key=lambda d: d["id"]), sort_keys=True, ensure_ascii=False, separators=(",", ":")
+    )
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _info_dict(info: InspectorInfo | ExpertInfo) -> dict[str, Any]:
+    """An inspector's or expert's draw inputs as JSON values (sets sorted, dates ISO)."""
+    return {
+        k: sorted(v) if isinstance(v, frozenset) else v.isoformat() if isinstance(v, dt.date) else v
+        for k, v in dataclasses.asdict(info).items()
+    }
+
+
+def max_load(team_size: int, visits: int, eligible: int) -> int:
+    """The most visits of one task a redraw may give one inspector: the even share, rounded up, plus one.
+
+    ``visits`` and ``eligible`` (active inspectors) count at least one each."""
+    return -(-team_size * max(visits, 1) // max(eligible, 1)) + 1

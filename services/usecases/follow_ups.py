@@ -1,0 +1,116 @@
+"""Follow-up visits (回访): a department freezes the targets it inspected in a period and commits to a secret
+seed, draws the visitees, records visits, escalations and feedback. The seed is kept in ``follow_up_seeds``
+between commitment and reveal, as the target draw's is."""
+
+import secrets
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from domain.access import Actor
+from domain.draw.sampler import commitment
+from domain.errors import FieldProblem, InvalidInputError
+from domain.execution.access import can_read_confidential
+from domain.execution.dates import parse_day
+from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
+from domain.execution.inspection import InvalidTransitionError
+from domain.execution.readers import listed_department, require_visit_reader
+from domain.planning.rules import parse_period
+from projections.execution import queries as execution
+from projections.runner import ProjectionRunner
+from services.application import CommandContext, ConflictError, DualRandom
+from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase, given
+
+secrets_metadata = sa.MetaData()
+follow_up_seeds = sa.Table(
+    "follow_up_seeds", secrets_metadata,
+    sa.Column("round_id", sa.String(36), primary_key=True),
+    sa.Column("seed", sa.String(64), nullable=False),
+)
+"""Secret seeds of follow-up rounds between commitment and reveal. Never logged, never answered."""
+
+
+class FollowUps(UseCase):
+    """A department's follow-up rounds."""
+
+    read_models = EXECUTION_READ_MODELS
+
+    def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, clock: Clock) -> None:
+        super().__init__(app, engine, runner)
+        self.clock = clock
+
+    def setup(self) -> None:
+        secrets_metadata.create_all(self.engine)
+
+    def plan_follow_up(self, ctx: CommandContext, department: str, period: str, ratio: Any = None) -> Done:
+        """Freeze the targets the department inspected in the period and commit to a secret seed."""
+        self.fresh()
+        try:
+            p = parse_period(period)
+        except (InvalidInputError, AttributeError):
+            raise InvalidInputError([FieldProblem("period", "format", "must be 2024Q1, 2024-03, 2024H1 or 2024")]) from None
+        pool = execution.inspected_targets(self.engine, department, p.start, p.end)
+        seed = secrets.token_bytes(32)
+        r = FollowUpRound.plan(ctx.actor, department, period, pool, commitment(seed),
+                               DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio)
+        with self.engine.begin() as conn:
+            conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(r.id)))
+            conn.execute(follow_up_seeds.insert().values(round_id=str(r.id), seed=seed.hex()))
+        try:
+            position = self.app.record(ctx, "plan_follow_up", r)
+        except ConflictError:
+            raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
+        return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment)
+
+    def draw_follow_up(self, ctx: CommandContext, rid: uuid.UUID, external_entropy: str = "") -> Done:
+        r = self.load(FollowUpRound, rid, "follow-up round")
+        with self.engine.connect() as conn:
+            seed = conn.execute(sa.select(follow_up_seeds.c.seed).where(follow_up_seeds.c.round_id == str(rid))).scalar()
+        if seed is None and r.draw is None:
+            raise InvalidTransitionError([FieldProblem("seed", "missing", "the committed seed is not on this server")])
+        selected = r.draw_visitees(ctx.actor, bytes.fromhex(seed or "00" * 32), external_entropy)
+        position = self.app.record(ctx, "draw_follow_up", r)
+        with self.engine.begin() as conn:
+            conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(rid)))
+        return self.done(r, position, selected=selected)
+
+    def follow_up_step(self, ctx: CommandContext, rid: uuid.UUID, step: str, data: Mapping[str, Any]) -> Done:
+        r = self.load(FollowUpRound, rid, "follow-up round")
+        target = str(data.get("target_id") or "")
+        today = self.clock.today
+        on = parse_day(data.get("on"), "on", today())
+        if step == "visit":
+            r.record_visit(ctx.actor, target, parse_day(data.get("visited_on"), "visited_on", today()),
+                           given(data, "method"), data.get("opinions") or "", data.get("problems") or "")
+        elif step == "escalation":
+            r.escalate(ctx.actor, target, on, data.get("authority") or "", data.get("reason") or "")
+        elif step == "escalation_outcome":
+            r.record_escalation_outcome(ctx.actor, target, on, data.get("outcome") or "")
+        elif step == "feedback":
+            r.give_feedback(ctx.actor, target, on, data.get("feedback") or "", data.get("method") or "letter")
+        else:
+            raise InvalidInputError([FieldProblem("step", "choice", f"unknown step {step}")])
+        position = self.app.record(ctx, f"follow_up_{step}", r)
+        return self.done(r, position, target_id=target)
+
+    def follow_up_view(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
+        r = self.load(FollowUpRound, rid, "follow-up round")
+        require_visit_reader(actor, [r.department])
+        return {
+            "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
+            "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment, "draw": r.draw,
+            "selected": r.selected, "visits": r.visits_for(actor),
+            "opinions_visible": can_read_confidential(actor, r.department),
+        }
+
+    def verify_follow_up(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
+        r = self.load(FollowUpRound, rid, "follow-up round")
+        require_visit_reader(actor, [r.department])
+        outcome = r.verify()
+        return {"id": str(r.id), "match": outcome.match, "first_difference": outcome.first_difference}
+
+    def list_follow_ups(self, actor: Actor, department: str | None) -> list[dict[str, Any]]:
+        return execution.list_follow_ups(self.engine, listed_department(actor, department, "follow-up rounds"))

@@ -1,0 +1,111 @@
+"""The read-model lookups commands share, in one place: departments, items, targets, a department's staff and
+who a token's subject is among them, and the inspectors of earlier visits."""
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from domain.access import Actor
+from domain.draw.matching import ExpertInfo, InspectorInfo
+from domain.errors import FieldProblem, InvalidInputError
+from domain.planning.items import item_problems
+from domain.tasks.teams import expert_info, inspector_info
+from domain.values import Role
+from projections.directory import queries as directory
+from projections.tasks import queries as tasks
+
+
+class Lookups:
+    """Directory and tasks read-model lookups (the caller brings the read models up to date first)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- departments and items -----------------------------------------------------------------------------
+    def department(self, code: str, field: str = "department") -> dict[str, Any]:
+        """The department's entry data; InvalidInputError on ``field`` when the directory has none."""
+        data = directory.department_data(self.engine, code)
+        if data is None:
+            raise InvalidInputError(
+                [FieldProblem(field, "unknown_department", f"no department {code!r} in the directory")]
+            )
+        return data
+
+    def department_known(self, code: str) -> bool:
+        return directory.department_data(self.engine, code) is not None
+
+    def department_names(self, codes: Iterable[str]) -> dict[str, str]:
+        """Code -> name (the code itself when the directory has no such department)."""
+        codes = list(codes)
+        found = directory.department_names(self.engine, codes)
+        return {c: found.get(c, c) for c in codes}
+
+    def items(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Item id -> ``{department, **data}``."""
+        return directory.items(self.engine, ids)
+
+    def check_items(self, department: str, items: Sequence[Any], field: str) -> None:
+        """Every item is in the directory and the department's own; else InvalidInputError naming each."""
+        problems = item_problems(department, items, self.items(items), field)
+        if problems:
+            raise InvalidInputError(problems)
+
+    # -- targets -------------------------------------------------------------------------------------------
+    def target_data(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Target id -> entry data of the targets found."""
+        return directory.target_data(self.engine, ids)
+
+    def target(self, target_id: str) -> dict[str, Any]:
+        """The target's entry data ({} when not found)."""
+        return self.target_data([target_id]).get(target_id, {})
+
+    # -- staff ---------------------------------------------------------------------------------------------
+    def staff(self, department: str) -> tuple[list[InspectorInfo], list[ExpertInfo]]:
+        """The department's inspectors and experts as a team draw reads them."""
+        inspectors, experts = directory.staff(self.engine, department)
+        return (
+            [inspector_info(i, department, data) for i, data in inspectors],
+            [expert_info(i, department, data) for i, data in experts],
+        )
+
+    def inspector_aliases(self, inspector_id: str) -> set[str]:
+        """The inspector's entry id and staff id: a token's subject may be either."""
+        return directory.inspector_aliases(self.engine, inspector_id)
+
+    def active_inspectors(self, department: str, on: dt.date) -> int:
+        """How many of the department's inspectors are active and certified on ``on``."""
+        with self.engine.connect() as conn:
+            return directory.active_inspector_count(conn, department, on)
+
+    def as_inspector(self, actor: Actor) -> Actor:
+        """A token's subject may be the inspector's staff id: act as the entry id the teams hold."""
+        if not actor.has(Role.INSPECTOR):
+            return actor
+        with self.engine.connect() as conn:
+            ids = directory.inspector_entries(conn, actor.department, actor.subject)
+        return dataclasses.replace(actor, subject=ids[0]) if ids and ids[0] != actor.subject else actor
+
+    def previous_inspectors(
+        self, department: str, targets: Sequence[str], period: str
+    ) -> dict[str, set[str]]:
+        """Per target: the department's inspectors on its visit of ``period`` (for the draw: the previous one)."""
+        return tasks.previous_inspectors(self.engine, department, period, targets)
+
+    def visited_targets(self, actor: Actor, task_id: str) -> set[str]:
+        """Targets of the task's visits the actor (an inspector of its department) is on."""
+        with self.engine.connect() as conn:
+            ids = set(directory.inspector_entries(conn, actor.department, actor.subject))
+            if not ids:
+                return set()
+            return tasks.visited_targets(conn, task_id, ids)
+
+    def assignments_of(self, actor: Actor) -> list[dict[str, Any]]:
+        """The visits the actor (an inspector, by entry or staff id) is on, by visit date."""
+        with self.engine.connect() as conn:
+            ids = set(directory.inspector_entries(conn, actor.department, actor.subject))
+            if not ids:
+                return []
+            return tasks.assignments_of(conn, ids)

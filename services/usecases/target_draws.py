@@ -1,0 +1,325 @@
+"""The target draw: commit, freeze, draw, verify, withdraw.
+
+``commit`` (a secret seed is generated and kept in ``draw_seeds``, outside the log; the event records only its
+SHA-256) -> ``freeze`` (the pool as of one log position, read from the directory and tasks read models brought
+to that very position under their position locks) -> ``draw`` (the seed is revealed in the event). ``verify``
+recomputes the pool by replaying the log up to the freeze position and re-runs the draw.
+"""
+
+import secrets
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import sqlalchemy as sa
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy.engine import Connection, Engine
+
+from domain.access import Actor
+from domain.directory import Target
+from domain.draw.sampler import (
+    Candidate,
+    CandidateColumns,
+    EmptyPoolError,
+    commitment,
+    draw,
+    pool_digest,
+    verify,
+)
+from domain.planning.rules import parse_period
+from domain.tasks import access
+from domain.tasks.assignment import Assignment, assignment_id
+from domain.tasks.drawn_list import require_drawn_list
+from domain.tasks.merging import require_redraw_allowed
+from domain.tasks.pool import Pool, build_pool, inspected_this_year
+from domain.tasks.strata import frozen_strata
+from domain.tasks.task import Task, TaskStateError
+from projections.aggregate_rows import split_bars
+from projections.directory import queries as directory
+from projections.runner import ProjectionRunner
+from projections.tasks import queries as tasks
+from services.application import CommandContext, DualRandom
+from services.usecases.common import TASK_READ_MODELS, Done, UseCase
+from services.usecases.merges import Merges
+
+seeds_metadata = sa.MetaData()
+draw_seeds = sa.Table(
+    "draw_seeds",
+    seeds_metadata,
+    sa.Column("task_id", sa.String(36), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("seed", sa.String(64), nullable=False),
+)
+"""Secret seeds between commitment and reveal. Never logged, never answered; the reveal is the event."""
+frozen_pools = sa.Table(
+    "frozen_pools",
+    seeds_metadata,
+    sa.Column("task_id", sa.String(36), primary_key=True),
+    sa.Column("round", sa.Integer, primary_key=True),
+    sa.Column("ids", sa.Text, nullable=False),  # sorted candidate ids, "\n"-joined
+    sa.Column("strata", sa.Text, nullable=False),  # their strata, same order
+    sa.Column("weights", sa.Text, nullable=False),  # their weights, same order
+    sa.Column("off_site", sa.Text, nullable=False),  # "|id|id|": positive-list targets (off-site first)
+)
+"""The frozen pool of a round, kept for its draw (the event holds its digest, which the draw checks).
+An auditor never needs it: verification rebuilds the pool from the log."""
+
+
+@dataclass(frozen=True)
+class StoredPool:
+    rows: CandidateColumns
+    off_site_first: set[str]
+
+
+class TargetDraws(UseCase):
+    """The lead department's planners commit, freeze, draw and withdraw; the task's planners and auditors
+    verify."""
+
+    def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, merges: Merges) -> None:
+        super().__init__(app, engine, runner)
+        self.merges = merges
+
+    def setup(self) -> None:
+        seeds_metadata.create_all(self.engine)
+
+    def commit(self, ctx: CommandContext, tid: uuid.UUID) -> Done:
+        task = self.load(Task, tid, "task")
+        access.require_lead(ctx.actor, task.lead)
+        if task.origin == "case":
+            raise TaskStateError("a case-triggered task (个案检查) has designated targets, not a random draw")
+        seed = secrets.token_bytes(32)
+        round_ = task.commit_seed(commitment(seed))
+        with self.engine.begin() as conn:
+            conn.execute(
+                draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
+            )
+            conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
+        position = self.app.record(ctx, "commit_draw_seed", task)
+        return self.done(task, position, round=round_, commitment=task.commitment)
+
+    def freeze(self, ctx: CommandContext, tid: uuid.UUID, quotas: Mapping[str, int] | None = None) -> Done:
+        task = self.load(Task, tid, "task")
+        access.require_lead(ctx.actor, task.lead)
+        if task.state != "committed":
+            task.require_state("committed", "the pool is frozen after a commitment and before the draw")
+        position, pool, inspectors = self._frozen_pool(task)
+        if not pool.rows:
+            raise EmptyPoolError(
+                "the candidate pool is empty: no target matches the task's scope after the exclusions "
+                f"({pool.excluded['inactive']} closed or deregistered, {pool.excluded['inspected_this_year']} "
+                "inspected this year for these items); nothing was recorded"
+            )
+        strata = frozen_strata(task.rules, task.period, pool, inspectors, quotas or {})
+        digest = pool_digest([r.id for r in pool.rows])
+        task.freeze_pool(position, digest, len(pool.rows), strata, pool.excluded)
+        with self.engine.begin() as conn:
+            key = (frozen_pools.c.task_id == str(tid)) & (frozen_pools.c.round == task.round)
+            conn.execute(frozen_pools.delete().where(key))
+            conn.execute(
+                frozen_pools.insert().values(
+                    task_id=str(tid),
+                    round=task.round,
+                    ids="\n".join(r.id for r in pool.rows),
+                    strata="\n".join(r.stratum for r in pool.rows),
+                    weights="\n".join(str(r.weight) for r in pool.rows),
+                    off_site="|" + "|".join(sorted(pool.off_site_first)) + "|",
+                )
+            )
+        stored = self.app.record(ctx, "freeze_pool", task)
+        return self.done(
+            task,
+            stored,
+            round=task.round,
+            frozen_at=position,
+            pool_size=len(pool.rows),
+            pool_digest=digest,
+            strata=strata,
+            excluded=pool.excluded,
+        )
+
+    def _frozen_pool(self, task: Task) -> tuple[int, Pool, int]:
+        """The pool as of one log position: both read models brought to it under their position locks."""
+        with self.engine.begin() as conn:
+            position = self.runner.align(conn, TASK_READ_MODELS)
+            pool = self._pool_from_read_models(conn, task)
+            inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
+        return position, pool, inspectors
+
+    def _pool_from_read_models(self, conn: Connection, task: Task) -> Pool:
+        candidates = directory.pool_candidates(
+            conn, county=task.scope.get("county"), supervision_classes=task.scope.get("supervision_classes")
+        )
+        excluded: set[str] = set()
+        if task.options["exclude_inspected_this_year"]:
+            draws = tasks.current_draws(conn, task.year)
+            excluded = inspected_this_year(draws, str(task.id), task.year, task.items)
+        weights = task.options["risk_weights"] if task.options["weighted"] else None
+        return build_pool(candidates, task.scope, excluded_ids=excluded, weights=weights)
+
+    def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
+        self.fresh()
+        task = self.load(Task, tid, "task")
+        access.require_lead(ctx.actor, task.lead)
+        if task.state != "frozen":
+            task.require_state("frozen", "the draw comes after the pool is frozen")
+        seed = self._seed(tid, task.round)
+        frozen = task.frozen or {}
+        pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
+        quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
+        rows = cast(Sequence[Candidate], pool.rows)  # the columns read as the rows they stand for
+        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]))
+        record = {**result.as_record(), "freeze_position": frozen["position"]}
+        off_site = sorted(set(result.selected) & pool.off_site_first)
+        task.record_draw(record, off_site)
+        position = self.app.record(ctx, "draw_targets", task)
+        with self.engine.begin() as conn:
+            conn.execute(draw_seeds.delete().where(draw_seeds.c.task_id == str(tid)))
+            conn.execute(frozen_pools.delete().where(frozen_pools.c.task_id == str(tid)))
+        return self.done(
+            task,
+            position,
+            round=task.round,
+            selected=len(result.selected),
+            strata={
+                s: {
+                    "pool_size": o.pool_size,
+                    "quota": o.quota,
+                    "took_all": o.took_all,
+                    "selected": len(o.selected),
+                }
+                for s, o in result.strata.items()
+            },
+            off_site_first=len(off_site),
+            overlaps=self.merges.overlaps_of(task),
+        )
+
+    def _stored_pool(self, tid: uuid.UUID, round_: int, weighted: bool) -> StoredPool:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(frozen_pools).where(
+                    frozen_pools.c.task_id == str(tid), frozen_pools.c.round == round_
+                )
+            ).first()
+        if row is None:
+            raise TaskStateError(
+                "the frozen pool of this round is not on this server; freeze again after a redraw"
+            )
+        weights = [int(w) for w in row.weights.split("\n")] if weighted else None
+        return StoredPool(
+            CandidateColumns(row.ids.split("\n"), row.strata.split("\n"), weights),
+            set(split_bars(row.off_site)),
+        )
+
+    def _seed(self, tid: uuid.UUID, round_: int) -> bytes:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(draw_seeds.c.seed).where(
+                    draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_
+                )
+            ).scalar()
+        if value is None:
+            raise TaskStateError(
+                "the committed seed is not on this server (was the round committed elsewhere?)"
+            )
+        return bytes.fromhex(value)
+
+    # -- the pool as the log says it was -------------------------------------------------------------------
+    def verify_draw(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
+        """Recompute the pool from the log at the freeze position and re-run the draw: match or first difference."""
+        task = self.load(Task, tid, "task")
+        require_drawn_list(actor, task.departments)
+        if not task.draw:
+            raise TaskStateError("the task has no draw to verify")
+        if task.draw["record"].get("designated"):
+            raise TaskStateError(
+                "a case-triggered task (个案检查) names its targets: there is no random draw to verify"
+            )
+        record = task.draw["record"]
+        position = record["freeze_position"]
+        pool = self._replayed_pool(task, position)
+        frozen = task.frozen or {}
+        digest = pool_digest([r.id for r in pool.rows]) if pool.rows else None
+        out: dict[str, Any] = {
+            "task_id": str(task.id),
+            "round": task.round,
+            "freeze_position": position,
+            "pool_size": len(pool.rows),
+            "pool_digest": digest,
+        }
+        if digest != frozen.get("pool_digest"):
+            return {
+                **out,
+                "match": False,
+                "first_difference": f"pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest}",
+            }
+        outcome = verify(record, cast(Sequence[Candidate], pool.rows))  # PoolRow: a Candidate's fields
+        return {**out, "match": outcome.match, "first_difference": outcome.first_difference}
+
+    def _replayed_pool(self, task: Task, position: int) -> Pool:
+        """Replay targets and tasks up to ``position`` (the log, not a read model) and build the pool."""
+        targets: dict[uuid.UUID, Any] = {}
+        replayed: dict[uuid.UUID, Any] = {}
+        for ev in self._events_until(position, ("domain.directory:Target.", "domain.tasks.task:Task.")):
+            store = targets if isinstance(ev, Target.Event) else replayed
+            store[ev.originator_id] = ev.mutate(store.get(ev.originator_id))
+        excluded: set[str] = set()
+        if task.options["exclude_inspected_this_year"]:
+            draws = [(str(t.id), t.year, t.items, t.selected) for t in replayed.values() if t.draw]
+            excluded = inspected_this_year(draws, str(task.id), task.year, task.items)
+        weights = task.options["risk_weights"] if task.options["weighted"] else None
+        return build_pool(
+            ((str(t.id), t.data) for t in targets.values()),
+            task.scope,
+            excluded_ids=excluded,
+            weights=weights,
+        )
+
+    def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:
+        """The log's events of these topics up to ``position``, in order (the event store, read directly)."""
+        recorder: Any = self.app.recorder
+        table = recorder.events_record_cls.__table__
+        cond = sa.or_(*[table.c.topic.like(p + "%") for p in topic_prefixes])
+        query = (
+            sa.select(table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.id <= position, cond)
+            .order_by(table.c.id)
+        )
+        to_domain_event = self.app.mapper.to_domain_event
+        with self.engine.connect() as conn:
+            for oid, version, topic, state in conn.execute(query):
+                oid = oid if isinstance(oid, uuid.UUID) else uuid.UUID(str(oid))
+                yield to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+
+    # -- redraw --------------------------------------------------------------------------------------------
+    def withdraw(self, ctx: CommandContext, tid: uuid.UUID, reason: str) -> Done:
+        """Redraw the whole task: end the round with a reason; its assignments are cancelled."""
+        self.fresh()
+        task = self.load(Task, tid, "task")
+        access.require_lead(ctx.actor, task.lead)
+        visits = self._assignments_of(tid, task.round) if task.state == "drawn" else []
+        shares_a_visit = any(len(a.tasks) > 1 for a in visits)
+        require_redraw_allowed(
+            shares_a_visit=shares_a_visit,
+            merged_away=not shares_a_visit and tasks.has_merged_assignment(self.engine, str(tid)),
+        )
+        round_ = task.withdraw_draw(reason)
+        aggs: list[Aggregate] = [task]
+        for a in visits:
+            a.cancel(f"draw round {round_} withdrawn: {reason.strip()}")
+            aggs.append(a)
+        position = self.app.record(ctx, "withdraw_draw", *aggs)
+        return self.done(task, position, round=round_)
+
+    def _assignments_of(self, tid: uuid.UUID, round_: int) -> list[Assignment]:
+        t = self.load(Task, tid, "task")
+        ids = [assignment_id(tid, round_, target) for target in (t.selected if t.round == round_ else [])]
+        ids += [uuid.UUID(r) for r in tasks.assignments_with_task(self.engine, str(tid))]
+        found = self.load_many(Assignment, dict.fromkeys(ids))
+        return [
+            a
+            for a in found.values()
+            if a.state not in ("cancelled", "merged")
+            and any(str(x["task_id"]) == str(tid) and x.get("round", round_) == round_ for x in a.tasks)
+        ]

@@ -1,0 +1,254 @@
+"""Teams: each participating department draws its inspectors for every drawn target (one assignment per
+visit); an inspector recuses (回避) and a deterministic redraw replaces them; who sees the drawn list and visits."""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+from sqlalchemy.engine import Engine
+
+from domain.access import Actor
+from domain.draw import matching
+from domain.draw.matching import Team, VisitNeed
+from domain.errors import FieldProblem, InvalidInputError
+from domain.planning.periods import previous_period
+from domain.tasks import access
+from domain.tasks.assignment import Assignment, assignment_id
+from domain.tasks.drawn_list import require_drawn_list
+from domain.tasks.task import Task, TaskStateError, team_key
+from domain.tasks.teams import (
+    max_load,
+    redraw_day,
+    specialties,
+    staff_digest,
+    team_visit_date,
+    visit_needs,
+)
+from domain.values import Role
+from projections.runner import ProjectionRunner
+from projections.tasks import queries as tasks
+from services.application import CommandContext, DualRandom
+from services.usecases.common import Done, UseCase
+from services.usecases.lookups import Lookups
+
+
+class Teams(UseCase):
+    """Inspector draws, recusals, and the confidential drawn list and visits."""
+
+    def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, lookups: Lookups) -> None:
+        super().__init__(app, engine, runner)
+        self.lookups = lookups
+
+    def assignment(self, aid: uuid.UUID) -> Assignment:
+        return self.load(Assignment, aid, "assignment")
+
+    def draw_inspectors(
+        self, ctx: CommandContext, tid: uuid.UUID, department: str, visit_date: dt.date | None = None
+    ) -> Done:
+        """A participating department draws its team for every drawn target; assignments are created or
+        completed (one per visit)."""
+        self.fresh()
+        task = self.load(Task, tid, "task")
+        access.require_department_planner(ctx.actor, department)
+        if task.state != "drawn":
+            task.require_state("drawn", "inspectors are drawn after the targets")
+        if department not in task.participants:
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "department",
+                        "not_participant",
+                        f"{department} does not take part in task {task.number}",
+                    )
+                ]
+            )
+        day = team_visit_date(task.period, dt.date.today(), visit_date)
+        inspectors, experts = self.lookups.staff(department)
+        needs = visit_needs(
+            task.selected,
+            self.lookups.target_data(task.selected),
+            self.lookups.items(task.participants[department]),
+        )
+        previous = self.lookups.previous_inspectors(department, task.selected, previous_period(task.period))
+        key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
+        teams = matching.match_teams(
+            key,
+            department,
+            needs,
+            inspectors,
+            day,
+            experts=experts,
+            team_size=task.options["team_size"],
+            previous=previous,
+            exclude_previous=task.options["exclude_previous_inspectors"],
+            match_region=task.options["match_region"],
+        )
+        digest = staff_digest(inspectors, experts)
+        as_dicts = {
+            t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
+            for t, team in teams.items()
+        }
+        task.record_teams(department, day, as_dicts, digest)
+        ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
+        existing = self.load_many(Assignment, ids.values()) if ids else {}
+        off_site = set(task.draw["off_site_first"])  # type: ignore[index]
+        aggs: list[Aggregate] = [task]
+        for target in task.selected:
+            a = existing.get(ids[target])
+            if a is None:
+                a = Assignment.dispatch(
+                    task_id=str(task.id),
+                    task_number=task.number,
+                    round=task.round,
+                    target_id=target,
+                    lead=task.lead,
+                    period=task.period,
+                    items=task.participants,
+                    off_site_first=target in off_site,
+                )
+            elif a.state in ("merged", "cancelled"):
+                continue
+            team = teams[target]
+            a.assign_team(department, team.leader, list(team.members), list(team.experts), day.isoformat())
+            aggs.append(a)
+        position = self.app.record(ctx, "draw_inspectors", *aggs)
+        return self.done(
+            task,
+            position,
+            department=department,
+            visit_date=day.isoformat(),
+            teams=len(teams),
+            inspectors_digest=digest,
+        )
+
+    def recuse(
+        self,
+        ctx: CommandContext,
+        aid: uuid.UUID,
+        inspector_id: str,
+        reason: str,
+        department: str | None = None,
+    ) -> Done:
+        """回避: the inspector (or the department's planner) declares a conflict; a deterministic redraw
+        (team key + the department's redraw counter) replaces them; both are events."""
+        self.fresh()
+        a = self.assignment(aid)
+        dept = department or next((d for d, t in a.teams.items() if inspector_id in t["members"]), None)
+        if dept is None or inspector_id not in a.teams.get(dept, {}).get("members", []):
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "inspector_id", "not_a_member", f"{inspector_id} is not on a team of this visit"
+                    )
+                ]
+            )
+        access.require_recusal(ctx.actor, dept, inspector_id, self.lookups.inspector_aliases(inspector_id))
+        task = self.load(Task, uuid.UUID(a.task_id), "task")
+        if not task.draw or "seed" not in task.draw["record"]:
+            raise TaskStateError("the task's draw is not available for a redraw")
+        inspectors, _ = self.lookups.staff(dept)
+        wanted = specialties(self.lookups.items(a.items.get(dept, [])))
+        region = self.lookups.target(a.target_id).get("county", "")
+        need = VisitNeed(a.target_id, region=region, specialties=wanted)
+        team = Team(
+            leader=a.teams[dept]["leader"],
+            members=tuple(a.teams[dept]["members"]),
+            experts=tuple(a.teams[dept].get("experts", [])),
+        )
+        loads = tasks.member_loads(self.engine, str(task.id), dept)
+        eligible = len([i for i in inspectors if i.active])
+        cap = max_load(task.options["team_size"], len(task.selected), eligible)
+        earlier = {r["inspector_id"] for r in a.recusals if r["department"] == dept}
+        key = team_key(task.draw["record"]["seed"], str(task.id), dept)
+        new = matching.redraw_member(
+            key,
+            a.next_redraw(dept),
+            dept,
+            need,
+            team,
+            inspector_id,
+            inspectors,
+            redraw_day(a.visit_date, dt.date.today()),
+            previous=self.lookups.previous_inspectors(dept, [a.target_id], previous_period(a.period)),
+            exclude_previous=task.options["exclude_previous_inspectors"],
+            match_region=task.options["match_region"],
+            loads=loads,
+            max_load=cap,
+            excluded=earlier | {inspector_id},
+        )
+        a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
+        position = self.app.record(ctx, "recuse_inspector", a)
+        return self.done(
+            a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
+        )
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def drawn_list(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
+        """The current draw and its assignments. Planners of the task's departments and auditors see it
+        all; an inspector of a participating department sees only the visits they are assigned to."""
+        task = self.load(Task, tid, "task")
+        full = access.can_see_drawn_list(actor, task.departments)
+        mine: set[str] | None = None
+        if not full:
+            mine = self._visits_of(actor, task) if actor.department in task.departments else set()
+            if not mine:
+                require_drawn_list(actor, task.departments)
+        record = (task.draw or {}).get("record")
+        selected = task.selected if mine is None else [t for t in task.selected if t in mine]
+        visits = []
+        for target in selected:
+            aid = assignment_id(task.id, task.round, target)
+            visits.append(
+                {
+                    "target_id": target,
+                    "assignment_id": str(aid),
+                    "off_site_first": target in set((task.draw or {}).get("off_site_first", [])),
+                }
+            )
+        body: dict[str, Any] = {
+            "task_id": str(task.id),
+            "number": task.number,
+            "round": task.round,
+            "state": task.state,
+            "visits": visits,
+        }
+        if mine is None and record is not None:
+            body["record"] = record
+            body["teams"] = task.teams
+        return body
+
+    def _visits_of(self, actor: Actor, task: Task) -> set[str]:
+        if not actor.has(Role.INSPECTOR):
+            return set()
+        self.fresh()
+        return self.lookups.visited_targets(actor, str(task.id))
+
+    def assignment_view(self, actor: Actor, aid: uuid.UUID) -> dict[str, Any]:
+        a = self.assignment(aid)
+        task = self.load(Task, uuid.UUID(a.task_id), "task")
+        if not access.can_see_drawn_list(actor, a.departments) and not (
+            actor.department in a.departments and self._visits_of(actor, task) & {a.target_id}
+        ):
+            require_drawn_list(actor, task.departments)
+        return {
+            "id": str(a.id),
+            "version": a.version,
+            "tasks": a.tasks,
+            "target_id": a.target_id,
+            "lead": a.lead,
+            "departments": a.departments,
+            "items": a.items,
+            "teams": a.teams,
+            "visit_date": a.visit_date,
+            "period": a.period,
+            "state": a.state,
+            "off_site_first": a.off_site_first,
+            "recusals": a.recusals,
+            "redraws": a.redraws,
+            "merged_into": a.merged_into,
+        }
+
+    def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
+        self.fresh()
+        return self.lookups.assignments_of(actor)
