@@ -15,7 +15,7 @@ from domain.audit.leaf import record_item
 # -- reading the store --------------------------------------------------------------------------------
 def events_table(app: Any) -> sa.Table:
     """The store's events table (``dualrandom_events``) as the recorder defines it."""
-    return app.recorder.events_record_cls.__table__  # type: ignore[no-any-return]
+    return app.recorder.events_record_cls.__table__
 
 
 def iter_records(

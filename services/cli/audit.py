@@ -14,12 +14,12 @@ def audit() -> None:
     """Auditors: verify the log and its checkpoints, sign a checkpoint, rebuild the past."""
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime():
     settings = load_settings()
     return settings, open_runtime(settings, with_nats=False)
 
 
-def _catch_up_audit(runtime) -> None:  # type: ignore[no-untyped-def]
+def _catch_up_audit(runtime) -> None:
     from projections.runner import ProjectionConflictError
 
     projection = next(p for p in runtime.runner.projections if p.name == "audit")

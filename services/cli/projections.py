@@ -19,7 +19,7 @@ log = get_logger("dualrandom.cli")
 
 
 
-def _selected(runtime, names: tuple[str, ...]) -> list:  # type: ignore[no-untyped-def, type-arg]
+def _selected(runtime, names: tuple[str, ...]) -> list:
     known = {p.name: p for p in runtime.runner.projections}
     unknown = [n for n in names if n not in known]
     if unknown:

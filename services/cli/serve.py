@@ -30,7 +30,7 @@ def serve(host: str | None, port: int | None) -> None:
     log.info("stopped")
 
 
-def _graceful_server_class():  # type: ignore[no-untyped-def]
+def _graceful_server_class():
     import contextlib
     import signal
 
@@ -41,7 +41,7 @@ def _graceful_server_class():  # type: ignore[no-untyped-def]
         re-raise the signal and kill the process before that)."""
 
         @contextlib.contextmanager
-        def capture_signals(self):  # type: ignore[no-untyped-def]
+        def capture_signals(self):
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self.handle_exit)
             yield

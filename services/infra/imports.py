@@ -302,7 +302,7 @@ _SHEET_TITLES = {
 }
 
 
-def _spec(kind: str):  # type: ignore[no-untyped-def]
+def _spec(kind: str):
     cls = KINDS.get(kind)
     if cls is None:
         raise InvalidInputError(

@@ -46,7 +46,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         table = self.events_record_cls.__table__
-        self._table: sa.Table = table  # type: ignore[assignment]
+        self._table: sa.Table = table
         name = table.name if self.schema_name is None else f"{self.schema_name}.{table.name}"
         self._qualified_name = name
         self._unnest_insert = sa.text(
