@@ -15,7 +15,7 @@ RATIO = import rows/s / raw rows/s. Goal >= 0.3.
 
 Phases of the import are timed by wrapping, for the run only: ``Target.validate_new`` (validation),
 ``Target.id_for`` (ids), ``load_many``, ``Target._create`` (aggregate creation), ``mapper.to_stored_event``
-(serialisation), ``recorder.insert_events`` (the recorder's bulk insert), ``_store`` (metadata + save, small
+(serialisation), ``recorder.insert_events`` (the recorder's bulk insert), ``record`` (metadata + save, small
 imports) and ``_import_streaming`` (an import of more than 5,000 rows: one pass that validates, loads, makes
 and serialises chunk k+1 while a worker thread inserts chunk k, so the insert overlaps everything else). ``--profile`` adds one cProfile run (on ``--profile-rows`` rows, a fresh schema)
 and prints the top 15 functions by cumulative and by own time.
@@ -123,7 +123,7 @@ class instrumented:
         self._patch(Target, "id_for", classmethod(p.wrap("ids", id_for)))
         self._patch(Target, "_create", classmethod(p.wrap("create", create)))
         self._patch(app, "load_many", p.wrap("load_many", app.load_many))
-        self._patch(app, "_store", p.wrap("store", app._store))
+        self._patch(app, "record", p.wrap("store", app.record))
         self._patch(app, "_import_streaming", p.wrap("stream", app._import_streaming))
         self._patch(app.mapper, "to_stored_event", p.wrap("serialise", app.mapper.to_stored_event))
         self._patch(app.recorder, "insert_events", p.wrap("insert_events", app.recorder.insert_events))
@@ -224,34 +224,34 @@ def phase_rows(total: float, ph: Phases) -> list[list[Any]]:
     s = ph.seconds
     if ph.calls["stream"]:  # a large import: one pass, chunk by chunk, the inserts on a worker thread
         main = s["validate"] + s["ids"] + s["load_many"] + s["create"] + s["serialise"]
-        out = [
-            ["one streamed pass (main thread | insert thread)", s["stream"], ph.calls["stream"]],
-            ["  validation (validate_new)", s["validate"], ph.calls["validate"]],
-            ["  ids (id_for, uuid5)", s["ids"], ph.calls["ids"]],
-            ["  load_many (existing, per chunk)", s["load_many"], ph.calls["load_many"]],
-            ["  aggregate creation (_create)", s["create"], ph.calls["create"]],
-            ["  serialise (to_stored_event)", s["serialise"], ph.calls["serialise"]],
-            ["  rest of the main thread (loops, stamping, waits)", s["stream"] - main, 0],
-            ["  insert_events (worker thread, overlapped)", s["insert_events"], ph.calls["insert_events"]],
-            ["rest of import_entries", total - s["stream"], 0],
-            ["total", total, 1],
+        out: list[tuple[str, float, int]] = [
+            ("one streamed pass (main thread | insert thread)", s["stream"], ph.calls["stream"]),
+            ("  validation (validate_new)", s["validate"], ph.calls["validate"]),
+            ("  ids (id_for, uuid5)", s["ids"], ph.calls["ids"]),
+            ("  load_many (existing, per chunk)", s["load_many"], ph.calls["load_many"]),
+            ("  aggregate creation (_create)", s["create"], ph.calls["create"]),
+            ("  serialise (to_stored_event)", s["serialise"], ph.calls["serialise"]),
+            ("  rest of the main thread (loops, stamping, waits)", s["stream"] - main, 0),
+            ("  insert_events (worker thread, overlapped)", s["insert_events"], ph.calls["insert_events"]),
+            ("rest of import_entries", total - s["stream"], 0),
+            ("total", total, 1),
         ]
         return [[name, secs, f"{100 * secs / total:.1f}%" if total else "-", calls] for name, secs, calls in out]
     inside_store = s["serialise"] + s["insert_events"]
     named = s["validate"] + s["ids"] + s["load_many"] + s["create"] + s["store"]
-    out = [
-        ["validation (validate_new)", s["validate"], ph.calls["validate"]],
-        ["ids (id_for, uuid5)", s["ids"], ph.calls["ids"]],
-        ["load_many (existing)", s["load_many"], ph.calls["load_many"]],
-        ["aggregate creation (_create)", s["create"], ph.calls["create"]],
-        ["_store: metadata + save", s["store"], ph.calls["store"]],
-        ["  of which serialise (to_stored_event)", s["serialise"], ph.calls["serialise"]],
-        ["  of which insert_events (bulk insert)", s["insert_events"], ph.calls["insert_events"]],
-        ["  of which the rest of save/_store", s["store"] - inside_store, 0],
-        ["rest of import_entries (loops, dicts)", total - named, 0],
-        ["total", total, 1],
+    rows: list[tuple[str, float, int]] = [
+        ("validation (validate_new)", s["validate"], ph.calls["validate"]),
+        ("ids (id_for, uuid5)", s["ids"], ph.calls["ids"]),
+        ("load_many (existing)", s["load_many"], ph.calls["load_many"]),
+        ("aggregate creation (_create)", s["create"], ph.calls["create"]),
+        ("record: metadata + save", s["store"], ph.calls["store"]),
+        ("  of which serialise (to_stored_event)", s["serialise"], ph.calls["serialise"]),
+        ("  of which insert_events (bulk insert)", s["insert_events"], ph.calls["insert_events"]),
+        ("  of which the rest of save/record", s["store"] - inside_store, 0),
+        ("rest of import_entries (loops, dicts)", total - named, 0),
+        ("total", total, 1),
     ]
-    return [[name, secs, f"{100 * secs / total:.1f}%" if total else "-", calls] for name, secs, calls in out]
+    return [[name, secs, f"{100 * secs / total:.1f}%" if total else "-", calls] for name, secs, calls in rows]
 
 
 def profile_import(

@@ -60,7 +60,8 @@ def test_replay_builds_the_directory_as_it_stood_at_a_position_and_at_a_time(rt:
     ids = [rt.app.register("target", a_target(), CTX).id for _ in range(4)]
     rt.app.update("target", uuid.UUID(ids[0]), {"risk_class": "D"}, CTX)
     rt.runner.catch_up()
-    freeze = int(rt.app.recorder.max_notification_id())
+    freeze = rt.app.recorder.max_notification_id()
+    assert freeze is not None
     then_targets = rows(rt.engine, TABLES["target"])
     with rt.engine.connect() as conn:
         then_root = root_at(conn, tree_size(conn))
@@ -139,7 +140,8 @@ def _export(rt: Runtime, until: int | None) -> tuple[int, int, int]:
 
 def test_the_export_is_every_event_once_in_order_and_streams_in_constant_memory(rt: Runtime) -> None:
     rt.app.import_entries("target", [(i + 2, a_target()) for i in range(1500)], CTX)
-    head = int(rt.app.recorder.max_notification_id())
+    head = rt.app.recorder.max_notification_id()
+    assert head is not None
     _export(rt, 100)  # warm up: statement caches, imports
     small = _export(rt, 300)
     full = _export(rt, None)

@@ -209,6 +209,7 @@ def test_a_restart_after_kill_9_starts_on_the_same_port_at_once(tmp_path: Path) 
             await nc.close()
 
         asyncio.run(touch())
+        assert server.pid is not None
         os.kill(server.pid, signal.SIGKILL)
         server.stop()
         server.start()  # no wait for the kernel to forget the old connections

@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -31,13 +32,13 @@ class FakeStore:
     store's unique index, and stores nothing of a transaction that fails."""
 
     def __init__(self, delay: float = 0.01) -> None:
-        self.rows: dict[tuple[uuid.UUID, int], int] = {}
+        self.rows: dict[tuple[uuid.UUID | str, int], int] = {}  # StoredEvent.originator_id is UUID | str
         self.transactions: list[int] = []  # events per transaction tried
         self.delay = delay
         self.lock = threading.Lock()
         self.active = 0
 
-    def insert(self, stored: list[StoredEvent]) -> list[int]:
+    def insert(self, stored: Sequence[StoredEvent]) -> list[int]:
         with self.lock:
             self.active += 1
             assert self.active == 1, "the group commit wrote two transactions at once"
@@ -132,7 +133,7 @@ def test_two_writes_of_one_aggregate_version_in_one_batch_one_wins() -> None:
 def test_an_error_other_than_a_conflict_reaches_every_caller_of_the_batch() -> None:
     calls = []
 
-    def broken(events: list[StoredEvent]) -> list[int]:
+    def broken(events: Sequence[StoredEvent]) -> list[int]:
         calls.append(len(events))
         time.sleep(0.005)
         raise RuntimeError("database down")

@@ -140,6 +140,7 @@ def test_reimport_is_a_no_op_and_one_changed_cell_stores_one_event(app: DualRand
     table = target_table(codes)
     import_file(app, "target", "csv", table)
     before = app.recorder.max_notification_id()
+    assert before is not None
     for fmt in ("csv", "xlsx"):
         again = import_file(app, "target", fmt, table)
         assert (again.created, again.updated, again.unchanged, again.events) == (0, 0, 3, 0)

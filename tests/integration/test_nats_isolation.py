@@ -164,13 +164,13 @@ def test_a_department_receives_its_own_events_and_nothing_of_another(
                 except (TimeoutError, nats.errors.TimeoutError):
                     refused.append(name)
             # Pulling from another department's consumer (as if it existed): refused, nothing delivered.
-            sub = await js.pull_subscribe_bind("hj-smb", "DUALRANDOM")
+            pull = await js.pull_subscribe_bind("hj-smb", "DUALRANDOM")
             try:
-                await sub.fetch(1, timeout=1)
+                await pull.fetch(1, timeout=1)
             except nats.errors.TimeoutError:
                 refused.append("fetch other")
             finally:
-                await sub.unsubscribe()
+                await pull.unsubscribe()
             await nc.flush()
             deadline = time.monotonic() + 5
             while len(errors) < 7 and time.monotonic() < deadline:  # the callbacks run as tasks

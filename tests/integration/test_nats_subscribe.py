@@ -168,6 +168,7 @@ def test_the_partner_helper_skips_a_copy_with_an_event_id_it_has_seen(
         nc = await nats.connect(nats_server.url)
         js = nc.jetstream()
         original = (await js.get_msg("DUALRANDOM", 2))
+        assert original.subject is not None and original.data is not None and original.headers is not None
         headers = {**original.headers, "Nats-Msg-Id": "later-copy"}
         await js.publish(original.subject, original.data, headers=headers)
         await nc.close()

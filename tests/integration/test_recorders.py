@@ -64,24 +64,26 @@ class _PostgresSchema:
     """A new schema per test on the test PostgreSQL, chosen by the URL's search_path option."""
 
     __test__ = True
+    _admin: sa.Engine | None = None
 
     def _open_database(self) -> str:
         base = os.environ.get(PG_ENV)
         if not base:
             raise unittest.SkipTest(PG_SKIP)
         self._schema = f"t_{uuid.uuid4().hex[:12]}"
-        self._admin = sa.create_engine(base)
-        with self._admin.begin() as conn:
+        self._admin = admin = sa.create_engine(base)
+        with admin.begin() as conn:
             conn.execute(sa.text(f"CREATE SCHEMA {self._schema}"))
         sep = "&" if "?" in base else "?"
         return f"{base}{sep}options=-csearch_path%3D{self._schema}"
 
     def _close_database(self) -> None:
-        if getattr(self, "_admin", None) is None:
+        admin = self._admin
+        if admin is None:
             return
-        with self._admin.begin() as conn:
+        with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {self._schema} CASCADE"))
-        self._admin.dispose()
+        admin.dispose()
         self._admin = None
 
 

@@ -60,7 +60,7 @@ def register_some(app: DualRandom, targets: int = 2, inspectors: int = 2) -> lis
 
 def log_events(app: DualRandom) -> list[dict[str, Any]]:
     """Every stored event, described as the relay describes it, in log order."""
-    out = []
+    out: list[dict[str, Any]] = []
     position = 0
     while batch := app.recorder.select_notifications(position, 1000, inclusive_of_start=False):
         out.extend(describe_event(app.mapper.to_domain_event(n), n.id) for n in batch)

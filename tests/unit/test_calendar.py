@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from eventsourcing.application import Application
@@ -123,12 +124,12 @@ def test_loading_a_schedule_is_an_event_and_the_calendar_replays() -> None:
         {"year": LAST + 1, "holidays": [f"{LAST + 1}-01-01", f"{LAST + 1}-01-02"], "workdays": []}
     )
     assert agg.load(corrected) is True
-    app = Application()
+    app: Application[uuid.UUID] = Application()
     app.save(agg)
     events = list(app.events.get(CALENDAR_ID))
     assert [type(e).__name__ for e in events] == ["Created", "ScheduleLoaded", "ScheduleLoaded"]
-    assert events[2].previous == s.as_dict()
-    again = app.repository.get(CALENDAR_ID)
+    assert isinstance(events[2], CalendarSchedules.ScheduleLoaded) and events[2].previous == s.as_dict()
+    again: CalendarSchedules = app.repository.get(CALENDAR_ID)
     cal = again.calendar()
     assert cal.covers(LAST + 1) and not cal.is_working_day(D(LAST + 1, 1, 2))
     assert again.schedules() == [corrected]

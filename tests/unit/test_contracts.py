@@ -209,11 +209,11 @@ def test_a_joint_task_event_goes_to_every_department_with_one_event_id() -> None
 def test_a_contract_with_a_public_form_also_publishes_the_redacted_message() -> None:
     registry = Registry()
 
-    class TargetRiskClassChangedPublicV1(Message):
+    class TargetRiskClassChangedPublicV1(Message, frozen=True):
         risk_class: str
 
     @contract(Target.RiskClassChanged, public=TargetRiskClassChangedPublicV1, registry=registry)
-    class TargetRiskClassChangedV1(Message):
+    class TargetRiskClassChangedV1(Message, frozen=True):
         risk_class: str
         previous: str  # not in the public form
 

@@ -1,6 +1,7 @@
 """Follow-up visits (执法回访): a verifiable draw of >= 10% (rounded up), visits, confidential opinions."""
 
 import hashlib
+import uuid
 from fractions import Fraction
 
 import pytest
@@ -117,7 +118,7 @@ def test_visits_escalation_and_feedback_are_recorded_and_opinions_are_confidenti
         assert r.visits_for(reader)[t]["visits"][0]["opinions"] == "检查人员索要财物"
     for reader in (INSPECTOR, PLANNER, OTHER_REVIEWER, Actor("admin", "system", ("admin",))):
         assert "索要财物" not in str(r.visits_for(reader)[t]["visits"])
-    app = Application()
+    app: Application[uuid.UUID] = Application()
     app.save(r)
     events = [type(e).__name__ for e in app.events.get(r.id)]
     assert events == [

@@ -193,7 +193,7 @@ def test_push_states_move_pending_pushed_failed_pushed_confirmed() -> None:
 def test_bad_findings_are_refused_naming_each_field_and_rule() -> None:
     i = an_inspection()
     i.collect_events()
-    bad = {
+    bad: dict[str, dict[str, Any]] = {
         "EEB-001": {"result": "fine", "colour": "red"},
         "EEB-002": {
             "result": "corrected",  # a problem found needs a description
@@ -300,16 +300,17 @@ def test_a_provisional_deadline_is_recomputed_when_the_year_is_loaded() -> None:
         and i.deadline["date"] > deadline.date.isoformat()
     )
     events = i.collect_events()
-    assert [type(e).__name__ for e in events] == ["DeadlineRecomputed"] and events[0].previous["provisional"]
+    assert [type(e).__name__ for e in events] == ["DeadlineRecomputed"]
+    assert isinstance(events[0], Inspection.DeadlineRecomputed) and events[0].previous["provisional"]
     assert i.recompute_deadline(loaded) is False
 
 
 def test_an_inspection_replays_from_its_stored_events() -> None:
     i = approved()
     i.mark_pushed(SYSTEM, "2024-09-21")
-    app = Application()
+    app: Application[uuid.UUID] = Application()
     app.save(i)
-    again = app.repository.get(i.id)
+    again: Inspection = app.repository.get(i.id)
     assert again.__dict__ == i.__dict__
 
 

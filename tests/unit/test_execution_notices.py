@@ -2,6 +2,7 @@
 
 import datetime as dt
 import html
+import uuid
 from typing import Any
 
 import pytest
@@ -38,7 +39,7 @@ EMB = NoticeDepartment(
 )
 LEAD = Actor("eeb-plan", "hj-eeb", ("planner",))
 EMB_STAFF = Actor("emb-li", "hj-emb", ("inspector",))
-DOC = {"sha256": "ab" * 32, "size": 10, "name": "监测报告.pdf", "media_type": "application/pdf"}
+DOC: dict[str, Any] = {"sha256": "ab" * 32, "size": 10, "name": "监测报告.pdf", "media_type": "application/pdf"}
 
 
 def pre_visit(**over: Any) -> str:
@@ -92,7 +93,7 @@ def test_every_value_is_escaped() -> None:
 
 
 def result_departments(secret: str = "配方：机密") -> list[ResultNoticeDepartment]:
-    eeb = [
+    eeb: list[dict[str, Any]] = [
         {
             "item": "EEB-001",
             "result": "no_problem",
@@ -112,7 +113,7 @@ def result_departments(secret: str = "配方：机密") -> list[ResultNoticeDepa
             "confidential": ["description"],
         },
     ]
-    emb = [
+    emb: list[dict[str, Any]] = [
         {
             "item": "EMB-001",
             "result": "follow_up_pending",
@@ -154,7 +155,7 @@ def test_the_result_notice_holds_every_departments_results_and_no_confidential_f
     assert "机密" not in page and DOC["sha256"] not in page
 
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=3, max_size=40).filter(
+text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=3, max_size=40).filter(
     lambda s: s.strip() == s and len(s.strip()) >= 3
 )
 
@@ -193,7 +194,7 @@ def test_issuing_sending_sharing_and_delivering_are_events() -> None:
     v.record_result_notice_delivered(LEAD, "2024-10-09", "in_person", "张经理", "当场签收")
     assert v.pre_visit and v.pre_visit["sent"][0]["method"] == "electronic"
     assert v.result and v.result["delivered"][0]["recipient"] == "张经理"
-    app = Application()
+    app: Application[uuid.UUID] = Application()
     app.save(v)
     assert [type(e).__name__ for e in app.events.get(v.id)] == [
         "Opened",

@@ -2,6 +2,7 @@
 
 import copy
 import datetime as dt
+import uuid
 from typing import Any
 
 import pytest
@@ -174,7 +175,7 @@ def test_a_referral_replays_from_its_stored_events() -> None:
     r = a_referral()
     r.record_receipt(NR, "2024-09-26")
     r.accept(NR, "2024-09-27")
-    app = Application()
+    app: Application[uuid.UUID] = Application()
     app.save(r)
     assert app.repository.get(r.id).__dict__ == r.__dict__
 

@@ -15,7 +15,7 @@ from services.infra.recorder import FastJSONTranscoder
 
 
 def transcoders() -> tuple[JSONTranscoder, FastJSONTranscoder]:
-    app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app: Application[uuid.UUID] = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
     lib, fast = JSONTranscoder(), FastJSONTranscoder()
     app.register_transcodings(lib)
     app.register_transcodings(fast)

@@ -4,6 +4,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -233,7 +234,7 @@ def _far_right_workbook(rows: int, far: bool) -> bytes:
     return buf.getvalue()
 
 
-def _peak_bytes(call) -> int:  # type: ignore[no-untyped-def]
+def _peak_bytes(call: Callable[[], object]) -> int:
     import tracemalloc
 
     tracemalloc.start()

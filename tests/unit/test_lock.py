@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("lock_check", ROOT / "requirements" / "check.py")
+assert _spec is not None and _spec.loader is not None, "requirements/check.py cannot be loaded"
 check = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check)
 

@@ -5,6 +5,7 @@ import json
 import string
 import sys
 
+import pytest
 import structlog
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ def test_a_url_without_credentials_is_left_as_it_is() -> None:
     assert mask_credentials("mail me at someone@example.org") == "mail me at someone@example.org"
 
 
-def test_the_relays_nats_password_is_not_written_by_any_log_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_relays_nats_password_is_not_written_by_any_log_line(monkeypatch: pytest.MonkeyPatch) -> None:
     for fmt in ("json", "console"):
         out = io.StringIO()
         monkeypatch.setattr(sys, "stderr", out)

@@ -3,6 +3,8 @@
 import dataclasses
 import datetime as dt
 import uuid
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -138,7 +140,7 @@ def test_adjusting_rules_during_the_year_needs_a_reason_and_keeps_the_previous_r
     plan = a_plan()
     number = plan.add_entry(**an_entry())
     plan.collect_events()
-    stricter = [SamplingRule("key", min_ratio="0.3"), *SEED_RULES[1:]]
+    stricter = [SamplingRule("key", min_ratio=Decimal("0.3")), *SEED_RULES[1:]]
     for reason in ("", "   ", None):
         with pytest.raises(InvalidInputError) as err:
             plan.adjust_rules(number, stricter, reason)  # type: ignore[arg-type]
@@ -218,7 +220,7 @@ def test_a_quarter_without_a_task_is_a_breach() -> None:
 
 def test_key_objects_planned_below_a_quarter_are_a_breach_even_when_the_rules_were_lowered() -> None:
     plan = seed_plan_2024("hj-eeb", ITEMS)
-    plan.adjust_rules("2024002", [SamplingRule("key", min_ratio="0.2"), *SEED_RULES[1:]], "人员不足")
+    plan.adjust_rules("2024002", [SamplingRule("key", min_ratio=Decimal("0.2")), *SEED_RULES[1:]], "人员不足")
     quotas = quarterly_quotas(plan)
     assert quotas["2024Q2"]["key/C"].quota == 8  # ceil(20% x 37)
     breaches = plan_breaches(plan.entries.values(), quotas, {f"2024Q{q}": 1 for q in range(1, 5)})
@@ -305,7 +307,7 @@ def apply(plan: AnnualPlan, command: tuple[str, int, str]) -> None:
         elif kind == "change":
             plan.change_entry(number, {"category": arg, "scope": {"county": "获嘉县", "tags": [arg]}})
         elif kind == "adjust":
-            plan.adjust_rules(number, [SamplingRule("key", min_ratio=arg), *SEED_RULES[1:]], f"调整为{arg}")
+            plan.adjust_rules(number, [SamplingRule("key", min_ratio=Fraction(arg)), *SEED_RULES[1:]], f"调整为{arg}")
         else:
             plan.remove_entry(number, "撤销")
     except PlanEntryNotFoundError:
@@ -337,11 +339,11 @@ def test_replaying_the_events_gives_the_same_state(steps: list[tuple[str, int, s
 
 
 def test_a_stored_plan_loads_back_through_the_event_store_transcoder() -> None:
-    app = Application()  # in-memory store, default JSON transcoder: events hold plain JSON types only
+    app: Application[uuid.UUID] = Application()  # in-memory store, default JSON transcoder: events hold plain JSON types only
     plan = seed_plan_2024("hj-eeb", ITEMS)
     plan.adjust_rules("2024001", [SamplingRule("key", "D", full=True), *SEED_RULES], "高风险点源全覆盖")
     plan.change_entry("2024002", {"period": "2024-05"})
     plan.remove_entry("2024004", "并入三季度")
     app.save(plan)
-    loaded = app.repository.get(plan.id)
+    loaded: AnnualPlan = app.repository.get(plan.id)
     assert state(loaded) == state(plan)

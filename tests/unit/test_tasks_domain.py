@@ -2,18 +2,26 @@
 
 import hashlib
 import uuid
+from collections.abc import Sequence
+from typing import cast
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.draw.sampler import commitment, draw
+from domain.draw.sampler import Candidate, commitment, draw
 from domain.errors import InvalidInputError
 from domain.tasks.assignment import Assignment
-from domain.tasks.pool import admits, build_pool, inspected_this_year
+from domain.tasks.pool import PoolRow, admits, build_pool, inspected_this_year
 from domain.tasks.task import Task, TaskStateError, validate_options
 
 SEED = bytes(range(32))
+
+
+def _candidates(rows: list[PoolRow]) -> Sequence[Candidate]:
+    """The pool's rows as draw() takes them: it reads any rows with id, stratum and weight (see its doc),
+    but declares Sequence[Candidate]."""
+    return cast("Sequence[Candidate]", rows)
 
 
 def a_task(**over):
@@ -29,7 +37,7 @@ def drawn_task() -> Task:
     task.commit_seed(commitment(SEED))
     pool = build_pool([(f"t{i}", {"county": "获嘉县", "supervision_class": "key", "risk_class": "A"}) for i in range(5)],
                       task.scope)
-    result = draw(SEED, "", pool.rows, {"key/A": 2})
+    result = draw(SEED, "", _candidates(pool.rows), {"key/A": 2})
     task.freeze_pool(10, result.pool_digest, 5, {"key/A": {"pool_size": 5, "quota": 2}}, pool.excluded)
     task.record_draw(result.as_record(), [])
     return task
@@ -64,11 +72,11 @@ def test_the_draw_needs_the_committed_seed_and_the_frozen_pool() -> None:
     task = a_task()
     task.commit_seed(commitment(SEED))
     pool = build_pool([("t1", {"supervision_class": "key", "risk_class": "A"})], {})
-    result = draw(SEED, "", pool.rows, {"key/A": 1})
+    result = draw(SEED, "", _candidates(pool.rows), {"key/A": 1})
     with pytest.raises(TaskStateError):
         task.record_draw(result.as_record(), [])  # not frozen yet
     task.freeze_pool(3, result.pool_digest, 1, {}, {})
-    other = draw(bytes(32), "", pool.rows, {"key/A": 1})
+    other = draw(bytes(32), "", _candidates(pool.rows), {"key/A": 1})
     with pytest.raises(TaskStateError) as err:
         task.record_draw(other.as_record(), [])
     assert err.value.problems[0].field == "seed"
@@ -103,9 +111,10 @@ def test_a_withdrawn_round_stays_in_the_history_and_the_next_round_starts_over()
     assert task.state == "open" and task.selected == [] and task.withdrawn[0]["reason"] == "名录有误"
     assert task.commit_seed(commitment(bytes(32))) == 2
     # Replaying the events gives the same state.
-    replayed = None
+    replayed: Task | None = None
     for ev in task.collect_events():
         replayed = ev.mutate(replayed)
+    assert replayed is not None
     assert replayed.withdrawn == task.withdrawn and replayed.round == 2 and replayed.state == "committed"
 
 
