@@ -116,20 +116,21 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
 
     # 谁检查、谁录入: the department's team enters its own findings; nobody else.
     eeb_items = [i["id"] for i in items["hj-eeb"]]
-    eeb_findings = {
+    eeb_findings: dict[str, dict[str, Any]] = {
         eeb_items[0]: {"result": "corrected", "description": f"废气处理设施未正常运行，{SECRET}",
                        "evidence": [ref], "confidential": ["description"],
                        "measures": [{"kind": "order_correction", "deadline": "2024-10-18"}]},
         eeb_items[1]: {"result": "no_problem"},
     }
-    body = {"inspected_on": "2024-09-18", "methods": ["on_site", "online_monitoring"], "findings": eeb_findings}
+    body: dict[str, Any] = {"inspected_on": "2024-09-18", "methods": ["on_site", "online_monitoring"],
+                            "findings": eeb_findings}
     url = f"/api/v1/assignments/{aid}/inspections"
     for intruder in (amr_insp, eeb_rev, eeb_plan, auth("hj-eeb", "inspector", subject="not-on-the-team")):
         r = client.post(f"{url}/hj-eeb/findings", json=body, headers=intruder)
         assert r.status_code == 403, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
     assert _ok(client.get(url, headers=eeb_plan))["inspections"]["hj-eeb"]["state"] == "not_entered"
-    unknown = {**ref, "sha256": "f" * 64}
+    unknown: dict[str, Any] = {**ref, "sha256": "f" * 64}
     r = client.post(f"{url}/hj-eeb/findings", headers=eeb_insp, json={
         **body, "findings": {eeb_items[0]: {**eeb_findings[eeb_items[0]], "evidence": [unknown]}}})
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "unknown_evidence"

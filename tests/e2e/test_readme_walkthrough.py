@@ -136,7 +136,7 @@ def demo(runtime: Runtime) -> Runtime:
     return runtime
 
 
-def test_the_readme_walkthrough_answers_what_it_says(demo, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_readme_walkthrough_answers_what_it_says(demo, client) -> None:
     walk = Walk(client, demo)
     for line in walkthrough_lines(README.read_text(encoding="utf-8")):
         walk.run(line)

@@ -26,7 +26,7 @@ def test_a_joint_task_reaches_each_participant_once_and_fits_its_contracts(
     runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
     runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "")
     app = runtime.app
-    stored = []
+    stored: list[Any] = []
     position = 0
     while batch := app.recorder.select_notifications(position, 1000, inclusive_of_start=False):
         stored.extend((app.mapper.to_domain_event(n), n.id) for n in batch)

@@ -75,6 +75,7 @@ def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> N
     a, b = runtime.task_opening.task(first), runtime.task_opening.task(second)
     assert county.targets[0] not in a.selected + b.selected
     assert a.selected and not set(a.selected) & set(b.selected)
+    assert drawn_first is not None
     assert b.frozen["excluded"] == {"inactive": 1, "inspected_this_year": len(drawn_first.selected)}
     # A task that does not exclude them draws them again (configurable).
     third = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}],

@@ -72,9 +72,9 @@ def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n
 
         target = task.selected[n % len(task.selected)]
         a = rt.teams.assignment(assignment_id(tid, task.round, target))
-        dept = sorted(a.teams)[0] if a.teams else None
-        if dept:
-            rt.teams.recuse(ctx(PLANNERS[dept]), a.id, a.teams[dept]["members"][0], "利害关系")
+        team_of = sorted(a.teams)[0] if a.teams else None
+        if team_of:
+            rt.teams.recuse(ctx(PLANNERS[team_of]), a.id, a.teams[team_of]["members"][0], "利害关系")
     elif kind == "merge":
         for o in rt.merges.overlaps_of(task):
             rt.merges.merge(planner, uuid.UUID(o["this_assignment_id"]), uuid.UUID(o["assignment_id"]), "一次检查")
