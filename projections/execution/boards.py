@@ -122,14 +122,14 @@ def kpis(engine: Engine, department: str, year: int, quarter: int | None, today:
             "inspections": len(inspected),
             "off_site": off_site,
             "formula": "inspections using at least one off-site method (online monitoring, video, drone, remote "
-            "sensing, power-use monitoring, big data) / inspections (S10)",
+            "sensing, power-use monitoring, big data) / inspections (off-site inspection share)",
         },
         "follow_up_coverage": {
             "rate": _ratio(visits, len(targets)),
             "goal": FOLLOW_UP_GOAL,
             "visits": visits,
             "targets_inspected": len(targets),
-            "formula": "follow-up visits recorded / distinct targets inspected in the period (S13, goal >= 10%)",
+            "formula": "follow-up visits recorded / distinct targets inspected in the period (follow-up coverage, goal >= 10%)",
         },
         "referral_closure": {
             "rate": _ratio(len(closed), len(in_period)),

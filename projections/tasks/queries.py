@@ -15,8 +15,9 @@ from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.tasks.projection import TABLES
 
-SEED_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
-"""S3 per quarter: key >= 25%, general >= 5% (or 6 per inspector), special set locally."""
+BASELINE_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
+"""The 2024 notice's minimum ratios per quarter (key_ratio, general_ratio): key >= 25%, general >= 5% (or 6 per
+inspector), special set locally."""
 
 
 def _ratio(num: int, den: int) -> float | None:
@@ -130,14 +131,14 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
     quarters = 1 if quarter is not None else 4
     for cls, size in directory.items():
         c = coverage.setdefault(cls, {"drawn": 0, "quota": 0})
-        minimum = math.ceil(SEED_MINIMUM.get(cls, Fraction(0)) * size) * quarters
+        minimum = math.ceil(BASELINE_MINIMUM.get(cls, Fraction(0)) * size) * quarters
         c.update(
             {
                 "directory_size": size,
-                "seed_minimum": minimum,
+                "baseline_minimum": minimum,
                 "against_quota": _ratio(c["drawn"], c["quota"]),
-                "against_seed_minimum": _ratio(c["drawn"], minimum),
-                "meets_seed_minimum": c["drawn"] >= minimum,
+                "against_baseline_minimum": _ratio(c["drawn"], minimum),
+                "meets_baseline_minimum": c["drawn"] >= minimum,
             }
         )
     return {
@@ -155,14 +156,14 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
             "value": share,
             "goal": float(SEED_MIN_JOINT_SHARE),
             "meets_goal": share is not None and share >= float(SEED_MIN_JOINT_SHARE),
-            "formula": "joint / (own + joint) (S7, goal >= 60%)",
+            "formula": "joint / (own + joint) (rule joint_share, goal >= 60%)",
         },
         "coverage": {
             "by_class": coverage,
             "formula": "per supervision class: targets drawn in the random tasks the department leads in "
-            "the period; against_quota = drawn / the frozen quotas; against_seed_minimum = drawn "
-            "/ (ceil(S3 ratio x targets of the class in the directory) x quarters), S3: key 25%, "
-            "general 5% per quarter",
+            "the period; against_quota = drawn / the frozen quotas; against_baseline_minimum = drawn "
+            "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the 2024 notice's "
+            "minimum ratios (rules key_ratio 25%, general_ratio 5% per quarter)",
         },
         "visits_per_inspector": {
             "value": _ratio(visits, inspectors),

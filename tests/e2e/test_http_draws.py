@@ -266,7 +266,7 @@ def test_kpis_and_inbox_show_the_joint_share_and_the_coverage(demo, client, auth
     assert kpis["tasks"]["own"] == 1 and kpis["tasks"]["joint"] == 1
     assert kpis["joint_share"]["value"] == 0.5 and kpis["joint_share"]["meets_goal"] is False
     key = kpis["coverage"]["by_class"]["key"]
-    assert key["drawn"] == key["quota"] > 0 and key["meets_seed_minimum"] is True
+    assert key["drawn"] == key["quota"] > 0 and key["meets_baseline_minimum"] is True
     assert "joint / (own + joint)" in kpis["joint_share"]["formula"]
     q2 = _ok(client.get("/api/v1/kpis", params={"year": 2024, "quarter": 2}, headers=amr))
     assert q2["tasks"] == {**q2["tasks"], "own": 0, "joint": 1}
