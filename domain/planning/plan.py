@@ -22,9 +22,9 @@ from domain.directory import entry_id
 from domain.errors import FieldProblem, InvalidInputError
 from domain.fields import Field, Spec
 from domain.planning.rules import (
-    SEED_MIN_JOINT_SHARE,
-    SEED_MIN_TASKS_PER_QUARTER,
-    SEED_RULES,
+    NOTICE_MIN_JOINT_SHARE,
+    NOTICE_MIN_TASKS_PER_QUARTER,
+    NOTICE_RULES,
     Period,
     PeriodKind,
     QuotaLine,
@@ -41,9 +41,9 @@ from domain.planning.rules import (
 from domain.values import ItemCategory, RiskClass, SupervisionClass
 
 __all__ = [
-    "SEED_DEPARTMENT_NAME",
-    "SEED_ITEMS",
-    "SEED_SCOPE",
+    "NOTICE_DEPARTMENT_NAME",
+    "NOTICE_ITEMS",
+    "NOTICE_SCOPE",
     "AnnualPlan",
     "Breach",
     "PlanEntryNotFoundError",
@@ -51,7 +51,7 @@ __all__ = [
     "plan_id",
     "rules_from_dict",
     "rules_to_dict",
-    "seed_plan_2024",
+    "notice_plan_2024",
     "validate_scope",
 ]
 
@@ -540,9 +540,9 @@ def plan_breaches(
     *,
     year: int | None = None,
     as_of: dt.date | None = None,
-    baseline: Sequence[SamplingRule] = SEED_RULES,
-    min_tasks_per_quarter: int = SEED_MIN_TASKS_PER_QUARTER,
-    min_joint_share: Fraction | None = SEED_MIN_JOINT_SHARE,
+    baseline: Sequence[SamplingRule] = NOTICE_RULES,
+    min_tasks_per_quarter: int = NOTICE_MIN_TASKS_PER_QUARTER,
+    min_joint_share: Fraction | None = NOTICE_MIN_JOINT_SHARE,
 ) -> list[Breach]:
     """Every breach of the 2024 notice's rules and of the entries' own rules, in period order.
 
@@ -555,7 +555,7 @@ def plan_breaches(
             themselves (mappings or objects with ``is_joint``), which also enables the ``joint_share`` check.
         year: the plan year (default: from the entries, else from the keys).
         as_of: a date; when given, only quarters that have ended by then are checked for tasks.
-        baseline: the rules every period is held to (default the 2024 notice's rules, ``SEED_RULES``).
+        baseline: the rules every period is held to (default the 2024 notice's rules, ``NOTICE_RULES``).
 
     Checks:
         - ``tasks_per_quarter``: each quarter of the year has at least ``min_tasks_per_quarter`` tasks;
@@ -632,9 +632,9 @@ def plan_breaches(
 
 
 # -- the 2024 notice's plan ---------------------------------------------------------------------------
-SEED_DEPARTMENT_NAME = "新乡市生态环境局获嘉分局"
+NOTICE_DEPARTMENT_NAME = "新乡市生态环境局获嘉分局"
 
-SEED_ITEMS: tuple[str, ...] = (
+NOTICE_ITEMS: tuple[str, ...] = (
     "放射性污染防治监督检查",
     "水污染防治监督检查",
     "大气污染防治监督检查",
@@ -652,14 +652,14 @@ SEED_ITEMS: tuple[str, ...] = (
 )
 """The 14 items the 2024 notice merges into one visit (多项合一), in its order."""
 
-SEED_SCOPE: dict[str, Any] = {
+NOTICE_SCOPE: dict[str, Any] = {
     "county": "获嘉县",
     "description": "获嘉县行政区域内排放污染物的企业和其他生产经营者",
 }
 
 
-def seed_plan_2024(
-    department: str, item_ids: Sequence[str], *, department_name: str = SEED_DEPARTMENT_NAME
+def notice_plan_2024(
+    department: str, item_ids: Sequence[str], *, department_name: str = NOTICE_DEPARTMENT_NAME
 ) -> AnnualPlan:
     """The 2024 notice's plan: entries 2024001..2024004, one per quarter, all items in one visit."""
     plan = AnnualPlan.draw_up(
@@ -671,7 +671,7 @@ def seed_plan_2024(
             items=list(item_ids),
             category=ItemCategory.GENERAL.value,
             period=f"2024Q{q}",
-            rules=SEED_RULES,
-            scope=SEED_SCOPE,
+            rules=NOTICE_RULES,
+            scope=NOTICE_SCOPE,
         )
     return plan

@@ -210,7 +210,7 @@ class SamplingRule:
         return f"{self.stratum}: {', '.join(parts) if parts else 'no minimum'} per period"
 
 
-SEED_RULES: tuple[SamplingRule, ...] = (
+NOTICE_RULES: tuple[SamplingRule, ...] = (
     SamplingRule("key", min_ratio=Fraction(1, 4)),
     SamplingRule("general", min_ratio=Fraction(1, 20), min_per_inspector=6, combine=EITHER),
     SamplingRule("special"),
@@ -224,10 +224,10 @@ bounds must hold) for a bureau that reads the sentence as two floors. Special ob
 until configured (根据实际自行设定). No rule has an upper limit.
 """
 
-SEED_MIN_TASKS_PER_QUARTER = 1
+NOTICE_MIN_TASKS_PER_QUARTER = 1
 """每季度开展抽查任务数不少于1次."""
 
-SEED_MIN_JOINT_SHARE = Fraction(3, 5)
+NOTICE_MIN_JOINT_SHARE = Fraction(3, 5)
 """Joint share: joint tasks / (own + joint tasks) >= 60% (力争达到, configurable)."""
 
 
@@ -259,7 +259,7 @@ C = mid-high 20%, D = high 100% (``full``). Henan's low and mid-low grades both 
 stricter of the two, 4%, because these are minimums: drawing a low-risk firm more often than 1% breaks
 nothing, drawing a mid-low one at 1% would under-sample it. (A bureau that prefers A = 1% configures it.)
 The rules are for general supervision objects; they replace the class-wide general rule in each risk
-class, so combined with ``SEED_RULES`` they leave key (25%) and special untouched. Use
+class, so combined with ``NOTICE_RULES`` they leave key (25%) and special untouched. Use
 ``risk_class_rules(cls, ratios)`` to apply such a table to another supervision class.
 """
 

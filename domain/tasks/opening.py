@@ -6,7 +6,7 @@ from typing import Any
 
 from domain.errors import FieldProblem, InvalidInputError
 from domain.planning.naming import check_task_name, task_name, task_type
-from domain.planning.rules import SEED_RULES, parse_period, rules_to_dict
+from domain.planning.rules import NOTICE_RULES, parse_period, rules_to_dict
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def ad_hoc_terms(data: Mapping[str, Any]) -> TaskTerms:
     """A task outside the plan: category ``general`` and the seed's rules unless given."""
     rules = data.get("rules")
     if rules is None:
-        rules = rules_to_dict(SEED_RULES)
+        rules = rules_to_dict(NOTICE_RULES)
     return TaskTerms(
         data.get("period"), data.get("category") or "general", data.get("scope"), rules, _participants(data)
     )

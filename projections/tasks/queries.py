@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from domain.planning.rules import SEED_MIN_JOINT_SHARE, parse_period
+from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.tasks.projection import TABLES
@@ -154,8 +154,8 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
         },
         "joint_share": {
             "value": share,
-            "goal": float(SEED_MIN_JOINT_SHARE),
-            "meets_goal": share is not None and share >= float(SEED_MIN_JOINT_SHARE),
+            "goal": float(NOTICE_MIN_JOINT_SHARE),
+            "meets_goal": share is not None and share >= float(NOTICE_MIN_JOINT_SHARE),
             "formula": "joint / (own + joint) (rule joint_share, goal >= 60%)",
         },
         "coverage": {

@@ -346,8 +346,8 @@ def load_demo_plan(runtime: Runtime) -> str:
     import uuid as _uuid
 
     from domain.access import Actor
-    from domain.planning.plan import SEED_ITEMS, SEED_SCOPE, plan_id
-    from domain.planning.rules import SEED_RULES, rules_to_dict
+    from domain.planning.plan import NOTICE_ITEMS, NOTICE_SCOPE, plan_id
+    from domain.planning.rules import NOTICE_RULES, rules_to_dict
     from services.application import ConflictError, NotFoundError
 
     eeb = CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",)))
@@ -360,7 +360,7 @@ def load_demo_plan(runtime: Runtime) -> str:
     items = {d["name"]: d for d in demo_data()["item"] if d["department"] == "hj-eeb"}
     from domain.directory import InspectionItem
 
-    ids = [str(InspectionItem.id_for({"department": "hj-eeb", "code": items[name]["code"]})) for name in SEED_ITEMS]
+    ids = [str(InspectionItem.id_for({"department": "hj-eeb", "code": items[name]["code"]})) for name in NOTICE_ITEMS]
     try:
         plan = runtime.plans.draw_up_plan(eeb, "hj-eeb", 2024)
     except ConflictError:
@@ -368,7 +368,7 @@ def load_demo_plan(runtime: Runtime) -> str:
     for q, word in enumerate("一二三四", start=1):
         runtime.plans.add_plan_entry(eeb, _uuid.UUID(plan.id), {
             "name": f"新乡市生态环境局获嘉分局{word}季度随机抽查", "items": ids, "category": "general",
-            "period": f"2024Q{q}", "rules": rules_to_dict(SEED_RULES), "scope": SEED_SCOPE})
+            "period": f"2024Q{q}", "rules": rules_to_dict(NOTICE_RULES), "scope": NOTICE_SCOPE})
     amr_item = next(str(InspectionItem.id_for({"department": "hj-amr", "code": d["code"]}))
                     for d in demo_data()["item"] if d["department"] == "hj-amr")
     task = runtime.task_opening.open_task(eeb, {"plan_entry": "2024001", "participants": {"hj-amr": [amr_item]}})

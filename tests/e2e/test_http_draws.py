@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 
 from domain.access import SYSTEM
-from domain.planning.plan import SEED_ITEMS, SEED_SCOPE
+from domain.planning.plan import NOTICE_ITEMS, NOTICE_SCOPE
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
 
-SEED_RULES = [
+NOTICE_RULES = [
     {"supervision_class": "key", "min_ratio": "25%"},
     {"supervision_class": "general", "min_ratio": "5%", "min_per_inspector": 6, "combine": "either"},
     {"supervision_class": "special"},
@@ -42,11 +42,11 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
     eeb = auth("hj-eeb", "planner")
     plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
     items = _items(client, eeb, "hj-eeb")
-    seed_items = [items[name] for name in SEED_ITEMS]
+    seed_items = [items[name] for name in NOTICE_ITEMS]
     for q, word in enumerate("一二三四", start=1):
         entry = _ok(client.post(f"/api/v1/plans/{plan['id']}/entries", headers=eeb, json={
             "name": f"{word}季度随机抽查", "items": seed_items, "category": "general", "period": f"2024Q{q}",
-            "rules": SEED_RULES, "scope": SEED_SCOPE,
+            "rules": NOTICE_RULES, "scope": NOTICE_SCOPE,
         }), 201)
         assert entry["number"] == f"202400{q}"
 
@@ -319,7 +319,7 @@ def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_not
     plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
     assert client.post("/api/v1/plans", json={"year": 2024}, headers=eeb).status_code == 409
     items = list(_items(client, eeb, "hj-eeb").values())
-    entry = {"name": "一季度", "items": items[:2], "category": "general", "period": "2024Q1", "rules": SEED_RULES}
+    entry = {"name": "一季度", "items": items[:2], "category": "general", "period": "2024Q1", "rules": NOTICE_RULES}
     url = f"/api/v1/plans/{plan['id']}/entries"
     for headers in (auth("hj-amr", "planner"), auth("hj-eeb", "inspector"), auth("hj-audit", "auditor")):
         assert client.post(url, json=entry, headers=headers).status_code == 403
@@ -332,9 +332,9 @@ def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_not
         assert any(field in e["field"] for e in r.json()["errors"]), (field, r.text)
     done = _ok(client.post(url, json=entry, headers=eeb), 201)
     assert done["number"] == "2024001"  # the refused entries took no number
-    r = client.post(f"{url}/2024001/rules", json={"rules": SEED_RULES[:1], "reason": " "}, headers=eeb)
+    r = client.post(f"{url}/2024001/rules", json={"rules": NOTICE_RULES[:1], "reason": " "}, headers=eeb)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
-    _ok(client.post(f"{url}/2024001/rules", json={"rules": SEED_RULES[:1], "reason": "上级通知调整比例"}, headers=eeb))
+    _ok(client.post(f"{url}/2024001/rules", json={"rules": NOTICE_RULES[:1], "reason": "上级通知调整比例"}, headers=eeb))
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=auth("hj-eeb", "reviewer")))
     assert view["entries"][0]["adjustments"][0]["reason"] == "上级通知调整比例"
     assert client.get(f"/api/v1/plans/{plan['id']}", headers=auth("hj-amr", "planner")).status_code == 403

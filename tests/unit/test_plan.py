@@ -15,18 +15,18 @@ from hypothesis import strategies as st
 from domain.directory import entry_id
 from domain.errors import InvalidInputError
 from domain.planning.plan import (
-    SEED_ITEMS,
+    NOTICE_ITEMS,
     AnnualPlan,
     Breach,
     PlanEntryNotFoundError,
     plan_breaches,
     plan_id,
     rules_to_dict,
-    seed_plan_2024,
+    notice_plan_2024,
 )
-from domain.planning.rules import SEED_RULES, QuotaLine, SamplingRule
+from domain.planning.rules import NOTICE_RULES, QuotaLine, SamplingRule
 
-ITEMS = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"item/{n}")) for n in range(len(SEED_ITEMS))]
+ITEMS = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"item/{n}")) for n in range(len(NOTICE_ITEMS))]
 COUNTS = {
     ("key", "C"): 37,
     ("key", "D"): 3,
@@ -46,7 +46,7 @@ def an_entry(**over: Any) -> dict[str, Any]:
         "items": ITEMS[:3],
         "category": "general",
         "period": "2024Q1",
-        "rules": SEED_RULES,
+        "rules": NOTICE_RULES,
         "scope": {"county": "获嘉县"},
         **over,
     }
@@ -104,7 +104,7 @@ def test_an_entry_keeps_its_items_scope_period_and_rules_as_plain_data() -> None
         "risk_classes": [],
         "tags": [],
     }
-    assert entry["rules"] == rules_to_dict(SEED_RULES) and plan.entry_rules(number) == SEED_RULES
+    assert entry["rules"] == rules_to_dict(NOTICE_RULES) and plan.entry_rules(number) == NOTICE_RULES
 
 
 def test_every_problem_of_an_entry_is_reported_at_once_naming_its_field() -> None:
@@ -140,7 +140,7 @@ def test_adjusting_rules_during_the_year_needs_a_reason_and_keeps_the_previous_r
     plan = a_plan()
     number = plan.add_entry(**an_entry())
     plan.collect_events()
-    stricter = [SamplingRule("key", min_ratio=Decimal("0.3")), *SEED_RULES[1:]]
+    stricter = [SamplingRule("key", min_ratio=Decimal("0.3")), *NOTICE_RULES[1:]]
     for reason in ("", "   ", None):
         with pytest.raises(InvalidInputError) as err:
             plan.adjust_rules(number, stricter, reason)  # type: ignore[arg-type]
@@ -148,7 +148,7 @@ def test_adjusting_rules_during_the_year_needs_a_reason_and_keeps_the_previous_r
     assert plan.adjust_rules(number, stricter, "辖区重点排污单位增加，提高重点监管对象抽查比例") is True
     assert plan.entry(number)["rules"][0]["min_ratio"] == "0.3"
     assert plan.entry(number)["adjustments"] == [
-        {"reason": "辖区重点排污单位增加，提高重点监管对象抽查比例", "previous": rules_to_dict(SEED_RULES)}
+        {"reason": "辖区重点排污单位增加，提高重点监管对象抽查比例", "previous": rules_to_dict(NOTICE_RULES)}
     ]
     assert plan.adjust_rules(number, rules_to_dict(stricter), "again") is False  # same rules: no event
     events = plan.collect_events()
@@ -177,16 +177,16 @@ def test_changing_an_entry_records_only_differences_and_never_its_rules() -> Non
 
 
 def test_the_seed_plan_has_four_quarterly_entries_with_the_fourteen_items_merged() -> None:
-    plan = seed_plan_2024("hj-eeb", ITEMS)
+    plan = notice_plan_2024("hj-eeb", ITEMS)
     assert plan.name == "新乡市生态环境局获嘉分局2024年“双随机、一公开”监管随机抽查工作计划"
     assert list(plan.entries) == ["2024001", "2024002", "2024003", "2024004"]
     first = plan.entry("2024001")
     assert first["name"] == "新乡市生态环境局获嘉分局一季度随机抽查"
     assert plan.entry("2024004")["name"] == "新乡市生态环境局获嘉分局四季度随机抽查"
     assert [plan.entries[n]["period"] for n in plan.entries] == ["2024Q1", "2024Q2", "2024Q3", "2024Q4"]
-    assert len(first["items"]) == len(SEED_ITEMS) == 14 and first["category"] == "general"
+    assert len(first["items"]) == len(NOTICE_ITEMS) == 14 and first["category"] == "general"
     assert first["scope"]["county"] == "获嘉县" and "排放污染物" in first["scope"]["description"]
-    assert plan.entry_rules("2024003") == SEED_RULES
+    assert plan.entry_rules("2024003") == NOTICE_RULES
 
 
 def quarterly_quotas(plan: AnnualPlan, inspectors: int = 4) -> dict[str, dict[str, QuotaLine]]:
@@ -194,7 +194,7 @@ def quarterly_quotas(plan: AnnualPlan, inspectors: int = 4) -> dict[str, dict[st
 
 
 def test_the_seed_plan_with_computed_quotas_and_a_task_each_quarter_breaks_nothing() -> None:
-    plan = seed_plan_2024("hj-eeb", ITEMS)
+    plan = notice_plan_2024("hj-eeb", ITEMS)
     quotas = quarterly_quotas(plan)
     assert quotas["2024Q1"]["key/C"].quota == 10 and quotas["2024Q1"]["key/D"].quota == 1
     assert sum(quotas["2024Q1"][s].quota for s in ("general/A", "general/B")) == 24  # min(5% of 480, 6 x 4)
@@ -203,7 +203,7 @@ def test_the_seed_plan_with_computed_quotas_and_a_task_each_quarter_breaks_nothi
 
 
 def test_a_quarter_without_a_task_is_a_breach() -> None:
-    plan = seed_plan_2024("hj-eeb", ITEMS)
+    plan = notice_plan_2024("hj-eeb", ITEMS)
     breaches = plan_breaches(
         plan.entries.values(), quarterly_quotas(plan), {"2024Q1": 1, "2024Q3": 2, "2024": 5}
     )
@@ -219,8 +219,8 @@ def test_a_quarter_without_a_task_is_a_breach() -> None:
 
 
 def test_key_objects_planned_below_a_quarter_are_a_breach_even_when_the_rules_were_lowered() -> None:
-    plan = seed_plan_2024("hj-eeb", ITEMS)
-    plan.adjust_rules("2024002", [SamplingRule("key", min_ratio=Decimal("0.2")), *SEED_RULES[1:]], "人员不足")
+    plan = notice_plan_2024("hj-eeb", ITEMS)
+    plan.adjust_rules("2024002", [SamplingRule("key", min_ratio=Decimal("0.2")), *NOTICE_RULES[1:]], "人员不足")
     quotas = quarterly_quotas(plan)
     assert quotas["2024Q2"]["key/C"].quota == 8  # ceil(20% x 37)
     breaches = plan_breaches(plan.entries.values(), quotas, {f"2024Q{q}": 1 for q in range(1, 5)})
@@ -264,7 +264,7 @@ def test_month_lines_add_up_into_their_quarter_and_a_year_line_needs_four_quarte
 
 def test_the_entries_own_stricter_rules_are_checked_per_stratum() -> None:
     plan = a_plan()
-    number = plan.add_entry(**an_entry(rules=[*SEED_RULES, SamplingRule("key", "D", full=True)]))
+    number = plan.add_entry(**an_entry(rules=[*NOTICE_RULES, SamplingRule("key", "D", full=True)]))
     seed_quotas = {"2024Q1": {k: dataclasses.replace(v) for k, v in plan.quotas(number, COUNTS, 4).items()}}
     assert seed_quotas["2024Q1"]["key/D"].quota == 3
     seed_quotas["2024Q1"]["key/D"] = dataclasses.replace(seed_quotas["2024Q1"]["key/D"], quota=2)
@@ -274,7 +274,7 @@ def test_the_entries_own_stricter_rules_are_checked_per_stratum() -> None:
 
 
 def test_joint_tasks_below_sixty_percent_are_a_breach_when_tasks_are_listed() -> None:
-    plan = seed_plan_2024("hj-eeb", ITEMS)
+    plan = notice_plan_2024("hj-eeb", ITEMS)
     tasks = {
         "2024Q1": [{"is_joint": True}, {"is_joint": False}],
         "2024Q2": [{"is_joint": True}],
@@ -307,7 +307,7 @@ def apply(plan: AnnualPlan, command: tuple[str, int, str]) -> None:
         elif kind == "change":
             plan.change_entry(number, {"category": arg, "scope": {"county": "获嘉县", "tags": [arg]}})
         elif kind == "adjust":
-            plan.adjust_rules(number, [SamplingRule("key", min_ratio=Fraction(arg)), *SEED_RULES[1:]], f"调整为{arg}")
+            plan.adjust_rules(number, [SamplingRule("key", min_ratio=Fraction(arg)), *NOTICE_RULES[1:]], f"调整为{arg}")
         else:
             plan.remove_entry(number, "撤销")
     except PlanEntryNotFoundError:
@@ -340,8 +340,8 @@ def test_replaying_the_events_gives_the_same_state(steps: list[tuple[str, int, s
 
 def test_a_stored_plan_loads_back_through_the_event_store_transcoder() -> None:
     app: Application[uuid.UUID] = Application()  # in-memory store, default JSON transcoder: events hold plain JSON types only
-    plan = seed_plan_2024("hj-eeb", ITEMS)
-    plan.adjust_rules("2024001", [SamplingRule("key", "D", full=True), *SEED_RULES], "高风险点源全覆盖")
+    plan = notice_plan_2024("hj-eeb", ITEMS)
+    plan.adjust_rules("2024001", [SamplingRule("key", "D", full=True), *NOTICE_RULES], "高风险点源全覆盖")
     plan.change_entry("2024002", {"period": "2024-05"})
     plan.remove_entry("2024004", "并入三季度")
     app.save(plan)

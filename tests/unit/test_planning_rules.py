@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from domain.errors import InvalidInputError
 from domain.planning.rules import (
     HENAN_AMR_2020_RISK_RULES,
-    SEED_MIN_TASKS_PER_QUARTER,
-    SEED_RULES,
+    NOTICE_MIN_TASKS_PER_QUARTER,
+    NOTICE_RULES,
     Period,
     PeriodKind,
     SamplingRule,
@@ -56,7 +56,7 @@ def test_a_ratio_quota_is_rounded_up_and_never_exceeds_the_pool(
 
 
 def test_the_basis_spells_out_the_arithmetic() -> None:
-    lines = compute_quotas(SEED_RULES, {("key", "B"): 37, ("special", "A"): 4}, 5, 4, 1)
+    lines = compute_quotas(NOTICE_RULES, {("key", "B"): 37, ("special", "A"): 4}, 5, 4, 1)
     assert lines["key/B"].quota == 10
     assert lines["key/B"].basis == "ceil(25% x 37) = 10"
     assert lines["key/B"].rule_text == "key: >= 25% per period"
@@ -95,16 +95,16 @@ def test_a_rule_refuses_every_bad_field_at_once() -> None:
 
 
 def test_the_seed_reads_five_percent_or_six_per_inspector_as_either_bound_suffices() -> None:
-    general = resolve_rule(SEED_RULES, "general", "B")
+    general = resolve_rule(NOTICE_RULES, "general", "B")
     assert general is not None and general.combine == "either"
     assert general.describe() == "general: >= 5% or >= 6 per inspector per period"
     # 200 firms, 4 inspectors: 5% = 10, 6 x 4 = 24: either suffices -> 10, the larger -> 24
     counts = {("general", "B"): 200}
-    assert quota_of(SEED_RULES, counts, inspectors=4)["general/B"] == 10
+    assert quota_of(NOTICE_RULES, counts, inspectors=4)["general/B"] == 10
     larger = [SamplingRule("general", min_ratio=Decimal("0.05"), min_per_inspector=6, combine="larger")]
     assert quota_of(larger, counts, inspectors=4)["general/B"] == 24
     # 1000 firms: 5% = 50 vs 24
-    assert quota_of(SEED_RULES, {("general", "B"): 1000}, inspectors=4)["general/B"] == 24
+    assert quota_of(NOTICE_RULES, {("general", "B"): 1000}, inspectors=4)["general/B"] == 24
     assert quota_of(larger, {("general", "B"): 1000}, inspectors=4)["general/B"] == 50
 
 
@@ -169,7 +169,7 @@ def test_a_quota_above_the_pool_is_capped_and_says_so() -> None:
 
 
 def test_a_risk_class_rule_overrides_the_class_wide_one_for_its_stratum_only() -> None:
-    rules = (*SEED_RULES, SamplingRule("general", "D", full=True))
+    rules = (*NOTICE_RULES, SamplingRule("general", "D", full=True))
     counts = {("key", "D"): 8, ("general", "A"): 100, ("general", "D"): 7}
     lines = compute_quotas(rules, counts, 10, 4, 1)
     assert lines["general/D"].quota == 7 and lines["general/D"].rule_text == "general/D: 100% per period"
@@ -180,7 +180,7 @@ def test_a_risk_class_rule_overrides_the_class_wide_one_for_its_stratum_only() -
 def test_either_with_no_inspectors_lets_the_per_inspector_bound_win_only_when_it_is_smaller() -> None:
     # 6 per inspector x 0 inspectors = 0 satisfies "either" with nothing drawn; the seed's wording allows
     # it, so the quota is 0.
-    line = compute_quotas(SEED_RULES, {("general", "A"): 100}, 0, 4, 1)["general/A"]
+    line = compute_quotas(NOTICE_RULES, {("general", "A"): 100}, 0, 4, 1)["general/A"]
     assert line.quota == 0 and "-> per inspector" in line.basis
 
 
@@ -192,7 +192,7 @@ def test_henan_market_regulation_ratios_map_onto_the_four_risk_classes() -> None
         "general/C": 20,
         "general/D": 100,
     }
-    combined = (*SEED_RULES, *HENAN_AMR_2020_RISK_RULES)
+    combined = (*NOTICE_RULES, *HENAN_AMR_2020_RISK_RULES)
     assert quota_of(combined, {("key", "A"): 100, **counts}, inspectors=50)["key/A"] == 25
 
 
@@ -235,10 +235,10 @@ def test_strata_without_a_rule_get_nothing_and_the_output_is_in_stratum_order() 
 
 def test_bad_quota_inputs_name_their_field() -> None:
     with pytest.raises(InvalidInputError) as err:
-        compute_quotas(SEED_RULES, {("vip", "A"): 3}, 1, 4, 1)
+        compute_quotas(NOTICE_RULES, {("vip", "A"): 3}, 1, 4, 1)
     assert err.value.problems[0].field == "counts"
     with pytest.raises(InvalidInputError) as err:
-        compute_quotas(SEED_RULES, {("key", "A"): 3}, -1, 4, 5)
+        compute_quotas(NOTICE_RULES, {("key", "A"): 3}, -1, 4, 5)
     assert {p.field for p in err.value.problems} == {"inspectors", "period_index"}
     with pytest.raises(InvalidInputError) as err:
         compute_quotas([SamplingRule("key"), SamplingRule("key", min_ratio=Decimal("0.3"))], {}, 1, 4, 1)
@@ -247,7 +247,7 @@ def test_bad_quota_inputs_name_their_field() -> None:
 
 def test_rules_serialise_to_plain_json_with_ratios_as_text_and_back() -> None:
     rules = (
-        *SEED_RULES,
+        *NOTICE_RULES,
         *HENAN_AMR_2020_RISK_RULES,
         SamplingRule("special", "C", min_ratio=Fraction(1, 3), once_a_year=True),
     )
@@ -288,7 +288,7 @@ def test_rules_from_dicts_name_the_broken_field_and_index() -> None:
 
 
 def test_the_seed_requires_at_least_one_task_per_quarter() -> None:
-    assert SEED_MIN_TASKS_PER_QUARTER == 1
+    assert NOTICE_MIN_TASKS_PER_QUARTER == 1
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from domain.access import Actor
 from domain.errors import InvalidInputError, PermissionDeniedError
-from domain.planning.rules import SEED_RULES, rules_to_dict
+from domain.planning.rules import NOTICE_RULES, rules_to_dict
 from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.merging import require_no_inspection_begun, require_redraw_allowed, require_same_quarter
 from domain.tasks.opening import ad_hoc_terms, entry_year, next_task_number, planned_terms, resolve_task_name
@@ -36,7 +36,7 @@ def test_a_planned_task_lies_in_the_plans_year() -> None:
 
 def test_an_ad_hoc_task_is_general_under_the_seed_rules_unless_told() -> None:
     terms = ad_hoc_terms({"period": "2024Q3", "participants": {"hj-eeb": ("i1",)}})
-    assert (terms.category, terms.rules, terms.participants) == ("general", rules_to_dict(SEED_RULES),
+    assert (terms.category, terms.rules, terms.participants) == ("general", rules_to_dict(NOTICE_RULES),
                                                                   {"hj-eeb": ["i1"]})
     assert ad_hoc_terms({"rules": [], "category": "key"}).rules == []
 
