@@ -47,11 +47,11 @@ __all__ = [
     "AnnualPlan",
     "Breach",
     "PlanEntryNotFoundError",
+    "notice_plan_2024",
     "plan_breaches",
     "plan_id",
     "rules_from_dict",
     "rules_to_dict",
-    "notice_plan_2024",
     "validate_scope",
 ]
 

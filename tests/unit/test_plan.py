@@ -19,10 +19,10 @@ from domain.planning.plan import (
     AnnualPlan,
     Breach,
     PlanEntryNotFoundError,
+    notice_plan_2024,
     plan_breaches,
     plan_id,
     rules_to_dict,
-    notice_plan_2024,
 )
 from domain.planning.rules import NOTICE_RULES, QuotaLine, SamplingRule
 
