@@ -10,15 +10,31 @@ from litestar import Litestar, Request, Response, Router, get
 from litestar.config.app import AppConfig
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
+from services.api import (
+    assignments,
+    boards,
+    calendar,
+    clues,
+    evidence,
+    followups,
+    inspections,
+    plans,
+    public,
+    publicity,
+    referrals,
+    tasks,
+    visits,
+)
 from services.api.audit import audit_router, auditors_change_nothing
+from services.api.common import answers
 from services.api.directory import directory_router
-from services.api.execution import execution_routers
-from services.api.tasks import task_routers
-from services.api.boards import board_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
+from services.api.schemas import Health, Readiness
 from services.infra.logging import get_logger
 from services.runtime import Runtime
 
@@ -57,13 +73,17 @@ def _status(rt: Runtime) -> dict[str, Any]:
             "relay": relay}
 
 
-@get("/health", summary="Liveness", description="200 while the process serves requests. No token needed.",
+@get("/health", summary="Liveness", responses=answers(200, Health, ()), description="200 while the process serves requests. No token needed.",
      include_in_schema=True)
 async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", summary="Readiness", sync_to_thread=True,
+@get("/ready", summary="Readiness", sync_to_thread=True, responses={
+         **answers(200, Readiness, ()),
+         503: ResponseSpec(Readiness, description="a read model lags (`status: lagging`); problem+json (Problem) "
+                           "when the database does not answer", generate_examples=False),
+     },
      description="200 when the database answers: `{status: ready, head, max_lag, projections: {name: {position, "
      "lag, ready}}, rebuilding: {name: {position, lag}}, relay: {position, lag}}` (positions are log positions, "
      "lag is events behind the head). A read model's lag makes the process not ready only when "
@@ -88,6 +108,7 @@ def ready(request: Request) -> Response:
 
 
 @get("/metrics", summary="Prometheus metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4",
+     responses=answers(200, None, (), media_type="text/plain; version=0.0.4"),
      description="Log head, read-model and relay positions and lag (events behind the head), and copies being "
      "rebuilt, in the Prometheus text format. No token needed.")
 def metrics(request: Request) -> str:
@@ -142,8 +163,12 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
 
     api = Router(
         path="/api/v1",
-        route_handlers=[*[directory_router(*d) for d in DIRECTORIES], audit_router(), *task_routers(), board_router(),
-                        *execution_routers()],
+        route_handlers=[
+            *[directory_router(*d) for d in DIRECTORIES],
+            audit_router(),
+            *[m.router() for m in (plans, tasks, assignments, boards, visits, inspections, referrals, clues,
+                                   followups, calendar, evidence, publicity, public)],
+        ],
         guards=[auditors_change_nothing],
     )
     auth = DefineMiddleware(
@@ -165,6 +190,14 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             "problem+json naming the field and the rule.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", bearer_format="JWT",
+                        description="a token issued by `dualrandom token issue` (HS256: department, roles, expiry)",
+                    )
+                }
+            ),
         ),
     )
     from litestar.datastructures import State

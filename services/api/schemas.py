@@ -1,0 +1,453 @@
+"""Request and response bodies of the HTTP edge, in one place (msgspec Structs; litestar documents them).
+
+Request structs keep the exact validation they always had: enumerations the use cases check themselves are
+documented (``enum`` in the schema) but not enforced here, so a wrong value is still answered by the use case
+with its own 422. Response structs describe the bodies the handlers return (extra keys allowed)."""
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import msgspec
+
+from domain.execution.clue import ClueSource
+from domain.execution.inspection import PushChannel, PushState, ReviewState
+from domain.execution.referral import ReferralKind, ReferralState
+from domain.execution.visit import DeliveryMethod
+from domain.execution.vocabulary import DEFAULT_RESULT_CODES, FollowUpVisitMethod
+from domain.tasks.task import ORIGINS as TASK_ORIGINS
+from domain.values import InspectionMethod, ItemCategory, Role
+
+UNSET = msgspec.UNSET
+Unset = msgspec.UnsetType
+Json = dict[str, Any]
+
+ROLES = [r.value for r in Role]
+SENDING_METHODS = [m.value for m in DeliveryMethod]
+INSPECTION_METHODS = [m.value for m in InspectionMethod]
+RESULT_CODES = [c.code for c in DEFAULT_RESULT_CODES]
+REVIEW_STATES = [s.value for s in ReviewState]
+ALL_PUSH_STATES = [s.value for s in PushState]
+PUSH_STATES = [s for s in ALL_PUSH_STATES if s != PushState.PENDING.value]
+PUSH_CHANNELS = [c.value for c in PushChannel]
+REFERRAL_KINDS = [k.value for k in ReferralKind]
+REFERRAL_STATES = [s.value for s in ReferralState]
+DIRECTIONS = ["incoming", "outgoing"]
+DEADLINES = ["respond_by", "outcome_by"]
+CLUE_SOURCES = [s.value for s in ClueSource]
+FOLLOW_UP_METHODS = [m.value for m in FollowUpVisitMethod]
+CATEGORIES = [c.value for c in ItemCategory]
+ORIGINS = list(TASK_ORIGINS)
+EXPORT_FORMATS = ["json", "xlsx", "csv"]
+
+
+def doc(description: str, *, enum: list[str] | None = None, example: Any = None) -> msgspec.Meta:
+    """A field's description (and closed list, documented only, and an example) for the OpenAPI document."""
+    extra: dict[str, Any] = {"description": description}
+    if enum is not None:
+        extra["extra"] = {"enum": enum}
+    if example is not None:
+        extra["examples"] = [example]
+    return msgspec.Meta(extra_json_schema=extra)
+
+
+Date = Annotated[str | None, doc("a date, YYYY-MM-DD; omitted: today", example="2024-05-20")]
+Documents_ = Annotated[list[Json], doc("evidence references `{sha256, size, name, media_type}` (POST /evidence)")]
+
+
+class _In(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A request body: unknown fields are refused (400)."""
+
+
+# -- problems -----------------------------------------------------------------------------------------------------
+class FieldError(msgspec.Struct, kw_only=True):
+    field: str
+    rule: str
+    message: str
+    source: str | None | Unset = UNSET
+
+
+class Problem(msgspec.Struct, kw_only=True):
+    """RFC 9457 problem details (application/problem+json), as every error is answered."""
+
+    type: Annotated[str, doc("https://dualrandom.example/problems/<kind>")]
+    title: str
+    status: int
+    detail: str
+    instance: str | Unset = UNSET
+    correlation_id: str | None | Unset = UNSET
+    errors: Annotated[list[FieldError] | Unset, doc("the field and the rule of each problem")] = UNSET
+
+
+# -- answers --------------------------------------------------------------------------------------------------------
+class Recorded(msgspec.Struct, kw_only=True):
+    """What a command stored: the aggregate id, its version and the last log position (null: nothing changed),
+    and the command's own summary fields."""
+
+    id: str
+    version: int
+    position: int | None
+
+
+class EntryWritten(msgspec.Struct, kw_only=True):
+    """A directory write: the entry, its version, the log position (null: nothing changed) and the fields
+    that changed."""
+
+    id: str
+    version: int
+    position: int | None
+    changed: list[str]
+
+
+class Entry(msgspec.Struct, kw_only=True):
+    """A directory entry's current state: its fields follow the envelope."""
+
+    id: str
+    version: int
+    created_on: str
+    modified_on: str
+
+
+class History(msgspec.Struct, kw_only=True):
+    id: str
+    events: list[Json]
+
+
+class ImportSummary(msgspec.Struct, kw_only=True):
+    created: int
+    updated: int
+    unchanged: int
+    events: int
+    position: int | None
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """One page of a listing."""
+
+    items: list[Json]
+    total: int
+    limit: int
+    offset: int
+
+
+class Items(msgspec.Struct, kw_only=True):
+    items: list[Json]
+
+
+class Overlaps(msgspec.Struct, kw_only=True):
+    overlaps: list[Json]
+
+
+class View(msgspec.Struct, kw_only=True):
+    """A read view (an object; its fields are described in the operation's description)."""
+
+
+class Clue(msgspec.Struct, kw_only=True):
+    position: int | None
+
+
+class EvidenceRef(msgspec.Struct, kw_only=True):
+    sha256: str
+    size: int
+    name: str
+    media_type: str
+
+
+class Deadline(msgspec.Struct, kw_only=True):
+    date: str
+    provisional: bool
+
+
+class EventsPage(msgspec.Struct, kw_only=True):
+    items: list[Json]
+    after: int
+    limit: int
+    next_after: int
+    head: int
+
+
+class Tree(msgspec.Struct, kw_only=True):
+    tree_size: int
+    root_hash: str
+
+
+class Checkpoints(msgspec.Struct, kw_only=True):
+    items: list[Json]
+    next_after_size: int
+
+
+class Inbox(msgspec.Struct, kw_only=True):
+    department: str
+    tasks: list[Json]
+    inspectors: list[Json]
+
+
+class Health(msgspec.Struct, kw_only=True):
+    status: str
+
+
+class Lag(msgspec.Struct, kw_only=True):
+    position: int
+    lag: int
+
+
+class ProjectionLag(Lag, kw_only=True):
+    ready: bool
+
+
+class Readiness(msgspec.Struct, kw_only=True):
+    status: Annotated[str, doc("ready, or lagging (503)", enum=["ready", "lagging"])]
+    head: int
+    max_lag: int | None
+    projections: dict[str, ProjectionLag]
+    rebuilding: dict[str, Lag]
+    relay: Lag | None
+
+
+# -- plans ----------------------------------------------------------------------------------------------------------
+class PlanCreate(_In):
+    year: Annotated[int, doc("the plan year", example=2024)]
+    department: Annotated[str | Unset, doc("department code; default: yours")] = UNSET
+    name: Annotated[str | Unset, doc("default: <year>年“双随机、一公开”监管随机抽查工作计划")] = UNSET
+
+
+Rules = Annotated[
+    list[Json],
+    doc("sampling rules per supervision class (and risk class): min_ratio, min_per_inspector, combine "
+        "(either|larger), full, once_a_year", example=[{"supervision_class": "key", "min_ratio": "25%"}]),
+]
+Scope = Annotated[Json, doc("county, industries, supervision_classes, risk_classes, tags, description")]
+Period = Annotated[str, doc("2024Q1, 2024-03, 2024H1 or 2024", example="2024Q2")]
+Category = Annotated[str, doc("the entry's category", enum=CATEGORIES)]
+
+
+class EntryCreate(_In):
+    name: Annotated[str, doc("the entry's name", example="企业年报信息抽查")]
+    items: Annotated[list[str], doc("item ids of the department (several make one visit, 多项合一)")]
+    category: Category
+    period: Period
+    rules: Rules = []
+    scope: Scope | Unset = UNSET
+
+
+class EntryChange(_In):
+    name: Annotated[str | Unset, doc("the entry's name")] = UNSET
+    items: Annotated[list[str] | Unset, doc("item ids of the department")] = UNSET
+    category: Category | Unset = UNSET
+    period: Period | Unset = UNSET
+    scope: Scope | Unset = UNSET
+
+
+class RulesAdjust(_In):
+    rules: Rules
+    reason: Annotated[str, doc("why the ratios change (适时调整)")]
+
+
+class Reason(_In):
+    reason: Annotated[str, doc("the reason, recorded in the event", example="清单调整")]
+
+
+# -- tasks ----------------------------------------------------------------------------------------------------------
+class TaskCreate(_In):
+    plan_entry: Annotated[str | Unset, doc("the plan entry's number (YYYYnnn)", example="2024001")] = UNSET
+    lead: Annotated[str | Unset, doc("the lead department; default: yours")] = UNSET
+    participants: Annotated[
+        dict[str, list[str]] | Unset, doc("participating department -> the items it brings (joint task)")
+    ] = UNSET
+    period: Period | Unset = UNSET
+    category: Category | Unset = UNSET
+    scope: Scope | Unset = UNSET
+    rules: Rules | Unset = UNSET
+    options: Annotated[
+        Json | Unset,
+        doc("exclude_inspected_this_year, exclude_previous_inspectors, match_region, team_size, weighted, "
+            "risk_weights"),
+    ] = UNSET
+    origin: Annotated[str | Unset, doc("`case` for a case-triggered task (个案检查)", enum=ORIGINS)] = UNSET
+    reason: Annotated[str | Unset, doc("required for ad hoc and case-triggered tasks")] = UNSET
+    name: Annotated[str | Unset, doc("S5 name; generated when omitted")] = UNSET
+
+
+class Freeze(_In):
+    quotas: Annotated[dict[str, int], doc("stratum -> quota, raising the rules' minimum")] = {}
+
+
+class Draw(_In):
+    external_entropy: Annotated[str, doc("public entropy mixed into the seed, e.g. a lottery number")] = ""
+
+
+class Designate(_In):
+    targets: Annotated[list[str], doc("target ids named by the case")]
+
+
+class Teams(_In):
+    visit_date: Annotated[dt.date | Unset, doc("the visit date certificates must cover")] = UNSET
+
+
+class Recusal(_In):
+    inspector_id: Annotated[str, doc("the inspector recused")]
+    reason: Annotated[str, doc("the declared conflict")]
+    department: Annotated[str | Unset, doc("the inspector's department; default: inferred")] = UNSET
+
+
+class Merge(_In):
+    into: Annotated[uuid.UUID, doc("the assignment this visit joins")]
+    reason: Annotated[str, doc("why the visits merge")]
+
+
+# -- execution ------------------------------------------------------------------------------------------------------
+class Findings(_In):
+    inspected_on: Annotated[str, doc("the inspection date, not in the future", example="2024-05-20")]
+    methods: Annotated[list[str], doc(f"inspection methods, among: {', '.join(INSPECTION_METHODS)}", example=["on_site"])]
+    findings: Annotated[
+        dict[str, Json],
+        doc(f"item id -> {{result ({', '.join(RESULT_CODES)}), description, evidence, measures, confidential}}",
+            example={"item-1": {"result": "no_problem", "description": ""}}),
+    ]
+
+
+class OnDate(_In):
+    on: Date = None
+
+
+class Approval(_In):
+    approved_on: Date = None
+
+
+class Publication(_In):
+    published_on: Date = None
+
+
+class Push(_In):
+    state: Annotated[str, doc("the new push state", enum=PUSH_STATES)]
+    on: Date = None
+    channel: Annotated[str, doc("how it was pushed", enum=PUSH_CHANNELS)] = "data_push"
+    reference: Annotated[str, doc("the receiving system's reference")] = ""
+    reason: Annotated[str, doc("required for `failed`")] = ""
+
+
+class PreVisit(_In):
+    issued_on: Date = None
+    visit_from: Date = None
+    visit_to: Date = None
+
+
+class Sending(_In):
+    method: Annotated[str, doc("how it was sent", enum=SENDING_METHODS)]
+    sent_on: Date = None
+    recipient: str = ""
+    note: str = ""
+
+
+class Delivery(_In):
+    method: Annotated[str, doc("how it was delivered (送达)", enum=SENDING_METHODS)]
+    delivered_on: Date = None
+    recipient: str = ""
+    note: str = ""
+
+
+class ResultIssue(_In):
+    issued_on: Date = None
+
+
+class Documents(_In):
+    documents: Documents_
+    note: str = ""
+
+
+class ReferralIn(_In):
+    inspection_id: Annotated[str, doc("the inspection whose finding is referred")]
+    item: Annotated[str, doc("the item id of the finding")]
+    kind: Annotated[str, doc("where it goes", enum=REFERRAL_KINDS)]
+    to: Annotated[str, doc("a department code, or the receiving organ")]
+    reason: str
+    copy_to: Annotated[str, doc("the procuratorate (judicial referrals)")] = ""
+    transferred_on: Date = None
+    documents: Documents_ = []
+    respond_by: Date = None
+    outcome_by: Date = None
+
+
+class Receipt(_In):
+    on: Date = None
+    reference: str = ""
+
+
+class Acceptance(_In):
+    on: Date = None
+    note: str = ""
+
+
+class Rejection(_In):
+    reason: str
+    on: Date = None
+
+
+class Outcome(_In):
+    text: Annotated[str, doc("the outcome reported")]
+    on: Date = None
+    documents: Documents_ = []
+
+
+class Extension(_In):
+    deadline: Annotated[str, doc("the deadline moved", enum=DEADLINES)]
+    new: Annotated[str, doc("the new date, YYYY-MM-DD")]
+    reason: str
+
+
+class ClueIn(_In):
+    source: Annotated[str, doc("where the clue came from", enum=CLUE_SOURCES)]
+    department: Annotated[str, doc("the department acting on it")]
+    target_id: Annotated[str, doc("the target concerned")]
+    received_on: Annotated[str, doc("YYYY-MM-DD")]
+    summary: str
+    items: Annotated[list[str], doc("item ids of the case-triggered task")]
+    reference: str = ""
+    method: Annotated[str, doc("off-site method of a monitoring alert")] = ""
+    evidence: Documents_ = []
+    period: Period | Unset = UNSET
+
+
+class FollowUpPlan(_In):
+    period: Period
+    department: Annotated[str | Unset, doc("default: yours")] = UNSET
+    ratio: Annotated[str | Unset, doc("share of the pool, default 10%", example="10%")] = UNSET
+
+
+class FollowUpDraw(_In):
+    external_entropy: Annotated[str, doc("public entropy mixed into the seed")] = ""
+
+
+class Visit(_In):
+    target_id: str
+    method: Annotated[str, doc("how the visit was made", enum=FOLLOW_UP_METHODS)]
+    visited_on: Date = None
+    opinions: Annotated[str, doc("the visitee's opinions (confidential)")] = ""
+    problems: str = ""
+
+
+class Escalation(_In):
+    target_id: str
+    authority: str
+    reason: str
+    on: Date = None
+
+
+class EscalationOutcome(_In):
+    target_id: str
+    outcome: str
+    on: Date = None
+
+
+class Feedback(_In):
+    target_id: str
+    feedback: str
+    method: Annotated[str, doc("how the feedback was given", enum=FOLLOW_UP_METHODS)] = "letter"
+    on: Date = None
+
+
+class Schedule(_In):
+    year: int
+    holidays: Annotated[list[str], doc("holiday dates in `year`")]
+    workdays: Annotated[list[str], doc("make-up workdays (weekends) in `year`")]
+    source: Annotated[str, doc("where the schedule was published")] = ""
