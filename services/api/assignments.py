@@ -50,6 +50,9 @@ def get_assignment(request: AnyRequest, assignment_id: FromPath[uuid.UUID]) -> d
 
 @post(
     "/{assignment_id:uuid}/recusals",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Recuse an inspector (回避)",
@@ -66,6 +69,9 @@ def recuse(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBo
 
 @post(
     "/{assignment_id:uuid}/merge",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Merge this visit into another",

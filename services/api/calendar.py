@@ -57,6 +57,9 @@ def deadline(
 
 @post(
     "/schedules",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Load a year's official schedule (JSON)",
@@ -72,6 +75,9 @@ def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Rec
 
 @post(
     "/schedules/import",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Load a year's schedule from a file (JSON or CSV)",

@@ -85,6 +85,9 @@ def get_follow_up(request: AnyRequest, round_id: FromPath[uuid.UUID]) -> dict[st
 
 @post(
     "/{round_id:uuid}/draw",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Draw the visitees",
@@ -119,6 +122,9 @@ def _fstep(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Respons
 
 @post(
     "/{round_id:uuid}/visits",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record a follow-up visit",
@@ -131,6 +137,9 @@ def follow_up_visit(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JS
 
 @post(
     "/{round_id:uuid}/escalations",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Escalate to discipline inspection (纪检监察)",
@@ -144,6 +153,9 @@ def follow_up_escalation(
 
 @post(
     "/{round_id:uuid}/escalation-outcomes",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record an escalation's outcome",
@@ -157,6 +169,9 @@ def follow_up_escalation_outcome(
 
 @post(
     "/{round_id:uuid}/feedback",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Give feedback to the visitee",

@@ -95,6 +95,9 @@ def get_inspection(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> d
 
 @post(
     "/{inspection_id:uuid}/submit",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Submit the findings for review",
@@ -108,6 +111,9 @@ def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[
 
 @post(
     "/{inspection_id:uuid}/return",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Return the findings (退回), with a reason",
@@ -121,6 +127,9 @@ def return_(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONB
 
 @post(
     "/{inspection_id:uuid}/approve",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Approve the findings",
@@ -140,6 +149,9 @@ def approve(
 
 @post(
     "/{inspection_id:uuid}/publish",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Publish approved results (一公开)",
@@ -157,6 +169,9 @@ def publish(
 
 @post(
     "/{inspection_id:uuid}/push",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record the push state (国家企业信用信息公示系统)",

@@ -121,6 +121,9 @@ def change_entry(
 
 @post(
     "/{plan_id:uuid}/entries/{number:str}/rules",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Adjust an entry's ratios",
@@ -137,6 +140,9 @@ def adjust_rules(
 
 @post(
     "/{plan_id:uuid}/entries/{number:str}/removal",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Withdraw a plan entry",

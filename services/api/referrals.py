@@ -109,6 +109,9 @@ def _step(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Response
 
 @post(
     "/{referral_id:uuid}/receipt",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record the receipt (回执)",
@@ -122,6 +125,9 @@ def receipt(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
 
 @post(
     "/{referral_id:uuid}/accept",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Accept the referral",
@@ -133,6 +139,9 @@ def accept(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/reject",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Reject the referral, with a reason",
@@ -144,6 +153,9 @@ def reject(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/outcome",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Report the outcome (处理结果)",
@@ -155,6 +167,9 @@ def outcome(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
 
 @post(
     "/{referral_id:uuid}/deadlines",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Extend a deadline",
@@ -167,6 +182,9 @@ def extend(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/documents",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Hand over further documents",

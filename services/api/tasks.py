@@ -92,6 +92,9 @@ def get_task(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
 
 @post(
     "/{task_id:uuid}/commitment",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Commit to a secret seed",
@@ -105,6 +108,9 @@ def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Record
 
 @post(
     "/{task_id:uuid}/freeze",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Freeze the candidate pool",
@@ -120,6 +126,9 @@ def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Fre
 
 @post(
     "/{task_id:uuid}/draw",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Draw the targets",
@@ -139,6 +148,9 @@ def draw_targets(
 
 @post(
     "/{task_id:uuid}/targets",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Name a case task's targets (个案检查)",
@@ -191,6 +203,9 @@ def overlaps(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
 
 @post(
     "/{task_id:uuid}/redraw",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Withdraw the draw (redraw the whole task)",
@@ -204,6 +219,9 @@ def redraw(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Rea
 
 @post(
     "/{task_id:uuid}/teams/{department:str}",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Draw a department's inspectors",

@@ -49,6 +49,9 @@ def visit_inspections(
 
 @post(
     "/{assignment_id:uuid}/inspections/{department:str}",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Open a department's inspection",
@@ -65,6 +68,9 @@ def open_inspection(
 
 @post(
     "/{assignment_id:uuid}/inspections/{department:str}/findings",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Enter findings (谁检查、谁录入)",
@@ -127,6 +133,9 @@ def pre_visit_notice(
 
 @post(
     "/{assignment_id:uuid}/notices/pre-visit",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Issue the pre-visit notice",
@@ -145,6 +154,9 @@ def issue_pre_visit(
 
 @post(
     "/{assignment_id:uuid}/notices/pre-visit/sent",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record the pre-visit notice as sent",
@@ -160,6 +172,9 @@ def pre_visit_sent(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data
 
 @post(
     "/{assignment_id:uuid}/documents",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Share documents with the visit's departments (资料互通)",
@@ -193,6 +208,9 @@ def result_notice(
 
 @post(
     "/{assignment_id:uuid}/notices/result",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Issue the result notice",
@@ -209,6 +227,9 @@ def issue_result(
 
 @post(
     "/{assignment_id:uuid}/notices/result/delivered",
+
+
+    status_code=200,
     responses=answers(200, Recorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     summary="Record the result notice's delivery",
