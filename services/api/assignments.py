@@ -19,7 +19,7 @@ from services.api.common import (
     runtime,
     wait,
 )
-from services.api.schemas import UNSET, Items, Merge, Recorded, Recusal, View
+from services.api.schemas import UNSET, Items, Json, Merge, Recorded, Recusal, View
 
 
 @get(
@@ -60,7 +60,7 @@ def get_assignment(request: AnyRequest, assignment_id: FromPath[uuid.UUID]) -> d
     "deterministic redraw (team key + the department's redraw counter) replaces them. Both are events."
     + WRITE,
 )
-def recuse(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Recusal]) -> Response[Recorded]:
+def recuse(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Recusal]) -> Response[Json]:
     rt = runtime(request)
     dept = data.department if data.department is not UNSET else None
     result = rt.tasks.recuse(ctx(request), assignment_id, data.inspector_id, data.reason, dept)
@@ -80,7 +80,7 @@ def recuse(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBo
     "`inspection_begun`) once a department's inspection of either visit has been opened: an inspection keeps the "
     "items and the visit it was opened with." + WRITE,
 )
-def merge(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Merge]) -> Response[Recorded]:
+def merge(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Merge]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.merge(ctx(request), assignment_id, data.into, data.reason))
 

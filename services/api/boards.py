@@ -11,7 +11,7 @@ from domain.errors import PermissionDeniedError
 from domain.values import Role
 from projections.execution import boards as execution_boards
 from projections.tasks.queries import department_tasks, inspector_visits, task_kpis
-from services.api.common import READ, SECURED, AnyRequest, MinPosition, answers, runtime, wait
+from services.api.common import READ, SECURED, AnyRequest, Department, MinPosition, answers, runtime, wait
 from services.api.schemas import Inbox, View
 
 READ_MODELS = ["directory", "tasks", "execution"]
@@ -42,7 +42,7 @@ def _today(request: AnyRequest) -> dt.date:
 )
 def inbox(
     request: AnyRequest,
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     year: Annotated[int | None, Parameter(description="only tasks of this year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
@@ -74,7 +74,7 @@ def inbox(
 def kpis(
     request: AnyRequest,
     year: Annotated[int, Parameter(description="the year")],
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from services.api.common import (
     runtime,
     upload,
 )
-from services.api.schemas import Recorded, Schedule, View
+from services.api.schemas import Json, Recorded, Schedule, View
 
 
 @get(
@@ -67,7 +67,7 @@ def deadline(
     "in `year`. Replaces an earlier schedule of that year (the event keeps it). Provisional deadlines that counted "
     "the year are recomputed in the same transaction (`recomputed`)." + WRITE,
 )
-def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Recorded]:
+def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Json]:
     rt = runtime(request)
     result = rt.execution.load_schedule(ctx(request), msgspec.json.encode(data), "json")
     return done(request, result)
@@ -88,7 +88,7 @@ def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Rec
 def import_schedule(
     request: AnyRequest,
     data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     file = upload(data)
     name = (file.filename or "").lower()

@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from services.api.errors import PROBLEM, NotReadyError
-from services.api.schemas import EntryWritten, Problem, Recorded
+from services.api.schemas import Json, Problem
 from services.application import CommandContext, Written
 from services.runtime import Runtime
 from services.usecases.tasks import Done
@@ -26,10 +26,13 @@ WRITE = (
     "that position as `min_position` to a listing to read your own write."
 )
 DATE = " Dates are YYYY-MM-DD; omitted, today."
-SECURED = [{"BearerToken": []}]
+SECURED: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 MinPosition = Annotated[
     int | None, Parameter(ge=0, description="read your writes: wait for this log position")
+]
+Department = Annotated[
+    str | None, Parameter(description="department code; default: yours (admins and auditors: any)")
 ]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, description="rows to skip")]
@@ -56,13 +59,13 @@ def _write_headers(version: int, position: int | None) -> dict[str, str]:
     return headers
 
 
-def done(request: AnyRequest, result: Done, status: int = 200) -> Response[Recorded]:
+def done(request: AnyRequest, result: Done, status: int = 200) -> Response[Json]:
     """The answer of a task or execution command: its summary, ETag (version) and X-Log-Position."""
     runtime(request).after_write()
     return Response(result.body, status_code=status, headers=_write_headers(result.version, result.position))
 
 
-def written(request: AnyRequest, w: Written, status: int) -> Response[EntryWritten]:
+def written(request: AnyRequest, w: Written, status: int) -> Response[Json]:
     """The answer of a directory write."""
     runtime(request).after_write()
     body = {"id": w.id, "version": w.version, "position": w.position, "changed": list(w.changed)}

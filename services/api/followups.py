@@ -1,11 +1,11 @@
 """Follow-up rounds (执法回访) over HTTP: thin handlers over the use cases."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Response, Router, get, post
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody
 
 from services.api.common import (
     DATE,
@@ -14,6 +14,7 @@ from services.api.common import (
     WRITE,
     WRITE_PROBLEMS,
     AnyRequest,
+    Department,
     MinPosition,
     answers,
     ctx,
@@ -29,6 +30,7 @@ from services.api.schemas import (
     FollowUpDraw,
     FollowUpPlan,
     Items,
+    Json,
     Recorded,
     View,
     Visit,
@@ -45,7 +47,7 @@ from services.api.schemas import (
     "quota is `ratio` (default 10%) of it, rounded up; a secret seed is committed (its SHA-256 recorded)."
     + WRITE,
 )
-def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Response[Recorded]:
+def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Response[Json]:
     rt = runtime(request)
     d = given(data)
     result = rt.execution.plan_follow_up(
@@ -62,7 +64,7 @@ def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Respons
     description="Your department's rounds (admins and auditors: all, or `department`).",
 )
 def list_follow_ups(
-    request: AnyRequest, department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None, min_position: MinPosition = None
+    request: AnyRequest, department: Department = None, min_position: MinPosition = None
 ) -> dict[str, Any]:
     rt = runtime(request)
     wait(request, min_position)
@@ -96,7 +98,7 @@ def get_follow_up(request: AnyRequest, round_id: FromPath[uuid.UUID]) -> dict[st
 )
 def draw_follow_up(
     request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[FollowUpDraw | None] = None
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request, rt.execution.draw_follow_up(ctx(request), round_id, data.external_entropy if data else "")
@@ -131,7 +133,7 @@ def _fstep(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Respons
     description="`method`: direct_visit, phone, questionnaire, symposium, letter; `opinions` (confidential), "
     "`problems` found. The department's staff; drawn targets only." + DATE + WRITE,
 )
-def follow_up_visit(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Visit]) -> Response[Recorded]:
+def follow_up_visit(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Visit]) -> Response[Json]:
     return _fstep(request, round_id, "visit", data)
 
 
@@ -147,7 +149,7 @@ def follow_up_visit(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JS
 )
 def follow_up_escalation(
     request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Escalation]
-) -> Response[Recorded]:
+) -> Response[Json]:
     return _fstep(request, round_id, "escalation", data)
 
 
@@ -163,7 +165,7 @@ def follow_up_escalation(
 )
 def follow_up_escalation_outcome(
     request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[EscalationOutcome]
-) -> Response[Recorded]:
+) -> Response[Json]:
     return _fstep(request, round_id, "escalation_outcome", data)
 
 
@@ -177,7 +179,7 @@ def follow_up_escalation_outcome(
     summary="Give feedback to the visitee",
     description="How the opinions and problems were handled (反馈)." + DATE + WRITE,
 )
-def follow_up_feedback(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Feedback]) -> Response[Recorded]:
+def follow_up_feedback(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Feedback]) -> Response[Json]:
     return _fstep(request, round_id, "feedback", data)
 
 

@@ -15,6 +15,7 @@ from services.api.common import (
     WRITE,
     WRITE_PROBLEMS,
     AnyRequest,
+    Department,
     Limit,
     MinPosition,
     Offset,
@@ -28,6 +29,7 @@ from services.api.schemas import (
     ALL_PUSH_STATES,
     REVIEW_STATES,
     Approval,
+    Json,
     Page,
     Publication,
     Push,
@@ -48,7 +50,7 @@ from services.api.schemas import (
 )
 def list_inspections(
     request: AnyRequest,
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     review_state: Annotated[
         str | None, QueryParameter(name="state", description="review state", schema_extra={"enum": REVIEW_STATES})
     ] = None,
@@ -104,7 +106,7 @@ def get_inspection(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> d
     description="A team inspector, when every item has a finding: not_entered/returned -> awaiting_review."
     + WRITE,
 )
-def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[Recorded]:
+def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.submit(ctx(request), inspection_id))
 
@@ -120,7 +122,7 @@ def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[
     description="A reviewer of the department who is not on the team (no self-review): awaiting_review -> "
     "returned." + WRITE,
 )
-def return_(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response[Recorded]:
+def return_(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.return_(ctx(request), inspection_id, data.reason))
 
@@ -140,7 +142,7 @@ def return_(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONB
 )
 def approve(
     request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Approval | None] = None
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request, rt.execution.approve(ctx(request), inspection_id, data.approved_on if data else None)
@@ -160,7 +162,7 @@ def approve(
 )
 def publish(
     request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Publication | None] = None
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request, rt.execution.publish(ctx(request), inspection_id, data.published_on if data else None)
@@ -179,7 +181,7 @@ def publish(
     "`failed` (from pending or pushed; `reason` required) or `confirmed` (from pushed). The department's "
     "reviewers or an admin; approved results only." + DATE + WRITE,
 )
-def push(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Push]) -> Response[Recorded]:
+def push(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONBody[Push]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.push(ctx(request), inspection_id, msgspec.structs.asdict(data)))
 

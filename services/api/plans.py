@@ -13,6 +13,7 @@ from services.api.common import (
     WRITE,
     WRITE_PROBLEMS,
     AnyRequest,
+    Department,
     MinPosition,
     answers,
     ctx,
@@ -21,7 +22,16 @@ from services.api.common import (
     runtime,
     wait,
 )
-from services.api.schemas import EntryChange, EntryCreate, PlanCreate, Reason, Recorded, RulesAdjust, View
+from services.api.schemas import (
+    EntryChange,
+    EntryCreate,
+    Json,
+    PlanCreate,
+    Reason,
+    Recorded,
+    RulesAdjust,
+    View,
+)
 
 
 @post(
@@ -33,7 +43,7 @@ from services.api.schemas import EntryChange, EntryCreate, PlanCreate, Reason, R
     description="One plan per department and year; the department's planners only. The name defaults to "
     "`<year>年“双随机、一公开”监管随机抽查工作计划`." + WRITE,
 )
-def create_plan(request: AnyRequest, data: JSONBody[PlanCreate]) -> Response[Recorded]:
+def create_plan(request: AnyRequest, data: JSONBody[PlanCreate]) -> Response[Json]:
     rt = runtime(request)
     d = given(data)
     result = rt.tasks.draw_up_plan(
@@ -52,7 +62,7 @@ def create_plan(request: AnyRequest, data: JSONBody[PlanCreate]) -> Response[Rec
 def find_plan(
     request: AnyRequest,
     year: Annotated[int, Parameter(description="the plan year")],
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     as_of: Annotated[dt.date | None, Parameter(description="check only the quarters ended by then (YYYY-MM-DD)")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
@@ -99,7 +109,7 @@ def get_plan(
     "`combine` (`either`: either bound suffices, the seed's default; `larger`), `full` (100%), `once_a_year`; "
     "`scope`: county, industries, supervision_classes, risk_classes, tags, description." + WRITE,
 )
-def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: JSONBody[EntryCreate]) -> Response[Recorded]:
+def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: JSONBody[EntryCreate]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.add_plan_entry(ctx(request), plan_id, given(data)), 201)
 
@@ -114,7 +124,7 @@ def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: JSONBody[
 )
 def change_entry(
     request: AnyRequest, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[EntryChange]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.change_plan_entry(ctx(request), plan_id, number, given(data)))
 
@@ -132,7 +142,7 @@ def change_entry(
 )
 def adjust_rules(
     request: AnyRequest, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[RulesAdjust]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     result = rt.tasks.adjust_plan_rules(ctx(request), plan_id, number, data.rules, data.reason)
     return done(request, result)
@@ -150,7 +160,7 @@ def adjust_rules(
 )
 def remove_entry(
     request: AnyRequest, plan_id: FromPath[uuid.UUID], number: FromPath[str], data: JSONBody[Reason]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.remove_plan_entry(ctx(request), plan_id, number, data.reason))
 

@@ -10,6 +10,7 @@ from services.api.common import (
     READ,
     SECURED,
     AnyRequest,
+    Department,
     MinPosition,
     answers,
     runtime,
@@ -35,7 +36,7 @@ def export(
     format: Annotated[
         str, Parameter(description="json: data-push file; xlsx/csv: manual-entry sheet", schema_extra={"enum": EXPORT_FORMATS})
     ] = "json",
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,  # noqa: A002
+    department: Department = None,
     published_only: Annotated[bool, Parameter(description="only published results")] = False,
     since: Annotated[dt.date | None, Parameter(description="approved on or after (YYYY-MM-DD)")] = None,
     until: Annotated[dt.date | None, Parameter(description="approved on or before (YYYY-MM-DD)")] = None,

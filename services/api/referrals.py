@@ -15,6 +15,7 @@ from services.api.common import (
     WRITE,
     WRITE_PROBLEMS,
     AnyRequest,
+    Department,
     Limit,
     MinPosition,
     Offset,
@@ -31,6 +32,7 @@ from services.api.schemas import (
     Acceptance,
     Documents,
     Extension,
+    Json,
     Outcome,
     Page,
     Receipt,
@@ -54,7 +56,7 @@ from services.api.schemas import (
     + DATE
     + WRITE,
 )
-def refer(request: AnyRequest, data: JSONBody[ReferralIn]) -> Response[Recorded]:
+def refer(request: AnyRequest, data: JSONBody[ReferralIn]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.refer(ctx(request), msgspec.structs.asdict(data)), 201)
 
@@ -72,7 +74,7 @@ def list_referrals(
     direction: Annotated[
         str | None, Parameter(description="made or received; default both", schema_extra={"enum": DIRECTIONS})
     ] = None,
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     referral_state: Annotated[
         str | None, QueryParameter(name="state", description="referral state", schema_extra={"enum": REFERRAL_STATES})
     ] = None,
@@ -119,7 +121,7 @@ def _step(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Response
     + DATE
     + WRITE,
 )
-def receipt(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Receipt]) -> Response[Recorded]:
+def receipt(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Receipt]) -> Response[Json]:
     return _step(request, referral_id, "receipt", data)
 
 
@@ -133,7 +135,7 @@ def receipt(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
     summary="Accept the referral",
     description="The receiving side." + DATE + WRITE,
 )
-def accept(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Acceptance]) -> Response[Recorded]:
+def accept(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Acceptance]) -> Response[Json]:
     return _step(request, referral_id, "accept", data)
 
 
@@ -147,7 +149,7 @@ def accept(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
     summary="Reject the referral, with a reason",
     description="The receiving side." + DATE + WRITE,
 )
-def reject(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Rejection]) -> Response[Recorded]:
+def reject(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Rejection]) -> Response[Json]:
     return _step(request, referral_id, "reject", data)
 
 
@@ -161,7 +163,7 @@ def reject(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
     summary="Report the outcome (处理结果)",
     description="The receiving side, after accepting." + DATE + WRITE,
 )
-def outcome(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Outcome]) -> Response[Recorded]:
+def outcome(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Outcome]) -> Response[Json]:
     return _step(request, referral_id, "outcome", data)
 
 
@@ -176,7 +178,7 @@ def outcome(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
     description="The referring department moves `respond_by` or `outcome_by` (`deadline`) to `new`, with a reason."
     + WRITE,
 )
-def extend(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Extension]) -> Response[Recorded]:
+def extend(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Extension]) -> Response[Json]:
     return _step(request, referral_id, "deadline", data)
 
 
@@ -190,7 +192,7 @@ def extend(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
     summary="Hand over further documents",
     description="Either side, until the referral is closed." + WRITE,
 )
-def add_documents(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Documents]) -> Response[Recorded]:
+def add_documents(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody[Documents]) -> Response[Json]:
     return _step(request, referral_id, "documents", data)
 
 

@@ -12,6 +12,7 @@ from services.api.common import (
     WRITE,
     WRITE_PROBLEMS,
     AnyRequest,
+    Department,
     Limit,
     MinPosition,
     Offset,
@@ -27,6 +28,7 @@ from services.api.schemas import (
     Designate,
     Draw,
     Freeze,
+    Json,
     Overlaps,
     Page,
     Reason,
@@ -51,7 +53,7 @@ from services.api.schemas import (
     "(default true), exclude_previous_inspectors (true), match_region (false), team_size (2), weighted (false), "
     "risk_weights. The lead department's planners only." + WRITE,
 )
-def open_task(request: AnyRequest, data: JSONBody[TaskCreate]) -> Response[Recorded]:
+def open_task(request: AnyRequest, data: JSONBody[TaskCreate]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.open_task(ctx(request), given(data)), 201)
 
@@ -67,7 +69,7 @@ def open_task(request: AnyRequest, data: JSONBody[TaskCreate]) -> Response[Recor
 def list_tasks(
     request: AnyRequest,
     year: Annotated[int | None, Parameter(description="the tasks' year")] = None,
-    department: Annotated[str | None, Parameter(description="department code; default: yours (admins and auditors: any)")] = None,
+    department: Department = None,
     limit: Limit = 50,
     offset: Offset = 0,
     min_position: MinPosition = None,
@@ -101,7 +103,7 @@ def get_task(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
     description="Step 1 of the draw. The server generates a 32-byte secret seed and records only its SHA-256 "
     "(the commitment, published before the pool is frozen); the seed is revealed by the draw." + WRITE,
 )
-def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Recorded]:
+def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.commit(ctx(request), task_id))
 
@@ -119,7 +121,7 @@ def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Record
     "Records the position, the pool digest, per-stratum pool sizes and quotas (the rules' minimum; `quotas` may "
     "raise a stratum's, never lower it). An empty pool is a 422 and records nothing." + WRITE,
 )
-def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Freeze | None] = None) -> Response[Recorded]:
+def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Freeze | None] = None) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.freeze(ctx(request), task_id, data.quotas if data else {}))
 
@@ -139,7 +141,7 @@ def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Fre
 )
 def draw_targets(
     request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Draw | None] = None
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request, rt.tasks.draw_targets(ctx(request), task_id, data.external_entropy if data else "")
@@ -156,7 +158,7 @@ def draw_targets(
     summary="Name a case task's targets (个案检查)",
     description="Only for a case-triggered task: its targets come from the case, not from a draw." + WRITE,
 )
-def designate(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Designate]) -> Response[Recorded]:
+def designate(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Designate]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.designate(ctx(request), task_id, data.targets))
 
@@ -212,7 +214,7 @@ def overlaps(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
     description="Needs a recorded reason; ends the current round (its assignments are cancelled) and keeps it in "
     "the history. A new round starts with a new commitment." + WRITE,
 )
-def redraw(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response[Recorded]:
+def redraw(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Reason]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.withdraw(ctx(request), task_id, data.reason))
 
@@ -237,7 +239,7 @@ def draw_teams(
     task_id: FromPath[uuid.UUID],
     department: FromPath[str],
     data: JSONBody[Teams | None] = None,
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     visit = data.visit_date if data is not None and data.visit_date is not UNSET else None
     return done(request, rt.tasks.draw_inspectors(ctx(request), task_id, department, visit))

@@ -21,7 +21,17 @@ from services.api.common import (
     runtime,
     wait,
 )
-from services.api.schemas import Delivery, Documents, Findings, PreVisit, Recorded, ResultIssue, Sending, View
+from services.api.schemas import (
+    Delivery,
+    Documents,
+    Findings,
+    Json,
+    PreVisit,
+    Recorded,
+    ResultIssue,
+    Sending,
+    View,
+)
 
 
 def _html(view: dict[str, Any]) -> Response[str]:
@@ -61,7 +71,7 @@ def visit_inspections(
 )
 def open_inspection(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], department: FromPath[str]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.open_inspection(ctx(request), assignment_id, department))
 
@@ -86,7 +96,7 @@ def open_inspection(
 )
 def record_findings(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], department: FromPath[str], data: JSONBody[Findings]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     result = rt.execution.record_findings(
         ctx(request), assignment_id, department, msgspec.structs.asdict(data)
@@ -144,7 +154,7 @@ def pre_visit_notice(
 )
 def issue_pre_visit(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[PreVisit]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request,
@@ -162,7 +172,7 @@ def issue_pre_visit(
     summary="Record the pre-visit notice as sent",
     description="When and how (`method`: in_person, post, electronic, other), to whom." + DATE + WRITE,
 )
-def pre_visit_sent(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Sending]) -> Response[Recorded]:
+def pre_visit_sent(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Sending]) -> Response[Json]:
     rt = runtime(request)
     return done(
         request,
@@ -183,7 +193,7 @@ def pre_visit_sent(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data
 )
 def share_documents(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Documents]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request, rt.execution.share_documents(ctx(request), assignment_id, data.documents, data.note)
@@ -220,7 +230,7 @@ def result_notice(
 )
 def issue_result(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[ResultIssue]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.issue_result_notice(ctx(request), assignment_id, data.issued_on))
 
@@ -237,7 +247,7 @@ def issue_result(
 )
 def result_delivered(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBody[Delivery]
-) -> Response[Recorded]:
+) -> Response[Json]:
     rt = runtime(request)
     return done(
         request,
