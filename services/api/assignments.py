@@ -19,7 +19,7 @@ from services.api.common import (
     runtime,
     wait,
 )
-from services.api.schemas import UNSET, Items, Json, Merge, Recorded, Recusal, View
+from services.api.schemas import UNSET, AssignmentView, Items, Json, Merge, Recorded, Recusal
 
 
 @get(
@@ -37,7 +37,7 @@ def mine(request: AnyRequest, min_position: MinPosition = None) -> dict[str, Any
 
 @get(
     "/{assignment_id:uuid}",
-    responses=answers(200, View, READ),
+    responses=answers(200, AssignmentView, READ),
     sync_to_thread=True,
     summary="An assignment (one visit)",
     description="Task(s), target, items and team per department, visit date, state, recusals and redraws. Same "

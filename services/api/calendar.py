@@ -20,12 +20,12 @@ from services.api.common import (
     runtime,
     upload,
 )
-from services.api.schemas import Json, Recorded, Schedule, View
+from services.api.schemas import CalendarView, Json, Recorded, Schedule, View
 
 
 @get(
     "/",
-    responses=answers(200, View, READ),
+    responses=answers(200, CalendarView, READ),
     sync_to_thread=True,
     summary="The working-day calendar",
     description="Years covered (the chinese-calendar package's and those loaded), the schedules loaded by admins, "

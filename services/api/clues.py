@@ -13,12 +13,12 @@ from services.api.common import (
     given,
     runtime,
 )
-from services.api.schemas import ClueIn, View
+from services.api.schemas import ClueIn, ClueRecorded
 
 
 @post(
     "/",
-    responses=answers(201, View, WRITE_PROBLEMS),
+    responses=answers(201, ClueRecorded, WRITE_PROBLEMS),
     sync_to_thread=True,
     status_code=201,
     summary="Record a clue and open a case-triggered task (个案检查)",

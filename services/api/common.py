@@ -6,14 +6,16 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.openapi.spec import Example
+from litestar.params import Body, BodyKwarg, Parameter
 
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from services.api.errors import PROBLEM, NotReadyError
-from services.api.schemas import Json, Problem
+from services.api.schemas import EXAMPLES, Json, Problem
 from services.application import CommandContext, Written
 from services.runtime import Runtime
 from services.usecases.tasks import Done
@@ -36,6 +38,12 @@ Department = Annotated[
 ]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Parameter(ge=0, description="rows to skip")]
+
+
+def example(name: str) -> BodyKwarg:
+    """A JSON body documented with one of the main examples (``schemas.EXAMPLES``)."""
+    summary, value = EXAMPLES[name]
+    return Body(media_type=RequestEncodingType.JSON, examples=[Example(summary=summary, value=value)])
 
 
 def runtime(request: Request[Any, Any, Any]) -> Runtime:

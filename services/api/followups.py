@@ -29,10 +29,11 @@ from services.api.schemas import (
     Feedback,
     FollowUpDraw,
     FollowUpPlan,
+    FollowUpView,
     Items,
     Json,
     Recorded,
-    View,
+    Verification,
     Visit,
 )
 
@@ -73,7 +74,7 @@ def list_follow_ups(
 
 @get(
     "/{round_id:uuid}",
-    responses=answers(200, View, READ),
+    responses=answers(200, FollowUpView, READ),
     sync_to_thread=True,
     summary="A follow-up round",
     description="Pool, quota, commitment, draw record, selected targets and their visits, escalations and feedback. "
@@ -107,7 +108,7 @@ def draw_follow_up(
 
 @get(
     "/{round_id:uuid}/verification",
-    responses=answers(200, View, READ),
+    responses=answers(200, Verification, READ),
     sync_to_thread=True,
     summary="Verify the follow-up draw",
     description="Re-runs the recorded draw over the recorded pool: `match`, or the first difference.",

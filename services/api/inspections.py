@@ -29,13 +29,13 @@ from services.api.schemas import (
     ALL_PUSH_STATES,
     REVIEW_STATES,
     Approval,
+    InspectionView,
     Json,
     Page,
     Publication,
     Push,
     Reason,
     Recorded,
-    View,
 )
 
 
@@ -83,7 +83,7 @@ def list_inspections(
 
 @get(
     "/{inspection_id:uuid}",
-    responses=answers(200, View, READ),
+    responses=answers(200, InspectionView, READ),
     sync_to_thread=True,
     summary="An inspection",
     description="Items, team, state, findings, review history, deadline (`provisional` when it counts a year no "

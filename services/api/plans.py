@@ -18,6 +18,7 @@ from services.api.common import (
     answers,
     ctx,
     done,
+    example,
     given,
     runtime,
     wait,
@@ -27,10 +28,10 @@ from services.api.schemas import (
     EntryCreate,
     Json,
     PlanCreate,
+    PlanView,
     Reason,
     Recorded,
     RulesAdjust,
-    View,
 )
 
 
@@ -43,7 +44,7 @@ from services.api.schemas import (
     description="One plan per department and year; the department's planners only. The name defaults to "
     "`<year>年“双随机、一公开”监管随机抽查工作计划`." + WRITE,
 )
-def create_plan(request: AnyRequest, data: JSONBody[PlanCreate]) -> Response[Json]:
+def create_plan(request: AnyRequest, data: Annotated[PlanCreate, example("plan")]) -> Response[Json]:
     rt = runtime(request)
     d = given(data)
     result = rt.tasks.draw_up_plan(
@@ -54,7 +55,7 @@ def create_plan(request: AnyRequest, data: JSONBody[PlanCreate]) -> Response[Jso
 
 @get(
     "/",
-    responses=answers(200, View, READ, also=(503,)),
+    responses=answers(200, PlanView, READ, also=(503,)),
     sync_to_thread=True,
     summary="Find a department's plan of a year",
     description="The plan of `department` (default: yours) for `year`, as `GET /plans/{id}`.",
@@ -77,7 +78,7 @@ def find_plan(
 
 @get(
     "/{plan_id:uuid}",
-    responses=answers(200, View, READ, also=(503,)),
+    responses=answers(200, PlanView, READ, also=(503,)),
     sync_to_thread=True,
     summary="A plan with its quotas and breaches",
     description="The plan's entries, each with its quotas per stratum (supervision class/risk class) computed "
@@ -109,7 +110,7 @@ def get_plan(
     "`combine` (`either`: either bound suffices, the seed's default; `larger`), `full` (100%), `once_a_year`; "
     "`scope`: county, industries, supervision_classes, risk_classes, tags, description." + WRITE,
 )
-def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: JSONBody[EntryCreate]) -> Response[Json]:
+def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: Annotated[EntryCreate, example("entry")]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.add_plan_entry(ctx(request), plan_id, given(data)), 201)
 

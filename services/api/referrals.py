@@ -22,6 +22,7 @@ from services.api.common import (
     answers,
     ctx,
     done,
+    example,
     runtime,
     wait,
 )
@@ -38,8 +39,8 @@ from services.api.schemas import (
     Receipt,
     Recorded,
     ReferralIn,
+    ReferralView,
     Rejection,
-    View,
 )
 
 
@@ -56,7 +57,7 @@ from services.api.schemas import (
     + DATE
     + WRITE,
 )
-def refer(request: AnyRequest, data: JSONBody[ReferralIn]) -> Response[Json]:
+def refer(request: AnyRequest, data: Annotated[ReferralIn, example("referral")]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.execution.refer(ctx(request), msgspec.structs.asdict(data)), 201)
 
@@ -93,7 +94,7 @@ def list_referrals(
 
 @get(
     "/{referral_id:uuid}",
-    responses=answers(200, View, READ),
+    responses=answers(200, ReferralView, READ),
     sync_to_thread=True,
     summary="A referral",
     description="Every step: transfer, documents, receipt, decision, outcome, deadline extensions. Both departments' "

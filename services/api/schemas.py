@@ -20,7 +20,8 @@ from domain.values import InspectionMethod, ItemCategory, Role
 
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
-Json = dict[str, Any]
+JsonValue = Any  # any JSON value: the use case's own structure
+Json = dict[str, JsonValue]
 
 ROLES = [r.value for r in Role]
 SENDING_METHODS = [m.value for m in DeliveryMethod]
@@ -142,8 +143,182 @@ class View(msgspec.Struct, kw_only=True):
     """A read view (an object; its fields are described in the operation's description)."""
 
 
-class Clue(msgspec.Struct, kw_only=True):
+class TaskView(msgspec.Struct, kw_only=True):
+    """A task (GET /tasks/{id}); the drawn targets are not in it."""
+
+    id: str
+    version: int
+    number: str | None
+    name: str
+    lead: str
+    departments: list[str]
+    participants: dict[str, list[str]]
+    is_joint: bool
+    is_random: bool
+    origin: Annotated[str, doc("how the task came about", enum=ORIGINS)]
+    reason: str | None
+    plan_entry: str | None
+    year: int
+    period: str
+    category: str | None
+    scope: JsonValue
+    rules: JsonValue
+    options: Json
+    state: str
+    round: int
+    commitment: str | None
+    frozen: Json | None
+    withdrawn: list[Json]
+    drawn: int
+    teams_drawn: list[str]
+
+
+class Breach(msgspec.Struct, kw_only=True):
+    rule: str
+    period: str | None
+    stratum: str | None
+    message: str
+
+
+class PlanView(msgspec.Struct, kw_only=True):
+    """A plan with its entries, quotas, tasks and the breaches of the seed's rules."""
+
+    id: str
+    version: int
+    department: str
+    year: int
+    name: str
+    inspectors: JsonValue
+    entries: list[Json]
+    removed: JsonValue
+    tasks: list[Json]
+    breaches: list[Breach]
+
+
+class AssignmentView(msgspec.Struct, kw_only=True):
+    """One visit: its task(s), target, items and teams per department."""
+
+    id: str
+    version: int
+    tasks: list[Json]
+    target_id: str
+    lead: str
+    departments: list[str]
+    items: JsonValue
+    teams: JsonValue
+    visit_date: str | None
+    period: str | None
+    state: str
+    off_site_first: JsonValue
+    recusals: list[Json]
+    redraws: Json
+    merged_into: str | None
+
+
+class InspectionView(msgspec.Struct, kw_only=True):
+    """A department's inspection of a visit."""
+
+    id: str
+    version: int
+    assignment_id: str
+    task_id: str | None
+    department: str
+    target_id: str
+    items: list[str]
+    team: JsonValue
+    state: Annotated[str, doc("review state", enum=REVIEW_STATES)]
+    inspected_on: str | None
+    methods: list[str]
+    method_labels: list[str]
+    findings: list[Json]
+    history: list[Json]
+    approved_on: str | None
+    deadline: Json | None
+    overdue: bool
+    days_left: int | None
+    published_on: str | None
+    published_late: bool | None
+    push_state: Annotated[str | None, doc("push state (null before approval)", enum=ALL_PUSH_STATES)]
+    push: JsonValue
+
+
+class VisitInspections(msgspec.Struct, kw_only=True):
+    assignment_id: str
+    departments: list[str]
+    lead: str
+    inspections: dict[str, Json]
+
+
+class NoticesView(msgspec.Struct, kw_only=True):
+    assignment_id: str
+    lead: str
+    departments: list[str]
+    version: int
+    pre_visit: Json | None
+    result: Json | None
+    shared: list[Json]
+
+
+class ReferralView(msgspec.Struct, kw_only=True):
+    id: str
+    version: int
+    kind: Annotated[str, doc("referral kind", enum=REFERRAL_KINDS)]
+    from_department: str
+    to: str
+    copy_to: str | None
+    source: JsonValue
+    reason: str
+    transferred_on: str | None
+    documents: list[Json]
+    respond_by: str | None
+    outcome_by: str | None
+    state: Annotated[str, doc("referral state", enum=REFERRAL_STATES)]
+    receipt: Json | None
+    decision: Json | None
+    outcome: Json | None
+    extensions: list[Json]
+    overdue: JsonValue
+
+
+class FollowUpView(msgspec.Struct, kw_only=True):
+    id: str
+    version: int
+    department: str
+    period: str
+    ratio: str
+    pool: JsonValue
+    quota: int
+    commitment: str | None
+    draw: Json | None
+    selected: list[str]
+    visits: JsonValue
+    opinions_visible: bool
+
+
+class Verification(msgspec.Struct, kw_only=True):
+    """A re-run draw: `match`, or the first difference."""
+
+    match: bool
+    first_difference: JsonValue
+
+
+class CalendarView(msgspec.Struct, kw_only=True):
+    covered_years: list[int]
+    working_days: int
+    loaded: list[Json]
+    version: int
+
+
+class ClueRecorded(msgspec.Struct, kw_only=True):
+    """A recorded clue: the target's raised risk class and the case-triggered task opened."""
+
+    clue_id: str
+    clue: Json
+    target_id: str
+    risk: Json
+    task: Json
     position: int | None
+    version: int
 
 
 class EvidenceRef(msgspec.Struct, kw_only=True):
@@ -451,3 +626,25 @@ class Schedule(_In):
     holidays: Annotated[list[str], doc("holiday dates in `year`")]
     workdays: Annotated[list[str], doc("make-up workdays (weekends) in `year`")]
     source: Annotated[str, doc("where the schedule was published")] = ""
+
+
+# -- examples of the main request bodies ----------------------------------------------------------------------------
+EXAMPLES: dict[str, tuple[str, Json]] = {
+    "plan": ("this year's plan of your department", {"year": 2024}),
+    "entry": ("a quarterly entry", {
+        "name": "一季度随机抽查", "items": ["<item id>", "<item id>"], "category": "general", "period": "2024Q1",
+        "rules": [{"supervision_class": "key", "min_ratio": "25%"}, {"supervision_class": "general",
+                                                                     "min_ratio": "5%", "min_per_inspector": 6}],
+    }),
+    "task": ("a joint task from a plan entry", {
+        "plan_entry": "2024001", "participants": {"hj-amr": ["<item id>"]}, "options": {"team_size": 2},
+    }),
+    "findings": ("one item without problems", {
+        "inspected_on": "2024-05-20", "methods": ["on_site"],
+        "findings": {"<item id>": {"result": "no_problem", "description": "", "evidence": [], "measures": []}},
+    }),
+    "referral": ("refer a finding to another department", {
+        "inspection_id": "<inspection id>", "item": "<item id>", "kind": "department", "to": "hj-amr",
+        "reason": "涉嫌无照经营", "respond_by": "2024-06-30",
+    }),
+}

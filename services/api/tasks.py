@@ -19,6 +19,7 @@ from services.api.common import (
     answers,
     ctx,
     done,
+    example,
     given,
     runtime,
     wait,
@@ -34,7 +35,9 @@ from services.api.schemas import (
     Reason,
     Recorded,
     TaskCreate,
+    TaskView,
     Teams,
+    Verification,
     View,
 )
 
@@ -53,7 +56,7 @@ from services.api.schemas import (
     "(default true), exclude_previous_inspectors (true), match_region (false), team_size (2), weighted (false), "
     "risk_weights. The lead department's planners only." + WRITE,
 )
-def open_task(request: AnyRequest, data: JSONBody[TaskCreate]) -> Response[Json]:
+def open_task(request: AnyRequest, data: Annotated[TaskCreate, example("task")]) -> Response[Json]:
     rt = runtime(request)
     return done(request, rt.tasks.open_task(ctx(request), given(data)), 201)
 
@@ -81,7 +84,7 @@ def list_tasks(
 
 @get(
     "/{task_id:uuid}",
-    responses=answers(200, View, READ),
+    responses=answers(200, TaskView, READ),
     sync_to_thread=True,
     summary="A task",
     description="Its participants, scope, rules, options, state, the current round's commitment and frozen pool "
@@ -179,7 +182,7 @@ def drawn_list(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, A
 
 @get(
     "/{task_id:uuid}/draw/verification",
-    responses=answers(200, View, READ),
+    responses=answers(200, Verification, READ),
     sync_to_thread=True,
     summary="Verify the draw",
     description="Recomputes the pool from the log as it stood at the freeze position (not from a read model) and "

@@ -18,6 +18,7 @@ from services.api.common import (
     answers,
     ctx,
     done,
+    example,
     runtime,
     wait,
 )
@@ -26,11 +27,12 @@ from services.api.schemas import (
     Documents,
     Findings,
     Json,
+    NoticesView,
     PreVisit,
     Recorded,
     ResultIssue,
     Sending,
-    View,
+    VisitInspections,
 )
 
 
@@ -42,7 +44,7 @@ def _html(view: dict[str, Any]) -> Response[str]:
 
 @get(
     "/{assignment_id:uuid}/inspections",
-    responses=answers(200, View, READ, also=(503,)),
+    responses=answers(200, VisitInspections, READ, also=(503,)),
     sync_to_thread=True,
     summary="A visit's inspections, per department",
     description="Each participating department's inspection of the visit: id, review state, deadline, overdue, "
@@ -95,7 +97,7 @@ def open_inspection(
     "again is replaced; only before review or after a return. Anyone else: 403, nothing stored." + WRITE,
 )
 def record_findings(
-    request: AnyRequest, assignment_id: FromPath[uuid.UUID], department: FromPath[str], data: JSONBody[Findings]
+    request: AnyRequest, assignment_id: FromPath[uuid.UUID], department: FromPath[str], data: Annotated[Findings, example("findings")]
 ) -> Response[Json]:
     rt = runtime(request)
     result = rt.execution.record_findings(
@@ -106,7 +108,7 @@ def record_findings(
 
 @get(
     "/{assignment_id:uuid}/notices",
-    responses=answers(200, View, READ),
+    responses=answers(200, NoticesView, READ),
     sync_to_thread=True,
     summary="A visit's notices and shared documents",
     description="The pre-visit notice (issued, documents listed, SHA-256 of the HTML, sendings), the result notice "

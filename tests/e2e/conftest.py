@@ -46,8 +46,28 @@ def contract_violation(scope: Scope, status: int, content_type: str, body: bytes
     try:
         msgspec.json.decode(body, type=target)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return f"{where}: body does not match {getattr(target, '__name__', target)}: {exc}"
+        return f"{where}: body does not match {getattr(target, '__name__', target)}: {exc}{_fields(target, body)}"
     return None
+
+
+def _fields(target: Any, body: bytes) -> str:
+    """Every field of a struct the body gets wrong (the decoder names only the first)."""
+    try:
+        value = msgspec.json.decode(body)
+        fields = msgspec.structs.fields(target)
+    except (msgspec.DecodeError, TypeError):
+        return ""
+    if not isinstance(value, dict):
+        return ""
+    wrong = []
+    for f in fields:
+        if f.encode_name not in value:
+            continue
+        try:
+            msgspec.convert(value[f.encode_name], type=f.type)
+        except msgspec.ValidationError as exc:
+            wrong.append(f"{f.name}: {exc}")
+    return " (" + "; ".join(wrong) + ")" if len(wrong) > 1 else ""
 
 
 def contract_recorder(app: ASGIApp) -> ASGIApp:
