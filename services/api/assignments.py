@@ -10,16 +10,16 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     MinPosition,
     answers,
+    command,
     ctx,
     done,
     runtime,
     wait,
 )
-from services.api.schemas import UNSET, AssignmentView, Items, Json, Merge, Recorded, Recusal
+from services.api.schemas import UNSET, AssignmentView, Items, Json, Merge, Recusal
 
 
 @get(
@@ -50,11 +50,7 @@ def get_assignment(request: AnyRequest, assignment_id: FromPath[uuid.UUID]) -> d
 
 @post(
     "/{assignment_id:uuid}/recusals",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Recuse an inspector (回避)",
     description="The inspector concerned, or a planner of their department, declares a conflict with a reason; a "
     "deterministic redraw (team key + the department's redraw counter) replaces them. Both are events."
@@ -69,11 +65,7 @@ def recuse(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data: JSONBo
 
 @post(
     "/{assignment_id:uuid}/merge",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Merge this visit into another",
     description="When one target is drawn by two tasks in the same quarter: this visit (its task's items and teams) "
     "joins `into`, one visit for both tasks. The planners of this visit's lead department decide. Refused (422, "

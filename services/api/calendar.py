@@ -12,15 +12,15 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     answers,
+    command,
     ctx,
     done,
     runtime,
     upload,
 )
-from services.api.schemas import CalendarView, Json, Recorded, Schedule, View
+from services.api.schemas import CalendarView, Json, Schedule, View
 
 
 @get(
@@ -57,11 +57,7 @@ def deadline(
 
 @post(
     "/schedules",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Load a year's official schedule (JSON)",
     description="Admins only. `{year, holidays: [dates], workdays: [make-up workdays, weekends], source}`; all dates "
     "in `year`. Replaces an earlier schedule of that year (the event keeps it). Provisional deadlines that counted "
@@ -75,11 +71,7 @@ def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Jso
 
 @post(
     "/schedules/import",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Load a year's schedule from a file (JSON or CSV)",
     description="Admins only. Multipart field `file`: `.json` as POST /calendar/schedules, or `.csv` with the header "
     "`date,kind` and one row per day (kind holiday/休 or workday/班), all in one year; optional field `source`."

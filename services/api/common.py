@@ -1,7 +1,7 @@
 """What every router shares: the command context of a request, a struct's given fields, the answers of a write
 (ETag, X-Log-Position), If-Match, read-your-writes waits, uploads, and the documented responses of an operation."""
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypedDict, TypeVar
 
 import msgspec
 from litestar import Request, Response
@@ -15,7 +15,7 @@ from litestar.params import Body, BodyKwarg, Parameter
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from services.api.errors import PROBLEM, NotReadyError
-from services.api.schemas import EXAMPLES, Json, Problem
+from services.api.schemas import EXAMPLES, Json, Problem, Recorded
 from services.application import CommandContext, Written
 from services.runtime import Runtime
 from services.usecases.tasks import Done
@@ -120,6 +120,19 @@ PROBLEM_TEXT = {
 }
 READ = (400, 401, 403, 404, 422)
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 422)
+
+
+class Command(TypedDict):
+    """The route options of a command: its success status, documented responses, run in a thread."""
+
+    status_code: int
+    responses: dict[int, ResponseSpec]
+    sync_to_thread: bool
+
+
+def command(status: int = 200) -> Command:
+    """``@post(path, **command(), ...)``: a write answering ``status`` with the Recorded summary."""
+    return Command(status_code=status, responses=answers(status, Recorded, WRITE_PROBLEMS), sync_to_thread=True)
 
 
 def answers(

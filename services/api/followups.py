@@ -12,11 +12,11 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     Department,
     MinPosition,
     answers,
+    command,
     ctx,
     done,
     given,
@@ -32,7 +32,6 @@ from services.api.schemas import (
     FollowUpView,
     Items,
     Json,
-    Recorded,
     Verification,
     Visit,
 )
@@ -40,9 +39,7 @@ from services.api.schemas import (
 
 @post(
     "/",
-    responses=answers(201, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
-    status_code=201,
+    **command(201),
     summary="Plan a follow-up round (执法回访)",
     description="The department's planner: the pool is every target the department inspected in `period`; the "
     "quota is `ratio` (default 10%) of it, rounded up; a secret seed is committed (its SHA-256 recorded)."
@@ -88,11 +85,7 @@ def get_follow_up(request: AnyRequest, round_id: FromPath[uuid.UUID]) -> dict[st
 
 @post(
     "/{round_id:uuid}/draw",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Draw the visitees",
     description="Reveals the seed and draws the quota with the verifiable sampler of the target draws."
     + WRITE,
@@ -125,11 +118,7 @@ def _fstep(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Respons
 
 @post(
     "/{round_id:uuid}/visits",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record a follow-up visit",
     description="`method`: direct_visit, phone, questionnaire, symposium, letter; `opinions` (confidential), "
     "`problems` found. The department's staff; drawn targets only." + DATE + WRITE,
@@ -140,11 +129,7 @@ def follow_up_visit(request: AnyRequest, round_id: FromPath[uuid.UUID], data: JS
 
 @post(
     "/{round_id:uuid}/escalations",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Escalate to discipline inspection (纪检监察)",
     description="A serious problem found on a visit, with the authority and the reason." + DATE + WRITE,
 )
@@ -156,11 +141,7 @@ def follow_up_escalation(
 
 @post(
     "/{round_id:uuid}/escalation-outcomes",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record an escalation's outcome",
     description="What discipline inspection decided." + DATE + WRITE,
 )
@@ -172,11 +153,7 @@ def follow_up_escalation_outcome(
 
 @post(
     "/{round_id:uuid}/feedback",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Give feedback to the visitee",
     description="How the opinions and problems were handled (反馈)." + DATE + WRITE,
 )

@@ -13,13 +13,13 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     Department,
     Limit,
     MinPosition,
     Offset,
     answers,
+    command,
     ctx,
     done,
     runtime,
@@ -35,7 +35,6 @@ from services.api.schemas import (
     Publication,
     Push,
     Reason,
-    Recorded,
 )
 
 
@@ -97,11 +96,7 @@ def get_inspection(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> d
 
 @post(
     "/{inspection_id:uuid}/submit",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Submit the findings for review",
     description="A team inspector, when every item has a finding: not_entered/returned -> awaiting_review."
     + WRITE,
@@ -113,11 +108,7 @@ def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[
 
 @post(
     "/{inspection_id:uuid}/return",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Return the findings (退回), with a reason",
     description="A reviewer of the department who is not on the team (no self-review): awaiting_review -> "
     "returned." + WRITE,
@@ -129,11 +120,7 @@ def return_(request: AnyRequest, inspection_id: FromPath[uuid.UUID], data: JSONB
 
 @post(
     "/{inspection_id:uuid}/approve",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Approve the findings",
     description="A reviewer of the department not on the team: awaiting_review -> approved, push state pending. "
     "The publication deadline is DUALRANDOM_PUBLICATION_WORKING_DAYS (20) working days after `approved_on` on "
@@ -151,11 +138,7 @@ def approve(
 
 @post(
     "/{inspection_id:uuid}/publish",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Publish approved results (一公开)",
     description="The department's reviewers or an admin; only approved results. They appear in the public search "
     "(confidential fields removed); `published_late` says whether the deadline was missed." + DATE + WRITE,
@@ -171,11 +154,7 @@ def publish(
 
 @post(
     "/{inspection_id:uuid}/push",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record the push state (国家企业信用信息公示系统)",
     description="`state`: `pushed` (from pending or failed; `channel` data_push or manual_entry, `reference`), "
     "`failed` (from pending or pushed; `reason` required) or `confirmed` (from pushed). The department's "

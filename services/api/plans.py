@@ -16,6 +16,7 @@ from services.api.common import (
     Department,
     MinPosition,
     answers,
+    command,
     ctx,
     done,
     example,
@@ -37,9 +38,7 @@ from services.api.schemas import (
 
 @post(
     "/",
-    responses=answers(201, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
-    status_code=201,
+    **command(201),
     summary="Draw up an annual plan (年度抽查工作计划)",
     description="One plan per department and year; the department's planners only. The name defaults to "
     "`<year>年“双随机、一公开”监管随机抽查工作计划`." + WRITE,
@@ -100,9 +99,7 @@ def get_plan(
 
 @post(
     "/{plan_id:uuid}/entries",
-    responses=answers(201, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
-    status_code=201,
+    **command(201),
     summary="Add a plan entry",
     description="Entries are numbered YYYYnnn in order (2024001...). `items`: item ids of the department (several "
     "items make one visit, 多项合一); `category`: general/key; `period`: 2024Q1, 2024-03, 2024H1 or 2024; "
@@ -132,11 +129,7 @@ def change_entry(
 
 @post(
     "/{plan_id:uuid}/entries/{number:str}/rules",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Adjust an entry's ratios",
     description="Changing sampling ratios during the year (适时调整) is an event with the reason and the rules "
     "it replaced." + WRITE,
@@ -151,11 +144,7 @@ def adjust_rules(
 
 @post(
     "/{plan_id:uuid}/entries/{number:str}/removal",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Withdraw a plan entry",
     description="With a reason; the number is never reused." + WRITE,
 )

@@ -13,13 +13,13 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     Department,
     Limit,
     MinPosition,
     Offset,
     answers,
+    command,
     ctx,
     done,
     example,
@@ -37,7 +37,6 @@ from services.api.schemas import (
     Outcome,
     Page,
     Receipt,
-    Recorded,
     ReferralIn,
     ReferralView,
     Rejection,
@@ -46,9 +45,7 @@ from services.api.schemas import (
 
 @post(
     "/",
-    responses=answers(201, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
-    status_code=201,
+    **command(201),
     summary="Refer a finding (移送)",
     description="`kind`: `department` (`to`: a department code; it records receipt, accepts or rejects with a "
     "reason and reports the outcome), `judicial` (移送司法机关: `to` the public security organ, `copy_to` the "
@@ -112,11 +109,7 @@ def _step(request: AnyRequest, rid: uuid.UUID, step: str, data: Any) -> Response
 
 @post(
     "/{referral_id:uuid}/receipt",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record the receipt (回执)",
     description="The receiving department (outside authorities: the referring department records it)."
     + DATE
@@ -128,11 +121,7 @@ def receipt(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
 
 @post(
     "/{referral_id:uuid}/accept",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Accept the referral",
     description="The receiving side." + DATE + WRITE,
 )
@@ -142,11 +131,7 @@ def accept(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/reject",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Reject the referral, with a reason",
     description="The receiving side." + DATE + WRITE,
 )
@@ -156,11 +141,7 @@ def reject(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/outcome",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Report the outcome (处理结果)",
     description="The receiving side, after accepting." + DATE + WRITE,
 )
@@ -170,11 +151,7 @@ def outcome(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBod
 
 @post(
     "/{referral_id:uuid}/deadlines",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Extend a deadline",
     description="The referring department moves `respond_by` or `outcome_by` (`deadline`) to `new`, with a reason."
     + WRITE,
@@ -185,11 +162,7 @@ def extend(request: AnyRequest, referral_id: FromPath[uuid.UUID], data: JSONBody
 
 @post(
     "/{referral_id:uuid}/documents",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Hand over further documents",
     description="Either side, until the referral is closed." + WRITE,
 )

@@ -10,13 +10,13 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     Department,
     Limit,
     MinPosition,
     Offset,
     answers,
+    command,
     ctx,
     done,
     example,
@@ -33,7 +33,6 @@ from services.api.schemas import (
     Overlaps,
     Page,
     Reason,
-    Recorded,
     TaskCreate,
     TaskView,
     Teams,
@@ -44,9 +43,7 @@ from services.api.schemas import (
 
 @post(
     "/",
-    responses=answers(201, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
-    status_code=201,
+    **command(201),
     summary="Open a task (抽查任务)",
     description="From a plan entry (`plan_entry`: its number; items, period, scope and rules come from it), or ad "
     "hoc with a `reason`, or case-triggered (`origin: case`, 个案检查, with a reason; never counted as random). "
@@ -97,11 +94,7 @@ def get_task(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
 
 @post(
     "/{task_id:uuid}/commitment",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Commit to a secret seed",
     description="Step 1 of the draw. The server generates a 32-byte secret seed and records only its SHA-256 "
     "(the commitment, published before the pool is frozen); the seed is revealed by the draw." + WRITE,
@@ -113,11 +106,7 @@ def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Json]:
 
 @post(
     "/{task_id:uuid}/freeze",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Freeze the candidate pool",
     description="Step 2. The pool as of the current log position: targets in scope, active (not closed or "
     "deregistered), minus those another draw of the year selected for one of the task's items (option). "
@@ -131,11 +120,7 @@ def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Fre
 
 @post(
     "/{task_id:uuid}/draw",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Draw the targets",
     description="Step 3. Reveals the seed, mixes in `external_entropy` (e.g. a public lottery number) and "
     "selects per stratum the lowest keyed-hash ranks (see README, Verifying a draw). The answer counts what was "
@@ -153,11 +138,7 @@ def draw_targets(
 
 @post(
     "/{task_id:uuid}/targets",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Name a case task's targets (个案检查)",
     description="Only for a case-triggered task: its targets come from the case, not from a draw." + WRITE,
 )
@@ -208,11 +189,7 @@ def overlaps(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
 
 @post(
     "/{task_id:uuid}/redraw",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Withdraw the draw (redraw the whole task)",
     description="Needs a recorded reason; ends the current round (its assignments are cancelled) and keeps it in "
     "the history. A new round starts with a new commitment." + WRITE,
@@ -224,11 +201,7 @@ def redraw(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Rea
 
 @post(
     "/{task_id:uuid}/teams/{department:str}",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Draw a department's inspectors",
     description="Each participating department's planner draws its own teams (S9), deterministically from the "
     "revealed seed: at least `team_size` (2) inspectors per drawn target, certificate valid on the visit date, "

@@ -12,10 +12,10 @@ from services.api.common import (
     READ,
     SECURED,
     WRITE,
-    WRITE_PROBLEMS,
     AnyRequest,
     MinPosition,
     answers,
+    command,
     ctx,
     done,
     example,
@@ -29,7 +29,6 @@ from services.api.schemas import (
     Json,
     NoticesView,
     PreVisit,
-    Recorded,
     ResultIssue,
     Sending,
     VisitInspections,
@@ -61,11 +60,7 @@ def visit_inspections(
 
 @post(
     "/{assignment_id:uuid}/inspections/{department:str}",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Open a department's inspection",
     description="Opens the department's inspection of the visit from the assignment (its items, its team); "
     "entering findings does it too. The department's staff or an admin. Its id is uuid5 of (assignment, "
@@ -80,11 +75,7 @@ def open_inspection(
 
 @post(
     "/{assignment_id:uuid}/inspections/{department:str}/findings",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Enter findings (谁检查、谁录入)",
     description="Only an inspector of the department's team on this visit (token subject = inspector id or staff "
     "id; the team follows recusals). `inspected_on` (not in the future), `methods` (on_site, documentary, testing, "
@@ -145,11 +136,7 @@ def pre_visit_notice(
 
 @post(
     "/{assignment_id:uuid}/notices/pre-visit",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Issue the pre-visit notice",
     description="The lead department's staff record the notice: visit window, the documents listed and the "
     "SHA-256 of the HTML. Re-issuing replaces it (before the result notice)." + DATE + WRITE,
@@ -166,11 +153,7 @@ def issue_pre_visit(
 
 @post(
     "/{assignment_id:uuid}/notices/pre-visit/sent",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record the pre-visit notice as sent",
     description="When and how (`method`: in_person, post, electronic, other), to whom." + DATE + WRITE,
 )
@@ -184,11 +167,7 @@ def pre_visit_sent(request: AnyRequest, assignment_id: FromPath[uuid.UUID], data
 
 @post(
     "/{assignment_id:uuid}/documents",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Share documents with the visit's departments (资料互通)",
     description="Evidence-store files (uploaded with POST /evidence) a participating department shares before the "
     "visit; every department of the visit sees them (GET /notices)." + WRITE,
@@ -220,11 +199,7 @@ def result_notice(
 
 @post(
     "/{assignment_id:uuid}/notices/result",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Issue the result notice",
     description="The lead department's staff, once every department approved; records the HTML's SHA-256."
     + DATE
@@ -239,11 +214,7 @@ def issue_result(
 
 @post(
     "/{assignment_id:uuid}/notices/result/delivered",
-
-
-    status_code=200,
-    responses=answers(200, Recorded, WRITE_PROBLEMS),
-    sync_to_thread=True,
+    **command(),
     summary="Record the result notice's delivery",
     description="送达: when, how (`method`: in_person, post, electronic, other), to whom." + DATE + WRITE,
 )
