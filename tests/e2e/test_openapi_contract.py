@@ -69,3 +69,7 @@ def test_request_bodies_describe_their_fields(client: TestClient) -> None:  # ty
     assert schemas["Push"]["properties"]["state"]["enum"] == ["pushed", "failed", "confirmed"]
     assert schemas["TaskCreate"]["properties"]["plan_entry"]["examples"]
     assert schemas["PlanCreate"]["properties"]["year"]["description"] == "the plan year"
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    for path in ("/api/v1/plans", "/api/v1/tasks", "/api/v1/referrals"):
+        body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert body["examples"], path
