@@ -1,4 +1,6 @@
-"""Assignments (one visit each): an inspector's own, one visit, recusals and merges over HTTP: thin handlers over the use cases."""
+"""Assignments (one visit each): an inspector's own, one visit, recusals and merges.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import uuid
 from typing import Any

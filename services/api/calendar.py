@@ -1,4 +1,6 @@
-"""The working-day calendar and official schedules over HTTP: thin handlers over the use cases."""
+"""The working-day calendar and official schedules.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import datetime as dt
 from typing import Annotated, Any

@@ -1,4 +1,6 @@
-"""Clues opening case-triggered tasks (个案检查) over HTTP: thin handlers over the use cases."""
+"""Clues opening case-triggered tasks (个案检查).
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 
 from litestar import Response, Router, post

@@ -1,4 +1,6 @@
-"""The evidence store: upload and download over HTTP: thin handlers over the use cases."""
+"""The evidence store: upload and download.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 from typing import Annotated, Any
 

@@ -1,4 +1,6 @@
-"""Follow-up rounds (执法回访) over HTTP: thin handlers over the use cases."""
+"""Follow-up rounds (执法回访).
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import uuid
 from typing import Any

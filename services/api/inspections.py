@@ -1,4 +1,6 @@
-"""Inspections: review, publication and push state over HTTP: thin handlers over the use cases."""
+"""Inspections: review, publication and push state.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import datetime as dt
 import uuid

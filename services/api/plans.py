@@ -1,4 +1,6 @@
-"""Annual plans and their entries over HTTP: thin handlers over the use cases."""
+"""Annual plans and their entries.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import datetime as dt
 import uuid

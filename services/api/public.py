@@ -1,4 +1,6 @@
-"""The public search of published results (no token) over HTTP: thin handlers over the use cases."""
+"""The public search of published results (no token).
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 from typing import Annotated, Any
 

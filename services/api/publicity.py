@@ -1,4 +1,6 @@
-"""Exports for 国家企业信用信息公示系统 over HTTP: thin handlers over the use cases."""
+"""Exports for 国家企业信用信息公示系统.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import datetime as dt
 from typing import Annotated

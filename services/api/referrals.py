@@ -1,4 +1,6 @@
-"""Referrals (移送) and their steps over HTTP: thin handlers over the use cases."""
+"""Referrals (移送) and their steps.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import uuid
 from typing import Annotated, Any

@@ -1,4 +1,7 @@
-"""Tasks: opening, the target draw (commitment, freeze, draw, verification), overlaps, redraws and the inspector draw over HTTP: thin handlers over the use cases."""
+"""Tasks: opening, the target draw (commitment, freeze, draw, verification), overlaps, redraws and
+the inspector draw.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import uuid
 from typing import Annotated, Any

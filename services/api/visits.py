@@ -1,4 +1,6 @@
-"""A visit's inspections per department, findings, notices and shared documents over HTTP: thin handlers over the use cases."""
+"""A visit's inspections per department, findings, notices and shared documents.
+
+Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
 
 import uuid
 from typing import Annotated, Any
