@@ -18,7 +18,16 @@ from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.values import Role
 from projections.audit import queries
 from services.api.common import SECURED, AnyRequest, answers, runtime
-from services.api.schemas import Checkpoints, EventsPage, Tree, View
+from services.api.schemas import (
+    Checkpoint,
+    Checkpoints,
+    ConsistencyProof,
+    EventsPage,
+    InclusionProof,
+    PublicKey,
+    Tree,
+    View,
+)
 from services.audit import checkpoints as cps
 from services.audit import proofs
 from services.audit.history import aggregate_at
@@ -124,7 +133,7 @@ def tree(request: AnyRequest) -> dict[str, Any]:
     return {"tree_size": size, "root_hash": root.hex()}
 
 
-@get("/checkpoints/latest", responses=answers(200, View),
+@get("/checkpoints/latest", responses=answers(200, Checkpoint),
      sync_to_thread=True, summary="The latest signed checkpoint",
      description="Tree size, root hash and time, signed with the deployment's Ed25519 key (`body` is the signed "
      "text, `note` the C2SP signed note). Every role." + PROOF_NOTE)
@@ -149,7 +158,7 @@ def checkpoint_list(
     return {"items": [cp.view() for cp in found], "next_after_size": found[-1].tree_size if found else after_size}
 
 
-@get("/public-key", responses=answers(200, View),
+@get("/public-key", responses=answers(200, PublicKey),
      summary="The checkpoint signing key",
      description="The deployment's Ed25519 public key (raw 32 bytes in base64 and hex), its C2SP key id and "
      "verifier key. Every role.")
@@ -157,7 +166,7 @@ async def public_key(request: AnyRequest) -> dict[str, Any]:
     return runtime(request).checkpointer.signer.public.view()  # type: ignore[no-any-return]
 
 
-@get("/proofs/inclusion", responses=answers(200, View),
+@get("/proofs/inclusion", responses=answers(200, InclusionProof),
      sync_to_thread=True, summary="Inclusion proof of an event",
      description="RFC 6962 audit path of the event at log `position` to the root of the tree of `tree_size` "
      "leaves (default: the latest checkpoint that covers it, else the tree now), with the leaf hash, the root "
@@ -177,7 +186,7 @@ def inclusion(
     return found
 
 
-@get("/proofs/consistency", responses=answers(200, View),
+@get("/proofs/consistency", responses=answers(200, ConsistencyProof),
      sync_to_thread=True, summary="Consistency proof between two tree sizes",
      description="RFC 6962 proof that the tree of `first` leaves is a prefix of the tree of `second` leaves "
      "(default: the latest checkpoint's size, else the tree now): the log only grew. Every role." + PROOF_NOTE)

@@ -346,9 +346,50 @@ class Tree(msgspec.Struct, kw_only=True):
     root_hash: str
 
 
+class Checkpoint(msgspec.Struct, kw_only=True):
+    """A signed checkpoint: `body` is the signed text, `note` the C2SP signed note."""
+
+    origin: str
+    tree_size: int
+    root_hash: str
+    time: Annotated[str, doc("UTC, YYYY-MM-DDTHH:MM:SSZ")]
+    position: int
+    key_id: str
+    signature: str
+    body: str
+    note: str
+
+
 class Checkpoints(msgspec.Struct, kw_only=True):
-    items: list[Json]
+    items: list[Checkpoint]
     next_after_size: int
+
+
+class PublicKey(msgspec.Struct, kw_only=True):
+    algorithm: Annotated[str, doc("the signature algorithm", enum=["Ed25519"])]
+    key_name: str
+    key_id: str
+    public_key: Annotated[str, doc("the raw 32 bytes, base64")]
+    public_key_hex: str
+    vkey: Annotated[str, doc("the C2SP verifier key")]
+
+
+class InclusionProof(msgspec.Struct, kw_only=True):
+    position: int
+    leaf_index: int
+    tree_size: int
+    leaf_hash: str
+    root_hash: str
+    proof: list[str]
+    checkpoint: Checkpoint | None
+
+
+class ConsistencyProof(msgspec.Struct, kw_only=True):
+    first: int
+    second: int
+    first_root: str
+    second_root: str
+    proof: list[str]
 
 
 class Inbox(msgspec.Struct, kw_only=True):
