@@ -22,7 +22,7 @@ from services.api.common import (
     runtime,
     upload,
 )
-from services.api.schemas import CalendarView, Json, Schedule, View
+from services.api.schemas import CalendarView, Deadline, Json, Schedule
 
 
 @get(
@@ -40,7 +40,7 @@ def calendar(request: AnyRequest) -> dict[str, Any]:
 
 @get(
     "/deadline",
-    responses=answers(200, View, READ),
+    responses=answers(200, Deadline, READ),
     sync_to_thread=True,
     summary="Compute a working-day deadline",
     description="`start` + `working_days` (default: the publication deadline) working days: the date, and "

@@ -329,8 +329,25 @@ class EvidenceRef(msgspec.Struct, kw_only=True):
 
 
 class Deadline(msgspec.Struct, kw_only=True):
+    """`start` + `working_days` working days = `date`; provisional when a year counted has no schedule."""
+
     date: str
     provisional: bool
+    start: str
+    working_days: int
+    uncovered_years: list[int]
+
+
+class DrawnList(msgspec.Struct, kw_only=True):
+    """The drawn visits; the whole record and the teams only for the task's planners and auditors."""
+
+    task_id: str
+    number: str | None
+    round: int
+    state: str
+    visits: list[Json]
+    record: Json | Unset = UNSET
+    teams: JsonValue | Unset = UNSET
 
 
 class EventsPage(msgspec.Struct, kw_only=True):

@@ -31,6 +31,7 @@ from services.api.schemas import (
     UNSET,
     Designate,
     Draw,
+    DrawnList,
     Freeze,
     Json,
     Overlaps,
@@ -40,7 +41,6 @@ from services.api.schemas import (
     TaskView,
     Teams,
     Verification,
-    View,
 )
 
 
@@ -152,7 +152,7 @@ def designate(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[
 
 @get(
     "/{task_id:uuid}/draw",
-    responses=answers(200, View, READ),
+    responses=answers(200, DrawnList, READ),
     sync_to_thread=True,
     summary="The drawn list (confidential)",
     description="Confidential until the visit: the planners of the task's departments and auditors see the whole "
