@@ -15,7 +15,7 @@ from domain import access
 from domain.access import Actor
 from domain.directory import KINDS
 from domain.errors import PermissionDeniedError
-from domain.fields import _normalise
+from domain.fields import Field, _normalise
 from projections.directory.queries import filterable, list_entries
 from services.api.common import (
     READ,
@@ -34,9 +34,11 @@ from services.api.common import (
     wait,
     written,
 )
-from services.api.schemas import Entry, EntryWritten, History, ImportSummary, Json, Page
+from services.api.schemas import Entry, EntryWritten, History, ImportSummary, Json, Page, doc
+from services.infra.imports import label
 
 _TYPES = {"str": str, "bool": bool, "date": dt.date, "list": list[str]}
+_KIND_NOTE = {"date": " (YYYY-MM-DD)", "list": " (a list)"}
 WRITE_NOTE = (
     " Answers 201/200 with the entry id, version and the log position of the write; pass that position as"
     " `min_position` to a listing to read your own write."
@@ -46,15 +48,19 @@ WRITE_NOTE = (
 def _structs(kind: str) -> tuple[type, type]:
     spec = KINDS[kind].SPEC.fields.values()
     name = kind.title().replace("_", "")
+
+    def typed(f: Field, optional: bool) -> Any:
+        text = label(kind, f.name) + _KIND_NOTE.get(f.kind, "") + ("; a key field: it never changes" if f.identity else "")
+        base = _TYPES[f.kind] | msgspec.UnsetType if optional else _TYPES[f.kind]
+        return Annotated[base, doc(text, enum=list(f.choices) if f.choices else None)]
+
     create_fields: list[Any] = []
     for f in sorted(spec, key=lambda f: not f.required):
         if f.required:
-            create_fields.append((f.name, _TYPES[f.kind]))
+            create_fields.append((f.name, typed(f, False)))
         else:
-            create_fields.append((f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET))
-    update_fields = [
-        (f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET) for f in spec if not f.identity
-    ]
+            create_fields.append((f.name, typed(f, True), msgspec.UNSET))
+    update_fields = [(f.name, typed(f, True), msgspec.UNSET) for f in spec if not f.identity]
     create = msgspec.defstruct(f"{name}Create", create_fields, kw_only=True, forbid_unknown_fields=True)
     update = msgspec.defstruct(f"{name}Update", update_fields, kw_only=True, forbid_unknown_fields=True)
     return create, update

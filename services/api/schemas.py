@@ -53,6 +53,10 @@ def doc(description: str, *, enum: list[str] | None = None, example: Any = None)
 
 
 Date = Annotated[str | None, doc("a date, YYYY-MM-DD; omitted: today", example="2024-05-20")]
+Note = Annotated[str, doc("a free note")]
+Recipient = Annotated[str, doc("to whom")]
+Why = Annotated[str, doc("the reason, recorded in the event")]
+TargetId = Annotated[str, doc("a drawn target's id")]
 Documents_ = Annotated[list[Json], doc("evidence references `{sha256, size, name, media_type}` (POST /evidence)")]
 
 
@@ -568,15 +572,15 @@ class PreVisit(_In):
 class Sending(_In):
     method: Annotated[str, doc("how it was sent", enum=SENDING_METHODS)]
     sent_on: Date = None
-    recipient: str = ""
-    note: str = ""
+    recipient: Recipient = ""
+    note: Note = ""
 
 
 class Delivery(_In):
     method: Annotated[str, doc("how it was delivered (送达)", enum=SENDING_METHODS)]
     delivered_on: Date = None
-    recipient: str = ""
-    note: str = ""
+    recipient: Recipient = ""
+    note: Note = ""
 
 
 class ResultIssue(_In):
@@ -585,7 +589,7 @@ class ResultIssue(_In):
 
 class Documents(_In):
     documents: Documents_
-    note: str = ""
+    note: Note = ""
 
 
 class ReferralIn(_In):
@@ -593,7 +597,7 @@ class ReferralIn(_In):
     item: Annotated[str, doc("the item id of the finding")]
     kind: Annotated[str, doc("where it goes", enum=REFERRAL_KINDS)]
     to: Annotated[str, doc("a department code, or the receiving organ")]
-    reason: str
+    reason: Why
     copy_to: Annotated[str, doc("the procuratorate (judicial referrals)")] = ""
     transferred_on: Date = None
     documents: Documents_ = []
@@ -603,16 +607,16 @@ class ReferralIn(_In):
 
 class Receipt(_In):
     on: Date = None
-    reference: str = ""
+    reference: Annotated[str, doc("the receiving side's reference (回执)")] = ""
 
 
 class Acceptance(_In):
     on: Date = None
-    note: str = ""
+    note: Note = ""
 
 
 class Rejection(_In):
-    reason: str
+    reason: Why
     on: Date = None
 
 
@@ -625,7 +629,7 @@ class Outcome(_In):
 class Extension(_In):
     deadline: Annotated[str, doc("the deadline moved", enum=DEADLINES)]
     new: Annotated[str, doc("the new date, YYYY-MM-DD")]
-    reason: str
+    reason: Why
 
 
 class ClueIn(_In):
@@ -633,9 +637,9 @@ class ClueIn(_In):
     department: Annotated[str, doc("the department acting on it")]
     target_id: Annotated[str, doc("the target concerned")]
     received_on: Annotated[str, doc("YYYY-MM-DD")]
-    summary: str
+    summary: Annotated[str, doc("what the clue says")]
     items: Annotated[list[str], doc("item ids of the case-triggered task")]
-    reference: str = ""
+    reference: Annotated[str, doc("the clue's own reference (complaint number, alert id)")] = ""
     method: Annotated[str, doc("off-site method of a monitoring alert")] = ""
     evidence: Documents_ = []
     period: Period | Unset = UNSET
@@ -652,35 +656,35 @@ class FollowUpDraw(_In):
 
 
 class Visit(_In):
-    target_id: str
+    target_id: TargetId
     method: Annotated[str, doc("how the visit was made", enum=FOLLOW_UP_METHODS)]
     visited_on: Date = None
     opinions: Annotated[str, doc("the visitee's opinions (confidential)")] = ""
-    problems: str = ""
+    problems: Annotated[str, doc("problems found on the visit")] = ""
 
 
 class Escalation(_In):
-    target_id: str
-    authority: str
-    reason: str
+    target_id: TargetId
+    authority: Annotated[str, doc("the discipline inspection authority")]
+    reason: Why
     on: Date = None
 
 
 class EscalationOutcome(_In):
-    target_id: str
-    outcome: str
+    target_id: TargetId
+    outcome: Annotated[str, doc("what discipline inspection decided")]
     on: Date = None
 
 
 class Feedback(_In):
-    target_id: str
-    feedback: str
+    target_id: TargetId
+    feedback: Annotated[str, doc("how the opinions and problems were handled (反馈)")]
     method: Annotated[str, doc("how the feedback was given", enum=FOLLOW_UP_METHODS)] = "letter"
     on: Date = None
 
 
 class Schedule(_In):
-    year: int
+    year: Annotated[int, doc("the year the schedule covers", example=2025)]
     holidays: Annotated[list[str], doc("holiday dates in `year`")]
     workdays: Annotated[list[str], doc("make-up workdays (weekends) in `year`")]
     source: Annotated[str, doc("where the schedule was published")] = ""

@@ -70,6 +70,17 @@ def test_request_bodies_describe_their_fields(client: TestClient) -> None:  # ty
     assert schemas["TaskCreate"]["properties"]["plan_entry"]["examples"]
     assert schemas["PlanCreate"]["properties"]["year"]["description"] == "the plan year"
     paths = client.get("/schema/openapi.json").json()["paths"]
+    bodies = {
+        c["schema"].get("$ref") or c["schema"]["allOf"][0]["$ref"]
+        for item in paths.values() for op in item.values() if isinstance(op, dict) and "requestBody" in op
+        for c in op["requestBody"]["content"].values() if "$ref" in c["schema"] or "allOf" in c["schema"]
+    }
+    undescribed = [
+        f"{ref.rsplit('/', 1)[-1]}.{name}"
+        for ref in bodies for name, field in schemas[ref.rsplit("/", 1)[-1]]["properties"].items()
+        if not field.get("description")
+    ]
+    assert len(bodies) > 30 and not undescribed, undescribed
     for path in ("/api/v1/plans", "/api/v1/tasks", "/api/v1/referrals"):
         body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body["examples"], path
