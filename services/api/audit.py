@@ -19,6 +19,7 @@ from domain.values import Role
 from projections.audit import queries
 from services.api.common import SECURED, AnyRequest, answers, runtime
 from services.api.schemas import (
+    AggregateHistory,
     Checkpoint,
     Checkpoints,
     ConsistencyProof,
@@ -26,7 +27,6 @@ from services.api.schemas import (
     InclusionProof,
     PublicKey,
     Tree,
-    View,
 )
 from services.audit import checkpoints as cps
 from services.audit import proofs
@@ -98,7 +98,7 @@ async def export(
     )
 
 
-@get("/aggregates/{aggregate_id:uuid}", responses=answers(200, View),
+@get("/aggregates/{aggregate_id:uuid}", responses=answers(200, AggregateHistory),
      sync_to_thread=True, summary="One aggregate's history and past state",
      description="Every event of the aggregate, and its state replayed up to `version`, or up to the last event "
      "made at or before `at` (ISO 8601 with a UTC offset); the current state without either. Auditors and admins "

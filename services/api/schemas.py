@@ -362,6 +362,23 @@ class EventsPage(msgspec.Struct, kw_only=True):
     head: int
 
 
+class AsOf(msgspec.Struct, kw_only=True):
+    version: int
+    position: int
+    time: str | None
+
+
+class AggregateHistory(msgspec.Struct, kw_only=True):
+    """An aggregate's events and its state replayed as of a version or time."""
+
+    id: str
+    kind: str | None
+    version: int
+    as_of: AsOf
+    state: Json
+    events: list[Json]
+
+
 class Tree(msgspec.Struct, kw_only=True):
     tree_size: int
     root_hash: str
