@@ -1,6 +1,4 @@
-"""Assignments (one visit each): an inspector's own, one visit, recusals and merges.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Assignments (one visit each): an inspector's own, one visit, recusals and merges."""
 
 import uuid
 from typing import Any

@@ -1,6 +1,4 @@
-"""The working-day calendar and official schedules.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""The working-day calendar and official schedules."""
 
 import datetime as dt
 from typing import Annotated, Any

@@ -1,6 +1,4 @@
-"""Clues opening case-triggered tasks (个案检查).
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Clues opening case-triggered tasks (个案检查)."""
 
 
 from litestar import Response, Router, post

@@ -1,6 +1,4 @@
-"""The evidence store: upload and download.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""The evidence store: upload and download."""
 
 from typing import Annotated, Any
 

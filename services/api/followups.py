@@ -1,6 +1,4 @@
-"""Follow-up rounds (执法回访).
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Follow-up rounds (执法回访)."""
 
 import uuid
 from typing import Any

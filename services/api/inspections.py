@@ -1,6 +1,4 @@
-"""Inspections: review, publication and push state.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Inspections: review, publication and push state."""
 
 import datetime as dt
 import uuid

@@ -1,6 +1,4 @@
-"""Annual plans and their entries.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Annual plans and their entries."""
 
 import datetime as dt
 import uuid

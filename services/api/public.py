@@ -1,6 +1,4 @@
-"""The public search of published results (no token).
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""The public search of published results (no token)."""
 
 from typing import Annotated, Any
 

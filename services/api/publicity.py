@@ -1,6 +1,4 @@
-"""Exports for 国家企业信用信息公示系统.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Exports for 国家企业信用信息公示系统."""
 
 import datetime as dt
 from typing import Annotated

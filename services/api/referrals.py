@@ -1,6 +1,4 @@
-"""Referrals (移送) and their steps.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""Referrals (移送) and their steps."""
 
 import uuid
 from typing import Annotated, Any

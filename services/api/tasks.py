@@ -1,7 +1,5 @@
 """Tasks: opening, the target draw (commitment, freeze, draw, verification), overlaps, redraws and
-the inspector draw.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+the inspector draw."""
 
 import uuid
 from typing import Annotated, Any

@@ -1,6 +1,4 @@
-"""A visit's inspections per department, findings, notices and shared documents.
-
-Thin handlers over the use cases; bodies in ``services.api.schemas``, plumbing in ``services.api.common``."""
+"""A visit's inspections per department, findings, notices and shared documents."""
 
 import uuid
 from typing import Annotated, Any
