@@ -1,7 +1,7 @@
 """What every router shares: the command context of a request, a struct's given fields, the answers of a write
 (ETag, X-Log-Position), If-Match, read-your-writes waits, uploads, and the documented responses of an operation."""
 
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, TypedDict
 
 import msgspec
 from litestar import Request, Response
@@ -20,7 +20,6 @@ from services.application import CommandContext, Written
 from services.runtime import Runtime
 from services.usecases.tasks import Done
 
-S = TypeVar("S", bound=msgspec.Struct)
 AnyRequest = Request[Actor, Any, Any]
 
 WRITE = (
