@@ -5,7 +5,7 @@ import itertools
 import uuid
 from typing import Annotated, Any
 
-from litestar import Request, Router, get
+from litestar import Router, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
@@ -13,13 +13,24 @@ from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
 from domain.access import Actor
+from domain.audit.leaf import record_item
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.values import Role
 from projections.audit import queries
+from services.api.common import SECURED, AnyRequest, answers, runtime
+from services.api.schemas import (
+    AggregateHistory,
+    Checkpoint,
+    Checkpoints,
+    ConsistencyProof,
+    EventsPage,
+    InclusionProof,
+    PublicKey,
+    Tree,
+)
 from services.audit import checkpoints as cps
 from services.audit import proofs
 from services.audit.history import aggregate_at
-from domain.audit.leaf import record_item
 from services.audit.log import events_table, export_chunks, iter_records
 from services.audit.replay import parse_time
 
@@ -48,17 +59,18 @@ def _bad_query(key: str, message: str) -> ValidationException:
     return ValidationException(f"{key}: {message}", extra=[{"key": key, "message": message, "source": "query"}])
 
 
-@get("/events", sync_to_thread=True, summary="Page the global log",
+@get("/events", responses=answers(200, EventsPage),
+     sync_to_thread=True, summary="Page the global log",
      description="Events after log position `after`, in order: position, aggregate id and kind, version, event "
      "type, time, actor, department, role, correlation and causation ids, the stored metadata and data, and the "
      "leaf hash. `next_after` pages on. Auditors and admins only.")
 def events_page(
-    request: Request,
+    request: AnyRequest,
     after: Annotated[int, Parameter(ge=0, description="log position to read after")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
 ) -> dict[str, Any]:
     _require_auditor(request.user)
-    rt = request.app.state.runtime
+    rt = runtime(request)
     records = itertools.islice(iter_records(rt.engine, events_table(rt.app), after, page=limit), limit)
     items = [record_item(*r) for r in records]
     return {
@@ -68,16 +80,17 @@ def events_page(
     }
 
 
-@get("/export", summary="Export the whole log as JSON lines",
+@get("/export", responses=answers(200, None, media_type="application/x-ndjson"),
+     summary="Export the whole log as JSON lines",
      description="Streams every event (after `after`, up to `until`) as one JSON object a line, the same items "
      "as `/audit/events`, in constant memory however long the log. Auditors and admins only.")
 async def export(
-    request: Request,
+    request: AnyRequest,
     after: Annotated[int, Parameter(ge=0, description="log position to start after")] = 0,
     until: Annotated[int | None, Parameter(ge=0, description="last log position to include")] = None,
 ) -> Stream:
     _require_auditor(request.user)
-    rt = request.app.state.runtime
+    rt = runtime(request)
     return Stream(
         export_chunks(rt.app.recorder, after, until),
         media_type="application/x-ndjson",
@@ -85,12 +98,13 @@ async def export(
     )
 
 
-@get("/aggregates/{aggregate_id:uuid}", sync_to_thread=True, summary="One aggregate's history and past state",
+@get("/aggregates/{aggregate_id:uuid}", responses=answers(200, AggregateHistory),
+     sync_to_thread=True, summary="One aggregate's history and past state",
      description="Every event of the aggregate, and its state replayed up to `version`, or up to the last event "
      "made at or before `at` (ISO 8601 with a UTC offset); the current state without either. Auditors and admins "
      "only.")
 def aggregate(
-    request: Request,
+    request: AnyRequest,
     aggregate_id: FromPath[uuid.UUID],
     version: Annotated[int | None, Parameter(ge=1, description="state as of this version")] = None,
     at: Annotated[str | None, Parameter(description="state as of this time, e.g. 2025-03-01T10:00:00+08:00")] = None,
@@ -104,60 +118,65 @@ def aggregate(
             when = parse_time(at)
         except ValueError as exc:
             raise _bad_query("at", str(exc)) from None
-    rt = request.app.state.runtime
+    rt = runtime(request)
     return aggregate_at(rt.app, rt.engine, events_table(rt.app), aggregate_id, version, when)
 
 
-@get("/tree", sync_to_thread=True, summary="The audit tree now",
+@get("/tree", responses=answers(200, Tree),
+     sync_to_thread=True, summary="The audit tree now",
      description="Size and root of the Merkle tree over the log as the audit projection holds it now (unsigned; "
      "checkpoints sign it). Every role." + PROOF_NOTE)
-def tree(request: Request) -> dict[str, Any]:
-    with proofs.read_connection(request.app.state.runtime.engine) as conn:
+def tree(request: AnyRequest) -> dict[str, Any]:
+    with proofs.read_connection(runtime(request).engine) as conn:
         size = queries.tree_size(conn)
         root = queries.root_at(conn, size)
     return {"tree_size": size, "root_hash": root.hex()}
 
 
-@get("/checkpoints/latest", sync_to_thread=True, summary="The latest signed checkpoint",
+@get("/checkpoints/latest", responses=answers(200, Checkpoint),
+     sync_to_thread=True, summary="The latest signed checkpoint",
      description="Tree size, root hash and time, signed with the deployment's Ed25519 key (`body` is the signed "
      "text, `note` the C2SP signed note). Every role." + PROOF_NOTE)
-def latest_checkpoint(request: Request) -> dict[str, Any]:
-    with proofs.read_connection(request.app.state.runtime.engine) as conn:
+def latest_checkpoint(request: AnyRequest) -> dict[str, Any]:
+    with proofs.read_connection(runtime(request).engine) as conn:
         cp = cps.latest(conn)
     if cp is None:
         raise NotFoundException("no checkpoint has been signed yet")
     return cp.view()
 
 
-@get("/checkpoints", sync_to_thread=True, summary="Signed checkpoints",
+@get("/checkpoints", responses=answers(200, Checkpoints),
+     sync_to_thread=True, summary="Signed checkpoints",
      description="Checkpoints by tree size, after `after_size`. Every role.")
 def checkpoint_list(
-    request: Request,
-    after_size: Annotated[int, Parameter(ge=0)] = 0,
-    limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    request: AnyRequest,
+    after_size: Annotated[int, Parameter(ge=0, description="tree size to list after")] = 0,
+    limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
 ) -> dict[str, Any]:
-    with proofs.read_connection(request.app.state.runtime.engine) as conn:
+    with proofs.read_connection(runtime(request).engine) as conn:
         found = cps.listing(conn, after_size, limit)
     return {"items": [cp.view() for cp in found], "next_after_size": found[-1].tree_size if found else after_size}
 
 
-@get("/public-key", summary="The checkpoint signing key",
+@get("/public-key", responses=answers(200, PublicKey),
+     summary="The checkpoint signing key",
      description="The deployment's Ed25519 public key (raw 32 bytes in base64 and hex), its C2SP key id and "
      "verifier key. Every role.")
-async def public_key(request: Request) -> dict[str, Any]:
-    return request.app.state.runtime.checkpointer.signer.public.view()  # type: ignore[no-any-return]
+async def public_key(request: AnyRequest) -> dict[str, Any]:
+    return runtime(request).checkpointer.signer.public.view()
 
 
-@get("/proofs/inclusion", sync_to_thread=True, summary="Inclusion proof of an event",
+@get("/proofs/inclusion", responses=answers(200, InclusionProof),
+     sync_to_thread=True, summary="Inclusion proof of an event",
      description="RFC 6962 audit path of the event at log `position` to the root of the tree of `tree_size` "
      "leaves (default: the latest checkpoint that covers it, else the tree now), with the leaf hash, the root "
      "and the checkpoint of that size when there is one. Every role." + PROOF_NOTE)
 def inclusion(
-    request: Request,
+    request: AnyRequest,
     position: Annotated[int, Parameter(ge=1, description="log position of the event")],
     tree_size: Annotated[int | None, Parameter(ge=1, description="size of the tree to prove against")] = None,
 ) -> dict[str, Any]:
-    with proofs.read_connection(request.app.state.runtime.engine) as conn:
+    with proofs.read_connection(runtime(request).engine) as conn:
         try:
             found = proofs.inclusion(conn, position, tree_size)
         except proofs.ProofError as exc:
@@ -167,15 +186,16 @@ def inclusion(
     return found
 
 
-@get("/proofs/consistency", sync_to_thread=True, summary="Consistency proof between two tree sizes",
+@get("/proofs/consistency", responses=answers(200, ConsistencyProof),
+     sync_to_thread=True, summary="Consistency proof between two tree sizes",
      description="RFC 6962 proof that the tree of `first` leaves is a prefix of the tree of `second` leaves "
      "(default: the latest checkpoint's size, else the tree now): the log only grew. Every role." + PROOF_NOTE)
 def consistency(
-    request: Request,
+    request: AnyRequest,
     first: Annotated[int, Parameter(ge=0, description="the older tree size")],
     second: Annotated[int | None, Parameter(ge=0, description="the newer tree size")] = None,
 ) -> dict[str, Any]:
-    with proofs.read_connection(request.app.state.runtime.engine) as conn:
+    with proofs.read_connection(runtime(request).engine) as conn:
         try:
             return proofs.consistency(conn, first, second)
         except proofs.ProofError as exc:
@@ -189,4 +209,5 @@ def audit_router() -> Router:
         route_handlers=[events_page, export, aggregate, tree, latest_checkpoint, checkpoint_list, public_key,
                         inclusion, consistency],
         tags=["audit"],
+        security=SECURED,
     )

@@ -1,8 +1,9 @@
 """A department's inbox and KPIs over HTTP: read models only, never aggregates."""
 
+import datetime as dt
 from typing import Annotated, Any
 
-from litestar import Request, Router, get
+from litestar import Router, get
 from litestar.params import Parameter
 
 from domain.access import Actor
@@ -10,7 +11,8 @@ from domain.errors import PermissionDeniedError
 from domain.values import Role
 from projections.execution import boards as execution_boards
 from projections.tasks.queries import department_tasks, inspector_visits, task_kpis
-from services.api.tasks import MinPosition, _wait
+from services.api.common import READ, SECURED, AnyRequest, Department, MinPosition, answers, runtime, wait
+from services.api.schemas import Inbox, View
 
 READ_MODELS = ["directory", "tasks", "execution"]
 
@@ -23,13 +25,14 @@ def _department(actor: Actor, department: str | None) -> str:
     return dept
 
 
-def _today(request: Request) -> Any:
-    return request.app.state.runtime.clock.today()
+def _today(request: AnyRequest) -> dt.date:
+    return runtime(request).clock.today()
 
 
 @get(
     "/inbox",
     sync_to_thread=True,
+    responses=answers(200, Inbox, READ, also=(503,)),
     summary="A department's inbox",
     description="For the department (default: yours; admins and auditors may name one): the tasks it leads or "
     "joins with their state and whether it has drawn its teams; per inspector the visits they are on with status "
@@ -38,14 +41,14 @@ def _today(request: Request) -> Any:
     "publication deadline.",
 )
 def inbox(
-    request: Request,
-    department: Annotated[str | None, Parameter()] = None,
-    year: Annotated[int | None, Parameter()] = None,
+    request: AnyRequest,
+    department: Department = None,
+    year: Annotated[int | None, Parameter(description="only tasks of this year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     dept = _department(request.user, department)
-    _wait(request, min_position, READ_MODELS)
-    rt = request.app.state.runtime
+    wait(request, min_position, READ_MODELS)
+    rt = runtime(request)
     return {
         "department": dept,
         "tasks": department_tasks(rt.engine, dept, year),
@@ -57,6 +60,7 @@ def inbox(
 @get(
     "/kpis",
     sync_to_thread=True,
+    responses=answers(200, View, READ, also=(503,)),
     summary="A department's KPIs",
     description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "
     "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (S7); coverage per "
@@ -68,20 +72,20 @@ def inbox(
     "targets inspected (goal 10%); referral closure = concluded / referrals.",
 )
 def kpis(
-    request: Request,
+    request: AnyRequest,
     year: Annotated[int, Parameter(description="the year")],
-    department: Annotated[str | None, Parameter()] = None,
-    quarter: Annotated[int | None, Parameter(ge=1, le=4)] = None,
+    department: Department = None,
+    quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     dept = _department(request.user, department)
-    _wait(request, min_position, READ_MODELS)
-    rt = request.app.state.runtime
+    wait(request, min_position, READ_MODELS)
+    rt = runtime(request)
     return {
         **task_kpis(rt.engine, dept, year, quarter),
         **execution_boards.kpis(rt.engine, dept, year, quarter, _today(request)),
     }
 
 
-def board_router() -> Router:
-    return Router("/", route_handlers=[inbox, kpis], tags=["boards"])
+def router() -> Router:
+    return Router("/", route_handlers=[inbox, kpis], tags=["boards"], security=SECURED)

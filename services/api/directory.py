@@ -5,22 +5,40 @@ import uuid
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Request, Response, Router, get, patch, post
+from litestar import Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
-from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.params import Body, FromPath, JSONBody
 
 from domain import access
 from domain.access import Actor
 from domain.directory import KINDS
-from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
-from domain.fields import _normalise
+from domain.errors import PermissionDeniedError
+from domain.fields import Field, _normalise
 from projections.directory.queries import filterable, list_entries
-from services.api.errors import NotReadyError
-from services.application import CommandContext, Written
+from services.api.common import (
+    READ,
+    SECURED,
+    WRITE_PROBLEMS,
+    AnyRequest,
+    Limit,
+    MinPosition,
+    Offset,
+    answers,
+    ctx,
+    given,
+    if_match,
+    runtime,
+    upload,
+    wait,
+    written,
+)
+from services.api.schemas import Entry, EntryWritten, History, ImportSummary, Json, Page, doc
+from services.infra.imports import label
 
 _TYPES = {"str": str, "bool": bool, "date": dt.date, "list": list[str]}
+_KIND_NOTE = {"date": " (YYYY-MM-DD)", "list": " (a list)"}
 WRITE_NOTE = (
     " Answers 201/200 with the entry id, version and the log position of the write; pass that position as"
     " `min_position` to a listing to read your own write."
@@ -30,49 +48,25 @@ WRITE_NOTE = (
 def _structs(kind: str) -> tuple[type, type]:
     spec = KINDS[kind].SPEC.fields.values()
     name = kind.title().replace("_", "")
+
+    def typed(f: Field, optional: bool) -> Any:
+        text = label(kind, f.name) + _KIND_NOTE.get(f.kind, "") + ("; a key field: it never changes" if f.identity else "")
+        base = _TYPES[f.kind] | msgspec.UnsetType if optional else _TYPES[f.kind]
+        return Annotated[base, doc(text, enum=list(f.choices) if f.choices else None)]
+
     create_fields: list[Any] = []
     for f in sorted(spec, key=lambda f: not f.required):
         if f.required:
-            create_fields.append((f.name, _TYPES[f.kind]))
+            create_fields.append((f.name, typed(f, False)))
         else:
-            create_fields.append((f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET))
-    update_fields = [
-        (f.name, _TYPES[f.kind] | msgspec.UnsetType, msgspec.UNSET) for f in spec if not f.identity
-    ]
+            create_fields.append((f.name, typed(f, True), msgspec.UNSET))
+    update_fields = [(f.name, typed(f, True), msgspec.UNSET) for f in spec if not f.identity]
     create = msgspec.defstruct(f"{name}Create", create_fields, kw_only=True, forbid_unknown_fields=True)
     update = msgspec.defstruct(f"{name}Update", update_fields, kw_only=True, forbid_unknown_fields=True)
     return create, update
 
 
-def _payload(struct: Any) -> dict[str, Any]:
-    return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
-
-
-def _written(w: Written, status: int) -> Response:
-    headers = {"ETag": f'"{w.version}"'}
-    if w.position is not None:
-        headers["X-Log-Position"] = str(w.position)
-    body = {"id": w.id, "version": w.version, "position": w.position, "changed": list(w.changed)}
-    return Response(body, status_code=status, headers=headers)
-
-
-def _ctx(request: Request) -> CommandContext:
-    return CommandContext(actor=request.user, correlation_id=request.scope["state"]["correlation_id"])
-
-
-def _if_match(request: Request) -> int | None:
-    raw = request.headers.get("if-match")
-    if raw is None:
-        return None
-    text = raw.strip().strip('"')
-    if not text.isdigit():
-        raise ValidationException(
-            "If-Match must be an entry version", extra=[{"key": "If-Match", "message": "must be a version number", "source": "header"}]
-        )
-    return int(text)
-
-
-def _filters(kind: str, request: Request, actor: Actor) -> dict[str, Any]:
+def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
     allowed = set(filterable(kind))
     spec = KINDS[kind].SPEC.fields
     filters: dict[str, Any] = {}
@@ -114,64 +108,63 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
 
     @post(
         "/", sync_to_thread=True, status_code=201, summary=f"Register a {label}",
+        responses=answers(201, EntryWritten, WRITE_PROBLEMS),
         description=f"Validates and registers a new {label}; the key fields cannot change later. "
         "Planners and admins only (see README, access rules)." + WRITE_NOTE,
     )
-    def create(request: Request, data: JSONBody[create_struct]) -> Response:  # type: ignore[valid-type]
-        rt = request.app.state.runtime
-        written = rt.app.register(kind, _payload(data), _ctx(request))
-        rt.after_write()
-        return _written(written, 201)
+    def create(request: AnyRequest, data: JSONBody[create_struct]) -> Response[Json]:  # type: ignore[valid-type]
+        rt = runtime(request)
+        return written(request, rt.app.register(kind, given(data), ctx(request)), 201)
 
     @patch(
         "/{entry_id:uuid}", sync_to_thread=True, summary=f"Update a {label}",
+        responses=answers(200, EntryWritten, WRITE_PROBLEMS),
         description=f"Changes the given fields of a {label}; only real changes are recorded, each as its own "
         "event. Send `If-Match: \"<version>\"` to refuse the update (409) when the entry changed meanwhile."
         + WRITE_NOTE,
     )
-    def update(request: Request, entry_id: FromPath[uuid.UUID], data: JSONBody[update_struct]) -> Response:  # type: ignore[valid-type]
-        rt = request.app.state.runtime
-        written = rt.app.update(kind, entry_id, _payload(data), _ctx(request), _if_match(request))
-        rt.after_write()
-        return _written(written, 200)
+    def update(
+        request: AnyRequest, entry_id: FromPath[uuid.UUID], data: JSONBody[update_struct]  # type: ignore[valid-type]
+    ) -> Response[Json]:
+        rt = runtime(request)
+        return written(request, rt.app.update(kind, entry_id, given(data), ctx(request), if_match(request)), 200)
 
     @get(
-        "/", sync_to_thread=True, summary=f"List {plural}",
+        "/", sync_to_thread=True, summary=f"List {plural}", responses=answers(200, Page, READ, also=(503,)),
         description=f"Pages the {label} read model (never replays aggregates). Filters (query parameters, "
         f"exact unless noted): {fields_doc}; name and address match a part, a short credit_code matches a "
         "prefix, list fields (tags, specialties, methods, ...) match a member. `min_position` waits (up to 5 s) "
         "until the read model has applied that log position, else 503.",
     )
     def listing(
-        request: Request,
-        limit: Annotated[int, Parameter(ge=1, le=500, description="page size")] = 50,
-        offset: Annotated[int, Parameter(ge=0, description="rows to skip")] = 0,
-        min_position: Annotated[int | None, Parameter(ge=0, description="read your writes: wait for this log position")] = None,
+        request: AnyRequest, limit: Limit = 50, offset: Offset = 0, min_position: MinPosition = None
     ) -> dict[str, Any]:
-        rt = request.app.state.runtime
+        rt = runtime(request)
         filters = _filters(kind, request, request.user)
-        if min_position is not None and not rt.runner.wait_for(min_position, timeout=5.0, names=["directory"]):
-            raise NotReadyError(f"the read model has not yet reached position {min_position}")
+        wait(request, min_position, ["directory"], what="the read model has")
         page = list_entries(rt.engine, kind, filters, limit, offset)
         return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
 
     @get(
-        "/{entry_id:uuid}", sync_to_thread=True, summary=f"Get a {label}",
+        "/{entry_id:uuid}", sync_to_thread=True, summary=f"Get a {label}", responses=answers(200, Entry),
         description=f"The current state of one {label}, from its events (always up to date); ETag is its version.",
     )
-    def one(request: Request, entry_id: FromPath[uuid.UUID]) -> Response:
-        agg = request.app.state.runtime.app.get(kind, entry_id, request.user)
+    def one(request: AnyRequest, entry_id: FromPath[uuid.UUID]) -> Response[Json]:
+        rt = runtime(request)
+        agg = rt.app.get(kind, entry_id, request.user)
         body = {"id": str(agg.id), "version": agg.version, "created_on": agg.created_on.isoformat(),
                 "modified_on": agg.modified_on.isoformat(), **agg.data}
         return Response(body, headers={"ETag": f'"{agg.version}"'})
 
     @get(
         "/{entry_id:uuid}/history", sync_to_thread=True, summary=f"History of a {label}",
+        responses=answers(200, History),
         description="Every event of the entry in order: log position, version, event type, time, who acted "
         "(actor, department, role), correlation and causation ids, and the event data.",
     )
-    def history(request: Request, entry_id: FromPath[uuid.UUID]) -> dict[str, Any]:
-        events = request.app.state.runtime.app.history(kind, entry_id, request.user)
+    def history(request: AnyRequest, entry_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+        rt = runtime(request)
+        events = rt.app.history(kind, entry_id, request.user)
         return {"id": str(entry_id), "events": events}
 
     handlers: list[Any] = [create, update, listing, one, history]
@@ -180,26 +173,25 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
 
         @post(
             "/import", sync_to_thread=True, status_code=200, summary=f"Import {plural} from CSV or XLSX",
+            responses=answers(200, ImportSummary, WRITE_PROBLEMS),
             description="Multipart upload, field `file` (.csv in UTF-8 or GB18030, or .xlsx, first sheet; headers "
             "are field names or their Chinese labels). All or nothing: any bad row stores nothing and answers 422 "
             "listing every bad row (row, field, rule, message). Re-importing the same file stores nothing; a "
             "changed row stores only its changes.",
         )
         def import_file(
-            request: Request,
+            request: AnyRequest,
             data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
         ) -> dict[str, Any]:
             from services.infra.imports import parse_file
 
-            upload = data.get("file") if isinstance(data, dict) else None
-            if not isinstance(upload, UploadFile):
-                raise InvalidInputError([FieldProblem("file", "required", "upload the file in the multipart field 'file'")])
-            rt = request.app.state.runtime
+            file = upload(data)
+            rt = runtime(request)
             if not access.can_write(request.user, kind, request.user.department):
                 raise PermissionDeniedError(f"role {request.user.role!r} may not import {plural}")
-            content = upload.file.read()
-            rows = parse_file(kind, content, upload.filename or "upload")
-            result = rt.app.import_entries(kind, rows, _ctx(request))
+            content = file.file.read()
+            rows = parse_file(kind, content, file.filename or "upload")
+            result = rt.app.import_entries(kind, rows, ctx(request))
             rt.after_write()
             return {
                 "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
@@ -208,4 +200,4 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
 
         handlers.insert(0, import_file)
 
-    return Router(path=f"/{plural}", route_handlers=handlers, tags=[plural])
+    return Router(path=f"/{plural}", route_handlers=handlers, tags=[plural], security=SECURED)
