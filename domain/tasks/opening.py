@@ -1,4 +1,4 @@
-"""A task's terms when it is opened: from a plan entry or ad hoc; its S5 name and its number in the year."""
+"""A task's terms when it is opened: from a plan entry or ad hoc; its name by the naming rule and its number in the year."""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ def planned_terms(
 
 
 def ad_hoc_terms(data: Mapping[str, Any]) -> TaskTerms:
-    """A task outside the plan: category ``general`` and the seed's rules unless given."""
+    """A task outside the plan: category ``general`` and the 2024 notice's rules unless given."""
     rules = data.get("rules")
     if rules is None:
         rules = rules_to_dict(NOTICE_RULES)
@@ -56,7 +56,7 @@ def _participants(data: Mapping[str, Any]) -> dict[str, list[str]]:
 def resolve_task_name(
     given: str | None, lead: Mapping[str, Any], period: Any, category: Any, *, joint: bool
 ) -> str:
-    """The S5 name from the lead department (``city``, ``county``, ``name``); a given name must equal it.
+    """The name by the naming rule from the lead department (``city``, ``county``, ``name``); a given name must equal it.
 
     When the terms are too broken to name the task, the given name (or "") is kept: ``Task.open`` then names
     the broken field."""

@@ -36,7 +36,7 @@ from services.audit.replay import parse_time
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PROOF_NOTE = (
-    " Hashes are lower-case hex; see README, \"Verifying the log\", for the leaf format and the RFC 9162 checks."
+    " Hashes are lower-case hex; see docs/auditing.md for the leaf format and the RFC 9162 checks."
 )
 
 

@@ -63,9 +63,9 @@ def inbox(
     responses=answers(200, View, READ, also=(503,)),
     summary="A department's KPIs",
     description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "
-    "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (S7); coverage per "
-    "supervision class = targets drawn / frozen quotas and / the seed's minimums (S3: key 25%, general 5% per "
-    "quarter); visits per inspector (人均家次) = team places on live visits / active inspectors; and, from the "
+    "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (rule joint_share); coverage per "
+    "supervision class = targets drawn / frozen quotas and / the baseline minimums of the 2024 notice (rules "
+    "key_ratio 25%, general_ratio 5% per quarter); visits per inspector (人均家次) = team places on live visits / active inspectors; and, from the "
     "execution read models: publication rate = published / approved (goal 100%); timeliness = published within "
     "the deadline (20 working days) / published; violation-discovery rate = findings with a problem / findings; "
     "off-site share = inspections with an off-site method / inspections; follow-up coverage = follow-up visits / "

@@ -110,7 +110,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         "/", sync_to_thread=True, status_code=201, summary=f"Register a {label}",
         responses=answers(201, EntryWritten, WRITE_PROBLEMS),
         description=f"Validates and registers a new {label}; the key fields cannot change later. "
-        "Planners and admins only (see README, access rules)." + WRITE_NOTE,
+        "Planners and admins only (see docs/api.md, access rules)." + WRITE_NOTE,
     )
     def create(request: AnyRequest, data: JSONBody[create_struct]) -> Response[Json]:  # type: ignore[valid-type]
         rt = runtime(request)

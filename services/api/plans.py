@@ -82,8 +82,9 @@ def find_plan(
     summary="A plan with its quotas and breaches",
     description="The plan's entries, each with its quotas per stratum (supervision class/risk class) computed "
     "from the current directory, with the arithmetic (`basis`); the department's tasks of the year; and every "
-    "breach of the seed's rules (S3: at least one task per quarter, key >= 25%, general >= 5% or 6 per "
-    "inspector, the entries' own rules; S7: joint share >= 60%). `as_of` (a date) checks only the quarters "
+    "breach, named by its rule: `tasks_per_quarter` (at least one task per quarter), `key_ratio` (key >= 25%), "
+    "`general_ratio` (general >= 5% or 6 per inspector), `rule_minimum` (the entries' own rules), `joint_share` "
+    "(joint share >= 60%); the minimums are the 2024 notice's unless the plan's rules say otherwise. `as_of` (a date) checks only the quarters "
     "ended by then for tasks.",
 )
 def get_plan(
@@ -104,7 +105,7 @@ def get_plan(
     description="Entries are numbered YYYYnnn in order (2024001...). `items`: item ids of the department (several "
     "items make one visit, 多项合一); `category`: general/key; `period`: 2024Q1, 2024-03, 2024H1 or 2024; "
     '`rules`: sampling rules per supervision class (and risk class): `min_ratio` ("25%"), `min_per_inspector`, '
-    "`combine` (`either`: either bound suffices, the seed's default; `larger`), `full` (100%), `once_a_year`; "
+    "`combine` (`either`: either bound suffices, the 2024 notice's default; `larger`), `full` (100%), `once_a_year`; "
     "`scope`: county, industries, supervision_classes, risk_classes, tags, description." + WRITE,
 )
 def add_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID], data: Annotated[EntryCreate, example("entry")]) -> Response[Json]:

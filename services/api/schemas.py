@@ -185,7 +185,7 @@ class Breach(msgspec.Struct, kw_only=True):
 
 
 class PlanView(msgspec.Struct, kw_only=True):
-    """A plan with its entries, quotas, tasks and the breaches of the seed's rules."""
+    """A plan with its entries, quotas, tasks and the breaches of its rules."""
 
     id: str
     version: int
@@ -519,7 +519,7 @@ class TaskCreate(_In):
     ] = UNSET
     origin: Annotated[str | Unset, doc("`case` for a case-triggered task (个案检查)", enum=ORIGINS)] = UNSET
     reason: Annotated[str | Unset, doc("required for ad hoc and case-triggered tasks")] = UNSET
-    name: Annotated[str | Unset, doc("S5 name; generated when omitted")] = UNSET
+    name: Annotated[str | Unset, doc("the task's name by the naming rule (新乡市+县区+部门+时间+任务类型); generated when omitted")] = UNSET
 
 
 class Freeze(_In):

@@ -49,7 +49,7 @@ from services.api.schemas import (
     description="From a plan entry (`plan_entry`: its number; items, period, scope and rules come from it), or ad "
     "hoc with a `reason`, or case-triggered (`origin: case`, 个案检查, with a reason; never counted as random). "
     "`participants` maps each participating department to the items it brings (joint task, 部门联合抽查); the "
-    "lead (your department) always takes part. `name` follows S5 (新乡市+县区+部门+时间+任务类型): generated "
+    "lead (your department) always takes part. `name` follows the naming rule (新乡市+县区+部门+时间+任务类型): generated "
     "when omitted, refused with the rule quoted when it breaks it. `options`: exclude_inspected_this_year "
     "(default true), exclude_previous_inspectors (true), match_region (false), team_size (2), weighted (false), "
     "risk_weights. The lead department's planners only." + WRITE,
@@ -124,7 +124,7 @@ def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Fre
     **command(),
     summary="Draw the targets",
     description="Step 3. Reveals the seed, mixes in `external_entropy` (e.g. a public lottery number) and "
-    "selects per stratum the lowest keyed-hash ranks (see README, Verifying a draw). The answer counts what was "
+    "selects per stratum the lowest keyed-hash ranks (see docs/verifying-a-draw.md). The answer counts what was "
     "drawn and lists targets another task of the same quarter drew too (`overlaps`: merge them into one "
     "visit)." + WRITE,
 )
@@ -204,7 +204,7 @@ def redraw(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Rea
     "/{task_id:uuid}/teams/{department:str}",
     **command(),
     summary="Draw a department's inspectors",
-    description="Each participating department's planner draws its own teams (S9), deterministically from the "
+    description="Each participating department's planner draws its own teams, deterministically from the "
     "revealed seed: at least `team_size` (2) inspectors per drawn target, certificate valid on the visit date, "
     "the items' specialty, no declared conflict, not who inspected the target last period (option), workload "
     "at most ceil(mean)+1 per inspector, a leader per team, an expert where an item needs one. Creates or "

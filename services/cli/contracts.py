@@ -224,7 +224,7 @@ def asyncapi(stream: str = "DUALRANDOM") -> dict[str, Any]:
                 }
     channels["audit_checkpoints"] = {
         "address": "dualrandom.audit.checkpoints",
-        "description": "signed audit checkpoints (type cn.gov.dualrandom.audit.checkpoint.v1); see README",
+        "description": "signed audit checkpoints (type cn.gov.dualrandom.audit.checkpoint.v1); see docs/auditing.md",
         "messages": {"AuditCheckpointV1": {"$ref": "#/components/messages/AuditCheckpointV1"}},
     }
     operations["receive_audit_checkpoints"] = {
