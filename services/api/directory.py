@@ -95,6 +95,7 @@ def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
         wanted = filters.get("department")
         if wanted is not None and wanted != actor.department:
             raise PermissionDeniedError(f"{kind} entries of department {wanted!r} are not yours to read")
+        access.require_read(actor, kind, actor.department)  # a partner reads no personal data, not even its own
         filters["department"] = actor.department
     else:
         access.require_read(actor, kind, filters.get("department"))

@@ -156,3 +156,20 @@ def test_ready_and_metrics_report_positions(client, auth) -> None:
     assert ready["status"] == "ready" and ready["projections"]["directory"]["position"] >= written["position"]
     text = client.get("/metrics").text
     assert 'dualrandom_projection_lag_events{projection="directory"}' in text
+
+
+def test_a_partner_reads_departments_and_items_but_no_personal_data_of_its_own_department(
+    client, runtime, auth
+) -> None:
+    inspector_id = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"),
+                               headers=auth("hj-eeb")).json()["id"]
+    expert_id = client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-eeb")).json()["id"]
+    partner = auth("hj-eeb", "partner")
+    for path in ("/api/v1/inspectors", "/api/v1/experts", "/api/v1/inspectors?department=hj-eeb",
+                 f"/api/v1/inspectors/{inspector_id}", f"/api/v1/experts/{expert_id}",
+                 f"/api/v1/inspectors/{inspector_id}/history", "/api/v1/targets"):
+        r = client.get(path, headers=partner)
+        assert r.status_code == 403, (path, r.text)
+        assert r.headers["content-type"].startswith(PROBLEM)
+    assert client.get("/api/v1/items", headers=partner).status_code == 200
+    assert client.get("/api/v1/departments", headers=partner).status_code == 200
