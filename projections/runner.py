@@ -382,7 +382,8 @@ class ProjectionRunner:
         """The read models that cannot apply an event, as recorded by any process (one query)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(failures).order_by(failures.c.name)).all()
-        return [Failure(r.name, int(r.position), r.error, r.since) for r in rows]
+        return [Failure(r.name, int(r.position), r.error,
+                        r.since if r.since.tzinfo is not None else r.since.replace(tzinfo=dt.UTC)) for r in rows]
 
     def _isolate(self, projection: Projection, until: int | None, exc: Exception) -> Failure:
         """Apply ``projection``'s events up to the one that fails (halving the batch on each failure, down to one

@@ -1,6 +1,7 @@
 """Operations endpoints outside /api/v1, no token needed: liveness, readiness (positions and lag) and
 Prometheus metrics."""
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,17 +17,26 @@ log = get_logger(__name__)
 
 
 def _status(rt: Runtime) -> dict[str, Any]:
-    """Log head, each read model's position and lag (and copies being rebuilt), the relay's; two queries."""
+    """Log head, each read model's position, lag and failure (and copies being rebuilt), the relay's; three
+    queries. A failure shows the exception's type only: its message may quote stored data, and these endpoints
+    need no token (the operator's ``dualrandom projections status`` shows it whole)."""
     from projections.runner import REBUILD_SUFFIX
 
     head = rt.runner.head()
     stored = rt.runner.positions()
+    failed = {f.name: f for f in rt.runner.failures()}
     max_lag = rt.settings.ready_max_lag
     projections = {}
     for p in rt.runner.projections:
         pos = stored.get(p.name, 0)
         lag = max(head - pos, 0)
-        projections[p.name] = {"position": pos, "lag": lag, "ready": not max_lag or lag <= max_lag}
+        failure = failed.get(p.name)
+        projections[p.name] = {
+            "position": pos, "lag": lag, "ready": failure is None and (not max_lag or lag <= max_lag),
+            "failed": None if failure is None else {
+                "position": failure.position, "error": failure.error.split(":", 1)[0],
+                "since": failure.since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")},
+        }
     rebuilding = {
         n[: -len(REBUILD_SUFFIX)]: {"position": pos, "lag": max(head - pos, 0)}
         for n, pos in stored.items() if n.endswith(REBUILD_SUFFIX)
@@ -54,6 +64,8 @@ async def health() -> dict[str, str]:
      "lag, ready}}, rebuilding: {name: {position, lag}}, relay: {position, lag}}` (positions are log positions, "
      "lag is events behind the head). A read model's lag makes the process not ready only when "
      "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
+     "A read model that cannot apply an event (`failed`: its position, the error's type, since when) makes it "
+     "503 with `status: failed`, whatever the lag. "
      "503 (problem+json) when the database does not answer. No token needed.")
 def ready(request: Request) -> Response:
     rt = runtime(request)
@@ -70,7 +82,8 @@ def ready(request: Request) -> Response:
         )
     if all(p["ready"] for p in status["projections"].values()):
         return Response({"status": "ready", **status})
-    return Response({"status": "lagging", **status}, status_code=503)
+    failed = any(p["failed"] for p in status["projections"].values())
+    return Response({"status": "failed" if failed else "lagging", **status}, status_code=503)
 
 
 @get("/metrics", summary="Prometheus metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4",
@@ -90,6 +103,11 @@ def metrics(request: Request) -> str:
                [(f'{{projection="{n}"}}', v["position"]) for n, v in projections.items()]),
         *gauge("dualrandom_projection_lag_events", "Events a read model is behind the log head.",
                [(f'{{projection="{n}"}}', v["lag"]) for n, v in projections.items()]),
+        *gauge("dualrandom_projection_failed",
+               "1 while a read model cannot apply an event (the position in dualrandom_projection_failed_position).",
+               [(f'{{projection="{n}"}}', int(v["failed"] is not None)) for n, v in projections.items()]),
+        *gauge("dualrandom_projection_failed_position", "The log position of the event a read model cannot apply.",
+               [(f'{{projection="{n}"}}', v["failed"]["position"]) for n, v in projections.items() if v["failed"]]),
         *gauge("dualrandom_projection_rebuild_position",
                "Last log position applied by a copy of a read model being rebuilt (absent when none is).",
                [(f'{{projection="{n}"}}', v["position"]) for n, v in s["rebuilding"].items()]),

@@ -445,12 +445,19 @@ class Lag(msgspec.Struct, kw_only=True):
     lag: int
 
 
+class ProjectionFailure(msgspec.Struct, kw_only=True):
+    position: Annotated[int, doc("the log position of the event the read model cannot apply")]
+    error: Annotated[str, doc("the exception's type (its message: `dualrandom projections status`)")]
+    since: Annotated[str, doc("when it was first recorded, ISO 8601 UTC")]
+
+
 class ProjectionLag(Lag, kw_only=True):
     ready: bool
+    failed: Annotated[ProjectionFailure | None, doc("set while the read model cannot apply an event")] = None
 
 
 class Readiness(msgspec.Struct, kw_only=True):
-    status: Annotated[str, doc("ready, or lagging (503)", enum=["ready", "lagging"])]
+    status: Annotated[str, doc("ready; lagging or failed (503)", enum=["ready", "lagging", "failed"])]
     head: int
     max_lag: int | None
     projections: dict[str, ProjectionLag]

@@ -104,3 +104,37 @@ def test_projections_status_names_the_failed_read_model_and_exits_1(
     assert result.exit_code == 1, result.output
     line = next(ln for ln in result.output.splitlines() if ln.startswith("refusing:"))
     assert f"FAILED at log position {poison}" in line and "ValueError: cannot project the name '毒'" in line
+
+
+def test_ready_and_metrics_report_a_failed_read_model(runtime: Any) -> None:
+    from litestar.testing import TestClient
+
+    from services.api.app import create_app
+
+    refusing = Refusing(refuse=["毒"])
+    runtime.runner.projections.append(refusing)
+    runtime.runner.setup()
+    with TestClient(create_app(runtime, background=False)) as client:
+        runtime.app.register("target", a_target(name="甲公司"), PLANNER)
+        runtime.runner.catch_up()
+        assert client.get("/ready").json()["status"] == "ready"
+        poison = runtime.app.register("target", a_target(name="毒"), PLANNER).position
+        with pytest.raises(ProjectionFailedError):
+            runtime.runner.catch_up()
+        r = client.get("/ready")
+        assert r.status_code == 503
+        body = r.json()
+        assert body["status"] == "failed"
+        assert body["projections"]["refusing"]["failed"]["position"] == poison
+        assert body["projections"]["refusing"]["failed"]["error"] == "ValueError"  # the type: no stored data
+        assert body["projections"]["refusing"]["ready"] is False
+        assert all(body["projections"][n]["failed"] is None and body["projections"][n]["lag"] == 0
+                   for n in ("directory", "audit", "tasks", "execution"))
+        metrics = client.get("/metrics").text
+        assert 'dualrandom_projection_failed{projection="refusing"} 1' in metrics
+        assert 'dualrandom_projection_failed{projection="directory"} 0' in metrics
+        assert f'dualrandom_projection_failed_position{{projection="refusing"}} {poison}' in metrics
+        refusing.refuse.clear()
+        runtime.runner.catch_up()
+        assert client.get("/ready").json()["status"] == "ready"
+        assert 'dualrandom_projection_failed{projection="refusing"} 0' in client.get("/metrics").text
