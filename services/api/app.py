@@ -31,7 +31,12 @@ from services.api.audit import audit_router, auditors_change_nothing
 from services.api.directory import directory_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.health import health, metrics, ready
-from services.api.middleware import PUBLIC_PATHS, BearerAuthMiddleware, correlation_middleware
+from services.api.middleware import (
+    PUBLIC_PATHS,
+    BearerAuthMiddleware,
+    correlation_middleware,
+    refuse_control_characters,
+)
 from services.runtime import Runtime
 
 DIRECTORIES = [
@@ -75,6 +80,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
                                    followups, calendar, evidence, publicity, public)],
         ],
         guards=[auditors_change_nothing],
+        before_request=refuse_control_characters,
     )
     auth = DefineMiddleware(
         BearerAuthMiddleware,

@@ -5,12 +5,16 @@ import time
 import uuid
 from typing import Any
 
+import msgspec
 import structlog
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.errors import FieldProblem, InvalidInputError
+from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
 from services.api.auth import AuthError, verify_token
 from services.infra.logging import get_logger
 
@@ -72,3 +76,45 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException(str(exc)) from None
         structlog.contextvars.bind_contextvars(actor=actor.subject, department=actor.department)
         return AuthenticationResult(user=actor, auth=None)
+
+
+def _first_control(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, U+XXXX) of the first text in a decoded JSON value (keys too) with a refused control character."""
+    if isinstance(value, str):
+        code = control_character(normalise_newlines(value))
+        return (path or "body", code) if code else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = _first_control(str(key), where) or _first_control(item, where)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_control(item, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """One rule for every text that enters (``domain.text``), before any handler: a query parameter or a text in
+    a JSON body with a C0 control character other than tab, line feed or carriage return is a 422 naming it.
+    JSON writes such a character only as a ``\\u00XX`` escape, so a body without ``\\u00`` is not decoded here."""
+    problems = []
+    for key, value in request.query_params.items():
+        code = control_character(normalise_newlines(key + value))
+        if code:
+            problems.append(FieldProblem(key if control_character(key) is None else "query", CONTROL_RULE,
+                                         control_message(code)))
+    if request.method in {"POST", "PUT", "PATCH"} and "json" in request.headers.get("content-type", ""):
+        body = await request.body()
+        if b"\\u00" in body:
+            try:
+                found = _first_control(msgspec.json.decode(body), "")
+            except msgspec.DecodeError:
+                found = None  # not JSON: the handler's decoder answers that
+            if found:
+                problems.append(FieldProblem(found[0], CONTROL_RULE, control_message(found[1])))
+    if problems:
+        raise InvalidInputError(problems, "control characters are not accepted; nothing was recorded")

@@ -18,7 +18,7 @@ from services.api.schemas import Page
 
 @get(
     "/results",
-    responses=answers(200, Page, (400,), also=(503,)),
+    responses=answers(200, Page, (400, 422), also=(503,)),
     sync_to_thread=True,
     summary="Search published results (public, no token)",
     description="Published results only, newest first, with confidential fields and evidence removed: plan, task, "
