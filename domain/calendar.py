@@ -157,6 +157,10 @@ class WorkCalendar:
             raise InvalidInputError([FieldProblem("start", "type", "must be a date")])
         day, left = start, n
         uncovered: set[int] = set()
+        if left and start > dt.date.max - dt.timedelta(days=3 * left + 30):  # far more than n working days
+            raise InvalidInputError(
+                [FieldProblem("start", "range", f"{n} working days after {start} fall after {dt.date.max}")]
+            )
         while left:
             day += dt.timedelta(days=1)
             if not self.covers(day.year):

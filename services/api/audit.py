@@ -17,7 +17,7 @@ from domain.audit.leaf import record_item
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.values import Role
 from projections.audit import queries
-from services.api.common import SECURED, AnyRequest, answers, runtime
+from services.api.common import MAX_POSITION, SECURED, AnyRequest, answers, runtime
 from services.api.schemas import (
     AggregateHistory,
     Checkpoint,
@@ -66,7 +66,7 @@ def _bad_query(key: str, message: str) -> ValidationException:
      "leaf hash. `next_after` pages on. Auditors and admins only.")
 def events_page(
     request: AnyRequest,
-    after: Annotated[int, Parameter(ge=0, description="log position to read after")] = 0,
+    after: Annotated[int, Parameter(ge=0, le=MAX_POSITION, description="log position to read after")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
 ) -> dict[str, Any]:
     _require_auditor(request.user)
@@ -86,8 +86,8 @@ def events_page(
      "as `/audit/events`, in constant memory however long the log. Auditors and admins only.")
 async def export(
     request: AnyRequest,
-    after: Annotated[int, Parameter(ge=0, description="log position to start after")] = 0,
-    until: Annotated[int | None, Parameter(ge=0, description="last log position to include")] = None,
+    after: Annotated[int, Parameter(ge=0, le=MAX_POSITION, description="log position to start after")] = 0,
+    until: Annotated[int | None, Parameter(ge=0, le=MAX_POSITION, description="last log position to include")] = None,
 ) -> Stream:
     _require_auditor(request.user)
     rt = runtime(request)
@@ -106,7 +106,7 @@ async def export(
 def aggregate(
     request: AnyRequest,
     aggregate_id: FromPath[uuid.UUID],
-    version: Annotated[int | None, Parameter(ge=1, description="state as of this version")] = None,
+    version: Annotated[int | None, Parameter(ge=1, le=MAX_POSITION, description="state as of this version")] = None,
     at: Annotated[str | None, Parameter(description="state as of this time, e.g. 2025-03-01T10:00:00+08:00")] = None,
 ) -> dict[str, Any]:
     _require_auditor(request.user)
@@ -150,7 +150,7 @@ def latest_checkpoint(request: AnyRequest) -> dict[str, Any]:
      description="Checkpoints by tree size, after `after_size`. Every role.")
 def checkpoint_list(
     request: AnyRequest,
-    after_size: Annotated[int, Parameter(ge=0, description="tree size to list after")] = 0,
+    after_size: Annotated[int, Parameter(ge=0, le=MAX_POSITION, description="tree size to list after")] = 0,
     limit: Annotated[int, Parameter(ge=1, le=1000, description="page size")] = 100,
 ) -> dict[str, Any]:
     with proofs.read_connection(runtime(request).engine) as conn:
@@ -173,8 +173,8 @@ async def public_key(request: AnyRequest) -> dict[str, Any]:
      "and the checkpoint of that size when there is one. Every role." + PROOF_NOTE)
 def inclusion(
     request: AnyRequest,
-    position: Annotated[int, Parameter(ge=1, description="log position of the event")],
-    tree_size: Annotated[int | None, Parameter(ge=1, description="size of the tree to prove against")] = None,
+    position: Annotated[int, Parameter(ge=1, le=MAX_POSITION, description="log position of the event")],
+    tree_size: Annotated[int | None, Parameter(ge=1, le=MAX_POSITION, description="size of the tree to prove against")] = None,
 ) -> dict[str, Any]:
     with proofs.read_connection(runtime(request).engine) as conn:
         try:
@@ -192,8 +192,8 @@ def inclusion(
      "(default: the latest checkpoint's size, else the tree now): the log only grew. Every role." + PROOF_NOTE)
 def consistency(
     request: AnyRequest,
-    first: Annotated[int, Parameter(ge=0, description="the older tree size")],
-    second: Annotated[int | None, Parameter(ge=0, description="the newer tree size")] = None,
+    first: Annotated[int, Parameter(ge=0, le=MAX_POSITION, description="the older tree size")],
+    second: Annotated[int | None, Parameter(ge=0, le=MAX_POSITION, description="the newer tree size")] = None,
 ) -> dict[str, Any]:
     with proofs.read_connection(runtime(request).engine) as conn:
         try:

@@ -43,7 +43,7 @@ def _today(request: AnyRequest) -> dt.date:
 def inbox(
     request: AnyRequest,
     department: Department = None,
-    year: Annotated[int | None, Parameter(description="only tasks of this year")] = None,
+    year: Annotated[int | None, Parameter(ge=1, le=9999, description="only tasks of this year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
     dept = _department(request.user, department)
@@ -73,7 +73,7 @@ def inbox(
 )
 def kpis(
     request: AnyRequest,
-    year: Annotated[int, Parameter(description="the year")],
+    year: Annotated[int, Parameter(ge=1, le=9999, description="the year")],
     department: Department = None,
     quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
     min_position: MinPosition = None,

@@ -29,14 +29,16 @@ WRITE = (
 DATE = " Dates are YYYY-MM-DD; omitted, today."
 SECURED: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
+MAX_POSITION = 2**63 - 1  # log positions, offsets and sizes: a signed 64-bit integer in both stores
+
 MinPosition = Annotated[
-    int | None, Parameter(ge=0, description="read your writes: wait for this log position")
+    int | None, Parameter(ge=0, le=MAX_POSITION, description="read your writes: wait for this log position")
 ]
 Department = Annotated[
     str | None, Parameter(description="department code; default: yours (admins and auditors: any)")
 ]
 Limit = Annotated[int, Parameter(ge=1, le=500, description="page size")]
-Offset = Annotated[int, Parameter(ge=0, description="rows to skip")]
+Offset = Annotated[int, Parameter(ge=0, le=MAX_POSITION, description="rows to skip")]
 
 
 def example(name: str) -> BodyKwarg:

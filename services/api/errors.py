@@ -12,6 +12,7 @@ from litestar.exceptions import (
 )
 
 from domain.errors import DomainError, InvalidInputError, PermissionDeniedError
+from services.api.middleware import correlation_of
 from services.application import ConflictError, NotFoundError
 from services.infra.logging import get_logger
 
@@ -24,18 +25,25 @@ class NotReadyError(Exception):
     """A read model has not reached the position the client asked for."""
 
 
-def problem(status: int, kind: str, title: str, detail: str, request: Request, **extra: Any) -> Response:
+def problem(status: int, kind: str, title: str, detail: str, request: Request,
+            headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    headers = dict(headers or {})
+    correlation_id = request.scope.get("state", {}).get("correlation_id")
+    if correlation_id is None:  # no route matched (404, 405): the correlation middleware did not run
+        correlation_id = correlation_of(request.headers.get("x-correlation-id", ""))
+        headers["X-Correlation-ID"] = correlation_id
     body = {
         "type": TYPE_BASE + kind,
         "title": title,
         "status": status,
         "detail": detail,
         "instance": str(request.url.path),
-        "correlation_id": request.scope.get("state", {}).get("correlation_id"),
+        "correlation_id": correlation_id,
         **extra,
     }
-    headers = {"WWW-Authenticate": 'Bearer realm="dualrandom"'} if status == 401 else None
-    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="dualrandom"'
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 def _validation(request: Request, exc: ValidationException) -> Response:
@@ -85,7 +93,25 @@ def _http(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         return problem(404, "not-found", "Not found", exc.detail, request)
     extra = exc.extra if isinstance(exc.extra, dict) else {}
-    return problem(exc.status_code, "http-" + str(exc.status_code), exc.detail, exc.detail, request, **extra)
+    headers = {k.title(): v for k, v in (exc.headers or {}).items()}  # 405: Allow
+    return problem(exc.status_code, "http-" + str(exc.status_code), exc.detail, exc.detail, request,
+                   headers=headers, **extra)
+
+
+def _too_deep(request: Request, exc: RecursionError) -> Response:
+    """msgspec refuses a JSON document nested beyond its limit with a RecursionError, before any handler."""
+    if request.method in {"POST", "PUT", "PATCH"}:
+        return problem(400, "invalid-request", "Invalid request", "the JSON body is nested too deeply", request,
+                       errors=[{"field": "body", "rule": "depth", "message": "nested too deeply"}])
+    return _internal(request, exc)
+
+
+def _not_utf8(request: Request, exc: UnicodeDecodeError) -> Response:
+    """A form field (a multipart part without a file name) whose bytes are not UTF-8 text."""
+    if request.method in {"POST", "PUT", "PATCH"}:
+        return problem(400, "invalid-request", "Invalid request", "a form field is not UTF-8 text", request,
+                       errors=[{"field": "body", "rule": "encoding", "message": "form fields must be UTF-8 text"}])
+    return _internal(request, exc)
 
 
 def _internal(request: Request, exc: Exception) -> Response:
@@ -94,6 +120,8 @@ def _internal(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    RecursionError: _too_deep,
+    UnicodeDecodeError: _not_utf8,
     ValidationException: _validation,
     InvalidInputError: _invalid,
     PermissionDeniedError: _forbidden,

@@ -23,6 +23,11 @@ _CORRELATION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/api/v1/public/results"}
 
 
+def correlation_of(given: str) -> str:
+    """The request's ``X-Correlation-ID`` when well formed, else a new one."""
+    return given if _CORRELATION.match(given) else str(uuid.uuid4())
+
+
 def correlation_middleware(app: ASGIApp) -> ASGIApp:
     """Take ``X-Correlation-ID`` when well formed, else make one; bind it for logs; echo it back."""
 
@@ -31,8 +36,7 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-correlation-id", b"").decode("latin-1")
-        correlation_id = given if _CORRELATION.match(given) else str(uuid.uuid4())
+        correlation_id = correlation_of(headers.get(b"x-correlation-id", b"").decode("latin-1"))
         scope.setdefault("state", {})["correlation_id"] = correlation_id
         status: dict[str, int] = {}
         started = time.perf_counter()

@@ -61,7 +61,7 @@ def create_plan(request: AnyRequest, data: Annotated[PlanCreate, example("plan")
 )
 def find_plan(
     request: AnyRequest,
-    year: Annotated[int, Parameter(description="the plan year")],
+    year: Annotated[int, Parameter(ge=1, le=9999, description="the plan year")],
     department: Department = None,
     as_of: Annotated[dt.date | None, Parameter(description="check only the quarters ended by then (YYYY-MM-DD)")] = None,
     min_position: MinPosition = None,

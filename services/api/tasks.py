@@ -69,7 +69,7 @@ def open_task(request: AnyRequest, data: Annotated[TaskCreate, example("task")])
 )
 def list_tasks(
     request: AnyRequest,
-    year: Annotated[int | None, Parameter(description="the tasks' year")] = None,
+    year: Annotated[int | None, Parameter(ge=1, le=9999, description="the tasks' year")] = None,
     department: Department = None,
     limit: Limit = 50,
     offset: Offset = 0,

@@ -37,7 +37,7 @@ from services.api.schemas import (
 
 def _html(view: dict[str, Any]) -> Response[str]:
     return Response(
-        view["html"], media_type="text/html; charset=utf-8", headers={"X-Notice-SHA256": view["sha256"]}
+        view["html"], media_type="text/html", headers={"X-Notice-SHA256": view["sha256"]}
     )
 
 
@@ -113,10 +113,10 @@ def notices(request: AnyRequest, assignment_id: FromPath[uuid.UUID]) -> dict[str
 
 @get(
     "/{assignment_id:uuid}/notices/pre-visit",
-    responses=answers(200, None, READ, media_type="text/html; charset=utf-8"),
+    responses=answers(200, None, READ, media_type="text/html"),
     sync_to_thread=True,
     summary="The pre-visit notice (一次告知书), HTML",
-    media_type="text/html; charset=utf-8",
+    media_type="text/html",
     description="Printable HTML (A4, Chinese): every document required by any item of any participating department, "
     "listed once with the departments needing it, and the items per department. Once issued, the issued notice "
     "(same bytes: `X-Notice-SHA256` equals the recorded SHA-256); before, a preview for `visit_from`/`visit_to`/"
@@ -183,10 +183,10 @@ def share_documents(
 
 @get(
     "/{assignment_id:uuid}/notices/result",
-    responses=answers(200, None, READ, media_type="text/html; charset=utf-8"),
+    responses=answers(200, None, READ, media_type="text/html"),
     sync_to_thread=True,
     summary="The result notice (一表告知), HTML",
-    media_type="text/html; charset=utf-8",
+    media_type="text/html",
     description="Every department's result per item on one printable form, once every participating department "
     "approved (else 422 naming who has not). Confidential fields and evidence never appear on it.",
 )

@@ -80,7 +80,7 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
 
     # 一次告知: every document of every item of both departments, each listed once.
     r = client.get(f"/api/v1/assignments/{aid}/notices/pre-visit", headers=amr_plan)
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.status_code == 200 and r.headers["content-type"] == "text/html; charset=utf-8"  # one charset
     html = r.text
     documents = {doc for its in items.values() for i in its for doc in i["documents"]}
     assert documents and all(html.count(f"<td>{doc}</td>") == 1 for doc in documents)

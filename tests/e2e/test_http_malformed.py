@@ -1,0 +1,63 @@
+"""Malformed requests are 4xx problem+json, never a 500, and change nothing (each case an outside tester found)."""
+
+import pytest
+
+from tests.support.builders import a_target
+
+PROBLEM = "application/problem+json"
+HUGE = "9" * 30  # beyond 64 bits
+
+
+def head(runtime) -> int:
+    return runtime.app.recorder.max_notification_id() or 0
+
+
+@pytest.mark.parametrize("path", [
+    f"/api/v1/targets?offset={HUGE}", f"/api/v1/targets?min_position={HUGE}", f"/api/v1/plans?year={HUGE}",
+    f"/api/v1/tasks?year={HUGE}", f"/api/v1/public/results?offset={HUGE}", f"/api/v1/audit/events?after={HUGE}",
+    f"/api/v1/audit/export?after={HUGE}", f"/api/v1/audit/checkpoints?after_size={HUGE}",
+    f"/api/v1/kpis?year={HUGE}",
+])
+def test_integers_beyond_64_bits_are_a_400_naming_the_parameter(client, auth, path) -> None:
+    r = client.get(path, headers={} if "/public/" in path else auth("hj-eeb", "planner", "auditor"))
+    assert r.status_code == 400, r.text
+    assert r.headers["content-type"].startswith(PROBLEM)
+    name = path.split("?")[1].split("=")[0]
+    assert name in r.text
+
+
+def test_json_nested_a_thousand_deep_is_a_400(client, runtime, auth) -> None:
+    before = head(runtime)
+    r = client.post("/api/v1/targets", content="[" * 1000 + "]" * 1000,
+                    headers={**auth(), "content-type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["errors"][0]["rule"] == "depth"
+    assert head(runtime) == before
+
+
+@pytest.mark.parametrize("path", ["/api/v1/targets/import", "/api/v1/evidence"])
+def test_a_form_field_that_is_not_utf8_is_a_400(client, runtime, auth, path) -> None:
+    before = head(runtime)
+    b = b"XyZbound"
+    body = (b"--" + b + b'\r\nContent-Disposition: form-data; name="note"\r\n\r\n\xff\xfe\xfa\r\n--' + b
+            + b'\r\nContent-Disposition: form-data; name="file"; filename="t.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            b"name\r\nx\r\n--" + b + b"--\r\n")
+    r = client.post(path, content=body, headers={**auth("hj-eeb", "planner", "inspector"),
+                                                 "content-type": "multipart/form-data; boundary=XyZbound"})
+    assert r.status_code == 400 and r.json()["errors"][0]["rule"] == "encoding", r.text
+    assert head(runtime) == before
+
+
+def test_a_deadline_past_the_last_date_is_a_422(client, auth) -> None:
+    r = client.get("/api/v1/calendar/deadline?start=9999-12-31", headers=auth())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "start", r.text
+
+
+def test_unknown_routes_and_methods_carry_the_correlation_id_and_allow(client, auth) -> None:
+    r = client.get("/api/v1/nowhere", headers={**auth(), "X-Correlation-ID": "probe-404"})
+    assert r.status_code == 404 and r.headers["x-correlation-id"] == "probe-404"
+    assert r.json()["correlation_id"] == "probe-404"
+    r = client.put("/api/v1/targets", json=a_target(), headers={**auth(), "X-Correlation-ID": "probe-405"})
+    assert r.status_code == 405 and r.headers["x-correlation-id"] == "probe-405"
+    assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
+    assert client.get("/nowhere").headers["x-correlation-id"]  # made when not given
