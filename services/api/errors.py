@@ -25,7 +25,7 @@ class NotReadyError(Exception):
     """A read model has not reached the position the client asked for."""
 
 
-def problem(status: int, kind: str, title: str, detail: str, request: Request,
+def problem(status: int, kind: str, title: str, detail: str, request: Request, *,
             headers: dict[str, str] | None = None, **extra: Any) -> Response:
     headers = dict(headers or {})
     correlation_id = request.scope.get("state", {}).get("correlation_id")
@@ -65,7 +65,7 @@ def _invalid(request: Request, exc: InvalidInputError) -> Response:
 
 
 def _forbidden(request: Request, exc: PermissionDeniedError) -> Response:
-    extra = {"errors": [p.as_dict() for p in exc.problems]} if exc.problems else {}
+    extra: dict[str, Any] = {"errors": [p.as_dict() for p in exc.problems]} if exc.problems else {}
     return problem(403, "forbidden", "Forbidden", exc.message, request, **extra)
 
 
