@@ -61,3 +61,13 @@ def test_unknown_routes_and_methods_carry_the_correlation_id_and_allow(client, a
     assert r.status_code == 405 and r.headers["x-correlation-id"] == "probe-405"
     assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
     assert client.get("/nowhere").headers["x-correlation-id"]  # made when not given
+
+
+def test_a_min_position_beyond_the_head_is_refused_at_once(client, runtime, auth) -> None:
+    """A position no write has cannot be waited for: it held a worker thread for 5 s, with or without a token.
+    The 422 is the proof that nothing waited (a wait ends in 200 or 503)."""
+    beyond = head(runtime) + 1_000_000
+    for path, headers in ((f"/api/v1/public/results?min_position={beyond}", {}),
+                          (f"/api/v1/targets?min_position={beyond}", auth())):
+        r = client.get(path, headers=headers)
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "min_position", r.text
