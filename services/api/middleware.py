@@ -20,6 +20,7 @@ from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.http")
 _CORRELATION = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+MAX_AUTHORIZATION_BYTES = 8192  # our tokens are ~300 bytes
 PUBLIC_PATHS = {"/health", "/ready", "/metrics", "/api/v1/public/results"}
 
 
@@ -70,6 +71,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token."""
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        raw = next((v for k, v in connection.scope["headers"] if k == b"authorization"), b"")
+        if len(raw) > MAX_AUTHORIZATION_BYTES:  # refused before decoding: nothing large is worked on the event loop
+            raise NotAuthorizedException(f"the Authorization header is longer than {MAX_AUTHORIZATION_BYTES} bytes")
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

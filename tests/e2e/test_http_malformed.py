@@ -71,3 +71,8 @@ def test_a_min_position_beyond_the_head_is_refused_at_once(client, runtime, auth
                           (f"/api/v1/targets?min_position={beyond}", auth())):
         r = client.get(path, headers=headers)
         assert r.status_code == 422 and r.json()["errors"][0]["field"] == "min_position", r.text
+
+
+def test_an_oversized_authorization_header_is_a_401_without_decoding_it(client, runtime) -> None:
+    r = client.get("/api/v1/targets", headers={"Authorization": "Bearer " + "a" * 200_000})
+    assert r.status_code == 401 and "longer than 8192 bytes" in r.json()["detail"]
