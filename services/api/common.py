@@ -129,6 +129,7 @@ PROBLEM_TEXT = {
     404: "no such resource",
     409: "a conflict: the entry changed meanwhile (If-Match), or the thing exists already",
     422: "a rule of the domain refuses the input; `errors` names each field and rule",
+    429: "too many requests from this address (DUALRANDOM_PUBLIC_RATE_PER_MINUTE); `Retry-After` says when again",
     503: "the read models have not reached `min_position` within 5 s (1 s without a token)",
 }
 READ = (400, 401, 403, 404, 422)

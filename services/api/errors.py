@@ -93,7 +93,9 @@ def _http(request: Request, exc: HTTPException) -> Response:
     if isinstance(exc, NotFoundException):
         return problem(404, "not-found", "Not found", exc.detail, request)
     extra = exc.extra if isinstance(exc.extra, dict) else {}
-    headers = {k.title(): v for k, v in (exc.headers or {}).items()}  # 405: Allow
+    headers = {k.title(): v for k, v in (exc.headers or {}).items()}  # 405: Allow; 429: RateLimit-*
+    if exc.status_code == 429 and "Ratelimit-Reset" in headers:
+        headers["Retry-After"] = headers["Ratelimit-Reset"]
     return problem(exc.status_code, "http-" + str(exc.status_code), exc.detail, exc.detail, request,
                    headers=headers, **extra)
 

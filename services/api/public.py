@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from litestar import Router, get
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.params import Parameter
 
 from services.api.common import (
@@ -18,7 +19,7 @@ from services.api.schemas import Page
 
 @get(
     "/results",
-    responses=answers(200, Page, (400, 422), also=(503,)),
+    responses=answers(200, Page, (400, 422), also=(429, 503)),
     sync_to_thread=True,
     summary="Search published results (public, no token)",
     description="Published results only, newest first, with confidential fields and evidence removed: plan, task, "
@@ -37,9 +38,13 @@ def public_results(
     return rt.publicity.public_results(q, limit, offset)
 
 
-def router() -> Router:
+def router(rate_per_minute: int = 0) -> Router:
+    """The public routes; requests (no token) limited per client address to ``rate_per_minute`` (0: no limit):
+    429 problem+json with Retry-After past it (counted per process)."""
+    limit = [RateLimitConfig(rate_limit=("minute", rate_per_minute)).middleware] if rate_per_minute else []
     return Router(
         "/public",
         route_handlers=[public_results],
         tags=["public"],
+        middleware=limit,
     )

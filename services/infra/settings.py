@@ -65,6 +65,7 @@ class Settings:
     log_format: str = "console"
     log_level: str = "INFO"
     projections_in_process: bool = True
+    public_rate_per_minute: int = 300  # requests per client address to /api/v1/public/* (per process); 0: unlimited
     ready_max_lag: int = 0  # events a read model may lag before /ready answers 503; 0: lag never does
     relay_enabled: bool = True
     db_pool_size: int = 10
@@ -110,6 +111,8 @@ class Settings:
             log_level=log_level,
             projections_in_process=_bool("DUALRANDOM_PROJECTIONS_IN_PROCESS", get("PROJECTIONS_IN_PROCESS", "true")),
             ready_max_lag=_int("DUALRANDOM_READY_MAX_LAG", get("READY_MAX_LAG", "0"), 0, 10**12),
+            public_rate_per_minute=_int("DUALRANDOM_PUBLIC_RATE_PER_MINUTE", get("PUBLIC_RATE_PER_MINUTE", "300"),
+                                        0, 10**9),
             relay_enabled=_bool("DUALRANDOM_RELAY_ENABLED", get("RELAY_ENABLED", "true")),
             db_pool_size=_int("DUALRANDOM_DB_POOL_SIZE", get("DB_POOL_SIZE", "10"), 1, 200),
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,

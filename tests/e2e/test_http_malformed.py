@@ -76,3 +76,24 @@ def test_a_min_position_beyond_the_head_is_refused_at_once(client, runtime, auth
 def test_an_oversized_authorization_header_is_a_401_without_decoding_it(client, runtime) -> None:
     r = client.get("/api/v1/targets", headers={"Authorization": "Bearer " + "a" * 200_000})
     assert r.status_code == 401 and "longer than 8192 bytes" in r.json()["detail"]
+
+
+def test_the_public_endpoint_is_rate_limited_per_client(runtime) -> None:
+    """Without a token, past DUALRANDOM_PUBLIC_RATE_PER_MINUTE a client gets 429 problem+json with Retry-After;
+    the API with a token is not limited by it."""
+    from dataclasses import replace
+
+    from litestar.testing import TestClient
+
+    from services.api.app import create_app
+    from services.api.auth import issue_token
+
+    runtime.settings = replace(runtime.settings, public_rate_per_minute=5)
+    token = issue_token(runtime.settings.secret_key, "hj-eeb", ["planner"], None, 600)
+    with TestClient(create_app(runtime, background=False)) as client:
+        answers = [client.get("/api/v1/public/results").status_code for _ in range(6)]
+        assert answers == [200] * 5 + [429]
+        r = client.get("/api/v1/public/results")
+        assert r.headers["content-type"].startswith(PROBLEM) and int(r.headers["retry-after"]) > 0
+        assert all(client.get("/api/v1/targets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+                   for _ in range(8))
