@@ -224,3 +224,64 @@ def test_nats_config_command_writes_users_for_registered_departments(tmp_path: P
     again = runner.invoke(main, ["nats-config", "--out", str(out)])
     assert again.exit_code == 0, again.output
     assert json.loads((out / "credentials.json").read_text("utf-8"))["hj-eeb"] == creds["hj-eeb"]  # kept
+
+
+def test_a_full_serve_run_logs_no_configured_secret(
+    secured: tuple[ConfiguredNats, dict[str, str]], database_url: str, tmp_path: Path
+) -> None:
+    """`dualrandom serve` with every secret configured (the relay's NATS password, the database password, the
+    token key, the checkpoint signing key), tokens used and refused, the relay publishing, then stopped: no
+    secret, token or password appears in any log line."""
+    import base64
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    from services.api.auth import issue_token
+
+    server, passwords = secured
+    if database_url.startswith("postgresql"):  # the machine's PostgreSQL trusts local connections: any password
+        database_url = database_url.replace("postgresql+psycopg://postgres@", "postgresql+psycopg://postgres:pg-Secret-77@")
+        assert "pg-Secret-77" in database_url
+    secret_key = "token-key-" + "k" * 40
+    signing_key = base64.b64encode(bytes(range(32))).decode()
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
+           "DUALRANDOM_VAR_DIR": str(tmp_path / "var"), "DUALRANDOM_DATABASE_URL": database_url,
+           "DUALRANDOM_NATS_URL": server.url_for("relay", passwords["relay"]), "DUALRANDOM_SECRET_KEY": secret_key,
+           "DUALRANDOM_AUDIT_SIGNING_KEY": signing_key, "DUALRANDOM_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "dualrandom"), "serve", "--port", str(port)],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    token = issue_token(secret_key, "hj-eeb", ["admin"], None, 600)
+    forged = issue_token("another-key-" + "x" * 40, "hj-eeb", ["admin"], None, 600)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the server's readiness, polled: the wait ends on its answer
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve did not become ready"
+            time.sleep(0.1)
+        h = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(url + "/api/v1/departments", headers=h, json=a_department(code="hj-eeb"))
+        assert r.status_code == 201, r.text
+        assert httpx.get(url + "/api/v1/targets", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+        position = r.json()["position"]
+        deadline = time.monotonic() + 30
+        while (httpx.get(url + "/ready").json()["relay"] or {}).get("position", 0) < position:  # published
+            assert time.monotonic() < deadline, "the relay did not publish"
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert '"serving"' in stderr
+    for secret in (passwords["relay"], "pg-Secret-77", secret_key, signing_key, token, forged):
+        assert secret not in stderr, f"a secret reached the log: {secret[:6]}..."
