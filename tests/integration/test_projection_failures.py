@@ -138,3 +138,21 @@ def test_ready_and_metrics_report_a_failed_read_model(runtime: Any) -> None:
         runtime.runner.catch_up()
         assert client.get("/ready").json()["status"] == "ready"
         assert 'dualrandom_projection_failed{projection="refusing"} 0' in client.get("/metrics").text
+
+
+def test_a_stored_nul_reaches_the_read_models_as_a_replacement_character(runtime: Any) -> None:
+    """A store written before every text was checked may hold a name with U+0000, which a PostgreSQL text
+    column refuses: every read model still reaches the head (the name reads U+FFFD there, U+0000 on SQLite),
+    and the audit tree hashes the stored bytes as they are."""
+    from projections.directory.queries import list_entries
+    from tests.support.builders import registered_before_the_text_rule
+
+    registered_before_the_text_rule(runtime.app, PLANNER, "target", a_target(name="获嘉\x00化工"))
+    runtime.app.register("target", a_target(name="获嘉正常"), PLANNER)
+    runtime.runner.catch_up()
+    head = runtime.runner.head()
+    assert runtime.runner.failures() == []
+    assert all(runtime.runner.position(p.name) == head for p in runtime.runner.projections)
+    names = {e["name"] for e in list_entries(runtime.engine, "target", {}, 50, 0).items}
+    replaced = "获嘉\ufffd化工" if runtime.engine.dialect.name == "postgresql" else "获嘉\x00化工"
+    assert names == {replaced, "获嘉正常"}

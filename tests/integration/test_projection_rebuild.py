@@ -18,7 +18,14 @@ from projections.directory.queries import list_entries
 from projections.runner import REBUILD_SUFFIX, ProjectionRunner
 from services.application import CommandContext
 from services.runtime import Runtime, all_projections
-from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item
+from tests.support.builders import (
+    a_department,
+    a_target,
+    an_expert,
+    an_inspector,
+    an_item,
+    registered_before_the_text_rule,
+)
 from tests.support.projections import CHECK_SUFFIX, assert_rebuild_equals_live, schema_wide_names
 
 ADMIN = CommandContext(Actor("root", "hj-eeb", ("admin",)), correlation_id="test-admin")
@@ -368,19 +375,6 @@ def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
     runtime.runner.rebuild(["directory"])
 
 
-def _registered_before_the_text_rule(runtime: Runtime, kind: str, data: dict[str, Any]) -> str:
-    """An entry as a store written before control characters were refused (domain.text) may hold it: the
-    aggregate made from the data as given, recorded as ``register`` records it."""
-    from domain.directory import KINDS
-
-    cls = KINDS[kind]
-    values = cls.validate_new({**data, "name": "占位"})
-    values["name"] = data["name"]
-    agg = cls(data=values)  # type: ignore[call-arg]  # each kind's __init__(data) is its @event("Registered")
-    assert runtime.app.record(PLANNER, f"register_{kind}", agg) is not None
-    return str(agg.id)
-
-
 def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: Runtime, monkeypatch) -> None:
     """The execution read model reads directory names from the stored state (``stored_topics``) unless an event
     must be decoded (an escape, an upcast): both ways give the same rows, and a live run of either equals the other.
@@ -394,7 +388,7 @@ def test_names_read_from_stored_states_are_those_of_the_decoded_events(runtime: 
         if i % 3:
             item_id = runtime.app.register("item", an_item(name=f"事项{i}"), PLANNER).id
         else:  # a name whose stored state has a \u escape: decoded, not read from the stored state
-            item_id = _registered_before_the_text_rule(runtime, "item", an_item(name=f"事项\u0007{i}"))
+            item_id = registered_before_the_text_rule(runtime.app, PLANNER, "item", an_item(name=f"事项\u0007{i}"))
         if i % 2 == 0:
             runtime.app.update("item", uuid.UUID(item_id), {"name": f"改名事项{i}"}, PLANNER)
         t = runtime.app.register("target", a_target(name=f"企业{i}"), PLANNER)
