@@ -204,11 +204,6 @@ def copy_of(projection: Projection, suffix: str) -> Projection:
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")  # an escaped U+0000, not an escaped backslash
 
 
-def _is_nul_refusal(exc: BaseException) -> bool:
-    """PostgreSQL's (psycopg's) refusal of U+0000 in a text value."""
-    return "NUL (0x00)" in str(exc)
-
-
 def _without_nul(n: Any) -> Any:
     """The notification with every U+0000 of its stored JSON state read as U+FFFD."""
     state = bytes(n.state)
@@ -340,25 +335,10 @@ class ProjectionRunner:
     # -- live ---------------------------------------------------------------------------------------------
     def run_once(self, projection: Projection, until: int | None = None) -> int:
         """Apply the next batch to one projection (no event after position ``until``, when given);
-        returns how many events were applied.
-
-        A stored text with U+0000 (written before every text was checked on entry, see ``domain.text``) cannot
-        go into a PostgreSQL text column: such a batch is applied again with that character read as U+FFFD
-        (the log keeps its bytes; the audit tree, which hashes the stored bytes, never gets it replaced)."""
-        try:
-            return self._run_once(projection, until, replace_nul=False)
-        except Exception as exc:
-            if not _is_nul_refusal(exc) or getattr(projection, "stored_events", False):
-                raise
-            log.warning("projection_nul_replaced", projection=projection.name)
-            return self._run_once(projection, until, replace_nul=True)
-
-    def _run_once(self, projection: Projection, until: int | None, *, replace_nul: bool) -> int:
+        returns how many events were applied."""
         with self.engine.begin() as conn:
             start = self._lock(conn, projection.name)
             batch = self._read(start, self.batch_size, until)
-            if replace_nul:
-                batch = [_without_nul(n) for n in batch]
             if not batch:
                 self._publish(projection.name, start)
                 return 0
@@ -370,13 +350,20 @@ class ProjectionRunner:
         """Apply ``batch`` to each (projection, position row, start) and move each row, compare-and-set.
 
         An event is decoded once for all the projections, and only when one of them wants its topic (``topics``);
-        each projection gets the events it wants, in log order, and is not called when there are none."""
+        each projection gets the events it wants, in log order, and is not called when there are none.
+
+        A stored text with U+0000 (written before every text was checked on entry, see ``domain.text``) reaches
+        the read models as U+FFFD, on every store alike (a PostgreSQL text column refuses U+0000); the log keeps
+        its bytes, and the projections of stored events (the audit tree hashes them) get them as they are."""
         decoded: list[Any] = [None] * len(batch)  # the domain event of batch[i], once decoded
+        readable = batch
+        if any(b"\\u0000" in n.state for n in batch):
+            readable = [_without_nul(n) for n in batch]
         for projection, row, start in targets:
             if getattr(projection, "stored_events", False):
                 projection.apply_batch(conn, [(n.id, n) for n in batch])
             else:
-                events = self._events_for(projection, batch, decoded)
+                events = self._events_for(projection, readable, decoded)
                 if events:
                     projection.apply_batch(conn, events)
             moved = conn.execute(
