@@ -67,8 +67,8 @@ def test_ready_shows_each_read_model_and_lag_alone_does_not_make_it_unready_by_d
     body = response.json()
     assert response.status_code == 200 and body["status"] == "ready" and body["max_lag"] is None
     assert body["head"] == 4
-    assert body["projections"]["directory"] == {"position": 4, "lag": 0, "ready": True}
-    assert body["projections"]["audit"] == {"position": 0, "lag": 4, "ready": True}
+    assert body["projections"]["directory"] == {"position": 4, "lag": 0, "ready": True, "failed": None}
+    assert body["projections"]["audit"] == {"position": 0, "lag": 4, "ready": True, "failed": None}
 
 
 def test_ready_answers_503_while_a_read_model_lags_more_than_the_threshold(runtime: Runtime) -> None:
@@ -81,7 +81,7 @@ def test_ready_answers_503_while_a_read_model_lags_more_than_the_threshold(runti
         at_threshold = client.get("/ready")
     assert lagging.status_code == 503
     assert lagging.json()["status"] == "lagging" and lagging.json()["max_lag"] == 2
-    assert lagging.json()["projections"]["directory"] == {"position": 0, "lag": 3, "ready": False}
+    assert lagging.json()["projections"]["directory"] == {"position": 0, "lag": 3, "ready": False, "failed": None}
     assert at_threshold.status_code == 200 and at_threshold.json()["status"] == "ready"
 
 
