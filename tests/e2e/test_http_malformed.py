@@ -61,3 +61,19 @@ def test_unknown_routes_and_methods_carry_the_correlation_id_and_allow(client, a
     assert r.status_code == 405 and r.headers["x-correlation-id"] == "probe-405"
     assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
     assert client.get("/nowhere").headers["x-correlation-id"]  # made when not given
+
+
+def test_an_export_for_a_department_that_is_no_code_is_a_422(client, auth) -> None:
+    # The department names the export file (Content-Disposition): text no header can carry was a 500.
+    r = client.get("/api/v1/publicity/export", params={"department": "\U000b05fe"}, headers=auth("hj-admin", "admin"))
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["errors"][0] == {"field": "department", "rule": "format", "message": r.json()["errors"][0]["message"]}
+    assert r.json()["errors"][0]["message"].startswith("must be a department code")
+
+
+@pytest.mark.parametrize("name", ["state", "kind"])
+def test_a_referral_filter_outside_its_choices_is_a_422_naming_it(client, auth, name) -> None:
+    for value in ("", "nonsense"):
+        r = client.get("/api/v1/referrals", params={name: value}, headers=auth("hj-admin", "admin"))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == name, r.text
+        assert r.json()["errors"][0]["rule"] == "choice"
