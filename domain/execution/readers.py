@@ -1,12 +1,14 @@
 """Who reads a visit's execution, lists a department's records, exports results and handles evidence files."""
 
+import re
 from collections.abc import Collection
 
 from domain.access import Actor
-from domain.errors import PermissionDeniedError
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.values import Role
 
 _PARTNER_ONLY = (Role.PARTNER.value,)
+_DEPARTMENT_CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")  # as the directory's department codes
 
 
 def reads_everything(actor: Actor) -> bool:
@@ -42,7 +44,11 @@ def refuse_partner(actor: Actor) -> None:
 
 def export_department(actor: Actor, department: str | None) -> str | None:
     """The department an export covers (None: all): the department's reviewers and planners export their own,
-    admins and auditors any or all."""
+    admins and auditors any or all. A ``department`` that is not a department code is refused (422): it names the
+    export file."""
+    if department and not _DEPARTMENT_CODE.match(department):
+        raise InvalidInputError([FieldProblem("department", "format", "must be a department code (lower-case "
+                                              "letters, digits and -)")])
     dept = department or (None if reads_everything(actor) else actor.department)
     if not reads_everything(actor) and not (
         actor.department == dept and (actor.has(Role.REVIEWER) or actor.has(Role.PLANNER))

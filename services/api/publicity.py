@@ -1,9 +1,11 @@
 """Exports for 国家企业信用信息公示系统."""
 
 import datetime as dt
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from litestar import Response, Router, get
+from litestar.openapi.spec import Operation
 from litestar.params import Parameter
 
 from services.api.common import (
@@ -17,6 +19,23 @@ from services.api.common import (
     wait,
 )
 from services.api.schemas import EXPORT_FORMATS
+from services.usecases.publicity import EXPORT_FORMATS as EXPORT_MEDIA
+
+
+@dataclass
+class ExportOperation(Operation):
+    """The export's success is documented once per format: the JSON array of push records, the XLSX and the CSV
+    sheet, each under the media type it is answered with (not application/octet-stream)."""
+
+    def to_schema(self) -> dict[str, Any]:
+        schema = super().to_schema()
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        push = {"schema": {"type": "array", "items": {"type": "object"},
+                           "description": "the data-push file: one record per approved inspection"}}
+        schema["responses"]["200"]["content"] = {
+            media.split(";")[0]: push if fmt == "json" else binary for fmt, (media, _) in EXPORT_MEDIA.items()
+        }
+        return schema
 
 
 @get(
@@ -25,6 +44,7 @@ from services.api.schemas import EXPORT_FORMATS
     sync_to_thread=True,
     summary="Export for 国家企业信用信息公示系统（河南）",
     media_type="application/octet-stream",
+    operation_class=ExportOperation,
     description="`format=json`: the data-push file (raninsPlanId, raninsPlaneName, raninsTaskId, raninsTaskName, "
     "raninsTypeName 定向/不定向, insAuth, insDate, uniscid, entName, details[raninsItemName, raninsCheckResName]); "
     "`xlsx` / `csv` (UTF-8 with BOM): the manual-entry sheet, one row per item. Approved results of `department` "

@@ -85,6 +85,9 @@ def list_referrals(
     wait(request, min_position)
     if direction not in (None, "incoming", "outgoing"):
         raise InvalidInputError([FieldProblem("direction", "choice", "must be incoming or outgoing")])
+    for name, value, allowed in (("state", referral_state, REFERRAL_STATES), ("kind", kind, REFERRAL_KINDS)):
+        if value is not None and value not in allowed:
+            raise InvalidInputError([FieldProblem(name, "choice", f"must be one of: {', '.join(allowed)}")])
     filters = {"direction": direction, "department": department, "state": referral_state, "kind": kind}
     return rt.referrals.list_referrals(request.user, filters, limit, offset)
 

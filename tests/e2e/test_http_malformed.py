@@ -97,3 +97,19 @@ def test_the_public_endpoint_is_rate_limited_per_client(runtime) -> None:
         assert r.headers["content-type"].startswith(PROBLEM) and int(r.headers["retry-after"]) > 0
         assert all(client.get("/api/v1/targets", headers={"Authorization": f"Bearer {token}"}).status_code == 200
                    for _ in range(8))
+
+
+def test_an_export_for_a_department_that_is_no_code_is_a_422(client, auth) -> None:
+    # The department names the export file (Content-Disposition): text no header can carry was a 500.
+    r = client.get("/api/v1/publicity/export", params={"department": "\U000b05fe"}, headers=auth("hj-admin", "admin"))
+    assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert r.json()["errors"][0] == {"field": "department", "rule": "format", "message": r.json()["errors"][0]["message"]}
+    assert r.json()["errors"][0]["message"].startswith("must be a department code")
+
+
+@pytest.mark.parametrize("name", ["state", "kind"])
+def test_a_referral_filter_outside_its_choices_is_a_422_naming_it(client, auth, name) -> None:
+    for value in ("", "nonsense"):
+        r = client.get("/api/v1/referrals", params={name: value}, headers=auth("hj-admin", "admin"))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == name, r.text
+        assert r.json()["errors"][0]["rule"] == "choice"
