@@ -377,16 +377,16 @@ class DualRandom(Application):
         else:
             chunk_size = 500
             cols = (table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
-            stmt = None
+            # one statement, the ids bound at execution: a statement holding its values stays in SQLAlchemy's
+            # compiled cache with them (an import's ids would pile up there)
+            stmt = (
+                sa.select(*cols).where(cols[0].in_(sa.bindparam("ids", expanding=True))).order_by(cols[0], cols[1])
+            )
         to_domain_event = self.mapper.to_domain_event
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start : start + chunk_size]
             with recorder.transaction(commit=False) as session:
-                if stmt is None:
-                    query = sa.select(*cols).where(table.c.originator_id.in_(chunk)).order_by(cols[0], cols[1])
-                    rows = session.execute(query).all()
-                else:
-                    rows = session.execute(stmt, {"ids": chunk}).all()
+                rows = session.execute(stmt, {"ids": chunk}).all()
             for oid, version, topic, state in rows:
                 ev: Any = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
                 found[ev.originator_id] = ev.mutate(found.get(ev.originator_id))
