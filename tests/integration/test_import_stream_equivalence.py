@@ -78,7 +78,8 @@ def test_a_streamed_import_stores_what_the_list_import_stores(
         [[code, f"获嘉县示例企业{CODES.index(code) if same and code in CODES else 'X'}有限公司", "获嘉县", "化工",
           "一般", risk] for code, risk, same in file]
     )
-    answers, stored = [], []
+    answers: list[tuple[Any, ...]] = []
+    stored: list[list[tuple[Any, ...]]] = []
     for name, chunk, rows in (
         ("list", 10**6, lambda: parse_file("target", content, "t.csv")),
         ("stream", 3, lambda: iter_file("target", io.BytesIO(content), "t.csv")),
