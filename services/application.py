@@ -487,7 +487,7 @@ class _RowCheck:
         self.problems = _Problems()
         self.forbidden = _Problems()
         # The one thing that grows with the file: the id of every row so far (16 bytes, as a bytes object) and
-        # its row number, to name the first row of a repeated key; about 100 bytes a row (tests/bench/README.md).
+        # its row number, to name the first row of a repeated key; about 130 bytes a row (tests/bench/README.md).
         self.seen: dict[bytes, int] = {}
         self.writable: dict[str, bool] = {}
 
