@@ -1,5 +1,5 @@
 """Peak memory of a streamed import: a generated CSV of N targets imported through ``iter_file`` and
-``DualRandom.import_entries`` in a child process, whose peak RSS (``ru_maxrss``) is reported.
+``DualRandom.import_entries`` in a child process, whose peak RSS (``VmHWM``) is reported.
 
     .venv/bin/python tests/bench/bench_import_memory.py [--rows 100000 ...] [--database-url URL | --sqlite]
 
@@ -26,14 +26,19 @@ import _support as S
 COLUMNS = ["credit_code", "name", "address", "county", "industry", "supervision_class", "risk_class", "tags"]
 
 CHILD = """
-import json, resource, sys, time
+import json, sys, time
 from domain.access import SYSTEM
 from services.application import CommandContext, DualRandom
 from services.infra.imports import iter_file
+
+def hwm_kib():  # this process's peak RSS (ru_maxrss would count a big parent's: Linux keeps it across exec)
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM:")).split()[1])
+
 path, url = sys.argv[1], sys.argv[2]
 app = DualRandom(url)
 app.recorder.max_notification_id()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kib()
 done = [0]
 started = time.perf_counter()
 with open(path, "rb") as source:
@@ -41,7 +46,7 @@ with open(path, "rb") as source:
                                 progress=lambda n: done.__setitem__(0, done[0] + n))
 elapsed = time.perf_counter() - started
 app.close()
-print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "base_kib": base,
+print(json.dumps({"peak_kib": hwm_kib(), "base_kib": base,
                   "seconds": elapsed, "created": result.created, "events": result.events, "progress": done[0]}))
 """
 
