@@ -2,8 +2,9 @@
 
 import contextvars
 import gc
+import itertools
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from domain import access
 from domain.access import Actor
 from domain.directory import KINDS, DirectoryEntry
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from services.infra.imports import MAX_REPORTED_PROBLEMS
 from services.infra.recorder import GroupCommit
 
 APP_NAME = "dualrandom"  # events table: dualrandom_events
@@ -187,10 +189,14 @@ class DualRandom(Application):
         return Written(str(agg.id), agg.version, position, tuple(changed))
 
     def import_entries(
-        self, kind: str, rows: Sequence[tuple[int, dict[str, Any]]], ctx: CommandContext,
+        self, kind: str, rows: Iterable[tuple[int, dict[str, Any]]], ctx: CommandContext,
         progress: Callable[[int], None] | None = None,
     ) -> ImportResult:
-        """All-or-nothing import: validate every row, then store every change in one transaction."""
+        """All-or-nothing import: validate every row, then store every change in one transaction.
+
+        ``rows`` may be a list or an iterator (``services.infra.imports.iter_file``): a large one is read and
+        stored a chunk at a time (``_import_streaming``), so memory holds a bounded window of rows, aggregates
+        and events, whatever the file's size; ``progress(n)`` is called as rows are done."""
         # An import makes hundreds of thousands of objects and no garbage cycles: the cyclic collector
         # would walk the growing heap again and again. Pause it for the import (as it was afterwards).
         gc_was_enabled = gc.isenabled()
@@ -202,17 +208,23 @@ class DualRandom(Application):
                 gc.enable()
 
     def _import_entries(
-        self, kind: str, rows: Sequence[tuple[int, dict[str, Any]]], ctx: CommandContext,
+        self, kind: str, rows: Iterable[tuple[int, dict[str, Any]]], ctx: CommandContext,
         progress: Callable[[int], None] | None,
     ) -> ImportResult:
         cls = KINDS[kind]
-        if len(rows) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
-            return self._import_streaming(cls, rows, ctx, progress)
+        it = iter(rows)
+        head = list(itertools.islice(it, _PIPELINE_CHUNK + 1))  # more than one chunk: the streamed path
+        if len(head) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
+            stream = itertools.chain(head, it)
+            del head, rows  # the chain holds the first chunk until it is consumed, then lets it go
+            return self._import_streaming(cls, stream, ctx, progress)
+        rows = head + list(it)  # small (or a cache/snapshots app, which saves through the library's path)
+        del head
         check = _RowCheck(cls, ctx)
         valid = check.rows(rows)
         check.raise_if_bad()
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
-        problems: list[FieldProblem] = []
+        problems = _Problems()
         to_save: list[DirectoryEntry] = []
         counts = [0, 0, 0]  # created, updated, unchanged
         registered = getattr(cls, "Registered", None)
@@ -222,8 +234,7 @@ class DualRandom(Application):
                 to_save.append(agg)
             if progress and i % 1000 == 0:
                 progress(1000)
-        if problems:
-            raise InvalidInputError(problems, f"{len({p.row for p in problems})} bad rows; nothing was imported")
+        problems.raise_if_any()
         if progress:
             progress(len(valid) % 1000)
         events = sum(len(a.pending_events) for a in to_save)
@@ -231,12 +242,17 @@ class DualRandom(Application):
         return ImportResult(counts[0], counts[1], counts[2], events, position)
 
     def _import_streaming(
-        self, cls: type[DirectoryEntry], rows: Sequence[tuple[int, dict[str, Any]]], ctx: CommandContext,
+        self, cls: type[DirectoryEntry], rows: Iterator[tuple[int, dict[str, Any]]], ctx: CommandContext,
         progress: Callable[[int], None] | None,
     ) -> ImportResult:
         """A large import in one pass and one transaction that starts at once: chunk k+1 of the file is
-        validated, its existing entries loaded, its aggregates made, stamped (the metadata ``_store`` gives,
-        one causation id for the whole import) and serialised while a worker thread inserts chunk k.
+        read (``rows`` may be a lazy iterator), validated, its existing entries loaded, its aggregates made,
+        stamped (the metadata ``_store`` gives, one causation id for the whole import) and serialised while a
+        worker thread inserts chunk k.
+
+        Bounded memory: a chunk's rows, aggregates and events are let go once it is inserted; what is kept
+        for the whole file is the count of events, the last position and, for duplicate keys, one entry per
+        row (``_RowCheck.seen``); problems are kept up to ``MAX_REPORTED_PROBLEMS`` and counted beyond.
 
         Still all or nothing, with the same answers as the small path: once a row is bad (or forbidden)
         nothing more is loaded, made or inserted, the rest of the file is still validated so that the answer
@@ -251,22 +267,37 @@ class DualRandom(Application):
         recorder: Any = self.recorder
         to_stored_event = self.mapper.to_stored_event
         check = _RowCheck(cls, ctx)
-        problems: list[FieldProblem] = []  # from applying rows to existing entries
+        problems = _Problems()  # from applying rows to existing entries
         refused: InvalidInputError | None = None  # an id of another kind (load_many)
         counts = [0, 0, 0]  # created, updated, unchanged
+        # The notification hooks get every recording after the commit: kept only when a subclass listens.
+        hooked = (
+            getattr(self._notify, "__func__", None) is not Application._notify
+            or getattr(self.notify, "__func__", None) is not Application.notify
+        )
         events_all: list[Any] = []
         stored_all: list[StoredEvent] = []
-        notification_ids: list[int] = []
+        notification_ids: list[int] = []  # only when hooked
+        n_events = 0
+        position: int | None = None
+
+        def inserted(ids: list[int]) -> None:
+            nonlocal position
+            if ids:
+                position = max(ids) if position is None else max(position, max(ids))
+            if hooked:
+                notification_ids.extend(ids)
+
         try:
             with recorder.transaction(commit=True) as session, ThreadPoolExecutor(
                 1, thread_name_prefix="dualrandom-insert"
             ) as pool:  # the pool exits first: an insert still running ends before the rollback
                 running: Future[Any] | None = None
-                for start in range(0, len(rows), _PIPELINE_CHUNK):
-                    part = rows[start : start + _PIPELINE_CHUNK]
+                while part := list(itertools.islice(rows, _PIPELINE_CHUNK)):
                     valid = check.rows(part)
                     if progress:
                         progress(len(part))
+                    del part
                     if check.bad or refused is not None:
                         continue  # nothing more to store: the rest is validated for the answer only
                     try:  # outside this thread's transaction: a pooled connection of its own
@@ -279,39 +310,40 @@ class DualRandom(Application):
                         agg = _imported(cls, registered, existing.get(agg_id), rownum, values, agg_id, counts, problems)
                         if agg is not None:
                             chunk.append(agg)
+                    del valid, existing
                     if problems:
                         continue  # nothing more to store; the rest is still applied, for the answer only
                     events = _stamp(base, chunk)
                     for agg in chunk:
                         agg.collect_events()
+                    del chunk
                     if not events:
                         continue
                     stored = [to_stored_event(ev) for ev in events]
                     if running is not None:
-                        notification_ids.extend(running.result())
+                        inserted(running.result())
                     running = pool.submit(recorder.insert_events, stored, session=session)
-                    events_all.extend(events)
-                    stored_all.extend(stored)
+                    n_events += len(events)
+                    if hooked:
+                        events_all.extend(events)
+                        stored_all.extend(stored)
+                    del events, stored
                 if running is not None:
-                    notification_ids.extend(running.result())
+                    inserted(running.result())
+                    running = None
                 check.raise_if_bad()
                 if refused is not None:
                     raise refused
-                if problems:
-                    raise InvalidInputError(
-                        problems, f"{len({p.row for p in problems})} bad rows; nothing was imported"
-                    )
+                problems.raise_if_any()
         except IntegrityError as exc:
             raise ConflictError(
                 "another write to the same entry was stored first (or the entry already exists); "
                 "nothing was stored: reload and retry"
             ) from exc
-        recordings = _recordings(events_all, stored_all, notification_ids)
-        if recordings:
-            self._notify(recordings)
+        if hooked and events_all:
+            self._notify(_recordings(events_all, stored_all, notification_ids))
             self.notify(events_all)  # deprecated hook, as save() calls it
-        position = max(notification_ids) if notification_ids else None
-        return ImportResult(counts[0], counts[1], counts[2], len(events_all), position)
+        return ImportResult(counts[0], counts[1], counts[2], n_events, position)
 
     # -- reading ---------------------------------------------------------------------------------
     def _exists(self, agg_id: uuid.UUID) -> bool:
@@ -345,16 +377,16 @@ class DualRandom(Application):
         else:
             chunk_size = 500
             cols = (table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
-            stmt = None
+            # one statement, the ids bound at execution: a statement holding its values stays in SQLAlchemy's
+            # compiled cache with them (an import's ids would pile up there)
+            stmt = (
+                sa.select(*cols).where(cols[0].in_(sa.bindparam("ids", expanding=True))).order_by(cols[0], cols[1])
+            )
         to_domain_event = self.mapper.to_domain_event
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start : start + chunk_size]
             with recorder.transaction(commit=False) as session:
-                if stmt is None:
-                    query = sa.select(*cols).where(table.c.originator_id.in_(chunk)).order_by(cols[0], cols[1])
-                    rows = session.execute(query).all()
-                else:
-                    rows = session.execute(stmt, {"ids": chunk}).all()
+                rows = session.execute(stmt, {"ids": chunk}).all()
             for oid, version, topic, state in rows:
                 ev: Any = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
                 found[ev.originator_id] = ev.mutate(found.get(ev.originator_id))
@@ -452,16 +484,18 @@ class _RowCheck:
     def __init__(self, cls: type[DirectoryEntry], ctx: CommandContext) -> None:
         self.cls = cls
         self.ctx = ctx
-        self.problems: list[FieldProblem] = []
-        self.forbidden: list[FieldProblem] = []
-        self.seen: dict[uuid.UUID, int] = {}
+        self.problems = _Problems()
+        self.forbidden = _Problems()
+        # The one thing that grows with the file: the id of every row so far (16 bytes, as a bytes object) and
+        # its row number, to name the first row of a repeated key; about 130 bytes a row (tests/bench/README.md).
+        self.seen: dict[bytes, int] = {}
         self.writable: dict[str, bool] = {}
 
     @property
     def bad(self) -> bool:
         return bool(self.problems or self.forbidden)
 
-    def rows(self, rows: Sequence[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any], uuid.UUID]]:
+    def rows(self, rows: Iterable[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any], uuid.UUID]]:
         """The valid rows: (row number, the validated values of the columns the file has, id)."""
         cls, kind = self.cls, self.cls.KIND
         problems, forbidden, seen, writable = self.problems, self.forbidden, self.seen, self.writable
@@ -470,21 +504,22 @@ class _RowCheck:
             try:
                 values = cls.validate_new(raw, row=rownum)
             except InvalidInputError as exc:
-                problems.extend(exc.problems)
+                problems.add(exc.problems)
                 continue
             agg_id = cls.id_for(values)
-            if agg_id in seen:
+            first = seen.get(agg_id.bytes)
+            if first is not None:
                 key = cls.key_of(values)
-                problems.append(FieldProblem(_key_field(cls), "duplicate", f"{key} repeats row {seen[agg_id]}", rownum))
+                problems.add([FieldProblem(_key_field(cls), "duplicate", f"{key} repeats row {first}", rownum)])
                 continue
-            seen[agg_id] = rownum
+            seen[agg_id.bytes] = rownum
             owner = _owner(cls, values)
             allowed = writable.get(owner)
             if allowed is None:
                 allowed = writable[owner] = access.can_write(self.ctx.actor, kind, owner)
             if not allowed:
-                forbidden.append(
-                    FieldProblem("department", "forbidden", f"you may not write {kind} entries of {owner}", rownum)
+                forbidden.add(
+                    [FieldProblem("department", "forbidden", f"you may not write {kind} entries of {owner}", rownum)]
                 )
                 continue
             # Only the fields the file has: an absent column leaves the stored value alone.
@@ -495,18 +530,40 @@ class _RowCheck:
         kind = self.cls.KIND
         if self.forbidden:
             raise PermissionDeniedError(
-                f"{len(self.forbidden)} rows are {kind} entries you may not write; nothing was imported",
-                self.forbidden,
+                f"{self.forbidden.rows} rows are {kind} entries you may not write; nothing was imported"
+                + self.forbidden.shown(),
+                list(self.forbidden),
             )
-        if self.problems:
-            raise InvalidInputError(
-                self.problems, f"{len({p.row for p in self.problems})} bad rows; nothing was imported"
-            )
+        self.problems.raise_if_any()
+
+
+class _Problems(list[FieldProblem]):
+    """Problems of an import, one call of ``add`` per bad row: the first ``MAX_REPORTED_PROBLEMS`` are kept
+    (a file of a million bad rows cannot fill memory with its answer), the bad rows and problems counted."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = 0
+        self.total = 0
+
+    def add(self, problems: Sequence[FieldProblem]) -> None:
+        self.rows += 1
+        self.total += len(problems)
+        room = MAX_REPORTED_PROBLEMS - len(self)
+        if room > 0:
+            self.extend(problems[:room])
+
+    def shown(self) -> str:
+        return f" (the first {len(self)} of {self.total} problems are listed)" if self.total > len(self) else ""
+
+    def raise_if_any(self) -> None:
+        if self:
+            raise InvalidInputError(list(self), f"{self.rows} bad rows; nothing was imported{self.shown()}")
 
 
 def _imported(
     cls: type[DirectoryEntry], registered: Any, agg: DirectoryEntry | None, rownum: int, values: dict[str, Any],
-    agg_id: uuid.UUID, counts: list[int], problems: list[FieldProblem],
+    agg_id: uuid.UUID, counts: list[int], problems: "_Problems",
 ) -> DirectoryEntry | None:
     """One import row applied: a new aggregate (created with the id computed during validation: no second
     uuid5), or the existing one changed; None when unchanged or bad (its problems appended)."""
@@ -519,7 +576,7 @@ def _imported(
     try:
         changed = agg.change(values, row=rownum)
     except InvalidInputError as exc:
-        problems.extend(exc.problems)
+        problems.add(exc.problems)
         return None
     if changed:
         counts[1] += 1

@@ -184,14 +184,14 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
             request: AnyRequest,
             data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
         ) -> dict[str, Any]:
-            from services.infra.imports import parse_file
+            from services.infra.imports import iter_file
 
             file = upload(data)
             rt = runtime(request)
             if not access.can_write(request.user, kind, request.user.department):
                 raise PermissionDeniedError(f"role {request.user.role!r} may not import {plural}")
-            content = file.file.read()
-            rows = parse_file(kind, content, file.filename or "upload")
+            # read from the upload's spooled file as the import goes (no copy of the whole body; rows streamed)
+            rows = iter_file(kind, file.file, file.filename or "upload")
             result = rt.app.import_entries(kind, rows, ctx(request))
             rt.after_write()
             return {

@@ -20,16 +20,18 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
 
     from domain.errors import DomainError
     from services.application import ConflictError
-    from services.infra.imports import parse_file
+    from services.infra.imports import iter_file
 
     settings = load_settings()
     runtime = open_runtime(settings, with_nats=False)
     singular = kind[:-1]
     try:
         try:
-            rows = parse_file(singular, path.read_bytes(), path.name)
-            with tqdm(total=len(rows), unit="row", desc=f"import {kind}", file=sys.stderr) as bar:
+            # the file is read as the import goes (constant memory): the total is unknown, the bar counts rows
+            with path.open("rb") as source, tqdm(unit="row", desc=f"import {kind}", file=sys.stderr) as bar:
+                rows = iter_file(singular, source, path.name)
                 result = runtime.app.import_entries(singular, rows, cli_context(department, role), progress=bar.update)
+                bar.total = bar.n  # known now: the bar ends as n/n
         except DomainError as exc:
             for p in exc.problems:
                 where = f"row {p.row}, " if p.row is not None else ""

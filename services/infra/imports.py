@@ -20,14 +20,17 @@ Parsing only shapes the rows; every field rule is checked by ``import_entries`` 
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import csv
 import datetime as dt
 import decimal
 import io
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from domain.directory import KINDS
 from domain.errors import FieldProblem, InvalidInputError
@@ -185,17 +188,33 @@ def label(kind: str, field: str) -> str:
 
 
 # -- public API ------------------------------------------------------------------------------------------
-def parse_file(kind: str, content: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
-    """Rows of a CSV or XLSX file as ``(row number, {field: value})`` for ``import_entries(kind, ...)``.
+def parse_file(kind: str, content: bytes | IO[bytes], filename: str) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a CSV or XLSX file as ``(row number, {field: value})`` for ``import_entries(kind, ...)``: the
+    whole file as a list (``iter_file`` gives the same rows one at a time, in constant memory).
 
     ``filename`` gives the format by its extension (``.csv``/``.xlsx``); a bare ``csv``/``xlsx`` works too,
     and a name without extension is recognised by content. Raises ``InvalidInputError`` for an unsupported
     format, an unreadable file, or unknown/repeated headers (row 1).
     """
+    return list(iter_file(kind, content, filename))
+
+
+def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The rows of ``parse_file``, read as they are needed: the CSV decoded incrementally, the XLSX sheet parsed
+    as a stream, one row in memory at a time. ``content`` is the file's bytes or a seekable binary file (an
+    upload's spooled file, an open path): it is read, never copied whole.
+
+    The format, the encoding and the header row are checked at once (``InvalidInputError`` before any row);
+    a problem found further down (values in a column without a header, a CSV that stops being readable) is
+    raised by the iterator when it gets there, after the rows before it (an import is all or nothing, so
+    nothing they made is kept)."""
     _spec(kind)
-    fmt = _format(content, filename)
-    table = _xlsx_rows(content) if fmt == ".xlsx" else _csv_rows(content)
-    return rows_from_table(kind, table)
+    source: IO[bytes] = io.BytesIO(content) if isinstance(content, (bytes, bytearray, memoryview)) else content
+    source.seek(0)
+    fmt = _format(source.read(8), filename)
+    source.seek(0)
+    table = _xlsx_rows(source) if fmt == ".xlsx" else _csv_rows(source)
+    return iter_table(kind, table)
 
 
 def rows_from_table(
@@ -203,6 +222,14 @@ def rows_from_table(
 ) -> list[tuple[int, dict[str, Any]]]:
     """The same as ``parse_file`` for an already-read table (first row: headers). A row is a sequence of cells,
     or (its row number, {0-based column: value}) as the sparse XLSX reader gives them."""
+    return list(iter_table(kind, table))
+
+
+def iter_table(
+    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``rows_from_table`` one row at a time: the header is read and checked at once, the rows as they are
+    asked for."""
     it = iter(_numbered(table))
     first = next(it, None)
     header = None if first is None else _dense(first[1])
@@ -210,9 +237,13 @@ def rows_from_table(
         raise InvalidInputError([FieldProblem("file", "empty", "the first row must hold the column headers", 1)])
     if header is None:
         raise InvalidInputError([FieldProblem("file", "empty", "the file has no header row and no rows", 1)])
-    columns = _columns(kind, header)
+    return _table_rows(kind, _columns(kind, header), it)
+
+
+def _table_rows(
+    kind: str, columns: list[str | None], it: Iterator[tuple[int, dict[int, Any]]]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     spec = _spec(kind)
-    rows: list[tuple[int, dict[str, Any]]] = []
     unnamed: list[FieldProblem] = []
     for rownum, raw in it:
         data: dict[str, Any] = {}
@@ -229,10 +260,9 @@ def rows_from_table(
                 continue
             data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
         if data:
-            rows.append((rownum, data))
+            yield rownum, data
     if unnamed:
         raise InvalidInputError(unnamed, "values in columns without a header; nothing was imported")
-    return rows
 
 
 def write_template(kind: str, path: str | Path) -> Path:
@@ -312,6 +342,7 @@ def _spec(kind: str):
 
 
 def _format(content: bytes, filename: str) -> str:
+    """The format by the name, else by the first bytes (``content``: the file's first 8 bytes are enough)."""
     name = (filename or "").strip().lower()
     ext = Path(name).suffix if "." in name else (f".{name}" if f".{name}" in SUPPORTED else "")
     is_zip = content[:4] == b"PK\x03\x04"
@@ -332,32 +363,45 @@ def _format(content: bytes, filename: str) -> str:
     return ext
 
 
-def _decode(content: bytes) -> str:
-    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+_DECODE_BLOCK = 1 << 20  # bytes read at a time, to find the encoding and then to decode
+
+
+def _encoding(source: IO[bytes]) -> str:
+    """The CSV's encoding: UTF-16 when it has that BOM and decodes, else UTF-8 (BOM or not), else GB18030; each
+    candidate is checked by decoding the whole file a block at a time (constant memory), as ``bytes.decode``
+    would have."""
+    source.seek(0)
+    head = source.read(2)
+    candidates = (["utf-16"] if head in (b"\xff\xfe", b"\xfe\xff") else []) + ["utf-8-sig", "gb18030"]
+    for encoding in candidates:
+        source.seek(0)
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            return content.decode("utf-16")
+            while block := source.read(_DECODE_BLOCK):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            pass
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return content.decode("gb18030")
-    except UnicodeDecodeError:
-        raise InvalidInputError(
-            [FieldProblem("file", "encoding", "the CSV file is neither UTF-8 nor GB18030 text")]
-        ) from None
+            continue
+        source.seek(0)
+        return encoding
+    raise InvalidInputError([FieldProblem("file", "encoding", "the CSV file is neither UTF-8 nor GB18030 text")])
 
 
-def _csv_rows(content: bytes) -> Iterator[list[str]]:
-    text = _decode(content)
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if "\t" in first and "," not in first else ","
+def _csv_rows(source: IO[bytes]) -> Iterator[list[str]]:
+    """The CSV's rows as lists of cells, decoded and split as they are read (the encoding is found first)."""
+    encoding = _encoding(source)
+    text = io.TextIOWrapper(source, encoding=encoding, newline="")
     try:
-        yield from csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    except csv.Error as exc:
-        raise InvalidInputError([FieldProblem("file", "format", f"not a readable CSV file: {exc}")]) from None
+        first = text.readline()
+        probe = first.split("\n", 1)[0]
+        delimiter = "\t" if "\t" in probe and "," not in probe else ","
+        try:
+            yield from csv.reader(itertools.chain([first], text), delimiter=delimiter)
+        except csv.Error as exc:
+            raise InvalidInputError([FieldProblem("file", "format", f"not a readable CSV file: {exc}")]) from None
+    finally:
+        with contextlib.suppress(ValueError):  # already closed (a generator let go unfinished)
+            text.detach()  # the caller's file stays open (closing the wrapper would close it)
 
 
 def _numbered(table: Iterable[Any]) -> Iterator[tuple[int, dict[int, Any]]]:
@@ -366,7 +410,7 @@ def _numbered(table: Iterable[Any]) -> Iterator[tuple[int, dict[int, Any]]]:
         if type(row) is tuple and len(row) == 2 and isinstance(row[1], dict):
             yield row
         else:
-            yield n, dict(enumerate(row))
+            yield n, {i: v for i, v in enumerate(row) if v != ""}  # a row of 10,000 commas: no 10,000 entries
 
 
 def _dense(cells: dict[int, Any]) -> list[Any]:
@@ -376,14 +420,14 @@ def _dense(cells: dict[int, Any]) -> list[Any]:
     return out
 
 
-def _xlsx_rows(content: bytes) -> Iterator[tuple[int, dict[int, Any]]]:
+def _xlsx_rows(source: IO[bytes]) -> Iterator[tuple[int, dict[int, Any]]]:
     """The first sheet's rows as (row number, {0-based column: value}), read as they come: only the cells the
     file holds, so a cell far to the right (column XFD) or far down costs one entry, not a padded row."""
     from openpyxl import load_workbook
     from openpyxl.worksheet._reader import WorkSheetParser
 
     try:
-        wb = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        wb = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zip, XML or openpyxl errors: not a workbook we can read
         raise InvalidInputError(
             [FieldProblem("file", "format", f"not a readable .xlsx workbook ({type(exc).__name__})")]

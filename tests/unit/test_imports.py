@@ -270,3 +270,35 @@ def test_a_row_far_down_is_numbered_as_in_the_sheet() -> None:
     buf = io.BytesIO()
     wb.save(buf)
     assert [(n, d["credit_code"]) for n, d in parse_file("target", buf.getvalue(), "down.xlsx")] == [(100_000, code)]
+
+
+def _rows_csv(rows: int) -> bytes:
+    lines = ["credit_code,name,county,supervision_class,risk_class"]
+    lines += [f"{credit_code()},获嘉县流式{i}有限公司,获嘉县,general,B" for i in range(rows)]
+    return "\n".join(lines).encode("utf-8")
+
+
+def _consume(content: bytes, name: str) -> int:
+    from services.infra.imports import iter_file
+
+    return sum(1 for _ in iter_file("target", io.BytesIO(content), name))
+
+
+def test_a_csv_is_read_as_a_stream_in_constant_memory() -> None:
+    """Reading the rows one at a time holds a bounded window (the 1 MiB decoding block and one row), not the
+    file: 4 times the rows, about the same peak, under 8 MiB (the file's own bytes are the caller's)."""
+    small, large = _rows_csv(20_000), _rows_csv(80_000)
+    assert _consume(large, "t.csv") == 80_000
+    peaks = [_peak_bytes(lambda c=c: _consume(c, "t.csv")) for c in (small, large)]  # type: ignore[misc]
+    assert peaks[1] < 8 * 2**20, peaks
+    assert peaks[1] < 1.3 * peaks[0], peaks
+
+
+def test_an_xlsx_with_far_right_cells_is_read_as_a_stream() -> None:
+    """Rows with a cell in column XFD, read one at a time: the peak stays small. What grows is the workbook's
+    shared-strings table (the file's unique texts, which the format keeps apart from its rows and openpyxl
+    reads whole): about 300 bytes a row here, against 128 KiB a row for a padded row."""
+    small, large = _far_right_workbook(500, True), _far_right_workbook(2000, True)
+    peaks = [_peak_bytes(lambda c=c: _consume(c, "far.xlsx")) for c in (small, large)]  # type: ignore[misc]
+    assert peaks[1] < 8 * 2**20, peaks
+    assert (peaks[1] - peaks[0]) / 1500 < 600, peaks
