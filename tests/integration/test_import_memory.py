@@ -13,7 +13,7 @@ from tests.bench.bench_import_memory import measure, write_csv
 
 FIXED_MIB = 160
 PER_ROW_BYTES = 256
-RATIO = 1.35
+RATIO = 1.5  # measured 1.24 (PostgreSQL) and 1.30 (SQLite): the key set; before streaming it was ~3.5
 
 
 def test_the_peak_memory_of_an_import_does_not_grow_with_the_file(database_url: str, tmp_path: Path) -> None:
