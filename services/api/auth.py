@@ -74,10 +74,14 @@ def verify_token(secret: str, token: str) -> Actor:
     return actor
 
 
+CLOCK_SKEW_SECONDS = 30  # another machine's clock may run this far ahead (iat, nbf) or behind (exp)
+
+
 def _verify(secret: str, token: str) -> tuple[Actor, float]:
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iss"]}
+            token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iss"]},
+            leeway=CLOCK_SKEW_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise AuthError("the token has expired") from None

@@ -59,3 +59,16 @@ def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     for t in tokens:
         assert verify_token(SECRET, t).subject.startswith("u")
     assert len(auth._verified) <= 3
+
+
+def _minted_ahead(seconds: int) -> str:
+    """A token made on a machine whose clock runs ``seconds`` ahead of this one."""
+    now = int(time.time()) + seconds
+    return jwt.encode({"iss": auth.ISSUER, "sub": "x", "dept": "hj-eeb", "roles": ["planner"], "iat": now,
+                       "nbf": now, "exp": now + 600}, SECRET, algorithm="HS256")
+
+
+def test_a_token_from_a_clock_slightly_ahead_is_accepted_one_far_ahead_is_not() -> None:
+    assert verify_token(SECRET, _minted_ahead(auth.CLOCK_SKEW_SECONDS - 10)).department == "hj-eeb"
+    with pytest.raises(AuthError):
+        verify_token(SECRET, _minted_ahead(auth.CLOCK_SKEW_SECONDS + 120))
