@@ -72,3 +72,7 @@ def test_a_token_from_a_clock_slightly_ahead_is_accepted_one_far_ahead_is_not() 
     assert verify_token(SECRET, _minted_ahead(auth.CLOCK_SKEW_SECONDS - 10)).department == "hj-eeb"
     with pytest.raises(AuthError):
         verify_token(SECRET, _minted_ahead(auth.CLOCK_SKEW_SECONDS + 120))
+    expired = jwt.encode({"iss": auth.ISSUER, "sub": "x", "dept": "hj-eeb", "roles": ["planner"],
+                          "exp": int(time.time()) - 5}, SECRET, algorithm="HS256")
+    with pytest.raises(AuthError, match="expired"):  # the leeway is for a clock ahead: an expiry is exact
+        verify_token(SECRET, expired)
