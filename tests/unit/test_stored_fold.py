@@ -19,7 +19,7 @@ from tests.support.builders import a_target, an_inspector
 from tests.unit.test_projection_decode import MAPPER
 
 # Text a field accepts (domain.text): no C0 control character but tab and line feed, no carriage return.
-_ACCEPTED = st.characters(exclude_characters=[chr(c) for c in range(32) if c not in (9, 10)])
+_ACCEPTED = st.characters(codec="utf-8", exclude_characters=[chr(c) for c in range(32) if c not in (9, 10)])
 
 STATUS = st.sampled_from(["active", "closed", "deregistered"])
 TAGS = st.lists(st.sampled_from(["双随机重点", "信用", "食品", "危化"]), unique=True, max_size=3)
