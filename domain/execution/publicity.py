@@ -4,7 +4,9 @@ sheet's rows, and the public read model's record. Only approved results; confide
 
 Push record keys (the publicity system's): ``raninsPlanId``, ``raninsPlaneName`` (sic, the system's spelling),
 ``raninsTaskId``, ``raninsTaskName``, ``raninsTypeName`` (定向/不定向), ``insAuth``, ``insDate``,
-``details[]`` with ``raninsItemName`` and ``raninsCheckResName``. Decision: two more keys, ``uniscid``
+``details[]`` with ``raninsItemName`` and ``raninsCheckResName``. A case-triggered inspection (个案检查 from a
+clue) is not a double-random result: its ``raninsTypeName`` is ``非随机（案件线索核查）`` (never 定向/不定向) and its
+plan fields stay empty (no random plan), so a consumer can route it away from the 双随机 results. Decision: two more keys, ``uniscid``
 (统一社会信用代码) and ``entName``, say which enterprise the result belongs to; a consumer that wants only
 the publicity system's keys drops them. The task and plan data come from the Task/AnnualPlan aggregates through
 :class:`PublicationContext`.
@@ -56,6 +58,8 @@ MANUAL_ENTRY_HEADERS: tuple[str, ...] = (
 
 DIRECTED = "定向"
 UNDIRECTED = "不定向"
+NON_RANDOM = "非随机（案件线索核查）"
+"""The type of a case-triggered result: not one of the random types 定向/不定向."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,14 @@ class PublicationContext:
     item_names: Mapping[str, str] = field(default_factory=dict)
     target_credit_code: str = ""
     target_name: str = ""
+    random: bool = True
+    """False for a case-triggered task (个案检查): listed as non-random, without a plan."""
+
+    @property
+    def type_name(self) -> str:
+        if not self.random:
+            return NON_RANDOM
+        return DIRECTED if self.directed else UNDIRECTED
 
 
 class ResultLike(Protocol):
@@ -104,11 +116,11 @@ def push_record(context: PublicationContext, result: ResultLike) -> dict[str, An
     """The data-push (数据归集) record of one approved result."""
     _require_approved(result)
     return {
-        "raninsPlanId": context.plan_number,
-        "raninsPlaneName": context.plan_name,
+        "raninsPlanId": context.plan_number if context.random else "",
+        "raninsPlaneName": context.plan_name if context.random else "",
         "raninsTaskId": context.task_number,
         "raninsTaskName": context.task_name,
-        "raninsTypeName": DIRECTED if context.directed else UNDIRECTED,
+        "raninsTypeName": context.type_name,
         "insAuth": context.authority,
         "insDate": result.inspected_on or "",
         "uniscid": context.target_credit_code,
@@ -151,11 +163,11 @@ def public_result(context: PublicationContext, result: ResultLike, department: s
     for f in _findings(result):
         findings.append({**f, "item_name": context.item_names.get(f["item"], f["item"])})
     return {
-        "plan_number": context.plan_number,
-        "plan_name": context.plan_name,
+        "plan_number": context.plan_number if context.random else "",
+        "plan_name": context.plan_name if context.random else "",
         "task_number": context.task_number,
         "task_name": context.task_name,
-        "type": DIRECTED if context.directed else UNDIRECTED,
+        "type": context.type_name,
         "authority": context.authority,
         "department": department,
         "inspected_on": result.inspected_on,

@@ -20,13 +20,18 @@ NAMING_RULE = "新乡市+县区名称+部门名称+时间+任务类型"
 GENERAL_TASK = "一般检查事项随机抽查"
 KEY_TASK = "重点检查事项随机抽查"
 JOINT_TASK = "部门联合随机抽查"
-TASK_TYPES = (GENERAL_TASK, KEY_TASK, JOINT_TASK)
+CASE_TASK = "案件线索核查"
+"""A case-triggered task (个案检查 from a clue) is not a random check: its name must not say 随机抽查."""
+TASK_TYPES = (GENERAL_TASK, KEY_TASK, JOINT_TASK, CASE_TASK)
 
 _QUARTERS = "一二三四"
 
 
-def task_type(category: str, *, joint: bool = False) -> str:
-    """The task type of a task: 部门联合随机抽查 when joint, else by item category (general/key)."""
+def task_type(category: str, *, joint: bool = False, case: bool = False) -> str:
+    """The task type of a task: 案件线索核查 for a case-triggered task (never a 随机抽查 name), 部门联合随机抽查
+    when joint, else by item category (general/key)."""
+    if case:
+        return CASE_TASK
     if joint:
         return JOINT_TASK
     if category == ItemCategory.KEY.value:

@@ -54,14 +54,14 @@ def _participants(data: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def resolve_task_name(
-    given: str | None, lead: Mapping[str, Any], period: Any, category: Any, *, joint: bool
+    given: str | None, lead: Mapping[str, Any], period: Any, category: Any, *, joint: bool, case: bool = False
 ) -> str:
     """The name by the naming rule from the lead department (``city``, ``county``, ``name``); a given name must equal it.
 
     When the terms are too broken to name the task, the given name (or "") is kept: ``Task.open`` then names
     the broken field."""
     try:
-        kind = task_type(category, joint=joint)
+        kind = task_type(category, joint=joint, case=case)
         expected = task_name(lead["city"], lead["county"], lead["name"], period, kind)
     except InvalidInputError:
         expected = None

@@ -69,6 +69,7 @@ def contexts(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, Publ
             authority=depts.get(r["department"], {"name": r["department"]})["name"],
             item_names={i: items[i]["name"] for i in r["items"] if i in items},
             target_credit_code=target["code"], target_name=target["name"],
+            random=task["extra"].get("origin") != "case",
         )
     return out
 

@@ -46,7 +46,7 @@ class ExportOperation(Operation):
     media_type="application/octet-stream",
     operation_class=ExportOperation,
     description="`format=json`: the data-push file (raninsPlanId, raninsPlaneName, raninsTaskId, raninsTaskName, "
-    "raninsTypeName 定向/不定向, insAuth, insDate, uniscid, entName, details[raninsItemName, raninsCheckResName]); "
+    "raninsTypeName 定向/不定向 (非随机（案件线索核查） for a case-triggered task, plan fields empty), insAuth, insDate, uniscid, entName, details[raninsItemName, raninsCheckResName]); "
     "`xlsx` / `csv` (UTF-8 with BOM): the manual-entry sheet, one row per item. Approved results of `department` "
     "(default yours; `published_only`, approval date `since`/`until`); confidential fields never. The department's "
     "reviewers and planners, admins, auditors.",

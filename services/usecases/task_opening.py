@@ -64,7 +64,8 @@ class TaskOpening(UseCase):
         terms = self._planned_terms(data, lead, str(entry_number)) if entry_number else ad_hoc_terms(data)
         self._check_participants(terms.participants)
         name = resolve_task_name(
-            data.get("name"), lead_dept, terms.period, terms.category, joint=len(terms.participants) > 1
+            data.get("name"), lead_dept, terms.period, terms.category, joint=len(terms.participants) > 1,
+            case=origin == "case",
         )
         fields: dict[str, Any] = {
             "name": name,

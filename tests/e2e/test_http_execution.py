@@ -416,6 +416,28 @@ def test_a_clue_raises_the_risk_and_opens_a_case_triggered_task(demo, client, au
     task = _ok(client.get(f"/api/v1/tasks/{done['task']['id']}", headers=eeb))
     assert task["origin"] == "case" and task["is_random"] is False and task["drawn"] == 1
     assert "在线监测COD浓度连续超标" in task["reason"]
+    # Not 双随机: the name says 案件线索核查, never 随机抽查, and the export lists the result as non-random, planless.
+    assert task["name"] == "新乡市获嘉县生态环境局获嘉分局2024年第三季度案件线索核查" == done["task"]["name"]
+    assert "随机" not in task["name"]
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    visit = _visits(client, auth, task)[0]
+    iid = _enter(client, auth, visit, item, result="no_problem", day="2024-08-05")
+    _approve(client, auth, visit, iid, "2024-08-06")
+    demo.runner.catch_up()
+    rev = auth("hj-eeb", "reviewer", subject="eeb-rev")
+    records = [r for r in _ok(client.get("/api/v1/publicity/export", params={"format": "json"}, headers=rev))
+               if r["raninsTaskId"] == task["number"]]
+    assert len(records) == 1 and records[0]["raninsTypeName"] == "非随机（案件线索核查）"
+    assert records[0]["raninsPlanId"] == "" and records[0]["raninsPlaneName"] == ""
+    assert records[0]["raninsTaskName"] == task["name"]
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/publicity/export", params={"format": "csv"},
+                                                  headers=rev).content.decode("utf-8-sig"))))
+    assert [r[4] for r in rows[1:] if r[2] == task["number"]] == ["非随机（案件线索核查）"]
+    published = _ok(client.post(f"/api/v1/inspections/{iid}/publish", json={"published_on": "2024-08-07"},
+                                headers=rev))
+    found = _ok(client.get("/api/v1/public/results", params={"q": target["name"],
+                                                              "min_position": published["position"]}))
+    assert [(i["type"], i["plan_number"]) for i in found["items"]] == [("非随机（案件线索核查）", "")]
 
 
 def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confidential(demo, client, auth) -> None:

@@ -1,5 +1,6 @@
 """Publication: push records (publicity system keys), manual-entry rows, the public record; vocabularies."""
 
+import dataclasses
 import json
 
 import pytest
@@ -91,6 +92,16 @@ def test_the_push_record_has_the_publicity_systems_keys() -> None:
     rows = manual_entry_rows([record])
     assert len(rows) == 2 and len(rows[0]) == len(MANUAL_ENTRY_HEADERS)
     assert rows[1][-2:] == ["固体废物污染防治监督检查", "发现问题已责令改正"]
+
+
+def test_a_case_triggered_result_is_listed_as_non_random_without_a_plan() -> None:
+    case = dataclasses.replace(CONTEXT, random=False, directed=False)
+    record = push_record(case, an_approved())
+    assert record["raninsTypeName"] == "非随机（案件线索核查）" not in ("定向", "不定向")
+    assert record["raninsPlanId"] == "" and record["raninsPlaneName"] == ""
+    assert manual_entry_rows([record])[0][:5] == ["", "", "2024003-01", CONTEXT.task_name, "非随机（案件线索核查）"]
+    public = public_result(case, an_approved())
+    assert public["type"] == "非随机（案件线索核查）" and public["plan_number"] == public["plan_name"] == ""
 
 
 def test_only_approved_results_become_records() -> None:

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from domain.errors import InvalidInputError
 from domain.planning.naming import (
+    CASE_TASK,
     GENERAL_TASK,
     JOINT_TASK,
     KEY_TASK,
@@ -114,3 +115,11 @@ def test_a_generated_name_always_passes_the_check_and_has_the_rules_shape(
     name = task_name("新乡市", county, f"新乡市{dept}", period, kind)
     check_task_name(name, "新乡市", county, f"新乡市{dept}", period, kind)
     assert name.startswith(f"新乡市{county}") and name.endswith(f"{period_words(period)}{kind}")
+
+
+def test_a_case_triggered_task_is_named_as_a_clue_check_never_as_a_random_one() -> None:
+    for category in ("general", "key"):
+        for joint in (False, True):
+            assert task_type(category, joint=joint, case=True) == CASE_TASK == "案件线索核查"
+    name = task_name(*SEED, "2025Q1", task_type("general", case=True))
+    assert name == "新乡市获嘉县生态环境局获嘉分局2025年第一季度案件线索核查" and "随机" not in name
