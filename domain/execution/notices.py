@@ -2,8 +2,12 @@
 
 - Pre-visit notice (一次告知书): the documents required by all items of all participating departments, each
   listed once (with the departments that need it), the items per department, and the visit window.
-- Result notice (一表告知): every department's result per item for the visit on one form. Findings pass
-  through ``redact_finding`` here, so confidential fields cannot reach the form even if given.
+- Result notice (一表告知): every department's result per item for the visit on one form. The form is addressed
+  to the inspected enterprise, so it tells the enterprise everything about its own findings, confidential
+  description and measures included: confidential means "not public" (kept off the publicity system and the
+  public search), not "not for the inspected party". Such a field is marked 不予公示 on the form. A copy read by a
+  partner department's staff (``reveal``) leaves other departments' confidential fields out (they see them
+  redacted in the inspection too); evidence files never reach the form.
 Pure functions; recording that a notice was issued, sent or delivered is ``domain.execution.visit``.
 """
 
@@ -12,7 +16,7 @@ import hashlib
 import html
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +34,11 @@ __all__ = [
 ]
 
 _SPACE = re.compile(r"\s+")
+
+NOT_PUBLIC_NOTE = "（涉及商业秘密，不予公示）"
+"""Next to a confidential field on the enterprise's copy: told to the enterprise, kept from the public."""
+WITHHELD_NOTE = "（保密内容，已另行告知被检查单位）"
+"""In place of another department's confidential field on a partner department's copy."""
 
 _CSS = """
 @page { size: A4; margin: 20mm 18mm; }
@@ -197,8 +206,11 @@ def render_result_notice(
     issued_on: dt.date | str,
     lead_department: str,
     notice_no: str = "",
+    reveal: Collection[str] | None = None,
 ) -> str:
-    """一表告知: all departments' results per item on one form; confidential fields and evidence left out."""
+    """一表告知: all departments' results per item on one form, as sent to the enterprise: its findings in full,
+    confidential fields marked 不予公示; evidence left out. ``reveal``: the departments whose confidential fields
+    this copy shows (None: all, the enterprise's copy); the others' are replaced by a 保密 note."""
     title = "抽查检查结果告知书（一表告知）"
     parts = [f"<h1>{_e(title)}</h1>\n"]
     if notice_no:
@@ -211,15 +223,25 @@ def render_result_notice(
     rows = ""
     n = 0
     for d in departments:
+        shown = reveal is None or d.code in reveal
         for f in d.findings:
+            secret = set(f.get("confidential", ()))
             public = redact_finding(f)
             n += 1
+            cells = []
+            for key, text in (("description", _e(f.get("description") or "")),
+                              ("measures", _measures_text(f.get("measures")))):
+                if key not in secret:
+                    cells.append(text)
+                elif shown:
+                    cells.append(f"{text}<br>{_e(NOT_PUBLIC_NOTE)}" if text else "")
+                else:
+                    cells.append(_e(WITHHELD_NOTE) if text else "")
             rows += (
                 f'<tr><td class="num">{n}</td><td>{_e(d.name)}</td>'
                 f"<td>{_e(d.item_names.get(public['item'], public['item']))}</td>"
                 f"<td>{_e(public['result_wording'])}</td>"
-                f"<td>{_e(public.get('description') or '')}</td>"
-                f"<td>{_measures_text(public.get('measures'))}</td></tr>\n"
+                f"<td>{cells[0]}</td><td>{cells[1]}</td></tr>\n"
             )
     parts.append(
         '<table>\n<thead><tr><th class="num">序号</th><th>检查部门</th><th>检查事项</th><th>检查结果</th>'

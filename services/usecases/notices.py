@@ -3,7 +3,7 @@ result notice (一表告知) once every department approved, their delivery, and
 departments (资料互通)."""
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -23,7 +23,7 @@ from domain.execution.notices import (
     render_pre_visit_notice,
     render_result_notice,
 )
-from domain.execution.readers import require_visit_reader
+from domain.execution.readers import reads_everything, require_visit_reader
 from domain.execution.visit import VisitNotices, visit_notices_id
 from domain.tasks.assignment import Assignment
 from projections.runner import ProjectionRunner
@@ -129,7 +129,8 @@ class Notices(UseCase):
                 "result": n.result if n else None, "shared": n.shared if n else []}
 
     # -- result notice -------------------------------------------------------------------------------------
-    def _result(self, a: Assignment, notices: VisitNotices | None, issued_on: Any) -> tuple[str, dict[str, str], str]:
+    def _result(self, a: Assignment, notices: VisitNotices | None, issued_on: Any,
+                reveal: Collection[str] | None = None) -> tuple[str, dict[str, str], str]:
         found = self.load_many(Inspection, [inspection_id(a.id, d) for d in a.departments])
         by_dept = {i.department: i for i in found.values()}
         states = review_states(a.departments, {d: i.state for d, i in by_dept.items()})
@@ -146,14 +147,17 @@ class Notices(UseCase):
         visit = min(p.inspected_on for p in parts if p.inspected_on)
         html = render_result_notice(target_name=self.lookups.target(a.target_id).get("name", a.target_id),
                                     departments=parts, visit_date=visit, issued_on=on,
-                                    lead_department=names[a.lead])
+                                    lead_department=names[a.lead], reveal=reveal)
         return html, states, on.isoformat()
 
     def result_notice(self, actor: Actor, aid: uuid.UUID, issued_on: Any = None) -> dict[str, Any]:
-        """一表告知 as printable HTML, once every department approved (confidential fields never on it)."""
+        """一表告知 as printable HTML, once every department approved: the enterprise's copy (its findings in full,
+        confidential fields marked 不予公示) for the lead department (which issues and delivers it), admins and
+        auditors; a partner department's staff read a copy without the other departments' confidential fields."""
         a = self.load(Assignment, aid, "assignment")
         require_visit_reader(actor, a.departments)
-        html, states, on = self._result(a, self.find(VisitNotices, visit_notices_id(a.id)), issued_on)
+        reveal = None if reads_everything(actor) or actor.department == a.lead else {actor.department}
+        html, states, on = self._result(a, self.find(VisitNotices, visit_notices_id(a.id)), issued_on, reveal)
         return {"html": html, "sha256": html_sha256(html), "issued_on": on, "review_states": states}
 
     def issue_result_notice(self, ctx: CommandContext, aid: uuid.UUID, issued_on: Any = None) -> Done:

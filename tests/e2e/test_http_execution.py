@@ -171,7 +171,10 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
                     headers=amr_rev))
     result = client.get(f"/api/v1/assignments/{aid}/notices/result", headers=amr_plan)
     assert result.status_code == 200 and "发现问题已责令改正" in result.text and "获嘉县市场监督管理局" in result.text
-    assert SECRET not in result.text and "责令改正" in result.text
+    assert SECRET not in result.text and "责令改正" in result.text and "保密内容" in result.text  # a partner's copy
+    # The enterprise's copy (read by the lead, which issues it) tells it what to correct, confidential or not.
+    own = client.get(f"/api/v1/assignments/{aid}/notices/result", headers=eeb_plan)
+    assert SECRET in own.text and "不予公示" in own.text and "发现问题待后续处理" not in own.text
     _ok(client.post(f"/api/v1/assignments/{aid}/notices/result", json={"issued_on": "2024-09-23"}, headers=eeb_plan))
     _ok(client.post(f"/api/v1/assignments/{aid}/notices/result/delivered",
                     json={"delivered_on": "2024-09-24", "method": "in_person", "recipient": "法定代表人"},

@@ -152,24 +152,32 @@ def test_the_result_notice_holds_every_departments_results_and_no_confidential_f
         "固体废物污染防治监督检查",
     ):
         assert text in page
-    assert "机密" not in page and DOC["sha256"] not in page
+    # Confidential means "not public", not "not for the inspected party": the enterprise is told what to correct.
+    assert "配方：机密（涉及商业秘密，不予公示）" in page.replace("<br>", "") and DOC["sha256"] not in page
 
 
-text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=3, max_size=40).filter(
+text = st.text(alphabet=st.characters(codec="utf-8", blacklist_categories=["Cs"]), min_size=3, max_size=40).filter(
     lambda s: s.strip() == s and len(s.strip()) >= 3
 )
 
 
 @given(secret=text.map(lambda s: "§" + s + "§"))
-def test_confidential_text_never_appears_in_the_result_notice(secret: str) -> None:
-    page = render_result_notice(
-        target_name="T",
-        departments=result_departments(secret),
-        visit_date="2024-09-10",
-        issued_on="2024-10-08",
-        lead_department="L",
-    )
-    assert secret not in page and html.escape(secret) not in page
+def test_confidential_text_reaches_the_enterprise_but_not_a_partner_departments_copy(secret: str) -> None:
+    def page(reveal: set[str] | None) -> str:
+        return render_result_notice(
+            target_name="T",
+            departments=result_departments(secret),
+            visit_date="2024-09-10",
+            issued_on="2024-10-08",
+            lead_department="L",
+            reveal=reveal,
+        )
+
+    for reveal in (None, {"hj-eeb"}):
+        assert html.escape(secret) in page(reveal) and "不予公示" in page(reveal)
+    partner = page({"hj-emb"})
+    assert secret not in partner and html.escape(secret) not in partner and "保密内容" in partner
+    assert "储罐区未设置防泄漏围堰" in partner  # the partner's own, not confidential, stays
 
 
 # -- the VisitNotices aggregate ----------------------------------------------------------------------------
