@@ -22,9 +22,11 @@ from domain.directory import entry_id
 from domain.errors import FieldProblem, InvalidInputError
 from domain.fields import Field, Spec
 from domain.planning.rules import (
+    EITHER,
     NOTICE_MIN_JOINT_SHARE,
     NOTICE_MIN_TASKS_PER_QUARTER,
     NOTICE_RULES,
+    SUPERVISION_ORDER,
     Period,
     PeriodKind,
     QuotaLine,
@@ -46,7 +48,9 @@ __all__ = [
     "NOTICE_SCOPE",
     "AnnualPlan",
     "Breach",
+    "Coverage",
     "PlanEntryNotFoundError",
+    "coverage_breaches",
     "notice_plan_2024",
     "plan_breaches",
     "plan_id",
@@ -628,6 +632,81 @@ def plan_breaches(
     ordered = sorted(quotas_by_period, key=lambda t: (parse_period(t).start, parse_period(t).end))
     for text in ordered:
         out.extend(_rule_breaches(text, quotas_by_period[text], entries))
+    return out
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What a department's random tasks actually drew of one supervision class in one period (a quarter, or the
+    year): ``drawn`` targets, of ``directory_size`` targets of the class, with ``inspectors`` active ones."""
+
+    drawn: int
+    directory_size: int
+    inspectors: int | None = None
+
+
+def coverage_breaches(
+    year: int,
+    coverage: Mapping[str, Mapping[str, Coverage]],
+    *,
+    as_of: dt.date | None = None,
+    baseline: Sequence[SamplingRule] = NOTICE_RULES,
+) -> list[Breach]:
+    """The plan's promises checked against what was drawn: ``<class>_coverage`` breaches (``key_coverage``...).
+
+    ``coverage``: per period text (``2024Q1``..``2024Q4``, and ``2024`` for the year), per supervision class, what
+    the department's random tasks drew (the KPIs' coverage). Each class-wide baseline rule requires, per quarter,
+    ``ceil(ratio x directory size)`` (``full``: the whole class), or with a per-inspector bound
+    ``min_per_inspector x inspectors`` (``either``: the smaller suffices; ``larger``: the larger); the year needs
+    four quarters' worth. A period is checked once it has ended by ``as_of`` (every period when ``as_of`` is
+    None, like ``tasks_per_quarter``). A class with no minimum or no target is never a breach."""
+    out: list[Breach] = []
+    rules = {r.supervision_class: r for r in baseline if r.risk_class is None}
+
+    def ordered(text: str) -> tuple[dt.date, dt.date]:
+        p = parse_period(text)
+        return (p.end, p.start) if p.kind is PeriodKind.YEAR else (p.start, p.end)
+
+    for text in sorted(coverage, key=ordered):
+        p = parse_period(text)
+        if p.year != year or (as_of is not None and p.end >= as_of):
+            continue
+        quarters = len(p.quarters())
+        for cls, c in sorted(coverage[text].items(), key=lambda kv: SUPERVISION_ORDER.index(kv[0])
+                             if kv[0] in SUPERVISION_ORDER else len(SUPERVISION_ORDER)):
+            rule = rules.get(cls)
+            if rule is None or c.directory_size == 0:
+                continue
+            times = "" if quarters == 1 else f" per quarter x {quarters}"
+            needs: list[str] = []
+            if rule.full:
+                required = c.directory_size * quarters
+                needs.append(f"100% of {c.directory_size}{times}")
+            else:
+                bounds = []
+                if rule.ratio is not None:
+                    per_quarter = math.ceil(rule.ratio * c.directory_size)
+                    bounds.append(quarters * per_quarter)
+                    needs.append(f"ceil({percent_text(rule.ratio)} x {c.directory_size}) = {per_quarter}{times}")
+                if rule.min_per_inspector is not None and c.inspectors is not None:
+                    bounds.append(quarters * rule.min_per_inspector * c.inspectors)
+                    needs.append(f"{rule.min_per_inspector} per inspector x {c.inspectors}{times}")
+                if not bounds:
+                    continue
+                required = (min if rule.combine == EITHER else max)(bounds)
+                if quarters > 1 and required > c.directory_size:
+                    # Same item, same target, once a year: over several quarters every target once is the most
+                    # the yearly exclusion lets a department draw (25% x 37 rounded up is 10, x 4 = 40 > 37).
+                    required = c.directory_size
+                    needs.append(f"at most every target once: {required}")
+            if required == 0 or c.drawn >= required:
+                continue
+            word = " or " if rule.combine == EITHER else " and "
+            out.append(Breach(
+                f"{cls}_coverage", p.text,
+                f"{cls}: {c.drawn} of {required} targets drawn in {p.text} (抽查覆盖不足): the baseline needs "
+                f"{word.join(needs)}", cls,
+            ))
     return out
 
 

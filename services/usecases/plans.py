@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from domain.access import Actor
 from domain.planning.overview import quotas_by_period, random_tasks_by_period
-from domain.planning.plan import AnnualPlan, plan_breaches
+from domain.planning.plan import AnnualPlan, Coverage, coverage_breaches, plan_breaches
 from domain.tasks import access
 from domain.tasks.pool import build_pool
 from projections.directory import queries as directory
@@ -117,6 +117,7 @@ class Plans(UseCase):
             year=plan.year,
             as_of=as_of,
         )
+        breaches += coverage_breaches(plan.year, self._coverage(plan.department, plan.year), as_of=as_of)
         return {
             "id": str(plan.id),
             "version": plan.version,
@@ -132,6 +133,17 @@ class Plans(UseCase):
                 for b in breaches
             ],
         }
+
+    def _coverage(self, department: str, year: int) -> dict[str, dict[str, Coverage]]:
+        """What the department's random tasks drew, per quarter and for the year, per supervision class (the
+        KPIs' coverage): the plan's breaches hold it against the baseline minimums."""
+        out: dict[str, dict[str, Coverage]] = {}
+        for quarter, text in ((1, f"{year}Q1"), (2, f"{year}Q2"), (3, f"{year}Q3"), (4, f"{year}Q4"), (None, str(year))):
+            kpis = tasks.task_kpis(self.engine, department, year, quarter)
+            inspectors = kpis["visits_per_inspector"]["inspectors"]
+            out[text] = {cls: Coverage(int(c["drawn"]), int(c.get("directory_size", 0)), inspectors)
+                         for cls, c in kpis["coverage"]["by_class"].items()}
+        return out
 
     def _scope_counts(self, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
         with self.engine.connect() as conn:

@@ -57,6 +57,14 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
     quotas = view["entries"][0]["quotas"]
     key_pool = sum(v["pool_size"] for s, v in quotas.items() if s.startswith("key/"))
     assert key_pool > 0
+    # Nothing drawn yet: the coverage the plan promises fails in every quarter and the year, and the plan says so.
+    key = [b for b in view["breaches"] if b["rule"] == "key_coverage"]
+    assert [b["period"] for b in key] == ["2024Q1", "2024Q2", "2024Q3", "2024Q4", "2024"]
+    assert key[0]["stratum"] == "key" and f"0 of {math.ceil(key_pool / 4)} targets drawn in 2024Q1" in key[0]["message"]
+    assert f"0 of {min(key_pool, 4 * math.ceil(key_pool / 4))} targets drawn in 2024 " in key[-1]["message"]
+    assert [b["period"] for b in _ok(client.get(f"/api/v1/plans/{plan['id']}", params={"as_of": "2024-07-01"},
+                                                headers=eeb))["breaches"] if b["rule"] == "key_coverage"] == [
+        "2024Q1", "2024Q2"]  # only the quarters ended by then
 
     tasks = []
     for q in range(1, 5):
@@ -92,6 +100,11 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
 
     view = _ok(client.get(f"/api/v1/plans/{plan['id']}", params={"min_position": drawn["position"]}, headers=eeb))
     assert [b for b in view["breaches"] if b["rule"] in ("tasks_per_quarter", "joint_share")] == []
+    # The yearly exclusion leaves Q4 short of the quarter's key minimum: the plan shows the breach (the KPI agrees).
+    (short,) = [b for b in view["breaches"] if b["rule"].endswith("_coverage")]
+    q4 = _ok(client.get("/api/v1/kpis", params={"year": 2024, "quarter": 4}, headers=eeb))["coverage"]["by_class"]["key"]
+    assert q4["meets_baseline_minimum"] is False and (short["rule"], short["period"]) == ("key_coverage", "2024Q4")
+    assert short["message"].startswith(f"key: {q4['drawn']} of {q4['baseline_minimum']} targets drawn in 2024Q4")
     assert len(view["tasks"]) == 4
 
     # Each participating department draws its own inspectors for the joint task.

@@ -18,7 +18,9 @@ from domain.planning.plan import (
     NOTICE_ITEMS,
     AnnualPlan,
     Breach,
+    Coverage,
     PlanEntryNotFoundError,
+    coverage_breaches,
     notice_plan_2024,
     plan_breaches,
     plan_id,
@@ -347,3 +349,27 @@ def test_a_stored_plan_loads_back_through_the_event_store_transcoder() -> None:
     app.save(plan)
     loaded: AnnualPlan = app.repository.get(plan.id)
     assert state(loaded) == state(plan)
+
+
+def test_coverage_that_falls_short_is_a_breach_of_the_plan() -> None:
+    # The county of issue 17: 64 key targets; Q4 drew 3 (minimum 16), the year 55 (minimum 64).
+    drawn = {"2024Q1": 16, "2024Q2": 18, "2024Q3": 18, "2024Q4": 3, "2024": 55}
+    coverage = {p: {"key": Coverage(n, 64, 10), "general": Coverage(30 if p != "2024" else 120, 500, 10),
+                    "special": Coverage(0, 5, 10)} for p, n in drawn.items()}
+    breaches = coverage_breaches(2024, coverage)
+    assert [(b.rule, b.period, b.stratum) for b in breaches] == [
+        ("key_coverage", "2024Q4", "key"), ("key_coverage", "2024", "key")]
+    assert breaches[0].message.startswith("key: 3 of 16 targets drawn in 2024Q4")
+    assert breaches[1].message.startswith("key: 55 of 64 targets drawn in 2024 ")
+    # Only periods ended by ``as_of``; general: 5% of 500 = 25 or 6 x 10 inspectors = 60, either suffices.
+    assert coverage_breaches(2024, coverage, as_of=dt.date(2024, 10, 1)) == []
+    low = {"2024Q1": {"general": Coverage(24, 500, 10)}}
+    (general,) = coverage_breaches(2024, low)
+    assert general.rule == "general_coverage" and "24 of 25" in general.message
+    assert coverage_breaches(2024, {"2024Q1": {"general": Coverage(25, 500, 10)}}) == []
+
+
+@given(st.integers(0, 200), st.integers(0, 200))
+def test_a_quarter_is_a_key_coverage_breach_exactly_when_below_a_quarter_of_the_class(drawn: int, size: int) -> None:
+    breaches = coverage_breaches(2024, {"2024Q2": {"key": Coverage(drawn, size)}})
+    assert bool(breaches) == (size > 0 and drawn < -(-size // 4))
