@@ -9,13 +9,23 @@ within a list any value matches; tags: at least one of the scope's tags), minus,
 ``exclude_inspected_this_year`` is on, every target that another task's current draw of the same year
 selected for one of this task's items. Positive-list targets (正面清单, tag ``positive_list``) stay in
 the pool and are reported as ``off_site_first``.
+
+Tasks opened with the option ``exclusion_per_visit`` (the default since it exists; a task without it keeps the
+rule above, so its recorded draws verify as they were made) narrow the exclusion in two ways:
+
+- A target is excluded only when other draws of the year together already selected it for **every** item the
+  lead department brings to this task: one shared item (another department's joint task bringing one of this
+  department's 14 items) leaves the rest of the visit to be done, so the target stays in. A partner's items
+  riding along do not keep in a target whose lead items were all done.
+- ``full`` wins over the yearly exclusion: a target whose stratum a ``full`` (100%) rule of the task governs is
+  never excluded (the rule says every target, every period); it is counted as ``kept_by_full_rule``.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain.planning.rules import stratum_key
+from domain.planning.rules import SamplingRule, resolve_rule, stratum_key
 
 POSITIVE_LIST = "positive_list"
 
@@ -66,17 +76,29 @@ def inspected_this_year(
     task_id: str,
     year: int,
     items: Iterable[str],
+    *,
+    every_item: bool = False,
 ) -> set[str]:
-    """Targets selected by another task's current draw of ``year`` for one of ``items``.
+    """Targets selected by another task's current draw of ``year`` for one of ``items`` (``every_item``: for all
+    of ``items``, by one draw or several together).
 
     ``draws``: ``(task id, year, items, selected target ids)`` of every task's current (not withdrawn) draw.
     """
     mine = set(items)
-    out: set[str] = set()
+    covered: dict[str, set[str]] = {}
     for other, other_year, other_items, selected in draws:
-        if other != task_id and other_year == year and mine & set(other_items):
-            out.update(selected)
-    return out
+        shared = mine & set(other_items)
+        if other != task_id and other_year == year and shared:
+            for t in selected:
+                covered.setdefault(t, set()).update(shared)
+    if every_item:
+        return {t for t, done in covered.items() if done >= mine}
+    return set(covered)
+
+
+def _full(rules: Sequence[SamplingRule], supervision_class: str, risk_class: str) -> bool:
+    rule = resolve_rule(rules, supervision_class, risk_class)
+    return rule is not None and rule.full
 
 
 def build_pool(
@@ -85,13 +107,18 @@ def build_pool(
     *,
     excluded_ids: set[str] = frozenset(),  # type: ignore[assignment]
     weights: Mapping[str, int] | None = None,
+    full_rules: Sequence[SamplingRule] | None = None,
 ) -> Pool:
-    """The pool from ``(target id, data)`` pairs; ``weights`` per risk class makes weighted rows."""
+    """The pool from ``(target id, data)`` pairs; ``weights`` per risk class makes weighted rows. ``full_rules``
+    (the task's rules, when ``full`` wins over the exclusion): an excluded target whose stratum a ``full`` rule
+    governs stays in, counted as ``kept_by_full_rule``."""
     rows: list[PoolRow] = []
     counts: dict[tuple[str, str], int] = {}
     in_scope: dict[tuple[str, str], int] = {}
     inspected: dict[tuple[str, str], int] = {}
     excluded = {"inactive": 0, "inspected_this_year": 0}
+    if full_rules is not None:
+        excluded["kept_by_full_rule"] = 0
     off_site: set[str] = set()
     for tid, data in targets:
         if not admits(scope, data):
@@ -101,7 +128,9 @@ def build_pool(
             continue
         sc, rc = data["supervision_class"], data["risk_class"]
         in_scope[(sc, rc)] = in_scope.get((sc, rc), 0) + 1
-        if tid in excluded_ids:
+        if tid in excluded_ids and full_rules is not None and _full(full_rules, sc, rc):
+            excluded["kept_by_full_rule"] += 1
+        elif tid in excluded_ids:
             excluded["inspected_this_year"] += 1
             inspected[(sc, rc)] = inspected.get((sc, rc), 0) + 1
             continue

@@ -35,6 +35,9 @@ ORIGINS = ("planned", "ad_hoc", "case")
 
 DEFAULT_OPTIONS: dict[str, Any] = {
     "exclude_inspected_this_year": True,  # same item, same target, once a year by default
+    # The exclusion per visit: only targets already drawn this year for every item of the task, and never from a
+    # stratum a ``full`` rule governs (``domain.tasks.pool``). Tasks opened before the option keep the old rule.
+    "exclusion_per_visit": True,
     "exclude_previous_inspectors": True,  # not who inspected the target in the previous period
     "match_region": False,  # inspectors only from the target's region
     "team_size": 2,  # at least 2 certified inspectors per department and target

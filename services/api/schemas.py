@@ -521,8 +521,8 @@ class TaskCreate(_In):
     rules: Rules | Unset = UNSET
     options: Annotated[
         Json | Unset,
-        doc("exclude_inspected_this_year, exclude_previous_inspectors, match_region, team_size, weighted, "
-            "risk_weights"),
+        doc("exclude_inspected_this_year, exclusion_per_visit, exclude_previous_inspectors, match_region, team_size, "
+            "weighted, risk_weights"),
     ] = UNSET
     origin: Annotated[str | Unset, doc("`case` for a case-triggered task (个案检查)", enum=ORIGINS)] = UNSET
     reason: Annotated[str | Unset, doc("required for ad hoc and case-triggered tasks")] = UNSET

@@ -51,7 +51,8 @@ from services.api.schemas import (
     "`participants` maps each participating department to the items it brings (joint task, 部门联合抽查); the "
     "lead (your department) always takes part. `name` follows the naming rule (新乡市+县区+部门+时间+任务类型): generated "
     "when omitted, refused with the rule quoted when it breaks it. `options`: exclude_inspected_this_year "
-    "(default true), exclude_previous_inspectors (true), match_region (false), team_size (2), weighted (false), "
+    "(default true), exclusion_per_visit (true: a target goes only once every item the lead brings was drawn on it "
+    "this year, and never from a stratum a `full` rule governs), exclude_previous_inspectors (true), match_region (false), team_size (2), weighted (false), "
     "risk_weights. The lead department's planners only." + WRITE,
 )
 def open_task(request: AnyRequest, data: Annotated[TaskCreate, example("task")]) -> Response[Json]:

@@ -28,7 +28,7 @@ from domain.draw.sampler import (
     pool_digest,
     verify,
 )
-from domain.planning.rules import parse_period
+from domain.planning.rules import parse_period, rules_from_dict
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import require_drawn_list
@@ -71,6 +71,12 @@ An auditor never needs it: verification rebuilds the pool from the log."""
 class StoredPool:
     rows: CandidateColumns
     off_site_first: set[str]
+
+
+def _excluding_items(task: Task, per_visit: bool) -> list[str]:
+    """The items whose yearly exclusion applies: per visit, the lead department's (its visit is the task's core;
+    a target goes only once every one of them was drawn on it this year); before the option, every item."""
+    return list(task.participants.get(task.lead, [])) if per_visit else list(task.items)
 
 
 class TargetDraws(UseCase):
@@ -152,11 +158,14 @@ class TargetDraws(UseCase):
             conn, county=task.scope.get("county"), supervision_classes=task.scope.get("supervision_classes")
         )
         excluded: set[str] = set()
+        per_visit = bool(task.options.get("exclusion_per_visit", False))  # absent: opened before the option
         if task.options["exclude_inspected_this_year"]:
             draws = tasks.current_draws(conn, task.year)
-            excluded = inspected_this_year(draws, str(task.id), task.year, task.items)
+            excluded = inspected_this_year(draws, str(task.id), task.year, _excluding_items(task, per_visit),
+                                           every_item=per_visit)
         weights = task.options["risk_weights"] if task.options["weighted"] else None
-        return build_pool(candidates, task.scope, excluded_ids=excluded, weights=weights)
+        return build_pool(candidates, task.scope, excluded_ids=excluded, weights=weights,
+                          full_rules=rules_from_dict(task.rules) if per_visit else None)
 
     def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
         self.fresh()
@@ -265,15 +274,18 @@ class TargetDraws(UseCase):
             store = targets if isinstance(ev, Target.Event) else replayed
             store[ev.originator_id] = ev.mutate(store.get(ev.originator_id))
         excluded: set[str] = set()
+        per_visit = bool(task.options.get("exclusion_per_visit", False))  # absent: opened before the option
         if task.options["exclude_inspected_this_year"]:
             draws = [(str(t.id), t.year, t.items, t.selected) for t in replayed.values() if t.draw]
-            excluded = inspected_this_year(draws, str(task.id), task.year, task.items)
+            excluded = inspected_this_year(draws, str(task.id), task.year, _excluding_items(task, per_visit),
+                                           every_item=per_visit)
         weights = task.options["risk_weights"] if task.options["weighted"] else None
         return build_pool(
             ((str(t.id), t.data) for t in targets.values()),
             task.scope,
             excluded_ids=excluded,
             weights=weights,
+            full_rules=rules_from_dict(task.rules) if per_visit else None,
         )
 
     def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:

@@ -293,6 +293,37 @@ def test_kpis_and_inbox_show_the_joint_share_and_the_coverage(demo, client, auth
                       headers=auth("hj-audit", "auditor")).status_code == 200
 
 
+def test_the_yearly_exclusion_takes_a_target_only_once_all_own_items_were_drawn_and_never_against_a_full_rule(
+        demo, client, auth) -> None:
+    eeb, amr = auth("hj-eeb", "planner"), auth("hj-amr", "planner")
+    eeb_items = list(_items(client, eeb, "hj-eeb").values())
+    every_key = [{"supervision_class": "key", "min_ratio": "100%"}]
+    # hj-amr's joint task brings one of hj-eeb's items and draws every key target.
+    joint = _small_task(client, auth, "hj-amr", {"hj-eeb": eeb_items[:1]}, rules=every_key)
+    def selected(task: dict[str, Any], h: dict[str, str]) -> set[str]:
+        return set(_ok(client.get(f"/api/v1/tasks/{task['id']}/draw", headers=h))["record"]["selected"])
+
+    shared = selected(joint, amr)
+    # hj-eeb's own three-item visits keep those targets: two of their items are still to do.
+    own = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[:3]}, rules=every_key)
+    frozen = _ok(client.get(f"/api/v1/tasks/{own['id']}", headers=eeb))["frozen"]
+    assert frozen["excluded"]["inspected_this_year"] == 0
+    assert shared and shared <= selected(own, eeb)
+    # Once every one of a task's own items was drawn on them, they go (same item, same target, once a year) ...
+    again = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q3", "reason": "专项整治", "participants": {"hj-eeb": eeb_items[1:2]},
+        "scope": {"county": "获嘉县", "supervision_classes": ["key"]}, "rules": every_key}), 201)
+    _ok(client.post(f"/api/v1/tasks/{again['id']}/commitment", headers=eeb))
+    r = client.post(f"/api/v1/tasks/{again['id']}/freeze", json={}, headers=eeb)
+    assert r.status_code == 422 and "inspected this year" in r.text
+    # ... unless a full (100% every period) rule governs them: full wins, and the freeze shows what it kept.
+    full = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[1:2]}, period="2024Q3")
+    frozen = _ok(client.get(f"/api/v1/tasks/{full['id']}", headers=eeb))["frozen"]
+    assert frozen["excluded"]["kept_by_full_rule"] == len(selected(own, eeb)) > 0
+    assert _ok(client.get(f"/api/v1/tasks/{full['id']}/draw/verification", headers=eeb))["match"] is True
+    assert client.get(f"/api/v1/tasks/{joint['id']}", headers=amr).status_code == 200
+
+
 def _overlapping_tasks_with_teams(client: Any, auth: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
     """An ecology task and an emergency task that drew overlapping targets, each with its teams drawn:
     (eeb task, em task, eeb planner's headers, em planner's headers)."""

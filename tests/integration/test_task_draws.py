@@ -68,15 +68,24 @@ def test_verification_names_the_first_difference_when_the_record_does_not_reprod
 def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> None:
     county = build_county(runtime, targets=20)
     runtime.app.update("target", uuid.UUID(county.targets[0]), {"status": "deregistered"}, ctx(ADMIN))
-    first = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
+    every = [{"supervision_class": "key", "min_ratio": "100%"}]
+    first = _open(runtime, county, rules=every)
     drawn_first = runtime.task_opening.task(first) if _draw(runtime, first) else None
-    second = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
+    second = _open(runtime, county, rules=every)
     _draw(runtime, second)
     a, b = runtime.task_opening.task(first), runtime.task_opening.task(second)
     assert county.targets[0] not in a.selected + b.selected
     assert a.selected and not set(a.selected) & set(b.selected)
     assert drawn_first is not None
-    assert b.frozen["excluded"] == {"inactive": 1, "inspected_this_year": len(drawn_first.selected)}
+    assert b.frozen["excluded"] == {"inactive": 1, "inspected_this_year": len(drawn_first.selected),
+                                    "kept_by_full_rule": 0}
+    # ``full`` (100% every period) wins over the yearly exclusion: the targets stay, counted as kept.
+    full = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
+    _draw(runtime, full)
+    f = runtime.task_opening.task(full)
+    assert set(a.selected) <= set(f.selected) and f.frozen["excluded"]["kept_by_full_rule"] == len(a.selected)
+    assert f.frozen["excluded"]["inspected_this_year"] == 0
+    assert runtime.target_draws.verify_draw(AUDITOR, full)["match"] is True
     # A task that does not exclude them draws them again (configurable).
     third = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}],
                   options={"exclude_inspected_this_year": False})

@@ -3,6 +3,7 @@
 import hashlib
 import uuid
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import cast
 
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from domain.draw.sampler import Candidate, commitment, draw
 from domain.errors import InvalidInputError
+from domain.planning.rules import SamplingRule
 from domain.tasks.assignment import Assignment
 from domain.tasks.pool import PoolRow, admits, build_pool, inspected_this_year
 from domain.tasks.task import Task, TaskStateError, validate_options
@@ -208,6 +210,35 @@ def test_inspected_this_year_counts_other_tasks_of_the_year_sharing_an_item() ->
     draws = [("a", 2024, ["i1"], ["t1"]), ("b", 2024, ["i2"], ["t2"]), ("c", 2023, ["i1"], ["t3"]),
              ("me", 2024, ["i1"], ["t4"])]
     assert inspected_this_year(draws, "me", 2024, ["i1", "i9"]) == {"t1"}
+
+
+def test_per_visit_a_target_is_excluded_only_once_every_item_of_the_task_was_drawn_on_it() -> None:
+    # Another department's joint task brought one of the 14 items: the other 13 are still to do, the target stays.
+    draws = [("amr-joint", 2024, ["i1"], ["t1", "t2"]), ("q1", 2024, ["i2", "i3"], ["t2", "t3"]),
+             ("old", 2023, ["i1", "i2", "i3"], ["t4"])]
+    assert inspected_this_year(draws, "me", 2024, ["i1", "i2", "i3"], every_item=True) == {"t2"}
+    assert inspected_this_year(draws, "me", 2024, ["i1", "i2", "i3"]) == {"t1", "t2", "t3"}
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.lists(st.sampled_from(["i1", "i2", "i3"])),
+                          st.lists(st.sampled_from(["t1", "t2", "t3"]))), max_size=6),
+       st.lists(st.sampled_from(["i1", "i2", "i3"]), min_size=1, unique=True))
+def test_the_per_visit_exclusion_is_never_wider_than_the_per_item_one(draws, items) -> None:
+    rows = [(task, 2024, its, sel) for task, its, sel in draws]
+    narrow = inspected_this_year(rows, "me", 2024, items, every_item=True)
+    assert narrow <= inspected_this_year(rows, "me", 2024, items)
+    for t in narrow:
+        assert set(items) <= {i for _, _, its, sel in rows if t in sel for i in its}
+
+
+def test_a_full_rule_keeps_the_targets_the_yearly_exclusion_would_take() -> None:
+    targets = [(f"t{i}", {"supervision_class": "key", "risk_class": r}) for i, r in enumerate("ADDA")]
+    rules = (SamplingRule("key", "D", full=True), SamplingRule("key", min_ratio=Fraction(1, 4)))
+    pool = build_pool(targets, {}, excluded_ids={"t0", "t1", "t2"}, full_rules=rules)
+    assert [r.id for r in pool.rows] == ["t1", "t2", "t3"]
+    assert pool.excluded == {"inactive": 0, "inspected_this_year": 1, "kept_by_full_rule": 2}
+    assert build_pool(targets, {}, excluded_ids={"t0", "t1", "t2"}).excluded == {"inactive": 0,
+                                                                                "inspected_this_year": 3}
 
 
 def test_draw_options_are_checked_and_defaulted() -> None:
