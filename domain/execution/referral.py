@@ -429,3 +429,16 @@ class Referral(Aggregate):
     def _extend(self, by: str, deadline: str, new: str, previous: str | None, reason: str) -> None:
         setattr(self, deadline, new)
         self.extensions.append({"deadline": deadline, "previous": previous, "new": new, "reason": reason})
+
+
+NOT_REFERABLE_RESULTS = frozenset({"no_problem"})
+"""Results that leave nothing to transfer: a referral (移送) passes on a problem found."""
+
+
+def require_referable(finding: Mapping[str, Any], item_field: str = "item") -> None:
+    """A finding may be referred only when a problem was found: a ``no_problem`` finding is refused (422 naming
+    the rule ``nothing_to_refer``)."""
+    if finding.get("result") in NOT_REFERABLE_RESULTS:
+        raise InvalidInputError([FieldProblem(
+            item_field, "nothing_to_refer",
+            f"the finding's result is {finding.get('result')} (未发现问题): only a problem found is referred (移送)")])

@@ -282,6 +282,10 @@ class ReferralView(msgspec.Struct, kw_only=True):
     outcome: Json | None
     extensions: list[Json]
     overdue: JsonValue
+    finding: Annotated[Json | None, doc("the referred finding as recorded (confidential fields too: a referral is "
+                                        "between authorities), with inspected_on; null when its inspection is gone")]
+    names: Annotated[Json, doc("names next to ids: departments {code: name}, targets {id: {name, credit_code, "
+                               "address}}, items {id: {code, name}}")]
 
 
 class FollowUpView(msgspec.Struct, kw_only=True):

@@ -1,6 +1,7 @@
 """Referrals (移送) of a finding: to a department in the system, to judicial organs (copy to the procuratorate)
 or to discipline inspection; their receipt, decision, outcome and deadlines."""
 
+import copy
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -12,7 +13,7 @@ from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.dates import parse_day
 from domain.execution.inspection import Inspection
 from domain.execution.readers import listed_department, require_visit_reader
-from domain.execution.referral import Referral
+from domain.execution.referral import Referral, require_referable
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom
@@ -49,6 +50,7 @@ class Referrals(UseCase):
         item = data.get("item")
         if item not in insp.findings:
             raise InvalidInputError([FieldProblem("item", "no_finding", "the inspection has no finding for this item")])
+        require_referable(insp.findings[item])
         kind = given(data, "kind")
         if kind == "department":
             to = given(data, "to")
@@ -97,11 +99,48 @@ class Referrals(UseCase):
             "copy_to": r.copy_to, "source": r.source, "reason": r.reason, "transferred_on": r.transferred_on,
             "documents": r.documents, "respond_by": r.respond_by, "outcome_by": r.outcome_by, "state": r.state,
             "receipt": r.receipt, "decision": r.decision, "outcome": r.outcome, "extensions": r.extensions,
-            "overdue": r.overdue(self.clock.today()),
+            "overdue": r.overdue(self.clock.today()), **self._referred(r),
+        }
+
+    def _referred(self, r: Referral) -> dict[str, Any]:
+        """What the receiving side needs to act: the referred finding as recorded (confidential fields too: a
+        referral is between authorities, not public; evidence files are named by reference) and the names of the
+        enterprise, the item and the departments next to their ids."""
+        src = r.source
+        insp = self.find(Inspection, uuid.UUID(src["inspection_id"]))
+        finding = copy.deepcopy(insp.findings.get(src["item"])) if insp is not None else None
+        if finding is not None and insp is not None:
+            finding["inspected_on"] = insp.inspected_on
+        return {"finding": finding, "names": self._names([r.from_department] + ([r.to] if r.kind == "department"
+                                                                                 else []),
+                                                           [src["target_id"]], [src["item"]])}
+
+    def _names(self, departments: list[str], targets: list[str], items: list[str]) -> dict[str, Any]:
+        found_targets = self.lookups.target_data(targets)
+        found_items = self.lookups.items(items)
+        return {
+            "departments": self.lookups.department_names(departments),
+            "targets": {t: {"name": found_targets.get(t, {}).get("name", ""),
+                            "credit_code": found_targets.get(t, {}).get("credit_code", ""),
+                            "address": found_targets.get(t, {}).get("address", "")} for t in targets},
+            "items": {i: {"code": found_items.get(i, {}).get("code", ""), "name": found_items.get(i, {}).get("name", "")}
+                      for i in items},
         }
 
     def list_referrals(self, actor: Actor, filters: Mapping[str, Any], limit: int, offset: int) -> dict[str, Any]:
         dept = listed_department(actor, filters.get("department"), "referrals")
-        return execution.list_referrals(self.engine, department=dept, direction=filters.get("direction"),
+        page = execution.list_referrals(self.engine, department=dept, direction=filters.get("direction"),
                                         today=self.clock.today(), state=filters.get("state"),
                                         kind=filters.get("kind"), limit=limit, offset=offset)
+        rows = page["items"]
+        names = self._names(sorted({d for x in rows for d in (x["from_department"], x["to"] if x["kind"] == "department"
+                                                              else x["from_department"])}),
+                            sorted({x["target_id"] for x in rows}), sorted({x["item"] for x in rows}))
+        for x in rows:
+            target = names["targets"].get(x["target_id"], {})
+            x.update({"target_name": target.get("name", ""), "credit_code": target.get("credit_code", ""),
+                      "address": target.get("address", ""),
+                      "item_name": names["items"].get(x["item"], {}).get("name", ""),
+                      "from_department_name": names["departments"].get(x["from_department"], x["from_department"]),
+                      "to_name": names["departments"].get(x["to"], x["to"]) if x["kind"] == "department" else x["to"]})
+        return page

@@ -356,7 +356,25 @@ def test_referrals_to_a_department_and_to_judicial_organs_record_every_step(demo
     incoming = _ok(client.get("/api/v1/referrals", params={"direction": "incoming",
                                                             "min_position": to_amr["position"]}, headers=amr))
     assert [x["id"] for x in incoming["items"]] == [to_amr["id"]]
+    target = _ok(client.get(f"/api/v1/targets/{visits[0]['target_id']}", headers=eeb))
+    item = _ok(client.get(f"/api/v1/items/{items[0]}", headers=eeb))
+    assert incoming["items"][0] == {**incoming["items"][0], "target_name": target["name"],
+                                    "credit_code": target["credit_code"], "item_name": item["name"],
+                                    "from_department_name": "新乡市生态环境局获嘉分局", "to_name": "获嘉县市场监督管理局"}
+    # The receiving department opens the referred finding and reads names, not only ids.
+    received = _ok(client.get(f"/api/v1/referrals/{to_amr['id']}", headers=amr))
+    assert received["finding"]["description"] == "排污口设置不规范" and received["finding"]["item"] == items[0]
+    assert received["finding"]["inspected_on"] == "2024-09-10"
+    assert received["names"]["targets"][target["id"]]["credit_code"] == target["credit_code"]
+    assert received["names"]["items"][items[0]]["name"] == item["name"]
+    assert received["names"]["departments"] == {"hj-eeb": "新乡市生态环境局获嘉分局", "hj-amr": "获嘉县市场监督管理局"}
     assert client.get(f"/api/v1/referrals/{to_amr['id']}", headers=em).status_code == 403
+    # Nothing to transfer: a "no problem found" finding is not referred.
+    clean = _enter(client, auth, visits[1], items[0], result="no_problem")
+    r = client.post("/api/v1/referrals", headers=eeb, json={**base, "inspection_id": clean, "kind": "department",
+                                                             "to": "hj-amr"})
+    assert r.status_code == 422 and r.json()["errors"][0] == {**r.json()["errors"][0], "field": "item",
+                                                              "rule": "nothing_to_refer"}
     assert client.post(f"/api/v1/referrals/{to_amr['id']}/accept", json={"on": "2024-09-12"},
                        headers=eeb).status_code == 403  # the receiving department decides
     _ok(client.post(f"/api/v1/referrals/{to_amr['id']}/receipt", json={"on": "2024-09-12", "reference": "HZ-01"},
