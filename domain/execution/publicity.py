@@ -20,9 +20,11 @@ from domain.errors import FieldProblem
 from domain.execution.inspection import InvalidTransitionError, ReviewState, redact_finding
 
 __all__ = [
+    "AD_HOC_PLAN",
     "MANUAL_ENTRY_HEADERS",
     "PUSH_KEYS",
     "PublicationContext",
+    "export_identifiers",
     "manual_entry_rows",
     "public_result",
     "push_record",
@@ -110,6 +112,41 @@ def _require_approved(result: ResultLike) -> None:
 
 def _findings(result: ResultLike) -> list[dict[str, Any]]:
     return [redact_finding(result.findings[i]) for i in result.items if i in result.findings]
+
+
+AD_HOC_PLAN = "计划外"
+"""The plan marker of a result outside any plan entry (an ad hoc task, or a partner department without a plan)."""
+
+
+def export_identifiers(
+    *,
+    department: str,
+    department_name: str,
+    lead: str,
+    task_number: str,
+    year: int,
+    plan_entry: str = "",
+    entry_name: str = "",
+    own_plan_name: str = "",
+) -> tuple[str, str, str]:
+    """``(raninsPlanId, raninsPlaneName, raninsTaskId)`` of one department's result: unique across departments and
+    attributable to the department that publishes it.
+
+    - ``raninsTaskId`` = ``<lead code>-<task number>`` (``hj-eeb-2024-001``): task numbers count per lead
+      department, so the bare number repeats across departments.
+    - The lead's result of a task from a plan entry: ``<lead code>-<entry number>`` (``hj-eeb-2024003``) and the
+      entry's name.
+    - A partner department's result in a joint task carries its **own** annual plan, never the lead's:
+      ``<partner code>-<year>`` and its plan's name.
+    - No plan behind it (an ad hoc task; a partner without a plan of the year): ``<code>-<year>-计划外`` and
+      ``<department name><year>年度计划外抽查``.
+    """
+    ad_hoc = (f"{department}-{year}-{AD_HOC_PLAN}", f"{department_name}{year}年度{AD_HOC_PLAN}抽查")
+    if department == lead:
+        plan = (f"{lead}-{plan_entry}", entry_name) if plan_entry else ad_hoc
+    else:
+        plan = (f"{department}-{year}", own_plan_name) if own_plan_name else ad_hoc
+    return plan[0], plan[1], f"{lead}-{task_number}"
 
 
 def push_record(context: PublicationContext, result: ResultLike) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from domain.execution.inspection import Inspection, ReviewState
-from domain.execution.publicity import PublicationContext, public_result
+from domain.execution.publicity import PublicationContext, export_identifiers, public_result
 from domain.planning.plan import plan_id
 from projections.aggregate_rows import rehydrate, split_bars
 from projections.directory.projection import TABLES as DIRECTORY
@@ -59,14 +59,24 @@ def contexts(conn: Connection, rows: Sequence[dict[str, Any]]) -> dict[str, Publ
             keys[t["id"]] = f"{plan_id(t['extra']['lead'], int(number[:4]))}/{number}"
     for k, v in names(conn, "plan_entry", keys.values()).items():
         entries[k] = v["name"]
+    # A partner department's result carries its own annual plan (by plan id: department and year).
+    own_plans = {(r["department"], int(tasks.get(r["task_id"], {"extra": {}})["extra"].get("year") or 0)) for r in rows}
+    plans = names(conn, "plan", [str(plan_id(d, y)) for d, y in own_plans if y])
     out = {}
     for r in rows:
         task = tasks.get(r["task_id"], {"name": "", "code": "", "extra": {}})
         target = targets.get(r["target_id"], {"name": "", "code": ""})
+        authority = depts.get(r["department"], {"name": r["department"]})["name"]
+        year = int(task["extra"].get("year") or 0)
+        own_plan = plans.get(str(plan_id(r["department"], year)), {}) if year else {}
+        plan_number, plan_name, task_number = export_identifiers(
+            department=r["department"], department_name=authority, lead=task["extra"].get("lead") or r["department"],
+            task_number=task["code"], year=year, plan_entry=task["extra"].get("plan_entry") or "",
+            entry_name=entries.get(keys.get(r["task_id"], ""), ""), own_plan_name=own_plan.get("name", ""))
         out[r["id"]] = PublicationContext(
-            plan_number=task["extra"].get("plan_entry") or "", plan_name=entries.get(keys.get(r["task_id"], ""), ""),
-            task_number=task["code"], task_name=task["name"], directed=bool(task["extra"].get("directed")),
-            authority=depts.get(r["department"], {"name": r["department"]})["name"],
+            plan_number=plan_number, plan_name=plan_name,
+            task_number=task_number, task_name=task["name"], directed=bool(task["extra"].get("directed")),
+            authority=authority,
             item_names={i: items[i]["name"] for i in r["items"] if i in items},
             target_credit_code=target["code"], target_name=target["name"],
             random=task["extra"].get("origin") != "case",

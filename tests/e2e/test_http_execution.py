@@ -194,7 +194,7 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert found["total"] == 1 and SECRET not in json.dumps(found, ensure_ascii=False)
     hit = found["items"][0]
     assert hit["credit_code"] == target["credit_code"] and hit["department"] == "hj-eeb"
-    assert hit["authority"] == "新乡市生态环境局获嘉分局" and hit["task_number"] == task["number"]
+    assert hit["authority"] == "新乡市生态环境局获嘉分局" and hit["task_number"] == f"hj-eeb-{task['number']}"
     assert [f["result_wording"] for f in hit["findings"]] == ["发现问题已责令改正", "未发现问题"]
     assert "description" not in hit["findings"][0] and "evidence" not in hit["findings"][0]
     assert hit["findings"][0]["item_name"] == items["hj-eeb"][0]["name"]
@@ -219,7 +219,19 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     exported = client.get("/api/v1/publicity/export", params={"format": "json"}, headers=eeb_rev)
     records = _ok(exported)
     assert SECRET.encode() not in exported.content
-    assert records[0]["uniscid"] == target["credit_code"] and records[0]["raninsTaskId"] == task["number"]
+    assert records[0]["uniscid"] == target["credit_code"] and records[0]["raninsTaskId"] == f"hj-eeb-{task['number']}"
+    # An ad hoc task has no plan entry: a documented marker, attributable to the department.
+    assert records[0]["raninsPlanId"] == "hj-eeb-2024-计划外"
+    assert records[0]["raninsPlaneName"] == "新乡市生态环境局获嘉分局2024年度计划外抽查"
+    # The partner's result in the joint task carries its own department's plan, not the lead's.
+    amr_plan_made = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=amr_plan), 201)
+    amr_records = _ok(client.get("/api/v1/publicity/export", params={"format": "json",
+                                                                      "min_position": amr_plan_made["position"]},
+                                 headers=amr_rev))
+    assert [(r["raninsPlanId"], r["raninsTaskId"], r["insAuth"]) for r in amr_records] == [
+        ("hj-amr-2024", f"hj-eeb-{task['number']}", "获嘉县市场监督管理局")]
+    assert amr_records[0]["raninsPlaneName"] == _ok(client.get(f"/api/v1/plans/{amr_plan_made['id']}",
+                                                               headers=amr_plan))["name"]
     assert records[0]["insAuth"] == "新乡市生态环境局获嘉分局" and records[0]["insDate"] == "2024-09-18"
     assert records[0]["raninsTypeName"] == "定向"
     assert [d["raninsCheckResName"] for d in records[0]["details"]] == ["发现问题已责令改正", "未发现问题"]
@@ -447,13 +459,13 @@ def test_a_clue_raises_the_risk_and_opens_a_case_triggered_task(demo, client, au
     demo.runner.catch_up()
     rev = auth("hj-eeb", "reviewer", subject="eeb-rev")
     records = [r for r in _ok(client.get("/api/v1/publicity/export", params={"format": "json"}, headers=rev))
-               if r["raninsTaskId"] == task["number"]]
+               if r["raninsTaskId"] == f"hj-eeb-{task['number']}"]
     assert len(records) == 1 and records[0]["raninsTypeName"] == "非随机（案件线索核查）"
     assert records[0]["raninsPlanId"] == "" and records[0]["raninsPlaneName"] == ""
     assert records[0]["raninsTaskName"] == task["name"]
     rows = list(csv.reader(io.StringIO(client.get("/api/v1/publicity/export", params={"format": "csv"},
                                                   headers=rev).content.decode("utf-8-sig"))))
-    assert [r[4] for r in rows[1:] if r[2] == task["number"]] == ["非随机（案件线索核查）"]
+    assert [r[4] for r in rows[1:] if r[2] == f"hj-eeb-{task['number']}"] == ["非随机（案件线索核查）"]
     published = _ok(client.post(f"/api/v1/inspections/{iid}/publish", json={"published_on": "2024-08-07"},
                                 headers=rev))
     found = _ok(client.get("/api/v1/public/results", params={"q": target["name"],

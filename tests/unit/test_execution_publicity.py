@@ -14,6 +14,7 @@ from domain.execution.inspection import Inspection, InvalidTransitionError
 from domain.execution.publicity import (
     MANUAL_ENTRY_HEADERS,
     PublicationContext,
+    export_identifiers,
     manual_entry_rows,
     public_result,
     push_record,
@@ -195,3 +196,19 @@ def test_methods_and_measures_have_chinese_labels_and_off_site_methods_are_marke
     assert (
         is_off_site(["drone", "big_data"]) and not is_off_site(["drone", "on_site"]) and not is_off_site([])
     )
+
+
+def test_export_identifiers_are_unique_across_departments_and_carry_the_publishing_departments_plan() -> None:
+    common = {"lead": "hj-eeb", "task_number": "2024-001", "year": 2024}
+    lead = export_identifiers(department="hj-eeb", department_name="生态环境局", plan_entry="2024003",
+                              entry_name="三季度随机抽查", **common)
+    assert lead == ("hj-eeb-2024003", "三季度随机抽查", "hj-eeb-2024-001")
+    other_lead = export_identifiers(department="hj-amr", department_name="市场监管局", plan_entry="2024003",
+                                    entry_name="x", **{**common, "lead": "hj-amr"})
+    assert other_lead[0] != lead[0] and other_lead[2] != lead[2]
+    partner = export_identifiers(department="hj-amr", department_name="市场监管局", plan_entry="2024003",
+                                 entry_name="三季度随机抽查", own_plan_name="市场监管局2024年度抽查计划", **common)
+    assert partner == ("hj-amr-2024", "市场监管局2024年度抽查计划", "hj-eeb-2024-001")
+    assert export_identifiers(department="hj-amr", department_name="市场监管局", **common)[:2] == (
+        "hj-amr-2024-计划外", "市场监管局2024年度计划外抽查")
+    assert export_identifiers(department="hj-eeb", department_name="生态环境局", **common)[0] == "hj-eeb-2024-计划外"
