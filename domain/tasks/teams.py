@@ -25,6 +25,27 @@ def team_visit_date(period: str, today: dt.date, given: dt.date | None = None) -
     return visit
 
 
+def joint_visit_date(
+    period: str, today: dt.date, department: str, drawn: Mapping[str, Mapping[str, Any]], given: dt.date | None = None
+) -> dt.date:
+    """A joint visit has one agreed date: the first department to draw its teams sets it (normally the lead,
+    proposing); every other department's team draw takes it. ``drawn``: the round's team draws so far, department ->
+    ``{visit_date, ...}``. Without a date, a later department gets the agreed one; a different date is refused
+    (``visit_date`` / ``joint_visit_date``, naming the agreed date and who set it), so two departments never go on
+    two dates. A department redrawing alone (no other department drew yet) may move its own date."""
+    others = {d: str(v["visit_date"]) for d, v in drawn.items() if d != department and v.get("visit_date")}
+    if not others:
+        return team_visit_date(period, today, given)
+    setter, agreed = min(others.items(), key=lambda kv: (kv[1], kv[0]))
+    agreed_day = dt.date.fromisoformat(agreed)
+    if given is not None and given != agreed_day:
+        raise InvalidInputError([FieldProblem(
+            "visit_date", "joint_visit_date",
+            f"a joint visit has one date: {setter} drew its teams for {agreed}; draw for {agreed} (or leave "
+            "visit_date out), or agree another date and redraw")])
+    return agreed_day
+
+
 def redraw_day(visit: str | None, today: dt.date) -> dt.date:
     """The day a recusal's replacement must be certified on: the visit's date, else today."""
     return dt.date.fromisoformat(visit) if visit else today

@@ -18,11 +18,11 @@ from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.task import Task, TaskStateError, team_key
 from domain.tasks.teams import (
+    joint_visit_date,
     max_load,
     redraw_day,
     specialties,
     staff_digest,
-    team_visit_date,
     visit_needs,
 )
 from domain.values import Role
@@ -63,7 +63,7 @@ class Teams(UseCase):
                     )
                 ]
             )
-        day = team_visit_date(task.period, dt.date.today(), visit_date)
+        day = joint_visit_date(task.period, dt.date.today(), department, task.teams, visit_date)
         inspectors, experts = self.lookups.staff(department)
         needs = visit_needs(
             task.selected,

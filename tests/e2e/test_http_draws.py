@@ -324,6 +324,27 @@ def test_the_yearly_exclusion_takes_a_target_only_once_all_own_items_were_drawn_
     assert client.get(f"/api/v1/tasks/{joint['id']}", headers=amr).status_code == 200
 
 
+def test_a_joint_visit_has_one_agreed_date(demo, client, auth) -> None:
+    eeb, amr = auth("hj-eeb", "planner"), auth("hj-amr", "planner")
+    amr_items = list(_items(client, amr, "hj-amr").values())
+    joint = _small_task(client, auth, "hj-eeb", {"hj-amr": amr_items[:1]})
+    proposed = _ok(client.post(f"/api/v1/tasks/{joint['id']}/teams/hj-eeb", json={"visit_date": "2024-05-20"},
+                               headers=eeb))
+    assert proposed["visit_date"] == "2024-05-20"
+    # Another date is refused, naming the agreed one; nothing is drawn.
+    r = client.post(f"/api/v1/tasks/{joint['id']}/teams/hj-amr", json={"visit_date": "2024-05-27"}, headers=amr)
+    assert r.status_code == 422 and r.json()["errors"][0] == {**r.json()["errors"][0], "field": "visit_date",
+                                                              "rule": "joint_visit_date"}
+    assert "2024-05-20" in r.json()["errors"][0]["message"]
+    assert _ok(client.get(f"/api/v1/tasks/{joint['id']}", headers=amr))["teams_drawn"] == ["hj-eeb"]
+    # Without a date the partner takes the agreed one, and so does every visit.
+    accepted = _ok(client.post(f"/api/v1/tasks/{joint['id']}/teams/hj-amr", json={}, headers=amr))
+    assert accepted["visit_date"] == "2024-05-20"
+    listing = _ok(client.get(f"/api/v1/tasks/{joint['id']}/draw", headers=amr))
+    for v in listing["visits"]:
+        assert _ok(client.get(f"/api/v1/assignments/{v['assignment_id']}", headers=amr))["visit_date"] == "2024-05-20"
+
+
 def _overlapping_tasks_with_teams(client: Any, auth: Any) -> tuple[dict[str, Any], dict[str, Any], Any, Any]:
     """An ecology task and an emergency task that drew overlapping targets, each with its teams drawn:
     (eeb task, em task, eeb planner's headers, em planner's headers)."""
