@@ -9,6 +9,12 @@
 - Confidential fields (and follow-up visit opinions) are read only by the department's reviewers and by
   auditors.
 - ``auditor`` changes nothing.
+- People are compared by inspector ids from the directory, in one place: :func:`same_person`. An actor's ids are
+  :func:`person_ids` (today the token subject, which is the inspector's id or staff id; an account mapped to an
+  inspector id adds it there).
+- Follow-ups (执法回访): a discipline escalation (纪检监察) is read only by the department's reviewers and
+  planners, admins and auditors, and never by one of the inspectors who inspected that firm (it may be about
+  them); the inspectors who inspected a firm may not record its follow-up visit (independence).
 """
 
 from collections.abc import Collection
@@ -21,11 +27,15 @@ __all__ = [
     "can_enter",
     "can_publish",
     "can_read_confidential",
+    "can_read_escalations",
     "can_review",
+    "person_ids",
     "require_enter",
+    "require_independent",
     "require_publish",
     "require_review",
     "require_staff",
+    "same_person",
 ]
 
 _STAFF = (Role.INSPECTOR, Role.REVIEWER, Role.PLANNER)
@@ -85,3 +95,31 @@ def require_staff(actor: Actor, department: str, what: str) -> None:
     if actor.department == department and any(actor.has(r) for r in _STAFF):
         return
     raise PermissionDeniedError(f"{_who(actor)} may not {what} for department {department!r}")
+
+
+def person_ids(actor: Actor) -> frozenset[str]:
+    """The directory ids an actor stands for (the token subject: an inspector id or staff id)."""
+    return frozenset({actor.subject}) if actor.subject else frozenset()
+
+
+def same_person(ids: Collection[str], others: Collection[str]) -> bool:
+    """Do these ids and those name one person? The one comparison of people in execution rules: ids, never
+    names or other strings."""
+    return bool(set(ids) & set(others))
+
+
+def can_read_escalations(actor: Actor, department: str, inspectors_of_target: Collection[str]) -> bool:
+    """Discipline escalations about a firm's inspection: the department's reviewers and planners, admins and
+    auditors, and none of the inspectors who inspected the firm."""
+    if same_person(person_ids(actor), inspectors_of_target):
+        return False
+    if actor.has(Role.AUDITOR) or actor.has(Role.ADMIN):
+        return True
+    return actor.department == department and (actor.has(Role.REVIEWER) or actor.has(Role.PLANNER))
+
+
+def require_independent(actor: Actor, inspectors_of_target: Collection[str]) -> None:
+    """回访 independence: who inspected the firm does not record its follow-up visit."""
+    if same_person(person_ids(actor), inspectors_of_target):
+        raise PermissionDeniedError(
+            f"{_who(actor)} inspected this firm and may not record its follow-up visit (回访须由未参与检查的人员进行)")

@@ -6,7 +6,7 @@ seed (its SHA-256) when the pool of inspected targets is frozen, and reveals it 
 external entropy; anyone holding the recorded pool and draw re-runs it with ``sampler.verify``.
 
 Visits record the method (直接回访, 电话回访, 问卷调查, 组织座谈, 信函回访), the visitee's opinions
-(confidential: only the department's reviewers and auditors read them), problems found, escalation to
+(confidential: only the department's reviewers, auditors and who recorded them read them), problems found, escalation to
 discipline inspection (纪检监察) with its outcome, and the feedback given to the visitee.
 """
 
@@ -15,7 +15,7 @@ import datetime as dt
 import math
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from fractions import Fraction
 from typing import Any, ClassVar
 
@@ -25,7 +25,14 @@ from domain.access import Actor
 from domain.directory import entry_id
 from domain.draw import sampler
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
-from domain.execution.access import can_read_confidential, require_staff
+from domain.execution.access import (
+    can_read_confidential,
+    can_read_escalations,
+    person_ids,
+    require_independent,
+    require_staff,
+    same_person,
+)
 from domain.execution.checks import iso_date, text
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.vocabulary import FollowUpVisitMethod
@@ -232,8 +239,11 @@ class FollowUpRound(Aggregate):
         method: str,
         opinions: str = "",
         problems_found: str = "",
+        inspected_by: Collection[str] = (),
     ) -> None:
+        """``inspected_by``: the inspector ids of the teams that inspected the firm (they may not record it)."""
         self._require_staff(actor, "record follow-up visits")
+        require_independent(actor, inspected_by)
         problems: list[FieldProblem] = []
         self._check_target(problems, target_id)
         day = _date(problems, "visited_on", visited_on)
@@ -294,13 +304,21 @@ class FollowUpRound(Aggregate):
         self._feedback(by=actor.subject, target_id=target_id, on=day, method=method, feedback=text)
 
     # -- queries --------------------------------------------------------------------------------------
-    def visits_for(self, actor: Actor) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """The visits; opinions are blanked unless ``actor`` is a reviewer of the department or an auditor."""
-        out = copy.deepcopy(self.visits)
-        if not can_read_confidential(actor, self.department):
-            for rec in out.values():
-                for v in rec["visits"]:
+    def visits_for(
+        self, actor: Actor, inspectors: Mapping[str, Collection[str]] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The visits as ``actor`` may read them. Opinions: the department's reviewers, auditors, and whoever
+        recorded the visit (they wrote them); others get ``None``. Escalations (纪检监察): ``None`` unless
+        ``can_read_escalations`` (never for the inspectors who inspected the firm: ``inspectors``, per target)."""
+        out: dict[str, dict[str, Any]] = copy.deepcopy(self.visits)
+        confidential = can_read_confidential(actor, self.department)
+        me = person_ids(actor)
+        for target, rec in out.items():
+            for v in rec["visits"]:
+                if not confidential and not same_person(me, [v.get("by") or ""]):
                     v["opinions"] = None
+            if not can_read_escalations(actor, self.department, (inspectors or {}).get(target, ())):
+                rec["escalations"] = None
         return out
 
     # -- helpers --------------------------------------------------------------------------------------

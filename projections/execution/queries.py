@@ -151,6 +151,23 @@ def inspected_targets(engine: Engine, department: str, start: dt.date, end: dt.d
         return sorted(set(rows))
 
 
+def inspectors_of(engine: Engine, department: str, targets: Sequence[str], start: dt.date,
+                  end: dt.date) -> dict[str, set[str]]:
+    """Per target, the inspector ids of the department's teams that inspected it between ``start`` and ``end``."""
+    t = INSPECTION
+    out: dict[str, set[str]] = {}
+    wanted = sorted(set(targets))
+    with engine.connect() as conn:
+        for at in range(0, len(wanted), 500):
+            rows = conn.execute(sa.select(t.c.id, t.c.version, t.c.created_on, t.c.modified_on, t.c.state_json).where(
+                t.c.department == department, t.c.target_id.in_(wanted[at:at + 500]),
+                t.c.inspected_on >= start.isoformat(), t.c.inspected_on <= end.isoformat())).all()
+            for r in rows:
+                i = rehydrate(Inspection, uuid.UUID(r.id), r.version, r.created_on, r.modified_on, r.state_json)
+                out.setdefault(i.target_id, set()).update(i.team)
+    return out
+
+
 def approved_inspections(engine: Engine, department: str | None, published_only: bool = False,
                          since: dt.date | None = None, until: dt.date | None = None) -> list[Inspection]:
     """Approved (and published) inspections, rehydrated from the read model, oldest approval first."""

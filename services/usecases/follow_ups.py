@@ -84,7 +84,8 @@ class FollowUps(UseCase):
         on = parse_day(data.get("on"), "on", today())
         if step == "visit":
             r.record_visit(ctx.actor, target, parse_day(data.get("visited_on"), "visited_on", today()),
-                           given(data, "method"), data.get("opinions") or "", data.get("problems") or "")
+                           given(data, "method"), data.get("opinions") or "", data.get("problems") or "",
+                           inspected_by=self._inspectors(r, [target]).get(target, set()))
         elif step == "escalation":
             r.escalate(ctx.actor, target, on, data.get("authority") or "", data.get("reason") or "")
         elif step == "escalation_outcome":
@@ -102,9 +103,14 @@ class FollowUps(UseCase):
         return {
             "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
             "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment, "draw": r.draw,
-            "selected": r.selected, "visits": r.visits_for(actor),
+            "selected": r.selected, "visits": r.visits_for(actor, self._inspectors(r, r.selected)),
             "opinions_visible": can_read_confidential(actor, r.department),
         }
+
+    def _inspectors(self, r: FollowUpRound, targets: list[str]) -> dict[str, set[str]]:
+        """Per target, who of the department inspected it in the round's period (by inspector id)."""
+        p = parse_period(r.period)
+        return execution.inspectors_of(self.engine, r.department, targets, p.start, p.end)
 
     def verify_follow_up(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
         r = self.load(FollowUpRound, rid, "follow-up round")

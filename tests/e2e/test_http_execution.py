@@ -489,9 +489,13 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
     assert _ok(client.get(f"/api/v1/follow-ups/{planned['id']}/verification", headers=eeb))["match"] is True
     target = drawn["selected"][0]
     url = f"/api/v1/follow-ups/{planned['id']}"
-    _ok(client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector"), json={
-        "target_id": target, "method": "phone", "visited_on": "2024-06-20", "opinions": "检查人员要求吃请",
-        "problems": "执法人员作风问题"}))
+    # Independence: who inspected the firm does not record its follow-up visit.
+    inspected_by = next(v for v in visits if v["target_id"] == target)["teams"]["hj-eeb"]["members"]
+    visit = {"target_id": target, "method": "phone", "visited_on": "2024-06-20", "opinions": "检查人员要求吃请",
+             "problems": "执法人员作风问题"}
+    r = client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector", subject=inspected_by[0]), json=visit)
+    assert r.status_code == 403 and "回访" in r.text
+    _ok(client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector", subject="eeb-visitor"), json=visit))
     _ok(client.post(f"{url}/escalations", json={"target_id": target, "on": "2024-06-21",
                                                  "authority": "县纪委监委派驻纪检组", "reason": "作风问题"}, headers=eeb))
     _ok(client.post(f"{url}/escalation-outcomes", json={"target_id": target, "on": "2024-07-15",
@@ -503,17 +507,30 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
     r = client.post(f"{url}/visits", json={"target_id": not_drawn, "method": "phone"}, headers=eeb)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "target_id"
     assert other
-    for reader, visible in ((auth("hj-eeb", "inspector"), False), (eeb, False),
-                            (auth("hj-eeb", "reviewer"), True), (auth("hj-audit", "auditor"), True)):
+    # Opinions: reviewers, auditors and who recorded them; escalations: never an inspector of the firm.
+    for reader, visible, escalations in (
+            (auth("hj-eeb", "inspector", subject="eeb-visitor"), True, False),
+            (auth("hj-eeb", "inspector", subject=inspected_by[0]), False, False),
+            (auth("hj-eeb", "inspector", subject="eeb-colleague"), False, False), (eeb, False, True),
+            (auth("hj-eeb", "reviewer", subject="eeb-rev"), True, True),
+            (auth("hj-eeb", "reviewer", subject=inspected_by[0]), True, False),
+            (auth("hj-audit", "auditor"), True, True)):
         view = _ok(client.get(url, headers=reader))
         assert (view["visits"][target]["visits"][0]["opinions"] == "检查人员要求吃请") is visible
-        assert view["visits"][target]["escalations"][0]["outcome"]["text"] == "已谈话提醒"
+        if escalations:
+            assert view["visits"][target]["escalations"][0]["outcome"]["text"] == "已谈话提醒"
+        else:
+            assert view["visits"][target]["escalations"] is None and "作风问题" not in json.dumps(
+                view["visits"][target]["escalations"], ensure_ascii=False)
+    # The planner who records opinions reads them back.
+    _ok(client.post(f"{url}/visits", headers=eeb, json={**visit, "target_id": other, "opinions": "服务态度好"}))
+    assert _ok(client.get(url, headers=eeb))["visits"][other]["visits"][0]["opinions"] == "服务态度好"
     assert client.get(url, headers=auth("hj-amr", "reviewer")).status_code == 403
     listing = _ok(client.get("/api/v1/follow-ups", params={"min_position": drawn["position"]}, headers=eeb))
     assert listing["items"][0]["drawn"] is True and listing["items"][0]["quota"] == 2
     coverage = _ok(client.get("/api/v1/kpis", params={"year": 2024, "quarter": 2, "min_position": fed["position"]},
                               headers=eeb))["follow_up_coverage"]
-    assert coverage["visits"] == 1 and coverage["targets_inspected"] == 11 and coverage["rate"] == round(1 / 11, 4)
+    assert coverage["visits"] == 2 and coverage["targets_inspected"] == 11 and coverage["rate"] == round(2 / 11, 4)
     demo.runner.catch_up()
     assert_rebuild_equals_live(demo, "execution")
 

@@ -107,17 +107,28 @@ def test_visits_escalation_and_feedback_are_recorded_and_opinions_are_confidenti
     with pytest.raises(InvalidInputError) as err:
         r.escalate(INSPECTOR, t, "2024-10-12", "获嘉县纪委监委", "索要财物")
     assert err.value.problems[0].rule == "not_visited"
+    visitor = Actor("eeb-li", "hj-eeb", ("inspector",))
+    with pytest.raises(PermissionDeniedError):  # who inspected the firm does not record its follow-up visit
+        r.record_visit(INSPECTOR, t, "2024-10-10", "phone", opinions="x", inspected_by={"eeb-zhang", "eeb-zhao"})
+    assert r.visits[t]["visits"] == []
     r.record_visit(
-        INSPECTOR, t, "2024-10-10", "phone", opinions="检查人员索要财物", problems_found="涉嫌违纪"
+        visitor, t, "2024-10-10", "phone", opinions="检查人员索要财物", problems_found="涉嫌违纪",
+        inspected_by={"eeb-zhang", "eeb-zhao"},
     )
     r.escalate(REVIEWER, t, "2024-10-12", "获嘉县纪委监委", "回访发现检查人员涉嫌索要财物")
     r.record_escalation_outcome(REVIEWER, t, "2024-11-30", "已立案审查")
     r.give_feedback(REVIEWER, t, "2024-12-02", "已将处理情况告知", "letter")
     assert r.visits[t]["escalations"][0]["outcome"]["text"] == "已立案审查"
-    for reader in (REVIEWER, AUDITOR):
+    for reader in (REVIEWER, AUDITOR, visitor):  # visitor: who recorded the opinions reads them back
         assert r.visits_for(reader)[t]["visits"][0]["opinions"] == "检查人员索要财物"
     for reader in (INSPECTOR, PLANNER, OTHER_REVIEWER, Actor("admin", "system", ("admin",))):
         assert "索要财物" not in str(r.visits_for(reader)[t]["visits"])
+    # The escalation: never to the firm's inspectors (it may be about them), nor to any inspector.
+    inspected = {t: {"eeb-zhang", "eeb-zhao"}}
+    for reader in (INSPECTOR, visitor, Actor("eeb-zhang", "hj-eeb", ("reviewer",))):
+        assert r.visits_for(reader, inspected)[t]["escalations"] is None
+    for reader in (REVIEWER, PLANNER, AUDITOR):
+        assert r.visits_for(reader, inspected)[t]["escalations"][0]["authority"] == "获嘉县纪委监委"
     app: Application[uuid.UUID] = Application()
     app.save(r)
     events = [type(e).__name__ for e in app.events.get(r.id)]
