@@ -50,6 +50,7 @@ __all__ = [
     "Breach",
     "Coverage",
     "PlanEntryNotFoundError",
+    "carried_out_problem",
     "coverage_breaches",
     "notice_plan_2024",
     "plan_breaches",
@@ -408,6 +409,18 @@ class AnnualPlan(Aggregate):
     def _remove_entry(self, number: str, reason: str) -> None:
         del self.entries[number]
         self.removed[number] = reason
+
+
+def carried_out_problem(number: str, published: Mapping[str, int]) -> str | None:
+    """Why a plan entry may not be removed: a task opened from it has published results (``published``: task
+    number -> published results); None when it may go. Rule ``entry_carried_out``: what was carried out and made
+    public stays in the plan it was carried out under."""
+    done = {n: c for n, c in published.items() if c}
+    if not done:
+        return None
+    listed = ", ".join(f"task {n}: {c} published" for n, c in sorted(done.items()))
+    return (f"entry_carried_out: plan entry {number} was carried out and its results published ({listed}); "
+            "it stays in the plan (change it with a reason instead)")
 
 
 # -- breaches -------------------------------------------------------------------------------------

@@ -168,6 +168,17 @@ def inspectors_of(engine: Engine, department: str, targets: Sequence[str], start
     return out
 
 
+def published_by_task(engine: Engine, task_ids: Sequence[str]) -> dict[str, int]:
+    """Per task id, how many of its inspections were published."""
+    t = INSPECTION
+    if not task_ids:
+        return {}
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.task_id, sa.func.count()).where(
+            t.c.task_id.in_(list(task_ids)), t.c.state == ReviewState.PUBLISHED.value).group_by(t.c.task_id)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
 def approved_inspections(engine: Engine, department: str | None, published_only: bool = False,
                          since: dt.date | None = None, until: dt.date | None = None) -> list[Inspection]:
     """Approved (and published) inspections, rehydrated from the read model, oldest approval first."""

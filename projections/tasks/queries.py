@@ -246,6 +246,14 @@ def list_tasks(
     return {"total": total, "limit": limit, "offset": offset, "items": [_task_summary(r) for r in rows]}
 
 
+def entry_tasks(engine: Engine, lead: str, year: int, entry: str) -> dict[str, str]:
+    """The tasks the department opened from one plan entry: id -> task number."""
+    t = TABLES["task"]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.c.id, t.c.number, t.c.state_json).where(t.c.lead == lead, t.c.year == year)).all()
+    return {r.id: r.number for r in rows if json.loads(r.state_json).get("plan_entry") == entry}
+
+
 def task_numbers(engine: Engine, lead: str, year: int) -> list[str]:
     """Numbers of the tasks the department led in the year."""
     t = TABLES["task"]

@@ -10,14 +10,15 @@ from sqlalchemy.engine import Engine
 
 from domain.access import Actor
 from domain.planning.overview import quotas_by_period, random_tasks_by_period
-from domain.planning.plan import AnnualPlan, Coverage, coverage_breaches, plan_breaches
+from domain.planning.plan import AnnualPlan, Coverage, carried_out_problem, coverage_breaches, plan_breaches
 from domain.tasks import access
 from domain.tasks.pool import build_pool
 from projections.directory import queries as directory
+from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, ConflictError, DualRandom
-from services.usecases.common import Done, UseCase, given
+from services.usecases.common import EXECUTION_READ_MODELS, Done, UseCase, given
 from services.usecases.lookups import Lookups
 
 
@@ -84,8 +85,15 @@ class Plans(UseCase):
         return self.done(plan, position, number=number, changed=changed)
 
     def remove_plan_entry(self, ctx: CommandContext, pid: uuid.UUID, number: str, reason: str) -> Done:
+        self.runner.catch_up_named(EXECUTION_READ_MODELS)
         plan = self.plan(pid)
         access.require_plan(ctx.actor, plan.department)
+        plan.entry(number)  # an unknown entry is a 404 before anything else
+        opened = tasks.entry_tasks(self.engine, plan.department, plan.year, number)
+        published = execution.published_by_task(self.engine, list(opened))
+        problem = carried_out_problem(number, {n: published.get(i, 0) for i, n in opened.items()})
+        if problem is not None:
+            raise ConflictError(problem)
         plan.remove_entry(number, reason)
         position = self.app.record(ctx, "remove_plan_entry", plan)
         return self.done(plan, position, number=number)

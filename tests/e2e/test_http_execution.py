@@ -559,3 +559,33 @@ def test_a_recused_inspector_leaves_the_inspection_team_too(demo, client, auth) 
     r = client.post(f"/api/v1/inspections/{opened['id']}/approve", json={},
                     headers=auth("hj-eeb", "reviewer", "inspector", subject=member))
     assert r.status_code == 403 and "own findings" in r.text
+
+
+def test_a_plan_entry_carried_out_and_published_stays_in_the_plan(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    item = _items(client, eeb, "hj-eeb")[0]["id"]
+    plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
+    entry = {"items": [item], "category": "key", "period": "2024Q3", "scope": {"county": "获嘉县",
+             "supervision_classes": ["key"]}, "rules": [{"supervision_class": "key", "full": True}]}
+    used = _ok(client.post(f"/api/v1/plans/{plan['id']}/entries", json={**entry, "name": "三季度重点检查"},
+                           headers=eeb), 201)
+    spare = _ok(client.post(f"/api/v1/plans/{plan['id']}/entries", json={**entry, "name": "备用"}, headers=eeb), 201)
+    task = _ok(client.post("/api/v1/tasks", json={"plan_entry": used["number"]}, headers=eeb), 201)
+    for step in ("commitment", "freeze", "draw"):
+        _ok(client.post(f"/api/v1/tasks/{task['id']}/{step}", json={} if step != "commitment" else None, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    visit = _visits(client, auth, task)[0]
+    iid = _enter(client, auth, visit, item, result="no_problem", day="2024-09-10")
+    _approve(client, auth, visit, iid, "2024-09-11")
+    removal = f"/api/v1/plans/{plan['id']}/entries/{used['number']}/removal"
+    # Drawn and approved, not yet published: a correction is still possible ...
+    before = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))["version"]
+    _ok(client.post(f"/api/v1/inspections/{iid}/publish", json={"published_on": "2024-09-12"},
+                    headers=auth("hj-eeb", "reviewer", subject="eeb-rev")))
+    # ... once published, the entry stays: 409 naming the rule, nothing changed.
+    r = client.post(removal, json={"reason": "录入错误"}, headers=eeb)
+    assert r.status_code == 409 and "entry_carried_out" in r.text and task["number"] in r.text, r.text
+    after = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))
+    assert after["version"] == before and used["number"] in {e["number"] for e in after["entries"]}
+    _ok(client.post(f"/api/v1/plans/{plan['id']}/entries/{spare['number']}/removal", json={"reason": "合并"},
+                    headers=eeb))
