@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -43,3 +44,28 @@ def case_items(items: Sequence[Any] | None) -> list[Any]:
     if not out:
         raise InvalidInputError([FieldProblem("items", "required", "name the department's items to inspect")])
     return out
+
+
+_RECEIVED = re.compile(r"^个案检查（[^）]*）(\d{4}-\d{2}-\d{2})：")
+
+
+def clue_received_on(reason: str) -> dt.date | None:
+    """The clue's date from a case task's reason (``case_reason``'s ``个案检查（source）YYYY-MM-DD：…``), else None."""
+    m = _RECEIVED.match(reason or "")
+    if not m:
+        return None
+    try:
+        return dt.date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+
+
+def earliest_inspection(period: str, origin: str, reason: str) -> tuple[dt.date, str]:
+    """The earliest date an inspection of a task can carry, and why: the start of the task's period, or for a
+    case-triggered task the clue's date when later (nobody inspects a case before its clue arrived)."""
+    start = parse_period(period).start
+    why = f"the task's period {period} starts then"
+    received = clue_received_on(reason) if origin == "case" else None
+    if received is not None and received > start:
+        return received, "the clue of the case task was received then"
+    return start, why

@@ -405,9 +405,12 @@ class Inspection(Aggregate):
         findings: Mapping[str, Mapping[str, Any]],
         vocabulary: ResultVocabulary = DEFAULT_VOCABULARY,
         today: dt.date | None = None,
+        not_before: tuple[dt.date, str] | None = None,
     ) -> None:
         """Enter findings for some or all items (``{item code: {result, description, evidence, measures,
-        confidential}}``); an item entered again is replaced. Only the team's inspectors, before review."""
+        confidential}}``); an item entered again is replaced. Only the team's inspectors, before review.
+        ``not_before``: the earliest possible inspection date and why (the task's period start, a clue's date):
+        an earlier ``inspected_on`` is refused (``before_task``)."""
         require_enter(actor, self.department, self.team)
         allowed = (ReviewState.NOT_ENTERED.value, ReviewState.RETURNED.value)
         if self.state not in allowed:
@@ -416,6 +419,9 @@ class Inspection(Aggregate):
         day = _date(problems, "inspected_on", inspected_on)
         if day is not None and today is not None and day > today:
             problems.append(FieldProblem("inspected_on", "not_future", "must not be after today"))
+        if day is not None and not_before is not None and day < not_before[0]:
+            problems.append(FieldProblem("inspected_on", "before_task",
+                                         f"must not be before {not_before[0].isoformat()} ({not_before[1]})"))
         ms = _methods(problems, methods)
         out: dict[str, dict[str, Any]] = {}
         if not isinstance(findings, Mapping) or not findings:

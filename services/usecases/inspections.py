@@ -13,12 +13,13 @@ from sqlalchemy.engine import Engine
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.access import require_staff
+from domain.execution.cases import earliest_inspection
 from domain.execution.dates import parse_day, past_day
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
 from domain.execution.readers import listed_department, refuse_partner, require_visit_reader
 from domain.execution.vocabulary import INSPECTION_METHOD_LABELS
 from domain.tasks.assignment import Assignment
-from domain.tasks.task import TaskStateError
+from domain.tasks.task import Task, TaskStateError
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, DualRandom
@@ -91,13 +92,16 @@ class Inspections(UseCase):
     def record_findings(self, ctx: CommandContext, aid: uuid.UUID, department: str, data: Mapping[str, Any]) -> Done:
         """谁检查、谁录入: the department's team inspectors enter its findings."""
         actor = self.lookups.as_inspector(ctx.actor)
-        insp = self._inspection(self.load(Assignment, aid, "assignment"), department)
+        a = self.load(Assignment, aid, "assignment")
+        insp = self._inspection(a, department)
         findings = data.get("findings") or {}
         if isinstance(findings, Mapping):
             for code, f in findings.items():
                 if isinstance(f, Mapping) and isinstance(f.get("evidence"), list):
                     self.evidence.check(f["evidence"], f"findings.{code}.evidence")
-        insp.record(actor, given(data, "inspected_on"), data.get("methods") or [], findings, today=self.clock.today())
+        task = self.load(Task, uuid.UUID(a.task_id), "task")
+        insp.record(actor, given(data, "inspected_on"), data.get("methods") or [], findings, today=self.clock.today(),
+                    not_before=earliest_inspection(task.period, task.origin, task.reason))
         position = self.app.record(ctx, "record_findings", insp)
         return self.done(insp, position, state=insp.state, recorded=sorted(findings))
 

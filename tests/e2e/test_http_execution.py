@@ -454,6 +454,15 @@ def test_a_clue_raises_the_risk_and_opens_a_case_triggered_task(demo, client, au
     assert "随机" not in task["name"]
     _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
     visit = _visits(client, auth, task)[0]
+    # Dates are cross-checked: not before the clue (2024-08-01) of the case task, although inside its quarter.
+    member = visit["teams"]["hj-eeb"]["members"][0]
+    r = client.post(f"/api/v1/assignments/{visit['id']}/inspections/hj-eeb/findings",
+                    json={"inspected_on": "2024-07-15", "methods": ["on_site"],
+                          "findings": {item: {"result": "no_problem"}}},
+                    headers=auth("hj-eeb", "inspector", subject=member))
+    assert r.status_code == 422 and r.json()["errors"][0] == {**r.json()["errors"][0], "field": "inspected_on",
+                                                              "rule": "before_task"}
+    assert "2024-08-01" in r.json()["errors"][0]["message"]
     iid = _enter(client, auth, visit, item, result="no_problem", day="2024-08-05")
     _approve(client, auth, visit, iid, "2024-08-06")
     demo.runner.catch_up()
@@ -575,6 +584,12 @@ def test_a_plan_entry_carried_out_and_published_stays_in_the_plan(demo, client, 
         _ok(client.post(f"/api/v1/tasks/{task['id']}/{step}", json={} if step != "commitment" else None, headers=eeb))
     _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
     visit = _visits(client, auth, task)[0]
+    member = visit["teams"]["hj-eeb"]["members"][0]
+    early = client.post(f"/api/v1/assignments/{visit['id']}/inspections/hj-eeb/findings",
+                        json={"inspected_on": "2024-06-28", "methods": ["on_site"],
+                              "findings": {item: {"result": "no_problem"}}},
+                        headers=auth("hj-eeb", "inspector", subject=member))
+    assert early.status_code == 422 and early.json()["errors"][0]["rule"] == "before_task"  # before 2024Q3
     iid = _enter(client, auth, visit, item, result="no_problem", day="2024-09-10")
     _approve(client, auth, visit, iid, "2024-09-11")
     removal = f"/api/v1/plans/{plan['id']}/entries/{used['number']}/removal"

@@ -1,6 +1,7 @@
 """Clues for case-triggered inspections (个案检查): validation and the risk raise."""
 
 import datetime as dt
+import uuid
 
 import pytest
 
@@ -63,3 +64,16 @@ def test_a_clue_raises_the_risk_class_by_one() -> None:
     assert [raised_risk_class(c) for c in "ABCD"] == ["B", "C", "D", "D"]
     with pytest.raises(InvalidInputError):
         raised_risk_class("E")
+
+
+def test_the_earliest_inspection_date_is_the_period_start_or_a_later_clue_date() -> None:
+    from domain.execution.cases import case_reason, clue_received_on, earliest_inspection
+
+    clue = validate_clue({"source": "complaint", "department": "hj-eeb", "target_id": str(uuid.uuid4()),
+                          "received_on": "2025-03-01", "summary": "群众投诉夜间异味"}, dt.date(2025, 3, 2))
+    reason = case_reason(clue)
+    assert clue_received_on(reason) == dt.date(2025, 3, 1)
+    assert earliest_inspection("2025Q1", "case", reason)[0] == dt.date(2025, 3, 1)
+    assert earliest_inspection("2025Q2", "case", reason)[0] == dt.date(2025, 4, 1)
+    assert earliest_inspection("2025Q1", "ad_hoc", reason)[0] == dt.date(2025, 1, 1)
+    assert clue_received_on("专项检查") is None
