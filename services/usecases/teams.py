@@ -28,7 +28,7 @@ from domain.tasks.teams import (
 from domain.values import Role
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
-from services.application import CommandContext, DualRandom
+from services.application import CommandContext, DualRandom, NotFoundError
 from services.usecases.common import Done, UseCase
 from services.usecases.lookups import Lookups
 
@@ -178,7 +178,18 @@ class Teams(UseCase):
             excluded=earlier | {inspector_id},
         )
         a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
-        position = self.app.record(ctx, "recuse_inspector", a)
+        # The recusal outlives the visit: the inspector's declared conflicts (回避对象) gain the target in the same
+        # transaction, so no later draw (next quarter, another task) sends them there again, until the department
+        # withdraws the conflict in the directory.
+        changed: list[Aggregate] = [a]
+        try:
+            entry = self.app.load("inspector", uuid.UUID(inspector_id))
+        except (NotFoundError, ValueError):
+            entry = None
+        if entry is not None and a.target_id not in entry.data.get("conflicts", []):
+            entry.change({"conflicts": [*entry.data.get("conflicts", []), a.target_id]})
+            changed.append(entry)
+        position = self.app.record(ctx, "recuse_inspector", *changed)
         return self.done(
             a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
         )

@@ -185,6 +185,16 @@ def test_a_recused_inspector_is_replaced_by_a_recorded_redraw(demo, client, auth
     history = _ok(client.get(f"/api/v1/audit/aggregates/{aid}", headers=auth("hj-audit", "auditor")))
     kinds = [e["type"] for e in history["events"]]
     assert kinds[-2:] == ["inspector_recused", "member_redrawn"]
+    # The recusal persists: the target joins the inspector's declared conflicts (回避对象), so next quarter's
+    # draw never sends them there again.
+    target = after["target_id"]
+    assert target in _ok(client.get(f"/api/v1/inspectors/{leaving}", headers=eeb))["conflicts"]
+    later = _small_task(client, auth, "hj-eeb", period="2024Q3", options={"exclude_inspected_this_year": False})
+    _ok(client.post(f"/api/v1/tasks/{later['id']}/teams/hj-eeb", json={}, headers=eeb))
+    visits = _ok(client.get(f"/api/v1/tasks/{later['id']}/draw", headers=eeb))["visits"]
+    again = next(v for v in visits if v["target_id"] == target)
+    assert leaving not in _ok(client.get(f"/api/v1/assignments/{again['assignment_id']}", headers=eeb))["teams"][
+        "hj-eeb"]["members"]
 
 
 def test_a_redraw_needs_a_reason_and_keeps_the_earlier_round(demo, client, auth) -> None:
