@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from domain.errors import FieldProblem
 from domain.execution.inspection import InvalidTransitionError, ReviewState, redact_finding
+from domain.execution.vocabulary import MEASURE_LABELS
 
 __all__ = [
     "AD_HOC_PLAN",
@@ -198,7 +199,11 @@ def public_result(context: PublicationContext, result: ResultLike, department: s
     _require_approved(result)
     findings = []
     for f in _findings(result):
-        findings.append({**f, "item_name": context.item_names.get(f["item"], f["item"])})
+        public = {**f, "item_name": context.item_names.get(f["item"], f["item"])}
+        if f.get("measures"):  # each measure's kind in Chinese next to its code (责令改正, not order_correction)
+            public["measures"] = [{**m, "label": MEASURE_LABELS.get(m.get("kind", ""), m.get("kind", ""))}
+                                  for m in f["measures"]]
+        findings.append(public)
     return {
         "plan_number": context.plan_number if context.random else "",
         "plan_name": context.plan_name if context.random else "",

@@ -224,10 +224,13 @@ class AnnualPlan(Aggregate):
         return plan_id(department, year)
 
     @classmethod
-    def draw_up(cls, department: str, year: int, name: str | None = None) -> "AnnualPlan":
+    def draw_up(
+        cls, department: str, year: int, name: str | None = None, department_name: str = ""
+    ) -> "AnnualPlan":
         """Start a department's plan for a year.
 
-        The name defaults to ``2024年“双随机、一公开”监管随机抽查工作计划``.
+        The name defaults to ``<department name>2024年“双随机、一公开”监管随机抽查工作计划``
+        (``新乡市生态环境局获嘉分局2024年…``): every department has one, so the name says whose it is.
         """
         problems: list[FieldProblem] = []
         if not isinstance(department, str) or not _CODE.match(department):
@@ -235,7 +238,7 @@ class AnnualPlan(Aggregate):
         if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= MAX_YEAR:
             problems.append(FieldProblem("year", "range", f"must be a year {MIN_YEAR}..{MAX_YEAR}"))
         if name is None and not problems:
-            name = f"{year}年“双随机、一公开”监管随机抽查工作计划"
+            name = f"{department_name.strip()}{year}年“双随机、一公开”监管随机抽查工作计划"
         text = _text(problems, "name", name, 200)
         if problems:
             raise InvalidInputError(problems)

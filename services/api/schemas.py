@@ -500,7 +500,7 @@ class EntryChange(_In):
     items: Annotated[list[str] | Unset, doc("item ids of the department")] = UNSET
     category: Category | Unset = UNSET
     period: Period | Unset = UNSET
-    scope: Scope | Unset = UNSET
+    scope: Annotated[Scope | Unset | None, doc("null clears it: no conditions, the whole county (不定向)")] = UNSET
 
 
 class RulesAdjust(_In):

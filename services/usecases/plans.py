@@ -34,7 +34,8 @@ class Plans(UseCase):
 
     def draw_up_plan(self, ctx: CommandContext, department: str, year: int, name: str | None = None) -> Done:
         access.require_plan(ctx.actor, department)
-        plan = AnnualPlan.draw_up(department, year, name)
+        department_name = self.lookups.department_names([department]).get(department, "") if name is None else ""
+        plan = AnnualPlan.draw_up(department, year, name, department_name=department_name)
         try:
             position = self.app.record(ctx, "draw_up_plan", plan)
         except ConflictError:

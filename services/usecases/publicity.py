@@ -19,7 +19,7 @@ from services.usecases.common import Clock
 EXPORT_FORMATS = {
     "json": ("application/json", "json"),
     "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
-    "csv": ("text/csv; charset=utf-8", "csv"),
+    "csv": ("text/csv", "csv"),  # the server adds "; charset=utf-8" to every text/* answer
 }
 
 

@@ -12,6 +12,7 @@ from domain.access import Actor
 from domain.draw import matching
 from domain.draw.matching import Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError
+from domain.execution.inspection import Inspection, ReviewState, inspection_id
 from domain.planning.periods import previous_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
@@ -253,12 +254,26 @@ class Teams(UseCase):
             "teams": a.teams,
             "visit_date": a.visit_date,
             "period": a.period,
-            "state": a.state,
+            "state": self._visit_state(a),
             "off_site_first": a.off_site_first,
             "recusals": a.recusals,
             "redraws": a.redraws,
             "merged_into": a.merged_into,
         }
+
+    def _visit_state(self, a: Assignment) -> str:
+        """Where the visit is: ``awaiting_teams``, ``dispatched``, then, read from its departments' inspections,
+        ``in_progress`` (findings entered by one of them) and ``published`` (every department's result published);
+        ``merged`` / ``cancelled`` as recorded."""
+        if a.state != "dispatched":
+            return str(a.state)
+        found = self.load_many(Inspection, [inspection_id(a.id, d) for d in a.departments])
+        states = [i.state for i in found.values()]
+        if len(states) == len(a.departments) and all(s == ReviewState.PUBLISHED.value for s in states):
+            return "published"
+        if any(s != ReviewState.NOT_ENTERED.value for s in states):
+            return "in_progress"
+        return str(a.state)
 
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self.fresh()

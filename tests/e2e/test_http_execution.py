@@ -198,6 +198,7 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert [f["result_wording"] for f in hit["findings"]] == ["发现问题已责令改正", "未发现问题"]
     assert "description" not in hit["findings"][0] and "evidence" not in hit["findings"][0]
     assert hit["findings"][0]["item_name"] == items["hj-eeb"][0]["name"]
+    assert [m["label"] for m in hit["findings"][0]["measures"]] == ["责令改正"]  # Chinese, not order_correction
     by_code = _ok(client.get("/api/v1/public/results", params={"q": target["credit_code"][:12]}))
     assert [i["id"] for i in by_code["items"]] == [eeb_id]
     # The enterprise's name is the directory's as it is now: renamed, it is found (and shown) under the new name.
@@ -232,11 +233,14 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
         ("hj-amr-2024", f"hj-eeb-{task['number']}", "获嘉县市场监督管理局")]
     assert amr_records[0]["raninsPlaneName"] == _ok(client.get(f"/api/v1/plans/{amr_plan_made['id']}",
                                                                headers=amr_plan))["name"]
+    # The default plan name says whose plan it is.
+    assert amr_records[0]["raninsPlaneName"] == "获嘉县市场监督管理局2024年“双随机、一公开”监管随机抽查工作计划"
     assert records[0]["insAuth"] == "新乡市生态环境局获嘉分局" and records[0]["insDate"] == "2024-09-18"
     assert records[0]["raninsTypeName"] == "定向"
     assert [d["raninsCheckResName"] for d in records[0]["details"]] == ["发现问题已责令改正", "未发现问题"]
     sheet = client.get("/api/v1/publicity/export", params={"format": "csv"}, headers=eeb_rev)
     assert sheet.status_code == 200 and SECRET.encode() not in sheet.content
+    assert sheet.headers["content-type"] == "text/csv; charset=utf-8"  # one charset
     rows = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
     assert rows[0][0] == "抽查计划编号" and len(rows) == 3 and rows[1][7] == target["credit_code"]
     xlsx = client.get("/api/v1/publicity/export", params={"format": "xlsx"}, headers=eeb_rev)
@@ -475,8 +479,10 @@ def test_a_clue_raises_the_risk_and_opens_a_case_triggered_task(demo, client, au
     rows = list(csv.reader(io.StringIO(client.get("/api/v1/publicity/export", params={"format": "csv"},
                                                   headers=rev).content.decode("utf-8-sig"))))
     assert [r[4] for r in rows[1:] if r[2] == f"hj-eeb-{task['number']}"] == ["非随机（案件线索核查）"]
+    assert _ok(client.get(f"/api/v1/assignments/{visit['id']}", headers=eeb))["state"] == "in_progress"
     published = _ok(client.post(f"/api/v1/inspections/{iid}/publish", json={"published_on": "2024-08-07"},
                                 headers=rev))
+    assert _ok(client.get(f"/api/v1/assignments/{visit['id']}", headers=eeb))["state"] == "published"
     found = _ok(client.get("/api/v1/public/results", params={"q": target["name"],
                                                               "min_position": published["position"]}))
     assert [(i["type"], i["plan_number"]) for i in found["items"]] == [("非随机（案件线索核查）", "")]
@@ -602,5 +608,10 @@ def test_a_plan_entry_carried_out_and_published_stays_in_the_plan(demo, client, 
     assert r.status_code == 409 and "entry_carried_out" in r.text and task["number"] in r.text, r.text
     after = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))
     assert after["version"] == before and used["number"] in {e["number"] for e in after["entries"]}
+    # PATCH of the scope to null clears it (no conditions: the whole county).
+    _ok(client.patch(f"/api/v1/plans/{plan['id']}/entries/{spare['number']}", json={"scope": None}, headers=eeb))
+    cleared = _ok(client.get(f"/api/v1/plans/{plan['id']}", headers=eeb))["entries"]
+    scope = next(e for e in cleared if e["number"] == spare["number"])["scope"]
+    assert scope["supervision_classes"] == [] and scope["county"] == "" and not any(scope.values())
     _ok(client.post(f"/api/v1/plans/{plan['id']}/entries/{spare['number']}/removal", json={"reason": "合并"},
                     headers=eeb))
