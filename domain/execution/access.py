@@ -97,9 +97,10 @@ def require_staff(actor: Actor, department: str, what: str) -> None:
     raise PermissionDeniedError(f"{_who(actor)} may not {what} for department {department!r}")
 
 
-def person_ids(actor: Actor) -> frozenset[str]:
-    """The directory ids an actor stands for (the token subject: an inspector id or staff id)."""
-    return frozenset({actor.subject}) if actor.subject else frozenset()
+def person_ids(actor: Actor, aliases: Collection[str] = ()) -> frozenset[str]:
+    """The directory ids an actor stands for: the token subject (an inspector id or staff id) and ``aliases``
+    (the inspector entry ids the directory gives for it; an account mapped to an inspector adds its id here)."""
+    return frozenset(i for i in (actor.subject, *aliases) if i)
 
 
 def same_person(ids: Collection[str], others: Collection[str]) -> bool:
@@ -108,18 +109,20 @@ def same_person(ids: Collection[str], others: Collection[str]) -> bool:
     return bool(set(ids) & set(others))
 
 
-def can_read_escalations(actor: Actor, department: str, inspectors_of_target: Collection[str]) -> bool:
+def can_read_escalations(
+    actor: Actor, department: str, inspectors_of_target: Collection[str], aliases: Collection[str] = ()
+) -> bool:
     """Discipline escalations about a firm's inspection: the department's reviewers and planners, admins and
     auditors, and none of the inspectors who inspected the firm."""
-    if same_person(person_ids(actor), inspectors_of_target):
+    if same_person(person_ids(actor, aliases), inspectors_of_target):
         return False
     if actor.has(Role.AUDITOR) or actor.has(Role.ADMIN):
         return True
     return actor.department == department and (actor.has(Role.REVIEWER) or actor.has(Role.PLANNER))
 
 
-def require_independent(actor: Actor, inspectors_of_target: Collection[str]) -> None:
+def require_independent(actor: Actor, inspectors_of_target: Collection[str], aliases: Collection[str] = ()) -> None:
     """回访 independence: who inspected the firm does not record its follow-up visit."""
-    if same_person(person_ids(actor), inspectors_of_target):
+    if same_person(person_ids(actor, aliases), inspectors_of_target):
         raise PermissionDeniedError(
             f"{_who(actor)} inspected this firm and may not record its follow-up visit (回访须由未参与检查的人员进行)")

@@ -240,10 +240,12 @@ class FollowUpRound(Aggregate):
         opinions: str = "",
         problems_found: str = "",
         inspected_by: Collection[str] = (),
+        aliases: Collection[str] = (),
     ) -> None:
-        """``inspected_by``: the inspector ids of the teams that inspected the firm (they may not record it)."""
+        """``inspected_by``: the inspector ids of the teams that inspected the firm (they may not record it);
+        ``aliases``: the actor's inspector entry ids (``person_ids``)."""
         self._require_staff(actor, "record follow-up visits")
-        require_independent(actor, inspected_by)
+        require_independent(actor, inspected_by, aliases)
         problems: list[FieldProblem] = []
         self._check_target(problems, target_id)
         day = _date(problems, "visited_on", visited_on)
@@ -305,19 +307,19 @@ class FollowUpRound(Aggregate):
 
     # -- queries --------------------------------------------------------------------------------------
     def visits_for(
-        self, actor: Actor, inspectors: Mapping[str, Collection[str]] | None = None
+        self, actor: Actor, inspectors: Mapping[str, Collection[str]] | None = None, aliases: Collection[str] = ()
     ) -> dict[str, dict[str, Any]]:
         """The visits as ``actor`` may read them. Opinions: the department's reviewers, auditors, and whoever
         recorded the visit (they wrote them); others get ``None``. Escalations (纪检监察): ``None`` unless
         ``can_read_escalations`` (never for the inspectors who inspected the firm: ``inspectors``, per target)."""
         out: dict[str, dict[str, Any]] = copy.deepcopy(self.visits)
         confidential = can_read_confidential(actor, self.department)
-        me = person_ids(actor)
+        me = person_ids(actor, aliases)
         for target, rec in out.items():
             for v in rec["visits"]:
                 if not confidential and not same_person(me, [v.get("by") or ""]):
                     v["opinions"] = None
-            if not can_read_escalations(actor, self.department, (inspectors or {}).get(target, ())):
+            if not can_read_escalations(actor, self.department, (inspectors or {}).get(target, ()), aliases):
                 rec["escalations"] = None
         return out
 

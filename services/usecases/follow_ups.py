@@ -19,6 +19,7 @@ from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.readers import listed_department, require_visit_reader
 from domain.planning.rules import parse_period
+from projections.directory import queries as directory
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom
@@ -85,7 +86,8 @@ class FollowUps(UseCase):
         if step == "visit":
             r.record_visit(ctx.actor, target, parse_day(data.get("visited_on"), "visited_on", today()),
                            given(data, "method"), data.get("opinions") or "", data.get("problems") or "",
-                           inspected_by=self._inspectors(r, [target]).get(target, set()))
+                           inspected_by=self._inspectors(r, [target]).get(target, set()),
+                           aliases=self._aliases(ctx.actor))
         elif step == "escalation":
             r.escalate(ctx.actor, target, on, data.get("authority") or "", data.get("reason") or "")
         elif step == "escalation_outcome":
@@ -103,9 +105,15 @@ class FollowUps(UseCase):
         return {
             "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
             "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment, "draw": r.draw,
-            "selected": r.selected, "visits": r.visits_for(actor, self._inspectors(r, r.selected)),
+            "selected": r.selected,
+            "visits": r.visits_for(actor, self._inspectors(r, r.selected), self._aliases(actor)),
             "opinions_visible": can_read_confidential(actor, r.department),
         }
+
+    def _aliases(self, actor: Actor) -> list[str]:
+        """The inspector entry ids the actor's token subject names (an entry id or a staff id)."""
+        with self.engine.connect() as conn:
+            return directory.inspector_entries(conn, actor.department, actor.subject)
 
     def _inspectors(self, r: FollowUpRound, targets: list[str]) -> dict[str, set[str]]:
         """Per target, who of the department inspected it in the round's period (by inspector id)."""

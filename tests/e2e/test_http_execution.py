@@ -510,6 +510,9 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
              "problems": "执法人员作风问题"}
     r = client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector", subject=inspected_by[0]), json=visit)
     assert r.status_code == 403 and "回访" in r.text
+    staff_id = _ok(client.get(f"/api/v1/inspectors/{inspected_by[0]}", headers=eeb))["staff_id"]
+    r = client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector", subject=staff_id), json=visit)
+    assert staff_id and r.status_code == 403  # the same person under a staff-id token
     _ok(client.post(f"{url}/visits", headers=auth("hj-eeb", "inspector", subject="eeb-visitor"), json=visit))
     _ok(client.post(f"{url}/escalations", json={"target_id": target, "on": "2024-06-21",
                                                  "authority": "县纪委监委派驻纪检组", "reason": "作风问题"}, headers=eeb))
@@ -538,7 +541,7 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
             assert view["visits"][target]["escalations"] is None and "作风问题" not in json.dumps(
                 view["visits"][target]["escalations"], ensure_ascii=False)
     # The planner who records opinions reads them back.
-    _ok(client.post(f"{url}/visits", headers=eeb, json={**visit, "target_id": other, "opinions": "服务态度好"}))
+    fed = _ok(client.post(f"{url}/visits", headers=eeb, json={**visit, "target_id": other, "opinions": "服务态度好"}))
     assert _ok(client.get(url, headers=eeb))["visits"][other]["visits"][0]["opinions"] == "服务态度好"
     assert client.get(url, headers=auth("hj-amr", "reviewer")).status_code == 403
     listing = _ok(client.get("/api/v1/follow-ups", params={"min_position": drawn["position"]}, headers=eeb))
