@@ -356,6 +356,7 @@ class DrawnList(msgspec.Struct, kw_only=True):
     visits: list[Json]
     record: Json | Unset = UNSET
     teams: JsonValue | Unset = UNSET
+    inspectors: Annotated[Json | Unset, doc("every team member by id: name, certificate_no, department")] = UNSET
 
 
 class EventsPage(msgspec.Struct, kw_only=True):

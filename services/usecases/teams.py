@@ -3,6 +3,7 @@ visit); an inspector recuses (回避) and a deterministic redraw replaces them; 
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from eventsourcing.domain import Aggregate
@@ -27,6 +28,7 @@ from domain.tasks.teams import (
     visit_needs,
 )
 from domain.values import Role
+from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
@@ -209,11 +211,16 @@ class Teams(UseCase):
         record = (task.draw or {}).get("record")
         selected = task.selected if mine is None else [t for t in task.selected if t in mine]
         visits = []
+        found = self.lookups.target_data(selected)
         for target in selected:
             aid = assignment_id(task.id, task.round, target)
+            data = found.get(target, {})
             visits.append(
                 {
                     "target_id": target,
+                    "target_name": data.get("name", ""),
+                    "credit_code": data.get("credit_code", ""),
+                    "address": data.get("address", ""),
                     "assignment_id": str(aid),
                     "off_site_first": target in set((task.draw or {}).get("off_site_first", [])),
                 }
@@ -228,7 +235,22 @@ class Teams(UseCase):
         if mine is None and record is not None:
             body["record"] = record
             body["teams"] = task.teams
+            body["inspectors"] = self._people(task.teams)
         return body
+
+    def _people(self, teams: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+        """Names and certificate numbers of every inspector on the teams (抽查名单 for signature), by id."""
+        out: dict[str, dict[str, str]] = {}
+        for department, drawn in teams.items():
+            wanted = {m for team in (drawn.get("teams") or {}).values() for m in team.get("members", [])}
+            if not wanted:
+                continue
+            inspectors, _ = directory.staff(self.engine, department)
+            for i, data in inspectors:
+                if i in wanted:
+                    out[i] = {"name": str(data.get("name", "")), "certificate_no": str(data.get("certificate_no", "")),
+                              "department": department}
+        return out
 
     def _visits_of(self, actor: Actor, task: Task) -> set[str]:
         if not actor.has(Role.INSPECTOR):

@@ -148,6 +148,15 @@ def test_the_drawn_list_is_confidential_and_inspectors_see_only_their_visits(dem
     assert client.get(f"/api/v1/tasks/{tid}/draw").status_code == 401
     full = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=auth("hj-audit", "auditor")))
     assert full["record"]["selected"]
+    # Names next to ids: the enterprise (name, credit code, address) and each inspector (name, certificate no.).
+    first = full["visits"][0]
+    target = _ok(client.get(f"/api/v1/targets/{first['target_id']}", headers=auth("hj-eeb", "planner")))
+    assert (first["target_name"], first["credit_code"], first["address"]) == (
+        target["name"], target["credit_code"], target["address"])
+    member = full["teams"]["hj-eeb"]["teams"][first["target_id"]]["members"][0]
+    person = _ok(client.get(f"/api/v1/inspectors/{member}", headers=auth("hj-eeb", "planner")))
+    assert full["inspectors"][member] == {"name": person["name"], "certificate_no": person["certificate_no"],
+                                          "department": "hj-eeb"}
     # An assigned inspector sees their own visits only, without the draw record.
     member = full["teams"]["hj-eeb"]["teams"][full["record"]["selected"][0]]["members"][0]
     own = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=auth("hj-eeb", "inspector", subject=member)))

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -199,7 +200,7 @@ def test_methods_and_measures_have_chinese_labels_and_off_site_methods_are_marke
 
 
 def test_export_identifiers_are_unique_across_departments_and_carry_the_publishing_departments_plan() -> None:
-    common = {"lead": "hj-eeb", "task_number": "2024-001", "year": 2024}
+    common: dict[str, Any] = {"lead": "hj-eeb", "task_number": "2024-001", "year": 2024}
     lead = export_identifiers(department="hj-eeb", department_name="生态环境局", plan_entry="2024003",
                               entry_name="三季度随机抽查", **common)
     assert lead == ("hj-eeb-2024003", "三季度随机抽查", "hj-eeb-2024-001")
