@@ -46,7 +46,7 @@ def _given(struct: msgspec.Struct) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
 
 
-@post("/session", status_code=201, sync_to_thread=True,
+@post("/session", status_code=201, sync_to_thread=True, opt={"own_credentials": True},
       responses=answers(201, Session, (400, 401, 422), also=(429,)),
       summary="Log in", description="Username and password -> a session: an HttpOnly, SameSite=Strict cookie "
       "`dualrandom_session` (Secure unless DUALRANDOM_SESSION_COOKIE_SECURE=false) and a readable cookie "
@@ -86,7 +86,7 @@ def whoami(request: AnyRequest) -> dict[str, Any]:
     return runtime(request).accounts.get(request.user, request.user.subject)
 
 
-@delete("/session", status_code=200, sync_to_thread=True, responses=answers(200, Revoked, READ),
+@delete("/session", status_code=200, sync_to_thread=True, opt={"own_credentials": True}, responses=answers(200, Revoked, READ),
         summary="Log out", description="Revokes the session or token this request is made with (refused from the "
         "next request on) and clears the cookies.")
 def logout(request: AnyRequest) -> Response[dict[str, Any]]:
@@ -142,7 +142,7 @@ def reactivate(request: AnyRequest, account_id: FromPath[str], data: JSONBody[Re
     return runtime(request).accounts.set_active(ctx(request), account_id, True, data.reason)
 
 
-@put("/accounts/{account_id:str}/password", status_code=200, sync_to_thread=True,
+@put("/accounts/{account_id:str}/password", status_code=200, sync_to_thread=True, opt={"own_credentials": True},
      responses=answers(200, AccountView, WRITE_PROBLEMS), summary="Set a password",
      description="A person changes their own (with `current_password`); an admin resets anyone's (and clears a "
      "lockout).")

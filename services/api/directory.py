@@ -161,11 +161,12 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         "/{entry_id:uuid}/history", sync_to_thread=True, summary=f"History of a {label}",
         responses=answers(200, History),
         description="Every event of the entry in order: log position, version, event type, time, who acted "
-        "(actor, department, role), correlation and causation ids, and the event data.",
+        "(actor: the account id, actor_name: its display name now, or the recorded actor itself for events "
+        "recorded before accounts existed; department, role), correlation and causation ids, and the event data.",
     )
     def history(request: AnyRequest, entry_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         rt = runtime(request)
-        events = rt.app.history(kind, entry_id, request.user)
+        events = rt.accounts.with_actor_names(rt.app.history(kind, entry_id, request.user))
         return {"id": str(entry_id), "events": events}
 
     handlers: list[Any] = [create, update, listing, one, history]

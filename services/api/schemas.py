@@ -86,31 +86,31 @@ class Problem(msgspec.Struct, kw_only=True):
 
 # -- accounts and sessions -------------------------------------------------------------------------------------------
 class LoginIn(_In):
-    username: Annotated[str, msgspec.Meta(max_length=100)]
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
+    username: Annotated[str, msgspec.Meta(max_length=100, description="the account's username")]
+    password: Annotated[str, msgspec.Meta(max_length=1024, description="the password (never logged or stored)")]
 
 
 class AccountIn(_In):
     username: Annotated[str, doc("1-100 letters, digits or . _ : @ / -")]
     display_name: Annotated[str, doc("the name people read in history, e.g. 张三")]
     department: Annotated[str, doc("a department in the directory")]
-    roles: list[str]
+    roles: Annotated[list[str], doc("admin, planner, inspector, reviewer, auditor, partner")]
     inspector: Annotated[str | None, doc("inspector entry id or staff id (inspectors and reviewers)")] = None
     kind: Annotated[str, doc("person or service (a service has no password, only API tokens)")] = "person"
     password: Annotated[str | None, doc("a person's first password (12+ characters); omit for a service")] = None
-    reason: str | None = None
+    reason: Annotated[str | None, doc("why (recorded on the event)")] = None
 
 
 class AccountChangeIn(_In):
-    reason: str
-    roles: list[str] | Unset = UNSET
-    department: str | Unset = UNSET
-    display_name: str | Unset = UNSET
-    inspector: str | Unset | None = UNSET
+    reason: Annotated[str, doc("why (recorded on the event)")]
+    roles: Annotated[list[str] | Unset, doc("the new roles (all of them)")] = UNSET
+    department: Annotated[str | Unset, doc("a department in the directory")] = UNSET
+    display_name: Annotated[str | Unset, doc("the name people read in history")] = UNSET
+    inspector: Annotated[str | Unset | None, doc("inspector entry id or staff id; null removes the link")] = UNSET
 
 
 class ReasonIn(_In):
-    reason: str
+    reason: Annotated[str, doc("why (recorded on the event)")]
 
 
 class PasswordIn(_In):
@@ -119,7 +119,7 @@ class PasswordIn(_In):
 
 
 class TokenIn(_In):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="the token's name, e.g. 数据同步")]
     ttl: Annotated[str | None, doc("lifetime like 30m, 8h, 90d (default DUALRANDOM_TOKEN_DEFAULT_TTL)")] = None
 
 

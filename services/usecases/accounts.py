@@ -5,7 +5,10 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
+
+import sqlalchemy as sa
 
 from sqlalchemy.engine import Engine
 
@@ -94,6 +97,26 @@ class Accounts:
         with self.engine.connect() as conn:
             row = store.account_row(conn, username=username)
         return self._load(row.id) if row else None
+
+    def names(self, ids: Iterable[str]) -> dict[str, str]:
+        """Account id -> display name, of the ids that are accounts."""
+        wanted = {i for i in ids if isinstance(i, str)}
+        if not wanted:
+            return {}
+        a = store.ACCOUNT
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(a.c.id, a.c.display_name).where(a.c.id.in_(wanted)))
+            return {r.id: r.display_name for r in rows}
+
+    def with_actor_names(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each event's ``meta.actor_name``: the account's display name, or, for an actor recorded before
+        accounts existed (a token subject, ``cli:<login>``, ``system``), the recorded actor itself."""
+        metas = [e.get("meta") for e in events if isinstance(e.get("meta"), dict)]
+        names = self.names(m.get("actor") for m in metas)
+        for m in metas:
+            actor = m.get("actor")
+            m["actor_name"] = names.get(actor, actor) if isinstance(actor, str) else actor
+        return events
 
     def security_log(self, actor: Actor, limit: int = 100, before: int | None = None) -> list[dict[str, Any]]:
         if not (actor.has(Role.ADMIN) or actor.has(Role.AUDITOR)):

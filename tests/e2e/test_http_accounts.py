@@ -168,3 +168,19 @@ def test_the_openapi_document_declares_bearer_and_cookie(client: Any) -> None:
     assert schemes["SessionCookie"] == {**schemes["SessionCookie"], "type": "apiKey", "in": "cookie",
                                         "name": "dualrandom_session"}
     assert doc["paths"]["/api/v1/session"]["post"].get("security") in ([], None)
+
+
+def test_an_auditor_logs_out_and_changes_their_own_password_but_no_one_elses(client: Any, admin: dict[str, str]
+                                                                               ) -> None:
+    auditor = _ok(client.post("/api/v1/accounts", headers=admin, json={
+        "username": "audit-zhou", "display_name": "周审计", "department": "hj-eeb", "roles": ["auditor"],
+        "password": PASSWORD}), 201)
+    token = _ok(_login(client, "audit-zhou"), 201)["token"]
+    client.cookies.clear()
+    h = {"Authorization": f"Bearer {token}"}
+    admin_id = _ok(client.get("/api/v1/session", headers=admin))["id"]
+    _refused(client.put(f"/api/v1/accounts/{admin_id}/password", headers=h, json={"password": "x" * 20}), 403)
+    _ok(client.put(f"/api/v1/accounts/{auditor['id']}/password", headers=h,
+                   json={"password": "y" * 20, "current_password": PASSWORD}))
+    _ok(client.delete("/api/v1/session", headers=h))
+    _refused(client.get("/api/v1/session", headers=h), 401)

@@ -5,6 +5,8 @@ import time
 
 import jwt
 
+from domain.accounts import account_id
+from tests.support.accounts import account_username
 from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item
 
 PROBLEM = "application/problem+json"
@@ -135,7 +137,8 @@ def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client
     assert [i["id"] for i in listing["items"]] == [written["id"]]
     event = client.get(f"/api/v1/targets/{written['id']}/history", headers=h).json()["events"][0]
     assert event["meta"]["correlation_id"] == "req-abc-123"
-    assert event["meta"]["actor"] == "staff-42" and event["meta"]["role"] == "planner"
+    assert event["meta"]["actor_name"] == "staff-42" and event["meta"]["role"] == "planner"
+    assert event["meta"]["actor"] == account_id(account_username("hj-eeb", ["planner"], "staff-42"))
     assert event["meta"]["department"] == "hj-eeb" and event["meta"]["causation_id"]
     one = client.get(f"/api/v1/targets/{written['id']}", headers=h)
     assert one.json()["name"] == "获嘉县读写一致有限公司" and one.headers["etag"] == '"1"'

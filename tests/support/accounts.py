@@ -1,17 +1,25 @@
-"""Tokens for tests, always of a real account: ``account_token(runtime, department, roles, subject)`` creates (or
-reuses) the account ``<subject>/<department>/<roles>`` and issues a token for it through the account use case,
-as ``dualrandom token issue`` does.
+"""Tokens for tests, always of an account in the credential store the server checks on every request:
+``account_token(runtime, department, roles, subject)`` puts (or reuses) the account
+``<subject>/<department>/<roles>`` and issues a token for it.
 
-Decided for tests: the account is created even when its department is not yet in the directory (tests that
-register the department themselves still run; the API and the CLI refuse an unknown department). ``subject``
-(a staff id, an inspector id or any name) becomes the account's inspector link, so a token "for staff-7" acts
-as the inspector entry with staff id 7 once it is registered, and two accounts with the same subject are the
-same person for every rule about who."""
+Decided for tests of other areas:
+- The account and the token are written into the credential store only (``services/infra/accounts_store.py``,
+  the table the middleware reads), not through the account's events: a test's log positions and "nothing was
+  recorded" checks stay its own. The account API and CLI (tests/e2e/test_http_accounts.py,
+  tests/integration/test_accounts_cli.py) are tested with events.
+- The account exists even when its department is not yet in the directory (tests that register the department
+  themselves still run; the API and the CLI refuse an unknown department).
+- ``subject`` (a staff id, an inspector id or any name) becomes the account's inspector link, so a token "for
+  staff-7" acts as the inspector entry with staff id 7 once it is registered, and two accounts with the same
+  subject are the same person for every rule about who."""
 
+import time
+import uuid
 from typing import Any
 
-from domain.access import SYSTEM
-from services.application import CommandContext
+from domain.accounts import account_id
+from services.api.auth import issue_token
+from services.infra import accounts_store as store
 
 
 def account_username(department: str, roles: tuple[str, ...] | list[str], subject: str | None) -> str:
@@ -20,17 +28,16 @@ def account_username(department: str, roles: tuple[str, ...] | list[str], subjec
 
 def account_token(runtime: Any, department: str = "hj-eeb", roles: tuple[str, ...] | list[str] = ("planner",),
                   subject: str | None = None, ttl_seconds: int = 8 * 3600) -> str:
-    accounts = runtime.accounts
     username = account_username(department, roles, subject)
-    agg = accounts.find(username)
-    ctx = CommandContext(SYSTEM)
-    if agg is None:
-        created = accounts.create(
-            ctx, {"username": username, "display_name": subject or username, "department": department,
-                  "roles": list(dict.fromkeys(roles)), "inspector": subject},
-            check_department=False, admin_check=False,
-        )
-        account_id = created["id"]
-    else:
-        account_id = str(agg.id)
-    return str(accounts.issue(ctx, account_id, "test", ttl_seconds, admin_check=False).token)
+    ident = account_id(username)
+    roles = list(dict.fromkeys(roles))
+    token_id = uuid.uuid4().hex
+    with runtime.engine.begin() as conn:
+        if store.account_row(conn, account_id=ident) is None:
+            store.put_account(conn, {"id": ident, "username": username, "display_name": subject or username,
+                                     "department": department, "roles": roles, "inspector": subject,
+                                     "kind": "person", "active": True})
+        now = time.time()
+        conn.execute(store.TOKEN.insert().values(id=token_id, account_id=ident, name="test", session=False,
+                                                 issued_at=now, expires_at=now + ttl_seconds, revoked=False))
+    return issue_token(runtime.settings.secret_key, department, roles, ident, ttl_seconds, token_id=token_id)
