@@ -8,7 +8,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Engine
 
-from domain.access import Actor
+from domain.access import Actor, person_of
 from domain.draw import matching
 from domain.draw.matching import Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError
@@ -177,7 +177,7 @@ class Teams(UseCase):
             max_load=cap,
             excluded=earlier | {inspector_id},
         )
-        a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
+        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new)  # the inspector entry, or the account
         position = self.app.record(ctx, "recuse_inspector", a)
         return self.done(
             a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
