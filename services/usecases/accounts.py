@@ -4,12 +4,11 @@ credential/state table (``services/infra/accounts_store.py``) that authenticates
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-
 from sqlalchemy.engine import Engine
 
 from domain import accounts as rules

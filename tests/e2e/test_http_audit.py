@@ -9,9 +9,9 @@ import uuid
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from domain.accounts import account_id
 from domain.audit.canonical import canonicalize
 from domain.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
-from domain.accounts import account_id
 from tests.support.accounts import account_username
 from tests.support.builders import a_department, a_target
 
