@@ -67,6 +67,7 @@ class Accounts:
         self.runner = runner
         self.lookups = lookups
         self.secret = secret
+        self.slow_seconds = 1.0  # the first wait after SLOW_AFTER failures (doubling); tests lengthen it
 
     def setup(self) -> None:
         store.setup(self.engine)
@@ -280,7 +281,7 @@ class Accounts:
                     METRICS.inc("dualrandom_lockouts_total")
                     store.log_security(conn, row.username, row.id, "lockout", "locked", source)
                 elif failed >= SLOW_AFTER:
-                    lock = time.time() + 2 ** (failed - SLOW_AFTER)
+                    lock = time.time() + self.slow_seconds * 2 ** (failed - SLOW_AFTER)
                 store.put_account(conn, {"id": row.id, "failed": failed, "locked_until": lock})
 
     def logout(self, actor: Actor, token_id: str, source: str) -> None:

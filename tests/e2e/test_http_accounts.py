@@ -7,6 +7,7 @@ import pytest
 
 from domain.access import SYSTEM
 from services.application import CommandContext
+from services.infra.accounts_store import ACCOUNT
 from services.infra.metrics import METRICS
 from services.runtime import Runtime
 from tests.support.builders import a_department, a_target
@@ -83,18 +84,29 @@ def test_login_with_cookie_needs_the_csrf_header_and_logout_revokes(client: Any,
     _refused(client.get("/api/v1/targets", headers={"Authorization": f"Bearer {session['token']}"}), 401)
 
 
-def test_failed_logins_are_slowed_then_locked_and_logged(client: Any, admin: dict[str, str],
+def test_failed_logins_are_slowed_then_locked_and_logged(client: Any, admin: dict[str, str], runtime: Runtime,
                                                         auth: Any) -> None:
+    runtime.accounts.slow_seconds = 600  # the first wait, long enough for a loaded machine
     _person(client, admin, "zhao", "planner")
     answers = [_login(client, "zhao", "wrong password!!").status_code for _ in range(3)]
     assert answers == [401, 401, 401]
     r = _login(client, "zhao")  # the right password within the wait: still refused
-    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 500
+    with runtime.engine.begin() as conn:  # the wait is over: two more failures lock the account
+        conn.execute(ACCOUNT.update().where(ACCOUNT.c.username == "zhao").values(locked_until=0.0))
+    locks = METRICS.value("dualrandom_lockouts_total")
+    _refused(_login(client, "zhao", "wrong password!!"), 401)
+    with runtime.engine.begin() as conn:
+        conn.execute(ACCOUNT.update().where(ACCOUNT.c.username == "zhao").values(locked_until=0.0))
+    _refused(_login(client, "zhao", "wrong password!!"), 401)
+    assert METRICS.value("dualrandom_lockouts_total") == locks + 1
+    r = _login(client, "zhao")
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 800  # locked for 15 minutes
     _refused(_login(client, "nobody"), 401)
     log = _ok(client.get("/api/v1/security-log", headers=auth("hj-eeb", "auditor")))
-    assert [(e["username"], e["outcome"]) for e in log[:5]] == [
-        ("nobody", "unknown_user"), ("zhao", "locked"), ("zhao", "bad_password"), ("zhao", "bad_password"),
-        ("zhao", "bad_password")]
+    assert [(e["username"], e["event"], e["outcome"]) for e in log[:5]] == [
+        ("nobody", "login", "unknown_user"), ("zhao", "login", "locked"), ("zhao", "lockout", "locked"),
+        ("zhao", "login", "bad_password"), ("zhao", "login", "bad_password")]
     assert all(e["source"] for e in log)
     _refused(client.get("/api/v1/security-log", headers=auth("hj-eeb", "planner")), 403)
     assert "wrong password" not in str(log)
