@@ -28,11 +28,18 @@ def account_username(department: str, roles: tuple[str, ...] | list[str], subjec
 
 def account_token(runtime: Any, department: str = "hj-eeb", roles: tuple[str, ...] | list[str] = ("planner",),
                   subject: str | None = None, ttl_seconds: int = 8 * 3600) -> str:
+    return stored_token(runtime.engine, runtime.settings.secret_key, department, roles, subject, ttl_seconds)
+
+
+def stored_token(engine: Any, secret: str, department: str, roles: tuple[str, ...] | list[str],
+                 subject: str | None = None, ttl_seconds: int = 8 * 3600) -> str:
+    """``account_token`` on a bare engine and key (benchmarks that serve from another process)."""
+    store.setup(engine)
     username = account_username(department, roles, subject)
     ident = account_id(username)
     roles = list(dict.fromkeys(roles))
     token_id = uuid.uuid4().hex
-    with runtime.engine.begin() as conn:
+    with engine.begin() as conn:
         if store.account_row(conn, account_id=ident) is None:
             store.put_account(conn, {"id": ident, "username": username, "display_name": subject or username,
                                      "department": department, "roles": roles, "inspector": subject,
@@ -40,4 +47,4 @@ def account_token(runtime: Any, department: str = "hj-eeb", roles: tuple[str, ..
         now = time.time()
         conn.execute(store.TOKEN.insert().values(id=token_id, account_id=ident, name="test", session=False,
                                                  issued_at=now, expires_at=now + ttl_seconds, revoked=False))
-    return issue_token(runtime.settings.secret_key, department, roles, ident, ttl_seconds, token_id=token_id)
+    return issue_token(secret, department, roles, ident, ttl_seconds, token_id=token_id)
