@@ -109,6 +109,29 @@ class Account(Aggregate):
         kind: str
         reason: str
 
+    class Changed(Aggregate.Event):
+        changes: dict[str, Any]
+        reason: str
+
+    class Deactivated(Aggregate.Event):
+        reason: str
+
+    class Reactivated(Aggregate.Event):
+        reason: str
+
+    class PasswordSet(Aggregate.Event):
+        by_admin: bool
+
+    class TokenIssued(Aggregate.Event):
+        token_id: str
+        name: str
+        expires_at: int
+        session: bool
+
+    class TokenRevoked(Aggregate.Event):
+        token_id: str
+        reason: str
+
     @event(Created)
     def __init__(self, username: str, display_name: str, department: str, roles: list[str],
                  inspector: str | None, kind: str, reason: str) -> None:
@@ -140,7 +163,7 @@ class Account(Aggregate):
             self._changed(changes=changes, reason=check_reason(reason))
         return changes
 
-    @event("Changed")
+    @event(Changed)
     def _changed(self, changes: dict[str, Any], reason: str) -> None:
         for k, v in changes.items():
             setattr(self, k, v)
@@ -151,7 +174,7 @@ class Account(Aggregate):
         self._deactivated(reason=check_reason(reason))
         return True
 
-    @event("Deactivated")
+    @event(Deactivated)
     def _deactivated(self, reason: str) -> None:
         self.active = False
 
@@ -161,15 +184,15 @@ class Account(Aggregate):
         self._reactivated(reason=check_reason(reason))
         return True
 
-    @event("Reactivated")
+    @event(Reactivated)
     def _reactivated(self, reason: str) -> None:
         self.active = True
 
-    @event("PasswordSet")
+    @event(PasswordSet)
     def password_set(self, by_admin: bool) -> None:
         """A password was set (by the person, or reset by an admin); the hash is never in the event."""
 
-    @event("TokenIssued")
+    @event(TokenIssued)
     def token_issued(self, token_id: str, name: str, expires_at: int, session: bool) -> None:
         self.tokens[token_id] = name
 
@@ -179,6 +202,6 @@ class Account(Aggregate):
         self._token_revoked(token_id=token_id, reason=reason)
         return True
 
-    @event("TokenRevoked")
+    @event(TokenRevoked)
     def _token_revoked(self, token_id: str, reason: str) -> None:
         self.tokens.pop(token_id, None)

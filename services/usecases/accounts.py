@@ -74,6 +74,7 @@ class Accounts:
 
     # -- reading -------------------------------------------------------------------------------------------
     def _load(self, ident: str) -> Account:
+        agg: Any
         try:
             agg = self.app.repository.get(uuid.UUID(ident))
         except Exception:  # noqa: BLE001 - not a UUID, not found, another kind of stream
@@ -98,7 +99,7 @@ class Accounts:
             row = store.account_row(conn, username=username)
         return self._load(row.id) if row else None
 
-    def names(self, ids: Iterable[str]) -> dict[str, str]:
+    def names(self, ids: Iterable[Any]) -> dict[str, str]:
         """Account id -> display name, of the ids that are accounts."""
         wanted = {i for i in ids if isinstance(i, str)}
         if not wanted:
@@ -111,7 +112,7 @@ class Accounts:
     def with_actor_names(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each event's ``meta.actor_name``: the account's display name, or, for an actor recorded before
         accounts existed (a token subject, ``cli:<login>``, ``system``), the recorded actor itself."""
-        metas = [e.get("meta") for e in events if isinstance(e.get("meta"), dict)]
+        metas: list[dict[str, Any]] = [e["meta"] for e in events if isinstance(e.get("meta"), dict)]
         names = self.names(m.get("actor") for m in metas)
         for m in metas:
             actor = m.get("actor")

@@ -85,7 +85,7 @@ def main() -> None:
                     runtime.accounts.authenticate = real  # type: ignore[method-assign]
                     accounts.append(_round(client, headers, n, args.requests))
                     n += args.requests
-                    runtime.accounts.authenticate = token_only  # type: ignore[method-assign]
+                    runtime.accounts.authenticate = token_only  # type: ignore[method-assign,assignment]
                     tokens.append(_round(client, headers, n, args.requests))
                     n += args.requests
                     runtime.accounts.authenticate = real  # type: ignore[method-assign]
@@ -98,10 +98,10 @@ def main() -> None:
                 logins = []
                 for _ in range(args.logins):
                     started = time.perf_counter()
-                    r = client.post("/api/v1/session", json={"username": "bench-login", "password": password})
+                    answer = client.post("/api/v1/session", json={"username": "bench-login", "password": password})
                     logins.append(time.perf_counter() - started)
-                    if r.status_code != 201:
-                        raise SystemExit(f"login answered {r.status_code}: {r.text[:300]}")
+                    if answer.status_code != 201:
+                        raise SystemExit(f"login answered {answer.status_code}: {answer.text[:300]}")
                     client.cookies.clear()
         finally:
             runtime.close()
