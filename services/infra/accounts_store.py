@@ -97,21 +97,24 @@ def setup(engine: Engine) -> None:
 
 def principal(conn: Connection, token_id: str, now: float, inspectors: sa.Table) -> Principal | None:
     """The active account of a token not revoked and not expired, with its inspector link resolved to the
-    entry id (by entry id or staff id in the account's department); None otherwise. One indexed query."""
+    entry id (by entry id, else staff id, in the account's department); None otherwise. One query by primary
+    keys; a second, indexed, only for an account linked to an inspector."""
     a, t, i = ACCOUNT, TOKEN, inspectors
-    link = sa.select(i.c.id).where(
-        sa.or_(i.c.id == a.c.inspector, i.c.staff_id == a.c.inspector), i.c.owner == a.c.department
-    ).limit(1).scalar_subquery()
     row = conn.execute(
-        sa.select(a.c.id, a.c.username, a.c.display_name, a.c.department, a.c.roles, a.c.inspector, a.c.kind,
-                  link.label("entry"))
+        sa.select(a.c.id, a.c.username, a.c.display_name, a.c.department, a.c.roles, a.c.inspector, a.c.kind)
         .select_from(t.join(a, a.c.id == t.c.account_id))
         .where(t.c.id == token_id, t.c.revoked.is_(False), t.c.expires_at > now, a.c.active.is_(True))
     ).first()
     if row is None:
         return None
+    entry = None
+    if row.inspector:
+        entry = conn.execute(sa.select(i.c.id).where(i.c.id == row.inspector, i.c.owner == row.department)
+                             .union_all(sa.select(i.c.id).where(i.c.staff_id == row.inspector,
+                                                                 i.c.owner == row.department))
+                             .limit(1)).scalar()
     return Principal(row.id, row.username, row.display_name, row.department, tuple(row.roles.split(",")),
-                     row.entry or row.inspector, row.kind)
+                     entry or row.inspector, row.kind)
 
 
 def account_row(conn: Connection, *, account_id: str | None = None, username: str | None = None) -> Any:
