@@ -66,7 +66,7 @@ def main() -> None:
                            database_url=url).with_secret()
         runtime = Runtime(settings).open(with_nats=False)
         try:
-            token = stored_token(runtime.engine, settings.secret_key, "hj-eeb", ["planner"], "bench:planner", 3600)
+            token = stored_token(runtime.engine, settings.secret_key, "hj-eeb", ["planner"], None, 3600)  # no link
             headers = {"Authorization": f"Bearer {token}"}
             real = runtime.accounts.authenticate
             claimed = real(__import__("services.api.auth", fromlist=["verify"]).verify(settings.secret_key,
