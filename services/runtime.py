@@ -180,6 +180,8 @@ class Runtime:
             self.relay.wake()
 
     def close(self) -> None:
+        if hasattr(self, "accounts"):
+            self.accounts.close()
         self._stop.set()
         self.runner.wake()
         for t in self._threads:

@@ -67,6 +67,7 @@ class Accounts:
         self.runner = runner
         self.lookups = lookups
         self.secret = secret
+        self._reader = _reader(engine)
         self.slow_seconds = 1.0  # the first wait after SLOW_AFTER failures (doubling); tests lengthen it
 
     def setup(self) -> None:
@@ -292,5 +293,26 @@ class Accounts:
             store.log_security(conn, actor.name or actor.subject, actor.subject, "logout", "ok", source)
 
     def authenticate(self, token_id: str) -> store.Principal | None:
-        with self.engine.connect() as conn:
-            return store.principal(conn, token_id, time.time(), DIRECTORY_TABLES["inspector"])
+        """The token's account as stored now (one round trip on PostgreSQL: an autocommit read without a
+        pre-ping; a connection the server dropped is replaced and the read retried once)."""
+        for attempt in (1, 2):
+            try:
+                with self._reader.connect() as conn:
+                    return store.principal(conn, token_id, time.time(), DIRECTORY_TABLES["inspector"])
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        return None
+
+    def close(self) -> None:
+        if self._reader is not self.engine:
+            self._reader.dispose()
+
+
+def _reader(engine: Engine) -> Engine:
+    """The engine of the per-request look-up: on PostgreSQL its own small pool in autocommit mode without a
+    pre-ping (the main pool pings, begins and rolls back: four round trips for one read); on SQLite the engine."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return sa.create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10,
+                            pool_pre_ping=False)

@@ -6,7 +6,7 @@ Decided for tests of other areas:
 - The account and the token are written into the credential store only (``services/infra/accounts_store.py``,
   the table the middleware reads), not through the account's events: a test's log positions and "nothing was
   recorded" checks stay its own. The account API and CLI (tests/e2e/test_http_accounts.py,
-  tests/integration/test_accounts_cli.py) are tested with events.
+  tests/e2e/test_http_identity.py, tests/e2e/test_cli_serve.py) are tested with events.
 - The account exists even when its department is not yet in the directory (tests that register the department
   themselves still run; the API and the CLI refuse an unknown department).
 - ``subject`` (a staff id, an inspector id or any name) becomes the account's inspector link, so a token "for
