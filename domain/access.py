@@ -11,6 +11,7 @@ Decisions (documented in docs/api.md):
 - ``auditor`` reads everything and changes nothing.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from domain.errors import PermissionDeniedError
@@ -19,11 +20,14 @@ from domain.values import Role
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: the subject of a verified token."""
+    """Who acts: an account (``subject`` is its id) with its current department and roles, and for inspectors
+    and reviewers the inspector directory entry it is linked to (``inspector``, the entry id)."""
 
     subject: str
     department: str
     roles: tuple[str, ...]
+    inspector: str | None = None
+    name: str = ""
 
     def has(self, role: Role) -> bool:
         return role.value in self.roles
@@ -35,6 +39,17 @@ class Actor:
             if self.has(r):
                 return str(r.value)
         return self.roles[0] if self.roles else ""
+
+
+def person_of(actor: Actor) -> str:
+    """The person an actor is, for every rule about *who*: the inspector entry id its account is linked to,
+    else its account id. Two accounts of one person (say an inspector's and a reviewer's) link the same entry."""
+    return actor.inspector or actor.subject
+
+
+def is_among(actor: Actor, inspector_ids: Collection[str]) -> bool:
+    """Is the actor one of these inspectors (entry ids, or staff ids given beside them)? Compares people."""
+    return person_of(actor) in inspector_ids
 
 
 SYSTEM = Actor(subject="system", department="system", roles=(Role.ADMIN.value,))

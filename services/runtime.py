@@ -19,6 +19,7 @@ from services.infra.evidence import EvidenceStore
 from services.infra.logging import get_logger
 from services.infra.settings import Settings, SettingsError
 from services.infra.store import check_database, create_engine, safe_url
+from services.usecases.accounts import Accounts
 from services.usecases.calendar import Calendar
 from services.usecases.clues import Clues
 from services.usecases.common import Clock
@@ -86,6 +87,7 @@ class Runtime:
     referrals: Referrals = field(init=False)
     clues: Clues = field(init=False)
     follow_ups: FollowUps = field(init=False)
+    accounts: Accounts = field(init=False)
     nats_url: str = field(init=False, default="")
     relay: Any = field(init=False, default=None)
     checkpointer: Any = field(init=False, default=None)  # services.audit.checkpoints.Checkpointer
@@ -123,6 +125,8 @@ class Runtime:
         self.clues = Clues(app, engine, runner, lookups=lookups, task_opening=self.task_opening, clock=clock)
         self.follow_ups = FollowUps(app, engine, runner, clock)
         self.follow_ups.setup()
+        self.accounts = Accounts(app, engine, runner, lookups, self.settings.secret_key)
+        self.accounts.setup()
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()
@@ -176,6 +180,8 @@ class Runtime:
             self.relay.wake()
 
     def close(self) -> None:
+        if hasattr(self, "accounts"):
+            self.accounts.close()
         self._stop.set()
         self.runner.wake()
         for t in self._threads:

@@ -1,7 +1,7 @@
 """Who may do what during execution (谁检查、谁录入、谁公开), as pure functions of the actor.
 
 - A department's findings are entered and submitted only by the ``inspector``s of that department's team on
-  the assignment (the team's ids are the token subjects).
+  the assignment (the team holds inspector entry ids; the actor is compared as a person: ``is_among``).
 - They are returned or approved only by a ``reviewer`` of the same department who is not on the team (no
   one reviews their own findings).
 - Publication and push states are set by that department's reviewers or an ``admin`` (the system acts as
@@ -19,7 +19,7 @@
 
 from collections.abc import Collection
 
-from domain.access import Actor
+from domain.access import Actor, is_among
 from domain.errors import PermissionDeniedError
 from domain.values import Role
 
@@ -42,11 +42,11 @@ _STAFF = (Role.INSPECTOR, Role.REVIEWER, Role.PLANNER)
 
 
 def can_enter(actor: Actor, department: str, team: Collection[str]) -> bool:
-    return actor.department == department and actor.has(Role.INSPECTOR) and actor.subject in team
+    return actor.department == department and actor.has(Role.INSPECTOR) and is_among(actor, team)
 
 
 def can_review(actor: Actor, department: str, team: Collection[str]) -> bool:
-    return actor.department == department and actor.has(Role.REVIEWER) and actor.subject not in team
+    return actor.department == department and actor.has(Role.REVIEWER) and not is_among(actor, team)
 
 
 def can_publish(actor: Actor, department: str) -> bool:

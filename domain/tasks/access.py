@@ -9,13 +9,13 @@ Decisions (documented in docs/plans-tasks-and-draws.md):
 - The drawn list is confidential until the visit (固化名单保密): the planners of the task's departments and
   ``auditor`` see all of it; an ``inspector`` sees only the visits they are assigned to; everyone else 403.
 - Task metadata (no drawn targets): every role of a participating department, ``admin`` and ``auditor``.
-- Recusal (回避): the inspector concerned (token subject = the inspector's entry id or staff id) or the
+- Recusal (回避): the inspector concerned (compared as a person: ``domain.access.is_among``) or the
   planner of the inspector's department.
 """
 
 from collections.abc import Collection
 
-from domain.access import Actor
+from domain.access import Actor, is_among
 from domain.errors import PermissionDeniedError
 from domain.values import Role
 
@@ -70,7 +70,7 @@ def require_read_task(actor: Actor, departments: Collection[str]) -> None:
 def require_recusal(actor: Actor, department: str, inspector_id: str, inspector_ids: Collection[str]) -> None:
     if _planner_of(actor, department):
         return
-    if actor.has(Role.INSPECTOR) and actor.department == department and actor.subject in inspector_ids:
+    if actor.has(Role.INSPECTOR) and actor.department == department and is_among(actor, inspector_ids):
         return
     raise _refuse(
         actor,

@@ -13,6 +13,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from services.api import (
+    accounts,
     assignments,
     boards,
     calendar,
@@ -76,7 +77,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         route_handlers=[
             *[directory_router(*d) for d in DIRECTORIES],
             audit_router(),
-            *[m.router() for m in (plans, tasks, assignments, boards, visits, inspections, referrals, clues,
+            *[m.router() for m in (accounts, plans, tasks, assignments, boards, visits, inspections, referrals, clues,
                                    followups, calendar, evidence, publicity)],
             public.router(runtime.settings.public_rate_per_minute),
         ],
@@ -98,16 +99,22 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             title="dualrandom",
             version="0.1.0",
             description="Coordination server for 双随机、一公开 joint random inspections. Every /api/v1 call needs "
-            "`Authorization: Bearer <token>` (issued by `dualrandom token issue`); errors are RFC 9457 "
-            "problem+json naming the field and the rule.",
+            "`Authorization: Bearer <token>` (a login's `token`, an account's API token, or `dualrandom token "
+            "issue`) or the session cookie of `POST /api/v1/session` (then state-changing requests also send "
+            "`X-CSRF-Token`); errors are RFC 9457 problem+json naming the field and the rule.",
             path="/schema",
             render_plugins=[SwaggerRenderPlugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
                         type="http", scheme="bearer", bearer_format="JWT",
-                        description="a token issued by `dualrandom token issue` (HS256: department, roles, expiry)",
-                    )
+                        description="a login's or an account's token (HS256, its id checked on every request)",
+                    ),
+                    "SessionCookie": SecurityScheme(
+                        type="apiKey", name="dualrandom_session", security_scheme_in="cookie",
+                        description="the session of POST /api/v1/session; state-changing requests also send "
+                        "X-CSRF-Token",
+                    ),
                 }
             ),
         ),

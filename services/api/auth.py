@@ -18,7 +18,7 @@ ROLES = tuple(r.value for r in Role)
 _VERIFIED_MAX = 4096  # verified tokens remembered (a server sees the same few tokens over and over)
 # (signing key, token) -> (actor, expiry): a token byte-identical to one this key verified before is valid
 # until its own expiry. Only verified tokens enter; expiry is checked on every use.
-_verified: dict[tuple[str, str], tuple[Actor, float]] = {}
+_verified: dict[tuple[str, str], tuple[Actor, float, str]] = {}
 
 
 class AuthError(Exception):
@@ -34,7 +34,8 @@ def parse_duration(text: str) -> int:
 
 
 def issue_token(
-    secret: str, department: str, roles: list[str], subject: str | None = None, ttl_seconds: int = 8 * 3600
+    secret: str, department: str, roles: list[str], subject: str | None = None, ttl_seconds: int = 8 * 3600,
+    token_id: str | None = None,
 ) -> str:
     """A token for ``subject`` acting for ``department`` with ``roles``."""
     if not _DEPARTMENT.match(department):
@@ -50,13 +51,20 @@ def issue_token(
         "roles": list(dict.fromkeys(roles)),
         "iat": now,
         "exp": now + ttl_seconds,
-        "jti": uuid.uuid4().hex,
+        "jti": token_id or uuid.uuid4().hex,
     }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def verify_token(secret: str, token: str) -> Actor:
-    """The actor of a valid token; AuthError otherwise (the message never echoes the token).
+    """The actor a valid token claims; AuthError otherwise (see ``verify``)."""
+    return verify(secret, token)[0]
+
+
+def verify(secret: str, token: str) -> tuple[Actor, str]:
+    """The actor a valid token claims and its id (``jti``); AuthError otherwise (the message never echoes the
+    token). The claims are not authority: the middleware looks the token id up in the account store on every
+    request (revoked, deactivated, current roles), so this cache cannot let a revoked token through.
 
     A token verified before with the same key is not decoded and its signature not checked again: the same
     bytes under the same key verify the same way. Its expiry is still checked on every use."""
@@ -64,20 +72,20 @@ def verify_token(secret: str, token: str) -> Actor:
     known = _verified.get(key)
     if known is not None:
         if time.time() < known[1]:
-            return known[0]
+            return known[0], known[2]
         _verified.pop(key, None)
         raise AuthError("the token has expired")
-    actor, exp = _verify(secret, token)
+    actor, exp, jti = _verify(secret, token)
     if len(_verified) >= _VERIFIED_MAX:
         _verified.clear()  # bounded; the tokens in use come back on their next request
-    _verified[key] = (actor, exp)
-    return actor
+    _verified[key] = (actor, exp, jti)
+    return actor, jti
 
 
 CLOCK_SKEW_SECONDS = 30  # a token minted on a machine whose clock runs this far ahead is valid (iat, nbf)
 
 
-def _verify(secret: str, token: str) -> tuple[Actor, float]:
+def _verify(secret: str, token: str) -> tuple[Actor, float, str]:
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=["HS256"], issuer=ISSUER, options={"require": ["exp", "sub", "iss"]},
@@ -93,4 +101,5 @@ def _verify(secret: str, token: str) -> tuple[Actor, float]:
     dept = claims.get("dept")
     if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles) or not isinstance(dept, str):
         raise AuthError("the token carries no valid department and roles")
-    return Actor(subject=str(claims["sub"]), department=dept, roles=tuple(roles)), float(claims["exp"])
+    actor = Actor(subject=str(claims["sub"]), department=dept, roles=tuple(roles))
+    return actor, float(claims["exp"]), str(claims.get("jti", ""))

@@ -27,7 +27,7 @@ WRITE = (
     "that position as `min_position` to a listing to read your own write."
 )
 DATE = " Dates are YYYY-MM-DD; omitted, today."
-SECURED: list[dict[str, list[str]]] = [{"BearerToken": []}]
+SECURED: list[dict[str, list[str]]] = [{"BearerToken": []}, {"SessionCookie": []}]  # either one
 
 MAX_POSITION = 2**63 - 1  # log positions, offsets and sizes: a signed 64-bit integer in both stores
 

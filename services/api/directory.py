@@ -115,7 +115,9 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
     )
     def create(request: AnyRequest, data: JSONBody[create_struct]) -> Response[Json]:  # type: ignore[valid-type]
         rt = runtime(request)
-        return written(request, rt.app.register(kind, given(data), ctx(request)), 201)
+        values = given(data)
+        _known_department(rt, kind, values)
+        return written(request, rt.app.register(kind, values, ctx(request)), 201)
 
     @patch(
         "/{entry_id:uuid}", sync_to_thread=True, summary=f"Update a {label}",
@@ -128,7 +130,9 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         request: AnyRequest, entry_id: FromPath[uuid.UUID], data: JSONBody[update_struct]  # type: ignore[valid-type]
     ) -> Response[Json]:
         rt = runtime(request)
-        return written(request, rt.app.update(kind, entry_id, given(data), ctx(request), if_match(request)), 200)
+        values = given(data)
+        _known_department(rt, kind, values)
+        return written(request, rt.app.update(kind, entry_id, values, ctx(request), if_match(request)), 200)
 
     @get(
         "/", sync_to_thread=True, summary=f"List {plural}", responses=answers(200, Page, READ, also=(503,)),
@@ -161,11 +165,12 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         "/{entry_id:uuid}/history", sync_to_thread=True, summary=f"History of a {label}",
         responses=answers(200, History),
         description="Every event of the entry in order: log position, version, event type, time, who acted "
-        "(actor, department, role), correlation and causation ids, and the event data.",
+        "(actor: the account id, actor_name: its display name now, or the recorded actor itself for events "
+        "recorded before accounts existed; department, role), correlation and causation ids, and the event data.",
     )
     def history(request: AnyRequest, entry_id: FromPath[uuid.UUID]) -> dict[str, Any]:
         rt = runtime(request)
-        events = rt.app.history(kind, entry_id, request.user)
+        events = rt.accounts.with_actor_names(rt.app.history(kind, entry_id, request.user))
         return {"id": str(entry_id), "events": events}
 
     handlers: list[Any] = [create, update, listing, one, history]
@@ -202,3 +207,13 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         handlers.insert(0, import_file)
 
     return Router(path=f"/{plural}", route_handlers=handlers, tags=[plural], security=SECURED)
+
+
+def _known_department(rt: Any, kind: str, values: dict[str, Any]) -> None:
+    """An item, inspector or expert names a department in the directory: else 422 ``unknown_department`` on
+    ``department``, nothing recorded."""
+    code = values.get("department")
+    if kind in {"item", "inspector", "expert"} and isinstance(code, str):
+        if not rt.lookups.department_known(code):
+            rt.runner.catch_up_named(("directory",))  # registered a moment ago: the read model may lag
+        rt.lookups.department(code, "department")

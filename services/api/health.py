@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from services.api.common import answers, runtime
 from services.api.schemas import Health, Readiness
 from services.infra.logging import get_logger
+from services.infra.metrics import METRICS
 from services.runtime import Runtime
 
 log = get_logger(__name__)
@@ -89,7 +90,8 @@ def ready(request: Request) -> Response:
 @get("/metrics", summary="Prometheus metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4",
      responses=answers(200, None, (), media_type="text/plain; version=0.0.4"),
      description="Log head, read-model and relay positions and lag (events behind the head), and copies being "
-     "rebuilt, in the Prometheus text format. No token needed.")
+     "rebuilt, logins (ok, failed), lockouts, token revocations and role changes, in the Prometheus text format. "
+     "No token needed.")
 def metrics(request: Request) -> str:
     s = _status(runtime(request))
     projections = s["projections"]
@@ -119,4 +121,5 @@ def metrics(request: Request) -> str:
             *gauge("dualrandom_relay_lag_events", "Events not yet acknowledged by JetStream.",
                    [("", s["relay"]["lag"])]),
         ]
+    lines += METRICS.lines()
     return "\n".join(lines) + "\n"

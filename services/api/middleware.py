@@ -1,5 +1,8 @@
-"""Request plumbing: correlation ids (in every log line of the request) and bearer authentication."""
+"""Request plumbing: correlation ids (in every log line of the request) and authentication (bearer token or
+session cookie with CSRF header, checked against the account store on every request)."""
 
+import hashlib
+import hmac
 import re
 import time
 import uuid
@@ -9,13 +12,14 @@ import msgspec
 import structlog
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
-from services.api.auth import AuthError, verify_token
+from services.api.auth import AuthError, verify
 from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.http")
@@ -67,23 +71,65 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+SESSION_COOKIE = "dualrandom_session"
+CSRF_COOKIE = "dualrandom_csrf"
+CSRF_HEADER = "x-csrf-token"
+LOGIN_PATH = "/api/v1/session"
+_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def csrf_token(secret: str, token_id: str) -> str:
+    """The CSRF token of a session: an HMAC of its id (double submit: a cookie the page reads, sent back in the
+    ``X-CSRF-Token`` header; another site can neither read it nor compute it)."""
+    return hmac.new(secret.encode(), f"csrf:{token_id}".encode(), hashlib.sha256).hexdigest()
+
+
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
-    """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token."""
+    """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token, or the session cookie
+    (then a state-changing request also carries the CSRF header). The token's id is looked up on every request:
+    a revoked token, a deactivated account or a removed role takes effect at the next request, and the actor
+    has the account's current department, roles and inspector link (not what the token claimed)."""
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        method = connection.scope.get("method", "")
+        if connection.scope["path"] == LOGIN_PATH and method == "POST":
+            return AuthenticationResult(user=None, auth=None)  # logging in: the password authenticates
         raw = next((v for k, v in connection.scope["headers"] if k == b"authorization"), b"")
         if len(raw) > MAX_AUTHORIZATION_BYTES:  # refused before decoding: nothing large is worked on the event loop
             raise NotAuthorizedException(f"the Authorization header is longer than {MAX_AUTHORIZATION_BYTES} bytes")
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
+        by_cookie = False
+        if not header:
+            token = connection.cookies.get(SESSION_COOKIE, "")
+            by_cookie = bool(token)
+            scheme = "bearer" if by_cookie else ""
+            if len(token) > MAX_AUTHORIZATION_BYTES:
+                raise NotAuthorizedException(f"the session cookie is longer than {MAX_AUTHORIZATION_BYTES} bytes")
         if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthorizedException("a bearer token is required (Authorization: Bearer <token>)")
+            raise NotAuthorizedException(
+                "a bearer token (Authorization: Bearer <token>) or a session (POST /api/v1/session) is required"
+            )
+        runtime = connection.app.state.runtime
+        secret = runtime.settings.secret_key
         try:
-            actor = verify_token(connection.app.state.runtime.settings.secret_key, token.strip())
+            _, token_id = verify(secret, token.strip())
         except AuthError as exc:
             raise NotAuthorizedException(str(exc)) from None
+        found = runtime.accounts.authenticate(token_id)
+        if found is None:
+            raise NotAuthorizedException("the token was revoked or its account is deactivated (log in again)")
+        if by_cookie and method not in _SAFE_METHODS:
+            given = connection.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(given.encode(), csrf_token(secret, token_id).encode()):
+                raise PermissionDeniedException(
+                    "a request made with the session cookie must carry the X-CSRF-Token header given at login"
+                )
+        actor = Actor(subject=found.account_id, department=found.department, roles=found.roles,
+                      inspector=found.inspector, name=found.display_name)
+        connection.scope.setdefault("state", {})["token_id"] = token_id
         structlog.contextvars.bind_contextvars(actor=actor.subject, department=actor.department)
-        return AuthenticationResult(user=actor, auth=None)
+        return AuthenticationResult(user=actor, auth=token_id)
 
 
 def _first_control(value: Any, path: str) -> tuple[str, str] | None:

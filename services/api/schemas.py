@@ -84,6 +84,102 @@ class Problem(msgspec.Struct, kw_only=True):
     errors: Annotated[list[FieldError] | Unset, doc("the field and the rule of each problem")] = UNSET
 
 
+# -- accounts and sessions -------------------------------------------------------------------------------------------
+class LoginIn(_In):
+    username: Annotated[str, msgspec.Meta(max_length=100, description="the account's username")]
+    password: Annotated[str, msgspec.Meta(max_length=1024, description="the password (never logged or stored)")]
+
+
+class AccountIn(_In):
+    username: Annotated[str, doc("1-100 letters, digits or . _ : @ / -")]
+    display_name: Annotated[str, doc("the name people read in history, e.g. 张三")]
+    department: Annotated[str, doc("a department in the directory")]
+    roles: Annotated[list[str], doc("admin, planner, inspector, reviewer, auditor, partner")]
+    inspector: Annotated[str | None, doc("inspector entry id or staff id (inspectors and reviewers)")] = None
+    kind: Annotated[str, doc("person or service (a service has no password, only API tokens)")] = "person"
+    password: Annotated[str | None, doc("a person's first password (12+ characters); omit for a service")] = None
+    reason: Annotated[str | None, doc("why (recorded on the event)")] = None
+
+
+class AccountChangeIn(_In):
+    reason: Annotated[str, doc("why (recorded on the event)")]
+    roles: Annotated[list[str] | Unset, doc("the new roles (all of them)")] = UNSET
+    department: Annotated[str | Unset, doc("a department in the directory")] = UNSET
+    display_name: Annotated[str | Unset, doc("the name people read in history")] = UNSET
+    inspector: Annotated[str | Unset | None, doc("inspector entry id or staff id; null removes the link")] = UNSET
+
+
+class ReasonIn(_In):
+    reason: Annotated[str, doc("why (recorded on the event)")]
+
+
+class PasswordIn(_In):
+    password: Annotated[str, doc("the new password (12+ characters)")]
+    current_password: Annotated[str | None, doc("required when changing one's own password")] = None
+
+
+class TokenIn(_In):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="the token's name, e.g. 数据同步")]
+    ttl: Annotated[str | None, doc("lifetime like 30m, 8h, 90d (default DUALRANDOM_TOKEN_DEFAULT_TTL)")] = None
+
+
+class TokenRef(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class AccountView(msgspec.Struct, kw_only=True):
+    """An account as stored now (its history is in the event log: kind ``account``)."""
+
+    id: str
+    username: str
+    display_name: str
+    department: str
+    roles: list[str]
+    inspector: str | None
+    kind: str
+    active: bool
+    version: int
+    tokens: Annotated[list[TokenRef], doc("tokens and sessions not revoked (their secrets are never shown again)")]
+
+
+class TokenIssued(msgspec.Struct, kw_only=True):
+    """A token: ``token`` is shown this once (only its id is stored)."""
+
+    token: str
+    token_id: str
+    expires_at: Annotated[int, doc("Unix seconds")]
+    account: AccountView
+
+
+class Revoked(msgspec.Struct, kw_only=True):
+    """A token or session revoked: refused from the next request on."""
+
+    token_id: str
+    revoked: bool
+
+
+class Session(msgspec.Struct, kw_only=True):
+    """A session: the HttpOnly cookie is set; ``csrf_token`` goes in ``X-CSRF-Token`` on every state-changing
+    request made with the cookie; ``token`` may be used as a bearer token instead (then no CSRF header)."""
+
+    token: str
+    token_id: str
+    csrf_token: str
+    expires_at: int
+    account: AccountView
+
+
+class SecurityLogEntry(msgspec.Struct, kw_only=True):
+    id: int
+    at: str
+    username: str
+    account_id: str | None
+    event: Annotated[str, doc("login, logout, lockout, password_change, password_reset")]
+    outcome: Annotated[str, doc("ok, bad_password, unknown_user, inactive, locked")]
+    source: Annotated[str, doc("the client's address")]
+
+
 # -- answers --------------------------------------------------------------------------------------------------------
 class Recorded(msgspec.Struct, kw_only=True):
     """What a command stored: the aggregate id, its version and the last log position (null: nothing changed),

@@ -71,6 +71,8 @@ class Settings:
     db_pool_size: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
     token_default_ttl: str = "8h"
+    session_ttl: str = "8h"  # a login's session (cookie and token)
+    session_cookie_secure: bool = True  # the session cookie is sent over HTTPS only (false: plain-HTTP testing)
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
     publication_working_days: int = 20  # results public within N working days of approval
 
@@ -117,6 +119,8 @@ class Settings:
             db_pool_size=_int("DUALRANDOM_DB_POOL_SIZE", get("DB_POOL_SIZE", "10"), 1, 200),
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
             token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
+            session_ttl=get("SESSION_TTL", "8h"),
+            session_cookie_secure=_bool("DUALRANDOM_SESSION_COOKIE_SECURE", get("SESSION_COOKIE_SECURE", "true")),
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),

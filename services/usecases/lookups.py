@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from domain.access import Actor
+from domain.access import Actor, person_of
 from domain.draw.matching import ExpertInfo, InspectorInfo
 from domain.errors import FieldProblem, InvalidInputError
 from domain.planning.items import item_problems
@@ -81,12 +81,15 @@ class Lookups:
             return directory.active_inspector_count(conn, department, on)
 
     def as_inspector(self, actor: Actor) -> Actor:
-        """A token's subject may be the inspector's staff id: act as the entry id the teams hold."""
+        """An inspector acts as the directory entry its account is linked to (the id the teams hold): the
+        ``by`` of what they record. (``_meta.actor`` stays the account id: it comes from the command context.)"""
         if not actor.has(Role.INSPECTOR):
             return actor
+        person = person_of(actor)
         with self.engine.connect() as conn:
-            ids = directory.inspector_entries(conn, actor.department, actor.subject)
-        return dataclasses.replace(actor, subject=ids[0]) if ids and ids[0] != actor.subject else actor
+            ids = directory.inspector_entries(conn, actor.department, person)
+        entry = ids[0] if ids else person
+        return dataclasses.replace(actor, subject=entry, inspector=entry)
 
     def previous_inspectors(
         self, department: str, targets: Sequence[str], period: str
@@ -97,7 +100,7 @@ class Lookups:
     def visited_targets(self, actor: Actor, task_id: str) -> set[str]:
         """Targets of the task's visits the actor (an inspector of its department) is on."""
         with self.engine.connect() as conn:
-            ids = set(directory.inspector_entries(conn, actor.department, actor.subject))
+            ids = set(directory.inspector_entries(conn, actor.department, person_of(actor)))
             if not ids:
                 return set()
             return tasks.visited_targets(conn, task_id, ids)
@@ -105,7 +108,7 @@ class Lookups:
     def assignments_of(self, actor: Actor) -> list[dict[str, Any]]:
         """The visits the actor (an inspector, by entry or staff id) is on, by visit date."""
         with self.engine.connect() as conn:
-            ids = set(directory.inspector_entries(conn, actor.department, actor.subject))
+            ids = set(directory.inspector_entries(conn, actor.department, person_of(actor)))
             if not ids:
                 return []
             return tasks.assignments_of(conn, ids)

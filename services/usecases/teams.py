@@ -9,7 +9,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Engine
 
-from domain.access import Actor
+from domain.access import Actor, person_of
 from domain.draw import matching
 from domain.draw.matching import Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError
@@ -180,7 +180,7 @@ class Teams(UseCase):
             max_load=cap,
             excluded=earlier | {inspector_id},
         )
-        a.recuse(dept, inspector_id, reason, ctx.actor.subject, new)
+        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new)  # the inspector entry, or the account
         # The recusal outlives the visit: the inspector's declared conflicts (回避对象) gain the target in the same
         # transaction, so no later draw (next quarter, another task) sends them there again, until the department
         # withdraws the conflict in the directory.

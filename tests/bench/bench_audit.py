@@ -44,6 +44,7 @@ from typing import Any
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support
 import _support as S
 
 from domain.audit.leaf import envelope, leaf_bytes
@@ -51,7 +52,6 @@ from domain.audit.merkle import verify_inclusion
 from projections.audit.projection import AuditProjection
 from projections.audit.queries import tree_size
 from projections.runner import ProjectionRunner
-from services.api.auth import issue_token
 from services.application import DualRandom
 from services.audit.checkpoints import checkpoints, create_checkpoint
 from services.audit.checkpoints import metadata as checkpoint_metadata
@@ -60,6 +60,7 @@ from services.audit.log import events_table, iter_records
 from services.audit.proofs import inclusion, read_connection
 from services.audit.verify import verify_log
 from services.infra.store import create_engine
+from tests.support.accounts import stored_token
 
 NAME = "bench_audit"
 NS = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
@@ -197,8 +198,7 @@ def _get(sock: socket.socket, reader: Any, path: str, token: str) -> tuple[int, 
     return status, reader.read(length)
 
 
-def proof_http_latency(port: int, secret: str, positions: list[int], size: int, root: bytes) -> list[float]:
-    token = issue_token(secret, "hj-amr", ["partner"])
+def proof_http_latency(port: int, token: str, positions: list[int], size: int, root: bytes) -> list[float]:
     out = []
     with socket.create_connection(("127.0.0.1", port)) as sock, sock.makefile("rb") as reader:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -272,8 +272,9 @@ def main() -> None:
         http: list[float] = []
         if not args.no_http:
             secret = secrets.token_urlsafe(48)
+            token = stored_token(engine, secret, "hj-amr", ["partner"])  # an account the server checks
             with server(url, secret) as port:
-                http = proof_http_latency(port, secret, positions, size, latest_root)
+                http = proof_http_latency(port, token, positions, size, latest_root)
         engine.dispose()
         app.close()
 

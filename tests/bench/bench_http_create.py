@@ -48,10 +48,11 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support
 import _support as S
 
-from services.api.auth import issue_token
 from services.application import _with_sqlite_timeout
+from tests.support.accounts import stored_token
 
 NAME = "bench_http_create"
 
@@ -291,7 +292,6 @@ def main() -> None:
     backend = "sqlite" if args.sqlite else "postgresql"
     db = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(args.database_url or S.default_pg_url())
     secret = secrets.token_urlsafe(48)
-    token = issue_token(secret, "hj-eeb", ["planner"], subject="bench:planner", ttl_seconds=3600)
     lib32: list[dict[str, Any]] = []
     cmd32: list[dict[str, Any]] = []
     http32: list[dict[str, Any]] = []
@@ -316,6 +316,9 @@ def main() -> None:
         dual = DualRandom(url)
         dual.recorder.max_notification_id()
         command_round(dual, ctx, take(args.warmup), args.warmup, args.clients)
+        token_engine = sa.create_engine(_with_sqlite_timeout(url))
+        token = stored_token(token_engine, secret, "hj-eeb", ["planner"], "bench:planner", 3600)  # an account
+        token_engine.dispose()
         with contextlib.ExitStack() as stack:
             port, proc = stack.enter_context(server(url, secret, args.log_level, args.projections == "in-process"))
             worker = stack.enter_context(projection_worker(url, secret)) if args.projections == "worker" else None

@@ -14,9 +14,9 @@ from litestar.testing import TestClient
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.app import create_app
-from services.api.auth import issue_token
 from services.api.schemas import Problem
 from services.runtime import Runtime
+from tests.support.accounts import account_token
 
 PROBLEM = "application/problem+json"
 _violations: list[str] = []
@@ -121,8 +121,10 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def auth(runtime: Runtime) -> Callable[..., dict[str, str]]:
+    """Headers with a token of a real account for (department, roles, subject): see tests/support/accounts.py."""
+
     def headers(department: str = "hj-eeb", *roles: str, subject: str | None = None) -> dict[str, str]:
-        token = issue_token(runtime.settings.secret_key, department, list(roles or ("planner",)), subject)
+        token = account_token(runtime, department, roles or ("planner",), subject)
         return {"Authorization": f"Bearer {token}"}
 
     return headers

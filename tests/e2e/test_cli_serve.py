@@ -18,8 +18,17 @@ from services.infra.nats_embedded import free_port
 BIN = Path(sys.executable).parent / "dualrandom"
 
 
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout)
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
+
+
+PASSWORD = "a long admin passphrase\n"
+
+
+def create_admin(env: dict[str, str], username: str = "eeb-admin") -> subprocess.CompletedProcess[str]:
+    return run_cli(["accounts", "create-admin", "--username", username, "--display-name", "王主任",
+                    "--department", "hj-eeb", "--password-stdin"], env, stdin=PASSWORD)
 
 
 @pytest.fixture
@@ -69,7 +78,8 @@ def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, s
     try:
         wait_ready(url, proc)
         assert (tmp_path / "var" / "dualrandom.db").exists() and (tmp_path / "var" / "secret.key").exists()
-        token = run_cli(["token", "issue", "--department", "hj-eeb", "--role", "admin"], env).stdout.strip()
+        assert create_admin(env).returncode == 0
+        token = run_cli(["token", "issue", "--username", "eeb-admin"], env).stdout.strip()
         h = {"Authorization": f"Bearer {token}"}
         r = httpx.post(url + "/api/v1/departments", headers=h, json={
             "code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "city": "新乡市", "county": "获嘉县", "kind": "ecology"})
@@ -78,8 +88,12 @@ def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, s
         listing = httpx.get(url + "/api/v1/departments", headers=h, params={"min_position": r.json()["position"]})
         assert listing.json()["total"] == 1, listing.text
         nats_url = f"nats://127.0.0.1:{env['DUALRANDOM_NATS_EMBEDDED_PORT']}"
-        got = asyncio.run(stream_subjects(nats_url, 1))
-        assert [s for s, _ in got] == ["dualrandom.hj-eeb.department.registered"]
+        got = asyncio.run(stream_subjects(nats_url, 5))  # the admin's account (created, password, token), then this
+        got = [(s, d) for s, d in got if s.startswith("dualrandom.hj-eeb.")]  # (audit checkpoints interleave)
+        assert [s for s, _ in got] == ["dualrandom.hj-eeb.account.created", "dualrandom.hj-eeb.account.password_set",
+                                       "dualrandom.hj-eeb.account.token_issued",
+                                       "dualrandom.hj-eeb.department.registered"]
+        assert "a long admin passphrase" not in json.dumps([d for _, d in got])
     finally:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
@@ -108,7 +122,24 @@ def test_a_wrong_or_unreachable_url_stops_start_up_with_one_clear_line(env: dict
     assert "hunter2" not in result.stderr
 
 
-def test_token_issue_refuses_unknown_roles_and_bad_durations(env: dict[str, str]) -> None:
-    assert run_cli(["token", "issue", "--department", "hj-eeb", "--role", "king"], env).returncode != 0
-    bad = run_cli(["token", "issue", "--department", "hj-eeb", "--role", "planner", "--ttl", "forever"], env)
+def test_token_issue_refuses_unknown_users_roles_departments_and_bad_durations(env: dict[str, str]) -> None:
+    unknown = run_cli(["token", "issue", "--username", "nobody"], env)
+    assert unknown.returncode != 0 and "no account with username 'nobody'" in unknown.stderr
+    assert create_admin(env).returncode == 0
+    again = create_admin(env, "second-admin")
+    assert again.returncode != 0 and "an admin account exists already" in again.stderr
+    assert run_cli(["token", "issue", "--username", "eeb-admin", "--role", "king"], env).returncode != 0
+    role = run_cli(["token", "issue", "--username", "eeb-admin", "--role", "planner"], env)
+    assert role.returncode != 0 and "does not hold the role(s) planner" in role.stderr
+    dept = run_cli(["token", "issue", "--username", "eeb-admin", "--department", "hj-amr"], env)
+    assert dept.returncode != 0 and "is of department 'hj-eeb'" in dept.stderr
+    bad = run_cli(["token", "issue", "--username", "eeb-admin", "--ttl", "forever"], env)
     assert bad.returncode != 0 and "duration" in bad.stderr
+    nodept = run_cli(["accounts", "create", "--username", "x", "--display-name", "x", "--department", "hj-nope",
+                      "--role", "planner", "--service"], env)
+    assert nodept.returncode != 0 and "department" in nodept.stderr and "unknown_department" in nodept.stderr
+    ok = run_cli(["token", "issue", "--username", "eeb-admin", "--department", "hj-eeb", "--role", "admin"], env)
+    assert ok.returncode == 0 and ok.stdout.count(".") == 2  # a JWT
+    assert run_cli(["accounts", "deactivate", "eeb-admin", "--reason", "离职"], env).returncode == 0
+    gone = run_cli(["token", "issue", "--username", "eeb-admin"], env)
+    assert gone.returncode != 0 and "deactivated" in gone.stderr

@@ -5,6 +5,8 @@ import time
 
 import jwt
 
+from domain.accounts import account_id
+from tests.support.accounts import account_username
 from tests.support.builders import a_department, a_target, an_expert, an_inspector, an_item
 
 PROBLEM = "application/problem+json"
@@ -30,7 +32,24 @@ def test_without_a_valid_token_every_api_call_is_401(client, runtime) -> None:
     assert client.get("/health").status_code == 200
 
 
+def _departments(client, auth, *codes: str) -> None:
+    for code in codes:
+        assert client.post("/api/v1/departments", json=a_department(code=code), headers=auth(code, "admin")).status_code == 201
+
+
+def test_an_unknown_department_is_refused_for_items_inspectors_and_experts(client, runtime, auth) -> None:
+    admin = auth("hj-eeb", "admin")
+    before = head(runtime)
+    for path, body in (("items", an_item(department="hj-nope")), ("inspectors", an_inspector(department="hj-nope")),
+                       ("experts", an_expert(department="hj-nope"))):
+        r = client.post(f"/api/v1/{path}", json=body, headers=admin)
+        assert r.status_code == 422 and r.headers["content-type"].startswith(PROBLEM), r.text
+        assert r.json()["errors"][0]["field"] == "department" and r.json()["errors"][0]["rule"] == "unknown_department"
+    assert head(runtime) == before
+
+
 def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(client, runtime, auth) -> None:
+    _departments(client, auth, "hj-eeb")
     r = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"), headers=auth("hj-eeb", "planner"))
     assert r.status_code == 201, r.text
     before = head(runtime)
@@ -48,6 +67,7 @@ def test_a_planner_manages_its_own_inspectors_and_another_department_gets_403(cl
 
 
 def test_items_follow_the_same_rule_and_experts_too(client, runtime, auth) -> None:
+    _departments(client, auth, "hj-eeb")
     assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-eeb")).status_code == 201
     assert client.post("/api/v1/items", json=an_item(), headers=auth("hj-amr")).status_code == 403
     assert client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-eeb")).status_code == 201
@@ -135,7 +155,8 @@ def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client
     assert [i["id"] for i in listing["items"]] == [written["id"]]
     event = client.get(f"/api/v1/targets/{written['id']}/history", headers=h).json()["events"][0]
     assert event["meta"]["correlation_id"] == "req-abc-123"
-    assert event["meta"]["actor"] == "staff-42" and event["meta"]["role"] == "planner"
+    assert event["meta"]["actor_name"] == "staff-42" and event["meta"]["role"] == "planner"
+    assert event["meta"]["actor"] == account_id(account_username("hj-eeb", ["planner"], "staff-42"))
     assert event["meta"]["department"] == "hj-eeb" and event["meta"]["causation_id"]
     one = client.get(f"/api/v1/targets/{written['id']}", headers=h)
     assert one.json()["name"] == "获嘉县读写一致有限公司" and one.headers["etag"] == '"1"'
@@ -161,6 +182,7 @@ def test_ready_and_metrics_report_positions(client, auth) -> None:
 def test_a_partner_reads_departments_and_items_but_no_personal_data_of_its_own_department(
     client, runtime, auth
 ) -> None:
+    _departments(client, auth, "hj-eeb")
     inspector_id = client.post("/api/v1/inspectors", json=an_inspector(department="hj-eeb"),
                                headers=auth("hj-eeb")).json()["id"]
     expert_id = client.post("/api/v1/experts", json=an_expert(), headers=auth("hj-eeb")).json()["id"]

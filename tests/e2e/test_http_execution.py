@@ -12,11 +12,13 @@ import pytest
 from openpyxl import load_workbook
 
 from domain.access import SYSTEM
+from domain.accounts import account_id
 from domain.execution.evidence import EvidencePolicy
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.infra.evidence import EvidenceStore
 from services.runtime import Runtime
+from tests.support.accounts import account_username
 from tests.support.projections import assert_rebuild_equals_live
 
 SECRET = "保密工艺参数XJ-7"
@@ -154,7 +156,8 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
     _ok(client.post(f"/api/v1/inspections/{eeb_id}/return", json={"reason": "请补充整改期限依据"}, headers=eeb_rev))
     view = _ok(client.get(f"/api/v1/inspections/{eeb_id}", headers=eeb_insp))
-    assert view["state"] == "returned" and view["history"][-1] == {"action": "returned", "by": "eeb-rev",
+    rev_account = account_id(account_username("hj-eeb", ["reviewer"], "eeb-rev"))  # who acts: the account
+    assert view["state"] == "returned" and view["history"][-1] == {"action": "returned", "by": rev_account,
                                                                     "reason": "请补充整改期限依据"}
     _ok(client.post(f"{url}/hj-eeb/findings", json=body, headers=eeb_insp))
     _ok(client.post(f"/api/v1/inspections/{eeb_id}/submit", headers=eeb_insp))

@@ -86,10 +86,10 @@ def test_the_public_endpoint_is_rate_limited_per_client(runtime) -> None:
     from litestar.testing import TestClient
 
     from services.api.app import create_app
-    from services.api.auth import issue_token
+    from tests.support.accounts import account_token
 
     runtime.settings = replace(runtime.settings, public_rate_per_minute=5)
-    token = issue_token(runtime.settings.secret_key, "hj-eeb", ["planner"], None, 600)
+    token = account_token(runtime, "hj-eeb", ["planner"], None, 600)
     with TestClient(create_app(runtime, background=False)) as client:
         answers = [client.get("/api/v1/public/results").status_code for _ in range(6)]
         assert answers == [200] * 5 + [429]

@@ -1,7 +1,9 @@
 """The README's walkthrough, run as written: every ``curl`` between the walkthrough markers is sent to the app
 (test client, demo county loaded), and every answer shown after it (``# -> STATUS {json}``) must match.
 
-Supported, and all the walkthrough uses: ``NAME=value``; ``NAME=$(.venv/bin/dualrandom token issue ...)``;
+Supported, and all the walkthrough uses: ``NAME=value``; ``read -rs NAME`` (a password the reader types: a
+random one here); ``printf '%s\n' "$NAME" | .venv/bin/dualrandom accounts ...`` and
+``NAME=$(.venv/bin/dualrandom token issue ...)``, run by the real command (click's runner, on the test's database);
 ``curl -s [-X METHOD] [-H ...] [-d JSON] [-F file=@PATH] URL``, alone or as ``NAME=$(curl ... | jq -r PATH)``
 with a jq path such as ``.id``, ``.visits[0].assignment_id`` or ``.teams["hj-eeb"].leader``. A shown answer
 is the body curl got (before jq); a dict lists only some keys (the rest are not checked) and the string
@@ -10,15 +12,17 @@ is the body curl got (before jq); a dict lists only some keys (the rest are not 
 
 import json
 import re
+import secrets
 import shlex
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from domain.access import SYSTEM
-from services.api.auth import issue_token
 from services.application import CommandContext
+from services.cli import main as cli_main
 from services.cli.demo import load_demo
 from services.runtime import Runtime
 
@@ -68,13 +72,17 @@ class Walk:
     def sub(self, text: str) -> str:
         return re.sub(r"\$\{?(\w+)\}?", lambda m: self.env[m.group(1)], text)
 
-    def token(self, args: str) -> str:
+    def command(self, args: str, stdin: str | None = None) -> str:
+        """Run ``dualrandom <args>`` as the reader would, on the test's database and key; its stdout."""
+        s = self.runtime.settings
+        env = {"DUALRANDOM_DATABASE_URL": s.effective_database_url, "DUALRANDOM_VAR_DIR": str(s.var_dir),
+               "DUALRANDOM_SECRET_KEY": s.secret_key, "DUALRANDOM_RELAY_ENABLED": "false",
+               "DUALRANDOM_LOG_LEVEL": "WARNING"}
         argv = [self.sub(a) for a in shlex.split(args)]
-        opts: dict[str, list[str]] = {}
-        for flag, value in zip(argv[::2], argv[1::2], strict=True):
-            opts.setdefault(flag, []).append(value)
-        return issue_token(self.runtime.settings.secret_key, opts["--department"][0], opts["--role"],
-                           opts.get("--subject", [None])[0])
+        result = CliRunner().invoke(cli_main, argv, input=stdin, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, (args, result.output)
+        self.steps += 1
+        return result.stdout.strip().splitlines()[-1]
 
     def curl(self, command: str) -> Any:
         argv = shlex.split(command)
@@ -114,8 +122,12 @@ class Walk:
             return
         if line.startswith("#"):
             return
-        if m := re.fullmatch(r"(\w+)=\$\(\.venv/bin/dualrandom token issue (.*)\)", line):
-            self.env[m.group(1)] = self.token(m.group(2))
+        if m := re.fullmatch(r"read -rs (\w+)", line):
+            self.env[m.group(1)] = secrets.token_urlsafe(18)
+        elif m := re.fullmatch(r"printf '%s\\n' \"\$(\w+)\" \| \.venv/bin/dualrandom (accounts .*)", line):
+            self.command(m.group(2), self.env[m.group(1)] + "\n")
+        elif m := re.fullmatch(r"(\w+)=\$\(\.venv/bin/dualrandom (token issue .*)\)", line):
+            self.env[m.group(1)] = self.command(m.group(2))
         elif m := re.fullmatch(r"(\w+)=\$\((curl .*?) \| jq -r '?([^']*?)'?\)", line):
             r = self.curl(m.group(2))
             assert r.status_code < 300, (line, r.text)

@@ -26,13 +26,13 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from domain.access import SYSTEM
 from domain.planning.plan import plan_id
-from services.api.auth import issue_token
 from services.api.common import MAX_POSITION
 from services.api.middleware import PUBLIC_PATHS
 from services.application import CommandContext
 from services.cli.demo import load_demo, load_demo_plan
 from services.runtime import Runtime
 from tests.e2e.conftest import checked_app
+from tests.support.accounts import account_token
 
 SEED = 20241204
 EXAMPLES = 3  # per operation, generation mode and role
@@ -135,9 +135,9 @@ def _first_failure(operation: Any, mode: GenerationMode, headers: dict[str, str]
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_answers_as_documented(api: Any, runtime: Runtime, role: str) -> None:
-    admin = issue_token(runtime.settings.secret_key, "hj-admin", ["admin"])
+    admin = account_token(runtime, "hj-admin", ["admin"])
     real = _real_ids(api, {"Authorization": f"Bearer {admin}"})
-    token = issue_token(runtime.settings.secret_key, DEPARTMENT.get(role, "hj-eeb"), [role])
+    token = account_token(runtime, DEPARTMENT.get(role, "hj-eeb"), [role])
     failures = _fuzz(api, {"Authorization": f"Bearer {token}"}, public_only=False, real=real)
     assert not failures, f"{len(failures)} operations answered outside the document:\n" + "\n".join(failures)
 

@@ -253,10 +253,15 @@ def test_a_full_serve_run_logs_no_configured_secret(
            "DUALRANDOM_VAR_DIR": str(tmp_path / "var"), "DUALRANDOM_DATABASE_URL": database_url,
            "DUALRANDOM_NATS_URL": server.url_for("relay", passwords["relay"]), "DUALRANDOM_SECRET_KEY": secret_key,
            "DUALRANDOM_AUDIT_SIGNING_KEY": signing_key, "DUALRANDOM_LOG_FORMAT": "json"}
+    cli = str(Path(sys.executable).parent / "dualrandom")
+    subprocess.run([cli, "accounts", "create-admin", "--username", "eeb-admin", "--display-name", "管理员",
+                    "--department", "hj-eeb", "--password-stdin"], env=env, input="a long admin passphrase\n",
+                   text=True, check=True, capture_output=True)
+    token = subprocess.run([cli, "token", "issue", "--username", "eeb-admin", "--ttl", "10m"], env=env, text=True,
+                           check=True, capture_output=True).stdout.strip()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "dualrandom"), "serve", "--port", str(port)],
                             env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"
-    token = issue_token(secret_key, "hj-eeb", ["admin"], None, 600)
     forged = issue_token("another-key-" + "x" * 40, "hj-eeb", ["admin"], None, 600)
     try:
         deadline = time.monotonic() + 60

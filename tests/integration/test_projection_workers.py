@@ -17,9 +17,9 @@ from litestar.testing import TestClient
 from domain.access import Actor
 from projections.directory.queries import list_entries
 from services.api.app import create_app
-from services.api.auth import issue_token
 from services.application import CommandContext
 from services.runtime import Runtime, all_projections
+from tests.support.accounts import account_token
 from tests.support.builders import a_target
 from tests.support.projections import assert_rebuild_equals_live, schema_wide_names
 
@@ -126,7 +126,7 @@ def test_read_your_writes_with_the_projections_in_worker_processes(
     """`serve` with DUALRANDOM_PROJECTIONS_IN_PROCESS=false runs no read-model loop: `min_position` waits for the
     workers' stored positions."""
     runtime.settings = replace(runtime.settings, projections_in_process=False)
-    token = issue_token(runtime.settings.secret_key, "hj-eeb", ["planner"], None)
+    token = account_token(runtime, "hj-eeb", ["planner"])
     h = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(runtime)) as client:
         for i in range(5):

@@ -1,0 +1,118 @@
+"""Authenticated HTTP create with the account checks vs the same request on the token-only path, and login.
+
+    .venv/bin/python tests/bench/bench_auth.py [--database-url URL | --sqlite] [--requests 300] [--rounds 3]
+
+One run, one database (a SQLite file or a fresh PostgreSQL schema, dropped afterwards), one in-process app
+(``create_app(runtime, background=False)``, litestar's TestClient: the ASGI stack without sockets, one client):
+
+- ``accounts``: POST /api/v1/targets with a bearer token of an account; every request verifies the token and
+  looks its id and account up in the credential store (one indexed query: revoked? active? current roles?).
+- ``token-only``: the same requests with the look-up replaced by the token's own claims (what the server did
+  before accounts: no database read to authenticate).
+
+Rounds alternate (accounts, token-only, ...); the medians are reported and RATIO = accounts creates/s /
+token-only creates/s (goal >= 0.9). Then ``--logins`` logins: p50 of POST /api/v1/session (the KDF is
+deliberately slow) with its parameters. The load average is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support
+import _support as S
+from litestar.testing import TestClient
+
+from domain.access import SYSTEM
+from services.api.app import create_app
+from services.application import CommandContext
+from services.infra import accounts_store as store
+from services.infra.settings import Settings
+from services.runtime import Runtime
+from tests.support.accounts import stored_token
+
+
+def _round(client: TestClient, headers: dict[str, str], first: int, n: int) -> float:
+    started = time.perf_counter()
+    for i in range(first, first + n):
+        body = {"credit_code": S.credit_code(i), "name": f"获嘉县示例企业{i}有限公司", "county": "获嘉县",
+                "industry": "化工", "supervision_class": "general", "risk_class": "B"}
+        r = client.post("/api/v1/targets", json=body, headers=headers)
+        if r.status_code != 201:
+            raise SystemExit(f"create answered {r.status_code}: {r.text[:300]}")
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url")
+    parser.add_argument("--sqlite", action="store_true")
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--logins", type=int, default=15)
+    args = parser.parse_args()
+    print(f"loadavg at start: {[round(x, 2) for x in os.getloadavg()]}", flush=True)
+    db = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(args.database_url or S.default_pg_url())
+    with db as url, __import__("tempfile").TemporaryDirectory() as tmp:
+        settings = replace(Settings(var_dir=Path(tmp), relay_enabled=False, session_cookie_secure=False),
+                           database_url=url).with_secret()
+        runtime = Runtime(settings).open(with_nats=False)
+        try:
+            token = stored_token(runtime.engine, settings.secret_key, "hj-eeb", ["planner"], None, 3600)  # no link
+            headers = {"Authorization": f"Bearer {token}"}
+            real = runtime.accounts.authenticate
+            claimed = real(__import__("services.api.auth", fromlist=["verify"]).verify(settings.secret_key,
+                                                                                           token)[1])
+
+            def token_only(_: str) -> Any:
+                return claimed  # the token's claims, no database read (the path before accounts)
+
+            accounts: list[float] = []
+            tokens: list[float] = []
+            n = 1_000_000
+            with TestClient(create_app(runtime, background=False)) as client:
+                _round(client, headers, n, 50)  # warm-up
+                n += 50
+                for r in range(args.rounds):
+                    runtime.accounts.authenticate = real  # type: ignore[method-assign]
+                    accounts.append(_round(client, headers, n, args.requests))
+                    n += args.requests
+                    runtime.accounts.authenticate = token_only  # type: ignore[method-assign,assignment]
+                    tokens.append(_round(client, headers, n, args.requests))
+                    n += args.requests
+                    runtime.accounts.authenticate = real  # type: ignore[method-assign]
+                    print(f"round {r + 1}: accounts {accounts[-1]:,.0f}/s, token-only {tokens[-1]:,.0f}/s",
+                          flush=True)
+                password = "bench passphrase " + os.urandom(6).hex()
+                runtime.accounts.create(CommandContext(SYSTEM), {
+                    "username": "bench-login", "display_name": "bench", "department": "hj-eeb",
+                    "roles": ["planner"]}, password, check_department=False)
+                logins = []
+                for _ in range(args.logins):
+                    started = time.perf_counter()
+                    answer = client.post("/api/v1/session", json={"username": "bench-login", "password": password})
+                    logins.append(time.perf_counter() - started)
+                    if answer.status_code != 201:
+                        raise SystemExit(f"login answered {answer.status_code}: {answer.text[:300]}")
+                    client.cookies.clear()
+        finally:
+            runtime.close()
+    a, t = statistics.median(accounts), statistics.median(tokens)
+    backend = "sqlite" if args.sqlite else "postgresql"
+    print(f"{backend}: accounts {a:,.0f}/s, token-only {t:,.0f}/s (medians of {args.rounds} rounds of "
+          f"{args.requests}); RATIO {a / t:.2f} (goal >= 0.9)")
+    print(f"login p50 {statistics.median(logins) * 1000:.0f} ms over {args.logins} (scrypt n={store.N}, "
+          f"r={store.R}, p={store.P}: {128 * store.N * store.R // 2**20} MiB)")
+    print(f"loadavg at end: {[round(x, 2) for x in os.getloadavg()]}")
+
+
+if __name__ == "__main__":
+    main()
