@@ -134,7 +134,7 @@ class Runtime:
 
         self.checkpointer = Checkpointer(
             self.engine, load_signer(self.settings), nats_url=self.nats_url, stream=self.settings.nats_stream,
-            deployment=self.settings.deployment,
+            deployment=self.settings.deployment, var_dir=self.settings.var_dir,
         )
         self.checkpointer.setup()
 

@@ -456,6 +456,11 @@ class ProjectionLag(Lag, kw_only=True):
     failed: Annotated[ProjectionFailure | None, doc("set while the read model cannot apply an event")] = None
 
 
+class SignerAlarm(msgspec.Struct, kw_only=True):
+    since: Annotated[str, doc("UTC, YYYY-MM-DDTHH:MM:SSZ")]
+    external_tree_size: Annotated[int | None, doc("size of the external checkpoint the store does not reproduce")]
+
+
 class Readiness(msgspec.Struct, kw_only=True):
     status: Annotated[str, doc("ready; lagging or failed (503)", enum=["ready", "lagging", "failed"])]
     head: int
@@ -463,6 +468,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     projections: dict[str, ProjectionLag]
     rebuilding: dict[str, Lag]
     relay: Lag | None
+    audit_signer_alarm: Annotated[SignerAlarm | None, doc("set while the audit signer refuses to sign")] = None
 
 
 # -- plans ----------------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,6 +52,11 @@ checkpoints = sa.Table(
 
 class TreeForkError(Exception):
     """The audit tree does not extend the last signed checkpoint: it will not be signed."""
+
+
+class SignerAlarmError(TreeForkError):
+    """The signer's alarm is raised (the store does not reproduce a checkpoint published outside the database):
+    nothing is signed until an operator acknowledges it (``dualrandom audit alarm --acknowledge``)."""
 
 
 def body_text(origin: str, size: int, root: bytes, time: str) -> str:
@@ -143,21 +149,70 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_checkpoint(engine: Engine, signer: Signer, time: str | None = None) -> tuple[Checkpoint | None, bool]:
+def _guard_external(conn: Connection, signer: Signer, size: int, external: Checkpoint | None,
+                    var_dir: Path | None) -> bool:
+    """Check the tree against the newest checkpoint published outside the database; True: sign, False: wait
+    (the tree has not reached it yet). On a fork or a rollback: raise the alarm and SignerAlarmError."""
+    from services.audit import external as ext
+
+    if var_dir is not None:
+        alarm = ext.read_alarm(var_dir)
+        if alarm is not None:
+            raise SignerAlarmError(f"the audit signer's alarm is raised since {alarm['since']}: {alarm['reason']}")
+    if external is None or (var_dir is not None and ext.is_acknowledged(var_dir, external)):
+        return True
+    if ext.check_signature(external, signer.public) is not None or external.origin != signer.name:
+        log.warning("audit_external_checkpoint_ignored", tree_size=external.tree_size,
+                    reason="not signed by this deployment's key")
+        return True
+    reason = None
+    if size >= external.tree_size:
+        if root_at(conn, external.tree_size) != external.root_hash:
+            reason = (f"the audit tree's root at size {external.tree_size} is not the one published at "
+                      f"{external.time}: the log or the tree was rewritten")
+    else:
+        head = conn.execute(sa.text("SELECT max(id) FROM dualrandom_events")).scalar()
+        if external.position >= 0 and int(head or 0) < external.position:
+            reason = (f"the log ends at position {int(head or 0)} but a checkpoint of size {external.tree_size} "
+                      f"up to position {external.position} was published at {external.time}: events were removed")
+        else:
+            return False  # the audit projection is catching up
+    if reason is None:
+        return True
+    if var_dir is not None:
+        ext.raise_alarm(var_dir, reason, external)
+    log.error("audit_signer_alarm", reason=reason, external_tree_size=external.tree_size)
+    raise SignerAlarmError(reason + "; nothing is signed until an operator acknowledges it "
+                           "(`dualrandom audit alarm --acknowledge`)")
+
+
+def create_checkpoint(
+    engine: Engine, signer: Signer, time: str | None = None, *, external: Checkpoint | None = None,
+    var_dir: Path | None = None,
+) -> tuple[Checkpoint | None, bool]:
     """Sign the audit tree as it is now: (the checkpoint, True) when a new one was made, (the latest, False)
-    when the tree has not grown since; TreeForkError when the tree does not extend the latest checkpoint."""
+    when the tree has not grown since; TreeForkError when the tree does not extend the latest checkpoint, nor
+    ``external`` (the newest checkpoint published outside the database), or while the alarm in ``var_dir`` is
+    raised."""
     with engine.begin() as conn:
         size = tree_size(conn)
         last = latest(conn)
+        if not _guard_external(conn, signer, size, external, var_dir):
+            return last, False
         if size == 0 or (last is not None and last.tree_size >= size):
             return last, False
+        if external is not None and external.tree_size >= size:
+            return (last if last and last.tree_size == external.tree_size else external), False
         # Stored subtrees never change once written, so the roots below are those of these sizes even while
         # the projection appends concurrently.
         if last is not None and root_at(conn, last.tree_size) != last.root_hash:
-            raise TreeForkError(
-                f"the audit tree's root at size {last.tree_size} is not the one signed at {last.time}: "
-                "the tree or the log was changed; run `dualrandom audit verify`"
-            )
+            reason = (f"the audit tree's root at size {last.tree_size} is not the one signed at {last.time}: "
+                      "the tree or the log was changed; run `dualrandom audit verify`")
+            if var_dir is not None:
+                from services.audit.external import raise_alarm
+
+                raise_alarm(var_dir, reason, last)
+            raise TreeForkError(reason)
         root = root_at(conn, size)
         position = conn.execute(sa.select(leaves.c.position).where(leaves.c.idx == size - 1)).scalar_one()
         time = time or _now()
@@ -198,7 +253,7 @@ class Checkpointer:
 
     def __init__(
         self, engine: Engine, signer: Signer, nats_url: str = "", stream: str = "DUALRANDOM",
-        deployment: str = "xinxiang-huojia", interval: float = 10.0,
+        deployment: str = "xinxiang-huojia", interval: float = 10.0, var_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -206,15 +261,39 @@ class Checkpointer:
         self.stream = stream
         self.deployment = deployment
         self.interval = interval
+        self.var_dir = var_dir
         self._nc: Any = None
 
     def setup(self) -> None:
         metadata.create_all(self.engine)
 
-    def checkpoint(self) -> Checkpoint | None:
-        """A new checkpoint when the tree grew since the last one (None otherwise)."""
-        cp, created = create_checkpoint(self.engine, self.signer)
+    def checkpoint(self, external: Checkpoint | None = None) -> Checkpoint | None:
+        """A new checkpoint when the tree grew since the last one (None otherwise), after checking the tree
+        against ``external``, the newest checkpoint published outside the database."""
+        cp, created = create_checkpoint(self.engine, self.signer, external=external, var_dir=self.var_dir)
         return cp if created else None
+
+    async def external_latest(self) -> Checkpoint | None:
+        """The newest checkpoint on ``dualrandom.audit.checkpoints`` in JetStream (None without NATS)."""
+        if not self.nats_url:
+            return None
+        from nats.js.errors import NotFoundError
+
+        from services.audit.external import from_json
+
+        js = await self._jetstream()
+        try:
+            msg = await js.get_last_msg(self.stream, SUBJECT)
+        except NotFoundError:
+            return None
+        return from_json(json.loads(msg.data))
+
+    async def sign_once(self) -> Checkpoint | None:
+        """One turn of the signer: fetch the newest external checkpoint, check, sign (the entry point a lease
+        may wrap). Raises TreeForkError / SignerAlarmError, or the NATS error when JetStream does not answer
+        (then nothing is signed: the guard cannot be checked)."""
+        external = await self.external_latest()
+        return await asyncio.to_thread(self.checkpoint, external)
 
     def pending(self) -> list[Checkpoint]:
         with self.engine.connect() as conn:
@@ -272,7 +351,7 @@ class Checkpointer:
         try:
             while not stop.is_set():
                 try:
-                    await asyncio.to_thread(self.checkpoint)
+                    await self.sign_once()
                 except TreeForkError as exc:
                     log.error("audit_tree_fork", error=str(exc))
                 except Exception as exc:

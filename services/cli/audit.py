@@ -1,8 +1,10 @@
 """``dualrandom audit``: verify the log, sign a checkpoint, print the public key, rebuild a past read model."""
 
 import asyncio
+import getpass
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -36,14 +38,21 @@ def _catch_up_audit(runtime) -> None:
 @click.option("--public-key", default=None,
               help="check signatures with this key (base64, hex or vkey) instead of the deployment's own")
 @click.option("--skip-nodes", is_flag=True, help="do not compare the stored subtrees (leaves and checkpoints only)")
-def verify(as_json: bool, public_key: str | None, skip_nodes: bool) -> None:
-    """Recompute the Merkle tree from the store, check it against the audit tree and every signed checkpoint;
-    name the first bad position. Exits 1 when anything is wrong."""
+@click.option("--checkpoints", "checkpoint_files", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="a file of checkpoints held outside the database (NDJSON or signed notes); repeatable")
+@click.option("--from-nats", "from_nats", default=None, metavar="URL",
+              help="also check every checkpoint on dualrandom.audit.checkpoints in JetStream at this URL "
+              "(`-`: DUALRANDOM_NATS_URL)")
+def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_files: tuple[Path, ...],
+           from_nats: str | None) -> None:
+    """Recompute the Merkle tree from the store, check it against the audit tree, every signed checkpoint and
+    the checkpoints held outside the database; name the first bad position. Exits 1 when anything is wrong."""
+    from services.audit.external import ExternalCheckpointError, fetch_jetstream_sync, load_file
     from services.audit.keys import PublicKey
     from services.audit.log import events_table
     from services.audit.verify import verify_log
 
-    _, runtime = _runtime()
+    settings, runtime = _runtime()
     try:
         key = runtime.checkpointer.signer.public
         if public_key:
@@ -51,12 +60,31 @@ def verify(as_json: bool, public_key: str | None, skip_nodes: bool) -> None:
                 key = PublicKey.parse(public_key, key.name)
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--public-key") from None
+        external: list | None = None
+        if checkpoint_files or from_nats:
+            external = []
+            for path in checkpoint_files:
+                try:
+                    external += load_file(path)
+                except ExternalCheckpointError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--checkpoints") from None
+            if from_nats:
+                url = settings.nats_url if from_nats == "-" else from_nats
+                if not url:
+                    raise click.BadParameter("DUALRANDOM_NATS_URL is not set", param_hint="--from-nats")
+                try:
+                    external += fetch_jetstream_sync(url, settings.nats_stream)
+                except ExternalCheckpointError as exc:
+                    raise click.ClickException(f"a checkpoint in JetStream cannot be read: {exc}") from None
+                except Exception as exc:  # noqa: BLE001 - any NATS failure
+                    raise click.ClickException(f"JetStream at {from_nats} does not answer: "
+                                               f"{str(exc) or type(exc).__name__}") from None
         from tqdm import tqdm
 
         total = int(runtime.app.recorder.max_notification_id() or 0)
         with tqdm(total=total, unit="event", desc="verify", file=sys.stderr, disable=as_json or total < 100_000) as bar:
             report = verify_log(runtime.engine, events_table(runtime.app), key, check_nodes=not skip_nodes,
-                                progress=bar.update)
+                                progress=bar.update, external=external)
     finally:
         runtime.close()
     if as_json:
@@ -77,8 +105,19 @@ def checkpoint() -> None:
     settings, runtime = _runtime()
     try:
         _catch_up_audit(runtime)
+        external = None
+        if settings.nats_url and settings.relay_enabled:
+            from services.audit.external import fetch_jetstream_sync
+
+            try:
+                found = fetch_jetstream_sync(settings.nats_url, settings.nats_stream, last_only=True)
+            except Exception as exc:  # noqa: BLE001 - the guard cannot be checked: sign nothing
+                raise click.ClickException(f"JetStream does not answer ({str(exc) or type(exc).__name__}): the "
+                                           "newest published checkpoint cannot be checked, nothing signed") from None
+            external = found[-1] if found else None
         try:
-            cp, created = create_checkpoint(runtime.engine, runtime.checkpointer.signer)
+            cp, created = create_checkpoint(runtime.engine, runtime.checkpointer.signer, external=external,
+                                            var_dir=settings.var_dir)
         except TreeForkError as exc:
             raise click.ClickException(str(exc)) from None
         if cp is None:
@@ -101,6 +140,32 @@ def checkpoint() -> None:
         click.echo(cp.note, nl=False)
     finally:
         runtime.close()
+
+
+@audit.command("alarm")
+@click.option("--acknowledge", is_flag=True, help="clear the alarm after the investigation (see docs/auditing.md)")
+@click.option("--reason", default="", help="what was found and done (kept with the acknowledgement)")
+def alarm(acknowledge: bool, reason: str) -> None:
+    """Show the audit signer's alarm (raised when the store does not reproduce a checkpoint published outside
+    the database); `--acknowledge --reason TEXT` clears it so the signer signs again. Exits 1 while raised."""
+    from services.audit.external import acknowledge as ack
+    from services.audit.external import read_alarm
+
+    settings = load_settings()
+    current = read_alarm(settings.var_dir)
+    if current is None:
+        click.echo("no alarm: the signer signs")
+        return
+    if not acknowledge:
+        click.echo(f"ALARM since {current['since']}: {current['reason']}")
+        click.echo("investigate (`dualrandom audit verify --from-nats -`), restore the log if it was rewritten, "
+                   "then `dualrandom audit alarm --acknowledge --reason TEXT`")
+        sys.exit(1)
+    if not reason.strip():
+        raise click.BadParameter("say what was found and done", param_hint="--reason")
+    ack(settings.var_dir, getpass.getuser(), reason.strip())
+    click.echo(f"alarm of {current['since']} acknowledged; the external checkpoint of size "
+               f"{current['external_tree_size']} is no longer held against the store")
 
 
 @audit.command("key")

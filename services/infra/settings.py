@@ -72,6 +72,8 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     token_default_ttl: str = "8h"
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
+    audit_signing_key_file: str = ""  # a file holding the base64 seed, outside the data directory
+    audit_witness_keys: tuple[str, ...] = ()  # vkeys of partner witnesses whose cosignatures are stored
     publication_working_days: int = 20  # results public within N working days of approval
 
     @classmethod
@@ -118,6 +120,8 @@ class Settings:
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
             token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
+            audit_signing_key_file=get("AUDIT_SIGNING_KEY_FILE"),
+            audit_witness_keys=tuple(k.strip() for k in get("AUDIT_WITNESS_KEYS").split(",") if k.strip()),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
         )
