@@ -171,10 +171,15 @@ def _guard_external(conn: Connection, signer: Signer, size: int, external: Check
             reason = (f"the audit tree's root at size {external.tree_size} is not the one published at "
                       f"{external.time}: the log or the tree was rewritten")
     else:
-        head = conn.execute(sa.text("SELECT max(id) FROM dualrandom_events")).scalar()
-        if external.position >= 0 and int(head or 0) < external.position:
-            reason = (f"the log ends at position {int(head or 0)} but a checkpoint of size {external.tree_size} "
-                      f"up to position {external.position} was published at {external.time}: events were removed")
+        # The audit projection has read the log past the checkpoint's last event, or the log ends before it,
+        # and yet the tree is smaller: events were removed (else the projection is still catching up).
+        head = int(conn.execute(sa.text("SELECT max(id) FROM dualrandom_events")).scalar() or 0)
+        applied = int(conn.execute(sa.text(
+            "SELECT position FROM projection_positions WHERE name = 'audit'")).scalar() or 0)
+        if external.position >= 0 and (head < external.position or applied >= external.position):
+            reason = (f"the audit tree has {size} leaves but a checkpoint of size {external.tree_size} up to log "
+                      f"position {external.position} was published at {external.time} (the log ends at {head}): "
+                      "events were removed")
         else:
             return False  # the audit projection is catching up
     if reason is None:
@@ -265,6 +270,8 @@ class Checkpointer:
         self._nc: Any = None
 
     def setup(self) -> None:
+        import services.audit.witness  # noqa: F401 - its table (audit_cosignatures) is in this metadata
+
         metadata.create_all(self.engine)
 
     def checkpoint(self, external: Checkpoint | None = None) -> Checkpoint | None:

@@ -1,0 +1,229 @@
+"""The tamper matrix with checkpoints held outside the database (SQLite file, PostgreSQL): for each way of
+changing the log (edit, delete, renumber, swap, insert, insert into a sequence gap, tail truncation), alone or
+covered by deleting the checkpoint rows and/or rebuilding the audit tree, what ``audit verify`` reports with
+and without a partner's checkpoints, what the signer does, and what a witness says of the next checkpoint."""
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from projections.audit.projection import AuditProjection
+from projections.runner import positions
+from services.audit import external as ext
+from services.audit import proofs
+from services.audit.checkpoints import Checkpoint, SignerAlarmError, checkpoints, create_checkpoint
+from services.audit.log import events_table
+from services.audit.verify import verify_log
+from services.audit.witness import ProofUnavailable, Witness, WitnessKey
+from services.runtime import Runtime
+from tests.integration.test_audit_tamper import CTX, fill, rt, tamper, verify  # noqa: F401 - rt is a fixture
+from tests.support.builders import a_target
+
+HOWS = ["edit", "delete", "delete_renumbered", "swap", "insert", "insert_gap", "truncate"]
+COVERS = ["none", "checkpoints", "rebuild", "checkpoints+rebuild"]
+
+
+def rebuild_audit_tree(rt: Runtime) -> None:
+    """What an insider does after changing events: drop the audit tree and let the projection rebuild it."""
+    AuditProjection.metadata.drop_all(rt.engine)
+    with rt.engine.begin() as conn:
+        conn.execute(positions.update().where(positions.c.name == "audit").values(position=0))
+    rt.runner.setup()
+    audit = next(p for p in rt.runner.projections if p.name == "audit")
+    while rt.runner.run_once(audit) > 0:
+        pass
+
+
+def make_gap(rt: Runtime, at: int) -> None:
+    """A hole in the positions from ``at`` on (as PostgreSQL leaves after a rolled-back insert), before the audit
+    tree has seen those events."""
+    with rt.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE dualrandom_events SET id = -id WHERE id >= :p"), {"p": at})
+        conn.execute(sa.text("UPDATE dualrandom_events SET id = 1 - id WHERE id < 0"))
+        if rt.engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('dualrandom_events', 'id'), "
+                                 "(SELECT max(id) FROM dualrandom_events))"))
+
+
+def insert_into_gap(rt: Runtime, at: int, like: int) -> None:
+    sqlite = rt.engine.dialect.name == "sqlite"
+    with rt.engine.begin() as conn:
+        state = conn.execute(sa.text("SELECT state FROM dualrandom_events WHERE id = :p"), {"p": like}).scalar_one()
+        new_id = uuid.uuid4()
+        conn.execute(sa.text("INSERT INTO dualrandom_events (id, originator_id, originator_version, topic, state) "
+                             "VALUES (:id, :oid, 1, 'domain.directory:Target.Registered', :s)"),
+                     {"id": at, "oid": new_id.bytes if sqlite else str(new_id), "s": state})
+
+
+def truncate(rt: Runtime, keep: int) -> None:
+    with rt.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM dualrandom_events WHERE id > :p"), {"p": keep})
+
+
+def saved_by_partner(path: Path, cps: list[Checkpoint], as_notes: bool) -> list[Checkpoint]:
+    """The partner's file (NDJSON of what /audit/checkpoints returns, or signed notes), read back."""
+    if as_notes:
+        path.write_text("\n".join(cp.note for cp in cps), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps(cp.view(), ensure_ascii=False) + "\n" for cp in cps), encoding="utf-8")
+    return ext.load_file(path)
+
+
+def store_proofs(rt: Runtime) -> Any:
+    def fetch(first: int, second: int) -> dict[str, Any]:
+        with rt.engine.connect() as conn:
+            try:
+                return proofs.consistency(conn, first, second)
+            except proofs.ProofError as exc:
+                raise ProofUnavailable(str(exc)) from None
+    return fetch
+
+
+@pytest.mark.parametrize("cover", COVERS)
+@pytest.mark.parametrize("how", HOWS)
+def test_the_tamper_matrix(rt: Runtime, tmp_path: Path, how: str, cover: str) -> None:  # noqa: F811
+    fill(rt)  # positions 1..12
+    if how == "insert_gap":
+        make_gap(rt, 7)  # positions 1..6, 8..13
+    rt.runner.catch_up()
+    early, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    rt.app.register("target", a_target(), CTX)
+    rt.app.register("target", a_target(), CTX)
+    rt.runner.catch_up()
+    late, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    assert early is not None and late is not None and late.tree_size == early.tree_size + 2
+    partner = saved_by_partner(tmp_path / "partner.cp", [early, late], as_notes=how in ("edit", "swap"))
+    assert [(c.tree_size, c.root_hash) for c in partner] == [(early.tree_size, early.root_hash),
+                                                             (late.tree_size, late.root_hash)]
+    witness = Witness(WitnessKey.from_seed("hj-eeb.example/witness", bytes(range(32))), rt.checkpointer.signer.public,
+                      tmp_path / "witness.json", store_proofs(rt))
+    assert witness.judge(late).kind == "cosigned"
+    assert verify(rt).ok
+
+    if how == "insert_gap":
+        insert_into_gap(rt, 7, 5)
+    elif how == "truncate":
+        truncate(rt, 11)  # the last three events
+    else:
+        tamper(rt, how, 5, 9)
+    rebuilt = "rebuild" in cover or how == "truncate"  # a truncation trims the tree too (else the tree shows it)
+    if "checkpoints" in cover:
+        with rt.engine.begin() as conn:
+            conn.execute(checkpoints.delete())
+    if rebuilt:
+        rebuild_audit_tree(rt)
+
+    # audit verify on the store alone: blind exactly when the tree was rebuilt and the checkpoints deleted.
+    alone = verify(rt)
+    assert alone.ok == (rebuilt and "checkpoints" in cover), alone.lines()
+    # audit verify with the partner's checkpoints: always caught.
+    report = verify_log(rt.engine, events_table(rt.app), rt.checkpointer.signer.public, page=5, external=partner)
+    assert not report.ok
+    kinds = {f.kind for f in report.findings}
+    if rebuilt and "checkpoints" in cover:
+        assert kinds & {"external_mismatch", "external_beyond_log"}, report.lines()
+
+    # The signer, holding the newest published checkpoint: refuses when the tree no longer extends it, and keeps
+    # refusing until an operator acknowledges.
+    var = tmp_path / "var"
+    if rebuilt:
+        with pytest.raises(SignerAlarmError):
+            create_checkpoint(rt.engine, rt.checkpointer.signer, external=late, var_dir=var)
+        assert ext.read_alarm(var) is not None
+        with pytest.raises(SignerAlarmError, match="alarm is raised"):
+            create_checkpoint(rt.engine, rt.checkpointer.signer, external=late, var_dir=var)
+        with rt.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.max(checkpoints.c.tree_size))).scalar() in (None, late.tree_size)
+        # What the old signer (checking only the rows left in the database) would sign, a witness refuses.
+        if "checkpoints" in cover:
+            forged, created = create_checkpoint(rt.engine, rt.checkpointer.signer)
+            assert created and forged is not None
+            verdict = witness.judge(forged)
+            assert verdict.refused and verdict.kind in ("fork", "rollback"), verdict
+    else:
+        # The audit tree is intact: the signer goes on (the change is in events the tree recorded: verify sees it).
+        create_checkpoint(rt.engine, rt.checkpointer.signer, external=late, var_dir=var)
+        assert ext.read_alarm(var) is None
+
+
+def test_the_issue_case_rows_deleted_tree_rebuilt_server_restarted(rt: Runtime, tmp_path: Path) -> None:  # noqa: F811
+    """Edit an event, rebuild the tree, delete the covering checkpoints, restart: nothing is signed, the alarm
+    shows until acknowledged."""
+    fill(rt)
+    rt.runner.catch_up()
+    published, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    assert published is not None
+    tamper(rt, "edit", 5, 0)
+    rebuild_audit_tree(rt)
+    with rt.engine.begin() as conn:
+        conn.execute(checkpoints.delete().where(checkpoints.c.tree_size >= 5))
+    restarted = Runtime(rt.settings).open(with_nats=False)
+    try:
+        restarted.app.register("target", a_target(), CTX)
+        restarted.runner.catch_up()
+        with pytest.raises(SignerAlarmError, match="not the one published"):
+            restarted.checkpointer.checkpoint(published)
+        with pytest.raises(SignerAlarmError, match="alarm is raised"):
+            restarted.checkpointer.checkpoint(None)  # even without JetStream's copy now
+        with rt.engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(checkpoints)).scalar_one() == 0
+        alarm = ext.acknowledge(rt.settings.var_dir, "operator", "restored from backup of 2025-03-01")
+        assert alarm is not None and alarm["external_tree_size"] == published.tree_size
+        # Acknowledged: that checkpoint is no longer held against the store.
+        assert restarted.checkpointer.checkpoint(published) is not None
+    finally:
+        restarted.close()
+
+
+def test_two_checkpoints_of_one_size_with_different_roots_are_a_fork(rt: Runtime, tmp_path: Path) -> None:  # noqa: F811
+    fill(rt)
+    rt.runner.catch_up()
+    cp, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    assert cp is not None
+    other_root = bytes(32)
+    from services.audit.checkpoints import body_text
+
+    body = body_text(cp.origin, cp.tree_size, other_root, cp.time)
+    forked = Checkpoint(cp.origin, cp.tree_size, other_root, cp.time, -1, body,
+                        rt.checkpointer.signer.sign(body.encode()), cp.key_id)
+    report = verify_log(rt.engine, events_table(rt.app), rt.checkpointer.signer.public, external=[forked])
+    assert [f.kind for f in report.findings] == ["fork"]
+
+
+def test_a_checkpoint_signed_by_another_key_is_reported_and_ignored(rt: Runtime) -> None:  # noqa: F811
+    from services.audit.keys import Signer
+
+    fill(rt)
+    rt.runner.catch_up()
+    cp, _ = create_checkpoint(rt.engine, Signer.from_seed(rt.checkpointer.signer.name, bytes(32)))
+    assert cp is not None
+    with rt.engine.begin() as conn:
+        conn.execute(checkpoints.delete())
+    report = verify_log(rt.engine, events_table(rt.app), rt.checkpointer.signer.public, external=[cp])
+    assert [f.kind for f in report.findings] == ["external_signature"]
+
+
+def test_verify_says_how_many_events_no_external_checkpoint_covers(rt: Runtime) -> None:  # noqa: F811
+    fill(rt)
+    rt.runner.catch_up()
+    cp, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    assert cp is not None
+    for _ in range(3):
+        rt.app.register("target", a_target(), CTX)
+    rt.runner.catch_up()
+    report = verify_log(rt.engine, events_table(rt.app), rt.checkpointer.signer.public, external=[cp])
+    assert report.ok and report.uncovered_events == 3
+    assert any("covers the last 3 events" in line for line in report.lines())
+    assert verify_log(rt.engine, events_table(rt.app), rt.checkpointer.signer.public).uncovered_events is None
+
+
+@pytest.mark.parametrize("text", ["{not json\n", "dualrandom/x\n1\nAAAA\n", '{"body": "x"}\n'])
+def test_an_unreadable_checkpoint_file_is_refused_with_the_reason(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "cp.txt"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ext.ExternalCheckpointError, match=str(path)):
+        ext.load_file(path)
