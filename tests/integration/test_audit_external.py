@@ -27,7 +27,7 @@ HOWS = ["edit", "delete", "delete_renumbered", "swap", "insert", "insert_gap", "
 COVERS = ["none", "checkpoints", "rebuild", "checkpoints+rebuild"]
 
 
-def rebuild_audit_tree(rt: Runtime) -> None:
+def rebuild_audit_tree(rt: Runtime) -> None:  # noqa: F811
     """What an insider does after changing events: drop the audit tree and let the projection rebuild it."""
     AuditProjection.metadata.drop_all(rt.engine)
     with rt.engine.begin() as conn:
@@ -38,7 +38,7 @@ def rebuild_audit_tree(rt: Runtime) -> None:
         pass
 
 
-def make_gap(rt: Runtime, at: int) -> None:
+def make_gap(rt: Runtime, at: int) -> None:  # noqa: F811
     """A hole in the positions from ``at`` on (as PostgreSQL leaves after a rolled-back insert), before the audit
     tree has seen those events."""
     with rt.engine.begin() as conn:
@@ -49,7 +49,7 @@ def make_gap(rt: Runtime, at: int) -> None:
                                  "(SELECT max(id) FROM dualrandom_events))"))
 
 
-def insert_into_gap(rt: Runtime, at: int, like: int) -> None:
+def insert_into_gap(rt: Runtime, at: int, like: int) -> None:  # noqa: F811
     sqlite = rt.engine.dialect.name == "sqlite"
     with rt.engine.begin() as conn:
         state = conn.execute(sa.text("SELECT state FROM dualrandom_events WHERE id = :p"), {"p": like}).scalar_one()
@@ -59,7 +59,7 @@ def insert_into_gap(rt: Runtime, at: int, like: int) -> None:
                      {"id": at, "oid": new_id.bytes if sqlite else str(new_id), "s": state})
 
 
-def truncate(rt: Runtime, keep: int) -> None:
+def truncate(rt: Runtime, keep: int) -> None:  # noqa: F811
     with rt.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM dualrandom_events WHERE id > :p"), {"p": keep})
 
@@ -73,7 +73,7 @@ def saved_by_partner(path: Path, cps: list[Checkpoint], as_notes: bool) -> list[
     return ext.load_file(path)
 
 
-def store_proofs(rt: Runtime) -> Any:
+def store_proofs(rt: Runtime) -> Any:  # noqa: F811
     def fetch(first: int, second: int) -> dict[str, Any]:
         with rt.engine.connect() as conn:
             try:
