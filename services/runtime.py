@@ -136,6 +136,12 @@ class Runtime:
             self.engine, load_signer(self.settings), nats_url=self.nats_url, stream=self.settings.nats_stream,
             deployment=self.settings.deployment, var_dir=self.settings.var_dir,
         )
+        from services.audit.witness import WitnessPublicKey
+
+        try:
+            self.checkpointer.witness_keys = [WitnessPublicKey.parse(k) for k in self.settings.audit_witness_keys]
+        except ValueError as exc:
+            raise SettingsError(f"DUALRANDOM_AUDIT_WITNESS_KEYS: {exc}") from None
         self.checkpointer.setup()
 
     def _open_nats(self) -> None:

@@ -267,7 +267,9 @@ class Checkpointer:
         self.deployment = deployment
         self.interval = interval
         self.var_dir = var_dir
+        self.witness_keys: list[Any] = []  # services.audit.witness.WitnessPublicKey, from the settings
         self._nc: Any = None
+        self._cosignature_seq = 0  # last stream sequence of dualrandom.audit.cosignatures.* read
 
     def setup(self) -> None:
         import services.audit.witness  # noqa: F401 - its table (audit_cosignatures) is in this metadata
@@ -328,6 +330,46 @@ class Checkpointer:
             log.info("audit_checkpoint_published", tree_size=cp.tree_size, subject=SUBJECT)
         return len(todo)
 
+    async def collect_cosignatures(self, wait: float = 0.2) -> int:
+        """Store the witnesses' cosignatures published since the last call (those that verify against a
+        configured witness key); returns how many were stored."""
+        if not self.nats_url or not self.witness_keys:
+            return 0
+        from nats.errors import TimeoutError as NatsTimeoutError
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        from services.audit.witness import SUBJECT_PREFIX, store_cosignature
+
+        js = await self._jetstream()
+        sub = await js.subscribe(
+            f"{SUBJECT_PREFIX}.*", stream=self.stream, ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                  opt_start_seq=self._cosignature_seq + 1),
+        )
+        stored = 0
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=wait)
+                except (TimeoutError, NatsTimeoutError):
+                    return stored
+                self._cosignature_seq = msg.metadata.sequence.stream
+                try:
+                    body = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if not isinstance(body, dict):
+                    continue
+                name = await asyncio.to_thread(store_cosignature, self.engine, self.witness_keys, body)
+                if name is not None:
+                    stored += 1
+                    log.info("audit_cosignature_stored", witness=name, tree_size=body.get("tree_size"))
+                elif body.get("refused"):
+                    log.error("audit_witness_refused", department=str(body.get("department", ""))[:64],
+                              refused=str(body.get("refused"))[:32], tree_size=body.get("tree_size"))
+        finally:
+            await sub.unsubscribe()
+
     async def _jetstream(self) -> Any:
         if self._nc is not None and self._nc.is_connected:
             return self._nc.jetstream(timeout=10)
@@ -365,6 +407,7 @@ class Checkpointer:
                     log.error("audit_checkpoint_failed", error=str(exc) or type(exc).__name__, exc_info=True)
                 try:
                     await self.publish_pending()
+                    await self.collect_cosignatures()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("audit_checkpoint_publish_failed", error=str(exc) or type(exc).__name__)
                     await self.close()

@@ -52,6 +52,7 @@ class Report:
     external_checkpoints: int | None = None  # None: none were given
     external_latest: int | None = None
     uncovered_events: int | None = None  # events after the newest checkpoint held outside the database
+    witnessed_latest: int | None = None  # size of the newest checkpoint with the required cosignatures
 
     @property
     def ok(self) -> bool:
@@ -64,7 +65,7 @@ class Report:
             "suspect_positions": list(self.suspect_positions) if self.suspect_positions else None,
             "leaf_mismatches": self.leaf_mismatches, "seconds": round(self.seconds, 3),
             "external_checkpoints": self.external_checkpoints, "external_latest": self.external_latest,
-            "uncovered_events": self.uncovered_events,
+            "uncovered_events": self.uncovered_events, "witnessed_latest": self.witnessed_latest,
             "findings": [f.__dict__ for f in self.findings],
         }
 
@@ -80,6 +81,9 @@ class Report:
         if self.external_checkpoints is not None:
             out.append(f"checkpoints held outside the database: {self.external_checkpoints:,}"
                        + (f" (newest at size {self.external_latest:,})" if self.external_latest else ""))
+            if self.witnessed_latest:
+                out.append(f"newest checkpoint with the required witnesses: size {self.witnessed_latest:,} "
+                           f"({max(self.events - self.witnessed_latest, 0):,} events since)")
             if self.uncovered_events:
                 out.append(f"no checkpoint held outside the database covers the last {self.uncovered_events:,} "
                            "events: they could have been changed without trace")
@@ -115,10 +119,13 @@ def _paged(engine: Engine, query_for: Callable[[int], Any], page: int) -> Iterat
 def verify_log(
     engine: Engine, events: sa.Table, key: PublicKey, *, page: int = 10_000, check_nodes: bool = True,
     progress: Callable[[int], None] | None = None, external: Sequence[Checkpoint] | None = None,
+    witnessed: Sequence[Checkpoint] | None = None, witnesses_required: int = 0,
 ) -> Report:
     """Check the whole log; see the module docstring. ``external``: checkpoints held outside the database
     (a partner's file, JetStream): each must be signed by ``key`` and reproduced by the store, none may be
-    beyond the log, and no two of one size (with the stored ones) may have different roots."""
+    beyond the log, and no two of one size (with the stored ones) may have different roots. ``witnessed``: the
+    checkpoints ``witnesses_required`` partner witnesses cosigned (checked like external ones, their cosignatures
+    standing for the log's signature); none at all is a finding."""
     started = time.perf_counter()
     report = Report()
     with engine.connect() as conn:
@@ -134,13 +141,22 @@ def verify_log(
             findings.append(Finding("signature", f"checkpoint of size {cp.tree_size} ({cp.time}): {problem}"))
     by_size = {cp.tree_size: cp for cp in cps}
     ext_by_size: dict[int, Checkpoint] = {}
+    if witnessed is not None and external is None:
+        external = []
+    if witnessed is not None:
+        report.witnessed_latest = witnessed[-1].tree_size if witnessed else None
+        if not witnessed:
+            findings.append(Finding("witnesses", f"no checkpoint has cosignatures of {witnesses_required} of the "
+                                    "configured witnesses"))
     if external is not None:
         from services.audit.external import check_signature
 
-        report.external_checkpoints = len(external)
+        report.external_checkpoints = len(external) + len(witnessed or ())
         roots: dict[int, tuple[bytes, Checkpoint]] = {cp.tree_size: (cp.root_hash, cp) for cp in cps}
-        for cp in external:
-            problem = check_signature(cp, key) or (None if cp.origin == key.name else f"origin {cp.origin!r}")
+        vouched = {id(c) for c in witnessed or ()}
+        for cp in [*external, *(witnessed or ())]:
+            problem = None if id(cp) in vouched else (
+                check_signature(cp, key) or (None if cp.origin == key.name else f"origin {cp.origin!r}"))
             if problem:
                 findings.append(Finding("external_signature", f"external checkpoint of size {cp.tree_size} "
                                         f"({cp.time}): {problem}; ignored"))

@@ -50,6 +50,7 @@ cosignatures = sa.Table(
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("root_hash", sa.LargeBinary(32), nullable=False),
     sa.Column("signature", sa.LargeBinary(64), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the checkpoint body cosigned: stands without audit_checkpoints
 )
 
 
@@ -259,7 +260,7 @@ def store_cosignature(engine: Engine, keys: list[WitnessPublicKey], message: dic
         if not exists:
             conn.execute(cosignatures.insert().values(
                 tree_size=size, key_id=key_id, witness=name, department=str(message.get("department", ""))[:64],
-                timestamp=timestamp, root_hash=root, signature=signature))
+                timestamp=timestamp, root_hash=root, signature=signature, body=body))
     return name
 
 
@@ -287,3 +288,48 @@ def count_witnesses(cp: Checkpoint, stored: list[dict[str, Any]], keys: list[Wit
                 and key.name not in names:
             names.append(key.name)
     return names
+
+
+def coverage_of(conn: Connection, rt: Any) -> dict[str, Any]:
+    """The newest checkpoint, the newest witnessed one, and how far the log has grown since each."""
+    from projections.audit.queries import tree_size
+    from services.audit.checkpoints import checkpoints, from_row, latest
+    from services.audit.external import read_alarm
+
+    size = tree_size(conn)
+    head = int(conn.execute(sa.text("SELECT max(id) FROM dualrandom_events")).scalar() or 0)
+    newest = latest(conn)
+    row = conn.execute(sa.select(checkpoints).where(checkpoints.c.tree_size.in_(
+        sa.select(cosignatures.c.tree_size))).order_by(checkpoints.c.tree_size.desc()).limit(1)).first()
+    witnessed = from_row(row) if row else None
+    cosigned = witnesses_of(conn, [c.tree_size for c in (newest, witnessed) if c is not None])
+    alarm = read_alarm(rt.settings.var_dir)
+    return {
+        "head": head, "tree_size": size,
+        "latest_checkpoint": newest.view() | {"witnesses": cosigned[newest.tree_size]} if newest else None,
+        "events_since": size - (newest.tree_size if newest else 0),
+        "witnessed_checkpoint": witnessed.view() | {"witnesses": cosigned[witnessed.tree_size]} if witnessed else None,
+        "events_since_witnessed": size - (witnessed.tree_size if witnessed else 0),
+        "witness_keys": [k.vkey for k in rt.checkpointer.witness_keys],
+        "signer_alarm": None if alarm is None else {"since": alarm.get("since"),
+                                                    "external_tree_size": alarm.get("external_tree_size")},
+    }
+
+
+def witnessed_checkpoints(engine: Engine, keys: list[WitnessPublicKey], k: int) -> list[Checkpoint]:
+    """The checkpoints (from the stored cosignatures' bodies, whatever is left of audit_checkpoints) that at
+    least ``k`` distinct configured witnesses cosigned, by size. Their log signature is not kept here: the
+    witnesses' cosignatures vouch for them."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(cosignatures).order_by(cosignatures.c.tree_size)).all()
+    by_body: dict[str, set[str]] = {}
+    for r in rows:
+        key = next((x for x in keys if x.key_id.hex() == r.key_id and x.name == r.witness), None)
+        if key is not None and key.verify(r.body, int(r.timestamp), bytes(r.signature)):
+            by_body.setdefault(r.body, set()).add(key.name)
+    out = []
+    for body, names in by_body.items():
+        if len(names) >= k:
+            origin, size, root, time = parse_body(body)
+            out.append(Checkpoint(origin, size, root, time, -1, body, b"", ""))
+    return sorted(out, key=lambda c: c.tree_size)

@@ -43,8 +43,12 @@ def _catch_up_audit(runtime) -> None:
 @click.option("--from-nats", "from_nats", default=None, metavar="URL",
               help="also check every checkpoint on dualrandom.audit.checkpoints in JetStream at this URL "
               "(`-`: DUALRANDOM_NATS_URL)")
+@click.option("--witnesses", "k", type=click.IntRange(min=1), default=None,
+              help="require a checkpoint cosigned by K of the witness keys, and check the log against it")
+@click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
+              help="a witness's vkey (repeatable; default: DUALRANDOM_AUDIT_WITNESS_KEYS)")
 def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_files: tuple[Path, ...],
-           from_nats: str | None) -> None:
+           from_nats: str | None, k: int | None, witness_keys: tuple[str, ...]) -> None:
     """Recompute the Merkle tree from the store, check it against the audit tree, every signed checkpoint and
     the checkpoints held outside the database; name the first bad position. Exits 1 when anything is wrong."""
     from services.audit.external import ExternalCheckpointError, fetch_jetstream_sync, load_file
@@ -83,8 +87,22 @@ def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_f
 
         total = int(runtime.app.recorder.max_notification_id() or 0)
         with tqdm(total=total, unit="event", desc="verify", file=sys.stderr, disable=as_json or total < 100_000) as bar:
+            witnessed = None
+            if k is not None:
+                from services.audit.witness import WitnessPublicKey, witnessed_checkpoints
+
+                try:
+                    keys = ([WitnessPublicKey.parse(v) for v in witness_keys] if witness_keys
+                            else runtime.checkpointer.witness_keys)
+                except ValueError as exc:
+                    raise click.BadParameter(str(exc), param_hint="--witness-key") from None
+                if k > len(keys):
+                    raise click.BadParameter(f"{k} witnesses asked for, {len(keys)} witness keys given",
+                                             param_hint="--witnesses")
+                witnessed = witnessed_checkpoints(runtime.engine, keys, k)
             report = verify_log(runtime.engine, events_table(runtime.app), key, check_nodes=not skip_nodes,
-                                progress=bar.update, external=external)
+                                progress=bar.update, external=external, witnessed=witnessed,
+                                witnesses_required=k or 0)
     finally:
         runtime.close()
     if as_json:
@@ -166,6 +184,34 @@ def alarm(acknowledge: bool, reason: str) -> None:
     ack(settings.var_dir, getpass.getuser(), reason.strip())
     click.echo(f"alarm of {current['since']} acknowledged; the external checkpoint of size "
                f"{current['external_tree_size']} is no longer held against the store")
+
+
+@audit.command("coverage")
+@click.option("--json", "as_json", is_flag=True, help="print it as JSON (as GET /api/v1/audit/coverage)")
+def coverage(as_json: bool) -> None:
+    """The newest checkpoint, the newest one a witness cosigned, and how far the log has grown since."""
+    from services.audit.witness import coverage_of
+
+    _, runtime = _runtime()
+    try:
+        with runtime.engine.connect() as conn:
+            view = coverage_of(conn, runtime)
+    finally:
+        runtime.close()
+    if as_json:
+        click.echo(json.dumps(view, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"log head: position {view['head']:,}; audit tree: {view['tree_size']:,} leaves")
+    for label, cp, since in (("newest checkpoint", view["latest_checkpoint"], view["events_since"]),
+                             ("newest witnessed checkpoint", view["witnessed_checkpoint"],
+                              view["events_since_witnessed"])):
+        if cp is None:
+            click.echo(f"{label}: none ({since:,} leaves not covered)")
+        else:
+            names = ", ".join(w["witness"] for w in cp["witnesses"]) or "no witness"
+            click.echo(f"{label}: size {cp['tree_size']:,} at {cp['time']} ({names}); {since:,} leaves since")
+    if view["signer_alarm"]:
+        click.echo(f"ALARM since {view['signer_alarm']['since']}: the signer refuses to sign (`dualrandom audit alarm`)")
 
 
 @audit.command("key")
