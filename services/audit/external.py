@@ -125,10 +125,10 @@ async def fetch_jetstream(url: str, stream: str = "DUALRANDOM", *, last_only: bo
         js = nc.jetstream(timeout=timeout)
         if last_only:
             try:
-                msg = await js.get_last_msg(stream, SUBJECT)
+                last = await js.get_last_msg(stream, SUBJECT)
             except NotFoundError:
                 return []
-            return [from_json(json.loads(msg.data))]
+            return [from_json(json.loads(last.data or b"{}"))]
         out: list[Checkpoint] = []
         try:
             info = await js.stream_info(stream, subjects_filter=SUBJECT)
@@ -141,7 +141,7 @@ async def fetch_jetstream(url: str, stream: str = "DUALRANDOM", *, last_only: bo
         try:
             while len(out) < total:
                 msg = await sub.next_msg(timeout=timeout)
-                out.append(from_json(json.loads(msg.data)))
+                out.append(from_json(json.loads(msg.data or b"{}")))
         finally:
             await sub.unsubscribe()
         return out

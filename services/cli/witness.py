@@ -39,7 +39,7 @@ def api_proofs(api: str, token: str, timeout: float = 10.0) -> ProofSource:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            if exc.code == 400:
+            if exc.code in (400, 422):  # the log cannot give that proof (its tree is smaller)
                 raise ProofUnavailable(f"the log answers 400: {exc.read()[:300].decode('utf-8', 'replace')}") from None
             raise
     return fetch
