@@ -227,3 +227,47 @@ def test_an_unreadable_checkpoint_file_is_refused_with_the_reason(tmp_path: Path
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ext.ExternalCheckpointError, match=str(path)):
         ext.load_file(path)
+
+
+def test_the_cli_verifies_against_the_notes_a_partner_saved(rt: Runtime, database_url: str, tmp_path: Path) -> None:  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    fill(rt, targets=4)
+    rt.runner.catch_up()
+    env = {**os.environ, "DUALRANDOM_DATABASE_URL": database_url, "DUALRANDOM_VAR_DIR": str(rt.settings.var_dir),
+           "DUALRANDOM_RELAY_ENABLED": "false", "DUALRANDOM_LOG_LEVEL": "WARNING"}
+    cli = [sys.executable, "-m", "services.cli", "audit"]
+    out = subprocess.run([*cli, "checkpoint"], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    saved = tmp_path / "saved.notes"
+    saved.write_text(out.stdout.split("\n", 1)[1], encoding="utf-8")  # the signed note it printed
+    tamper(rt, "edit", 3, 0)
+    rebuild_audit_tree(rt)
+    with rt.engine.begin() as conn:
+        conn.execute(checkpoints.delete())
+    blind = subprocess.run([*cli, "verify"], env=env, capture_output=True, text=True, timeout=60)
+    assert blind.returncode == 0 and "OK" in blind.stdout, blind.stdout + blind.stderr
+    caught = subprocess.run([*cli, "verify", "--checkpoints", str(saved)], env=env, capture_output=True, text=True,
+                            timeout=60)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    assert "external_mismatch: the log does not give the root of the checkpoint of size 8" in caught.stdout
+    assert "BAD: first bad position between 1 and 8" in caught.stdout
+    bad = subprocess.run([*cli, "verify", "--checkpoints", str(tmp_path / "missing")], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--checkpoints" in bad.stderr
+    quiet = subprocess.run([*cli, "alarm"], env=env, capture_output=True, text=True, timeout=60)
+    assert quiet.returncode == 0 and "no alarm" in quiet.stdout
+    # The signing key from a file outside the data directory; inside it is refused.
+    key_file = tmp_path / "keys" / "audit.key"
+    key_file.parent.mkdir()
+    key_file.write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n", encoding="ascii")
+    shown = subprocess.run([*cli, "key"], env={**env, "DUALRANDOM_AUDIT_SIGNING_KEY_FILE": str(key_file)},
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "public_key: A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" in shown.stdout, shown.stderr
+    inside = rt.settings.var_dir / "audit.key"
+    inside.write_text(key_file.read_text(), encoding="ascii")
+    refused = subprocess.run([*cli, "key"], env={**env, "DUALRANDOM_AUDIT_SIGNING_KEY_FILE": str(inside)},
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "inside the data directory" in refused.stderr, refused.stderr
