@@ -150,7 +150,7 @@ def _now() -> str:
 
 
 def _guard_external(conn: Connection, signer: Signer, size: int, external: Checkpoint | None,
-                    var_dir: Path | None) -> bool:
+                    var_dir: Path | None, previous_keys: tuple[PublicKey, ...] = ()) -> bool:
     """Check the tree against the newest checkpoint published outside the database; True: sign, False: wait
     (the tree has not reached it yet). On a fork or a rollback: raise the alarm and SignerAlarmError."""
     from services.audit import external as ext
@@ -161,7 +161,8 @@ def _guard_external(conn: Connection, signer: Signer, size: int, external: Check
             raise SignerAlarmError(f"the audit signer's alarm is raised since {alarm['since']}: {alarm['reason']}")
     if external is None or (var_dir is not None and ext.is_acknowledged(var_dir, external)):
         return True
-    if ext.check_signature(external, signer.public) is not None or external.origin != signer.name:
+    key = next((k for k in (signer.public, *previous_keys) if k.key_id.hex() == external.key_id), signer.public)
+    if ext.check_signature(external, key) is not None or external.origin != signer.name:
         log.warning("audit_external_checkpoint_ignored", tree_size=external.tree_size,
                     reason="not signed by this deployment's key")
         return True
@@ -193,7 +194,7 @@ def _guard_external(conn: Connection, signer: Signer, size: int, external: Check
 
 def create_checkpoint(
     engine: Engine, signer: Signer, time: str | None = None, *, external: Checkpoint | None = None,
-    var_dir: Path | None = None,
+    var_dir: Path | None = None, previous_keys: tuple[PublicKey, ...] = (),
 ) -> tuple[Checkpoint | None, bool]:
     """Sign the audit tree as it is now: (the checkpoint, True) when a new one was made, (the latest, False)
     when the tree has not grown since; TreeForkError when the tree does not extend the latest checkpoint, nor
@@ -202,7 +203,7 @@ def create_checkpoint(
     with engine.begin() as conn:
         size = tree_size(conn)
         last = latest(conn)
-        if not _guard_external(conn, signer, size, external, var_dir):
+        if not _guard_external(conn, signer, size, external, var_dir, previous_keys):
             return last, False
         if size == 0 or (last is not None and last.tree_size >= size):
             return last, False
@@ -268,6 +269,7 @@ class Checkpointer:
         self.interval = interval
         self.var_dir = var_dir
         self.witness_keys: list[Any] = []  # services.audit.witness.WitnessPublicKey, from the settings
+        self.previous_keys: tuple[PublicKey, ...] = ()  # keys signed with before a rotation, from the settings
         self._nc: Any = None
         self._cosignature_seq = 0  # last stream sequence of dualrandom.audit.cosignatures.* read
 
@@ -279,7 +281,8 @@ class Checkpointer:
     def checkpoint(self, external: Checkpoint | None = None) -> Checkpoint | None:
         """A new checkpoint when the tree grew since the last one (None otherwise), after checking the tree
         against ``external``, the newest checkpoint published outside the database."""
-        cp, created = create_checkpoint(self.engine, self.signer, external=external, var_dir=self.var_dir)
+        cp, created = create_checkpoint(self.engine, self.signer, external=external, var_dir=self.var_dir,
+                                        previous_keys=self.previous_keys)
         return cp if created else None
 
     async def external_latest(self) -> Checkpoint | None:

@@ -120,12 +120,14 @@ def verify_log(
     engine: Engine, events: sa.Table, key: PublicKey, *, page: int = 10_000, check_nodes: bool = True,
     progress: Callable[[int], None] | None = None, external: Sequence[Checkpoint] | None = None,
     witnessed: Sequence[Checkpoint] | None = None, witnesses_required: int = 0,
+    previous_keys: Sequence[PublicKey] = (),
 ) -> Report:
     """Check the whole log; see the module docstring. ``external``: checkpoints held outside the database
     (a partner's file, JetStream): each must be signed by ``key`` and reproduced by the store, none may be
     beyond the log, and no two of one size (with the stored ones) may have different roots. ``witnessed``: the
     checkpoints ``witnesses_required`` partner witnesses cosigned (checked like external ones, their cosignatures
-    standing for the log's signature); none at all is a finding."""
+    standing for the log's signature); none at all is a finding. ``previous_keys``: keys the deployment signed
+    with before a rotation (a checkpoint is checked with the key its key id names)."""
     started = time.perf_counter()
     report = Report()
     with engine.connect() as conn:
@@ -135,8 +137,9 @@ def verify_log(
     report.tree_size, report.checkpoints = stored_size, int(stored_count)
     report.latest_checkpoint = cps[-1].tree_size if cps else None
     findings = report.findings
+    keys = {k.key_id.hex(): k for k in (*previous_keys, key)}
     for cp in cps:
-        problem = cp.verify(key)
+        problem = cp.verify(keys.get(cp.key_id, key))
         if problem:
             findings.append(Finding("signature", f"checkpoint of size {cp.tree_size} ({cp.time}): {problem}"))
     by_size = {cp.tree_size: cp for cp in cps}
@@ -155,8 +158,9 @@ def verify_log(
         roots: dict[int, tuple[bytes, Checkpoint]] = {cp.tree_size: (cp.root_hash, cp) for cp in cps}
         vouched = {id(c) for c in witnessed or ()}
         for cp in [*external, *(witnessed or ())]:
+            signer_key = keys.get(cp.key_id, key)
             problem = None if id(cp) in vouched else (
-                check_signature(cp, key) or (None if cp.origin == key.name else f"origin {cp.origin!r}"))
+                check_signature(cp, signer_key) or (None if cp.origin == key.name else f"origin {cp.origin!r}"))
             if problem:
                 findings.append(Finding("external_signature", f"external checkpoint of size {cp.tree_size} "
                                         f"({cp.time}): {problem}; ignored"))

@@ -102,7 +102,7 @@ def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_f
                 witnessed = witnessed_checkpoints(runtime.engine, keys, k)
             report = verify_log(runtime.engine, events_table(runtime.app), key, check_nodes=not skip_nodes,
                                 progress=bar.update, external=external, witnessed=witnessed,
-                                witnesses_required=k or 0)
+                                witnesses_required=k or 0, previous_keys=runtime.checkpointer.previous_keys)
     finally:
         runtime.close()
     if as_json:
@@ -135,7 +135,8 @@ def checkpoint() -> None:
             external = found[-1] if found else None
         try:
             cp, created = create_checkpoint(runtime.engine, runtime.checkpointer.signer, external=external,
-                                            var_dir=settings.var_dir)
+                                            var_dir=settings.var_dir,
+                                            previous_keys=runtime.checkpointer.previous_keys)
         except TreeForkError as exc:
             raise click.ClickException(str(exc)) from None
         if cp is None:

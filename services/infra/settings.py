@@ -74,6 +74,7 @@ class Settings:
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
     audit_signing_key_file: str = ""  # a file holding the base64 seed, outside the data directory
     audit_witness_keys: tuple[str, ...] = ()  # vkeys of partner witnesses whose cosignatures are stored
+    audit_previous_keys: tuple[str, ...] = ()  # vkeys the deployment signed checkpoints with before a rotation
     publication_working_days: int = 20  # results public within N working days of approval
 
     @classmethod
@@ -122,6 +123,7 @@ class Settings:
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
             audit_signing_key_file=get("AUDIT_SIGNING_KEY_FILE"),
             audit_witness_keys=tuple(k.strip() for k in get("AUDIT_WITNESS_KEYS").split(",") if k.strip()),
+            audit_previous_keys=tuple(k.strip() for k in get("AUDIT_PREVIOUS_KEYS").split(",") if k.strip()),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
         )

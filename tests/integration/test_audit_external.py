@@ -271,3 +271,31 @@ def test_the_cli_verifies_against_the_notes_a_partner_saved(rt: Runtime, databas
     refused = subprocess.run([*cli, "key"], env={**env, "DUALRANDOM_AUDIT_SIGNING_KEY_FILE": str(inside)},
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0 and "inside the data directory" in refused.stderr, refused.stderr
+
+
+def test_after_a_key_rotation_old_checkpoints_stay_verifiable_under_the_old_key(rt: Runtime) -> None:  # noqa: F811
+    from dataclasses import replace
+
+    fill(rt, targets=2)
+    rt.runner.catch_up()
+    old, _ = create_checkpoint(rt.engine, rt.checkpointer.signer)
+    assert old is not None
+    old_key = rt.checkpointer.signer.public
+    settings = replace(rt.settings, audit_signing_key="AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+                       audit_previous_keys=(old_key.vkey,))
+    rotated = Runtime(settings).open(with_nats=False)
+    try:
+        new_key = rotated.checkpointer.signer.public
+        assert new_key.key_id != old_key.key_id and rotated.checkpointer.previous_keys == (old_key,)
+        rotated.app.register("target", a_target(), CTX)
+        rotated.runner.catch_up()
+        new = rotated.checkpointer.checkpoint(old)  # the guard checks the published one under the old key
+        assert new is not None and new.key_id == new_key.key_id.hex()
+        assert ext.from_note(new.note).key_id == new_key.key_id.hex()  # the key id is in every note
+        table = events_table(rotated.app)
+        both = verify_log(rotated.engine, table, new_key, previous_keys=(old_key,), external=[old, new])
+        assert both.ok, both.lines()
+        only_new = verify_log(rotated.engine, table, new_key)
+        assert [f.kind for f in only_new.findings] == ["signature"] and str(old.tree_size) in only_new.findings[0].message
+    finally:
+        rotated.close()
