@@ -148,6 +148,7 @@ def test_the_tamper_matrix(rt: Runtime, tmp_path: Path, how: str, cover: str) ->
         # The audit tree is intact: the signer goes on (the change is in events the tree recorded: verify sees it).
         create_checkpoint(rt.engine, rt.checkpointer.signer, external=late, var_dir=var)
         assert ext.read_alarm(var) is None
+        assert witness.judge(late).kind == "seen"  # nothing new, nothing to refuse
 
 
 def test_the_issue_case_rows_deleted_tree_rebuilt_server_restarted(rt: Runtime, tmp_path: Path) -> None:  # noqa: F811
