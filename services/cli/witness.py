@@ -27,6 +27,7 @@ from services.audit.witness import ProofSource, ProofUnavailable, Verdict, Witne
 from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.witness")
+CHECKPOINT_TYPE = "cn.gov.dualrandom.audit.checkpoint.v1"
 
 
 def api_proofs(api: str, token: str, timeout: float = 10.0) -> ProofSource:
@@ -64,6 +65,9 @@ async def run_witness(
         if stop is not None:
             asyncio.get_running_loop().create_task(_stop_when(stop, sub))
         async for event in sub.events(idle_timeout=idle_exit):
+            if event.get("type") != CHECKPOINT_TYPE:  # cosignatures and refusals on dualrandom.audit.>
+                await sub.ack(event)
+                continue
             try:
                 cp = from_json(event["data"] or {})
             except ExternalCheckpointError as exc:
