@@ -112,8 +112,8 @@ def witness_latency(args: argparse.Namespace) -> dict[str, Any]:
     from services.infra.settings import Settings
     from services.runtime import Runtime
     from tests.integration.test_audit_external import store_proofs
-    from tests.support.builders import a_target
     from tests.integration.test_audit_tamper import CTX, fill
+    from tests.support.builders import a_target
 
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
