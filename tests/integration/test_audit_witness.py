@@ -15,7 +15,7 @@ import nats
 import pytest
 import sqlalchemy as sa
 
-from services.audit.checkpoints import Checkpoint
+from services.audit.checkpoints import Checkpoint, SignerAlarmError, create_checkpoint
 from services.audit.external import fetch_jetstream
 from services.audit.log import events_table
 from services.audit.verify import verify_log
@@ -158,8 +158,12 @@ def test_a_fork_across_two_servers_on_diverging_copies_is_refused_by_the_witness
             assert (await publish(a, relay_url)) is not None
             first = await judge_until(witness, server.url_for("hj-eeb", passwords["hj-eeb"]), 1)
             # b does not relay (its events would clash with a's ids in the stream): it only signs and publishes.
+            # b's own signer sees a's checkpoint in JetStream and refuses (its tree does not extend it) ...
             b.checkpointer.nats_url = relay_url
-            assert (await asyncio.to_thread(b.checkpointer.checkpoint)) is not None
+            with pytest.raises(SignerAlarmError, match="not the one published"):
+                await b.checkpointer.sign_once()
+            # ... so b signs as a signer checking only its own database would.
+            assert (await asyncio.to_thread(create_checkpoint, b.engine, b.checkpointer.signer))[1]
             await b.checkpointer.publish_pending()
             second = await judge_until(witness, server.url_for("hj-eeb", passwords["hj-eeb"]), 1)
             nc = await nats.connect(relay_url)
