@@ -138,8 +138,23 @@ class Runtime:
 
         self.checkpointer = Checkpointer(
             self.engine, load_signer(self.settings), nats_url=self.nats_url, stream=self.settings.nats_stream,
-            deployment=self.settings.deployment,
+            deployment=self.settings.deployment, var_dir=self.settings.var_dir,
         )
+        from services.audit.witness import WitnessPublicKey
+
+        try:
+            self.checkpointer.witness_keys = [WitnessPublicKey.parse(k) for k in self.settings.audit_witness_keys]
+        except ValueError as exc:
+            raise SettingsError(f"DUALRANDOM_AUDIT_WITNESS_KEYS: {exc}") from None
+        from services.audit.keys import PublicKey
+
+        try:
+            previous = tuple(PublicKey.parse(k, "") for k in self.settings.audit_previous_keys)
+        except ValueError as exc:
+            raise SettingsError(f"DUALRANDOM_AUDIT_PREVIOUS_KEYS: {exc}") from None
+        if any(not k.name for k in previous):
+            raise SettingsError("DUALRANDOM_AUDIT_PREVIOUS_KEYS: give vkeys (name+id+key), as `audit key` prints")
+        self.checkpointer.previous_keys = previous
         self.checkpointer.setup()
 
     def _open_nats(self) -> None:

@@ -20,6 +20,7 @@ from projections.audit import queries
 from services.api.common import MAX_POSITION, SECURED, AnyRequest, answers, runtime
 from services.api.schemas import (
     AggregateHistory,
+    AuditCoverage,
     Checkpoint,
     Checkpoints,
     ConsistencyProof,
@@ -33,6 +34,7 @@ from services.audit import proofs
 from services.audit.history import aggregate_at
 from services.audit.log import events_table, export_chunks, iter_records
 from services.audit.replay import parse_time
+from services.audit.witness import coverage_of, witnesses_of
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PROOF_NOTE = (
@@ -140,9 +142,10 @@ def tree(request: AnyRequest) -> dict[str, Any]:
 def latest_checkpoint(request: AnyRequest) -> dict[str, Any]:
     with proofs.read_connection(runtime(request).engine) as conn:
         cp = cps.latest(conn)
+        cosigned = witnesses_of(conn, [cp.tree_size] if cp else [])
     if cp is None:
         raise NotFoundException("no checkpoint has been signed yet")
-    return cp.view()
+    return cp.view() | {"witnesses": cosigned[cp.tree_size]}
 
 
 @get("/checkpoints", responses=answers(200, Checkpoints),
@@ -155,7 +158,20 @@ def checkpoint_list(
 ) -> dict[str, Any]:
     with proofs.read_connection(runtime(request).engine) as conn:
         found = cps.listing(conn, after_size, limit)
-    return {"items": [cp.view() for cp in found], "next_after_size": found[-1].tree_size if found else after_size}
+        cosigned = witnesses_of(conn, [cp.tree_size for cp in found])
+    return {"items": [cp.view() | {"witnesses": cosigned[cp.tree_size]} for cp in found],
+            "next_after_size": found[-1].tree_size if found else after_size}
+
+
+@get("/coverage", responses=answers(200, AuditCoverage),
+     sync_to_thread=True, summary="What the checkpoints and witnesses cover",
+     description="The log head, the audit tree's size, the newest checkpoint and the newest one a partner's "
+     "witness cosigned (each with its cosignatures), how many leaves were added since each, the configured "
+     "witness keys, and the signer's alarm. Every role.")
+def coverage(request: AnyRequest) -> dict[str, Any]:
+    rt = runtime(request)
+    with proofs.read_connection(rt.engine) as conn:
+        return coverage_of(conn, rt)
 
 
 @get("/public-key", responses=answers(200, PublicKey),
@@ -206,8 +222,8 @@ def audit_router() -> Router:
     """Routes under ``/api/v1/audit``."""
     return Router(
         path="/audit",
-        route_handlers=[events_page, export, aggregate, tree, latest_checkpoint, checkpoint_list, public_key,
-                        inclusion, consistency],
+        route_handlers=[events_page, export, aggregate, tree, latest_checkpoint, checkpoint_list, coverage,
+                        public_key, inclusion, consistency],
         tags=["audit"],
         security=SECURED,
     )

@@ -46,8 +46,13 @@ def _status(rt: Runtime) -> dict[str, Any]:
     if rt.relay is not None:
         pos = rt.relay.position()
         relay = {"position": pos, "lag": max(head - pos, 0)}
+    from services.audit.external import read_alarm
+
+    alarm = read_alarm(rt.settings.var_dir)
     return {"head": head, "max_lag": max_lag or None, "projections": projections, "rebuilding": rebuilding,
-            "relay": relay}
+            "relay": relay,
+            "audit_signer_alarm": None if alarm is None else {"since": alarm.get("since"),
+                                                             "external_tree_size": alarm.get("external_tree_size")}}
 
 
 @get("/health", summary="Liveness", responses=answers(200, Health, ()), description="200 while the process serves requests. No token needed.",
@@ -67,7 +72,9 @@ async def health() -> dict[str, str]:
      "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
      "A read model that cannot apply an event (`failed`: its position, the error's type, since when) makes it "
      "503 with `status: failed`, whatever the lag. "
-     "503 (problem+json) when the database does not answer. No token needed.")
+     "503 (problem+json) when the database does not answer. `audit_signer_alarm` ({since, external_tree_size}, "
+     "else null) is set while the audit signer refuses to sign because the store does not reproduce a checkpoint "
+     "published outside the database (`dualrandom audit alarm`); it does not change the status. No token needed.")
 def ready(request: Request) -> Response:
     rt = runtime(request)
     try:
@@ -114,6 +121,10 @@ def metrics(request: Request) -> str:
                "Last log position applied by a copy of a read model being rebuilt (absent when none is).",
                [(f'{{projection="{n}"}}', v["position"]) for n, v in s["rebuilding"].items()]),
     ]
+    lines += gauge("dualrandom_audit_signer_alarm",
+                   "1 while the audit signer refuses to sign: the store does not reproduce a checkpoint published "
+                   "outside the database (see `dualrandom audit alarm`).",
+                   [("", int(s["audit_signer_alarm"] is not None))])
     if s["relay"] is not None:
         lines += [
             *gauge("dualrandom_relay_position", "Last log position acknowledged by JetStream.",

@@ -485,6 +485,22 @@ class Tree(msgspec.Struct, kw_only=True):
     root_hash: str
 
 
+class SignerAlarm(msgspec.Struct, kw_only=True):
+    since: Annotated[str, doc("UTC, YYYY-MM-DDTHH:MM:SSZ")]
+    external_tree_size: Annotated[int | None, doc("size of the external checkpoint the store does not reproduce")]
+
+
+class Cosignature(msgspec.Struct, kw_only=True):
+    """A witness's C2SP cosignature/v1 of a checkpoint, checked against the witness keys the admin configured."""
+
+    witness: Annotated[str, doc("the witness's key name")]
+    department: str
+    key_id: Annotated[str, doc("C2SP key id (hex) of the witness key")]
+    timestamp: Annotated[int, doc("POSIX seconds, as signed")]
+    root_hash: str
+    signature: Annotated[str, doc("Ed25519 signature (base64) of cosignature/v1, time, and the checkpoint body")]
+
+
 class Checkpoint(msgspec.Struct, kw_only=True):
     """A signed checkpoint: `body` is the signed text, `note` the C2SP signed note."""
 
@@ -497,6 +513,20 @@ class Checkpoint(msgspec.Struct, kw_only=True):
     signature: str
     body: str
     note: str
+    witnesses: Annotated[list[Cosignature], doc("the partners' witnesses that cosigned it")] = []
+
+
+class AuditCoverage(msgspec.Struct, kw_only=True):
+    """How much of the log the newest checkpoint and its witnesses cover."""
+
+    head: Annotated[int, doc("log position of the last event")]
+    tree_size: Annotated[int, doc("leaves in the audit tree now")]
+    latest_checkpoint: Checkpoint | None
+    events_since: Annotated[int, doc("leaves added to the audit tree since the newest checkpoint")]
+    witnessed_checkpoint: Annotated[Checkpoint | None, doc("the newest checkpoint cosigned by a witness")]
+    events_since_witnessed: Annotated[int, doc("leaves added since the newest witnessed checkpoint")]
+    witness_keys: Annotated[list[str], doc("vkeys of the witnesses the admin configured")]
+    signer_alarm: Annotated[SignerAlarm | None, doc("set while the signer refuses to sign")] = None
 
 
 class Checkpoints(msgspec.Struct, kw_only=True):
@@ -564,6 +594,7 @@ class Readiness(msgspec.Struct, kw_only=True):
     projections: dict[str, ProjectionLag]
     rebuilding: dict[str, Lag]
     relay: Lag | None
+    audit_signer_alarm: Annotated[SignerAlarm | None, doc("set while the audit signer refuses to sign")] = None
 
 
 # -- plans ----------------------------------------------------------------------------------------------------------

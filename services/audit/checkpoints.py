@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,6 +52,11 @@ checkpoints = sa.Table(
 
 class TreeForkError(Exception):
     """The audit tree does not extend the last signed checkpoint: it will not be signed."""
+
+
+class SignerAlarmError(TreeForkError):
+    """The signer's alarm is raised (the store does not reproduce a checkpoint published outside the database):
+    nothing is signed until an operator acknowledges it (``dualrandom audit alarm --acknowledge``)."""
 
 
 def body_text(origin: str, size: int, root: bytes, time: str) -> str:
@@ -143,21 +149,76 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_checkpoint(engine: Engine, signer: Signer, time: str | None = None) -> tuple[Checkpoint | None, bool]:
+def _guard_external(conn: Connection, signer: Signer, size: int, external: Checkpoint | None,
+                    var_dir: Path | None, previous_keys: tuple[PublicKey, ...] = ()) -> bool:
+    """Check the tree against the newest checkpoint published outside the database; True: sign, False: wait
+    (the tree has not reached it yet). On a fork or a rollback: raise the alarm and SignerAlarmError."""
+    from services.audit import external as ext
+
+    if var_dir is not None:
+        alarm = ext.read_alarm(var_dir)
+        if alarm is not None:
+            raise SignerAlarmError(f"the audit signer's alarm is raised since {alarm['since']}: {alarm['reason']}")
+    if external is None or (var_dir is not None and ext.is_acknowledged(var_dir, external)):
+        return True
+    key = next((k for k in (signer.public, *previous_keys) if k.key_id.hex() == external.key_id), signer.public)
+    if ext.check_signature(external, key) is not None or external.origin != signer.name:
+        log.warning("audit_external_checkpoint_ignored", tree_size=external.tree_size,
+                    reason="not signed by this deployment's key")
+        return True
+    reason = None
+    if size >= external.tree_size:
+        if root_at(conn, external.tree_size) != external.root_hash:
+            reason = (f"the audit tree's root at size {external.tree_size} is not the one published at "
+                      f"{external.time}: the log or the tree was rewritten")
+    else:
+        # The audit projection has read the log past the checkpoint's last event, or the log ends before it,
+        # and yet the tree is smaller: events were removed (else the projection is still catching up).
+        head = int(conn.execute(sa.text("SELECT max(id) FROM dualrandom_events")).scalar() or 0)
+        applied = int(conn.execute(sa.text(
+            "SELECT position FROM projection_positions WHERE name = 'audit'")).scalar() or 0)
+        if external.position >= 0 and (head < external.position or applied >= external.position):
+            reason = (f"the audit tree has {size} leaves but a checkpoint of size {external.tree_size} up to log "
+                      f"position {external.position} was published at {external.time} (the log ends at {head}): "
+                      "events were removed")
+        else:
+            return False  # the audit projection is catching up
+    if reason is None:
+        return True
+    if var_dir is not None:
+        ext.raise_alarm(var_dir, reason, external)
+    log.error("audit_signer_alarm", reason=reason, external_tree_size=external.tree_size)
+    raise SignerAlarmError(reason + "; nothing is signed until an operator acknowledges it "
+                           "(`dualrandom audit alarm --acknowledge`)")
+
+
+def create_checkpoint(
+    engine: Engine, signer: Signer, time: str | None = None, *, external: Checkpoint | None = None,
+    var_dir: Path | None = None, previous_keys: tuple[PublicKey, ...] = (),
+) -> tuple[Checkpoint | None, bool]:
     """Sign the audit tree as it is now: (the checkpoint, True) when a new one was made, (the latest, False)
-    when the tree has not grown since; TreeForkError when the tree does not extend the latest checkpoint."""
+    when the tree has not grown since; TreeForkError when the tree does not extend the latest checkpoint, nor
+    ``external`` (the newest checkpoint published outside the database), or while the alarm in ``var_dir`` is
+    raised."""
     with engine.begin() as conn:
         size = tree_size(conn)
         last = latest(conn)
+        if not _guard_external(conn, signer, size, external, var_dir, previous_keys):
+            return last, False
         if size == 0 or (last is not None and last.tree_size >= size):
             return last, False
+        if external is not None and external.tree_size >= size:
+            return (last if last and last.tree_size == external.tree_size else external), False
         # Stored subtrees never change once written, so the roots below are those of these sizes even while
         # the projection appends concurrently.
         if last is not None and root_at(conn, last.tree_size) != last.root_hash:
-            raise TreeForkError(
-                f"the audit tree's root at size {last.tree_size} is not the one signed at {last.time}: "
-                "the tree or the log was changed; run `dualrandom audit verify`"
-            )
+            reason = (f"the audit tree's root at size {last.tree_size} is not the one signed at {last.time}: "
+                      "the tree or the log was changed; run `dualrandom audit verify`")
+            if var_dir is not None:
+                from services.audit.external import raise_alarm
+
+                raise_alarm(var_dir, reason, last)
+            raise TreeForkError(reason)
         root = root_at(conn, size)
         position = conn.execute(sa.select(leaves.c.position).where(leaves.c.idx == size - 1)).scalar_one()
         time = time or _now()
@@ -198,7 +259,7 @@ class Checkpointer:
 
     def __init__(
         self, engine: Engine, signer: Signer, nats_url: str = "", stream: str = "DUALRANDOM",
-        deployment: str = "xinxiang-huojia", interval: float = 10.0,
+        deployment: str = "xinxiang-huojia", interval: float = 10.0, var_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.signer = signer
@@ -206,15 +267,45 @@ class Checkpointer:
         self.stream = stream
         self.deployment = deployment
         self.interval = interval
+        self.var_dir = var_dir
+        self.witness_keys: list[Any] = []  # services.audit.witness.WitnessPublicKey, from the settings
+        self.previous_keys: tuple[PublicKey, ...] = ()  # keys signed with before a rotation, from the settings
         self._nc: Any = None
+        self._cosignature_seq = 0  # last stream sequence of dualrandom.audit.cosignatures.* read
 
     def setup(self) -> None:
+        import services.audit.witness  # noqa: F401 - its table (audit_cosignatures) is in this metadata
+
         metadata.create_all(self.engine)
 
-    def checkpoint(self) -> Checkpoint | None:
-        """A new checkpoint when the tree grew since the last one (None otherwise)."""
-        cp, created = create_checkpoint(self.engine, self.signer)
+    def checkpoint(self, external: Checkpoint | None = None) -> Checkpoint | None:
+        """A new checkpoint when the tree grew since the last one (None otherwise), after checking the tree
+        against ``external``, the newest checkpoint published outside the database."""
+        cp, created = create_checkpoint(self.engine, self.signer, external=external, var_dir=self.var_dir,
+                                        previous_keys=self.previous_keys)
         return cp if created else None
+
+    async def external_latest(self) -> Checkpoint | None:
+        """The newest checkpoint on ``dualrandom.audit.checkpoints`` in JetStream (None without NATS)."""
+        if not self.nats_url:
+            return None
+        from nats.js.errors import NotFoundError
+
+        from services.audit.external import from_json
+
+        js = await self._jetstream()
+        try:
+            msg = await js.get_last_msg(self.stream, SUBJECT)
+        except NotFoundError:
+            return None
+        return from_json(json.loads(msg.data))
+
+    async def sign_once(self) -> Checkpoint | None:
+        """One turn of the signer: fetch the newest external checkpoint, check, sign (the entry point a lease
+        may wrap). Raises TreeForkError / SignerAlarmError, or the NATS error when JetStream does not answer
+        (then nothing is signed: the guard cannot be checked)."""
+        external = await self.external_latest()
+        return await asyncio.to_thread(self.checkpoint, external)
 
     def pending(self) -> list[Checkpoint]:
         with self.engine.connect() as conn:
@@ -241,6 +332,46 @@ class Checkpointer:
             await asyncio.to_thread(self._mark_published, cp.tree_size)
             log.info("audit_checkpoint_published", tree_size=cp.tree_size, subject=SUBJECT)
         return len(todo)
+
+    async def collect_cosignatures(self, wait: float = 0.2) -> int:
+        """Store the witnesses' cosignatures published since the last call (those that verify against a
+        configured witness key); returns how many were stored."""
+        if not self.nats_url or not self.witness_keys:
+            return 0
+        from nats.errors import TimeoutError as NatsTimeoutError
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        from services.audit.witness import SUBJECT_PREFIX, store_cosignature
+
+        js = await self._jetstream()
+        sub = await js.subscribe(
+            f"{SUBJECT_PREFIX}.*", stream=self.stream, ordered_consumer=True,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                  opt_start_seq=self._cosignature_seq + 1),
+        )
+        stored = 0
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=wait)
+                except (TimeoutError, NatsTimeoutError):
+                    return stored
+                self._cosignature_seq = msg.metadata.sequence.stream
+                try:
+                    body = json.loads(msg.data)
+                except ValueError:
+                    continue
+                if not isinstance(body, dict):
+                    continue
+                name = await asyncio.to_thread(store_cosignature, self.engine, self.witness_keys, body)
+                if name is not None:
+                    stored += 1
+                    log.info("audit_cosignature_stored", witness=name, tree_size=body.get("tree_size"))
+                elif body.get("refused"):
+                    log.error("audit_witness_refused", department=str(body.get("department", ""))[:64],
+                              refused=str(body.get("refused"))[:32], tree_size=body.get("tree_size"))
+        finally:
+            await sub.unsubscribe()
 
     async def _jetstream(self) -> Any:
         if self._nc is not None and self._nc.is_connected:
@@ -272,13 +403,14 @@ class Checkpointer:
         try:
             while not stop.is_set():
                 try:
-                    await asyncio.to_thread(self.checkpoint)
+                    await self.sign_once()
                 except TreeForkError as exc:
                     log.error("audit_tree_fork", error=str(exc))
                 except Exception as exc:
                     log.error("audit_checkpoint_failed", error=str(exc) or type(exc).__name__, exc_info=True)
                 try:
                     await self.publish_pending()
+                    await self.collect_cosignatures()
                 except Exception as exc:  # noqa: BLE001
                     log.warning("audit_checkpoint_publish_failed", error=str(exc) or type(exc).__name__)
                     await self.close()

@@ -1,4 +1,5 @@
-"""The deployment's Ed25519 checkpoint key: loaded from DUALRANDOM_AUDIT_SIGNING_KEY or var/, and its public form.
+"""The deployment's Ed25519 checkpoint key: loaded from DUALRANDOM_AUDIT_SIGNING_KEY, DUALRANDOM_AUDIT_SIGNING_KEY_FILE
+or var/, and its public form.
 
 Key names and ids follow C2SP signed-note: the key id is the first 4 bytes of
 SHA-256(name || 0x0A || 0x01 || 32-byte public key), and the verifier key is ``name+<id hex>+<base64(0x01 || key)>``.
@@ -9,6 +10,7 @@ import hashlib
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -105,8 +107,25 @@ def _decode_seed(text: str) -> bytes:
 def load_signer(settings: Settings) -> Signer:
     """The signer from DUALRANDOM_AUDIT_SIGNING_KEY, else from ``var/audit-signing.key`` (created once, 0600)."""
     name = origin_of(settings)
+    if settings.audit_signing_key and settings.audit_signing_key_file:
+        raise SettingsError("DUALRANDOM_AUDIT_SIGNING_KEY and DUALRANDOM_AUDIT_SIGNING_KEY_FILE: give one, not both")
     if settings.audit_signing_key:
         return Signer.from_seed(name, _decode_seed(settings.audit_signing_key))
+    if settings.audit_signing_key_file:
+        key_path = Path(settings.audit_signing_key_file)
+        try:
+            text = key_path.read_text(encoding="ascii").strip()
+            seed = _decode_seed(text)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"DUALRANDOM_AUDIT_SIGNING_KEY_FILE: {key_path} cannot be read: "
+                                f"{type(exc).__name__}") from None
+        if len(seed) != 32:
+            raise SettingsError(f"DUALRANDOM_AUDIT_SIGNING_KEY_FILE: {key_path} does not hold a base64 32-byte "
+                                "Ed25519 key")
+        if key_path.resolve().is_relative_to(settings.var_dir.resolve()):
+            raise SettingsError(f"DUALRANDOM_AUDIT_SIGNING_KEY_FILE: {key_path} is inside the data directory "
+                                f"{settings.var_dir}: keep the key where a copy of the data does not take it along")
+        return Signer.from_seed(name, seed)
     path = settings.var_dir / KEY_FILE
     if not path.exists():
         settings.var_dir.mkdir(parents=True, exist_ok=True)

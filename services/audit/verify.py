@@ -11,7 +11,7 @@ these checkpoints). Reads in pages: memory stays constant however long the log.
 import functools
 import hashlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,8 @@ LEAF_KINDS = ("altered", "missing", "inserted", "undecodable")
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # altered | missing | inserted | undecodable | tree_node | checkpoint_mismatch | checkpoint_beyond_log | signature
+    kind: str  # altered | missing | inserted | undecodable | tree_node | checkpoint_mismatch | checkpoint_beyond_log
+    #          | signature | external_mismatch | external_beyond_log | external_signature | fork | witnesses
     message: str
     position: int | None = None
     leaf_index: int | None = None
@@ -48,6 +49,10 @@ class Report:
     first_bad_position: int | None = None
     suspect_positions: tuple[int, int] | None = None  # when only checkpoints show it: the first bad one is here
     seconds: float = 0.0
+    external_checkpoints: int | None = None  # None: none were given
+    external_latest: int | None = None
+    uncovered_events: int | None = None  # events after the newest checkpoint held outside the database
+    witnessed_latest: int | None = None  # size of the newest checkpoint with the required cosignatures
 
     @property
     def ok(self) -> bool:
@@ -59,6 +64,8 @@ class Report:
             "latest_checkpoint": self.latest_checkpoint, "first_bad_position": self.first_bad_position,
             "suspect_positions": list(self.suspect_positions) if self.suspect_positions else None,
             "leaf_mismatches": self.leaf_mismatches, "seconds": round(self.seconds, 3),
+            "external_checkpoints": self.external_checkpoints, "external_latest": self.external_latest,
+            "uncovered_events": self.uncovered_events, "witnessed_latest": self.witnessed_latest,
             "findings": [f.__dict__ for f in self.findings],
         }
 
@@ -71,6 +78,15 @@ class Report:
         ]
         if self.events > self.tree_size and self.ok:
             out.append(f"{self.events - self.tree_size:,} newest events are not in the audit tree yet (checked by recomputation only)")
+        if self.external_checkpoints is not None:
+            out.append(f"checkpoints held outside the database: {self.external_checkpoints:,}"
+                       + (f" (newest at size {self.external_latest:,})" if self.external_latest else ""))
+            if self.witnessed_latest:
+                out.append(f"newest checkpoint with the required witnesses: size {self.witnessed_latest:,} "
+                           f"({max(self.events - self.witnessed_latest, 0):,} events since)")
+            if self.uncovered_events:
+                out.append(f"no checkpoint held outside the database covers the last {self.uncovered_events:,} "
+                           "events: they could have been changed without trace")
         if self.ok:
             out.append("OK: every event matches its leaf, every subtree and every signed checkpoint matches, "
                        "every signature is valid")
@@ -102,9 +118,16 @@ def _paged(engine: Engine, query_for: Callable[[int], Any], page: int) -> Iterat
 
 def verify_log(
     engine: Engine, events: sa.Table, key: PublicKey, *, page: int = 10_000, check_nodes: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, external: Sequence[Checkpoint] | None = None,
+    witnessed: Sequence[Checkpoint] | None = None, witnesses_required: int = 0,
+    previous_keys: Sequence[PublicKey] = (),
 ) -> Report:
-    """Check the whole log; see the module docstring."""
+    """Check the whole log; see the module docstring. ``external``: checkpoints held outside the database
+    (a partner's file, JetStream): each must be signed by ``key`` and reproduced by the store, none may be
+    beyond the log, and no two of one size (with the stored ones) may have different roots. ``witnessed``: the
+    checkpoints ``witnesses_required`` partner witnesses cosigned (checked like external ones, their cosignatures
+    standing for the log's signature); none at all is a finding. ``previous_keys``: keys the deployment signed
+    with before a rotation (a checkpoint is checked with the key its key id names)."""
     started = time.perf_counter()
     report = Report()
     with engine.connect() as conn:
@@ -114,12 +137,45 @@ def verify_log(
     report.tree_size, report.checkpoints = stored_size, int(stored_count)
     report.latest_checkpoint = cps[-1].tree_size if cps else None
     findings = report.findings
+    keys = {k.key_id.hex(): k for k in (*previous_keys, key)}
     for cp in cps:
-        problem = cp.verify(key)
+        problem = cp.verify(keys.get(cp.key_id, key))
         if problem:
             findings.append(Finding("signature", f"checkpoint of size {cp.tree_size} ({cp.time}): {problem}"))
     by_size = {cp.tree_size: cp for cp in cps}
-    wanted_index = {0} | set(by_size) | {s - 1 for s in by_size}
+    ext_by_size: dict[int, Checkpoint] = {}
+    if witnessed is not None and external is None:
+        external = []
+    if witnessed is not None:
+        report.witnessed_latest = witnessed[-1].tree_size if witnessed else None
+        if not witnessed:
+            findings.append(Finding("witnesses", f"no checkpoint has cosignatures of {witnesses_required} of the "
+                                    "configured witnesses"))
+    if external is not None:
+        from services.audit.external import check_signature
+
+        report.external_checkpoints = len(external) + len(witnessed or ())
+        roots: dict[int, tuple[bytes, Checkpoint]] = {cp.tree_size: (cp.root_hash, cp) for cp in cps}
+        vouched = {id(c) for c in witnessed or ()}
+        for cp in [*external, *(witnessed or ())]:
+            signer_key = keys.get(cp.key_id, key)
+            problem = None if id(cp) in vouched else (
+                check_signature(cp, signer_key) or (None if cp.origin == key.name else f"origin {cp.origin!r}"))
+            if problem:
+                findings.append(Finding("external_signature", f"external checkpoint of size {cp.tree_size} "
+                                        f"({cp.time}): {problem}; ignored"))
+                continue
+            seen = roots.get(cp.tree_size)
+            if seen is not None and seen[0] != cp.root_hash:
+                findings.append(Finding(
+                    "fork", f"two checkpoints of size {cp.tree_size} signed with different roots ({seen[1].time} "
+                    f"and {cp.time}): the log was rewritten and signed twice", leaf_index=cp.tree_size - 1))
+                continue
+            roots[cp.tree_size] = (cp.root_hash, cp)
+            ext_by_size.setdefault(cp.tree_size, cp)
+        report.external_latest = max(ext_by_size) if ext_by_size else None
+    ext_results: list[tuple[Checkpoint, bool]] = []
+    wanted_index = {0} | set(by_size) | {s - 1 for s in by_size} | set(ext_by_size) | {s - 1 for s in ext_by_size}
     position_at: dict[int, int] = {}
     cp_results: list[tuple[Checkpoint, bool]] = []
 
@@ -170,8 +226,13 @@ def verify_log(
             position_at[i] = position
         tree.append(h)
         at_size = by_size.get(tree.size)
-        if at_size is not None:
-            cp_results.append((at_size, tree.root() == at_size.root_hash))
+        at_ext = ext_by_size.get(tree.size)
+        if at_size is not None or at_ext is not None:
+            root = tree.root()
+            if at_size is not None:
+                cp_results.append((at_size, root == at_size.root_hash))
+            if at_ext is not None:
+                ext_results.append((at_ext, root == at_ext.root_hash))
         if progress is not None and tree.size % 10_000 == 0:
             progress(10_000)
     report.events = tree.size
@@ -214,6 +275,26 @@ def verify_log(
                 "events: events were deleted",
                 leaf_index=report.events,
             ))
+    for cp, matches in ext_results:
+        if not matches:
+            findings.append(Finding(
+                "external_mismatch", f"the log does not give the root of the checkpoint of size {cp.tree_size} "
+                f"({cp.time}) held outside the database: it was changed after that checkpoint was signed",
+                leaf_index=cp.tree_size - 1))
+            if first_bad_cp is None or cp.tree_size < first_bad_cp.tree_size:
+                first_bad_cp = cp
+    good_ext = [cp.tree_size for cp, matches in ext_results if matches]
+    if first_bad_cp is not None:
+        good = [c.tree_size for c, m in cp_results if m] + good_ext
+        good_below = max([0, *[s for s in good if s < first_bad_cp.tree_size]])
+    for cp in ext_by_size.values():
+        if cp.tree_size > report.events:
+            findings.append(Finding(
+                "external_beyond_log", f"a checkpoint of size {cp.tree_size} ({cp.time}) is held outside the "
+                f"database but the store holds {report.events} events: events were deleted",
+                leaf_index=report.events))
+    if external is not None:
+        report.uncovered_events = max(report.events - (report.external_latest or 0), 0)
     leaf_findings = [f.position for f in findings if f.kind in LEAF_KINDS and f.position is not None]
     if leaf_findings:
         report.first_bad_position = min(leaf_findings)

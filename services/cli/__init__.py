@@ -12,6 +12,7 @@ from services.cli.nats import COMMANDS as NATS_COMMANDS
 from services.cli.projections import projections as projections_group
 from services.cli.serve import serve as serve_command
 from services.cli.tokens import token as token_group
+from services.cli.witness import witness as witness_group
 
 
 @click.group()
@@ -19,8 +20,8 @@ def main() -> None:
     """dualrandom: coordination server for 双随机、一公开 joint random inspections."""
 
 
-for _command in (serve_command, accounts_group, token_group, import_command, demo_command, audit_group, projections_group,
-                 *NATS_COMMANDS):
+for _command in (serve_command, accounts_group, token_group, import_command, demo_command, audit_group,
+                 projections_group, witness_group, *NATS_COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,6 +9,7 @@ publishing user and an operator user. Permissions, per department ``D`` and stre
   ``D_shared``, ``D_public``, ``D_audit``): ``$JS.API.CONSUMER.{INFO,DELETE,MSG.NEXT}.S.C``,
   ``$JS.API.CONSUMER.CREATE.S.C.<its filter>`` (the server refuses a config whose filter differs from the
   one in the subject, so a department cannot widen its consumer) and ``$JS.ACK.S.C.>``;
+- publish ``dualrandom.audit.cosignatures.D`` (its witness's cosignatures; no other department's subject);
 - subscribe: ``_INBOX_D.>`` only (the replies of its own requests; ``services/infra/partner.py`` sets this prefix).
 """
 
@@ -53,6 +54,7 @@ def department_permissions(department: str, stream: str) -> dict[str, list[str]]
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{c}",
             f"$JS.ACK.{stream}.{c}.>",
         ]
+    pub.append(f"dualrandom.audit.cosignatures.{department}")  # its witness's cosignatures and refusals, only
     return {"publish": pub, "subscribe": [f"{inbox_prefix(department)}.>"]}
 
 

@@ -74,6 +74,9 @@ class Settings:
     session_ttl: str = "8h"  # a login's session (cookie and token)
     session_cookie_secure: bool = True  # the session cookie is sent over HTTPS only (false: plain-HTTP testing)
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
+    audit_signing_key_file: str = ""  # a file holding the base64 seed, outside the data directory
+    audit_witness_keys: tuple[str, ...] = ()  # vkeys of partner witnesses whose cosignatures are stored
+    audit_previous_keys: tuple[str, ...] = ()  # vkeys the deployment signed checkpoints with before a rotation
     publication_working_days: int = 20  # results public within N working days of approval
 
     @classmethod
@@ -122,6 +125,9 @@ class Settings:
             session_ttl=get("SESSION_TTL", "8h"),
             session_cookie_secure=_bool("DUALRANDOM_SESSION_COOKIE_SECURE", get("SESSION_COOKIE_SECURE", "true")),
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
+            audit_signing_key_file=get("AUDIT_SIGNING_KEY_FILE"),
+            audit_witness_keys=tuple(k.strip() for k in get("AUDIT_WITNESS_KEYS").split(",") if k.strip()),
+            audit_previous_keys=tuple(k.strip() for k in get("AUDIT_PREVIOUS_KEYS").split(",") if k.strip()),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
         )

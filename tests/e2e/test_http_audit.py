@@ -19,7 +19,7 @@ PROBLEM = "application/problem+json"
 READ_ALL = ["/api/v1/audit/events", "/api/v1/audit/export", f"/api/v1/audit/aggregates/{uuid.uuid4()}"]
 READ_ANY = ["/api/v1/audit/tree", "/api/v1/audit/checkpoints", "/api/v1/audit/checkpoints/latest",
             "/api/v1/audit/public-key", "/api/v1/audit/proofs/inclusion?position=1",
-            "/api/v1/audit/proofs/consistency?first=1"]
+            "/api/v1/audit/proofs/consistency?first=1", "/api/v1/audit/coverage"]
 ENVELOPE = ("position", "aggregate_id", "version", "topic", "time", "meta", "data")
 
 
@@ -165,3 +165,44 @@ def test_a_partner_checks_an_event_against_a_signed_checkpoint_with_only_the_api
     assert verify_consistency(5, 6, first.root_hash, bytes.fromhex(cp["root_hash"]), [bytes.fromhex(p) for p in c["proof"]])
     assert client.get("/api/v1/audit/proofs/inclusion?position=999", headers=partner).status_code == 404
     assert client.get("/api/v1/audit/proofs/inclusion?position=4&tree_size=99", headers=partner).status_code == 422
+
+
+def test_coverage_shows_the_witnesses_and_ready_shows_the_signer_alarm(client, runtime, auth) -> None:
+    from services.audit.external import acknowledge, raise_alarm
+    from services.audit.witness import WitnessKey, store_cosignature
+
+    some_history(client, auth)
+    settle(runtime)
+    cp = runtime.checkpointer.checkpoint()
+    assert cp is not None
+    partner = auth("hj-amr", "partner")
+    before = client.get("/api/v1/audit/coverage", headers=partner).json()
+    assert before["witnessed_checkpoint"] is None and before["events_since_witnessed"] == cp.tree_size
+    assert before["latest_checkpoint"]["witnesses"] == [] and before["events_since"] == 0
+    wkey = WitnessKey.from_seed("hj-eeb.example.gov.cn/witness", bytes(range(1, 33)))
+    runtime.checkpointer.witness_keys = [wkey.public]
+    line = "\u2014 x"  # a forged line is ignored
+    assert store_cosignature(runtime.engine, [wkey.public], {"cosignature": line, "body": cp.body}) is None
+    from services.audit.witness import signature_line
+
+    good = signature_line(wkey.public, 1700000000, wkey.cosign(cp.body, 1700000000))
+    assert store_cosignature(runtime.engine, [wkey.public], {"cosignature": good, "body": cp.body,
+                                                              "department": "hj-eeb"}) == wkey.public.name
+    client.post("/api/v1/targets", json=a_target(), headers=auth("hj-amr", "planner"))
+    settle(runtime)
+    view = client.get("/api/v1/audit/coverage", headers=partner).json()
+    assert view["witnessed_checkpoint"]["tree_size"] == cp.tree_size and view["events_since_witnessed"] == 1
+    assert [w["witness"] for w in view["witnessed_checkpoint"]["witnesses"]] == [wkey.public.name]
+    assert view["witness_keys"] == [wkey.public.vkey]
+    listed = client.get("/api/v1/audit/checkpoints", headers=partner).json()["items"]
+    assert [w["department"] for w in listed[0]["witnesses"]] == ["hj-eeb"]
+    # The signer's alarm: /ready and /metrics show it (the status stays ready: reads go on).
+    assert client.get("/ready").json()["audit_signer_alarm"] is None
+    assert "dualrandom_audit_signer_alarm 0" in client.get("/metrics").text
+    raise_alarm(runtime.settings.var_dir, "test", cp)
+    r = client.get("/ready")
+    assert r.status_code == 200 and r.json()["audit_signer_alarm"]["external_tree_size"] == cp.tree_size
+    assert "dualrandom_audit_signer_alarm 1" in client.get("/metrics").text
+    assert client.get("/api/v1/audit/coverage", headers=partner).json()["signer_alarm"] is not None
+    acknowledge(runtime.settings.var_dir, "operator", "test")
+    assert client.get("/ready").json()["audit_signer_alarm"] is None
