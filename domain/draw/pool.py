@@ -18,7 +18,7 @@ Any other event (departments, inspectors, experts, items, assignments ...) is ig
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from domain.directory import DirectoryEntry, Target
 from domain.tasks.pool import Pool, build_pool, inspected_this_year
@@ -43,12 +43,12 @@ class PoolLog:
         """Apply one event of the log (events of other kinds are ignored)."""
         oid = event.originator_id
         if isinstance(event, Target.Event):
-            self.targets[oid] = event.mutate(self.targets.get(oid))
+            self.targets[oid] = cast(Target, event.mutate(self.targets.get(oid)))
         elif isinstance(event, DirectoryEntry.DetailsUpdated):
             if oid in self.targets:  # a target's plain fields; other entries' are not the pool's business
-                self.targets[oid] = event.mutate(self.targets[oid])
+                self.targets[oid] = cast(Target, event.mutate(self.targets[oid]))
         elif isinstance(event, Task.Event):
-            self.tasks[oid] = event.mutate(self.tasks.get(oid))
+            self.tasks[oid] = cast(Task, event.mutate(self.tasks.get(oid)))
 
     def apply_all(self, events: Iterable[Any]) -> "PoolLog":
         for ev in events:
