@@ -15,6 +15,9 @@ Measured, median of ``--rounds`` (>= 3) rounds, in this process:
 - **verify**: the verifier's ``read_export`` + ``verify`` (every pool rebuilt, every draw re-run);
 - **subprocess**: ``python3 -I verify_draws.py export.ndjson`` as an auditor runs it (interpreter start included).
 
+Also reported: the median time of one freeze during the setup (the server folds the log up to the head with
+``domain/draw/pool.py``, as the verification does).
+
 RATIO = verify / read. Results in tests/bench/results/bench_verifier.json.
 """
 
@@ -56,7 +59,7 @@ def _verifier() -> Any:
     return module
 
 
-def build(rt: Runtime, targets: int, inspectors: int, tasks: int) -> int:
+def build(rt: Runtime, targets: int, inspectors: int, tasks: int, freezes: list[float]) -> int:
     app = rt.app
     app.register("department", {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "city": "新乡市",
                                 "county": "获嘉县", "kind": "ecology"}, ADMIN)
@@ -86,7 +89,9 @@ def build(rt: Runtime, targets: int, inspectors: int, tasks: int) -> int:
             if again:
                 rt.target_draws.withdraw(PLANNER, tid, "名录库未及时更新")
             rt.target_draws.commit(PLANNER, tid)
-            rt.target_draws.freeze(PLANNER, tid)
+            t0 = time.perf_counter()
+            rt.target_draws.freeze(PLANNER, tid)  # the pool folded from the log up to the head
+            freezes.append(time.perf_counter() - t0)
             rt.target_draws.draw_targets(PLANNER, tid, f"福彩3D 2024{n:03d}")
             drawn += 1
     return drawn
@@ -106,7 +111,8 @@ def main() -> None:
         rt = Runtime(settings).open(with_nats=False)
         try:
             t0 = time.perf_counter()
-            rounds_drawn = build(rt, args.targets, args.inspectors, args.tasks)
+            freezes: list[float] = []
+            rounds_drawn = build(rt, args.targets, args.inspectors, args.tasks, freezes)
             setup = time.perf_counter() - t0
             export = tmp / "export.ndjson"
             with export.open("wb") as f:
@@ -139,12 +145,14 @@ def main() -> None:
             f"({rounds_drawn} drawn rounds), {lines:,} events; setup {setup:.1f} s; load {load[0]:.2f}",
             ["measure", "median s", "ratio to read"],
             [["read + parse export", round(read, 4), 1.0], ["verify (in process)", round(verify, 4),
-             round(verify / read, 1)], ["verify (subprocess)", round(sub, 4), round(sub / read, 1)]],
+             round(verify / read, 1)], ["verify (subprocess)", round(sub, 4), round(sub / read, 1)],
+             ["one freeze (server, median)", round(S.median(freezes), 4), ""]],
         )
         S.write_results("bench_verifier", {"machine": S.machine(), "targets": args.targets,
                                             "inspectors": args.inspectors, "tasks": args.tasks,
                                             "rounds": rounds_drawn, "events": lines, "read_s": read,
                                             "verify_s": verify, "subprocess_s": sub, "ratio": verify / read,
+                                            "freeze_s": S.median(freezes),
                                             "loadavg": load})
 
 
