@@ -145,3 +145,31 @@ def test_the_seed_share_vector() -> None:
 def test_shares_are_taken_in_utf8_byte_order_whatever_the_mapping_order(shares: dict[str, bytes]) -> None:
     reordered = dict(reversed(list(shares.items())))
     assert verifier.draw_seed(SHARE_SEED, shares) == verifier.draw_seed(SHARE_SEED, reordered)
+
+
+def _v2_round() -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, int]], dict[str, int]]:
+    """A version-2 record as the server makes it: the sampler keyed with the shares' seed."""
+    from domain.draw.sampler import Candidate, draw
+
+    pool = [(str(uuid.UUID(int=i)), "key/A" if i % 3 else "general/B", 1) for i in range(1, 31)]
+    sizes = {"key/A": 20, "general/B": 10}
+    result = draw(verifier.draw_seed(SHARE_SEED, SHARES), "福彩3D 2024059 3-1-4",
+                  [Candidate(i, s, w) for i, s, w in pool], {"key/A": 5, "general/B": 2})
+    record = {**result.as_record(), "seed": SHARE_SEED.hex(), "commitment": hashlib.sha256(SHARE_SEED).hexdigest(),
+              "algorithm_version": 2, "seed_shares": {d: s.hex() for d, s in SHARES.items()},
+              "share_commitments": {d: hashlib.sha256(s).hexdigest() for d, s in SHARES.items()}}
+    frozen = {"pool_digest": record["pool_digest"], "strata": {s: {"pool_size": n} for s, n in sizes.items()}}
+    return record, frozen, pool, sizes
+
+
+def test_the_verifier_reproduces_a_version_2_draw_and_names_a_bad_share() -> None:
+    record, frozen, pool, sizes = _v2_round()
+    assert verifier.check(record, frozen, pool, sizes) is None
+    bad = {**record, "seed_shares": {**record["seed_shares"], "hj-amr": "bb" * 32}}
+    assert verifier.check(bad, frozen, pool, sizes).startswith("seed_shares['hj-amr']")
+    missing = {**record, "seed_shares": {"hj-eeb": record["seed_shares"]["hj-eeb"]}}
+    assert verifier.check(missing, frozen, pool, sizes).startswith("seed_shares['hj-amr']")
+    assert verifier.check({**record, "algorithm_version": 1}, frozen, pool, sizes).startswith("algorithm_version")
+    # The same shares keyed as version 1 (shares ignored) select other targets: the shares matter.
+    as_v1 = {**record, "algorithm_version": 1, "seed_shares": {}, "share_commitments": {}}
+    assert verifier.check(as_v1, frozen, pool, sizes) is not None
