@@ -9,11 +9,22 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from domain.access import SYSTEM
 from services.application import CommandContext
-from tests.e2e.test_http_draws import _items, _ok, _small_task, demo  # noqa: F401  (demo: a fixture)
+from services.cli.demo import load_demo
+from services.runtime import Runtime
+from tests.e2e.test_http_draws import _items, _ok, _small_task
 
 VERIFIER = Path(__file__).resolve().parents[2] / "docs" / "verifier" / "verify_draws.py"
+
+
+@pytest.fixture
+def county(runtime: Runtime) -> Runtime:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    return runtime
 
 
 def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -34,14 +45,14 @@ def _write(tmp_path: Path, items: list[dict[str, Any]], name: str) -> Path:
     return path
 
 
-def _draws(demo: Any, client: Any, auth: Any) -> None:
+def _draws(county: Any, client: Any, auth: Any) -> None:
     eeb = auth("hj-eeb", "planner")
     targets = _ok(client.get("/api/v1/targets", params={"limit": 4}, headers=eeb))["items"]
     # A county and an industry change before the freeze (DetailsUpdated), a reclassification, a tag, a closing.
     admin = CommandContext(actor=SYSTEM)
-    demo.app.update("target", uuid.UUID(targets[0]["id"]), {"county": "辉县市", "industry": "食品"}, admin)
-    demo.app.update("target", uuid.UUID(targets[1]["id"]), {"supervision_class": "key", "tags": ["危化品"]}, admin)
-    demo.app.update("target", uuid.UUID(targets[2]["id"]), {"status": "closed"}, admin)
+    county.app.update("target", uuid.UUID(targets[0]["id"]), {"county": "辉县市", "industry": "食品"}, admin)
+    county.app.update("target", uuid.UUID(targets[1]["id"]), {"supervision_class": "key", "tags": ["危化品"]}, admin)
+    county.app.update("target", uuid.UUID(targets[2]["id"]), {"status": "closed"}, admin)
     first = _small_task(client, auth, "hj-eeb")  # round 1, then withdrawn and drawn again: round 2
     _ok(client.post(f"/api/v1/tasks/{first['id']}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb))
     for step, body in (("commitment", None), ("freeze", {}), ("draw", {"external_entropy": "福彩3D 2024059 3-1-4"})):
@@ -56,8 +67,8 @@ def _draws(demo: Any, client: Any, auth: Any) -> None:
                 options={"weighted": True, "risk_weights": {"A": 8, "B": 4, "C": 2, "D": 1}})
 
 
-def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(demo, client, auth, tmp_path) -> None:
-    _draws(demo, client, auth)
+def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(county, client, auth, tmp_path) -> None:
+    _draws(county, client, auth)
     items = _export(client, auth, tmp_path)
     ok = _run(tmp_path / "export.ndjson")
     assert ok.returncode == 0, ok.stdout + ok.stderr
