@@ -4,7 +4,8 @@
     python3 verify_draws.py EXPORT.ndjson [--year 2024]      (or: ... < EXPORT.ndjson, with "-" for stdin)
 
 EXPORT.ndjson is the output of ``GET /api/v1/audit/export`` (one JSON event per line, in log order). For every
-drawn round of every random task (of ``--year``, default all years), current and withdrawn, the verifier
+follow-up draw (回访: its planned pool and quota) and every drawn round of every random task (of ``--year``,
+default all years), current and withdrawn, the verifier
 rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
 ``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
 versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
@@ -27,6 +28,7 @@ TARGET = "domain.directory:Target."
 DETAILS = "domain.directory:DirectoryEntry.DetailsUpdated"
 TASK = "domain.tasks.task:Task."
 POSITIVE_LIST = "positive_list"
+FOLLOW_UP = "domain.execution.followup:FollowUpRound."
 
 
 # -- the draw (docs/verifying-a-draw.md sections 1-8) ---------------------------------------------------------
@@ -220,8 +222,22 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
     return None
 
 
+def check_follow_up(plan: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """A follow-up draw (回访): the planned pool (its ids, one stratum ``all``) and quota, and the commitment
+    made when it was planned; the draw is the target draw's."""
+    if record.get("commitment") != plan["commitment"]:
+        return "commitment: the draw's is not the one made when the round was planned"
+    if record.get("strata", {}).get("all", {}).get("quota") != plan["quota"]:
+        return f"strata['all'].quota: recorded {record.get('strata', {}).get('all', {}).get('quota')}, " \
+               f"planned {plan['quota']}"
+    pool = [(i, "all", 1) for i in plan["pool"]]
+    frozen = {"pool_digest": pool_digest(plan["pool"]).hex(), "strata": {"all": {"pool_size": len(pool)}}}
+    return check(record, frozen, pool, {"all": len(pool)})
+
+
 def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tuple[str, int, str | None]]:
-    """``[(task id, round, first difference or None)]`` for every drawn round, in log order of the draws."""
+    """``[(what, round, first difference or None)]`` for every drawn round of a task (``task <id>``) and every
+    follow-up draw (``follow-up <id>``), in log order of the draws."""
     events = list(items)
     frozen: dict[tuple[str, int], dict[str, Any]] = {}
     by_position: dict[int, list[tuple[str, int]]] = {}
@@ -241,18 +257,28 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                     pools[key] = log.pool(key[0])
 
     results: list[tuple[str, int, str | None]] = []
+    planned: dict[str, dict[str, Any]] = {}
     for ev in events:
         snapshot(ev["position"] - 1)  # a freeze at position p sees every event up to p, inclusive
         log.apply(ev)
-        if ev["topic"] == TASK + "TargetsDrawn":
+        if ev["topic"] == FOLLOW_UP + "Planned":
+            planned[ev["aggregate_id"]] = ev["data"]
+        elif ev["topic"] == FOLLOW_UP + "Drawn":
+            plan = planned.get(ev["aggregate_id"])
+            if plan is None:
+                results.append((f"follow-up {ev['aggregate_id']}", 1, "planned: no Planned event before the draw"))
+            elif year is None or str(plan["period"]).startswith(str(year)):
+                results.append((f"follow-up {ev['aggregate_id']}", 1, check_follow_up(plan, ev["data"]["record"])))
+        elif ev["topic"] == TASK + "TargetsDrawn":
             key = (ev["aggregate_id"], ev["data"]["round"])
             if year is not None and log.tasks[key[0]]["year"] != year:
                 continue
             record = ev["data"]["record"]
             if key not in frozen or frozen[key]["position"] != record.get("freeze_position"):
-                results.append((*key, "freeze_position: no freeze of this round at the recorded position"))
+                results.append((f"task {key[0]}", key[1],
+                                "freeze_position: no freeze of this round at the recorded position"))
             else:
-                results.append((*key, check(record, frozen[key], *pools.get(key, ([], {})))))
+                results.append((f"task {key[0]}", key[1], check(record, frozen[key], *pools.get(key, ([], {})))))
     return results
 
 
@@ -271,12 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unreadable export: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     bad = 0
-    for task_id, round_, difference in results:
+    for what, round_, difference in results:
         if difference is None:
-            print(f"OK        task {task_id} round {round_}")
+            print(f"OK        {what} round {round_}")
         else:
             bad += 1
-            print(f"MISMATCH  task {task_id} round {round_}: {difference}")
+            print(f"MISMATCH  {what} round {round_}: {difference}")
     print(f"{len(results)} rounds, {len(results) - bad} reproduce, {bad} do not")
     return 1 if bad else 0
 

@@ -96,3 +96,24 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
     # 4. Not an export at all.
     (tmp_path / "junk.ndjson").write_text("[1, 2]\n", encoding="utf-8")
     assert _run(tmp_path / "junk.ndjson").returncode == 2
+
+
+def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(county, client, auth, tmp_path) -> None:
+    from tests.e2e.test_http_execution import _enter, _one_department
+
+    _, visits, items = _one_department(client, auth, period="2024Q2")
+    for v in visits[:11]:
+        _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+    eeb = auth("hj-eeb", "planner")
+    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={"external_entropy": "福彩3D-2024150"},
+                    headers=eeb))
+    items_ = _export(client, auth, tmp_path)
+    ok = _run(tmp_path / "export.ndjson", "--year", "2024")
+    assert ok.returncode == 0 and f"OK        follow-up {planned['id']} round 1" in ok.stdout, ok.stdout
+    tampered = json.loads(json.dumps(items_))
+    plan = next(i for i in tampered if i["topic"] == "domain.execution.followup:FollowUpRound.Planned")
+    plan["data"]["pool"] = plan["data"]["pool"][1:]  # one inspected target left out of the pool
+    bad = _run(_write(tmp_path, tampered, "follow_up.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool_digest: recorded" \
+        in bad.stdout, bad.stdout
