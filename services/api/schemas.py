@@ -400,10 +400,53 @@ class FollowUpView(msgspec.Struct, kw_only=True):
 
 
 class Verification(msgspec.Struct, kw_only=True):
-    """A re-run draw: `match`, or the first difference."""
+    """A re-run draw: `match`, or the first difference (`null` on a match), with the round checked and the
+    pool recomputed from the log at the freeze position."""
 
     match: bool
     first_difference: JsonValue
+    task_id: str | Unset = UNSET
+    round: int | Unset = UNSET
+    status: str | Unset = UNSET  # current or withdrawn
+    freeze_position: int | Unset = UNSET
+    pool_size: int | Unset = UNSET
+    pool_digest: str | Unset | None = UNSET
+
+
+class DrawRoundSummary(msgspec.Struct, kw_only=True):
+    """One round of a task's target draw, without its selected ids."""
+
+    round: int
+    status: str  # current or withdrawn
+    stage: str  # committed, frozen or drawn: how far the round got
+    withdrawn_reason: str | None
+    commitment: str | None
+    freeze_position: int | None
+    pool_size: int | None
+    designated: bool  # a case task's named targets, not a draw
+    selected: int  # how many targets the round selected
+
+
+class DrawRounds(msgspec.Struct, kw_only=True):
+    """Every round of a task's target draw, current and withdrawn, in round order."""
+
+    task_id: str
+    current_round: int
+    rounds: list[DrawRoundSummary]
+
+
+class DrawRound(msgspec.Struct, kw_only=True):
+    """One round in full: commitment, frozen pool (position, digest, strata), draw record, teams."""
+
+    task_id: str
+    round: int
+    status: str
+    stage: str
+    withdrawn_reason: str | None
+    commitment: str | None
+    frozen: Json | None
+    record: Json | None
+    teams: Json
 
 
 class CalendarView(msgspec.Struct, kw_only=True):

@@ -30,6 +30,8 @@ from services.api.schemas import (
     Designate,
     Draw,
     DrawnList,
+    DrawRound,
+    DrawRounds,
     Freeze,
     Json,
     Overlaps,
@@ -177,6 +179,56 @@ def verification(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str,
 
 
 @get(
+    "/{task_id:uuid}/draws",
+    responses=answers(200, DrawRounds, READ),
+    sync_to_thread=True,
+    summary="Every round of the target draw",
+    description="Current and withdrawn rounds in round order (status, how far each got, the withdrawal reason, "
+    "the commitment, the freeze position and pool size, how many targets were selected). Same access as the "
+    "drawn list: the task's departments' planners, admins and auditors.",
+)
+def draw_rounds(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+    rt = runtime(request)
+    return rt.target_draws.rounds(request.user, task_id)
+
+
+@get(
+    "/{task_id:uuid}/draws/{round:int}",
+    responses=answers(200, DrawRound, READ),
+    sync_to_thread=True,
+    summary="One round of the target draw",
+    description="The round in full, as its events recorded it: commitment, frozen pool, draw record (seed, "
+    "entropy, digest, strata, selected ids) and teams. 404 for a round the task never had. Same access as the "
+    "drawn list.",
+)
+def draw_round(
+    request: AnyRequest,
+    task_id: FromPath[uuid.UUID],
+    round: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the round number")],
+) -> dict[str, Any]:
+    rt = runtime(request)
+    return rt.target_draws.read_round(request.user, task_id, round)
+
+
+@get(
+    "/{task_id:uuid}/draws/{round:int}/verification",
+    responses=answers(200, Verification, READ),
+    sync_to_thread=True,
+    summary="Verify one round of the target draw",
+    description="As /draw/verification, for any drawn round, current or withdrawn: the pool recomputed from "
+    "the log at that round's freeze position and the draw re-run. 422 for a round that was never drawn or "
+    "a case task's named targets; 404 for a round the task never had.",
+)
+def draw_round_verification(
+    request: AnyRequest,
+    task_id: FromPath[uuid.UUID],
+    round: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the round number")],
+) -> dict[str, Any]:
+    rt = runtime(request)
+    return rt.target_draws.verify_draw(request.user, task_id, round)
+
+
+@get(
     "/{task_id:uuid}/overlaps",
     responses=answers(200, Overlaps, READ),
     sync_to_thread=True,
@@ -226,6 +278,6 @@ def draw_teams(
 def router() -> Router:
     return Router(
         "/tasks",
-        route_handlers=[open_task, list_tasks, get_task, commit, freeze, draw_targets, designate, drawn_list, verification, overlaps, redraw, draw_teams],
+        route_handlers=[open_task, list_tasks, get_task, commit, freeze, draw_targets, designate, drawn_list, verification, draw_rounds, draw_round, draw_round_verification, overlaps, redraw, draw_teams],
         tags=["tasks"], security=SECURED,
     )

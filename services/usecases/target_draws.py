@@ -3,7 +3,9 @@
 ``commit`` (a secret seed is generated and kept in ``draw_seeds``, outside the log; the event records only its
 SHA-256) -> ``freeze`` (the pool as of one log position, read from the directory and tasks read models brought
 to that very position under their position locks) -> ``draw`` (the seed is revealed in the event). ``verify``
-recomputes the pool by replaying the log up to the freeze position and re-runs the draw.
+recomputes the pool by replaying the log up to the freeze position and re-runs the draw. Both compute the pool
+with the one pure fold :class:`domain.draw.pool.PoolLog` over the log's events up to the freeze position
+(inclusive): this module only feeds it events.
 """
 
 import secrets
@@ -15,10 +17,11 @@ from typing import Any, cast
 import sqlalchemy as sa
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from domain.access import Actor
-from domain.directory import Target
+from domain.draw.pool import TOPIC_PREFIXES, PoolLog, pool_for
+from domain.draw.rounds import rounds_of
 from domain.draw.sampler import (
     Candidate,
     CandidateColumns,
@@ -28,19 +31,19 @@ from domain.draw.sampler import (
     pool_digest,
     verify,
 )
-from domain.planning.rules import parse_period, rules_from_dict
+from domain.planning.rules import parse_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.merging import require_redraw_allowed
-from domain.tasks.pool import Pool, build_pool, inspected_this_year
+from domain.tasks.pool import Pool
 from domain.tasks.strata import frozen_strata
 from domain.tasks.task import Task, TaskStateError
 from projections.aggregate_rows import split_bars
 from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
-from services.application import CommandContext, DualRandom
+from services.application import CommandContext, DualRandom, NotFoundError
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.merges import Merges
 
@@ -71,12 +74,6 @@ An auditor never needs it: verification rebuilds the pool from the log."""
 class StoredPool:
     rows: CandidateColumns
     off_site_first: set[str]
-
-
-def _excluding_items(task: Task, per_visit: bool) -> list[str]:
-    """The items whose yearly exclusion applies: per visit, the lead department's (its visit is the task's core;
-    a target goes only once every one of them was drawn on it this year); before the option, every item."""
-    return list(task.participants.get(task.lead, [])) if per_visit else list(task.items)
 
 
 class TargetDraws(UseCase):
@@ -146,26 +143,16 @@ class TargetDraws(UseCase):
         )
 
     def _frozen_pool(self, task: Task) -> tuple[int, Pool, int]:
-        """The pool as of one log position: both read models brought to it under their position locks."""
+        """The pool as of one log position: the log's events up to it, folded by the one pool function."""
         with self.engine.begin() as conn:
-            position = self.runner.align(conn, TASK_READ_MODELS)
-            pool = self._pool_from_read_models(conn, task)
+            position = self.runner.align(conn, TASK_READ_MODELS)  # one position, freezes serialised
             inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
-        return position, pool, inspectors
+        return position, self._pool_at(task, position), inspectors
 
-    def _pool_from_read_models(self, conn: Connection, task: Task) -> Pool:
-        candidates = directory.pool_candidates(
-            conn, county=task.scope.get("county"), supervision_classes=task.scope.get("supervision_classes")
-        )
-        excluded: set[str] = set()
-        per_visit = bool(task.options.get("exclusion_per_visit", False))  # absent: opened before the option
-        if task.options["exclude_inspected_this_year"]:
-            draws = tasks.current_draws(conn, task.year)
-            excluded = inspected_this_year(draws, str(task.id), task.year, _excluding_items(task, per_visit),
-                                           every_item=per_visit)
-        weights = task.options["risk_weights"] if task.options["weighted"] else None
-        return build_pool(candidates, task.scope, excluded_ids=excluded, weights=weights,
-                          full_rules=rules_from_dict(task.rules) if per_visit else None)
+    def _pool_at(self, task: Task, position: int) -> Pool:
+        """The pool of ``task`` as the log stood at ``position`` (inclusive): freeze and verification alike."""
+        log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
+        return pool_for(log, task)
 
     def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
         self.fresh()
@@ -235,58 +222,69 @@ class TargetDraws(UseCase):
         return bytes.fromhex(value)
 
     # -- the pool as the log says it was -------------------------------------------------------------------
-    def verify_draw(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
-        """Recompute the pool from the log at the freeze position and re-run the draw: match or first difference."""
+    def rounds(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
+        """Every round of the task (current and withdrawn), without the selected ids."""
         task = self.load(Task, tid, "task")
         require_drawn_list(actor, task.departments)
-        if not task.draw:
-            raise TaskStateError("the task has no draw to verify")
-        if task.draw["record"].get("designated"):
+        out = []
+        for r in rounds_of(self._task_events(tid)):
+            record = r["record"] or {}
+            out.append({
+                "round": r["round"], "status": r["status"], "stage": r["stage"],
+                "withdrawn_reason": r["withdrawn_reason"], "commitment": r["commitment"],
+                "freeze_position": (r["frozen"] or {}).get("position"),
+                "pool_size": (r["frozen"] or {}).get("pool_size"),
+                "designated": bool(record.get("designated")), "selected": len(record.get("selected", [])),
+            })
+        return {"task_id": str(tid), "current_round": task.round, "rounds": out}
+
+    def read_round(self, actor: Actor, tid: uuid.UUID, round_: int) -> dict[str, Any]:
+        """One round in full: the commitment, the freeze, the draw record and the teams."""
+        task = self.load(Task, tid, "task")
+        require_drawn_list(actor, task.departments)
+        return {"task_id": str(tid), **self._round(tid, round_)}
+
+    def _round(self, tid: uuid.UUID, round_: int) -> dict[str, Any]:
+        for r in rounds_of(self._task_events(tid)):
+            if r["round"] == round_:
+                return r
+        raise NotFoundError("round", f"{tid}/{round_}")
+
+    def _task_events(self, tid: uuid.UUID) -> list[Any]:
+        return list(self.app.repository.event_store.get(tid))
+
+    def verify_draw(self, actor: Actor, tid: uuid.UUID, round_: int | None = None) -> dict[str, Any]:
+        """Recompute the pool from the log at the freeze position and re-run the draw: match or first difference.
+
+        ``round_``: any round that was drawn, current or withdrawn (default: the current round)."""
+        task = self.load(Task, tid, "task")
+        require_drawn_list(actor, task.departments)
+        return self.check_round(task, self._round(tid, task.round if round_ is None else round_))
+
+    def check_round(self, task: Task, r: Mapping[str, Any]) -> dict[str, Any]:
+        """Check one round (as :func:`rounds_of` reads it) against the pool recomputed from the log."""
+        record, frozen = r["record"], r["frozen"] or {}
+        if not record:
+            raise TaskStateError(f"round {r['round']} has no draw to verify")
+        if record.get("designated"):
             raise TaskStateError(
                 "a case-triggered task (个案检查) names its targets: there is no random draw to verify"
             )
-        record = task.draw["record"]
         position = record["freeze_position"]
-        pool = self._replayed_pool(task, position)
-        frozen = task.frozen or {}
-        digest = pool_digest([r.id for r in pool.rows]) if pool.rows else None
+        pool = self._pool_at(task, position)
+        digest = pool_digest([row.id for row in pool.rows]) if pool.rows else None
         out: dict[str, Any] = {
             "task_id": str(task.id),
-            "round": task.round,
+            "round": r["round"],
+            "status": r["status"],
             "freeze_position": position,
             "pool_size": len(pool.rows),
             "pool_digest": digest,
         }
         if digest != frozen.get("pool_digest"):
-            return {
-                **out,
-                "match": False,
-                "first_difference": f"pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest}",
-            }
+            return {**out, "match": False, "first_difference": _pool_difference(frozen, pool, digest)}
         outcome = verify(record, cast(Sequence[Candidate], pool.rows))  # PoolRow: a Candidate's fields
         return {**out, "match": outcome.match, "first_difference": outcome.first_difference}
-
-    def _replayed_pool(self, task: Task, position: int) -> Pool:
-        """Replay targets and tasks up to ``position`` (the log, not a read model) and build the pool."""
-        targets: dict[uuid.UUID, Any] = {}
-        replayed: dict[uuid.UUID, Any] = {}
-        for ev in self._events_until(position, ("domain.directory:Target.", "domain.tasks.task:Task.")):
-            store = targets if isinstance(ev, Target.Event) else replayed
-            store[ev.originator_id] = ev.mutate(store.get(ev.originator_id))
-        excluded: set[str] = set()
-        per_visit = bool(task.options.get("exclusion_per_visit", False))  # absent: opened before the option
-        if task.options["exclude_inspected_this_year"]:
-            draws = [(str(t.id), t.year, t.items, t.selected) for t in replayed.values() if t.draw]
-            excluded = inspected_this_year(draws, str(task.id), task.year, _excluding_items(task, per_visit),
-                                           every_item=per_visit)
-        weights = task.options["risk_weights"] if task.options["weighted"] else None
-        return build_pool(
-            ((str(t.id), t.data) for t in targets.values()),
-            task.scope,
-            excluded_ids=excluded,
-            weights=weights,
-            full_rules=rules_from_dict(task.rules) if per_visit else None,
-        )
 
     def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:
         """The log's events of these topics up to ``position``, in order (the event store, read directly)."""
@@ -335,3 +333,21 @@ class TargetDraws(UseCase):
             if a.state not in ("cancelled", "merged")
             and any(str(x["task_id"]) == str(tid) and x.get("round", round_) == round_ for x in a.tasks)
         ]
+
+
+def _pool_difference(frozen: Mapping[str, Any], pool: Pool, digest: str | None) -> str:
+    """The first difference between the frozen pool (its event) and the recomputed one: the first stratum (in
+    name order) whose size differs, else the total, else the digest alone (same sizes, other ids)."""
+    sizes: dict[str, int] = {}
+    for row in pool.rows:
+        sizes[row.stratum] = sizes.get(row.stratum, 0) + 1
+    strata = frozen.get("strata") or {}
+    for name in sorted(set(strata) | set(sizes)):
+        recorded = (strata.get(name) or {}).get("pool_size", 0)
+        if recorded != sizes.get(name, 0):
+            return (f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)} "
+                    f"(pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest})")
+    if frozen.get("pool_size") != len(pool.rows):
+        return f"pool_size: frozen {frozen.get('pool_size')}, recomputed {len(pool.rows)}"
+    return (f"pool_digest: frozen {frozen.get('pool_digest')}, recomputed {digest} "
+            "(same stratum sizes: other targets)")

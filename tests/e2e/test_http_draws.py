@@ -423,3 +423,28 @@ def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_not
     assert view["entries"][0]["adjustments"][0]["reason"] == "上级通知调整比例"
     assert client.get(f"/api/v1/plans/{plan['id']}", headers=auth("hj-amr", "planner")).status_code == 403
     assert client.get("/api/v1/plans", params={"year": 2023}, headers=eeb).status_code == 404
+
+
+def test_every_round_is_listed_read_and_verified_by_admins_and_auditors(demo, client, auth) -> None:
+    task = _small_task(client, auth, "hj-eeb")
+    tid, eeb = task["id"], auth("hj-eeb", "planner")
+    first = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=eeb))["record"]["selected"]
+    _ok(client.post(f"/api/v1/tasks/{tid}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb))
+    for step in ("commitment", "freeze", "draw"):
+        _ok(client.post(f"/api/v1/tasks/{tid}/{step}", json={}, headers=eeb))
+    for who in (auth("hj-admin", "admin"), auth("hj-audit", "auditor"), eeb):
+        listed = _ok(client.get(f"/api/v1/tasks/{tid}/draws", headers=who))
+        assert [(r["round"], r["status"], r["stage"]) for r in listed["rounds"]] == [
+            (1, "withdrawn", "drawn"), (2, "current", "drawn")]
+        assert listed["rounds"][0]["withdrawn_reason"] == "名录库未及时更新"
+        assert _ok(client.get(f"/api/v1/tasks/{tid}/draws/1", headers=who))["record"]["selected"] == first
+        for n in (1, 2):
+            out = _ok(client.get(f"/api/v1/tasks/{tid}/draws/{n}/verification", headers=who))
+            assert out["match"] is True and out["round"] == n
+        assert _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=who))["record"]["selected"]
+    assert client.get(f"/api/v1/tasks/{tid}/draws/9", headers=eeb).status_code == 404
+    assert client.get(f"/api/v1/tasks/{tid}/draws/0", headers=eeb).status_code == 400
+    for path in ("draws", "draws/1", "draws/1/verification"):
+        r = client.get(f"/api/v1/tasks/{tid}/{path}", headers=auth("hj-amr", "planner"))
+        assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+        assert client.get(f"/api/v1/tasks/{tid}/{path}").status_code == 401

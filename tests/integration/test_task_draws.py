@@ -59,9 +59,10 @@ def test_verification_names_the_first_difference_when_the_record_does_not_reprod
     tid = _open(runtime, county)
     _draw(runtime, tid)
     task = runtime.task_opening.task(tid)
-    task.draw["record"]["selected"] = list(reversed(task.draw["record"]["selected"]))
-    runtime.target_draws.load = lambda _cls, _tid, _kind: task  # the record as a forger would present it
-    out = runtime.target_draws.verify_draw(AUDITOR, tid)
+    (current,) = runtime.target_draws.rounds(AUDITOR, tid)["rounds"]
+    r = runtime.target_draws.read_round(AUDITOR, tid, current["round"])
+    r["record"]["selected"] = list(reversed(r["record"]["selected"]))  # the record as a forger would present it
+    out = runtime.target_draws.check_round(task, r)
     assert out["match"] is False and "selected" in out["first_difference"]
 
 

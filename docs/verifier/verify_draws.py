@@ -1,0 +1,311 @@
+#!/usr/bin/env python3
+"""Standalone verifier of dualrandom target draws: Python 3.11+, standard library only, this one file.
+
+    python3 verify_draws.py EXPORT.ndjson [--year 2024]      (or: ... < EXPORT.ndjson, with "-" for stdin)
+
+EXPORT.ndjson is the output of ``GET /api/v1/audit/export`` (one JSON event per line, in log order). For every
+follow-up draw (回访: its planned pool and quota) and every drawn round of every random task (of ``--year``,
+default all years), current and withdrawn, the verifier
+rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
+``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
+versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
+1 when any round does not reproduce (2 on unreadable input).
+
+What it does not check: the inspector teams (see "What is left" in docs/verifying-a-draw.md), and the
+quotas against the task's rules (the record's quotas are taken as recorded; the freeze event shows their basis).
+Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
+"""
+
+import argparse
+import hashlib
+import hmac
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+TARGET = "domain.directory:Target."
+DETAILS = "domain.directory:DirectoryEntry.DetailsUpdated"
+TASK = "domain.tasks.task:Task."
+POSITIVE_LIST = "positive_list"
+FOLLOW_UP = "domain.execution.followup:FollowUpRound."
+
+
+# -- the draw (docs/verifying-a-draw.md sections 1-8) ---------------------------------------------------------
+def nl(x: int) -> int:
+    """NL(x), section 7: fixed-point -log2(x / 2^64) with 64 fractional bits."""
+    n = x.bit_length() - 1
+    m, f = (x << (63 - n) if n <= 63 else 2**63), 0
+    for _ in range(64):
+        m, f = (m * m) >> 63, f << 1
+        if m >= 2**64:
+            m, f = m >> 1, f + 1
+    return ((64 - n) << 64) - f
+
+
+def pool_digest(ids: Iterable[str]) -> bytes:
+    return hashlib.sha256(b"\n".join(sorted(i.encode() for i in ids))).digest()
+
+
+def draw_seed(seed: bytes, shares: dict[str, bytes]) -> bytes:
+    """The seed-share rule (algorithm version 2): SHA-256("dualrandom-shares-v1" 0x00 seed S1 S2 ...)."""
+    if not shares:
+        return seed
+    parts = [b"dualrandom-shares-v1\x00", seed]
+    for dept in sorted(shares, key=lambda d: d.encode()):
+        parts += [b"\x00", dept.encode(), b"\x00", shares[dept]]
+    return hashlib.sha256(b"".join(parts)).digest()
+
+
+def redraw(seed: bytes, entropy: str, pool: list[tuple[str, str, int]], quotas: dict[str, int],
+           weighted: bool) -> tuple[str, dict[str, tuple[list[str], bool]]]:
+    """The pool digest (hex) and, per stratum, (selected ids in (rank, id) order, took_all)."""
+    digest = pool_digest(i for i, _, _ in pool)
+    key = hashlib.sha256(b"dualrandom-draw-v1\x00" + seed + b"\x00" + entropy.encode() + b"\x00" + digest).digest()
+
+    def rank(i: str) -> int:
+        return int.from_bytes(hmac.new(key, i.encode(), hashlib.sha256).digest()[:8], "big")
+
+    out: dict[str, tuple[list[str], bool]] = {}
+    for s in sorted({s for _, s, _ in pool}, key=str.encode):
+        members = [(i, w) for i, t, w in pool if t == s]
+        q = quotas.get(s, 0)
+        if q >= len(members):
+            rows = sorted((rank(i), i.encode(), i) for i, _ in members)
+            out[s] = ([r[2] for r in rows], True)
+            continue
+        ranked = sorted(
+            ((nl(2**64 - r) // w if weighted else 0), r, i.encode(), i) for i, w in members for r in [rank(i)]
+        )
+        out[s] = ([r[3] for r in sorted(ranked[:q], key=lambda r: r[1:3])], False)
+    return digest.hex(), out
+
+
+# -- the log ------------------------------------------------------------------------------------------------
+def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    last = -1
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        if not isinstance(item, dict) or not {"position", "aggregate_id", "topic", "data"} <= set(item):
+            raise ValueError(f"line {n}: not an export item")
+        if item["position"] <= last:
+            raise ValueError(f"line {n}: position {item['position']} after {last}: not in log order")
+        last = item["position"]
+        yield item
+
+
+class Log:
+    """Targets and tasks as the events applied so far say (docs/verifying-a-draw.md, "The pool")."""
+
+    def __init__(self) -> None:
+        self.targets: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, dict[str, Any]] = {}
+
+    def apply(self, ev: dict[str, Any]) -> None:
+        topic, oid, data = ev["topic"], ev["aggregate_id"], ev["data"]
+        if topic.startswith(TARGET):
+            kind = topic[len(TARGET):]
+            if kind == "Registered":
+                self.targets[oid] = json.loads(json.dumps(data["data"]))
+                return
+            t = self.targets[oid]
+            if kind == "Reclassified":
+                t["supervision_class"] = data["supervision_class"]
+            elif kind == "RiskClassChanged":
+                t["risk_class"] = data["risk_class"]
+            elif kind == "Tagged":
+                t["tags"] = [*t.get("tags", []), data["tag"]]
+            elif kind == "Untagged":
+                t["tags"] = [x for x in t.get("tags", []) if x != data["tag"]]
+            elif kind in ("Closed", "Deregistered", "Reactivated"):
+                t["status"] = {"Closed": "closed", "Deregistered": "deregistered", "Reactivated": "active"}[kind]
+        elif topic == DETAILS:
+            if oid in self.targets:
+                self.targets[oid].update(data["changes"])
+        elif topic.startswith(TASK):
+            kind = topic[len(TASK):]
+            if kind == "Opened":
+                items: list[str] = []
+                for d in sorted(data["participants"]):
+                    items.extend(i for i in data["participants"][d] if i not in items)
+                self.tasks[oid] = {"year": data["year"], "items": items, "scope": data["scope"],
+                                   "options": data["options"], "origin": data["origin"], "selected": None}
+            elif kind in ("SeedCommitted", "DrawWithdrawn"):
+                self.tasks[oid]["selected"] = None
+            elif kind == "TargetsDrawn":
+                self.tasks[oid]["selected"] = list(data["record"]["selected"])
+            elif kind == "TargetsDesignated":
+                self.tasks[oid]["selected"] = list(data["targets"])
+
+    def pool(self, task_id: str) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
+        """``[(id, stratum, weight)]`` of the task's pool, and its per-stratum sizes."""
+        task = self.tasks[task_id]
+        scope, options = task["scope"], task["options"]
+        excluded: set[str] = set()
+        if options.get("exclude_inspected_this_year"):
+            mine = set(task["items"])
+            for other, t in self.tasks.items():
+                if other != task_id and t["selected"] is not None and t["year"] == task["year"] \
+                        and mine & set(t["items"]):
+                    excluded.update(t["selected"])
+        weights = options.get("risk_weights") if options.get("weighted") else None
+        pool: list[tuple[str, str, int]] = []
+        for tid, data in self.targets.items():
+            if not admits(scope, data) or data.get("status", "active") != "active" or tid in excluded:
+                continue
+            stratum = f"{data['supervision_class']}/{data['risk_class']}"
+            pool.append((tid, stratum, (weights or {}).get(data["risk_class"], 1) if weights else 1))
+        sizes: dict[str, int] = {}
+        for _, s, _ in pool:
+            sizes[s] = sizes.get(s, 0) + 1
+        return pool, sizes
+
+
+def admits(scope: dict[str, Any], t: dict[str, Any]) -> bool:
+    """Each given scope field must hold; within a list any value matches; tags: at least one shared."""
+    if scope.get("county") and t.get("county") != scope["county"]:
+        return False
+    for field, attr in (("industries", "industry"), ("supervision_classes", "supervision_class"),
+                        ("risk_classes", "risk_class")):
+        if scope.get(field) and t.get(attr) not in scope[field]:
+            return False
+    return not scope.get("tags") or bool(set(scope["tags"]) & set(t.get("tags") or []))
+
+
+# -- checking one round -------------------------------------------------------------------------------------
+def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, str, int]],
+          sizes: dict[str, int]) -> str | None:
+    """The first difference between the recorded round and its re-run, or None."""
+    version = record.get("algorithm_version")
+    if record.get("algorithm") != "dualrandom-draw" or version not in (1, 2):
+        return f"algorithm: {record.get('algorithm')} v{version} is not dualrandom-draw v1 or v2"
+    seed = bytes.fromhex(record["seed"])
+    if len(seed) != 32:
+        return f"seed: {len(seed)} bytes, not 32"
+    if hashlib.sha256(seed).hexdigest() != record["commitment"]:
+        return "commitment: SHA-256 of the revealed seed is not the commitment"
+    shares = {d: bytes.fromhex(h) for d, h in (record.get("seed_shares") or {}).items()}
+    if (version == 2) != bool(shares):
+        return f"algorithm_version: {version} with {len(shares)} seed shares"
+    commitments = record.get("share_commitments") or {}
+    for d in sorted(set(shares) | set(commitments), key=str.encode):
+        if d not in shares or d not in commitments:
+            return f"seed_shares[{d!r}]: a share without its commitment or a commitment without its share"
+        if len(shares[d]) != 32 or hashlib.sha256(shares[d]).hexdigest() != commitments[d]:
+            return f"seed_shares[{d!r}]: SHA-256 of the share is not its commitment"
+    strata = record["strata"]
+    for name in sorted(set(sizes) | set(frozen.get("strata", {})), key=str.encode):
+        recorded = frozen.get("strata", {}).get(name, {}).get("pool_size", 0)
+        if recorded != sizes.get(name, 0):
+            return f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)}"
+    quotas = {s: v["quota"] for s, v in strata.items()}
+    digest, again = redraw(draw_seed(seed, shares), record.get("external_entropy", ""), pool, quotas,
+                           bool(record.get("weighted")))
+    if digest != record["pool_digest"] or digest != frozen.get("pool_digest"):
+        return f"pool_digest: recorded {record['pool_digest']}, recomputed {digest}"
+    for name in sorted(set(again) | set(strata), key=str.encode):
+        rec = strata.get(name)
+        if rec is None or name not in again:
+            return f"strata[{name!r}]: in one of the record and the pool only"
+        ids, took_all = again[name]
+        if bool(rec.get("took_all")) != took_all:
+            return f"strata[{name!r}].took_all: recorded {rec.get('took_all')}, recomputed {took_all}"
+        if rec.get("selected") != ids:
+            first = next((i for i, (a, b) in enumerate(zip(rec.get("selected", []), ids)) if a != b), None)
+            return f"strata[{name!r}].selected[{first}]: differs" if first is not None else \
+                f"strata[{name!r}].selected: recorded {len(rec.get('selected', []))} ids, recomputed {len(ids)}"
+    whole = [i for name in sorted(again, key=str.encode) for i in again[name][0]]
+    if record["selected"] != whole:
+        return "selected: not the strata's lists in stratum name order"
+    return None
+
+
+def check_follow_up(plan: dict[str, Any], record: dict[str, Any]) -> str | None:
+    """A follow-up draw (回访): the planned pool (its ids, one stratum ``all``) and quota, and the commitment
+    made when it was planned; the draw is the target draw's."""
+    if record.get("commitment") != plan["commitment"]:
+        return "commitment: the draw's is not the one made when the round was planned"
+    if record.get("strata", {}).get("all", {}).get("quota") != plan["quota"]:
+        return f"strata['all'].quota: recorded {record.get('strata', {}).get('all', {}).get('quota')}, " \
+               f"planned {plan['quota']}"
+    pool = [(i, "all", 1) for i in plan["pool"]]
+    frozen = {"pool_digest": pool_digest(plan["pool"]).hex(), "strata": {"all": {"pool_size": len(pool)}}}
+    return check(record, frozen, pool, {"all": len(pool)})
+
+
+def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tuple[str, int, str | None]]:
+    """``[(what, round, first difference or None)]`` for every drawn round of a task (``task <id>``) and every
+    follow-up draw (``follow-up <id>``), in log order of the draws."""
+    events = list(items)
+    frozen: dict[tuple[str, int], dict[str, Any]] = {}
+    by_position: dict[int, list[tuple[str, int]]] = {}
+    for ev in events:
+        if ev["topic"] == TASK + "PoolFrozen":
+            key = (ev["aggregate_id"], ev["data"]["round"])
+            frozen[key] = ev["data"]
+            by_position.setdefault(ev["data"]["position"], []).append(key)
+    pools: dict[tuple[str, int], tuple[list[tuple[str, str, int]], dict[str, int]]] = {}
+    log = Log()
+    pending = sorted(by_position)
+
+    def snapshot(upto: int) -> None:
+        while pending and pending[0] <= upto:
+            for key in by_position[pending.pop(0)]:
+                if key[0] in log.tasks:
+                    pools[key] = log.pool(key[0])
+
+    results: list[tuple[str, int, str | None]] = []
+    planned: dict[str, dict[str, Any]] = {}
+    for ev in events:
+        snapshot(ev["position"] - 1)  # a freeze at position p sees every event up to p, inclusive
+        log.apply(ev)
+        if ev["topic"] == FOLLOW_UP + "Planned":
+            planned[ev["aggregate_id"]] = ev["data"]
+        elif ev["topic"] == FOLLOW_UP + "Drawn":
+            plan = planned.get(ev["aggregate_id"])
+            if plan is None:
+                results.append((f"follow-up {ev['aggregate_id']}", 1, "planned: no Planned event before the draw"))
+            elif year is None or str(plan["period"]).startswith(str(year)):
+                results.append((f"follow-up {ev['aggregate_id']}", 1, check_follow_up(plan, ev["data"]["record"])))
+        elif ev["topic"] == TASK + "TargetsDrawn":
+            key = (ev["aggregate_id"], ev["data"]["round"])
+            if year is not None and log.tasks[key[0]]["year"] != year:
+                continue
+            record = ev["data"]["record"]
+            if key not in frozen or frozen[key]["position"] != record.get("freeze_position"):
+                results.append((f"task {key[0]}", key[1],
+                                "freeze_position: no freeze of this round at the recorded position"))
+            else:
+                results.append((f"task {key[0]}", key[1], check(record, frozen[key], *pools.get(key, ([], {})))))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Re-derive every pool and target draw of an audit export.")
+    parser.add_argument("export", help="the NDJSON of GET /api/v1/audit/export ('-': standard input)")
+    parser.add_argument("--year", type=int, default=None, help="only tasks of this year")
+    args = parser.parse_args(argv)
+    try:
+        if args.export == "-":
+            results = verify(read_export(sys.stdin), args.year)
+        else:
+            with open(args.export, encoding="utf-8") as f:
+                results = verify(read_export(f), args.year)
+    except (ValueError, KeyError, TypeError) as exc:
+        print(f"unreadable export: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    bad = 0
+    for what, round_, difference in results:
+        if difference is None:
+            print(f"OK        {what} round {round_}")
+        else:
+            bad += 1
+            print(f"MISMATCH  {what} round {round_}: {difference}")
+    print(f"{len(results)} rounds, {len(results) - bad} reproduce, {bad} do not")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The standalone verifier (docs/verifier/verify_draws.py, standard library only) run as a subprocess on the
+audit export of real draws made through the API (SQLite and PostgreSQL): every round reproduces, and a
+tampered export is rejected with the first difference."""
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from domain.access import SYSTEM
+from services.application import CommandContext
+from services.cli.demo import load_demo
+from services.runtime import Runtime
+from tests.e2e.test_http_draws import _items, _ok, _small_task
+
+VERIFIER = Path(__file__).resolve().parents[2] / "docs" / "verifier" / "verify_draws.py"
+
+
+@pytest.fixture
+def county(runtime: Runtime) -> Runtime:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    return runtime
+
+
+def _run(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-I", str(VERIFIER), str(path), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def _export(client: Any, auth: Any, tmp_path: Path, name: str = "export.ndjson") -> list[dict[str, Any]]:
+    r = client.get("/api/v1/audit/export", headers=auth("hj-audit", "auditor"))
+    assert r.status_code == 200, r.text
+    (tmp_path / name).write_text(r.text, encoding="utf-8")
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]
+
+
+def _write(tmp_path: Path, items: list[dict[str, Any]], name: str) -> Path:
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def _draws(county: Any, client: Any, auth: Any) -> None:
+    eeb = auth("hj-eeb", "planner")
+    targets = _ok(client.get("/api/v1/targets", params={"limit": 4}, headers=eeb))["items"]
+    # A county and an industry change before the freeze (DetailsUpdated), a reclassification, a tag, a closing.
+    admin = CommandContext(actor=SYSTEM)
+    county.app.update("target", uuid.UUID(targets[0]["id"]), {"county": "辉县市", "industry": "食品"}, admin)
+    county.app.update("target", uuid.UUID(targets[1]["id"]), {"supervision_class": "key", "tags": ["危化品"]}, admin)
+    county.app.update("target", uuid.UUID(targets[2]["id"]), {"status": "closed"}, admin)
+    first = _small_task(client, auth, "hj-eeb")  # round 1, then withdrawn and drawn again: round 2
+    _ok(client.post(f"/api/v1/tasks/{first['id']}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb))
+    for step, body in (("commitment", None), ("freeze", {}), ("draw", {"external_entropy": "福彩3D 2024059 3-1-4"})):
+        _ok(client.post(f"/api/v1/tasks/{first['id']}/{step}", json=body, headers=eeb))
+    items = list(_items(client, eeb, "hj-eeb").values())
+    case = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q3", "origin": "case", "reason": "在线监测数据异常", "participants": {"hj-eeb": items[:1]}}), 201)
+    _ok(client.post(f"/api/v1/tasks/{case['id']}/targets", json={"targets": [targets[3]["id"]]}, headers=eeb))
+    _small_task(client, auth, "hj-eeb", period="2024Q3",  # weighted, excluding what the others drew
+                scope={"county": "获嘉县"}, rules=[{"supervision_class": c, "min_ratio": "20%"}
+                                                  for c in ("key", "general", "special")],
+                options={"weighted": True, "risk_weights": {"A": 8, "B": 4, "C": 2, "D": 1}})
+
+
+def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(county, client, auth, tmp_path) -> None:
+    _draws(county, client, auth)
+    items = _export(client, auth, tmp_path)
+    ok = _run(tmp_path / "export.ndjson")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.count("OK ") == 3 and "3 rounds, 3 reproduce, 0 do not" in ok.stdout
+    assert _run(tmp_path / "export.ndjson", "--year", "2023").stdout.startswith("0 rounds")
+
+    drawn = [i for i in items if i["topic"] == "domain.tasks.task:Task.TargetsDrawn"]
+    # 1. One selected id replaced in the last draw's record.
+    tampered = json.loads(json.dumps(items))
+    record = next(i for i in tampered if i["position"] == drawn[-1]["position"])["data"]["record"]
+    stratum = next(s for s, v in sorted(record["strata"].items()) if v["selected"] and not v["took_all"])
+    record["strata"][stratum]["selected"][0] = str(uuid.uuid4())
+    bad = _run(_write(tmp_path, tampered, "selection.ndjson"))
+    assert bad.returncode == 1 and f"strata[{stratum!r}].selected[0]" in bad.stdout, bad.stdout
+    # 2. A DetailsUpdated before the freezes removed from the log: a target comes back into the pools.
+    details = next(i for i in items if i["topic"] == "domain.directory:DirectoryEntry.DetailsUpdated"
+                   and i["data"]["changes"].get("county") == "辉县市")
+    bad = _run(_write(tmp_path, [i for i in items if i is not details], "details.ndjson"))
+    assert bad.returncode == 1 and "pool_size: frozen" in bad.stdout, bad.stdout
+    # 3. Another seed revealed than the one committed.
+    tampered = json.loads(json.dumps(items))
+    next(i for i in tampered if i["position"] == drawn[0]["position"])["data"]["record"]["seed"] = "00" * 32
+    bad = _run(_write(tmp_path, tampered, "seed.ndjson"))
+    assert bad.returncode == 1 and "commitment" in bad.stdout and bad.stdout.count("OK ") == 2
+    # 4. Not an export at all.
+    (tmp_path / "junk.ndjson").write_text("[1, 2]\n", encoding="utf-8")
+    assert _run(tmp_path / "junk.ndjson").returncode == 2
+
+
+def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(county, client, auth, tmp_path) -> None:
+    from tests.e2e.test_http_execution import _enter, _one_department
+
+    _, visits, items = _one_department(client, auth, period="2024Q2")
+    for v in visits[:11]:
+        _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+    eeb = auth("hj-eeb", "planner")
+    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={"external_entropy": "福彩3D-2024150"},
+                    headers=eeb))
+    items_ = _export(client, auth, tmp_path)
+    ok = _run(tmp_path / "export.ndjson", "--year", "2024")
+    assert ok.returncode == 0 and f"OK        follow-up {planned['id']} round 1" in ok.stdout, ok.stdout
+    tampered = json.loads(json.dumps(items_))
+    plan = next(i for i in tampered if i["topic"] == "domain.execution.followup:FollowUpRound.Planned")
+    plan["data"]["pool"] = plan["data"]["pool"][1:]  # one inspected target left out of the pool
+    bad = _run(_write(tmp_path, tampered, "follow_up.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool_digest: recorded" \
+        in bad.stdout, bad.stdout

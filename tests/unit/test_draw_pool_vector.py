@@ -1,0 +1,175 @@
+"""The pool and seed-share test vectors of docs/verifying-a-draw.md, checked against the server's pool fold
+(domain/draw/pool.py, fed domain events) and against the standalone verifier (docs/verifier/verify_draws.py,
+fed the same history as export items): both must give the documented pool and digests."""
+
+import hashlib
+import importlib.util
+import re
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.directory import Target
+from domain.draw.pool import PoolLog
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = (ROOT / "docs" / "verifying-a-draw.md").read_text(encoding="utf-8")
+_spec = importlib.util.spec_from_file_location("verify_draws", ROOT / "docs" / "verifier" / "verify_draws.py")
+assert _spec is not None and _spec.loader is not None
+verifier: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(verifier)
+
+CODES = ["91410724MA00000001", "91410724MA00000002", "91410724MA00000003", "91410724MA00000004",
+         "91410724MA00000005", "91410724MA00000006"]
+SCOPE = {"county": "获嘉县", "supervision_classes": ["key", "general"], "tags": []}
+OPTIONS = {"exclude_inspected_this_year": True, "weighted": False, "risk_weights": {"A": 1, "B": 1, "C": 1, "D": 1}}
+
+
+def _data(code: str, sc: str, rc: str) -> dict[str, Any]:
+    return {"credit_code": code, "name": "获嘉县示例公司", "address": "", "county": "获嘉县", "industry": "化工",
+            "supervision_class": sc, "risk_class": rc, "tags": [], "status": "active"}
+
+
+HISTORY: list[tuple[int, str, dict[str, Any]]] = [  # (target index, event, data): the documented history
+    (0, "Registered", _data(CODES[0], "key", "A")),
+    (1, "Registered", _data(CODES[1], "key", "B")),
+    (2, "Registered", _data(CODES[2], "general", "B")),
+    (3, "Registered", _data(CODES[3], "general", "C")),
+    (4, "Registered", _data(CODES[4], "special", "A")),
+    (5, "Registered", _data(CODES[5], "general", "D")),
+    (1, "DetailsUpdated", {"changes": {"county": "辉县市"}}),  # out of the county
+    (2, "Closed", {}),  # closed
+    (4, "Reclassified", {"supervision_class": "key", "previous": "special"}),  # now in scope
+    (3, "Tagged", {"tag": "positive_list"}),  # stays, off-site first
+    (5, "RiskClassChanged", {"risk_class": "A", "previous": "D"}),  # stratum general/A
+]
+OTHER_DRAW = 0  # another task of 2024 with a shared item drew target 0: excluded
+
+
+def _ids() -> list[str]:
+    return [str(Target.create_id({"credit_code": c})) for c in CODES]
+
+
+def _server_pool() -> Any:
+    ids = _ids()
+    targets: dict[int, Target] = {}
+    events: list[Any] = []
+    for i, kind, data in HISTORY:
+        if kind == "Registered":
+            targets[i] = Target(data=data)
+        elif kind == "DetailsUpdated":
+            targets[i]._update_details(data["changes"])
+        elif kind == "Closed":
+            targets[i]._close()
+        elif kind == "Reclassified":
+            targets[i]._reclassify(data["supervision_class"], data["previous"])
+        elif kind == "Tagged":
+            targets[i]._tag(data["tag"])
+        elif kind == "RiskClassChanged":
+            targets[i]._change_risk(data["risk_class"], data["previous"])
+        events.extend(targets[i].collect_events())
+    log = PoolLog().apply_all(events)
+    other = SimpleNamespace(id=uuid.uuid4(), year=2024, items=["item-1"], draw={"record": {}},
+                            selected=[ids[OTHER_DRAW]])  # another task's current draw, as the tasks fold keeps it
+    log.tasks[other.id] = other  # type: ignore[assignment]
+    return log.pool("mine", 2024, ["item-1"], SCOPE, OPTIONS)
+
+
+def _export_items() -> list[dict[str, Any]]:
+    ids = _ids()
+    items: list[dict[str, Any]] = []
+    for n, (i, kind, data) in enumerate(HISTORY, start=1):
+        topic = ("domain.directory:DirectoryEntry.DetailsUpdated" if kind == "DetailsUpdated"
+                 else f"domain.directory:Target.{kind}")
+        payload = {"data": data} if kind == "Registered" else data
+        items.append({"position": n, "aggregate_id": ids[i], "topic": topic, "data": payload})
+    other = str(uuid.uuid4())
+    items.append({"position": 20, "aggregate_id": other, "topic": "domain.tasks.task:Task.Opened", "data": {
+        "year": 2024, "participants": {"hj-eeb": ["item-1"]}, "scope": {}, "options": {}, "origin": "ad_hoc"}})
+    items.append({"position": 21, "aggregate_id": other, "topic": "domain.tasks.task:Task.TargetsDrawn",
+                  "data": {"round": 1, "record": {"selected": [ids[OTHER_DRAW]]}}})
+    items.append({"position": 22, "aggregate_id": "mine", "topic": "domain.tasks.task:Task.Opened", "data": {
+        "year": 2024, "participants": {"hj-eeb": ["item-1"]}, "scope": SCOPE, "options": OPTIONS,
+        "origin": "ad_hoc"}})
+    return items
+
+
+def _documented(name: str) -> str:
+    found = re.search(rf"{name}: `([0-9a-f]{{64}})`", SPEC)
+    assert found, f"the spec publishes no {name}"
+    return found.group(1)
+
+
+def test_the_pool_vector_is_what_the_server_and_the_verifier_compute() -> None:
+    ids = _ids()
+    expected = sorted([ids[3], ids[4], ids[5]])  # 0 excluded, 1 moved away, 2 closed
+    pool = _server_pool()
+    assert [r.id for r in pool.rows] == expected
+    assert {r.id: r.stratum for r in pool.rows} == {ids[3]: "general/C", ids[4]: "key/A", ids[5]: "general/A"}
+    assert pool.off_site_first == {ids[3]}
+    assert pool.excluded == {"inactive": 1, "inspected_this_year": 1}
+    assert pool.in_scope == {("key", "A"): 2, ("general", "C"): 1, ("general", "A"): 1}
+    log = verifier.Log()
+    for item in _export_items():
+        log.apply(item)
+    rows, sizes = log.pool("mine")
+    assert sorted(r[0] for r in rows) == expected
+    assert sizes == {"general/C": 1, "key/A": 1, "general/A": 1}
+    digest = hashlib.sha256("\n".join(expected).encode()).hexdigest()
+    assert verifier.pool_digest(expected).hex() == digest == _documented("pool vector digest")
+    for i, code in enumerate(CODES):
+        assert f"`{code}` → `{ids[i]}`" in SPEC
+
+
+SHARE_SEED = bytes(range(32))
+SHARES = {"hj-eeb": bytes([0xEE]) * 32, "hj-amr": bytes([0xAA]) * 32}
+
+
+def test_the_seed_share_vector() -> None:
+    expected = hashlib.sha256(b"dualrandom-shares-v1\x00" + SHARE_SEED + b"\x00hj-amr\x00" + SHARES["hj-amr"]
+                              + b"\x00hj-eeb\x00" + SHARES["hj-eeb"]).hexdigest()
+    assert verifier.draw_seed(SHARE_SEED, SHARES).hex() == expected == _documented("shares_seed")
+    assert verifier.draw_seed(SHARE_SEED, {}) == SHARE_SEED
+    from domain.draw import sampler
+
+    if hasattr(sampler, "draw_seed"):  # the server's one function (added with the seed shares)
+        assert sampler.draw_seed(SHARE_SEED, SHARES).hex() == expected
+
+
+@given(st.dictionaries(st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=6),
+                       st.binary(min_size=32, max_size=32), max_size=4))
+def test_shares_are_taken_in_utf8_byte_order_whatever_the_mapping_order(shares: dict[str, bytes]) -> None:
+    reordered = dict(reversed(list(shares.items())))
+    assert verifier.draw_seed(SHARE_SEED, shares) == verifier.draw_seed(SHARE_SEED, reordered)
+
+
+def _v2_round() -> tuple[dict[str, Any], dict[str, Any], list[tuple[str, str, int]], dict[str, int]]:
+    """A version-2 record as the server makes it: the sampler keyed with the shares' seed."""
+    from domain.draw.sampler import Candidate, draw
+
+    pool = [(str(uuid.UUID(int=i)), "key/A" if i % 3 else "general/B", 1) for i in range(1, 31)]
+    sizes = {"key/A": 20, "general/B": 10}
+    result = draw(verifier.draw_seed(SHARE_SEED, SHARES), "福彩3D 2024059 3-1-4",
+                  [Candidate(i, s, w) for i, s, w in pool], {"key/A": 5, "general/B": 2})
+    record = {**result.as_record(), "seed": SHARE_SEED.hex(), "commitment": hashlib.sha256(SHARE_SEED).hexdigest(),
+              "algorithm_version": 2, "seed_shares": {d: s.hex() for d, s in SHARES.items()},
+              "share_commitments": {d: hashlib.sha256(s).hexdigest() for d, s in SHARES.items()}}
+    frozen = {"pool_digest": record["pool_digest"], "strata": {s: {"pool_size": n} for s, n in sizes.items()}}
+    return record, frozen, pool, sizes
+
+
+def test_the_verifier_reproduces_a_version_2_draw_and_names_a_bad_share() -> None:
+    record, frozen, pool, sizes = _v2_round()
+    assert verifier.check(record, frozen, pool, sizes) is None
+    bad = {**record, "seed_shares": {**record["seed_shares"], "hj-amr": "bb" * 32}}
+    assert verifier.check(bad, frozen, pool, sizes).startswith("seed_shares['hj-amr']")
+    missing = {**record, "seed_shares": {"hj-eeb": record["seed_shares"]["hj-eeb"]}}
+    assert verifier.check(missing, frozen, pool, sizes).startswith("seed_shares['hj-amr']")
+    assert verifier.check({**record, "algorithm_version": 1}, frozen, pool, sizes).startswith("algorithm_version")
+    # The same shares keyed as version 1 (shares ignored) select other targets: the shares matter.
+    as_v1 = {**record, "algorithm_version": 1, "seed_shares": {}, "share_commitments": {}}
+    assert verifier.check(as_v1, frozen, pool, sizes) is not None
