@@ -37,7 +37,10 @@ ALGORITHM = "dualrandom-draw"
 ALGORITHM_VERSION = 1
 
 SEED_BYTES = 32
+SHARE_BYTES = 32
 KEY_LABEL = b"dualrandom-draw-v1"
+SHARES_LABEL = b"dualrandom-shares-v1"
+SHARES_ALGORITHM_VERSION = 2  # the version a draw record carries when its seed was combined with shares
 MAX_WEIGHT = 1_000_000
 RANK_BITS = 64
 FRACTION_BITS = 64
@@ -146,6 +149,49 @@ def commitment(seed: bytes) -> str:
     """Lowercase hex SHA-256 of the 32-byte seed: published before the pool is frozen."""
     _check_seed(seed)
     return hashlib.sha256(seed).hexdigest()
+
+
+def share_commitment(share: bytes) -> str:
+    """Lowercase hex SHA-256 of a department's 32-byte seed share: committed before the pool is frozen."""
+    _check_share("share", share)
+    return hashlib.sha256(share).hexdigest()
+
+
+def draw_seed(seed: bytes, shares: Mapping[str, bytes]) -> bytes:
+    """The seed the draw key uses: the server's ``seed`` itself when there is no share, otherwise
+
+    ``SHA-256("dualrandom-shares-v1" 0x00 seed S1 S2 ...)`` with ``Si = 0x00 UTF-8(department code) 0x00
+    share`` (32 raw bytes), the departments in ascending order of their codes' UTF-8 bytes. A code is a
+    non-empty text without U+0000 (so the bytes are unambiguous); every share is 32 bytes.
+    """
+    _check_seed(seed)
+    if not isinstance(shares, Mapping):
+        raise InvalidInputError([FieldProblem("seed_shares", "type", "must map department codes to shares")])
+    if not shares:
+        return bytes(seed)
+    problems: list[FieldProblem] = []
+    encoded: list[tuple[bytes, bytes]] = []
+    for code, share in shares.items():
+        try:
+            code_bytes = code.encode("utf-8") if isinstance(code, str) else b""
+        except UnicodeEncodeError:
+            code_bytes = b""
+        if not code_bytes or b"\x00" in code_bytes:
+            problems.append(FieldProblem("seed_shares", "department",
+                                         f"department code {code!r} must be non-empty UTF-8 text without U+0000"))
+            continue
+        if not isinstance(share, bytes) or len(share) != SHARE_BYTES:
+            got = f"{len(share)} bytes" if isinstance(share, bytes) else type(share).__name__
+            problems.append(FieldProblem("seed_shares", "format",
+                                         f"share of {code!r} must be {SHARE_BYTES} bytes, got {got}"))
+            continue
+        encoded.append((code_bytes, share))
+    if problems:
+        raise InvalidInputError(problems)
+    h = hashlib.sha256(SHARES_LABEL + b"\x00" + seed)
+    for code_bytes, share in sorted(encoded):
+        h.update(b"\x00" + code_bytes + b"\x00" + share)
+    return h.digest()
 
 
 def pool_digest(candidate_ids: Iterable[str]) -> str:
@@ -529,6 +575,12 @@ def _check_seed(seed: bytes) -> None:
     if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
         got = f"{len(seed)} bytes" if isinstance(seed, bytes) else type(seed).__name__
         raise InvalidInputError([FieldProblem("seed", "format", f"must be {SEED_BYTES} bytes, got {got}")])
+
+
+def _check_share(field: str, share: bytes) -> None:
+    if not isinstance(share, bytes) or len(share) != SHARE_BYTES:
+        got = f"{len(share)} bytes" if isinstance(share, bytes) else type(share).__name__
+        raise InvalidInputError([FieldProblem(field, "format", f"must be {SHARE_BYTES} bytes, got {got}")])
 
 
 def _entropy_bytes(external_entropy: str) -> bytes:

@@ -1,0 +1,75 @@
+"""Seed shares of joint tasks: ``draw_seed`` combines the server's seed with every department's share."""
+
+import hashlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.draw.sampler import draw_seed, share_commitment
+from domain.errors import InvalidInputError
+
+# -- the test vector (also in docs/plans-tasks-and-draws.md) -------------------------------------------------
+VECTOR_SEED = bytes(range(32))
+VECTOR_SHARES = {"市场监管": bytes([0x22]) * 32, "工信": bytes([0x11]) * 32}
+VECTOR_SHARES_SEED = "0a7173544412b9a2bb03e038997be8ba71cf79396b3a93616f09360b7eab4a75"
+VECTOR_COMMITMENT_11 = "02d449a31fbb267c8f352e9968a79e3e5fc95c1bbeaa502fd6454ebde5a4bedc"
+
+
+def reference(seed: bytes, shares: dict[str, bytes]) -> bytes:
+    """The rule as written in the brief, independently of the implementation."""
+    data = b"dualrandom-shares-v1" + b"\x00" + seed
+    for code in sorted(shares, key=lambda c: c.encode("utf-8")):
+        data += b"\x00" + code.encode("utf-8") + b"\x00" + shares[code]
+    return hashlib.sha256(data).digest()
+
+
+def test_vector() -> None:
+    assert draw_seed(VECTOR_SEED, VECTOR_SHARES).hex() == VECTOR_SHARES_SEED
+    assert share_commitment(bytes([0x11]) * 32) == VECTOR_COMMITMENT_11
+    # 工 (U+5DE5) sorts before 市 (U+5E02): the order of the mapping does not matter
+    assert draw_seed(VECTOR_SEED, dict(reversed(list(VECTOR_SHARES.items())))).hex() == VECTOR_SHARES_SEED
+
+
+def test_no_share_leaves_the_seed_unchanged() -> None:
+    assert draw_seed(VECTOR_SEED, {}) == VECTOR_SEED
+
+
+codes = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=6)
+shares_st = st.dictionaries(codes, st.binary(min_size=32, max_size=32), min_size=1, max_size=4)
+
+
+@given(seed=st.binary(min_size=32, max_size=32), shares=shares_st)
+def test_matches_the_written_rule(seed: bytes, shares: dict[str, bytes]) -> None:
+    assert draw_seed(seed, shares) == reference(seed, shares)
+
+
+@given(seed=st.binary(min_size=32, max_size=32), shares=shares_st, flip=st.integers(0, 255))
+def test_every_share_changes_the_seed(seed: bytes, shares: dict[str, bytes], flip: int) -> None:
+    code = sorted(shares)[0]
+    changed = dict(shares)
+    share = bytearray(shares[code])
+    share[flip % 32] ^= 0x01
+    changed[code] = bytes(share)
+    assert draw_seed(seed, changed) != draw_seed(seed, shares)
+    assert draw_seed(seed, shares) != seed
+
+
+@pytest.mark.parametrize(
+    ("shares", "rule"),
+    [
+        ({"工信": b"\x00" * 31}, "format"),
+        ({"": b"\x00" * 32}, "department"),
+        ({"a\x00b": b"\x00" * 32}, "department"),
+        ({"工信": "00" * 32}, "format"),
+    ],
+)
+def test_refusals(shares: dict[str, bytes], rule: str) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        draw_seed(VECTOR_SEED, shares)
+    assert [p.rule for p in caught.value.problems] == [rule]
+
+
+def test_seed_must_be_32_bytes() -> None:
+    with pytest.raises(InvalidInputError):
+        draw_seed(b"\x00" * 31, {"工信": b"\x00" * 32})
