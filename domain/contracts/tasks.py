@@ -101,6 +101,12 @@ class TaskOpenedV1(Message, frozen=True):
     options: dict[str, Any]
 
 
+@contract(Task.OverlapDeclared)
+class TaskOverlapDeclaredV1(Message, frozen=True):
+    overlaps: list[dict[str, str]]
+    reason: str
+
+
 @contract(Task.PoolFrozen)
 class TaskPoolFrozenV1(Message, frozen=True):
     round: int

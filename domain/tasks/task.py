@@ -183,6 +183,8 @@ class Task(Aggregate):
     draw: dict[str, Any] | None
     teams: dict[str, dict[str, Any]]
     withdrawn: list[dict[str, Any]]
+    overlaps: list[dict[str, str]]
+    overlap_reason: str
 
     class Opened(Aggregate.Created):
         number: str
@@ -204,6 +206,13 @@ class Task(Aggregate):
 
         round: int
         commitment: str
+
+    class OverlapDeclared(Aggregate.Event):
+        """The task overlaps current random tasks (``domain.tasks.overlap``), declared when it was opened:
+        each one's id, number, name and period, and why a second draw over the same ground is needed."""
+
+        overlaps: list[dict[str, str]]
+        reason: str
 
     class PoolFrozen(Aggregate.Event):
         """The candidate pool as of log position ``position``: digest, per-stratum sizes and quotas."""
@@ -354,6 +363,8 @@ class Task(Aggregate):
         self.draw = None
         self.teams = {}
         self.withdrawn = []
+        self.overlaps = []
+        self.overlap_reason = ""
 
     # -- what the rest of the system reads --------------------------------------------------------
     @property
@@ -392,6 +403,16 @@ class Task(Aggregate):
             raise TaskStateError(f"{rule}; the task is {self.state}")
 
     # -- commands -----------------------------------------------------------------------------------
+    def declare_overlaps(self, overlaps: Sequence[Mapping[str, str]], reason: str) -> None:
+        """Record the current random tasks this one overlaps and why (see ``domain.tasks.overlap``)."""
+        why = reason.strip() if isinstance(reason, str) else ""
+        if not overlaps:
+            return
+        if not why:
+            raise InvalidInputError([FieldProblem("overlap_reason", "required",
+                                                  "a task that overlaps current random tasks records why")])
+        self._overlaps(overlaps=[dict(o) for o in overlaps], reason=why)
+
     def commit_seed(self, commitment: str) -> int:
         """Start a round with the seed's SHA-256; returns the round number."""
         if self.state != "open":
@@ -506,6 +527,11 @@ class Task(Aggregate):
         self.draw = None
         self.teams = {}
         self.state = "committed"
+
+    @event(OverlapDeclared)
+    def _overlaps(self, overlaps: list[dict[str, str]], reason: str) -> None:
+        self.overlaps = copy.deepcopy(overlaps)
+        self.overlap_reason = reason
 
     @event(PoolFrozen)
     def _freeze(

@@ -173,6 +173,11 @@ class TaskView(msgspec.Struct, kw_only=True):
     commitment: str | None
     frozen: Json | None
     withdrawn: list[Json]
+    overlaps: Annotated[
+        list[dict[str, str]],
+        doc("current random tasks this one overlaps, declared when it was opened: id, number, name, period"),
+    ] = []
+    overlap_reason: Annotated[str, doc("why a second draw over the same ground was needed ('' when none)")] = ""
     drawn: int
     teams_drawn: list[str]
 
@@ -527,6 +532,12 @@ class TaskCreate(_In):
     origin: Annotated[str | Unset, doc("`case` for a case-triggered task (个案检查)", enum=ORIGINS)] = UNSET
     reason: Annotated[str | Unset, doc("required for ad hoc and case-triggered tasks")] = UNSET
     name: Annotated[str | Unset, doc("the task's name by the naming rule (新乡市+县区+部门+时间+任务类型); generated when omitted")] = UNSET
+    overlaps: Annotated[
+        list[str] | Unset,
+        doc("ids of the current random tasks this one overlaps (same department and items, a common month and "
+            "scope): a random task overlapping any is refused (409) unless it names them all"),
+    ] = UNSET
+    overlap_reason: Annotated[str | Unset, doc("why the overlapping draw is needed; required with `overlaps`")] = UNSET
 
 
 class Freeze(_In):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from domain.draw.matching import InsufficientInspectorsError
 from domain.draw.sampler import EmptyPoolError
 from domain.errors import InvalidInputError, PermissionDeniedError
+from domain.tasks.overlap import OverlapError
 from domain.tasks.task import TaskStateError
 from tests.support.builders import a_target
 from tests.support.projections import assert_rebuild_equals_live
@@ -21,9 +22,14 @@ KEY_ONLY = [{"supervision_class": "key", "min_ratio": "50%"}, {"supervision_clas
 
 
 def _open(rt: Any, county: Any, **extra: Any) -> uuid.UUID:
+    """Open a task; the overlaps with earlier tasks of these tests (same item, period and scope) are declared."""
     data = {"period": "2024Q2", "reason": "专项检查", "participants": {"hj-eeb": county.items["hj-eeb"][:1]},
             "rules": KEY_ONLY, "scope": {"county": "获嘉县"}, **extra}
-    return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    try:
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    except OverlapError as exc:
+        data = {**data, "overlaps": [f.id for f in exc.undeclared], "overlap_reason": "测试：同一事项再次抽取"}
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
 
 
 def _draw(rt: Any, tid: uuid.UUID, entropy: str = "") -> dict[str, Any]:
@@ -73,6 +79,7 @@ def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> N
     second = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
     _draw(runtime, second)
     a, b = runtime.task_opening.task(first), runtime.task_opening.task(second)
+    assert [o["id"] for o in b.overlaps] == [str(first)]  # declared, since it overlaps the first
     assert county.targets[0] not in a.selected + b.selected
     assert a.selected and not set(a.selected) & set(b.selected)
     assert drawn_first is not None
