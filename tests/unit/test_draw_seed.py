@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.draw.sampler import draw_seed, share_commitment
+from domain.draw.sampler import Candidate, draw, draw_seed, share_commitment, verify
 from domain.errors import InvalidInputError
 
 # -- the test vector (also in docs/plans-tasks-and-draws.md) -------------------------------------------------
@@ -73,3 +73,36 @@ def test_refusals(shares: dict[str, bytes], rule: str) -> None:
 def test_seed_must_be_32_bytes() -> None:
     with pytest.raises(InvalidInputError):
         draw_seed(b"\x00" * 31, {"工信": b"\x00" * 32})
+
+
+# -- a draw with shares: version 2, its key from draw_seed, verified with the shares -----------------------
+def _pool() -> list[Candidate]:
+    return [Candidate(f"t{i:02d}", "key/A" if i % 2 else "general/B") for i in range(20)]
+
+
+def test_a_draw_with_shares_is_version_2_and_verifies() -> None:
+    quotas = {"key/A": 3, "general/B": 4}
+    plain = draw(VECTOR_SEED, "581", _pool(), quotas)
+    shared = draw(VECTOR_SEED, "581", _pool(), quotas, shares=VECTOR_SHARES)
+    record = shared.as_record()
+    assert plain.algorithm_version == 1 and plain.as_record()["seed_shares"] == {}
+    assert record["algorithm_version"] == 2
+    assert record["seed_shares"] == {d: s.hex() for d, s in VECTOR_SHARES.items()}
+    assert record["share_commitments"]["工信"] == VECTOR_COMMITMENT_11
+    # the shares seed stands where the seed stood in version 1: same selection as a v1 draw with that seed
+    combined = draw(draw_seed(VECTOR_SEED, VECTOR_SHARES), "581", _pool(), quotas)
+    assert shared.selected == combined.selected
+    assert verify(record, _pool()).match
+    assert verify(plain.as_record(), _pool()).match
+
+
+def test_a_changed_share_or_commitment_is_the_first_difference() -> None:
+    record = draw(VECTOR_SEED, "581", _pool(), {"key/A": 3, "general/B": 4}, shares=VECTOR_SHARES).as_record()
+    other = {**record, "seed_shares": {**record["seed_shares"], "工信": "33" * 32}}
+    assert (verify(other, _pool()).first_difference or "").startswith("share_commitments['工信']")
+    both = {**other, "share_commitments": {**record["share_commitments"], "工信": hashlib.sha256(b"\x33" * 32).hexdigest()}}
+    outcome = verify(both, _pool())
+    assert not outcome.match and (outcome.first_difference or "").startswith(("strata[", "selected"))
+    assert (verify({**record, "algorithm_version": 1}, _pool()).first_difference or "").startswith("algorithm_version")
+    assert (verify({**record, "seed_shares": {}, "share_commitments": {}}, _pool()).first_difference
+            or "").startswith("algorithm_version")
