@@ -123,6 +123,27 @@ class TaskSeedCommittedV1(Message, frozen=True):
     commitment: str
 
 
+@contract(Task.SeedCommitted)
+class TaskSeedCommittedV2(Message, frozen=True):
+    round: int
+    commitment: str
+    entropy_source: str
+
+
+@contract(Task.ShareCommitted)
+class TaskShareCommittedV1(Message, frozen=True):
+    round: int
+    department: str
+    commitment: str
+
+
+@contract(Task.ShareRevealed)
+class TaskShareRevealedV1(Message, frozen=True):
+    round: int
+    department: str
+    share: str
+
+
 @contract(Task.TargetsDesignated)
 class TaskTargetsDesignatedV1(Message, frozen=True):
     round: int

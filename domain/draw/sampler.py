@@ -375,7 +375,7 @@ def draw(
         seed=bytes(seed),
         external_entropy=external_entropy,
         weighted=bool(weighted),
-        seed_shares={d: bytes(shares[d]) for d in sorted(shares or {})},
+        seed_shares={d: bytes(v) for d, v in sorted((shares or {}).items())},
     )
 
 
@@ -417,11 +417,11 @@ def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[C
                                     f"(v{SHARES_ALGORITHM_VERSION} exactly when there are shares)")
     for department in sorted(set(shares) | set(share_commitments)):
         share = shares.get(department)
-        revealed = hashlib.sha256(share).hexdigest() if share is not None else None
-        if revealed != share_commitments.get(department):
+        share_hash = hashlib.sha256(share).hexdigest() if share is not None else None
+        if share_hash != share_commitments.get(department):
             return VerifyOutcome(False, f"share_commitments[{department!r}]: recorded "
                                         f"{share_commitments.get(department)}, SHA-256 of the revealed share "
-                                        f"is {revealed}")
+                                        f"is {share_hash}")
     again: DrawResult | None = None
     try:  # the re-run computes the pool digest and sizes too; without it they are computed on their own
         again = draw(seed, entropy, candidates, quotas, weighted=weighted, shares=shares)

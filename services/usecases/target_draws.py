@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.access import Actor
 from domain.directory import Target
+from domain.draw.entropy import check_draw_entropy
 from domain.draw.sampler import (
     Candidate,
     CandidateColumns,
@@ -35,7 +36,7 @@ from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.merging import require_redraw_allowed
 from domain.tasks.pool import Pool, build_pool, inspected_this_year
 from domain.tasks.strata import frozen_strata
-from domain.tasks.task import Task, TaskStateError
+from domain.tasks.task import DrawNotReadyError, Task, TaskStateError
 from projections.aggregate_rows import split_bars
 from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
@@ -84,20 +85,39 @@ class TargetDraws(UseCase):
     def setup(self) -> None:
         seeds_metadata.create_all(self.engine)
 
-    def commit(self, ctx: CommandContext, tid: uuid.UUID) -> Done:
+    def commit(self, ctx: CommandContext, tid: uuid.UUID, entropy_source: str = "") -> Done:
+        """Commit to a secret seed and declare the public source of the draw's external entropy."""
         task = self.load(Task, tid, "task")
         access.require_lead(ctx.actor, task.lead)
         if task.origin == "case":
             raise TaskStateError("a case-triggered task (个案检查) has designated targets, not a random draw")
         seed = secrets.token_bytes(32)
-        round_ = task.commit_seed(commitment(seed))
+        round_ = task.commit_seed(commitment(seed), entropy_source)
         with self.engine.begin() as conn:
             conn.execute(
                 draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
             )
             conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
         position = self.app.record(ctx, "commit_draw_seed", task)
-        return self.done(task, position, round=round_, commitment=task.commitment)
+        return self.done(task, position, round=round_, commitment=task.commitment,
+                         entropy_source=task.entropy_source, shares_needed=task.missing_share_commitments())
+
+    def commit_share(self, ctx: CommandContext, tid: uuid.UUID, department: str, share_commitment: str) -> Done:
+        """A joint task's participating department commits to its seed share (before the freeze)."""
+        task = self.load(Task, tid, "task")
+        access.require_share_holder(ctx.actor, department)
+        task.commit_share(department, share_commitment)
+        position = self.app.record(ctx, "commit_seed_share", task)
+        return self.done(task, position, round=task.round, department=department,
+                         shares_needed=task.missing_share_commitments())
+
+    def reveal_share(self, ctx: CommandContext, tid: uuid.UUID, department: str, share: str) -> Done:
+        """The department reveals its share (after the freeze); it must hash to its commitment."""
+        task = self.load(Task, tid, "task")
+        access.require_share_holder(ctx.actor, department)
+        task.reveal_share(department, share)
+        position = self.app.record(ctx, "reveal_seed_share", task)
+        return self.done(task, position, round=task.round, department=department, shares_missing=task.missing_shares())
 
     def freeze(self, ctx: CommandContext, tid: uuid.UUID, quotas: Mapping[str, int] | None = None) -> Done:
         task = self.load(Task, tid, "task")
@@ -158,19 +178,30 @@ class TargetDraws(UseCase):
         weights = task.options["risk_weights"] if task.options["weighted"] else None
         return build_pool(candidates, task.scope, excluded_ids=excluded, weights=weights)
 
-    def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
+    def draw_targets(
+        self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "", entropy_source: str = ""
+    ) -> Done:
+        """Reveal the seed and draw: only with entropy for the declared source, and (joint tasks) once every
+        participating department revealed its seed share."""
         self.fresh()
         task = self.load(Task, tid, "task")
         access.require_lead(ctx.actor, task.lead)
         if task.state != "frozen":
             task.require_state("frozen", "the draw comes after the pool is frozen")
+        external_entropy = check_draw_entropy(task.entropy_source, entropy_source, external_entropy)
+        missing = task.missing_shares()
+        if missing:
+            raise DrawNotReadyError(
+                f"every participating department reveals its seed share before the draw; missing: {', '.join(missing)}",
+                "shares")
+        shares = {d: bytes.fromhex(h) for d, h in task.seed_shares.items()}
         seed = self._seed(tid, task.round)
         frozen = task.frozen or {}
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
         quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
         rows = cast(Sequence[Candidate], pool.rows)  # the columns read as the rows they stand for
-        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]))
-        record = {**result.as_record(), "freeze_position": frozen["position"]}
+        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]), shares=shares)
+        record = {**result.as_record(), "entropy_source": task.entropy_source, "freeze_position": frozen["position"]}
         off_site = sorted(set(result.selected) & pool.off_site_first)
         task.record_draw(record, off_site)
         position = self.app.record(ctx, "draw_targets", task)

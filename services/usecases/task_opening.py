@@ -177,6 +177,9 @@ class TaskOpening(UseCase):
             "withdrawn": task.withdrawn,
             "overlaps": task.overlaps,
             "overlap_reason": task.overlap_reason,
+            "entropy_source": task.entropy_source,
+            "share_commitments": task.share_commitments,
+            "seed_shares": task.seed_shares,
             "drawn": len(task.selected),
             "teams_drawn": sorted(task.teams),
         }

@@ -15,6 +15,7 @@ from domain.errors import InvalidInputError, PermissionDeniedError
 from domain.tasks.overlap import OverlapError
 from domain.tasks.task import TaskStateError
 from tests.support.builders import a_target
+from tests.support.draws import commit_shares, reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 from tests.support.scenario import ADMIN, AMR_PLANNER, AUDITOR, EEB_PLANNER, build_county, ctx
 
@@ -32,22 +33,28 @@ def _open(rt: Any, county: Any, **extra: Any) -> uuid.UUID:
         return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
 
 
-def _draw(rt: Any, tid: uuid.UUID, entropy: str = "") -> dict[str, Any]:
-    rt.target_draws.commit(ctx(EEB_PLANNER), tid)
+SOURCE = "福彩3D 2024年第059期开奖号码"
+
+
+def _draw(rt: Any, tid: uuid.UUID, entropy: str = "581") -> dict[str, Any]:
+    """Commit (declaring SOURCE), the joint task's shares, freeze, reveal, draw with ``entropy``."""
+    rt.target_draws.commit(ctx(EEB_PLANNER), tid, SOURCE)
+    commit_shares(rt, tid)
     rt.target_draws.freeze(ctx(EEB_PLANNER), tid)
-    return rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy).body
+    reveal_shares(rt, tid)
+    return rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy, SOURCE).body
 
 
 def test_the_pool_is_the_log_at_the_freeze_position_whatever_changes_afterwards(runtime) -> None:
     county = build_county(runtime, targets=24)
     tid = _open(runtime, county)
-    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid, SOURCE)
     frozen = runtime.target_draws.freeze(ctx(EEB_PLANNER), tid).body
     # After the freeze: a new target in scope, one closed, one reclassified. None of it touches this draw.
     runtime.app.register("target", a_target(supervision_class="key"), ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[0]), {"status": "closed"}, ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[1]), {"supervision_class": "special"}, ctx(ADMIN))
-    drawn = runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "福彩3D 2024001 5-8-1").body
+    drawn = runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "581", SOURCE).body
     assert sum(s["pool_size"] for s in drawn["strata"].values()) == frozen["pool_size"] == 24
     verified = runtime.target_draws.verify_draw(AUDITOR, tid)
     assert verified["match"] is True and verified["pool_digest"] == frozen["pool_digest"]
@@ -188,7 +195,7 @@ def test_a_recusal_redraw_keeps_history_and_never_brings_the_inspector_back(runt
 @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(["status", "supervision_class", "risk_class"]),
                                   st.integers(0, 3)), max_size=12),
-       entropy=st.text(max_size=10))
+       entropy=st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=10))
 def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entropy) -> None:
     if not hasattr(runtime, "_county"):
         runtime._county = build_county(runtime, targets=12)
@@ -199,10 +206,10 @@ def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entrop
         runtime.app.update("target", uuid.UUID(county.targets[i]), {name: values[name][v]}, ctx(ADMIN))
     tid = _open(runtime, county, rules=[{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general")],
                 options={"exclude_inspected_this_year": False})
-    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid, "任意公开来源" if entropy else "")
     try:
         runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
     except EmptyPoolError:
         return
-    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy.replace("\x00", ""))
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy, "任意公开来源" if entropy else "")
     assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
