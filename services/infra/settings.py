@@ -73,6 +73,10 @@ class Settings:
     token_default_ttl: str = "8h"
     audit_signing_key: str = field(default="", repr=False)  # empty: generated into var/audit-signing.key
     publication_working_days: int = 20  # results public within N working days of approval
+    # The target draw waits (409, Retry-After) until a signed checkpoint covering its freeze was published to
+    # partners on NATS. Without NATS no checkpoint is ever published, so every draw waits: turn it off only where
+    # no partner watches (a demo, tests).
+    draw_checkpoint_gate: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -120,6 +124,7 @@ class Settings:
             audit_signing_key=_ed25519_seed("DUALRANDOM_AUDIT_SIGNING_KEY", get("AUDIT_SIGNING_KEY")),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
+            draw_checkpoint_gate=_bool("DUALRANDOM_DRAW_CHECKPOINT_GATE", get("DRAW_CHECKPOINT_GATE", "true")),
         )
 
     @property

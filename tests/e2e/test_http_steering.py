@@ -112,3 +112,19 @@ def test_without_a_declared_source_the_draw_takes_no_external_entropy(demo, clie
     assert r.status_code == 422  # a single-department task takes no shares
     _ok(client.post(f"/api/v1/tasks/{tid}/draw", json={}, headers=eeb))
     assert _ok(client.get(f"/api/v1/tasks/{tid}", headers=eeb))["entropy_source"] == ""
+
+
+def test_the_draw_answers_409_with_retry_after_until_the_freeze_is_witnessed(demo, client, auth) -> None:
+    demo.target_draws.checkpoint_gate = True  # the production default (this test runtime has no NATS)
+    eeb = auth("hj-eeb", "planner")
+    task = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q4", "reason": "专项", "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+        "rules": [{"supervision_class": "key", "full": True}], "participants": {"hj-eeb": _items(client, eeb, "hj-eeb")[:1]}}),
+        201)
+    tid = task["id"]
+    _ok(client.post(f"/api/v1/tasks/{tid}/commitment", json={"entropy_source": SOURCE}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{tid}/freeze", json={}, headers=eeb))
+    r = client.post(f"/api/v1/tasks/{tid}/draw", json={"external_entropy": "581", "entropy_source": SOURCE}, headers=eeb)
+    assert r.status_code == 409 and int(r.headers["retry-after"]) > 0
+    assert r.json()["errors"][0]["field"] == "checkpoint"
+    assert _ok(client.get(f"/api/v1/tasks/{tid}", headers=eeb))["state"] == "frozen"
