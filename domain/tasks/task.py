@@ -127,9 +127,34 @@ def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append(FieldProblem(f"options.{key}", "type", "must be true or false"))
         else:
             out[key] = value
+    if out["weighted"] and not problems and len(set(out["risk_weights"].values())) == 1:
+        problems.append(FieldProblem("options.weighted", "weights_equal",
+                                     "every risk class has the same weight: a weighted draw would select what the "
+                                     "uniform one does; give higher-risk classes larger risk_weights"))
     if problems:
         raise InvalidInputError(problems)
     return out
+
+
+def weighting_problems(options: Mapping[str, Any], rules: Sequence[Mapping[str, Any]],
+                       scope: Mapping[str, Any]) -> list[FieldProblem]:
+    """Where weighting cannot change the selection, the weighted task is refused (``options.weighted``): rules
+    with per-risk-class quotas (risk linkage fixes how many of each risk class; a weighted draw's stratum is the
+    whole supervision class) or a scope of one risk class (one weight)."""
+    if not options.get("weighted"):
+        return []
+    problems = []
+    linked = sorted({f"{r['supervision_class']}/{r['risk_class']}" for r in rules if r.get("risk_class")})
+    if linked:
+        problems.append(FieldProblem(
+            "options.weighted", "risk_class_rules",
+            f"the rules already set quotas per risk class ({', '.join(linked)}): risk linkage and a weighted draw "
+            "are two ways to favour higher risk; use one"))
+    risks = scope.get("risk_classes") or []
+    if len(set(risks)) == 1:
+        problems.append(FieldProblem("options.weighted", "single_risk_class",
+                                     f"the scope admits only risk class {risks[0]}: every weight would be equal"))
+    return problems
 
 
 def validate_participants(
@@ -330,6 +355,8 @@ class Task(Aggregate):
         opts = collect(validate_options, options)
         p = collect(_period, period)
         rl = collect(lambda r: rules_to_dict(rules_from_dict(r)), list(rules))
+        if opts is not None and rl is not None and sc is not None:
+            problems.extend(weighting_problems(opts, rl, sc))
         if category not in (ItemCategory.GENERAL.value, ItemCategory.KEY.value):
             problems.append(FieldProblem("category", "choice", "must be one of: general, key"))
         if origin not in ORIGINS:

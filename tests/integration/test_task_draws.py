@@ -213,3 +213,18 @@ def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entrop
         return
     runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy, "任意公开来源" if entropy else "")
     assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
+
+
+def test_a_weighted_draw_strata_are_supervision_classes_and_it_verifies(runtime) -> None:
+    county = build_county(runtime, targets=24)
+    tid = _open(runtime, county, rules=[{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general")],
+                options={"weighted": True, "exclude_inspected_this_year": False})
+    drawn = _draw(runtime, tid)
+    task = runtime.task_opening.task(tid)
+    assert task.draw is not None and task.draw["record"]["weighted"] is True
+    assert set(drawn["strata"]) <= {"key", "general", "special"} and all("/" not in s for s in task.frozen["strata"])
+    assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
+    with pytest.raises(InvalidInputError) as refused:
+        _open(runtime, county, rules=[{"supervision_class": "key", "risk_class": "D", "full": True}],
+              options={"weighted": True})
+    assert refused.value.problems[0].rule == "risk_class_rules"
