@@ -228,3 +228,26 @@ def test_a_weighted_draw_strata_are_supervision_classes_and_it_verifies(runtime)
         _open(runtime, county, rules=[{"supervision_class": "key", "risk_class": "D", "full": True}],
               options={"weighted": True})
     assert refused.value.problems[0].rule == "risk_class_rules"
+
+
+def test_a_version_1_seed_commitment_reads_as_no_declared_source_and_its_draw_verifies(runtime) -> None:
+    """Events are forever: a ``SeedCommitted`` stored before version 2 (no ``entropy_source``) is upcast."""
+    import json
+
+    import sqlalchemy as sa
+
+    county = build_county(runtime, targets=12)
+    tid = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    table = runtime.app.recorder.events_record_cls.__table__
+    with runtime.engine.begin() as conn:
+        row = conn.execute(sa.select(table.c.id, table.c.state).where(
+            table.c.originator_id == tid, table.c.topic.like("%Task.SeedCommitted"))).one()
+        state = json.loads(bytes(row.state))
+        assert state.pop("class_version") == 2 and state.pop("entropy_source") == ""
+        conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+    task = runtime.task_opening.task(tid)
+    assert task.entropy_source == "" and task.state == "committed"
+    runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid)
+    assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
