@@ -130,6 +130,8 @@ class Runtime:
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()
+        self.target_draws.checkpointer = self.checkpointer
+        self.target_draws.checkpoint_gate = self.settings.draw_checkpoint_gate
         return self
 
     def _open_checkpointer(self) -> None:

@@ -58,7 +58,10 @@ def runtime(database_url: str, tmp_path):
     from services.infra.settings import Settings
     from services.runtime import Runtime
 
-    settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False), database_url=database_url).with_secret()
+    # No NATS here, so no checkpoint is ever published: the draw's checkpoint gate is off (tests/integration/
+    # test_draw_checkpoint_gate.py runs it with a real nats-server).
+    settings = replace(Settings(var_dir=tmp_path / "var", relay_enabled=False, draw_checkpoint_gate=False),
+                       database_url=database_url).with_secret()
     rt = Runtime(settings).open(with_nats=False)
     yield rt
     rt.close()

@@ -101,6 +101,12 @@ class TaskOpenedV1(Message, frozen=True):
     options: dict[str, Any]
 
 
+@contract(Task.OverlapDeclared)
+class TaskOverlapDeclaredV1(Message, frozen=True):
+    overlaps: list[dict[str, str]]
+    reason: str
+
+
 @contract(Task.PoolFrozen)
 class TaskPoolFrozenV1(Message, frozen=True):
     round: int
@@ -115,6 +121,27 @@ class TaskPoolFrozenV1(Message, frozen=True):
 class TaskSeedCommittedV1(Message, frozen=True):
     round: int
     commitment: str
+
+
+@contract(Task.SeedCommitted)
+class TaskSeedCommittedV2(Message, frozen=True):
+    round: int
+    commitment: str
+    entropy_source: str
+
+
+@contract(Task.ShareCommitted)
+class TaskShareCommittedV1(Message, frozen=True):
+    round: int
+    department: str
+    commitment: str
+
+
+@contract(Task.ShareRevealed)
+class TaskShareRevealedV1(Message, frozen=True):
+    round: int
+    department: str
+    share: str
 
 
 @contract(Task.TargetsDesignated)

@@ -16,10 +16,12 @@ from domain.draw.sampler import (
     commitment,
     draw,
     draw_key,
+    draw_seed,
     es_key,
     neg_log2_fixed,
     pool_digest,
     rank,
+    share_commitment,
     verify,
 )
 
@@ -35,9 +37,11 @@ __all__ = [
     "commitment",
     "draw",
     "draw_key",
+    "draw_seed",
     "es_key",
     "neg_log2_fixed",
     "pool_digest",
     "rank",
+    "share_commitment",
     "verify",
 ]

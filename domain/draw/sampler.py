@@ -27,7 +27,7 @@ import hmac
 import operator
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice, repeat
 from typing import Any
 
@@ -37,7 +37,10 @@ ALGORITHM = "dualrandom-draw"
 ALGORITHM_VERSION = 1
 
 SEED_BYTES = 32
+SHARE_BYTES = 32
 KEY_LABEL = b"dualrandom-draw-v1"
+SHARES_LABEL = b"dualrandom-shares-v1"
+SHARES_ALGORITHM_VERSION = 2  # the version a draw record carries when its seed was combined with shares
 MAX_WEIGHT = 1_000_000
 RANK_BITS = 64
 FRACTION_BITS = 64
@@ -109,14 +112,20 @@ class DrawResult:
     seed: bytes
     external_entropy: str
     weighted: bool
+    seed_shares: Mapping[str, bytes] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
-        """The draw as plain JSON values (seed in lowercase hex), strata in name order."""
+        """The draw as plain JSON values (seed and shares in lowercase hex), strata in name order.
+
+        ``seed_shares`` (department -> share) and ``share_commitments`` (department -> SHA-256 of the share)
+        are ``{}`` for a draw without shares (version 1)."""
         return {
             "algorithm": self.algorithm,
             "algorithm_version": self.algorithm_version,
             "seed": self.seed.hex(),
             "commitment": self.commitment,
+            "seed_shares": {d: self.seed_shares[d].hex() for d in sorted(self.seed_shares)},
+            "share_commitments": {d: hashlib.sha256(self.seed_shares[d]).hexdigest() for d in sorted(self.seed_shares)},
             "external_entropy": self.external_entropy,
             "pool_digest": self.pool_digest,
             "weighted": self.weighted,
@@ -146,6 +155,49 @@ def commitment(seed: bytes) -> str:
     """Lowercase hex SHA-256 of the 32-byte seed: published before the pool is frozen."""
     _check_seed(seed)
     return hashlib.sha256(seed).hexdigest()
+
+
+def share_commitment(share: bytes) -> str:
+    """Lowercase hex SHA-256 of a department's 32-byte seed share: committed before the pool is frozen."""
+    _check_share("share", share)
+    return hashlib.sha256(share).hexdigest()
+
+
+def draw_seed(seed: bytes, shares: Mapping[str, bytes]) -> bytes:
+    """The seed the draw key uses: the server's ``seed`` itself when there is no share, otherwise
+
+    ``SHA-256("dualrandom-shares-v1" 0x00 seed S1 S2 ...)`` with ``Si = 0x00 UTF-8(department code) 0x00
+    share`` (32 raw bytes), the departments in ascending order of their codes' UTF-8 bytes. A code is a
+    non-empty text without U+0000 (so the bytes are unambiguous); every share is 32 bytes.
+    """
+    _check_seed(seed)
+    if not isinstance(shares, Mapping):
+        raise InvalidInputError([FieldProblem("seed_shares", "type", "must map department codes to shares")])
+    if not shares:
+        return bytes(seed)
+    problems: list[FieldProblem] = []
+    encoded: list[tuple[bytes, bytes]] = []
+    for code, share in shares.items():
+        try:
+            code_bytes = code.encode("utf-8") if isinstance(code, str) else b""
+        except UnicodeEncodeError:
+            code_bytes = b""
+        if not code_bytes or b"\x00" in code_bytes:
+            problems.append(FieldProblem("seed_shares", "department",
+                                         f"department code {code!r} must be non-empty UTF-8 text without U+0000"))
+            continue
+        if not isinstance(share, bytes) or len(share) != SHARE_BYTES:
+            got = f"{len(share)} bytes" if isinstance(share, bytes) else type(share).__name__
+            problems.append(FieldProblem("seed_shares", "format",
+                                         f"share of {code!r} must be {SHARE_BYTES} bytes, got {got}"))
+            continue
+        encoded.append((code_bytes, share))
+    if problems:
+        raise InvalidInputError(problems)
+    h = hashlib.sha256(SHARES_LABEL + b"\x00" + seed)
+    for code_bytes, share in sorted(encoded):
+        h.update(b"\x00" + code_bytes + b"\x00" + share)
+    return h.digest()
 
 
 def pool_digest(candidate_ids: Iterable[str]) -> str:
@@ -214,8 +266,12 @@ def draw(
     candidates: Sequence[Candidate],
     quotas: Mapping[str, int],
     weighted: bool = False,
+    shares: Mapping[str, bytes] | None = None,
 ) -> DrawResult:
     """Draw ``quotas[stratum]`` targets from each stratum of the frozen pool (see the module doc).
+
+    ``shares`` (department code -> 32-byte seed share, joint tasks) make the key's seed
+    :func:`draw_seed` ``(seed, shares)`` and the draw version 2; without them it is version 1.
 
     Every stratum of the pool needs a quota (0 draws none); a quota for a stratum with no candidate, a
     negative quota, a duplicate id or (weighted) a weight outside 1..1,000,000 is refused with every problem
@@ -228,6 +284,7 @@ def draw(
     """
     _check_seed(seed)
     _entropy_bytes(external_entropy)
+    key_seed = draw_seed(seed, shares or {})
     pool: Any = candidates if isinstance(candidates, (CandidateColumns, list)) else list(candidates)
     n = len(pool)
     if n == 0:
@@ -265,7 +322,7 @@ def draw(
     if problems:
         raise InvalidInputError(problems)
     digest = hashlib.sha256(sorted_bytes).hexdigest()
-    key = draw_key(seed, external_entropy, digest)
+    key = draw_key(key_seed, external_entropy, digest)
 
     # Composite sort keys (rank << shift) | i, i the position in the input: integer order on them is rank
     # order; equal ranks (about 3e-8 per million-candidate draw) are detected and re-ordered by id below.
@@ -310,7 +367,7 @@ def draw(
         selected.extend(picked)
     return DrawResult(
         algorithm=ALGORITHM,
-        algorithm_version=ALGORITHM_VERSION,
+        algorithm_version=SHARES_ALGORITHM_VERSION if shares else ALGORITHM_VERSION,
         commitment=hashlib.sha256(seed).hexdigest(),
         pool_digest=digest,
         strata=strata,
@@ -318,6 +375,7 @@ def draw(
         seed=bytes(seed),
         external_entropy=external_entropy,
         weighted=bool(weighted),
+        seed_shares={d: bytes(v) for d, v in sorted((shares or {}).items())},
     )
 
 
@@ -332,9 +390,12 @@ def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[C
     record = result_record.as_record() if isinstance(result_record, DrawResult) else result_record
     try:
         algorithm, version = record["algorithm"], record["algorithm_version"]
-        if (algorithm, version) != (ALGORITHM, ALGORITHM_VERSION):
+        if algorithm != ALGORITHM or version not in (ALGORITHM_VERSION, SHARES_ALGORITHM_VERSION):
             return VerifyOutcome(False, f"algorithm: the record says {algorithm} v{version}, "
-                                        f"this verifier implements {ALGORITHM} v{ALGORITHM_VERSION}")
+                                        f"this verifier implements {ALGORITHM} v{ALGORITHM_VERSION} and "
+                                        f"v{SHARES_ALGORITHM_VERSION}")
+        shares = {str(d): bytes.fromhex(h) for d, h in (record.get("seed_shares") or {}).items()}
+        share_commitments = dict(record.get("share_commitments") or {})
         seed = bytes.fromhex(record["seed"])
         entropy = record.get("external_entropy", "")
         weighted = bool(record.get("weighted", False))
@@ -351,9 +412,19 @@ def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[C
         revealed = hashlib.sha256(seed).hexdigest()
         return VerifyOutcome(False, f"commitment: SHA-256 of the revealed seed is {revealed}, "
                                     f"the record commits to {recorded_commitment}")
+    if bool(shares) != (version == SHARES_ALGORITHM_VERSION):
+        return VerifyOutcome(False, f"algorithm_version: v{version} with {len(shares)} seed shares "
+                                    f"(v{SHARES_ALGORITHM_VERSION} exactly when there are shares)")
+    for department in sorted(set(shares) | set(share_commitments)):
+        share = shares.get(department)
+        share_hash = hashlib.sha256(share).hexdigest() if share is not None else None
+        if share_hash != share_commitments.get(department):
+            return VerifyOutcome(False, f"share_commitments[{department!r}]: recorded "
+                                        f"{share_commitments.get(department)}, SHA-256 of the revealed share "
+                                        f"is {share_hash}")
     again: DrawResult | None = None
     try:  # the re-run computes the pool digest and sizes too; without it they are computed on their own
-        again = draw(seed, entropy, candidates, quotas, weighted=weighted)
+        again = draw(seed, entropy, candidates, quotas, weighted=weighted, shares=shares)
     except DomainError as exc:
         failure = exc
     if again is not None:
@@ -529,6 +600,12 @@ def _check_seed(seed: bytes) -> None:
     if not isinstance(seed, bytes) or len(seed) != SEED_BYTES:
         got = f"{len(seed)} bytes" if isinstance(seed, bytes) else type(seed).__name__
         raise InvalidInputError([FieldProblem("seed", "format", f"must be {SEED_BYTES} bytes, got {got}")])
+
+
+def _check_share(field: str, share: bytes) -> None:
+    if not isinstance(share, bytes) or len(share) != SHARE_BYTES:
+        got = f"{len(share)} bytes" if isinstance(share, bytes) else type(share).__name__
+        raise InvalidInputError([FieldProblem(field, "format", f"must be {SHARE_BYTES} bytes, got {got}")])
 
 
 def _entropy_bytes(external_entropy: str) -> bytes:

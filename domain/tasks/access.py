@@ -52,6 +52,12 @@ def require_department_planner(actor: Actor, department: str) -> None:
         raise _refuse(actor, f"draw the inspectors of {department} (its planners do)")
 
 
+def require_share_holder(actor: Actor, department: str) -> None:
+    """A department's seed share of a joint task is committed and revealed by that department's planners."""
+    if not _planner_of(actor, department):
+        raise _refuse(actor, f"commit or reveal the seed share of {department} (its planners do)")
+
+
 def can_see_drawn_list(actor: Actor, departments: Collection[str]) -> bool:
     return (
         actor.has(Role.AUDITOR)

@@ -51,6 +51,7 @@ class Pool:
     inspected: dict[tuple[str, str], int] = field(default_factory=dict)  # excluded as inspected this year
     excluded: dict[str, int] = field(default_factory=dict)
     off_site_first: set[str] = field(default_factory=set)
+    by_class: bool = False  # weighted: the rows' stratum is the supervision class (weights differ inside it)
 
 
 def admits(scope: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
@@ -109,7 +110,9 @@ def build_pool(
     weights: Mapping[str, int] | None = None,
     full_rules: Sequence[SamplingRule] | None = None,
 ) -> Pool:
-    """The pool from ``(target id, data)`` pairs; ``weights`` per risk class makes weighted rows. ``full_rules``
+    """The pool from ``(target id, data)`` pairs; ``weights`` per risk class makes weighted rows, whose stratum is
+    the supervision class alone (``key``), so that the weights differ inside a stratum and the draw weighs; an
+    unweighted row's stratum is ``<class>/<risk>``. ``counts`` are per (class, risk) either way. ``full_rules``
     (the task's rules, when ``full`` wins over the exclusion): an excluded target whose stratum a ``full`` rule
     governs stays in, counted as ``kept_by_full_rule``."""
     rows: list[PoolRow] = []
@@ -134,9 +137,9 @@ def build_pool(
             excluded["inspected_this_year"] += 1
             inspected[(sc, rc)] = inspected.get((sc, rc), 0) + 1
             continue
-        rows.append(PoolRow(tid, stratum_key(sc, rc), weights.get(rc, 1) if weights else 1))
+        rows.append(PoolRow(tid, sc if weights else stratum_key(sc, rc), weights.get(rc, 1) if weights else 1))
         counts[(sc, rc)] = counts.get((sc, rc), 0) + 1
         if POSITIVE_LIST in (data.get("tags") or []):
             off_site.add(tid)
     rows.sort(key=lambda r: r.id)
-    return Pool(rows, counts, in_scope, inspected, excluded, off_site)
+    return Pool(rows, counts, in_scope, inspected, excluded, off_site, by_class=weights is not None)

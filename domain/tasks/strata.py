@@ -31,7 +31,7 @@ def frozen_strata(
         size = pool.counts.get(split_stratum(s), 0)
         quota = min(line.quota, size)
         basis = line.basis
-        if s in override:
+        if s in override and not pool.by_class:
             wanted = override[s]
             if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < quota:
                 problems.append(
@@ -50,10 +50,47 @@ def frozen_strata(
             "rule": line.rule_text,
             "basis": basis,
         }
+    if pool.by_class:
+        return _by_class(out, override, problems)
     unknown = sorted(set(override) - set(lines))
     problems += [
         FieldProblem(f"quotas.{s}", "unknown_stratum", "no target of the pool is in this stratum")
         for s in unknown
+    ]
+    if problems:
+        raise InvalidInputError(problems)
+    return out
+
+
+def _by_class(
+    lines: Mapping[str, Mapping[str, Any]], override: Mapping[str, int], problems: list[FieldProblem]
+) -> dict[str, dict[str, Any]]:
+    """A weighted draw's strata: one per supervision class, the sum of its risk classes' sizes and minimums (the
+    weights then decide which risk classes the quota goes to). A planner's figure is per class, never below."""
+    out: dict[str, dict[str, Any]] = {}
+    for s in sorted(lines):
+        c = split_stratum(s)[0]
+        line = lines[s]
+        agg = out.setdefault(c, {"pool_size": 0, "in_scope": 0, "quota": 0, "rule": line["rule"], "parts": []})
+        agg["pool_size"] += line["pool_size"]
+        agg["in_scope"] += line["in_scope"]
+        agg["quota"] += line["quota"]
+        agg["parts"].append(f"{s}: {line['basis']}")
+    for c, agg in out.items():
+        parts = agg.pop("parts")
+        agg["basis"] = f"weighted, one stratum per supervision class: {' + '.join(parts)} = {agg['quota']}"
+        if c in override:
+            wanted, minimum = override[c], agg["quota"]
+            if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < minimum:
+                problems.append(FieldProblem(f"quotas.{c}", "rule_minimum",
+                                             f"must be a whole number >= {minimum} ({agg['basis']})"))
+                continue
+            agg["quota"] = min(wanted, agg["pool_size"])
+            agg["basis"] = f"set by the planner: {wanted} (minimum {minimum}: {agg['basis']})"
+    problems += [
+        FieldProblem(f"quotas.{s}", "unknown_stratum",
+                     "no target of the pool is in this stratum (a weighted draw's strata are supervision classes)")
+        for s in sorted(set(override) - set(out))
     ]
     if problems:
         raise InvalidInputError(problems)

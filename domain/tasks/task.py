@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.draw.sampler import ALGORITHM, ALGORITHM_VERSION
+from domain.draw.entropy import check_source
+from domain.draw.sampler import ALGORITHM, ALGORITHM_VERSION, SHARES_ALGORITHM_VERSION
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 from domain.planning.plan import validate_scope
 from domain.planning.rules import parse_period, rules_from_dict, rules_to_dict
@@ -58,6 +59,18 @@ class TaskStateError(DomainError):
 
     def __init__(self, message: str, field: str = "state") -> None:
         super().__init__(message, [FieldProblem(field, "state", message)])
+
+
+class DrawNotReadyError(TaskStateError):
+    """A step of the draw waits for something others must do first (a seed share, a published checkpoint):
+    409, and the request may be repeated once it is done. ``retry_after``: seconds, when worth saying."""
+
+    title = "The draw is not ready for this step"
+    status = 409
+
+    def __init__(self, message: str, field: str = "state", retry_after: int | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
 
 
 def task_id(lead: str, number: str) -> uuid.UUID:
@@ -117,9 +130,34 @@ def validate_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
             problems.append(FieldProblem(f"options.{key}", "type", "must be true or false"))
         else:
             out[key] = value
+    if out["weighted"] and not problems and len(set(out["risk_weights"].values())) == 1:
+        problems.append(FieldProblem("options.weighted", "weights_equal",
+                                     "every risk class has the same weight: a weighted draw would select what the "
+                                     "uniform one does; give higher-risk classes larger risk_weights"))
     if problems:
         raise InvalidInputError(problems)
     return out
+
+
+def weighting_problems(options: Mapping[str, Any], rules: Sequence[Mapping[str, Any]],
+                       scope: Mapping[str, Any]) -> list[FieldProblem]:
+    """Where weighting cannot change the selection, the weighted task is refused (``options.weighted``): rules
+    with per-risk-class quotas (risk linkage fixes how many of each risk class; a weighted draw's stratum is the
+    whole supervision class) or a scope of one risk class (one weight)."""
+    if not options.get("weighted"):
+        return []
+    problems = []
+    linked = sorted({f"{r['supervision_class']}/{r['risk_class']}" for r in rules if r.get("risk_class")})
+    if linked:
+        problems.append(FieldProblem(
+            "options.weighted", "risk_class_rules",
+            f"the rules already set quotas per risk class ({', '.join(linked)}): risk linkage and a weighted draw "
+            "are two ways to favour higher risk; use one"))
+    risks = scope.get("risk_classes") or []
+    if len(set(risks)) == 1:
+        problems.append(FieldProblem("options.weighted", "single_risk_class",
+                                     f"the scope admits only risk class {risks[0]}: every weight would be equal"))
+    return problems
 
 
 def validate_participants(
@@ -186,6 +224,11 @@ class Task(Aggregate):
     draw: dict[str, Any] | None
     teams: dict[str, dict[str, Any]]
     withdrawn: list[dict[str, Any]]
+    overlaps: list[dict[str, str]]
+    overlap_reason: str
+    entropy_source: str
+    share_commitments: dict[str, str]
+    seed_shares: dict[str, str]
 
     class Opened(Aggregate.Created):
         number: str
@@ -203,10 +246,40 @@ class Task(Aggregate):
         options: dict[str, Any]
 
     class SeedCommitted(Aggregate.Event):
-        """The lead planner committed to a secret seed: only its SHA-256 is recorded."""
+        """The lead planner committed to a secret seed: only its SHA-256 is recorded, with the public source
+        the draw's external entropy will come from (version 2; ``""``: none declared, as every version 1)."""
+
+        class_version = 2
 
         round: int
         commitment: str
+        entropy_source: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["entropy_source"] = ""
+
+    class ShareCommitted(Aggregate.Event):
+        """A participating department's planner committed to a seed share (joint tasks): SHA-256 of 32 bytes
+        only they know, before the pool is frozen."""
+
+        round: int
+        department: str
+        commitment: str
+
+    class ShareRevealed(Aggregate.Event):
+        """The department revealed its share (hex) after the freeze; its SHA-256 equals its commitment."""
+
+        round: int
+        department: str
+        share: str
+
+    class OverlapDeclared(Aggregate.Event):
+        """The task overlaps current random tasks (``domain.tasks.overlap``), declared when it was opened:
+        each one's id, number, name and period, and why a second draw over the same ground is needed."""
+
+        overlaps: list[dict[str, str]]
+        reason: str
 
     class PoolFrozen(Aggregate.Event):
         """The candidate pool as of log position ``position``: digest, per-stratum sizes and quotas."""
@@ -285,6 +358,8 @@ class Task(Aggregate):
         opts = collect(validate_options, options)
         p = collect(_period, period)
         rl = collect(lambda r: rules_to_dict(rules_from_dict(r)), list(rules))
+        if opts is not None and rl is not None and sc is not None:
+            problems.extend(weighting_problems(opts, rl, sc))
         if category not in (ItemCategory.GENERAL.value, ItemCategory.KEY.value):
             problems.append(FieldProblem("category", "choice", "must be one of: general, key"))
         if origin not in ORIGINS:
@@ -357,6 +432,11 @@ class Task(Aggregate):
         self.draw = None
         self.teams = {}
         self.withdrawn = []
+        self.overlaps = []
+        self.overlap_reason = ""
+        self.entropy_source = ""
+        self.share_commitments = {}
+        self.seed_shares = {}
 
     # -- what the rest of the system reads --------------------------------------------------------
     @property
@@ -395,8 +475,18 @@ class Task(Aggregate):
             raise TaskStateError(f"{rule}; the task is {self.state}")
 
     # -- commands -----------------------------------------------------------------------------------
-    def commit_seed(self, commitment: str) -> int:
-        """Start a round with the seed's SHA-256; returns the round number."""
+    def declare_overlaps(self, overlaps: Sequence[Mapping[str, str]], reason: str) -> None:
+        """Record the current random tasks this one overlaps and why (see ``domain.tasks.overlap``)."""
+        why = reason.strip() if isinstance(reason, str) else ""
+        if not overlaps:
+            return
+        if not why:
+            raise InvalidInputError([FieldProblem("overlap_reason", "required",
+                                                  "a task that overlaps current random tasks records why")])
+        self._overlaps(overlaps=[dict(o) for o in overlaps], reason=why)
+
+    def commit_seed(self, commitment: str, entropy_source: str = "") -> int:
+        """Start a round with the seed's SHA-256 and the declared entropy source; returns the round number."""
         if self.state != "open":
             raise TaskStateError(
                 f"round {self.round} is {self.state}: withdraw it (with a reason) before committing again"
@@ -405,8 +495,50 @@ class Task(Aggregate):
             )
         if not isinstance(commitment, str) or not _HEX64.match(commitment):
             raise InvalidInputError([FieldProblem("commitment", "format", "must be 64 lowercase hex digits")])
-        self._commit(round=self.round + 1, commitment=commitment)
+        source = check_source(entropy_source)
+        self._commit(round=self.round + 1, commitment=commitment, entropy_source=source)
         return self.round
+
+    @property
+    def shares_needed(self) -> bool:
+        """A joint task's draw takes a seed share from every participating department."""
+        return self.is_joint
+
+    def commit_share(self, department: str, commitment: str) -> None:
+        """A participating department commits to its seed share (once per round, before the freeze)."""
+        if department not in self.participants:
+            raise InvalidInputError([FieldProblem("department", "participant",
+                                                  f"{department} does not take part in this task")])
+        if not self.shares_needed:
+            raise TaskStateError("only a joint task's draw takes seed shares", "department")
+        self.require_state("committed", "a seed share is committed after the seed and before the freeze")
+        if department in self.share_commitments:
+            raise TaskStateError(f"{department} committed its share of round {self.round} already", "department")
+        if not isinstance(commitment, str) or not _HEX64.match(commitment):
+            raise InvalidInputError([FieldProblem("commitment", "format",
+                                                  "must be SHA-256 of the 32-byte share: 64 lowercase hex digits")])
+        self._share_committed(round=self.round, department=department, commitment=commitment)
+
+    def reveal_share(self, department: str, share: str) -> None:
+        """The department reveals its share after the freeze; it must hash to its commitment."""
+        if department not in self.share_commitments:
+            raise TaskStateError(f"{department} committed no share in round {self.round}", "department")
+        self.require_state("frozen", "a seed share is revealed after the freeze and before the draw")
+        if department in self.seed_shares:
+            raise TaskStateError(f"{department} revealed its share of round {self.round} already", "department")
+        if not isinstance(share, str) or not _HEX64.match(share):
+            raise InvalidInputError([FieldProblem("share", "format", "must be 32 bytes as 64 lowercase hex digits")])
+        if hashlib.sha256(bytes.fromhex(share)).hexdigest() != self.share_commitments[department]:
+            raise InvalidInputError([FieldProblem(
+                "share", "commitment",
+                f"its SHA-256 is not {department}'s commitment {self.share_commitments[department]}")])
+        self._share_revealed(round=self.round, department=department, share=share)
+
+    def missing_share_commitments(self) -> list[str]:
+        return [d for d in self.departments if d not in self.share_commitments] if self.shares_needed else []
+
+    def missing_shares(self) -> list[str]:
+        return [d for d in self.departments if d not in self.seed_shares] if self.shares_needed else []
 
     def freeze_pool(
         self,
@@ -417,6 +549,11 @@ class Task(Aggregate):
         excluded: Mapping[str, int],
     ) -> None:
         self.require_state("committed", "the pool is frozen after a commitment and before the draw")
+        missing = self.missing_share_commitments()
+        if missing:
+            raise DrawNotReadyError(
+                f"the pool of a joint task is frozen once every participating department committed a seed share; "
+                f"missing: {', '.join(missing)}", "shares")
         if pool_size == 0:
             raise TaskStateError(
                 "the pool is empty: no target matches the task's scope after the exclusions", "pool"
@@ -438,8 +575,17 @@ class Task(Aggregate):
             raise TaskStateError("the revealed seed does not match the commitment", "seed")
         if record.get("pool_digest") != (self.frozen or {}).get("pool_digest"):
             raise TaskStateError("the draw was not made over the frozen pool", "pool_digest")
-        if record.get("algorithm") != ALGORITHM or record.get("algorithm_version") != ALGORITHM_VERSION:
+        expected = SHARES_ALGORITHM_VERSION if self.seed_shares else ALGORITHM_VERSION
+        if record.get("algorithm") != ALGORITHM or record.get("algorithm_version") != expected:
             raise TaskStateError("unknown draw algorithm", "algorithm")
+        missing = self.missing_shares()
+        if missing:
+            raise DrawNotReadyError(f"every participating department reveals its seed share before the draw; "
+                                    f"missing: {', '.join(missing)}", "shares")
+        if dict(record.get("seed_shares") or {}) != self.seed_shares:
+            raise TaskStateError("the draw was not made with the revealed seed shares", "seed_shares")
+        if record.get("entropy_source", "") != self.entropy_source:
+            raise TaskStateError("the draw names another entropy source than the commitment", "entropy_source")
         self._drawn(round=self.round, record=dict(record), off_site_first=sorted(off_site_first))
 
     def designate_targets(self, targets: Sequence[str], seed_hex: str) -> None:
@@ -502,13 +648,29 @@ class Task(Aggregate):
 
     # -- mutators -------------------------------------------------------------------------------------
     @event(SeedCommitted)
-    def _commit(self, round: int, commitment: str) -> None:
+    def _commit(self, round: int, commitment: str, entropy_source: str) -> None:
         self.round = round
         self.commitment = commitment
+        self.entropy_source = entropy_source
+        self.share_commitments = {}
+        self.seed_shares = {}
         self.frozen = None
         self.draw = None
         self.teams = {}
         self.state = "committed"
+
+    @event(ShareCommitted)
+    def _share_committed(self, round: int, department: str, commitment: str) -> None:
+        self.share_commitments[department] = commitment
+
+    @event(ShareRevealed)
+    def _share_revealed(self, round: int, department: str, share: str) -> None:
+        self.seed_shares[department] = share
+
+    @event(OverlapDeclared)
+    def _overlaps(self, overlaps: list[dict[str, str]], reason: str) -> None:
+        self.overlaps = copy.deepcopy(overlaps)
+        self.overlap_reason = reason
 
     @event(PoolFrozen)
     def _freeze(
@@ -565,6 +727,9 @@ class Task(Aggregate):
         self.withdrawn.append({"round": round, "reason": reason, "stage": stage})
         self.state = "open"
         self.commitment = None
+        self.entropy_source = ""
+        self.share_commitments = {}
+        self.seed_shares = {}
         self.frozen = None
         self.draw = None
         self.teams = {}

@@ -70,6 +70,11 @@ def _forbidden(request: Request, exc: PermissionDeniedError) -> Response:
 
 
 def _domain(request: Request, exc: DomainError) -> Response:
+    status = getattr(exc, "status", 422)  # a rule that is a conflict with the state (409) says so
+    if status == 409:
+        retry = getattr(exc, "retry_after", None)
+        return problem(409, "conflict", exc.title, exc.message, request, errors=[p.as_dict() for p in exc.problems],
+                       headers={"Retry-After": str(retry)} if retry is not None else None)
     return problem(422, "domain-rule", exc.title, exc.message, request, errors=[p.as_dict() for p in exc.problems])
 
 

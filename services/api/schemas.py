@@ -269,6 +269,16 @@ class TaskView(msgspec.Struct, kw_only=True):
     commitment: str | None
     frozen: Json | None
     withdrawn: list[Json]
+    overlaps: Annotated[
+        list[dict[str, str]],
+        doc("current random tasks this one overlaps, declared when it was opened: id, number, name, period"),
+    ] = []
+    overlap_reason: Annotated[str, doc("why a second draw over the same ground was needed ('' when none)")] = ""
+    entropy_source: Annotated[str, doc("the current round's declared entropy source ('' when none)")] = ""
+    share_commitments: Annotated[
+        dict[str, str], doc("joint tasks: department -> SHA-256 of its seed share, this round")
+    ] = {}
+    seed_shares: Annotated[dict[str, str], doc("joint tasks: department -> its revealed seed share, this round")] = {}
     drawn: int
     teams_drawn: list[str]
 
@@ -702,14 +712,40 @@ class TaskCreate(_In):
     origin: Annotated[str | Unset, doc("`case` for a case-triggered task (个案检查)", enum=ORIGINS)] = UNSET
     reason: Annotated[str | Unset, doc("required for ad hoc and case-triggered tasks")] = UNSET
     name: Annotated[str | Unset, doc("the task's name by the naming rule (新乡市+县区+部门+时间+任务类型); generated when omitted")] = UNSET
+    overlaps: Annotated[
+        list[str] | Unset,
+        doc("ids of the current random tasks this one overlaps (same department and items, a common month and "
+            "scope): a random task overlapping any is refused (409) unless it names them all"),
+    ] = UNSET
+    overlap_reason: Annotated[str | Unset, doc("why the overlapping draw is needed; required with `overlaps`")] = UNSET
 
 
 class Freeze(_In):
     quotas: Annotated[dict[str, int], doc("stratum -> quota, raising the rules' minimum")] = {}
 
 
+class Commit(_In):
+    entropy_source: Annotated[
+        str,
+        doc("the public source the draw's external entropy will come from, declared before the freeze; known "
+            "kinds check the value's form (福彩3D, 排列3: three digits; 排列5: five; drand: 64 hex digits); '' for none "
+            "(the draw then takes no external entropy)", example="福彩3D 2024年第059期开奖号码"),
+    ] = ""
+
+
+class ShareCommitment(_In):
+    commitment: Annotated[str, doc("SHA-256 of the department's 32 secret random bytes, 64 lowercase hex digits")]
+
+
+class ShareReveal(_In):
+    share: Annotated[str, doc("the department's 32 secret bytes as 64 lowercase hex digits")]
+
+
 class Draw(_In):
-    external_entropy: Annotated[str, doc("public entropy mixed into the seed, e.g. a lottery number")] = ""
+    external_entropy: Annotated[
+        str, doc("the value published for the declared entropy source, e.g. 581 ('' when none was declared)")
+    ] = ""
+    entropy_source: Annotated[str, doc("the entropy source declared with the commitment, repeated")] = ""
 
 
 class Designate(_In):

@@ -27,6 +27,7 @@ from services.api.common import (
 )
 from services.api.schemas import (
     UNSET,
+    Commit,
     Designate,
     Draw,
     DrawnList,
@@ -37,6 +38,8 @@ from services.api.schemas import (
     Overlaps,
     Page,
     Reason,
+    ShareCommitment,
+    ShareReveal,
     TaskCreate,
     TaskView,
     Teams,
@@ -101,11 +104,43 @@ def get_task(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any
     **command(),
     summary="Commit to a secret seed",
     description="Step 1 of the draw. The server generates a 32-byte secret seed and records only its SHA-256 "
-    "(the commitment, published before the pool is frozen); the seed is revealed by the draw." + WRITE,
+    "(the commitment, published before the pool is frozen) with `entropy_source`, the public source whose "
+    "value the draw will mix in (e.g. `福彩3D 2024年第059期开奖号码`); the seed is revealed by the draw. A joint "
+    "task then takes a seed share from every participating department (`shares_needed`)." + WRITE,
 )
-def commit(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> Response[Json]:
+def commit(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Commit | None] = None) -> Response[Json]:
     rt = runtime(request)
-    return done(request, rt.target_draws.commit(ctx(request), task_id))
+    return done(request, rt.target_draws.commit(ctx(request), task_id, data.entropy_source if data else ""))
+
+
+@post(
+    "/{task_id:uuid}/shares/{department:str}",
+    **command(),
+    summary="Commit a department's seed share (joint tasks)",
+    description="After the commitment, before the freeze: the department's planner sends SHA-256 of 32 random "
+    "bytes only they know (e.g. `openssl rand -hex 32`). The freeze of a joint task waits (409) until every "
+    "participating department committed one. Once per round." + WRITE,
+)
+def commit_share(
+    request: AnyRequest, task_id: FromPath[uuid.UUID], department: FromPath[str], data: JSONBody[ShareCommitment]
+) -> Response[Json]:
+    rt = runtime(request)
+    return done(request, rt.target_draws.commit_share(ctx(request), task_id, department, data.commitment))
+
+
+@post(
+    "/{task_id:uuid}/shares/{department:str}/reveal",
+    **command(),
+    summary="Reveal a department's seed share (joint tasks)",
+    description="After the freeze, before the draw: the 32 bytes (hex) whose SHA-256 was committed; another "
+    "value is a 422. The draw of a joint task waits (409) until every participating department revealed its "
+    "share; the draw key then uses all of them (docs/plans-tasks-and-draws.md)." + WRITE,
+)
+def reveal_share(
+    request: AnyRequest, task_id: FromPath[uuid.UUID], department: FromPath[str], data: JSONBody[ShareReveal]
+) -> Response[Json]:
+    rt = runtime(request)
+    return done(request, rt.target_draws.reveal_share(ctx(request), task_id, department, data.share))
 
 
 @post(
@@ -126,7 +161,9 @@ def freeze(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[Fre
     "/{task_id:uuid}/draw",
     **command(),
     summary="Draw the targets",
-    description="Step 3. Reveals the seed, mixes in `external_entropy` (e.g. a public lottery number) and "
+    description="Step 3. Reveals the seed, mixes in `external_entropy`, the value published for the source "
+    "declared with the commitment (`entropy_source` repeats it; a known kind's value has one form, e.g. 福彩3D: "
+    "three digits), with every department's seed share of a joint task (409 until all are revealed), and "
     "selects per stratum the lowest keyed-hash ranks (see docs/verifying-a-draw.md). The answer counts what was "
     "drawn and lists targets another task of the same quarter drew too (`overlaps`: merge them into one "
     "visit)." + WRITE,
@@ -136,7 +173,10 @@ def draw_targets(
 ) -> Response[Json]:
     rt = runtime(request)
     return done(
-        request, rt.target_draws.draw_targets(ctx(request), task_id, data.external_entropy if data else "")
+        request,
+        rt.target_draws.draw_targets(
+            ctx(request), task_id, data.external_entropy if data else "", data.entropy_source if data else ""
+        ),
     )
 
 
@@ -278,6 +318,8 @@ def draw_teams(
 def router() -> Router:
     return Router(
         "/tasks",
-        route_handlers=[open_task, list_tasks, get_task, commit, freeze, draw_targets, designate, drawn_list, verification, draw_rounds, draw_round, draw_round_verification, overlaps, redraw, draw_teams],
+        route_handlers=[open_task, list_tasks, get_task, commit, commit_share, reveal_share, freeze, draw_targets,
+                        designate, drawn_list, verification, draw_rounds, draw_round, draw_round_verification,
+                        overlaps, redraw, draw_teams],
         tags=["tasks"], security=SECURED,
     )

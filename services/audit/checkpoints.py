@@ -137,6 +137,15 @@ def at_size(conn: Connection, size: int) -> Checkpoint | None:
     return from_row(row) if row else None
 
 
+def published_covering(conn: Connection, position: int) -> Checkpoint | None:
+    """The first checkpoint published to partners whose tree covers log position ``position`` (None: none yet)."""
+    row = conn.execute(
+        sa.select(checkpoints).where(checkpoints.c.published.is_(True), checkpoints.c.position >= position)
+        .order_by(checkpoints.c.tree_size).limit(1)
+    ).first()
+    return from_row(row) if row else None
+
+
 def listing(conn: Connection, after_size: int = 0, limit: int = 100) -> list[Checkpoint]:
     rows = conn.execute(
         sa.select(checkpoints).where(checkpoints.c.tree_size > after_size)

@@ -373,9 +373,22 @@ def load_demo_plan(runtime: Runtime) -> str:
                     for d in demo_data()["item"] if d["department"] == "hj-amr")
     task = runtime.task_opening.open_task(eeb, {"plan_entry": "2024001", "participants": {"hj-amr": [amr_item]}})
     tid = _uuid.UUID(task.id)
-    runtime.target_draws.commit(eeb, tid)
+    import hashlib
+    import secrets
+
+    source = "演示数据（非真实开奖，仅供演示）"
+    runtime.target_draws.commit(eeb, tid, source)
+    shares = {"hj-eeb": (eeb, secrets.token_bytes(32)), "hj-amr": (amr, secrets.token_bytes(32))}
+    for dept, (who, share) in shares.items():  # the demo plays both departments' planners
+        runtime.target_draws.commit_share(who, tid, dept, hashlib.sha256(share).hexdigest())
     runtime.target_draws.freeze(eeb, tid)
-    drawn = runtime.target_draws.draw_targets(eeb, tid, "demo")
+    for dept, (who, share) in shares.items():
+        runtime.target_draws.reveal_share(who, tid, dept, share.hex())
+    gate, runtime.target_draws.checkpoint_gate = runtime.target_draws.checkpoint_gate, False
+    try:  # demo data: no partner witnesses it, so the draw does not wait for a published checkpoint
+        drawn = runtime.target_draws.draw_targets(eeb, tid, "demo", source)
+    finally:
+        runtime.target_draws.checkpoint_gate = gate
     runtime.teams.draw_inspectors(eeb, tid, "hj-eeb")
     runtime.teams.draw_inspectors(amr, tid, "hj-amr")
     runtime.runner.catch_up()

@@ -78,6 +78,10 @@ class Settings:
     audit_witness_keys: tuple[str, ...] = ()  # vkeys of partner witnesses whose cosignatures are stored
     audit_previous_keys: tuple[str, ...] = ()  # vkeys the deployment signed checkpoints with before a rotation
     publication_working_days: int = 20  # results public within N working days of approval
+    # The target draw waits (409, Retry-After) until a signed checkpoint covering its freeze was published to
+    # partners on NATS. Without NATS no checkpoint is ever published, so every draw waits: turn it off only where
+    # no partner watches (a demo, tests).
+    draw_checkpoint_gate: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -130,6 +134,7 @@ class Settings:
             audit_previous_keys=tuple(k.strip() for k in get("AUDIT_PREVIOUS_KEYS").split(",") if k.strip()),
             publication_working_days=_int(
                 "DUALRANDOM_PUBLICATION_WORKING_DAYS", get("PUBLICATION_WORKING_DAYS", "20"), 1, 365),
+            draw_checkpoint_gate=_bool("DUALRANDOM_DRAW_CHECKPOINT_GATE", get("DRAW_CHECKPOINT_GATE", "true")),
         )
 
     @property

@@ -20,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy.engine import Engine
 
 from domain.access import Actor
+from domain.draw.entropy import check_draw_entropy
 from domain.draw.pool import TOPIC_PREFIXES, PoolLog, pool_for
 from domain.draw.rounds import rounds_of
 from domain.draw.sampler import (
@@ -38,14 +39,17 @@ from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.merging import require_redraw_allowed
 from domain.tasks.pool import Pool
 from domain.tasks.strata import frozen_strata
-from domain.tasks.task import Task, TaskStateError
+from domain.tasks.task import DrawNotReadyError, Task, TaskStateError
 from projections.aggregate_rows import split_bars
 from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
+from services.infra.logging import get_logger
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.merges import Merges
+
+log = get_logger(__name__)
 
 seeds_metadata = sa.MetaData()
 draw_seeds = sa.Table(
@@ -83,24 +87,45 @@ class TargetDraws(UseCase):
     def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, merges: Merges) -> None:
         super().__init__(app, engine, runner)
         self.merges = merges
+        self.checkpoint_gate = True  # Settings.draw_checkpoint_gate (the runtime sets it)
+        self.checkpointer: Any = None  # services.audit.checkpoints.Checkpointer (the runtime sets it)
 
     def setup(self) -> None:
         seeds_metadata.create_all(self.engine)
 
-    def commit(self, ctx: CommandContext, tid: uuid.UUID) -> Done:
+    def commit(self, ctx: CommandContext, tid: uuid.UUID, entropy_source: str = "") -> Done:
+        """Commit to a secret seed and declare the public source of the draw's external entropy."""
         task = self.load(Task, tid, "task")
         access.require_lead(ctx.actor, task.lead)
         if task.origin == "case":
             raise TaskStateError("a case-triggered task (个案检查) has designated targets, not a random draw")
         seed = secrets.token_bytes(32)
-        round_ = task.commit_seed(commitment(seed))
+        round_ = task.commit_seed(commitment(seed), entropy_source)
         with self.engine.begin() as conn:
             conn.execute(
                 draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
             )
             conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
         position = self.app.record(ctx, "commit_draw_seed", task)
-        return self.done(task, position, round=round_, commitment=task.commitment)
+        return self.done(task, position, round=round_, commitment=task.commitment,
+                         entropy_source=task.entropy_source, shares_needed=task.missing_share_commitments())
+
+    def commit_share(self, ctx: CommandContext, tid: uuid.UUID, department: str, share_commitment: str) -> Done:
+        """A joint task's participating department commits to its seed share (before the freeze)."""
+        task = self.load(Task, tid, "task")
+        access.require_share_holder(ctx.actor, department)
+        task.commit_share(department, share_commitment)
+        position = self.app.record(ctx, "commit_seed_share", task)
+        return self.done(task, position, round=task.round, department=department,
+                         shares_needed=task.missing_share_commitments())
+
+    def reveal_share(self, ctx: CommandContext, tid: uuid.UUID, department: str, share: str) -> Done:
+        """The department reveals its share (after the freeze); it must hash to its commitment."""
+        task = self.load(Task, tid, "task")
+        access.require_share_holder(ctx.actor, department)
+        task.reveal_share(department, share)
+        position = self.app.record(ctx, "reveal_seed_share", task)
+        return self.done(task, position, round=task.round, department=department, shares_missing=task.missing_shares())
 
     def freeze(self, ctx: CommandContext, tid: uuid.UUID, quotas: Mapping[str, int] | None = None) -> Done:
         task = self.load(Task, tid, "task")
@@ -131,6 +156,11 @@ class TargetDraws(UseCase):
                 )
             )
         stored = self.app.record(ctx, "freeze_pool", task)
+        if self.checkpoint_gate:  # the draw waits for a published checkpoint covering this freeze: ask for it now
+            try:
+                self.ask_for_checkpoint()
+            except Exception as exc:  # noqa: BLE001 - the freeze is recorded; the checkpointer retries at its tick
+                log.warning("freeze_checkpoint_not_signed", error=str(exc) or type(exc).__name__)
         return self.done(
             task,
             stored,
@@ -154,19 +184,32 @@ class TargetDraws(UseCase):
         log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
         return pool_for(log, task)
 
-    def draw_targets(self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "") -> Done:
+    def draw_targets(
+        self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "", entropy_source: str = ""
+    ) -> Done:
+        """Reveal the seed and draw: only with entropy for the declared source, and (joint tasks) once every
+        participating department revealed its seed share."""
         self.fresh()
         task = self.load(Task, tid, "task")
         access.require_lead(ctx.actor, task.lead)
         if task.state != "frozen":
             task.require_state("frozen", "the draw comes after the pool is frozen")
+        external_entropy = check_draw_entropy(task.entropy_source, entropy_source, external_entropy)
+        missing = task.missing_shares()
+        if missing:
+            raise DrawNotReadyError(
+                f"every participating department reveals its seed share before the draw; missing: {', '.join(missing)}",
+                "shares")
+        shares = {d: bytes.fromhex(h) for d, h in task.seed_shares.items()}
+        if self.checkpoint_gate:
+            self._require_published_freeze(tid)
         seed = self._seed(tid, task.round)
         frozen = task.frozen or {}
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
         quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
         rows = cast(Sequence[Candidate], pool.rows)  # the columns read as the rows they stand for
-        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]))
-        record = {**result.as_record(), "freeze_position": frozen["position"]}
+        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]), shares=shares)
+        record = {**result.as_record(), "entropy_source": task.entropy_source, "freeze_position": frozen["position"]}
         off_site = sorted(set(result.selected) & pool.off_site_first)
         task.record_draw(record, off_site)
         position = self.app.record(ctx, "draw_targets", task)
@@ -189,6 +232,50 @@ class TargetDraws(UseCase):
             },
             off_site_first=len(off_site),
             overlaps=self.merges.overlaps_of(task),
+        )
+
+    # -- the freeze is witnessed before the seed is revealed -------------------------------------------------
+    def _freeze_event_position(self, tid: uuid.UUID) -> int:
+        """The log position of the task's last ``PoolFrozen`` event (the current round's freeze)."""
+        recorder: Any = self.app.recorder
+        table = recorder.events_record_cls.__table__
+        with self.engine.connect() as conn:
+            position = conn.execute(
+                sa.select(sa.func.max(table.c.id)).where(
+                    table.c.originator_id == tid, table.c.topic.like("domain.tasks.task:Task.PoolFrozen%")
+                )
+            ).scalar()
+        if position is None:
+            raise TaskStateError("the freeze of this round is not in the log")
+        return int(position)
+
+    def ask_for_checkpoint(self) -> None:
+        """Bring the audit tree to the head of the log and sign it now, so that the checkpointer publishes a
+        checkpoint covering what was just recorded at its next tick, not an interval later."""
+        if self.checkpointer is None:
+            return
+        self.runner.catch_up_named(["audit"])
+        self.checkpointer.checkpoint()
+
+    def _require_published_freeze(self, tid: uuid.UUID) -> None:
+        """409 (Retry-After) until a signed checkpoint covering the freeze was published to partners."""
+        from services.audit.checkpoints import published_covering
+
+        position = self._freeze_event_position(tid)
+        with self.engine.connect() as conn:
+            covering = published_covering(conn, position)
+        if covering is not None:
+            return
+        publishes = bool(getattr(self.checkpointer, "nats_url", ""))
+        self.ask_for_checkpoint()
+        interval = int(getattr(self.checkpointer, "interval", 10) or 10)
+        raise DrawNotReadyError(
+            f"the freeze (log position {position}) is not yet witnessed: the draw waits until a signed checkpoint "
+            "covering it has been published to partners on dualrandom.audit.checkpoints"
+            + ("" if publishes else "; this server publishes none (no NATS): set DUALRANDOM_NATS_URL, or "
+               "DUALRANDOM_DRAW_CHECKPOINT_GATE=false where no partner watches"),
+            "checkpoint",
+            retry_after=interval,
         )
 
     def _stored_pool(self, tid: uuid.UUID, round_: int, weighted: bool) -> StoredPool:

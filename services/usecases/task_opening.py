@@ -22,6 +22,7 @@ from domain.tasks.opening import (
     planned_terms,
     resolve_task_name,
 )
+from domain.tasks.overlap import RANDOM_ORIGINS, Footprint, declared_overlaps
 from domain.tasks.task import Task
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
@@ -84,6 +85,15 @@ class TaskOpening(UseCase):
         for attempt in range(NUMBER_ATTEMPTS):
             number = next_task_number(year, tasks.task_numbers(self.engine, lead, year), attempt)
             task = Task.open(number=number, **fields)
+            if task.is_random:
+                overlaps = declared_overlaps(
+                    _footprint(task), self._random_tasks_near(task), list(data.get("overlaps") or []),
+                    data.get("overlap_reason") or "",
+                )
+                task.declare_overlaps(overlaps, data.get("overlap_reason") or "")
+            elif data.get("overlaps"):
+                raise InvalidInputError([FieldProblem("overlaps", "not_random",
+                                                      "a case task (个案检查) is not drawn: it overlaps nothing")])
             aggs = [task, *(also(task) if also is not None else [])]
             try:
                 position = self.app.record(ctx, command, *aggs)
@@ -91,6 +101,15 @@ class TaskOpening(UseCase):
                 continue  # the number was taken, or another aggregate changed meanwhile: ``also`` reloads it
             return self.done(task, position, number=task.number, name=task.name, is_joint=task.is_joint)
         raise ConflictError("could not allocate a task number; retry")
+
+    def _random_tasks_near(self, task: Task) -> list[Footprint]:
+        """The random tasks of the year that share a department with ``task`` (candidates for an overlap)."""
+        ids: dict[uuid.UUID, None] = {}
+        for dept in task.departments:
+            for row in tasks.task_summaries(self.engine, dept, task.year):
+                if row["origin"] in RANDOM_ORIGINS:
+                    ids[uuid.UUID(row["id"])] = None
+        return [_footprint(t) for t in self.load_many(Task, ids).values()]
 
     def _planned_terms(self, data: Mapping[str, Any], lead: str, entry_number: str) -> TaskTerms:
         year = entry_year(entry_number)
@@ -157,6 +176,11 @@ class TaskOpening(UseCase):
             "commitment": task.commitment,
             "frozen": task.frozen,
             "withdrawn": task.withdrawn,
+            "overlaps": task.overlaps,
+            "overlap_reason": task.overlap_reason,
+            "entropy_source": task.entropy_source,
+            "share_commitments": task.share_commitments,
+            "seed_shares": task.seed_shares,
             "drawn": len(task.selected),
             "teams_drawn": sorted(task.teams),
         }
@@ -170,3 +194,7 @@ class TaskOpening(UseCase):
                 raise PermissionDeniedError(f"tasks of {dept} are not yours to list")
             dept = actor.department
         return tasks.list_tasks(self.engine, department=dept, year=year, limit=limit, offset=offset)
+
+
+def _footprint(task: Task) -> Footprint:
+    return Footprint(str(task.id), task.number, task.name, task.origin, task.period, task.participants, task.scope)

@@ -67,7 +67,7 @@ def frozen_task(rt: Runtime, ids: list[str], strata: list[str], quotas: dict[str
     task = Task.open(number=f"{2023 + n}-{n:03d}", name="bench", lead="hj-eeb", period=f"{2023 + n}Q1",
                      category="general",
                      origin="ad_hoc", reason="bench", participants={"hj-eeb": ["item"]})
-    task.commit_seed(commitment(seed))
+    task.commit_seed(commitment(seed), "bench 熵源")
     sizes = Counter(strata)
     digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
     task.freeze_pool(0, digest, len(ids),
@@ -92,7 +92,9 @@ def main() -> None:
     ctx = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(S.default_pg_url(), "drawrec")
     url = ctx.__enter__()
     tmp = Path("/tmp") / f"bench-drawrec-{uuid.uuid4().hex[:8]}"
-    settings = replace(Settings(var_dir=tmp, relay_enabled=False), database_url=url).with_secret()
+    # no NATS: no checkpoint is published, so the draw's checkpoint gate is off (as in the test runtime)
+    settings = replace(Settings(var_dir=tmp, relay_enabled=False, draw_checkpoint_gate=False),
+                       database_url=url).with_secret()
     rt = Runtime(settings).open(with_nats=False)
     rows = []
     try:
@@ -101,7 +103,7 @@ def main() -> None:
             tid = frozen_task(rt, ids, strata, quotas, i + 1)
             rt.runner.catch_up()  # the server's projection thread would have applied the earlier draws by now
             t0 = time.perf_counter()
-            done = rt.target_draws.draw_targets(CommandContext(actor=PLANNER), tid, f"bench-{i}")
+            done = rt.target_draws.draw_targets(CommandContext(actor=PLANNER), tid, f"bench-{i}", "bench 熵源")
             draws.append(time.perf_counter() - t0)
             assert done.body["selected"] == total, (done.body["selected"], total)
             rng = random.Random(i)

@@ -11,6 +11,7 @@ from domain.planning.plan import NOTICE_ITEMS, NOTICE_SCOPE
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
+from tests.support.draws import http_commit_shares, http_reveal_shares
 
 NOTICE_RULES = [
     {"supervision_class": "key", "min_ratio": "25%"},
@@ -77,11 +78,17 @@ def test_the_seed_plan_of_2024_runs_four_quarterly_tasks_with_verifiable_draws(d
         task = _ok(client.post("/api/v1/tasks", json=body, headers=eeb), 201)
         assert task["is_joint"] == bool(partner)
         assert task["name"].startswith("新乡市获嘉县生态环境局获嘉分局2024年第")
-        commit = _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=eeb))
-        assert len(commit["commitment"]) == 64
+        source = f"福彩3D 2024年第0{q}9期开奖号码"
+        commit = _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", json={"entropy_source": source},
+                                 headers=eeb))
+        assert len(commit["commitment"]) == 64 and commit["entropy_source"] == source
+        joint = sorted(["hj-eeb", partner]) if partner else []
+        assert commit["shares_needed"] == joint
+        http_commit_shares(client, auth, task["id"], joint)
         frozen = _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=eeb))
-        drawn = _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={"external_entropy": f"3D-{q}"},
-                                headers=eeb))
+        http_reveal_shares(client, auth, task["id"], joint)
+        drawn = _ok(client.post(f"/api/v1/tasks/{task['id']}/draw",
+                                json={"external_entropy": f"{q}{q}7", "entropy_source": source}, headers=eeb))
         # The 2024 notice's quotas: key >= 25% and general >= 5% (either bound suffices) of the strata in scope, rounded up.
         for stratum, line in frozen["strata"].items():
             cls = stratum.split("/")[0]
@@ -131,8 +138,11 @@ def _small_task(client: Any, auth: Any, lead: str, participants: dict[str, list[
             "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
             "rules": [{"supervision_class": "key", "full": True}], **extra}
     task = _ok(client.post("/api/v1/tasks", json=body, headers=h), 201)
+    joint = sorted([lead, *(participants or {})]) if participants else []
     _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=h))
+    http_commit_shares(client, auth, task["id"], joint)
     _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=h))
+    http_reveal_shares(client, auth, task["id"], joint)
     return {**task, "drawn": _ok(client.post(f"/api/v1/tasks/{task['id']}/draw", json={}, headers=h))}
 
 

@@ -19,6 +19,7 @@ from services.cli.demo import load_demo
 from services.infra.evidence import EvidenceStore
 from services.runtime import Runtime
 from tests.support.accounts import account_username
+from tests.support.draws import http_commit_shares, http_reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 
 SECRET = "保密工艺参数XJ-7"
@@ -51,8 +52,13 @@ def _task(client: Any, auth: Any, participants: dict[str, int], period: str = "2
         "period": period, "reason": "专项检查", "participants": {d: [i["id"] for i in v] for d, v in items.items()},
         "scope": {"county": "获嘉县", "supervision_classes": list(classes)},
         "rules": [{"supervision_class": c, "full": True} for c in classes]}), 201)
+    joint = sorted(participants) if len(participants) > 1 else []
     for step in ("commitment", "freeze", "draw"):
+        if step == "draw":
+            http_reveal_shares(client, auth, task["id"], joint)
         _ok(client.post(f"/api/v1/tasks/{task['id']}/{step}", json={} if step != "commitment" else None, headers=eeb))
+        if step == "commitment":
+            http_commit_shares(client, auth, task["id"], joint)
     for d in participants:
         _ok(client.post(f"/api/v1/tasks/{task['id']}/teams/{d}", json={}, headers=auth(d, "planner")))
     return task, items

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.access import Actor
+from domain.tasks.overlap import OverlapError
 from projections.directory.queries import list_entries
 from projections.runner import REBUILD_SUFFIX, ProjectionRunner
 from services.application import CommandContext
@@ -214,10 +215,15 @@ def _open_task(world: World, params: dict[str, Any]) -> None:
     with contextlib.suppress(ConflictError):
         world.ids["department"].append(rt.app.register("department", a_department(), ADMIN).id)
     classes = params["classes"] or ["key"]
-    done = rt.task_opening.open_task(PLANNER, {
+    data = {
         "period": f"2024Q{params['quarter']}", "reason": "随机场景", "participants": {"hj-eeb": [items[params["index"] % len(items)]]},
         "scope": {"supervision_classes": classes}, "rules": [{"supervision_class": c, "full": True} for c in classes],
-        "options": {"exclude_inspected_this_year": params["exclude"]}})
+        "options": {"exclude_inspected_this_year": params["exclude"]}}
+    try:
+        done = rt.task_opening.open_task(PLANNER, data)
+    except OverlapError as exc:  # overlapping tasks are part of the scenario: declared
+        done = rt.task_opening.open_task(PLANNER, {**data, "overlaps": [f.id for f in exc.undeclared],
+                                                   "overlap_reason": "随机场景"})
     world.tasks.append(uuid.UUID(done.id))
 
 
@@ -228,8 +234,10 @@ def _task_step(step: str) -> Callable[[World, dict[str, Any]], None]:
         if not world.tasks:
             return
         tid, draws = world.tasks[params["index"] % len(world.tasks)], world.runtime.target_draws
-        if step == "draw":
-            draws.draw_targets(PLANNER, tid, params.get("entropy", ""))
+        if step == "draw":  # a value for the source the commitment declared
+            draws.draw_targets(PLANNER, tid, "值" + params.get("entropy", ""), "测试熵源")
+        elif step == "commit":
+            draws.commit(PLANNER, tid, "测试熵源")
         elif step == "teams":
             world.runtime.teams.draw_inspectors(PLANNER, tid, "hj-eeb")
         elif step == "redraw":

@@ -8,6 +8,7 @@ from typing import Any
 from services.infra.nats_embedded import EmbeddedNats
 from services.infra.relay import Relay, event_id, messages_for, recipients
 from tests.integration.test_relay import read_stream
+from tests.support.draws import commit_shares, reveal_shares
 from tests.support.nats import nats_server  # noqa: F401 - fixture
 from tests.support.scenario import EEB_PLANNER, build_county, ctx
 
@@ -23,7 +24,9 @@ def test_a_joint_task_reaches_each_participant_once_and_fits_its_contracts(
             "scope": {"county": "获嘉县"}}
     tid = uuid.UUID(runtime.task_opening.open_task(ctx(EEB_PLANNER), data).id)
     runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    commit_shares(runtime, tid)
     runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    reveal_shares(runtime, tid)
     runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "")
     app = runtime.app
     stored: list[Any] = []

@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from domain.draw.matching import InsufficientInspectorsError
 from domain.draw.sampler import EmptyPoolError
 from domain.errors import InvalidInputError, PermissionDeniedError
+from domain.tasks.overlap import OverlapError
 from domain.tasks.task import TaskStateError
 from tests.support.builders import a_target
+from tests.support.draws import commit_shares, reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 from tests.support.scenario import ADMIN, AMR_PLANNER, AUDITOR, EEB_PLANNER, build_county, ctx
 
@@ -21,27 +23,38 @@ KEY_ONLY = [{"supervision_class": "key", "min_ratio": "50%"}, {"supervision_clas
 
 
 def _open(rt: Any, county: Any, **extra: Any) -> uuid.UUID:
+    """Open a task; the overlaps with earlier tasks of these tests (same item, period and scope) are declared."""
     data = {"period": "2024Q2", "reason": "专项检查", "participants": {"hj-eeb": county.items["hj-eeb"][:1]},
             "rules": KEY_ONLY, "scope": {"county": "获嘉县"}, **extra}
-    return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    try:
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    except OverlapError as exc:
+        data = {**data, "overlaps": [f.id for f in exc.undeclared], "overlap_reason": "测试：同一事项再次抽取"}
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
 
 
-def _draw(rt: Any, tid: uuid.UUID, entropy: str = "") -> dict[str, Any]:
-    rt.target_draws.commit(ctx(EEB_PLANNER), tid)
+SOURCE = "福彩3D 2024年第059期开奖号码"
+
+
+def _draw(rt: Any, tid: uuid.UUID, entropy: str = "581") -> dict[str, Any]:
+    """Commit (declaring SOURCE), the joint task's shares, freeze, reveal, draw with ``entropy``."""
+    rt.target_draws.commit(ctx(EEB_PLANNER), tid, SOURCE)
+    commit_shares(rt, tid)
     rt.target_draws.freeze(ctx(EEB_PLANNER), tid)
-    return rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy).body
+    reveal_shares(rt, tid)
+    return rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy, SOURCE).body
 
 
 def test_the_pool_is_the_log_at_the_freeze_position_whatever_changes_afterwards(runtime) -> None:
     county = build_county(runtime, targets=24)
     tid = _open(runtime, county)
-    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid, SOURCE)
     frozen = runtime.target_draws.freeze(ctx(EEB_PLANNER), tid).body
     # After the freeze: a new target in scope, one closed, one reclassified. None of it touches this draw.
     runtime.app.register("target", a_target(supervision_class="key"), ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[0]), {"status": "closed"}, ctx(ADMIN))
     runtime.app.update("target", uuid.UUID(county.targets[1]), {"supervision_class": "special"}, ctx(ADMIN))
-    drawn = runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "福彩3D 2024001 5-8-1").body
+    drawn = runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "581", SOURCE).body
     assert sum(s["pool_size"] for s in drawn["strata"].values()) == frozen["pool_size"] == 24
     verified = runtime.target_draws.verify_draw(AUDITOR, tid)
     assert verified["match"] is True and verified["pool_digest"] == frozen["pool_digest"]
@@ -75,6 +88,7 @@ def test_closed_and_already_inspected_targets_never_enter_the_pool(runtime) -> N
     second = _open(runtime, county, rules=every)
     _draw(runtime, second)
     a, b = runtime.task_opening.task(first), runtime.task_opening.task(second)
+    assert [o["id"] for o in b.overlaps] == [str(first)]  # declared, since it overlaps the first
     assert county.targets[0] not in a.selected + b.selected
     assert a.selected and not set(a.selected) & set(b.selected)
     assert drawn_first is not None
@@ -191,7 +205,7 @@ def test_a_recusal_redraw_keeps_history_and_never_brings_the_inspector_back(runt
 @settings(max_examples=8, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(st.tuples(st.integers(0, 11), st.sampled_from(["status", "supervision_class", "risk_class"]),
                                   st.integers(0, 3)), max_size=12),
-       entropy=st.text(max_size=10))
+       entropy=st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs")), max_size=10))
 def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entropy) -> None:
     if not hasattr(runtime, "_county"):
         runtime._county = build_county(runtime, targets=12)
@@ -202,10 +216,48 @@ def test_the_verified_pool_always_equals_the_frozen_one(runtime, changes, entrop
         runtime.app.update("target", uuid.UUID(county.targets[i]), {name: values[name][v]}, ctx(ADMIN))
     tid = _open(runtime, county, rules=[{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general")],
                 options={"exclude_inspected_this_year": False})
-    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid, "任意公开来源" if entropy else "")
     try:
         runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
     except EmptyPoolError:
         return
-    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy.replace("\x00", ""))
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid, entropy, "任意公开来源" if entropy else "")
+    assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
+
+
+def test_a_weighted_draw_strata_are_supervision_classes_and_it_verifies(runtime) -> None:
+    county = build_county(runtime, targets=24)
+    tid = _open(runtime, county, rules=[{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general")],
+                options={"weighted": True, "exclude_inspected_this_year": False})
+    drawn = _draw(runtime, tid)
+    task = runtime.task_opening.task(tid)
+    assert task.draw is not None and task.draw["record"]["weighted"] is True
+    assert set(drawn["strata"]) <= {"key", "general", "special"} and all("/" not in s for s in task.frozen["strata"])
+    assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
+    with pytest.raises(InvalidInputError) as refused:
+        _open(runtime, county, rules=[{"supervision_class": "key", "risk_class": "D", "full": True}],
+              options={"weighted": True})
+    assert refused.value.problems[0].rule == "risk_class_rules"
+
+
+def test_a_version_1_seed_commitment_reads_as_no_declared_source_and_its_draw_verifies(runtime) -> None:
+    """Events are forever: a ``SeedCommitted`` stored before version 2 (no ``entropy_source``) is upcast."""
+    import json
+
+    import sqlalchemy as sa
+
+    county = build_county(runtime, targets=12)
+    tid = _open(runtime, county, rules=[{"supervision_class": "key", "full": True}])
+    runtime.target_draws.commit(ctx(EEB_PLANNER), tid)
+    table = runtime.app.recorder.events_record_cls.__table__
+    with runtime.engine.begin() as conn:
+        row = conn.execute(sa.select(table.c.id, table.c.state).where(
+            table.c.originator_id == tid, table.c.topic.like("%Task.SeedCommitted"))).one()
+        state = json.loads(bytes(row.state))
+        assert state.pop("class_version") == 2 and state.pop("entropy_source") == ""
+        conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+    task = runtime.task_opening.task(tid)
+    assert task.entropy_source == "" and task.state == "committed"
+    runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
+    runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid)
     assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True

@@ -9,7 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import DomainError
+from domain.tasks.overlap import OverlapError
 from services.application import ConflictError
+from tests.support.draws import commit_shares, reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 from tests.support.scenario import ADMIN, AMR_PLANNER, EEB_PLANNER, build_county, ctx
 
@@ -32,11 +34,16 @@ def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n
         if kind == "open_joint":
             other = "hj-amr" if lead == "hj-eeb" else "hj-eeb"
             participants[other] = county.items[other][1:2]
-        done = rt.task_opening.open_task(ctx(PLANNERS[lead]), {
+        data = {
             "period": f"2024Q{1 + n % 4}", "reason": "随机场景", "participants": participants,
             "rules": [{"supervision_class": c, "min_ratio": "30%"} for c in ("key", "general", "special")],
             "options": {"exclude_inspected_this_year": bool(n % 3)},
-        })
+        }
+        try:
+            done = rt.task_opening.open_task(ctx(PLANNERS[lead]), data)
+        except OverlapError as exc:  # overlapping tasks are part of the scenario: declared
+            done = rt.task_opening.open_task(ctx(PLANNERS[lead]), {
+                **data, "overlaps": [f.id for f in exc.undeclared], "overlap_reason": "随机场景"})
         tasks.append((uuid.UUID(done.id), lead))
         return
     if kind == "close_target":
@@ -55,11 +62,13 @@ def _step(rt: Any, county: Any, tasks: list[tuple[uuid.UUID, str]], kind: str, n
     task = rt.task_opening.task(tid)
     planner = ctx(PLANNERS[lead])
     if kind == "commit":
-        rt.target_draws.commit(planner, tid)
+        rt.target_draws.commit(planner, tid, "测试熵源")
     elif kind == "freeze":
+        commit_shares(rt, tid)
         rt.target_draws.freeze(planner, tid)
     elif kind == "draw":
-        rt.target_draws.draw_targets(planner, tid, str(n))
+        reveal_shares(rt, tid)
+        rt.target_draws.draw_targets(planner, tid, str(n), "测试熵源")
     elif kind == "teams":
         for dept in task.departments:
             if dept not in task.teams:

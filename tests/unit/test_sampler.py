@@ -214,8 +214,8 @@ def test_the_vector_verifies_and_a_changed_record_does_not() -> None:
     outcome = verify(record, moved)
     assert outcome.first_difference == "strata['general/B'].pool_size: recorded 10, recomputed 8"
 
-    outcome = verify({**record, "algorithm_version": 2}, vector_candidates())
-    assert difference(outcome).startswith("algorithm: the record says dualrandom-draw v2")
+    outcome = verify({**record, "algorithm_version": 3}, vector_candidates())
+    assert difference(outcome).startswith("algorithm: the record says dualrandom-draw v3")
     outcome = verify({k: v for k, v in record.items() if k != "seed"}, vector_candidates())
     assert difference(outcome).startswith("record: cannot be read")
 

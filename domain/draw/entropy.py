@@ -1,0 +1,100 @@
+"""The declared external entropy source of a target draw, and the values it accepts.
+
+The commitment names where the draw's public entropy will come from (``福彩3D 2024年第059期开奖号码``: the
+China Welfare Lottery 3D result of draw 2024059), before the pool is frozen. The draw then takes only a value
+for that source: the request repeats the source (it must equal the declared one, character for character) and,
+where the source's kind is known, the value must be in the kind's one canonical form, so that a public result
+admits exactly one accepted value and nobody can try spellings (``5 8 1``, ``5-8-1``, ``581``) until a
+selection suits them. Known kinds (by the source's first word):
+
+- ``福彩3D``, ``排列3``, ``排列三``: three digits, e.g. ``581``;
+- ``排列5``, ``排列五``: five digits, e.g. ``58123``;
+- ``drand``: the round's ``randomness``, 64 lowercase hex digits.
+
+Another source is accepted as declared, and its value must only be non-empty text: an auditor checks it
+against the public record. No declared source (``""``) means the draw takes no external entropy at all.
+"""
+
+import re
+
+from domain.errors import FieldProblem, InvalidInputError
+from domain.text import CONTROL_RULE, control_character, control_message
+
+MAX_SOURCE_LENGTH = 200
+MAX_VALUE_LENGTH = 200
+
+KNOWN_KINDS: dict[str, tuple[re.Pattern[str], str]] = {
+    "福彩3D": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
+    "排列3": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
+    "排列三": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
+    "排列5": (re.compile(r"^[0-9]{5}$"), "five digits, e.g. 58123"),
+    "排列五": (re.compile(r"^[0-9]{5}$"), "five digits, e.g. 58123"),
+    "drand": (re.compile(r"^[0-9a-f]{64}$"), "the round's randomness: 64 lowercase hex digits"),
+}
+
+
+def source_kind(source: str) -> str | None:
+    """The known kind a source names (its first word, or its start for ``福彩3D2024...``), else None."""
+    for kind in sorted(KNOWN_KINDS, key=len, reverse=True):
+        if source.startswith(kind):
+            return kind
+    return None
+
+
+def check_source(source: object, field: str = "entropy_source") -> str:
+    """A declared source: ``""`` (none) or text of at most 200 characters without control characters,
+    stripped of surrounding white space."""
+    if source is None:
+        return ""
+    if not isinstance(source, str):
+        raise InvalidInputError([FieldProblem(field, "type", "must be text naming the public entropy source")])
+    text = source.strip()
+    if len(text) > MAX_SOURCE_LENGTH:
+        raise InvalidInputError([FieldProblem(field, "max_length", f"must be at most {MAX_SOURCE_LENGTH} characters")])
+    code = control_character(text)
+    if code is not None:
+        raise InvalidInputError([FieldProblem(field, CONTROL_RULE, control_message(code))])
+    return text
+
+
+def check_draw_entropy(declared: str, source: object, value: object) -> str:
+    """The external entropy a draw may use: ``value`` for the ``declared`` source, repeated as ``source``.
+
+    Without a declared source, neither a source nor a value is accepted. Returns the value (unchanged: it is
+    hashed as given)."""
+    problems: list[FieldProblem] = []
+    given_source = source if isinstance(source, str) else ""
+    text = value if isinstance(value, str) else None
+    if text is None:
+        raise InvalidInputError([FieldProblem("external_entropy", "type", "must be text ('' for none)")])
+    if not declared:
+        if given_source.strip() or text:
+            problems.append(FieldProblem(
+                "external_entropy", "no_declared_source",
+                "the commitment declared no entropy source, so the draw takes no external entropy: withdraw the "
+                "round (with a reason) and commit again naming the source",
+            ))
+        if problems:
+            raise InvalidInputError(problems)
+        return ""
+    if given_source != declared:
+        problems.append(FieldProblem("entropy_source", "declared_source",
+                                     f"must repeat the source declared with the commitment: {declared}"))
+    if not text:
+        problems.append(FieldProblem("external_entropy", "required", f"the value published for {declared}"))
+    elif len(text) > MAX_VALUE_LENGTH:
+        problems.append(FieldProblem("external_entropy", "max_length",
+                                     f"must be at most {MAX_VALUE_LENGTH} characters"))
+    else:
+        kind = source_kind(declared)
+        if kind is not None:
+            pattern, form = KNOWN_KINDS[kind]
+            if not pattern.match(text):
+                problems.append(FieldProblem("external_entropy", "source_format",
+                                             f"a {kind} value is {form}, in that one form"))
+        code = control_character(text)
+        if code is not None:
+            problems.append(FieldProblem("external_entropy", CONTROL_RULE, control_message(code)))
+    if problems:
+        raise InvalidInputError(problems)
+    return text

@@ -1,0 +1,76 @@
+"""No silent re-rolls: a random task overlapping a current one is refused (409) unless declared with a reason."""
+
+from typing import Any
+
+import pytest
+
+from domain.access import SYSTEM
+from services.application import CommandContext
+from services.cli.demo import load_demo
+from services.runtime import Runtime
+
+
+@pytest.fixture
+def demo(runtime: Runtime) -> Runtime:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    return runtime
+
+
+def _ok(r: Any, status: int = 200) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def _items(client: Any, h: dict[str, str], department: str) -> list[str]:
+    r = client.get("/api/v1/items", params={"department": department, "limit": 100}, headers=h)
+    return [i["id"] for i in _ok(r)["items"]]
+
+
+def test_an_overlapping_random_task_is_refused_unless_declared(demo, client, auth) -> None:
+    eeb, amr = auth("hj-eeb", "planner"), auth("hj-amr", "planner")
+    items, amr_items = _items(client, eeb, "hj-eeb"), _items(client, amr, "hj-amr")
+    base = {"reason": "专项整治", "scope": {"county": "获嘉县"}}
+    first = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q2", "participants": {"hj-eeb": items[:2]}}), 201)
+
+    # A May task on one of the same items re-rolls the second quarter's draw: refused, naming the task.
+    again = {**base, "period": "2024-05", "participants": {"hj-eeb": items[1:3]}}
+    r = client.post("/api/v1/tasks", headers=eeb, json=again)
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    problem = r.json()
+    assert [e["field"] for e in problem["errors"]] == ["overlaps"]
+    assert first["id"] in problem["errors"][0]["message"] and first["number"] in problem["detail"]
+    # A joint task led by another department overlaps through the department they share.
+    r = client.post("/api/v1/tasks", headers=amr, json={
+        **base, "period": "2024Q2", "participants": {"hj-amr": amr_items[:1], "hj-eeb": items[:1]}})
+    assert r.status_code == 409 and first["id"] in r.text
+    assert _ok(client.get("/api/v1/tasks", params={"year": 2024}, headers=eeb))["total"] == 1  # nothing stored
+
+    # Declared without a reason, or naming a task that does not overlap: 422, nothing stored.
+    r = client.post("/api/v1/tasks", headers=eeb, json={**again, "overlaps": [first["id"]]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "overlap_reason"
+    r = client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q3", "participants": {"hj-eeb": items[:1]}, "overlaps": [first["id"]],
+        "overlap_reason": "复查"})
+    assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "not_overlapping"
+    assert _ok(client.get("/api/v1/tasks", params={"year": 2024}, headers=eeb))["total"] == 1
+
+    # Not overlapping: another quarter, other items, a disjoint scope, or a case task (个案检查).
+    _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q3", "participants": {"hj-eeb": items[:2]}}), 201)
+    _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q2", "participants": {"hj-eeb": items[3:4]}}), 201)
+    _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q2", "participants": {"hj-eeb": items[:2]}, "scope": {"county": "原阳县"}}), 201)
+    _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **base, "period": "2024Q2", "origin": "case", "participants": {"hj-eeb": items[:2]}}), 201)
+
+    # Declared with a reason: opened, and the task shows what it overlaps and why.
+    second = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        **again, "overlaps": [first["id"]], "overlap_reason": "群众举报集中，五月加抽"}), 201)
+    view = _ok(client.get(f"/api/v1/tasks/{second['id']}", headers=eeb))
+    assert view["overlaps"] == [{"id": first["id"], "number": first["number"], "name": first["name"],
+                                 "period": "2024Q2"}]
+    assert view["overlap_reason"] == "群众举报集中，五月加抽"
+    assert _ok(client.get(f"/api/v1/tasks/{first['id']}", headers=eeb))["overlaps"] == []
