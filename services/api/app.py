@@ -50,7 +50,8 @@ DIRECTORIES = [
 
 
 def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
-    """The HTTP app over an opened runtime; ``background`` runs projections and relay in-process."""
+    """The HTTP app over an opened runtime; ``background`` runs projections in-process, and the relay and the
+    checkpoint signer each while this process holds its lease (``services.infra.lease``)."""
 
     async def before_request(request: Request) -> None:
         await refuse_control_characters(request)
@@ -59,13 +60,11 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         if background and runtime.settings.projections_in_process:
             runtime.start_projections()
-        if background and runtime.relay is not None:
-            tasks.append(asyncio.create_task(runtime.relay.run(stop)))
-        if background and runtime.checkpointer is not None:
-            tasks.append(asyncio.create_task(runtime.checkpointer.run(stop)))
+        if background:
+            tasks.extend(asyncio.create_task(singleton) for singleton in runtime.singletons(stop))
         try:
             yield
         finally:
