@@ -229,6 +229,7 @@ class ProjectionRunner:
         self._wake = threading.Event()
         self._positions: dict[str, int] = {}
         self._running = 0  # run_forever loops in this process
+        self.listeners: list[Callable[[], object]] = []  # called (from the runner's thread) when a position moved
         self._failed: set[str] = set()  # names with a recorded failure: cleared when they get past it
         record_cls = getattr(getattr(app, "recorder", None), "events_record_cls", None)
         self._events: sa.Table | None = record_cls.__table__ if record_cls is not None else None
@@ -502,6 +503,28 @@ class ProjectionRunner:
         with self._cond:
             self._positions[name] = position
             self._cond.notify_all()
+        for listener in list(self.listeners):
+            listener()
+
+    @property
+    def running_here(self) -> bool:
+        """Whether a ``run_forever`` loop runs in this process (its progress is published, not polled)."""
+        return self._running > 0
+
+    def applied(self, position: int, names: Sequence[str] | None = None) -> bool:
+        """Whether every (named) projection is known, in this process, to have applied ``position`` (no I/O)."""
+        with self._cond:
+            return all(self._positions.get(n, 0) >= position for n in names or [p.name for p in self.projections])
+
+    def refresh_positions(self) -> None:
+        """Read the stored positions (workers in other processes move them) and publish any progress."""
+        stored = self.positions()
+        with self._cond:
+            for name, position in stored.items():
+                self._positions[name] = max(self._positions.get(name, 0), position)
+            self._cond.notify_all()
+        for listener in list(self.listeners):
+            listener()
 
     def wait_for(self, position: int, timeout: float = 5.0, names: Sequence[str] | None = None,
                  poll: float = 0.02) -> bool:

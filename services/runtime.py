@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,20 @@ class Runtime:
             self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,
             deployment=self.settings.deployment, replicas=getattr(self.settings, "nats_replicas", None),
         )
+
+    def singletons(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
+        """The roles of which one process at a time is active, each behind its lease: the relay (when NATS is
+        on) and the checkpoint signer. Run them on an event loop until ``stop``; a process that does not get a
+        lease waits as a standby and takes over within seconds of the holder's death."""
+        from services.infra.lease import Lease, hold
+
+        url, var_dir = self.settings.effective_database_url, Path(self.settings.var_dir)
+        roles = []
+        if self.relay is not None:
+            roles.append(hold(Lease(url, "relay", var_dir), self.relay.run, stop))
+        if self.checkpointer is not None:
+            roles.append(hold(Lease(url, "signer", var_dir), self.checkpointer.run, stop))
+        return roles
 
     def start_projections(self) -> None:
         """Run the projection loop in a daemon thread of this process."""

@@ -4,7 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
@@ -38,6 +38,7 @@ from services.api.middleware import (
     correlation_middleware,
     refuse_control_characters,
 )
+from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
 
 DIRECTORIES = [
@@ -50,18 +51,21 @@ DIRECTORIES = [
 
 
 def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
-    """The HTTP app over an opened runtime; ``background`` runs projections and relay in-process."""
+    """The HTTP app over an opened runtime; ``background`` runs projections in-process, and the relay and the
+    checkpoint signer each while this process holds its lease (``services.infra.lease``)."""
+
+    async def before_request(request: Request) -> None:
+        await refuse_control_characters(request)
+        await await_min_position(request)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         if background and runtime.settings.projections_in_process:
             runtime.start_projections()
-        if background and runtime.relay is not None:
-            tasks.append(asyncio.create_task(runtime.relay.run(stop)))
-        if background and runtime.checkpointer is not None:
-            tasks.append(asyncio.create_task(runtime.checkpointer.run(stop)))
+        if background:
+            tasks.extend(asyncio.create_task(singleton) for singleton in runtime.singletons(stop))
         try:
             yield
         finally:
@@ -82,7 +86,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             public.router(runtime.settings.public_rate_per_minute),
         ],
         guards=[auditors_change_nothing],
-        before_request=refuse_control_characters,
+        before_request=before_request,
     )
     auth = DefineMiddleware(
         BearerAuthMiddleware,
@@ -93,7 +97,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         middleware=[correlation_middleware, auth],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner)}),
         request_max_body_size=runtime.settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
             title="dualrandom",

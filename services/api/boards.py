@@ -32,6 +32,7 @@ def _today(request: AnyRequest) -> dt.date:
 @get(
     "/inbox",
     sync_to_thread=True,
+    opt={"read_models": READ_MODELS},
     responses=answers(200, Inbox, READ, also=(503,)),
     summary="A department's inbox",
     description="For the department (default: yours; admins and auditors may name one): the tasks it leads or "
@@ -60,6 +61,7 @@ def inbox(
 @get(
     "/kpis",
     sync_to_thread=True,
+    opt={"read_models": READ_MODELS},
     responses=answers(200, View, READ, also=(503,)),
     summary="A department's KPIs",
     description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "

@@ -97,20 +97,21 @@ def if_match(request: AnyRequest) -> int | None:
 
 def wait(request: AnyRequest, min_position: int | None, names: list[str] | None = None,
          what: str = "the read models have") -> None:
-    """Read your writes: wait (up to 5 s) until the read models (``names``, default all) reached the position.
+    """Read your writes: check that the read models (``names``, default all) reached the position.
 
-    Nothing a client sends can hold a worker thread for nothing: a position beyond the log's head is refused at
-    once (it was never written, so no wait can reach it), and a request without a token (the public results)
-    waits at most 1 s, then 503."""
+    The waiting itself happened before the handler took a thread (``services.api.waits``: up to 5 s with a token,
+    none without); here a position beyond the log's head is refused (it was never written, so no wait can reach
+    it) and a position not reached is a 503, at once."""
     if min_position is None:
         return
     runner = runtime(request).runner
+    if runner.applied(min_position, names):
+        return
     head = runner.head()
     if min_position > head:
         raise InvalidInputError([FieldProblem("min_position", "range",
                                               f"is beyond the log's head ({head}): no write has that position")])
-    timeout = 5.0 if request.scope.get("user") is not None else 1.0
-    if not runner.wait_for(min_position, timeout=timeout, names=names):
+    if not runner.wait_for(min_position, timeout=0, names=names):
         raise NotReadyError(f"{what} not yet reached position {min_position}")
 
 
@@ -130,7 +131,8 @@ PROBLEM_TEXT = {
     409: "a conflict: the entry changed meanwhile (If-Match), or the thing exists already",
     422: "a rule of the domain refuses the input; `errors` names each field and rule",
     429: "too many requests from this address (DUALRANDOM_PUBLIC_RATE_PER_MINUTE); `Retry-After` says when again",
-    503: "the read models have not reached `min_position` within 5 s (1 s without a token)",
+    503: "the read models have not reached `min_position` within 5 s (at once without a token), or 1,000 "
+    "requests are waiting already",
 }
 READ = (400, 401, 403, 404, 422)
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 422)

@@ -136,6 +136,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
 
     @get(
         "/", sync_to_thread=True, summary=f"List {plural}", responses=answers(200, Page, READ, also=(503,)),
+        opt={"read_models": ["directory"]},
         description=f"Pages the {label} read model (never replays aggregates). Filters (query parameters, "
         f"exact unless noted): {fields_doc}; name and address match a part, a short credit_code matches a "
         "prefix, list fields (tags, specialties, methods, ...) match a member. `min_position` waits (up to 5 s) "

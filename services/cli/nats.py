@@ -28,6 +28,7 @@ import click
 from services.cli.context import load_settings, open_runtime
 from services.infra.logging import get_logger
 from services.infra.partner import SCOPES, consumer_name, filter_subject, inbox_prefix
+from services.infra.store import safe_url
 
 log = get_logger("dualrandom.cli")
 
@@ -152,7 +153,10 @@ def relay() -> None:
 
 @relay.command("run")
 def relay_run() -> None:
-    """Run the relay (and publish audit checkpoints) as a worker process until SIGTERM/SIGINT."""
+    """Run the relay (and publish audit checkpoints) as a worker process until SIGTERM/SIGINT.
+
+    Several may run: one holds the relay's lease and one the signer's (services/infra/lease.py), the others
+    wait as standbys and take over within seconds when a holder dies."""
     settings = load_settings()
     if not settings.relay_enabled:
         raise click.ClickException("DUALRANDOM_RELAY_ENABLED is false: nothing to run")
@@ -171,11 +175,8 @@ def relay_run() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        tasks = [asyncio.create_task(relay_.run(stop))]
-        if runtime.checkpointer is not None:
-            tasks.append(asyncio.create_task(runtime.checkpointer.run(stop)))
-        log.info("relay_worker_started", nats=runtime.nats_url, stream=settings.nats_stream)
-        await asyncio.gather(*tasks)
+        log.info("relay_worker_started", nats=safe_url(runtime.nats_url), stream=settings.nats_stream)
+        await asyncio.gather(*runtime.singletons(stop))  # each behind its lease: a standby until it holds it
 
     try:
         asyncio.run(main())

@@ -1,24 +1,45 @@
-"""``dualrandom serve``: the HTTP API with projections, relay and checkpoint signer in one process."""
+"""``dualrandom serve``: the HTTP API with projections, relay and checkpoint signer in one process (``--role
+all``, the default), or one role of a system of many processes (docs/operations.md, "Many processes"):
+
+- ``api``: the HTTP API alone (read models from workers, ``min_position`` read from the stored positions);
+- ``worker``: the projection loop alone (as ``dualrandom projections run``); several may run;
+- ``relay``: the NATS relay and the checkpoint signer, each while it holds its lease (a standby otherwise).
+"""
 
 import click
 
 from services.cli.context import load_settings, log, open_runtime
 
+ROLES = ("all", "api", "worker", "relay")
+
 
 @click.command()
 @click.option("--host", default=None, help="address to listen on (default DUALRANDOM_HOST or 127.0.0.1)")
 @click.option("--port", type=int, default=None, help="port (default DUALRANDOM_PORT or 8000)")
-def serve(host: str | None, port: int | None) -> None:
+@click.option("--role", type=click.Choice(ROLES), default="all", show_default=True,
+              help="all: API, projections, relay and signer; api: the HTTP API alone; worker: the projections; "
+              "relay: the relay and the checkpoint signer (each behind a lease)")
+def serve(host: str | None, port: int | None, role: str) -> None:
     """Start the HTTP API with projections and the NATS relay (embedded SQLite + nats-server by default)."""
     import uvicorn
 
     from services.api.app import create_app
 
+    if role in {"worker", "relay"}:
+        from services.cli.nats import relay_run
+        from services.cli.projections import projections_run
+
+        (projections_run if role == "worker" else relay_run).main(args=[], standalone_mode=False)
+        return
     settings = load_settings()
-    runtime = open_runtime(settings, with_nats=True)
+    if role == "api":
+        from dataclasses import replace
+
+        settings = replace(settings, projections_in_process=False)
+    runtime = open_runtime(settings, with_nats=role == "all")
     _GracefulServer = _graceful_server_class()
     try:
-        app = create_app(runtime)
+        app = create_app(runtime, background=role == "all")
         host = host or settings.host
         port = port or settings.port
         log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),

@@ -420,12 +420,39 @@ def _dense(cells: dict[int, Any]) -> list[Any]:
     return out
 
 
+MAX_XLSX_PART_BYTES = 16 * 2**20  # a workbook part read whole (shared strings, styles, ...), uncompressed
+MAX_XLSX_CELL_CHARS = 32_767  # Excel's limit for one cell
+
+
+def _check_xlsx_parts(source: IO[bytes]) -> None:
+    """Refuse, before reading them, the parts openpyxl reads whole whose uncompressed size passes the ceiling:
+    a 20 MB upload can hold gigabytes of compressed ``sharedStrings.xml``. Only the worksheets are streamed, so
+    only they may be larger. ``zipfile`` never inflates a part beyond the size its directory declares."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(source) as archive:
+            for info in archive.infolist():
+                name = info.filename.lower()
+                if name.startswith("xl/worksheets/") or info.file_size <= MAX_XLSX_PART_BYTES:
+                    continue
+                raise InvalidInputError([FieldProblem(
+                    "file", "size", f"the workbook part {info.filename[:100]} holds {info.file_size} bytes "
+                    f"uncompressed; at most {MAX_XLSX_PART_BYTES} are read (import a larger directory as CSV)")])
+    except zipfile.BadZipFile:
+        raise InvalidInputError([FieldProblem("file", "format", "not a readable .xlsx workbook (BadZipFile)")]) \
+            from None
+    finally:
+        source.seek(0)
+
+
 def _xlsx_rows(source: IO[bytes]) -> Iterator[tuple[int, dict[int, Any]]]:
     """The first sheet's rows as (row number, {0-based column: value}), read as they come: only the cells the
     file holds, so a cell far to the right (column XFD) or far down costs one entry, not a padded row."""
     from openpyxl import load_workbook
     from openpyxl.worksheet._reader import WorkSheetParser
 
+    _check_xlsx_parts(source)
     try:
         wb = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - zip, XML or openpyxl errors: not a workbook we can read
@@ -436,6 +463,11 @@ def _xlsx_rows(source: IO[bytes]) -> Iterator[tuple[int, dict[int, Any]]]:
         if not wb.worksheets:
             return
         ws = wb.worksheets[0]
+        longest = max(map(len, ws._shared_strings), default=0)
+        if longest > MAX_XLSX_CELL_CHARS:
+            raise InvalidInputError([FieldProblem(
+                "file", "size", f"a shared string of the workbook has {longest} characters; a cell holds at most "
+                f"{MAX_XLSX_CELL_CHARS} (Excel's own limit)")])
         # the read-only sheet's own row reader pads every row to its last cell: its parser gives the cells alone
         # (a stored dimension is not trusted either: it could cut rows off)
         with ws._get_source() as src:
@@ -444,6 +476,11 @@ def _xlsx_rows(source: IO[bytes]) -> Iterator[tuple[int, dict[int, Any]]]:
                                      timedelta_formats=wb._timedelta_formats)
             for number, cells in parser.parse():
                 row = {c["column"] - 1: c["value"] for c in cells if c["value"] is not None}
+                for value in row.values():
+                    if isinstance(value, str) and len(value) > MAX_XLSX_CELL_CHARS:
+                        raise InvalidInputError([FieldProblem(
+                            "file", "size", f"row {number} has a cell of {len(value)} characters; a cell holds at "
+                            f"most {MAX_XLSX_CELL_CHARS} (Excel's own limit)")])
                 if row:
                     yield number, row
     except InvalidInputError:
