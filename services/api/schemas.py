@@ -350,6 +350,7 @@ class DrawnList(msgspec.Struct, kw_only=True):
     round: int
     state: str
     visits: list[Json]
+    next_cursor: str | None = None
     record: Json | Unset = UNSET
     teams: JsonValue | Unset = UNSET
 
