@@ -112,6 +112,17 @@ def metrics(request: Request) -> str:
                "Last log position applied by a copy of a read model being rebuilt (absent when none is).",
                [(f'{{projection="{n}"}}', v["position"]) for n, v in s["rebuilding"].items()]),
     ]
+    overload = request.app.state.get("overload")
+    if overload is not None:
+        lines += [
+            *gauge("dualrandom_http_in_flight", "Requests being served now (health, readiness and metrics not "
+                   "counted).", [("", overload.in_flight)]),
+            *gauge("dualrandom_http_in_flight_limit", "DUALRANDOM_MAX_IN_FLIGHT (0: no limit).",
+                   [("", overload.limit)]),
+            "# HELP dualrandom_http_overload_refused_total Requests refused with 503 at the in-flight limit.",
+            "# TYPE dualrandom_http_overload_refused_total counter",
+            f"dualrandom_http_overload_refused_total {overload.refused}",
+        ]
     if s["relay"] is not None:
         lines += [
             *gauge("dualrandom_relay_position", "Last log position acknowledged by JetStream.",

@@ -26,7 +26,7 @@ def _samples(text: str) -> dict[tuple[str, str | None], int]:
             continue
         if line.startswith("# TYPE "):
             name, kind = line.split()[2:4]
-            assert kind == "gauge"
+            assert kind in {"gauge", "counter"}
             declared.add(name)
             continue
         match = SAMPLE.match(line)
