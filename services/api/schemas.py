@@ -458,9 +458,11 @@ class ProjectionLag(Lag, kw_only=True):
 
 
 class Readiness(msgspec.Struct, kw_only=True):
-    status: Annotated[str, doc("ready; lagging or failed (503)", enum=["ready", "lagging", "failed"])]
+    status: Annotated[str, doc("ready; starting, lagging or failed (503)",
+                               enum=["ready", "starting", "lagging", "failed"])]
     head: int
     max_lag: int | None
+    startup_max_lag: Annotated[int | None, doc("DUALRANDOM_READY_STARTUP_LAG; null: no start-up gate")] = None
     projections: dict[str, ProjectionLag]
     rebuilding: dict[str, Lag]
     relay: Lag | None
