@@ -130,9 +130,12 @@ class Page(msgspec.Struct, kw_only=True):
     """One page of a listing."""
 
     items: list[Json]
-    total: int
+    total: Annotated[int, doc("matches; in directory listings at most 10000 unless `count=exact` (see total_exact)")]
     limit: int
     offset: int
+    next_cursor: Annotated[str | Unset | None, doc("directory listings: pass as `cursor` for the next page; "
+                                                   "null after the last")] = UNSET
+    total_exact: Annotated[bool | Unset, doc("directory listings: false when `total` is the cap, not the count")] = UNSET
 
 
 class Items(msgspec.Struct, kw_only=True):
