@@ -93,7 +93,8 @@ def search_indexes(conn: Connection, table: sa.Table) -> None:
                           '((credit_code COLLATE "C"))')
     searched = sorted(c for c in TEXT_SEARCH if c in table.c)
     trgm = trigram_schema(conn) if searched else None
-    for column in searched if trgm else []:
+    for column in searched if trgm is not None else []:
+        assert trgm is not None
         statements.append(f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_{column}_trgm')} ON {q(t)} "
                           f"USING gin ({q(column)} {q(trgm)}.gin_trgm_ops)")
     for statement in statements:
