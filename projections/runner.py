@@ -246,6 +246,10 @@ class ProjectionRunner:
         for p in self.projections:
             p.metadata.create_all(self.engine)
             self._ensure_row(p.name)
+            ensure_indexes = getattr(p, "ensure_indexes", None)  # indexes added after its tables were created
+            if ensure_indexes is not None:
+                with self.engine.begin() as conn:
+                    ensure_indexes(conn)
         self._failed = {f.name for f in self.failures()}  # another process's, or before a restart: cleared here too
 
     def _ensure_row(self, name: str, reset: bool = False) -> None:
@@ -644,6 +648,9 @@ class ProjectionRunner:
                         for constraint in table.constraints:
                             if isinstance(constraint, sa.UniqueConstraint):  # PostgreSQL names it as CREATE TABLE did
                                 conn.execute(sa.schema.AddConstraint(constraint))
+                ensure_indexes = getattr(c, "ensure_indexes", None)  # a read model's own (directory: search)
+                if ensure_indexes is not None:
+                    ensure_indexes(conn)
         self._analyze(copies, every_column=True)
 
     @staticmethod

@@ -24,7 +24,8 @@ from projections.decode import stored_decoder, stored_step
 from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
-# Fields a listing searches by substring (LIKE '%...%', see queries.py): no B-tree index can serve that, so none.
+# Fields a listing searches by substring (LIKE '%...%', see queries.py): no B-tree index can serve that, so none;
+# on PostgreSQL a trigram index does (``search_indexes``).
 TEXT_SEARCH = frozenset({"name", "address", "legal_basis", "organisation"})
 
 
@@ -60,6 +61,44 @@ def _table(md: sa.MetaData, kind: str, cls: type[DirectoryEntry], suffix: str) -
 
 def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
     return {kind: _table(md, kind, cls, suffix) for kind, cls in KINDS.items()}
+
+
+def trigram_schema(conn: Connection) -> str | None:
+    """The schema of PostgreSQL's pg_trgm extension, created (in ``public``) when missing and allowed; None when
+    it is not available here (then name searches read every row of the kind: see docs/scale.md)."""
+    find = sa.text("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                   "WHERE e.extname = 'pg_trgm'")
+    found = conn.execute(find).scalar()
+    if found is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
+        except sa.exc.DBAPIError:  # not installed here, no privilege, or created at the same moment elsewhere
+            pass
+        found = conn.execute(find).scalar()
+    return None if found is None else str(found)
+
+
+def search_indexes(conn: Connection, table: sa.Table) -> None:
+    """PostgreSQL indexes for the listings at province scale (idempotent; nothing on SQLite): registration order
+    per owner (a department's page), credit-code prefixes compared byte-wise (the range queries.py asks), and a
+    trigram GIN index per substring-searched field when pg_trgm is available."""
+    if conn.dialect.name != "postgresql":
+        return
+    q = conn.dialect.identifier_preparer.quote
+    t = table.name
+    statements = [f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_owner_first')} ON {q(t)} (owner, first_position)"]
+    if "credit_code" in table.c:
+        statements.append(f'CREATE INDEX IF NOT EXISTS {q(f"ix_{t}_credit_code_c")} ON {q(t)} '
+                          '((credit_code COLLATE "C"))')
+    searched = sorted(c for c in TEXT_SEARCH if c in table.c)
+    trgm = trigram_schema(conn) if searched else None
+    for column in searched if trgm is not None else []:
+        assert trgm is not None
+        statements.append(f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_{column}_trgm')} ON {q(t)} "
+                          f"USING gin ({q(column)} {q(trgm)}.gin_trgm_ops)")
+    for statement in statements:
+        conn.execute(sa.text(statement))
 
 
 TABLES: dict[str, sa.Table] = _tables(metadata, "")  # the live tables: what queries.py reads
@@ -99,6 +138,12 @@ class DirectoryProjection:
     topics = _TOPICS  # the runner decodes and passes only these events (every directory aggregate's)
     stored_topics = _STORED_TOPICS  # ... and these in their stored form when it can (folded by _STEPS)
     rebuild_apart = True  # the largest read model: its copy is built in a process of its own
+
+    def ensure_indexes(self, conn: Connection) -> None:
+        """The listing indexes (``search_indexes``): ``ProjectionRunner.setup`` adds them to the live tables (also to
+        tables created before they existed), ``finish_copies`` to a rebuilt copy after its bulk load."""
+        for table in self.tables.values():
+            search_indexes(conn, table)
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix

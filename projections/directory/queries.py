@@ -17,13 +17,42 @@ from projections.directory.projection import TABLES, TEXT_SEARCH
 _CHUNK = 500  # ids per IN (...) list
 
 
+COUNT_CAP = 10_000  # a listing counts its matches up to this many unless asked for the exact count
+
+
 @dataclass(frozen=True)
 class Page:
     items: list[dict[str, Any]]
     total: int
     limit: int
     offset: int
+    next_cursor: str | None = None
+    total_exact: bool = True
 
+
+def encode_cursor(first_position: int) -> str:
+    """The opaque cursor after a row: its registration position (the listing's order, unique)."""
+    return f"k{first_position}"
+
+
+def decode_cursor(cursor: str) -> int | None:
+    """The registration position a cursor names, or None when it is not one ``encode_cursor`` made."""
+    if len(cursor) > 21 or not cursor.startswith("k") or not cursor[1:].isdigit():
+        return None
+    return int(cursor[1:])
+
+
+def prefix_range(column: Any, prefix: str, dialect: str) -> Any:
+    """``column`` starts with ``prefix``, as a range a B-tree serves even with a bound parameter (a parameterised
+    LIKE cannot use one): ``prefix <= column < prefix'`` where ``prefix'`` is the prefix with its last character
+    incremented, compared byte-wise (COLLATE "C" on PostgreSQL, SQLite's default BINARY)."""
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return column.startswith(prefix, autoescape=True)
+    upper = prefix[:-1] + chr(0xE000 if 0xD800 <= last + 1 <= 0xDFFF else last + 1)  # never a lone surrogate
+    if dialect == "postgresql":
+        column = sa.collate(column, "C")
+    return sa.and_(column >= prefix, column < upper)
 
 def filterable(kind: str) -> list[str]:
     """Filters a listing of ``kind`` accepts (``department`` is the owner)."""
@@ -41,10 +70,17 @@ def to_view(row: Any) -> dict[str, Any]:
     }
 
 
-def list_entries(engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0) -> Page:
-    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member)."""
+def list_entries(
+    engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0, *,
+    after: int | None = None, exact_total: bool = False,
+) -> Page:
+    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member), in registration
+    order. ``after`` (a cursor's position) starts after that row, which a deep page reaches through the index
+    instead of skipping ``offset`` rows. ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False
+    when there are more), or all of them with ``exact_total``."""
     table = TABLES[kind]
     spec = KINDS[kind].SPEC.fields
+    dialect = engine.dialect.name
     conditions = []
     for name, value in filters.items():
         if value is None:
@@ -56,16 +92,25 @@ def list_entries(engine: Engine, kind: str, filters: dict[str, Any], limit: int 
         elif name in TEXT_SEARCH:
             conditions.append(table.c[name].contains(value, autoescape=True))
         elif name == "credit_code" and len(value) < 18:
-            conditions.append(table.c[name].startswith(value, autoescape=True))
+            conditions.append(prefix_range(table.c[name], value, dialect) if value else sa.true())
         else:
             conditions.append(table.c[name] == value)
     where = sa.and_(sa.true(), *conditions)
+    query = sa.select(table).where(where)
+    if after is not None:
+        query = query.where(table.c.first_position > after)
     with engine.connect() as conn:
-        total = conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
-        rows = conn.execute(
-            sa.select(table).where(where).order_by(table.c.first_position).limit(limit).offset(offset)
-        ).all()
-    return Page([to_view(r) for r in rows], int(total), limit, offset)
+        if exact_total:
+            total = conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
+        else:
+            capped = sa.select(sa.literal(1)).select_from(table).where(where).limit(COUNT_CAP + 1).subquery()
+            total = conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+        rows = conn.execute(query.order_by(table.c.first_position).limit(limit + 1).offset(offset)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    exact = exact_total or total <= COUNT_CAP
+    return Page([to_view(r) for r in rows], int(min(total, COUNT_CAP) if not exact else total), limit, offset,
+                encode_cursor(rows[-1].first_position) if more else None, exact)
 
 
 def get_entry(engine: Engine, kind: str, entry_id: str) -> dict[str, Any] | None:

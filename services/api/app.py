@@ -38,6 +38,7 @@ from services.api.middleware import (
     correlation_middleware,
     refuse_control_characters,
 )
+from services.api.overload import OverloadGuard
 from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
 
@@ -88,16 +89,18 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         guards=[auditors_change_nothing],
         before_request=before_request,
     )
+    overload = OverloadGuard(runtime.settings.max_in_flight, runtime.settings.overload_retry_after)
     auth = DefineMiddleware(
         BearerAuthMiddleware,
         exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS]],
     )
     config = AppConfig(
         route_handlers=[health, ready, metrics, api],
-        middleware=[correlation_middleware, auth],
+        middleware=[correlation_middleware, overload.middleware, auth],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner)}),
+        state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
+                     "ready_caught_up": set()}),
         request_max_body_size=runtime.settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
             title="dualrandom",

@@ -131,8 +131,9 @@ PROBLEM_TEXT = {
     409: "a conflict: the entry changed meanwhile (If-Match), or the thing exists already",
     422: "a rule of the domain refuses the input; `errors` names each field and rule",
     429: "too many requests from this address (DUALRANDOM_PUBLIC_RATE_PER_MINUTE); `Retry-After` says when again",
-    503: "the read models have not reached `min_position` within 5 s (at once without a token), or 1,000 "
-    "requests are waiting already",
+    503: "the server is at its limit of requests in flight (DUALRANDOM_MAX_IN_FLIGHT): refused at once, "
+    "`Retry-After` says when to retry; or, where `min_position` is accepted, the read models have not reached it "
+    "within 5 s (at once without a token), or 1,000 requests are waiting already",
 }
 READ = (400, 401, 403, 404, 422)
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 422)
@@ -170,7 +171,8 @@ def answers(
             generate_examples=False,
         )
     }
-    for code in sorted({*problems, *also}):
+    overload = (503,) if problems else ()  # any operation behind the in-flight limit (services/api/overload.py)
+    for code in sorted({*problems, *also, *overload}):
         spec[code] = ResponseSpec(
             data_container=Problem, description=PROBLEM_TEXT[code], media_type=PROBLEM, generate_examples=False
         )

@@ -2,21 +2,21 @@
 
 import datetime as dt
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
-from litestar.params import Body, FromPath, JSONBody
+from litestar.params import Body, FromPath, JSONBody, Parameter
 
 from domain import access
 from domain.access import Actor
 from domain.directory import KINDS
-from domain.errors import PermissionDeniedError
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.fields import Field, _normalise
-from projections.directory.queries import filterable, list_entries
+from projections.directory.queries import COUNT_CAP, decode_cursor, filterable, list_entries
 from services.api.common import (
     READ,
     SECURED,
@@ -72,7 +72,7 @@ def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
     filters: dict[str, Any] = {}
     problems = []
     for key, value in request.query_params.items():
-        if key in {"limit", "offset", "min_position"}:
+        if key in {"limit", "offset", "min_position", "cursor", "count"}:
             continue
         if key not in allowed:
             problems.append({"key": key, "message": f"unknown filter; use one of {', '.join(sorted(allowed))}", "source": "query"})
@@ -139,17 +139,30 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         opt={"read_models": ["directory"]},
         description=f"Pages the {label} read model (never replays aggregates). Filters (query parameters, "
         f"exact unless noted): {fields_doc}; name and address match a part, a short credit_code matches a "
-        "prefix, list fields (tags, specialties, methods, ...) match a member. `min_position` waits (up to 5 s) "
-        "until the read model has applied that log position, else 503.",
+        "prefix, list fields (tags, specialties, methods, ...) match a member. In registration order; page with "
+        "`cursor` (the previous page's `next_cursor`, null after the last page) rather than a deep `offset`. "
+        f"`total` is exact up to {COUNT_CAP} matches, else {COUNT_CAP} with `total_exact: false` (`count=exact` "
+        "counts all). `min_position` waits (up to 5 s) until the read model has applied that log position, else "
+        "503.",
     )
     def listing(
-        request: AnyRequest, limit: Limit = 50, offset: Offset = 0, min_position: MinPosition = None
+        request: AnyRequest, limit: Limit = 50, offset: Offset = 0, min_position: MinPosition = None,
+        cursor: Annotated[str | None, Parameter(max_length=40, description="`next_cursor` of the previous page: "
+                                                "the next page, found through the index however deep")] = None,
+        count: Annotated[Literal["capped", "exact"], Parameter(
+            description=f"`capped` (default): `total` counts up to {COUNT_CAP} matches (`total_exact: false` "
+            "when there are more); `exact`: counts them all (slow over millions of rows)")] = "capped",
     ) -> dict[str, Any]:
         rt = runtime(request)
         filters = _filters(kind, request, request.user)
+        after = None if cursor is None else decode_cursor(cursor)
+        if cursor is not None and after is None:
+            raise InvalidInputError([FieldProblem("cursor", "format",
+                                                  "is not a cursor this listing returned in next_cursor")])
         wait(request, min_position, ["directory"], what="the read model has")
-        page = list_entries(rt.engine, kind, filters, limit, offset)
-        return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset}
+        page = list_entries(rt.engine, kind, filters, limit, offset, after=after, exact_total=count == "exact")
+        return {"items": page.items, "total": page.total, "limit": page.limit, "offset": page.offset,
+                "next_cursor": page.next_cursor, "total_exact": page.total_exact}
 
     @get(
         "/{entry_id:uuid}", sync_to_thread=True, summary=f"Get a {label}", responses=answers(200, Entry),

@@ -68,7 +68,9 @@ async def health() -> dict[str, str]:
      },
      description="200 when the database answers: `{status: ready, head, max_lag, projections: {name: {position, "
      "lag, ready}}, rebuilding: {name: {position, lag}}, relay: {position, lag}}` (positions are log positions, "
-     "lag is events behind the head). A read model's lag makes the process not ready only when "
+     "lag is events behind the head). After the process starts, 503 with `status: starting` and the same body "
+     "until every read model has once been within DUALRANDOM_READY_STARTUP_LAG events of the head (default "
+     "1000; a cold start over a long log). After that a read model's lag makes the process not ready only when "
      "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
      "A read model that cannot apply an event (`failed`: its position, the error's type, since when) makes it "
      "503 with `status: failed`, whatever the lag. "
@@ -88,10 +90,32 @@ def ready(request: Request) -> Response:
              "detail": "the database does not answer"},
             status_code=503, media_type="application/problem+json",
         )
+    starting = _starting(request, rt, status)
     if all(p["ready"] for p in status["projections"].values()):
         return Response({"status": "ready", **status})
     failed = any(p["failed"] for p in status["projections"].values())
-    return Response({"status": "failed" if failed else "lagging", **status}, status_code=503)
+    state = "failed" if failed else "starting" if starting else "lagging"
+    return Response({"status": state, **status}, status_code=503)
+
+
+def _starting(request: Request, rt: Runtime, status: dict[str, Any]) -> bool:
+    """The start-up gate: a read model that has not once been within DUALRANDOM_READY_STARTUP_LAG events of the
+    head since this process started makes it not ready (a cold start with a long log would otherwise be ready
+    and serve stale lists); once it has been, lag alone no longer does (only DUALRANDOM_READY_MAX_LAG). Marks
+    such read models not ready in ``status``; True while any is."""
+    threshold = rt.settings.ready_startup_lag
+    status["startup_max_lag"] = threshold or None
+    if not threshold:
+        return False
+    caught_up: set[str] = request.app.state.setdefault("ready_caught_up", set())
+    starting = False
+    for name, p in status["projections"].items():
+        if name not in caught_up and p["lag"] <= threshold:
+            caught_up.add(name)
+        if name not in caught_up:
+            p["ready"] = False
+            starting = True
+    return starting
 
 
 @get("/metrics", summary="Prometheus metrics", sync_to_thread=True, media_type="text/plain; version=0.0.4",
@@ -125,6 +149,17 @@ def metrics(request: Request) -> str:
                    "1 while the audit signer refuses to sign: the store does not reproduce a checkpoint published "
                    "outside the database (see `dualrandom audit alarm`).",
                    [("", int(s["audit_signer_alarm"] is not None))])
+    overload = request.app.state.get("overload")
+    if overload is not None:
+        lines += [
+            *gauge("dualrandom_http_in_flight", "Requests being served now (health, readiness and metrics not "
+                   "counted).", [("", overload.in_flight)]),
+            *gauge("dualrandom_http_in_flight_limit", "DUALRANDOM_MAX_IN_FLIGHT (0: no limit).",
+                   [("", overload.limit)]),
+            "# HELP dualrandom_http_overload_refused_total Requests refused with 503 at the in-flight limit.",
+            "# TYPE dualrandom_http_overload_refused_total counter",
+            f"dualrandom_http_overload_refused_total {overload.refused}",
+        ]
     if s["relay"] is not None:
         lines += [
             *gauge("dualrandom_relay_position", "Last log position acknowledged by JetStream.",

@@ -226,9 +226,12 @@ class Page(msgspec.Struct, kw_only=True):
     """One page of a listing."""
 
     items: list[Json]
-    total: int
+    total: Annotated[int, doc("matches; in directory listings at most 10000 unless `count=exact` (see total_exact)")]
     limit: int
     offset: int
+    next_cursor: Annotated[str | Unset | None, doc("directory listings: pass as `cursor` for the next page; "
+                                                   "null after the last")] = UNSET
+    total_exact: Annotated[bool | Unset, doc("directory listings: false when `total` is the cap, not the count")] = UNSET
 
 
 class Items(msgspec.Struct, kw_only=True):
@@ -503,6 +506,7 @@ class DrawnList(msgspec.Struct, kw_only=True):
     round: int
     state: str
     visits: list[Json]
+    next_cursor: str | None = None
     record: Json | Unset = UNSET
     teams: JsonValue | Unset = UNSET
     inspectors: Annotated[Json | Unset, doc("every team member by id: name, certificate_no, department")] = UNSET
@@ -641,9 +645,11 @@ class ProjectionLag(Lag, kw_only=True):
 
 
 class Readiness(msgspec.Struct, kw_only=True):
-    status: Annotated[str, doc("ready; lagging or failed (503)", enum=["ready", "lagging", "failed"])]
+    status: Annotated[str, doc("ready; starting, lagging or failed (503)",
+                               enum=["ready", "starting", "lagging", "failed"])]
     head: int
     max_lag: int | None
+    startup_max_lag: Annotated[int | None, doc("DUALRANDOM_READY_STARTUP_LAG; null: no start-up gate")] = None
     projections: dict[str, ProjectionLag]
     rebuilding: dict[str, Lag]
     relay: Lag | None

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from litestar import Response, Router, get, post
 from litestar.params import FromPath, JSONBody, Parameter
 
+from domain.tasks.drawn_list import DRAWN_PAGE_MAX
 from services.api.common import (
     READ,
     SECURED,
@@ -198,11 +199,19 @@ def designate(request: AnyRequest, task_id: FromPath[uuid.UUID], data: JSONBody[
     summary="The drawn list (confidential)",
     description="Confidential until the visit: the planners of the task's departments and auditors see the whole "
     "record (seed, entropy, digest, strata, selected ids) and the teams; an assigned inspector sees only their "
-    "own visits; anyone else gets 403.",
+    "own visits; anyone else gets 403. Paged in the order drawn: at most `limit` visits (default and maximum "
+    "5000) per page; `next_cursor` (opaque; null after the last page) passed as `cursor` returns the next page. "
+    "The record and the teams come with the first page only. A cursor from an earlier round (a redraw since) "
+    "or one this endpoint did not return: 422 naming `cursor`.",
 )
-def drawn_list(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
+def drawn_list(
+    request: AnyRequest,
+    task_id: FromPath[uuid.UUID],
+    cursor: Annotated[str | None, Parameter(max_length=40, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=DRAWN_PAGE_MAX, description="visits per page")] = DRAWN_PAGE_MAX,
+) -> dict[str, Any]:
     rt = runtime(request)
-    return rt.teams.drawn_list(request.user, task_id)
+    return rt.teams.drawn_list(request.user, task_id, cursor, limit)
 
 
 @get(

@@ -67,6 +67,11 @@ class Settings:
     projections_in_process: bool = True
     public_rate_per_minute: int = 300  # requests per client address to /api/v1/public/* (per process); 0: unlimited
     ready_max_lag: int = 0  # events a read model may lag before /ready answers 503; 0: lag never does
+    # after start-up, /ready answers 503 (starting) until every read model has once been within this many events
+    # of the head; 0: no start-up gate
+    ready_startup_lag: int = 1000
+    max_in_flight: int = 32  # requests served at once per process; past it 503 + Retry-After at once; 0: no limit
+    overload_retry_after: int = 1  # seconds in the Retry-After of an overload 503
     relay_enabled: bool = True
     db_pool_size: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -120,6 +125,9 @@ class Settings:
             log_level=log_level,
             projections_in_process=_bool("DUALRANDOM_PROJECTIONS_IN_PROCESS", get("PROJECTIONS_IN_PROCESS", "true")),
             ready_max_lag=_int("DUALRANDOM_READY_MAX_LAG", get("READY_MAX_LAG", "0"), 0, 10**12),
+            ready_startup_lag=_int("DUALRANDOM_READY_STARTUP_LAG", get("READY_STARTUP_LAG", "1000"), 0, 10**12),
+            max_in_flight=_int("DUALRANDOM_MAX_IN_FLIGHT", get("MAX_IN_FLIGHT", "32"), 0, 100000),
+            overload_retry_after=_int("DUALRANDOM_OVERLOAD_RETRY_AFTER", get("OVERLOAD_RETRY_AFTER", "1"), 1, 3600),
             public_rate_per_minute=_int("DUALRANDOM_PUBLIC_RATE_PER_MINUTE", get("PUBLIC_RATE_PER_MINUTE", "300"),
                                         0, 10**9),
             relay_enabled=_bool("DUALRANDOM_RELAY_ENABLED", get("RELAY_ENABLED", "true")),

@@ -12,12 +12,12 @@ from sqlalchemy.engine import Engine
 from domain.access import Actor, person_of
 from domain.draw import matching
 from domain.draw.matching import Team, VisitNeed
-from domain.errors import FieldProblem, InvalidInputError
+from domain.errors import FieldProblem, InvalidInputError, problem
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
 from domain.planning.periods import previous_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
-from domain.tasks.drawn_list import require_drawn_list
+from domain.tasks.drawn_list import DRAWN_PAGE_MAX, drawn_page, require_drawn_list
 from domain.tasks.task import Task, TaskStateError, team_key
 from domain.tasks.teams import (
     joint_visit_date,
@@ -198,9 +198,13 @@ class Teams(UseCase):
         )
 
     # -- reading -------------------------------------------------------------------------------------------
-    def drawn_list(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:
-        """The current draw and its assignments. Planners of the task's departments and auditors see it
-        all; an inspector of a participating department sees only the visits they are assigned to."""
+    def drawn_list(
+        self, actor: Actor, tid: uuid.UUID, cursor: str | None = None, limit: int = DRAWN_PAGE_MAX
+    ) -> dict[str, Any]:
+        """One page of the current draw and its assignments, in the order drawn. Planners of the task's
+        departments and auditors see it all; an inspector of a participating department sees only the visits
+        they are assigned to. The record and the teams come with the first page only (no ``cursor``);
+        ``next_cursor`` (opaque, None after the last page) asks for the next page of the same round."""
         task = self.load(Task, tid, "task")
         full = access.can_see_drawn_list(actor, task.departments)
         mine: set[str] | None = None
@@ -208,31 +212,30 @@ class Teams(UseCase):
             mine = self._visits_of(actor, task) if actor.department in task.departments else set()
             if not mine:
                 require_drawn_list(actor, task.departments)
+        start = 0 if cursor is None else _drawn_cursor(cursor, task.round)
         record = (task.draw or {}).get("record")
-        selected = task.selected if mine is None else [t for t in task.selected if t in mine]
-        visits = []
-        found = self.lookups.target_data(selected)
-        for target in selected:
-            aid = assignment_id(task.id, task.round, target)
-            data = found.get(target, {})
-            visits.append(
-                {
-                    "target_id": target,
-                    "target_name": data.get("name", ""),
-                    "credit_code": data.get("credit_code", ""),
-                    "address": data.get("address", ""),
-                    "assignment_id": str(aid),
-                    "off_site_first": target in set((task.draw or {}).get("off_site_first", [])),
-                }
-            )
+        rows, after = drawn_page(task.selected, (task.draw or {}).get("off_site_first", []), mine, start, limit)
+        found = self.lookups.target_data([target for target, _ in rows])
+        visits = [
+            {
+                "target_id": target,
+                "target_name": found.get(target, {}).get("name", ""),
+                "credit_code": found.get(target, {}).get("credit_code", ""),
+                "address": found.get(target, {}).get("address", ""),
+                "assignment_id": str(assignment_id(task.id, task.round, target)),
+                "off_site_first": off,
+            }
+            for target, off in rows
+        ]
         body: dict[str, Any] = {
             "task_id": str(task.id),
             "number": task.number,
             "round": task.round,
             "state": task.state,
             "visits": visits,
+            "next_cursor": None if after is None else f"{task.round}.{after}",
         }
-        if mine is None and record is not None:
+        if mine is None and record is not None and cursor is None:
             body["record"] = record
             body["teams"] = task.teams
             body["inspectors"] = self._people(task.teams)
@@ -300,3 +303,14 @@ class Teams(UseCase):
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self.fresh()
         return self.lookups.assignments_of(actor)
+
+
+def _drawn_cursor(cursor: str, current_round: int) -> int:
+    """The index a drawn-list cursor points at; refused when malformed or issued for another round (a redraw
+    since: the list has changed, start again without a cursor)."""
+    round_, _, index = cursor.partition(".")
+    if not (round_.isdigit() and index.isdigit() and len(cursor) <= 40):
+        raise problem("cursor", "format", "the cursor is not one this endpoint returned in next_cursor")
+    if int(round_) != current_round:
+        raise problem("cursor", "round", "the cursor belongs to an earlier round of the draw: start again without it")
+    return int(index)

@@ -162,6 +162,30 @@ def test_the_correlation_id_reaches_the_events_and_reads_see_their_writes(client
     assert one.json()["name"] == "获嘉县读写一致有限公司" and one.headers["etag"] == '"1"'
 
 
+def test_a_listing_is_paged_by_cursor_and_a_bad_cursor_is_refused(client, auth) -> None:
+    h = auth("hj-eeb", "planner")
+    position = 0
+    for _ in range(5):
+        position = client.post("/api/v1/targets", json=a_target(name="获嘉县游标分页有限公司"), headers=h).json()["position"]
+    query = {"name": "游标分页", "min_position": position}
+    whole = client.get("/api/v1/targets", params={**query, "limit": 50}, headers=h).json()
+    assert whole["next_cursor"] is None and whole["total"] == 5 and whole["total_exact"] is True
+    ids, params = [], {**query, "limit": 2}
+    while True:
+        page = client.get("/api/v1/targets", params=params, headers=h).json()
+        ids += [i["id"] for i in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params = {**query, "limit": 2, "cursor": page["next_cursor"]}
+    assert ids == [i["id"] for i in whole["items"]]
+    exact = client.get("/api/v1/targets", params={**query, "count": "exact"}, headers=h).json()
+    assert exact["total"] == 5
+    for bad, status in (({"cursor": "offset-3"}, 422), ({"count": "some"}, 400)):
+        r = client.get("/api/v1/targets", params=bad, headers=h)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"].startswith("application/problem+json") and next(iter(bad)) in r.text
+
+
 def test_the_schema_describes_every_operation(client) -> None:
     schema = client.get("/schema/openapi.json").json()
     operations = [(p, m, op) for p, ops in schema["paths"].items() for m, op in ops.items()]

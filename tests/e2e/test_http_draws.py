@@ -178,6 +178,31 @@ def test_the_drawn_list_is_confidential_and_inspectors_see_only_their_visits(dem
     assert {a["target_id"] for a in my["items"]} == expected
 
 
+def test_the_drawn_list_is_read_page_by_page(demo, client, auth) -> None:
+    task = _small_task(client, auth, "hj-eeb")
+    tid, eeb = task["id"], auth("hj-eeb", "planner")
+    whole = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=eeb))
+    assert whole["next_cursor"] is None and len(whole["visits"]) >= 2
+    first = _ok(client.get(f"/api/v1/tasks/{tid}/draw", params={"limit": 1}, headers=eeb))
+    assert first["record"] == whole["record"] and first["next_cursor"]
+    visits, cursor = first["visits"], first["next_cursor"]
+    while cursor is not None:
+        page = _ok(client.get(f"/api/v1/tasks/{tid}/draw", params={"limit": 1, "cursor": cursor}, headers=eeb))
+        assert "record" not in page and len(page["visits"]) == 1
+        visits, cursor = visits + page["visits"], page["next_cursor"]
+    assert visits == whole["visits"]
+    # A cursor of another round, a malformed one and a page size past the maximum are refused, naming the field.
+    for params, field, status in (({"cursor": "9.1"}, "cursor", 422), ({"cursor": "x"}, "cursor", 422),
+                                  ({"limit": 5001}, "limit", 400)):
+        r = client.get(f"/api/v1/tasks/{tid}/draw", params=params, headers=eeb)
+        assert r.status_code == status, r.text
+        assert r.headers["content-type"].startswith("application/problem+json") and field in r.text
+    # The cursor does not open the list to anyone else.
+    r = client.get(f"/api/v1/tasks/{tid}/draw", params={"cursor": first["next_cursor"]},
+                   headers=auth("hj-amr", "planner"))
+    assert r.status_code == 403
+
+
 def test_a_recused_inspector_is_replaced_by_a_recorded_redraw(demo, client, auth) -> None:
     task = _small_task(client, auth, "hj-eeb")
     eeb = auth("hj-eeb", "planner")

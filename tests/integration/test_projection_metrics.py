@@ -26,7 +26,7 @@ def _samples(text: str) -> dict[tuple[str, str | None], int]:
             continue
         if line.startswith("# TYPE "):
             name, kind = line.split()[2:4]
-            assert kind == "gauge"
+            assert kind in {"gauge", "counter"}
             declared.add(name)
             continue
         match = SAMPLE.match(line)
@@ -83,6 +83,34 @@ def test_ready_answers_503_while_a_read_model_lags_more_than_the_threshold(runti
     assert lagging.json()["status"] == "lagging" and lagging.json()["max_lag"] == 2
     assert lagging.json()["projections"]["directory"] == {"position": 0, "lag": 3, "ready": False, "failed": None}
     assert at_threshold.status_code == 200 and at_threshold.json()["status"] == "ready"
+
+
+def test_after_a_cold_start_ready_waits_until_every_read_model_has_caught_up_once(runtime: Runtime) -> None:
+    runtime.settings = replace(runtime.settings, ready_startup_lag=2)
+    for _ in range(5):
+        runtime.app.register("target", a_target(), PLANNER)
+    with _client(runtime) as client:
+        cold = client.get("/ready")
+        runtime.runner.catch_up(until=2)  # lag 3: still behind the start-up threshold
+        behind = client.get("/ready")
+        runtime.runner.catch_up(until=3)  # lag 2: within it
+        caught_up = client.get("/ready")
+        for _ in range(4):  # lag 6 after the process was ready once: lag alone no longer makes it unready
+            runtime.app.register("target", a_target(), PLANNER)
+        later = client.get("/ready")
+    assert cold.status_code == 503 and cold.json()["status"] == "starting"
+    assert cold.json()["startup_max_lag"] == 2
+    assert cold.json()["projections"]["directory"] == {"position": 0, "lag": 5, "ready": False, "failed": None}
+    assert behind.status_code == 503 and behind.json()["status"] == "starting"
+    assert caught_up.status_code == 200 and caught_up.json()["status"] == "ready"
+    assert later.status_code == 200 and later.json()["projections"]["directory"]["lag"] == 6
+
+
+def test_the_start_up_gate_is_on_by_default() -> None:
+    from services.infra.settings import Settings
+
+    assert Settings.from_env({}).ready_startup_lag == 1000
+    assert Settings.from_env({"DUALRANDOM_READY_STARTUP_LAG": "0"}).ready_startup_lag == 0
 
 
 def test_a_copy_being_rebuilt_shows_its_progress(runtime: Runtime) -> None:
