@@ -9,7 +9,6 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from services.api import (
@@ -38,6 +37,7 @@ from services.api.middleware import (
     refuse_control_characters,
 )
 from services.runtime import Runtime
+from services.web import PUBLIC_PATTERNS, routes, security_headers, swagger_plugin, template_config
 
 DIRECTORIES = [
     ("department", "departments", "department (部门)", False),
@@ -85,11 +85,12 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     )
     auth = DefineMiddleware(
         BearerAuthMiddleware,
-        exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS]],
+        exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS], *PUBLIC_PATTERNS],
     )
     config = AppConfig(
-        route_handlers=[health, ready, metrics, api],
-        middleware=[correlation_middleware, auth],
+        route_handlers=[health, ready, metrics, api, *routes(runtime.settings.public_rate_per_minute)],
+        middleware=[security_headers, correlation_middleware, auth],
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=State({"runtime": runtime}),
@@ -101,7 +102,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             "`Authorization: Bearer <token>` (issued by `dualrandom token issue`); errors are RFC 9457 "
             "problem+json naming the field and the rule.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(
