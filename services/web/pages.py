@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from domain.access import Actor
 from domain.execution.publicity import DIRECTED
-from domain.execution.vocabulary import DEFAULT_RESULT_CODES
+from domain.execution.vocabulary import DEFAULT_RESULT_CODES, MEASURE_LABELS
 from domain.tasks.task import Task, TaskStateError
 from domain.text import control_character, normalise_newlines
 from projections.directory.queries import list_entries
@@ -65,10 +65,33 @@ def security_headers(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def measures_text(measures: Any) -> str:
+    """A finding's measures in Chinese: ``责令改正（期限 2024-10-18）；其他：说明``; "—" when there are none."""
+    if not measures:
+        return "—"
+    if isinstance(measures, str):
+        return measures
+    parts = []
+    for m in measures if isinstance(measures, list) else [measures]:
+        if not isinstance(m, dict):
+            parts.append(str(m))
+            continue
+        text = MEASURE_LABELS.get(str(m.get("kind", "")), str(m.get("kind", "")))
+        if m.get("deadline"):
+            text += f"（期限 {m['deadline']}）"
+        if m.get("note"):
+            text += f"：{m['note']}"
+        parts.append(text)
+    return "；".join(parts)
+
+
 def template_config() -> TemplateConfig[Any]:
     from litestar.plugins.jinja import JinjaTemplateEngine
 
-    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine)
+    def filters(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters["measures"] = measures_text
+
+    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=filters)
 
 
 def _rt(request: Request[Any, Any, Any]) -> Runtime:
