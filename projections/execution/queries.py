@@ -163,17 +163,17 @@ def approved_inspections(engine: Engine, department: str | None, published_only:
 # -- public results -----------------------------------------------------------------------------------------
 def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int = 0, *,
                    department: str | None = None, year: int | None = None,
-                   result: str | None = None) -> dict[str, Any]:
+                   result_code: str | None = None) -> dict[str, Any]:
     """Published results, newest first; ``q``: part of the enterprise name, or a credit code (prefix);
-    ``department``, ``year`` (of the inspection date) and ``result`` (a result code any item has) narrow them."""
+    ``department``, ``year`` (of the inspection date) and ``result_code`` (the result of any item) narrow them."""
     p = PUBLIC
     query = sa.select(p)
     if department:
         query = query.where(p.c.department == department)
     if year is not None:
         query = query.where(p.c.inspected_on.startswith(f"{year:04d}-"))
-    if result:  # the stored findings are json.dumps(..., sort_keys=True): '"result": "<code>"' per item
-        query = query.where(p.c.findings.contains(json.dumps({"result": result}, ensure_ascii=False)[1:-1],
+    if result_code:  # the stored findings are json.dumps(..., sort_keys=True): '"result": "<code>"' per item
+        query = query.where(p.c.findings.contains(json.dumps({"result": result_code}, ensure_ascii=False)[1:-1],
                                                   autoescape=True))
     with engine.connect() as conn:
         if q:

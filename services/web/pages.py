@@ -153,7 +153,7 @@ def results_page(request: Request[Any, Any, Any]) -> Template:
     if problems:
         return _bad(request, problems, **common)
     found = rt.publicity.public_results(q or None, PAGE_SIZE, (page - 1) * PAGE_SIZE, department=department,
-                                        year=year, result=result)
+                                        year=year, result_code=result)
     total = int(found["total"])
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     base = {k: v for k, v in form.items() if v}

@@ -16,8 +16,8 @@ def page(browser: Any, server: Seeded) -> Any:
     """A fresh page that records every request it makes."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     pg = context.new_page()
-    pg.requested = []  # type: ignore[attr-defined]
-    pg.on("request", lambda r: pg.requested.append(r.url))  # type: ignore[attr-defined]
+    pg.requested = []
+    pg.on("request", lambda r: pg.requested.append(r.url))
     yield pg
     context.close()
 
