@@ -89,7 +89,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     )
     config = AppConfig(
         route_handlers=[health, ready, metrics, api, *routes(runtime.settings.public_rate_per_minute)],
-        middleware=[security_headers, correlation_middleware, auth],
+        middleware=[correlation_middleware, auth],
+        before_send=[security_headers],
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -15,7 +15,7 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from domain.access import Actor
 from domain.execution.publicity import DIRECTED
@@ -43,26 +43,15 @@ CSP_SCHEMA = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'se
               "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 
-def security_headers(app: ASGIApp) -> ASGIApp:
-    """Every response carries the Content-Security-Policy, nosniff and no referrer to other sites."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        policy = CSP_SCHEMA if scope["path"].startswith("/schema") else CSP
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableScopeHeaders.from_message(message)
-                headers["Content-Security-Policy"] = policy
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "same-origin"
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+async def security_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` of the app: every response (pages, API, static files, errors raised before any handler,
+    429s of the rate limit) carries the Content-Security-Policy, nosniff and no referrer to other sites."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["Content-Security-Policy"] = CSP_SCHEMA if scope["path"].startswith("/schema") else CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
 
 
 def measures_text(measures: Any) -> str:

@@ -52,11 +52,12 @@ def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> N
     raise AssertionError("serve did not become ready")
 
 
-def _seed(url: str, key: str) -> Seeded:
+def seed(c: httpx.Client, key: str, url: str = "") -> Seeded:
+    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published."""
+
     def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {issue_token(key, department, [role], subject)}"}
 
-    c = httpx.Client(base_url=url, timeout=60)
     eeb = h("hj-eeb", "planner")
     items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
         "items"] if not i.get("needs_expert")][:2]
@@ -103,7 +104,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc)
-        yield _seed(url, key)
+        with httpx.Client(base_url=url, timeout=60) as c:
+            seeded = seed(c, key, url)
+        yield seeded
     finally:
         proc.terminate()
         try:
