@@ -200,10 +200,20 @@ def approved_inspections(engine: Engine, department: str | None, published_only:
 
 
 # -- public results -----------------------------------------------------------------------------------------
-def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int = 0) -> dict[str, Any]:
-    """Published results, newest first; ``q``: part of the enterprise name, or a credit code (prefix)."""
+def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int = 0, *,
+                   department: str | None = None, year: int | None = None,
+                   result_code: str | None = None) -> dict[str, Any]:
+    """Published results, newest first; ``q``: part of the enterprise name, or a credit code (prefix);
+    ``department``, ``year`` (of the inspection date) and ``result_code`` (the result of any item) narrow them."""
     p = PUBLIC
     query = sa.select(p)
+    if department:
+        query = query.where(p.c.department == department)
+    if year is not None:
+        query = query.where(p.c.inspected_on.startswith(f"{year:04d}-"))
+    if result_code:  # the stored findings are json.dumps(..., sort_keys=True): '"result": "<code>"' per item
+        query = query.where(p.c.findings.contains(json.dumps({"result": result_code}, ensure_ascii=False)[1:-1],
+                                                  autoescape=True))
     with engine.connect() as conn:
         if q:
             text = q.strip()
@@ -224,7 +234,7 @@ def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int =
             findings={x["item"]: {**x, "confidential": [k for k in ("description", "measures") if k not in x]}
                       for x in f["findings"]},
         )
-        items.append({"id": f["id"], **public_result(ctx[f["id"]], result, f["department"]),
+        items.append({"id": f["id"], "task_id": f["task_id"], **public_result(ctx[f["id"]], result, f["department"]),
                       "published_on": f["published_on"]})
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 

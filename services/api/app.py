@@ -9,7 +9,6 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from services.api import (
@@ -41,6 +40,7 @@ from services.api.middleware import (
 from services.api.overload import OverloadGuard
 from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
+from services.web import PUBLIC_PATTERNS, routes, security_headers, swagger_plugin, template_config
 
 DIRECTORIES = [
     ("department", "departments", "department (部门)", False),
@@ -92,11 +92,13 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     overload = OverloadGuard(runtime.settings.max_in_flight, runtime.settings.overload_retry_after)
     auth = DefineMiddleware(
         BearerAuthMiddleware,
-        exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS]],
+        exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS], *PUBLIC_PATTERNS],
     )
     config = AppConfig(
-        route_handlers=[health, ready, metrics, api],
+        route_handlers=[health, ready, metrics, api, *routes(runtime.settings.public_rate_per_minute)],
         middleware=[correlation_middleware, overload.middleware, auth],
+        before_send=[security_headers],
+        template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
@@ -110,7 +112,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             "issue`) or the session cookie of `POST /api/v1/session` (then state-changing requests also send "
             "`X-CSRF-Token`); errors are RFC 9457 problem+json naming the field and the rule.",
             path="/schema",
-            render_plugins=[SwaggerRenderPlugin()],
+            render_plugins=[swagger_plugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

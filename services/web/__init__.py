@@ -1,0 +1,10 @@
+"""The pages people open in a browser: server-rendered HTML (Jinja2 templates) from the same litestar app.
+
+``routes(settings)`` gives the page routes and the static files; ``PUBLIC_PATTERNS`` are the paths the bearer
+middleware lets through (pages for the public need no token); ``security_headers`` sets the Content-Security-Policy
+(no other host, ever) on every response; ``swagger_plugin()`` serves the OpenAPI UI from this server's files."""
+
+from services.web.pages import PUBLIC_PATTERNS, routes, security_headers, template_config
+from services.web.swagger import swagger_plugin
+
+__all__ = ["PUBLIC_PATTERNS", "routes", "security_headers", "swagger_plugin", "template_config"]

@@ -1,0 +1,217 @@
+"""The public pages (一公开, no token): the home page, the published results (双随机抽查结果公示) and how each task
+was drawn. They read through the same use cases as the public JSON API (``Publicity.public_results``,
+``TargetDraws.verify_draw``): no SQL of their own, nothing confidential (no finding marked confidential, no
+evidence, no drawn target before its result is published, no seed)."""
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, Router, get
+from litestar.datastructures import MutableScopeHeaders
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
+
+from domain.access import Actor
+from domain.execution.publicity import DIRECTED
+from domain.execution.vocabulary import DEFAULT_RESULT_CODES, MEASURE_LABELS
+from domain.tasks.task import Task, TaskStateError
+from domain.text import control_character, normalise_newlines
+from projections.directory.queries import list_entries
+from services.application import NotFoundError
+from services.runtime import Runtime
+
+HERE = Path(__file__).parent
+DOCS = HERE.parents[1] / "docs"
+PAGE_SIZE = 20
+MAX_QUERY = 100
+RESULTS = {c.code: c.wording for c in DEFAULT_RESULT_CODES}
+
+# Paths without a token: the bearer middleware's exclude list (regular expressions).
+PUBLIC_PATTERNS = ["^/$", "^/static/", "^/public/", "^/favicon.ico$"]
+
+# No other host, ever: scripts, styles, images, fonts, frames and form targets come from this server only.
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+# Swagger UI sets style attributes and data: icons; still nothing from another host.
+CSP_SCHEMA = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
+              "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+async def security_headers(message: Message, scope: Scope) -> None:
+    """``before_send`` of the app: every response (pages, API, static files, errors raised before any handler,
+    429s of the rate limit) carries the Content-Security-Policy, nosniff and no referrer to other sites."""
+    if message["type"] != "http.response.start":
+        return
+    headers = MutableScopeHeaders.from_message(message)
+    headers["Content-Security-Policy"] = CSP_SCHEMA if scope["path"].startswith("/schema") else CSP
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+
+
+def measures_text(measures: Any) -> str:
+    """A finding's measures in Chinese: ``责令改正（期限 2024-10-18）；其他：说明``; "—" when there are none."""
+    if not measures:
+        return "—"
+    if isinstance(measures, str):
+        return measures
+    parts = []
+    for m in measures if isinstance(measures, list) else [measures]:
+        if not isinstance(m, dict):
+            parts.append(str(m))
+            continue
+        text = MEASURE_LABELS.get(str(m.get("kind", "")), str(m.get("kind", "")))
+        if m.get("deadline"):
+            text += f"（期限 {m['deadline']}）"
+        if m.get("note"):
+            text += f"：{m['note']}"
+        parts.append(text)
+    return "；".join(parts)
+
+
+def template_config() -> TemplateConfig[Any]:
+    from litestar.plugins.jinja import JinjaTemplateEngine
+
+    def filters(engine: JinjaTemplateEngine) -> None:
+        engine.engine.filters["measures"] = measures_text
+
+    return TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine, engine_callback=filters)
+
+
+def _rt(request: Request[Any, Any, Any]) -> Runtime:
+    rt: Runtime = request.app.state["runtime"]
+    return rt
+
+
+def _departments(rt: Runtime) -> dict[str, str]:
+    page = list_entries(rt.engine, "department", {}, limit=500)
+    return {str(d["code"]): str(d.get("name") or d["code"]) for d in page.items}
+
+
+def _bad(request: Request[Any, Any, Any], problems: list[tuple[str, str]], **context: Any) -> Template:
+    return Template("error.html", context={"problems": problems, "title": "请求有误", **context},
+                    status_code=400)
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def home() -> Template:
+    """The home page: what is public here and where the API docs are."""
+    return Template("home.html", context={"title": "双随机、一公开"})
+
+
+@get("/public/results", include_in_schema=False, sync_to_thread=True)
+def results_page(request: Request[Any, Any, Any]) -> Template:
+    """双随机抽查结果公示: search by enterprise name or credit code, filter by department, year and result."""
+    rt = _rt(request)
+    departments = _departments(rt)
+    params = request.query_params
+    problems: list[tuple[str, str]] = []
+    q = normalise_newlines(params.get("q", "")).strip()
+    if control_character(q):
+        problems.append(("q", "不得含控制字符"))
+    elif len(q) > MAX_QUERY:
+        problems.append(("q", f"不超过 {MAX_QUERY} 个字"))
+    department = params.get("department", "") or None
+    if department is not None and department not in departments:
+        problems.append(("department", "须为列表中的部门"))
+    year: int | None = None
+    if params.get("year"):
+        raw = params["year"]
+        if not (raw.isascii() and raw.isdigit() and len(raw) == 4 and 2000 <= int(raw) <= 2100):
+            problems.append(("year", "须为 2000 至 2100 之间的四位年份"))
+        else:
+            year = int(raw)
+    result = params.get("result", "") or None
+    if result is not None and result not in RESULTS:
+        problems.append(("result", "须为列表中的抽查结果"))
+    page = 1
+    if params.get("page"):
+        raw = params["page"]
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 100000):
+            problems.append(("page", "须为 1 至 100000 之间的整数"))
+        else:
+            page = int(raw)
+    form = {"q": q, "department": department or "", "year": year or "", "result": result or ""}
+    years = list(range(dt.date.today().year, 2014, -1))
+    common = {"departments": departments, "results": RESULTS, "years": years, "form": form}
+    if problems:
+        return _bad(request, problems, **common)
+    found = rt.publicity.public_results(q or None, PAGE_SIZE, (page - 1) * PAGE_SIZE, department=department,
+                                        year=year, result_code=result)
+    total = int(found["total"])
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    base = {k: v for k, v in form.items() if v}
+
+    def link(n: int) -> str:
+        return "/public/results?" + urlencode({**base, "page": n})
+
+    return Template("results.html", context={
+        "title": "双随机抽查结果公示", **common, "items": found["items"], "total": total, "page": page,
+        "pages": pages, "prev": link(page - 1) if page > 1 else None,
+        "next": link(page + 1) if page < pages else None, "directed": DIRECTED,
+    })
+
+
+@get("/public/tasks/{task_id:uuid}/draw", include_in_schema=False, sync_to_thread=True)
+def draw_page(request: Request[Any, Any, Any], task_id: uuid.UUID) -> Template:
+    """How a task was drawn: commitment, declared entropy, pool size per stratum and the re-run's answer; never
+    the seed or who was drawn."""
+    rt = _rt(request)
+    try:
+        task = rt.target_draws.load(Task, task_id, "task")
+    except NotFoundError:
+        return Template("error.html", context={"title": "未找到", "problems": [("task_id", "没有这个抽查任务")]},
+                        status_code=404)
+    departments = _departments(rt)
+    record = (task.draw or {}).get("record") or {}
+    verification: dict[str, Any] | None = None
+    note = ""
+    if not task.draw:
+        note = "该任务尚未摇号。"
+    elif record.get("designated"):
+        note = "该任务为个案检查，检查对象由案件确定，没有随机抽取。"
+    else:
+        # The re-run needs the drawn list's access; its answer (match, pool size, digest) names nobody.
+        verifier = Actor(subject="public-draw-page", department="", roles=("auditor",))
+        try:
+            answer = rt.target_draws.verify_draw(verifier, task_id)
+            verification = {"match": bool(answer["match"]), "pool_size": answer.get("pool_size"),
+                            "pool_digest": answer.get("pool_digest"), "round": answer.get("round")}
+        except TaskStateError as e:
+            note = str(e)
+    strata = [{"name": name, "pool_size": s.get("pool_size"), "quota": s.get("quota")}
+              for name, s in sorted((record.get("strata") or {}).items())]
+    return Template("draw.html", context={
+        "title": f"抽取过程 {task.number}", "task": task,
+        "department_names": [departments.get(d, d) for d in task.departments],
+        "record": record, "strata": strata, "verification": verification, "note": note,
+    })
+
+
+@get("/public/verifying-a-draw", include_in_schema=False, sync_to_thread=True)
+def verifying_doc() -> Response[str] | Template:
+    """docs/verifying-a-draw.md as it ships with the server (plain text: the byte-for-byte spec stays exact)."""
+    path = DOCS / "verifying-a-draw.md"
+    if not path.is_file():
+        return Template("error.html", context={"title": "未找到", "problems": [("document", "验证说明未随服务器安装")]},
+                        status_code=404)
+    return Template("doc.html", context={"title": "如何验证一次抽取", "text": path.read_text(encoding="utf-8")})
+
+
+@get("/favicon.ico", include_in_schema=False, sync_to_thread=False)
+def favicon() -> Response[bytes]:
+    return Response((HERE / "static" / "favicon.svg").read_bytes(), media_type="image/svg+xml")
+
+
+def routes(rate_per_minute: int = 0) -> list[Any]:
+    """The pages (public ones limited per client address like the public API) and /static."""
+    limit = [RateLimitConfig(rate_limit=("minute", rate_per_minute)).middleware] if rate_per_minute else []
+    pages = Router("/", route_handlers=[home, results_page, draw_page, verifying_doc, favicon], middleware=limit,
+                   include_in_schema=False)
+    static = create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False)
+    return [pages, static]

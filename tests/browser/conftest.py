@@ -1,0 +1,130 @@
+"""A real server for the browser tests: `dualrandom demo` then `dualrandom serve` (uvicorn, SQLite, embedded NATS)
+in a subprocess on a free port, seeded through the HTTP API with one published result whose finding is
+confidential, and the system's Chromium (/usr/bin/chromium) driven by Playwright."""
+
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from services.api.auth import issue_token
+from services.infra.nats_embedded import free_port
+
+BIN = Path(sys.executable).parent / "dualrandom"
+CHROMIUM = "/usr/bin/chromium"
+SECRET = "保密工艺参数XJ-7"
+SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+
+
+@dataclass
+class Seeded:
+    url: str
+    task: dict[str, Any]
+    target: dict[str, Any]
+    inspection_id: str
+    commitment: str
+
+
+def _ok(r: httpx.Response, status: int = 200) -> Any:
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)  # polling a readiness probe with a deadline, not a wait for a duration
+    raise AssertionError("serve did not become ready")
+
+
+def seed(c: httpx.Client, key: str, url: str = "") -> Seeded:
+    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published."""
+
+    def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(key, department, [role], subject)}"}
+
+    eeb = h("hj-eeb", "planner")
+    items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
+        "items"] if not i.get("needs_expert")][:2]
+    task = _ok(c.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q3", "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
+        "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+        "rules": [{"supervision_class": "key", "full": True}]}), 201)
+    for step in ("commitment", "freeze", "draw"):
+        _ok(c.post(f"/api/v1/tasks/{task['id']}/{step}", json={} if step != "commitment" else None, headers=eeb))
+    _ok(c.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    listing = _ok(c.get(f"/api/v1/tasks/{task['id']}/draw", headers=eeb))
+    visit = _ok(c.get(f"/api/v1/assignments/{listing['visits'][0]['assignment_id']}", headers=eeb))
+    target = _ok(c.get(f"/api/v1/targets/{visit['target_id']}", headers=eeb))
+    member = visit["teams"]["hj-eeb"]["members"][0]
+    insp = h("hj-eeb", "inspector", member)
+    rev = h("hj-eeb", "reviewer", "eeb-rev")
+    done = _ok(c.post(f"/api/v1/assignments/{visit['id']}/inspections/hj-eeb/findings", headers=insp, json={
+        "inspected_on": "2024-09-18", "methods": ["on_site"], "findings": {
+            items[0]["id"]: {"result": "corrected", "description": f"废气处理设施未正常运行，{SECRET}",
+                             "confidential": ["description"],
+                             "measures": [{"kind": "order_correction", "deadline": "2024-10-18"}]},
+            items[1]["id"]: {"result": "no_problem"}}}))
+    _ok(c.post(f"/api/v1/inspections/{done['id']}/submit", headers=insp))
+    _ok(c.post(f"/api/v1/inspections/{done['id']}/approve", json={"approved_on": "2024-09-20"}, headers=rev))
+    published = _ok(c.post(f"/api/v1/inspections/{done['id']}/publish", json={"published_on": "2024-10-08"},
+                           headers=rev))
+    # read our write: the public read model has the result before any page is opened
+    _ok(c.get("/api/v1/public/results", params={"min_position": published["position"]}))
+    return Seeded(url, task, target, str(done["id"]), listing["record"]["commitment"])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    var = tmp_path_factory.mktemp("browser") / "var"
+    key = secrets.token_hex(32)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
+           "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_NATS_EMBEDDED_PORT": str(free_port()),
+           "DUALRANDOM_SECRET_KEY": key, "DUALRANDOM_LOG_FORMAT": "json"}
+    demo = subprocess.run([str(BIN), "demo"], env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    port = free_port()
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, proc)
+        with httpx.Client(base_url=url, timeout=60) as c:
+            seeded = seed(c, key, url)
+        yield seeded
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
