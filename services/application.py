@@ -190,9 +190,12 @@ class DualRandom(Application):
 
     def import_entries(
         self, kind: str, rows: Iterable[tuple[int, dict[str, Any]]], ctx: CommandContext,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int], None] | None = None, *, known_departments_only: bool = False,
     ) -> ImportResult:
         """All-or-nothing import: validate every row, then store every change in one transaction.
+
+        ``known_departments_only`` (the HTTP API and the CLI): a row of an item, inspector or expert naming a
+        department that is not registered is a bad row (``unknown_department``).
 
         ``rows`` may be a list or an iterator (``services.infra.imports.iter_file``): a large one is read and
         stored a chunk at a time (``_import_streaming``), so memory holds a bounded window of rows, aggregates
@@ -202,25 +205,26 @@ class DualRandom(Application):
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._import_entries(kind, rows, ctx, progress)
+            return self._import_entries(kind, rows, ctx, progress, known_departments_only)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
     def _import_entries(
         self, kind: str, rows: Iterable[tuple[int, dict[str, Any]]], ctx: CommandContext,
-        progress: Callable[[int], None] | None,
+        progress: Callable[[int], None] | None, known_departments_only: bool = False,
     ) -> ImportResult:
         cls = KINDS[kind]
+        exists = self.department_exists if known_departments_only else None
         it = iter(rows)
         head = list(itertools.islice(it, _PIPELINE_CHUNK + 1))  # more than one chunk: the streamed path
         if len(head) > _PIPELINE_CHUNK and self.repository.cache is None and self.snapshots is None:
             stream = itertools.chain(head, it)
             del head, rows  # the chain holds the first chunk until it is consumed, then lets it go
-            return self._import_streaming(cls, stream, ctx, progress)
+            return self._import_streaming(cls, stream, ctx, progress, exists)
         rows = head + list(it)  # small (or a cache/snapshots app, which saves through the library's path)
         del head
-        check = _RowCheck(cls, ctx)
+        check = _RowCheck(cls, ctx, exists)
         valid = check.rows(rows)
         check.raise_if_bad()
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
@@ -243,7 +247,7 @@ class DualRandom(Application):
 
     def _import_streaming(
         self, cls: type[DirectoryEntry], rows: Iterator[tuple[int, dict[str, Any]]], ctx: CommandContext,
-        progress: Callable[[int], None] | None,
+        progress: Callable[[int], None] | None, exists: Callable[[str], bool] | None = None,
     ) -> ImportResult:
         """A large import in one pass and one transaction that starts at once: chunk k+1 of the file is
         read (``rows`` may be a lazy iterator), validated, its existing entries loaded, its aggregates made,
@@ -266,7 +270,7 @@ class DualRandom(Application):
         registered = getattr(cls, "Registered", None)
         recorder: Any = self.recorder
         to_stored_event = self.mapper.to_stored_event
-        check = _RowCheck(cls, ctx)
+        check = _RowCheck(cls, ctx, exists)
         problems = _Problems()  # from applying rows to existing entries
         refused: InvalidInputError | None = None  # an id of another kind (load_many)
         counts = [0, 0, 0]  # created, updated, unchanged
@@ -348,6 +352,14 @@ class DualRandom(Application):
     # -- reading ---------------------------------------------------------------------------------
     def _exists(self, agg_id: uuid.UUID) -> bool:
         return bool(self.recorder.select_events(agg_id, limit=1))
+
+    def department_exists(self, code: str) -> bool:
+        """Is department ``code`` registered? Asked of the event store (no read model to lag behind)."""
+        try:
+            self.load("department", KINDS["department"].id_for({"code": code}))
+        except NotFoundError:
+            return False
+        return True
 
     def load(self, kind: str, entry_id: uuid.UUID) -> DirectoryEntry:
         """The entry, replayed from its events; NotFoundError when absent or of another kind."""
@@ -477,13 +489,20 @@ def event_name(ev: Any) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
+_DEPARTMENT_OWNED = frozenset({"item", "inspector", "expert"})  # kinds whose rows name their department
+
+
 class _RowCheck:
     """Validation of import rows, chunk after chunk: field problems, keys repeated anywhere in the file,
     rows the actor may not write (``can_write`` once per owner)."""
 
-    def __init__(self, cls: type[DirectoryEntry], ctx: CommandContext) -> None:
+    def __init__(
+        self, cls: type[DirectoryEntry], ctx: CommandContext, department_exists: Callable[[str], bool] | None
+    ) -> None:
         self.cls = cls
         self.ctx = ctx
+        self.department_exists = department_exists
+        self.departments: dict[str, bool] = {}  # owner code -> registered (asked once per code)
         self.problems = _Problems()
         self.forbidden = _Problems()
         # The one thing that grows with the file: the id of every row so far (16 bytes, as a bytes object) and
@@ -522,6 +541,15 @@ class _RowCheck:
                     [FieldProblem("department", "forbidden", f"you may not write {kind} entries of {owner}", rownum)]
                 )
                 continue
+            if self.department_exists is not None and kind in _DEPARTMENT_OWNED:
+                known = self.departments.get(owner)
+                if known is None:
+                    known = self.departments[owner] = self.department_exists(owner)
+                if not known:
+                    problems.add([FieldProblem(
+                        "department", "unknown_department", f"no department {owner!r} in the directory", rownum
+                    )])
+                    continue
             # Only the fields the file has: an absent column leaves the stored value alone.
             valid.append((rownum, {k: v for k, v in values.items() if k in raw}, agg_id))
         return valid

@@ -211,7 +211,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
                 raise PermissionDeniedError(f"role {request.user.role!r} may not import {plural}")
             # read from the upload's spooled file as the import goes (no copy of the whole body; rows streamed)
             rows = iter_file(kind, file.file, file.filename or "upload")
-            result = rt.app.import_entries(kind, rows, ctx(request))
+            result = rt.app.import_entries(kind, rows, ctx(request), known_departments_only=True)
             rt.after_write()
             return {
                 "created": result.created, "updated": result.updated, "unchanged": result.unchanged,

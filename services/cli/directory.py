@@ -30,7 +30,8 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
             # the file is read as the import goes (constant memory): the total is unknown, the bar counts rows
             with path.open("rb") as source, tqdm(unit="row", desc=f"import {kind}", file=sys.stderr) as bar:
                 rows = iter_file(singular, source, path.name)
-                result = runtime.app.import_entries(singular, rows, cli_context(department, role), progress=bar.update)
+                result = runtime.app.import_entries(singular, rows, cli_context(department, role), progress=bar.update,
+                                                     known_departments_only=True)
                 bar.total = bar.n  # known now: the bar ends as n/n
         except DomainError as exc:
             for p in exc.problems:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openpyxl
 
-from tests.support.builders import credit_code
+from tests.support.builders import a_department, credit_code
 
 HEADER = "统一社会信用代码,企业名称,县区,行业,监管类别,信用风险等级,标签\n"
 
@@ -60,6 +60,13 @@ def test_imports_are_scoped_like_every_other_write(client, runtime, auth) -> Non
     assert upload(client, "/api/v1/inspectors/import", content, "i.xlsx", auth("hj-amr", "planner")).status_code == 403
     assert upload(client, "/api/v1/inspectors/import", content, "i.xlsx", auth("hj-eeb", "auditor")).status_code == 403
     assert runtime.app.recorder.max_notification_id() is None
+    # The department a row names must be registered: else the row is refused, and nothing is stored.
+    unknown = upload(client, "/api/v1/inspectors/import", content, "i.xlsx", auth("hj-eeb", "planner"))
+    assert unknown.status_code == 422, unknown.text
+    assert [(e["row"], e["field"], e["rule"]) for e in unknown.json()["errors"]] == [(2, "department", "unknown_department")]
+    assert runtime.app.recorder.max_notification_id() is None
+    r = client.post("/api/v1/departments", json=a_department(), headers=auth("hj-eeb", "admin"))
+    assert r.status_code == 201, r.text
     ok = upload(client, "/api/v1/inspectors/import", content, "i.xlsx", auth("hj-eeb", "planner"))
     assert ok.status_code == 200 and ok.json()["created"] == 1
     assert upload(client, "/api/v1/targets/import", b"x", "t.xls", auth()).json()["errors"][0]["field"] == "file"
