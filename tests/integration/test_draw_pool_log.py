@@ -4,7 +4,9 @@ to the pool, a stratum, the seed or the selection is reported with the first dif
 
 import copy
 import hashlib
+import importlib.util
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +15,15 @@ from hypothesis import strategies as st
 
 from domain.draw.sampler import EmptyPoolError
 from domain.errors import PermissionDeniedError
+from services.audit.log import export_chunks
 from tests.support.builders import a_target
 from tests.support.scenario import ADMIN, AMR_PLANNER, AUDITOR, EEB_PLANNER, build_county, ctx
+
+_spec = importlib.util.spec_from_file_location(
+    "verify_draws", Path(__file__).resolve().parents[2] / "docs" / "verifier" / "verify_draws.py")
+assert _spec is not None and _spec.loader is not None
+verifier: Any = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(verifier)
 
 RULES = [{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general", "special")]
 VALUES: dict[str, list[Any]] = {
@@ -97,11 +106,17 @@ def test_every_round_of_every_task_verifies_over_any_history(runtime, history) -
         tid = _apply(runtime, county, targets, s)
         if tid is not None:
             tasks.append(tid)
+    rounds = 0
     for tid in tasks:
         for r in _drawn_rounds(runtime, tid):
             out = runtime.target_draws.verify_draw(AUDITOR, tid, r["round"])
             assert out["match"] is True, (r, out)
             assert out["status"] == r["status"]
+            rounds += 1
+    # The standalone verifier, written from the spec alone, agrees on every round over the same log.
+    lines = b"".join(export_chunks(runtime.app.recorder)).decode().splitlines()
+    results = verifier.verify(verifier.read_export(lines))
+    assert len(results) == rounds and [d for _, _, d in results if d is not None] == [], results
 
 
 def test_details_updated_before_the_freeze_verifies(runtime) -> None:
