@@ -178,3 +178,31 @@ def test_a_signal_drains_and_exits_within_a_bounded_time_under_load(env: dict[st
     assert took < 30, f"exit took {took:.1f} s"
     assert not [s for s in statuses if s >= 500], sorted(set(statuses))
     print(f"{signal.Signals(sig).name}: exited in {took:.2f} s after {len(statuses)} answers, {refused} refused")
+
+
+def test_an_api_process_reads_what_a_worker_process_projected(env: dict[str, str]) -> None:
+    """`serve --role api` (no projections, no NATS) and `serve --role worker` (the projections alone) make one
+    system: a write through the API is read back with min_position once the worker applied it."""
+    env = {**env, "DUALRANDOM_RELAY_ENABLED": "false"}
+    port = free_port()
+    worker = subprocess.Popen([str(BIN), "serve", "--role", "worker"], env=env, stderr=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, text=True)
+    api = subprocess.Popen([str(BIN), "serve", "--role", "api", "--port", str(port)], env=env,
+                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(url, api)
+        token = run_cli(["token", "issue", "--department", "hj-eeb", "--role", "admin"], env).stdout.strip()
+        h = {"Authorization": f"Bearer {token}"}
+        r = httpx.post(url + "/api/v1/departments", headers=h, json={
+            "code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "city": "新乡市", "county": "获嘉县", "kind": "ecology"})
+        assert r.status_code == 201, r.text
+        listing = httpx.get(url + "/api/v1/departments", headers=h, params={"min_position": r.json()["position"]},
+                            timeout=10)
+        assert listing.status_code == 200 and listing.json()["total"] == 1, listing.text
+        assert worker.poll() is None
+    finally:
+        for proc in (api, worker):
+            proc.send_signal(signal.SIGTERM)
+        outs = [proc.communicate(timeout=30)[1] for proc in (api, worker)]
+    assert (api.returncode, worker.returncode) == (0, 0), outs
