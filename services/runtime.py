@@ -16,7 +16,7 @@ from projections.execution.projection import ExecutionProjection
 from projections.runner import ProjectionRunner
 from projections.tasks.projection import TaskBoardProjection
 from services.application import DualRandom
-from services.infra.evidence import EvidenceStore
+from services.infra.evidence import DatabaseEvidenceStore, EvidenceStore
 from services.infra.logging import get_logger
 from services.infra.settings import Settings, SettingsError
 from services.infra.store import check_database, create_engine, safe_url
@@ -113,10 +113,14 @@ class Runtime:
         self.target_draws.setup()
         self.teams = Teams(app, engine, runner, lookups)
         self.calendar = Calendar(app, engine, runner, self.settings.publication_working_days)
-        self.evidence = evidence = Evidence(EvidenceStore(
-            Path(self.settings.var_dir) / "evidence",
-            EvidencePolicy(max_bytes=min(self.settings.max_upload_bytes, EvidencePolicy().max_bytes)),
-        ))
+        policy = EvidencePolicy(max_bytes=min(self.settings.max_upload_bytes, EvidencePolicy().max_bytes))
+        if engine.dialect.name == "postgresql":  # several processes, maybe several hosts: the bytes in the database
+            shared = DatabaseEvidenceStore(engine, Path(self.settings.var_dir) / "evidence-staging", policy)
+            shared.setup()
+            store: EvidenceStore = shared
+        else:
+            store = EvidenceStore(Path(self.settings.var_dir) / "evidence", policy)
+        self.evidence = evidence = Evidence(store)
         self.inspections = Inspections(
             app, engine, runner, lookups=lookups, evidence=evidence, calendar=self.calendar, clock=clock
         )

@@ -100,7 +100,7 @@ def wait(request: AnyRequest, min_position: int | None, names: list[str] | None 
     """Read your writes: check that the read models (``names``, default all) reached the position.
 
     The waiting itself happened before the handler took a thread (``services.api.waits``: up to 5 s with a token,
-    none without); here a position beyond the log's head is refused (it was never written, so no wait can reach
+    1 s without); here a position beyond the log's head is refused (it was never written, so no wait can reach
     it) and a position not reached is a 503, at once."""
     if min_position is None:
         return
@@ -133,7 +133,7 @@ PROBLEM_TEXT = {
     429: "too many requests from this address (DUALRANDOM_PUBLIC_RATE_PER_MINUTE); `Retry-After` says when again",
     503: "the server is at its limit of requests in flight (DUALRANDOM_MAX_IN_FLIGHT): refused at once, "
     "`Retry-After` says when to retry; or, where `min_position` is accepted, the read models have not reached it "
-    "within 5 s (at once without a token), or 1,000 requests are waiting already",
+    "within 5 s (1 s without a token), or too many requests are waiting already (1,000 with a token, 100 without)",
 }
 READ = (400, 401, 403, 404, 422)
 WRITE_PROBLEMS = (400, 401, 403, 404, 409, 422)

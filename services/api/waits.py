@@ -5,8 +5,10 @@ position; only then does its (synchronous) handler take a worker thread. So a th
 thousand small coroutines, and an authenticated request that does not wait is not queued behind them.
 
 - **Who waits**: a request with a token waits up to ``WAIT_SECONDS`` (5 s), then 503. A request without a token
-  (the public results) never waits: it is answered at once, 503 when the read models are behind.
-- **How many**: at most ``MAX_WAITING`` (1,000) requests wait at once per process; the next one gets 503 at once.
+  (the public results) waits up to ``ANONYMOUS_WAIT_SECONDS`` (1 s), in a pool of its own.
+- **How many**: at most ``MAX_WAITING`` (1,000) requests with a token and ``MAX_ANONYMOUS_WAITING`` (100)
+  without wait at once per process; the next one gets 503 at once. Anonymous requests cannot fill the pool of
+  the requests with a token.
 - **How**: with the projections running in this process, the runner's progress wakes the waiters (no polling);
   with the projections in worker processes (``dualrandom worker``), one shared read of the stored positions per
   ``POLL_SECONDS`` (50 ms) serves every waiter of the process, in a worker thread for the length of one query.
@@ -27,6 +29,8 @@ from projections.runner import ProjectionRunner
 
 WAIT_SECONDS = 5.0
 MAX_WAITING = 1000
+ANONYMOUS_WAIT_SECONDS = 1.0
+MAX_ANONYMOUS_WAITING = 100
 POLL_SECONDS = 0.05
 READ_MODELS_OPT = "read_models"  # a route's ``opt`` key: the read models its min_position waits for (default all)
 
@@ -43,6 +47,9 @@ class PositionWaits:
         self.limit = limit
         self.poll = poll
         self.waiting = 0
+        self.anonymous_limit = MAX_ANONYMOUS_WAITING
+        self.anonymous_seconds = ANONYMOUS_WAIT_SECONDS
+        self.anonymous_waiting = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._moved: asyncio.Event | None = None
         self._refreshing: asyncio.Lock | None = None
@@ -75,35 +82,48 @@ class PositionWaits:
             await anyio.to_thread.run_sync(self.runner.refresh_positions)
             self._refreshed = time.monotonic()
 
-    async def reached(self, position: int, names: Sequence[str] | None, timeout: float) -> bool:
-        """Wait, without a thread, until the named read models applied ``position``; False after ``timeout``."""
+    async def reached(self, position: int, names: Sequence[str] | None, timeout: float | None = None,
+                      anonymous: bool = False) -> bool:
+        """Wait, without a thread, until the named read models applied ``position``; False after ``timeout``
+        (default: 5 s with a token, 1 s without)."""
         if self.runner.applied(position, names):
             return True
-        if self.waiting >= self.limit:
+        if (self.anonymous_waiting >= self.anonymous_limit) if anonymous else (self.waiting >= self.limit):
             raise TooManyWaitsError
+        if timeout is None:
+            timeout = self.anonymous_seconds if anonymous else WAIT_SECONDS
+        if anonymous:
+            self.anonymous_waiting += 1
+            try:
+                return await self._wait(position, names, timeout)
+            finally:
+                self.anonymous_waiting -= 1
+        self.waiting += 1
+        try:
+            return await self._wait(position, names, timeout)
+        finally:
+            self.waiting -= 1
+
+    async def _wait(self, position: int, names: Sequence[str] | None, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:
             self._loop, self._moved, self._refreshing = loop, asyncio.Event(), asyncio.Lock()
         deadline = loop.time() + timeout
-        self.waiting += 1
-        try:
-            while True:
-                if self.runner.running_here:
-                    self.runner.wake()
-                else:
-                    await self._refresh()
-                if self.runner.applied(position, names):
-                    return True
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    return False
-                assert self._moved is not None
-                moved = self._moved
-                step = remaining if self.runner.running_here else min(remaining, self.poll)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(moved.wait(), step)
-        finally:
-            self.waiting -= 1
+        while True:
+            if self.runner.running_here:
+                self.runner.wake()
+            else:
+                await self._refresh()
+            if self.runner.applied(position, names):
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            assert self._moved is not None
+            moved = self._moved
+            step = remaining if self.runner.running_here else min(remaining, self.poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(moved.wait(), step)
 
 
 def requested_position(query: Any) -> int | None:
@@ -115,11 +135,11 @@ def requested_position(query: Any) -> int | None:
 
 
 async def await_min_position(request: Any) -> None:
-    """``before_request``: a request with a token and ``min_position`` waits here, on the event loop, for the
-    read models of its route (``opt["read_models"]``, default all), at most WAIT_SECONDS. Without a token, or
-    with a position the handler will refuse, it does not wait."""
+    """``before_request``: a request with ``min_position`` waits here, on the event loop, for the read models of
+    its route (``opt["read_models"]``, default all): at most WAIT_SECONDS with a token, ANONYMOUS_WAIT_SECONDS
+    without. With a position the handler will refuse, it does not wait."""
     position = requested_position(request.query_params)
-    if position is None or request.scope.get("user") is None:
+    if position is None:
         return
     waits: PositionWaits | None = request.app.state.get("position_waits")
     if waits is None:
@@ -130,8 +150,8 @@ async def await_min_position(request: Any) -> None:
     if position > await anyio.to_thread.run_sync(waits.runner.head):
         return  # never written: the handler's 422
     try:
-        await waits.reached(position, names, WAIT_SECONDS)
+        await waits.reached(position, names, anonymous=request.scope.get("user") is None)
     except TooManyWaitsError:
         from services.api.errors import NotReadyError
 
-        raise NotReadyError(f"{waits.limit} requests are waiting for positions already; try again") from None
+        raise NotReadyError("too many requests are waiting for positions already; try again") from None

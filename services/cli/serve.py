@@ -11,6 +11,10 @@ import click
 from services.cli.context import load_settings, log, open_runtime
 
 ROLES = ("all", "api", "worker", "relay")
+# SIGTERM/SIGINT: stop accepting, let requests in flight finish for at most this long, then close them; the
+# relay and signer get as long again to finish their batch, the projection thread as long again (at most ~30 s
+# in all; docs/operations.md, "Stopping").
+DRAIN_SECONDS = 10
 
 
 @click.command()
@@ -44,7 +48,8 @@ def serve(host: str | None, port: int | None, role: str) -> None:
         port = port or settings.port
         log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),
                  nats=_safe(runtime.nats_url) if runtime.nats_url else "off")
-        server = _GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server = _GracefulServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                                timeout_graceful_shutdown=DRAIN_SECONDS))
         server.run()
     finally:
         runtime.close()

@@ -7,6 +7,7 @@ and, for the common binary types, against the file's leading bytes, then renames
 Putting the same content again stores nothing new.
 """
 
+import contextlib
 import hashlib
 import io
 import os
@@ -14,12 +15,14 @@ import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import sqlalchemy as sa
 
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 from domain.execution.evidence import EvidencePolicy, EvidenceRef, file_name_problem
 
-__all__ = ["EvidenceNotFoundError", "EvidenceStore"]
+__all__ = ["DatabaseEvidenceStore", "EvidenceNotFoundError", "EvidenceStore"]
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -142,3 +145,96 @@ class EvidenceStore:
         for chunk in self.iter_chunks(sha256):
             digest.update(chunk)
         return digest.hexdigest() == sha256
+
+
+class DatabaseEvidenceStore(EvidenceStore):
+    """The same store with the bytes in the database (PostgreSQL deployments of several processes): every API
+    process reads every file, whichever took the upload. ``put`` checks and hashes the upload in a local
+    staging file exactly as on disk (``root`` is only that staging directory), then copies it into
+    ``evidence_chunks`` in chunks of 1 MiB in one transaction and removes the staging file; reads fetch one
+    chunk at a time, so memory stays at one chunk whatever the file's size."""
+
+    def __init__(self, engine: Any, root: Path | str, policy: EvidencePolicy | None = None) -> None:
+        super().__init__(root, policy)
+        self.engine = engine
+
+    def setup(self) -> None:
+        _metadata.create_all(self.engine)
+
+    def exists(self, sha256: str) -> bool:
+        self.path_of(sha256)  # the format check
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(evidence_files.c.size).where(evidence_files.c.sha256 == sha256)).first() \
+                is not None
+
+    def put(self, data: bytes | BinaryIO, name: str, media_type: str) -> EvidenceRef:
+        ref = super().put(data, name, media_type)
+        staged = super().path_of(ref.sha256)
+        try:
+            if not self.exists(ref.sha256):
+                try:
+                    with self.engine.begin() as conn, staged.open("rb") as f:
+                        conn.execute(evidence_files.insert().values(sha256=ref.sha256, size=ref.size))
+                        seq = 0
+                        while chunk := f.read(_CHUNK):
+                            conn.execute(evidence_chunks.insert().values(sha256=ref.sha256, seq=seq, data=chunk))
+                            seq += 1
+                except sa.exc.IntegrityError:
+                    pass  # another process stored the same content meanwhile: idempotent
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(staged, 0o644)
+                os.unlink(staged)
+        return ref
+
+    def iter_chunks(self, sha256: str, size: int = _CHUNK) -> Iterator[bytes]:
+        if not self.exists(sha256):
+            raise EvidenceNotFoundError(f"no evidence with SHA-256 {sha256}")
+        return self._chunks(sha256)
+
+    def _chunks(self, sha256: str) -> Iterator[bytes]:
+        seq = 0
+        while True:
+            with self.engine.connect() as conn:
+                chunk = conn.execute(sa.select(evidence_chunks.c.data).where(
+                    evidence_chunks.c.sha256 == sha256, evidence_chunks.c.seq == seq)).scalar()
+            if chunk is None:
+                return
+            yield bytes(chunk)
+            seq += 1
+
+    def open(self, sha256: str) -> BinaryIO:
+        return io.BufferedReader(_ChunkReader(self.iter_chunks(sha256)))
+
+    def get(self, sha256: str) -> bytes:
+        return b"".join(self.iter_chunks(sha256))
+
+
+class _ChunkReader(io.RawIOBase):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks, self._left = chunks, b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if not self._left:
+            self._left = next(self._chunks, b"")
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
+
+
+_metadata = sa.MetaData()
+evidence_files = sa.Table(
+    "evidence_files", _metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+evidence_chunks = sa.Table(
+    "evidence_chunks", _metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)

@@ -92,21 +92,37 @@ def test_many_waiting_requests_do_not_delay_a_request_that_does_not_wait(runtime
         _run(main)
 
 
-def test_a_request_without_a_token_does_not_wait(runtime, auth) -> None:
+def test_requests_without_a_token_wait_in_a_pool_of_their_own(runtime, auth) -> None:
+    """Anonymous waits (the public results) have their own smaller cap: filling it refuses the next anonymous
+    request at once, and a request with a token still waits."""
     app = _app(runtime)
     waits: PositionWaits = app.state["position_waits"]
+    waits.anonymous_limit = 2
+    waits.anonymous_seconds = 60.0  # ended by the catch-up below, not by the clock
+    headers = auth("hj-eeb", "planner")
 
     async def main() -> None:
         async with _client(base) as client:
-            r = await client.post("/api/v1/targets", json=a_target(), headers=auth("hj-eeb", "planner"))
+            r = await client.post("/api/v1/targets", json=a_target(), headers=headers)
             position = r.json()["position"]
-            public = await client.get(f"/api/v1/public/results?min_position={position}")
-            assert public.status_code == 503, public.text
-            assert public.headers["content-type"].startswith("application/problem+json")
-            assert waits.waiting == 0
-            await anyio.to_thread.run_sync(runtime.runner.catch_up)
-            public = await client.get(f"/api/v1/public/results?min_position={position}")
-            assert public.status_code == 200, public.text
+            answers: list[int] = []
+
+            async def waiting(path: str, with_token: bool) -> None:
+                got = await client.get(f"{path}?min_position={position}", headers=headers if with_token else {})
+                answers.append(got.status_code)
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(2):
+                    tg.start_soon(waiting, "/api/v1/public/results", False)
+                await _until(lambda: waits.anonymous_waiting == 2, "2 anonymous requests wait")
+                third = await client.get(f"/api/v1/public/results?min_position={position}")
+                assert third.status_code == 503 and third.headers["content-type"].startswith(
+                    "application/problem+json"), third.text
+                tg.start_soon(waiting, "/api/v1/targets", True)
+                await _until(lambda: waits.waiting == 1, "the request with a token waits")
+                assert answers == []
+                await anyio.to_thread.run_sync(runtime.runner.catch_up)
+            assert answers == [200] * 3
 
     with _served(app) as base:
         _run(main)
