@@ -49,7 +49,19 @@ def person_of(actor: Actor) -> str:
 
 def is_among(actor: Actor, inspector_ids: Collection[str]) -> bool:
     """Is the actor one of these inspectors (entry ids, or staff ids given beside them)? Compares people."""
-    return person_of(actor) in inspector_ids
+    return same_person(person_ids(actor), inspector_ids)
+
+
+def person_ids(actor: Actor, aliases: Collection[str] = ()) -> frozenset[str]:
+    """Every id that names the actor's person: :func:`person_of`, the account id, and ``aliases`` (inspector
+    entry ids the directory gives for the person, e.g. found by staff id)."""
+    return frozenset(i for i in (person_of(actor), actor.subject, *aliases) if i)
+
+
+def same_person(ids: Collection[str], others: Collection[str]) -> bool:
+    """Do these ids and those name one person? The one comparison of people in every rule about *who*: ids of
+    accounts and directory entries, never names or other strings."""
+    return bool(set(ids) & set(others))
 
 
 SYSTEM = Actor(subject="system", department="system", roles=(Role.ADMIN.value,))

@@ -9,9 +9,9 @@
 - Confidential fields (and follow-up visit opinions) are read only by the department's reviewers and by
   auditors.
 - ``auditor`` changes nothing.
-- People are compared by inspector ids from the directory, in one place: :func:`same_person`. An actor's ids are
-  :func:`person_ids` (today the token subject, which is the inspector's id or staff id; an account mapped to an
-  inspector id adds it there).
+- People are compared by ids, in one place: :func:`domain.access.same_person`. An actor's ids are
+  :func:`domain.access.person_ids` (the inspector entry its account is linked to, the account id, and aliases the
+  directory gives for the person).
 - Follow-ups (执法回访): a discipline escalation (纪检监察) is read only by the department's reviewers and
   planners, admins and auditors, and never by one of the inspectors who inspected that firm (it may be about
   them); the inspectors who inspected a firm may not record its follow-up visit (independence).
@@ -19,7 +19,7 @@
 
 from collections.abc import Collection
 
-from domain.access import Actor, is_among
+from domain.access import Actor, is_among, person_ids, same_person
 from domain.errors import PermissionDeniedError
 from domain.values import Role
 
@@ -95,18 +95,6 @@ def require_staff(actor: Actor, department: str, what: str) -> None:
     if actor.department == department and any(actor.has(r) for r in _STAFF):
         return
     raise PermissionDeniedError(f"{_who(actor)} may not {what} for department {department!r}")
-
-
-def person_ids(actor: Actor, aliases: Collection[str] = ()) -> frozenset[str]:
-    """The directory ids an actor stands for: the token subject (an inspector id or staff id) and ``aliases``
-    (the inspector entry ids the directory gives for it; an account mapped to an inspector adds its id here)."""
-    return frozenset(i for i in (actor.subject, *aliases) if i)
-
-
-def same_person(ids: Collection[str], others: Collection[str]) -> bool:
-    """Do these ids and those name one person? The one comparison of people in execution rules: ids, never
-    names or other strings."""
-    return bool(set(ids) & set(others))
 
 
 def can_read_escalations(
