@@ -158,6 +158,10 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class _Untrusted(Exception):
+    """The external checkpoint is not signed by this deployment: it is ignored."""
+
+
 def _guard_external(conn: Connection, signer: Signer, size: int, external: Checkpoint | None,
                     var_dir: Path | None, previous_keys: tuple[PublicKey, ...] = ()) -> bool:
     """Check the tree against the newest checkpoint published outside the database; True: sign, False: wait
@@ -172,9 +176,7 @@ def _guard_external(conn: Connection, signer: Signer, size: int, external: Check
         return True
     key = next((k for k in (signer.public, *previous_keys) if k.key_id.hex() == external.key_id), signer.public)
     if ext.check_signature(external, key) is not None or external.origin != signer.name:
-        log.warning("audit_external_checkpoint_ignored", tree_size=external.tree_size,
-                    reason="not signed by this deployment's key")
-        return True
+        raise _Untrusted
     reason = None
     if size >= external.tree_size:
         if root_at(conn, external.tree_size) != external.root_hash:
@@ -212,8 +214,13 @@ def create_checkpoint(
     with engine.begin() as conn:
         size = tree_size(conn)
         last = latest(conn)
-        if not _guard_external(conn, signer, size, external, var_dir, previous_keys):
-            return last, False
+        try:
+            if not _guard_external(conn, signer, size, external, var_dir, previous_keys):
+                return last, False
+        except _Untrusted:
+            log.warning("audit_external_checkpoint_ignored", tree_size=external.tree_size if external else None,
+                        reason="not signed by this deployment's key")
+            external = None
         if size == 0 or (last is not None and last.tree_size >= size):
             return last, False
         if external is not None and external.tree_size >= size:

@@ -81,7 +81,7 @@ def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_f
                 except ExternalCheckpointError as exc:
                     raise click.ClickException(f"a checkpoint in JetStream cannot be read: {exc}") from None
                 except Exception as exc:  # noqa: BLE001 - any NATS failure
-                    raise click.ClickException(f"JetStream at {from_nats} does not answer: "
+                    raise click.ClickException("JetStream does not answer: "
                                                f"{str(exc) or type(exc).__name__}") from None
         from tqdm import tqdm
 

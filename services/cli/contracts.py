@@ -235,6 +235,29 @@ def asyncapi(stream: str = "DUALRANDOM") -> dict[str, Any]:
         "name": "AuditCheckpointV1", "title": "cn.gov.dualrandom.audit.checkpoint.v1",
         "contentType": "application/json", "payload": {"type": "object"},
     }
+    channels["audit_cosignatures"] = {
+        "address": "dualrandom.audit.cosignatures.{department}",
+        "parameters": {"department": {"description": "the witness's department code (its NATS user publishes "
+                                                     "only its own)"}},
+        "description": "partner witnesses' C2SP cosignature/v1 cosignatures of checkpoints (type "
+        "cn.gov.dualrandom.audit.cosignature.v1) and refusals (cn.gov.dualrandom.audit.witness_refusal.v1); "
+        "see docs/partners.md, Running a witness",
+        "messages": {name: {"$ref": f"#/components/messages/{name}"}
+                     for name in ("AuditCosignatureV1", "AuditWitnessRefusalV1")},
+    }
+    operations["send_audit_cosignatures"] = {
+        "action": "send", "channel": {"$ref": "#/channels/audit_cosignatures"},
+        "messages": [{"$ref": f"#/channels/audit_cosignatures/messages/{name}"}
+                     for name in ("AuditCosignatureV1", "AuditWitnessRefusalV1")],
+    }
+    messages["AuditCosignatureV1"] = {
+        "name": "AuditCosignatureV1", "title": "cn.gov.dualrandom.audit.cosignature.v1",
+        "contentType": "application/json", "payload": {"type": "object"},
+    }
+    messages["AuditWitnessRefusalV1"] = {
+        "name": "AuditWitnessRefusalV1", "title": "cn.gov.dualrandom.audit.witness_refusal.v1",
+        "contentType": "application/json", "payload": {"type": "object"},
+    }
     return {
         "asyncapi": "3.0.0",
         "info": {

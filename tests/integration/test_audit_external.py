@@ -300,3 +300,17 @@ def test_after_a_key_rotation_old_checkpoints_stay_verifiable_under_the_old_key(
         assert [f.kind for f in only_new.findings] == ["signature"] and str(old.tree_size) in only_new.findings[0].message
     finally:
         rotated.close()
+
+
+def test_a_checkpoint_not_signed_by_the_deployment_does_not_stop_the_signer(rt: Runtime, tmp_path: Path) -> None:  # noqa: F811
+    from services.audit.checkpoints import body_text
+    from services.audit.keys import Signer
+
+    fill(rt, targets=2)
+    rt.runner.catch_up()
+    other = Signer.from_seed(rt.checkpointer.signer.name, bytes(32))
+    body = body_text(other.name, 10**6, bytes(32), "2025-03-01T00:00:00Z")
+    huge = Checkpoint(other.name, 10**6, bytes(32), "2025-03-01T00:00:00Z", 10**6, body, other.sign(body.encode()),
+                      other.public.key_id.hex())
+    cp, created = create_checkpoint(rt.engine, rt.checkpointer.signer, external=huge, var_dir=tmp_path / "var")
+    assert created and cp is not None and ext.read_alarm(tmp_path / "var") is None
