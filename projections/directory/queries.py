@@ -17,7 +17,7 @@ from projections.directory.projection import TABLES, TEXT_SEARCH
 _CHUNK = 500  # ids per IN (...) list
 
 
-COUNT_CAP = 10_000  # a listing counts its matches up to this many unless asked for the exact count
+COUNT_CAP = 1_000  # a listing counts its matches up to this many unless asked for the exact count
 
 
 @dataclass(frozen=True)

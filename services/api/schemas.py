@@ -226,7 +226,7 @@ class Page(msgspec.Struct, kw_only=True):
     """One page of a listing."""
 
     items: list[Json]
-    total: Annotated[int, doc("matches; in directory listings at most 10000 unless `count=exact` (see total_exact)")]
+    total: Annotated[int, doc("matches; in directory listings at most 1000 unless `count=exact` (see total_exact)")]
     limit: int
     offset: int
     next_cursor: Annotated[str | Unset | None, doc("directory listings: pass as `cursor` for the next page; "

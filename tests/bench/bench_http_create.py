@@ -90,6 +90,26 @@ def library_round(app: BareApp, first: int, n: int, threads: int) -> dict[str, A
     return _threaded(lambda i: app.save(BareTarget(data=validated(i))), first, n, threads)
 
 
+def raw_round(engine: sa.Engine, first: int, n: int, threads: int) -> dict[str, Any]:
+    """The honest baseline: one-row transactions on PostgreSQL (the same row as JSON text into a plain table
+    with a primary key), by the same number of threads, each its own connection from a pool of that size."""
+    table = sa.table("bench_raw_rows", sa.column("credit_code"), sa.column("data"))
+
+    def one(i: int) -> None:
+        row = validated(i)
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(credit_code=row["credit_code"], data=json.dumps(row)))
+
+    return _threaded(one, first, n, threads)
+
+
+def raw_engine(url: str, threads: int) -> sa.Engine:
+    engine = sa.create_engine(url, pool_size=threads, max_overflow=0)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS bench_raw_rows (credit_code text PRIMARY KEY, data text)"))
+    return engine
+
+
 def command_round(app: Any, ctx: Any, first: int, n: int, threads: int) -> dict[str, Any]:
     """The server's use case without HTTP: ``DualRandom.register`` (validation, key check, metadata, save)."""
     return _threaded(lambda i: app.register("target", validated(i), ctx), first, n, threads)
@@ -293,6 +313,7 @@ def main() -> None:
     db = S.fresh_sqlite() if args.sqlite else S.fresh_pg_schema(args.database_url or S.default_pg_url())
     secret = secrets.token_urlsafe(48)
     lib32: list[dict[str, Any]] = []
+    raw32: list[dict[str, Any]] = []
     cmd32: list[dict[str, Any]] = []
     http32: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
@@ -305,6 +326,8 @@ def main() -> None:
 
     with db as url:
         app = bare_app(url)
+        raw = raw_engine(url, args.clients)
+        raw_round(raw, take(args.warmup), args.warmup, args.clients)  # warm-up
         # One call on one thread first: eventsourcing_sqlalchemy switches a SQLite file to WAL on its first
         # transaction, and that races with other threads' writes ("database is locked") if they start together.
         app.recorder.max_notification_id()
@@ -326,6 +349,7 @@ def main() -> None:
             http_round(port, token, take(args.warmup), args.warmup, args.clients)  # warm-up
             for r in range(args.rounds):
                 lib32.append(meter.measure(lambda: library_round(app, take(args.requests), args.requests, args.clients)))
+                raw32.append(meter.measure(lambda: raw_round(raw, take(args.requests), args.requests, args.clients)))
                 if not args.no_command:
                     cmd32.append(meter.measure(
                         lambda: command_round(dual, ctx, take(args.requests), args.requests, args.clients)))
@@ -335,6 +359,7 @@ def main() -> None:
                       + f"HTTP {http32[-1]['per_s']:,.0f}/s", file=sys.stderr)
             if args.single:
                 extra["library_1"] = library_round(app, take(args.single), args.single, 1)
+                extra["raw_1"] = raw_round(raw, take(args.single), args.single, 1)
                 if not args.no_command:
                     extra["command_1"] = command_round(dual, ctx, take(args.single), args.single, 1)
                 extra["http_1"] = http_round(port, token, take(args.single), args.single, 1)
@@ -346,6 +371,7 @@ def main() -> None:
                     break
         app.close()
         dual.close()
+        raw.dispose()
         engine = sa.create_engine(url)
         with engine.connect() as conn:
             stored = {t: conn.execute(sa.text(f"SELECT count(*) FROM {t}")).scalar()
@@ -356,13 +382,16 @@ def main() -> None:
         return S.median([r[key] for r in rounds])
 
     ratio = med(http32, "per_s") / med(lib32, "per_s")
-    rows = [[f"library, {args.clients} threads", med(lib32, "per_s"), med(lib32, "p50_ms"), med(lib32, "p99_ms"), 0]]
+    rows = [[f"library, {args.clients} threads", med(lib32, "per_s"), med(lib32, "p50_ms"), med(lib32, "p99_ms"), 0],
+            [f"raw one-row transactions, {args.clients} threads", med(raw32, "per_s"), med(raw32, "p50_ms"),
+             med(raw32, "p99_ms"), 0]]
     if cmd32:
         rows.append([f"command, {args.clients} threads", med(cmd32, "per_s"), med(cmd32, "p50_ms"),
                      med(cmd32, "p99_ms"), 0])
     rows.append([f"HTTP, {args.clients} clients", med(http32, "per_s"), med(http32, "p50_ms"), med(http32, "p99_ms"),
                  sum(r["errors"] for r in http32)])
-    for key, label in (("library_1", "library, 1 thread"), ("command_1", "command, 1 thread"),
+    for key, label in (("library_1", "library, 1 thread"), ("raw_1", "raw one-row transactions, 1 thread"),
+                       ("command_1", "command, 1 thread"),
                        ("http_1", "HTTP, 1 client")):
         if key in extra:
             r = extra[key]
@@ -372,6 +401,11 @@ def main() -> None:
         ["what", "creates/s", "p50 ms", "p99 ms", "errors"], rows,
     )
     print(f"\nRATIO HTTP/library ({args.clients}): {ratio:.2f}  (goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})")
+    raw_ratio = med(http32, "per_s") / med(raw32, "per_s")
+    print(f"RATIO HTTP/raw one-row transactions ({args.clients}): {raw_ratio:.2f}  (goal >= 0.5; load average "
+          f"{os.getloadavg()[0]:.2f})")
+    if "http_1" in extra and "raw_1" in extra:
+        print(f"RATIO HTTP/raw with one client: {extra['http_1']['per_s'] / extra['raw_1']['per_s']:.2f}  (goal >= 0.5)")
     if cmd32:
         print(f"       command/library: {med(cmd32, 'per_s') / med(lib32, 'per_s'):.2f}, "
               f"HTTP/command: {med(http32, 'per_s') / med(cmd32, 'per_s'):.2f}")
@@ -393,6 +427,8 @@ def main() -> None:
         "ratio": ratio,
         "goal": 0.8,
         "library_threads": lib32,
+        "raw_threads": raw32,
+        "raw_ratio": raw_ratio,
         "command_threads": cmd32,
         "http_clients": http32,
         "single": extra,

@@ -43,17 +43,20 @@ def main() -> None:
             h = {"Authorization": f"Bearer {planner}"}
             a = {"Authorization": f"Bearer {auditor}"}
             # a cursor deep in the listing: walk 100,000 rows by cursor (500 pages of 200)
-            cursor = None
+            cursor, deepest = None, ""
             walk_started = time.perf_counter()
             for _ in range(500):
                 page = c.get("/api/v1/targets", params={"limit": 200, **({"cursor": cursor} if cursor else {})},
                               headers=h).json()
                 cursor = page["next_cursor"]
+                if cursor is None:
+                    break
+                deepest = cursor
             walk = time.perf_counter() - walk_started
             code = S.credit_code(123_457)
             cases: dict[str, tuple[str, dict[str, str | int], dict[str, str]]] = {
                 "targets page 1": ("/api/v1/targets", {}, h),
-                "targets deep page (cursor after row 100,000)": ("/api/v1/targets", {"cursor": str(cursor)}, h),
+                "targets deep page (cursor at the walk's end)": ("/api/v1/targets", {"cursor": deepest}, h),
                 "targets county filter": ("/api/v1/targets", {"county": "原阳县"}, h),
                 "targets county + class": ("/api/v1/targets", {"county": "原阳县", "supervision_class": "key"}, h),
                 "targets credit_code prefix (17 chars)": ("/api/v1/targets", {"credit_code": code[:17]}, h),
@@ -65,6 +68,7 @@ def main() -> None:
                 "inspectors of a department": ("/api/v1/inspectors", {"department": "pv-001"}, h),
                 "tasks": ("/api/v1/tasks", {}, h),
                 "inbox": ("/api/v1/inbox", {}, h),
+                "visits (inspections)": ("/api/v1/inspections", {}, h),
                 "public results": ("/api/v1/public/results", {}, {}),
                 "audit log page 1": ("/api/v1/audit/events", {"limit": 100}, a),
                 "audit log deep page (after 4,000,000)": ("/api/v1/audit/events", {"after": 4_000_000, "limit": 100}, a),

@@ -121,6 +121,8 @@ def main() -> None:
         started = time.perf_counter()
         rt.runner.catch_up()
         timings["catch_up"] = round(time.perf_counter() - started, 1)
+        with rt.engine.connect() as conn:  # what autovacuum does some time later: the listings need the statistics
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
     print(json.dumps({"database": url, "head": rt.runner.head(), "seconds": timings,
                       "load_average": os.getloadavg()}), flush=True)
     rt.close()

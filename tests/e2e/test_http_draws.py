@@ -11,7 +11,7 @@ from domain.planning.plan import NOTICE_ITEMS, NOTICE_SCOPE
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
-from tests.support.draws import http_commit_shares, http_reveal_shares
+from tests.support.draws import http_commit_shares, http_open_declaring_overlaps, http_reveal_shares
 
 NOTICE_RULES = [
     {"supervision_class": "key", "min_ratio": "25%"},
@@ -137,8 +137,9 @@ def _small_task(client: Any, auth: Any, lead: str, participants: dict[str, list[
     body = {"period": extra.pop("period", "2024Q2"), "reason": "专项整治", "participants": {lead: items[:1], **(participants or {})},
             "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
             "rules": [{"supervision_class": "key", "full": True}], **extra}
-    task = _ok(client.post("/api/v1/tasks", json=body, headers=h), 201)
-    joint = sorted([lead, *(participants or {})]) if participants else []
+    task = _ok(http_open_declaring_overlaps(client, h, body), 201)
+    departments = {lead, *(participants or {})}
+    joint = sorted(departments) if len(departments) > 1 else []
     _ok(client.post(f"/api/v1/tasks/{task['id']}/commitment", headers=h))
     http_commit_shares(client, auth, task["id"], joint)
     _ok(client.post(f"/api/v1/tasks/{task['id']}/freeze", json={}, headers=h))
@@ -364,7 +365,7 @@ def test_the_yearly_exclusion_takes_a_target_only_once_all_own_items_were_drawn_
     assert frozen["excluded"]["inspected_this_year"] == 0
     assert shared and shared <= selected(own, eeb)
     # Once every one of a task's own items was drawn on them, they go (same item, same target, once a year) ...
-    again = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+    again = _ok(http_open_declaring_overlaps(client, eeb, {
         "period": "2024Q3", "reason": "专项整治", "participants": {"hj-eeb": eeb_items[1:2]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]}, "rules": every_key}), 201)
     _ok(client.post(f"/api/v1/tasks/{again['id']}/commitment", headers=eeb))
