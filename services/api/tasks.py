@@ -227,6 +227,9 @@ def verification(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str,
     return rt.target_draws.verify_draw(request.user, task_id)
 
 
+RoundNumber = Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the round number")]
+
+
 @get(
     "/{task_id:uuid}/draws",
     responses=answers(200, DrawRounds, READ),
@@ -253,7 +256,7 @@ def draw_rounds(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, 
 def draw_round(
     request: AnyRequest,
     task_id: FromPath[uuid.UUID],
-    round: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the round number")],
+    round: RoundNumber,
 ) -> dict[str, Any]:
     rt = runtime(request)
     return rt.target_draws.read_round(request.user, task_id, round)
@@ -271,7 +274,7 @@ def draw_round(
 def draw_round_verification(
     request: AnyRequest,
     task_id: FromPath[uuid.UUID],
-    round: Annotated[int, Parameter(ge=1, le=2**31 - 1, description="the round number")],
+    round: RoundNumber,
 ) -> dict[str, Any]:
     rt = runtime(request)
     return rt.target_draws.verify_draw(request.user, task_id, round)

@@ -13,8 +13,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.testing import TestClient
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from domain.access import SYSTEM
 from services.api.app import create_app
 from services.api.schemas import Problem
+from services.application import CommandContext
+from services.cli.demo import load_demo
 from services.runtime import Runtime
 from tests.support.accounts import account_token
 
@@ -128,3 +131,11 @@ def auth(runtime: Runtime) -> Callable[..., dict[str, str]]:
         return {"Authorization": f"Bearer {token}"}
 
     return headers
+
+
+@pytest.fixture
+def demo(runtime: Runtime) -> Runtime:
+    """The runtime with the 获嘉县 demo directory loaded and every read model caught up."""
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    return runtime

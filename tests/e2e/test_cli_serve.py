@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,21 +13,7 @@ import nats
 import pytest
 
 from services.infra.nats_embedded import free_port
-
-BIN = Path(sys.executable).parent / "dualrandom"
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 60,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
-
-
-PASSWORD = "a long admin passphrase\n"
-
-
-def create_admin(env: dict[str, str], username: str = "eeb-admin") -> subprocess.CompletedProcess[str]:
-    return run_cli(["accounts", "create-admin", "--username", username, "--display-name", "王主任",
-                    "--department", "hj-eeb", "--password-stdin"], env, stdin=PASSWORD)
+from tests.support.serve import BIN, create_admin, run_cli, wait_ready
 
 
 @pytest.fixture
@@ -36,20 +21,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")}
     return {**base, "DUALRANDOM_VAR_DIR": str(tmp_path / "var"), "DUALRANDOM_NATS_EMBEDDED_PORT": str(free_port()),
             "DUALRANDOM_LOG_FORMAT": "json"}
-
-
-def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("serve did not become ready")
 
 
 async def stream_subjects(nats_url: str, count: int, timeout: float = 15) -> list[tuple[str, dict]]:

@@ -4,13 +4,7 @@ draws, inspector teams, confidentiality, recusal, redraw, overlaps and merges.""
 import math
 from typing import Any
 
-import pytest
-
-from domain.access import SYSTEM
 from domain.planning.plan import NOTICE_ITEMS, NOTICE_SCOPE
-from services.application import CommandContext
-from services.cli.demo import load_demo
-from services.runtime import Runtime
 from tests.support.draws import http_commit_shares, http_open_declaring_overlaps, http_reveal_shares
 
 NOTICE_RULES = [
@@ -25,13 +19,6 @@ def _items(client: Any, h: dict[str, str], department: str) -> dict[str, str]:
     r = client.get("/api/v1/items", params={"department": department, "limit": 100}, headers=h)
     assert r.status_code == 200, r.text
     return {i["name"]: i["id"] for i in r.json()["items"]}
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
 
 
 def _ok(r: Any, status: int = 200) -> dict[str, Any]:

@@ -8,29 +8,17 @@ import io
 import json
 from typing import Any
 
-import pytest
 from openpyxl import load_workbook
 
-from domain.access import SYSTEM
 from domain.accounts import account_id
 from domain.execution.evidence import EvidencePolicy
-from services.application import CommandContext
-from services.cli.demo import load_demo
 from services.infra.evidence import EvidenceStore
-from services.runtime import Runtime
 from tests.support.accounts import account_username
 from tests.support.draws import http_commit_shares, http_reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 
 SECRET = "保密工艺参数XJ-7"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
 
 
 def _ok(r: Any, status: int = 200) -> Any:

@@ -5,20 +5,8 @@ recorded. A reviewer who is another person approves."""
 
 from typing import Any
 
-import pytest
-
-from domain.access import SYSTEM
-from services.application import CommandContext
-from services.cli.demo import load_demo
 from services.runtime import Runtime
 from tests.e2e.test_http_execution import _ok, _task, _visits
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
 
 
 def _account(client: Any, admin: dict[str, str], username: str, roles: list[str], inspector: str | None

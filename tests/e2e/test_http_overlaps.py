@@ -2,20 +2,6 @@
 
 from typing import Any
 
-import pytest
-
-from domain.access import SYSTEM
-from services.application import CommandContext
-from services.cli.demo import load_demo
-from services.runtime import Runtime
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
-
 
 def _ok(r: Any, status: int = 200) -> dict[str, Any]:
     assert r.status_code == status, r.text

@@ -3,23 +3,10 @@
 import hashlib
 from typing import Any
 
-import pytest
-
-from domain.access import SYSTEM
 from domain.draw.sampler import draw_seed
-from services.application import CommandContext
-from services.cli.demo import load_demo
-from services.runtime import Runtime
 from tests.support.draws import share_for
 
 SOURCE = "福彩3D 2024年第059期开奖号码"
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
 
 
 def _ok(r: Any, status: int = 200) -> dict[str, Any]:

@@ -20,10 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from domain.access import SYSTEM
-from services.application import CommandContext
 from services.cli import main as cli_main
-from services.cli.demo import load_demo
 from services.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,13 +136,6 @@ class Walk:
             assert r.status_code < 300, (line, r.text)
         else:
             pytest.fail(f"the walkthrough test does not understand: {line}")
-
-
-@pytest.fixture
-def demo(runtime: Runtime) -> Runtime:
-    load_demo(runtime.app, CommandContext(actor=SYSTEM))
-    runtime.runner.catch_up()
-    return runtime
 
 
 def test_the_readme_walkthrough_answers_what_it_says(demo, client) -> None:

@@ -7,7 +7,6 @@ rest of its JSON, so the test knows, from the server's own metrics, exactly how 
 import asyncio
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,8 +15,8 @@ import httpx
 import pytest
 
 from services.infra.nats_embedded import free_port
+from tests.support.serve import BIN, admin_token, wait_ready
 
-BIN = Path(sys.executable).parent / "dualrandom"
 LIMIT = 2
 
 
@@ -32,18 +31,8 @@ def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[str, s
                             stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, f"serve exited with {proc.returncode}"
-            assert time.monotonic() < deadline, "serve did not become ready"
-            try:
-                if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        token = subprocess.run([str(BIN), "token", "issue", "--department", "hj-eeb", "--role", "admin"], env=env,
-                               capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        wait_ready(url, proc)
+        token = admin_token(env)
         yield url, {"Authorization": f"Bearer {token}"}
     finally:
         proc.terminate()

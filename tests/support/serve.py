@@ -1,0 +1,48 @@
+"""A real ``dualrandom serve`` in tests: the CLI, readiness and the first admin's token."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent / "dualrandom"
+ADMIN_PASSWORD = "a long admin passphrase\n"
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:  # type: ignore[type-arg]
+    """Poll ``/ready`` until it answers 200 (a readiness probe with a deadline, not a wait for a duration)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"serve exited with {proc.returncode}: {err!r}")
+        try:
+            if httpx.get(url + "/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("serve did not become ready")
+
+
+def create_admin(env: dict[str, str], username: str = "eeb-admin",
+                 department: str = "hj-eeb") -> subprocess.CompletedProcess[str]:
+    """The first admin of a fresh deployment, as the README creates it (password on stdin)."""
+    return run_cli(["accounts", "create-admin", "--username", username, "--display-name", "王主任",
+                    "--department", department, "--password-stdin"], env, stdin=ADMIN_PASSWORD)
+
+
+def admin_token(env: dict[str, str], username: str = "eeb-admin") -> str:
+    """Create the first admin and print a token of theirs (``dualrandom token issue --username``)."""
+    made = create_admin(env, username)
+    assert made.returncode == 0, made.stderr
+    issued = run_cli(["token", "issue", "--username", username], env)
+    assert issued.returncode == 0, issued.stderr
+    return issued.stdout.strip()
