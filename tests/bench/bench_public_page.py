@@ -151,7 +151,8 @@ def main() -> None:
             seeded = prepare(url, var, secret)
             t_seed = time.perf_counter() - t0
             t_bulk = bulk(url, seeded, args.targets, args.results)
-            print(f"data: seed {t_seed:.1f} s, {args.targets:,} targets + {args.results:,} results {t_bulk:.1f} s")
+            print(f"data: seed {t_seed:.1f} s, {args.targets:,} targets + {args.results:,} results {t_bulk:.1f} s",
+                  flush=True)
             port = S.free_port()
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
                    "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_DATABASE_URL": url, "DUALRANDOM_SECRET_KEY": secret,
@@ -186,6 +187,9 @@ def main() -> None:
                     for _ in range(args.rounds):
                         for kind, path in paths.items():
                             got[kind].append(uvloop.run(_load(port, path, n, min(args.clients, n))))
+                            r = got[kind][-1]
+                            print(f"  {qname} {kind}: {r['per_s']:.1f}/s p50 {r['p50_ms']:.0f} ms "
+                                  f"p99 {r['p99_ms']:.0f} ms errors {r['errors']}", flush=True)
                     raw[qname] = got
                     med = {k: {m: S.median([r[m] for r in v]) for m in ("per_s", "p50_ms", "p99_ms")}
                            for k, v in got.items()}
