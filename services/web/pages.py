@@ -4,6 +4,7 @@ was drawn. They read through the same use cases as the public JSON API (``Public
 evidence, no drawn target before its result is published, no seed)."""
 
 import datetime as dt
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -88,9 +89,20 @@ def _rt(request: Request[Any, Any, Any]) -> Runtime:
     return rt
 
 
-def _departments(rt: Runtime) -> dict[str, str]:
-    page = list_entries(rt.engine, "department", {}, limit=500)
-    return {str(d["code"]): str(d.get("name") or d["code"]) for d in page.items}
+DEPARTMENTS_TTL = 30.0  # seconds a page reuses the department list (a new department shows within that)
+
+
+def _departments(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """Code -> name of every department, for the filter and the labels; read at most every DEPARTMENTS_TTL s
+    (kept in the app's state: one per app)."""
+    now = time.monotonic()
+    cached: tuple[float, dict[str, str]] | None = request.app.state.get("web_departments")
+    if cached and now - cached[0] < DEPARTMENTS_TTL:
+        return cached[1]
+    page = list_entries(_rt(request).engine, "department", {}, limit=500)
+    found = {str(d["code"]): str(d.get("name") or d["code"]) for d in page.items}
+    request.app.state["web_departments"] = (now, found)
+    return found
 
 
 def _bad(request: Request[Any, Any, Any], problems: list[tuple[str, str]], **context: Any) -> Template:
@@ -108,7 +120,7 @@ def home() -> Template:
 def results_page(request: Request[Any, Any, Any]) -> Template:
     """双随机抽查结果公示: search by enterprise name or credit code, filter by department, year and result."""
     rt = _rt(request)
-    departments = _departments(rt)
+    departments = _departments(request)
     params = request.query_params
     problems: list[tuple[str, str]] = []
     q = normalise_newlines(params.get("q", "")).strip()
@@ -167,7 +179,7 @@ def draw_page(request: Request[Any, Any, Any], task_id: uuid.UUID) -> Template:
     except NotFoundError:
         return Template("error.html", context={"title": "未找到", "problems": [("task_id", "没有这个抽查任务")]},
                         status_code=404)
-    departments = _departments(rt)
+    departments = _departments(request)
     record = (task.draw or {}).get("record") or {}
     verification: dict[str, Any] | None = None
     note = ""
