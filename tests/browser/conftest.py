@@ -5,7 +5,7 @@ confidential, and the system's Chromium (/usr/bin/chromium) driven by Playwright
 import os
 import secrets
 import subprocess
-import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,14 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
-from services.api.auth import issue_token
 from services.infra.nats_embedded import free_port
+from tests.support.accounts import stored_token
+from tests.support.serve import BIN, wait_ready
 
-BIN = Path(sys.executable).parent / "dualrandom"
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "保密工艺参数XJ-7"
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
+# The tests take the screenshots of docs/screenshots/; they write them there when asked
+# (DUALRANDOM_SCREENSHOTS_DIR=docs/screenshots pytest tests/browser), else to a temporary folder, so a test run
+# leaves the checkout clean.
+SCREENSHOTS = Path(os.environ.get("DUALRANDOM_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="dualrandom-screens-"))
 
 
 @dataclass
@@ -38,25 +42,12 @@ def _ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json()
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)  # polling a readiness probe with a deadline, not a wait for a duration
-    raise AssertionError("serve did not become ready")
-
-
-def seed(c: httpx.Client, key: str, url: str = "") -> Seeded:
-    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published."""
+def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
+    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published.
+    Tokens are of accounts put into the server's credential store (``engine``: the server's database)."""
 
     def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {issue_token(key, department, [role], subject)}"}
+        return {"Authorization": f"Bearer {stored_token(engine, key, department, [role], subject)}"}
 
     eeb = h("hj-eeb", "planner")
     items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
@@ -65,8 +56,14 @@ def seed(c: httpx.Client, key: str, url: str = "") -> Seeded:
         "period": "2024Q3", "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "full": True}]}), 201)
-    for step in ("commitment", "freeze", "draw"):
+    for step in ("commitment", "freeze"):
         _ok(c.post(f"/api/v1/tasks/{task['id']}/{step}", json={} if step != "commitment" else None, headers=eeb))
+    # The draw waits for a published checkpoint covering the freeze: 409 with Retry-After until then.
+    deadline = time.monotonic() + 60
+    while (r := c.post(f"/api/v1/tasks/{task['id']}/draw", json={}, headers=eeb)).status_code == 409:
+        assert "retry-after" in r.headers and time.monotonic() < deadline, r.text
+        time.sleep(0.2)
+    _ok(r)
     _ok(c.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
     listing = _ok(c.get(f"/api/v1/tasks/{task['id']}/draw", headers=eeb))
     visit = _ok(c.get(f"/api/v1/assignments/{listing['visits'][0]['assignment_id']}", headers=eeb))
@@ -103,9 +100,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
                             stdout=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(url, proc)
+        wait_ready(url, proc, timeout=90)
         with httpx.Client(base_url=url, timeout=60) as c:
-            seeded = seed(c, key, url)
+            seeded = seed(c, key, sa.create_engine(f"sqlite:///{var / 'dualrandom.db'}"), url)
         yield seeded
     finally:
         proc.terminate()

@@ -21,7 +21,7 @@ def seeded(runtime: Runtime) -> Iterator[tuple[TestClient[Any], Seeded]]:
     load_demo(runtime.app, CommandContext(actor=SYSTEM))
     runtime.runner.catch_up()
     with TestClient(create_app(runtime)) as client:
-        yield client, seed(client, runtime.settings.secret_key)
+        yield client, seed(client, runtime.settings.secret_key, runtime.engine)
 
 
 def _count(client: TestClient[Any], **params: str) -> str:
