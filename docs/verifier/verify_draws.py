@@ -130,7 +130,9 @@ class Log:
                 items: list[str] = []
                 for d in sorted(data["participants"]):
                     items.extend(i for i in data["participants"][d] if i not in items)
-                self.tasks[oid] = {"year": data["year"], "items": items, "scope": data["scope"],
+                self.tasks[oid] = {"year": data["year"], "period": data.get("period", ""), "items": items,
+                                   "lead": data.get("lead", ""), "participants": data["participants"],
+                                   "rules": data.get("rules") or [], "scope": data["scope"],
                                    "options": data["options"], "origin": data["origin"], "selected": None}
             elif kind in ("SeedCommitted", "DrawWithdrawn"):
                 self.tasks[oid]["selected"] = None
@@ -139,28 +141,70 @@ class Log:
             elif kind == "TargetsDesignated":
                 self.tasks[oid]["selected"] = list(data["targets"])
 
-    def pool(self, task_id: str) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-        """``[(id, stratum, weight)]`` of the task's pool, and its per-stratum sizes."""
+    def pool(self, task_id: str, by_class: bool = True) -> "Pool":
+        """The task's pool over the state so far ("The pool"); ``by_class``: a weighted pool's stratum is the
+        supervision class (every weighted freeze since weighting weighs; see ``legacy_weighted``)."""
         task = self.tasks[task_id]
         scope, options = task["scope"], task["options"]
+        per_visit = options.get("exclusion_per_visit") is True  # absent: opened before the option
         excluded: set[str] = set()
         if options.get("exclude_inspected_this_year"):
-            mine = set(task["items"])
+            counted = set(task["participants"].get(task["lead"], []) if per_visit else task["items"])
+            covered: dict[str, set[str]] = {}
             for other, t in self.tasks.items():
-                if other != task_id and t["selected"] is not None and t["year"] == task["year"] \
-                        and mine & set(t["items"]):
-                    excluded.update(t["selected"])
+                shared = counted & set(t["items"])
+                if other != task_id and t["selected"] is not None and t["year"] == task["year"] and shared:
+                    for i in t["selected"]:
+                        covered.setdefault(i, set()).update(shared)
+            excluded = {i for i, done in covered.items() if not per_visit or done >= counted}
         weights = options.get("risk_weights") if options.get("weighted") else None
-        pool: list[tuple[str, str, int]] = []
-        for tid, data in self.targets.items():
-            if not admits(scope, data) or data.get("status", "active") != "active" or tid in excluded:
+        pool = Pool()
+        if per_visit:
+            pool.excluded["kept_by_full_rule"] = 0
+        for tid in sorted(self.targets):
+            data = self.targets[tid]
+            if not admits(scope, data):
                 continue
-            stratum = f"{data['supervision_class']}/{data['risk_class']}"
-            pool.append((tid, stratum, (weights or {}).get(data["risk_class"], 1) if weights else 1))
-        sizes: dict[str, int] = {}
-        for _, s, _ in pool:
-            sizes[s] = sizes.get(s, 0) + 1
-        return pool, sizes
+            if data.get("status", "active") != "active":
+                pool.excluded["inactive"] += 1
+                continue
+            sc, rc = data["supervision_class"], data["risk_class"]
+            pool.in_scope[(sc, rc)] = pool.in_scope.get((sc, rc), 0) + 1
+            if tid in excluded and per_visit and (resolve_rule(task["rules"], sc, rc) or {}).get("full"):
+                pool.excluded["kept_by_full_rule"] += 1
+            elif tid in excluded:
+                pool.excluded["inspected_this_year"] += 1
+                pool.inspected[(sc, rc)] = pool.inspected.get((sc, rc), 0) + 1
+                continue
+            stratum = sc if weights and by_class else f"{sc}/{rc}"
+            pool.rows.append((tid, stratum, weights.get(rc, 1) if weights else 1))
+            pool.sizes[stratum] = pool.sizes.get(stratum, 0) + 1
+        return pool
+
+
+class Pool:
+    """One frozen pool as the verifier rebuilds it: ``rows`` ``(id, stratum, weight)``; ``sizes`` per stratum;
+    ``in_scope`` and ``inspected`` per (supervision class, risk class); ``excluded`` counts by reason."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, int]] = []
+        self.sizes: dict[str, int] = {}
+        self.in_scope: dict[tuple[str, str], int] = {}
+        self.inspected: dict[tuple[str, str], int] = {}
+        self.excluded: dict[str, int] = {"inactive": 0, "inspected_this_year": 0}
+
+
+def resolve_rule(rules: list[dict[str, Any]], sc: str, rc: str) -> dict[str, Any] | None:
+    """The rule governing stratum (sc, rc): its risk-class rule, else its class-wide rule, else none."""
+    same = [r for r in rules if r["supervision_class"] == sc]
+    return next((r for r in same if r.get("risk_class") == rc), None) or \
+        next((r for r in same if not r.get("risk_class")), None)
+
+
+def legacy_weighted(frozen: dict[str, Any]) -> bool:
+    """A weighted freeze made before weighted strata were the supervision class: its strata are named
+    ``<class>/<risk>`` (the weights were then equal inside each stratum)."""
+    return any("/" in name for name in frozen.get("strata", {}))
 
 
 def admits(scope: dict[str, Any], t: dict[str, Any]) -> bool:
@@ -222,6 +266,15 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
     return None
 
 
+def check_excluded(frozen: dict[str, Any], pool: Pool) -> str | None:
+    """The freeze's exclusion counts against the rebuilt pool's."""
+    recorded = frozen.get("excluded", {})
+    for reason in sorted(set(recorded) | set(pool.excluded)):
+        if recorded.get(reason) != pool.excluded.get(reason):
+            return f"excluded[{reason!r}]: frozen {recorded.get(reason)}, recomputed {pool.excluded.get(reason)}"
+    return None
+
+
 def check_follow_up(plan: dict[str, Any], record: dict[str, Any]) -> str | None:
     """A follow-up draw (回访): the planned pool (its ids, one stratum ``all``) and quota, and the commitment
     made when it was planned; the draw is the target draw's."""
@@ -246,7 +299,7 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             key = (ev["aggregate_id"], ev["data"]["round"])
             frozen[key] = ev["data"]
             by_position.setdefault(ev["data"]["position"], []).append(key)
-    pools: dict[tuple[str, int], tuple[list[tuple[str, str, int]], dict[str, int]]] = {}
+    pools: dict[tuple[str, int], Pool] = {}
     log = Log()
     pending = sorted(by_position)
 
@@ -254,7 +307,7 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
         while pending and pending[0] <= upto:
             for key in by_position[pending.pop(0)]:
                 if key[0] in log.tasks:
-                    pools[key] = log.pool(key[0])
+                    pools[key] = log.pool(key[0], by_class=not legacy_weighted(frozen[key]))
 
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, dict[str, Any]] = {}
@@ -278,7 +331,9 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                 results.append((f"task {key[0]}", key[1],
                                 "freeze_position: no freeze of this round at the recorded position"))
             else:
-                results.append((f"task {key[0]}", key[1], check(record, frozen[key], *pools.get(key, ([], {})))))
+                pool = pools.get(key, Pool())
+                difference = check_excluded(frozen[key], pool) or check(record, frozen[key], pool.rows, pool.sizes)
+                results.append((f"task {key[0]}", key[1], difference))
     return results
 
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from domain.draw.sampler import EmptyPoolError
 from domain.errors import PermissionDeniedError
+from domain.tasks.overlap import OverlapError
 from services.audit.log import export_chunks
 from tests.support.builders import a_target
 from tests.support.scenario import ADMIN, AMR_PLANNER, AUDITOR, EEB_PLANNER, build_county, ctx
@@ -25,6 +26,7 @@ assert _spec is not None and _spec.loader is not None
 verifier: Any = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(verifier)
 
+SOURCE = "福彩3D 2024年第059期开奖号码"
 RULES = [{"supervision_class": c, "min_ratio": "50%"} for c in ("key", "general", "special")]
 VALUES: dict[str, list[Any]] = {
     "county": ["获嘉县", "辉县市"],  # DetailsUpdated
@@ -53,17 +55,21 @@ step = st.one_of(change, change, register, random_task, case_task)
 def _open(rt: Any, county: Any, scope: dict[str, Any], exclude: bool, **extra: Any) -> uuid.UUID:
     data = {"period": "2024Q2", "reason": "专项检查", "participants": {"hj-eeb": county.items["hj-eeb"][:1]},
             "rules": RULES, "scope": scope, "options": {"exclude_inspected_this_year": exclude}, **extra}
-    return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    try:
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
+    except OverlapError as exc:  # the histories draw the same ground again on purpose: declared
+        data = {**data, "overlaps": [f.id for f in exc.undeclared], "overlap_reason": "随机历史：再次抽取"}
+        return uuid.UUID(rt.task_opening.open_task(ctx(EEB_PLANNER), data).id)
 
 
 def _draw(rt: Any, tid: uuid.UUID) -> bool:
-    rt.target_draws.commit(ctx(EEB_PLANNER), tid)
+    rt.target_draws.commit(ctx(EEB_PLANNER), tid, SOURCE)
     try:
         rt.target_draws.freeze(ctx(EEB_PLANNER), tid)
     except EmptyPoolError:
         rt.target_draws.withdraw(ctx(EEB_PLANNER), tid, "空池")
         return False
-    rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "福彩3D 2024059 3-1-4")
+    rt.target_draws.draw_targets(ctx(EEB_PLANNER), tid, "314", SOURCE)
     return True
 
 

@@ -116,9 +116,10 @@ def test_the_pool_vector_is_what_the_server_and_the_verifier_compute() -> None:
     log = verifier.Log()
     for item in _export_items():
         log.apply(item)
-    rows, sizes = log.pool("mine")
-    assert sorted(r[0] for r in rows) == expected
-    assert sizes == {"general/C": 1, "key/A": 1, "general/A": 1}
+    rebuilt = log.pool("mine")
+    assert sorted(r[0] for r in rebuilt.rows) == expected
+    assert rebuilt.excluded == pool.excluded and rebuilt.in_scope == pool.in_scope
+    assert rebuilt.sizes == {"general/C": 1, "key/A": 1, "general/A": 1}
     digest = hashlib.sha256("\n".join(expected).encode()).hexdigest()
     assert verifier.pool_digest(expected).hex() == digest == _documented("pool vector digest")
     for i, code in enumerate(CODES):
