@@ -20,8 +20,11 @@ import argparse
 import hashlib
 import hmac
 import json
+import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from typing import Any
 
 TARGET = "domain.directory:Target."
@@ -29,6 +32,9 @@ DETAILS = "domain.directory:DirectoryEntry.DetailsUpdated"
 TASK = "domain.tasks.task:Task."
 POSITIVE_LIST = "positive_list"
 FOLLOW_UP = "domain.execution.followup:FollowUpRound."
+INSPECTOR = "domain.directory:Inspector."
+SUPERVISION_ORDER = ("key", "general", "special")
+RISK_ORDER = ("A", "B", "C", "D")
 
 
 # -- the draw (docs/verifying-a-draw.md sections 1-8) ---------------------------------------------------------
@@ -102,6 +108,7 @@ class Log:
     def __init__(self) -> None:
         self.targets: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.inspectors: dict[str, dict[str, Any]] = {}
 
     def apply(self, ev: dict[str, Any]) -> None:
         topic, oid, data = ev["topic"], ev["aggregate_id"], ev["data"]
@@ -124,6 +131,14 @@ class Log:
         elif topic == DETAILS:
             if oid in self.targets:
                 self.targets[oid].update(data["changes"])
+            elif oid in self.inspectors:
+                self.inspectors[oid].update(data["changes"])
+        elif topic.startswith(INSPECTOR):
+            kind = topic[len(INSPECTOR):]
+            if kind == "Registered":
+                self.inspectors[oid] = json.loads(json.dumps(data["data"]))
+            elif kind in ("Activated", "Deactivated"):
+                self.inspectors[oid]["active"] = kind == "Activated"
         elif topic.startswith(TASK):
             kind = topic[len(TASK):]
             if kind == "Opened":
@@ -159,6 +174,7 @@ class Log:
             excluded = {i for i, done in covered.items() if not per_visit or done >= counted}
         weights = options.get("risk_weights") if options.get("weighted") else None
         pool = Pool()
+        pool.by_class = bool(weights) and by_class
         if per_visit:
             pool.excluded["kept_by_full_rule"] = 0
         for tid in sorted(self.targets):
@@ -176,9 +192,13 @@ class Log:
                 pool.excluded["inspected_this_year"] += 1
                 pool.inspected[(sc, rc)] = pool.inspected.get((sc, rc), 0) + 1
                 continue
-            stratum = sc if weights and by_class else f"{sc}/{rc}"
+            stratum = sc if pool.by_class else f"{sc}/{rc}"
             pool.rows.append((tid, stratum, weights.get(rc, 1) if weights else 1))
             pool.sizes[stratum] = pool.sizes.get(stratum, 0) + 1
+            pool.counts[(sc, rc)] = pool.counts.get((sc, rc), 0) + 1
+        start = period_start(task["period"]) if task["period"] else ""
+        pool.inspectors = sum(1 for i in self.inspectors.values() if i.get("department") == task["lead"]
+                              and i.get("active", True) is True and str(i.get("certificate_expiry", "")) >= start)
         return pool
 
 
@@ -191,7 +211,10 @@ class Pool:
         self.sizes: dict[str, int] = {}
         self.in_scope: dict[tuple[str, str], int] = {}
         self.inspected: dict[tuple[str, str], int] = {}
+        self.counts: dict[tuple[str, str], int] = {}  # the pool per (supervision class, risk class)
         self.excluded: dict[str, int] = {"inactive": 0, "inspected_this_year": 0}
+        self.by_class = False  # weighted: one stratum per supervision class
+        self.inspectors = 0  # the lead department's active inspectors certified on the period's first day
 
 
 def resolve_rule(rules: list[dict[str, Any]], sc: str, rc: str) -> dict[str, Any] | None:
@@ -199,6 +222,110 @@ def resolve_rule(rules: list[dict[str, Any]], sc: str, rc: str) -> dict[str, Any
     same = [r for r in rules if r["supervision_class"] == sc]
     return next((r for r in same if r.get("risk_class") == rc), None) or \
         next((r for r in same if not r.get("risk_class")), None)
+
+
+# -- quotas (docs/verifying-a-draw.md, "Quotas") -----------------------------------------------------------
+_PERIOD = re.compile(r"^(\d{4})(?:Q([1-4])|-(\d{2})|H([12]))?$")
+
+
+def period_parts(period: str) -> tuple[int, int, int, int]:
+    """``(year, periods in the year, index from 1, months per period)`` of ``2024Q2``, ``2024-05``, ``2024H1``,
+    ``2024``."""
+    m = _PERIOD.match(period)
+    if not m:
+        raise ValueError(f"period {period!r}")
+    if m.group(2):
+        return int(m.group(1)), 4, int(m.group(2)), 3
+    if m.group(3):
+        return int(m.group(1)), 12, int(m.group(3)), 1
+    if m.group(4):
+        return int(m.group(1)), 2, int(m.group(4)), 6
+    return int(m.group(1)), 1, 1, 12
+
+
+def period_start(period: str) -> str:
+    """The period's first day, ``YYYY-MM-DD``."""
+    year, _, index, months = period_parts(period)
+    return f"{year:04d}-{(index - 1) * months + 1:02d}-01"
+
+
+def minimum_quotas(rules: list[dict[str, Any]], in_scope: dict[tuple[str, str], int], inspectors: int,
+                   period: str, done: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Per (supervision class, risk class) in scope: the minimum the rules require, capped at ``in_scope``."""
+    _, per_year, index, _ = period_parts(period)
+    order = sorted(in_scope, key=lambda k: (SUPERVISION_ORDER.index(k[0]), RISK_ORDER.index(k[1])))
+    governed: dict[int, list[tuple[str, str]]] = {}
+    out: dict[tuple[str, str], int] = {}
+    for k in order:
+        rule = resolve_rule(rules, *k)
+        if rule is None:
+            out[k] = 0
+        else:
+            governed.setdefault(rules.index(rule), []).append(k)
+    for n, keys in governed.items():
+        rule = rules[n]
+        pools = {k: in_scope[k] for k in keys}
+        if rule.get("full"):
+            bound = dict(pools)
+        else:
+            by_ratio = by_insp = None
+            if rule.get("min_ratio") is not None:
+                r = Fraction(rule["min_ratio"])
+                by_ratio = {k: math.ceil(r * p) for k, p in pools.items()}
+            if rule.get("min_per_inspector") is not None:
+                by_insp = largest_remainder(rule["min_per_inspector"] * inspectors, pools)
+            if by_ratio is not None and by_insp is not None:
+                t_ratio, t_insp = sum(by_ratio.values()), sum(by_insp.values())
+                either = rule.get("combine", "either") == "either"
+                bound = by_ratio if (t_ratio <= t_insp if either else t_ratio >= t_insp) else by_insp
+            else:
+                bound = by_ratio if by_ratio is not None else by_insp or dict.fromkeys(keys, 0)
+            if rule.get("once_a_year"):
+                left = per_year - index + 1
+                bound = {k: max(bound[k], math.ceil(Fraction(max(p - done.get(k, 0), 0), left)))
+                         for k, p in pools.items()}
+        out.update({k: min(bound[k], pools[k]) for k in keys})
+    return out
+
+
+def largest_remainder(total: int, pools: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """``total`` split in proportion to the pools: floors, then one more each to the largest remainders (ties:
+    the higher risk class first, then supervision class order, then risk class order)."""
+    whole = sum(pools.values())
+    if whole == 0:
+        return dict.fromkeys(pools, 0)
+    exact = {k: Fraction(total * p, whole) for k, p in pools.items()}
+    shares = {k: math.floor(v) for k, v in exact.items()}
+    ranked = sorted(exact, key=lambda k: (-(exact[k] - shares[k]), -RISK_ORDER.index(k[1]),
+                                         SUPERVISION_ORDER.index(k[0]), RISK_ORDER.index(k[1])))
+    for k in ranked[:total - sum(shares.values())]:
+        shares[k] += 1
+    return shares
+
+
+def check_quotas(task: dict[str, Any], frozen: dict[str, Any], pool: "Pool", by_class: bool) -> str | None:
+    """Every frozen stratum's ``in_scope`` and ``quota`` against the rules: the quota is the rules' minimum
+    (capped at the pool), or, when the basis says a planner set it, between that minimum and the pool size."""
+    minimum = minimum_quotas(task["rules"], pool.in_scope, pool.inspectors, task["period"], pool.inspected)
+    expected: dict[str, dict[str, int]] = {}
+    for (sc, rc), m in minimum.items():
+        name = sc if by_class else f"{sc}/{rc}"
+        line = expected.setdefault(name, {"in_scope": 0, "quota": 0})
+        line["in_scope"] += pool.in_scope[(sc, rc)]
+        line["quota"] += min(m, pool.counts.get((sc, rc), 0))
+    strata = frozen.get("strata", {})
+    for name in sorted(set(expected) | set(strata), key=str.encode):
+        rec, want = strata.get(name, {}), expected.get(name, {"in_scope": 0, "quota": 0})
+        if "in_scope" in rec and rec["in_scope"] != want["in_scope"]:  # older freezes did not record it
+            return f"strata[{name!r}].in_scope: frozen {rec.get('in_scope')}, recomputed {want['in_scope']}"
+        quota, size = rec.get("quota"), rec.get("pool_size", 0)
+        if quota == want["quota"]:
+            continue
+        by_planner = str(rec.get("basis", "")).startswith("set by the planner: ")
+        if not (by_planner and isinstance(quota, int) and want["quota"] <= quota <= size):
+            return f"strata[{name!r}].quota: frozen {quota}, the rules give {want['quota']}" + \
+                (f" (a planner may set {want['quota']}..{size})" if by_planner else "")
+    return None
 
 
 def legacy_weighted(frozen: dict[str, Any]) -> bool:
@@ -240,10 +367,9 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
         if len(shares[d]) != 32 or hashlib.sha256(shares[d]).hexdigest() != commitments[d]:
             return f"seed_shares[{d!r}]: SHA-256 of the share is not its commitment"
     strata = record["strata"]
-    for name in sorted(set(sizes) | set(frozen.get("strata", {})), key=str.encode):
-        recorded = frozen.get("strata", {}).get(name, {}).get("pool_size", 0)
-        if recorded != sizes.get(name, 0):
-            return f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)}"
+    difference = check_sizes(frozen, sizes)
+    if difference:
+        return difference
     quotas = {s: v["quota"] for s, v in strata.items()}
     digest, again = redraw(draw_seed(seed, shares), record.get("external_entropy", ""), pool, quotas,
                            bool(record.get("weighted")))
@@ -263,6 +389,15 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
     whole = [i for name in sorted(again, key=str.encode) for i in again[name][0]]
     if record["selected"] != whole:
         return "selected: not the strata's lists in stratum name order"
+    return None
+
+
+def check_sizes(frozen: dict[str, Any], sizes: dict[str, int]) -> str | None:
+    """The freeze's per-stratum pool sizes against the rebuilt pool's."""
+    for name in sorted(set(sizes) | set(frozen.get("strata", {})), key=str.encode):
+        recorded = frozen.get("strata", {}).get(name, {}).get("pool_size", 0)
+        if recorded != sizes.get(name, 0):
+            return f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)}"
     return None
 
 
@@ -332,7 +467,9 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                                 "freeze_position: no freeze of this round at the recorded position"))
             else:
                 pool = pools.get(key, Pool())
-                difference = check_excluded(frozen[key], pool) or check(record, frozen[key], pool.rows, pool.sizes)
+                difference = check_sizes(frozen[key], pool.sizes) or check_excluded(frozen[key], pool) or \
+                    check_quotas(log.tasks[key[0]], frozen[key], pool, pool.by_class) or \
+                    check(record, frozen[key], pool.rows, pool.sizes)
                 results.append((f"task {key[0]}", key[1], difference))
     return results
 

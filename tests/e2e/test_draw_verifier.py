@@ -122,7 +122,17 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
                   and i["aggregate_id"] == tasks["full"]["id"])
     del opened["data"]["options"]["exclusion_per_visit"]
     bad = _run(_write(tmp_path, tampered, "old_rule.ndjson"))
-    assert bad.returncode == 1 and f"MISMATCH  task {tasks['full']['id']} round 1: excluded[" in bad.stdout, bad.stdout
+    assert bad.returncode == 1 and f"MISMATCH  task {tasks['full']['id']} round 1: strata['key/A'].pool_size: " \
+        "frozen" in bad.stdout, bad.stdout
+    # 0b. A quota the rules do not give (key 50%: one more than the minimum, not set by a planner).
+    tampered = json.loads(json.dumps(items))
+    frozen = [i for i in tampered if i["topic"] == "domain.tasks.task:Task.PoolFrozen"
+              and i["aggregate_id"] == tasks["visit"]["id"]][-1]["data"]
+    name = next(n for n, v in sorted(frozen["strata"].items()) if v["quota"] < v["pool_size"])
+    frozen["strata"][name]["quota"] += 1
+    bad = _run(_write(tmp_path, tampered, "quota.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  task {tasks['visit']['id']} round 1: strata[{name!r}].quota: " \
+        "frozen" in bad.stdout, bad.stdout
     # 1. One selected id replaced in the weighted draw's record.
     tampered = json.loads(json.dumps(items))
     record = next(i for i in tampered if i["topic"] == "domain.tasks.task:Task.TargetsDrawn"

@@ -65,8 +65,11 @@ def _variant(county: Any, variant: str) -> tuple[Any, dict[str, Any]]:
         return EEB_PLANNER, {"rules": [{"supervision_class": "key", "full": True}, *RULES[1:]]}
     if variant == "weighted":
         return EEB_PLANNER, {"options": {"weighted": True, "risk_weights": {"A": 1, "B": 2, "C": 4, "D": 8}}}
-    if variant == "two_items":
-        return EEB_PLANNER, {"participants": {"hj-eeb": eeb}}
+    if variant == "two_items":  # and every kind of quota bound: once a year, per inspector (the larger)
+        return EEB_PLANNER, {"participants": {"hj-eeb": eeb}, "rules": [
+            {"supervision_class": "key", "min_ratio": "25%", "once_a_year": True},
+            {"supervision_class": "general", "min_ratio": "5%", "min_per_inspector": 1, "combine": "larger"},
+            {"supervision_class": "special", "risk_class": "A", "min_ratio": "1/3"}]}
     if variant == "joint_amr":
         return AMR_PLANNER, {"participants": {"hj-amr": amr[:1], "hj-eeb": eeb[:1]}}
     if variant == "joint_eeb":
