@@ -11,8 +11,9 @@ rebuilds the candidate pool from the log as it stood at the round's freeze posit
 versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
 1 when any round does not reproduce (2 on unreadable input).
 
-What it does not check: the inspector teams (see "What is left" in docs/verifying-a-draw.md), and the
-quotas against the task's rules (the record's quotas are taken as recorded; the freeze event shows their basis).
+It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), and checks the freeze's
+``in_scope`` and ``excluded`` counts. What it does not check: the inspector teams (see "Not yet specified here"
+in docs/verifying-a-draw.md).
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 

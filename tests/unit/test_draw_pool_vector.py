@@ -174,3 +174,41 @@ def test_the_verifier_reproduces_a_version_2_draw_and_names_a_bad_share() -> Non
     # The same shares keyed as version 1 (shares ignored) select other targets: the shares matter.
     as_v1 = {**record, "algorithm_version": 1, "seed_shares": {}, "share_commitments": {}}
     assert verifier.check(as_v1, frozen, pool, sizes) is not None
+
+
+QUOTA_RULES = [{"supervision_class": "key", "min_ratio": "0.25", "once_a_year": True},
+               {"supervision_class": "general", "min_ratio": "0.05", "min_per_inspector": 6, "combine": "larger"},
+               {"supervision_class": "general", "risk_class": "D", "full": True},
+               {"supervision_class": "special", "risk_class": "A", "min_ratio": "1/3"}]
+QUOTA_VECTOR = {  # stratum: (in scope, done, minimum), as the spec's table lists them
+    "key/A": (10, 4, 3), "key/C": (3, 3, 1), "general/A": (40, 0, 9), "general/B": (23, 0, 5),
+    "general/C": (17, 0, 4), "general/D": (4, 0, 4), "special/A": (5, 0, 2), "special/B": (2, 0, 0)}
+
+
+def test_the_quota_vector_is_what_the_rules_and_the_verifier_compute() -> None:
+    from domain.planning.rules import compute_quotas, rules_from_dict
+
+    in_scope = {tuple(s.split("/")): v[0] for s, v in QUOTA_VECTOR.items()}
+    done = {tuple(s.split("/")): v[1] for s, v in QUOTA_VECTOR.items() if v[1]}
+    server = compute_quotas(rules_from_dict(QUOTA_RULES), in_scope, 3, 4, 3, done)
+    standalone = verifier.minimum_quotas(QUOTA_RULES, in_scope, 3, "2024Q3", done)
+    for s, (n, d, q) in QUOTA_VECTOR.items():
+        assert server[s].quota == standalone[tuple(s.split("/"))] == q, s
+        assert f"| `{s}` | {n} | {d} | {q} |" in SPEC, s
+
+
+@given(st.dictionaries(st.tuples(st.sampled_from(["key", "general", "special"]), st.sampled_from("ABCD")),
+                       st.integers(0, 60), max_size=12),
+       st.integers(0, 12), st.integers(1, 4), st.sampled_from(["either", "larger"]), st.booleans())
+def test_the_verifier_derives_the_quotas_the_rules_give_for_any_counts(
+        in_scope: dict[tuple[str, str], int], inspectors: int, quarter: int, combine: str, once: bool) -> None:
+    from domain.planning.rules import compute_quotas, rules_from_dict
+
+    rules = [{"supervision_class": "key", "min_ratio": "1/3", "once_a_year": once},
+             {"supervision_class": "general", "min_ratio": "0.05", "min_per_inspector": 2, "combine": combine},
+             {"supervision_class": "general", "risk_class": "A", "min_per_inspector": 1},
+             {"supervision_class": "special", "risk_class": "D", "full": True}]
+    done = {k: n // 2 for k, n in in_scope.items()}
+    server = compute_quotas(rules_from_dict(rules), in_scope, inspectors, 4, quarter, done)
+    standalone = verifier.minimum_quotas(rules, in_scope, inspectors, f"2024Q{quarter}", done)
+    assert {k: server["/".join(k)].quota for k in in_scope} == standalone
