@@ -54,7 +54,7 @@ def _ids() -> list[str]:
     return [str(Target.create_id({"credit_code": c})) for c in CODES]
 
 
-def _server_pool() -> Any:
+def _server_pool(options: dict[str, Any] = OPTIONS, by_class: bool = True) -> Any:
     ids = _ids()
     targets: dict[int, Target] = {}
     events: list[Any] = []
@@ -76,10 +76,10 @@ def _server_pool() -> Any:
     other = SimpleNamespace(id=uuid.uuid4(), year=2024, items=["item-1"], draw={"record": {}},
                             selected=[ids[OTHER_DRAW]])  # another task's current draw, as the tasks fold keeps it
     log.tasks[other.id] = other  # type: ignore[assignment]
-    return log.pool("mine", 2024, ["item-1"], SCOPE, OPTIONS)
+    return log.pool("mine", 2024, ["item-1"], SCOPE, options, by_class=by_class)
 
 
-def _export_items() -> list[dict[str, Any]]:
+def _export_items(options: dict[str, Any] = OPTIONS) -> list[dict[str, Any]]:
     ids = _ids()
     items: list[dict[str, Any]] = []
     for n, (i, kind, data) in enumerate(HISTORY, start=1):
@@ -93,7 +93,7 @@ def _export_items() -> list[dict[str, Any]]:
     items.append({"position": 21, "aggregate_id": other, "topic": "domain.tasks.task:Task.TargetsDrawn",
                   "data": {"round": 1, "record": {"selected": [ids[OTHER_DRAW]]}}})
     items.append({"position": 22, "aggregate_id": "mine", "topic": "domain.tasks.task:Task.Opened", "data": {
-        "year": 2024, "participants": {"hj-eeb": ["item-1"]}, "scope": SCOPE, "options": OPTIONS,
+        "year": 2024, "participants": {"hj-eeb": ["item-1"]}, "scope": SCOPE, "options": options,
         "origin": "ad_hoc"}})
     return items
 
@@ -217,3 +217,30 @@ def test_the_verifier_derives_the_quotas_the_rules_give_for_any_counts(
     server = compute_quotas(rules_from_dict(rules), in_scope, inspectors, 4, quarter, done)
     standalone = verifier.minimum_quotas(rules, in_scope, inspectors, f"2024Q{quarter}", done)
     assert {k: server["/".join(k)].quota for k in in_scope} == standalone
+
+
+def test_an_older_weighted_freeze_with_risk_strata_still_verifies_on_the_server_and_the_verifier() -> None:
+    """Weighted freezes made before weighted strata were the supervision class named them ``<class>/<risk>``:
+    both the server (``legacy_weighted``) and the standalone verifier tell them apart by those names."""
+    from domain.draw.pool import legacy_weighted
+    from domain.draw.sampler import Candidate, draw, verify
+
+    options = {**OPTIONS, "weighted": True, "risk_weights": {"A": 1, "B": 2, "C": 4, "D": 8}}
+    old = _server_pool(options, by_class=False)
+    assert {r.stratum for r in old.rows} == {"general/A", "general/C", "key/A"}
+    quotas = dict.fromkeys({r.stratum for r in old.rows}, 1)
+    record = draw(SHARE_SEED, "", [Candidate(r.id, r.stratum, r.weight) for r in old.rows], quotas,
+                  weighted=True).as_record()
+    sizes = {s: sum(1 for r in old.rows if r.stratum == s) for s in quotas}
+    frozen = {"pool_digest": record["pool_digest"], "strata": {s: {"pool_size": n} for s, n in sizes.items()}}
+    assert legacy_weighted(frozen) and verifier.legacy_weighted(frozen)
+    server = _server_pool(options, by_class=not legacy_weighted(frozen))
+    assert verify(record, server.rows).match is True
+    assert verify(record, _server_pool(options).rows).match is False  # read with today's strata: no match
+    log = verifier.Log()
+    for item in _export_items(options):
+        log.apply(item)
+    rebuilt = log.pool("mine", by_class=not verifier.legacy_weighted(frozen))
+    assert verifier.check(record, frozen, rebuilt.rows, rebuilt.sizes) is None
+    today = log.pool("mine")
+    assert {s for _, s, _ in today.rows} == {"general", "key"}
