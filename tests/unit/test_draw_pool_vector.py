@@ -244,3 +244,65 @@ def test_an_older_weighted_freeze_with_risk_strata_still_verifies_on_the_server_
     assert verifier.check(record, frozen, rebuilt.rows, rebuilt.sizes) is None
     today = log.pool("mine")
     assert {s for _, s, _ in today.rows} == {"general", "key"}
+
+
+VISIT_CODES = [f"91410724MA0000001{i}" for i in range(1, 6)]  # V1..V5
+VISIT_RISK = ["A", "A", "A", "A", "B"]
+VISIT_DRAWS = [  # (lead, participants, selected V indices): other tasks' current draws of 2024
+    ("hj-amr", {"hj-amr": ["a1"], "hj-eeb": ["i1"]}, [0, 1, 4]),
+    ("hj-eeb", {"hj-eeb": ["i2"]}, [1, 2, 4]),
+    ("hj-amr", {"hj-amr": ["a1"]}, [3]),
+]
+VISIT_TASK = {"lead": "hj-eeb", "participants": {"hj-eeb": ["i1", "i2"], "hj-amr": ["a1"]},
+              "rules": [{"supervision_class": "key", "risk_class": "B", "full": True, "min_ratio": None},
+                        {"supervision_class": "key", "min_ratio": "0.5"}]}
+
+
+def _visit_ids() -> list[str]:
+    return [str(Target.create_id({"credit_code": c})) for c in VISIT_CODES]
+
+
+def _visit_export(per_visit: bool) -> list[dict[str, Any]]:
+    ids = _visit_ids()
+    items: list[dict[str, Any]] = [
+        {"position": n, "aggregate_id": ids[n - 1], "topic": "domain.directory:Target.Registered",
+         "data": {"data": _data(code, "key", VISIT_RISK[n - 1])}} for n, code in enumerate(VISIT_CODES, start=1)]
+    for n, (lead, participants, selected) in enumerate(VISIT_DRAWS):
+        other = f"other-{n}"
+        items.append({"position": 10 + 2 * n, "aggregate_id": other, "topic": "domain.tasks.task:Task.Opened",
+                      "data": {"year": 2024, "lead": lead, "participants": participants, "scope": {},
+                               "options": {}, "origin": "ad_hoc"}})
+        items.append({"position": 11 + 2 * n, "aggregate_id": other, "topic": "domain.tasks.task:Task.TargetsDrawn",
+                      "data": {"round": 1, "record": {"selected": [ids[i] for i in selected]}}})
+    options = {**OPTIONS, "exclusion_per_visit": True} if per_visit else OPTIONS
+    items.append({"position": 30, "aggregate_id": "mine", "topic": "domain.tasks.task:Task.Opened", "data": {
+        "year": 2024, "period": "2024Q2", "scope": {"county": "获嘉县"}, "options": options, "origin": "ad_hoc",
+        **VISIT_TASK}})
+    return items
+
+
+def test_the_per_visit_vector_is_what_the_server_and_the_verifier_compute() -> None:
+    ids = _visit_ids()
+    log = PoolLog()
+    log.targets.update({uuid.UUID(i): Target(data=_data(c, "key", r)) for i, c, r in zip(ids, VISIT_CODES, VISIT_RISK)})
+    for n, (_, participants, selected) in enumerate(VISIT_DRAWS):
+        union = sorted({i for v in participants.values() for i in v})
+        other = SimpleNamespace(id=uuid.UUID(int=n + 1), year=2024, items=union, draw={"record": {}},
+                                selected=[ids[i] for i in selected])
+        log.tasks[other.id] = other  # type: ignore[assignment]
+    for per_visit, expected, excluded in (
+            (True, [0, 2, 3, 4], {"inactive": 0, "inspected_this_year": 1, "kept_by_full_rule": 1}),
+            (False, [], {"inactive": 0, "inspected_this_year": 5})):
+        options = {**OPTIONS, "exclusion_per_visit": per_visit} if per_visit else OPTIONS
+        server = log.pool("mine", 2024, ["a1", "i1", "i2"], {"county": "获嘉县"}, options,
+                          lead_items=["i1", "i2"], rules=VISIT_TASK["rules"])
+        standalone = verifier.Log()
+        for item in _visit_export(per_visit):
+            standalone.apply(item)
+        rebuilt = standalone.pool("mine")
+        want = sorted(ids[i] for i in expected)
+        assert [r.id for r in server.rows] == want == sorted(r[0] for r in rebuilt.rows), per_visit
+        assert server.excluded == excluded == rebuilt.excluded, per_visit
+    assert verifier.pool_digest(sorted(ids[i] for i in (0, 2, 3, 4))).hex() == _documented("per-visit vector digest")
+    for i, code in enumerate(VISIT_CODES):
+        assert f"`{code}` → `{ids[i]}`" in SPEC
