@@ -253,7 +253,7 @@ VISIT_DRAWS = [  # (lead, participants, selected V indices): other tasks' curren
     ("hj-eeb", {"hj-eeb": ["i2"]}, [1, 2, 4]),
     ("hj-amr", {"hj-amr": ["a1"]}, [3]),
 ]
-VISIT_TASK = {"lead": "hj-eeb", "participants": {"hj-eeb": ["i1", "i2"], "hj-amr": ["a1"]},
+VISIT_TASK: dict[str, Any] = {"lead": "hj-eeb", "participants": {"hj-eeb": ["i1", "i2"], "hj-amr": ["a1"]},
               "rules": [{"supervision_class": "key", "risk_class": "B", "full": True, "min_ratio": None},
                         {"supervision_class": "key", "min_ratio": "0.5"}]}
 
