@@ -11,8 +11,9 @@ rebuilds the candidate pool from the log as it stood at the round's freeze posit
 versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
 1 when any round does not reproduce (2 on unreadable input).
 
-What it does not check: the inspector teams (see "What is left" in docs/verifying-a-draw.md), and the
-quotas against the task's rules (the record's quotas are taken as recorded; the freeze event shows their basis).
+It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), and checks the freeze's
+``in_scope`` and ``excluded`` counts. What it does not check: the inspector teams (see "Not yet specified here"
+in docs/verifying-a-draw.md).
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 
@@ -20,8 +21,11 @@ import argparse
 import hashlib
 import hmac
 import json
+import math
+import re
 import sys
 from collections.abc import Iterable, Iterator
+from fractions import Fraction
 from typing import Any
 
 TARGET = "domain.directory:Target."
@@ -29,6 +33,9 @@ DETAILS = "domain.directory:DirectoryEntry.DetailsUpdated"
 TASK = "domain.tasks.task:Task."
 POSITIVE_LIST = "positive_list"
 FOLLOW_UP = "domain.execution.followup:FollowUpRound."
+INSPECTOR = "domain.directory:Inspector."
+SUPERVISION_ORDER = ("key", "general", "special")
+RISK_ORDER = ("A", "B", "C", "D")
 
 
 # -- the draw (docs/verifying-a-draw.md sections 1-8) ---------------------------------------------------------
@@ -102,6 +109,7 @@ class Log:
     def __init__(self) -> None:
         self.targets: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, dict[str, Any]] = {}
+        self.inspectors: dict[str, dict[str, Any]] = {}
 
     def apply(self, ev: dict[str, Any]) -> None:
         topic, oid, data = ev["topic"], ev["aggregate_id"], ev["data"]
@@ -124,13 +132,23 @@ class Log:
         elif topic == DETAILS:
             if oid in self.targets:
                 self.targets[oid].update(data["changes"])
+            elif oid in self.inspectors:
+                self.inspectors[oid].update(data["changes"])
+        elif topic.startswith(INSPECTOR):
+            kind = topic[len(INSPECTOR):]
+            if kind == "Registered":
+                self.inspectors[oid] = json.loads(json.dumps(data["data"]))
+            elif kind in ("Activated", "Deactivated"):
+                self.inspectors[oid]["active"] = kind == "Activated"
         elif topic.startswith(TASK):
             kind = topic[len(TASK):]
             if kind == "Opened":
                 items: list[str] = []
                 for d in sorted(data["participants"]):
                     items.extend(i for i in data["participants"][d] if i not in items)
-                self.tasks[oid] = {"year": data["year"], "items": items, "scope": data["scope"],
+                self.tasks[oid] = {"year": data["year"], "period": data.get("period", ""), "items": items,
+                                   "lead": data.get("lead", ""), "participants": data["participants"],
+                                   "rules": data.get("rules") or [], "scope": data["scope"],
                                    "options": data["options"], "origin": data["origin"], "selected": None}
             elif kind in ("SeedCommitted", "DrawWithdrawn"):
                 self.tasks[oid]["selected"] = None
@@ -139,28 +157,182 @@ class Log:
             elif kind == "TargetsDesignated":
                 self.tasks[oid]["selected"] = list(data["targets"])
 
-    def pool(self, task_id: str) -> tuple[list[tuple[str, str, int]], dict[str, int]]:
-        """``[(id, stratum, weight)]`` of the task's pool, and its per-stratum sizes."""
+    def pool(self, task_id: str, by_class: bool = True) -> "Pool":
+        """The task's pool over the state so far ("The pool"); ``by_class``: a weighted pool's stratum is the
+        supervision class (every weighted freeze since weighting weighs; see ``legacy_weighted``)."""
         task = self.tasks[task_id]
         scope, options = task["scope"], task["options"]
+        per_visit = options.get("exclusion_per_visit") is True  # absent: opened before the option
         excluded: set[str] = set()
         if options.get("exclude_inspected_this_year"):
-            mine = set(task["items"])
+            counted = set(task["participants"].get(task["lead"], []) if per_visit else task["items"])
+            covered: dict[str, set[str]] = {}
             for other, t in self.tasks.items():
-                if other != task_id and t["selected"] is not None and t["year"] == task["year"] \
-                        and mine & set(t["items"]):
-                    excluded.update(t["selected"])
+                shared = counted & set(t["items"])
+                if other != task_id and t["selected"] is not None and t["year"] == task["year"] and shared:
+                    for i in t["selected"]:
+                        covered.setdefault(i, set()).update(shared)
+            excluded = {i for i, done in covered.items() if not per_visit or done >= counted}
         weights = options.get("risk_weights") if options.get("weighted") else None
-        pool: list[tuple[str, str, int]] = []
-        for tid, data in self.targets.items():
-            if not admits(scope, data) or data.get("status", "active") != "active" or tid in excluded:
+        pool = Pool()
+        pool.by_class = bool(weights) and by_class
+        if per_visit:
+            pool.excluded["kept_by_full_rule"] = 0
+        for tid in sorted(self.targets):
+            data = self.targets[tid]
+            if not admits(scope, data):
                 continue
-            stratum = f"{data['supervision_class']}/{data['risk_class']}"
-            pool.append((tid, stratum, (weights or {}).get(data["risk_class"], 1) if weights else 1))
-        sizes: dict[str, int] = {}
-        for _, s, _ in pool:
-            sizes[s] = sizes.get(s, 0) + 1
-        return pool, sizes
+            if data.get("status", "active") != "active":
+                pool.excluded["inactive"] += 1
+                continue
+            sc, rc = data["supervision_class"], data["risk_class"]
+            pool.in_scope[(sc, rc)] = pool.in_scope.get((sc, rc), 0) + 1
+            if tid in excluded and per_visit and (resolve_rule(task["rules"], sc, rc) or {}).get("full"):
+                pool.excluded["kept_by_full_rule"] += 1
+            elif tid in excluded:
+                pool.excluded["inspected_this_year"] += 1
+                pool.inspected[(sc, rc)] = pool.inspected.get((sc, rc), 0) + 1
+                continue
+            stratum = sc if pool.by_class else f"{sc}/{rc}"
+            pool.rows.append((tid, stratum, weights.get(rc, 1) if weights else 1))
+            pool.sizes[stratum] = pool.sizes.get(stratum, 0) + 1
+            pool.counts[(sc, rc)] = pool.counts.get((sc, rc), 0) + 1
+        start = period_start(task["period"]) if task["period"] else ""
+        pool.inspectors = sum(1 for i in self.inspectors.values() if i.get("department") == task["lead"]
+                              and i.get("active", True) is True and str(i.get("certificate_expiry", "")) >= start)
+        return pool
+
+
+class Pool:
+    """One frozen pool as the verifier rebuilds it: ``rows`` ``(id, stratum, weight)``; ``sizes`` per stratum;
+    ``in_scope`` and ``inspected`` per (supervision class, risk class); ``excluded`` counts by reason."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, int]] = []
+        self.sizes: dict[str, int] = {}
+        self.in_scope: dict[tuple[str, str], int] = {}
+        self.inspected: dict[tuple[str, str], int] = {}
+        self.counts: dict[tuple[str, str], int] = {}  # the pool per (supervision class, risk class)
+        self.excluded: dict[str, int] = {"inactive": 0, "inspected_this_year": 0}
+        self.by_class = False  # weighted: one stratum per supervision class
+        self.inspectors = 0  # the lead department's active inspectors certified on the period's first day
+
+
+def resolve_rule(rules: list[dict[str, Any]], sc: str, rc: str) -> dict[str, Any] | None:
+    """The rule governing stratum (sc, rc): its risk-class rule, else its class-wide rule, else none."""
+    same = [r for r in rules if r["supervision_class"] == sc]
+    return next((r for r in same if r.get("risk_class") == rc), None) or \
+        next((r for r in same if not r.get("risk_class")), None)
+
+
+# -- quotas (docs/verifying-a-draw.md, "Quotas") -----------------------------------------------------------
+_PERIOD = re.compile(r"^(\d{4})(?:Q([1-4])|-(\d{2})|H([12]))?$")
+
+
+def period_parts(period: str) -> tuple[int, int, int, int]:
+    """``(year, periods in the year, index from 1, months per period)`` of ``2024Q2``, ``2024-05``, ``2024H1``,
+    ``2024``."""
+    m = _PERIOD.match(period)
+    if not m:
+        raise ValueError(f"period {period!r}")
+    if m.group(2):
+        return int(m.group(1)), 4, int(m.group(2)), 3
+    if m.group(3):
+        return int(m.group(1)), 12, int(m.group(3)), 1
+    if m.group(4):
+        return int(m.group(1)), 2, int(m.group(4)), 6
+    return int(m.group(1)), 1, 1, 12
+
+
+def period_start(period: str) -> str:
+    """The period's first day, ``YYYY-MM-DD``."""
+    year, _, index, months = period_parts(period)
+    return f"{year:04d}-{(index - 1) * months + 1:02d}-01"
+
+
+def minimum_quotas(rules: list[dict[str, Any]], in_scope: dict[tuple[str, str], int], inspectors: int,
+                   period: str, done: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Per (supervision class, risk class) in scope: the minimum the rules require, capped at ``in_scope``."""
+    _, per_year, index, _ = period_parts(period)
+    order = sorted(in_scope, key=lambda k: (SUPERVISION_ORDER.index(k[0]), RISK_ORDER.index(k[1])))
+    governed: dict[int, list[tuple[str, str]]] = {}
+    out: dict[tuple[str, str], int] = {}
+    for k in order:
+        rule = resolve_rule(rules, *k)
+        if rule is None:
+            out[k] = 0
+        else:
+            governed.setdefault(rules.index(rule), []).append(k)
+    for n, keys in governed.items():
+        rule = rules[n]
+        pools = {k: in_scope[k] for k in keys}
+        if rule.get("full"):
+            bound = dict(pools)
+        else:
+            by_ratio = by_insp = None
+            if rule.get("min_ratio") is not None:
+                r = Fraction(rule["min_ratio"])
+                by_ratio = {k: math.ceil(r * p) for k, p in pools.items()}
+            if rule.get("min_per_inspector") is not None:
+                by_insp = largest_remainder(rule["min_per_inspector"] * inspectors, pools)
+            if by_ratio is not None and by_insp is not None:
+                t_ratio, t_insp = sum(by_ratio.values()), sum(by_insp.values())
+                either = rule.get("combine", "either") == "either"
+                bound = by_ratio if (t_ratio <= t_insp if either else t_ratio >= t_insp) else by_insp
+            else:
+                bound = by_ratio if by_ratio is not None else by_insp or dict.fromkeys(keys, 0)
+            if rule.get("once_a_year"):
+                left = per_year - index + 1
+                bound = {k: max(bound[k], math.ceil(Fraction(max(p - done.get(k, 0), 0), left)))
+                         for k, p in pools.items()}
+        out.update({k: min(bound[k], pools[k]) for k in keys})
+    return out
+
+
+def largest_remainder(total: int, pools: dict[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """``total`` split in proportion to the pools: floors, then one more each to the largest remainders (ties:
+    the higher risk class first, then supervision class order, then risk class order)."""
+    whole = sum(pools.values())
+    if whole == 0:
+        return dict.fromkeys(pools, 0)
+    exact = {k: Fraction(total * p, whole) for k, p in pools.items()}
+    shares = {k: math.floor(v) for k, v in exact.items()}
+    ranked = sorted(exact, key=lambda k: (-(exact[k] - shares[k]), -RISK_ORDER.index(k[1]),
+                                         SUPERVISION_ORDER.index(k[0]), RISK_ORDER.index(k[1])))
+    for k in ranked[:total - sum(shares.values())]:
+        shares[k] += 1
+    return shares
+
+
+def check_quotas(task: dict[str, Any], frozen: dict[str, Any], pool: "Pool", by_class: bool) -> str | None:
+    """Every frozen stratum's ``in_scope`` and ``quota`` against the rules: the quota is the rules' minimum
+    (capped at the pool), or, when the basis says a planner set it, between that minimum and the pool size."""
+    minimum = minimum_quotas(task["rules"], pool.in_scope, pool.inspectors, task["period"], pool.inspected)
+    expected: dict[str, dict[str, int]] = {}
+    for (sc, rc), m in minimum.items():
+        name = sc if by_class else f"{sc}/{rc}"
+        line = expected.setdefault(name, {"in_scope": 0, "quota": 0})
+        line["in_scope"] += pool.in_scope[(sc, rc)]
+        line["quota"] += min(m, pool.counts.get((sc, rc), 0))
+    strata = frozen.get("strata", {})
+    for name in sorted(set(expected) | set(strata), key=str.encode):
+        rec, want = strata.get(name, {}), expected.get(name, {"in_scope": 0, "quota": 0})
+        if "in_scope" in rec and rec["in_scope"] != want["in_scope"]:  # older freezes did not record it
+            return f"strata[{name!r}].in_scope: frozen {rec.get('in_scope')}, recomputed {want['in_scope']}"
+        quota, size = rec.get("quota"), rec.get("pool_size", 0)
+        if quota == want["quota"]:
+            continue
+        by_planner = str(rec.get("basis", "")).startswith("set by the planner: ")
+        if not (by_planner and isinstance(quota, int) and want["quota"] <= quota <= size):
+            return f"strata[{name!r}].quota: frozen {quota}, the rules give {want['quota']}" + \
+                (f" (a planner may set {want['quota']}..{size})" if by_planner else "")
+    return None
+
+
+def legacy_weighted(frozen: dict[str, Any]) -> bool:
+    """A weighted freeze made before weighted strata were the supervision class: its strata are named
+    ``<class>/<risk>`` (the weights were then equal inside each stratum)."""
+    return any("/" in name for name in frozen.get("strata", {}))
 
 
 def admits(scope: dict[str, Any], t: dict[str, Any]) -> bool:
@@ -196,10 +368,9 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
         if len(shares[d]) != 32 or hashlib.sha256(shares[d]).hexdigest() != commitments[d]:
             return f"seed_shares[{d!r}]: SHA-256 of the share is not its commitment"
     strata = record["strata"]
-    for name in sorted(set(sizes) | set(frozen.get("strata", {})), key=str.encode):
-        recorded = frozen.get("strata", {}).get(name, {}).get("pool_size", 0)
-        if recorded != sizes.get(name, 0):
-            return f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)}"
+    difference = check_sizes(frozen, sizes)
+    if difference:
+        return difference
     quotas = {s: v["quota"] for s, v in strata.items()}
     digest, again = redraw(draw_seed(seed, shares), record.get("external_entropy", ""), pool, quotas,
                            bool(record.get("weighted")))
@@ -219,6 +390,24 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
     whole = [i for name in sorted(again, key=str.encode) for i in again[name][0]]
     if record["selected"] != whole:
         return "selected: not the strata's lists in stratum name order"
+    return None
+
+
+def check_sizes(frozen: dict[str, Any], sizes: dict[str, int]) -> str | None:
+    """The freeze's per-stratum pool sizes against the rebuilt pool's."""
+    for name in sorted(set(sizes) | set(frozen.get("strata", {})), key=str.encode):
+        recorded = frozen.get("strata", {}).get(name, {}).get("pool_size", 0)
+        if recorded != sizes.get(name, 0):
+            return f"strata[{name!r}].pool_size: frozen {recorded}, recomputed {sizes.get(name, 0)}"
+    return None
+
+
+def check_excluded(frozen: dict[str, Any], pool: Pool) -> str | None:
+    """The freeze's exclusion counts against the rebuilt pool's."""
+    recorded = frozen.get("excluded", {})
+    for reason in sorted(set(recorded) | set(pool.excluded)):
+        if recorded.get(reason) != pool.excluded.get(reason):
+            return f"excluded[{reason!r}]: frozen {recorded.get(reason)}, recomputed {pool.excluded.get(reason)}"
     return None
 
 
@@ -246,7 +435,7 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             key = (ev["aggregate_id"], ev["data"]["round"])
             frozen[key] = ev["data"]
             by_position.setdefault(ev["data"]["position"], []).append(key)
-    pools: dict[tuple[str, int], tuple[list[tuple[str, str, int]], dict[str, int]]] = {}
+    pools: dict[tuple[str, int], Pool] = {}
     log = Log()
     pending = sorted(by_position)
 
@@ -254,7 +443,7 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
         while pending and pending[0] <= upto:
             for key in by_position[pending.pop(0)]:
                 if key[0] in log.tasks:
-                    pools[key] = log.pool(key[0])
+                    pools[key] = log.pool(key[0], by_class=not legacy_weighted(frozen[key]))
 
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, dict[str, Any]] = {}
@@ -278,7 +467,11 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                 results.append((f"task {key[0]}", key[1],
                                 "freeze_position: no freeze of this round at the recorded position"))
             else:
-                results.append((f"task {key[0]}", key[1], check(record, frozen[key], *pools.get(key, ([], {})))))
+                pool = pools.get(key, Pool())
+                difference = check_sizes(frozen[key], pool.sizes) or check_excluded(frozen[key], pool) or \
+                    check_quotas(log.tasks[key[0]], frozen[key], pool, pool.by_class) or \
+                    check(record, frozen[key], pool.rows, pool.sizes)
+                results.append((f"task {key[0]}", key[1], difference))
     return results
 
 

@@ -74,6 +74,7 @@ class PoolLog:
         *,
         lead_items: Iterable[str] | None = None,
         rules: Iterable[Mapping[str, Any]] = (),
+        by_class: bool = True,
     ) -> Pool:
         """The pool of task ``task_id`` (its year, items, scope and options) over the state folded so far.
 
@@ -92,14 +93,21 @@ class PoolLog:
             excluded_ids=excluded,
             weights=weights,
             full_rules=rules_from_dict(list(rules)) if per_visit else None,
+            by_class=by_class,
         )
 
 
-def pool_for(log: PoolLog, task: Task) -> Pool:
-    """The pool of ``task`` over the state ``log`` has folded."""
+def legacy_weighted(frozen: Mapping[str, Any] | None) -> bool:
+    """A weighted freeze made before weighted strata were the supervision class: its strata are named
+    ``<class>/<risk>`` (docs/verifying-a-draw.md, "The pool"); its pool is rebuilt with those strata."""
+    return any("/" in name for name in (frozen or {}).get("strata", {}))
+
+
+def pool_for(log: PoolLog, task: Task, *, by_class: bool = True) -> Pool:
+    """The pool of ``task`` over the state ``log`` has folded (``by_class=False``: see :func:`legacy_weighted`)."""
     return log.pool(
         str(task.id), task.year, task.items, task.scope, task.options,
-        lead_items=task.participants.get(task.lead, []), rules=task.rules,
+        lead_items=task.participants.get(task.lead, []), rules=task.rules, by_class=by_class,
     )
 
 

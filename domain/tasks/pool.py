@@ -109,12 +109,15 @@ def build_pool(
     excluded_ids: set[str] = frozenset(),  # type: ignore[assignment]
     weights: Mapping[str, int] | None = None,
     full_rules: Sequence[SamplingRule] | None = None,
+    by_class: bool = True,
 ) -> Pool:
     """The pool from ``(target id, data)`` pairs; ``weights`` per risk class makes weighted rows, whose stratum is
     the supervision class alone (``key``), so that the weights differ inside a stratum and the draw weighs; an
     unweighted row's stratum is ``<class>/<risk>``. ``counts`` are per (class, risk) either way. ``full_rules``
     (the task's rules, when ``full`` wins over the exclusion): an excluded target whose stratum a ``full`` rule
-    governs stays in, counted as ``kept_by_full_rule``."""
+    governs stays in, counted as ``kept_by_full_rule``. ``by_class=False`` rebuilds a weighted pool frozen before
+    weighted strata were the supervision class (``<class>/<risk>`` strata, equal weights inside each)."""
+    by_class = by_class and weights is not None
     rows: list[PoolRow] = []
     counts: dict[tuple[str, str], int] = {}
     in_scope: dict[tuple[str, str], int] = {}
@@ -137,9 +140,9 @@ def build_pool(
             excluded["inspected_this_year"] += 1
             inspected[(sc, rc)] = inspected.get((sc, rc), 0) + 1
             continue
-        rows.append(PoolRow(tid, sc if weights else stratum_key(sc, rc), weights.get(rc, 1) if weights else 1))
+        rows.append(PoolRow(tid, sc if by_class else stratum_key(sc, rc), weights.get(rc, 1) if weights else 1))
         counts[(sc, rc)] = counts.get((sc, rc), 0) + 1
         if POSITIVE_LIST in (data.get("tags") or []):
             off_site.add(tid)
     rows.sort(key=lambda r: r.id)
-    return Pool(rows, counts, in_scope, inspected, excluded, off_site, by_class=weights is not None)
+    return Pool(rows, counts, in_scope, inspected, excluded, off_site, by_class=by_class)

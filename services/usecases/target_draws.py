@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from domain.access import Actor
 from domain.draw.entropy import check_draw_entropy
-from domain.draw.pool import TOPIC_PREFIXES, PoolLog, pool_for
+from domain.draw.pool import TOPIC_PREFIXES, PoolLog, legacy_weighted, pool_for
 from domain.draw.rounds import rounds_of
 from domain.draw.sampler import (
     Candidate,
@@ -179,10 +179,10 @@ class TargetDraws(UseCase):
             inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
         return position, self._pool_at(task, position), inspectors
 
-    def _pool_at(self, task: Task, position: int) -> Pool:
+    def _pool_at(self, task: Task, position: int, by_class: bool = True) -> Pool:
         """The pool of ``task`` as the log stood at ``position`` (inclusive): freeze and verification alike."""
         log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
-        return pool_for(log, task)
+        return pool_for(log, task, by_class=by_class)
 
     def draw_targets(
         self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "", entropy_source: str = ""
@@ -358,7 +358,7 @@ class TargetDraws(UseCase):
                 "a case-triggered task (个案检查) names its targets: there is no random draw to verify"
             )
         position = record["freeze_position"]
-        pool = self._pool_at(task, position)
+        pool = self._pool_at(task, position, by_class=not legacy_weighted(frozen))
         digest = pool_digest([row.id for row in pool.rows]) if pool.rows else None
         out: dict[str, Any] = {
             "task_id": str(task.id),

@@ -45,7 +45,26 @@ def _write(tmp_path: Path, items: list[dict[str, Any]], name: str) -> Path:
     return path
 
 
-def _draws(county: Any, client: Any, auth: Any) -> None:
+SOURCE = "福彩3D 2024年第059期开奖号码"
+
+
+def _frozen(items: list[dict[str, Any]], task_id: str) -> dict[str, Any]:
+    return [i for i in items if i["topic"] == "domain.tasks.task:Task.PoolFrozen" and i["aggregate_id"] == task_id
+            ][-1]["data"]
+
+
+def _task(client: Any, auth: Any, **body: Any) -> dict[str, Any]:
+    """One hj-eeb task of its own, drawn through the API with a declared entropy source."""
+    eeb = auth("hj-eeb", "planner")
+    task = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "reason": "专项整治", "scope": {"county": "获嘉县", "supervision_classes": ["key"]}, **body}), 201)
+    for step, data in (("commitment", {"entropy_source": SOURCE}), ("freeze", {}),
+                       ("draw", {"external_entropy": "271", "entropy_source": SOURCE})):
+        _ok(client.post(f"/api/v1/tasks/{task['id']}/{step}", json=data, headers=eeb))
+    return task
+
+
+def _draws(county: Any, client: Any, auth: Any) -> dict[str, Any]:
     eeb = auth("hj-eeb", "planner")
     targets = _ok(client.get("/api/v1/targets", params={"limit": 4}, headers=eeb))["items"]
     # A county and an industry change before the freeze (DetailsUpdated), a reclassification, a tag, a closing.
@@ -55,7 +74,8 @@ def _draws(county: Any, client: Any, auth: Any) -> None:
     county.app.update("target", uuid.UUID(targets[2]["id"]), {"status": "closed"}, admin)
     first = _small_task(client, auth, "hj-eeb")  # round 1, then withdrawn and drawn again: round 2
     _ok(client.post(f"/api/v1/tasks/{first['id']}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb))
-    for step, body in (("commitment", None), ("freeze", {}), ("draw", {"external_entropy": "福彩3D 2024059 3-1-4"})):
+    for step, body in (("commitment", {"entropy_source": SOURCE}), ("freeze", {}),
+                       ("draw", {"external_entropy": "314", "entropy_source": SOURCE})):
         _ok(client.post(f"/api/v1/tasks/{first['id']}/{step}", json=body, headers=eeb))
     items = list(_items(client, eeb, "hj-eeb").values())
     case = _ok(client.post("/api/v1/tasks", headers=eeb, json={
@@ -65,20 +85,58 @@ def _draws(county: Any, client: Any, auth: Any) -> None:
                 scope={"county": "获嘉县"}, rules=[{"supervision_class": c, "min_ratio": "20%"}
                                                   for c in ("key", "general", "special")],
                 options={"weighted": True, "risk_weights": {"A": 8, "B": 4, "C": 2, "D": 1}})
+    # A joint task led by hj-amr, hj-eeb bringing one item (items[1]): seed shares, algorithm version 2.
+    amr = list(_items(client, auth("hj-amr", "planner"), "hj-amr").values())
+    joint = _small_task(client, auth, "hj-amr", participants={"hj-eeb": [items[1]]}, period="2024Q4")
+    assert amr
+    # Per visit: hj-eeb's own task on items[1] and items[2]: the joint task drew its targets for items[1] only,
+    # so the rest of the visit is to be done and they stay in the pool (the old rule excluded them).
+    visit = _task(client, auth, period="2024Q1", participants={"hj-eeb": items[1:3]},
+                  rules=[{"supervision_class": "key", "min_ratio": "50%"}])
+    # Full wins: items[0] again, key 100%: what the first task drew for items[0] stays in, kept by the rule.
+    full = _small_task(client, auth, "hj-eeb", period="2024Q1")
+    return {"first": first, "joint": joint, "visit": visit, "full": full}
 
 
 def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(county, client, auth, tmp_path) -> None:
-    _draws(county, client, auth)
+    tasks = _draws(county, client, auth)
     items = _export(client, auth, tmp_path)
     ok = _run(tmp_path / "export.ndjson")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count("OK ") == 3 and "3 rounds, 3 reproduce, 0 do not" in ok.stdout
+    assert ok.stdout.count("OK ") == 6 and "6 rounds, 6 reproduce, 0 do not" in ok.stdout
     assert _run(tmp_path / "export.ndjson", "--year", "2023").stdout.startswith("0 rounds")
-
+    # The rounds exercise each pool rule: per-visit exclusion, full-rule keep, weighted strata, seed shares.
+    visit, full = _frozen(items, tasks["visit"]["id"]), _frozen(items, tasks["full"]["id"])
+    assert visit["excluded"]["inspected_this_year"] == 0 and visit["excluded"]["kept_by_full_rule"] == 0
+    assert full["excluded"]["kept_by_full_rule"] > 0 and full["excluded"]["inspected_this_year"] == 0
     drawn = [i for i in items if i["topic"] == "domain.tasks.task:Task.TargetsDrawn"]
-    # 1. One selected id replaced in the last draw's record.
+    records = {i["aggregate_id"]: i["data"]["record"] for i in drawn}
+    joint = records[tasks["joint"]["id"]]
+    assert joint["algorithm_version"] == 2 and sorted(joint["seed_shares"]) == ["hj-amr", "hj-eeb"]
+    weighted = next(r for r in records.values() if r["weighted"])
+    assert weighted["strata"] and all("/" not in name for name in weighted["strata"])  # by supervision class
+
+    # 0. The option told apart: the per-visit task read as one opened before the option no longer verifies.
     tampered = json.loads(json.dumps(items))
-    record = next(i for i in tampered if i["position"] == drawn[-1]["position"])["data"]["record"]
+    opened = next(i for i in tampered if i["topic"] == "domain.tasks.task:Task.Opened"
+                  and i["aggregate_id"] == tasks["full"]["id"])
+    del opened["data"]["options"]["exclusion_per_visit"]
+    bad = _run(_write(tmp_path, tampered, "old_rule.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  task {tasks['full']['id']} round 1: strata['key/A'].pool_size: " \
+        "frozen" in bad.stdout, bad.stdout
+    # 0b. A quota the rules do not give (key 50%: one more than the minimum, not set by a planner).
+    tampered = json.loads(json.dumps(items))
+    frozen = [i for i in tampered if i["topic"] == "domain.tasks.task:Task.PoolFrozen"
+              and i["aggregate_id"] == tasks["visit"]["id"]][-1]["data"]
+    name = next(n for n, v in sorted(frozen["strata"].items()) if v["quota"] < v["pool_size"])
+    frozen["strata"][name]["quota"] += 1
+    bad = _run(_write(tmp_path, tampered, "quota.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  task {tasks['visit']['id']} round 1: strata[{name!r}].quota: " \
+        "frozen" in bad.stdout, bad.stdout
+    # 1. One selected id replaced in the weighted draw's record.
+    tampered = json.loads(json.dumps(items))
+    record = next(i for i in tampered if i["topic"] == "domain.tasks.task:Task.TargetsDrawn"
+                  and i["data"]["record"]["weighted"])["data"]["record"]
     stratum = next(s for s, v in sorted(record["strata"].items()) if v["selected"] and not v["took_all"])
     record["strata"][stratum]["selected"][0] = str(uuid.uuid4())
     bad = _run(_write(tmp_path, tampered, "selection.ndjson"))
@@ -92,7 +150,7 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
     tampered = json.loads(json.dumps(items))
     next(i for i in tampered if i["position"] == drawn[0]["position"])["data"]["record"]["seed"] = "00" * 32
     bad = _run(_write(tmp_path, tampered, "seed.ndjson"))
-    assert bad.returncode == 1 and "commitment" in bad.stdout and bad.stdout.count("OK ") == 2
+    assert bad.returncode == 1 and "commitment" in bad.stdout and bad.stdout.count("OK ") == 5
     # 4. Not an export at all.
     (tmp_path / "junk.ndjson").write_text("[1, 2]\n", encoding="utf-8")
     assert _run(tmp_path / "junk.ndjson").returncode == 2

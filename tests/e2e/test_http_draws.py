@@ -347,7 +347,8 @@ def test_the_yearly_exclusion_takes_a_target_only_once_all_own_items_were_drawn_
 
     shared = selected(joint, amr)
     # hj-eeb's own three-item visits keep those targets: two of their items are still to do.
-    own = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[:3]}, rules=every_key)
+    own = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[:3]}, rules=every_key,
+                      overlaps=[joint["id"]], overlap_reason="本部门其余事项仍需检查")
     frozen = _ok(client.get(f"/api/v1/tasks/{own['id']}", headers=eeb))["frozen"]
     assert frozen["excluded"]["inspected_this_year"] == 0
     assert shared and shared <= selected(own, eeb)
@@ -359,7 +360,8 @@ def test_the_yearly_exclusion_takes_a_target_only_once_all_own_items_were_drawn_
     r = client.post(f"/api/v1/tasks/{again['id']}/freeze", json={}, headers=eeb)
     assert r.status_code == 422 and "inspected this year" in r.text
     # ... unless a full (100% every period) rule governs them: full wins, and the freeze shows what it kept.
-    full = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[1:2]}, period="2024Q3")
+    full = _small_task(client, auth, "hj-eeb", participants={"hj-eeb": eeb_items[1:2]}, period="2024Q3",
+                       overlaps=[again["id"]], overlap_reason="满额规则：每期全部检查")
     frozen = _ok(client.get(f"/api/v1/tasks/{full['id']}", headers=eeb))["frozen"]
     assert frozen["excluded"]["kept_by_full_rule"] == len(selected(own, eeb)) > 0
     assert _ok(client.get(f"/api/v1/tasks/{full['id']}/draw/verification", headers=eeb))["match"] is True
