@@ -68,6 +68,6 @@ def test_the_execution_read_model_rebuilds_to_the_live_rows_and_keeps_secrets_ou
     assert all(SECRET not in r.findings for r in rows)
     found = public_results(runtime.engine, "改名后")
     assert [r["id"] for r in found["items"]] == [str(first)]
-    assert found["items"][0]["task_number"] == task.number and found["items"][0]["type"] == "定向"
+    assert found["items"][0]["task_number"] == f"{task.lead}-{task.number}" and found["items"][0]["type"] == "定向"
     assert "description" not in found["items"][0]["findings"][0]
     assert json.dumps(found, ensure_ascii=False).count(SECRET) == 0

@@ -101,9 +101,11 @@ def test_a_shared_strings_bomb_is_refused_before_it_is_read(tmp_path: Path) -> N
     # and refusing it costs less than the import's fixed ceiling, in a process of its own
     path = tmp_path / "bomb.xlsx"
     path.write_bytes(bomb)
-    code = ("import resource, sys\nfrom services.infra.imports import iter_file\nfrom domain.errors import "
+    # VmHWM is the peak of this process's own memory (ru_maxrss may carry the forking parent's peak over exec)
+    code = ("import re, sys\nfrom services.infra.imports import iter_file\nfrom domain.errors import "
             "InvalidInputError\ntry:\n    list(iter_file('target', open(sys.argv[1], 'rb'), 'x.xlsx'))\n"
-            "except InvalidInputError:\n    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+            "except InvalidInputError:\n"
+            "    print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parents[2], env={**os.environ}, check=True)
     peak_mib = int(done.stdout.strip()) / 1024

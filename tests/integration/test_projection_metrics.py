@@ -14,7 +14,7 @@ from tests.support.builders import a_target
 
 PLANNER = CommandContext(Actor("staff-7", "hj-eeb", ("planner",)))
 NAMES = [p.name for p in all_projections()]
-SAMPLE = re.compile(r'^(?P<metric>[a-z_]+)(\{projection="(?P<projection>[a-z_]+)"\})? (?P<value>\d+)$')
+SAMPLE = re.compile(r'^(?P<metric>[a-z_]+)(\{(?P<label>projection|outcome|event)="(?P<projection>[a-z_]+)"\})? (?P<value>\d+)$')
 
 
 def _samples(text: str) -> dict[tuple[str, str | None], int]:
