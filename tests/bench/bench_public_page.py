@@ -56,13 +56,14 @@ def prepare(url: str, var: Path, secret: str) -> dict[str, Any]:
     from services.runtime import Runtime
     from tests.browser.conftest import seed
 
-    settings = replace(Settings(var_dir=var, relay_enabled=False), database_url=url, secret_key=secret)
+    settings = replace(Settings(var_dir=var, relay_enabled=False), database_url=url, secret_key=secret,
+                       draw_checkpoint_gate=False)  # no NATS in this process: nothing to publish to
     rt = Runtime(settings).open(with_nats=False)
     try:
         load_demo(rt.app, CommandContext(actor=SYSTEM))
         rt.runner.catch_up()
         with TestClient(create_app(rt)) as client:
-            s = seed(client, secret)
+            s = seed(client, secret, rt.engine)
         rt.runner.catch_up()
         return {"target_id": s.target["id"], "inspection_id": s.inspection_id}
     finally:

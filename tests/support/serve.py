@@ -16,7 +16,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60,
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:  # type: ignore[type-arg]
+def wait_ready(url: str, proc: "subprocess.Popen[str] | subprocess.Popen[bytes]", timeout: float = 60) -> None:
     """Poll ``/ready`` until it answers 200 (a readiness probe with a deadline, not a wait for a duration)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
