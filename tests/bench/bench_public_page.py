@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 import tests.bench._support as S
 from tests.bench.bench_http_create import _read_response
+from tests.support.serve import stop
 
 BIN = Path(sys.executable).parent / "dualrandom"
 
@@ -202,12 +203,7 @@ def main() -> None:
                     rows.append([qname, "RATIO page/json", med["page"]["per_s"] / med["json"]["per_s"],
                                  "", med["page"]["p99_ms"] / med["json"]["p99_ms"], ""])
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
                 log.close()
     S.print_table(f"public page vs JSON ({args.clients} clients, {args.targets:,} targets, {args.results:,} "
                   f"results, load {os.getloadavg()[0]:.1f})", ["query", "endpoint", "req/s", "p50 ms", "p99 ms",

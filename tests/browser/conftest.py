@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import free_port
 from tests.support.accounts import stored_token
-from tests.support.serve import BIN, wait_ready
+from tests.support.serve import BIN, stop, wait_ready
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "保密工艺参数XJ-7"
@@ -105,12 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             seeded = seed(c, key, sa.create_engine(f"sqlite:///{var / 'dualrandom.db'}"), url)
         yield seeded
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from services.infra.nats_embedded import free_port
-from tests.support.serve import BIN, admin_token, wait_ready
+from tests.support.serve import BIN, admin_token, stop, wait_ready
 
 LIMIT = 2
 
@@ -35,12 +35,7 @@ def server(tmp_path: Path, database_url: str) -> Iterator[tuple[str, dict[str, s
         token = admin_token(env)
         yield url, {"Authorization": f"Bearer {token}"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def _gauge(client: httpx.AsyncClient, name: str) -> int:

@@ -46,3 +46,13 @@ def admin_token(env: dict[str, str], username: str = "eeb-admin") -> str:
     issued = run_cli(["token", "issue", "--username", username], env)
     assert issued.returncode == 0, issued.stderr
     return issued.stdout.strip()
+
+
+def stop(proc: "subprocess.Popen[str] | subprocess.Popen[bytes]", timeout: float = 30) -> None:
+    """SIGTERM (the server drains), then SIGKILL if it has not exited within ``timeout``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
