@@ -594,6 +594,8 @@ def check_agreement(state: State, head: int, events: int, expected: dict[str, tu
 
 # -- the run -----------------------------------------------------------------------------------------
 async def soak(options: Options, work: Path) -> dict[str, Any]:
+    if options.seed is None:
+        options = replace(options, seed=random.SystemRandom().randrange(2**32))
     state = State(options, random.Random(options.seed))
     say = state.say
     schema = create_schema(options.database_url)
@@ -609,7 +611,7 @@ async def soak(options: Options, work: Path) -> dict[str, Any]:
         "DUALRANDOM_LOG_FORMAT": "json", "DUALRANDOM_PUBLIC_RATE_PER_MINUTE": "0",
         "DUALRANDOM_DRAW_CHECKPOINT_GATE": "false",
     })
-    say(f"schema {schema}, nats-server {nats_server.url}, work directory {work}")
+    say(f"seed {options.seed}, schema {schema}, nats-server {nats_server.url}, work directory {work}")
     children: list[Child] = []
     traffic: Traffic | None = None
     stop_partner = asyncio.Event()
