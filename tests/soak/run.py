@@ -406,7 +406,10 @@ class Chaos:
                 order = list(KINDS)
                 s.rng.shuffle(order)
             await self.kill(order.pop(0))
-            await asyncio.sleep(s.options.kill_every * s.rng.uniform(0.5, 1.5))  # pacing between kills
+            pause = s.options.kill_every * s.rng.uniform(0.5, 1.5)
+            if s.now() + pause >= end:
+                break
+            await asyncio.sleep(pause)  # pacing between kills
         self.check_children()
 
 
