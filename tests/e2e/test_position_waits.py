@@ -3,21 +3,18 @@
 The read models are not running here (``background=False``), so a write's position stays unapplied until the
 test applies it (``runner.catch_up()``): the waits are ordered by that event, not by the clock."""
 
-import contextlib
 import dataclasses
-import threading
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import httpx
-import uvicorn
 
 from services.api.app import create_app
 from services.api.waits import PositionWaits
 from tests.e2e.conftest import contract_recorder
 from tests.support.builders import a_target
+from tests.support.serve import served as _served
 
 
 def _app(runtime: Any) -> Any:
@@ -27,24 +24,6 @@ def _app(runtime: Any) -> Any:
     app = create_app(runtime, background=False)
     app.asgi_handler = contract_recorder(app.asgi_handler)
     return app
-
-
-@contextlib.contextmanager
-def _served(app: Any) -> Iterator[str]:
-    """The app behind a real uvicorn on a free port, in a thread: its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
 
 
 def _client(base: str) -> httpx.AsyncClient:

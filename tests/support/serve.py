@@ -1,11 +1,16 @@
 """A real ``dualrandom serve`` in tests: the CLI, readiness and the first admin's token."""
 
+import contextlib
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import uvicorn
 
 BIN = Path(sys.executable).parent / "dualrandom"
 ADMIN_PASSWORD = "a long admin passphrase\n"
@@ -56,3 +61,21 @@ def stop(proc: "subprocess.Popen[str] | subprocess.Popen[bytes]", timeout: float
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """The app behind a real uvicorn on a free port, in a thread: its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
