@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+import anyio.to_thread
 import msgspec
 import structlog
 from litestar import Request
@@ -116,7 +117,8 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             _, token_id = verify(secret, token.strip())
         except AuthError as exc:
             raise NotAuthorizedException(str(exc)) from None
-        found = runtime.accounts.authenticate(token_id)
+        # the look-up is a database read: in a worker thread, so a slow database never holds the event loop
+        found = await anyio.to_thread.run_sync(runtime.accounts.authenticate, token_id)
         if found is None:
             raise NotAuthorizedException("the token was revoked or its account is deactivated (log in again)")
         if by_cookie and method not in _SAFE_METHODS:
