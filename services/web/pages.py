@@ -169,6 +169,9 @@ def results_page(request: Request[Any, Any, Any]) -> Template:
     })
 
 
+DRAW_RERUNS_MAX = 1024  # drawn rounds whose public re-run a process keeps
+
+
 @get("/public/tasks/{task_id:uuid}/draw", include_in_schema=False, sync_to_thread=True)
 def draw_page(request: Request[Any, Any, Any], task_id: uuid.UUID) -> Template:
     """How a task was drawn: commitment, declared entropy, pool size per stratum and the re-run's answer; never
@@ -188,14 +191,23 @@ def draw_page(request: Request[Any, Any, Any], task_id: uuid.UUID) -> Template:
     elif record.get("designated"):
         note = "该任务为个案检查，检查对象由案件确定，没有随机抽取。"
     else:
-        # The re-run needs the drawn list's access; its answer (match, pool size, digest) names nobody.
-        verifier = Actor(subject="public-draw-page", department="", roles=("auditor",))
-        try:
-            answer = rt.target_draws.verify_draw(verifier, task_id)
-            verification = {"match": bool(answer["match"]), "pool_size": answer.get("pool_size"),
-                            "pool_digest": answer.get("pool_digest"), "round": answer.get("round")}
-        except TaskStateError as e:
-            note = str(e)
+        # The re-run folds the log up to the freeze: done once per drawn round and process, not per page view
+        # (an anonymous reader must not make the server replay the log at will). Bounded: a full cache is emptied.
+        key = (str(task_id), task.round, str(record.get("seed", "")))
+        reruns: dict[tuple[str, int, str], dict[str, Any]] = request.app.state.setdefault("web_draw_reruns", {})
+        verification = reruns.get(key)
+        if verification is None:
+            # The re-run needs the drawn list's access; its answer (match, pool size, digest) names nobody.
+            verifier = Actor(subject="public-draw-page", department="", roles=("auditor",))
+            try:
+                answer = rt.target_draws.verify_draw(verifier, task_id)
+                verification = {"match": bool(answer["match"]), "pool_size": answer.get("pool_size"),
+                                "pool_digest": answer.get("pool_digest"), "round": answer.get("round")}
+                if len(reruns) >= DRAW_RERUNS_MAX:
+                    reruns.clear()
+                reruns[key] = verification
+            except TaskStateError as e:
+                note = str(e)
     strata = [{"name": name, "pool_size": s.get("pool_size"), "quota": s.get("quota")}
               for name, s in sorted((record.get("strata") or {}).items())]
     return Template("draw.html", context={
