@@ -25,9 +25,14 @@ DRAIN_SECONDS = 10
               "relay: the relay and the checkpoint signer (each behind a lease)")
 def serve(host: str | None, port: int | None, role: str) -> None:
     """Start the HTTP API with projections and the NATS relay (embedded SQLite + nats-server by default)."""
+    import faulthandler
+    import signal
+
     import uvicorn
 
     from services.api.app import create_app
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: every thread's stack on stderr
 
     if role in {"worker", "relay"}:
         from services.cli.nats import relay_run

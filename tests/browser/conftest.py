@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import free_port
 from tests.support.accounts import stored_token
-from tests.support.serve import BIN, stop, wait_ready
+from tests.support.serve import BIN, spawn, stop, wait_ready
 
 CHROMIUM = "/usr/bin/chromium"
 SECRET = "保密工艺参数XJ-7"
@@ -96,8 +96,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     demo = subprocess.run([str(BIN), "demo"], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    proc = spawn(["serve", "--port", str(port)], env, var.parent / "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, timeout=90)

@@ -1,6 +1,7 @@
 """The two README paths as a newcomer takes them: `dualrandom serve` on the embedded default, tokens, demo."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import nats
 import pytest
 
 from services.infra.nats_embedded import free_port
-from tests.support.serve import BIN, create_admin, run_cli, wait_ready
+from tests.support.serve import create_admin, log_of, run_cli, spawn, wait_ready
 
 
 @pytest.fixture
@@ -43,8 +44,7 @@ async def stream_subjects(nats_url: str, count: int, timeout: float = 15) -> lis
 
 def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    proc = spawn(["serve", "--port", str(port)], env, tmp_path / "serve.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
@@ -67,7 +67,8 @@ def test_serve_on_the_embedded_default_stores_serves_and_relays(env: dict[str, s
         assert "a long admin passphrase" not in json.dumps([d for _, d in got])
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    stderr = log_of(proc)
     assert proc.returncode == 0, stderr
     assert token not in stderr  # the token never reaches the logs
     for line in stderr.splitlines():
@@ -117,14 +118,14 @@ def test_token_issue_refuses_unknown_users_roles_departments_and_bad_durations(e
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_drains_and_exits_within_a_bounded_time_under_load(env: dict[str, str], sig: int) -> None:
+def test_a_signal_drains_and_exits_within_a_bounded_time_under_load(env: dict[str, str], sig: int,
+                                                                    tmp_path: Path) -> None:
     """Under writes and reads from 8 clients, SIGTERM (or SIGINT) stops the server cleanly (exit 0) within the
     documented bound, and no request got a 5xx: each was answered or refused a connection."""
     import threading
 
     port = free_port()
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    proc = spawn(["serve", "--port", str(port)], env, tmp_path / "serve.log")
     url = f"http://127.0.0.1:{port}"
     statuses: list[int] = []
     refused = 0
@@ -167,7 +168,13 @@ def test_a_signal_drains_and_exits_within_a_bounded_time_under_load(env: dict[st
             time.sleep(0.05)
         sent = time.monotonic()
         proc.send_signal(sig)
-        proc.wait(timeout=40)
+        try:
+            proc.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGUSR1)  # serve dumps every thread's stack on stderr: why it hangs
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=3)
+            pytest.fail("no exit 40 s after the signal:\n" + log_of(proc)[-12000:])
         took = time.monotonic() - sent
     finally:
         done.set()
@@ -176,22 +183,19 @@ def test_a_signal_drains_and_exits_within_a_bounded_time_under_load(env: dict[st
             proc.wait(10)
         for t in threads:
             t.join(30)
-    stderr = proc.stderr.read() if proc.stderr else ""
-    assert proc.returncode == 0, stderr[-2000:]
+    assert proc.returncode == 0, log_of(proc)[-2000:]
     assert took < 30, f"exit took {took:.1f} s"
     assert not [s for s in statuses if s >= 500], sorted(set(statuses))
     print(f"{signal.Signals(sig).name}: exited in {took:.2f} s after {len(statuses)} answers, {refused} refused")
 
 
-def test_an_api_process_reads_what_a_worker_process_projected(env: dict[str, str]) -> None:
+def test_an_api_process_reads_what_a_worker_process_projected(env: dict[str, str], tmp_path: Path) -> None:
     """`serve --role api` (no projections, no NATS) and `serve --role worker` (the projections alone) make one
     system: a write through the API is read back with min_position once the worker applied it."""
     env = {**env, "DUALRANDOM_RELAY_ENABLED": "false"}
     port = free_port()
-    worker = subprocess.Popen([str(BIN), "serve", "--role", "worker"], env=env, stderr=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, text=True)
-    api = subprocess.Popen([str(BIN), "serve", "--role", "api", "--port", str(port)], env=env,
-                           stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    worker = spawn(["serve", "--role", "worker"], env, tmp_path / "worker.log")
+    api = spawn(["serve", "--role", "api", "--port", str(port)], env, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, api)
@@ -208,5 +212,7 @@ def test_an_api_process_reads_what_a_worker_process_projected(env: dict[str, str
     finally:
         for proc in (api, worker):
             proc.send_signal(signal.SIGTERM)
-        outs = [proc.communicate(timeout=30)[1] for proc in (api, worker)]
+        for proc in (api, worker):
+            proc.wait(timeout=30)
+        outs = [log_of(proc)[-2000:] for proc in (api, worker)]
     assert (api.returncode, worker.returncode) == (0, 0), outs

@@ -25,6 +25,7 @@ from services.infra.partner import Subscription
 from services.infra.relay import Relay, event_id
 from services.infra.store import create_engine
 from tests.support.builders import a_department, a_target, an_inspector
+from tests.support.serve import log_of, spawn, wait_ready
 
 CTX = CommandContext(SYSTEM, correlation_id="req-isolation")
 DEPARTMENTS = ["hj-eeb", "hj-smb"]
@@ -259,21 +260,11 @@ def test_a_full_serve_run_logs_no_configured_secret(
                    text=True, check=True, capture_output=True)
     token = subprocess.run([cli, "token", "issue", "--username", "eeb-admin", "--ttl", "10m"], env=env, text=True,
                            check=True, capture_output=True).stdout.strip()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "dualrandom"), "serve", "--port", str(port)],
-                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    proc = spawn(["serve", "--port", str(port)], env, tmp_path / "serve.log")
     url = f"http://127.0.0.1:{port}"
     forged = issue_token("another-key-" + "x" * 40, "hj-eeb", ["admin"], None, 600)
     try:
-        deadline = time.monotonic() + 60
-        while True:  # the server's readiness, polled: the wait ends on its answer
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                if httpx.get(url + "/ready", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve did not become ready"
-            time.sleep(0.1)
+        wait_ready(url, proc)
         h = {"Authorization": f"Bearer {token}"}
         r = httpx.post(url + "/api/v1/departments", headers=h, json=a_department(code="hj-eeb"))
         assert r.status_code == 201, r.text
@@ -285,7 +276,8 @@ def test_a_full_serve_run_logs_no_configured_secret(
             time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+    stderr = log_of(proc)
     assert proc.returncode == 0, stderr[-2000:]
     assert '"serving"' in stderr
     for secret in (passwords["relay"], "pg-Secret-77", secret_key, signing_key, token, forged):

@@ -21,13 +21,32 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 60,
     return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, input=stdin)
 
 
+_LOGS: dict[int, Path] = {}
+
+
+def spawn(args: list[str], env: dict[str, str], log_path: Path) -> "subprocess.Popen[str]":
+    """``dualrandom <args>`` in the background with its stderr (a JSON line per request) in ``log_path``: a pipe
+    that nobody reads fills after some 200 requests and then blocks the server in mid-write."""
+    with log_path.open("a") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen([str(BIN), *args], env=env, stderr=log, stdout=subprocess.DEVNULL, text=True)
+    _LOGS[proc.pid] = log_path
+    return proc
+
+
+def log_of(proc: "subprocess.Popen[str] | subprocess.Popen[bytes]") -> str:
+    """What the process wrote on stderr (its log file if started by ``spawn``)."""
+    if proc.pid in _LOGS:
+        return _LOGS[proc.pid].read_text(errors="replace")
+    out = proc.stderr.read() if proc.stderr else ""
+    return out.decode(errors="replace") if isinstance(out, bytes) else out
+
+
 def wait_ready(url: str, proc: "subprocess.Popen[str] | subprocess.Popen[bytes]", timeout: float = 60) -> None:
     """Poll ``/ready`` until it answers 200 (a readiness probe with a deadline, not a wait for a duration)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"serve exited with {proc.returncode}: {err!r}")
+            raise AssertionError(f"serve exited with {proc.returncode}: {log_of(proc)[-4000:]!r}")
         try:
             if httpx.get(url + "/ready", timeout=1).status_code == 200:
                 return
