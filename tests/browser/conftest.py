@@ -42,18 +42,14 @@ def _ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json()
 
 
-def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
-    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published.
-    Tokens are of accounts put into the server's credential store (``engine``: the server's database)."""
-
-    def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {stored_token(engine, key, department, [role], subject)}"}
-
-    eeb = h("hj-eeb", "planner")
+def draw_visit(c: Any, eeb: dict[str, str], period: str, reason: str = "专项检查") -> tuple[Any, Any, Any, Any]:
+    """Through the HTTP API as hj-eeb's planner (``eeb``: its headers): a task of ``period`` over the key
+    targets with two items, committed, frozen, drawn, its teams drawn. Returns (task, drawn list, its first visit,
+    the items)."""
     items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
         "items"] if not i.get("needs_expert")][:2]
     task = _ok(c.post("/api/v1/tasks", headers=eeb, json={
-        "period": "2024Q3", "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
+        "period": period, "reason": reason, "participants": {"hj-eeb": [i["id"] for i in items]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "full": True}]}), 201)
     for step in ("commitment", "freeze"):
@@ -67,6 +63,18 @@ def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
     _ok(c.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
     listing = _ok(c.get(f"/api/v1/tasks/{task['id']}/draw", headers=eeb))
     visit = _ok(c.get(f"/api/v1/assignments/{listing['visits'][0]['assignment_id']}", headers=eeb))
+    return task, listing, visit, items
+
+
+def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
+    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published.
+    Tokens are of accounts put into the server's credential store (``engine``: the server's database)."""
+
+    def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {stored_token(engine, key, department, [role], subject)}"}
+
+    eeb = h("hj-eeb", "planner")
+    task, listing, visit, items = draw_visit(c, eeb, "2024Q3")
     target = _ok(c.get(f"/api/v1/targets/{visit['target_id']}", headers=eeb))
     member = visit["teams"]["hj-eeb"]["members"][0]
     insp = h("hj-eeb", "inspector", member)
