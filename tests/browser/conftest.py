@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import free_port
 from tests.support.accounts import stored_token
+from tests.support.draws import http_open_declaring_overlaps
 from tests.support.serve import BIN, spawn, stop, wait_ready
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +36,8 @@ class Seeded:
     target: dict[str, Any]
     inspection_id: str
     commitment: str
+    key: str = ""  # the server's signing key and database: tests put accounts into its credential store
+    database: str = ""
 
 
 def _ok(r: httpx.Response, status: int = 200) -> Any:
@@ -48,7 +51,8 @@ def draw_visit(c: Any, eeb: dict[str, str], period: str, reason: str = "专项�
     the items)."""
     items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
         "items"] if not i.get("needs_expert")][:2]
-    task = _ok(c.post("/api/v1/tasks", headers=eeb, json={
+    # another test's task over the same targets may exist: declared as an overlap, as a planner would
+    task = _ok(http_open_declaring_overlaps(c, eeb, {
         "period": period, "reason": reason, "participants": {"hj-eeb": [i["id"] for i in items]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "full": True}]}), 201)
@@ -100,7 +104,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     key = secrets.token_hex(32)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
            "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_NATS_EMBEDDED_PORT": str(free_port()),
-           "DUALRANDOM_SECRET_KEY": key, "DUALRANDOM_LOG_FORMAT": "json"}
+           "DUALRANDOM_SECRET_KEY": key, "DUALRANDOM_LOG_FORMAT": "json",
+           "DUALRANDOM_SESSION_COOKIE_SECURE": "false"}  # plain HTTP: the browser logs in with the session cookie
     demo = subprocess.run([str(BIN), "demo"], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     port = free_port()
@@ -108,9 +113,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, timeout=90)
+        database = f"sqlite:///{var / 'dualrandom.db'}"
         with httpx.Client(base_url=url, timeout=60) as c:
-            seeded = seed(c, key, sa.create_engine(f"sqlite:///{var / 'dualrandom.db'}"), url)
-        yield seeded
+            seeded = seed(c, key, sa.create_engine(database), url)
+        yield replace(seeded, key=key, database=database)
     finally:
         stop(proc)
 

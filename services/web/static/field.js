@@ -42,7 +42,8 @@
     if (event.submitter && event.submitter.name) { body.set(event.submitter.name, event.submitter.value); }
     form.setAttribute("aria-busy", "true");
     form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
-    fetch(form.action, {method: "POST", body: body, credentials: "same-origin",
+    // getAttribute: a control named "action" shadows form.action
+    fetch(form.getAttribute("action"), {method: "POST", body: body, credentials: "same-origin",
                         headers: {"X-CSRF-Token": csrf()}})
       .then(function (response) {
         return response.text().then(function (text) {
