@@ -117,7 +117,7 @@ def _inspect(page: Any, server: Seeded, visit: Visit) -> None:
     today.get_by_text(visit.target_name).first.wait_for()
     assert visit.task["name"] in today.inner_text() and visit.items[0]["name"] in today.inner_text()
     _fits(page)
-    page.screenshot(path=str(SCREENSHOTS / "field-visits.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "field-visits.png"))  # what the phone shows first
     page.locator(f'a[href="/staff/visits/{visit.id}"]').click()
     page.locator("#notice").wait_for()
     assert "一次告知" in page.locator("#notice").inner_text()
