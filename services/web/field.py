@@ -658,7 +658,7 @@ def review_page(request: AnyRequest, inspection_id: FromPath[str]) -> Template:
     return _page(request, "staff/review_detail.html", "审核检查结果", problems=[], **context)
 
 
-def _review_action(request: AnyRequest, inspection_id: str, doing: str,
+def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Mapping[str, Any],
                    act: Any) -> Template | Redirect:
     """Run one reviewer command; a refusal or bad input renders the page again, in Chinese."""
     refused = _need(request, Role.REVIEWER, Role.ADMIN)
@@ -669,6 +669,11 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str,
         return _refused(request, "没有这项检查结果。", 404, "未找到")
     rt = _rt(request)
     try:
+        # the one rule of every text that enters (the API's refuse_control_characters), before the use case
+        bad = [FieldProblem(k, "control_character", "control character") for k, v in data.items()
+               if isinstance(v, str) and control_character(normalise_newlines(v))]
+        if bad:
+            raise InvalidInputError(bad)
         done = act(rt, iid)
     except NotFoundError:
         return _refused(request, "没有这项检查结果。", 404, "未找到")
@@ -691,30 +696,28 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str,
 @post("/review/{inspection_id:str}/return", include_in_schema=False, sync_to_thread=True, status_code=303)
 def return_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
     reason = _text(data, "reason")
-    if control_character(reason):
-        reason = ""  # refused below as required: a reason is words
-    return _review_action(request, inspection_id, "退回",
+    return _review_action(request, inspection_id, "退回", data,
                           lambda rt, iid: rt.inspections.return_(ctx(request), iid, reason))
 
 
 @post("/review/{inspection_id:str}/approve", include_in_schema=False, sync_to_thread=True, status_code=303)
 def approve_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
     day = _text(data, "approved_on") or None
-    return _review_action(request, inspection_id, "批准",
+    return _review_action(request, inspection_id, "批准", data,
                           lambda rt, iid: rt.inspections.approve(ctx(request), iid, day))
 
 
 @post("/review/{inspection_id:str}/publish", include_in_schema=False, sync_to_thread=True, status_code=303)
 def publish_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
     day = _text(data, "published_on") or None
-    return _review_action(request, inspection_id, "公示",
+    return _review_action(request, inspection_id, "公示", data,
                           lambda rt, iid: rt.inspections.publish(ctx(request), iid, day))
 
 
 @post("/review/{inspection_id:str}/push", include_in_schema=False, sync_to_thread=True, status_code=303)
 def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
     push = {k: _text(data, k) or None for k in ("state", "channel", "reference", "reason", "on")}
-    return _review_action(request, inspection_id, "记录推送状态",
+    return _review_action(request, inspection_id, "记录推送状态", data,
                           lambda rt, iid: rt.inspections.push(ctx(request), iid, push))
 
 

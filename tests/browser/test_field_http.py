@@ -8,14 +8,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from domain.access import SYSTEM
+from domain.errors import FieldProblem
 from domain.execution.inspection import inspection_id
 from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
+from services.web.field import field_label, problems_zh
 from tests.browser.conftest import Seeded, draw_visit, seed
 from tests.support.accounts import account_token
 
@@ -116,6 +120,9 @@ def test_an_inspector_records_findings_with_a_photo_and_submits_with_the_session
     assert "整改期限</strong>：责令改正必须填写整改期限" in bad.text
     assert f.rt.runner.head() == head
     assert "现场.jpg" in bad.text  # the photo is kept for the next try: not taken twice
+    control = _post(c, f"/staff/visits/{f.visit['id']}/findings", {**_form(f), "f0.description": "暗管\x01排放"},
+                    headers={"X-CSRF-Token": csrf})
+    assert control.status_code == 400 and f"「{f.items[0]['name']}」问题描述</strong>：不得含控制字符" in control.text
     future = _post(c, f"/staff/visits/{f.visit['id']}/findings", headers={"X-CSRF-Token": csrf},
                    data={**_form(f), "inspected_on": (dt.date.today() + dt.timedelta(days=1)).isoformat()})
     assert future.status_code == 422 and "检查日期</strong>：不得晚于今天" in future.text
@@ -161,6 +168,9 @@ def test_a_reviewer_returns_approves_publishes_and_records_the_push(field: Field
     head = f.rt.runner.head()
     empty = _post(c, f"/staff/review/{f.iid}/return", {"reason": " "}, headers=rev)
     assert empty.status_code == 422 and "退回理由</strong>：必须填写" in empty.text and f.rt.runner.head() == head
+    control = _post(c, f"/staff/review/{f.iid}/return", {"reason": "退回\x07"}, headers=rev)
+    assert control.status_code == 422 and "退回理由</strong>：不得含控制字符" in control.text
+    assert f.rt.runner.head() == head
     back = _post(c, f"/staff/review/{f.iid}/return", {"reason": "整改期限过短，请核实"}, headers=rev)
     assert back.status_code == 200 and '<dd id="state">已退回</dd>' in back.text
     member = f.bearer("hj-eeb", ["inspector"], f.member)
@@ -240,3 +250,23 @@ def test_the_reviewer_pages_refuse_the_wrong_role_department_and_own_findings(fi
     assert r.status_code == 403
     assert f.rt.runner.head() == head
     assert c.get("/staff/review", params={"state": "nope"}, headers=own).status_code == 400
+
+
+ITEM_IDS = st.from_regex(r"[a-z0-9][a-z0-9-]{7,40}", fullmatch=True)
+PARTS = st.sampled_from(["result", "description", "measures", "evidence", "confidential", "photos", "files"])
+SUBS = st.sampled_from(["", "kind", "deadline", "note", "sha256", "size", "media_type"])
+RULES = st.sampled_from(["required", "choice", "format", "not_future", "after_inspection", "max_length", "type",
+                         "control_character", "media_type", "max_size", "unknown_evidence", "before_task"])
+
+
+@given(item=ITEM_IDS, name=st.text(st.characters(categories=["Lo"]), min_size=1, max_size=12), part=PARTS,
+       index=st.one_of(st.none(), st.integers(0, 9)), sub=SUBS, rule=RULES)
+def test_a_problem_of_any_finding_field_is_named_by_the_item_name_in_chinese(item: str, name: str, part: str,
+                                                                             index: int | None, sub: str,
+                                                                             rule: str) -> None:
+    path = f"findings.{item}.{part}" + (f"[{index}]" if index is not None else "") + (f".{sub}" if sub else "")
+    label = field_label(path, {item: name})
+    assert label.startswith(f"「{name}」") and item not in label  # the name, never the id
+    assert label.isascii() is False and "findings" not in label
+    text = problems_zh([FieldProblem(path, rule, "English message 2024-01-01")], {item: name})[0]["text"]
+    assert text and "English" not in text and "不符合规则" not in text  # every rule the form can meet is worded
