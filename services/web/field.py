@@ -179,9 +179,11 @@ def rule_text(p: FieldProblem) -> str:
     return RULES.get(p.rule, f"不符合规则（{p.rule}）")
 
 
-def problems_zh(problems: Iterable[FieldProblem], item_names: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"field": p.field, "label": field_label(p.field, item_names), "rule": p.rule, "text": rule_text(p)}
-            for p in problems]
+def problems_zh(problems: Iterable[FieldProblem], item_names: Mapping[str, str],
+                labels: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Each problem as ``{field, label, rule, text}`` in Chinese (``labels``: a form's own names of fields)."""
+    return [{"field": p.field, "label": (labels or {}).get(p.field) or field_label(p.field, item_names),
+             "rule": p.rule, "text": rule_text(p)} for p in problems]
 
 
 def _reason_zh(exc: PermissionDeniedError, doing: str) -> str:
@@ -659,7 +661,7 @@ def review_page(request: AnyRequest, inspection_id: FromPath[str]) -> Template:
 
 
 def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Mapping[str, Any],
-                   act: Any) -> Template | Redirect:
+                   act: Any, labels: Mapping[str, str] | None = None) -> Template | Redirect:
     """Run one reviewer command; a refusal or bad input renders the page again, in Chinese."""
     refused = _need(request, Role.REVIEWER, Role.ADMIN)
     if refused:
@@ -687,7 +689,7 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Ma
         except (NotFoundError, PermissionDeniedError):
             return _refused(request, "没有这项检查结果。", 404, "未找到")
         return _page(request, "staff/review_detail.html", "审核检查结果", 422,
-                     problems=problems_zh(problems, {}), **context)
+                     problems=problems_zh(problems, {}, labels), **context)
     except ConflictError:
         return _refused(request, "这项检查结果刚被他人修改，请返回刷新后再试。", 409, "不能保存")
     return _done(request, f"/staff/review/{iid}", done.position)
@@ -718,7 +720,8 @@ def publish_findings(request: AnyRequest, inspection_id: FromPath[str], data: Mu
 def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
     push = {k: _text(data, k) or None for k in ("state", "channel", "reference", "reason", "on")}
     return _review_action(request, inspection_id, "记录推送状态", data,
-                          lambda rt, iid: rt.inspections.push(ctx(request), iid, push))
+                          lambda rt, iid: rt.inspections.push(ctx(request), iid, push),
+                          {"reason": "失败原因", "state": "推送状态"})
 
 
 def field_router() -> Router:

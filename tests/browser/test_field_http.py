@@ -3,6 +3,7 @@ CSRF header, the findings form with a photo, bad input refused in Chinese with n
 and push, and every page's refusal of the wrong role, the wrong department and the wrong person."""
 
 import datetime as dt
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -184,7 +185,7 @@ def test_a_reviewer_returns_approves_publishes_and_records_the_push(field: Field
     published = _post(c, f"/staff/review/{f.iid}/publish", {"published_on": ""}, headers=rev)
     assert published.status_code == 200 and '<dd id="state">已公示</dd>' in published.text
     failed = _post(c, f"/staff/review/{f.iid}/push", {"state": "failed"}, headers=rev)
-    assert failed.status_code == 422 and f.rt.inspections.inspection_view(SYSTEM, __import__("uuid").UUID(f.iid))[
+    assert failed.status_code == 422 and "失败原因</strong>：必须填写" in failed.text and f.rt.inspections.inspection_view(SYSTEM, uuid.UUID(f.iid))[
         "push_state"] == "pending"
     pushed = _post(c, f"/staff/review/{f.iid}/push", {"state": "pushed", "channel": "data_push",
                                                          "reference": "HN-2026-0001"}, headers=rev,
