@@ -41,8 +41,8 @@ class Heads:
             sa.Column("topic", sa.Text, nullable=False),
             sa.Column("state", sa.LargeBinary, nullable=False),
         )
-        self._engine = recorder.datastore.engine
-        metadata.create_all(self._engine)
+        self.engine: sa.Engine = recorder.datastore.engine
+        metadata.create_all(self.engine)
         self._to_stored_event = to_stored_event
 
     def stored(self, aggregates: Sequence[Any]) -> list[StoredEvent]:
@@ -54,7 +54,7 @@ class Heads:
         """Insert or replace ``heads`` in the caller's transaction."""
         if not heads:
             return
-        dialect = self._engine.dialect.name
+        dialect = self.engine.dialect.name
         if dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
         else:

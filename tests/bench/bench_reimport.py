@@ -69,7 +69,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for way in ("replay", "heads"):
                     if way == "replay":
-                        with app.recorder.datastore.engine.begin() as conn:
+                        with app.heads.engine.begin() as conn:
                             conn.execute(app.heads.table.delete())
                     else:
                         app.import_entries("target", same, ctx)  # (writes the heads back after a replay round)

@@ -39,7 +39,8 @@ def _row(code: str, rng: random.Random) -> dict[str, Any]:
 
 
 def _full_replay(app: DualRandom, ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    return {i: {"version": (a := app.repository.get(i)).version, "data": a.data} for i in ids}
+    replayed: list[Any] = [app.repository.get(i) for i in ids]
+    return {a.id: {"version": a.version, "data": a.data} for a in replayed}
 
 
 def _reloaded(app: DualRandom, ids: list[uuid.UUID],
@@ -69,7 +70,7 @@ def test_every_reload_equals_a_full_replay_whatever_the_history(app: DualRandom,
         if rng.random() < 0.2:  # heads of another format: ignored, then replaced
             monkeypatch.setattr(heads_module, "FORMAT", heads_module.FORMAT + 1)
         assert _reloaded(app, ids) == _full_replay(app, ids)
-    with app.recorder.datastore.engine.connect() as conn:
+    with app.heads.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(app.heads.table)).scalar()
 
 
@@ -83,7 +84,7 @@ def test_a_reimport_of_an_unchanged_file_reloads_each_entry_from_one_row(app: Du
     replayed: dict[uuid.UUID, int] = {}
     _reloaded(app, ids, replayed)
     assert set(replayed.values()) == {1}  # each from its head alone
-    with app.recorder.datastore.engine.begin() as conn:  # heads lost (or never written): full replays again ...
+    with app.heads.engine.begin() as conn:  # heads lost (or never written): full replays again ...
         conn.execute(app.heads.table.delete())
     replayed.clear()
     _reloaded(app, ids, replayed)
