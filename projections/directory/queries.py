@@ -211,6 +211,18 @@ def staff(
     return [(r.id, json.loads(r.data)) for r in inspectors], [(r.id, json.loads(r.data)) for r in experts]
 
 
+def people(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Entry id -> data of the inspectors and experts found (names and certificate numbers on printed documents)."""
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for kind in ("inspector", "expert"):
+            t = TABLES[kind]
+            for start in range(0, len(ids), _CHUNK):
+                for r in conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(ids[start:start + _CHUNK]))):
+                    out[r.id] = {"kind": kind, "department": r.owner, **json.loads(r.data)}
+    return out
+
+
 def inspector_aliases(engine: Engine, inspector_id: str) -> set[str]:
     """The inspector's entry id and, when in the directory, its staff id: a token's subject may be either."""
     t = TABLES["inspector"]

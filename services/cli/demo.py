@@ -22,12 +22,12 @@ COUNTY = "获嘉县"
 DIVISION = "410724"  # 获嘉县 administrative division code
 
 DEPARTMENTS: list[dict[str, str]] = [
-    {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "kind": "ecology"},
-    {"code": "hj-amr", "name": "获嘉县市场监督管理局", "kind": "market"},
-    {"code": "hj-em", "name": "获嘉县应急管理局", "kind": "emergency"},
-    {"code": "hj-nr", "name": "获嘉县自然资源局", "kind": "natural_resources"},
-    {"code": "hj-wr", "name": "获嘉县水利局", "kind": "water"},
-    {"code": "hj-hc", "name": "获嘉县住房和城乡建设局", "kind": "housing"},
+    {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "kind": "ecology", "contact": "李明", "phone": "0373-4551201"},
+    {"code": "hj-amr", "name": "获嘉县市场监督管理局", "kind": "market", "contact": "孙悦", "phone": "0373-4551302"},
+    {"code": "hj-em", "name": "获嘉县应急管理局", "kind": "emergency", "contact": "周凯", "phone": "0373-4551403"},
+    {"code": "hj-nr", "name": "获嘉县自然资源局", "kind": "natural_resources", "contact": "吴宁", "phone": "0373-4551504"},
+    {"code": "hj-wr", "name": "获嘉县水利局", "kind": "water", "contact": "郑波", "phone": "0373-4551605"},
+    {"code": "hj-hc", "name": "获嘉县住房和城乡建设局", "kind": "housing", "contact": "冯涛", "phone": "0373-4551706"},
 ]
 
 _EIA = "《中华人民共和国环境保护法》第二十四条"
