@@ -389,8 +389,11 @@ def load_demo_plan(runtime: Runtime) -> str:
         drawn = runtime.target_draws.draw_targets(eeb, tid, "demo", source)
     finally:
         runtime.target_draws.checkpoint_gate = gate
-    runtime.teams.draw_inspectors(eeb, tid, "hj-eeb")
-    runtime.teams.draw_inspectors(amr, tid, "hj-amr")
+    import datetime as _dt
+
+    visit_day = _dt.date(2024, 3, 12)  # the joint visit's agreed date (both departments' teams)
+    runtime.teams.draw_inspectors(eeb, tid, "hj-eeb", visit_day)
+    runtime.teams.draw_inspectors(amr, tid, "hj-amr", visit_day)
     runtime.runner.catch_up()
     return (f"plan {plan.id} (2024001..2024004); task {task.body['number']} {task.body['name']}: "
             f"{drawn.body['selected']} targets drawn, teams of hj-eeb and hj-amr drawn")
