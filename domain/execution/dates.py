@@ -36,9 +36,9 @@ def pre_visit_dates(
     day), ``visit_to`` ``visit_from``, ``issued_on`` today. ``visit_to`` before ``visit_from`` is refused."""
     visit = dt.date.fromisoformat(visit_date) if visit_date else None
     raw_from = params.get("visit_from") or issued.get("visit_from")
-    vf = parse_day(raw_from, "visit_from", visit) if raw_from else visit
+    vf = parse_day(raw_from, "visit_from", today) if raw_from else visit
     raw_to = params.get("visit_to") or issued.get("visit_to")
-    vt = parse_day(raw_to, "visit_to", vf) if raw_to else vf
+    vt = parse_day(raw_to, "visit_to", today) if raw_to else vf
     if vt is not None and vf is None:
         raise InvalidInputError([FieldProblem("visit_from", "required", "give visit_from with visit_to")])
     if vf is not None and vt is not None and vt < vf:

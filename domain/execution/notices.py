@@ -244,7 +244,7 @@ def result_document(
     blocks: list[Block] = [*_head(target_name, header), Text(f"{target_name}：", "salutation")]
     blocks.append(Text(f"{visit_window(visit_date, visit_last)}，{names}依法对你单位开展了"
                        "“双随机、一公开”抽查检查。现将各部门检查结果一并告知如下："))
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for d in departments:
         shown = reveal is None or d.code in reveal
         for f in d.findings:

@@ -128,7 +128,7 @@ class DocumentBuilder:
         plan = self.rt.plans.plan_view(actor, pid)
         item_ids = [i for e in plan["entries"] for i in e.get("items", [])]
         items = self.lookups.items(item_ids)
-        rows = []
+        rows: list[tuple[str, ...]] = []
         previous: list[str] | None = None
         for e in plan["entries"]:
             names = [str(items.get(i, {}).get("name", i)) for i in e.get("items", [])]

@@ -91,7 +91,7 @@ class Notices(UseCase):
     # -- pre-visit notice ----------------------------------------------------------------------------------
     def _pre_visit(
         self, a: Assignment, notices: VisitNotices | None, params: Mapping[str, Any], *, issuing: bool = False
-    ) -> tuple[Document, list[str], dict[str, str]]:
+    ) -> tuple[Document, list[str], dict[str, str | None]]:
         issued = (notices.pre_visit if notices is not None else None) or {}
         vf, vt, on = pre_visit_dates(params, issued, a.visit_date, self.clock.today())
         if issuing and vf is None:
@@ -132,8 +132,8 @@ class Notices(UseCase):
         notices = self._notices(a)
         doc, docs, used = self._pre_visit(a, None, params, issuing=True)
         html = render_html(doc)
-        notices.issue_pre_visit_notice(ctx.actor, used["issued_on"], used["visit_from"], used["visit_to"], docs,
-                                       html_sha256(html))
+        notices.issue_pre_visit_notice(ctx.actor, str(used["issued_on"]), str(used["visit_from"]),
+                                       str(used["visit_to"] or used["visit_from"]), docs, html_sha256(html))
         position = self.app.record(ctx, "issue_pre_visit_notice", notices)
         return self.done(notices, position, sha256=html_sha256(html), documents=docs, **used)
 
