@@ -10,19 +10,34 @@ from urllib.parse import quote
 from litestar import Response, Router, get
 from litestar.openapi.spec import Operation
 from litestar.params import FromPath, Parameter
+from litestar.response import Stream
 
 from domain.documents import Document, render_html
-from services.api.common import READ, SECURED, AnyRequest, MinPosition, answers, runtime, wait
+from domain.errors import FieldProblem, InvalidInputError
+from projections.directory.queries import iter_entries
+from services.api import boards
+from services.api.common import READ, SECURED, AnyRequest, Department, MinPosition, answers, runtime, wait
+from services.api.directory import _filters as directory_filters
 from services.documents.builders import DocumentBuilder
 from services.documents.pdf import render_pdf
+from services.documents.sheets import (
+    CSV,
+    KIND_FILES,
+    XLSX,
+    board_xlsx,
+    chunks,
+    directory_xlsx,
+    document_xlsx,
+    template,
+)
 
 PDF = "application/pdf"
 HTML = "text/html"
 
 Format = Annotated[
     str | None,
-    Parameter(description="html (the default) or pdf; without it, `Accept: application/pdf` asks for PDF",
-              schema_extra={"enum": ["html", "pdf"]}),
+    Parameter(description="html (the default), pdf, or xlsx (the document's tables as a sheet); without it, "
+              "`Accept: application/pdf` asks for PDF", schema_extra={"enum": ["html", "pdf", "xlsx"]}),
 ]
 
 
@@ -33,7 +48,7 @@ class PrintableOperation(Operation):
     def to_schema(self) -> dict[str, Any]:
         schema = super().to_schema()
         binary = {"schema": {"type": "string", "format": "binary"}}
-        schema["responses"]["200"]["content"] = {HTML: {"schema": {"type": "string"}}, PDF: binary}
+        schema["responses"]["200"]["content"] = {HTML: {"schema": {"type": "string"}}, PDF: binary, XLSX: binary}
         return schema
 
 
@@ -46,7 +61,8 @@ def printable(summary: str, description: str) -> dict[str, Any]:
         "media_type": "application/octet-stream",
         "operation_class": PrintableOperation,
         "description": description + " `format=pdf` (or `Accept: application/pdf`) for the PDF (A4, the same "
-        "text; Chinese in the built-in font STSong-Light), else printable HTML.",
+        "text; Chinese in the built-in font STSong-Light), `format=xlsx` for its tables as an Excel sheet, else "
+        "printable HTML.",
     }
 
 
@@ -60,14 +76,14 @@ def wants_pdf(request: AnyRequest, fmt: str | None) -> bool:
 def printed(request: AnyRequest, doc: Document, fmt: str | None, name: str, html: str | None = None,
             headers: dict[str, str] | None = None) -> Response[Any]:
     """The document as PDF or HTML (``html``: already rendered), ``name`` the file name without extension."""
-    if fmt not in (None, "html", "pdf"):  # the enum is documented; litestar does not enforce it on str
-        from domain.errors import FieldProblem, InvalidInputError
-
-        raise InvalidInputError([FieldProblem("format", "choice", "must be one of: html, pdf")])
+    if fmt not in (None, "html", "pdf", "xlsx"):  # the enum is documented; litestar does not enforce it on str
+        raise InvalidInputError([FieldProblem("format", "choice", "must be one of: html, pdf, xlsx")])
     pdf = wants_pdf(request, fmt)
-    filename = f"{name}.{'pdf' if pdf else 'html'}"
-    out = {**(headers or {}), "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+    ext = "xlsx" if fmt == "xlsx" else "pdf" if pdf else "html"
+    out = {**(headers or {}), "Content-Disposition": f"inline; filename*=UTF-8''{quote(name + '.' + ext)}",
            "Vary": "Accept"}
+    if fmt == "xlsx":
+        return Response(document_xlsx(doc), media_type=XLSX, headers=out)
     if pdf:
         return Response(render_pdf(doc), media_type=PDF, headers=out)
     return Response(html if html is not None else render_html(doc), media_type=HTML, headers=out)
@@ -143,6 +159,76 @@ def follow_up_record(request: AnyRequest, round_id: FromPath[uuid.UUID], format:
     return printed(request, doc, format, f"follow-up-{round_id}")
 
 
+# -- Excel: directories, boards, import templates --------------------------------------------------------------
+def _sheet(summary: str, description: str) -> dict[str, Any]:
+    return {"responses": answers(200, None, READ, media_type=XLSX, also=(503,)), "sync_to_thread": True,
+            "summary": summary, "media_type": XLSX, "description": description}
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+
+
+def _directory_export(kind: str, plural: str, label: str) -> Any:
+    @get(f"/{plural}/export.xlsx", **_sheet(
+        f"Export the {label} directory (XLSX)",
+        f"Every {label} matching the listing's filters (the same query parameters as `GET /api/v1/{plural}`, the "
+        "same readers), one row an entry, headers the import's Chinese labels (so the file imports again: "
+        "nothing changes). Streams: rows are read 1,000 at a time by the registration index and written to a "
+        "write-only workbook; memory stays flat for a million rows."), name=f"export_{plural}")
+    def export(request: AnyRequest, min_position: MinPosition = None) -> Stream:
+        wait(request, min_position)
+        filters = directory_filters(kind, request, request.user)
+        file = directory_xlsx(kind, iter_entries(runtime(request).engine, kind, filters))
+        return Stream(chunks(file), media_type=XLSX, headers=_attachment(f"{plural}.xlsx"))
+
+    return export
+
+
+@get("/inbox/export.xlsx", **_sheet("Export the inbox (XLSX)",
+                                    "The inbox (`GET /api/v1/inbox`, same parameters and readers), one sheet per "
+                                    "section: tasks, inspectors' visits, reviews, referrals, deadlines."))
+def inbox_export(request: AnyRequest, department: Department = None,
+                 year: Annotated[int | None, Parameter(ge=1, le=9999, description="only tasks of this year")] = None,
+                 min_position: MinPosition = None) -> Response[bytes]:
+    wait(request, min_position, boards.READ_MODELS)
+    view = boards.inbox_view(request, department, year)
+    return Response(board_xlsx(f"收件箱 {view['department']}", view), media_type=XLSX,
+                    headers=_attachment(f"inbox-{view['department']}.xlsx"))
+
+
+@get("/kpis/export.xlsx", **_sheet("Export the KPIs (XLSX)",
+                                   "The KPIs (`GET /api/v1/kpis`, same parameters and readers), each with its "
+                                   "formula, one sheet per group."))
+def kpis_export(request: AnyRequest, year: Annotated[int, Parameter(ge=1, le=9999, description="the year")],
+                department: Department = None,
+                quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
+                min_position: MinPosition = None) -> Response[bytes]:
+    wait(request, min_position, boards.READ_MODELS)
+    view = boards.kpis_view(request, department, year, quarter)
+    dept = view.get("department", department or request.user.department)
+    return Response(board_xlsx(f"考核指标 {dept} {year}", view), media_type=XLSX,
+                    headers=_attachment(f"kpis-{dept}-{year}{'Q' + str(quarter) if quarter else ''}.xlsx"))
+
+
+@get("/imports/templates/{name:str}", responses=answers(200, None, READ, media_type="application/octet-stream"),
+     sync_to_thread=True, media_type="application/octet-stream", summary="An import template (XLSX or CSV)",
+     description="`targets.xlsx`, `targets.csv`, `inspectors.xlsx|csv`, `items.xlsx|csv`, `experts.xlsx|csv`: the "
+     "header row of Chinese labels the import reads (XLSX: `*` marks required columns, drop-downs for the "
+     "enumerations, a sheet 说明 describing each column; CSV: UTF-8 with BOM, the header row only). The same "
+     "files as `dualrandom directory template KIND` and docs/templates/. Anyone with a token.")
+def import_template(request: AnyRequest, name: FromPath[str]) -> Response[bytes]:
+    plural, _, ext = name.rpartition(".")
+    kinds = {v: k for k, v in KIND_FILES.items()}
+    if plural not in kinds or ext not in ("xlsx", "csv"):
+        raise InvalidInputError([FieldProblem("name", "choice", "must be one of: " + ", ".join(
+            f"{p}.{e}" for p in kinds for e in ("xlsx", "csv")))])
+    return Response(template(kinds[plural], ext), media_type=XLSX if ext == "xlsx" else CSV,
+                    headers=_attachment(name))
+
+
 def router() -> Router:
+    exports = [_directory_export(kind, plural, kind) for kind, plural in KIND_FILES.items()]
     return Router("/", route_handlers=[annual_plan, dispatch_sheet, inspection_record, referral_letter,
-                                       follow_up_record], tags=["documents"], security=SECURED)
+                                       follow_up_record, *exports, inbox_export, kpis_export, import_template],
+                  tags=["documents"], security=SECURED)

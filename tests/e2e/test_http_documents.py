@@ -163,3 +163,74 @@ def test_the_pre_visit_notice_has_an_honest_window_and_its_pdf_is_the_issued_not
     p = client.get(path, params={"format": "pdf"}, headers=eeb)
     assert p.headers["x-notice-sha256"] == issued["sha256"]
     assert "2024年3月12日至2024年3月13日" in _text(p.content) and "2024年3月4日" in _text(p.content)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _rows(content: bytes, sheet: int | str = 0) -> list[tuple[Any, ...]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    ws = wb.worksheets[sheet] if isinstance(sheet, int) else wb[sheet]
+    return list(ws.iter_rows(values_only=True))
+
+
+def test_directory_exports_hold_every_entry_the_reader_may_list_and_import_again_unchanged(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    listed = client.get("/api/v1/targets", params={"supervision_class": "key", "limit": 500, "count": "exact"},
+                        headers=eeb).json()
+    r = client.get("/api/v1/targets/export.xlsx", params={"supervision_class": "key"}, headers=eeb)
+    rows = _rows(_ok(r, XLSX).content)
+    assert rows[0][:3] == ("统一社会信用代码", "企业名称", "地址") and len(rows) - 1 == listed["total"] > 0
+    assert {row[0] for row in rows[1:]} == {t["credit_code"] for t in listed["items"]}
+    # The export is an import file: importing it changes nothing.
+    again = client.post("/api/v1/targets/import", headers=eeb,
+                        files={"file": ("targets.xlsx", r.content, XLSX)})
+    assert again.status_code == 200, again.text
+    assert again.json()["unchanged"] == len(rows) - 1 and again.json()["events"] == 0
+    # Inspectors are personal data: a department exports its own, never another's.
+    amr_rows = _rows(_ok(client.get("/api/v1/inspectors/export.xlsx", headers=auth("hj-amr", "planner")), XLSX).content)
+    assert {row[0] for row in amr_rows[1:]} == {"hj-amr"}
+    assert client.get("/api/v1/inspectors/export.xlsx", params={"department": "hj-amr"}, headers=eeb).status_code == 403
+    assert client.get("/api/v1/targets/export.xlsx", params={"colour": "red"}, headers=eeb).status_code == 400
+
+
+def test_boards_plans_and_drawn_lists_export_to_excel_for_their_readers(year, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    inbox = _rows(_ok(client.get("/api/v1/inbox/export.xlsx", params={"year": 2024}, headers=eeb), XLSX).content)
+    assert ("部门", "hj-eeb") in inbox
+    tasks = _rows(client.get("/api/v1/inbox/export.xlsx", headers=eeb).content, "抽查任务")
+    assert "新乡市获嘉县生态环境局获嘉分局2024年第一季度部门联合随机抽查" in {row[2] for row in tasks[1:]}
+    kpis = _rows(_ok(client.get("/api/v1/kpis/export.xlsx", params={"year": 2024, "quarter": 1}, headers=eeb),
+                     XLSX).content)
+    labels = {row[0] for row in kpis}
+    assert "联合抽查占比.公式" in labels and ("年度", 2024) in kpis
+    for path in ("/api/v1/inbox/export.xlsx", "/api/v1/kpis/export.xlsx"):
+        r = client.get(path, params={"department": "hj-eeb", "year": 2024}, headers=auth("hj-amr", "planner"))
+        assert r.status_code == 403
+    sheet = _rows(_ok(client.get(f"/api/v1/tasks/{year['task']}/documents/dispatch-sheet", params={"format": "xlsx"},
+                                 headers=eeb), XLSX).content)
+    names = {row[1] for row in sheet if row and row[0] == "1"}
+    target = client.get(f"/api/v1/targets/{year['target']}", headers=eeb).json()
+    assert target["name"] in names
+    plan = _rows(client.get(f"/api/v1/plans/{year['plan']}/documents/annual-plan", params={"format": "xlsx"},
+                            headers=eeb).content)
+    assert [row[0] for row in plan if row and str(row[0]).startswith("2024")] == ["2024001", "2024002", "2024003",
+                                                                                "2024004"]
+    assert client.get(f"/api/v1/plans/{year['plan']}/documents/annual-plan", params={"format": "xlsx"},
+                      headers=auth("hj-amr", "planner")).status_code == 403
+
+
+def test_import_templates_download_per_kind(client, auth) -> None:
+    from services.documents.sheets import template
+
+    h = auth("hj-eeb", "planner")
+    r = client.get("/api/v1/imports/templates/targets.csv", headers=h)
+    assert r.status_code == 200 and r.headers["content-type"] == "text/csv; charset=utf-8"
+    assert r.content == template("target", "csv")
+    x = client.get("/api/v1/imports/templates/inspectors.xlsx", headers=h)
+    assert _rows(_ok(x, XLSX).content)[0][:3] == ("部门代码*", "执法人员编号*", "姓名*")
+    bad = client.get("/api/v1/imports/templates/plans.xlsx", headers=h)
+    assert bad.status_code == 422 and "targets.xlsx" in bad.text
+    assert client.get("/api/v1/imports/templates/targets.csv").status_code == 401
