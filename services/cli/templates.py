@@ -21,9 +21,9 @@ def directory() -> None:
 def template(kind: str, fmt: str, output: Path | None) -> None:
     """Write the import template of KIND: the header row of Chinese labels the import reads (XLSX: required
     columns marked *, drop-downs, a sheet 说明 describing each column; CSV: UTF-8 with BOM, the header row)."""
-    from services.documents.sheets import template as template_of
+    from services.documents import sheets
 
-    content = template_of(kind[:-1], fmt)
+    content = sheets.template(kind[:-1], fmt)
     if output is not None and str(output) == "-":
         click.get_binary_stream("stdout").write(content)
         return
