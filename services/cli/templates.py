@@ -1,6 +1,7 @@
 """``dualrandom directory template``: an import template file per kind, the same bytes as the API's
 ``GET /api/v1/imports/templates/{kind}.{xlsx|csv}`` (and what docs/templates/ holds)."""
 
+import sys
 from pathlib import Path
 
 import click
@@ -25,7 +26,7 @@ def template(kind: str, fmt: str, output: Path | None) -> None:
 
     content = sheets.template(kind[:-1], fmt)
     if output is not None and str(output) == "-":
-        click.get_binary_stream("stdout").write(content)
+        sys.stdout.buffer.write(content)
         return
     path = output or Path(f"{kind}.{fmt}")
     path.write_bytes(content)
