@@ -165,6 +165,20 @@ def test_the_pre_visit_notice_has_an_honest_window_and_its_pdf_is_the_issued_not
     assert "2024年3月12日至2024年3月13日" in _text(p.content) and "2024年3月4日" in _text(p.content)
 
 
+def test_the_contact_on_the_notices_is_the_lead_departments_and_a_bad_phone_is_refused(year, client, auth) -> None:
+    admin = auth("hj-admin", "admin")
+    dept = client.get("/api/v1/departments", params={"code": "hj-eeb"}, headers=admin).json()["items"][0]
+    r = client.patch(f"/api/v1/departments/{dept['id']}", json={"phone": "call me"}, headers=admin)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "phone"
+    r = client.patch(f"/api/v1/departments/{dept['id']}", json={"contact": "王主任", "phone": "0373-4559999"},
+                     headers=admin)
+    assert r.status_code == 200, r.text
+    path = f"/api/v1/assignments/{year['visit']}/notices/result"
+    text = _text(_ok(client.get(path, params={"format": "pdf", "min_position": r.json()["position"]},
+                                headers=auth("hj-eeb", "planner")), "application/pdf").content)
+    assert "联系人：王主任" in text and "0373-4559999" in text and "0373-4551201" not in text
+
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
