@@ -71,6 +71,10 @@ class Lookups:
             [expert_info(i, department, data) for i, data in experts],
         )
 
+    def people(self, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Inspector or expert id -> ``{kind, department, name, certificate_no, ...}`` of those found."""
+        return directory.people(self.engine, list(dict.fromkeys(ids)))
+
     def inspector_aliases(self, inspector_id: str) -> set[str]:
         """The inspector's entry id and staff id: a token's subject may be either."""
         return directory.inspector_aliases(self.engine, inspector_id)
