@@ -170,11 +170,27 @@ class InspectionItem(DirectoryEntry):
             # and, with needs_expert, an expert of this field (empty: the specialty, else the item's name).
             Field("specialty", max_len=50, default=""),
             Field("expert_field", max_len=100, default=""),
+            # To which targets the item applies (domain.planning.applicability): each given list must hold;
+            # none given: every target. A visit merges only the items that apply to its target.
+            Field("applies_to_industries", kind="list", max_len=100, default=[]),
+            Field("applies_to_tags", kind="list", max_len=50, default=[]),
+            Field("applies_to_classes", kind="list", choices=_choices(SupervisionClass), default=[]),
         ]
     )
 
     class Registered(Aggregate.Created):
+        """Version 2: ``data`` holds the applicability lists (version 1, before them: the item applies to
+        every target, so the upcaster adds them empty)."""
+
+        class_version = 2
+
         data: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            data = state["data"]
+            for name in ("applies_to_industries", "applies_to_tags", "applies_to_classes"):
+                data.setdefault(name, [])
 
     @classmethod
     def key_of(cls, data: dict[str, Any]) -> str:

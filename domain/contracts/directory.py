@@ -77,6 +77,9 @@ class InspectionItemRegisteredV1(Message, frozen=True):
     needs_expert: bool = False
     specialty: str = ""
     expert_field: str = ""
+    applies_to_industries: list[str] = []
+    applies_to_tags: list[str] = []
+    applies_to_classes: list[str] = []
 
 
 

@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
@@ -607,7 +607,10 @@ class Task(Aggregate):
         visit_date: dt.date,
         teams: Mapping[str, Mapping[str, Any]],
         inspectors_digest: str,
+        not_needed: Collection[str] = (),
     ) -> None:
+        """``not_needed``: drawn targets none of the department's items applies to (多项合一 merges only what
+        applies): the department draws no team for them."""
         self.require_state("drawn", "inspectors are drawn after the targets")
         if department not in self.participants:
             raise InvalidInputError(
@@ -623,7 +626,7 @@ class Task(Aggregate):
             raise TaskStateError(
                 f"{department} has drawn its teams for round {self.round} already", "department"
             )
-        missing = sorted(set(self.selected) - set(teams))
+        missing = sorted(set(self.selected) - set(teams) - set(not_needed))
         if missing:
             raise InvalidInputError(
                 [FieldProblem("teams", "missing", f"no team for {len(missing)} drawn targets")]
@@ -632,7 +635,7 @@ class Task(Aggregate):
             round=self.round,
             department=department,
             visit_date=visit_date.isoformat(),
-            teams={t: dict(teams[t]) for t in self.selected},
+            teams={t: dict(teams[t]) for t in self.selected if t in teams},
             inspectors_digest=inspectors_digest,
         )
 

@@ -80,6 +80,9 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "needs_expert": ("需要专家", "是否需要专家"),
         "specialty": ("所需专长", "专长要求"),
         "expert_field": ("专家领域", "所需专家领域"),
+        "applies_to_industries": ("适用行业", "适用行业类别"),
+        "applies_to_tags": ("适用标签", "适用对象标签"),
+        "applies_to_classes": ("适用监管类别", "适用对象类别"),
     },
     "expert": {
         "department": ("部门代码", "部门"),
@@ -142,6 +145,8 @@ VALUES: dict[tuple[str, str], dict[str, str]] = {
     ("target", "tags"): _TAGS,
     ("item", "category"): _CATEGORY,
     ("item", "methods"): _METHODS,
+    ("item", "applies_to_classes"): _SUPERVISION,
+    ("item", "applies_to_tags"): _TAGS,
     ("inspector", "active"): _ACTIVE,
     ("department", "kind"): _DEPARTMENT_KIND,
 }

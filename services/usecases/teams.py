@@ -14,6 +14,7 @@ from domain.draw import matching
 from domain.draw.matching import Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError, problem
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
+from domain.planning.applicability import visit_items
 from domain.planning.periods import previous_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
@@ -68,10 +69,14 @@ class Teams(UseCase):
             )
         day = joint_visit_date(task.period, dt.date.today(), department, task.teams, visit_date)
         inspectors, experts = self.lookups.staff(department)
+        target_data = self.lookups.target_data(task.selected)
+        all_items = self.lookups.items(task.items)
+        # 多项合一 merges only what applies: each visit carries the items that apply to its target (all of them
+        # when none does: a pool frozen before the freeze refused such targets, or a case task's designation)
+        on_visit = {t: visit_items(task.participants, all_items, target_data.get(t, {})) or task.participants
+                    for t in task.selected}
         needs = visit_needs(
-            task.selected,
-            self.lookups.target_data(task.selected),
-            self.lookups.items(task.participants[department]),
+            task.selected, target_data, all_items, {t: v.get(department, []) for t, v in on_visit.items()}
         )
         previous = self.lookups.previous_inspectors(department, task.selected, previous_period(task.period))
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
@@ -92,7 +97,8 @@ class Teams(UseCase):
             t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
             for t, team in teams.items()
         }
-        task.record_teams(department, day, as_dicts, digest)
+        task.record_teams(department, day, as_dicts, digest,
+                          not_needed=[t for t in task.selected if department not in on_visit[t]])
         ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
         existing = self.load_many(Assignment, ids.values()) if ids else {}
         off_site = set(task.draw["off_site_first"])  # type: ignore[index]
@@ -107,12 +113,14 @@ class Teams(UseCase):
                     target_id=target,
                     lead=task.lead,
                     period=task.period,
-                    items=task.participants,
+                    items=on_visit[target],
                     off_site_first=target in off_site,
                 )
             elif a.state in ("merged", "cancelled"):
                 continue
-            team = teams[target]
+            team = teams.get(target)
+            if team is None or department not in a.items:  # none of the department's items applies here
+                continue
             a.assign_team(department, team.leader, list(team.members), list(team.experts), day.isoformat())
             aggs.append(a)
         position = self.app.record(ctx, "draw_inspectors", *aggs)
