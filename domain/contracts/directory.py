@@ -97,6 +97,7 @@ class TargetRegisteredV1(Message, frozen=True):
     industry: str = ""
     tags: list[str] = []
     status: str = "active"
+    town: str = ""
 
 
 

@@ -220,6 +220,10 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     unchanged: int
     events: int
     position: int | None
+    ignored_columns: Annotated[list[dict[str, str]], doc(
+        "columns whose header is not one of the kind's: `{column, header}`; their values were not read")] = []
+    new_tags: Annotated[list[dict[str, Any]], doc(
+        "tags outside the vocabulary, kept as written: `{tag, rows, first_row}`")] = []
 
 
 class Page(msgspec.Struct, kw_only=True):
