@@ -310,6 +310,7 @@ class PlanView(msgspec.Struct, kw_only=True):
     removed: JsonValue
     tasks: list[Json]
     breaches: list[Breach]
+    department_name: str | Unset = UNSET
 
 
 class AssignmentView(msgspec.Struct, kw_only=True):
@@ -330,6 +331,11 @@ class AssignmentView(msgspec.Struct, kw_only=True):
     recusals: list[Json]
     redraws: Json
     merged_into: str | None
+    target: Annotated[Json | Unset, doc("the target's `target_name`, `credit_code`, `address`")] = UNSET
+    department_names: Annotated[Json | Unset, doc("department code -> name")] = UNSET
+    item_names: Annotated[Json | Unset, doc("item id -> `{code, name, department}`")] = UNSET
+    people: Annotated[Json | Unset, doc("id of everyone on the teams -> `{name, certificate_no, department}` "
+                                        "(experts: `field`, `organisation`)")] = UNSET
 
 
 class InspectionView(msgspec.Struct, kw_only=True):

@@ -1,6 +1,7 @@
 """Teams: each participating department draws its inspectors for every drawn target (one assignment per
 visit); an inspector recuses (回避) and a deterministic redraw replaces them; who sees the drawn list and visits."""
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping
@@ -80,18 +81,22 @@ class Teams(UseCase):
         )
         previous = self.lookups.previous_inspectors(department, task.selected, previous_period(task.period))
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
-        teams = matching.match_teams(
-            key,
-            department,
-            needs,
-            inspectors,
-            day,
-            experts=experts,
-            team_size=task.options["team_size"],
-            previous=previous,
-            exclude_previous=task.options["exclude_previous_inspectors"],
-            match_region=task.options["match_region"],
-        )
+        try:
+            teams = matching.match_teams(
+                key,
+                department,
+                needs,
+                inspectors,
+                day,
+                experts=experts,
+                team_size=task.options["team_size"],
+                previous=previous,
+                exclude_previous=task.options["exclude_previous_inspectors"],
+                match_region=task.options["match_region"],
+            )
+        except matching.InsufficientInspectorsError as exc:  # people read names, not ids: say which enterprise
+            raise matching.InsufficientInspectorsError([dataclasses.replace(
+                s, target_name=_label(target_data.get(s.target_id, {}))) for s in exc.shortfalls]) from None
         digest = staff_digest(inspectors, experts)
         as_dicts = {
             t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
@@ -292,6 +297,20 @@ class Teams(UseCase):
             "recusals": a.recusals,
             "redraws": a.redraws,
             "merged_into": a.merged_into,
+            **self._visit_names(a),
+        }
+
+    def _visit_names(self, a: Assignment) -> dict[str, Any]:
+        """The names next to a visit's ids: its target (name, credit code, address), its departments, its items
+        (code, name) and everyone on its teams (name, certificate number; experts: field), batched by kind."""
+        on_teams = {p for t in a.teams.values() for p in (*t.get("members", []), *t.get("experts", []))}
+        on_teams |= {r["inspector_id"] for r in a.recusals if r.get("inspector_id")}
+        blank = {"target_name": "", "credit_code": "", "address": ""}
+        return {
+            "target": self.lookups.target_names([a.target_id]).get(a.target_id, blank),
+            "department_names": self.lookups.department_names(a.departments),
+            "item_names": self.lookups.item_names(i for ids in a.items.values() for i in ids),
+            "people": self.lookups.people(on_teams),
         }
 
     def _visit_state(self, a: Assignment) -> str:
@@ -311,6 +330,12 @@ class Teams(UseCase):
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self.fresh()
         return self.lookups.assignments_of(actor)
+
+
+def _label(target: Mapping[str, Any]) -> str:
+    """A target as people name it: 名称（统一社会信用代码）."""
+    name, code = str(target.get("name", "")), str(target.get("credit_code", ""))
+    return f"{name}（{code}）" if name and code else name or code
 
 
 def _drawn_cursor(cursor: str, current_round: int) -> int:
