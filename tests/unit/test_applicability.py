@@ -73,8 +73,9 @@ def test_a_team_need_asks_only_for_the_specialties_of_the_items_on_the_visit(
 
 
 def test_an_item_stored_before_the_applicability_lists_applies_to_every_target() -> None:
-    state = {"originator_id": uuid.uuid4(), "originator_version": 1, "data": {"code": "EEB-1", "name": "旧事项"}}
+    data: dict[str, Any] = {"code": "EEB-1", "name": "旧事项"}
+    state: dict[str, Any] = {"originator_id": uuid.uuid4(), "originator_version": 1, "data": data}
     InspectionItem.Registered.upcast_v1_v2(state)
-    assert {k: state["data"][k] for k in ("applies_to_industries", "applies_to_tags", "applies_to_classes")} == {
+    assert {k: data[k] for k in ("applies_to_industries", "applies_to_tags", "applies_to_classes")} == {
         "applies_to_industries": [], "applies_to_tags": [], "applies_to_classes": []}
-    assert applies(state["data"], {"industry": "金属制品", "tags": [], "supervision_class": "general"})
+    assert applies(data, {"industry": "金属制品", "tags": [], "supervision_class": "general"})
