@@ -16,7 +16,13 @@ from eventsourcing_sqlalchemy.datastore import transactions as _open_transaction
 
 from domain import access
 from domain.access import Actor
-from domain.directory import KINDS, DirectoryEntry
+from domain.directory import (
+    KINDS,
+    DirectoryEntry,
+    conflict_credit_codes,
+    target_id_of,
+    with_conflicts_resolved,
+)
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from services.infra.heads import Heads
 from services.infra.imports import MAX_REPORTED_PROBLEMS
@@ -166,7 +172,7 @@ class DualRandom(Application):
     def register(self, kind: str, data: dict[str, Any], ctx: CommandContext) -> Written:
         """Register a new directory entry."""
         cls = KINDS[kind]
-        values = cls.validate_new(data)
+        values = cls.validate_new(self.resolve_conflicts(data))
         access.require_write(ctx.actor, kind, _owner(cls, values))
         agg = cls(data=values)  # type: ignore[call-arg]  # each kind's __init__(data) is its @event("Registered")
         # No read before the write: the deterministic id and the store's unique (id, version) refuse a
@@ -188,7 +194,7 @@ class DualRandom(Application):
         access.require_write(ctx.actor, kind, agg.department)
         if expected_version is not None and agg.version != expected_version:
             raise ConflictError(f"the {kind} is at version {agg.version}, not {expected_version}")
-        changed = agg.change(data)
+        changed = agg.change(self.resolve_conflicts(data))
         position = self.record(ctx, f"update_{kind}", agg)
         return Written(str(agg.id), agg.version, position, tuple(changed))
 
@@ -228,7 +234,7 @@ class DualRandom(Application):
             return self._import_streaming(cls, stream, ctx, progress, exists)
         rows = head + list(it)  # small (or a cache/snapshots app, which saves through the library's path)
         del head
-        check = _RowCheck(cls, ctx, exists)
+        check = _RowCheck(cls, ctx, exists, self.resolve_conflicts)
         valid = check.rows(rows)
         check.raise_if_bad()
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
@@ -274,7 +280,7 @@ class DualRandom(Application):
         registered = getattr(cls, "Registered", None)
         recorder: Any = self.recorder
         to_stored_event = self.mapper.to_stored_event
-        check = _RowCheck(cls, ctx, exists)
+        check = _RowCheck(cls, ctx, exists, self.resolve_conflicts)
         problems = _Problems()  # from applying rows to existing entries
         refused: InvalidInputError | None = None  # an id of another kind (load_many)
         counts = [0, 0, 0]  # created, updated, unchanged
@@ -369,6 +375,22 @@ class DualRandom(Application):
     # -- reading ---------------------------------------------------------------------------------
     def _exists(self, agg_id: uuid.UUID) -> bool:
         return bool(self.recorder.select_events(agg_id, limit=1))
+
+    def target_known(self, credit_code: str) -> bool:
+        """Is a target with this credit code registered? Asked of the event store (no read model to lag)."""
+        return self._exists(target_id_of(credit_code))
+
+    def resolve_conflicts(self, data: dict[str, Any], known: dict[str, bool] | None = None) -> dict[str, Any]:
+        """回避对象 given as credit codes become the targets' ids (an unknown code is left for validation to name);
+        ``known``: a cache of answers (credit code -> registered), kept across the rows of an import."""
+        codes = conflict_credit_codes(data) if isinstance(data, dict) else []
+        if not codes:
+            return data
+        cache = {} if known is None else known
+        for code in codes:
+            if code not in cache:
+                cache[code] = self.target_known(code)
+        return with_conflicts_resolved(data, {c for c in codes if cache[c]})
 
     def department_exists(self, code: str) -> bool:
         """Is department ``code`` registered? Asked of the event store (no read model to lag behind)."""
@@ -518,7 +540,8 @@ class _RowCheck:
     rows the actor may not write (``can_write`` once per owner)."""
 
     def __init__(
-        self, cls: type[DirectoryEntry], ctx: CommandContext, department_exists: Callable[[str], bool] | None
+        self, cls: type[DirectoryEntry], ctx: CommandContext, department_exists: Callable[[str], bool] | None,
+        resolve: Callable[[dict[str, Any], dict[str, bool]], dict[str, Any]] | None = None,
     ) -> None:
         self.cls = cls
         self.ctx = ctx
@@ -530,6 +553,8 @@ class _RowCheck:
         # its row number, to name the first row of a repeated key; about 130 bytes a row (tests/bench/README.md).
         self.seen: dict[bytes, int] = {}
         self.writable: dict[str, bool] = {}
+        self.resolve = resolve  # 回避对象 given as credit codes -> target ids (known codes cached here)
+        self.targets_known: dict[str, bool] = {}
 
     @property
     def bad(self) -> bool:
@@ -541,6 +566,8 @@ class _RowCheck:
         problems, forbidden, seen, writable = self.problems, self.forbidden, self.seen, self.writable
         valid: list[tuple[int, dict[str, Any], uuid.UUID]] = []
         for rownum, raw in rows:
+            if self.resolve is not None and "conflicts" in raw:
+                raw = self.resolve(raw, self.targets_known)
             try:
                 values = cls.validate_new(raw, row=rownum)
             except InvalidInputError as exc:

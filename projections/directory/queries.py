@@ -177,6 +177,20 @@ def items(engine: Engine | Connection, ids: Iterable[str]) -> dict[str, dict[str
     return {r.id: {"department": r.owner, **json.loads(r.data)} for r in rows}
 
 
+def entries_by_id(engine: Engine, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Entry id -> ``{department, **data}`` of the ``kind`` entries found (one query per 500 ids, by primary
+    key: what a read adds names from, never a scan)."""
+    t = TABLES[kind]
+    wanted = sorted(set(ids))
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(wanted[start : start + _CHUNK]))
+            for r in conn.execute(query):
+                out[r.id] = {"department": r.owner, **json.loads(r.data)}
+    return out
+
+
 def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Target id -> entry data of the targets found."""
     t = TABLES["target"]
@@ -238,18 +252,6 @@ def staff(
         inspectors = conn.execute(sa.select(ti.c.id, ti.c.data).where(ti.c.owner == department)).all()
         experts = conn.execute(sa.select(te.c.id, te.c.data).where(te.c.owner == department)).all()
     return [(r.id, json.loads(r.data)) for r in inspectors], [(r.id, json.loads(r.data)) for r in experts]
-
-
-def people(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Entry id -> data of the inspectors and experts found (names and certificate numbers on printed documents)."""
-    out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for kind in ("inspector", "expert"):
-            t = TABLES[kind]
-            for start in range(0, len(ids), _CHUNK):
-                for r in conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(ids[start:start + _CHUNK]))):
-                    out[r.id] = {"kind": kind, "department": r.owner, **json.loads(r.data)}
-    return out
 
 
 def inspector_aliases(engine: Engine, inspector_id: str) -> set[str]:
