@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,7 @@ class Seeded:
     target: dict[str, Any]
     inspection_id: str
     commitment: str
-    key: str = ""  # the server's signing key and database: tests put accounts into its credential store
+    key: str = ""  # the server's signing key and database URL: tests make accounts with them (tests/support/accounts)
     database: str = ""
 
 
@@ -113,10 +113,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc, timeout=90)
-        database = f"sqlite:///{var / 'dualrandom.db'}"
         with httpx.Client(base_url=url, timeout=60) as c:
+            database = f"sqlite:///{var / 'dualrandom.db'}"
             seeded = seed(c, key, sa.create_engine(database), url)
-        yield replace(seeded, key=key, database=database)
+            seeded.key, seeded.database = key, database
+        yield seeded
     finally:
         stop(proc)
 
