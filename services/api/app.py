@@ -43,7 +43,6 @@ from services.api.overload import OverloadGuard
 from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
 from services.web import PUBLIC_PATTERNS, routes, security_headers, swagger_plugin, template_config
-from services.web.field import field_router
 
 DIRECTORIES = [
     ("department", "departments", "department (部门)", False),
@@ -99,8 +98,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         exclude=["^/schema", *[f"^{p}$" for p in PUBLIC_PATHS], *PUBLIC_PATTERNS],
     )
     config = AppConfig(
-        route_handlers=[health, ready, metrics, api, *routes(runtime.settings.public_rate_per_minute),
-                        field_router()],
+        route_handlers=[health, ready, metrics, api, *routes(runtime.settings.public_rate_per_minute)],
         middleware=[correlation_middleware, overload.middleware, auth],
         before_send=[security_headers],
         template_config=template_config(),

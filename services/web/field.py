@@ -28,9 +28,9 @@ from domain.tasks.task import Task, TaskStateError
 from domain.text import control_character, normalise_newlines
 from domain.values import Role
 from services.api.common import ctx
-from services.api.middleware import csrf_token
 from services.application import ConflictError, NotFoundError
 from services.runtime import Runtime
+from services.web.staff import is_htmx, render, requires, staff_router
 
 AnyRequest = Request[Actor, Any, Any]
 MultiPart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -59,32 +59,17 @@ def _rt(request: Request[Any, Any, Any]) -> Runtime:
     return rt
 
 
-def _frame(request: AnyRequest, title: str, **context: Any) -> dict[str, Any]:
-    """What every staff page's frame shows: who is logged in, and the CSRF token field.js sends."""
-    actor = request.user
-    token_id = request.scope.get("state", {}).get("token_id", "")
-    names = _rt(request).lookups.department_names([actor.department])
-    return {"title": title, "actor": actor, "department_name": names[actor.department],
-            "csrf": csrf_token(_rt(request).settings.secret_key, token_id) if token_id else "",
-            "is_inspector": actor.has(Role.INSPECTOR),
-            "is_reviewer": actor.has(Role.REVIEWER) or actor.has(Role.ADMIN), **context}
-
-
 def _page(request: AnyRequest, name: str, title: str, status: int = 200, **context: Any) -> Template:
-    return Template(name, context=_frame(request, title, **context), status_code=status)
+    """A page in the staff frame (staff/base.html: the person, the navigation, the CSRF token htmx sends)."""
+    return render(request, name, title, status_code=status, **context)
 
 
 def _refused(request: AnyRequest, why: str, status: int = 403, title: str = "无权访问") -> Template:
     return _page(request, "staff/field_refused.html", title, status, why=why)
 
 
-def _need(request: AnyRequest, *roles: Role) -> Template | None:
-    """The refusal page when the actor holds none of ``roles``, else None."""
-    if any(request.user.has(r) for r in roles):
-        return None
-    wanted = "、".join({Role.INSPECTOR: "执法检查人员", Role.REVIEWER: "审核人员", Role.ADMIN: "管理员"}[r]
-                      for r in roles)
-    return _refused(request, f"此页面仅供{wanted}使用。")
+INSPECTORS = [requires(Role.INSPECTOR)]
+REVIEWERS = [requires(Role.REVIEWER, Role.ADMIN)]
 
 
 def _uuid(raw: str) -> uuid.UUID | None:
@@ -119,10 +104,15 @@ def _wait(rt: Runtime, raw: str | None) -> None:
         rt.runner.wait_for(int(raw), timeout=3.0, names=["execution"])
 
 
-def _done(request: AnyRequest, to: str, position: int | None) -> Redirect:
+def _done(request: AnyRequest, to: str, position: int | None) -> Response[Any]:
+    """After a write: to the page showing it (htmx loads ``HX-Redirect`` as a whole page; others get a 303),
+    with the write's position so a listing waits for its read model."""
     _rt(request).after_write()
     sep = "&" if "?" in to else "?"
-    return Redirect(f"{to}{sep}min_position={position}" if position is not None else to, status_code=303)
+    target = f"{to}{sep}min_position={position}" if position is not None else to
+    if is_htmx(request):
+        return Response("", status_code=200, headers={"HX-Redirect": target})
+    return Redirect(target, status_code=303)
 
 
 # -- problems in Chinese ----------------------------------------------------------------------------------------
@@ -243,12 +233,9 @@ def _visit_rows(rt: Runtime, actor: Actor, rows: Sequence[Mapping[str, Any]]) ->
 
 
 # -- inspectors: their visits -----------------------------------------------------------------------------------
-@get("/visits", include_in_schema=False, sync_to_thread=True)
+@get("/visits", guards=INSPECTORS, include_in_schema=False, sync_to_thread=True)
 def visits_page(request: AnyRequest) -> Template:
     """今天和本周的检查: the visits the inspector is on (teams.my_assignments, as GET /assignments/mine)."""
-    refused = _need(request, Role.INSPECTOR)
-    if refused:
-        return refused
     rt = _rt(request)
     today = rt.clock.today()
     monday, sunday = _week(today)
@@ -282,12 +269,9 @@ def _own_inspection(rt: Runtime, actor: Actor, aid: uuid.UUID) -> dict[str, Any]
         return None
 
 
-@get("/visits/{assignment_id:str}", include_in_schema=False, sync_to_thread=True)
+@get("/visits/{assignment_id:str}", guards=INSPECTORS, include_in_schema=False, sync_to_thread=True)
 def visit_page(request: AnyRequest, assignment_id: FromPath[str]) -> Template:
     """A visit: enterprise, items, team, the pre-visit notice (一次告知) and this department's findings."""
-    refused = _need(request, Role.INSPECTOR)
-    if refused:
-        return refused
     aid = _uuid(assignment_id)
     if aid is None:
         return _refused(request, "没有这次检查。", 404, "未找到")
@@ -362,9 +346,6 @@ def _team_form(request: AnyRequest, assignment_id: str) -> Template | tuple[
         uuid.UUID, dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
     """The visit, its form rows and inspection for a member of the department's team on it; else the refusal
     page (谁检查、谁录入: checked before anything is read further or any file stored; the use cases check it too)."""
-    refused = _need(request, Role.INSPECTOR)
-    if refused:
-        return refused
     aid = _uuid(assignment_id)
     if aid is None:
         return _refused(request, "没有这次检查。", 404, "未找到")
@@ -381,7 +362,7 @@ def _team_form(request: AnyRequest, assignment_id: str) -> Template | tuple[
     return aid, visit, rows, insp
 
 
-@get("/visits/{assignment_id:str}/findings", include_in_schema=False, sync_to_thread=True)
+@get("/visits/{assignment_id:str}/findings", guards=INSPECTORS, include_in_schema=False, sync_to_thread=True)
 def findings_form(request: AnyRequest, assignment_id: FromPath[str]) -> Template:
     """The findings form: one block per item of the department (result, description, measures, deadline,
     confidential flag, photos from the camera and files)."""
@@ -443,8 +424,8 @@ def _parse_findings(data: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
     return findings
 
 
-@post("/visits/{assignment_id:str}/findings", include_in_schema=False, sync_to_thread=True, status_code=303)
-def save_findings(request: AnyRequest, assignment_id: FromPath[str], data: MultiPart) -> Template | Redirect:
+@post("/visits/{assignment_id:str}/findings", guards=INSPECTORS, include_in_schema=False, sync_to_thread=True, status_code=303)
+def save_findings(request: AnyRequest, assignment_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     """Save the form (Inspections.record_findings, photos first through Evidence.upload_evidence); with
     ``action=submit`` also hand it to review (Inspections.submit). Bad input: the form again (400 or the use case's 422), in Chinese."""
     found = _team_form(request, assignment_id)
@@ -521,8 +502,8 @@ def _recorded(insp: Mapping[str, Any] | None, item: str) -> bool:
     return any(f.get("item") == item for f in (insp or {}).get("findings") or [])
 
 
-@post("/visits/{assignment_id:str}/submit", include_in_schema=False, sync_to_thread=True, status_code=303)
-def submit_findings(request: AnyRequest, assignment_id: FromPath[str]) -> Template | Redirect:
+@post("/visits/{assignment_id:str}/submit", guards=INSPECTORS, include_in_schema=False, sync_to_thread=True, status_code=303)
+def submit_findings(request: AnyRequest, assignment_id: FromPath[str]) -> Template | Response[Any]:
     """提交审核 from the visit page (Inspections.submit): every item needs a finding."""
     found = _team_form(request, assignment_id)
     if isinstance(found, Template):
@@ -562,13 +543,10 @@ def evidence_file(request: AnyRequest, sha256: FromPath[str]) -> Response[bytes]
 
 
 # -- reviewers --------------------------------------------------------------------------------------------------
-@get("/review", include_in_schema=False, sync_to_thread=True)
+@get("/review", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True)
 def review_queue(request: AnyRequest) -> Template:
     """审核: the department's inspections awaiting review (or approved, or published with their push state),
     read with Inspections.list_inspections as GET /inspections does, with names."""
-    refused = _need(request, Role.REVIEWER, Role.ADMIN)
-    if refused:
-        return refused
     rt = _rt(request)
     params = request.query_params
     queue = params.get("state") or "awaiting_review"
@@ -638,12 +616,9 @@ def _review_context(rt: Runtime, actor: Actor, iid: uuid.UUID) -> dict[str, Any]
             "today": rt.clock.today().isoformat(), "methods_text": "、".join(view.get("method_labels") or [])}
 
 
-@get("/review/{inspection_id:str}", include_in_schema=False, sync_to_thread=True)
+@get("/review/{inspection_id:str}", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True)
 def review_page(request: AnyRequest, inspection_id: FromPath[str]) -> Template:
     """One department's findings of a visit for its reviewers: return with a reason, approve, publish, push."""
-    refused = _need(request, Role.REVIEWER, Role.ADMIN)
-    if refused:
-        return refused
     iid = _uuid(inspection_id)
     if iid is None:
         return _refused(request, "没有这项检查结果。", 404, "未找到")
@@ -661,11 +636,8 @@ def review_page(request: AnyRequest, inspection_id: FromPath[str]) -> Template:
 
 
 def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Mapping[str, Any],
-                   act: Any, labels: Mapping[str, str] | None = None) -> Template | Redirect:
+                   act: Any, labels: Mapping[str, str] | None = None) -> Template | Response[Any]:
     """Run one reviewer command; a refusal or bad input renders the page again, in Chinese."""
-    refused = _need(request, Role.REVIEWER, Role.ADMIN)
-    if refused:
-        return refused
     iid = _uuid(inspection_id)
     if iid is None:
         return _refused(request, "没有这项检查结果。", 404, "未找到")
@@ -695,29 +667,33 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Ma
     return _done(request, f"/staff/review/{iid}", done.position)
 
 
-@post("/review/{inspection_id:str}/return", include_in_schema=False, sync_to_thread=True, status_code=303)
-def return_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
+@post("/review/{inspection_id:str}/return", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
+      status_code=303)
+def return_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     reason = _text(data, "reason")
     return _review_action(request, inspection_id, "退回", data,
                           lambda rt, iid: rt.inspections.return_(ctx(request), iid, reason))
 
 
-@post("/review/{inspection_id:str}/approve", include_in_schema=False, sync_to_thread=True, status_code=303)
-def approve_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
+@post("/review/{inspection_id:str}/approve", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
+      status_code=303)
+def approve_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     day = _text(data, "approved_on") or None
     return _review_action(request, inspection_id, "批准", data,
                           lambda rt, iid: rt.inspections.approve(ctx(request), iid, day))
 
 
-@post("/review/{inspection_id:str}/publish", include_in_schema=False, sync_to_thread=True, status_code=303)
-def publish_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
+@post("/review/{inspection_id:str}/publish", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
+      status_code=303)
+def publish_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     day = _text(data, "published_on") or None
     return _review_action(request, inspection_id, "公示", data,
                           lambda rt, iid: rt.inspections.publish(ctx(request), iid, day))
 
 
-@post("/review/{inspection_id:str}/push", include_in_schema=False, sync_to_thread=True, status_code=303)
-def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Redirect:
+@post("/review/{inspection_id:str}/push", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
+      status_code=303)
+def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     push = {k: _text(data, k) or None for k in ("state", "channel", "reference", "reason", "on")}
     return _review_action(request, inspection_id, "记录推送状态", data,
                           lambda rt, iid: rt.inspections.push(ctx(request), iid, push),
@@ -725,8 +701,9 @@ def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPa
 
 
 def field_router() -> Router:
-    """The inspector and reviewer pages under /staff (the session cookie or a token; not in the OpenAPI)."""
-    return Router("/staff", route_handlers=[
+    """The inspector and reviewer pages under /staff, in the staff frame: signed in (else to /login), a staff
+    role, each page narrowed by its guard; errors as pages in Chinese; not in the OpenAPI document."""
+    return staff_router([
         visits_page, visit_page, findings_form, save_findings, submit_findings, evidence_file, review_queue,
         review_page, return_findings, approve_findings, publish_findings, record_push,
-    ], include_in_schema=False)
+    ])

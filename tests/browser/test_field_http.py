@@ -204,10 +204,10 @@ def test_the_inspector_pages_refuse_the_wrong_role_department_and_person(field: 
     member = f.bearer("hj-eeb", ["inspector"], f.member)
     outsider = f.bearer("hj-eeb", ["inspector"], f.outsider)
     cases = [
-        (None, "GET", "/staff/visits", 401, ""),
-        (f.bearer("hj-eeb", ["planner"]), "GET", "/staff/visits", 403, "仅供执法检查人员"),
-        (f.bearer("hj-eeb", ["reviewer"], "rev-a"), "GET", visit, 403, "仅供执法检查人员"),
-        (f.bearer("hj-eeb", ["auditor"], "aud-1"), "GET", f"{visit}/findings", 403, "仅供执法检查人员"),
+        (None, "GET", "/staff/visits", 303, ""),
+        (f.bearer("hj-eeb", ["planner"]), "GET", "/staff/visits", 403, "此页面仅限执法检查人员使用"),
+        (f.bearer("hj-eeb", ["reviewer"], "rev-a"), "GET", visit, 403, "此页面仅限执法检查人员使用"),
+        (f.bearer("hj-eeb", ["auditor"], "aud-1"), "GET", f"{visit}/findings", 403, "此页面仅限执法检查人员使用"),
         (outsider, "GET", visit, 403, "不在这次检查的检查组中"),
         (outsider, "GET", f"{visit}/findings", 403, "谁检查、谁录入"),
         (f.bearer("hj-amr", ["inspector"], f.member), "GET", visit, 403, "不在这次检查的检查组中"),
@@ -215,8 +215,10 @@ def test_the_inspector_pages_refuse_the_wrong_role_department_and_person(field: 
         (member, "GET", "/staff/visits/not-a-visit", 404, "没有这次检查"),
     ]
     for headers, method, path, status, text in cases:
-        r = c.request(method, path, headers=headers or {})
+        r = c.request(method, path, headers=headers or {}, follow_redirects=False)
         assert r.status_code == status and text in r.text, (path, headers, r.status_code, r.text[:300])
+        if status == 303:  # anonymous: to the login page, then back
+            assert r.headers["location"].startswith("/login?next=%2Fstaff%2F")
     head = f.rt.runner.head()
     for who in (outsider, f.bearer("hj-amr", ["inspector"], f.member), f.bearer("hj-eeb", ["planner"])):
         for path in (f"{visit}/findings", f"{visit}/submit"):
@@ -231,20 +233,22 @@ def test_the_reviewer_pages_refuse_the_wrong_role_department_and_own_findings(fi
     detail = f"/staff/review/{f.iid}"
     own = f.bearer("hj-eeb", ["reviewer"], f.member)  # the team member's reviewer account: the same person
     cases = [
-        (None, "GET", "/staff/review", 401, ""),
-        (f.bearer("hj-eeb", ["inspector"], f.member), "GET", "/staff/review", 403, "仅供审核人员、管理员"),
-        (f.bearer("hj-eeb", ["planner"]), "GET", detail, 403, "仅供审核人员、管理员"),
-        (f.bearer("hj-eeb", ["auditor"], "aud-1"), "GET", detail, 403, "仅供审核人员、管理员"),
+        (None, "GET", "/staff/review", 303, ""),
+        (f.bearer("hj-eeb", ["inspector"], f.member), "GET", "/staff/review", 403, "此页面仅限审核人员、系统管理员使用"),
+        (f.bearer("hj-eeb", ["planner"]), "GET", detail, 403, "此页面仅限审核人员、系统管理员使用"),
+        (f.bearer("hj-eeb", ["auditor"], "aud-1"), "GET", detail, 403, "此页面仅限审核人员、系统管理员使用"),
         (f.bearer("hj-amr", ["reviewer"], "amr-rev"), "GET", detail, 403, "不属于您的部门"),
         (own, "GET", detail, 200, "您是该检查组成员，不能审核本组的检查结果"),
         (own, "GET", f"/staff/review?min_position={position}", 200, "您是检查组成员，不能审核"),
     ]
     for headers, method, path, status, text in cases:
-        r = c.request(method, path, headers=headers or {})
+        r = c.request(method, path, headers=headers or {}, follow_redirects=False)
         assert r.status_code == status and text in r.text, (path, headers, r.status_code, r.text[:300])
+        if status == 303:  # anonymous: to the login page, then back
+            assert r.headers["location"].startswith("/login?next=%2Fstaff%2F")
     head = f.rt.runner.head()
     for who, why in ((own, "不得审核本人参与检查的结果"), (f.bearer("hj-amr", ["reviewer"], "amr-rev"), "不能批准"),
-                     (f.bearer("hj-eeb", ["inspector"], f.member), "仅供审核人员")):
+                     (f.bearer("hj-eeb", ["inspector"], f.member), "此页面仅限审核人员")):
         r = _post(c, f"{detail}/approve", {"approved_on": ""}, headers=who)
         assert r.status_code == 403 and why in r.text, (r.status_code, r.text[:300])
     r = _post(c, f"{detail}/return", {"reason": "自己退回自己"}, headers=own)

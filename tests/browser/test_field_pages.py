@@ -111,8 +111,11 @@ def test_an_inspector_on_a_phone_submits_a_photo_and_a_reviewer_publishes(phone:
 
 def _inspect(page: Any, server: Seeded, visit: Visit) -> None:
     """The inspector's part, on the phone: today's visit, the notice, the form (refused once), submitted."""
-    _login(page, server, "field-inspector")
-    page.goto(server.url + "/staff/visits")
+    page.goto(server.url + "/staff/visits")  # not signed in: the login page, then back here
+    page.get_by_label("用户名").fill("field-inspector")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url("**/staff/visits")
     today = page.locator("#visits-today")
     today.get_by_text(visit.target_name).first.wait_for()
     assert visit.task["name"] in today.inner_text() and visit.items[0]["name"] in today.inner_text()
@@ -195,8 +198,8 @@ def _review(browser: Any, server: Seeded, visit: Visit) -> None:
 def test_the_wrong_role_is_refused_in_chinese_in_the_browser(phone: Any, server: Seeded, visit: Visit) -> None:
     _login(phone, server, "field-reviewer")
     response = phone.goto(server.url + f"/staff/visits/{visit.id}")
-    assert response.status == 403 and "此页面仅供执法检查人员使用" in phone.locator("#refused").inner_text()
+    assert response.status == 403 and "此页面仅限执法检查人员使用" in phone.locator("#problems").inner_text()
     _login(phone, server, "field-inspector")
     response = phone.goto(server.url + "/staff/review")
-    assert response.status == 403 and "此页面仅供审核人员、管理员使用" in phone.locator("#refused").inner_text()
+    assert response.status == 403 and "此页面仅限审核人员、系统管理员使用" in phone.locator("#problems").inner_text()
     _fits(phone)
