@@ -3,8 +3,8 @@ with photos) and for reviewers (``/staff/review``: the queue, return or approve,
 
 Every page reads and writes through the use cases the API uses (Teams, Notices, Inspections, Evidence, Lookups):
 the same rules refuse the same people (谁检查、谁录入; no review of one's own findings); a page only chooses what to
-show and says a refusal in Chinese, naming the field. Writes are form posts that ``/static/field.js`` sends with
-the session's ``X-CSRF-Token`` header (the middleware refuses a cookie request without it)."""
+show and says a refusal in Chinese, naming the field. The pages live in the staff frame (``services.web.staff``:
+login, role guards, ``staff/base.html``); htmx sends their forms with the session's ``X-CSRF-Token``."""
 
 import datetime as dt
 import json
@@ -21,7 +21,13 @@ from litestar.response import Redirect, Template
 
 from domain.access import Actor, is_among
 from domain.errors import DomainError, FieldProblem, InvalidInputError, PermissionDeniedError
-from domain.execution.inspection import CONFIDENTIAL_FIELDS, Inspection, ReviewState, inspection_id
+from domain.execution.inspection import (
+    CONFIDENTIAL_FIELDS,
+    MAX_MEASURES,
+    Inspection,
+    ReviewState,
+    inspection_id,
+)
 from domain.execution.vocabulary import DEFAULT_RESULT_CODES, INSPECTION_METHOD_LABELS, MEASURE_LABELS
 from domain.tasks.assignment import Assignment
 from domain.tasks.task import Task, TaskStateError
@@ -30,6 +36,7 @@ from domain.values import Role
 from services.api.common import ctx
 from services.application import ConflictError, NotFoundError
 from services.runtime import Runtime
+from services.web.pages import _rt
 from services.web.staff import is_htmx, render, requires, staff_router
 
 AnyRequest = Request[Actor, Any, Any]
@@ -47,17 +54,13 @@ VISIT_STATE_LABELS = {"awaiting_teams": "待组队", "dispatched": "已派发", 
 PUSH_LABELS = {"pending": "待推送", "pushed": "已推送", "failed": "推送失败", "confirmed": "已确认"}
 CHANNEL_LABELS = {"data_push": "数据归集（接口推送）", "manual_entry": "信息填报（手工录入）"}
 QUEUES = {"awaiting_review": "待审核", "approved": "待公示", "published": "已公示"}
-MAX_MEASURES_SHOWN = 10  # a finding holds at most this many measures (domain MAX_MEASURES)
+MAX_MEASURES_SHOWN = MAX_MEASURES  # measure rows of an item: those recorded and one empty, at most this many
 QUEUE_PAGE = 20
 OTHER_VISITS = 20  # visits shown besides this week's (the nearest first)
 IMAGE_MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
 
 # -- plumbing ---------------------------------------------------------------------------------------------------
-def _rt(request: Request[Any, Any, Any]) -> Runtime:
-    rt: Runtime = request.app.state["runtime"]
-    return rt
-
 
 def _page(request: AnyRequest, name: str, title: str, status: int = 200, **context: Any) -> Template:
     """A page in the staff frame (staff/base.html: the person, the navigation, the CSRF token htmx sends)."""
