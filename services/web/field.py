@@ -7,6 +7,7 @@ show and says a refusal in Chinese, naming the field. The pages live in the staf
 login, role guards, ``staff/base.html``); htmx sends their forms with the session's ``X-CSRF-Token``."""
 
 import datetime as dt
+import itertools
 import json
 import re
 import uuid
@@ -17,7 +18,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
-from litestar.response import Redirect, Template
+from litestar.response import Redirect, Stream, Template
 
 from domain.access import Actor, is_among
 from domain.errors import DomainError, FieldProblem, InvalidInputError, PermissionDeniedError
@@ -526,23 +527,25 @@ def submit_findings(request: AnyRequest, assignment_id: FromPath[str]) -> Templa
 
 # -- evidence ---------------------------------------------------------------------------------------------------
 @get("/evidence/{sha256:str}", include_in_schema=False, sync_to_thread=True)
-def evidence_file(request: AnyRequest, sha256: FromPath[str]) -> Response[bytes] | Template:
+def evidence_file(request: AnyRequest, sha256: FromPath[str]) -> Stream | Template:
     """A photo or file of a finding (Evidence.open_evidence: staff, never partners): JPEG and PNG shown inline
-    (by their bytes, not by what a form declared), anything else downloaded."""
+    (by their bytes, not by what a form declared), anything else downloaded; streamed in the store's chunks."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         return _refused(request, "没有这个文件。", 404, "未找到")
     rt = _rt(request)
     try:
-        content = b"".join(rt.evidence.open_evidence(request.user, sha256))
+        chunks = iter(rt.evidence.open_evidence(request.user, sha256))
     except NotFoundError:
         return _refused(request, "没有这个文件。", 404, "未找到")
     except PermissionDeniedError:
         return _refused(request, "您的角色不能查看证据文件。")
-    media = next((m for magic, m in IMAGE_MAGIC if content.startswith(magic)), None)
+    first = next(chunks, b"")
+    media = next((m for magic, m in IMAGE_MAGIC if first.startswith(magic)), None)
+    body = itertools.chain([first], chunks)
     if media is None:
-        return Response(content, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{sha256[:12]}"'})
-    return Response(content, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
+        return Stream(body, media_type="application/octet-stream",
+                      headers={"Content-Disposition": f'attachment; filename="{sha256[:12]}"'})
+    return Stream(body, media_type=media, headers={"Cache-Control": "private, max-age=86400"})
 
 
 # -- reviewers --------------------------------------------------------------------------------------------------
