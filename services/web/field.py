@@ -173,11 +173,31 @@ def rule_text(p: FieldProblem) -> str:
     return RULES.get(p.rule, f"不符合规则（{p.rule}）")
 
 
+def anchor_of(path: str, blocks: Mapping[str, int], ids: Mapping[str, str]) -> str:
+    """The id of the form control a problem is about (the problem links to it), "" when there is none:
+    ``findings.<item>.measures[0].deadline`` -> ``f1-m0-deadline`` (``blocks``: item id -> its block's number)."""
+    m = _PATH.match(path)
+    if not m:
+        return ids.get(path, "")
+    item, part, index, sub = m.groups()
+    if item not in blocks:
+        return ""
+    n = blocks[item]
+    if part == "measures" and index is not None and sub in ("kind", "deadline", "note"):
+        return f"f{n}-m{index}-{sub}"
+    if part == "evidence":
+        return f"f{n}-photos"
+    return f"f{n}-{part}" if part in ("result", "description", "photos", "files", "confidential") else ""
+
+
 def problems_zh(problems: Iterable[FieldProblem], item_names: Mapping[str, str],
-                labels: Mapping[str, str] | None = None) -> list[dict[str, str]]:
-    """Each problem as ``{field, label, rule, text}`` in Chinese (``labels``: a form's own names of fields)."""
+                labels: Mapping[str, str] | None = None, blocks: Mapping[str, int] | None = None,
+                ids: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    """Each problem as ``{field, label, rule, text, anchor}`` in Chinese (``labels``: a form's own names of
+    fields; ``blocks`` and ``ids``: where its controls are, for the link to each)."""
     return [{"field": p.field, "label": (labels or {}).get(p.field) or field_label(p.field, item_names),
-             "rule": p.rule, "text": rule_text(p)} for p in problems]
+             "rule": p.rule, "text": rule_text(p), "anchor": anchor_of(p.field, blocks or {}, ids or {})}
+            for p in problems]
 
 
 def _reason_zh(exc: PermissionDeniedError, doing: str) -> str:
@@ -462,7 +482,8 @@ def save_findings(request: AnyRequest, assignment_id: FromPath[str], data: Multi
             else:
                 row.update(result="", description=_text(data, f"f{row['n']}.description"))
         return _page(request, "staff/field_findings.html", "录入检查结果", status, **_form_context(
-            request, visit, rows, insp, problems=problems_zh(found, names),
+            request, visit, rows, insp, problems=problems_zh(
+                found, names, blocks={r["id"]: r["n"] for r in rows}, ids={"inspected_on": "inspected_on"}),
             inspected_on=body["inspected_on"], chosen_methods=body["methods"]))
 
     if problems:
@@ -642,7 +663,8 @@ def review_page(request: AnyRequest, inspection_id: FromPath[str]) -> Template:
 
 
 def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Mapping[str, Any],
-                   act: Any, labels: Mapping[str, str] | None = None) -> Template | Response[Any]:
+                   act: Any, labels: Mapping[str, str] | None = None,
+                   ids: Mapping[str, str] | None = None) -> Template | Response[Any]:
     """Run one reviewer command; a refusal or bad input renders the page again, in Chinese."""
     iid = _uuid(inspection_id)
     if iid is None:
@@ -667,7 +689,7 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Ma
         except (NotFoundError, PermissionDeniedError):
             return _refused(request, "没有这项检查结果。", 404, "未找到")
         return _page(request, "staff/review_detail.html", "审核检查结果", 422,
-                     problems=problems_zh(problems, {}, labels), **context)
+                     problems=problems_zh(problems, {}, labels, ids=ids), **context)
     except ConflictError:
         return _refused(request, "这项检查结果刚被他人修改，请返回刷新后再试。", 409, "不能保存")
     return _done(request, f"/staff/review/{iid}", done.position)
@@ -678,7 +700,7 @@ def _review_action(request: AnyRequest, inspection_id: str, doing: str, data: Ma
 def return_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     reason = _text(data, "reason")
     return _review_action(request, inspection_id, "退回", data,
-                          lambda rt, iid: rt.inspections.return_(ctx(request), iid, reason))
+                          lambda rt, iid: rt.inspections.return_(ctx(request), iid, reason), ids={"reason": "reason"})
 
 
 @post("/review/{inspection_id:str}/approve", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
@@ -686,7 +708,8 @@ def return_findings(request: AnyRequest, inspection_id: FromPath[str], data: Mul
 def approve_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     day = _text(data, "approved_on") or None
     return _review_action(request, inspection_id, "批准", data,
-                          lambda rt, iid: rt.inspections.approve(ctx(request), iid, day))
+                          lambda rt, iid: rt.inspections.approve(ctx(request), iid, day),
+                          ids={"approved_on": "approved_on"})
 
 
 @post("/review/{inspection_id:str}/publish", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
@@ -694,7 +717,8 @@ def approve_findings(request: AnyRequest, inspection_id: FromPath[str], data: Mu
 def publish_findings(request: AnyRequest, inspection_id: FromPath[str], data: MultiPart) -> Template | Response[Any]:
     day = _text(data, "published_on") or None
     return _review_action(request, inspection_id, "公示", data,
-                          lambda rt, iid: rt.inspections.publish(ctx(request), iid, day))
+                          lambda rt, iid: rt.inspections.publish(ctx(request), iid, day),
+                          ids={"published_on": "published_on"})
 
 
 @post("/review/{inspection_id:str}/push", guards=REVIEWERS, include_in_schema=False, sync_to_thread=True,
@@ -703,7 +727,8 @@ def record_push(request: AnyRequest, inspection_id: FromPath[str], data: MultiPa
     push = {k: _text(data, k) or None for k in ("state", "channel", "reference", "reason", "on")}
     return _review_action(request, inspection_id, "记录推送状态", data,
                           lambda rt, iid: rt.inspections.push(ctx(request), iid, push),
-                          {"reason": "失败原因", "state": "推送状态"})
+                          {"reason": "失败原因", "state": "推送状态"},
+                          {"reason": "push-reason", "state": "push-state-select", "reference": "reference"})
 
 
 def field_router() -> Router:

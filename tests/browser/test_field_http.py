@@ -20,7 +20,7 @@ from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
-from services.web.field import field_label, problems_zh
+from services.web.field import anchor_of, field_label, problems_zh
 from tests.browser.conftest import Seeded, draw_visit, seed
 from tests.support.accounts import account_token
 
@@ -119,6 +119,7 @@ def test_an_inspector_records_findings_with_a_photo_and_submits_with_the_session
     assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html"), bad.text
     assert f"「{f.items[0]['name']}」问题描述</strong>：发现问题时必须填写问题描述" in bad.text
     assert "整改期限</strong>：责令改正必须填写整改期限" in bad.text
+    assert 'href="#f0-description">去修改</a>' in bad.text and 'id="f0-description"' in bad.text  # linked
     assert f.rt.runner.head() == head
     assert "现场.jpg" in bad.text  # the photo is kept for the next try: not taken twice
     control = _post(c, f"/staff/visits/{f.visit['id']}/findings", {**_form(f), "f0.description": "暗管\x01排放"},
@@ -185,7 +186,8 @@ def test_a_reviewer_returns_approves_publishes_and_records_the_push(field: Field
     published = _post(c, f"/staff/review/{f.iid}/publish", {"published_on": ""}, headers=rev)
     assert published.status_code == 200 and '<dd id="state">已公示</dd>' in published.text
     failed = _post(c, f"/staff/review/{f.iid}/push", {"state": "failed"}, headers=rev)
-    assert failed.status_code == 422 and "失败原因</strong>：必须填写" in failed.text and f.rt.inspections.inspection_view(SYSTEM, uuid.UUID(f.iid))[
+    assert failed.status_code == 422 and "失败原因</strong>：必须填写" in failed.text
+    assert 'href="#push-reason"' in failed.text and f.rt.inspections.inspection_view(SYSTEM, uuid.UUID(f.iid))[
         "push_state"] == "pending"
     pushed = _post(c, f"/staff/review/{f.iid}/push", {"state": "pushed", "channel": "data_push",
                                                          "reference": "HN-2026-0001"}, headers=rev,
@@ -275,3 +277,5 @@ def test_a_problem_of_any_finding_field_is_named_by_the_item_name_in_chinese(ite
     assert label.isascii() is False and "findings" not in label
     text = problems_zh([FieldProblem(path, rule, "English message 2024-01-01")], {item: name})[0]["text"]
     assert text and "English" not in text and "不符合规则" not in text  # every rule the form can meet is worded
+    anchor = anchor_of(path, {item: 3}, {})
+    assert anchor == "" or anchor.startswith("f3-")  # a link goes to the item's own block, or nowhere
