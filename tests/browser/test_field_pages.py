@@ -150,8 +150,16 @@ def _inspect(page: Any, server: Seeded, visit: Visit) -> None:
     page.locator("#f0-photos").set_input_files(files=[{"name": "现场照片.jpg", "mimeType": "image/jpeg",
                                                       "buffer": _photo(page)}])
     page.locator("#f1-result").select_option(label="未发现问题")
-    _fits(page)
     page.screenshot(path=str(SCREENSHOTS / "field-findings.png"), full_page=True)
+    # more than DUALRANDOM_MAX_UPLOAD_MB (20) chosen: stopped in the phone, nothing sent
+    posts = len([u for u in page.requested if u.endswith("/findings")])
+    page.locator("#f0-files").set_input_files(files=[{"name": "录像.mp4", "mimeType": "video/mp4",
+                                                     "buffer": bytes(21 * 1024 * 1024)}])
+    page.get_by_role("button", name="保存", exact=True).click()
+    page.locator("#size-warning").wait_for()
+    assert len([u for u in page.requested if u.endswith("/findings")]) == posts
+    page.locator("#f0-files").set_input_files(files=[])
+    _fits(page)
     page.get_by_role("button", name="保存并提交审核").click()
     page.locator("#state").filter(has_text="待审核").wait_for()
     findings = page.locator("#findings").inner_text()
