@@ -119,14 +119,6 @@ class Lookups:
             [expert_info(i, department, data) for i, data in experts],
         )
 
-    def inspector_names(self, department: str, ids: Iterable[str]) -> dict[str, str]:
-        """Entry id -> name of the department's inspectors among ``ids`` (pages show names, never ids)."""
-        wanted = set(ids)
-        if not wanted:
-            return {}
-        inspectors, _ = directory.staff(self.engine, department)
-        return {i: str(data.get("name") or i) for i, data in inspectors if i in wanted}
-
     def inspector_aliases(self, inspector_id: str) -> set[str]:
         """The inspector's entry id and staff id: a token's subject may be either."""
         return directory.inspector_aliases(self.engine, inspector_id)

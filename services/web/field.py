@@ -211,10 +211,11 @@ def _reason_zh(exc: PermissionDeniedError, doing: str) -> str:
 
 
 # -- names ------------------------------------------------------------------------------------------------------
-def _people(rt: Runtime, department: str, ids: Iterable[str]) -> dict[str, str]:
+def _people(rt: Runtime, ids: Iterable[str]) -> dict[str, str]:
+    """Entry id -> name of each inspector (Lookups.people, batched by id)."""
     wanted = list(dict.fromkeys(ids))
-    found = rt.lookups.inspector_names(department, wanted)
-    return {i: found.get(i, "（人员已不在名录）") for i in wanted}
+    found = rt.lookups.people(wanted)
+    return {i: found.get(i, {}).get("name") or "（人员已不在名录）" for i in wanted}
 
 
 def _task_label(task: Task | None) -> str:
@@ -237,7 +238,7 @@ def _visit_rows(rt: Runtime, actor: Actor, rows: Sequence[Mapping[str, Any]]) ->
     item_ids = [i for a in visits.values() for i in a.items.get(dept, [])]
     items = rt.lookups.items(item_ids)
     members = [m for a in visits.values() for m in (a.teams.get(dept) or {}).get("members", [])]
-    names = _people(rt, dept, members)
+    names = _people(rt, members)
     out = []
     for r in rows:
         a = visits.get(uuid.UUID(str(r["id"])))
@@ -603,12 +604,7 @@ def _queue_rows(rt: Runtime, actor: Actor, rows: Sequence[Mapping[str, Any]]) ->
     inspections = rt.inspections.load_many(Inspection, [uuid.UUID(str(r["id"])) for r in rows])
     tasks = rt.inspections.load_many(Task, {uuid.UUID(str(r["task_id"])) for r in rows})
     targets = rt.lookups.target_data([str(r["target_id"]) for r in rows])
-    names: dict[str, str] = {}
-    by_dept: dict[str, set[str]] = {}
-    for i in inspections.values():
-        by_dept.setdefault(i.department, set()).update(i.team)
-    for d, ids in by_dept.items():
-        names.update(_people(rt, d, ids))
+    names = _people(rt, [m for i in inspections.values() for m in i.team])
     me = rt.lookups.as_inspector(actor)
     out = []
     for r in rows:
@@ -630,15 +626,15 @@ def _review_context(rt: Runtime, actor: Actor, iid: uuid.UUID) -> dict[str, Any]
     task = rt.inspections.find(Task, uuid.UUID(view["task_id"]))
     target = rt.lookups.target(view["target_id"])
     items = rt.lookups.items(view["items"])
-    team = _people(rt, view["department"], view["team"])
+    team = _people(rt, view["team"])
     submitted = [h for h in view.get("history") or [] if isinstance(h, Mapping)]
     dept_name = rt.lookups.department_names([view["department"]])[view["department"]]
     return {"insp": view, "task": _task_label(task), "target": target, "department_name": dept_name,
             "team": list(team.values()), "findings": _finding_rows(view, items),
             "state_label": STATE_LABELS.get(view["state"], view["state"]),
             "push_label": PUSH_LABELS.get(str(view.get("push_state")), ""), "push_labels": PUSH_LABELS,
-            "channels": CHANNEL_LABELS, "history": submitted, "history_people": rt.lookups.inspector_names(
-                view["department"], [str(h.get("by")) for h in submitted if h.get("by")]),
+            "channels": CHANNEL_LABELS, "history": submitted, "history_people": {
+                i: p["name"] for i, p in rt.lookups.people([str(h.get("by")) for h in submitted if h.get("by")]).items()},
             "own": is_among(rt.lookups.as_inspector(actor), view["team"]),
             "today": rt.clock.today().isoformat(), "methods_text": "、".join(view.get("method_labels") or [])}
 
