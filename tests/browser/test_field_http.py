@@ -106,6 +106,9 @@ def test_an_inspector_records_findings_with_a_photo_and_submits_with_the_session
     assert f.visit["id"] in today and f.visit["target_id"] not in today  # names, not ids
     visit = c.get(f"/staff/visits/{f.visit['id']}")
     assert visit.status_code == 200 and "一次告知" in visit.text and target["address"] in visit.text
+    pdf = c.get(f"/api/v1/assignments/{f.visit['id']}/notices/pre-visit", params={"format": "pdf"})
+    assert f"/api/v1/assignments/{f.visit['id']}/notices/pre-visit?format=pdf" in visit.text
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")  # the linked notice, with the session
     form = c.get(f"/staff/visits/{f.visit['id']}/findings")
     assert form.status_code == 200 and 'capture="environment"' in form.text and "发现问题已责令改正" in form.text
     head = f.rt.runner.head()
