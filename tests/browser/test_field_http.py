@@ -3,6 +3,8 @@ CSRF header, the findings form with a photo, bad input refused in Chinese with n
 and push, and every page's refusal of the wrong role, the wrong department and the wrong person."""
 
 import datetime as dt
+import html
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -132,9 +134,10 @@ def test_an_inspector_records_findings_with_a_photo_and_submits_with_the_session
                    data={**_form(f), "inspected_on": (dt.date.today() + dt.timedelta(days=1)).isoformat()})
     assert future.status_code == 422 and "检查日期</strong>：不得晚于今天" in future.text
     assert f.rt.runner.head() == head
-    # saved with the photo, then submitted
-    saved = _post(c, f"/staff/visits/{f.visit['id']}/findings", _form(f), files=files,
-                   headers={"X-CSRF-Token": csrf}, follow_redirects=False)
+    # saved with the photo kept from the refused try (not uploaded again), then submitted
+    kept = html.unescape(re.search(r'name="f0\.keep" value="([^"]+)"', bad.text).group(1))  # type: ignore[union-attr]
+    saved = _post(c, f"/staff/visits/{f.visit['id']}/findings", {**_form(f), "f0.keep": kept},
+                  headers={"X-CSRF-Token": csrf}, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     shown = c.get(saved.headers["location"])
     assert "发现问题已责令改正" in shown.text and SECRET_FINDING in shown.text and "照片和附件：1 个" in shown.text
@@ -180,6 +183,8 @@ def test_a_reviewer_returns_approves_publishes_and_records_the_push(field: Field
     assert back.status_code == 200 and '<dd id="state">已退回</dd>' in back.text
     member = f.bearer("hj-eeb", ["inspector"], f.member)
     assert "审核退回：整改期限过短，请核实" in c.get(f"/staff/visits/{f.visit['id']}", headers=member).text
+    again = c.get(f"/staff/visits/{f.visit['id']}/findings", headers=member).text  # editable again, as recorded
+    assert f">{SECRET_FINDING}</textarea>" in again and '<option value="corrected" selected>' in again
     assert c.post(f"/staff/visits/{f.visit['id']}/submit", headers=member).status_code == 200
     later = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     future = _post(c, f"/staff/review/{f.iid}/approve", {"approved_on": later}, headers=rev)
