@@ -105,7 +105,10 @@ def _files(data: Mapping[str, Any], key: str) -> list[UploadFile]:
 def _wait(rt: Runtime, raw: str | None) -> None:
     """Read your writes after a redirect: briefly wait for the execution read model to reach ``min_position``."""
     if raw and raw.isascii() and raw.isdigit() and len(raw) < 19:
-        rt.runner.wait_for(int(raw), timeout=3.0, names=["execution"])
+        position = int(raw)
+        # a position never written is not waited for (it would hold a worker thread for nothing)
+        if position <= rt.runner.head():
+            rt.runner.wait_for(position, timeout=3.0, names=["execution"])
 
 
 def _done(request: AnyRequest, to: str, position: int | None) -> Response[Any]:
