@@ -468,6 +468,13 @@ def staff_digest(staff: list[dict[str, Any]], experts: list[dict[str, Any]]) -> 
     return hashlib.sha256(canonical(sorted(staff + experts, key=lambda v: v["id"].encode()))).hexdigest()
 
 
+def staff_digest_v1(staff: list[dict[str, Any]], experts: list[dict[str, Any]]) -> str:
+    """``inspectors_digest`` version 1: the same array as Python's ``json.dumps`` wrote it."""
+    data = json.dumps(sorted(staff + experts, key=lambda v: v["id"].encode()), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def team_key(seed_hex: str, task_id: str, department: str) -> bytes:
     return hashlib.sha256(b"dualrandom-teams-v1\x00" + bytes.fromhex(seed_hex) + b"\x00" + task_id.encode() + b"\x00"
                           + department.encode()).digest()
@@ -701,35 +708,51 @@ class Skipped(str):
     """Why a record was not re-derived (not a difference): a team draw or redraw recorded before version 2."""
 
 
-def check_team_draw(ev: dict[str, Any], task: dict[str, Any], inputs: dict[Any, dict[str, Any]]) -> str | None:
+def check_team_draw(ev: dict[str, Any], task: dict[str, Any], inputs: dict[Any, dict[str, Any]], at: int) -> (
+        str | None):
     """A department's recorded teams (``Task.InspectorsDrawn``) against their re-run at the recorded position."""
     data = ev["data"]
-    if data.get("position") is None:
-        return Skipped("recorded before version 2 (no position): its inputs cannot be rebuilt from the log")
-    got = inputs.get(("teams", ev["aggregate_id"], data["department"], data["position"]))
+    got = inputs.get(("teams", ev["aggregate_id"], data["department"], at))
     if got is None:
-        return f"position: {data['position']} is not a position of this log"
+        return f"position: {at} is not a position of this log"
     if data["round"] != task["round"] or task["seed"] is None:
         return f"round: {data['round']} is not the task's drawn round {task['round']}"
     if not period_start(task["period"]) <= data["visit_date"] <= period_end(task["period"]):
         return f"visit_date: {data['visit_date']} is not in {task['period']}"
-    digest = staff_digest(got["staff"], got["experts"])
+    v1 = data.get("position") is None
+    digest = (staff_digest_v1 if v1 else staff_digest)(got["staff"], got["experts"])
     if data["inspectors_digest"] != digest:
+        if v1:
+            return Skipped(f"version 1 (no position): the staff just before it has another digest ({digest}); "
+                           "its inputs were read at no recorded position")
         return f"inspectors_digest: recorded {data['inspectors_digest']}, recomputed {digest}"
     key = team_key(task["seed"], ev["aggregate_id"], data["department"])
     again = match_teams(key, data["department"], task["selected"], got, data["visit_date"], task["options"])
-    return check_teams(data["teams"], again)
+    difference = check_teams(data["teams"], again)
+    if v1 and difference:
+        return Skipped(f"version 1 (no position): with the inputs just before it, {difference}")
+    return difference
+
+
+def version_note(ev: dict[str, Any]) -> str:
+    return " (version 1)" if ev["data"].get("position") is None else ""
+
+
+def read_position(ev: dict[str, Any], recused: dict[str, int]) -> int:
+    """Where a team draw's or a redraw's inputs are read: its recorded ``position`` (version 2); for version 1,
+    the position just before the command's first event (the team draw's own; a redraw's ``InspectorRecused``)."""
+    if ev["data"].get("position") is not None:
+        return int(ev["data"]["position"])
+    return recused.get(ev["aggregate_id"], ev["position"]) - 1
 
 
 def check_redraw(ev: dict[str, Any], a: dict[str, Any], task: dict[str, Any],
-                 inputs: dict[Any, dict[str, Any]]) -> str | None:
+                 inputs: dict[Any, dict[str, Any]], at: int) -> str | None:
     """A recusal's replacement (``Assignment.MemberRedrawn``) against its re-run at the recorded position."""
     data, dept = ev["data"], ev["data"]["department"]
-    if data.get("position") is None:
-        return Skipped("recorded before version 2 (no position): its inputs cannot be rebuilt from the log")
-    got = inputs.get(("redraw", ev["aggregate_id"], dept, data["position"]))
+    got = inputs.get(("redraw", ev["aggregate_id"], dept, at))
     if got is None:
-        return f"position: {data['position']} is not a position of this log"
+        return f"position: {at} is not a position of this log"
     team = a["teams"].get(dept)
     if team is None or data["removed"] not in team["members"]:
         return f"removed: {data['removed']} is not on {dept}'s team"
@@ -743,6 +766,9 @@ def check_redraw(ev: dict[str, Any], a: dict[str, Any], task: dict[str, Any],
     new = redraw_member(key, data["counter"], dept, a["target_id"], team, data["removed"], got, a["visit_date"],
                         task["options"], len(task["selected"] or []), earlier)
     if new != data["new"]:
+        if data.get("position") is None:
+            return Skipped(f"version 1 (no position): with the inputs just before it, new: recorded {data['new']}, "
+                           f"recomputed {new}")
         return f"new: recorded {data['new']}, recomputed {new}"
     members = [m for m in team["members"] if m != data["removed"]] + [data["new"]]
     if data["leader"] != members[0]:
@@ -761,13 +787,18 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             key = (ev["aggregate_id"], ev["data"]["round"])
             frozen[key] = ev["data"]
             by_position.setdefault(ev["data"]["position"], []).append(key)
-    # Team draws and redraws (version 2) read their inputs at a recorded position: snapshot them there.
+    # Team draws and redraws read their inputs at a position: version 2 records it; for version 1 the state just
+    # before the command's first event is tried (section 16, "Two versions of the record"). Snapshot them there.
     reads: dict[int, list[tuple[str, str, str]]] = {}  # position -> (kind, aggregate id, department)
+    recused: dict[str, int] = {}  # assignment -> position of its last InspectorRecused (a redraw's first event)
+    read_at: dict[int, int] = {}  # a team draw's or redraw's position -> where its inputs were read
     for ev in events:
-        if ev["topic"] in (TASK + "InspectorsDrawn", ASSIGNMENT + "MemberRedrawn") and \
-                ev["data"].get("position") is not None:
+        if ev["topic"] == ASSIGNMENT + "InspectorRecused":
+            recused[ev["aggregate_id"]] = ev["position"]
+        if ev["topic"] in (TASK + "InspectorsDrawn", ASSIGNMENT + "MemberRedrawn"):
             kind = "teams" if ev["topic"].startswith(TASK) else "redraw"
-            reads.setdefault(ev["data"]["position"], []).append((kind, ev["aggregate_id"], ev["data"]["department"]))
+            read_at[ev["position"]] = position = read_position(ev, recused)
+            reads.setdefault(position, []).append((kind, ev["aggregate_id"], ev["data"]["department"]))
     inputs: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     pools: dict[tuple[str, int], Pool] = {}
     log = Log()
@@ -797,8 +828,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             a = log.assignments[ev["aggregate_id"]]
             task = log.tasks.get(a["task_id"])
             if task is not None and (year is None or task["year"] == year):
-                what = f"redraw {ev['aggregate_id']} {ev['data']['department']}"
-                results.append((what, ev["data"]["counter"], check_redraw(ev, a, task, inputs)))
+                what = f"redraw {ev['aggregate_id']} {ev['data']['department']}{version_note(ev)}"
+                results.append((what, ev["data"]["counter"], check_redraw(ev, a, task, inputs, read_at[ev["position"]])))
         log.apply(ev)
         if ev["topic"] == FOLLOW_UP + "Planned":
             planned[ev["aggregate_id"]] = ev["data"]
@@ -811,8 +842,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
         elif ev["topic"] == TASK + "InspectorsDrawn":
             task = log.tasks[ev["aggregate_id"]]
             if year is None or task["year"] == year:
-                what = f"teams {ev['aggregate_id']} {ev['data']['department']}"
-                results.append((what, ev["data"]["round"], check_team_draw(ev, task, inputs)))
+                what = f"teams {ev['aggregate_id']} {ev['data']['department']}{version_note(ev)}"
+                results.append((what, ev["data"]["round"], check_team_draw(ev, task, inputs, read_at[ev["position"]])))
         elif ev["topic"] == TASK + "TargetsDrawn":
             key = (ev["aggregate_id"], ev["data"]["round"])
             if year is not None and log.tasks[key[0]]["year"] != year:
