@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Standalone verifier of dualrandom target draws: Python 3.11+, standard library only, this one file.
+"""Standalone verifier of dualrandom draws (targets and inspector teams): Python 3.11+, standard library only.
 
     python3 verify_draws.py EXPORT.ndjson [--year 2024]      (or: ... < EXPORT.ndjson, with "-" for stdin)
 
@@ -8,12 +8,13 @@ follow-up draw (回访: its planned pool and quota) and every drawn round of eve
 default all years), current and withdrawn, the verifier
 rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
 ``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
-versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
-1 when any round does not reproduce (2 on unreadable input).
+versions 1 and 2). It prints one line per check, ``OK``, ``MISMATCH`` with the first difference, or ``SKIPPED``
+(a record that cannot be re-derived, with why), and exits 1 when any check does not reproduce (2 on unreadable
+input).
 
-It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), and checks the freeze's
-``in_scope`` and ``excluded`` counts. What it does not check: the inspector teams (see "Not yet specified here"
-in docs/verifying-a-draw.md).
+It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), checks the freeze's
+``in_scope`` and ``excluded`` counts, and re-derives every inspector team draw and every recusal redraw from the
+log at the position its inputs were read at (section 16): the staff digest, then each team or replacement.
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 
