@@ -91,7 +91,7 @@ def build(rt: Runtime, targets: int, inspectors: int, tasks: int, freezes: list[
         data = {"period": f"2024Q{n % 4 + 1}", "reason": "专项检查", "participants": {"hj-eeb": [items[n % 4]]},
                 "scope": {"county": "获嘉县"}, "options": options,
                 "rules": [{"supervision_class": c, "min_ratio": "5%"} for c in ("key", "general", "special")]}
-        same = earlier.setdefault((data["period"], n % 4), [])
+        same = earlier.setdefault((f"2024Q{n % 4 + 1}", n % 4), [])
         if same:
             data.update(overlaps=list(same), overlap_reason="专项复查")
         tid = uuid.UUID(rt.task_opening.open_task(PLANNER, data).id)
