@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
@@ -621,7 +621,10 @@ class Task(Aggregate):
         teams: Mapping[str, Mapping[str, Any]],
         inspectors_digest: str,
         position: int | None = None,
+        not_needed: Collection[str] = (),
     ) -> None:
+        """``not_needed``: drawn targets none of the department's items applies to (多项合一 merges only what
+        applies): the department draws no team for them."""
         self.require_state("drawn", "inspectors are drawn after the targets")
         if department not in self.participants:
             raise InvalidInputError(
@@ -637,7 +640,7 @@ class Task(Aggregate):
             raise TaskStateError(
                 f"{department} has drawn its teams for round {self.round} already", "department"
             )
-        missing = sorted(set(self.selected) - set(teams))
+        missing = sorted(set(self.selected) - set(teams) - set(not_needed))
         if missing:
             raise InvalidInputError(
                 [FieldProblem("teams", "missing", f"no team for {len(missing)} drawn targets")]
@@ -646,7 +649,7 @@ class Task(Aggregate):
             round=self.round,
             department=department,
             visit_date=visit_date.isoformat(),
-            teams={t: dict(teams[t]) for t in self.selected},
+            teams={t: dict(teams[t]) for t in self.selected if t in teams},
             inspectors_digest=inspectors_digest,
             position=position,
         )

@@ -69,16 +69,24 @@ def expert_fields(items: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
 
 
 def visit_needs(
-    selected: Sequence[str], targets: Mapping[str, Mapping[str, Any]], items: Mapping[str, Mapping[str, Any]]
+    selected: Sequence[str],
+    targets: Mapping[str, Mapping[str, Any]],
+    items: Mapping[str, Mapping[str, Any]],
+    on_visit: Mapping[str, Sequence[str]] | None = None,
 ) -> list[VisitNeed]:
-    """One need per drawn target: its county as the region, the items' specialties and expert fields."""
-    wanted, fields = specialties(items), expert_fields(items)
-    return [
-        VisitNeed(
-            t, region=targets.get(t, {}).get("county", ""), specialties=wanted, needs_expert_fields=fields
-        )
-        for t in selected
-    ]
+    """One need per drawn target: its county as the region, the items' specialties and expert fields.
+
+    ``on_visit`` (target -> the department's item ids on that visit: those that apply to the target, 多项合一
+    merges only what applies, ``domain.planning.applicability.visit_items``): each need asks only for what
+    the target's items ask for, and a target without any of the department's items gets no need (the
+    department does not go). Without it every item counts for every target."""
+    needs = []
+    for t in selected:
+        mine = items if on_visit is None else {i: items.get(i, {}) for i in on_visit.get(t, ())}
+        if mine:
+            needs.append(VisitNeed(t, region=targets.get(t, {}).get("county", ""), specialties=specialties(mine),
+                                   needs_expert_fields=expert_fields(mine)))
+    return needs
 
 
 def inspector_info(entry_id: str, department: str, data: Mapping[str, Any]) -> InspectorInfo:

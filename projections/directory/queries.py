@@ -4,7 +4,7 @@ rows; departments, items, targets (a draw's candidates) and the staff of a depar
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,17 +71,10 @@ def to_view(row: Any) -> dict[str, Any]:
     }
 
 
-def list_entries(
-    engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0, *,
-    after: int | None = None, exact_total: bool = False,
-) -> Page:
-    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member), in registration
-    order. ``after`` (a cursor's position) starts after that row, which a deep page reaches through the index
-    instead of skipping ``offset`` rows. ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False
-    when there are more), or all of them with ``exact_total``."""
+def _where(kind: str, filters: dict[str, Any], dialect: str) -> Any:
+    """The condition of a listing's filters (text fields: contains; list fields: has member)."""
     table = TABLES[kind]
     spec = KINDS[kind].SPEC.fields
-    dialect = engine.dialect.name
     conditions = []
     for name, value in filters.items():
         if value is None:
@@ -96,7 +89,36 @@ def list_entries(
             conditions.append(prefix_range(table.c[name], value, dialect) if value else sa.true())
         else:
             conditions.append(table.c[name] == value)
-    where = sa.and_(sa.true(), *conditions)
+    return sa.and_(sa.true(), *conditions)
+
+
+def iter_entries(engine: Engine, kind: str, filters: dict[str, Any], batch: int = 1_000) -> Iterator[dict[str, Any]]:
+    """Every row of ``kind`` matching the filters, in registration order, read ``batch`` rows at a time by the
+    registration-position index (keyset paging: no count, no offset), so an export of a million targets holds
+    one batch at a time."""
+    table = TABLES[kind]
+    where = _where(kind, filters, engine.dialect.name)
+    after = -1
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table).where(where, table.c.first_position > after)
+                                .order_by(table.c.first_position).limit(batch)).all()
+        yield from (to_view(r) for r in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1].first_position
+
+
+def list_entries(
+    engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0, *,
+    after: int | None = None, exact_total: bool = False,
+) -> Page:
+    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member), in registration
+    order. ``after`` (a cursor's position) starts after that row, which a deep page reaches through the index
+    instead of skipping ``offset`` rows. ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False
+    when there are more), or all of them with ``exact_total``."""
+    table = TABLES[kind]
+    where = _where(kind, filters, engine.dialect.name)
     query = sa.select(table).where(where)
     if after is not None:
         query = query.where(table.c.first_position > after)
@@ -153,6 +175,20 @@ def items(engine: Engine | Connection, ids: Iterable[str]) -> dict[str, dict[str
     with reading(engine) as conn:
         rows = conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(list(ids)))).all()
     return {r.id: {"department": r.owner, **json.loads(r.data)} for r in rows}
+
+
+def entries_by_id(engine: Engine, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Entry id -> ``{department, **data}`` of the ``kind`` entries found (one query per 500 ids, by primary
+    key: what a read adds names from, never a scan)."""
+    t = TABLES[kind]
+    wanted = sorted(set(ids))
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(wanted[start : start + _CHUNK]))
+            for r in conn.execute(query):
+                out[r.id] = {"department": r.owner, **json.loads(r.data)}
+    return out
 
 
 def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:

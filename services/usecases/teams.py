@@ -15,6 +15,7 @@ from domain.draw import matching
 from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError, problem
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
+from domain.planning.applicability import visit_items
 from domain.planning.periods import previous_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
@@ -83,29 +84,40 @@ class Teams(UseCase):
                 ]
             )
         day = joint_visit_date(task.period, dt.date.today(), department, task.teams, visit_date)
-        inputs = self._inputs(department, task.participants[department], task.selected, previous_period(task.period))
+        inputs = self._inputs(department, list(task.items), task.selected, previous_period(task.period))
         inspectors, experts = inputs.inspectors, inputs.experts
-        needs = visit_needs(task.selected, inputs.targets, inputs.items)
+        # 多项合一 merges only what applies: each visit carries the items that apply to its target (all of them
+        # when none does: a pool frozen before the freeze refused such targets, or a case task's designation)
+        on_visit = {t: visit_items(task.participants, inputs.items, inputs.targets.get(t, {})) or task.participants
+                    for t in task.selected}
+        needs = visit_needs(
+            task.selected, inputs.targets, inputs.items, {t: v.get(department, []) for t, v in on_visit.items()}
+        )
         previous = inputs.previous
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
-        teams = matching.match_teams(
-            key,
-            department,
-            needs,
-            inspectors,
-            day,
-            experts=experts,
-            team_size=task.options["team_size"],
-            previous=previous,
-            exclude_previous=task.options["exclude_previous_inspectors"],
-            match_region=task.options["match_region"],
-        )
+        try:
+            teams = matching.match_teams(
+                key,
+                department,
+                needs,
+                inspectors,
+                day,
+                experts=experts,
+                team_size=task.options["team_size"],
+                previous=previous,
+                exclude_previous=task.options["exclude_previous_inspectors"],
+                match_region=task.options["match_region"],
+            )
+        except matching.InsufficientInspectorsError as exc:  # people read names, not ids: say which enterprise
+            raise matching.InsufficientInspectorsError([dataclasses.replace(
+                s, target_name=_label(inputs.targets.get(s.target_id, {}))) for s in exc.shortfalls]) from None
         digest = staff_digest(inspectors, experts)
         as_dicts = {
             t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
             for t, team in teams.items()
         }
-        task.record_teams(department, day, as_dicts, digest, inputs.position)
+        task.record_teams(department, day, as_dicts, digest, inputs.position,
+                          not_needed=[t for t in task.selected if department not in on_visit[t]])
         ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
         existing = self.load_many(Assignment, ids.values()) if ids else {}
         off_site = set(task.draw["off_site_first"])  # type: ignore[index]
@@ -120,12 +132,14 @@ class Teams(UseCase):
                     target_id=target,
                     lead=task.lead,
                     period=task.period,
-                    items=task.participants,
+                    items=on_visit[target],
                     off_site_first=target in off_site,
                 )
             elif a.state in ("merged", "cancelled"):
                 continue
-            team = teams[target]
+            team = teams.get(target)
+            if team is None or department not in a.items:  # none of the department's items applies here
+                continue
             a.assign_team(department, team.leader, list(team.members), list(team.experts), day.isoformat())
             aggs.append(a)
         position = self.app.record(ctx, "draw_inspectors", *aggs)
@@ -317,6 +331,20 @@ class Teams(UseCase):
             "recusals": a.recusals,
             "redraws": a.redraws,
             "merged_into": a.merged_into,
+            **self._visit_names(a),
+        }
+
+    def _visit_names(self, a: Assignment) -> dict[str, Any]:
+        """The names next to a visit's ids: its target (name, credit code, address), its departments, its items
+        (code, name) and everyone on its teams (name, certificate number; experts: field), batched by kind."""
+        on_teams = {p for t in a.teams.values() for p in (*t.get("members", []), *t.get("experts", []))}
+        on_teams |= {r["inspector_id"] for r in a.recusals if r.get("inspector_id")}
+        blank = {"target_name": "", "credit_code": "", "address": ""}
+        return {
+            "target": self.lookups.target_names([a.target_id]).get(a.target_id, blank),
+            "department_names": self.lookups.department_names(a.departments),
+            "item_names": self.lookups.item_names(i for ids in a.items.values() for i in ids),
+            "people": self.lookups.people(on_teams),
         }
 
     def _visit_state(self, a: Assignment) -> str:
@@ -336,6 +364,12 @@ class Teams(UseCase):
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self.fresh()
         return self.lookups.assignments_of(actor)
+
+
+def _label(target: Mapping[str, Any]) -> str:
+    """A target as people name it: 名称（统一社会信用代码）."""
+    name, code = str(target.get("name", "")), str(target.get("credit_code", ""))
+    return f"{name}（{code}）" if name and code else name or code
 
 
 def _drawn_cursor(cursor: str, current_round: int) -> int:
