@@ -212,9 +212,10 @@ class Log:
         elif kind in ("MergedInto", "Cancelled"):
             a["live"] = False
 
-    def team_inputs(self, department: str, item_ids: list[str], targets: list[str], period: str,
+    def team_inputs(self, department: str, participants: dict[str, list[str]], targets: list[str], period: str,
                     loads_of: str | None = None) -> dict[str, Any]:
-        """Everything a team draw or a redraw reads, as the log stands now (section 16, "The inputs")."""
+        """Everything a team draw or a redraw reads, as the log stands now (section 16, "The inputs"):
+        ``participants`` the task's (a redraw: the department's items on the visit)."""
         staff = [inspector_value(i, department, d) for i, d in self.inspectors.items()
                  if d.get("department") == department]
         experts = [expert_value(i, department, d) for i, d in self.experts.items() if d.get("department") == department]
@@ -231,9 +232,11 @@ class Log:
             if loads_of is not None and a["task_id"] == loads_of:
                 for m in set(team["members"]):
                     loads[m] = loads.get(m, 0) + 1
+        item_ids = {i for ids in participants.values() for i in ids}
         return {"staff": staff, "experts": experts, "previous": previous, "loads": loads,
-                "targets": {t: str(self.targets[t].get("county") or "") for t in targets if t in self.targets},
-                "items": [dict(self.items[i]) for i in item_ids if i in self.items]}
+                "participants": {d: list(ids) for d, ids in participants.items()},
+                "targets": {t: json.loads(json.dumps(self.targets[t])) for t in targets if t in self.targets},
+                "items": {i: json.loads(json.dumps(self.items[i])) for i in sorted(item_ids) if i in self.items}}
 
     def pool(self, task_id: str, by_class: bool = True) -> "Pool":
         """The task's pool over the state so far ("The pool"); ``by_class``: a weighted pool's stratum is the
@@ -517,6 +520,25 @@ def eligible_staff(staff: list[dict[str, Any]], day: str) -> dict[str, dict[str,
     return {v["id"]: v for v in staff if v["active"] and v["certificate_expiry"] and v["certificate_expiry"] >= day}
 
 
+def applies(item: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Section 16.1, "Applicability": each of the item's lists that is given must hold for the target."""
+    if item.get("applies_to_industries") and target.get("industry") not in item["applies_to_industries"]:
+        return False
+    if item.get("applies_to_classes") and target.get("supervision_class") not in item["applies_to_classes"]:
+        return False
+    tags = item.get("applies_to_tags")
+    return not tags or bool(set(tags) & set(target.get("tags") or []))
+
+
+def visit_items(inputs: dict[str, Any], target: str) -> dict[str, list[str]]:
+    """Per department, the task's items that apply to the target (every department's items when none applies)."""
+    data = inputs["targets"].get(target, {})
+    found = {d: [i for i in ids if applies(inputs["items"].get(i, {}), data)]
+             for d, ids in inputs["participants"].items()}
+    found = {d: ids for d, ids in found.items() if ids}
+    return found or inputs["participants"]
+
+
 def needs_of(items: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The specialties and the expert fields a department's items ask for, each sorted."""
     specialties = {i["specialty"] for i in items if i.get("specialty")}
@@ -526,11 +548,17 @@ def needs_of(items: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
 
 def match_teams(key: bytes, department: str, selected: list[str], inputs: dict[str, Any], day: str,
                 options: dict[str, Any]) -> dict[str, dict[str, Any]] | str:
-    """Section 16: every selected target's team, or the first target that could not get one."""
+    """Section 16: the team of every selected target the department's items apply to, or the first target that
+    could not get one."""
     staff = eligible_staff(inputs["staff"], day)
     size, by_region, previous = options["team_size"], bool(options["match_region"]), inputs["previous"]
-    specialties, fields = needs_of(inputs["items"])
-    region = {t: inputs["targets"].get(t, "") for t in selected}
+    needs: dict[str, tuple[list[str], list[str]]] = {}  # target -> (specialties, expert fields)
+    for t in selected:
+        mine = visit_items(inputs, t).get(department, [])
+        if mine:
+            needs[t] = needs_of([inputs["items"].get(i, {}) for i in mine])
+    selected = [t for t in selected if t in needs]
+    region = {t: str(inputs["targets"].get(t, {}).get("county") or "") for t in selected}
 
     def excluded(t: str) -> set[str]:
         out = {i for i, v in staff.items() if t in v["conflicts"]}
@@ -567,6 +595,7 @@ def match_teams(key: bytes, department: str, selected: list[str], inputs: dict[s
         def usable(i: str, t: str = t, out: set[str] = out, chosen: list[str] = chosen) -> bool:
             return i not in out and i not in chosen and (not by_region or not region[t] or
                                                          staff[i]["region"] == region[t])
+        specialties, fields = needs[t]
         for s in specialties:
             if any(s in staff[m]["specialties"] for m in chosen):
                 continue
@@ -596,12 +625,12 @@ def redraw_member(key: bytes, counter: int, department: str, target: str, team: 
                   inputs: dict[str, Any], day: str, options: dict[str, Any], selected: int, out: set[str]) -> str | None:
     """Section 16, "Recusal redraws": the replacement, or None when nobody qualifies."""
     staff = eligible_staff(inputs["staff"], day)
-    specialties, _ = needs_of(inputs["items"])
+    specialties, _ = needs_of([inputs["items"].get(i, {}) for i in inputs["participants"].get(department, [])])
     remaining = [m for m in team["members"] if m != removed]
     uncovered = {s for s in specialties if not any(m in staff and s in staff[m]["specialties"] for m in remaining)}
     active = sum(1 for v in inputs["staff"] if v["active"])
     cap = -(-options["team_size"] * max(selected, 1) // max(active, 1)) + 1
-    region, loads = inputs["targets"].get(target, ""), inputs["loads"]
+    region, loads = str(inputs["targets"].get(target, {}).get("county") or ""), inputs["loads"]
     out = set(team["members"]) | out | {removed}
     candidates = [i for i, v in staff.items() if i not in out
                   and not (options["match_region"] and region and v["region"] != region)
@@ -815,11 +844,11 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                 if kind == "teams" and oid in log.tasks:
                     t = log.tasks[oid]
                     inputs[(kind, oid, dept, position)] = log.team_inputs(
-                        dept, t["participants"].get(dept, []), t["selected"] or [], t["period"])
+                        dept, t["participants"], t["selected"] or [], t["period"])
                 elif kind == "redraw" and oid in log.assignments:
                     a = log.assignments[oid]
                     inputs[(kind, oid, dept, position)] = log.team_inputs(
-                        dept, a["items"].get(dept, []), [a["target_id"]], a["period"], a["task_id"])
+                        dept, {dept: a["items"].get(dept, [])}, [a["target_id"]], a["period"], a["task_id"])
 
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, dict[str, Any]] = {}
