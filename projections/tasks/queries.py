@@ -14,6 +14,7 @@ from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.directory.queries import reading
+from projections.execution.projection import TABLES as EXECUTION
 from projections.tasks.projection import TABLES
 
 BASELINE_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
@@ -111,8 +112,16 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
         )
         directory = _directory_sizes(conn)
         visits = _member_visits(conn, department, year, quarter)
+        f = EXECUTION["follow_up"]
+        rounds = conn.execute(sa.select(f.c.period, f.c.state_json).where(f.c.department == department)).all()
     tasks = [r for r in rows if _in(r.period, year, quarter)]
     random_tasks = [r for r in tasks if r.origin != "case"]
+    overlapping: dict[str, dict[str, int]] = {}  # period -> {"tasks": n, "follow_ups": n}
+    for kind, period, state_json in [("tasks", r.period, r.state_json) for r in random_tasks] + [
+            ("follow_ups", r.period, r.state_json) for r in rounds if _in(r.period, year, quarter)]:
+        if json.loads(state_json).get("overlaps"):
+            line = overlapping.setdefault(period, {"tasks": 0, "follow_ups": 0})
+            line[kind] += 1
     own = sum(1 for r in random_tasks if not r.is_joint)
     joint = sum(1 for r in random_tasks if r.is_joint)
     share = _ratio(joint, own + joint)
@@ -166,6 +175,14 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
             "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the 2024 notice's "
             "minimum ratios (rules key_ratio 25%, general_ratio 5% per quarter)",
         },
+        "declared_overlaps": {
+            "tasks": sum(v["tasks"] for v in overlapping.values()),
+            "follow_ups": sum(v["follow_ups"] for v in overlapping.values()),
+            "by_period": dict(sorted(overlapping.items())),
+            "formula": "random tasks of the department (lead or participant) and its follow-up rounds (回访) in the "
+            "period that were drawn over ground another current draw covers, declared with a reason "
+            "(`overlaps` / `overlap_reason`); by_period: per task or round period",
+        },
         "visits_per_inspector": {
             "value": _ratio(visits, inspectors),
             "visits": visits,
@@ -216,7 +233,13 @@ def _task_summary(r: Any) -> dict[str, Any]:
         "state": r.state,
         "round": r.round,
         "teams_drawn": split_bars(r.teams_done),
+        "overlaps": _declared(r.state_json),
     }
+
+
+def _declared(state_json: str) -> list[dict[str, str]]:
+    """The overlapping tasks a task declared when it was opened (id, number, name, period)."""
+    return list(json.loads(state_json).get("overlaps") or [])
 
 
 def task_summaries(engine: Engine, department: str, year: int) -> list[dict[str, Any]]:

@@ -420,6 +420,12 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     selected: list[str]
     visits: JsonValue
     opinions_visible: bool
+    overlaps: Annotated[
+        list[dict[str, str]],
+        doc("the department's follow-up rounds whose periods overlap this one, declared when it was planned: id, "
+            "period"),
+    ] = msgspec.field(default_factory=list)
+    overlap_reason: Annotated[str, doc("why a second follow-up draw over overlapping periods ('' when none)")] = ""
 
 
 class Verification(msgspec.Struct, kw_only=True):
@@ -900,6 +906,13 @@ class FollowUpPlan(_In):
     period: Period
     department: Annotated[str | Unset, doc("default: yours")] = UNSET
     ratio: Annotated[str | Unset, doc("share of the pool, default 10%", example="10%")] = UNSET
+    overlaps: Annotated[
+        list[str] | Unset,
+        doc("ids of the department's follow-up rounds whose periods share a month with this one: a round "
+            "overlapping any is refused (409) unless it names them all"),
+    ] = UNSET
+    overlap_reason: Annotated[str | Unset, doc("why the overlapping follow-up draw is needed; required with "
+                                                   "`overlaps`")] = UNSET
 
 
 class FollowUpDraw(_In):
