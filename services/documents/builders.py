@@ -204,7 +204,7 @@ class DocumentBuilder:
             Fields(tuple(pairs)),
             Heading("抽取结果及检查组派发"),
             Table(("序号", "被检查单位", "统一社会信用代码", "地址", "检查组（组长、组员及执法证号）", "检查日期"),
-                  tuple(rows), (0.8, 3, 2.6, 3, 5, 1.8), numbered=True),
+                  tuple(rows), (1, 3, 2.6, 3, 5, 1.8), numbered=True),
             Text("抽取过程全程留痕，任何人可按公开记录复核（GET /api/v1/tasks/{id}/draw/verification）。", "note"),
             Signatures((("抽取人", ""), ("监督人", ""),
                         *[(f"{names.get(d, d)}派发负责人", "") for d in departments])),
@@ -254,7 +254,7 @@ class DocumentBuilder:
         blocks: list[Block] = [
             Fields(tuple(pairs)),
             Heading("检查事项及结果"),
-            Table(("序号", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows), (0.8, 4, 2.2, 4.5, 3.5),
+            Table(("序号", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows), (1.1, 4, 2.2, 4.5, 3.5),
                   numbered=True),
         ]
         if not rows:
@@ -350,7 +350,7 @@ class DocumentBuilder:
         blocks: list[Block] = [
             Fields(tuple(pairs)),
             Table(("序号", "回访对象", "回访方式", "回访日期", "回访人", "回访对象意见", "发现的问题", "纪检监察"),
-                  tuple(rows), (0.8, 4, 1.6, 2, 1.6, 3.5, 2.5, 2.5), numbered=True),
+                  tuple(rows), (1, 4, 1.6, 2, 1.6, 3.5, 2.5, 2.5), numbered=True),
             Text("回访对象提出的意见严格保密；回访中发现的问题及时报告，情节严重的交纪检监察部门查处，"
                  "并将处理情况反馈回访对象。", "note"),
             Signatures((("回访人", ""), ("回访对象", ""))),
