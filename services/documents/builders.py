@@ -95,9 +95,10 @@ class DocumentBuilder:
         return {"name": str(data.get("name") or "（名录中无此对象）"), "credit_code": str(data.get("credit_code") or ""),
                 "address": str(data.get("address") or "")}
 
-    def _people(self, ids: Sequence[str], leader: str | None = None) -> str:
-        """``name（执法证号：…）`` per person, the leader marked, one a line."""
-        found = self.lookups.people(ids)
+    def _people(self, ids: Sequence[str], leader: str | None = None,
+                found: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+        """``name（执法证号：…）`` per person, the leader marked, one a line (``found``: looked up already)."""
+        found = found if found is not None else self.lookups.people(ids)
         lines = []
         for i in ids:
             p = found.get(i, {})
@@ -176,12 +177,15 @@ class DocumentBuilder:
         lead = str(task.get("lead") or "")
         departments = list(task.get("departments") or [])
         names = self.lookups.department_names([lead, *departments] if lead else departments)
+        per_visit = [self._visit_teams(actor, v, teams) for v in visits]
+        people = self.lookups.people([m for vt in per_visit for t in vt.values()
+                                      for m in [*t.get("members", []), *t.get("experts", [])]])  # one lookup
         rows = []
-        for n, v in enumerate(visits, start=1):
-            per_visit = self._visit_teams(actor, v, teams)
-            cell = "\n".join(f"{names.get(d, d)}：\n{self._people(t.get('members', []) + t.get('experts', []), t.get('leader'))}"
-                             for d, t in per_visit.items()) or "（检查组尚未抽取）"
-            days = sorted({str(t.get("visit_date") or "") for t in per_visit.values()} - {""})
+        for n, (v, vt) in enumerate(zip(visits, per_visit, strict=True), start=1):
+            cell = "\n".join(
+                f"{names.get(d, d)}：\n{self._people(t.get('members', []) + t.get('experts', []), t.get('leader'), people)}"
+                for d, t in vt.items()) or "（检查组尚未抽取）"
+            days = sorted({str(t.get("visit_date") or "") for t in vt.values()} - {""})
             rows.append((str(n), v.get("target_name", ""), v.get("credit_code", ""), v.get("address", ""), cell,
                          "\n".join(date_cn(d) for d in days)))
         record = first.get("record") or {}
