@@ -24,7 +24,8 @@ STATE_WORDS = {"not_entered": "未录入", "entered": "已录入", "awaiting_rev
 FOLLOW_UP_METHODS = {"visit": "直接回访", "direct": "直接回访", "phone": "电话回访", "questionnaire": "问卷调查",
                      "symposium": "组织座谈", "letter": "信函回访"}
 KIND_TITLES = {"department": "案件移送函", "judicial": "涉嫌犯罪案件移送书", "discipline": "问题线索移送函"}
-WITHHELD = "（保密，不向本部门显示）"
+WITHHELD = "（保密内容，无权查看）"
+"""In place of a confidential field the reader may not read (the team, the department's reviewers and auditors do)."""
 DRAWN_PAGE = 500
 
 
