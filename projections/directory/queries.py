@@ -1,6 +1,7 @@
 """What the API and the use cases read from the directory read models: filtered, paginated listings and single
 rows; departments, items, targets (a draw's candidates) and the staff of a department."""
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -162,19 +163,39 @@ def department_names(engine: Engine, codes: Iterable[str]) -> dict[str, str]:
     return {r.code: r.name for r in rows}
 
 
-def items(engine: Engine, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def reading(bind: Engine | Connection) -> contextlib.AbstractContextManager[Connection]:
+    """A connection to read with: ``bind`` itself when it is one (a caller's transaction, e.g. aligned to one
+    log position), else a new one of the engine."""
+    return contextlib.nullcontext(bind) if isinstance(bind, Connection) else bind.connect()
+
+
+def items(engine: Engine | Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Item id -> ``{department, **data}`` of the inspection items found."""
     t = TABLES["item"]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(list(ids)))).all()
     return {r.id: {"department": r.owner, **json.loads(r.data)} for r in rows}
 
 
-def target_data(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def entries_by_id(engine: Engine, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Entry id -> ``{department, **data}`` of the ``kind`` entries found (one query per 500 ids, by primary
+    key: what a read adds names from, never a scan)."""
+    t = TABLES[kind]
+    wanted = sorted(set(ids))
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(wanted[start : start + _CHUNK]))
+            for r in conn.execute(query):
+                out[r.id] = {"department": r.owner, **json.loads(r.data)}
+    return out
+
+
+def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Target id -> entry data of the targets found."""
     t = TABLES["target"]
     out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for start in range(0, len(ids), _CHUNK):
             for r in conn.execute(sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start : start + _CHUNK]))):
                 out[r.id] = json.loads(r.data)
@@ -223,26 +244,14 @@ def active_inspector_count(conn: Connection, department: str, on: dt.date) -> in
 
 
 def staff(
-    engine: Engine, department: str
+    engine: Engine | Connection, department: str
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
     """``(inspectors, experts)`` of the department: ``(entry id, data)`` each."""
     ti, te = TABLES["inspector"], TABLES["expert"]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         inspectors = conn.execute(sa.select(ti.c.id, ti.c.data).where(ti.c.owner == department)).all()
         experts = conn.execute(sa.select(te.c.id, te.c.data).where(te.c.owner == department)).all()
     return [(r.id, json.loads(r.data)) for r in inspectors], [(r.id, json.loads(r.data)) for r in experts]
-
-
-def people(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Entry id -> data of the inspectors and experts found (names and certificate numbers on printed documents)."""
-    out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
-        for kind in ("inspector", "expert"):
-            t = TABLES[kind]
-            for start in range(0, len(ids), _CHUNK):
-                for r in conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(ids[start:start + _CHUNK]))):
-                    out[r.id] = {"kind": kind, "department": r.owner, **json.loads(r.data)}
-    return out
 
 
 def inspector_aliases(engine: Engine, inspector_id: str) -> set[str]:

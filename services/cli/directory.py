@@ -45,6 +45,11 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
             f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
             f"{result.events} events (log position {result.position})"
         )
+        report = rows.report()
+        for column in report["ignored_columns"]:
+            click.echo(f"ignored column {column['column']} {column['header']!r}: not a column of {kind} files")
+        for tag in report["new_tags"]:
+            click.echo(f"new tag {tag['tag']!r} (not in the vocabulary): {tag['rows']} rows, first row {tag['first_row']}")
     finally:
         runtime.close()
 
