@@ -110,6 +110,10 @@ def test_documents_answer_only_to_whoever_may_read_what_they_print(year, client,
         for fmt in ("html", "pdf"):
             r = client.get(paths[title], params={"format": fmt}, headers=em)
             assert r.status_code == 403, (title, fmt, r.status_code)
+    # A partner agency's service account of the department reads no paper of it (it subscribes to events).
+    partner = auth("hj-eeb", "partner")
+    for title, path in paths.items():
+        assert client.get(path, headers=partner).status_code == 403, title
     # A referral letter: the sending and the receiving department only.
     assert client.get(paths["移送函"], headers=nr).status_code == 403
     assert client.get(paths["移送函"], headers=amr).status_code == 403
