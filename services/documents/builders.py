@@ -2,7 +2,6 @@
 same data over the API (so the same authorisation: a 403 there is a 403 here), then names every enterprise,
 person, item and department (names, credit codes, addresses, certificate numbers: never bare ids)."""
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -161,7 +160,7 @@ class DocumentBuilder:
             for adj in e.get("adjustments") or []:
                 notes.append(f"{e['number']}比例调整：{adj.get('reason', '')}")
         blocks.append(Text("备注：\n" + "\n".join(f"{n}. {t}" for n, t in enumerate(notes, start=1)), "note"))
-        blocks.append(self._department_sign(dept, dt.date.today()))
+        blocks.append(self._department_sign(dept, self.rt.clock.today()))
         return Document(plan.get("name") or f"{dept}{plan['year']}年随机抽查工作计划", tuple(blocks), landscape=True)
 
     # -- 抽取结果及派发单 ------------------------------------------------------------------------------------
