@@ -83,7 +83,7 @@ def visit_needs(
     needs = []
     for t in selected:
         mine = items if on_visit is None else {i: items.get(i, {}) for i in on_visit.get(t, ())}
-        if mine:
+        if on_visit is None or mine:
             needs.append(VisitNeed(t, region=targets.get(t, {}).get("county", ""), specialties=specialties(mine),
                                    needs_expert_fields=expert_fields(mine)))
     return needs

@@ -7,7 +7,7 @@ import pytest
 
 from domain.access import SYSTEM
 from domain.credit_code import credit_code_error
-from domain.directory import entry_id
+from domain.directory import Inspector, Target, entry_id
 from services.application import CommandContext, DualRandom
 from services.cli.demo import DEPARTMENTS, demo_data, load_demo
 
@@ -64,9 +64,10 @@ def test_demo_loads_and_a_second_load_adds_no_events(app: DualRandom) -> None:
     assert counts["events"] >= sum(len(v) for v in data.values())
     assert app.load("department", entry_id("department", "hj-eeb")).data["name"] == "新乡市生态环境局获嘉分局"
     t = data["target"][0]
-    assert app.load("target", entry_id("target", t["credit_code"])).data == t
+    assert app.load("target", entry_id("target", t["credit_code"])).data == {**Target.SPEC.defaults(), **t}
     i = data["inspector"][0]
-    assert app.load("inspector", entry_id("inspector", f"{i['department']}/{i['staff_id']}")).data == i
+    assert app.load("inspector", entry_id("inspector", f"{i['department']}/{i['staff_id']}")).data == {
+        **Inspector.SPEC.defaults(), **i}
 
     before = app.recorder.max_notification_id()
     again = load_demo(app, CommandContext(SYSTEM, correlation_id="demo-2"))
