@@ -102,6 +102,10 @@ def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
     return filters
 
 
+listing_filters = _filters
+"""A listing's query filters, checked against the reader's rights (the directory exports read with the same)."""
+
+
 def directory_router(kind: str, plural: str, label: str, importable: bool) -> Router:
     """Routes for one directory kind under ``/api/v1/<plural>``."""
     create_struct, update_struct = _structs(kind)
