@@ -78,3 +78,20 @@ def test_json_writes_name_conflicting_targets_by_credit_code(client, runtime, au
                        json={"conflicts": [credit_code(7201)]})
     assert bad.status_code == 422 and bad.json()["errors"][0]["rule"] == "unknown_target"
     assert client.get(f"/api/v1/inspectors/{r.json()['id']}", headers=planner).json()["version"] == entry["version"]
+
+
+def test_patch_null_clears_an_optional_field_and_is_refused_for_a_required_one(client, runtime, auth) -> None:
+    admin = auth("hj-eeb", "admin")
+    assert client.post("/api/v1/departments", json=a_department(), headers=admin).status_code == 201
+    planner = auth("hj-eeb", "planner")
+    target = client.post("/api/v1/targets", headers=planner, json={
+        "credit_code": credit_code(7300), "name": "获嘉县戊建材有限公司", "county": "获嘉县", "town": "城关镇",
+        "address": "获嘉县城关镇某路1号", "supervision_class": "general", "risk_class": "B", "tags": ["radiation"]}).json()
+    r = client.patch(f"/api/v1/targets/{target['id']}", headers=planner,
+                     json={"address": None, "town": None, "tags": None})
+    assert r.status_code == 200, r.text
+    entry = client.get(f"/api/v1/targets/{target['id']}", headers=planner).json()
+    assert (entry["address"], entry["town"], entry["tags"]) == ("", "", [])
+    r = client.patch(f"/api/v1/targets/{target['id']}", headers=planner, json={"name": None})
+    assert r.status_code in (400, 422) and r.json()["errors"][0]["field"] == "name"
+    assert client.get(f"/api/v1/targets/{target['id']}", headers=planner).json()["name"] == "获嘉县戊建材有限公司"
