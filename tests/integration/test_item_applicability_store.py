@@ -1,0 +1,33 @@
+"""Events are forever: an item registered before the applicability lists (``InspectionItem.Registered`` version 1)
+still loads, applies to every target, and the directory read model rebuilt from it equals the live one."""
+
+import json
+import uuid
+
+import sqlalchemy as sa
+
+from domain.planning.applicability import applies
+from tests.support.builders import a_department, a_target, an_item
+from tests.support.projections import assert_rebuild_equals_live
+from tests.support.scenario import ADMIN, ctx
+
+
+def test_a_version_1_item_loads_with_empty_applicability_and_applies_to_every_target(runtime) -> None:
+    app = runtime.app
+    app.register("department", a_department(), ctx(ADMIN))
+    item = app.register("item", an_item(applies_to_tags=["radiation"]), ctx(ADMIN)).id
+    target = app.register("target", a_target(industry="金属制品", tags=[]), ctx(ADMIN)).id
+    table = app.recorder.events_record_cls.__table__
+    with runtime.engine.begin() as conn:  # the item's event as version 1 stored it: no version, no lists
+        row = conn.execute(sa.select(table.c.id, table.c.state).where(
+            table.c.originator_id == uuid.UUID(item), table.c.topic.like("%InspectionItem.Registered"))).one()
+        state = json.loads(bytes(row.state))
+        assert state.pop("class_version") == 2
+        for name in ("applies_to_industries", "applies_to_tags", "applies_to_classes"):
+            state["data"].pop(name)
+        conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+    loaded = app.load("item", uuid.UUID(item)).data
+    assert (loaded["applies_to_industries"], loaded["applies_to_tags"], loaded["applies_to_classes"]) == ([], [], [])
+    assert applies(loaded, app.load("target", uuid.UUID(target)).data)
+    runtime.runner.catch_up()
+    assert_rebuild_equals_live(runtime, "directory") >= 0
