@@ -31,3 +31,21 @@ def test_a_version_1_item_loads_with_empty_applicability_and_applies_to_every_ta
     assert applies(loaded, app.load("target", uuid.UUID(target)).data)
     runtime.runner.catch_up()
     assert_rebuild_equals_live(runtime, "directory") >= 0
+
+
+def test_a_directory_table_created_before_a_field_existed_gains_its_column_at_setup(runtime) -> None:
+    from projections.directory.projection import TABLES
+
+    table = TABLES["target"].name
+    with runtime.engine.begin() as conn:
+        conn.execute(sa.text(f"DROP INDEX ix_{table}_town"))
+        conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN town"))
+    runtime.runner.setup()  # as a server upgraded over that database starts
+    runtime.app.register("department", a_department(), ctx(ADMIN))
+    target = runtime.app.register("target", a_target(town="亢村镇"), ctx(ADMIN)).id
+    runtime.runner.catch_up()
+    with runtime.engine.connect() as conn:
+        town = conn.execute(sa.text(f"SELECT town FROM {table} WHERE id = :id"), {"id": target}).scalar_one()
+    assert town == "亢村镇" and not runtime.runner.failures()
+    with runtime.engine.connect() as conn:
+        assert f"ix_{table}_town" in {i["name"] for i in sa.inspect(conn).get_indexes(table)}
