@@ -295,7 +295,7 @@ def _targets(rng: random.Random) -> list[dict[str, Any]]:
         s = rng.random()
         status = "closed" if s < 0.03 else ("deregistered" if s < 0.045 else "active")
         out.append({
-            "credit_code": code, "name": name, "address": address, "county": COUNTY, "industry": industry,
+            "credit_code": code, "name": name, "address": address, "county": COUNTY, "town": town, "industry": industry,
             "supervision_class": supervision, "risk_class": risk, "tags": tags, "status": status,
         })
     return out

@@ -12,7 +12,6 @@ from domain.access import Actor
 from domain.planning.overview import quotas_by_period, random_tasks_by_period
 from domain.planning.plan import AnnualPlan, Coverage, carried_out_problem, coverage_breaches, plan_breaches
 from domain.tasks import access
-from domain.tasks.pool import build_pool
 from projections.directory import queries as directory
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
@@ -167,6 +166,7 @@ class Plans(UseCase):
         return out
 
     def _scope_counts(self, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+        """Per (class, risk) the active targets the entry's scope admits, counted by the database: a plan view
+        never loads the directory (1,000,000 targets) into memory."""
         with self.engine.connect() as conn:
-            candidates = directory.pool_candidates(conn)
-        return build_pool(candidates, scope).counts
+            return directory.scope_counts(conn, scope)
