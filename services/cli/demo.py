@@ -193,13 +193,6 @@ EXPERTS: list[dict[str, str]] = [
     {"code": "EX-04", "field": "危险废物管理", "organisation": "新乡学院化学与材料工程学院"},
 ]
 
-# 多项合一 merges only what applies: these items apply only to targets with one of the tags (the others to all).
-ITEM_TAGS: dict[str, tuple[str, ...]] = {
-    "放射性污染防治监督检查": ("radiation",),
-    "医疗废物污染防治监督检查": ("medical_waste",),
-    "危险废物经营单位监督检查": ("hazardous_waste",),
-}
-
 N_TARGETS = 300
 
 
@@ -252,7 +245,7 @@ def _items() -> list[dict[str, Any]]:
     for n, (name, basis, methods, documents, expert) in enumerate(ECOLOGY_ITEMS, start=1):
         out.append({"department": "hj-eeb", "code": f"EEB-{n:03d}", "name": name, "category": "general",
                     "legal_basis": basis, "methods": methods, "documents": documents, "needs_expert": expert,
-                    "expert_field": EXPERT_FIELDS.get(name, ""), "applies_to_tags": list(ITEM_TAGS.get(name, ()))})
+                    "expert_field": EXPERT_FIELDS.get(name, "")})
     for dept, prefix, items in OTHER_ITEMS:
         for n, (name, category, basis, methods, documents) in enumerate(items, start=1):
             out.append({"department": dept, "code": f"{prefix}-{n:03d}", "name": name, "category": category,
