@@ -32,6 +32,7 @@ _NAMESPACE_BYTES = NAMESPACE.bytes
 SHARED = "shared"  # the "department" of the shared target directory in subjects and scopes
 
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+_PHONE = re.compile(r"^[0-9+() -]{3,30}$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -132,6 +133,8 @@ class Department(DirectoryEntry):
             Field("city", required=True, max_len=50),
             Field("county", required=True, max_len=50),
             Field("kind", required=True, choices=_choices(DepartmentKind)),
+            Field("contact", max_len=50),  # 联系人 printed on the notices the department sends
+            Field("phone", max_len=30, check=_matches(_PHONE, "a phone number: digits, spaces, +, - and ()")),
         ]
     )
 

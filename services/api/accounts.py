@@ -26,7 +26,8 @@ from services.api.schemas import (
     TokenIn,
     TokenIssued,
 )
-from services.usecases.accounts import LoginRefused
+from services.infra.settings import Settings
+from services.usecases.accounts import Issued, LoginRefused
 
 ADMIN = " Admins only."
 
@@ -44,6 +45,26 @@ def _ttl(text: str | None, default: str, field: str = "ttl") -> int:
 
 def _given(struct: msgspec.Struct) -> dict[str, Any]:
     return {k: v for k, v in msgspec.structs.asdict(struct).items() if v is not msgspec.UNSET}
+
+
+def session_cookies(settings: Settings, issued: Issued) -> tuple[str, list[Cookie]]:
+    """The CSRF token and the two cookies of a new session (the API's login and the login page set the same)."""
+    csrf = csrf_token(settings.secret_key, issued.token_id)
+    secure = settings.session_cookie_secure
+    max_age = max(1, issued.expires_at - int(time.time()))
+    return csrf, [
+        Cookie(key=SESSION_COOKIE, value=issued.token, httponly=True, samesite="strict", secure=secure, path="/",
+               max_age=max_age),
+        Cookie(key=CSRF_COOKIE, value=csrf, httponly=False, samesite="strict", secure=secure, path="/",
+               max_age=max_age),
+    ]
+
+
+# Logging out (API or page) clears both cookies.
+CLEARED_COOKIES = [
+    Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict"),
+    Cookie(key=CSRF_COOKIE, value="", max_age=0, path="/", samesite="strict"),
+]
 
 
 @post("/session", status_code=201, sync_to_thread=True, opt={"own_credentials": True},
@@ -66,15 +87,7 @@ def login(request: Request[Any, Any, Any], data: JSONBody[LoginIn]) -> Response[
                            "too many failed logins: the account is locked for a while", request,
                            headers={"Retry-After": str(exc.retry_after)})
         return problem(401, "unauthorized", "Unauthorized", str(exc), request)
-    csrf = csrf_token(rt.settings.secret_key, issued.token_id)
-    secure = rt.settings.session_cookie_secure
-    max_age = max(1, issued.expires_at - int(time.time()))
-    cookies = [
-        Cookie(key=SESSION_COOKIE, value=issued.token, httponly=True, samesite="strict", secure=secure, path="/",
-               max_age=max_age),
-        Cookie(key=CSRF_COOKIE, value=csrf, httponly=False, samesite="strict", secure=secure, path="/",
-               max_age=max_age),
-    ]
+    csrf, cookies = session_cookies(rt.settings, issued)
     body = {"token": issued.token, "token_id": issued.token_id, "csrf_token": csrf,
             "expires_at": issued.expires_at, "account": issued.account}
     return Response(body, status_code=201, cookies=cookies)
@@ -93,10 +106,7 @@ def logout(request: AnyRequest) -> Response[dict[str, Any]]:
     rt = runtime(request)
     token_id = request.scope["state"]["token_id"]
     rt.accounts.logout(request.user, token_id, _source(request))
-    return Response({"token_id": token_id, "revoked": True}, status_code=200, cookies=[
-        Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/", httponly=True, samesite="strict"),
-        Cookie(key=CSRF_COOKIE, value="", max_age=0, path="/", samesite="strict"),
-    ])
+    return Response({"token_id": token_id, "revoked": True}, status_code=200, cookies=CLEARED_COOKIES)
 
 
 @get("/accounts", sync_to_thread=True, responses=answers(200, list[AccountView], READ), summary="Accounts",

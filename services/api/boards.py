@@ -47,8 +47,13 @@ def inbox(
     year: Annotated[int | None, Parameter(ge=1, le=9999, description="only tasks of this year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    dept = _department(request.user, department)
     wait(request, min_position, READ_MODELS)
+    return inbox_view(request, department, year)
+
+
+def inbox_view(request: AnyRequest, department: str | None, year: int | None) -> dict[str, Any]:
+    """The inbox's body (also exported as XLSX: services/api/documents.py)."""
+    dept = _department(request.user, department)
     rt = runtime(request)
     boards = execution_boards.inbox(rt.engine, dept, _today(request))
     named = rt.lookups.with_names  # names next to ids: one batched look-up per kind and list
@@ -97,8 +102,13 @@ def kpis(
     quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    dept = _department(request.user, department)
     wait(request, min_position, READ_MODELS)
+    return kpis_view(request, department, year, quarter)
+
+
+def kpis_view(request: AnyRequest, department: str | None, year: int, quarter: int | None) -> dict[str, Any]:
+    """The KPIs' body (also exported as XLSX: services/api/documents.py)."""
+    dept = _department(request.user, department)
     rt = runtime(request)
     config = rt.configurations.current()  # the goals the deployment configured
     return {

@@ -88,14 +88,15 @@ class Lookups:
         return named
 
     def people(self, ids: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Inspector or expert entry id -> ``{name, certificate_no, department}`` (experts: ``field`` and
+        """Inspector or expert entry id -> ``{kind, name, certificate_no, department}`` (experts: ``field`` and
         ``organisation`` instead of a certificate), for the ids found (batched)."""
         wanted = set(ids)
         inspectors = directory.entries_by_id(self.engine, "inspector", wanted)
         experts = directory.entries_by_id(self.engine, "expert", wanted - set(inspectors))
-        out = {i: {"name": str(d.get("name", "")), "certificate_no": str(d.get("certificate_no", "")),
-                   "department": str(d["department"])} for i, d in inspectors.items()}
-        out.update({i: {"name": str(d.get("name", "")), "field": str(d.get("field", "")),
+        out = {i: {"kind": "inspector", "name": str(d.get("name", "")),
+                   "certificate_no": str(d.get("certificate_no", "")), "department": str(d["department"])}
+               for i, d in inspectors.items()}
+        out.update({i: {"kind": "expert", "name": str(d.get("name", "")), "field": str(d.get("field", "")),
                         "organisation": str(d.get("organisation", "")), "department": str(d["department"])}
                     for i, d in experts.items()})
         return out

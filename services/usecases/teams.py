@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from domain.access import Actor, person_of
 from domain.draw import matching
-from domain.draw.matching import Team, VisitNeed
+from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError, problem
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
 from domain.planning.applicability import visit_items
@@ -22,6 +22,8 @@ from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import DRAWN_PAGE_MAX, drawn_page, require_drawn_list
 from domain.tasks.task import Task, TaskStateError, team_key
 from domain.tasks.teams import (
+    expert_info,
+    inspector_info,
     joint_visit_date,
     max_load,
     redraw_day,
@@ -34,8 +36,21 @@ from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
-from services.usecases.common import Done, UseCase
+from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.lookups import Lookups
+
+
+@dataclasses.dataclass(frozen=True)
+class TeamInputs:
+    """What a team draw or a redraw reads, all at ``position``."""
+
+    position: int
+    inspectors: list[InspectorInfo]
+    experts: list[ExpertInfo]
+    targets: dict[str, dict[str, Any]]
+    items: dict[str, dict[str, Any]]
+    previous: dict[str, set[str]]
+    loads: dict[str, int]
 
 
 class Teams(UseCase):
@@ -69,17 +84,16 @@ class Teams(UseCase):
                 ]
             )
         day = joint_visit_date(task.period, dt.date.today(), department, task.teams, visit_date)
-        inspectors, experts = self.lookups.staff(department)
-        target_data = self.lookups.target_data(task.selected)
-        all_items = self.lookups.items(task.items)
+        inputs = self._inputs(department, list(task.items), task.selected, previous_period(task.period))
+        inspectors, experts = inputs.inspectors, inputs.experts
         # 多项合一 merges only what applies: each visit carries the items that apply to its target (all of them
         # when none does: a pool frozen before the freeze refused such targets, or a case task's designation)
-        on_visit = {t: visit_items(task.participants, all_items, target_data.get(t, {})) or task.participants
+        on_visit = {t: visit_items(task.participants, inputs.items, inputs.targets.get(t, {})) or task.participants
                     for t in task.selected}
         needs = visit_needs(
-            task.selected, target_data, all_items, {t: v.get(department, []) for t, v in on_visit.items()}
+            task.selected, inputs.targets, inputs.items, {t: v.get(department, []) for t, v in on_visit.items()}
         )
-        previous = self.lookups.previous_inspectors(department, task.selected, previous_period(task.period))
+        previous = inputs.previous
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
         try:
             teams = matching.match_teams(
@@ -96,13 +110,13 @@ class Teams(UseCase):
             )
         except matching.InsufficientInspectorsError as exc:  # people read names, not ids: say which enterprise
             raise matching.InsufficientInspectorsError([dataclasses.replace(
-                s, target_name=_label(target_data.get(s.target_id, {}))) for s in exc.shortfalls]) from None
+                s, target_name=_label(inputs.targets.get(s.target_id, {}))) for s in exc.shortfalls]) from None
         digest = staff_digest(inspectors, experts)
         as_dicts = {
             t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
             for t, team in teams.items()
         }
-        task.record_teams(department, day, as_dicts, digest,
+        task.record_teams(department, day, as_dicts, digest, inputs.position,
                           not_needed=[t for t in task.selected if department not in on_visit[t]])
         ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
         existing = self.load_many(Assignment, ids.values()) if ids else {}
@@ -163,16 +177,17 @@ class Teams(UseCase):
         task = self.load(Task, uuid.UUID(a.task_id), "task")
         if not task.draw or "seed" not in task.draw["record"]:
             raise TaskStateError("the task's draw is not available for a redraw")
-        inspectors, _ = self.lookups.staff(dept)
-        wanted = specialties(self.lookups.items(a.items.get(dept, [])))
-        region = self.lookups.target(a.target_id).get("county", "")
+        inputs = self._inputs(dept, a.items.get(dept, []), [a.target_id], previous_period(a.period), str(task.id))
+        inspectors = inputs.inspectors
+        wanted = specialties(inputs.items)
+        region = inputs.targets.get(a.target_id, {}).get("county", "")
         need = VisitNeed(a.target_id, region=region, specialties=wanted)
         team = Team(
             leader=a.teams[dept]["leader"],
             members=tuple(a.teams[dept]["members"]),
             experts=tuple(a.teams[dept].get("experts", [])),
         )
-        loads = tasks.member_loads(self.engine, str(task.id), dept)
+        loads = inputs.loads
         eligible = len([i for i in inspectors if i.active])
         cap = max_load(task.options["team_size"], len(task.selected), eligible)
         earlier = {r["inspector_id"] for r in a.recusals if r["department"] == dept}
@@ -187,7 +202,7 @@ class Teams(UseCase):
                 inspector_id,
                 inspectors,
                 redraw_day(a.visit_date, dt.date.today()),
-                previous=self.lookups.previous_inspectors(dept, [a.target_id], previous_period(a.period)),
+                previous=inputs.previous,
                 exclude_previous=task.options["exclude_previous_inspectors"],
                 match_region=task.options["match_region"],
                 loads=loads,
@@ -198,7 +213,7 @@ class Teams(UseCase):
             target = self.lookups.target(a.target_id)
             raise matching.InsufficientInspectorsError(
                 [dataclasses.replace(s, target_name=_label(target)) for s in exc.shortfalls]) from None
-        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new)  # the inspector entry, or the account
+        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new, inputs.position)  # declared_by: entry or account
         # The recusal outlives the visit: the inspector's declared conflicts (回避对象) gain the target in the same
         # transaction, so no later draw (next quarter, another task) sends them there again, until the department
         # withdraws the conflict in the directory.
@@ -214,6 +229,25 @@ class Teams(UseCase):
         return self.done(
             a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
         )
+
+    def _inputs(
+        self, department: str, item_ids: list[str], targets: list[str], previous: str, loads_of: str | None = None
+    ) -> "TeamInputs":
+        """Every input of a team draw or a redraw read in one transaction at one log position (the directory and
+        tasks read models aligned to it), so that the event can record the position and anyone can rebuild the
+        same inputs from the log (docs/verifying-a-draw.md section 16)."""
+        with self.engine.begin() as conn:
+            position = self.runner.align(conn, TASK_READ_MODELS)
+            people, experts = directory.staff(conn, department)
+            return TeamInputs(
+                position=position,
+                inspectors=[inspector_info(i, department, data) for i, data in people],
+                experts=[expert_info(i, department, data) for i, data in experts],
+                targets=directory.target_data(conn, targets),
+                items=directory.items(conn, item_ids),
+                previous=tasks.previous_inspectors(conn, department, previous, targets),
+                loads=tasks.member_loads(conn, loads_of, department) if loads_of else {},
+            )
 
     # -- reading -------------------------------------------------------------------------------------------
     def drawn_list(

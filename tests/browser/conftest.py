@@ -35,6 +35,8 @@ class Seeded:
     target: dict[str, Any]
     inspection_id: str
     commitment: str
+    key: str = ""  # the server's signing key and database URL: tests make accounts with them (tests/support/accounts)
+    database: str = ""
 
 
 def _ok(r: httpx.Response, status: int = 200) -> Any:
@@ -101,7 +103,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     try:
         wait_ready(url, proc, timeout=90)
         with httpx.Client(base_url=url, timeout=60) as c:
-            seeded = seed(c, key, sa.create_engine(f"sqlite:///{var / 'dualrandom.db'}"), url)
+            database = f"sqlite:///{var / 'dualrandom.db'}"
+            seeded = seed(c, key, sa.create_engine(database), url)
+            seeded.key, seeded.database = key, database
         yield seeded
     finally:
         stop(proc)

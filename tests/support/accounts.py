@@ -48,3 +48,21 @@ def stored_token(engine: Any, secret: str, department: str, roles: tuple[str, ..
         conn.execute(store.TOKEN.insert().values(id=token_id, account_id=ident, name="test", session=False,
                                                  issued_at=now, expires_at=now + ttl_seconds, revoked=False))
     return issue_token(secret, department, roles, ident, ttl_seconds, token_id=token_id)
+
+
+PERSON_PASSWORD = "correct horse battery staple"
+
+
+def person(runtime: Any, username: str, roles: tuple[str, ...] | list[str], department: str = "hj-eeb",
+           display_name: str = "李明", inspector: str | None = None, password: str = PERSON_PASSWORD) -> dict[str, Any]:
+    """A person's account with a password, created through the accounts use case (its events recorded), for
+    tests that log in as people do (the login page, ``POST /api/v1/session``). Its department must be registered."""
+    from domain.access import SYSTEM
+    from services.application import CommandContext
+
+    data: dict[str, Any] = {"username": username, "display_name": display_name, "department": department,
+                            "roles": list(roles), "kind": "person"}
+    if inspector is not None:
+        data["inspector"] = inspector
+    created: dict[str, Any] = runtime.accounts.create(CommandContext(actor=SYSTEM), data, password)
+    return created

@@ -1,0 +1,87 @@
+"""The staff console in a real Chromium: log in through the form, the frame (name, department, navigation by role),
+htmx from this server sending the CSRF header, logging out; a wrong role refused with a page in Chinese; nothing
+requested from another host. Screenshots into docs/screenshots/."""
+
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.browser.conftest import SCREENSHOTS, Seeded
+from tests.support.accounts import PERSON_PASSWORD, stored_token
+
+PEOPLE = {"console-planner": ("李明", ["planner"]), "console-auditor": ("钱审计", ["auditor"]),
+          "console-partner": ("孙协同", ["partner"])}
+
+
+@pytest.fixture(scope="module")
+def people(server: Seeded) -> dict[str, str]:
+    """People with passwords, created by an admin through the account API of the served process."""
+    token = stored_token(sa.create_engine(server.database), server.key, "hj-eeb", ["admin"], "console-admin")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as c:
+        for username, (name, roles) in PEOPLE.items():
+            r = c.post("/api/v1/accounts", json={"username": username, "display_name": name, "department": "hj-eeb",
+                                                 "roles": roles, "password": PERSON_PASSWORD})
+            assert r.status_code in (201, 409), r.text
+    return {u: n for u, (n, _) in PEOPLE.items()}
+
+
+@pytest.fixture
+def page(browser: Any, server: Seeded) -> Iterator[Any]:
+    """A fresh browser context (no session) whose page records every request and every console error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    pg = context.new_page()
+    pg.requested = []
+    pg.errors = []
+    pg.on("request", lambda r: pg.requested.append(r.url))
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    context.close()
+
+
+def sign_in(page: Any, server: Seeded, username: str, path: str = "/staff") -> None:
+    page.goto(server.url + path)
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(PERSON_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+
+
+def only_this_server(page: Any, server: Seeded) -> None:
+    hosts = {urlsplit(u).netloc for u in page.requested if urlsplit(u).scheme in ("http", "https", "ws", "wss")}
+    assert hosts == {urlsplit(server.url).netloc}
+    assert not [e for e in page.errors if "Content Security Policy" in e], page.errors
+
+
+def test_a_planner_logs_in_sees_the_frame_and_logs_out(page: Any, server: Seeded, people: dict[str, str]) -> None:
+    page.goto(server.url + "/staff")
+    assert urlsplit(page.url).path == "/login"
+    page.get_by_label("用户名").fill("console-planner")
+    page.get_by_label("密码").fill("wrong password!!")
+    page.get_by_role("button", name="登录").click()
+    page.locator("#problems").filter(has_text="用户名或密码错误").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "login.png"))
+    page.get_by_label("密码").fill(PERSON_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.locator("#me").filter(has_text="李明").wait_for()
+    me = page.locator("#me").inner_text()
+    assert "新乡市生态环境局获嘉分局" in me and "抽查计划员" in me
+    nav = page.get_by_role("navigation", name="工作台导航").inner_text()
+    assert "工作台" in nav and "审核与公示" not in nav  # a planner is not a reviewer
+    page.wait_for_function("() => window.htmx !== undefined")
+    page.screenshot(path=str(SCREENSHOTS / "staff-home.png"))
+    page.get_by_role("button", name="退出登录").click()  # htmx, with the CSRF header
+    page.locator("#notice").filter(has_text="您已退出登录").wait_for()
+    page.goto(server.url + "/staff")
+    assert urlsplit(page.url).path == "/login"
+    only_this_server(page, server)
+
+
+def test_a_wrong_role_is_refused_with_a_page_in_chinese(page: Any, server: Seeded, people: dict[str, str]) -> None:
+    sign_in(page, server, "console-partner")
+    page.locator("#problems").filter(has_text="此页面仅限").wait_for()
+    assert page.locator("h1").inner_text() == "无权访问"
+    assert "孙协同" in page.locator("#me").inner_text()
+    only_this_server(page, server)

@@ -1,0 +1,116 @@
+"""The staff console over HTTP, in-process on SQLite and PostgreSQL: the login page (errors in Chinese, the lockout,
+no login from another site, no redirect to another host), the guard (anonymous -> the login page and back; a
+wrong role -> a 403 page in Chinese), logging out (needs the CSRF header, revokes the session)."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from domain.access import SYSTEM
+from services.api.app import create_app
+from services.application import CommandContext
+from services.cli.demo import load_demo
+from services.runtime import Runtime
+from tests.support.accounts import PERSON_PASSWORD, person
+
+
+@pytest.fixture
+def console(runtime: Runtime) -> Iterator[TestClient[Any]]:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    runtime.settings = replace(runtime.settings, session_cookie_secure=False)  # the test client speaks plain HTTP
+    for username, roles in (("li", ["planner"]), ("sun", ["partner"]), ("qian", ["auditor"])):
+        person(runtime, username, roles, display_name={"li": "李明", "sun": "孙协同", "qian": "钱审计"}[username])
+    with TestClient(create_app(runtime, background=False)) as client:
+        yield client
+
+
+def login(client: TestClient[Any], username: str, password: str = PERSON_PASSWORD, next_: str = "/staff",
+          **headers: str) -> Any:
+    return client.post("/login", data={"username": username, "password": password, "next": next_},
+                       headers=headers, follow_redirects=False)
+
+
+def csrf(client: TestClient[Any]) -> dict[str, str]:
+    return {"X-CSRF-Token": client.cookies["dualrandom_csrf"], "HX-Request": "true"}
+
+
+def test_an_anonymous_visitor_logs_in_and_comes_back_to_the_page_asked_for(console: TestClient[Any]) -> None:
+    r = console.get("/staff?tab=1", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Fstaff%3Ftab%3D1"
+    page = console.get(r.headers["location"])
+    assert page.status_code == 200 and 'name="next" value="/staff?tab=1"' in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+    r = login(console, "li", next_="/staff?tab=1")
+    assert r.status_code == 303 and r.headers["location"] == "/staff?tab=1", r.text
+    assert "httponly" in r.headers["set-cookie"].lower()
+    home = console.get("/staff")
+    assert home.status_code == 200
+    # the frame: the person's name, department name and roles in Chinese; htmx from this server with the CSRF token
+    assert "李明" in home.text and "新乡市生态环境局获嘉分局" in home.text and "抽查计划员" in home.text
+    assert '<script src="/static/vendor/htmx/htmx.min.js"' in home.text
+    assert console.cookies["dualrandom_csrf"] in home.text
+    assert console.get("/static/vendor/htmx/htmx.min.js").status_code == 200
+
+
+@pytest.mark.parametrize("next_", ["//evil.example/staff", "https://evil.example/staff", "/staff//evil.example",
+                                   "/\\evil.example", "/public/results", "/staffing"])
+def test_after_login_the_browser_never_goes_to_another_host(console: TestClient[Any], next_: str) -> None:
+    r = login(console, "li", next_=next_)
+    assert r.status_code == 303 and r.headers["location"] == "/staff"
+
+
+def test_bad_logins_are_answered_in_chinese_and_change_nothing(console: TestClient[Any], runtime: Runtime) -> None:
+    r = console.post("/login", data={"username": "", "password": ""}, follow_redirects=False)
+    assert r.status_code == 400 and "请填写用户名" in r.text and "请填写密码" in r.text
+    r = login(console, "li", "a" * 257)
+    assert r.status_code == 400 and "密码不超过 256 个字符" in r.text
+    r = login(console, "li\x01")
+    assert r.status_code == 400 and "不含控制字符" in r.text
+    assert "dualrandom_session" not in console.cookies
+    r = login(console, "li", origin="https://evil.example")  # a login form on another site (login CSRF)
+    assert r.status_code == 403 and "须从本站页面提交" in r.text and "dualrandom_session" not in console.cookies
+    r = login(console, "li", **{"sec-fetch-site": "cross-site"})
+    assert r.status_code == 403
+    r = login(console, "li", "wrong password!!")
+    assert r.status_code == 401 and "用户名或密码错误" in r.text and 'value="li"' in r.text
+    assert "wrong password" not in r.text
+
+
+def test_repeated_failures_lock_the_account_with_a_message_in_chinese(console: TestClient[Any],
+                                                                       runtime: Runtime) -> None:
+    runtime.accounts.slow_seconds = 600  # the wait after the 3rd failure, long enough for a loaded machine
+    assert [login(console, "li", "wrong password!!").status_code for _ in range(3)] == [401, 401, 401]
+    r = login(console, "li")  # the right password during the wait: still refused
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 500
+    assert "账户已暂时锁定" in r.text and "分钟后再试" in r.text
+    assert "dualrandom_session" not in console.cookies
+
+
+def test_a_role_without_a_staff_page_gets_a_403_page_in_chinese(console: TestClient[Any]) -> None:
+    assert login(console, "sun").status_code == 303
+    r = console.get("/staff")
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "无权访问" in r.text and "此页面仅限" in r.text and "孙协同" in r.text
+
+
+def test_logging_out_needs_the_csrf_header_and_revokes_the_session(console: TestClient[Any]) -> None:
+    assert login(console, "qian").status_code == 303
+    assert console.get("/staff").status_code == 200
+    session = console.cookies["dualrandom_session"]
+    r = console.post("/staff/logout", follow_redirects=False)  # no CSRF header: another site's form
+    assert r.status_code == 403 and "防伪令牌" in r.text
+    assert console.get("/staff").status_code == 200  # still signed in
+    r = console.post("/staff/logout", headers=csrf(console), follow_redirects=False)
+    assert r.status_code == 200 and r.headers["hx-redirect"] == "/login?out=1"
+    assert "dualrandom_session" not in console.cookies
+    console.cookies.set("dualrandom_session", session)  # the old cookie, replayed: refused
+    r = console.get("/staff", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/login")
+    assert console.get(r.headers["location"]).status_code == 200
+    # an htmx request without a session is told to load the login page
+    r = console.post("/staff/logout", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.status_code == 401 and r.headers["hx-redirect"].startswith("/login?next=")
