@@ -3,14 +3,14 @@ KPIs; task numbers, the year's draws, overlapping draws, assignments and their m
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period
+from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period, percent_text
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.directory.queries import reading
@@ -94,8 +94,14 @@ def _in(period: str, year: int, quarter: int | None) -> bool:
     return quarter is None or any(q.index == quarter for q in p.quarters())
 
 
-def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = None) -> dict[str, Any]:
-    """Task-side KPIs of a department for a year (or one quarter), each with its formula."""
+def task_kpis(
+    engine: Engine, department: str, year: int, quarter: int | None = None, *,
+    joint_share_goal: Fraction = NOTICE_MIN_JOINT_SHARE, baseline_minimum: Mapping[str, Fraction] | None = None,
+) -> dict[str, Any]:
+    """Task-side KPIs of a department for a year (or one quarter), each with its formula. ``joint_share_goal`` and
+    ``baseline_minimum`` (per supervision class, the per-quarter minimum ratio) come from the deployment's
+    configuration (``domain.configuration``; defaults: the 2024 notice's)."""
+    minimums = BASELINE_MINIMUM if baseline_minimum is None else baseline_minimum
     t = TABLES["task"]
     with engine.connect() as conn:
         rows = conn.execute(
@@ -141,7 +147,7 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
     quarters = 1 if quarter is not None else 4
     for cls, size in directory.items():
         c = coverage.setdefault(cls, {"drawn": 0, "quota": 0})
-        minimum = math.ceil(BASELINE_MINIMUM.get(cls, Fraction(0)) * size) * quarters
+        minimum = math.ceil(minimums.get(cls, Fraction(0)) * size) * quarters
         c.update(
             {
                 "directory_size": size,
@@ -164,16 +170,17 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
         },
         "joint_share": {
             "value": share,
-            "goal": float(NOTICE_MIN_JOINT_SHARE),
-            "meets_goal": share is not None and share >= float(NOTICE_MIN_JOINT_SHARE),
-            "formula": "joint / (own + joint) (rule joint_share, goal >= 60%)",
+            "goal": float(joint_share_goal),
+            "meets_goal": share is not None and Fraction(joint, own + joint) >= joint_share_goal,
+            "formula": f"joint / (own + joint) (rule joint_share, goal >= {percent_text(joint_share_goal)})",
         },
         "coverage": {
             "by_class": coverage,
             "formula": "per supervision class: targets drawn in the random tasks the department leads in "
             "the period; against_quota = drawn / the frozen quotas; against_baseline_minimum = drawn "
-            "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the 2024 notice's "
-            "minimum ratios (rules key_ratio 25%, general_ratio 5% per quarter)",
+            "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the configured "
+            "baseline's minimum ratios per quarter (rules key_ratio, general_ratio: "
+            + ", ".join(f"{c} {percent_text(r)}" for c, r in sorted(minimums.items()) if r) + ")",
         },
         "declared_overlaps": {
             "tasks": sum(v["tasks"] for v in overlapping.values()),
