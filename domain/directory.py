@@ -381,6 +381,14 @@ def _uuids(values: list[str]) -> tuple[str, str] | None:
     return None
 
 
+def target_ref(value: Any) -> Any:
+    """A target named by its credit code (统一社会信用代码, any case) as its id; anything else as given (an id, or
+    what validation then refuses): wherever a target is named, staff may use the code they know."""
+    if isinstance(value, str) and credit_code_error(value.strip().upper()) is None:
+        return str(target_id_of(value.strip().upper()))
+    return value
+
+
 def target_id_of(credit_code: str) -> uuid.UUID:
     """The id of the target keyed by ``credit_code`` (whether or not it is registered)."""
     return entry_id(Target.KIND, credit_code)

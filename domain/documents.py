@@ -1,11 +1,14 @@
 """A printable document's structure (A4, Chinese) and its HTML: titles, paragraphs, tables, label/value grids and
 signature lines. Pure: ``services.documents`` renders the same structure as PDF, so both forms say the same."""
 
+import base64
+import hashlib
 import html
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Block", "Document", "Fields", "Heading", "Signatures", "Table", "Text", "date_cn", "render_html"]
+__all__ = ["STYLE_SOURCES", "Block", "Document", "Fields", "Heading", "Signatures", "Table", "Text", "date_cn",
+           "render_html"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,18 @@ tr { page-break-inside: avoid; break-inside: avoid; }
 """
 
 
+def _css(landscape: bool) -> str:
+    return _CSS % (" landscape", "261") if landscape else _CSS % ("", "180")
+
+
+STYLE_SOURCES = tuple(
+    "'sha256-" + base64.b64encode(hashlib.sha256(_css(wide).encode("utf-8")).digest()).decode("ascii") + "'"
+    for wide in (False, True)
+)
+"""The Content-Security-Policy sources that allow exactly the two style blocks a document carries (portrait and
+landscape) and no other inline style: the server's CSP lists them (services/web/pages.py)."""
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -154,7 +169,7 @@ def _block(b: Block) -> str:
 
 def render_html(doc: Document) -> str:
     """The document as one self-contained HTML page (A4 print CSS, every value escaped)."""
-    css = _CSS % (" landscape", "261") if doc.landscape else _CSS % ("", "180")
+    css = _css(doc.landscape)
     body = f"<h1>{_e(doc.title)}</h1>\n"
     if doc.subtitle:
         body += f'<p class="subtitle">{_lines(doc.subtitle)}</p>\n'

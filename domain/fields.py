@@ -67,6 +67,9 @@ class Spec:
                     problems.append(FieldProblem(name, "required", "is required", row))
                 continue
             raw = data[name]
+            if raw is None and not f.required:  # null clears an optional field: back to its default
+                out[name] = list(f.default) if isinstance(f.default, (list, tuple)) else f.default
+                continue
             if f.kind == "str" and type(raw) is str:  # the common case, as _normalise would do it
                 value: Any = normalise_newlines(raw.strip())
             else:

@@ -458,6 +458,11 @@ class DualRandom(Application):
     def history(self, kind: str, entry_id: uuid.UUID, actor: Actor) -> list[dict[str, Any]]:
         """Every event of one entry with its log position, time, metadata and data."""
         self.get(kind, entry_id, actor)
+        return self.stream(entry_id)
+
+    def stream(self, aggregate_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Every event of one aggregate with its log position, time, metadata and data, oldest first."""
+        entry_id = aggregate_id
         recorder: Any = self.recorder
         record_cls = recorder.events_record_cls
         with recorder.transaction(commit=False) as session:

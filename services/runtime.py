@@ -24,6 +24,7 @@ from services.usecases.accounts import Accounts
 from services.usecases.calendar import Calendar
 from services.usecases.clues import Clues
 from services.usecases.common import Clock
+from services.usecases.configuration import Configurations
 from services.usecases.evidence import Evidence
 from services.usecases.follow_ups import FollowUps
 from services.usecases.inspections import Inspections
@@ -75,6 +76,7 @@ class Runtime:
     # the use cases, one object per area (services/usecases), and what they share
     clock: Clock = field(init=False)
     lookups: Lookups = field(init=False)
+    configurations: Configurations = field(init=False)
     plans: Plans = field(init=False)
     task_opening: TaskOpening = field(init=False)
     target_draws: TargetDraws = field(init=False)
@@ -106,7 +108,8 @@ class Runtime:
         app, engine, runner = self.app, self.engine, self.runner
         self.clock = clock = Clock()
         self.lookups = lookups = Lookups(engine)
-        self.plans = Plans(app, engine, runner, lookups)
+        self.configurations = configurations = Configurations(app, engine, runner)
+        self.plans = Plans(app, engine, runner, lookups, configurations)
         self.task_opening = TaskOpening(app, engine, runner, lookups)
         self.merges = Merges(app, engine, runner)
         self.target_draws = TargetDraws(app, engine, runner, self.merges)
@@ -122,7 +125,8 @@ class Runtime:
             store = EvidenceStore(Path(self.settings.var_dir) / "evidence", policy)
         self.evidence = evidence = Evidence(store)
         self.inspections = Inspections(
-            app, engine, runner, lookups=lookups, evidence=evidence, calendar=self.calendar, clock=clock
+            app, engine, runner, lookups=lookups, evidence=evidence, calendar=self.calendar, clock=clock,
+            configurations=configurations,
         )
         self.notices = Notices(app, engine, runner, lookups=lookups, evidence=evidence, clock=clock)
         self.publicity = Publicity(engine, clock)

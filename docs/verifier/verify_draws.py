@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Standalone verifier of dualrandom target draws: Python 3.11+, standard library only, this one file.
+"""Standalone verifier of dualrandom draws (targets and inspector teams): Python 3.11+, standard library only.
 
     python3 verify_draws.py EXPORT.ndjson [--year 2024]      (or: ... < EXPORT.ndjson, with "-" for stdin)
 
@@ -8,12 +8,13 @@ follow-up draw (回访: its planned pool and quota) and every drawn round of eve
 default all years), current and withdrawn, the verifier
 rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
 ``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
-versions 1 and 2). It prints one line per round, ``OK`` or ``MISMATCH`` with the first difference, and exits
-1 when any round does not reproduce (2 on unreadable input).
+versions 1 and 2). It prints one line per check, ``OK``, ``MISMATCH`` with the first difference, or ``SKIPPED``
+(a record that cannot be re-derived, with why), and exits 1 when any check does not reproduce (2 on unreadable
+input).
 
-It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), and checks the freeze's
-``in_scope`` and ``excluded`` counts. What it does not check: the inspector teams (see "Not yet specified here"
-in docs/verifying-a-draw.md).
+It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), checks the freeze's
+``in_scope`` and ``excluded`` counts, and re-derives every inspector team draw and every recusal redraw from the
+log at the position its inputs were read at (section 16): the staff digest, then each team or replacement.
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 
@@ -211,9 +212,10 @@ class Log:
         elif kind in ("MergedInto", "Cancelled"):
             a["live"] = False
 
-    def team_inputs(self, department: str, item_ids: list[str], targets: list[str], period: str,
+    def team_inputs(self, department: str, participants: dict[str, list[str]], targets: list[str], period: str,
                     loads_of: str | None = None) -> dict[str, Any]:
-        """Everything a team draw or a redraw reads, as the log stands now (section 16, "The inputs")."""
+        """Everything a team draw or a redraw reads, as the log stands now (section 16, "The inputs"):
+        ``participants`` the task's (a redraw: the department's items on the visit)."""
         staff = [inspector_value(i, department, d) for i, d in self.inspectors.items()
                  if d.get("department") == department]
         experts = [expert_value(i, department, d) for i, d in self.experts.items() if d.get("department") == department]
@@ -230,9 +232,11 @@ class Log:
             if loads_of is not None and a["task_id"] == loads_of:
                 for m in set(team["members"]):
                     loads[m] = loads.get(m, 0) + 1
+        item_ids = {i for ids in participants.values() for i in ids}
         return {"staff": staff, "experts": experts, "previous": previous, "loads": loads,
-                "targets": {t: str(self.targets[t].get("county") or "") for t in targets if t in self.targets},
-                "items": [dict(self.items[i]) for i in item_ids if i in self.items]}
+                "participants": {d: list(ids) for d, ids in participants.items()},
+                "targets": {t: json.loads(json.dumps(self.targets[t])) for t in targets if t in self.targets},
+                "items": {i: json.loads(json.dumps(self.items[i])) for i in sorted(item_ids) if i in self.items}}
 
     def pool(self, task_id: str, by_class: bool = True) -> "Pool":
         """The task's pool over the state so far ("The pool"); ``by_class``: a weighted pool's stratum is the
@@ -468,6 +472,13 @@ def staff_digest(staff: list[dict[str, Any]], experts: list[dict[str, Any]]) -> 
     return hashlib.sha256(canonical(sorted(staff + experts, key=lambda v: v["id"].encode()))).hexdigest()
 
 
+def staff_digest_v1(staff: list[dict[str, Any]], experts: list[dict[str, Any]]) -> str:
+    """``inspectors_digest`` version 1: the same array as Python's ``json.dumps`` wrote it."""
+    data = json.dumps(sorted(staff + experts, key=lambda v: v["id"].encode()), sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
 def team_key(seed_hex: str, task_id: str, department: str) -> bytes:
     return hashlib.sha256(b"dualrandom-teams-v1\x00" + bytes.fromhex(seed_hex) + b"\x00" + task_id.encode() + b"\x00"
                           + department.encode()).digest()
@@ -509,6 +520,25 @@ def eligible_staff(staff: list[dict[str, Any]], day: str) -> dict[str, dict[str,
     return {v["id"]: v for v in staff if v["active"] and v["certificate_expiry"] and v["certificate_expiry"] >= day}
 
 
+def applies(item: dict[str, Any], target: dict[str, Any]) -> bool:
+    """Section 16.1, "Applicability": each of the item's lists that is given must hold for the target."""
+    if item.get("applies_to_industries") and target.get("industry") not in item["applies_to_industries"]:
+        return False
+    if item.get("applies_to_classes") and target.get("supervision_class") not in item["applies_to_classes"]:
+        return False
+    tags = item.get("applies_to_tags")
+    return not tags or bool(set(tags) & set(target.get("tags") or []))
+
+
+def visit_items(inputs: dict[str, Any], target: str) -> dict[str, list[str]]:
+    """Per department, the task's items that apply to the target (every department's items when none applies)."""
+    data = inputs["targets"].get(target, {})
+    found = {d: [i for i in ids if applies(inputs["items"].get(i, {}), data)]
+             for d, ids in inputs["participants"].items()}
+    found = {d: ids for d, ids in found.items() if ids}
+    return found or inputs["participants"]
+
+
 def needs_of(items: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     """The specialties and the expert fields a department's items ask for, each sorted."""
     specialties = {i["specialty"] for i in items if i.get("specialty")}
@@ -518,11 +548,17 @@ def needs_of(items: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
 
 def match_teams(key: bytes, department: str, selected: list[str], inputs: dict[str, Any], day: str,
                 options: dict[str, Any]) -> dict[str, dict[str, Any]] | str:
-    """Section 16: every selected target's team, or the first target that could not get one."""
+    """Section 16: the team of every selected target the department's items apply to, or the first target that
+    could not get one."""
     staff = eligible_staff(inputs["staff"], day)
     size, by_region, previous = options["team_size"], bool(options["match_region"]), inputs["previous"]
-    specialties, fields = needs_of(inputs["items"])
-    region = {t: inputs["targets"].get(t, "") for t in selected}
+    needs: dict[str, tuple[list[str], list[str]]] = {}  # target -> (specialties, expert fields)
+    for t in selected:
+        mine = visit_items(inputs, t).get(department, [])
+        if mine:
+            needs[t] = needs_of([inputs["items"].get(i, {}) for i in mine])
+    selected = [t for t in selected if t in needs]
+    region = {t: str(inputs["targets"].get(t, {}).get("county") or "") for t in selected}
 
     def excluded(t: str) -> set[str]:
         out = {i for i, v in staff.items() if t in v["conflicts"]}
@@ -559,6 +595,7 @@ def match_teams(key: bytes, department: str, selected: list[str], inputs: dict[s
         def usable(i: str, t: str = t, out: set[str] = out, chosen: list[str] = chosen) -> bool:
             return i not in out and i not in chosen and (not by_region or not region[t] or
                                                          staff[i]["region"] == region[t])
+        specialties, fields = needs[t]
         for s in specialties:
             if any(s in staff[m]["specialties"] for m in chosen):
                 continue
@@ -588,12 +625,12 @@ def redraw_member(key: bytes, counter: int, department: str, target: str, team: 
                   inputs: dict[str, Any], day: str, options: dict[str, Any], selected: int, out: set[str]) -> str | None:
     """Section 16, "Recusal redraws": the replacement, or None when nobody qualifies."""
     staff = eligible_staff(inputs["staff"], day)
-    specialties, _ = needs_of(inputs["items"])
+    specialties, _ = needs_of([inputs["items"].get(i, {}) for i in inputs["participants"].get(department, [])])
     remaining = [m for m in team["members"] if m != removed]
     uncovered = {s for s in specialties if not any(m in staff and s in staff[m]["specialties"] for m in remaining)}
     active = sum(1 for v in inputs["staff"] if v["active"])
     cap = -(-options["team_size"] * max(selected, 1) // max(active, 1)) + 1
-    region, loads = inputs["targets"].get(target, ""), inputs["loads"]
+    region, loads = str(inputs["targets"].get(target, {}).get("county") or ""), inputs["loads"]
     out = set(team["members"]) | out | {removed}
     candidates = [i for i, v in staff.items() if i not in out
                   and not (options["match_region"] and region and v["region"] != region)
@@ -701,35 +738,51 @@ class Skipped(str):
     """Why a record was not re-derived (not a difference): a team draw or redraw recorded before version 2."""
 
 
-def check_team_draw(ev: dict[str, Any], task: dict[str, Any], inputs: dict[Any, dict[str, Any]]) -> str | None:
+def check_team_draw(ev: dict[str, Any], task: dict[str, Any], inputs: dict[Any, dict[str, Any]], at: int) -> (
+        str | None):
     """A department's recorded teams (``Task.InspectorsDrawn``) against their re-run at the recorded position."""
     data = ev["data"]
-    if data.get("position") is None:
-        return Skipped("recorded before version 2 (no position): its inputs cannot be rebuilt from the log")
-    got = inputs.get(("teams", ev["aggregate_id"], data["department"], data["position"]))
+    got = inputs.get(("teams", ev["aggregate_id"], data["department"], at))
     if got is None:
-        return f"position: {data['position']} is not a position of this log"
+        return f"position: {at} is not a position of this log"
     if data["round"] != task["round"] or task["seed"] is None:
         return f"round: {data['round']} is not the task's drawn round {task['round']}"
     if not period_start(task["period"]) <= data["visit_date"] <= period_end(task["period"]):
         return f"visit_date: {data['visit_date']} is not in {task['period']}"
-    digest = staff_digest(got["staff"], got["experts"])
+    v1 = data.get("position") is None
+    digest = (staff_digest_v1 if v1 else staff_digest)(got["staff"], got["experts"])
     if data["inspectors_digest"] != digest:
+        if v1:
+            return Skipped(f"version 1 (no position): the staff just before it has another digest ({digest}); "
+                           "its inputs were read at no recorded position")
         return f"inspectors_digest: recorded {data['inspectors_digest']}, recomputed {digest}"
     key = team_key(task["seed"], ev["aggregate_id"], data["department"])
     again = match_teams(key, data["department"], task["selected"], got, data["visit_date"], task["options"])
-    return check_teams(data["teams"], again)
+    difference = check_teams(data["teams"], again)
+    if v1 and difference:
+        return Skipped(f"version 1 (no position): with the inputs just before it, {difference}")
+    return difference
+
+
+def version_note(ev: dict[str, Any]) -> str:
+    return " (version 1)" if ev["data"].get("position") is None else ""
+
+
+def read_position(ev: dict[str, Any], recused: dict[str, int]) -> int:
+    """Where a team draw's or a redraw's inputs are read: its recorded ``position`` (version 2); for version 1,
+    the position just before the command's first event (the team draw's own; a redraw's ``InspectorRecused``)."""
+    if ev["data"].get("position") is not None:
+        return int(ev["data"]["position"])
+    return recused.get(ev["aggregate_id"], ev["position"]) - 1
 
 
 def check_redraw(ev: dict[str, Any], a: dict[str, Any], task: dict[str, Any],
-                 inputs: dict[Any, dict[str, Any]]) -> str | None:
+                 inputs: dict[Any, dict[str, Any]], at: int) -> str | None:
     """A recusal's replacement (``Assignment.MemberRedrawn``) against its re-run at the recorded position."""
     data, dept = ev["data"], ev["data"]["department"]
-    if data.get("position") is None:
-        return Skipped("recorded before version 2 (no position): its inputs cannot be rebuilt from the log")
-    got = inputs.get(("redraw", ev["aggregate_id"], dept, data["position"]))
+    got = inputs.get(("redraw", ev["aggregate_id"], dept, at))
     if got is None:
-        return f"position: {data['position']} is not a position of this log"
+        return f"position: {at} is not a position of this log"
     team = a["teams"].get(dept)
     if team is None or data["removed"] not in team["members"]:
         return f"removed: {data['removed']} is not on {dept}'s team"
@@ -743,6 +796,9 @@ def check_redraw(ev: dict[str, Any], a: dict[str, Any], task: dict[str, Any],
     new = redraw_member(key, data["counter"], dept, a["target_id"], team, data["removed"], got, a["visit_date"],
                         task["options"], len(task["selected"] or []), earlier)
     if new != data["new"]:
+        if data.get("position") is None:
+            return Skipped(f"version 1 (no position): with the inputs just before it, new: recorded {data['new']}, "
+                           f"recomputed {new}")
         return f"new: recorded {data['new']}, recomputed {new}"
     members = [m for m in team["members"] if m != data["removed"]] + [data["new"]]
     if data["leader"] != members[0]:
@@ -761,13 +817,18 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             key = (ev["aggregate_id"], ev["data"]["round"])
             frozen[key] = ev["data"]
             by_position.setdefault(ev["data"]["position"], []).append(key)
-    # Team draws and redraws (version 2) read their inputs at a recorded position: snapshot them there.
+    # Team draws and redraws read their inputs at a position: version 2 records it; for version 1 the state just
+    # before the command's first event is tried (section 16, "Two versions of the record"). Snapshot them there.
     reads: dict[int, list[tuple[str, str, str]]] = {}  # position -> (kind, aggregate id, department)
+    recused: dict[str, int] = {}  # assignment -> position of its last InspectorRecused (a redraw's first event)
+    read_at: dict[int, int] = {}  # a team draw's or redraw's position -> where its inputs were read
     for ev in events:
-        if ev["topic"] in (TASK + "InspectorsDrawn", ASSIGNMENT + "MemberRedrawn") and \
-                ev["data"].get("position") is not None:
+        if ev["topic"] == ASSIGNMENT + "InspectorRecused":
+            recused[ev["aggregate_id"]] = ev["position"]
+        if ev["topic"] in (TASK + "InspectorsDrawn", ASSIGNMENT + "MemberRedrawn"):
             kind = "teams" if ev["topic"].startswith(TASK) else "redraw"
-            reads.setdefault(ev["data"]["position"], []).append((kind, ev["aggregate_id"], ev["data"]["department"]))
+            read_at[ev["position"]] = position = read_position(ev, recused)
+            reads.setdefault(position, []).append((kind, ev["aggregate_id"], ev["data"]["department"]))
     inputs: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     pools: dict[tuple[str, int], Pool] = {}
     log = Log()
@@ -783,11 +844,11 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                 if kind == "teams" and oid in log.tasks:
                     t = log.tasks[oid]
                     inputs[(kind, oid, dept, position)] = log.team_inputs(
-                        dept, t["participants"].get(dept, []), t["selected"] or [], t["period"])
+                        dept, t["participants"], t["selected"] or [], t["period"])
                 elif kind == "redraw" and oid in log.assignments:
                     a = log.assignments[oid]
                     inputs[(kind, oid, dept, position)] = log.team_inputs(
-                        dept, a["items"].get(dept, []), [a["target_id"]], a["period"], a["task_id"])
+                        dept, {dept: a["items"].get(dept, [])}, [a["target_id"]], a["period"], a["task_id"])
 
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, dict[str, Any]] = {}
@@ -797,8 +858,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             a = log.assignments[ev["aggregate_id"]]
             task = log.tasks.get(a["task_id"])
             if task is not None and (year is None or task["year"] == year):
-                what = f"redraw {ev['aggregate_id']} {ev['data']['department']}"
-                results.append((what, ev["data"]["counter"], check_redraw(ev, a, task, inputs)))
+                what = f"redraw {ev['aggregate_id']} {ev['data']['department']}{version_note(ev)}"
+                results.append((what, ev["data"]["counter"], check_redraw(ev, a, task, inputs, read_at[ev["position"]])))
         log.apply(ev)
         if ev["topic"] == FOLLOW_UP + "Planned":
             planned[ev["aggregate_id"]] = ev["data"]
@@ -811,8 +872,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
         elif ev["topic"] == TASK + "InspectorsDrawn":
             task = log.tasks[ev["aggregate_id"]]
             if year is None or task["year"] == year:
-                what = f"teams {ev['aggregate_id']} {ev['data']['department']}"
-                results.append((what, ev["data"]["round"], check_team_draw(ev, task, inputs)))
+                what = f"teams {ev['aggregate_id']} {ev['data']['department']}{version_note(ev)}"
+                results.append((what, ev["data"]["round"], check_team_draw(ev, task, inputs, read_at[ev["position"]])))
         elif ev["topic"] == TASK + "TargetsDrawn":
             key = (ev["aggregate_id"], ev["data"]["round"])
             if year is not None and log.tasks[key[0]]["year"] != year:

@@ -39,7 +39,7 @@ from domain.contracts.base import (
 
 # isort: off
 # Registered in this order (the registry's order); after base, which they import.
-from domain.contracts import directory, planning, calendar, tasks, execution, accounts  # noqa: F401 - registers
+from domain.contracts import directory, planning, calendar, tasks, execution, accounts, configuration  # noqa: F401
 # isort: on
 
 __all__ = [

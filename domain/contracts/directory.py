@@ -59,8 +59,8 @@ class DepartmentRegisteredV1(Message, frozen=True):
     city: str
     county: str
     kind: str
-    contact: str = ""
-    phone: str = ""
+    contact: str | None = None
+    phone: str | None = None
 
 
 

@@ -44,6 +44,12 @@ class FollowUpRoundFeedbackGivenV1(Message, frozen=True):
     feedback: str
 
 
+@contract(FollowUpRound.OverlapDeclared)
+class FollowUpRoundOverlapDeclaredV1(Message, frozen=True):
+    overlaps: list[dict[str, str]]
+    reason: str
+
+
 @contract(FollowUpRound.Planned)
 class FollowUpRoundPlannedV1(Message, frozen=True):
     department: str

@@ -83,6 +83,8 @@ class FollowUpRound(Aggregate):
     draw: dict[str, Any] | None
     selected: list[str]
     visits: dict[str, dict[str, list[dict[str, Any]]]]
+    overlaps: list[dict[str, str]]
+    overlap_reason: str
 
     class Planned(Aggregate.Created):
         department: str
@@ -96,6 +98,13 @@ class FollowUpRound(Aggregate):
     class Drawn(Aggregate.Event):
         by: str
         record: dict[str, Any]
+
+    class OverlapDeclared(Aggregate.Event):
+        """The round's period overlaps the department's other follow-up rounds (``domain.tasks.overlap``),
+        declared when it was planned: each one's id and period, and why a second draw is needed."""
+
+        overlaps: list[dict[str, str]]
+        reason: str
 
     class VisitRecorded(Aggregate.Event):
         by: str
@@ -203,8 +212,15 @@ class FollowUpRound(Aggregate):
         self.draw = None
         self.selected = []
         self.visits = {}
+        self.overlaps = []
+        self.overlap_reason = ""
 
     # -- commands -------------------------------------------------------------------------------------
+    def declare_overlaps(self, overlaps: list[dict[str, str]], reason: str) -> None:
+        """Record the overlapping rounds the planner named (``domain.tasks.overlap.follow_up_overlaps``)."""
+        if overlaps:
+            self._overlaps(overlaps=[dict(o) for o in overlaps], reason=reason.strip())
+
     def draw_visitees(self, actor: Actor, seed: bytes, external_entropy: str = "") -> list[str]:
         """Reveal the seed and draw ``quota`` of the pool; returns the selected target ids."""
         if not actor.has(Role.ADMIN) and not (
@@ -336,6 +352,11 @@ class FollowUpRound(Aggregate):
             problems.append(FieldProblem("target_id", "not_visited", "record a visit to this target first"))
 
     # -- mutators -------------------------------------------------------------------------------------
+    @event(OverlapDeclared)
+    def _overlaps(self, overlaps: list[dict[str, str]], reason: str) -> None:
+        self.overlaps = [dict(o) for o in overlaps]
+        self.overlap_reason = reason
+
     @event(Drawn)
     def _drawn(self, by: str, record: dict[str, Any]) -> None:
         self.draw = copy.deepcopy(record)

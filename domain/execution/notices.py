@@ -193,7 +193,7 @@ def pre_visit_document(
     if docs:
         blocks.append(Table(("序号", "资料名称", "需要的部门"),
                             tuple((str(n), doc, "、".join(depts)) for n, (doc, depts) in enumerate(docs, start=1)),
-                            (1, 6, 5), numbered=True))
+                            (1.4, 6, 5), numbered=True))
     else:
         blocks.append(Text("本次检查无需另行准备资料。"))
     blocks.append(Heading("二、检查部门、事项及检查人员"))
@@ -261,7 +261,7 @@ def result_document(
             rows.append((str(len(rows) + 1), d.name, d.item_names.get(public["item"], public["item"]),
                          public["result_wording"], cells[0], cells[1]))
     blocks.append(Table(("序号", "检查部门", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows),
-                        (1, 3, 4, 3, 5, 4), numbered=True))
+                        (1.4, 3, 4, 3, 5, 4), numbered=True))
     blocks.append(Table(("检查部门", "检查日期", "检查人员"), tuple(
         (d.name, date_cn(d.inspected_on), _people(d.inspectors)) for d in departments), (3, 2, 5)))
     blocks.append(Text("对责令改正的事项，请你单位在规定期限内改正并将改正情况报告相关部门。检查结果将通过"

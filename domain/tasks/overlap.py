@@ -11,6 +11,10 @@ overlaps) **overlap** when all three hold:
   ``risk_classes`` that both scopes restrict, the restrictions share a value (``tags`` never separate two
   scopes: a target may carry the tags of both).
 
+Follow-up rounds (回访, ``domain.execution.followup``) are random draws too: a department's new round whose
+period shares a month with one of its existing rounds (``2024-05`` and ``2024Q2``) would redraw the same
+inspected targets. It is refused the same way (:func:`follow_up_overlaps`).
+
 A new random task that overlaps existing ones is refused (409, naming each) unless the request names every
 task it overlaps and gives a reason; the task then records them (``Task.OverlapDeclared``). Pure: the caller
 supplies the existing tasks.
@@ -134,3 +138,46 @@ def declared_overlaps(
     if undeclared:
         raise OverlapError(undeclared)
     return [f.summary() for f in found]
+
+
+class FollowUpOverlapError(DomainError):
+    """A follow-up round's period overlaps rounds of the department that the request did not declare (409)."""
+
+    title = "Overlapping follow-up round"
+    status = 409
+
+    def __init__(self, undeclared: Sequence[tuple[str, str]]) -> None:
+        names = "; ".join(f"{period} ({rid})" for rid, period in undeclared)
+        super().__init__(
+            f"overlaps {len(undeclared)} follow-up round(s) of the department in period: {names}. Name every "
+            "overlapping round in `overlaps` with an `overlap_reason`",
+            [FieldProblem("overlaps", "undeclared_overlap", f"follow-up round {period} ({rid})")
+             for rid, period in undeclared],
+        )
+        self.undeclared = list(undeclared)
+
+
+def follow_up_overlaps(
+    period: str, existing: Iterable[tuple[str, str]], declared: Sequence[str], reason: str
+) -> list[dict[str, str]]:
+    """The department's follow-up rounds (``(id, period)``, oldest first) whose periods share a month with
+    ``period``, as the new round records them (``{id, period}``).
+
+    Refused like a task's overlap: one not declared (:class:`FollowUpOverlapError`, 409), a declared id that is
+    not an overlapping round or declared overlaps without a reason (422, ``overlaps[i]`` / ``overlap_reason``).
+    """
+    found = [(rid, p) for rid, p in existing if periods_intersect(period, p)]
+    named = [str(d) for d in declared]
+    found_ids = {rid for rid, _ in found}
+    problems = [FieldProblem(f"overlaps[{i}]", "not_overlapping",
+                             f"{d} is not a follow-up round of the department whose period overlaps {period}")
+                for i, d in enumerate(named) if d not in found_ids]
+    if named and not (isinstance(reason, str) and reason.strip()):
+        problems.append(FieldProblem("overlap_reason", "required",
+                                     "a follow-up round over an overlapping period records why"))
+    if problems:
+        raise InvalidInputError(problems)
+    undeclared = [(rid, p) for rid, p in found if rid not in named]
+    if undeclared:
+        raise FollowUpOverlapError(undeclared)
+    return [{"id": rid, "period": p} for rid, p in found]

@@ -79,6 +79,24 @@ def trigram_schema(conn: Connection) -> str | None:
     return None if found is None else str(found)
 
 
+def added_columns(conn: Connection, table: sa.Table) -> list[str]:
+    """Add to a table created before a field existed (``town``, an item's ``applies_to_*``) the field's column
+    (idempotent; nullable, so rows already there read as NULL until ``dualrandom projections rebuild directory``
+    fills them from the log; the entries' ``data`` has every field either way). Returns the columns added."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+    q = conn.dialect.identifier_preparer.quote
+    added = []
+    for column in table.columns:
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {q(table.name)} ADD COLUMN {q(column.name)} {kind}"))
+            if column.index:
+                conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {q(f'ix_{table.name}_{column.name}')} "
+                                     f"ON {q(table.name)} ({q(column.name)})"))
+            added.append(column.name)
+    return added
+
+
 def search_indexes(conn: Connection, table: sa.Table) -> None:
     """PostgreSQL indexes for the listings at province scale (idempotent; nothing on SQLite): registration order
     per owner (a department's page), credit-code prefixes compared byte-wise (the range queries.py asks), and a
@@ -143,6 +161,7 @@ class DirectoryProjection:
         """The listing indexes (``search_indexes``): ``ProjectionRunner.setup`` adds them to the live tables (also to
         tables created before they existed), ``finish_copies`` to a rebuilt copy after its bulk load."""
         for table in self.tables.values():
+            added_columns(conn, table)
             search_indexes(conn, table)
 
     def __init__(self, suffix: str = "") -> None:

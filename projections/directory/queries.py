@@ -4,7 +4,7 @@ rows; departments, items, targets (a draw's candidates) and the staff of a depar
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,6 +200,24 @@ def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, di
             for r in conn.execute(sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start : start + _CHUNK]))):
                 out[r.id] = json.loads(r.data)
     return out
+
+
+def scope_counts(conn: Connection, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """Active targets a task scope admits, counted per (supervision class, risk class) by the database (one
+    GROUP BY query, nothing per target in memory): what ``domain.tasks.pool.build_pool(...).counts`` gives for
+    the same scope without exclusions (``admits``: each given criterion holds; tags: at least one in common)."""
+    t = TABLES["target"]
+    query = sa.select(t.c.supervision_class, t.c.risk_class, sa.func.count()).where(t.c.status == "active")
+    if scope.get("county"):
+        query = query.where(t.c.county == scope["county"])
+    for column, key in ((t.c.industry, "industries"), (t.c.supervision_class, "supervision_classes"),
+                        (t.c.risk_class, "risk_classes")):
+        if scope.get(key):
+            query = query.where(column.in_(list(scope[key])))
+    if scope.get("tags"):
+        query = query.where(sa.or_(*(t.c.tags.contains(f"|{tag}|", autoescape=True) for tag in scope["tags"])))
+    rows = conn.execute(query.group_by(t.c.supervision_class, t.c.risk_class)).all()
+    return {(str(sc), str(rc)): int(n) for sc, rc, n in rows}
 
 
 def pool_candidates(

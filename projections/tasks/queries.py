@@ -3,17 +3,18 @@ KPIs; task numbers, the year's draws, overlapping draws, assignments and their m
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period
+from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period, percent_text
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
 from projections.directory.queries import reading
+from projections.execution.projection import TABLES as EXECUTION
 from projections.tasks.projection import TABLES
 
 BASELINE_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
@@ -93,8 +94,14 @@ def _in(period: str, year: int, quarter: int | None) -> bool:
     return quarter is None or any(q.index == quarter for q in p.quarters())
 
 
-def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = None) -> dict[str, Any]:
-    """Task-side KPIs of a department for a year (or one quarter), each with its formula."""
+def task_kpis(
+    engine: Engine, department: str, year: int, quarter: int | None = None, *,
+    joint_share_goal: Fraction = NOTICE_MIN_JOINT_SHARE, baseline_minimum: Mapping[str, Fraction] | None = None,
+) -> dict[str, Any]:
+    """Task-side KPIs of a department for a year (or one quarter), each with its formula. ``joint_share_goal`` and
+    ``baseline_minimum`` (per supervision class, the per-quarter minimum ratio) come from the deployment's
+    configuration (``domain.configuration``; defaults: the 2024 notice's)."""
+    minimums = BASELINE_MINIMUM if baseline_minimum is None else baseline_minimum
     t = TABLES["task"]
     with engine.connect() as conn:
         rows = conn.execute(
@@ -111,8 +118,16 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
         )
         directory = _directory_sizes(conn)
         visits = _member_visits(conn, department, year, quarter)
+        f = EXECUTION["follow_up"]
+        rounds = conn.execute(sa.select(f.c.period, f.c.state_json).where(f.c.department == department)).all()
     tasks = [r for r in rows if _in(r.period, year, quarter)]
     random_tasks = [r for r in tasks if r.origin != "case"]
+    overlapping: dict[str, dict[str, int]] = {}  # period -> {"tasks": n, "follow_ups": n}
+    for kind, period, state_json in [("tasks", r.period, r.state_json) for r in random_tasks] + [
+            ("follow_ups", r.period, r.state_json) for r in rounds if _in(r.period, year, quarter)]:
+        if json.loads(state_json).get("overlaps"):
+            line = overlapping.setdefault(period, {"tasks": 0, "follow_ups": 0})
+            line[kind] += 1
     own = sum(1 for r in random_tasks if not r.is_joint)
     joint = sum(1 for r in random_tasks if r.is_joint)
     share = _ratio(joint, own + joint)
@@ -132,7 +147,7 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
     quarters = 1 if quarter is not None else 4
     for cls, size in directory.items():
         c = coverage.setdefault(cls, {"drawn": 0, "quota": 0})
-        minimum = math.ceil(BASELINE_MINIMUM.get(cls, Fraction(0)) * size) * quarters
+        minimum = math.ceil(minimums.get(cls, Fraction(0)) * size) * quarters
         c.update(
             {
                 "directory_size": size,
@@ -155,16 +170,25 @@ def task_kpis(engine: Engine, department: str, year: int, quarter: int | None = 
         },
         "joint_share": {
             "value": share,
-            "goal": float(NOTICE_MIN_JOINT_SHARE),
-            "meets_goal": share is not None and share >= float(NOTICE_MIN_JOINT_SHARE),
-            "formula": "joint / (own + joint) (rule joint_share, goal >= 60%)",
+            "goal": float(joint_share_goal),
+            "meets_goal": share is not None and Fraction(joint, own + joint) >= joint_share_goal,
+            "formula": f"joint / (own + joint) (rule joint_share, goal >= {percent_text(joint_share_goal)})",
         },
         "coverage": {
             "by_class": coverage,
             "formula": "per supervision class: targets drawn in the random tasks the department leads in "
             "the period; against_quota = drawn / the frozen quotas; against_baseline_minimum = drawn "
-            "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the 2024 notice's "
-            "minimum ratios (rules key_ratio 25%, general_ratio 5% per quarter)",
+            "/ (ceil(minimum ratio x targets of the class in the directory) x quarters), the configured "
+            "baseline's minimum ratios per quarter (rules key_ratio, general_ratio: "
+            + ", ".join(f"{c} {percent_text(r)}" for c, r in sorted(minimums.items()) if r) + ")",
+        },
+        "declared_overlaps": {
+            "tasks": sum(v["tasks"] for v in overlapping.values()),
+            "follow_ups": sum(v["follow_ups"] for v in overlapping.values()),
+            "by_period": dict(sorted(overlapping.items())),
+            "formula": "random tasks of the department (lead or participant) and its follow-up rounds (回访) in the "
+            "period that were drawn over ground another current draw covers, declared with a reason "
+            "(`overlaps` / `overlap_reason`); by_period: per task or round period",
         },
         "visits_per_inspector": {
             "value": _ratio(visits, inspectors),
@@ -216,7 +240,13 @@ def _task_summary(r: Any) -> dict[str, Any]:
         "state": r.state,
         "round": r.round,
         "teams_drawn": split_bars(r.teams_done),
+        "overlaps": _declared(r.state_json),
     }
+
+
+def _declared(state_json: str) -> list[dict[str, str]]:
+    """The overlapping tasks a task declared when it was opened (id, number, name, period)."""
+    return list(json.loads(state_json).get("overlaps") or [])
 
 
 def task_summaries(engine: Engine, department: str, year: int) -> list[dict[str, Any]]:

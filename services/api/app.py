@@ -17,6 +17,7 @@ from services.api import (
     boards,
     calendar,
     clues,
+    configuration,
     documents,
     evidence,
     followups,
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         route_handlers=[
             *[directory_router(*d) for d in DIRECTORIES],
             audit_router(),
+            configuration.router(),
             *[m.router() for m in (accounts, plans, tasks, assignments, boards, visits, inspections, referrals, clues,
                                    followups, calendar, evidence, publicity, documents)],
             public.router(runtime.settings.public_rate_per_minute),

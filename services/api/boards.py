@@ -87,9 +87,11 @@ def _named_inspectors(lookups: Any, inspectors: list[dict[str, Any]]) -> list[di
     responses=answers(200, View, READ, also=(503,)),
     summary="A department's KPIs",
     description="Per department (default: yours), `year` and optional `quarter` (1-4). Each KPI carries its "
-    "formula: own and joint tasks; joint share = joint / (own + joint) against 60% (rule joint_share); coverage per "
-    "supervision class = targets drawn / frozen quotas and / the baseline minimums of the 2024 notice (rules "
-    "key_ratio 25%, general_ratio 5% per quarter); visits per inspector (人均家次) = team places on live visits / active inspectors; and, from the "
+    "formula: own and joint tasks; joint share = joint / (own + joint) against the configured goal (rule "
+    "joint_share; default 60%, `GET /configuration`); coverage per supervision class = targets drawn / frozen quotas "
+    "and / the configured baseline minimums (rules key_ratio, general_ratio; default 25%, 5% per quarter); visits "
+    "per inspector (人均家次) = team places on live visits / active inspectors; declared overlaps = random tasks and "
+    "follow-up rounds drawn over ground another draw covers, with a reason, per period; and, from the "
     "execution read models: publication rate = published / approved (goal 100%); timeliness = published within "
     "the deadline (20 working days) / published; violation-discovery rate = findings with a problem / findings; "
     "off-site share = inspections with an off-site method / inspections; follow-up coverage = follow-up visits / "
@@ -110,8 +112,10 @@ def kpis_view(request: AnyRequest, department: str | None, year: int, quarter: i
     """The KPIs' body (also exported as XLSX: services/api/documents.py)."""
     dept = _department(request.user, department)
     rt = runtime(request)
+    config = rt.configurations.current()  # the goals the deployment configured
     return {
-        **task_kpis(rt.engine, dept, year, quarter),
+        **task_kpis(rt.engine, dept, year, quarter, joint_share_goal=config.joint_share_goal,
+                    baseline_minimum=config.baseline_minimums),
         **execution_boards.kpis(rt.engine, dept, year, quarter, _today(request)),
     }
 

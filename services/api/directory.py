@@ -49,9 +49,13 @@ def _structs(kind: str) -> tuple[type, type]:
     spec = KINDS[kind].SPEC.fields.values()
     name = kind.title().replace("_", "")
 
-    def typed(f: Field, optional: bool) -> Any:
+    def typed(f: Field, optional: bool, clearable: bool = False) -> Any:
         text = label(kind, f.name) + _KIND_NOTE.get(f.kind, "") + ("; a key field: it never changes" if f.identity else "")
+        if clearable:
+            text += "; null clears it (its default)"
         base = _TYPES[f.kind] | msgspec.UnsetType if optional else _TYPES[f.kind]
+        if clearable:
+            base = base | None
         return Annotated[base, doc(text, enum=list(f.choices) if f.choices else None)]
 
     create_fields: list[Any] = []
@@ -60,7 +64,7 @@ def _structs(kind: str) -> tuple[type, type]:
             create_fields.append((f.name, typed(f, False)))
         else:
             create_fields.append((f.name, typed(f, True), msgspec.UNSET))
-    update_fields = [(f.name, typed(f, True), msgspec.UNSET) for f in spec if not f.identity]
+    update_fields = [(f.name, typed(f, True, not f.required), msgspec.UNSET) for f in spec if not f.identity]
     create = msgspec.defstruct(f"{name}Create", create_fields, kw_only=True, forbid_unknown_fields=True)
     update = msgspec.defstruct(f"{name}Update", update_fields, kw_only=True, forbid_unknown_fields=True)
     return create, update
@@ -100,6 +104,10 @@ def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
     else:
         access.require_read(actor, kind, filters.get("department"))
     return filters
+
+
+listing_filters = _filters
+"""A listing's query filters, checked against the reader's rights (the directory exports read with the same)."""
 
 
 def directory_router(kind: str, plural: str, label: str, importable: bool) -> Router:

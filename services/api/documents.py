@@ -17,7 +17,7 @@ from domain.errors import FieldProblem, InvalidInputError
 from projections.directory.queries import iter_entries
 from services.api import boards
 from services.api.common import READ, SECURED, AnyRequest, Department, MinPosition, answers, runtime, wait
-from services.api.directory import _filters as directory_filters
+from services.api.directory import listing_filters as directory_filters
 from services.documents.builders import DocumentBuilder
 from services.documents.pdf import render_pdf
 from services.documents.sheets import (

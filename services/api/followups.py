@@ -42,14 +42,17 @@ from services.api.schemas import (
     **command(201),
     summary="Plan a follow-up round (执法回访)",
     description="The department's planner: the pool is every target the department inspected in `period`; the "
-    "quota is `ratio` (default 10%) of it, rounded up; a secret seed is committed (its SHA-256 recorded)."
+    "quota is `ratio` (default 10%) of it, rounded up; a secret seed is committed (its SHA-256 recorded). A period "
+    "sharing a month with another round of the department (`2024-05` and `2024Q2`) is refused (409 naming it) "
+    "unless `overlaps` names every such round and `overlap_reason` says why; the round records them."
     + WRITE,
 )
 def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Response[Json]:
     rt = runtime(request)
     d = given(data)
     result = rt.follow_ups.plan_follow_up(
-        ctx(request), d.get("department", request.user.department), d["period"], d.get("ratio")
+        ctx(request), d.get("department", request.user.department), d["period"], d.get("ratio"),
+        d.get("overlaps") or [], d.get("overlap_reason") or "",
     )
     return done(request, result, 201)
 

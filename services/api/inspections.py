@@ -8,6 +8,7 @@ import msgspec
 from litestar import Response, Router, get, post
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
+from domain.errors import FieldProblem, InvalidInputError
 from services.api.common import (
     DATE,
     READ,
@@ -65,6 +66,8 @@ def list_inspections(
     offset: Offset = 0,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
+    if push_state is not None and push_state not in ALL_PUSH_STATES:  # the documented enum, enforced
+        raise InvalidInputError([FieldProblem("push_state", "choice", f"must be one of: {', '.join(ALL_PUSH_STATES)}")])
     rt = runtime(request)
     wait(request, min_position)
     filters = {

@@ -209,6 +209,21 @@ class Entry(msgspec.Struct, kw_only=True):
     modified_on: str
 
 
+class ConfigurationView(msgspec.Struct, kw_only=True):
+    """The deployment's configuration: ``version`` 0 until first changed."""
+
+    version: int
+    settings: Json
+    defaults: Json
+
+
+class ConfigurationChange(_In):
+    reason: Annotated[str, doc("why, recorded in the event", example="县局2025年度目标调整")]
+    joint_share_goal: Annotated[str | Unset, doc("exact ratio: \"0.6\", \"60%\" or \"3/5\"")] = UNSET
+    baseline_rules: Annotated[list[Json] | Unset, doc("sampling rules, as a plan entry's `rules`")] = UNSET
+    result_codes: Annotated[list[Json] | Unset, doc("`{code, wording, english, problem_found}` each")] = UNSET
+
+
 class History(msgspec.Struct, kw_only=True):
     id: str
     events: list[Json]
@@ -420,6 +435,12 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     selected: list[str]
     visits: JsonValue
     opinions_visible: bool
+    overlaps: Annotated[
+        list[dict[str, str]],
+        doc("the department's follow-up rounds whose periods overlap this one, declared when it was planned: id, "
+            "period"),
+    ] = msgspec.field(default_factory=list)
+    overlap_reason: Annotated[str, doc("why a second follow-up draw over overlapping periods ('' when none)")] = ""
 
 
 class Verification(msgspec.Struct, kw_only=True):
@@ -900,6 +921,13 @@ class FollowUpPlan(_In):
     period: Period
     department: Annotated[str | Unset, doc("default: yours")] = UNSET
     ratio: Annotated[str | Unset, doc("share of the pool, default 10%", example="10%")] = UNSET
+    overlaps: Annotated[
+        list[str] | Unset,
+        doc("ids of the department's follow-up rounds whose periods share a month with this one: a round "
+            "overlapping any is refused (409) unless it names them all"),
+    ] = UNSET
+    overlap_reason: Annotated[str | Unset, doc("why the overlapping follow-up draw is needed; required with "
+                                                   "`overlaps`")] = UNSET
 
 
 class FollowUpDraw(_In):
@@ -944,6 +972,7 @@ class Schedule(_In):
 # -- examples of the main request bodies ----------------------------------------------------------------------------
 EXAMPLES: dict[str, tuple[str, Json]] = {
     "plan": ("this year's plan of your department", {"year": 2024}),
+    "configuration": ("a county's own joint-share goal", {"joint_share_goal": "50%", "reason": "县局2025年度目标调整"}),
     "entry": ("a quarterly entry", {
         "name": "一季度随机抽查", "items": ["<item id>", "<item id>"], "category": "general", "period": "2024Q1",
         "rules": [{"supervision_class": "key", "min_ratio": "25%"}, {"supervision_class": "general",

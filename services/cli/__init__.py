@@ -6,6 +6,7 @@ import click
 # stay the module (tests and the rebuild's build processes use it), not the click group of the same name.
 from services.cli.accounts import accounts as accounts_group
 from services.cli.audit import audit as audit_group
+from services.cli.configuration import config as config_group
 from services.cli.directory import demo as demo_command
 from services.cli.directory import import_ as import_command
 from services.cli.nats import COMMANDS as NATS_COMMANDS
@@ -21,7 +22,7 @@ def main() -> None:
     """dualrandom: coordination server for 双随机、一公开 joint random inspections."""
 
 
-for _command in (serve_command, accounts_group, token_group, import_command, demo_command, audit_group,
+for _command in (serve_command, accounts_group, token_group, import_command, demo_command, audit_group, config_group,
                  projections_group, witness_group, directory_group, *NATS_COMMANDS):
     main.add_command(_command)
 

@@ -295,7 +295,7 @@ def _targets(rng: random.Random) -> list[dict[str, Any]]:
         s = rng.random()
         status = "closed" if s < 0.03 else ("deregistered" if s < 0.045 else "active")
         out.append({
-            "credit_code": code, "name": name, "address": address, "county": COUNTY, "industry": industry,
+            "credit_code": code, "name": name, "address": address, "county": COUNTY, "town": town, "industry": industry,
             "supervision_class": supervision, "risk_class": risk, "tags": tags, "status": status,
         })
     return out
@@ -521,7 +521,13 @@ def load_demo_year(runtime: Runtime) -> dict[str, str]:
     rnd = runtime.follow_ups.plan_follow_up(eeb, "hj-eeb", "2024Q1")
     fid = _uuid.UUID(rnd.id)
     selected = runtime.follow_ups.draw_follow_up(eeb, fid, "演示数据（非真实开奖，仅供演示）").body["selected"]
-    runtime.follow_ups.follow_up_step(eeb, fid, "visit", {
+    # Recorded by an inspector of the bureau who was on no team of the quarter's visits (回访须由未参与检查的人员进行).
+    on_teams = {m for a in runtime.teams.drawn_list(eeb.actor, tid, None, 500)["visits"]
+                for t in runtime.teams.assignment_view(eeb.actor, _uuid.UUID(a["assignment_id"]))["teams"].values()
+                for m in t.get("members", [])}
+    visitor = next((i.id for i in runtime.lookups.staff("hj-eeb")[0] if i.active and i.id not in on_teams), None)
+    runtime.follow_ups.follow_up_step(CommandContext(Actor(visitor, "hj-eeb", ("inspector",))) if visitor else eeb,
+                                      fid, "visit", {
         "target_id": selected[0], "method": "phone", "visited_on": "2024-06-14",
         "opinions": "检查人员出示证件，检查规范，无意见"})
     runtime.runner.catch_up()

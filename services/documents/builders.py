@@ -2,7 +2,6 @@
 same data over the API (so the same authorisation: a 403 there is a 403 here), then names every enterprise,
 person, item and department (names, credit codes, addresses, certificate numbers: never bare ids)."""
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -24,7 +23,8 @@ STATE_WORDS = {"not_entered": "未录入", "entered": "已录入", "awaiting_rev
 FOLLOW_UP_METHODS = {"visit": "直接回访", "direct": "直接回访", "phone": "电话回访", "questionnaire": "问卷调查",
                      "symposium": "组织座谈", "letter": "信函回访"}
 KIND_TITLES = {"department": "案件移送函", "judicial": "涉嫌犯罪案件移送书", "discipline": "问题线索移送函"}
-WITHHELD = "（保密，不向本部门显示）"
+WITHHELD = "（保密内容，无权查看）"
+"""In place of a confidential field the reader may not read (the team, the department's reviewers and auditors do)."""
 DRAWN_PAGE = 500
 
 
@@ -95,9 +95,10 @@ class DocumentBuilder:
         return {"name": str(data.get("name") or "（名录中无此对象）"), "credit_code": str(data.get("credit_code") or ""),
                 "address": str(data.get("address") or "")}
 
-    def _people(self, ids: Sequence[str], leader: str | None = None) -> str:
-        """``name（执法证号：…）`` per person, the leader marked, one a line."""
-        found = self.lookups.people(ids)
+    def _people(self, ids: Sequence[str], leader: str | None = None,
+                found: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+        """``name（执法证号：…）`` per person, the leader marked, one a line (``found``: looked up already)."""
+        found = found if found is not None else self.lookups.people(ids)
         lines = []
         for i in ids:
             p = found.get(i, {})
@@ -159,7 +160,7 @@ class DocumentBuilder:
             for adj in e.get("adjustments") or []:
                 notes.append(f"{e['number']}比例调整：{adj.get('reason', '')}")
         blocks.append(Text("备注：\n" + "\n".join(f"{n}. {t}" for n, t in enumerate(notes, start=1)), "note"))
-        blocks.append(self._department_sign(dept, dt.date.today()))
+        blocks.append(self._department_sign(dept, self.rt.clock.today()))
         return Document(plan.get("name") or f"{dept}{plan['year']}年随机抽查工作计划", tuple(blocks), landscape=True)
 
     # -- 抽取结果及派发单 ------------------------------------------------------------------------------------
@@ -176,12 +177,15 @@ class DocumentBuilder:
         lead = str(task.get("lead") or "")
         departments = list(task.get("departments") or [])
         names = self.lookups.department_names([lead, *departments] if lead else departments)
+        per_visit = [self._visit_teams(actor, v, teams) for v in visits]
+        people = self.lookups.people([m for vt in per_visit for t in vt.values()
+                                      for m in [*t.get("members", []), *t.get("experts", [])]])  # one lookup
         rows = []
-        for n, v in enumerate(visits, start=1):
-            per_visit = self._visit_teams(actor, v, teams)
-            cell = "\n".join(f"{names.get(d, d)}：\n{self._people(t.get('members', []) + t.get('experts', []), t.get('leader'))}"
-                             for d, t in per_visit.items()) or "（检查组尚未抽取）"
-            days = sorted({str(t.get("visit_date") or "") for t in per_visit.values()} - {""})
+        for n, (v, vt) in enumerate(zip(visits, per_visit, strict=True), start=1):
+            cell = "\n".join(
+                f"{names.get(d, d)}：\n{self._people(t.get('members', []) + t.get('experts', []), t.get('leader'), people)}"
+                for d, t in vt.items()) or "（检查组尚未抽取）"
+            days = sorted({str(t.get("visit_date") or "") for t in vt.values()} - {""})
             rows.append((str(n), v.get("target_name", ""), v.get("credit_code", ""), v.get("address", ""), cell,
                          "\n".join(date_cn(d) for d in days)))
         record = first.get("record") or {}
@@ -204,7 +208,7 @@ class DocumentBuilder:
             Fields(tuple(pairs)),
             Heading("抽取结果及检查组派发"),
             Table(("序号", "被检查单位", "统一社会信用代码", "地址", "检查组（组长、组员及执法证号）", "检查日期"),
-                  tuple(rows), (0.8, 3, 2.6, 3, 5, 1.8), numbered=True),
+                  tuple(rows), (1, 3, 2.6, 3, 5, 1.8), numbered=True),
             Text("抽取过程全程留痕，任何人可按公开记录复核（GET /api/v1/tasks/{id}/draw/verification）。", "note"),
             Signatures((("抽取人", ""), ("监督人", ""),
                         *[(f"{names.get(d, d)}派发负责人", "") for d in departments])),
@@ -254,7 +258,7 @@ class DocumentBuilder:
         blocks: list[Block] = [
             Fields(tuple(pairs)),
             Heading("检查事项及结果"),
-            Table(("序号", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows), (0.8, 4, 2.2, 4.5, 3.5),
+            Table(("序号", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows), (1.1, 4, 2.2, 4.5, 3.5),
                   numbered=True),
         ]
         if not rows:
@@ -350,7 +354,7 @@ class DocumentBuilder:
         blocks: list[Block] = [
             Fields(tuple(pairs)),
             Table(("序号", "回访对象", "回访方式", "回访日期", "回访人", "回访对象意见", "发现的问题", "纪检监察"),
-                  tuple(rows), (0.8, 4, 1.6, 2, 1.6, 3.5, 2.5, 2.5), numbered=True),
+                  tuple(rows), (1, 4, 1.6, 2, 1.6, 3.5, 2.5, 2.5), numbered=True),
             Text("回访对象提出的意见严格保密；回访中发现的问题及时报告，情节严重的交纪检监察部门查处，"
                  "并将处理情况反馈回访对象。", "note"),
             Signatures((("回访人", ""), ("回访对象", ""))),

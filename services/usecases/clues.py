@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from domain.directory import DirectoryEntry
+from domain.directory import DirectoryEntry, target_ref
 from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.cases import case_items, case_period, case_reason, clue_id
 from domain.execution.clue import raised_risk_class, validate_clue
@@ -42,7 +42,7 @@ class Clues(UseCase):
         """个案检查 from a clue: the target's risk is raised (an event on the target) and a case-triggered task
         (not random) is opened for it and its target named, in one transaction whose events carry the clue's id as
         causation id; the clue itself is the task's reason."""
-        own = {k: v for k, v in data.items() if k not in ("items", "period")}
+        own = {k: target_ref(v) if k == "target_id" else v for k, v in data.items() if k not in ("items", "period")}
         clue = validate_clue(own, self.clock.today())
         access.require_lead(ctx.actor, clue.department)
         items = case_items(data.get("items"))

@@ -4,7 +4,7 @@ between commitment and reveal, as the target draw's is."""
 
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +19,7 @@ from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.readers import listed_department, require_visit_reader
 from domain.planning.rules import parse_period
+from domain.tasks.overlap import follow_up_overlaps
 from projections.directory import queries as directory
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
@@ -46,8 +47,13 @@ class FollowUps(UseCase):
     def setup(self) -> None:
         secrets_metadata.create_all(self.engine)
 
-    def plan_follow_up(self, ctx: CommandContext, department: str, period: str, ratio: Any = None) -> Done:
-        """Freeze the targets the department inspected in the period and commit to a secret seed."""
+    def plan_follow_up(
+        self, ctx: CommandContext, department: str, period: str, ratio: Any = None,
+        overlaps: Sequence[str] = (), overlap_reason: str = "",
+    ) -> Done:
+        """Freeze the targets the department inspected in the period and commit to a secret seed. A period that
+        shares a month with another round of the department is refused (409) unless ``overlaps`` names every
+        such round and ``overlap_reason`` says why (``domain.tasks.overlap.follow_up_overlaps``)."""
         self.fresh()
         try:
             p = parse_period(period)
@@ -57,6 +63,9 @@ class FollowUps(UseCase):
         seed = secrets.token_bytes(32)
         r = FollowUpRound.plan(ctx.actor, department, period, pool, commitment(seed),
                                DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio)
+        others = [(row["id"], row["period"]) for row in execution.list_follow_ups(self.engine, department)
+                  if row["id"] != str(r.id)]  # the same period again is the conflict below
+        r.declare_overlaps(follow_up_overlaps(r.period, others, list(overlaps), overlap_reason), overlap_reason)
         with self.engine.begin() as conn:
             conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(r.id)))
             conn.execute(follow_up_seeds.insert().values(round_id=str(r.id), seed=seed.hex()))
@@ -64,7 +73,8 @@ class FollowUps(UseCase):
             position = self.app.record(ctx, "plan_follow_up", r)
         except ConflictError:
             raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
-        return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment)
+        return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment,
+                         overlaps=r.overlaps)
 
     def draw_follow_up(self, ctx: CommandContext, rid: uuid.UUID, external_entropy: str = "") -> Done:
         r = self.load(FollowUpRound, rid, "follow-up round")
@@ -107,6 +117,7 @@ class FollowUps(UseCase):
             "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment, "draw": r.draw,
             "selected": r.selected,
             "visits": r.visits_for(actor, self._inspectors(r, r.selected), self._aliases(actor)),
+            "overlaps": r.overlaps, "overlap_reason": r.overlap_reason,
             "opinions_visible": can_read_confidential(actor, r.department),
         }
 

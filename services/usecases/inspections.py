@@ -25,6 +25,7 @@ from projections.runner import ProjectionRunner
 from services.application import CommandContext, DualRandom
 from services.usecases.calendar import Calendar
 from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase, given
+from services.usecases.configuration import Configurations
 from services.usecases.evidence import Evidence
 from services.usecases.lookups import Lookups
 
@@ -46,12 +47,14 @@ class Inspections(UseCase):
         evidence: Evidence,
         calendar: Calendar,
         clock: Clock,
+        configurations: Configurations | None = None,
     ) -> None:
         super().__init__(app, engine, runner)
         self.lookups = lookups
         self.evidence = evidence
         self.calendar = calendar
         self.clock = clock
+        self.configurations = configurations or Configurations(app, engine, runner)
 
     # -- loading -------------------------------------------------------------------------------------------
     def _inspection(self, a: Assignment, department: str) -> Inspection:
@@ -100,8 +103,9 @@ class Inspections(UseCase):
                 if isinstance(f, Mapping) and isinstance(f.get("evidence"), list):
                     self.evidence.check(f["evidence"], f"findings.{code}.evidence")
         task = self.load(Task, uuid.UUID(a.task_id), "task")
-        insp.record(actor, given(data, "inspected_on"), data.get("methods") or [], findings, today=self.clock.today(),
-                    not_before=earliest_inspection(task.period, task.origin, task.reason))
+        insp.record(actor, given(data, "inspected_on"), data.get("methods") or [], findings,
+                    vocabulary=self.configurations.current().vocabulary,  # the configured result codes
+                    today=self.clock.today(), not_before=earliest_inspection(task.period, task.origin, task.reason))
         position = self.app.record(ctx, "record_findings", insp)
         return self.done(insp, position, state=insp.state, recorded=sorted(findings))
 

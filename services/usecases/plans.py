@@ -12,22 +12,24 @@ from domain.access import Actor
 from domain.planning.overview import quotas_by_period, random_tasks_by_period
 from domain.planning.plan import AnnualPlan, Coverage, carried_out_problem, coverage_breaches, plan_breaches
 from domain.tasks import access
-from domain.tasks.pool import build_pool
 from projections.directory import queries as directory
 from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, ConflictError, DualRandom
 from services.usecases.common import EXECUTION_READ_MODELS, Done, UseCase, given
+from services.usecases.configuration import Configurations, Settings
 from services.usecases.lookups import Lookups
 
 
 class Plans(UseCase):
     """A department's annual plan (年度抽查工作计划): its planners change it, its staff read it."""
 
-    def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, lookups: Lookups) -> None:
+    def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, lookups: Lookups,
+                 configurations: Configurations | None = None) -> None:
         super().__init__(app, engine, runner)
         self.lookups = lookups
+        self.configurations = configurations or Configurations(app, engine, runner)
 
     def plan(self, pid: uuid.UUID) -> AnnualPlan:
         return self.load(AnnualPlan, pid, "plan")
@@ -122,14 +124,18 @@ class Plans(UseCase):
         for e in entries:  # names next to the ids: one batched look-up for the whole plan
             e["item_names"] = {i: items.get(i, {"code": "", "name": ""}) for i in e.get("items") or []}
         department_tasks = tasks.task_summaries(self.engine, plan.department, plan.year)
+        config = self.configurations.current()  # the goals and baseline the deployment configured
         breaches = plan_breaches(
             plan.entries.values(),
             quotas_by_period(lines_by_entry),
             random_tasks_by_period(department_tasks),
             year=plan.year,
             as_of=as_of,
+            baseline=config.baseline,
+            min_joint_share=config.joint_share_goal,
         )
-        breaches += coverage_breaches(plan.year, self._coverage(plan.department, plan.year), as_of=as_of)
+        breaches += coverage_breaches(plan.year, self._coverage(plan.department, plan.year, config), as_of=as_of,
+                                      baseline=config.baseline)
         return {
             "id": str(plan.id),
             "version": plan.version,
@@ -147,18 +153,20 @@ class Plans(UseCase):
             ],
         }
 
-    def _coverage(self, department: str, year: int) -> dict[str, dict[str, Coverage]]:
+    def _coverage(self, department: str, year: int, config: Settings) -> dict[str, dict[str, Coverage]]:
         """What the department's random tasks drew, per quarter and for the year, per supervision class (the
         KPIs' coverage): the plan's breaches hold it against the baseline minimums."""
         out: dict[str, dict[str, Coverage]] = {}
         for quarter, text in ((1, f"{year}Q1"), (2, f"{year}Q2"), (3, f"{year}Q3"), (4, f"{year}Q4"), (None, str(year))):
-            kpis = tasks.task_kpis(self.engine, department, year, quarter)
+            kpis = tasks.task_kpis(self.engine, department, year, quarter, joint_share_goal=config.joint_share_goal,
+                                   baseline_minimum=config.baseline_minimums)
             inspectors = kpis["visits_per_inspector"]["inspectors"]
             out[text] = {cls: Coverage(int(c["drawn"]), int(c.get("directory_size", 0)), inspectors)
                          for cls, c in kpis["coverage"]["by_class"].items()}
         return out
 
     def _scope_counts(self, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+        """Per (class, risk) the active targets the entry's scope admits, counted by the database: a plan view
+        never loads the directory (1,000,000 targets) into memory."""
         with self.engine.connect() as conn:
-            candidates = directory.pool_candidates(conn)
-        return build_pool(candidates, scope).counts
+            return directory.scope_counts(conn, scope)

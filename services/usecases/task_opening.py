@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate
 from sqlalchemy.engine import Engine
 
 from domain.access import Actor
+from domain.directory import target_ref
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.planning.periods import is_period
 from domain.planning.plan import AnnualPlan, plan_id
@@ -137,6 +138,7 @@ class TaskOpening(UseCase):
         self.fresh()
         task = self.task(tid)
         access.require_lead(ctx.actor, task.lead)
+        targets = [target_ref(t) for t in targets]  # a credit code names its target too
         known = self.lookups.target_data([str(t) for t in targets])
         unknown = [
             FieldProblem(f"targets[{i}]", "unknown_target", f"no target {t}")

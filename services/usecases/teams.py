@@ -192,22 +192,27 @@ class Teams(UseCase):
         cap = max_load(task.options["team_size"], len(task.selected), eligible)
         earlier = {r["inspector_id"] for r in a.recusals if r["department"] == dept}
         key = team_key(task.draw["record"]["seed"], str(task.id), dept)
-        new = matching.redraw_member(
-            key,
-            a.next_redraw(dept),
-            dept,
-            need,
-            team,
-            inspector_id,
-            inspectors,
-            redraw_day(a.visit_date, dt.date.today()),
-            previous=inputs.previous,
-            exclude_previous=task.options["exclude_previous_inspectors"],
-            match_region=task.options["match_region"],
-            loads=loads,
-            max_load=cap,
-            excluded=earlier | {inspector_id},
-        )
+        try:
+            new = matching.redraw_member(
+                key,
+                a.next_redraw(dept),
+                dept,
+                need,
+                team,
+                inspector_id,
+                inspectors,
+                redraw_day(a.visit_date, dt.date.today()),
+                previous=inputs.previous,
+                exclude_previous=task.options["exclude_previous_inspectors"],
+                match_region=task.options["match_region"],
+                loads=loads,
+                max_load=cap,
+                excluded=earlier | {inspector_id},
+            )
+        except matching.InsufficientInspectorsError as exc:  # name the enterprise, as the team draw does
+            target = self.lookups.target(a.target_id)
+            raise matching.InsufficientInspectorsError(
+                [dataclasses.replace(s, target_name=_label(target)) for s in exc.shortfalls]) from None
         a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new, inputs.position)  # declared_by: entry or account
         # The recusal outlives the visit: the inspector's declared conflicts (回避对象) gain the target in the same
         # transaction, so no later draw (next quarter, another task) sends them there again, until the department

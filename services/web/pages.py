@@ -19,6 +19,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Message, Scope
 
 from domain.access import Actor
+from domain.documents import STYLE_SOURCES
 from domain.execution.publicity import DIRECTED
 from domain.execution.vocabulary import DEFAULT_RESULT_CODES, MEASURE_LABELS
 from domain.tasks.task import Task, TaskStateError
@@ -37,8 +38,10 @@ RESULTS = {c.code: c.wording for c in DEFAULT_RESULT_CODES}
 PUBLIC_PATTERNS = ["^/$", "^/static/", "^/public/", "^/favicon.ico$"]
 
 # No other host, ever: scripts, styles, images, fonts, frames and form targets come from this server only.
-CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-       "frame-ancestors 'none'")
+# The printable documents' style blocks are allowed by their hashes (domain.documents.STYLE_SOURCES), nothing else
+# inline.
+CSP = ("default-src 'self'; style-src 'self' " + " ".join(STYLE_SOURCES) + "; img-src 'self' data:; "
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 # Swagger UI sets style attributes and data: icons; still nothing from another host.
 CSP_SCHEMA = ("default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; "
               "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")

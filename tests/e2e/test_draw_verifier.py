@@ -251,9 +251,17 @@ def test_the_verifier_rederives_every_team_and_redraw_and_reports_a_changed_one(
     bad = _run(_write(tmp_path, tampered, "redraw.ndjson"))
     assert bad.returncode == 1 and f"MISMATCH  redraw {aid} hj-eeb redraw 1: new: recorded {removed}, " \
         f"recomputed {drawn['new']}" in bad.stdout, bad.stdout
-    # 5. A record from before version 2 (no position) is reported as not re-derivable, not as a match.
+    # 5. Records from before version 2 (no position, the json.dumps digest): re-run with the inputs just before
+    # the command, they reproduce here; with another digest they are not re-derivable (SKIPPED), not a match.
     tampered = json.loads(json.dumps(items))
-    del joint_teams(tampered)["position"]
-    skipped = _run(_write(tmp_path, tampered, "v1.ndjson"))
-    assert skipped.returncode == 0 and f"SKIPPED   teams {joint} hj-eeb round 1: recorded before version 2" \
-        in skipped.stdout and "1 skipped" in skipped.stdout, skipped.stdout
+    for item in tampered:
+        if item["topic"] in ("domain.tasks.task:Task.InspectorsDrawn",
+                             "domain.tasks.assignment:Assignment.MemberRedrawn"):
+            del item["data"]["position"], item["data"]["class_version"]
+    old = _run(_write(tmp_path, tampered, "v1.ndjson"))
+    assert old.returncode == 0 and f"OK        teams {joint} hj-eeb (version 1) round 1" in old.stdout and \
+        f"OK        redraw {aid} hj-eeb (version 1) redraw 1" in old.stdout, old.stdout
+    joint_teams(tampered)["inspectors_digest"] = "0" * 64
+    skipped = _run(_write(tmp_path, tampered, "v1-digest.ndjson"))
+    assert skipped.returncode == 0 and f"SKIPPED   teams {joint} hj-eeb (version 1) round 1: version 1 (no position)" \
+        in skipped.stdout and "6 checks, 5 reproduce, 0 do not, 1 skipped" in skipped.stdout, skipped.stdout

@@ -78,3 +78,35 @@ def test_json_writes_name_conflicting_targets_by_credit_code(client, runtime, au
                        json={"conflicts": [credit_code(7201)]})
     assert bad.status_code == 422 and bad.json()["errors"][0]["rule"] == "unknown_target"
     assert client.get(f"/api/v1/inspectors/{r.json()['id']}", headers=planner).json()["version"] == entry["version"]
+
+
+def test_patch_null_clears_an_optional_field_and_is_refused_for_a_required_one(client, runtime, auth) -> None:
+    admin = auth("hj-eeb", "admin")
+    assert client.post("/api/v1/departments", json=a_department(), headers=admin).status_code == 201
+    planner = auth("hj-eeb", "planner")
+    target = client.post("/api/v1/targets", headers=planner, json={
+        "credit_code": credit_code(7300), "name": "获嘉县戊建材有限公司", "county": "获嘉县", "town": "城关镇",
+        "address": "获嘉县城关镇某路1号", "supervision_class": "general", "risk_class": "B", "tags": ["radiation"]}).json()
+    r = client.patch(f"/api/v1/targets/{target['id']}", headers=planner,
+                     json={"address": None, "town": None, "tags": None})
+    assert r.status_code == 200, r.text
+    entry = client.get(f"/api/v1/targets/{target['id']}", headers=planner).json()
+    assert (entry["address"], entry["town"], entry["tags"]) == ("", "", [])
+    r = client.patch(f"/api/v1/targets/{target['id']}", headers=planner, json={"name": None})
+    assert r.status_code in (400, 422) and r.json()["errors"][0]["field"] == "name"
+    assert client.get(f"/api/v1/targets/{target['id']}", headers=planner).json()["name"] == "获嘉县戊建材有限公司"
+
+
+def test_a_clue_names_its_target_by_credit_code(demo, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    target = client.get("/api/v1/targets", params={"risk_class": "B", "limit": 1}, headers=eeb).json()["items"][0]
+    item = next(i for i in client.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100},
+                                      headers=eeb).json()["items"] if not i["needs_expert"])
+    clue = {"source": "monitoring_alert", "department": "hj-eeb", "target_id": target["credit_code"].lower(),
+            "received_on": "2024-08-01", "summary": "在线监测COD浓度连续超标", "method": "online_monitoring",
+            "items": [item["id"]], "period": "2024Q3"}
+    r = client.post("/api/v1/clues", json=clue, headers=eeb)
+    assert r.status_code == 201, r.text
+    assert r.json()["target_id"] == target["id"]
+    unknown = client.post("/api/v1/clues", json={**clue, "target_id": credit_code(7400)}, headers=eeb)
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "target_id"

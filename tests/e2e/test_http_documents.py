@@ -110,6 +110,10 @@ def test_documents_answer_only_to_whoever_may_read_what_they_print(year, client,
         for fmt in ("html", "pdf"):
             r = client.get(paths[title], params={"format": fmt}, headers=em)
             assert r.status_code == 403, (title, fmt, r.status_code)
+    # A partner agency's service account of the department reads no paper of it (it subscribes to events).
+    partner = auth("hj-eeb", "partner")
+    for title, path in paths.items():
+        assert client.get(path, headers=partner).status_code == 403, title
     # A referral letter: the sending and the receiving department only.
     assert client.get(paths["移送函"], headers=nr).status_code == 403
     assert client.get(paths["移送函"], headers=amr).status_code == 403
@@ -248,3 +252,33 @@ def test_import_templates_download_per_kind(client, auth) -> None:
     bad = client.get("/api/v1/imports/templates/plans.xlsx", headers=h)
     assert bad.status_code == 422 and "targets.xlsx" in bad.text
     assert client.get("/api/v1/imports/templates/targets.csv").status_code == 401
+
+
+def test_an_inspection_record_withholds_confidential_fields_from_whoever_may_not_read_them(year, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    listing = client.get(f"/api/v1/tasks/{year['task']}/draw", headers=eeb).json()
+    other = next(v for v in listing["visits"] if v["assignment_id"] != year["visit"])
+    visit = client.get(f"/api/v1/assignments/{other['assignment_id']}", headers=eeb).json()
+    item = visit["items"]["hj-eeb"][0]
+    leader = auth("hj-eeb", "inspector", subject=visit["teams"]["hj-eeb"]["leader"])
+    secret = "涉密工艺参数X-17超限"
+    r = client.post(f"/api/v1/assignments/{other['assignment_id']}/inspections/hj-eeb/findings", headers=leader, json={
+        "inspected_on": "2024-03-12", "methods": ["on_site"], "findings": {item: {
+            "result": "follow_up_pending", "description": secret, "confidential": ["description"]}}})
+    assert r.status_code == 200, r.text
+    path = f"/api/v1/inspections/{r.json()['id']}/documents/record"
+    params = {"min_position": r.json()["position"]}
+    # The team (and the department's reviewers, auditors) read it; the department's planner and the partner
+    # department do not, on paper as on screen.
+    for h in (leader, auth("hj-eeb", "reviewer", subject="eeb-rev")):
+        for text in _both_at(client, path, h, params):
+            assert secret in text
+    for h in (eeb, auth("hj-amr", "planner")):
+        for text in _both_at(client, path, h, params):
+            assert secret not in text and "（保密内容，无权查看）" in text and other["target_name"] in text
+
+
+def _both_at(client: Any, path: str, h: dict[str, str], params: dict[str, Any]) -> tuple[str, str]:
+    html = _ok(client.get(path, params=params, headers=h), "text/html").text
+    pdf = _ok(client.get(path, params={**params, "format": "pdf"}, headers=h), "application/pdf").content
+    return _html_text(html), _text(pdf)

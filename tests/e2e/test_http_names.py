@@ -80,3 +80,29 @@ def test_too_few_inspectors_names_each_enterprise(demo, client, auth) -> None:
     for v in drawn:
         assert any(f"{v['target_name']}（{v['credit_code']}） [{v['target_id']}]" in m and "核安全" in m
                    for m in messages)
+
+
+def test_a_recusal_with_nobody_left_names_the_enterprise(demo, client, auth) -> None:
+    nr = auth("hj-nr", "planner")
+    item = next(i for i in _ok(client.get("/api/v1/items", params={"department": "hj-nr", "limit": 100},
+                                          headers=nr))["items"] if not i["specialty"])["id"]
+    r = http_open_declaring_overlaps(client, nr, {
+        "period": "2024Q3", "reason": "专项检查", "participants": {"hj-nr": [item]},
+        "scope": {"county": "获嘉县", "industries": ["电镀"], "supervision_classes": ["key", "general", "special"]},
+        "rules": [{"supervision_class": c, "full": True} for c in ("key", "general", "special")]})
+    tid = _ok(r, 201)["id"]
+    for step in ("commitment", "freeze", "draw"):
+        _ok(client.post(f"/api/v1/tasks/{tid}/{step}", json={} if step != "commitment" else None, headers=nr))
+    _ok(client.post(f"/api/v1/tasks/{tid}/teams/hj-nr", json={}, headers=nr))
+    visit = _ok(client.get(f"/api/v1/tasks/{tid}/draw", headers=nr))["visits"][0]
+    aid = visit["assignment_id"]
+    # hj-nr has 3 inspectors: recusing the team's members one after another soon leaves nobody to replace one
+    for _ in range(3):
+        member = _ok(client.get(f"/api/v1/assignments/{aid}", headers=nr))["teams"]["hj-nr"]["members"][0]
+        r = client.post(f"/api/v1/assignments/{aid}/recusals", json={"inspector_id": member, "reason": "亲属关系"},
+                        headers=nr)
+        if r.status_code != 200:
+            break
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["rule"] == "insufficient_inspectors"
+    assert f"{visit['target_name']}（{visit['credit_code']}） [{visit['target_id']}]" in r.json()["errors"][0]["message"]

@@ -20,6 +20,7 @@ from domain.draw.matching import (
     match_teams,
     redraw_member,
 )
+from domain.planning.applicability import visit_items
 from domain.tasks.task import team_key
 from domain.tasks.teams import max_load, specialties, staff_digest, staff_digest_v1, staff_values, visit_needs
 
@@ -77,7 +78,7 @@ def _inputs(staff: list[InspectorInfo], experts: list[ExpertInfo], targets: dict
     """The verifier's inputs (its JSON values), from the same facts the server's draw gets."""
     values = staff_values(staff, experts)
     return {"staff": [v for v in values if "active" in v], "experts": [v for v in values if "field" in v],
-            "targets": {t: d.get("county", "") for t, d in targets.items()}, "items": list(items.values()),
+            "participants": {"hj-eeb": sorted(items)}, "targets": targets, "items": items,
             "previous": previous, "loads": loads or {}}
 
 
@@ -125,6 +126,7 @@ def test_a_changed_team_is_the_first_difference() -> None:
 # -- the server's draw and the verifier agree on random inputs ------------------------------------------------
 IDS = [f"p{n:02d}" for n in range(12)]
 REGIONS = ["", "城关镇", "亢村镇"]
+INDUSTRIES = ["化工", "食品"]
 SPECIALTIES = ["水", "大气", "固废"]
 
 
@@ -144,11 +146,17 @@ def worlds(draw: Any) -> dict[str, Any]:
     experts = [ExpertInfo(f"e{n}", "hj-eeb", draw(st.sampled_from(["水质", "水质", "土壤"])),
                           frozenset(draw(st.sets(st.sampled_from(["t0", "t1"]), max_size=1))))
                for n in range(draw(st.integers(0, 4)))]
-    targets = {f"t{n}": {"county": draw(st.sampled_from(REGIONS))} for n in range(draw(st.integers(1, 5)))}
+    targets = {f"t{n}": {"county": draw(st.sampled_from(REGIONS)), "industry": draw(st.sampled_from(INDUSTRIES)),
+                         "supervision_class": draw(st.sampled_from(["key", "general"])),
+                         "tags": draw(st.lists(st.sampled_from(["危化品", "涉水"]), max_size=1))}
+               for n in range(draw(st.integers(1, 5)))}
     items = {f"item-{n}": {"name": f"事项{n}", "specialty": draw(st.sampled_from(["", "", *SPECIALTIES])),
                            "needs_expert": draw(st.sampled_from([False, False, True])),
-                           "expert_field": draw(st.sampled_from(["水质", "水质", ""]))}
-             for n in range(draw(st.integers(0, 2)))}
+                           "expert_field": draw(st.sampled_from(["水质", "水质", ""])),
+                           # 多项合一 merges only what applies: some items name the targets they apply to
+                           "applies_to_industries": draw(st.sampled_from([[], [], ["化工"]])),
+                           "applies_to_tags": draw(st.sampled_from([[], [], ["涉水"]]))}
+             for n in range(draw(st.integers(1, 3)))}
     ids = [s.id for s in staff]
     previous = {t: set(draw(st.sets(st.sampled_from(ids), max_size=1))) for t in targets}
     options = {"team_size": draw(st.integers(2, 3)), "exclude_previous_inspectors": draw(st.booleans()),
@@ -162,7 +170,10 @@ def worlds(draw: Any) -> dict[str, Any]:
 def test_the_server_and_the_verifier_draw_the_same_teams(world: dict[str, Any]) -> None:
     key = team_key(world["seed"], TASK, "hj-eeb")
     options, selected = world["options"], sorted(world["targets"])
-    needs = visit_needs(selected, world["targets"], world["items"])
+    participants = {"hj-eeb": sorted(world["items"])[:2], "hj-amr": sorted(world["items"])[2:]}
+    on_visit = {t: visit_items(participants, world["items"], world["targets"][t]) or participants for t in selected}
+    needs = visit_needs(selected, world["targets"], world["items"], {t: v.get("hj-eeb", []) for t, v in
+                                                                      on_visit.items()})  # as the server composes
     try:
         drawn: dict[str, Any] | None = _as_dicts(match_teams(
             key, "hj-eeb", needs, world["staff"], DAY, experts=world["experts"], team_size=options["team_size"],
@@ -170,21 +181,25 @@ def test_the_server_and_the_verifier_draw_the_same_teams(world: dict[str, Any]) 
             match_region=options["match_region"]))
     except InsufficientInspectorsError:
         drawn = None
-    inputs = _inputs(world["staff"], world["experts"], world["targets"], world["items"], world["previous"])
+    inputs = {**_inputs(world["staff"], world["experts"], world["targets"], world["items"], world["previous"]),
+              "participants": participants}
     again = verifier.match_teams(key, "hj-eeb", selected, inputs, DAY.isoformat(), options)
     assert (None if isinstance(again, str) else again) == drawn
     if drawn is None:
         return
+    if not drawn:  # none of the department's items applies to any target: no team to recuse from
+        return
     # A recusal on the first target: both implementations pick the same replacement (or neither finds one).
-    target = selected[0]
+    target = sorted(drawn)[0]
     team = drawn[target]
     loads: dict[str, int] = {}
     for t in drawn.values():
         for m in t["members"]:
             loads[m] = loads.get(m, 0) + 1
     cap = max_load(options["team_size"], len(selected), sum(1 for i in world["staff"] if i.active))
+    mine = on_visit[target]["hj-eeb"]  # the visit's items of the department, as the assignment holds them
     need = next(n for n in needs if n.target_id == target)
-    need = type(need)(target, need.region, specialties(world["items"]))
+    need = type(need)(target, need.region, specialties({i: world["items"][i] for i in mine}))
     try:
         new: str | None = redraw_member(
             key, 1, "hj-eeb", need, Team(team["leader"], tuple(team["members"]), tuple(team["experts"])),
@@ -193,6 +208,6 @@ def test_the_server_and_the_verifier_draw_the_same_teams(world: dict[str, Any]) 
             loads=loads, max_load=cap, excluded={team["members"][0]})
     except InsufficientInspectorsError:
         new = None
-    inputs["loads"] = loads
+    inputs["loads"], inputs["participants"] = loads, {"hj-eeb": mine}
     assert verifier.redraw_member(key, 1, "hj-eeb", target, team, team["members"][0], inputs, DAY.isoformat(),
                                   options, len(selected), set()) == new
