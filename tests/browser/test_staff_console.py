@@ -85,3 +85,58 @@ def test_a_wrong_role_is_refused_with_a_page_in_chinese(page: Any, server: Seede
     assert page.locator("h1").inner_text() == "无权访问"
     assert "孙协同" in page.locator("#me").inner_text()
     only_this_server(page, server)
+
+
+def _open_task(server: Seeded, period: str) -> dict[str, Any]:
+    """A task opened through the API by a planner of hj-eeb (opening is the API's; the draw is the screen's)."""
+    token = stored_token(sa.create_engine(server.database), server.key, "hj-eeb", ["planner"], "console-api")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
+        items = [i for i in c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}).json()["items"]
+                 if not i.get("needs_expert")][2:4]  # not the seeded task's items: its draw took every key target
+        r = c.post("/api/v1/tasks", json={
+            "period": period, "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
+            "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+            "rules": [{"supervision_class": "key", "min_ratio": "0.25"}]})
+        assert r.status_code == 201, r.text
+        task: dict[str, Any] = r.json()
+        return task
+
+
+def test_a_planner_draws_a_task_on_the_draw_screen_and_sees_the_drawn_list_with_names(
+        page: Any, server: Seeded, people: dict[str, str]) -> None:
+    task = _open_task(server, "2024Q4")
+    sign_in(page, server, "console-planner", f"/staff/tasks/{task['id']}")
+    page.locator("h1").filter(has_text=f"摇号 · {task['number']}").wait_for()
+    page.get_by_label("外部随机源（摇号时取其公布值）").fill("福彩3D 2024年第300期开奖号码")
+    page.get_by_role("button", name="生成承诺").click()
+    page.locator("#recorded").filter(has_text="承诺值已记录").wait_for()
+    commitment = page.locator("#commitment").inner_text()
+    assert len(commitment) == 64
+    page.get_by_role("button", name="冻结候选池").click()
+    page.locator("#recorded").filter(has_text="候选池已记录").wait_for()
+    assert int(page.locator("#pool-size").inner_text()) > 0
+    assert page.locator("#strata tbody tr").count() >= 1
+    page.get_by_label("福彩3D 2024年第300期开奖号码的公布值").fill("386")
+    page.get_by_role("button", name="摇号").click()
+    # the draw waits for a signed checkpoint covering the freeze: the screen retries by itself until then
+    page.locator("#drawn-count").wait_for(timeout=90_000)
+    drawn = int(page.locator("#drawn-count").inner_text())
+    assert drawn > 0 and page.locator("#external-entropy").inner_text() == "386"
+    page.get_by_role("button", name="为本部门匹配检查人员").click()
+    page.locator("#recorded").filter(has_text="检查组已记录").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "staff-draw.png"), full_page=True)
+    page.get_by_role("link", name="查看抽取名单").click()
+    rows = page.locator("#drawn tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == drawn
+    token = stored_token(sa.create_engine(server.database), server.key, "hj-eeb", ["planner"], "console-api")
+    listing = httpx.get(f"{server.url}/api/v1/tasks/{task['id']}/draw",
+                        headers={"Authorization": f"Bearer {token}"}).json()
+    names = {v["target_name"] for v in listing["visits"]}
+    table = page.locator("#drawn").inner_text()
+    assert all(n in table for n in names)
+    inspectors = {p["name"] for p in listing["inspectors"].values()}
+    assert inspectors and all(n in table for n in inspectors)
+    assert not any(i in table for i in listing["inspectors"])  # names, never bare ids
+    page.screenshot(path=str(SCREENSHOTS / "staff-drawn.png"), full_page=True)
+    only_this_server(page, server)

@@ -2,6 +2,7 @@
 no login from another site, no redirect to another host), the guard (anonymous -> the login page and back; a
 wrong role -> a 403 page in Chinese), logging out (needs the CSRF header, revokes the session)."""
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -14,7 +15,7 @@ from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
-from tests.support.accounts import PERSON_PASSWORD, person
+from tests.support.accounts import PERSON_PASSWORD, account_token, person
 
 
 @pytest.fixture
@@ -114,3 +115,73 @@ def test_logging_out_needs_the_csrf_header_and_revokes_the_session(console: Test
     # an htmx request without a session is told to load the login page
     r = console.post("/staff/logout", headers={"HX-Request": "true"}, follow_redirects=False)
     assert r.status_code == 401 and r.headers["hx-redirect"].startswith("/login?next=")
+
+
+def _task(client: TestClient[Any], runtime: Runtime, period: str = "2024Q4") -> dict[str, Any]:
+    h = {"Authorization": f"Bearer {account_token(runtime, 'hj-eeb', ['planner'], 'api-planner')}"}
+    items = [i for i in client.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100},
+                                   headers=h).json()["items"] if not i.get("needs_expert")][:2]
+    r = client.post("/api/v1/tasks", headers=h, json={
+        "period": period, "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
+        "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+        "rules": [{"supervision_class": "key", "min_ratio": "0.25"}]})
+    assert r.status_code == 201, r.text
+    task: dict[str, Any] = r.json()
+    return task
+
+
+def _state(client: TestClient[Any], runtime: Runtime, task_id: str) -> str:
+    h = {"Authorization": f"Bearer {account_token(runtime, 'hj-eeb', ['planner'], 'api-planner')}"}
+    state: str = client.get(f"/api/v1/tasks/{task_id}", headers=h).json()["state"]
+    return state
+
+
+def test_the_draw_screen_records_each_step_and_refuses_bad_input(console: TestClient[Any], runtime: Runtime) -> None:
+    task = _task(console, runtime)
+    base = f"/staff/tasks/{task['id']}"
+    assert login(console, "li").status_code == 303
+    h = csrf(console)
+    for bad, rule in (("", "必填"), ("x" * 201, "不超过 200 个字"), ("a\x01b", "控制字符")):
+        r = console.post(f"{base}/commitment", data={"entropy_source": bad}, headers=h)
+        assert r.status_code == 422 and "<code>entropy_source</code>" in r.text and rule in r.text
+    assert _state(console, runtime, task["id"]) == "open"  # nothing recorded
+    r = console.post(f"{base}/commitment", data={"entropy_source": "福彩3D 2024年第300期开奖号码"}, headers=h)
+    assert r.status_code == 200 and "承诺值已记录" in r.text, r.text
+    r = console.post(f"{base}/commitment", data={"entropy_source": "again"}, headers=h)  # the state refuses it
+    assert r.status_code == 422 and 'id="problems"' in r.text
+    r = console.post(f"{base}/freeze", headers=h)
+    assert r.status_code == 200 and "候选池已记录" in r.text and 'id="pool-size"' in r.text, r.text
+    r = console.post(f"{base}/draw", data={"external_entropy": "", "entropy_source": "x"}, headers=h)
+    assert r.status_code == 422 and "<code>external_entropy</code>" in r.text
+    r = console.post(f"{base}/draw", data={"external_entropy": "386", "entropy_source": "福彩3D 2024年第300期开奖号码"},
+                     headers=h)
+    assert r.status_code == 200 and "摇号结果已记录" in r.text, r.text
+    r = console.post(f"{base}/teams", headers=h)
+    assert r.status_code == 200 and "检查组已记录" in r.text, r.text
+    drawn = console.get(f"{base}/drawn")
+    assert drawn.status_code == 200
+    names = [v["target_name"] for v in runtime.teams.drawn_list(SYSTEM, uuid.UUID(task["id"]))["visits"]]
+    assert names and all(n in drawn.text for n in names)
+    assert console.get("/staff/tasks").status_code == 200 and task["number"] in console.get("/staff/tasks").text
+
+
+def test_the_task_pages_refuse_the_wrong_role_and_department(console: TestClient[Any], runtime: Runtime) -> None:
+    task = _task(console, runtime)
+    base = f"/staff/tasks/{task['id']}"
+    person(runtime, "amr", ["planner"], department="hj-amr", display_name="孙市监")
+    person(runtime, "wu", ["inspector"], display_name="吴检查")
+    assert console.get(base, follow_redirects=False).status_code == 303  # anonymous: to the login page
+    assert login(console, "wu").status_code == 303
+    for path in ("/staff/tasks", base, f"{base}/drawn"):
+        r = console.get(path)
+        assert r.status_code == 403 and "此页面仅限" in r.text, path
+    assert console.post(f"{base}/freeze", headers=csrf(console)).status_code == 403
+    assert login(console, "qian").status_code == 303  # an auditor reads, never acts
+    assert console.get(base).status_code == 200
+    r = console.post(f"{base}/commitment", data={"entropy_source": "x"}, headers=csrf(console))
+    assert r.status_code == 403 and "抽查计划员" in r.text
+    assert login(console, "amr").status_code == 303  # a planner of another department
+    r = console.post(f"{base}/commitment", data={"entropy_source": "x"}, headers=csrf(console))
+    assert r.status_code == 403, r.text
+    assert console.get(f"{base}/drawn").status_code == 403
+    assert _state(console, runtime, task["id"]) == "open"
