@@ -20,6 +20,7 @@ RULES = {
     "required": "必填", "format": "格式不符", "range": "超出范围", "type": "类型不符", "unknown": "未知",
     "state": "当前状态下不能办理", "checkpoint": "等待签名检查点", "conflict": "与现有记录冲突",
     "unknown_department": "部门不在名录中", "forbidden": "无权办理", "control": "含控制字符",
+    "check_digit": "校验位错误", "choice": "须为规定的取值之一", "unique": "重复", "length": "长度不符",
 }
 
 

@@ -140,3 +140,23 @@ def test_a_planner_draws_a_task_on_the_draw_screen_and_sees_the_drawn_list_with_
     assert not any(i in table for i in listing["inspectors"])  # names, never bare ids
     page.screenshot(path=str(SCREENSHOTS / "staff-drawn.png"), full_page=True)
     only_this_server(page, server)
+
+
+def test_a_planner_searches_the_directory_and_imports_a_file_with_bad_rows(
+        page: Any, server: Seeded, people: dict[str, str]) -> None:
+    sign_in(page, server, "console-planner", "/staff/directory/targets")
+    page.get_by_label("统一社会信用代码").fill(server.target["credit_code"])
+    page.get_by_role("button", name="查询").click()
+    page.locator("#count").filter(has_text="共 1 条").wait_for()
+    assert server.target["name"] in page.locator("#entries").inner_text()
+    page.get_by_role("link", name="导入表格").click()
+    head = "统一社会信用代码,企业名称,地址,县区,行业,监管类别,信用风险等级\n"
+    body = head + ",甲公司,获嘉县一路1号,获嘉县,化工,key,A\n" + "91410724MA0000000X,乙公司,获嘉县二路2号,获嘉县,化工,nope,A\n"
+    page.get_by_label("文件").set_input_files(
+        files=[{"name": "名录.csv", "mimeType": "text/csv", "buffer": body.encode()}])
+    page.get_by_role("button", name="导入").click()
+    page.locator("#bad-rows").wait_for()
+    assert page.locator("#bad-rows tbody tr").count() >= 2
+    assert page.locator("#upload-progress").get_attribute("value") == "100"
+    page.screenshot(path=str(SCREENSHOTS / "staff-import.png"), full_page=True)
+    only_this_server(page, server)

@@ -11,11 +11,13 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.access import SYSTEM
+from projections.directory.queries import list_entries
 from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
 from tests.support.accounts import PERSON_PASSWORD, account_token, person
+from tests.support.builders import credit_code
 
 
 @pytest.fixture
@@ -185,3 +187,71 @@ def test_the_task_pages_refuse_the_wrong_role_and_department(console: TestClient
     assert r.status_code == 403, r.text
     assert console.get(f"{base}/drawn").status_code == 403
     assert _state(console, runtime, task["id"]) == "open"
+
+
+def test_the_directories_search_and_page_by_cursor_with_the_apis_rules(console: TestClient[Any],
+                                                                        runtime: Runtime) -> None:
+    assert login(console, "li").status_code == 303
+    first = console.get("/staff/directory/targets")
+    assert first.status_code == 200 and 'id="next"' in first.text
+    api = {"Authorization": f"Bearer {account_token(runtime, 'hj-eeb', ['planner'], 'api-planner')}"}
+    listing = console.get("/api/v1/targets", params={"limit": 50}, headers=api).json()
+    assert all(t["name"] in first.text for t in listing["items"])
+    following = first.text.split('id="next"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = console.get(following)
+    assert second.status_code == 200 and "（续）" in second.text
+    page2 = console.get("/api/v1/targets", params={"limit": 50, "cursor": listing["next_cursor"]}, headers=api).json()
+    assert all(t["name"] in second.text for t in page2["items"])
+    one = listing["items"][0]
+    found = console.get("/staff/directory/targets", params={"credit_code": one["credit_code"]})
+    assert "共 1 条" in found.text and one["name"] in found.text
+    assert "共 0 条" in console.get("/staff/directory/targets", params={"name": "不存在的企业%_"}).text
+    r = console.get("/staff/directory/targets", params={"supervision_class": "nope"})
+    assert r.status_code == 400 and "<code>supervision_class</code>" in r.text
+    assert console.get("/staff/directory/targets", params={"cursor": "zz"}).status_code == 400
+    assert console.get("/staff/directory/nope").status_code == 404
+    # inspectors are personal data: a planner sees only their own department's
+    assert console.get("/staff/directory/inspectors", params={"department": "hj-amr"}).status_code == 400
+    eeb = console.get("/staff/directory/inspectors")
+    amr = [e["name"] for e in list_entries(runtime.engine, "inspector", {"department": "hj-amr"}, limit=100).items]
+    assert eeb.status_code == 200 and amr and "新乡市生态环境局获嘉分局" in eeb.text
+    assert not any(name in eeb.text for name in amr)
+    assert console.get("/staff/directory/items", params={"department": "hj-amr"}).status_code == 200
+
+
+def test_an_import_lists_every_bad_row_and_stores_nothing(console: TestClient[Any], runtime: Runtime) -> None:
+    assert login(console, "li").status_code == 303
+    assert console.get("/staff/directory/targets/import").status_code == 200
+    head = "统一社会信用代码,企业名称,地址,县区,行业,监管类别,信用风险等级\n"
+    bad = head + "91410724MA0000000X,甲公司,获嘉县一路1号,获嘉县,化工,key,A\n,乙公司,获嘉县二路2号,获嘉县,化工,nope,A\n"
+    before = runtime.runner.head()
+    r = console.post("/staff/directory/targets/import", files={"file": ("bad.csv", bad.encode(), "text/csv")},
+                     headers=csrf(console))
+    assert r.status_code == 422 and 'id="bad-rows"' in r.text, r.text
+    assert "统一社会信用代码" in r.text and "监管类别" in r.text
+    rows = r.text.split('id="bad-rows"', 1)[1]
+    assert rows.count("<tr><td") >= 2  # every bad row, not the first one only
+    assert runtime.runner.head() == before  # nothing stored
+    assert console.post("/staff/directory/targets/import", headers=csrf(console),
+                        files={"file": ("", b"", "text/csv")}).status_code in (400, 422)
+    code = credit_code(777001)
+    good = head + f"{code},丙公司,获嘉县三路3号,获嘉县,化工,key,A\n"
+    r = console.post("/staff/directory/targets/import", files={"file": ("good.csv", good.encode(), "text/csv")},
+                     headers=csrf(console))
+    assert r.status_code == 200 and "新增 1 条" in r.text, r.text
+    runtime.runner.catch_up()
+    assert list_entries(runtime.engine, "target", {"credit_code": code}).items[0]["name"] == "丙公司"
+    r = console.post("/staff/directory/targets/import", files={"file": ("good.csv", good.encode(), "text/csv")})
+    assert r.status_code == 403  # no CSRF header: refused before anything is read
+
+
+def test_the_directory_pages_refuse_the_wrong_role(console: TestClient[Any], runtime: Runtime) -> None:
+    person(runtime, "wu", ["inspector"], display_name="吴检查")
+    assert login(console, "qian").status_code == 303  # an auditor reads, never imports
+    assert console.get("/staff/directory/targets").status_code == 200
+    assert console.get("/staff/directory/targets/import").status_code == 403
+    r = console.post("/staff/directory/targets/import", headers=csrf(console),
+                     files={"file": ("a.csv", b"x\n", "text/csv")})
+    assert r.status_code == 403
+    assert login(console, "wu").status_code == 303
+    assert console.get("/staff/directory/targets").status_code == 403
