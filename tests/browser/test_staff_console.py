@@ -160,3 +160,14 @@ def test_a_planner_searches_the_directory_and_imports_a_file_with_bad_rows(
     assert page.locator("#upload-progress").get_attribute("value") == "100"
     page.screenshot(path=str(SCREENSHOTS / "staff-import.png"), full_page=True)
     only_this_server(page, server)
+
+
+def test_a_planner_sees_the_kpis_as_charts_and_the_plan(page: Any, server: Seeded, people: dict[str, str]) -> None:
+    sign_in(page, server, "console-planner", "/staff/kpis?year=2024")
+    page.locator("svg.chart").first.wait_for()
+    assert page.locator("svg.chart").count() == 3
+    assert page.get_by_role("img", name="2024 年部门联合抽查占比").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "staff-kpis.png"), full_page=True)
+    page.get_by_role("link", name="年度计划").click()
+    page.locator("h1").filter(has_text="年度抽查计划").wait_for()
+    only_this_server(page, server)

@@ -14,7 +14,7 @@ from domain.access import SYSTEM
 from projections.directory.queries import list_entries
 from services.api.app import create_app
 from services.application import CommandContext
-from services.cli.demo import load_demo
+from services.cli.demo import load_demo, load_demo_plan
 from services.runtime import Runtime
 from tests.support.accounts import PERSON_PASSWORD, account_token, person
 from tests.support.builders import credit_code
@@ -255,3 +255,44 @@ def test_the_directory_pages_refuse_the_wrong_role(console: TestClient[Any], run
     assert r.status_code == 403
     assert login(console, "wu").status_code == 303
     assert console.get("/staff/directory/targets").status_code == 403
+
+
+def test_the_plan_inbox_and_kpis_show_what_the_api_reads_with_names_and_charts(console: TestClient[Any],
+                                                                              runtime: Runtime) -> None:
+    assert login(console, "li").status_code == 303
+    assert "尚未制定 2024 年度抽查计划" in console.get("/staff/plans", params={"year": "2024"}).text
+    load_demo_plan(runtime)
+    runtime.runner.catch_up()
+    api = {"Authorization": f"Bearer {account_token(runtime, 'hj-eeb', ['planner'], 'api-planner')}"}
+    plan = console.get("/api/v1/plans", params={"year": 2024}, headers=api).json()
+    page = console.get("/staff/plans", params={"year": "2024"})
+    assert page.status_code == 200 and plan["name"] in page.text
+    assert plan["breaches"] and "每季度抽查任务不少于 1 次" in page.text
+    assert page.text.count("<tr><td data-label=\"规则\">") == len(plan["breaches"])
+    items = runtime.lookups.items(plan["entries"][0]["items"])
+    assert all(i["name"] in page.text for i in items.values()) and plan["entries"][0]["items"][0] not in page.text
+    kpis = console.get("/api/v1/kpis", params={"year": 2024}, headers=api).json()
+    page = console.get("/staff/kpis", params={"year": "2024"})
+    assert page.status_code == 200 and page.text.count("<svg") == 3
+    key = kpis["coverage"]["by_class"]["key"]
+    assert f"{key['drawn']} / {key['baseline_minimum']}" in page.text
+    assert f"{kpis['joint_share']['value'] * 100:.0f}%" in page.text
+    inbox = console.get("/staff/inbox", params={"year": "2024"})
+    assert inbox.status_code == 200 and plan["tasks"][0]["number"] in inbox.text
+    names = [e["name"] for e in list_entries(runtime.engine, "inspector", {"department": "hj-eeb"}, limit=100).items]
+    assert any(n in inbox.text for n in names)
+
+
+def test_the_boards_refuse_another_department_and_the_wrong_role(console: TestClient[Any], runtime: Runtime) -> None:
+    person(runtime, "wu", ["inspector"], display_name="吴检查")
+    assert login(console, "li").status_code == 303
+    for path in ("/staff/plans", "/staff/inbox", "/staff/kpis"):
+        r = console.get(path, params={"department": "hj-amr"})
+        assert r.status_code == 400 and "<code>department</code>" in r.text, path
+        assert console.get(path, params={"year": "24"}).status_code == 400
+    assert login(console, "qian").status_code == 303  # auditors read every department's
+    for path in ("/staff/plans", "/staff/inbox", "/staff/kpis"):
+        assert console.get(path, params={"department": "hj-amr"}).status_code == 200, path
+    assert login(console, "wu").status_code == 303
+    for path in ("/staff/plans", "/staff/inbox", "/staff/kpis"):
+        assert console.get(path).status_code == 403, path
