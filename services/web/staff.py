@@ -55,6 +55,8 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/staff/tasks", "抽查任务", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/inbox", "待办", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/kpis", "指标", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/audit/log", "日志", (Role.AUDITOR, Role.ADMIN)),
+    NavLink("/staff/audit/checkpoints", "检查点与见证", (Role.AUDITOR, Role.ADMIN)),
     NavLink("/staff/visits", "我的检查", (Role.INSPECTOR,)),
     NavLink("/staff/review", "审核与公示", (Role.REVIEWER,)),
 )
@@ -265,6 +267,7 @@ def routes(rate_per_minute: int = 0) -> list[Any]:
     login = Router("/", route_handlers=[login_page, login_submit], middleware=limit, include_in_schema=False)
     # logging out needs a session but no staff role: a partner's session may be ended here too
     out = Router("/staff", route_handlers=[logout], exception_handlers=STAFF_ERRORS, include_in_schema=False)
-    from services.web import boards, directories, planner
+    from services.web import auditor, boards, directories, planner
 
-    return [login, out, staff_router([*PAGES, *directories.PAGES, *planner.PAGES, *boards.PAGES])]
+    pages = [*PAGES, *directories.PAGES, *planner.PAGES, *boards.PAGES, *auditor.PAGES]
+    return [login, out, staff_router(pages)]

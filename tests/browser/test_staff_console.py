@@ -168,6 +168,32 @@ def test_a_planner_sees_the_kpis_as_charts_and_the_plan(page: Any, server: Seede
     assert page.locator("svg.chart").count() == 3
     assert page.get_by_role("img", name="2024 年部门联合抽查占比").count() == 1
     page.screenshot(path=str(SCREENSHOTS / "staff-kpis.png"), full_page=True)
-    page.get_by_role("link", name="年度计划").click()
+    page.get_by_role("navigation", name="工作台导航").get_by_role("link", name="年度计划").click()
     page.locator("h1").filter(has_text="年度抽查计划").wait_for()
+    only_this_server(page, server)
+
+
+def test_an_auditor_browses_the_log_and_verifies_a_draw(page: Any, server: Seeded, people: dict[str, str]) -> None:
+    sign_in(page, server, "console-auditor")
+    page.get_by_role("navigation", name="工作台导航").get_by_role("link", name="日志").click()
+    page.locator("#log tbody tr").first.wait_for()
+    assert page.locator("#log tbody tr").count() == 50
+    page.get_by_role("link", name="下一页").click()
+    page.locator("#log tbody tr").first.filter(has_text="51").wait_for()
+    page.screenshot(path=str(SCREENSHOTS / "staff-log.png"))
+    page.locator("#log a").first.click()  # one aggregate's history
+    page.locator("#history").wait_for()
+    page.get_by_label("截至版本").fill("1")
+    page.get_by_role("button", name="查看当时状态").click()
+    page.locator("p").filter(has_text="下表为第 1 版").wait_for()
+    page.goto(f"{server.url}/staff/audit/tasks/{server.task['id']}/verification")
+    page.locator("#verification.ok").filter(has_text="一致").wait_for()
+    page.get_by_role("navigation", name="工作台导航").get_by_role("link", name="检查点与见证").click()
+    page.locator("#coverage").wait_for()
+    assert page.locator("#checkpoints tbody tr").count() >= 1  # the served process signs checkpoints
+    page.screenshot(path=str(SCREENSHOTS / "staff-checkpoints.png"), full_page=True)
+    # an auditor reads and never acts: the draw screen has no buttons for them
+    page.goto(f"{server.url}/staff/tasks/{server.task['id']}")
+    page.locator("#steps").wait_for()
+    assert page.locator("#steps button").count() == 0
     only_this_server(page, server)

@@ -296,3 +296,46 @@ def test_the_boards_refuse_another_department_and_the_wrong_role(console: TestCl
     assert login(console, "wu").status_code == 303
     for path in ("/staff/plans", "/staff/inbox", "/staff/kpis"):
         assert console.get(path).status_code == 403, path
+
+
+def test_an_auditor_browses_the_log_an_aggregate_as_of_a_version_and_verifies_a_draw(
+        console: TestClient[Any], runtime: Runtime) -> None:
+    load_demo_plan(runtime)
+    runtime.runner.catch_up()
+    task = runtime.task_opening.list_tasks(SYSTEM, 2024, "hj-eeb", 1, 0)["items"][0]
+    assert login(console, "qian").status_code == 303
+    log = console.get("/staff/audit/log")
+    assert log.status_code == 200 and 'id="next"' in log.text and "新乡市生态环境局获嘉分局" in log.text
+    second = console.get("/staff/audit/log", params={"after": "50"})
+    assert second.status_code == 200 and "<td data-label=\"位置\">51</td>" in second.text
+    assert "<td data-label=\"位置\">50</td>" not in second.text
+    history = console.get(f"/staff/audit/aggregates/{task['id']}")
+    assert history.status_code == 200 and task["number"] in history.text
+    first = console.get(f"/staff/audit/aggregates/{task['id']}", params={"version": "1"})
+    assert first.status_code == 200 and "下表为第 1 版" in first.text
+    cell = '<th scope="row"><code>state</code></th><td data-label="值" class="small">{}</td>'
+    assert cell.format("open") in first.text and cell.format("drawn") in history.text  # as opened; as it is now
+    for params, field in (({"version": "0"}, "version"), ({"at": "yesterday"}, "at"),
+                          ({"version": "1", "at": "2025-03-01T10:00:00+08:00"}, "at"), ({"after": "x"}, "after")):
+        path = "/staff/audit/log" if "after" in params else f"/staff/audit/aggregates/{task['id']}"
+        r = console.get(path, params=params)
+        assert r.status_code == 400 and f"<code>{field}</code>" in r.text, params
+    r = console.get(f"/staff/audit/tasks/{task['id']}/verification")
+    assert r.status_code == 200 and 'id="verification" class="ok"' in r.text and "一致" in r.text
+    r = console.get("/staff/audit/checkpoints")
+    assert r.status_code == 200 and 'id="coverage"' in r.text
+
+
+def test_the_audit_pages_refuse_planners_and_other_departments(console: TestClient[Any], runtime: Runtime) -> None:
+    load_demo_plan(runtime)
+    runtime.runner.catch_up()
+    task = runtime.task_opening.list_tasks(SYSTEM, 2024, "hj-eeb", 1, 0)["items"][0]
+    person(runtime, "zhou", ["planner"], department="hj-wr", display_name="周水利")
+    assert login(console, "li").status_code == 303
+    for path in ("/staff/audit/log", f"/staff/audit/aggregates/{task['id']}", "/staff/audit/checkpoints"):
+        r = console.get(path)
+        assert r.status_code == 403 and "审计人员" in r.text, path
+    # the task's own planner may verify its draw (as GET /api/v1/tasks/{id}/draw/verification) ...
+    assert console.get(f"/staff/audit/tasks/{task['id']}/verification").status_code == 200
+    assert login(console, "zhou").status_code == 303  # ... a planner of a department not in the task may not
+    assert console.get(f"/staff/audit/tasks/{task['id']}/verification").status_code == 403
