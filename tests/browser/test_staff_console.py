@@ -197,3 +197,31 @@ def test_an_auditor_browses_the_log_and_verifies_a_draw(page: Any, server: Seede
     page.locator("#steps").wait_for()
     assert page.locator("#steps button").count() == 0
     only_this_server(page, server)
+
+
+def test_redoc_renders_offline_and_swaggers_authorize_sends_the_token(page: Any, server: Seeded,
+                                                                      people: dict[str, str]) -> None:
+    raw = httpx.get(server.url + "/schema/redoc").text
+    assert "https://" not in raw and "http://" not in raw and "<script>" not in raw  # no CDN, no inline script
+    page.goto(server.url + "/schema/redoc")
+    page.get_by_role("heading", name="dualrandom").first.wait_for(timeout=60_000)
+    page.get_by_role("heading", name="Log in").first.wait_for()  # an operation, from /schema/openapi.json
+    only_this_server(page, server)
+    # Swagger UI: Authorize with a token, then an operation declaring BearerToken is sent with it
+    token = httpx.post(server.url + "/api/v1/session", json={"username": "console-planner",
+                                                              "password": PERSON_PASSWORD}).json()["token"]
+    page.goto(server.url + "/schema/swagger")
+    page.locator("button.authorize").first.click()
+    bearer = page.locator(".dialog-ux .auth-container").filter(has_text="BearerToken")
+    bearer.locator("input").fill(token)
+    bearer.locator("button.authorize").click()
+    bearer.locator("button", has_text="Logout").wait_for()  # authorized
+    page.locator(".dialog-ux button.close-modal").click()
+    page.locator(".dialog-ux").wait_for(state="detached")
+    op = page.locator(".opblock-get").filter(has=page.locator(".opblock-summary-description", has_text="Who am I"))
+    op.locator("button.opblock-summary-control").click()
+    op.get_by_role("button", name="Try it out").click()
+    op.get_by_role("button", name="Execute").click()
+    op.locator(".live-responses-table .response-col_status").filter(has_text="200").wait_for()
+    assert "console-planner" in op.locator(".live-responses-table").inner_text()
+    only_this_server(page, server)
