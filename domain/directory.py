@@ -8,6 +8,7 @@ of its own (reclassification, risk change, tagging, deregistration, conflicts of
 
 import re
 import uuid
+from collections.abc import Collection
 from hashlib import sha1 as _sha1
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.credit_code import credit_code_error
 from domain.errors import FieldProblem, InvalidInputError, problem
+from domain.fields import LIST_SPLIT as _LIST_SPLIT
 from domain.fields import Field, Spec
 from domain.values import (
     DepartmentKind,
@@ -30,6 +32,7 @@ _NAMESPACE_BYTES = NAMESPACE.bytes
 SHARED = "shared"  # the "department" of the shared target directory in subjects and scopes
 
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
+_PHONE = re.compile(r"^[0-9+() -]{3,30}$")
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
 
@@ -124,11 +127,14 @@ class Department(DirectoryEntry):
     KIND = "department"
     SPEC = Spec(
         [
-            Field("code", required=True, identity=True, check=_matches(_CODE, "lower-case letters, digits and -, 2-32 long")),
+            Field("code", required=True, identity=True, case="lower",
+                  check=_matches(_CODE, "letters, digits and -, 2-32 long (stored in lower case)")),
             Field("name", required=True),
             Field("city", required=True, max_len=50),
             Field("county", required=True, max_len=50),
             Field("kind", required=True, choices=_choices(DepartmentKind)),
+            Field("contact", max_len=50),  # 联系人 printed on the notices the department sends
+            Field("phone", max_len=30, check=_matches(_PHONE, "a phone number: digits, spaces, +, - and ()")),
         ]
     )
 
@@ -158,7 +164,7 @@ class InspectionItem(DirectoryEntry):
     KIND = "item"
     SPEC = Spec(
         [
-            Field("department", required=True, identity=True, check=_matches(_CODE, "a department code")),
+            Field("department", required=True, identity=True, case="lower", check=_matches(_CODE, "a department code")),
             Field("code", required=True, identity=True, check=_matches(_KEY, "letters, digits, _ . -, at most 40")),
             Field("name", required=True),
             Field("category", required=True, choices=_choices(ItemCategory)),
@@ -170,11 +176,27 @@ class InspectionItem(DirectoryEntry):
             # and, with needs_expert, an expert of this field (empty: the specialty, else the item's name).
             Field("specialty", max_len=50, default=""),
             Field("expert_field", max_len=100, default=""),
+            # To which targets the item applies (domain.planning.applicability): each given list must hold;
+            # none given: every target. A visit merges only the items that apply to its target.
+            Field("applies_to_industries", kind="list", max_len=100, default=[]),
+            Field("applies_to_tags", kind="list", max_len=50, default=[]),
+            Field("applies_to_classes", kind="list", choices=_choices(SupervisionClass), default=[]),
         ]
     )
 
     class Registered(Aggregate.Created):
+        """Version 2: ``data`` holds the applicability lists (version 1, before them: the item applies to
+        every target, so the upcaster adds them empty)."""
+
+        class_version = 2
+
         data: dict[str, Any]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            data = state["data"]
+            for name in ("applies_to_industries", "applies_to_tags", "applies_to_classes"):
+                data.setdefault(name, [])
 
     @classmethod
     def key_of(cls, data: dict[str, Any]) -> str:
@@ -195,10 +217,13 @@ class Target(DirectoryEntry):
     KIND = "target"
     SPEC = Spec(
         [
-            Field("credit_code", required=True, identity=True, check=_credit_code),
+            Field("credit_code", required=True, identity=True, case="upper", check=_credit_code),
             Field("name", required=True),
             Field("address", max_len=300, default=""),
             Field("county", required=True, max_len=50),
+            # 乡镇（街道）: kept for the people who read the directory; not a draw input (a stored target without
+            # it, registered before the field, reads as "")
+            Field("town", max_len=50, default=""),
             Field("industry", max_len=100, default=""),
             Field("supervision_class", required=True, choices=_choices(SupervisionClass)),
             Field("risk_class", required=True, choices=_choices(RiskClass)),
@@ -350,8 +375,44 @@ def _uuids(values: list[str]) -> tuple[str, str] | None:
         try:
             uuid.UUID(v)
         except ValueError:
-            return ("format", f"{v!r} is not a target id (UUID)")
+            if credit_code_error(v) is None:  # a credit code: the service resolves it to its target first
+                return ("unknown_target", f"no target with credit code {v} in the directory")
+            return ("format", f"{v!r} is neither a target id (UUID) nor a credit code (统一社会信用代码)")
     return None
+
+
+def target_id_of(credit_code: str) -> uuid.UUID:
+    """The id of the target keyed by ``credit_code`` (whether or not it is registered)."""
+    return entry_id(Target.KIND, credit_code)
+
+
+def conflict_credit_codes(data: dict[str, Any]) -> list[str]:
+    """The credit codes among the raw ``conflicts`` of an inspector's or expert's input (回避对象 given as the
+    codes staff know), upper-cased; UUIDs and anything else are left to validation."""
+    raw = data.get("conflicts")
+    values = _LIST_SPLIT.split(raw) if isinstance(raw, str) else raw if isinstance(raw, (list, tuple)) else []
+    codes = (v.strip().upper() for v in values if isinstance(v, str))
+    return [c for c in dict.fromkeys(codes) if c and credit_code_error(c) is None]
+
+
+def with_conflicts_resolved(data: dict[str, Any], known: Collection[str]) -> dict[str, Any]:
+    """``data`` with each credit code in ``conflicts`` replaced by its target's id when that target is in
+    ``known`` (credit codes registered); an unknown code stays, and validation names it (``unknown_target``)."""
+    codes = set(conflict_credit_codes(data))
+    if not codes:
+        return data
+    raw = data["conflicts"]
+    values = _LIST_SPLIT.split(raw) if isinstance(raw, str) else list(raw)
+    out = []
+    for v in values:
+        text = v.strip() if isinstance(v, str) else v
+        if isinstance(text, str) and text.upper() in codes and text.upper() in known:
+            out.append(str(target_id_of(text.upper())))
+        elif isinstance(text, str) and text.upper() in codes:
+            out.append(text.upper())
+        else:
+            out.append(v)
+    return {**data, "conflicts": out}
 
 
 class Inspector(_WithConflicts):
@@ -360,7 +421,7 @@ class Inspector(_WithConflicts):
     KIND = "inspector"
     SPEC = Spec(
         [
-            Field("department", required=True, identity=True, check=_matches(_CODE, "a department code")),
+            Field("department", required=True, identity=True, case="lower", check=_matches(_CODE, "a department code")),
             Field("staff_id", required=True, identity=True, check=_matches(_KEY, "letters, digits, _ . -, at most 40")),
             Field("name", required=True, max_len=50),
             Field("certificate_no", required=True, max_len=50),
@@ -414,7 +475,7 @@ class Expert(_WithConflicts):
     KIND = "expert"
     SPEC = Spec(
         [
-            Field("department", required=True, identity=True, check=_matches(_CODE, "a department code")),
+            Field("department", required=True, identity=True, case="lower", check=_matches(_CODE, "a department code")),
             Field("code", required=True, identity=True, check=_matches(_KEY, "letters, digits, _ . -, at most 40")),
             Field("name", required=True, max_len=50),
             Field("field", required=True, max_len=100),

@@ -11,7 +11,8 @@ from domain.text import CONTROL_RULE, control_character, control_message, normal
 
 _TRUE = {"true", "1", "yes", "y", "是", "有", "需要"}
 _FALSE = {"false", "0", "no", "n", "否", "无", "不需要", ""}
-_LIST_SPLIT = re.compile(r"[;；,，、|\n]")
+LIST_SPLIT = re.compile(r"[;；,，、|\n]")
+_LIST_SPLIT = LIST_SPLIT
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Field:
     check: Callable[[Any], tuple[str, str] | None] | None = None
     identity: bool = False  # part of the aggregate id: cannot change after registration
     default: Any = None
+    case: str = ""  # "lower" / "upper": text (each entry of a list) folded to that case (codes: HJ-EEB is hj-eeb)
 
 
 class Spec:
@@ -73,6 +75,8 @@ class Spec:
                 except ValueError as exc:
                     problems.append(FieldProblem(name, "type", str(exc), row))
                     continue
+            if f.case and value:
+                value = _fold(f.case, value)
             if f.required and (value == "" or value is None or value == []):
                 problems.append(FieldProblem(name, "required", "must not be empty", row))
                 continue
@@ -124,6 +128,14 @@ def _normalise(f: Field, raw: Any) -> Any:
                 seen.append(item)
         return seen
     raise ValueError(f"unknown kind {f.kind}")  # pragma: no cover - programming error
+
+
+def _fold(case: str, value: Any) -> Any:
+    """Text, or each entry of a list, in ``case`` (``lower`` / ``upper``)."""
+    fold = str.lower if case == "lower" else str.upper
+    if isinstance(value, list):
+        return list(dict.fromkeys(fold(v) for v in value))
+    return fold(value) if isinstance(value, str) else value
 
 
 def _check(f: Field, value: Any) -> tuple[str, str] | None:

@@ -16,8 +16,15 @@ from eventsourcing_sqlalchemy.datastore import transactions as _open_transaction
 
 from domain import access
 from domain.access import Actor
-from domain.directory import KINDS, DirectoryEntry
+from domain.directory import (
+    KINDS,
+    DirectoryEntry,
+    conflict_credit_codes,
+    target_id_of,
+    with_conflicts_resolved,
+)
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from services.infra.heads import Heads
 from services.infra.imports import MAX_REPORTED_PROBLEMS
 from services.infra.recorder import GroupCommit
 
@@ -87,6 +94,9 @@ class DualRandom(Application):
         # Concurrent commands (the server's request threads) share transactions: see services/infra/recorder.py.
         recorder: Any = self.recorder
         self.group_commit = GroupCommit(recorder.insert_events_one_trip, max_events=_GROUP_MAX_EVENTS)
+        self.heads = Heads(recorder, self.mapper.to_stored_event)
+        engine = recorder.datastore.engine
+        self._is_postgres = engine is not None and engine.dialect.name == "postgresql"
 
     # -- writing ---------------------------------------------------------------------------------
     def record(self, ctx: CommandContext, command: str, *aggregates: Any) -> int | None:
@@ -162,7 +172,7 @@ class DualRandom(Application):
     def register(self, kind: str, data: dict[str, Any], ctx: CommandContext) -> Written:
         """Register a new directory entry."""
         cls = KINDS[kind]
-        values = cls.validate_new(data)
+        values = cls.validate_new(self.resolve_conflicts(data))
         access.require_write(ctx.actor, kind, _owner(cls, values))
         agg = cls(data=values)  # type: ignore[call-arg]  # each kind's __init__(data) is its @event("Registered")
         # No read before the write: the deterministic id and the store's unique (id, version) refuse a
@@ -184,7 +194,7 @@ class DualRandom(Application):
         access.require_write(ctx.actor, kind, agg.department)
         if expected_version is not None and agg.version != expected_version:
             raise ConflictError(f"the {kind} is at version {agg.version}, not {expected_version}")
-        changed = agg.change(data)
+        changed = agg.change(self.resolve_conflicts(data))
         position = self.record(ctx, f"update_{kind}", agg)
         return Written(str(agg.id), agg.version, position, tuple(changed))
 
@@ -224,7 +234,7 @@ class DualRandom(Application):
             return self._import_streaming(cls, stream, ctx, progress, exists)
         rows = head + list(it)  # small (or a cache/snapshots app, which saves through the library's path)
         del head
-        check = _RowCheck(cls, ctx, exists)
+        check = _RowCheck(cls, ctx, exists, self.resolve_conflicts)
         valid = check.rows(rows)
         check.raise_if_bad()
         existing = self.load_many(cls, [agg_id for _, _, agg_id in valid])
@@ -270,7 +280,7 @@ class DualRandom(Application):
         registered = getattr(cls, "Registered", None)
         recorder: Any = self.recorder
         to_stored_event = self.mapper.to_stored_event
-        check = _RowCheck(cls, ctx, exists)
+        check = _RowCheck(cls, ctx, exists, self.resolve_conflicts)
         problems = _Problems()  # from applying rows to existing entries
         refused: InvalidInputError | None = None  # an id of another kind (load_many)
         counts = [0, 0, 0]  # created, updated, unchanged
@@ -304,34 +314,40 @@ class DualRandom(Application):
                     del part
                     if check.bad or refused is not None:
                         continue  # nothing more to store: the rest is validated for the answer only
+                    replayed: dict[uuid.UUID, int] = {}
                     try:  # outside this thread's transaction: a pooled connection of its own
-                        existing = contextvars.Context().run(self.load_many, cls, [a for _, _, a in valid])
+                        existing = contextvars.Context().run(self._load_many, cls, [a for _, _, a in valid],
+                                                             replayed)
                     except InvalidInputError as exc:
                         refused = exc
                         continue
                     chunk: list[DirectoryEntry] = []
+                    stale: list[DirectoryEntry] = []  # unchanged, reloaded from 2 rows or more: a head saves that
                     for rownum, values, agg_id in valid:
                         agg = _imported(cls, registered, existing.get(agg_id), rownum, values, agg_id, counts, problems)
                         if agg is not None:
                             chunk.append(agg)
+                        elif replayed.get(agg_id, 0) >= 2:
+                            stale.append(existing[agg_id])
                     del valid, existing
                     if problems:
                         continue  # nothing more to store; the rest is still applied, for the answer only
                     events = _stamp(base, chunk)
                     for agg in chunk:
                         agg.collect_events()
-                    del chunk
-                    if not events:
+                    heads = self.heads.stored([a for a in chunk if a.version >= 2] + stale)
+                    del chunk, stale
+                    if not events and not heads:
                         continue
                     stored = [to_stored_event(ev) for ev in events]
                     if running is not None:
                         inserted(running.result())
-                    running = pool.submit(recorder.insert_events, stored, session=session)
+                    running = pool.submit(self._insert_chunk, stored, heads, session)
                     n_events += len(events)
                     if hooked:
                         events_all.extend(events)
                         stored_all.extend(stored)
-                    del events, stored
+                    del events, stored, heads
                 if running is not None:
                     inserted(running.result())
                     running = None
@@ -349,9 +365,32 @@ class DualRandom(Application):
             self.notify(events_all)  # deprecated hook, as save() calls it
         return ImportResult(counts[0], counts[1], counts[2], n_events, position)
 
+    def _insert_chunk(self, stored: list[StoredEvent], heads: list[StoredEvent], session: Any) -> Any:
+        """One chunk of a streamed import, in its transaction: the events, then the heads of what they changed."""
+        recorder: Any = self.recorder
+        ids = recorder.insert_events(stored, session=session) if stored else []
+        self.heads.upsert(session, heads)
+        return ids
+
     # -- reading ---------------------------------------------------------------------------------
     def _exists(self, agg_id: uuid.UUID) -> bool:
         return bool(self.recorder.select_events(agg_id, limit=1))
+
+    def target_known(self, credit_code: str) -> bool:
+        """Is a target with this credit code registered? Asked of the event store (no read model to lag)."""
+        return self._exists(target_id_of(credit_code))
+
+    def resolve_conflicts(self, data: dict[str, Any], known: dict[str, bool] | None = None) -> dict[str, Any]:
+        """回避对象 given as credit codes become the targets' ids (an unknown code is left for validation to name);
+        ``known``: a cache of answers (credit code -> registered), kept across the rows of an import."""
+        codes = conflict_credit_codes(data) if isinstance(data, dict) else []
+        if not codes:
+            return data
+        cache = {} if known is None else known
+        for code in codes:
+            if code not in cache:
+                cache[code] = self.target_known(code)
+        return with_conflicts_resolved(data, {c for c in codes if cache[c]})
 
     def department_exists(self, code: str) -> bool:
         """Is department ``code`` registered? Asked of the event store (no read model to lag behind)."""
@@ -374,34 +413,38 @@ class DualRandom(Application):
     def load_many(self, cls: type[DirectoryEntry], ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, DirectoryEntry]:
         """Replay many aggregates with one query per chunk (imports touch thousands at a time): on PostgreSQL
         ``originator_id = ANY(:ids)`` with 5,000 ids a query, elsewhere ``IN`` with 500; plain rows."""
+        return self._load_many(cls, ids)
+
+    def _load_many(self, cls: type[DirectoryEntry], ids: Iterable[uuid.UUID],
+                   replayed: dict[uuid.UUID, int] | None = None) -> dict[uuid.UUID, DirectoryEntry]:
+        """``load_many``, each aggregate from its head (``services/infra/heads.py``) and the events after it;
+        ``replayed`` gets the number of rows each one took."""
         recorder: Any = self.recorder
-        table = recorder.events_record_cls.__table__
         ids = list(ids)
         found: dict[uuid.UUID, DirectoryEntry] = {}
-        engine = recorder.datastore.engine
-        if engine is not None and engine.dialect.name == "postgresql":
+        id_type = self.heads.events.c.originator_id.type
+        if self._is_postgres:
             chunk_size = 5000
-            name = table.name if table.schema is None else f"{table.schema}.{table.name}"
-            stmt: Any = sa.text(
-                f"SELECT originator_id, originator_version, topic, state FROM {name} "
-                "WHERE originator_id = ANY(CAST(:ids AS uuid[])) ORDER BY originator_id, originator_version"
-            )
+            stmt: Any = sa.text(self.heads.replay_sql("= ANY(CAST(:ids AS uuid[]))"))
         else:
             chunk_size = 500
-            cols = (table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
-            # one statement, the ids bound at execution: a statement holding its values stays in SQLAlchemy's
-            # compiled cache with them (an import's ids would pile up there)
-            stmt = (
-                sa.select(*cols).where(cols[0].in_(sa.bindparam("ids", expanding=True))).order_by(cols[0], cols[1])
-            )
+            # the ids bound at execution: a statement holding its values stays in SQLAlchemy's compiled cache
+            # with them (an import's ids would pile up there)
+            stmt = sa.text(self.heads.replay_sql("IN :ids")).bindparams(
+                sa.bindparam("ids", expanding=True, type_=id_type))
+        stmt = stmt.columns(sa.column("originator_id", id_type), sa.column("originator_version", sa.BigInteger),
+                            sa.column("topic", sa.Text), sa.column("state", sa.LargeBinary),
+                            sa.column("head", sa.Integer))
         to_domain_event = self.mapper.to_domain_event
         for start in range(0, len(ids), chunk_size):
             chunk = ids[start : start + chunk_size]
             with recorder.transaction(commit=False) as session:
                 rows = session.execute(stmt, {"ids": chunk}).all()
-            for oid, version, topic, state in rows:
+            for oid, version, topic, state, _ in rows:
                 ev: Any = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
                 found[ev.originator_id] = ev.mutate(found.get(ev.originator_id))
+                if replayed is not None:
+                    replayed[ev.originator_id] = replayed.get(ev.originator_id, 0) + 1
         for agg_id, agg in found.items():
             if not isinstance(agg, cls):
                 raise InvalidInputError([FieldProblem(_key_field(cls), "kind", f"{agg_id} is not a {cls.KIND}")])
@@ -497,7 +540,8 @@ class _RowCheck:
     rows the actor may not write (``can_write`` once per owner)."""
 
     def __init__(
-        self, cls: type[DirectoryEntry], ctx: CommandContext, department_exists: Callable[[str], bool] | None
+        self, cls: type[DirectoryEntry], ctx: CommandContext, department_exists: Callable[[str], bool] | None,
+        resolve: Callable[[dict[str, Any], dict[str, bool]], dict[str, Any]] | None = None,
     ) -> None:
         self.cls = cls
         self.ctx = ctx
@@ -509,6 +553,8 @@ class _RowCheck:
         # its row number, to name the first row of a repeated key; about 130 bytes a row (tests/bench/README.md).
         self.seen: dict[bytes, int] = {}
         self.writable: dict[str, bool] = {}
+        self.resolve = resolve  # 回避对象 given as credit codes -> target ids (known codes cached here)
+        self.targets_known: dict[str, bool] = {}
 
     @property
     def bad(self) -> bool:
@@ -520,6 +566,8 @@ class _RowCheck:
         problems, forbidden, seen, writable = self.problems, self.forbidden, self.seen, self.writable
         valid: list[tuple[int, dict[str, Any], uuid.UUID]] = []
         for rownum, raw in rows:
+            if self.resolve is not None and "conflicts" in raw:
+                raw = self.resolve(raw, self.targets_known)
             try:
                 values = cls.validate_new(raw, row=rownum)
             except InvalidInputError as exc:

@@ -59,6 +59,8 @@ class DepartmentRegisteredV1(Message, frozen=True):
     city: str
     county: str
     kind: str
+    contact: str = ""
+    phone: str = ""
 
 
 
@@ -77,6 +79,9 @@ class InspectionItemRegisteredV1(Message, frozen=True):
     needs_expert: bool = False
     specialty: str = ""
     expert_field: str = ""
+    applies_to_industries: list[str] = []
+    applies_to_tags: list[str] = []
+    applies_to_classes: list[str] = []
 
 
 
@@ -94,6 +99,7 @@ class TargetRegisteredV1(Message, frozen=True):
     industry: str = ""
     tags: list[str] = []
     status: str = "active"
+    town: str = ""
 
 
 

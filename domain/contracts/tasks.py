@@ -44,6 +44,16 @@ class AssignmentMemberRedrawnV1(Message, frozen=True):
     leader: str
 
 
+@contract(Assignment.MemberRedrawn)
+class AssignmentMemberRedrawnV2(Message, frozen=True):
+    department: str
+    removed: str
+    new: str
+    counter: int
+    leader: str
+    position: int | None
+
+
 @contract(Assignment.MergedInto)
 class AssignmentMergedIntoV1(Message, frozen=True):
     assignment_id: str
@@ -82,6 +92,16 @@ class TaskInspectorsDrawnV1(Message, frozen=True):
     visit_date: str
     teams: dict[str, dict[str, Any]]
     inspectors_digest: str
+
+
+@contract(Task.InspectorsDrawn)
+class TaskInspectorsDrawnV2(Message, frozen=True):
+    round: int
+    department: str
+    visit_date: str
+    teams: dict[str, dict[str, Any]]
+    inspectors_digest: str
+    position: int | None
 
 
 @contract(Task.Opened)

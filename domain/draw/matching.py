@@ -125,13 +125,15 @@ class Shortfall:
     reasons: tuple[tuple[str, int], ...] = ()  # (why an inspector was not usable, how many)
     missing: tuple[str, ...] = ()  # specialties or expert fields nobody could cover
     what: str = "inspectors"
+    target_name: str = ""  # 名称（统一社会信用代码）, set by the caller that knows the directory
 
     @property
     def short(self) -> int:
         return max(0, self.needed - self.assigned)
 
     def message(self) -> str:
-        text = f"{self.department}: target {self.target_id} needs {self.needed} {self.what}"
+        named = f"{self.target_name} [{self.target_id}]" if self.target_name else self.target_id
+        text = f"{self.department}: target {named} needs {self.needed} {self.what}"
         text += f", {self.eligible} eligible"
         if self.assigned != min(self.eligible, self.needed):
             text += f", {self.assigned} assignable"

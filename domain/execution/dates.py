@@ -30,11 +30,19 @@ def past_day(value: Any, field: str, today: dt.date) -> dt.date:
 
 def pre_visit_dates(
     params: Mapping[str, Any], issued: Mapping[str, Any], visit_date: str | None, today: dt.date
-) -> tuple[dt.date, dt.date, dt.date]:
+) -> tuple[dt.date | None, dt.date | None, dt.date]:
     """``(visit_from, visit_to, issued_on)`` of the pre-visit notice: each as given, else as issued, else
-    ``visit_from`` the visit's date (today without one), ``visit_to`` ``visit_from``, ``issued_on`` today."""
-    visit = dt.date.fromisoformat(visit_date) if visit_date else today
-    vf = parse_day(params.get("visit_from") or issued.get("visit_from"), "visit_from", visit)
-    vt = parse_day(params.get("visit_to") or issued.get("visit_to"), "visit_to", vf)
+    ``visit_from`` the visit's date (None while the visit has none: the notice says 另行通知, never a made-up
+    day), ``visit_to`` ``visit_from``, ``issued_on`` today. ``visit_to`` before ``visit_from`` is refused."""
+    visit = dt.date.fromisoformat(visit_date) if visit_date else None
+    raw_from = params.get("visit_from") or issued.get("visit_from")
+    vf = parse_day(raw_from, "visit_from", today) if raw_from else visit
+    raw_to = params.get("visit_to") or issued.get("visit_to")
+    vt = parse_day(raw_to, "visit_to", today) if raw_to else vf
+    if vt is not None and vf is None:
+        raise InvalidInputError([FieldProblem("visit_from", "required", "give visit_from with visit_to")])
+    if vf is not None and vt is not None and vt < vf:
+        raise InvalidInputError([FieldProblem("visit_to", "before_visit_from",
+                                              f"the window ends ({vt}) before it starts ({vf})")])
     on = parse_day(params.get("issued_on") or issued.get("issued_on"), "issued_on", today)
     return vf, vt, on

@@ -1,4 +1,6 @@
-"""Printable notices to the inspected enterprise: HTML strings (Chinese, A4 print CSS, every value escaped).
+"""Printable notices to the inspected enterprise as ``domain.documents.Document`` (HTML here, PDF in
+``services.documents``): Chinese, A4, every value escaped. Both carry the 文号, the enterprise's credit code and
+address, every participating department with its inspectors' names and certificate numbers, and the contact.
 
 - Pre-visit notice (一次告知书): the documents required by all items of all participating departments, each
   listed once (with the departments that need it), the items per department, and the visit window.
@@ -13,24 +15,29 @@ Pure functions; recording that a notice was issued, sent or delivered is ``domai
 
 import datetime as dt
 import hashlib
-import html
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from domain.documents import Block, Document, Fields, Heading, Table, Text, date_cn, render_html
 from domain.execution.inspection import redact_finding
 from domain.execution.vocabulary import MEASURE_LABELS
 
 __all__ = [
     "NoticeDepartment",
+    "NoticeHeader",
+    "NoticeInspector",
     "NoticeItem",
     "ResultNoticeDepartment",
     "documents_to_prepare",
     "html_sha256",
+    "pre_visit_document",
     "render_pre_visit_notice",
     "render_result_notice",
+    "result_document",
+    "visit_window",
 ]
 
 _SPACE = re.compile(r"\s+")
@@ -40,26 +47,12 @@ NOT_PUBLIC_NOTE = "（涉及商业秘密，不予公示）"
 WITHHELD_NOTE = "（保密内容，已另行告知被检查单位）"
 """In place of another department's confidential field on a partner department's copy."""
 
-_CSS = """
-@page { size: A4; margin: 20mm 18mm; }
-* { box-sizing: border-box; }
-body { font-family: "SimSun", "Songti SC", "Noto Serif CJK SC", serif; font-size: 12pt; line-height: 1.7;
-       color: #000; margin: 0 auto; max-width: 180mm; }
-h1 { font-family: "SimHei", "Heiti SC", "Noto Sans CJK SC", sans-serif; font-size: 18pt; text-align: center;
-     margin: 0 0 6mm; letter-spacing: 0.1em; }
-h2 { font-size: 13pt; margin: 5mm 0 2mm; }
-p { margin: 0 0 2mm; text-indent: 2em; }
-p.salutation, p.signature, p.meta { text-indent: 0; }
-p.signature { text-align: right; margin-top: 10mm; }
-table { width: 100%; border-collapse: collapse; margin: 2mm 0 4mm; }
-th, td { border: 1px solid #000; padding: 1.5mm 2mm; vertical-align: top; text-align: left; }
-th { background: #eee; }
-thead { display: table-header-group; }
-tr { page-break-inside: avoid; break-inside: avoid; }
-.num { width: 10mm; text-align: center; }
-@media print { body { max-width: none; } th { background: none; } .no-print { display: none; } }
-"""
 
+@dataclass(frozen=True)
+class NoticeInspector:
+    name: str
+    certificate_no: str = ""
+    leader: bool = False
 
 @dataclass(frozen=True)
 class NoticeItem:
@@ -73,6 +66,7 @@ class NoticeDepartment:
     code: str
     name: str
     items: tuple[NoticeItem, ...] = field(default_factory=tuple)
+    inspectors: tuple[NoticeInspector, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,10 +78,21 @@ class ResultNoticeDepartment:
     item_names: Mapping[str, str]
     findings: Sequence[Mapping[str, Any]]
     inspected_on: str = ""
+    inspectors: tuple[NoticeInspector, ...] = ()
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+@dataclass(frozen=True)
+class NoticeHeader:
+    """What both notices say about who writes to whom: the 文号, the enterprise's credit code and address, and
+    the lead department's contact person and phone."""
+
+    notice_no: str = ""
+    credit_code: str = ""
+    address: str = ""
+    contact: str = ""
+    phone: str = ""
+
+
 
 
 def _key(document: str) -> str:
@@ -110,16 +115,16 @@ def documents_to_prepare(departments: Iterable[NoticeDepartment]) -> list[tuple[
     return list(out.values())
 
 
-def _date_cn(value: dt.date | str) -> str:
-    d = value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-def _page(title: str, body: str) -> str:
-    return (
-        '<!DOCTYPE html>\n<html lang="zh-CN">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}</body>\n</html>\n"
-    )
+def visit_window(first: dt.date | str | None, last: dt.date | str | None) -> str:
+    """The visit's dates as a person writes them: one day (``2024年9月10日``), a span
+    (``2024年9月9日至2024年9月13日``), or 另行通知 when no date is known: never ``1月1日至1月1日``."""
+    if not first:
+        return "具体检查时间另行通知"
+    a = dt.date.fromisoformat(str(first)[:10])
+    b = dt.date.fromisoformat(str(last or first)[:10])
+    if b <= a:
+        return date_cn(a)
+    return f"{date_cn(a)}至{date_cn(b)}"
 
 
 def html_sha256(document: str) -> str:
@@ -127,78 +132,98 @@ def html_sha256(document: str) -> str:
     return hashlib.sha256(document.encode("utf-8")).hexdigest()
 
 
-def render_pre_visit_notice(
+def _people(inspectors: Sequence[NoticeInspector]) -> str:
+    return "\n".join(
+        f"{i.name}（执法证号：{i.certificate_no or '未登记'}）{'，组长' if i.leader else ''}" for i in inspectors
+    ) or "（检查人员尚未抽取）"
+
+
+def _head(target_name: str, header: NoticeHeader) -> list[Block]:
+    out: list[Block] = []
+    if header.notice_no:
+        out.append(Text(f"文号：{header.notice_no}", "meta"))
+    out.append(Fields((("被检查单位", target_name), ("统一社会信用代码", header.credit_code or "（未登记）"),
+                       ("地址", header.address or "（未登记）"))))
+    return out
+
+
+def _contact_and_signature(departments: Sequence[str], lead_department: str, header: NoticeHeader,
+                           issued_on: dt.date | str) -> list[Block]:
+    out: list[Block] = []
+    if header.phone:
+        out.append(Text(f"联系人：{header.contact or '（未登记）'}　联系电话：{header.phone}", "meta"))
+    elif header.contact:
+        out.append(Text(f"联系人及电话：{header.contact}", "meta"))
+    names = [lead_department, *[d for d in departments if d != lead_department]]
+    sign = "\n".join(f"{n}（牵头部门）" if len(names) > 1 and n == lead_department else n for n in names)
+    out.append(Text(f"{sign}\n{date_cn(issued_on)}", "signature"))
+    return out
+
+
+def pre_visit_document(
     *,
     target_name: str,
     departments: Sequence[NoticeDepartment],
-    visit_from: dt.date | str,
-    visit_to: dt.date | str,
+    visit_from: dt.date | str | None,
+    visit_to: dt.date | str | None,
     issued_on: dt.date | str,
     lead_department: str,
     contact: str = "",
     notice_no: str = "",
-) -> str:
-    """一次告知书: what the enterprise prepares for the (joint) visit, every document once."""
+    header: NoticeHeader | None = None,
+) -> Document:
+    """一次告知书: what the enterprise prepares for the (joint) visit, every document once, who comes."""
+    header = header or NoticeHeader(notice_no=notice_no, contact=contact)
     joint = len(departments) > 1
     names = "、".join(d.name for d in departments)
     title = "联合抽查检查一次告知书" if joint else "抽查检查一次告知书"
     docs = documents_to_prepare(departments)
-    parts = [f"<h1>{_e(title)}</h1>\n"]
-    if notice_no:
-        parts.append(f'<p class="meta">编号：{_e(notice_no)}</p>\n')
-    parts.append(f'<p class="salutation">{_e(target_name)}：</p>\n')
-    parts.append(
-        f"<p>根据“双随机、一公开”监管工作安排，{_e(names)}将于{_e(_date_cn(visit_from))}至"
-        f"{_e(_date_cn(visit_to))}期间对你单位开展{'部门联合' if joint else ''}随机抽查检查，"
-        "一次检查覆盖以下全部事项。"
-        "为减少对你单位正常生产经营活动的影响，现将需要准备的资料一次告知如下，请提前准备，检查时提供。</p>\n"
-    )
-    parts.append("<h2>一、需准备的资料</h2>\n")
-    if docs:
-        rows = "".join(
-            f'<tr><td class="num">{n}</td><td>{_e(doc)}</td><td>{_e("、".join(depts))}</td></tr>\n'
-            for n, (doc, depts) in enumerate(docs, start=1)
-        )
-        parts.append(
-            '<table>\n<thead><tr><th class="num">序号</th><th>资料名称</th><th>需要的部门</th></tr></thead>\n'
-            f"<tbody>\n{rows}</tbody>\n</table>\n"
-        )
+    kind = f"{'部门联合' if joint else ''}随机抽查检查"
+    if visit_from:
+        window = visit_window(visit_from, visit_to)
+        span = "期间" if "至" in window else ""
+        when = f"{names}将于{window}{span}对你单位开展{kind}"
     else:
-        parts.append("<p>本次检查无需另行准备资料。</p>\n")
-    parts.append("<h2>二、检查部门及事项</h2>\n")
-    rows = ""
-    for d in departments:
-        items = "<br>".join(f"{n}. {_e(i.name)}" for n, i in enumerate(d.items, start=1))
-        rows += f"<tr><td>{_e(d.name)}</td><td>{items}</td></tr>\n"
-    parts.append(
-        "<table>\n<thead><tr><th>检查部门</th><th>检查事项</th></tr></thead>\n"
-        f"<tbody>\n{rows}</tbody>\n</table>\n"
-    )
-    parts.append(
-        "<p>检查人员将出示执法证件。你单位对检查人员有回避申请的，请在检查前提出。"
-        "检查中涉及的商业秘密和技术秘密，检查部门依法予以保密。</p>\n"
-    )
-    if contact:
-        parts.append(f'<p class="meta">联系人及电话：{_e(contact)}</p>\n')
-    parts.append(f'<p class="signature">{_e(lead_department)}<br>{_e(_date_cn(issued_on))}</p>\n')
-    return _page(title, "".join(parts))
+        when = f"{names}将对你单位开展{kind}（具体检查时间另行通知）"
+    blocks: list[Block] = [*_head(target_name, header), Text(f"{target_name}：", "salutation")]
+    blocks.append(Text(
+        f"根据“双随机、一公开”监管工作安排，{when}，一次检查覆盖以下全部事项。"
+        "为减少对你单位正常生产经营活动的影响，现将需要准备的资料一次告知如下，请提前准备，检查时提供。"))
+    blocks.append(Heading("一、需准备的资料"))
+    if docs:
+        blocks.append(Table(("序号", "资料名称", "需要的部门"),
+                            tuple((str(n), doc, "、".join(depts)) for n, (doc, depts) in enumerate(docs, start=1)),
+                            (1, 6, 5), numbered=True))
+    else:
+        blocks.append(Text("本次检查无需另行准备资料。"))
+    blocks.append(Heading("二、检查部门、事项及检查人员"))
+    blocks.append(Table(("检查部门", "检查事项", "检查人员"), tuple(
+        (d.name, "\n".join(f"{n}. {i.name}" for n, i in enumerate(d.items, start=1)), _people(d.inspectors))
+        for d in departments), (3, 5, 4)))
+    blocks.append(Text("检查人员将出示执法证件。你单位对检查人员有回避申请的，请在检查前提出。"
+                       "检查中涉及的商业秘密和技术秘密，检查部门依法予以保密。"))
+    blocks += _contact_and_signature([d.name for d in departments], lead_department, header, issued_on)
+    return Document(title, tuple(blocks))
+
+
+def render_pre_visit_notice(**kwargs: Any) -> str:
+    """``pre_visit_document`` as HTML."""
+    return render_html(pre_visit_document(**kwargs))
 
 
 def _measures_text(measures: Any) -> str:
-    if not measures:
-        return ""
     out = []
-    for m in measures:
+    for m in measures or ():
         label = MEASURE_LABELS.get(m.get("kind", ""), str(m.get("kind", "")))
         if m.get("deadline"):
-            label += f"（限{_date_cn(m['deadline'])}前）"
+            label += f"（限{date_cn(m['deadline'])}前）"
         if m.get("note"):
             label += f"：{m['note']}"
-        out.append(_e(label))
-    return "<br>".join(out)
+        out.append(label)
+    return "\n".join(out)
 
 
-def render_result_notice(
+def result_document(
     *,
     target_name: str,
     departments: Sequence[ResultNoticeDepartment],
@@ -207,50 +232,45 @@ def render_result_notice(
     lead_department: str,
     notice_no: str = "",
     reveal: Collection[str] | None = None,
-) -> str:
+    header: NoticeHeader | None = None,
+    visit_last: dt.date | str | None = None,
+) -> Document:
     """一表告知: all departments' results per item on one form, as sent to the enterprise: its findings in full,
     confidential fields marked 不予公示; evidence left out. ``reveal``: the departments whose confidential fields
     this copy shows (None: all, the enterprise's copy); the others' are replaced by a 保密 note."""
+    header = header or NoticeHeader(notice_no=notice_no)
     title = "抽查检查结果告知书（一表告知）"
-    parts = [f"<h1>{_e(title)}</h1>\n"]
-    if notice_no:
-        parts.append(f'<p class="meta">编号：{_e(notice_no)}</p>\n')
-    parts.append(f'<p class="salutation">{_e(target_name)}：</p>\n')
-    parts.append(
-        f"<p>{_e(_date_cn(visit_date))}，{_e('、'.join(d.name for d in departments))}依法对你单位开展了"
-        "“双随机、一公开”抽查检查。现将各部门检查结果一并告知如下：</p>\n"
-    )
-    rows = ""
-    n = 0
+    names = "、".join(d.name for d in departments)
+    blocks: list[Block] = [*_head(target_name, header), Text(f"{target_name}：", "salutation")]
+    blocks.append(Text(f"{visit_window(visit_date, visit_last)}，{names}依法对你单位开展了"
+                       "“双随机、一公开”抽查检查。现将各部门检查结果一并告知如下："))
+    rows: list[tuple[str, ...]] = []
     for d in departments:
         shown = reveal is None or d.code in reveal
         for f in d.findings:
             secret = set(f.get("confidential", ()))
             public = redact_finding(f)
-            n += 1
             cells = []
-            for key, text in (("description", _e(f.get("description") or "")),
-                              ("measures", _measures_text(f.get("measures")))):
+            for key, text in (("description", f.get("description") or ""), ("measures", _measures_text(f.get("measures")))):
                 if key not in secret:
                     cells.append(text)
                 elif shown:
-                    cells.append(f"{text}<br>{_e(NOT_PUBLIC_NOTE)}" if text else "")
+                    cells.append(f"{text}\n{NOT_PUBLIC_NOTE}" if text else "")
                 else:
-                    cells.append(_e(WITHHELD_NOTE) if text else "")
-            rows += (
-                f'<tr><td class="num">{n}</td><td>{_e(d.name)}</td>'
-                f"<td>{_e(d.item_names.get(public['item'], public['item']))}</td>"
-                f"<td>{_e(public['result_wording'])}</td>"
-                f"<td>{cells[0]}</td><td>{cells[1]}</td></tr>\n"
-            )
-    parts.append(
-        '<table>\n<thead><tr><th class="num">序号</th><th>检查部门</th><th>检查事项</th><th>检查结果</th>'
-        f"<th>发现的问题</th><th>处置措施</th></tr></thead>\n<tbody>\n{rows}</tbody>\n</table>\n"
-    )
-    parts.append(
-        "<p>对责令改正的事项，请你单位在规定期限内改正并将改正情况报告相关部门。检查结果将通过"
-        "国家企业信用信息公示系统（河南）向社会公示。你单位对检查结果有异议的，"
-        "可向作出检查结果的部门提出。</p>\n"
-    )
-    parts.append(f'<p class="signature">{_e(lead_department)}<br>{_e(_date_cn(issued_on))}</p>\n')
-    return _page(title, "".join(parts))
+                    cells.append(WITHHELD_NOTE if text else "")
+            rows.append((str(len(rows) + 1), d.name, d.item_names.get(public["item"], public["item"]),
+                         public["result_wording"], cells[0], cells[1]))
+    blocks.append(Table(("序号", "检查部门", "检查事项", "检查结果", "发现的问题", "处置措施"), tuple(rows),
+                        (1, 3, 4, 3, 5, 4), numbered=True))
+    blocks.append(Table(("检查部门", "检查日期", "检查人员"), tuple(
+        (d.name, date_cn(d.inspected_on), _people(d.inspectors)) for d in departments), (3, 2, 5)))
+    blocks.append(Text("对责令改正的事项，请你单位在规定期限内改正并将改正情况报告相关部门。检查结果将通过"
+                       "国家企业信用信息公示系统（河南）向社会公示。你单位对检查结果有异议的，"
+                       "可向作出检查结果的部门提出。"))
+    blocks += _contact_and_signature([d.name for d in departments], lead_department, header, issued_on)
+    return Document(title, tuple(blocks))
+
+
+def render_result_notice(**kwargs: Any) -> str:
+    """``result_document`` as HTML."""
+    return render_html(result_document(**kwargs))

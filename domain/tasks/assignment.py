@@ -72,13 +72,22 @@ class Assignment(Aggregate):
         declared_by: str
 
     class MemberRedrawn(Aggregate.Event):
-        """The replacement drawn with the task's team key and this department's redraw counter."""
+        """The replacement drawn with the task's team key and this department's redraw counter. Version 2
+        adds ``position``: the log position its inputs were read at (docs/verifying-a-draw.md section 16);
+        version 1 is upcast with None (not re-derivable from the log)."""
+
+        class_version = 2
 
         department: str
         removed: str
         new: str
         counter: int
         leader: str
+        position: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["position"] = None
 
     class TaskMerged(Aggregate.Event):
         """Another task's visit to the same target in the same quarter joined this one."""
@@ -203,7 +212,9 @@ class Assignment(Aggregate):
         """The counter the next redraw of ``department``'s member uses (1, 2, ...)."""
         return self.redraws.get(department, 0) + 1
 
-    def recuse(self, department: str, inspector_id: str, reason: str, declared_by: str, new: str) -> None:
+    def recuse(
+        self, department: str, inspector_id: str, reason: str, declared_by: str, new: str, position: int | None = None
+    ) -> None:
         """Replace a recused inspector with ``new`` (drawn by the caller with ``next_redraw``)."""
         self._require_live()
         why = reason.strip() if isinstance(reason, str) else ""
@@ -230,6 +241,7 @@ class Assignment(Aggregate):
             new=new,
             counter=self.next_redraw(department),
             leader=members[0],
+            position=position,
         )
 
     def absorb(self, other: "Assignment", reason: str) -> None:
@@ -288,7 +300,9 @@ class Assignment(Aggregate):
         )
 
     @event(MemberRedrawn)
-    def _redrawn(self, department: str, removed: str, new: str, counter: int, leader: str) -> None:
+    def _redrawn(
+        self, department: str, removed: str, new: str, counter: int, leader: str, position: int | None
+    ) -> None:
         team = self.teams[department]
         team["members"] = [m for m in team["members"] if m != removed] + [new]
         team["leader"] = leader

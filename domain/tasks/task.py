@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.domain import Aggregate, event
@@ -307,13 +307,26 @@ class Task(Aggregate):
         seed: str
 
     class InspectorsDrawn(Aggregate.Event):
-        """One participating department's teams for every drawn target of the round."""
+        """One participating department's teams for every drawn target of the round.
+
+        Version 2 adds ``position``: the log position at which every input of the draw was read (the staff,
+        the targets' counties, the items, the previous period's inspectors), so that anyone can rebuild them
+        from the log (docs/verifying-a-draw.md section 16); its ``inspectors_digest`` is SHA-256 of the staff's
+        RFC 8785 canonical JSON. Version 1 is upcast with ``position`` None (read at no recorded position)
+        and keeps its digest of Python's ``json.dumps`` form."""
+
+        class_version = 2
 
         round: int
         department: str
         visit_date: str
         teams: dict[str, dict[str, Any]]
         inspectors_digest: str
+        position: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["position"] = None
 
     class DrawWithdrawn(Aggregate.Event):
         """The running round ended before use (redraw of the whole task), with the reason."""
@@ -607,7 +620,11 @@ class Task(Aggregate):
         visit_date: dt.date,
         teams: Mapping[str, Mapping[str, Any]],
         inspectors_digest: str,
+        position: int | None = None,
+        not_needed: Collection[str] = (),
     ) -> None:
+        """``not_needed``: drawn targets none of the department's items applies to (多项合一 merges only what
+        applies): the department draws no team for them."""
         self.require_state("drawn", "inspectors are drawn after the targets")
         if department not in self.participants:
             raise InvalidInputError(
@@ -623,7 +640,7 @@ class Task(Aggregate):
             raise TaskStateError(
                 f"{department} has drawn its teams for round {self.round} already", "department"
             )
-        missing = sorted(set(self.selected) - set(teams))
+        missing = sorted(set(self.selected) - set(teams) - set(not_needed))
         if missing:
             raise InvalidInputError(
                 [FieldProblem("teams", "missing", f"no team for {len(missing)} drawn targets")]
@@ -632,8 +649,9 @@ class Task(Aggregate):
             round=self.round,
             department=department,
             visit_date=visit_date.isoformat(),
-            teams={t: dict(teams[t]) for t in self.selected},
+            teams={t: dict(teams[t]) for t in self.selected if t in teams},
             inspectors_digest=inspectors_digest,
+            position=position,
         )
 
     def withdraw_draw(self, reason: str) -> int:
@@ -715,11 +733,13 @@ class Task(Aggregate):
         visit_date: str,
         teams: dict[str, dict[str, Any]],
         inspectors_digest: str,
+        position: int | None,
     ) -> None:
         self.teams[department] = {
             "visit_date": visit_date,
             "teams": copy.deepcopy(teams),
             "inspectors_digest": inspectors_digest,
+            "position": position,
         }
 
     @event(DrawWithdrawn)

@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from domain.audit.canonical import canonicalize
 from domain.draw.matching import ExpertInfo, InspectorInfo, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError
 from domain.planning.rules import parse_period
@@ -68,16 +69,24 @@ def expert_fields(items: Mapping[str, Mapping[str, Any]]) -> frozenset[str]:
 
 
 def visit_needs(
-    selected: Sequence[str], targets: Mapping[str, Mapping[str, Any]], items: Mapping[str, Mapping[str, Any]]
+    selected: Sequence[str],
+    targets: Mapping[str, Mapping[str, Any]],
+    items: Mapping[str, Mapping[str, Any]],
+    on_visit: Mapping[str, Sequence[str]] | None = None,
 ) -> list[VisitNeed]:
-    """One need per drawn target: its county as the region, the items' specialties and expert fields."""
-    wanted, fields = specialties(items), expert_fields(items)
-    return [
-        VisitNeed(
-            t, region=targets.get(t, {}).get("county", ""), specialties=wanted, needs_expert_fields=fields
-        )
-        for t in selected
-    ]
+    """One need per drawn target: its county as the region, the items' specialties and expert fields.
+
+    ``on_visit`` (target -> the department's item ids on that visit: those that apply to the target, 多项合一
+    merges only what applies, ``domain.planning.applicability.visit_items``): each need asks only for what
+    the target's items ask for, and a target without any of the department's items gets no need (the
+    department does not go). Without it every item counts for every target."""
+    needs = []
+    for t in selected:
+        mine = items if on_visit is None else {i: items.get(i, {}) for i in on_visit.get(t, ())}
+        if on_visit is None or mine:
+            needs.append(VisitNeed(t, region=targets.get(t, {}).get("county", ""), specialties=specialties(mine),
+                                   needs_expert_fields=expert_fields(mine)))
+    return needs
 
 
 def inspector_info(entry_id: str, department: str, data: Mapping[str, Any]) -> InspectorInfo:
@@ -105,12 +114,24 @@ def expert_info(entry_id: str, department: str, data: Mapping[str, Any]) -> Expe
 
 
 def staff_digest(inspectors: Sequence[InspectorInfo], experts: Sequence[ExpertInfo]) -> str:
-    """SHA-256 of the draw's inputs (every inspector and expert as JSON values, by id), as the event records."""
-    values = [_info_dict(i) for i in inspectors] + [_info_dict(e) for e in experts]
-    data = json.dumps(
-        sorted(values, key=lambda d: d["id"]), sort_keys=True, ensure_ascii=False, separators=(",", ":")
-    )
+    """``inspectors_digest`` version 2 (``Task.InspectorsDrawn`` v2): SHA-256, lowercase hex, of the RFC 8785
+    canonical JSON (``domain.audit.canonical``) of the array of every inspector and expert of the department as
+    the draw read them, by id (docs/verifying-a-draw.md section 16)."""
+    return hashlib.sha256(canonicalize(staff_values(inspectors, experts))).hexdigest()
+
+
+def staff_digest_v1(inspectors: Sequence[InspectorInfo], experts: Sequence[ExpertInfo]) -> str:
+    """``inspectors_digest`` version 1 (events recorded before version 2): the same array as Python's
+    ``json.dumps(..., sort_keys=True, ensure_ascii=False, separators=(",", ":"))``, UTF-8."""
+    data = json.dumps(staff_values(inspectors, experts), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(data.encode()).hexdigest()
+
+
+def staff_values(inspectors: Sequence[InspectorInfo], experts: Sequence[ExpertInfo]) -> list[dict[str, Any]]:
+    """The staff as JSON values, sorted by id: inspectors ``{id, department, certificate_expiry, specialties,
+    region, active, conflicts}``, experts ``{id, department, field, conflicts}``."""
+    values = [_info_dict(i) for i in inspectors] + [_info_dict(e) for e in experts]
+    return sorted(values, key=lambda d: str(d["id"]))
 
 
 def _info_dict(info: InspectorInfo | ExpertInfo) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """What the API and the use cases read from the directory read models: filtered, paginated listings and single
 rows; departments, items, targets (a draw's candidates) and the staff of a department."""
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,17 +71,10 @@ def to_view(row: Any) -> dict[str, Any]:
     }
 
 
-def list_entries(
-    engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0, *,
-    after: int | None = None, exact_total: bool = False,
-) -> Page:
-    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member), in registration
-    order. ``after`` (a cursor's position) starts after that row, which a deep page reaches through the index
-    instead of skipping ``offset`` rows. ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False
-    when there are more), or all of them with ``exact_total``."""
+def _where(kind: str, filters: dict[str, Any], dialect: str) -> Any:
+    """The condition of a listing's filters (text fields: contains; list fields: has member)."""
     table = TABLES[kind]
     spec = KINDS[kind].SPEC.fields
-    dialect = engine.dialect.name
     conditions = []
     for name, value in filters.items():
         if value is None:
@@ -95,7 +89,36 @@ def list_entries(
             conditions.append(prefix_range(table.c[name], value, dialect) if value else sa.true())
         else:
             conditions.append(table.c[name] == value)
-    where = sa.and_(sa.true(), *conditions)
+    return sa.and_(sa.true(), *conditions)
+
+
+def iter_entries(engine: Engine, kind: str, filters: dict[str, Any], batch: int = 1_000) -> Iterator[dict[str, Any]]:
+    """Every row of ``kind`` matching the filters, in registration order, read ``batch`` rows at a time by the
+    registration-position index (keyset paging: no count, no offset), so an export of a million targets holds
+    one batch at a time."""
+    table = TABLES[kind]
+    where = _where(kind, filters, engine.dialect.name)
+    after = -1
+    while True:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(table).where(where, table.c.first_position > after)
+                                .order_by(table.c.first_position).limit(batch)).all()
+        yield from (to_view(r) for r in rows)
+        if len(rows) < batch:
+            return
+        after = rows[-1].first_position
+
+
+def list_entries(
+    engine: Engine, kind: str, filters: dict[str, Any], limit: int = 50, offset: int = 0, *,
+    after: int | None = None, exact_total: bool = False,
+) -> Page:
+    """Rows of ``kind`` matching every filter (text fields: contains; list fields: has member), in registration
+    order. ``after`` (a cursor's position) starts after that row, which a deep page reaches through the index
+    instead of skipping ``offset`` rows. ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False
+    when there are more), or all of them with ``exact_total``."""
+    table = TABLES[kind]
+    where = _where(kind, filters, engine.dialect.name)
     query = sa.select(table).where(where)
     if after is not None:
         query = query.where(table.c.first_position > after)
@@ -140,19 +163,39 @@ def department_names(engine: Engine, codes: Iterable[str]) -> dict[str, str]:
     return {r.code: r.name for r in rows}
 
 
-def items(engine: Engine, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def reading(bind: Engine | Connection) -> contextlib.AbstractContextManager[Connection]:
+    """A connection to read with: ``bind`` itself when it is one (a caller's transaction, e.g. aligned to one
+    log position), else a new one of the engine."""
+    return contextlib.nullcontext(bind) if isinstance(bind, Connection) else bind.connect()
+
+
+def items(engine: Engine | Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Item id -> ``{department, **data}`` of the inspection items found."""
     t = TABLES["item"]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(list(ids)))).all()
     return {r.id: {"department": r.owner, **json.loads(r.data)} for r in rows}
 
 
-def target_data(engine: Engine, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def entries_by_id(engine: Engine, kind: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Entry id -> ``{department, **data}`` of the ``kind`` entries found (one query per 500 ids, by primary
+    key: what a read adds names from, never a scan)."""
+    t = TABLES[kind]
+    wanted = sorted(set(ids))
+    out: dict[str, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), _CHUNK):
+            query = sa.select(t.c.id, t.c.owner, t.c.data).where(t.c.id.in_(wanted[start : start + _CHUNK]))
+            for r in conn.execute(query):
+                out[r.id] = {"department": r.owner, **json.loads(r.data)}
+    return out
+
+
+def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Target id -> entry data of the targets found."""
     t = TABLES["target"]
     out: dict[str, dict[str, Any]] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for start in range(0, len(ids), _CHUNK):
             for r in conn.execute(sa.select(t.c.id, t.c.data).where(t.c.id.in_(ids[start : start + _CHUNK]))):
                 out[r.id] = json.loads(r.data)
@@ -201,11 +244,11 @@ def active_inspector_count(conn: Connection, department: str, on: dt.date) -> in
 
 
 def staff(
-    engine: Engine, department: str
+    engine: Engine | Connection, department: str
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, dict[str, Any]]]]:
     """``(inspectors, experts)`` of the department: ``(entry id, data)`` each."""
     ti, te = TABLES["inspector"], TABLES["expert"]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         inspectors = conn.execute(sa.select(ti.c.id, ti.c.data).where(ti.c.owner == department)).all()
         experts = conn.execute(sa.select(te.c.id, te.c.data).where(te.c.owner == department)).all()
     return [(r.id, json.loads(r.data)) for r in inspectors], [(r.id, json.loads(r.data)) for r in experts]

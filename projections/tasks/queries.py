@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period
 from projections.aggregate_rows import split_bars
 from projections.directory.projection import TABLES as DIR
+from projections.directory.queries import reading
 from projections.tasks.projection import TABLES
 
 BASELINE_MINIMUM = {"key": Fraction(1, 4), "general": Fraction(1, 20), "special": Fraction(0)}
@@ -323,13 +324,13 @@ def assignments_with_task(engine: Engine, task_id: str) -> list[str]:
 
 
 def previous_inspectors(
-    engine: Engine, department: str, period: str, targets: Iterable[str]
+    engine: Engine | Connection, department: str, period: str, targets: Iterable[str]
 ) -> dict[str, set[str]]:
     """Per target of ``targets``: the department's inspectors (not experts) on its visit of ``period``."""
     m = TABLES["member"]
     out: dict[str, set[str]] = {}
     wanted = set(targets)
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             sa.select(m.c.target_id, m.c.person_id).where(
                 m.c.period == period, m.c.department == department, m.c.role != "expert"
@@ -341,10 +342,10 @@ def previous_inspectors(
     return out
 
 
-def member_loads(engine: Engine, task_id: str, department: str) -> dict[str, int]:
+def member_loads(engine: Engine | Connection, task_id: str, department: str) -> dict[str, int]:
     """Per inspector of the department (not experts): the task's visits they are on."""
     m = TABLES["member"]
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(
             sa.select(m.c.person_id, sa.func.count())
             .where(m.c.task_id == task_id, m.c.department == department, m.c.role != "expert")

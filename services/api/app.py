@@ -17,6 +17,7 @@ from services.api import (
     boards,
     calendar,
     clues,
+    documents,
     evidence,
     followups,
     inspections,
@@ -34,6 +35,7 @@ from services.api.health import health, metrics, ready
 from services.api.middleware import (
     PUBLIC_PATHS,
     BearerAuthMiddleware,
+    PrincipalLookup,
     correlation_middleware,
     refuse_control_characters,
 )
@@ -64,6 +66,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        await app.state.principals.open()
         if background and runtime.settings.projections_in_process:
             runtime.start_projections()
         if background:
@@ -76,6 +79,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
                 _, late = await asyncio.wait(tasks, timeout=10)
                 for t in late:
                     t.cancel()
+            await app.state.principals.close()
 
     api = Router(
         path="/api/v1",
@@ -83,7 +87,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             *[directory_router(*d) for d in DIRECTORIES],
             audit_router(),
             *[m.router() for m in (accounts, plans, tasks, assignments, boards, visits, inspections, referrals, clues,
-                                   followups, calendar, evidence, publicity)],
+                                   followups, calendar, evidence, publicity, documents)],
             public.router(runtime.settings.public_rate_per_minute),
         ],
         guards=[auditors_change_nothing],
@@ -102,6 +106,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
+                     "principals": PrincipalLookup(runtime.engine, runtime.accounts.authenticate),
                      "ready_caught_up": set()}),
         request_max_body_size=runtime.settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(

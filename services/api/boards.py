@@ -47,15 +47,37 @@ def inbox(
     year: Annotated[int | None, Parameter(ge=1, le=9999, description="only tasks of this year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    dept = _department(request.user, department)
     wait(request, min_position, READ_MODELS)
+    return inbox_view(request, department, year)
+
+
+def inbox_view(request: AnyRequest, department: str | None, year: int | None) -> dict[str, Any]:
+    """The inbox's body (also exported as XLSX: services/api/documents.py)."""
+    dept = _department(request.user, department)
     rt = runtime(request)
+    boards = execution_boards.inbox(rt.engine, dept, _today(request))
+    named = rt.lookups.with_names  # names next to ids: one batched look-up per kind and list
     return {
         "department": dept,
         "tasks": department_tasks(rt.engine, dept, year),
-        "inspectors": inspector_visits(rt.engine, dept),
-        **execution_boards.inbox(rt.engine, dept, _today(request)),
+        "inspectors": _named_inspectors(rt.lookups, inspector_visits(rt.engine, dept)),
+        **{key: named(rows) for key, rows in boards.items()},
     }
+
+
+def _named_inspectors(lookups: Any, inspectors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each inspector with their name and certificate number, each visit with its target's name, credit code
+    and address (two batched look-ups for the whole board)."""
+    people = lookups.people(i["inspector_id"] for i in inspectors)
+    visits = lookups.with_target_names([v for i in inspectors for v in i["visits"]])
+    out, at = [], 0
+    for i in inspectors:
+        person = people.get(i["inspector_id"], {})
+        n = len(i["visits"])
+        out.append({"inspector_id": i["inspector_id"], "name": person.get("name", ""),
+                    "certificate_no": person.get("certificate_no", ""), "visits": visits[at : at + n]})
+        at += n
+    return out
 
 
 @get(
@@ -80,8 +102,13 @@ def kpis(
     quarter: Annotated[int | None, Parameter(ge=1, le=4, description="1-4; default: the whole year")] = None,
     min_position: MinPosition = None,
 ) -> dict[str, Any]:
-    dept = _department(request.user, department)
     wait(request, min_position, READ_MODELS)
+    return kpis_view(request, department, year, quarter)
+
+
+def kpis_view(request: AnyRequest, department: str | None, year: int, quarter: int | None) -> dict[str, Any]:
+    """The KPIs' body (also exported as XLSX: services/api/documents.py)."""
+    dept = _department(request.user, department)
     rt = runtime(request)
     return {
         **task_kpis(rt.engine, dept, year, quarter),

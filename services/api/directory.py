@@ -201,7 +201,8 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
             description="Multipart upload, field `file` (.csv in UTF-8 or GB18030, or .xlsx, first sheet; headers "
             "are field names or their Chinese labels). All or nothing: any bad row stores nothing and answers 422 "
             "listing every bad row (row, field, rule, message). Re-importing the same file stores nothing; a "
-            "changed row stores only its changes.",
+            "changed row stores only its changes. Columns whose header is not the kind's are ignored and listed "
+            "(`ignored_columns`); tags outside the vocabulary are kept and listed (`new_tags`).",
         )
         def import_file(
             request: AnyRequest,
@@ -219,7 +220,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
             rt.after_write()
             return {
                 "created": result.created, "updated": result.updated, "unchanged": result.unchanged,
-                "events": result.events, "position": result.position,
+                "events": result.events, "position": result.position, **rows.report(),
             }
 
         handlers.insert(0, import_file)
@@ -232,6 +233,7 @@ def _known_department(rt: Any, kind: str, values: dict[str, Any]) -> None:
     ``department``, nothing recorded."""
     code = values.get("department")
     if kind in {"item", "inspector", "expert"} and isinstance(code, str):
+        code = code.strip().lower()  # as the field stores it: HJ-EEB is hj-eeb
         if not rt.lookups.department_known(code):
             rt.runner.catch_up_named(("directory",))  # registered a moment ago: the read model may lag
         rt.lookups.department(code, "department")

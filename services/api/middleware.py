@@ -4,8 +4,10 @@ session cookie with CSRF header, checked against the account store on every requ
 import hashlib
 import hmac
 import re
+import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import anyio.to_thread
@@ -20,7 +22,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
+from projections.directory.projection import TABLES as DIRECTORY_TABLES
 from services.api.auth import AuthError, verify
+from services.infra.accounts_store import AsyncPrincipalReader, Principal, SqlitePrincipalReader
 from services.infra.logging import get_logger
 
 log = get_logger("dualrandom.http")
@@ -85,6 +89,45 @@ def csrf_token(secret: str, token_id: str) -> str:
     return hmac.new(secret.encode(), f"csrf:{token_id}".encode(), hashlib.sha256).hexdigest()
 
 
+class PrincipalLookup:
+    """The per-request account look-up (``app.state.principals``), never a blocking wait on the event loop:
+    on PostgreSQL an async prepared read (``AsyncPrincipalReader``); on a SQLite file a read on the loop's own
+    connection that fails at once rather than wait (``SqlitePrincipalReader``), then the store's read in a worker
+    thread. Opened and closed by the app's lifespan."""
+
+    def __init__(self, engine: Any, authenticate: Callable[[str], Principal | None]) -> None:
+        self._engine, self._authenticate = engine, authenticate
+        self._reader: AsyncPrincipalReader | None = None
+        self._sqlite: SqlitePrincipalReader | None = None
+
+    async def open(self) -> None:
+        engine = self._engine
+        if engine.dialect.name == "postgresql":
+            reader = AsyncPrincipalReader(engine.url, DIRECTORY_TABLES["inspector"])
+            await reader.open()
+            self._reader = reader
+        elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._sqlite = SqlitePrincipalReader(engine.url.database, DIRECTORY_TABLES["inspector"])
+
+    async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
+        local, self._sqlite = self._sqlite, None
+        if local is not None:
+            local.close()
+
+    async def __call__(self, token_id: str) -> Principal | None:
+        if self._reader is not None:
+            return await self._reader.principal(token_id, time.time())
+        if self._sqlite is not None:
+            try:
+                return self._sqlite.principal(token_id, time.time())
+            except sqlite3.OperationalError:
+                pass  # the file is busy: wait in a worker thread, not here
+        return await anyio.to_thread.run_sync(self._authenticate, token_id)
+
+
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token, or the session cookie
     (then a state-changing request also carries the CSRF header). The token's id is looked up on every request:
@@ -117,8 +160,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             _, token_id = verify(secret, token.strip())
         except AuthError as exc:
             raise NotAuthorizedException(str(exc)) from None
-        # the look-up is a database read: in a worker thread, so a slow database never holds the event loop
-        found = await anyio.to_thread.run_sync(runtime.accounts.authenticate, token_id)
+        found = await connection.app.state.principals(token_id)  # the account as stored now
         if found is None:
             raise NotAuthorizedException("the token was revoked or its account is deactivated (log in again)")
         if by_cookie and method not in _SAFE_METHODS:

@@ -220,6 +220,10 @@ class ImportSummary(msgspec.Struct, kw_only=True):
     unchanged: int
     events: int
     position: int | None
+    ignored_columns: Annotated[list[dict[str, str]], doc(
+        "columns whose header is not one of the kind's: `{column, header}`; their values were not read")] = []
+    new_tags: Annotated[list[dict[str, Any]], doc(
+        "tags outside the vocabulary, kept as written: `{tag, rows, first_row}`")] = []
 
 
 class Page(msgspec.Struct, kw_only=True):
@@ -306,6 +310,7 @@ class PlanView(msgspec.Struct, kw_only=True):
     removed: JsonValue
     tasks: list[Json]
     breaches: list[Breach]
+    department_name: str | Unset = UNSET
 
 
 class AssignmentView(msgspec.Struct, kw_only=True):
@@ -326,6 +331,11 @@ class AssignmentView(msgspec.Struct, kw_only=True):
     recusals: list[Json]
     redraws: Json
     merged_into: str | None
+    target: Annotated[Json | Unset, doc("the target's `target_name`, `credit_code`, `address`")] = UNSET
+    department_names: Annotated[Json | Unset, doc("department code -> name")] = UNSET
+    item_names: Annotated[Json | Unset, doc("item id -> `{code, name, department}`")] = UNSET
+    people: Annotated[Json | Unset, doc("id of everyone on the teams -> `{name, certificate_no, department}` "
+                                        "(experts: `field`, `organisation`)")] = UNSET
 
 
 class InspectionView(msgspec.Struct, kw_only=True):

@@ -22,6 +22,7 @@ from services.api.common import (
     runtime,
     wait,
 )
+from services.api.documents import Format, PrintableOperation, printed
 from services.api.schemas import (
     Delivery,
     Documents,
@@ -35,10 +36,9 @@ from services.api.schemas import (
 )
 
 
-def _html(view: dict[str, Any]) -> Response[str]:
-    return Response(
-        view["html"], media_type="text/html", headers={"X-Notice-SHA256": view["sha256"]}
-    )
+def _notice(request: AnyRequest, view: dict[str, Any], fmt: str | None, name: str) -> Response[Any]:
+    """The notice as HTML (the bytes whose SHA-256 is recorded when issued: ``X-Notice-SHA256``) or PDF."""
+    return printed(request, view["document"], fmt, name, html=view["html"], headers={"X-Notice-SHA256": view["sha256"]})
 
 
 @get(
@@ -113,14 +113,18 @@ def notices(request: AnyRequest, assignment_id: FromPath[uuid.UUID]) -> dict[str
 
 @get(
     "/{assignment_id:uuid}/notices/pre-visit",
-    responses=answers(200, None, READ, media_type="text/html"),
+    responses=answers(200, None, READ, media_type="application/octet-stream"),
     sync_to_thread=True,
-    summary="The pre-visit notice (一次告知书), HTML",
-    media_type="text/html",
-    description="Printable HTML (A4, Chinese): every document required by any item of any participating department, "
-    "listed once with the departments needing it, and the items per department. Once issued, the issued notice "
-    "(same bytes: `X-Notice-SHA256` equals the recorded SHA-256); before, a preview for `visit_from`/`visit_to`/"
-    "`issued_on` (default: the visit date, today).",
+    summary="The pre-visit notice (一次告知书), HTML or PDF",
+    media_type="application/octet-stream",
+    operation_class=PrintableOperation,
+    description="Printable (A4, Chinese): the 文号 (`<lead>-<task number>-<nn>`), the enterprise's name, credit code "
+    "and address, every document required by any item of any participating department, listed once with the "
+    "departments needing it, the items and the inspectors (names, certificate numbers) per department, the lead's "
+    "contact and phone, every department in the signature. Once issued, the issued notice (same bytes: "
+    "`X-Notice-SHA256` equals the recorded SHA-256 of the HTML); before, a preview for `visit_from`/`visit_to`/"
+    "`issued_on` (default: the visit's date as one day, or 另行通知 while it has none; today). `format=pdf` (or "
+    "`Accept: application/pdf`): the same notice as PDF.",
 )
 def pre_visit_notice(
     request: AnyRequest,
@@ -128,10 +132,12 @@ def pre_visit_notice(
     visit_from: Annotated[str | None, Parameter(description="preview: first visit day (YYYY-MM-DD)")] = None,
     visit_to: Annotated[str | None, Parameter(description="preview: last visit day (YYYY-MM-DD)")] = None,
     issued_on: Annotated[str | None, Parameter(description="preview: issue date (YYYY-MM-DD); default: today")] = None,
+    format: Format = None,
 ) -> Response:
     rt = runtime(request)
     params = {"visit_from": visit_from, "visit_to": visit_to, "issued_on": issued_on}
-    return _html(rt.notices.pre_visit_notice(request.user, assignment_id, params))
+    return _notice(request, rt.notices.pre_visit_notice(request.user, assignment_id, params), format,
+                   f"pre-visit-notice-{assignment_id}")
 
 
 @post(
@@ -183,18 +189,25 @@ def share_documents(
 
 @get(
     "/{assignment_id:uuid}/notices/result",
-    responses=answers(200, None, READ, media_type="text/html"),
+    responses=answers(200, None, READ, media_type="application/octet-stream"),
     sync_to_thread=True,
-    summary="The result notice (一表告知), HTML",
-    media_type="text/html",
+    summary="The result notice (一表告知), HTML or PDF",
+    media_type="application/octet-stream",
+    operation_class=PrintableOperation,
     description="Every department's result per item on one printable form, once every participating department "
-    "approved (else 422 naming who has not). Confidential fields and evidence never appear on it.",
+    "approved (else 422 naming who has not), with the 文号, the enterprise's credit code and address, each "
+    "department's inspection date and inspectors (names, certificate numbers), the lead's contact and phone and "
+    "every department in the signature. Evidence never appears on it. `format=pdf` (or `Accept: "
+    "application/pdf`): the same notice as PDF.",
 )
 def result_notice(
-    request: AnyRequest, assignment_id: FromPath[uuid.UUID], issued_on: Annotated[str | None, Parameter(description="preview: issue date (YYYY-MM-DD); default: today")] = None
+    request: AnyRequest, assignment_id: FromPath[uuid.UUID],
+    issued_on: Annotated[str | None, Parameter(description="preview: issue date (YYYY-MM-DD); default: today")] = None,
+    format: Format = None,
 ) -> Response:
     rt = runtime(request)
-    return _html(rt.notices.result_notice(request.user, assignment_id, issued_on))
+    return _notice(request, rt.notices.result_notice(request.user, assignment_id, issued_on), format,
+                   f"result-notice-{assignment_id}")
 
 
 @post(

@@ -11,6 +11,7 @@ from services.cli.directory import import_ as import_command
 from services.cli.nats import COMMANDS as NATS_COMMANDS
 from services.cli.projections import projections as projections_group
 from services.cli.serve import serve as serve_command
+from services.cli.templates import directory as directory_group
 from services.cli.tokens import token as token_group
 from services.cli.witness import witness as witness_group
 
@@ -21,7 +22,7 @@ def main() -> None:
 
 
 for _command in (serve_command, accounts_group, token_group, import_command, demo_command, audit_group,
-                 projections_group, witness_group, *NATS_COMMANDS):
+                 projections_group, witness_group, directory_group, *NATS_COMMANDS):
     main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover

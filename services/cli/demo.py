@@ -22,12 +22,12 @@ COUNTY = "获嘉县"
 DIVISION = "410724"  # 获嘉县 administrative division code
 
 DEPARTMENTS: list[dict[str, str]] = [
-    {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "kind": "ecology"},
-    {"code": "hj-amr", "name": "获嘉县市场监督管理局", "kind": "market"},
-    {"code": "hj-em", "name": "获嘉县应急管理局", "kind": "emergency"},
-    {"code": "hj-nr", "name": "获嘉县自然资源局", "kind": "natural_resources"},
-    {"code": "hj-wr", "name": "获嘉县水利局", "kind": "water"},
-    {"code": "hj-hc", "name": "获嘉县住房和城乡建设局", "kind": "housing"},
+    {"code": "hj-eeb", "name": "新乡市生态环境局获嘉分局", "kind": "ecology", "contact": "李明", "phone": "0373-4551201"},
+    {"code": "hj-amr", "name": "获嘉县市场监督管理局", "kind": "market", "contact": "孙悦", "phone": "0373-4551302"},
+    {"code": "hj-em", "name": "获嘉县应急管理局", "kind": "emergency", "contact": "周凯", "phone": "0373-4551403"},
+    {"code": "hj-nr", "name": "获嘉县自然资源局", "kind": "natural_resources", "contact": "吴宁", "phone": "0373-4551504"},
+    {"code": "hj-wr", "name": "获嘉县水利局", "kind": "water", "contact": "郑波", "phone": "0373-4551605"},
+    {"code": "hj-hc", "name": "获嘉县住房和城乡建设局", "kind": "housing", "contact": "冯涛", "phone": "0373-4551706"},
 ]
 
 _EIA = "《中华人民共和国环境保护法》第二十四条"
@@ -389,11 +389,173 @@ def load_demo_plan(runtime: Runtime) -> str:
         drawn = runtime.target_draws.draw_targets(eeb, tid, "demo", source)
     finally:
         runtime.target_draws.checkpoint_gate = gate
-    runtime.teams.draw_inspectors(eeb, tid, "hj-eeb")
-    runtime.teams.draw_inspectors(amr, tid, "hj-amr")
+    import datetime as _dt
+
+    visit_day = _dt.date(2024, 3, 12)  # the joint visit's agreed date (both departments' teams)
+    runtime.teams.draw_inspectors(eeb, tid, "hj-eeb", visit_day)
+    runtime.teams.draw_inspectors(amr, tid, "hj-amr", visit_day)
     runtime.runner.catch_up()
     return (f"plan {plan.id} (2024001..2024004); task {task.body['number']} {task.body['name']}: "
             f"{drawn.body['selected']} targets drawn, teams of hj-eeb and hj-amr drawn")
 
 
-__all__ = ["CITY", "COUNTY", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "load_demo", "load_demo_plan"]
+
+
+
+# -- the rest of the year ----------------------------------------------------------------------------------
+DEMO_YEAR_PATHS = [
+    ("年度抽查工作计划", "/api/v1/plans/{plan}/documents/annual-plan"),
+    ("抽取结果及派发单", "/api/v1/tasks/{task}/documents/dispatch-sheet"),
+    ("一次告知书", "/api/v1/assignments/{visit}/notices/pre-visit"),
+    ("检查记录（生态环境）", "/api/v1/inspections/{inspection}/documents/record"),
+    ("一表告知（结果告知书）", "/api/v1/assignments/{visit}/notices/result"),
+    ("移送函", "/api/v1/referrals/{referral}/documents/letter"),
+    ("涉嫌犯罪案件移送书", "/api/v1/referrals/{judicial}/documents/letter"),
+    ("案件线索核查的检查记录", "/api/v1/inspections/{case_inspection}/documents/record"),
+    ("执法回访记录", "/api/v1/follow-ups/{round}/documents/record"),
+]
+"""What a new user opens after ``dualrandom demo --with-plan`` (each also as ``?format=pdf``)."""
+
+
+def _finding(result: str, description: str = "", measures: list[dict[str, Any]] | None = None,
+             confidential: list[str] | None = None) -> dict[str, Any]:
+    return {"result": result, "description": description, "measures": measures or [],
+            "confidential": confidential or []}
+
+
+def load_demo_year(runtime: Runtime) -> dict[str, str]:
+    """The demo's first-quarter joint task carried through the year (after ``load_demo_plan``): the pre-visit
+    notice, both departments' findings, review (one return), the result notice and its delivery, publication, a
+    referral to emergency management and a judicial transfer, a case inspection from a monitoring clue, and the
+    first quarter's follow-up round with one visit recorded. Idempotent: nothing is done when the visit has
+    findings already. Returns the ids the documents are read under (``DEMO_YEAR_PATHS``)."""
+    import uuid as _uuid
+
+    from domain.access import Actor
+    from domain.execution.inspection import inspection_id
+    from domain.planning.plan import plan_id
+    from services.application import NotFoundError
+
+    eeb = CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",)))
+    reviewers = {d: CommandContext(Actor(f"demo-reviewer-{d[3:]}", d, ("reviewer",))) for d in ("hj-eeb", "hj-amr")}
+    plan = str(plan_id("hj-eeb", 2024))
+    tasks = runtime.task_opening.list_tasks(eeb.actor, 2024, "hj-eeb", 10, 0)["items"]
+    task = next(t for t in tasks if t.get("number") == "2024-001")
+    tid = _uuid.UUID(task["id"])
+    first = runtime.teams.drawn_list(eeb.actor, tid, None, 1)["visits"][0]
+    aid = _uuid.UUID(first["assignment_id"])
+    visit = runtime.teams.assignment_view(eeb.actor, aid)
+    ids = {"plan": plan, "task": str(tid), "visit": str(aid),
+           "inspection": str(inspection_id(aid, "hj-eeb")), "target": visit["target_id"]}
+    try:
+        done = runtime.inspections.inspection_view(eeb.actor, _uuid.UUID(ids["inspection"]))["state"] != "not_entered"
+    except NotFoundError:
+        done = False
+    if done:
+        return {**ids, **_demo_later_ids(runtime, eeb)}
+
+    runtime.notices.issue_pre_visit_notice(eeb, aid, {"issued_on": "2024-03-04", "visit_from": "2024-03-11",
+                                                      "visit_to": "2024-03-15"})
+    # 谁检查、谁录入: each department's team leader enters its own items.
+    eeb_items, amr_items = visit["items"]["hj-eeb"], visit["items"]["hj-amr"]
+    eeb_findings = {i: _finding("no_problem") for i in eeb_items}
+    eeb_findings[eeb_items[1]] = _finding(
+        "corrected", "废水总排口在线监测设备未按规定校准，部分时段数据缺失",
+        [{"kind": "order_correction", "deadline": "2024-04-12"}])
+    eeb_findings[eeb_items[3]] = _finding(
+        "follow_up_pending", "危险废物贮存库未设置防渗漏设施，液态危险化学品与危险废物混存",
+        [{"kind": "referral", "note": "危险化学品储存问题移送县应急管理局"},
+         {"kind": "judicial_transfer", "note": "涉嫌非法处置危险废物"}])
+    leaders = {d: Actor(visit["teams"][d]["leader"], d, ("inspector",)) for d in ("hj-eeb", "hj-amr")}
+    findings = {"hj-eeb": eeb_findings, "hj-amr": {i: _finding("no_problem") for i in amr_items}}
+    for dept in ("hj-eeb", "hj-amr"):
+        lead = CommandContext(leaders[dept])
+        runtime.inspections.record_findings(lead, aid, dept, {
+            "inspected_on": "2024-03-12", "methods": ["on_site", "documentary"], "findings": findings[dept]})
+        iid = inspection_id(aid, dept)
+        runtime.inspections.submit(lead, iid)
+        if dept == "hj-eeb":
+            runtime.inspections.return_(reviewers[dept], iid, "请写明整改期限的依据")
+            runtime.inspections.submit(lead, iid)
+        runtime.inspections.approve(reviewers[dept], iid, "2024-03-20")
+    runtime.notices.issue_result_notice(eeb, aid, "2024-03-22")
+    runtime.notices.record_result_delivered(eeb, aid, {"delivered_on": "2024-03-25", "method": "in_person",
+                                                       "recipient": "企业环保负责人"})
+    for dept in ("hj-eeb", "hj-amr"):
+        runtime.inspections.publish(reviewers[dept], inspection_id(aid, dept), "2024-04-10")
+    base = {"inspection_id": ids["inspection"], "item": eeb_items[3], "transferred_on": "2024-03-26"}
+    referral = runtime.referrals.refer(eeb, {**base, "kind": "department", "to": "hj-em",
+                                             "reason": "危险化学品储存不符合安全要求，属应急管理部门职责",
+                                             "respond_by": "2024-04-09", "outcome_by": "2024-05-31"})
+    em = CommandContext(Actor("demo-planner-em", "hj-em", ("planner",)))
+    rid = _uuid.UUID(referral.id)
+    runtime.referrals.referral_step(em, rid, "receipt", {"on": "2024-03-27", "reference": "获应急收〔2024〕7号"})
+    runtime.referrals.referral_step(em, rid, "accept", {"on": "2024-03-28"})
+    runtime.referrals.refer(eeb, {**base, "kind": "judicial", "to": "获嘉县公安局", "copy_to": "获嘉县人民检察院",
+                                  "reason": "涉嫌非法处置危险废物，依据《环境保护行政执法与刑事司法衔接工作办法》移送",
+                                  "respond_by": "2024-04-02"})
+    # 个案检查: an online-monitoring alert on another enterprise opens a case task (never random).
+    others = [t for t in runtime.teams.drawn_list(eeb.actor, tid, None, 50)["visits"]
+              if t["target_id"] != ids["target"]]
+    clue = runtime.clues.record_clue(eeb, {
+        "source": "monitoring_alert", "department": "hj-eeb", "target_id": others[-1]["target_id"],
+        "received_on": "2024-05-06", "method": "online_monitoring", "summary": "在线监测数据显示化学需氧量连续三日超标", "reference": "获环监〔2024〕12号",
+        "items": [eeb_items[1]], "period": "2024Q2"})
+    case = _uuid.UUID(clue["task"]["id"])
+    runtime.runner.catch_up()
+    runtime.teams.draw_inspectors(eeb, case, "hj-eeb")
+    runtime.runner.catch_up()
+    case_visit = runtime.teams.drawn_list(eeb.actor, case, None, 1)["visits"][0]
+    caid = _uuid.UUID(case_visit["assignment_id"])
+    case_lead = CommandContext(Actor(runtime.teams.assignment_view(eeb.actor, caid)["teams"]["hj-eeb"]["leader"],
+                                     "hj-eeb", ("inspector",)))
+    runtime.inspections.record_findings(case_lead, caid, "hj-eeb", {
+        "inspected_on": "2024-05-08", "methods": ["on_site", "online_monitoring"], "findings": {eeb_items[1]: _finding(
+            "follow_up_pending", "废水处理设施停运，化学需氧量超标排放", [{"kind": "case_filed"}])}})
+    ciid = inspection_id(caid, "hj-eeb")
+    runtime.inspections.submit(case_lead, ciid)
+    runtime.inspections.approve(reviewers["hj-eeb"], ciid, "2024-05-10")
+    runtime.inspections.publish(reviewers["hj-eeb"], ciid, "2024-05-20")
+    # 执法回访: 10% of what was inspected in the first quarter, visited by someone who did not inspect it.
+    runtime.runner.catch_up()
+    rnd = runtime.follow_ups.plan_follow_up(eeb, "hj-eeb", "2024Q1")
+    fid = _uuid.UUID(rnd.id)
+    selected = runtime.follow_ups.draw_follow_up(eeb, fid, "演示数据（非真实开奖，仅供演示）").body["selected"]
+    runtime.follow_ups.follow_up_step(eeb, fid, "visit", {
+        "target_id": selected[0], "method": "phone", "visited_on": "2024-06-14",
+        "opinions": "检查人员出示证件，检查规范，无意见"})
+    runtime.runner.catch_up()
+    return {**ids, **_demo_later_ids(runtime, eeb)}
+
+
+def _demo_later_ids(runtime: Runtime, eeb: CommandContext) -> dict[str, str]:
+    """The referrals, case inspection and follow-up round the demo year recorded (looked up, so a second run
+    names the same ones)."""
+    from domain.execution.inspection import inspection_id
+
+    out: dict[str, str] = {}
+    for r in runtime.referrals.list_referrals(eeb.actor, {"direction": "outgoing"}, 10, 0)["items"]:
+        out["judicial" if r["kind"] == "judicial" else "referral"] = r["id"]
+    for t in runtime.task_opening.list_tasks(eeb.actor, 2024, "hj-eeb", 10, 0)["items"]:
+        if t.get("origin") == "case":
+            import uuid as _uuid
+
+            visit = runtime.teams.drawn_list(eeb.actor, _uuid.UUID(t["id"]), None, 1)["visits"][0]
+            out["case_inspection"] = str(inspection_id(_uuid.UUID(visit["assignment_id"]), "hj-eeb"))
+    rounds = runtime.follow_ups.list_follow_ups(eeb.actor, "hj-eeb")
+    if rounds:
+        out["round"] = rounds[0]["id"]
+    return out
+
+
+def demo_year_lines(runtime: Runtime, base: str = "http://127.0.0.1:8000") -> list[str]:
+    """``load_demo_year`` and the documents it leaves to open, one line each (HTML; ``?format=pdf`` for PDF)."""
+    ids = load_demo_year(runtime)
+    lines = ["the year: findings, review, result notice, publication, a referral and a judicial transfer, "
+             "a case inspection from a clue and a follow-up round; documents to open (add ?format=pdf for PDF):"]
+    lines += [f"  {title}: {base}{path.format(**ids)}" for title, path in DEMO_YEAR_PATHS]
+    return lines
+
+
+__all__ = ["CITY", "COUNTY", "DEMO_YEAR_PATHS", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "demo_year_lines",
+           "load_demo", "load_demo_plan", "load_demo_year"]

@@ -45,6 +45,11 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
             f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, "
             f"{result.events} events (log position {result.position})"
         )
+        report = rows.report()
+        for column in report["ignored_columns"]:
+            click.echo(f"ignored column {column['column']} {column['header']!r}: not a column of {kind} files")
+        for tag in report["new_tags"]:
+            click.echo(f"new tag {tag['tag']!r} (not in the vocabulary): {tag['rows']} rows, first row {tag['first_row']}")
     finally:
         runtime.close()
 
@@ -52,12 +57,14 @@ def import_(kind: str, path: Path, department: str, role: str) -> None:
 @click.command()
 @click.option("--with-plan", is_flag=True,
               help="Also draw up the 2024 notice's plan of the ecology bureau (2024001..2024004) and its first-quarter "
-                   "joint task with market regulation, drawn (targets and both departments' teams).")
+                   "joint task with market regulation, drawn (targets and both departments' teams), and carry it "
+                   "through the year (findings, review, result notice, publication, referrals, a case inspection, "
+                   "a follow-up round), printing the documents to open.")
 def demo(with_plan: bool) -> None:
     """Load a demo county (获嘉县): departments, items, a few hundred targets, about 30 inspectors."""
     from domain.access import SYSTEM
     from services.application import CommandContext
-    from services.cli.demo import load_demo, load_demo_plan
+    from services.cli.demo import demo_year_lines, load_demo, load_demo_plan
 
     settings = load_settings()
     runtime = open_runtime(settings, with_nats=False)
@@ -67,5 +74,6 @@ def demo(with_plan: bool) -> None:
         click.echo(", ".join(f"{v} {k}" for k, v in counts.items()))
         if with_plan:
             click.echo(load_demo_plan(runtime))
+            click.echo("\n".join(demo_year_lines(runtime)))
     finally:
         runtime.close()

@@ -9,7 +9,12 @@ Rules:
 - Empty cells are left out of the row's dict: an absent value leaves a stored one alone, and a required field
   left empty is reported missing by validation. Fully empty rows are skipped.
 - Row numbers are spreadsheet row numbers: the header is row 1, the first entry row 2.
-- An unknown or repeated header refuses the whole file (``InvalidInputError``, row 1).
+- A repeated header refuses the whole file (``InvalidInputError``, row 1). A header that is not one of the
+  kind's (a county file's own columns: 备注, 联系人, ...) is ignored: its values are not read and the answer
+  lists it (``FileRows.report()``: ``ignored_columns``); the other columns import as usual.
+- Codes are normalised: department codes in lower case (``HJ-EEB``), credit codes in upper case (the domain's
+  fields fold them); tags in the vocabulary's spelling (``normalise_tag``: ``offsite_monitored``, ``非现场监管``
+  -> ``off_site_monitored``); a tag outside the vocabulary is kept as written and reported (``new_tags``).
 - CSV: UTF-8 (with or without BOM), UTF-16 with BOM, else GB18030 (what Excel on a Chinese Windows writes);
   comma separated, or tab separated when the header has tabs and no commas.
 - XLSX: the first sheet, read-only, cached formula values. Whole numbers become their integer text, dates
@@ -52,6 +57,7 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "name": ("企业名称", "名称", "单位名称", "检查对象名称", "对象名称"),
         "address": ("地址", "住所", "经营地址", "生产经营地址", "住所（经营场所）"),
         "county": ("县区", "县（区）", "区县", "所属县区", "行政区划"),
+        "town": ("乡镇", "乡镇（街道）", "乡镇街道", "所属乡镇", "街道", "所在乡镇"),
         "industry": ("行业", "所属行业", "行业类别"),
         "supervision_class": ("监管类别", "监管对象类别", "监管类型", "对象类别"),
         "risk_class": ("信用风险等级", "信用风险分类", "风险等级", "信用风险类别"),
@@ -80,6 +86,9 @@ LABELS: dict[str, dict[str, tuple[str, ...]]] = {
         "needs_expert": ("需要专家", "是否需要专家"),
         "specialty": ("所需专长", "专长要求"),
         "expert_field": ("专家领域", "所需专家领域"),
+        "applies_to_industries": ("适用行业", "适用行业类别"),
+        "applies_to_tags": ("适用标签", "适用对象标签"),
+        "applies_to_classes": ("适用监管类别", "适用对象类别"),
     },
     "expert": {
         "department": ("部门代码", "部门"),
@@ -126,7 +135,40 @@ _TAGS = {
     "危险废物": "hazardous_waste", "危废": "hazardous_waste",
     "医疗废物": "medical_waste",
     "辐射": "radiation", "核技术利用": "radiation",
+    "危险化学品": "hazardous_chemicals", "危化品": "hazardous_chemicals",
+    "涉VOCs": "vocs", "涉挥发性有机物": "vocs",
 }
+KNOWN_TAGS = tuple(dict.fromkeys(_TAGS.values()))
+"""The tag vocabulary of the target directory (codes; each with its Chinese names in ``_TAGS``)."""
+
+_TAG_SPELLINGS = {
+    "offsite_monitored": "off_site_monitored", "offsite": "off_site_monitored", "off_site": "off_site_monitored",
+    "positive": "positive_list", "whitelist": "positive_list",
+    "key_polluter": "key_pollutant_discharger", "key_discharger": "key_pollutant_discharger",
+    "hazwaste": "hazardous_waste", "hw": "hazardous_waste",
+    "medicalwaste": "medical_waste", "hazchem": "hazardous_chemicals", "voc": "vocs",
+}
+"""Spellings seen in county files that mean a known tag (after case folding, ``-`` and spaces read as ``_``)."""
+
+_TAG_CANON = re.compile(r"[\s\-－]+")
+
+
+def normalise_tag(text: str) -> tuple[str, bool]:
+    """``(tag, known)``: a Chinese name or a spelling of a known tag as its code (``Off-Site Monitored``,
+    ``offsite_monitored`` and ``非现场监管`` are all ``off_site_monitored``); any other text as given, not known."""
+    text = text.strip()
+    if text in _TAGS:
+        return _TAGS[text], True
+    key = _TAG_CANON.sub("_", text.lower()).strip("_")
+    if key in _TAG_SPELLINGS:
+        return _TAG_SPELLINGS[key], True
+    if key in KNOWN_TAGS:
+        return key, True
+    squashed = key.replace("_", "")
+    for tag in KNOWN_TAGS:
+        if tag.replace("_", "") == squashed:
+            return tag, True
+    return text, False
 _ACTIVE = {"在岗": "true", "离岗": "false", "不在岗": "false", "停用": "false"}
 _DEPARTMENT_KIND = {
     "生态环境": "ecology", "市场监管": "market", "市场监督管理": "market", "应急管理": "emergency",
@@ -142,6 +184,7 @@ VALUES: dict[tuple[str, str], dict[str, str]] = {
     ("target", "tags"): _TAGS,
     ("item", "category"): _CATEGORY,
     ("item", "methods"): _METHODS,
+    ("item", "applies_to_classes"): _SUPERVISION,
     ("inspector", "active"): _ACTIVE,
     ("department", "kind"): _DEPARTMENT_KIND,
 }
@@ -199,7 +242,7 @@ def parse_file(kind: str, content: bytes | IO[bytes], filename: str) -> list[tup
     return list(iter_file(kind, content, filename))
 
 
-def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> FileRows:
     """The rows of ``parse_file``, read as they are needed: the CSV decoded incrementally, the XLSX sheet parsed
     as a stream, one row in memory at a time. ``content`` is the file's bytes or a seekable binary file (an
     upload's spooled file, an open path): it is read, never copied whole.
@@ -217,6 +260,38 @@ def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> Iterator[
     return iter_table(kind, table)
 
 
+class FileRows(Iterator[tuple[int, dict[str, Any]]]):
+    """The rows of a file, with what the import reports besides them once the rows were read (the answer's
+    ``ignored_columns`` and ``new_tags``): columns whose header is not one of the kind's (kept out of the
+    entries, their values never read; the other columns import as usual) and tags not in the vocabulary
+    (``KNOWN_TAGS``), each with the number of rows and the first row naming it."""
+
+    def __init__(self, kind: str, columns: list[str | None], ignored: list[dict[str, str]],
+                 it: Iterator[tuple[int, dict[int, Any]]]) -> None:
+        self.ignored_columns = ignored
+        self.new_tags: dict[str, dict[str, int]] = {}
+        self._rows = _table_rows(kind, columns, it, self)
+
+    def __iter__(self) -> FileRows:
+        return self
+
+    def __next__(self) -> tuple[int, dict[str, Any]]:
+        return next(self._rows)
+
+    def note_tag(self, tag: str, row: int) -> None:
+        seen = self.new_tags.get(tag)
+        if seen is None:
+            if len(self.new_tags) < MAX_REPORTED_PROBLEMS:
+                self.new_tags[tag] = {"rows": 1, "first_row": row}
+        else:
+            seen["rows"] += 1
+
+    def report(self) -> dict[str, Any]:
+        """What the import answer carries besides its counts."""
+        return {"ignored_columns": list(self.ignored_columns),
+                "new_tags": [{"tag": t, **v} for t, v in sorted(self.new_tags.items(), key=lambda kv: kv[1]["first_row"])]}
+
+
 def rows_from_table(
     kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]
 ) -> list[tuple[int, dict[str, Any]]]:
@@ -225,9 +300,7 @@ def rows_from_table(
     return list(iter_table(kind, table))
 
 
-def iter_table(
-    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]
-) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_table(kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]) -> FileRows:
     """``rows_from_table`` one row at a time: the header is read and checked at once, the rows as they are
     asked for."""
     it = iter(_numbered(table))
@@ -237,28 +310,38 @@ def iter_table(
         raise InvalidInputError([FieldProblem("file", "empty", "the first row must hold the column headers", 1)])
     if header is None:
         raise InvalidInputError([FieldProblem("file", "empty", "the file has no header row and no rows", 1)])
-    return _table_rows(kind, _columns(kind, header), it)
+    columns, ignored = _columns(kind, header)
+    return FileRows(kind, columns, ignored, it)
+
+
+_IGNORED = "?"  # the column of a header that is not the kind's: its values are left out
 
 
 def _table_rows(
-    kind: str, columns: list[str | None], it: Iterator[tuple[int, dict[int, Any]]]
+    kind: str, columns: list[str | None], it: Iterator[tuple[int, dict[int, Any]]], report: FileRows | None = None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     spec = _spec(kind)
     unnamed: list[FieldProblem] = []
+    tags = kind in ("target", "item")
     for rownum, raw in it:
         data: dict[str, Any] = {}
         for idx, value in raw.items():
+            name = columns[idx] if idx < len(columns) else None
+            if name == _IGNORED:
+                continue
             text = _cell(value)
             if text is None:
                 continue
-            name = columns[idx] if idx < len(columns) else None
             if name is None:
                 if len(unnamed) < MAX_REPORTED_PROBLEMS:
                     unnamed.append(
                         FieldProblem(_column_letter(idx), "unknown_column", "has values but no header", rownum)
                     )
                 continue
-            data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
+            if tags and name in ("tags", "applies_to_tags"):
+                data[name] = _tags(text, rownum, report)
+            else:
+                data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
         if data:
             yield rownum, data
     if unnamed:
@@ -493,30 +576,46 @@ def _xlsx_rows(source: IO[bytes]) -> Iterator[tuple[int, dict[int, Any]]]:
         wb.close()
 
 
-def _columns(kind: str, header: Sequence[Any]) -> list[str | None]:
+def _tags(text: str, row: int, report: FileRows | None) -> list[str]:
+    """A tag cell: each tag in the vocabulary's spelling; one not in it is kept as written and reported."""
+    out: list[str] = []
+    for part in _LIST_SPLIT.split(text):
+        if not part.strip():
+            continue
+        tag, known = normalise_tag(part)
+        if not known and report is not None:
+            report.note_tag(tag, row)
+        out.append(tag)
+    return out
+
+
+def _columns(kind: str, header: Sequence[Any]) -> tuple[list[str | None], list[dict[str, str]]]:
+    """The field of each column (``_IGNORED`` for a header that is not the kind's), and those ignored columns
+    (``{"column": letter, "header": text}``) for the answer. A repeated header refuses the file."""
     known = header_map(kind)
     columns: list[str | None] = []
+    ignored: list[dict[str, str]] = []
     problems: list[FieldProblem] = []
     first_at: dict[str, str] = {}
-    for raw in header:
+    for idx, raw in enumerate(header):
         text = _cell(raw)
         if text is None:
             columns.append(None)
             continue
         name = known.get(_header_key(text))
         if name is None:
-            problems.append(
-                FieldProblem(text, "unknown_column", f"is not a column of {kind} files; known columns: "
-                             + ", ".join(f"{label(kind, n)} ({n})" for n in _spec(kind).fields), 1)
-            )
-        elif name in first_at:
+            if len(ignored) < MAX_REPORTED_PROBLEMS:
+                ignored.append({"column": _column_letter(idx).removeprefix("column "), "header": text[:100]})
+            columns.append(_IGNORED)
+            continue
+        if name in first_at:
             problems.append(FieldProblem(text, "duplicate_column", f"repeats column {first_at[name]!r} ({name})", 1))
         else:
             first_at[name] = text
         columns.append(name)
     if problems:
         raise InvalidInputError(problems, f"{len(problems)} bad column headers; nothing was imported")
-    return columns
+    return columns, ignored
 
 
 def _cell(value: Any) -> str | None:
@@ -579,12 +678,15 @@ def _describe(kind: str, f: Any) -> str:
         parts.append("取值：" + "、".join(shown))
     elif hints:
         parts.append("取值：" + "、".join(hints))
-    if (kind, f.name) == ("target", "tags"):
-        parts.append("如 正面清单、非现场监管、重点排污单位、危险废物、医疗废物、辐射")
+    if (kind, f.name) in {("target", "tags"), ("item", "applies_to_tags")}:
+        parts.append("如 正面清单、非现场监管、重点排污单位、危险废物、医疗废物、辐射、危险化学品、涉VOCs；"
+                     "其他标签照原样保存并在导入结果中列出")
     if f.name == "credit_code":
         parts.append("18位，按 GB 32100-2015 校验；请将本列设为文本格式")
     if f.name == "conflicts":
-        parts.append("需回避的检查对象编号（UUID）")
+        parts.append("需回避的检查对象的统一社会信用代码（或检查对象编号 UUID）；须已在检查对象名录库中")
+    if f.name == "department":
+        parts.append("部门代码，不区分大小写（HJ-EEB 即 hj-eeb）")
     if f.identity:
         parts.append("标识记录，导入后不可修改")
     return "；".join(parts)

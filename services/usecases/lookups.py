@@ -58,6 +58,54 @@ class Lookups:
         """Target id -> entry data of the targets found."""
         return directory.target_data(self.engine, ids)
 
+    def target_names(self, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Target id -> ``{target_name, credit_code, address}`` of the targets found (batched by id)."""
+        found = directory.target_data(self.engine, sorted(set(ids)))
+        return {t: {"target_name": str(d.get("name", "")), "credit_code": str(d.get("credit_code", "")),
+                    "address": str(d.get("address", ""))} for t, d in found.items()}
+
+    def with_target_names(self, rows: Sequence[dict[str, Any]], key: str = "target_id") -> list[dict[str, Any]]:
+        """``rows`` with the name, credit code and address of the target each names by ``key`` next to it (one
+        batched look-up for all of them; a target not in the directory gets empty texts)."""
+        names = self.target_names(r[key] for r in rows if r.get(key))
+        blank = {"target_name": "", "credit_code": "", "address": ""}
+        return [{**r, **names.get(r.get(key) or "", blank)} for r in rows]
+
+    def with_names(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``rows`` with names next to the ids they hold, each kind looked up once for all rows: ``target_id`` ->
+        ``target_name``, ``credit_code``, ``address``; ``item`` -> ``item_name``; ``from_department`` / ``to`` (a
+        department code) -> ``from_department_name`` / ``to_name``."""
+        named = self.with_target_names(rows)
+        items = self.item_names(r["item"] for r in named if r.get("item"))
+        codes = {r[k] for r in named for k in ("from_department", "to") if isinstance(r.get(k), str)}
+        departments = self.department_names(sorted(codes)) if codes else {}
+        for r in named:
+            if "item" in r:
+                r["item_name"] = items.get(r["item"], {}).get("name", "")
+            for key in ("from_department", "to"):
+                if isinstance(r.get(key), str):
+                    r[f"{key}_name"] = departments.get(r[key], r[key])
+        return named
+
+    def people(self, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Inspector or expert entry id -> ``{kind, name, certificate_no, department}`` (experts: ``field`` and
+        ``organisation`` instead of a certificate), for the ids found (batched)."""
+        wanted = set(ids)
+        inspectors = directory.entries_by_id(self.engine, "inspector", wanted)
+        experts = directory.entries_by_id(self.engine, "expert", wanted - set(inspectors))
+        out = {i: {"kind": "inspector", "name": str(d.get("name", "")),
+                   "certificate_no": str(d.get("certificate_no", "")), "department": str(d["department"])}
+               for i, d in inspectors.items()}
+        out.update({i: {"kind": "expert", "name": str(d.get("name", "")), "field": str(d.get("field", "")),
+                        "organisation": str(d.get("organisation", "")), "department": str(d["department"])}
+                    for i, d in experts.items()})
+        return out
+
+    def item_names(self, ids: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Item id -> ``{code, name, department}`` of the items found."""
+        return {i: {"code": str(d.get("code", "")), "name": str(d.get("name", "")), "department": str(d["department"])}
+                for i, d in self.items(set(ids)).items()}
+
     def target(self, target_id: str) -> dict[str, Any]:
         """The target's entry data ({} when not found)."""
         return self.target_data([target_id]).get(target_id, {})
@@ -111,4 +159,5 @@ class Lookups:
             ids = set(directory.inspector_entries(conn, actor.department, person_of(actor)))
             if not ids:
                 return []
-            return tasks.assignments_of(conn, ids)
+            visits = tasks.assignments_of(conn, ids)
+        return self.with_target_names(visits)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from domain.access import Actor
+from domain.documents import Document, render_html
 from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.dates import parse_day, pre_visit_dates
 from domain.execution.evidence import validate_refs
@@ -16,16 +17,19 @@ from domain.execution.inspection import Inspection, inspection_id
 from domain.execution.joint_notices import lead_first, require_all_approved, review_states
 from domain.execution.notices import (
     NoticeDepartment,
+    NoticeHeader,
+    NoticeInspector,
     NoticeItem,
     ResultNoticeDepartment,
     documents_to_prepare,
     html_sha256,
-    render_pre_visit_notice,
-    render_result_notice,
+    pre_visit_document,
+    result_document,
 )
 from domain.execution.readers import reads_everything, require_visit_reader
 from domain.execution.visit import VisitNotices, visit_notices_id
 from domain.tasks.assignment import Assignment
+from domain.tasks.task import Task
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, DualRandom
 from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase, given
@@ -57,19 +61,51 @@ class Notices(UseCase):
         found = self.find(VisitNotices, visit_notices_id(a.id))
         return found or VisitNotices.open(a.id, a.target_id, a.lead, a.departments)
 
+    # -- what both notices print ----------------------------------------------------------------------------
+    def _header(self, a: Assignment) -> NoticeHeader:
+        """文号 (the visit's number: ``<lead>-<task number>-<nn>``, nn its place in the drawn list, ``R<round>``
+        after a redraw), the enterprise's credit code and address, the lead department's contact and phone."""
+        target = self.lookups.target(a.target_id)
+        lead = self.lookups.department(a.lead) if self.lookups.department_known(a.lead) else {}
+        task = self.find(Task, uuid.UUID(a.task_id))
+        number = ""
+        if task is not None and task.number:
+            selected = list(task.selected)
+            place = selected.index(a.target_id) + 1 if a.target_id in selected else 0
+            rnd = f"-R{task.round}" if task.round > 1 else ""
+            number = f"{a.lead}-{task.number}{rnd}-{place:02d}" if place else f"{a.lead}-{task.number}{rnd}"
+        return NoticeHeader(notice_no=number, credit_code=str(target.get("credit_code", "")),
+                            address=str(target.get("address", "")), contact=str(lead.get("contact") or ""),
+                            phone=str(lead.get("phone") or ""))
+
+    def _inspectors(self, team: Mapping[str, Any] | None) -> tuple[NoticeInspector, ...]:
+        """A team's inspectors (leader first) with their certificate numbers, by name."""
+        if not team:
+            return ()
+        members = list(team.get("members") or [])
+        people = self.lookups.people(members)
+        return tuple(NoticeInspector(str(people.get(m, {}).get("name", m)),
+                                     str(people.get(m, {}).get("certificate_no", "")), m == team.get("leader"))
+                     for m in members)
+
     # -- pre-visit notice ----------------------------------------------------------------------------------
     def _pre_visit(
-        self, a: Assignment, notices: VisitNotices | None, params: Mapping[str, Any]
-    ) -> tuple[str, list[str], dict[str, str]]:
+        self, a: Assignment, notices: VisitNotices | None, params: Mapping[str, Any], *, issuing: bool = False
+    ) -> tuple[Document, list[str], dict[str, str | None]]:
         issued = (notices.pre_visit if notices is not None else None) or {}
         vf, vt, on = pre_visit_dates(params, issued, a.visit_date, self.clock.today())
+        if issuing and vf is None:
+            raise InvalidInputError([FieldProblem(
+                "visit_from", "required", "the visit has no date yet (no team drawn): give visit_from")])
         departments = self._notice_departments(a)
-        html = render_pre_visit_notice(
+        doc = pre_visit_document(
             target_name=self.lookups.target(a.target_id).get("name", a.target_id), departments=departments,
             visit_from=vf, visit_to=vt, issued_on=on, lead_department=departments[0].name,
+            header=self._header(a),
         )
-        docs = [doc for doc, _ in documents_to_prepare(departments)]
-        return html, docs, {"visit_from": vf.isoformat(), "visit_to": vt.isoformat(), "issued_on": on.isoformat()}
+        docs = [d for d, _ in documents_to_prepare(departments)]
+        window = {"visit_from": vf.isoformat() if vf else None, "visit_to": vt.isoformat() if vt else None}
+        return doc, docs, {**window, "issued_on": on.isoformat()}
 
     def _notice_departments(self, a: Assignment) -> list[NoticeDepartment]:
         order = lead_first(a.lead, a.departments)
@@ -79,7 +115,7 @@ class Notices(UseCase):
             NoticeDepartment(d, names[d], tuple(
                 NoticeItem(items.get(i, {}).get("code", i), items.get(i, {}).get("name", i),
                            tuple(items.get(i, {}).get("documents") or ()))
-                for i in a.items[d]))
+                for i in a.items[d]), self._inspectors(a.teams.get(d)))
             for d in order
         ]
 
@@ -87,15 +123,17 @@ class Notices(UseCase):
         """一次告知书 as printable HTML (the issued one, when issued and no parameter is given)."""
         a = self.load(Assignment, aid, "assignment")
         require_visit_reader(actor, a.departments)
-        html, docs, used = self._pre_visit(a, self.find(VisitNotices, visit_notices_id(a.id)), params)
-        return {"html": html, "sha256": html_sha256(html), "documents": docs, **used}
+        doc, docs, used = self._pre_visit(a, self.find(VisitNotices, visit_notices_id(a.id)), params)
+        html = render_html(doc)
+        return {"html": html, "sha256": html_sha256(html), "documents": docs, "document": doc, **used}
 
     def issue_pre_visit_notice(self, ctx: CommandContext, aid: uuid.UUID, params: Mapping[str, Any]) -> Done:
         a = self.load(Assignment, aid, "assignment")
         notices = self._notices(a)
-        html, docs, used = self._pre_visit(a, None, params)
-        notices.issue_pre_visit_notice(ctx.actor, used["issued_on"], used["visit_from"], used["visit_to"], docs,
-                                       html_sha256(html))
+        doc, docs, used = self._pre_visit(a, None, params, issuing=True)
+        html = render_html(doc)
+        notices.issue_pre_visit_notice(ctx.actor, str(used["issued_on"]), str(used["visit_from"]),
+                                       str(used["visit_to"] or used["visit_from"]), docs, html_sha256(html))
         position = self.app.record(ctx, "issue_pre_visit_notice", notices)
         return self.done(notices, position, sha256=html_sha256(html), documents=docs, **used)
 
@@ -130,7 +168,7 @@ class Notices(UseCase):
 
     # -- result notice -------------------------------------------------------------------------------------
     def _result(self, a: Assignment, notices: VisitNotices | None, issued_on: Any,
-                reveal: Collection[str] | None = None) -> tuple[str, dict[str, str], str]:
+                reveal: Collection[str] | None = None) -> tuple[Document, dict[str, str], str]:
         found = self.load_many(Inspection, [inspection_id(a.id, d) for d in a.departments])
         by_dept = {i.department: i for i in found.values()}
         states = review_states(a.departments, {d: i.state for d, i in by_dept.items()})
@@ -141,14 +179,16 @@ class Notices(UseCase):
         parts = [ResultNoticeDepartment(
             d, names[d], {i: items.get(i, {}).get("name", i) for i in by_dept[d].items},
             [by_dept[d].findings[i] for i in by_dept[d].items if i in by_dept[d].findings],
-            by_dept[d].inspected_on or "") for d in order]
+            by_dept[d].inspected_on or "",
+            self._inspectors({"members": by_dept[d].team, "leader": (a.teams.get(d) or {}).get("leader")}))
+            for d in order]
         issued = (notices.result if notices is not None else None) or {}
         on = parse_day(issued_on or issued.get("issued_on"), "issued_on", self.clock.today())
-        visit = min(p.inspected_on for p in parts if p.inspected_on)
-        html = render_result_notice(target_name=self.lookups.target(a.target_id).get("name", a.target_id),
-                                    departments=parts, visit_date=visit, issued_on=on,
-                                    lead_department=names[a.lead], reveal=reveal)
-        return html, states, on.isoformat()
+        days = sorted(p.inspected_on for p in parts if p.inspected_on)
+        doc = result_document(target_name=self.lookups.target(a.target_id).get("name", a.target_id),
+                              departments=parts, visit_date=days[0], visit_last=days[-1], issued_on=on,
+                              lead_department=names[a.lead], reveal=reveal, header=self._header(a))
+        return doc, states, on.isoformat()
 
     def result_notice(self, actor: Actor, aid: uuid.UUID, issued_on: Any = None) -> dict[str, Any]:
         """一表告知 as printable HTML, once every department approved: the enterprise's copy (its findings in full,
@@ -157,13 +197,16 @@ class Notices(UseCase):
         a = self.load(Assignment, aid, "assignment")
         require_visit_reader(actor, a.departments)
         reveal = None if reads_everything(actor) or actor.department == a.lead else {actor.department}
-        html, states, on = self._result(a, self.find(VisitNotices, visit_notices_id(a.id)), issued_on, reveal)
-        return {"html": html, "sha256": html_sha256(html), "issued_on": on, "review_states": states}
+        doc, states, on = self._result(a, self.find(VisitNotices, visit_notices_id(a.id)), issued_on, reveal)
+        html = render_html(doc)
+        return {"html": html, "sha256": html_sha256(html), "issued_on": on, "review_states": states,
+                "document": doc}
 
     def issue_result_notice(self, ctx: CommandContext, aid: uuid.UUID, issued_on: Any = None) -> Done:
         a = self.load(Assignment, aid, "assignment")
         notices = self._notices(a)
-        html, states, on = self._result(a, None, issued_on)
+        doc, states, on = self._result(a, None, issued_on)
+        html = render_html(doc)
         notices.issue_result_notice(ctx.actor, on, html_sha256(html), states)
         position = self.app.record(ctx, "issue_result_notice", notices)
         return self.done(notices, position, sha256=html_sha256(html), issued_on=on)

@@ -118,6 +118,9 @@ class Plans(UseCase):
                     },
                 }
             )
+        items = self.lookups.item_names(i for e in entries for i in e.get("items") or [])
+        for e in entries:  # names next to the ids: one batched look-up for the whole plan
+            e["item_names"] = {i: items.get(i, {"code": "", "name": ""}) for i in e.get("items") or []}
         department_tasks = tasks.task_summaries(self.engine, plan.department, plan.year)
         breaches = plan_breaches(
             plan.entries.values(),
@@ -131,6 +134,7 @@ class Plans(UseCase):
             "id": str(plan.id),
             "version": plan.version,
             "department": plan.department,
+            "department_name": self.lookups.department_names([plan.department])[plan.department],
             "year": plan.year,
             "name": plan.name,
             "inspectors": inspectors,

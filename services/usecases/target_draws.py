@@ -32,6 +32,8 @@ from domain.draw.sampler import (
     pool_digest,
     verify,
 )
+from domain.errors import FieldProblem, InvalidInputError
+from domain.planning.applicability import uncovered
 from domain.planning.rules import parse_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
@@ -177,7 +179,25 @@ class TargetDraws(UseCase):
         with self.engine.begin() as conn:
             position = self.runner.align(conn, TASK_READ_MODELS)  # one position, freezes serialised
             inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
-        return position, self._pool_at(task, position), inspectors
+        log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
+        pool = pool_for(log, task)
+        self._require_items_apply(task, pool, log)
+        return position, pool, inspectors
+
+    def _require_items_apply(self, task: Task, pool: Pool, log: PoolLog) -> None:
+        """多项合一 merges only what applies: a pool holding a target to which no item of the task applies is
+        refused (422 ``scope``/``no_item_applies``, naming up to 5 of them), so no such target is drawn. Free
+        when an item of the task applies to every target (the usual case)."""
+        items = directory.items(self.engine, task.items)
+        by_id = {str(oid): t.data for oid, t in log.targets.items()}
+        missing = uncovered(((r.id, by_id.get(r.id, {})) for r in pool.rows), task.items, items)
+        if missing:
+            named = "、".join(f"{by_id[t].get('name', '')}（{by_id[t].get('credit_code', '')}）" for t in missing[:5])
+            raise InvalidInputError([FieldProblem(
+                "scope", "no_item_applies",
+                f"{len(missing)} target(s) of the pool match no item of the task (by the items' industries, tags "
+                f"and supervision classes), e.g. {named}: narrow the task's scope or widen an item's "
+                "applicability; nothing was recorded")])
 
     def _pool_at(self, task: Task, position: int, by_class: bool = True) -> Pool:
         """The pool of ``task`` as the log stood at ``position`` (inclusive): freeze and verification alike."""

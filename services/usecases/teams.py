@@ -1,6 +1,7 @@
 """Teams: each participating department draws its inspectors for every drawn target (one assignment per
 visit); an inspector recuses (回避) and a deterministic redraw replaces them; who sees the drawn list and visits."""
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping
@@ -11,15 +12,18 @@ from sqlalchemy.engine import Engine
 
 from domain.access import Actor, person_of
 from domain.draw import matching
-from domain.draw.matching import Team, VisitNeed
+from domain.draw.matching import ExpertInfo, InspectorInfo, Team, VisitNeed
 from domain.errors import FieldProblem, InvalidInputError, problem
 from domain.execution.inspection import Inspection, ReviewState, inspection_id
+from domain.planning.applicability import visit_items
 from domain.planning.periods import previous_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import DRAWN_PAGE_MAX, drawn_page, require_drawn_list
 from domain.tasks.task import Task, TaskStateError, team_key
 from domain.tasks.teams import (
+    expert_info,
+    inspector_info,
     joint_visit_date,
     max_load,
     redraw_day,
@@ -32,8 +36,21 @@ from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
-from services.usecases.common import Done, UseCase
+from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.lookups import Lookups
+
+
+@dataclasses.dataclass(frozen=True)
+class TeamInputs:
+    """What a team draw or a redraw reads, all at ``position``."""
+
+    position: int
+    inspectors: list[InspectorInfo]
+    experts: list[ExpertInfo]
+    targets: dict[str, dict[str, Any]]
+    items: dict[str, dict[str, Any]]
+    previous: dict[str, set[str]]
+    loads: dict[str, int]
 
 
 class Teams(UseCase):
@@ -67,32 +84,40 @@ class Teams(UseCase):
                 ]
             )
         day = joint_visit_date(task.period, dt.date.today(), department, task.teams, visit_date)
-        inspectors, experts = self.lookups.staff(department)
+        inputs = self._inputs(department, list(task.items), task.selected, previous_period(task.period))
+        inspectors, experts = inputs.inspectors, inputs.experts
+        # 多项合一 merges only what applies: each visit carries the items that apply to its target (all of them
+        # when none does: a pool frozen before the freeze refused such targets, or a case task's designation)
+        on_visit = {t: visit_items(task.participants, inputs.items, inputs.targets.get(t, {})) or task.participants
+                    for t in task.selected}
         needs = visit_needs(
-            task.selected,
-            self.lookups.target_data(task.selected),
-            self.lookups.items(task.participants[department]),
+            task.selected, inputs.targets, inputs.items, {t: v.get(department, []) for t, v in on_visit.items()}
         )
-        previous = self.lookups.previous_inspectors(department, task.selected, previous_period(task.period))
+        previous = inputs.previous
         key = team_key(task.draw["record"]["seed"], str(task.id), department)  # type: ignore[index]
-        teams = matching.match_teams(
-            key,
-            department,
-            needs,
-            inspectors,
-            day,
-            experts=experts,
-            team_size=task.options["team_size"],
-            previous=previous,
-            exclude_previous=task.options["exclude_previous_inspectors"],
-            match_region=task.options["match_region"],
-        )
+        try:
+            teams = matching.match_teams(
+                key,
+                department,
+                needs,
+                inspectors,
+                day,
+                experts=experts,
+                team_size=task.options["team_size"],
+                previous=previous,
+                exclude_previous=task.options["exclude_previous_inspectors"],
+                match_region=task.options["match_region"],
+            )
+        except matching.InsufficientInspectorsError as exc:  # people read names, not ids: say which enterprise
+            raise matching.InsufficientInspectorsError([dataclasses.replace(
+                s, target_name=_label(inputs.targets.get(s.target_id, {}))) for s in exc.shortfalls]) from None
         digest = staff_digest(inspectors, experts)
         as_dicts = {
             t: {"leader": team.leader, "members": list(team.members), "experts": list(team.experts)}
             for t, team in teams.items()
         }
-        task.record_teams(department, day, as_dicts, digest)
+        task.record_teams(department, day, as_dicts, digest, inputs.position,
+                          not_needed=[t for t in task.selected if department not in on_visit[t]])
         ids = {t: assignment_id(task.id, task.round, t) for t in task.selected}
         existing = self.load_many(Assignment, ids.values()) if ids else {}
         off_site = set(task.draw["off_site_first"])  # type: ignore[index]
@@ -107,12 +132,14 @@ class Teams(UseCase):
                     target_id=target,
                     lead=task.lead,
                     period=task.period,
-                    items=task.participants,
+                    items=on_visit[target],
                     off_site_first=target in off_site,
                 )
             elif a.state in ("merged", "cancelled"):
                 continue
-            team = teams[target]
+            team = teams.get(target)
+            if team is None or department not in a.items:  # none of the department's items applies here
+                continue
             a.assign_team(department, team.leader, list(team.members), list(team.experts), day.isoformat())
             aggs.append(a)
         position = self.app.record(ctx, "draw_inspectors", *aggs)
@@ -150,16 +177,17 @@ class Teams(UseCase):
         task = self.load(Task, uuid.UUID(a.task_id), "task")
         if not task.draw or "seed" not in task.draw["record"]:
             raise TaskStateError("the task's draw is not available for a redraw")
-        inspectors, _ = self.lookups.staff(dept)
-        wanted = specialties(self.lookups.items(a.items.get(dept, [])))
-        region = self.lookups.target(a.target_id).get("county", "")
+        inputs = self._inputs(dept, a.items.get(dept, []), [a.target_id], previous_period(a.period), str(task.id))
+        inspectors = inputs.inspectors
+        wanted = specialties(inputs.items)
+        region = inputs.targets.get(a.target_id, {}).get("county", "")
         need = VisitNeed(a.target_id, region=region, specialties=wanted)
         team = Team(
             leader=a.teams[dept]["leader"],
             members=tuple(a.teams[dept]["members"]),
             experts=tuple(a.teams[dept].get("experts", [])),
         )
-        loads = tasks.member_loads(self.engine, str(task.id), dept)
+        loads = inputs.loads
         eligible = len([i for i in inspectors if i.active])
         cap = max_load(task.options["team_size"], len(task.selected), eligible)
         earlier = {r["inspector_id"] for r in a.recusals if r["department"] == dept}
@@ -173,14 +201,14 @@ class Teams(UseCase):
             inspector_id,
             inspectors,
             redraw_day(a.visit_date, dt.date.today()),
-            previous=self.lookups.previous_inspectors(dept, [a.target_id], previous_period(a.period)),
+            previous=inputs.previous,
             exclude_previous=task.options["exclude_previous_inspectors"],
             match_region=task.options["match_region"],
             loads=loads,
             max_load=cap,
             excluded=earlier | {inspector_id},
         )
-        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new)  # the inspector entry, or the account
+        a.recuse(dept, inspector_id, reason, person_of(ctx.actor), new, inputs.position)  # declared_by: entry or account
         # The recusal outlives the visit: the inspector's declared conflicts (回避对象) gain the target in the same
         # transaction, so no later draw (next quarter, another task) sends them there again, until the department
         # withdraws the conflict in the directory.
@@ -196,6 +224,25 @@ class Teams(UseCase):
         return self.done(
             a, position, department=dept, removed=inspector_id, new=new, counter=a.redraws[dept]
         )
+
+    def _inputs(
+        self, department: str, item_ids: list[str], targets: list[str], previous: str, loads_of: str | None = None
+    ) -> "TeamInputs":
+        """Every input of a team draw or a redraw read in one transaction at one log position (the directory and
+        tasks read models aligned to it), so that the event can record the position and anyone can rebuild the
+        same inputs from the log (docs/verifying-a-draw.md section 16)."""
+        with self.engine.begin() as conn:
+            position = self.runner.align(conn, TASK_READ_MODELS)
+            people, experts = directory.staff(conn, department)
+            return TeamInputs(
+                position=position,
+                inspectors=[inspector_info(i, department, data) for i, data in people],
+                experts=[expert_info(i, department, data) for i, data in experts],
+                targets=directory.target_data(conn, targets),
+                items=directory.items(conn, item_ids),
+                previous=tasks.previous_inspectors(conn, department, previous, targets),
+                loads=tasks.member_loads(conn, loads_of, department) if loads_of else {},
+            )
 
     # -- reading -------------------------------------------------------------------------------------------
     def drawn_list(
@@ -284,6 +331,20 @@ class Teams(UseCase):
             "recusals": a.recusals,
             "redraws": a.redraws,
             "merged_into": a.merged_into,
+            **self._visit_names(a),
+        }
+
+    def _visit_names(self, a: Assignment) -> dict[str, Any]:
+        """The names next to a visit's ids: its target (name, credit code, address), its departments, its items
+        (code, name) and everyone on its teams (name, certificate number; experts: field), batched by kind."""
+        on_teams = {p for t in a.teams.values() for p in (*t.get("members", []), *t.get("experts", []))}
+        on_teams |= {r["inspector_id"] for r in a.recusals if r.get("inspector_id")}
+        blank = {"target_name": "", "credit_code": "", "address": ""}
+        return {
+            "target": self.lookups.target_names([a.target_id]).get(a.target_id, blank),
+            "department_names": self.lookups.department_names(a.departments),
+            "item_names": self.lookups.item_names(i for ids in a.items.values() for i in ids),
+            "people": self.lookups.people(on_teams),
         }
 
     def _visit_state(self, a: Assignment) -> str:
@@ -303,6 +364,12 @@ class Teams(UseCase):
     def my_assignments(self, actor: Actor) -> list[dict[str, Any]]:
         self.fresh()
         return self.lookups.assignments_of(actor)
+
+
+def _label(target: Mapping[str, Any]) -> str:
+    """A target as people name it: 名称（统一社会信用代码）."""
+    name, code = str(target.get("name", "")), str(target.get("credit_code", ""))
+    return f"{name}（{code}）" if name and code else name or code
 
 
 def _drawn_cursor(cursor: str, current_round: int) -> int:

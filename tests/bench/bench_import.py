@@ -144,7 +144,7 @@ class instrumented:
         self._patch(Target, "validate_new", classmethod(p.wrap("validate", validate)))
         self._patch(Target, "id_for", classmethod(p.wrap("ids", id_for)))
         self._patch(Target, "_create", classmethod(p.wrap("create", create)))
-        self._patch(app, "load_many", p.wrap("load_many", app.load_many))
+        self._patch(app, "_load_many", p.wrap("load_many", app._load_many))
         self._patch(app, "record", p.wrap("store", app.record))
         self._patch(app, "_import_streaming", p.wrap("stream", app._import_streaming))
         self._patch(app.mapper, "to_stored_event", p.wrap("serialise", app.mapper.to_stored_event))

@@ -103,8 +103,8 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
     items = _export(client, auth, tmp_path)
     ok = _run(tmp_path / "export.ndjson")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count("OK ") == 6 and "6 rounds, 6 reproduce, 0 do not" in ok.stdout
-    assert _run(tmp_path / "export.ndjson", "--year", "2023").stdout.startswith("0 rounds")
+    assert ok.stdout.count("OK ") == 6 and "6 checks, 6 reproduce, 0 do not" in ok.stdout
+    assert _run(tmp_path / "export.ndjson", "--year", "2023").stdout.startswith("0 checks")
     # The rounds exercise each pool rule: per-visit exclusion, full-rule keep, weighted strata, seed shares.
     visit, full = _frozen(items, tasks["visit"]["id"]), _frozen(items, tasks["full"]["id"])
     assert visit["excluded"]["inspected_this_year"] == 0 and visit["excluded"]["kept_by_full_rule"] == 0
@@ -175,3 +175,85 @@ def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(cou
     bad = _run(_write(tmp_path, tampered, "follow_up.ndjson"))
     assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool_digest: recorded" \
         in bad.stdout, bad.stdout
+
+
+def _teams_and_a_redraw(county: Any, client: Any, auth: Any) -> dict[str, Any]:
+    """Teams over real draws: a 2024Q1 task (its inspectors, a recusal's replacement included, become the
+    "previous inspectors" of 2024Q2), an inspector deactivated, then a joint 2024Q2 task whose two departments
+    draw their own teams."""
+    eeb = auth("hj-eeb", "planner")
+    amr_items = list(_items(client, auth("hj-amr", "planner"), "hj-amr").values())
+    early = _small_task(client, auth, "hj-eeb", period="2024Q1")
+    _ok(client.post(f"/api/v1/tasks/{early['id']}/teams/hj-eeb", json={"visit_date": "2024-02-20"}, headers=eeb))
+    redrawn: dict[str, Any] = {}
+    for visit in _ok(client.get(f"/api/v1/tasks/{early['id']}/draw", headers=eeb))["visits"]:
+        team = _ok(client.get(f"/api/v1/assignments/{visit['assignment_id']}", headers=eeb))["teams"]["hj-eeb"]
+        leaving = team["members"][0]
+        r = client.post(f"/api/v1/assignments/{visit['assignment_id']}/recusals",
+                        json={"inspector_id": leaving, "reason": "亲属关系"},
+                        headers=auth("hj-eeb", "inspector", subject=leaving))
+        if r.status_code == 200:  # 422 (and nothing recorded) when every other inspector is at the workload cap
+            redrawn = {"assignment": visit["assignment_id"], "new": r.json()["new"]}
+            break
+    assert redrawn, "no visit of the draw could replace its leader"
+    people = _ok(client.get("/api/v1/inspectors", params={"department": "hj-eeb", "limit": 100}, headers=eeb))["items"]
+    off = next(p["id"] for p in people if p.get("active", True))  # one inspector leaves: no longer eligible
+    _ok(client.patch(f"/api/v1/inspectors/{off}", json={"active": False}, headers=eeb))
+    joint = _small_task(client, auth, "hj-eeb", participants={"hj-amr": amr_items[:1]}, period="2024Q2",
+                        options={"exclude_inspected_this_year": False})
+    for dept in ("hj-eeb", "hj-amr"):
+        _ok(client.post(f"/api/v1/tasks/{joint['id']}/teams/{dept}", json={}, headers=auth(dept, "planner")))
+    return {"early": early, "joint": joint, "off": off, **redrawn}
+
+
+def test_the_verifier_rederives_every_team_and_redraw_and_reports_a_changed_one(county, client, auth,
+                                                                               tmp_path) -> None:
+    drawn = _teams_and_a_redraw(county, client, auth)
+    items = _export(client, auth, tmp_path)
+    ok = _run(tmp_path / "export.ndjson")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    joint, early, aid = drawn["joint"]["id"], drawn["early"]["id"], drawn["assignment"]
+    for line in (f"OK        teams {early} hj-eeb round 1", f"OK        teams {joint} hj-eeb round 1",
+                 f"OK        teams {joint} hj-amr round 1", f"OK        redraw {aid} hj-eeb redraw 1"):
+        assert line in ok.stdout, ok.stdout
+    assert "6 checks, 6 reproduce, 0 do not" in ok.stdout, ok.stdout  # and the two target draws
+    teams = [i for i in items if i["topic"] == "domain.tasks.task:Task.InspectorsDrawn"]
+    assert all(i["data"]["class_version"] == 2 and i["data"]["position"] < i["position"] for i in teams)
+
+    def joint_teams(tampered: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(i for i in tampered if i["topic"] == "domain.tasks.task:Task.InspectorsDrawn"
+                    and i["aggregate_id"] == joint and i["data"]["department"] == "hj-eeb")["data"]
+
+    # 1. A changed team: two members of one visit swapped (a different leader).
+    tampered = json.loads(json.dumps(items))
+    target, team = sorted(joint_teams(tampered)["teams"].items())[0]
+    team["members"].reverse()
+    team["leader"] = team["members"][0]
+    bad = _run(_write(tmp_path, tampered, "team.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  teams {joint} hj-eeb round 1: teams[{target!r}].leader: recorded" \
+        in bad.stdout, bad.stdout
+    # 2. A changed eligibility: without the deactivation the inspector counts again, the staff differs.
+    off = next(i for i in items if i["aggregate_id"] == drawn["off"] and i["topic"].endswith(".Deactivated"))
+    bad = _run(_write(tmp_path, [i for i in items if i is not off], "eligibility.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  teams {joint} hj-eeb round 1: inspectors_digest: recorded" \
+        in bad.stdout, bad.stdout
+    assert f"OK        teams {early} hj-eeb round 1" in bad.stdout  # drawn before the deactivation
+    # 3. A changed digest.
+    tampered = json.loads(json.dumps(items))
+    joint_teams(tampered)["inspectors_digest"] = "0" * 64
+    bad = _run(_write(tmp_path, tampered, "digest.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  teams {joint} hj-eeb round 1: inspectors_digest: recorded {'0' * 64}" \
+        in bad.stdout, bad.stdout
+    # 4. Another replacement than the redraw gives.
+    tampered = json.loads(json.dumps(items))
+    redraw = next(i for i in tampered if i["topic"] == "domain.tasks.assignment:Assignment.MemberRedrawn")
+    removed = redraw["data"]["new"] = redraw["data"]["removed"]
+    bad = _run(_write(tmp_path, tampered, "redraw.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  redraw {aid} hj-eeb redraw 1: new: recorded {removed}, " \
+        f"recomputed {drawn['new']}" in bad.stdout, bad.stdout
+    # 5. A record from before version 2 (no position) is reported as not re-derivable, not as a match.
+    tampered = json.loads(json.dumps(items))
+    del joint_teams(tampered)["position"]
+    skipped = _run(_write(tmp_path, tampered, "v1.ndjson"))
+    assert skipped.returncode == 0 and f"SKIPPED   teams {joint} hj-eeb round 1: recorded before version 2" \
+        in skipped.stdout and "1 skipped" in skipped.stdout, skipped.stdout

@@ -7,7 +7,7 @@ import pytest
 
 from domain.access import SYSTEM
 from domain.credit_code import credit_code_error
-from domain.directory import entry_id
+from domain.directory import Inspector, Target, entry_id
 from services.application import CommandContext, DualRandom
 from services.cli.demo import DEPARTMENTS, demo_data, load_demo
 
@@ -64,9 +64,10 @@ def test_demo_loads_and_a_second_load_adds_no_events(app: DualRandom) -> None:
     assert counts["events"] >= sum(len(v) for v in data.values())
     assert app.load("department", entry_id("department", "hj-eeb")).data["name"] == "新乡市生态环境局获嘉分局"
     t = data["target"][0]
-    assert app.load("target", entry_id("target", t["credit_code"])).data == t
+    assert app.load("target", entry_id("target", t["credit_code"])).data == {**Target.SPEC.defaults(), **t}
     i = data["inspector"][0]
-    assert app.load("inspector", entry_id("inspector", f"{i['department']}/{i['staff_id']}")).data == i
+    assert app.load("inspector", entry_id("inspector", f"{i['department']}/{i['staff_id']}")).data == {
+        **Inspector.SPEC.defaults(), **i}
 
     before = app.recorder.max_notification_id()
     again = load_demo(app, CommandContext(SYSTEM, correlation_id="demo-2"))
@@ -90,3 +91,33 @@ def test_the_demo_plan_runs_the_seed_plan_and_a_drawn_joint_task(runtime) -> Non
                for t in runtime.task_opening.list_tasks(SYSTEM, 2024, None, 10, 0)["items"]]
     assert task.is_joint and task.state == "drawn" and sorted(task.teams) == ["hj-amr", "hj-eeb"]
     assert load_demo_plan(runtime).endswith("nothing done")
+
+
+def test_the_demo_year_runs_from_the_draw_to_the_follow_up_and_names_every_document(runtime) -> None:
+    import uuid
+
+    from domain.access import SYSTEM, Actor
+    from services.application import CommandContext
+    from services.cli.demo import DEMO_YEAR_PATHS, demo_year_lines, load_demo, load_demo_plan, load_demo_year
+
+    load_demo(runtime.app, CommandContext(SYSTEM))
+    runtime.runner.catch_up()
+    load_demo_plan(runtime)
+    ids = load_demo_year(runtime)
+    eeb = Actor("auditor", "hj-audit", ("auditor",))
+    assert runtime.inspections.inspection_view(eeb, uuid.UUID(ids["inspection"]))["state"] == "published"
+    assert runtime.inspections.inspection_view(eeb, uuid.UUID(ids["case_inspection"]))["state"] == "published"
+    assert runtime.notices.notices_view(eeb, uuid.UUID(ids["visit"]))["result"]["delivered"]
+    assert runtime.referrals.referral_view(eeb, uuid.UUID(ids["referral"]))["state"] == "accepted"
+    judicial = runtime.referrals.referral_view(eeb, uuid.UUID(ids["judicial"]))
+    assert judicial["kind"] == "judicial" and judicial["copy_to"] == "获嘉县人民检察院"
+    case_task = runtime.inspections.inspection_view(eeb, uuid.UUID(ids["case_inspection"]))["task_id"]
+    assert runtime.task_opening.task(uuid.UUID(case_task)).origin == "case"
+    visits = runtime.follow_ups.follow_up_view(eeb, uuid.UUID(ids["round"]))["visits"]
+    assert any(v["visits"] for v in visits.values())
+    # Again: nothing is stored, the same documents are named.
+    before = runtime.app.recorder.max_notification_id()
+    lines = demo_year_lines(runtime)
+    assert runtime.app.recorder.max_notification_id() == before
+    for title, path in DEMO_YEAR_PATHS:
+        assert any(title in line and path.format(**ids) in line for line in lines), title

@@ -106,7 +106,7 @@ def test_an_entry_stored_meanwhile_makes_the_import_a_conflict(
     codes = [credit_code() for _ in range(120)]
     app.import_entries("target", rows(codes[100:101]), CommandContext(SYSTEM))  # registered "meanwhile"
     before = count_events(database_url)
-    monkeypatch.setattr(app, "load_many", lambda cls, ids: {})  # as if read before that registration
+    monkeypatch.setattr(app, "_load_many", lambda cls, ids, replayed=None: {})  # as if read before that
     with pytest.raises(ConflictError):
         app.import_entries("target", rows(codes), CommandContext(SYSTEM))
     assert count_events(database_url) == before

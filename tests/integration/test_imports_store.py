@@ -73,7 +73,7 @@ def test_round_trip_targets_inspectors_and_items(app: DualRandom, fmt: str) -> N
     first = stored(app, "target", codes[0])
     assert first == {"credit_code": codes[0], "name": "获嘉县恒达化工有限公司", "address": "获嘉县亢村镇工业路8号",
                      "county": "获嘉县", "industry": "化工", "supervision_class": "key", "risk_class": "C",
-                     "tags": ["hazardous_waste", "off_site_monitored"], "status": "active"}
+                     "tags": ["hazardous_waste", "off_site_monitored"], "status": "active", "town": ""}
     assert stored(app, "target", codes[1])["address"] == "获嘉县照镜镇东碑村3组"
     third = stored(app, "target", codes[2])
     assert (third["address"], third["supervision_class"], third["tags"], third["status"]) == (

@@ -261,3 +261,33 @@ def test_a_version_1_seed_commitment_reads_as_no_declared_source_and_its_draw_ve
     runtime.target_draws.freeze(ctx(EEB_PLANNER), tid)
     runtime.target_draws.draw_targets(ctx(EEB_PLANNER), tid)
     assert runtime.target_draws.verify_draw(AUDITOR, tid)["match"] is True
+
+
+def test_version_1_team_and_redraw_records_read_with_no_position(runtime) -> None:
+    """Events are forever: ``InspectorsDrawn`` and ``MemberRedrawn`` stored before version 2 (no ``position``) are
+    upcast with ``position`` None; version 2 records the position its inputs were read at, below its own."""
+    import json
+
+    import sqlalchemy as sa
+
+    from domain.tasks.assignment import assignment_id
+
+    county = build_county(runtime, targets=12, inspectors=6)
+    tid = _open(runtime, county)
+    _draw(runtime, tid)
+    drawn = runtime.teams.draw_inspectors(ctx(EEB_PLANNER), tid, "hj-eeb")
+    task = runtime.task_opening.task(tid)
+    assert 0 < task.teams["hj-eeb"]["position"] < drawn.position
+    aid = assignment_id(tid, task.round, task.selected[0])
+    runtime.teams.recuse(ctx(EEB_PLANNER), aid, runtime.teams.assignment(aid).teams["hj-eeb"]["members"][0], "亲属")
+    table = runtime.app.recorder.events_record_cls.__table__
+    with runtime.engine.begin() as conn:
+        for oid, topic in ((tid, "%Task.InspectorsDrawn"), (aid, "%Assignment.MemberRedrawn")):
+            row = conn.execute(sa.select(table.c.id, table.c.state).where(
+                table.c.originator_id == oid, table.c.topic.like(topic))).one()
+            state = json.loads(bytes(row.state))
+            assert state.pop("class_version") == 2 and state.pop("position") > 0
+            conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+    assert runtime.task_opening.task(tid).teams["hj-eeb"]["position"] is None
+    a = runtime.teams.assignment(aid)
+    assert a.redraws["hj-eeb"] == 1 and len(a.teams["hj-eeb"]["members"]) == 2

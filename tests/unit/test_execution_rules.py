@@ -55,10 +55,17 @@ def test_what_was_done_was_done_by_today(day: dt.date) -> None:
 
 def test_the_pre_visit_window_defaults_to_the_visit_and_what_was_issued() -> None:
     assert pre_visit_dates({}, {}, "2024-09-02", TODAY) == (dt.date(2024, 9, 2), dt.date(2024, 9, 2), TODAY)
-    assert pre_visit_dates({}, {}, None, TODAY) == (TODAY, TODAY, TODAY)
+    # No visit date yet and none given: no made-up window (the notice says 另行通知).
+    assert pre_visit_dates({}, {}, None, TODAY) == (None, None, TODAY)
     issued = {"visit_from": "2024-09-03", "visit_to": "2024-09-05", "issued_on": "2024-08-01"}
     assert pre_visit_dates({"visit_to": "2024-09-06"}, issued, "2024-09-02", TODAY) == (
         dt.date(2024, 9, 3), dt.date(2024, 9, 6), dt.date(2024, 8, 1))
+
+
+def test_a_pre_visit_window_ending_before_it_starts_is_refused() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        pre_visit_dates({"visit_from": "2024-09-09", "visit_to": "2024-09-06"}, {}, None, TODAY)
+    assert [(p.field, p.rule) for p in err.value.problems] == [("visit_to", "before_visit_from")]
 
 
 # -- the case task of a clue -----------------------------------------------------------------------------------

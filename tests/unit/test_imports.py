@@ -12,7 +12,16 @@ from openpyxl import Workbook, load_workbook
 
 from domain.directory import KINDS
 from domain.errors import InvalidInputError
-from services.infra.imports import LABELS, SUPPORTED, header_map, label, parse_file, write_template
+from services.infra.imports import (
+    LABELS,
+    SUPPORTED,
+    header_map,
+    iter_file,
+    label,
+    normalise_tag,
+    parse_file,
+    write_template,
+)
 from tests.support.builders import credit_code
 
 
@@ -133,11 +142,26 @@ def test_tab_separated_csv() -> None:
     assert parse_file("target", content, "t.csv") == [(2, {"credit_code": "91410724000000001X", "name": "甲公司"})]
 
 
-def test_unknown_headers_are_all_reported_on_row_1() -> None:
+def test_unknown_headers_are_ignored_and_reported_and_the_other_columns_import() -> None:
     content = csv_bytes([["统一社会信用代码", "法人代表", "企业名称", "注册资本"], ["x", "y", "z", "w"]])
-    with pytest.raises(InvalidInputError) as exc:
-        parse_file("target", content, "t.csv")
-    assert problems_of(exc) == [(1, "法人代表", "unknown_column"), (1, "注册资本", "unknown_column")]
+    rows = iter_file("target", content, "t.csv")
+    assert list(rows) == [(2, {"credit_code": "x", "name": "z"})]
+    assert rows.report()["ignored_columns"] == [{"column": "B", "header": "法人代表"},
+                                                {"column": "D", "header": "注册资本"}]
+
+
+@pytest.mark.parametrize("written", ["offsite_monitored", "Off-Site Monitored", "OFF_SITE_MONITORED", "非现场监管",
+                                     "off site monitored"])
+def test_tag_spellings_of_a_known_tag_are_its_code(written: str) -> None:
+    assert normalise_tag(written) == ("off_site_monitored", True)
+
+
+def test_a_tag_outside_the_vocabulary_is_kept_as_written_and_reported_with_its_rows() -> None:
+    content = csv_bytes([["企业名称", "标签", "乡镇"], ["a", "涉气;危废", "城关镇"], ["b", "涉气", ""], ["c", "", ""]])
+    rows = iter_file("target", content, "t.csv")
+    assert list(rows) == [(2, {"name": "a", "tags": ["涉气", "hazardous_waste"], "town": "城关镇"}),
+                          (3, {"name": "b", "tags": ["涉气"]}), (4, {"name": "c"})]
+    assert rows.report() == {"ignored_columns": [], "new_tags": [{"tag": "涉气", "rows": 2, "first_row": 2}]}
 
 
 def test_a_repeated_column_is_refused() -> None:
