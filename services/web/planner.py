@@ -85,6 +85,8 @@ def _screen(request: AnyRequest, task_id: uuid.UUID, outcome: Outcome | None = N
         "task": task, "strata": strata, "record": record, "departments": departments, "states": STATE_NAMES,
         "dept_names": [departments.get(d, d) for d in task["departments"]],
         "can_act": (request.user.has(Role.PLANNER) and mine in task["departments"]) or request.user.has(Role.ADMIN),
+        # commitment, freeze and draw are the lead department's (as the use cases rule); teams and shares each's own
+        "leads": request.user.has(Role.ADMIN) or (request.user.has(Role.PLANNER) and mine == task["lead"]),
         "my_department": mine, "outcome": outcome, "recorded": recorded, "watch": watch,
         "teams_drawn": set(task.get("teams_drawn") or []),
     }

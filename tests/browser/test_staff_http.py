@@ -339,3 +339,46 @@ def test_the_audit_pages_refuse_planners_and_other_departments(console: TestClie
     assert console.get(f"/staff/audit/tasks/{task['id']}/verification").status_code == 200
     assert login(console, "zhou").status_code == 303  # ... a planner of a department not in the task may not
     assert console.get(f"/staff/audit/tasks/{task['id']}/verification").status_code == 403
+
+
+def test_a_joint_tasks_seed_shares_are_committed_and_revealed_on_the_draw_screen(console: TestClient[Any],
+                                                                                runtime: Runtime) -> None:
+    import hashlib
+
+    h = {"Authorization": f"Bearer {account_token(runtime, 'hj-eeb', ['planner'], 'api-planner')}"}
+    items = {d: [i["id"] for i in console.get("/api/v1/items", params={"department": d, "limit": 100},
+                                              headers=h).json()["items"] if not i.get("needs_expert")][:1]
+             for d in ("hj-eeb", "hj-amr")}
+    r = console.post("/api/v1/tasks", headers=h, json={
+        "period": "2024Q4", "reason": "联合检查", "participants": items,
+        "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+        "rules": [{"supervision_class": "key", "min_ratio": "0.25"}]})
+    assert r.status_code == 201, r.text
+    base = f"/staff/tasks/{r.json()['id']}"
+    assert login(console, "li").status_code == 303
+    assert "各部门种子份额" in console.get(base).text
+    r = console.post(f"{base}/commitment", data={"entropy_source": "福彩3D 2024年第301期开奖号码"}, headers=csrf(console))
+    assert r.status_code == 200 and 'id="share-commitment"' in r.text
+    share = "ab" * 32
+    r = console.post(f"{base}/shares", data={"commitment": "not hex"}, headers=csrf(console))
+    assert r.status_code == 422 and "<code>commitment</code>" in r.text and "64 位十六进制数" in r.text
+    digest = hashlib.sha256(bytes.fromhex(share)).hexdigest()
+    r = console.post(f"{base}/shares", data={"commitment": digest}, headers=csrf(console))
+    assert r.status_code == 200 and "本部门份额承诺已记录" in r.text, r.text
+    r = console.post(f"{base}/freeze", headers=csrf(console))  # hj-amr has not committed its share: refused
+    assert r.status_code == 409 and 'id="problems"' in r.text and _state(console, runtime, base[13:]) == "committed"
+    person(runtime, "amr", ["planner"], department="hj-amr", display_name="孙市监")
+    assert login(console, "amr").status_code == 303
+    amr_share = "cd" * 32
+    r = console.post(f"{base}/shares", data={"commitment": hashlib.sha256(bytes.fromhex(amr_share)).hexdigest()},
+                     headers=csrf(console))
+    assert r.status_code == 200, r.text
+    r = console.post(f"{base}/freeze", headers=csrf(console))  # the lead department freezes, not a participant
+    assert r.status_code == 403 and "冻结候选池</button>" not in console.get(base).text
+    assert login(console, "li").status_code == 303
+    assert console.post(f"{base}/freeze", headers=csrf(console)).status_code == 200
+    assert login(console, "amr").status_code == 303
+    r = console.post(f"{base}/shares", data={"share": "ef" * 32}, headers=csrf(console))  # not what was committed
+    assert r.status_code == 422 and 'id="problems"' in r.text
+    r = console.post(f"{base}/shares", data={"share": amr_share}, headers=csrf(console))
+    assert r.status_code == 200 and "本部门种子份额已记录" in r.text, r.text
