@@ -10,6 +10,7 @@ from typing import Any
 
 from services.web import field, pages, staff
 from services.web.pages import PUBLIC_PATTERNS, security_headers, template_config
+from services.web.redoc import redoc_plugin
 from services.web.swagger import swagger_plugin
 
 
@@ -18,4 +19,4 @@ def routes(rate_per_minute: int = 0) -> list[Any]:
     return [*pages.routes(rate_per_minute), *staff.routes(rate_per_minute), field.field_router()]
 
 
-__all__ = ["PUBLIC_PATTERNS", "routes", "security_headers", "swagger_plugin", "template_config"]
+__all__ = ["PUBLIC_PATTERNS", "redoc_plugin", "routes", "security_headers", "swagger_plugin", "template_config"]
