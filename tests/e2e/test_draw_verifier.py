@@ -2,6 +2,7 @@
 audit export of real draws made through the API (SQLite and PostgreSQL): every round reproduces, and a
 tampered export is rejected with the first difference."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -154,6 +155,41 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
     # 4. Not an export at all.
     (tmp_path / "junk.ndjson").write_text("[1, 2]\n", encoding="utf-8")
     assert _run(tmp_path / "junk.ndjson").returncode == 2
+    # 5. The chain: what was recorded before the freeze changed, the draw record left as it was.
+    joint_id = tasks["joint"]["id"]
+    for topic, field, expected in (
+            ("SeedCommitted", "commitment", f"task {joint_id} round 1: commitment: the draw record's "),
+            ("SeedCommitted", "entropy_source", f"task {joint_id} round 1: entropy_source: the draw record's "),
+            ("ShareCommitted", "commitment", f"task {joint_id} round 1: share_commitments['hj-eeb']: the draw "),
+            ("ShareRevealed", "share", f"task {joint_id} round 1: seed_shares['hj-eeb']: the share revealed at ")):
+        tampered = json.loads(json.dumps(items))
+        event = next(i for i in tampered if i["topic"] == f"domain.tasks.task:Task.{topic}"
+                     and i["aggregate_id"] == joint_id and i["data"].get("department", "hj-eeb") == "hj-eeb")
+        event["data"][field] = "福彩3D 另一期" if field == "entropy_source" else hashlib.sha256(b"other").hexdigest()
+        bad = _run(_write(tmp_path, tampered, f"chain-{topic}-{field}.ndjson"))
+        assert bad.returncode == 1 and f"MISMATCH  {expected}" in bad.stdout and \
+            "6 checks, 5 reproduce, 1 do not" in bad.stdout, (topic, field, bad.stdout)
+
+
+def test_input_that_is_not_an_export_exits_2_with_one_line(tmp_path) -> None:
+    """Exit status 2 and one line on standard error, nothing checked: a missing file, a directory, an empty
+    file, blank lines only, text, JSON that is not an export item, positions out of order."""
+    cases = {"empty.ndjson": "", "blank.ndjson": "\n\n", "text.ndjson": "not json\n",
+             "array.ndjson": "[1, 2]\n", "object.ndjson": '{"position": 1}\n',
+             "types.ndjson": '{"position": "1", "aggregate_id": "a", "topic": "t", "data": {}}\n',
+             "order.ndjson": '{"position": 2, "aggregate_id": "a", "topic": "t", "data": {}}\n'
+                             '{"position": 1, "aggregate_id": "a", "topic": "t", "data": {}}\n'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "latin1.ndjson").write_bytes(b"\xff\xfe\n")
+    for path in [tmp_path / "missing.ndjson", tmp_path, *(tmp_path / n for n in [*cases, "latin1.ndjson"])]:
+        out = _run(path)
+        assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr, (path, out)
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"not an export: {path}: "), (path, out.stderr)
+    # An export of events without any draw is an export: nothing to check, exit 0.
+    (tmp_path / "none.ndjson").write_text('{"position": 1, "aggregate_id": "a", "topic": "t", "data": {}}\n',
+                                          encoding="utf-8")
+    assert _run(tmp_path / "none.ndjson").stdout == "0 checks, 0 reproduce, 0 do not\n"
 
 
 def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(county, client, auth, tmp_path) -> None:
