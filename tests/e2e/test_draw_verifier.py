@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
 from domain.access import SYSTEM
+from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
@@ -301,3 +303,36 @@ def test_the_verifier_rederives_every_team_and_redraw_and_reports_a_changed_one(
     skipped = _run(_write(tmp_path, tampered, "v1-digest.ndjson"))
     assert skipped.returncode == 0 and f"SKIPPED   teams {joint} hj-eeb (version 1) round 1: version 1 (no position)" \
         in skipped.stdout and "6 checks, 5 reproduce, 0 do not, 1 skipped" in skipped.stdout, skipped.stdout
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_says_exactly_who_may_rerun_a_draw(county, client, auth, tmp_path) -> None:
+    """README "Who may re-run a draw": each row's callers are let in, and the others are refused."""
+    text = README.read_text(encoding="utf-8")
+    rows = text.split("Who may re-run a draw", 1)[1].split("\n\n", 2)[1].splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| anyone, without a token", "| the planners of the task's departments, admins and auditors",
+        "| auditors and admins"], rows
+    assert "`/public/tasks/{id}/draw`" in rows[0] and "`GET /api/v1/tasks/{id}/draw/verification`" in rows[1] \
+        and "`GET /api/v1/tasks/{id}/draws/{round}/verification`" in rows[1] and "anyone else `403`, no token `401`" \
+        in rows[1] and "`GET /api/v1/audit/export`" in rows[2] and "Anyone can re-run the draw" not in text
+    tid = _small_task(client, auth, "hj-eeb")["id"]
+    with TestClient(create_app(county)) as pages:  # the page is not an API operation: outside the contract check
+        page = pages.get(f"/public/tasks/{tid}/draw")  # no token
+    assert page.status_code == 200 and "一致：按日志重算" in page.text, page.text
+    allowed = [auth("hj-eeb", "planner"), auth("hj-admin", "admin"), auth("hj-audit", "auditor")]
+    refused = [auth("hj-amr", "planner"), auth("hj-eeb", "inspector"), auth("hj-eeb", "reviewer"),
+               auth("hj-eeb", "partner")]
+    for path in (f"/api/v1/tasks/{tid}/draw/verification", f"/api/v1/tasks/{tid}/draws/1/verification"):
+        for headers in allowed:
+            assert _ok(client.get(path, headers=headers))["match"] is True
+        for headers in refused:
+            r = client.get(path, headers=headers)
+            assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert client.get(path).status_code == 401
+    for headers in (auth("hj-admin", "admin"), auth("hj-audit", "auditor")):
+        assert client.get("/api/v1/audit/export", headers=headers).status_code == 200
+    for headers in (auth("hj-eeb", "planner"), auth("hj-eeb", "inspector")):
+        assert client.get("/api/v1/audit/export", headers=headers).status_code == 403
