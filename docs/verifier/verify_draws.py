@@ -13,9 +13,12 @@ versions 1 and 2). It prints one line per check, ``OK``, ``MISMATCH`` with the f
 1 when any does not, 2 with a one-line message on standard error when the input is not an export (a missing or
 unreadable file, an empty one, a line that is not one JSON export item, positions not increasing).
 
-It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), checks the freeze's
-``in_scope`` and ``excluded`` counts, and re-derives every inspector team draw and every recusal redraw from the
-log at the position its inputs were read at (section 16): the staff digest, then each team or replacement.
+Before the pool, it checks each drawn round's chain (section 13.1): the seed's commitment, the declared entropy
+source and every seed share's commitment recorded before the freeze, every share revealed after it and hashing to
+its commitment, all as the draw record repeats them. It also re-derives every stratum's quota from the task's
+recorded rules ("Quotas"), checks the freeze's ``in_scope`` and ``excluded`` counts, and re-derives every
+inspector team draw and every recusal redraw from the log at the position its inputs were read at (section 16):
+the staff digest, then each team or replacement.
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 
