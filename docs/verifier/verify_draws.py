@@ -9,12 +9,16 @@ default all years), current and withdrawn, the verifier
 rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
 ``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
 versions 1 and 2). It prints one line per check, ``OK``, ``MISMATCH`` with the first difference, or ``SKIPPED``
-(a record that cannot be re-derived, with why), and exits 1 when any check does not reproduce (2 on unreadable
-input).
+(a record that cannot be re-derived, with why). Exit status: 0 when every check reproduces (or is skipped),
+1 when any does not, 2 with a one-line message on standard error when the input is not an export (a missing or
+unreadable file, an empty one, a line that is not one JSON export item, positions not increasing).
 
-It also re-derives every stratum's quota from the task's recorded rules ("Quotas"), checks the freeze's
-``in_scope`` and ``excluded`` counts, and re-derives every inspector team draw and every recusal redraw from the
-log at the position its inputs were read at (section 16): the staff digest, then each team or replacement.
+Before the pool, it checks each drawn round's chain (section 13.1): the seed's commitment, the declared entropy
+source and every seed share's commitment recorded before the freeze, every share revealed after it and hashing to
+its commitment, all as the draw record repeats them. It also re-derives every stratum's quota from the task's
+recorded rules ("Quotas"), checks the freeze's ``in_scope`` and ``excluded`` counts, and re-derives every
+inspector team draw and every recusal redraw from the log at the position its inputs were read at (section 16):
+the staff digest, then each team or replacement.
 Whether the export itself is the log the partners witnessed is checked with the audit proofs (docs/auditing.md).
 """
 
@@ -60,6 +64,13 @@ def pool_digest(ids: Iterable[str]) -> bytes:
     return hashlib.sha256(b"\n".join(sorted(i.encode() for i in ids))).digest()
 
 
+def hex32(value: Any) -> bytes | None:
+    """32 bytes from 64 lowercase hex digits, else None."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-f]{64}", value):
+        return None
+    return bytes.fromhex(value)
+
+
 def draw_seed(seed: bytes, shares: dict[str, bytes]) -> bytes:
     """The seed-share rule (algorithm version 2): SHA-256("dualrandom-shares-v1" 0x00 seed S1 S2 ...)."""
     if not shares:
@@ -95,18 +106,35 @@ def redraw(seed: bytes, entropy: str, pool: list[tuple[str, str, int]], quotas: 
 
 
 # -- the log ------------------------------------------------------------------------------------------------
+class NotAnExport(ValueError):
+    """The input is not an audit export: the verifier answers exit status 2 and checks nothing."""
+
+
 def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
-    last = -1
+    """The export's items, in log order: each line one JSON object with an integer ``position`` (increasing),
+    text ``aggregate_id`` and ``topic``, and an object ``data``; blank lines are skipped. Anything else, or no
+    item at all, raises :class:`NotAnExport`."""
+    last, n = 0, 0
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        item = json.loads(line)
+        try:
+            item = json.loads(line)
+        except ValueError as exc:
+            raise NotAnExport(f"line {n}: not JSON ({exc})") from None
         if not isinstance(item, dict) or not {"position", "aggregate_id", "topic", "data"} <= set(item):
-            raise ValueError(f"line {n}: not an export item")
-        if item["position"] <= last:
-            raise ValueError(f"line {n}: position {item['position']} after {last}: not in log order")
-        last = item["position"]
+            raise NotAnExport(f"line {n}: not an export item (an object with position, aggregate_id, topic, data)")
+        position = item["position"]
+        if type(position) is not int or not isinstance(item["aggregate_id"], str) or \
+                not isinstance(item["topic"], str) or not isinstance(item["data"], dict):
+            raise NotAnExport(f"line {n}: not an export item (position an integer, aggregate_id and topic texts, "
+                              "data an object)")
+        if position <= last:
+            raise NotAnExport(f"line {n}: position {position} after {last}: not in log order")
+        last = position
         yield item
+    if last == 0:
+        raise NotAnExport("no event in it" if n else "it is empty")
 
 
 class Log:
@@ -663,12 +691,12 @@ def check(record: dict[str, Any], frozen: dict[str, Any], pool: list[tuple[str, 
     version = record.get("algorithm_version")
     if record.get("algorithm") != "dualrandom-draw" or version not in (1, 2):
         return f"algorithm: {record.get('algorithm')} v{version} is not dualrandom-draw v1 or v2"
-    seed = bytes.fromhex(record["seed"])
-    if len(seed) != 32:
-        return f"seed: {len(seed)} bytes, not 32"
+    seed = hex32(record.get("seed"))
+    if seed is None:
+        return "seed: not 32 bytes as 64 lowercase hex digits"
     if hashlib.sha256(seed).hexdigest() != record["commitment"]:
         return "commitment: SHA-256 of the revealed seed is not the commitment"
-    shares = {d: bytes.fromhex(h) for d, h in (record.get("seed_shares") or {}).items()}
+    shares = {d: hex32(h) or b"" for d, h in (record.get("seed_shares") or {}).items()}
     if (version == 2) != bool(shares):
         return f"algorithm_version: {version} with {len(shares)} seed shares"
     commitments = record.get("share_commitments") or {}
@@ -806,6 +834,95 @@ def check_redraw(ev: dict[str, Any], a: dict[str, Any], task: dict[str, Any],
     return None
 
 
+# -- the chain of a round (docs/verifying-a-draw.md section 13, "The chain") ---------------------------------
+class Chain:
+    """The events of one round of a task as far as the log has been read: ``(position, data)`` of its
+    ``SeedCommitted``, ``PoolFrozen``, and per department ``ShareCommitted`` and ``ShareRevealed`` (lists:
+    the log may hold a duplicate, which is itself a difference)."""
+
+    def __init__(self) -> None:
+        self.seed: list[tuple[int, dict[str, Any]]] = []
+        self.frozen: list[tuple[int, dict[str, Any]]] = []
+        self.shares: dict[str, list[tuple[int, str]]] = {}
+        self.revealed: dict[str, list[tuple[int, str]]] = {}
+
+    def apply(self, ev: dict[str, Any]) -> None:
+        kind, data, at = ev["topic"][len(TASK):], ev["data"], ev["position"]
+        if kind == "SeedCommitted":
+            self.seed.append((at, data))
+        elif kind == "PoolFrozen":
+            self.frozen.append((at, data))
+        elif kind == "ShareCommitted":
+            self.shares.setdefault(data["department"], []).append((at, data["commitment"]))
+        elif kind == "ShareRevealed":
+            self.revealed.setdefault(data["department"], []).append((at, data["share"]))
+
+
+CHAIN_EVENTS = {TASK + k for k in ("SeedCommitted", "PoolFrozen", "ShareCommitted", "ShareRevealed")}
+
+
+def check_chain(record: dict[str, Any], chain: "Chain | None") -> str | None:
+    """The draw record against the round's events before it: the seed committed (and every share committed)
+    before the freeze, the record repeating those commitments and the declared entropy source, and every share
+    revealed after the freeze, hashing to its commitment, and being the record's."""
+    chain = chain or Chain()
+    if len(chain.frozen) > 1:
+        return f"freeze_position: the round was frozen {len(chain.frozen)} times before the draw (positions " \
+               f"{', '.join(str(p) for p, _ in chain.frozen)})"
+    if not chain.frozen or chain.frozen[0][1].get("position") != record.get("freeze_position"):
+        return "freeze_position: no freeze of this round at the recorded position"
+    frozen_at = chain.frozen[0][0]
+    if not chain.seed:
+        return "commitment: no Task.SeedCommitted of this round before the draw"
+    if len(chain.seed) > 1:
+        return f"commitment: the round was committed {len(chain.seed)} times (positions " \
+               f"{', '.join(str(p) for p, _ in chain.seed)})"
+    seed_at, committed = chain.seed[0]
+    if seed_at >= frozen_at:
+        return f"commitment: Task.SeedCommitted at position {seed_at} is not before the freeze (position {frozen_at})"
+    if record.get("commitment") != committed.get("commitment"):
+        return f"commitment: the draw record's {record.get('commitment')} is not the one committed before the " \
+               f"freeze ({committed.get('commitment')} at position {seed_at})"
+    if record.get("entropy_source", "") != committed.get("entropy_source", ""):
+        return f"entropy_source: the draw record's {record.get('entropy_source', '')!r} is not the one declared " \
+               f"with the commitment ({committed.get('entropy_source', '')!r} at position {seed_at})"
+    recorded = record.get("share_commitments") or {}
+    for d in sorted(set(chain.shares) | set(recorded), key=str.encode):
+        made = chain.shares.get(d, [])
+        if len(made) > 1:
+            return f"share_commitments[{d!r}]: committed {len(made)} times (positions " \
+                   f"{', '.join(str(p) for p, _ in made)})"
+        if not made:
+            return f"share_commitments[{d!r}]: in the draw record, but {d} committed no share before the freeze"
+        at, value = made[0]
+        if at >= frozen_at:
+            return f"share_commitments[{d!r}]: Task.ShareCommitted at position {at} is not before the freeze " \
+                   f"(position {frozen_at})"
+        if recorded.get(d) != value:
+            return f"share_commitments[{d!r}]: the draw record's {recorded.get(d)} is not the one committed before " \
+                   f"the freeze ({value} at position {at})"
+    shares = record.get("seed_shares") or {}
+    for d in sorted(set(chain.revealed) | set(shares), key=str.encode):
+        shown = chain.revealed.get(d, [])
+        if len(shown) > 1:
+            return f"seed_shares[{d!r}]: revealed {len(shown)} times (positions {', '.join(str(p) for p, _ in shown)})"
+        if not shown:
+            return f"seed_shares[{d!r}]: in the draw record, but {d} revealed no share before the draw"
+        at, value = shown[0]
+        if at <= frozen_at:
+            return f"seed_shares[{d!r}]: Task.ShareRevealed at position {at} is not after the freeze " \
+                   f"(position {frozen_at})"
+        if d not in chain.shares:
+            return f"seed_shares[{d!r}]: revealed at position {at}, but {d} committed no share before the freeze"
+        raw = hex32(value)
+        if raw is None or hashlib.sha256(raw).hexdigest() != chain.shares[d][0][1]:
+            return f"seed_shares[{d!r}]: the share revealed at position {at} does not hash to {d}'s commitment " \
+                   f"(position {chain.shares[d][0][0]})"
+        if shares.get(d) != value:
+            return f"seed_shares[{d!r}]: the draw record's share is not the one revealed at position {at}"
+    return None
+
+
 def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tuple[str, int, str | None]]:
     """``[(what, round, first difference or None)]`` for every drawn round of a task (``task <id>``) and every
     follow-up draw (``follow-up <id>``), in log order of the draws."""
@@ -852,6 +969,7 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
 
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, dict[str, Any]] = {}
+    chains: dict[tuple[str, int], Chain] = {}  # (task, round) -> its events so far
     for ev in events:
         snapshot(ev["position"] - 1)  # a freeze at position p sees every event up to p, inclusive
         if ev["topic"] == ASSIGNMENT + "MemberRedrawn":  # re-run against the team as it was before the redraw
@@ -861,6 +979,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                 what = f"redraw {ev['aggregate_id']} {ev['data']['department']}{version_note(ev)}"
                 results.append((what, ev["data"]["counter"], check_redraw(ev, a, task, inputs, read_at[ev["position"]])))
         log.apply(ev)
+        if ev["topic"] in CHAIN_EVENTS:
+            chains.setdefault((ev["aggregate_id"], ev["data"]["round"]), Chain()).apply(ev)
         if ev["topic"] == FOLLOW_UP + "Planned":
             planned[ev["aggregate_id"]] = ev["data"]
         elif ev["topic"] == FOLLOW_UP + "Drawn":
@@ -879,9 +999,9 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             if year is not None and log.tasks[key[0]]["year"] != year:
                 continue
             record = ev["data"]["record"]
-            if key not in frozen or frozen[key]["position"] != record.get("freeze_position"):
-                results.append((f"task {key[0]}", key[1],
-                                "freeze_position: no freeze of this round at the recorded position"))
+            broken = check_chain(record, chains.get(key))
+            if broken:
+                results.append((f"task {key[0]}", key[1], broken))
             else:
                 pool = pools.get(key, Pool())
                 difference = check_sizes(frozen[key], pool.sizes) or check_excluded(frozen[key], pool) or \
@@ -896,14 +1016,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", help="the NDJSON of GET /api/v1/audit/export ('-': standard input)")
     parser.add_argument("--year", type=int, default=None, help="only tasks of this year")
     args = parser.parse_args(argv)
+    name = "standard input" if args.export == "-" else args.export
     try:
         if args.export == "-":
             results = verify(read_export(sys.stdin), args.year)
         else:
             with open(args.export, encoding="utf-8") as f:
                 results = verify(read_export(f), args.year)
-    except (ValueError, KeyError, TypeError) as exc:
-        print(f"unreadable export: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"not an export: {name}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except NotAnExport as exc:
+        print(f"not an export: {name}: {exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"not an export: {name}: not UTF-8 text", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:  # an item lacks what its topic has
+        print(f"not an export: {name}: an event is not of the export's form ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
         return 2
     bad = skipped = 0
     for what, number, difference in results:

@@ -2,6 +2,7 @@
 audit export of real draws made through the API (SQLite and PostgreSQL): every round reproduces, and a
 tampered export is rejected with the first difference."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
 
 from domain.access import SYSTEM
+from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
@@ -154,6 +157,41 @@ def test_the_verifier_reproduces_every_round_and_rejects_a_tampered_export(count
     # 4. Not an export at all.
     (tmp_path / "junk.ndjson").write_text("[1, 2]\n", encoding="utf-8")
     assert _run(tmp_path / "junk.ndjson").returncode == 2
+    # 5. The chain: what was recorded before the freeze changed, the draw record left as it was.
+    joint_id = tasks["joint"]["id"]
+    for topic, field, expected in (
+            ("SeedCommitted", "commitment", f"task {joint_id} round 1: commitment: the draw record's "),
+            ("SeedCommitted", "entropy_source", f"task {joint_id} round 1: entropy_source: the draw record's "),
+            ("ShareCommitted", "commitment", f"task {joint_id} round 1: share_commitments['hj-eeb']: the draw "),
+            ("ShareRevealed", "share", f"task {joint_id} round 1: seed_shares['hj-eeb']: the share revealed at ")):
+        tampered = json.loads(json.dumps(items))
+        event = next(i for i in tampered if i["topic"] == f"domain.tasks.task:Task.{topic}"
+                     and i["aggregate_id"] == joint_id and i["data"].get("department", "hj-eeb") == "hj-eeb")
+        event["data"][field] = "福彩3D 另一期" if field == "entropy_source" else hashlib.sha256(b"other").hexdigest()
+        bad = _run(_write(tmp_path, tampered, f"chain-{topic}-{field}.ndjson"))
+        assert bad.returncode == 1 and f"MISMATCH  {expected}" in bad.stdout and \
+            "6 checks, 5 reproduce, 1 do not" in bad.stdout, (topic, field, bad.stdout)
+
+
+def test_input_that_is_not_an_export_exits_2_with_one_line(tmp_path) -> None:
+    """Exit status 2 and one line on standard error, nothing checked: a missing file, a directory, an empty
+    file, blank lines only, text, JSON that is not an export item, positions out of order."""
+    cases = {"empty.ndjson": "", "blank.ndjson": "\n\n", "text.ndjson": "not json\n",
+             "array.ndjson": "[1, 2]\n", "object.ndjson": '{"position": 1}\n',
+             "types.ndjson": '{"position": "1", "aggregate_id": "a", "topic": "t", "data": {}}\n',
+             "order.ndjson": '{"position": 2, "aggregate_id": "a", "topic": "t", "data": {}}\n'
+                             '{"position": 1, "aggregate_id": "a", "topic": "t", "data": {}}\n'}
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "latin1.ndjson").write_bytes(b"\xff\xfe\n")
+    for path in [tmp_path / "missing.ndjson", tmp_path, *(tmp_path / n for n in [*cases, "latin1.ndjson"])]:
+        out = _run(path)
+        assert out.returncode == 2 and out.stdout == "" and "Traceback" not in out.stderr, (path, out)
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith(f"not an export: {path}: "), (path, out.stderr)
+    # An export of events without any draw is an export: nothing to check, exit 0.
+    (tmp_path / "none.ndjson").write_text('{"position": 1, "aggregate_id": "a", "topic": "t", "data": {}}\n',
+                                          encoding="utf-8")
+    assert _run(tmp_path / "none.ndjson").stdout == "0 checks, 0 reproduce, 0 do not\n"
 
 
 def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(county, client, auth, tmp_path) -> None:
@@ -265,3 +303,36 @@ def test_the_verifier_rederives_every_team_and_redraw_and_reports_a_changed_one(
     skipped = _run(_write(tmp_path, tampered, "v1-digest.ndjson"))
     assert skipped.returncode == 0 and f"SKIPPED   teams {joint} hj-eeb (version 1) round 1: version 1 (no position)" \
         in skipped.stdout and "6 checks, 5 reproduce, 0 do not, 1 skipped" in skipped.stdout, skipped.stdout
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_says_exactly_who_may_rerun_a_draw(county, client, auth, tmp_path) -> None:
+    """README "Who may re-run a draw": each row's callers are let in, and the others are refused."""
+    text = README.read_text(encoding="utf-8")
+    rows = text.split("Who may re-run a draw", 1)[1].split("\n\n", 2)[1].splitlines()[2:]
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| anyone, without a token", "| the planners of the task's departments, admins and auditors",
+        "| auditors and admins"], rows
+    assert "`/public/tasks/{id}/draw`" in rows[0] and "`GET /api/v1/tasks/{id}/draw/verification`" in rows[1] \
+        and "`GET /api/v1/tasks/{id}/draws/{round}/verification`" in rows[1] and "anyone else `403`, no token `401`" \
+        in rows[1] and "`GET /api/v1/audit/export`" in rows[2] and "Anyone can re-run the draw" not in text
+    tid = _small_task(client, auth, "hj-eeb")["id"]
+    with TestClient(create_app(county)) as pages:  # the page is not an API operation: outside the contract check
+        page = pages.get(f"/public/tasks/{tid}/draw")  # no token
+    assert page.status_code == 200 and "一致：按日志重算" in page.text, page.text
+    allowed = [auth("hj-eeb", "planner"), auth("hj-admin", "admin"), auth("hj-audit", "auditor")]
+    refused = [auth("hj-amr", "planner"), auth("hj-eeb", "inspector"), auth("hj-eeb", "reviewer"),
+               auth("hj-eeb", "partner")]
+    for path in (f"/api/v1/tasks/{tid}/draw/verification", f"/api/v1/tasks/{tid}/draws/1/verification"):
+        for headers in allowed:
+            assert _ok(client.get(path, headers=headers))["match"] is True
+        for headers in refused:
+            r = client.get(path, headers=headers)
+            assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json"), r.text
+        assert client.get(path).status_code == 401
+    for headers in (auth("hj-admin", "admin"), auth("hj-audit", "auditor")):
+        assert client.get("/api/v1/audit/export", headers=headers).status_code == 200
+    for headers in (auth("hj-eeb", "planner"), auth("hj-eeb", "inspector")):
+        assert client.get("/api/v1/audit/export", headers=headers).status_code == 403
