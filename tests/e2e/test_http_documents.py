@@ -223,7 +223,7 @@ def test_boards_plans_and_drawn_lists_export_to_excel_for_their_readers(year, cl
     kpis = _rows(_ok(client.get("/api/v1/kpis/export.xlsx", params={"year": 2024, "quarter": 1}, headers=eeb),
                      XLSX).content)
     labels = {row[0] for row in kpis}
-    assert "联合抽查占比.公式" in labels and ("年度", 2024) in kpis
+    assert "联合抽查占比／公式" in labels and ("年度", 2024) in kpis
     for path in ("/api/v1/inbox/export.xlsx", "/api/v1/kpis/export.xlsx"):
         r = client.get(path, params={"department": "hj-eeb", "year": 2024}, headers=auth("hj-amr", "planner"))
         assert r.status_code == 403
@@ -238,6 +238,44 @@ def test_boards_plans_and_drawn_lists_export_to_excel_for_their_readers(year, cl
                                                                                 "2024004"]
     assert client.get(f"/api/v1/plans/{year['plan']}/documents/annual-plan", params={"format": "xlsx"},
                       headers=auth("hj-amr", "planner")).status_code == 403
+
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _headers(content: bytes) -> list[tuple[str, str]]:
+    """(sheet, label) of every header of an export: each sheet's bold cells (column headers) and, on a board's
+    sheet 概要, the label column."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    out = []
+    for ws in wb.worksheets:
+        rows = list(ws.iter_rows())
+        out += [(ws.title, str(c.value)) for row in rows for c in row if c.value is not None and c.font.bold]
+        if ws.title == "概要":
+            out += [(ws.title, str(row[0].value)) for row in rows[1:] if row and row[0].value is not None]
+    return out
+
+
+def test_no_header_of_any_export_is_left_in_ascii_or_dotted(year, client, auth) -> None:
+    eeb, em = auth("hj-eeb", "planner"), auth("hj-em", "planner")
+    exports = [(path, eeb, {}) for path in ("/api/v1/inbox/export.xlsx", "/api/v1/targets/export.xlsx",
+                                            "/api/v1/inspectors/export.xlsx", "/api/v1/items/export.xlsx",
+                                            "/api/v1/experts/export.xlsx")]
+    exports += [("/api/v1/inbox/export.xlsx", em, {}),  # the referral it received
+                ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024}),
+                ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024, "quarter": 1})]
+    exports += [(path.format(**year), eeb, {"format": "xlsx"}) for _, path in DEMO_YEAR_PATHS]
+    seen = set()
+    for path, h, params in exports:
+        headers = _headers(_ok(client.get(path, params=params, headers=h), XLSX).content)
+        assert headers or params.get("format"), path  # a letter has no table: no header row
+        for sheet, text in headers:
+            assert CJK.search(text) and "." not in text, f"{path} sheet {sheet}: header {text!r}"
+            seen.add(text)
+    # The inspectors' sheet of the inbox: one row per visit, every column in Chinese.
+    assert {"执法证号", "检查ID", "检查对象名称", "统一社会信用代码", "地址"} <= seen
 
 
 def test_import_templates_download_per_kind(client, auth) -> None:
