@@ -320,3 +320,32 @@ def _both_at(client: Any, path: str, h: dict[str, str], params: dict[str, Any]) 
     html = _ok(client.get(path, params=params, headers=h), "text/html").text
     pdf = _ok(client.get(path, params={**params, "format": "pdf"}, headers=h), "application/pdf").content
     return _html_text(html), _text(pdf)
+
+
+def test_the_follow_up_record_names_who_visited_never_an_id(year, demo, client, auth) -> None:
+    import uuid
+
+    from domain.access import Actor
+    from services.application import CommandContext
+
+    eeb = auth("hj-eeb", "planner")
+    path = f"/api/v1/follow-ups/{year['round']}/documents/record"
+    rnd = client.get(f"/api/v1/follow-ups/{year['round']}", headers=eeb).json()
+    target = rnd["selected"][0]
+    demo_visitor = rnd["visits"][target]["visits"][0]["by"]  # the demo's: an inspector who did not inspect it
+    entry = client.get(f"/api/v1/inspectors/{demo_visitor}", headers=eeb).json()
+    # An inspector's account linked by staff id (its display name here: the staff id), an account whose link
+    # names no entry (display name 王芳), and an actor that is no account at all (the CLI's demo planner).
+    linked = auth("hj-eeb", "inspector", subject=entry["staff_id"])
+    unlinked = auth("hj-eeb", "reviewer", subject="王芳")
+    for h in (linked, unlinked):
+        r = client.post(f"/api/v1/follow-ups/{year['round']}/visits", headers=h, json={
+            "target_id": target, "method": "phone", "visited_on": "2024-06-20", "opinions": "无意见"})
+        assert r.status_code == 200, r.text
+    demo.follow_ups.follow_up_step(CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",))),
+                                   uuid.UUID(year["round"]), "visit",
+                                   {"target_id": target, "method": "letter", "visited_on": "2024-06-21"})
+    for text in _both(client, path, eeb):
+        assert NO_SPACE.sub("", entry["name"]) in text and "王芳" in text and "（未登记姓名）" in text
+        for ident in (demo_visitor, entry["staff_id"], "demo-planner-eeb"):
+            assert ident not in text, ident
