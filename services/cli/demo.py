@@ -557,14 +557,29 @@ def _demo_later_ids(runtime: Runtime, eeb: CommandContext) -> dict[str, str]:
     return out
 
 
-def demo_year_lines(runtime: Runtime, base: str = "http://127.0.0.1:8000") -> list[str]:
-    """``load_demo_year`` and the documents it leaves to open, one line each (HTML; ``?format=pdf`` for PDF)."""
+def server_base(host: str, port: int) -> str:
+    """The address ``dualrandom serve`` answers on with these settings (DUALRANDOM_HOST, DUALRANDOM_PORT): a
+    wildcard host (``0.0.0.0``, ``::``) is reached on the loopback address, an IPv6 host in brackets."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def demo_year_lines(runtime: Runtime, base: str | None = None) -> list[str]:
+    """``load_demo_year`` and the documents it leaves to open, one line each (HTML; ``?format=pdf`` for PDF), on
+    ``base`` (default: the server's address from the runtime's settings, ``server_base``)."""
     ids = load_demo_year(runtime)
+    base = base or server_base(runtime.settings.host, runtime.settings.port)
     lines = ["the year: findings, review, result notice, publication, a referral and a judicial transfer, "
-             "a case inspection from a clue and a follow-up round; documents to open (add ?format=pdf for PDF):"]
+             "a case inspection from a clue and a follow-up round; documents to open on the server's address "
+             f"{base} (DUALRANDOM_HOST, DUALRANDOM_PORT as `dualrandom serve` uses them; add ?format=pdf for PDF):"]
     lines += [f"  {title}: {base}{path.format(**ids)}" for title, path in DEMO_YEAR_PATHS]
     return lines
 
 
 __all__ = ["CITY", "COUNTY", "DEMO_YEAR_PATHS", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "demo_year_lines",
-           "load_demo", "load_demo_plan", "load_demo_year"]
+           "load_demo", "load_demo_plan", "load_demo_year", "server_base"]
