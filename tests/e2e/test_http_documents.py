@@ -349,3 +349,36 @@ def test_the_follow_up_record_names_who_visited_never_an_id(year, demo, client, 
         assert NO_SPACE.sub("", entry["name"]) in text and "王芳" in text and "（未登记姓名）" in text
         for ident in (demo_visitor, entry["staff_id"], "demo-planner-eeb"):
             assert ident not in text, ident
+
+
+def test_confidential_is_a_list_of_field_names_and_anything_else_is_a_422_naming_field_and_rule(
+        year, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    listing = client.get(f"/api/v1/tasks/{year['task']}/draw", headers=eeb).json()
+    other = next(v for v in listing["visits"] if v["assignment_id"] != year["visit"])
+    visit = client.get(f"/api/v1/assignments/{other['assignment_id']}", headers=eeb).json()
+    item = visit["items"]["hj-eeb"][0]
+    leader = auth("hj-eeb", "inspector", subject=visit["teams"]["hj-eeb"]["leader"])
+    path = f"/api/v1/assignments/{other['assignment_id']}/inspections/hj-eeb/findings"
+
+    def enter(confidential: Any) -> Any:
+        return client.post(path, headers=leader, json={"inspected_on": "2024-03-12", "methods": ["on_site"],
+                                                       "findings": {item: {
+            "result": "corrected", "description": "废气收集罩破损", "confidential": confidential,
+            "measures": [{"kind": "order_correction", "deadline": "2024-04-12"}]}}})
+
+    for given, rule, named in ((True, "type", "true"), ("description", "type", '"description"'),
+                               ({"description": True}, "type", "description"),
+                               (["secret", "measures"], "choice", '"secret"')):
+        r = enter(given)
+        assert r.status_code == 422, (given, r.text)
+        (problem,) = r.json()["errors"]
+        assert problem["field"] == f"findings.{item}.confidential" and problem["rule"] == rule, problem
+        assert named in problem["message"] and '["description", "measures"]' in problem["message"], problem
+    inspections = client.get(f"/api/v1/assignments/{other['assignment_id']}/inspections", headers=eeb).json()
+    assert "废气收集罩破损" not in str(inspections)  # nothing was stored
+    r = enter(["description", "measures"])
+    assert r.status_code == 200, r.text
+    stored = client.get(f"/api/v1/inspections/{r.json()['id']}", headers=leader,
+                        params={"min_position": r.json()["position"]}).json()
+    assert stored["findings"][0]["confidential"] == ["description", "measures"]
