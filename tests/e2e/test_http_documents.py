@@ -260,9 +260,9 @@ def _headers(content: bytes) -> list[tuple[str, str]]:
 
 def test_no_header_of_any_export_is_left_in_ascii_or_dotted(year, client, auth) -> None:
     eeb, em = auth("hj-eeb", "planner"), auth("hj-em", "planner")
-    exports = [(path, eeb, {}) for path in ("/api/v1/inbox/export.xlsx", "/api/v1/targets/export.xlsx",
-                                            "/api/v1/inspectors/export.xlsx", "/api/v1/items/export.xlsx",
-                                            "/api/v1/experts/export.xlsx")]
+    exports: list[tuple[str, dict[str, str], dict[str, Any]]] = [(path, eeb, {}) for path in (
+        "/api/v1/inbox/export.xlsx", "/api/v1/targets/export.xlsx", "/api/v1/inspectors/export.xlsx",
+        "/api/v1/items/export.xlsx", "/api/v1/experts/export.xlsx")]
     exports += [("/api/v1/inbox/export.xlsx", em, {}),  # the referral it received
                 ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024}),
                 ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024, "quarter": 1})]
