@@ -12,6 +12,7 @@ failure. A refused command raises and records nothing.
 
 import copy
 import datetime as dt
+import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,7 +58,17 @@ CONFIDENTIAL_FIELDS: tuple[str, ...] = ("description", "evidence", "measures")
 """Fields of a finding that may be marked confidential (商业秘密/技术秘密). The result never is: it is
 what gets published."""
 
+CONFIDENTIAL_HINT = ("the fields of the finding kept from the public, a list of "
+                     + ", ".join(CONFIDENTIAL_FIELDS) + ' (e.g. ["description", "measures"]; none: [] or absent)')
 _FINDING_KEYS = ("result", "description", "evidence", "measures", "confidential")
+
+
+def _json(value: object) -> str:
+    """A given value as the JSON it came in (``true``, ``"secret"``), for a problem's message."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
 _MEASURE_KEYS = ("kind", "deadline", "note")
 
 
@@ -454,18 +465,15 @@ class Inspection(Aggregate):
             evidence = validate_refs(f.get("evidence"), f"{fld}.evidence", problems)
             measures = _measures(problems, f"{fld}.measures", f.get("measures"), day)
             secret = f.get("confidential") or []
-            if isinstance(secret, str) or not isinstance(secret, Iterable):
-                problems.append(FieldProblem(f"{fld}.confidential", "type", "must be a list of field names"))
+            if isinstance(secret, (str, Mapping)) or not isinstance(secret, Iterable):
+                problems.append(FieldProblem(f"{fld}.confidential", "type", f"must be a list of field names, not "
+                                             f"{_json(secret)}: {CONFIDENTIAL_HINT}"))
                 secret = []
             bad = [s for s in secret if s not in CONFIDENTIAL_FIELDS]
             if bad:
-                problems.append(
-                    FieldProblem(
-                        f"{fld}.confidential",
-                        "choice",
-                        f"{bad!r}: only {', '.join(CONFIDENTIAL_FIELDS)} can be confidential",
-                    )
-                )
+                problems.append(FieldProblem(f"{fld}.confidential", "choice",
+                                             f"{', '.join(_json(b) for b in bad)} is not a field that can be "
+                                             f"confidential: {CONFIDENTIAL_HINT}"))
             if result is None:
                 continue
             out[code] = {

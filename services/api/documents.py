@@ -125,7 +125,8 @@ def dispatch_sheet(request: AnyRequest, task_id: FromPath[uuid.UUID], format: Fo
     "One department's record of a visit: the enterprise (name, credit code, address), task, type (a "
     "case-triggered task says 案件线索核查（非随机）), date, methods, inspectors with certificate numbers, review "
     "state, and per item the result, problem and measures, with lines for signature. Whoever may read the "
-    "inspection; the visit's other departments get confidential fields withheld."))
+    "inspection; a confidential field is printed for the team, the department's reviewers and auditors only, "
+    "anyone else (the department's planners, the visit's other departments) reads （保密内容，无权查看）."))
 def inspection_record(request: AnyRequest, inspection_id: FromPath[uuid.UUID], format: Format = None,
                       min_position: MinPosition = None) -> Response[Any]:
     wait(request, min_position)

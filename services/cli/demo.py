@@ -521,13 +521,16 @@ def load_demo_year(runtime: Runtime) -> dict[str, str]:
     rnd = runtime.follow_ups.plan_follow_up(eeb, "hj-eeb", "2024Q1")
     fid = _uuid.UUID(rnd.id)
     selected = runtime.follow_ups.draw_follow_up(eeb, fid, "演示数据（非真实开奖，仅供演示）").body["selected"]
-    # Recorded by an inspector of the bureau who was on no team of the quarter's visits (回访须由未参与检查的人员进行).
-    on_teams = {m for a in runtime.teams.drawn_list(eeb.actor, tid, None, 500)["visits"]
-                for t in runtime.teams.assignment_view(eeb.actor, _uuid.UUID(a["assignment_id"]))["teams"].values()
-                for m in t.get("members", [])}
-    visitor = next((i.id for i in runtime.lookups.staff("hj-eeb")[0] if i.active and i.id not in on_teams), None)
-    runtime.follow_ups.follow_up_step(CommandContext(Actor(visitor, "hj-eeb", ("inspector",))) if visitor else eeb,
-                                      fid, "visit", {
+    # Recorded by a named inspector of the bureau who did not inspect the firm (回访须由未参与检查的人员进行), one on
+    # no team of the quarter when there is one: the record names who visited (never an account id).
+    teams_of = {a["target_id"]: {m for t in runtime.teams.assignment_view(eeb.actor, _uuid.UUID(a["assignment_id"]))
+                                 ["teams"].values() for m in t.get("members", [])}
+                for a in runtime.teams.drawn_list(eeb.actor, tid, None, 500)["visits"]}
+    on_teams = set().union(*teams_of.values())
+    staff = [i.id for i in runtime.lookups.staff("hj-eeb")[0] if i.active]
+    visitor = next((i for i in staff if i not in on_teams), None) or next(
+        i for i in staff if i not in teams_of.get(selected[0], set()))
+    runtime.follow_ups.follow_up_step(CommandContext(Actor(visitor, "hj-eeb", ("inspector",))), fid, "visit", {
         "target_id": selected[0], "method": "phone", "visited_on": "2024-06-14",
         "opinions": "检查人员出示证件，检查规范，无意见"})
     runtime.runner.catch_up()
@@ -554,14 +557,29 @@ def _demo_later_ids(runtime: Runtime, eeb: CommandContext) -> dict[str, str]:
     return out
 
 
-def demo_year_lines(runtime: Runtime, base: str = "http://127.0.0.1:8000") -> list[str]:
-    """``load_demo_year`` and the documents it leaves to open, one line each (HTML; ``?format=pdf`` for PDF)."""
+def server_base(host: str, port: int) -> str:
+    """The address ``dualrandom serve`` answers on with these settings (DUALRANDOM_HOST, DUALRANDOM_PORT): a
+    wildcard host (``0.0.0.0``, ``::``) is reached on the loopback address, an IPv6 host in brackets."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "[::1]"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def demo_year_lines(runtime: Runtime, base: str | None = None) -> list[str]:
+    """``load_demo_year`` and the documents it leaves to open, one line each (HTML; ``?format=pdf`` for PDF), on
+    ``base`` (default: the server's address from the runtime's settings, ``server_base``)."""
     ids = load_demo_year(runtime)
+    base = base or server_base(runtime.settings.host, runtime.settings.port)
     lines = ["the year: findings, review, result notice, publication, a referral and a judicial transfer, "
-             "a case inspection from a clue and a follow-up round; documents to open (add ?format=pdf for PDF):"]
+             "a case inspection from a clue and a follow-up round; documents to open on the server's address "
+             f"{base} (DUALRANDOM_HOST, DUALRANDOM_PORT as `dualrandom serve` uses them; add ?format=pdf for PDF):"]
     lines += [f"  {title}: {base}{path.format(**ids)}" for title, path in DEMO_YEAR_PATHS]
     return lines
 
 
 __all__ = ["CITY", "COUNTY", "DEMO_YEAR_PATHS", "DEPARTMENTS", "ECOLOGY_ITEMS", "credit_code", "demo_data", "demo_year_lines",
-           "load_demo", "load_demo_plan", "load_demo_year"]
+           "load_demo", "load_demo_plan", "load_demo_year", "server_base"]

@@ -12,6 +12,7 @@ from domain.access import Actor
 from domain.documents import Block, Document, Fields, Heading, Signatures, Table, Text, date_cn
 from domain.execution.vocabulary import INSPECTION_METHOD_LABELS, MEASURE_LABELS
 from domain.planning.naming import period_words
+from projections.directory.queries import inspector_entries
 from services.infra.accounts_store import account_row
 from services.usecases.lookups import Lookups
 
@@ -25,6 +26,8 @@ FOLLOW_UP_METHODS = {"visit": "直接回访", "direct": "直接回访", "phone":
 KIND_TITLES = {"department": "案件移送函", "judicial": "涉嫌犯罪案件移送书", "discipline": "问题线索移送函"}
 WITHHELD = "（保密内容，无权查看）"
 """In place of a confidential field the reader may not read (the team, the department's reviewers and auditors do)."""
+UNNAMED = "（未登记姓名）"
+"""In place of a person's name when the recorded id is neither a directory entry nor an account (never the id)."""
 DRAWN_PAGE = 500
 
 
@@ -110,15 +113,20 @@ class DocumentBuilder:
         return "\n".join(lines)
 
     def _who(self, person: str) -> str:
-        """An account's display name, an inspector's name, or the id when neither is known."""
+        """Who recorded something, by name, never an id: the inspector's (or expert's) name; for an account, the
+        name of the inspector it is linked to, else its display name; else ``UNNAMED``."""
         if not person:
             return ""
         found = self.lookups.people([person])
         if person in found:
-            return str(found[person].get("name", person))
+            return str(found[person].get("name") or UNNAMED)
         with self.engine.connect() as conn:
             row = account_row(conn, account_id=person)
-        return str(row.display_name) if row is not None and row.display_name else person
+            linked = inspector_entries(conn, row.department, row.inspector) if row is not None and row.inspector else []
+        named = self.lookups.people(linked[:1])
+        if linked and named.get(linked[0], {}).get("name"):
+            return str(named[linked[0]]["name"])
+        return str(row.display_name) if row is not None and row.display_name else UNNAMED
 
     @staticmethod
     def _department_sign(name: str, on: Any) -> Text:

@@ -102,7 +102,7 @@ def directory_xlsx(kind: str, rows: Iterable[Mapping[str, Any]]) -> IO[bytes]:
 BOARD_LABELS = {
     "department": "部门", "year": "年度", "quarter": "季度", "tasks": "抽查任务", "inspectors": "检查人员",
     "awaiting_review": "待审核", "referrals_received": "收到的移送", "referrals_sent": "发出的移送",
-    "publication_deadlines": "公示期限", "id": "ID", "number": "编号", "name": "名称", "lead": "牵头部门",
+    "publication_deadlines": "公示期限", "id": "系统编号", "number": "编号", "name": "名称", "lead": "牵头部门",
     "role": "角色", "departments": "参与部门", "period": "抽查时间", "origin": "来源", "is_joint": "联合抽查",
     "state": "状态", "teams_drawn": "已抽检查组", "inspector_id": "检查人员ID", "visits": "检查",
     "assignment_id": "检查ID", "target_id": "检查对象ID", "task_id": "任务ID", "visit_date": "检查日期",
@@ -119,12 +119,26 @@ BOARD_LABELS = {
     "general": "一般监管对象", "special": "特殊监管对象", "drawn": "已抽取", "quota": "应抽数",
     "directory_size": "名录数", "baseline_minimum": "基准下限", "against_quota": "对应抽数",
     "against_baseline_minimum": "对基准下限", "meets_baseline_minimum": "达到基准下限",
+    "certificate_no": "执法证号", "target_name": "检查对象名称", "credit_code": "统一社会信用代码", "address": "地址",
+    "item_name": "事项名称", "from_department_name": "移送部门名称", "to_name": "接收方名称", "version": "版本",
+    "position": "日志位置", "declared_overlaps": "声明的重叠抽取", "follow_ups": "回访轮次", "inspections": "检查记录数",
+    "department_name": "部门名称", "task_name": "任务名称", "lead_name": "牵头部门名称",
 }
-"""Chinese column and row labels of the boards' keys (a key without one keeps its name)."""
+"""Chinese column and row labels of the boards' keys (a key without one keeps its name: tests/e2e/
+test_http_documents.py checks that no header of an export is left in ASCII)."""
+LABEL_JOINER = "／"
+"""Between the labels of a nested key's parts (``联合抽查占比／公式``): a header never shows the key's dots."""
 
 
 def _label(key: str) -> str:
-    return ".".join(BOARD_LABELS.get(part, part) for part in key.split("."))
+    return LABEL_JOINER.join(BOARD_LABELS.get(part, part) for part in key.split("."))
+
+
+def _column_labels(keys: Sequence[str]) -> list[str]:
+    """A sheet's column labels: an inner record's column (``visits.target_name``) by its own label (检查对象名称)
+    unless another column of the sheet has that label, then by its path (``检查／状态``)."""
+    short = [_label(k.rsplit(".", 1)[-1]) for k in keys]
+    return [s if short.count(s) == 1 else _label(k) for k, s in zip(keys, short, strict=True)]
 
 
 def _records(value: Any) -> bool:
@@ -157,7 +171,7 @@ def board_xlsx(title: str, sections: Mapping[str, Any]) -> bytes:
             rows = _rows(value)
             ws = wb.create_sheet(_title(_label(name)))
             keys = list(dict.fromkeys(k for row in rows for k in row))
-            _header(ws, [_label(k) for k in keys] or [_label(name)])
+            _header(ws, _column_labels(keys) or [_label(name)])
             for row in rows:
                 ws.append([_plain(row.get(k)) for k in keys])
             summary.append([_label(name), f"{len(value)}条（见工作表“{_title(_label(name))}”）"])

@@ -223,7 +223,7 @@ def test_boards_plans_and_drawn_lists_export_to_excel_for_their_readers(year, cl
     kpis = _rows(_ok(client.get("/api/v1/kpis/export.xlsx", params={"year": 2024, "quarter": 1}, headers=eeb),
                      XLSX).content)
     labels = {row[0] for row in kpis}
-    assert "联合抽查占比.公式" in labels and ("年度", 2024) in kpis
+    assert "联合抽查占比／公式" in labels and ("年度", 2024) in kpis
     for path in ("/api/v1/inbox/export.xlsx", "/api/v1/kpis/export.xlsx"):
         r = client.get(path, params={"department": "hj-eeb", "year": 2024}, headers=auth("hj-amr", "planner"))
         assert r.status_code == 403
@@ -238,6 +238,44 @@ def test_boards_plans_and_drawn_lists_export_to_excel_for_their_readers(year, cl
                                                                                 "2024004"]
     assert client.get(f"/api/v1/plans/{year['plan']}/documents/annual-plan", params={"format": "xlsx"},
                       headers=auth("hj-amr", "planner")).status_code == 403
+
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def _headers(content: bytes) -> list[tuple[str, str]]:
+    """(sheet, label) of every header of an export: each sheet's bold cells (column headers) and, on a board's
+    sheet 概要, the label column."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    out = []
+    for ws in wb.worksheets:
+        rows = list(ws.iter_rows())
+        out += [(ws.title, str(c.value)) for row in rows for c in row if c.value is not None and c.font.bold]
+        if ws.title == "概要":
+            out += [(ws.title, str(row[0].value)) for row in rows[1:] if row and row[0].value is not None]
+    return out
+
+
+def test_no_header_of_any_export_is_left_in_ascii_or_dotted(year, client, auth) -> None:
+    eeb, em = auth("hj-eeb", "planner"), auth("hj-em", "planner")
+    exports: list[tuple[str, dict[str, str], dict[str, Any]]] = [(path, eeb, {}) for path in (
+        "/api/v1/inbox/export.xlsx", "/api/v1/targets/export.xlsx", "/api/v1/inspectors/export.xlsx",
+        "/api/v1/items/export.xlsx", "/api/v1/experts/export.xlsx")]
+    exports += [("/api/v1/inbox/export.xlsx", em, {}),  # the referral it received
+                ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024}),
+                ("/api/v1/kpis/export.xlsx", eeb, {"year": 2024, "quarter": 1})]
+    exports += [(path.format(**year), eeb, {"format": "xlsx"}) for _, path in DEMO_YEAR_PATHS]
+    seen = set()
+    for path, h, params in exports:
+        headers = _headers(_ok(client.get(path, params=params, headers=h), XLSX).content)
+        assert headers or params.get("format"), path  # a letter has no table: no header row
+        for sheet, text in headers:
+            assert CJK.search(text) and "." not in text, f"{path} sheet {sheet}: header {text!r}"
+            seen.add(text)
+    # The inspectors' sheet of the inbox: one row per visit, every column in Chinese.
+    assert {"执法证号", "检查ID", "检查对象名称", "统一社会信用代码", "地址"} <= seen
 
 
 def test_import_templates_download_per_kind(client, auth) -> None:
@@ -282,3 +320,65 @@ def _both_at(client: Any, path: str, h: dict[str, str], params: dict[str, Any]) 
     html = _ok(client.get(path, params=params, headers=h), "text/html").text
     pdf = _ok(client.get(path, params={**params, "format": "pdf"}, headers=h), "application/pdf").content
     return _html_text(html), _text(pdf)
+
+
+def test_the_follow_up_record_names_who_visited_never_an_id(year, demo, client, auth) -> None:
+    import uuid
+
+    from domain.access import Actor
+    from services.application import CommandContext
+
+    eeb = auth("hj-eeb", "planner")
+    path = f"/api/v1/follow-ups/{year['round']}/documents/record"
+    rnd = client.get(f"/api/v1/follow-ups/{year['round']}", headers=eeb).json()
+    target = rnd["selected"][0]
+    demo_visitor = rnd["visits"][target]["visits"][0]["by"]  # the demo's: an inspector who did not inspect it
+    entry = client.get(f"/api/v1/inspectors/{demo_visitor}", headers=eeb).json()
+    # An inspector's account linked by staff id (its display name here: the staff id), an account whose link
+    # names no entry (display name 王芳), and an actor that is no account at all (the CLI's demo planner).
+    linked = auth("hj-eeb", "inspector", subject=entry["staff_id"])
+    unlinked = auth("hj-eeb", "reviewer", subject="王芳")
+    for h in (linked, unlinked):
+        r = client.post(f"/api/v1/follow-ups/{year['round']}/visits", headers=h, json={
+            "target_id": target, "method": "phone", "visited_on": "2024-06-20", "opinions": "无意见"})
+        assert r.status_code == 200, r.text
+    demo.follow_ups.follow_up_step(CommandContext(Actor("demo-planner-eeb", "hj-eeb", ("planner",))),
+                                   uuid.UUID(year["round"]), "visit",
+                                   {"target_id": target, "method": "letter", "visited_on": "2024-06-21"})
+    for text in _both(client, path, eeb):
+        assert NO_SPACE.sub("", entry["name"]) in text and "王芳" in text and "（未登记姓名）" in text
+        for ident in (demo_visitor, entry["staff_id"], "demo-planner-eeb"):
+            assert ident not in text, ident
+
+
+def test_confidential_is_a_list_of_field_names_and_anything_else_is_a_422_naming_field_and_rule(
+        year, client, auth) -> None:
+    eeb = auth("hj-eeb", "planner")
+    listing = client.get(f"/api/v1/tasks/{year['task']}/draw", headers=eeb).json()
+    other = next(v for v in listing["visits"] if v["assignment_id"] != year["visit"])
+    visit = client.get(f"/api/v1/assignments/{other['assignment_id']}", headers=eeb).json()
+    item = visit["items"]["hj-eeb"][0]
+    leader = auth("hj-eeb", "inspector", subject=visit["teams"]["hj-eeb"]["leader"])
+    path = f"/api/v1/assignments/{other['assignment_id']}/inspections/hj-eeb/findings"
+
+    def enter(confidential: Any) -> Any:
+        return client.post(path, headers=leader, json={"inspected_on": "2024-03-12", "methods": ["on_site"],
+                                                       "findings": {item: {
+            "result": "corrected", "description": "废气收集罩破损", "confidential": confidential,
+            "measures": [{"kind": "order_correction", "deadline": "2024-04-12"}]}}})
+
+    for given, rule, named in ((True, "type", "true"), ("description", "type", '"description"'),
+                               ({"description": True}, "type", "description"),
+                               (["secret", "measures"], "choice", '"secret"')):
+        r = enter(given)
+        assert r.status_code == 422, (given, r.text)
+        (problem,) = r.json()["errors"]
+        assert problem["field"] == f"findings.{item}.confidential" and problem["rule"] == rule, problem
+        assert named in problem["message"] and '["description", "measures"]' in problem["message"], problem
+    inspections = client.get(f"/api/v1/assignments/{other['assignment_id']}/inspections", headers=eeb).json()
+    assert "废气收集罩破损" not in str(inspections)  # nothing was stored
+    r = enter(["description", "measures"])
+    assert r.status_code == 200, r.text
+    stored = client.get(f"/api/v1/inspections/{r.json()['id']}", headers=leader,
+                        params={"min_position": r.json()["position"]}).json()
+    assert stored["findings"][0]["confidential"] == ["description", "measures"]

@@ -121,3 +121,29 @@ def test_the_demo_year_runs_from_the_draw_to_the_follow_up_and_names_every_docum
     assert runtime.app.recorder.max_notification_id() == before
     for title, path in DEMO_YEAR_PATHS:
         assert any(title in line and path.format(**ids) in line for line in lines), title
+
+
+def test_the_demo_command_prints_the_same_documents_again_on_the_servers_address(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``dualrandom demo --with-plan`` twice: the second run stores nothing and prints the same URLs, on the
+    address ``dualrandom serve`` answers on (DUALRANDOM_HOST, DUALRANDOM_PORT)."""
+    from click.testing import CliRunner
+
+    from services.cli import main
+    from services.cli.demo import DEMO_YEAR_PATHS, server_base
+
+    monkeypatch.setenv("DUALRANDOM_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DUALRANDOM_DATABASE_URL", database_url)
+    monkeypatch.setenv("DUALRANDOM_HOST", "0.0.0.0")
+    monkeypatch.setenv("DUALRANDOM_PORT", "8123")
+    runner = CliRunner()
+    runs = [runner.invoke(main, ["demo", "--with-plan"]) for _ in range(2)]
+    for r in runs:
+        assert r.exit_code == 0, r.output
+    urls = [[line.split(": ", 1)[1] for line in r.output.splitlines() if line.startswith("  ") and "http" in line]
+            for r in runs]
+    assert len(urls[0]) == len(DEMO_YEAR_PATHS) and urls[1] == urls[0]
+    assert all(u.startswith("http://127.0.0.1:8123/api/v1/") for u in urls[0])
+    assert "0 events" in runs[1].output.splitlines()[0]
+    assert server_base("::", 80) == "http://[::1]:80" and server_base("10.0.0.5", 8000) == "http://10.0.0.5:8000"
+    assert server_base("fe80::1", 8000) == "http://[fe80::1]:8000"
