@@ -175,14 +175,15 @@ def results_page(request: Request[Any, Any, Any]) -> Template:
 DRAW_RERUNS_MAX = 1024  # drawn rounds whose public re-run a process keeps
 
 
-@get("/public/tasks/{task_id:uuid}/draw", include_in_schema=False, sync_to_thread=True)
-def draw_page(request: Request[Any, Any, Any], task_id: uuid.UUID) -> Template:
+@get("/public/tasks/{task_ref:str}/draw", include_in_schema=False, sync_to_thread=True)
+def draw_page(request: Request[Any, Any, Any], task_ref: str) -> Template:
     """How a task was drawn: commitment, declared entropy, pool size per stratum and the re-run's answer; never
-    the seed or who was drawn."""
+    the seed or who was drawn. An id that is no task (not a UUID, or unknown) is the same 404 page."""
     rt = _rt(request)
     try:
+        task_id = uuid.UUID(task_ref)
         task = rt.target_draws.load(Task, task_id, "task")
-    except NotFoundError:
+    except (NotFoundError, ValueError):
         return Template("error.html", context={"title": "未找到", "problems": [("task_id", "没有这个抽查任务")]},
                         status_code=404)
     departments = _departments(request)

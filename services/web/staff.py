@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from litestar import Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
@@ -176,9 +176,11 @@ _NEXT = re.compile(r"^/staff(?:[/?][^\s\\]*)?$")
 
 
 def safe_next(given: str) -> str:
-    """Where to go after logging in: a staff page of this server, never another host (``//evil``, ``/\\evil``)."""
+    """Where to go after logging in: a staff page of this server, never another host (``//evil``, ``/\\evil``)
+    nor a path that a browser resolves outside ``/staff`` (``/staff/../public``, also percent-encoded)."""
     parts = urlsplit(given)
-    if _NEXT.match(given) and "//" not in given and not parts.scheme and not parts.netloc:
+    dots = any(seg in {".", ".."} for seg in unquote(parts.path).split("/"))
+    if _NEXT.match(given) and "//" not in given and not parts.scheme and not parts.netloc and not dots:
         return given
     return "/staff"
 

@@ -49,6 +49,10 @@ def test_the_filters_narrow_the_results_on_both_stores(seeded: tuple[TestClient[
     draw = client.get(f"/public/tasks/{s.task['id']}/draw")
     assert draw.status_code == 200 and s.commitment in draw.text and 'id="verification" class="ok"' in draw.text
     assert s.target["id"] not in draw.text and name not in draw.text
+    for ref in ("notauuid", "00000000-0000-0000-0000-000000000000", "%E4%B8%AD"):  # no task: one HTML 404 page
+        missing = client.get(f"/public/tasks/{ref}/draw")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html"), ref
+        assert "没有这个抽查任务" in missing.text
 
 
 @pytest.mark.parametrize(("params", "field"), [

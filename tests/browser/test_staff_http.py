@@ -60,7 +60,8 @@ def test_an_anonymous_visitor_logs_in_and_comes_back_to_the_page_asked_for(conso
 
 
 @pytest.mark.parametrize("next_", ["//evil.example/staff", "https://evil.example/staff", "/staff//evil.example",
-                                   "/\\evil.example", "/public/results", "/staffing"])
+                                   "/\\evil.example", "/public/results", "/staffing", "/staff/../public/results",
+                                   "/staff/%2e%2e/public/results", "/staff/./../login"])
 def test_after_login_the_browser_never_goes_to_another_host(console: TestClient[Any], next_: str) -> None:
     r = login(console, "li", next_=next_)
     assert r.status_code == 303 and r.headers["location"] == "/staff"
