@@ -175,7 +175,8 @@ def is_directed(scope: dict[str, Any]) -> bool:
 
 
 class ExecutionProjection:
-    """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up`` and ``rm_exec_name``."""
+    """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up``, ``rm_exec_name`` and the
+    evidence uses (``rm_evidence_use``, ``rm_evidence_visit``)."""
 
     name = "execution"
     topics = _TOPICS  # the runner decodes and passes only these events

@@ -242,7 +242,8 @@ def test_an_inspector_link_must_name_an_inspector_of_the_accounts_department(
         result = _cli(demo, "accounts", *argv)
         assert result.exit_code == 1 and "inspector: " in result.output and "(unknown_inspector)" in result.output
     assert demo.accounts.find("li") is None
-    assert demo.accounts.find("zhang2").inspector == eeb["staff_id"]
+    kept = demo.accounts.find("zhang2")
+    assert kept is not None and kept.inspector == eeb["staff_id"]
 
 
 def test_token_lifetimes_are_capped_at_366_days(runtime: Runtime, client: Any, admin: dict[str, str]) -> None:
