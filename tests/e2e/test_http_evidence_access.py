@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_http_execution import _task, _upload, _visits
+from tests.e2e.test_http_execution import _enter, _one_department, _task, _upload, _visits
+from tests.support.projections import assert_rebuild_equals_live
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -80,6 +81,24 @@ def test_a_shared_document_is_read_by_the_visits_departments_only(demo, client, 
         assert _status(client, ref["sha256"], h) == 200
     for h in (auth("hj-wr", "planner"), auth("hj-em", "inspector", subject="em-1")):
         assert _status(client, ref["sha256"], h) == 404
+
+
+def test_a_referrals_document_is_read_by_the_referring_and_receiving_departments(demo, client, auth) -> None:
+    _, visits, items = _one_department(client, auth)
+    iid = _enter(client, auth, visits[0], items[0])
+    eeb, amr = auth("hj-eeb", "planner"), auth("hj-amr", "planner")
+    ref = _upload(client, eeb, _png("referral"), "移送材料.png").json()
+    assert _status(client, ref["sha256"], amr) == 404  # not yet named: the uploader's only
+    r = client.post("/api/v1/referrals", headers=eeb, json={
+        "inspection_id": iid, "item": items[0], "reason": "涉及特种设备安全", "transferred_on": "2024-09-11",
+        "kind": "department", "to": "hj-amr", "documents": [ref]})
+    assert r.status_code == 201, r.text
+    for h in (eeb, amr, auth("hj-amr", "reviewer", subject="amr-rev"), auth("hj-audit", "auditor")):
+        assert _status(client, ref["sha256"], h) == 200
+    for h in (auth("hj-em", "planner"), auth("hj-wr", "reviewer", subject="wr-rev")):
+        assert _status(client, ref["sha256"], h) == 404
+    demo.runner.catch_up()
+    assert_rebuild_equals_live(demo, "execution")
 
 
 @pytest.mark.parametrize("name", ["a/b.txt", "a\\b.txt", "../b.txt"])
