@@ -44,6 +44,7 @@ from services.api.overload import OverloadGuard
 from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
 from services.web import PUBLIC_PATTERNS, routes, security_headers, swagger_plugin, template_config
+from services.web.redoc import redoc_plugin
 
 DIRECTORIES = [
     ("department", "departments", "department (部门)", False),
@@ -118,7 +119,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
             "issue`) or the session cookie of `POST /api/v1/session` (then state-changing requests also send "
             "`X-CSRF-Token`); errors are RFC 9457 problem+json naming the field and the rule.",
             path="/schema",
-            render_plugins=[swagger_plugin()],
+            render_plugins=[swagger_plugin(), redoc_plugin()],
             components=Components(
                 security_schemes={
                     "BearerToken": SecurityScheme(

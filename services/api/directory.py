@@ -2,6 +2,7 @@
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -70,12 +71,15 @@ def _structs(kind: str) -> tuple[type, type]:
     return create, update
 
 
-def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
+def directory_filters(kind: str, params: Mapping[str, str], actor: Actor) -> dict[str, Any]:
+    """The listing's filters from query parameters, checked (ValidationException naming each bad one) and with the
+    access rules applied (inspectors and experts: the actor's own department unless they read all). The API's
+    listing and the staff console's directory pages read through this one function."""
     allowed = set(filterable(kind))
     spec = KINDS[kind].SPEC.fields
     filters: dict[str, Any] = {}
     problems = []
-    for key, value in request.query_params.items():
+    for key, value in params.items():
         if key in {"limit", "offset", "min_position", "cursor", "count"}:
             continue
         if key not in allowed:
@@ -106,8 +110,6 @@ def _filters(kind: str, request: AnyRequest, actor: Actor) -> dict[str, Any]:
     return filters
 
 
-listing_filters = _filters
-"""A listing's query filters, checked against the reader's rights (the directory exports read with the same)."""
 
 
 def directory_router(kind: str, plural: str, label: str, importable: bool) -> Router:
@@ -162,7 +164,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
             "when there are more); `exact`: counts them all (slow over millions of rows)")] = "capped",
     ) -> dict[str, Any]:
         rt = runtime(request)
-        filters = _filters(kind, request, request.user)
+        filters = directory_filters(kind, request.query_params, request.user)
         after = None if cursor is None else decode_cursor(cursor)
         if cursor is not None and after is None:
             raise InvalidInputError([FieldProblem("cursor", "format",

@@ -17,7 +17,7 @@ from domain.errors import FieldProblem, InvalidInputError
 from projections.directory.queries import iter_entries
 from services.api import boards
 from services.api.common import READ, SECURED, AnyRequest, Department, MinPosition, answers, runtime, wait
-from services.api.directory import listing_filters as directory_filters
+from services.api.directory import directory_filters
 from services.documents.builders import DocumentBuilder
 from services.documents.pdf import render_pdf
 from services.documents.sheets import (
@@ -178,7 +178,7 @@ def _directory_export(kind: str, plural: str, label: str) -> Any:
         "write-only workbook; memory stays flat for a million rows."), name=f"export_{plural}")
     def export(request: AnyRequest, min_position: MinPosition = None) -> Stream:
         wait(request, min_position)
-        filters = directory_filters(kind, request, request.user)
+        filters = directory_filters(kind, request.query_params, request.user)
         file = directory_xlsx(kind, iter_entries(runtime(request).engine, kind, filters))
         return Stream(chunks(file), media_type=XLSX, headers=_attachment(f"{plural}.xlsx"))
 

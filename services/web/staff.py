@@ -50,6 +50,13 @@ class NavLink:
 # The navigation by role. The inspectors' and reviewers' pages are services/web/field.py's.
 NAV: tuple[NavLink, ...] = (
     NavLink("/staff", "工作台", STAFF_ROLES),
+    NavLink("/staff/directory/targets", "名录库", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/plans", "年度计划", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/tasks", "抽查任务", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/inbox", "待办", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/kpis", "指标", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/audit/log", "日志", (Role.AUDITOR, Role.ADMIN)),
+    NavLink("/staff/audit/checkpoints", "检查点与见证", (Role.AUDITOR, Role.ADMIN)),
     NavLink("/staff/visits", "我的检查", (Role.INSPECTOR,)),
     NavLink("/staff/review", "审核与公示", (Role.REVIEWER,)),
 )
@@ -260,4 +267,7 @@ def routes(rate_per_minute: int = 0) -> list[Any]:
     login = Router("/", route_handlers=[login_page, login_submit], middleware=limit, include_in_schema=False)
     # logging out needs a session but no staff role: a partner's session may be ended here too
     out = Router("/staff", route_handlers=[logout], exception_handlers=STAFF_ERRORS, include_in_schema=False)
-    return [login, out, staff_router(PAGES)]
+    from services.web import auditor, boards, directories, planner
+
+    pages = [*PAGES, *directories.PAGES, *planner.PAGES, *boards.PAGES, *auditor.PAGES]
+    return [login, out, staff_router(pages)]

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import free_port
 from tests.support.accounts import stored_token
+from tests.support.draws import http_open_declaring_overlaps
 from tests.support.serve import BIN, spawn, stop, wait_ready
 
 CHROMIUM = "/usr/bin/chromium"
@@ -44,18 +45,15 @@ def _ok(r: httpx.Response, status: int = 200) -> Any:
     return r.json()
 
 
-def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
-    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published.
-    Tokens are of accounts put into the server's credential store (``engine``: the server's database)."""
-
-    def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
-        return {"Authorization": f"Bearer {stored_token(engine, key, department, [role], subject)}"}
-
-    eeb = h("hj-eeb", "planner")
+def draw_visit(c: Any, eeb: dict[str, str], period: str, reason: str = "专项检查") -> tuple[Any, Any, Any, Any]:
+    """Through the HTTP API as hj-eeb's planner (``eeb``: its headers): a task of ``period`` over the key
+    targets with two items, committed, frozen, drawn, its teams drawn. Returns (task, drawn list, its first visit,
+    the items)."""
     items = [i for i in _ok(c.get("/api/v1/items", params={"department": "hj-eeb", "limit": 100}, headers=eeb))[
         "items"] if not i.get("needs_expert")][:2]
-    task = _ok(c.post("/api/v1/tasks", headers=eeb, json={
-        "period": "2024Q3", "reason": "专项检查", "participants": {"hj-eeb": [i["id"] for i in items]},
+    # another test's task over the same targets may exist: declared as an overlap, as a planner would
+    task = _ok(http_open_declaring_overlaps(c, eeb, {
+        "period": period, "reason": reason, "participants": {"hj-eeb": [i["id"] for i in items]},
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "full": True}]}), 201)
     for step in ("commitment", "freeze"):
@@ -69,6 +67,18 @@ def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
     _ok(c.post(f"/api/v1/tasks/{task['id']}/teams/hj-eeb", json={}, headers=eeb))
     listing = _ok(c.get(f"/api/v1/tasks/{task['id']}/draw", headers=eeb))
     visit = _ok(c.get(f"/api/v1/assignments/{listing['visits'][0]['assignment_id']}", headers=eeb))
+    return task, listing, visit, items
+
+
+def seed(c: Any, key: str, engine: sa.Engine, url: str = "") -> Seeded:
+    """Through the HTTP API: a task drawn, its team, findings (one confidential), submitted, approved, published.
+    Tokens are of accounts put into the server's credential store (``engine``: the server's database)."""
+
+    def h(department: str, role: str, subject: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {stored_token(engine, key, department, [role], subject)}"}
+
+    eeb = h("hj-eeb", "planner")
+    task, listing, visit, items = draw_visit(c, eeb, "2024Q3")
     target = _ok(c.get(f"/api/v1/targets/{visit['target_id']}", headers=eeb))
     member = visit["teams"]["hj-eeb"]["members"][0]
     insp = h("hj-eeb", "inspector", member)
@@ -94,7 +104,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     key = secrets.token_hex(32)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
            "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_NATS_EMBEDDED_PORT": str(free_port()),
-           "DUALRANDOM_SECRET_KEY": key, "DUALRANDOM_LOG_FORMAT": "json"}
+           "DUALRANDOM_SECRET_KEY": key, "DUALRANDOM_LOG_FORMAT": "json",
+           "DUALRANDOM_SESSION_COOKIE_SECURE": "false"}  # plain HTTP: the browser logs in with the session cookie
     demo = subprocess.run([str(BIN), "demo"], env=env, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr
     port = free_port()

@@ -4,7 +4,8 @@
 Supported, and all the walkthrough uses: ``NAME=value``; ``read -rs NAME`` (a password the reader types: a
 random one here); ``printf '%s\n' "$NAME" | .venv/bin/dualrandom accounts ...`` and
 ``NAME=$(.venv/bin/dualrandom token issue ...)``, run by the real command (click's runner, on the test's database);
-``curl -s [-X METHOD] [-H ...] [-d JSON] [-F file=@PATH] URL``, alone or as ``NAME=$(curl ... | jq -r PATH)``
+``curl -s [-X METHOD] [-H ...] [-d JSON] [-F file=@PATH] URL``, alone, as ``NAME=$(curl ... | jq -r PATH)`` or in
+a retry loop ``for i in 1 2 ...; do curl -sf ... && break; sleep N; done``,
 with a jq path such as ``.id``, ``.visits[0].assignment_id`` or ``.teams["hj-eeb"].leader``. A shown answer
 is the body curl got (before jq); a dict lists only some keys (the rest are not checked) and the string
 ``"…"`` stands for any value.
@@ -87,7 +88,7 @@ class Walk:
         method, headers, body, files, url = None, {}, None, None, None
         it = iter(argv[1:])
         for a in it:
-            if a == "-s":
+            if a in ("-s", "-sf"):
                 continue
             if a == "-X":
                 method = next(it)
@@ -133,6 +134,9 @@ class Walk:
             self.env[m.group(1)] = self.sub(m.group(2))
         elif line.startswith("curl "):
             r = self.curl(line)
+            assert r.status_code < 300, (line, r.text)
+        elif m := re.fullmatch(r"for i in [\d ]+; do (curl -sf .*?) && break; sleep \d+; done", line):
+            r = self.curl(m.group(1))  # a retry loop: here the first try answers (no checkpoint gate in tests)
             assert r.status_code < 300, (line, r.text)
         else:
             pytest.fail(f"the walkthrough test does not understand: {line}")
