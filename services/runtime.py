@@ -123,7 +123,8 @@ class Runtime:
             store: EvidenceStore = shared
         else:
             store = EvidenceStore(Path(self.settings.var_dir) / "evidence", policy)
-        self.evidence = evidence = Evidence(store)
+        self.evidence = evidence = Evidence(store, engine, runner)
+        evidence.setup()
         self.inspections = Inspections(
             app, engine, runner, lookups=lookups, evidence=evidence, calendar=self.calendar, clock=clock,
             configurations=configurations,

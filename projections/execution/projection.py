@@ -22,9 +22,10 @@ from domain.directory import KINDS, DirectoryEntry
 from domain.execution.followup import FollowUpRound
 from domain.execution.inspection import Inspection, ReviewState
 from domain.execution.referral import Referral
+from domain.execution.visit import VisitNotices
 from domain.planning.plan import AnnualPlan
 from domain.tasks.task import Task
-from projections.aggregate_rows import bars, common_row, fold, replay_columns, upsert
+from projections.aggregate_rows import bars, common_row, fold, replay_columns, split_bars, upsert
 from projections.decode import StoredMeta
 from projections.runner import insert_rows
 
@@ -95,6 +96,23 @@ def _tables(md: sa.MetaData, suffix: str) -> dict[str, sa.Table]:
             sa.Column("visited", sa.Integer, nullable=False),
             *replay_columns(),
         ),
+        # Which visit, department or referral names an evidence file (by SHA-256): who may download it is
+        # decided from these rows (services/usecases/evidence.py). Rows are only ever added: a file once named
+        # stays readable to those who read the record that named it (its history keeps the reference).
+        "evidence": sa.Table(
+            f"rm_evidence_use{suffix}", md,
+            sa.Column("sha256", sa.String(64), primary_key=True),
+            sa.Column("owner", sa.String(36), primary_key=True),  # the inspection, visit (assignment) or referral
+            sa.Column("department", sa.String(200), primary_key=True),  # whose staff (or team) reads it
+            sa.Column("kind", sa.String(8), nullable=False),  # finding / shared / referral
+            sa.Column("assignment_id", sa.String(36)),  # finding: the visit whose team reads it
+        ),
+        "visit": sa.Table(  # VisitNotices id -> its visit and departments (DocumentsShared names neither)
+            f"rm_evidence_visit{suffix}", md,
+            sa.Column("id", sa.String(36), primary_key=True),
+            sa.Column("assignment_id", sa.String(36), nullable=False),
+            sa.Column("departments", sa.Text, nullable=False),  # "|hj-eeb|hj-amr|"
+        ),
         "name": sa.Table(
             f"rm_exec_name{suffix}", md,
             sa.Column("kind", sa.String(16), primary_key=True),  # target item department task plan plan_entry
@@ -112,8 +130,10 @@ _NAME_TOPICS = tuple(sorted(
     {get_topic(c) for kind in _NAMED for c in (KINDS[kind].Registered, KINDS[kind].DetailsUpdated)}  # type: ignore[attr-defined]
     | {get_topic(DirectoryEntry.DetailsUpdated)}
 ))
+_VISIT_TOPICS = (get_topic(VisitNotices.Opened), get_topic(VisitNotices.DocumentsShared))
 _TOPICS = tuple(sorted(
     {get_topic(cls).partition(":")[0] + ":" for cls in (*_AGGREGATES.values(), Task, AnnualPlan)} | set(_NAME_TOPICS)
+    | set(_VISIT_TOPICS)
 ))
 
 
@@ -155,7 +175,8 @@ def is_directed(scope: dict[str, Any]) -> bool:
 
 
 class ExecutionProjection:
-    """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up`` and ``rm_exec_name``."""
+    """Keeps ``rm_inspection``, ``rm_public_result``, ``rm_referral``, ``rm_follow_up``, ``rm_exec_name`` and the
+    evidence uses (``rm_evidence_use``, ``rm_evidence_visit``)."""
 
     name = "execution"
     topics = _TOPICS  # the runner decodes and passes only these events
@@ -172,10 +193,17 @@ class ExecutionProjection:
     def apply_batch(self, conn: Connection, events: Sequence[tuple[int, Any]]) -> None:
         names: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, id) -> {"row": {...}} | {"rename": name}
         rest: list[tuple[int, Any]] = []  # the events of the aggregates kept whole, for fold
+        uses: dict[tuple[str, str, str], dict[str, Any]] = {}  # (sha256, owner, department) -> rm_evidence_use row
+        named: dict[str, set[str]] = {}  # inspection or referral id -> SHA-256 its events in this batch name
         for position, ev in events:  # names in log order, whichever form their events come in
             if isinstance(ev, Notification):  # stored_topics: a directory event left undecoded
                 self._name_stored(names, ev)
                 continue
+            if isinstance(ev, (VisitNotices.Opened, VisitNotices.DocumentsShared)):
+                self._shared(conn, uses, ev)
+                continue
+            for ref in _evidence_named(ev):
+                named.setdefault(str(ev.originator_id), set()).add(ref)
             kind = (getattr(ev, "_meta", None) or {}).get("aggregate")
             if kind in _NAMED or kind in ("task", "plan"):
                 self._name(names, kind, ev)
@@ -186,6 +214,38 @@ class ExecutionProjection:
             self._write_names(conn, names)
         for kind, agg, position, first in states.values():
             getattr(self, f"_write_{kind}")(conn, agg, position, first)
+            for sha in sorted(named.get(str(agg.id), ())):
+                if kind == "inspection":
+                    uses[(sha, str(agg.id), agg.department)] = {"kind": "finding", "assignment_id": agg.assignment_id}
+                elif kind == "referral":
+                    for dept in {agg.from_department, agg.to}:
+                        uses[(sha, str(agg.id), dept)] = {"kind": "referral", "assignment_id": None}
+        if uses:
+            self._write_uses(conn, uses)
+
+    # -- evidence uses --------------------------------------------------------------------------------------
+    def _shared(self, conn: Connection, uses: dict[tuple[str, str, str], dict[str, Any]], ev: Any) -> None:
+        """资料互通: a shared document is read by the staff of every department of the visit."""
+        t = self.tables["visit"]
+        if isinstance(ev, VisitNotices.Opened):
+            conn.execute(t.insert().values(id=str(ev.originator_id), assignment_id=ev.assignment_id,
+                                           departments=bars(sorted(ev.departments))))
+            return
+        row = conn.execute(sa.select(t.c.assignment_id, t.c.departments)
+                           .where(t.c.id == str(ev.originator_id))).first()
+        if row is None:  # cannot happen: Opened is the aggregate's first event, applied before
+            return
+        for ref in ev.documents:
+            for dept in split_bars(row.departments):
+                uses[(ref["sha256"], row.assignment_id, dept)] = {"kind": "shared", "assignment_id": row.assignment_id}
+
+    def _write_uses(self, conn: Connection, uses: dict[tuple[str, str, str], dict[str, Any]]) -> None:
+        t = self.tables["evidence"]
+        shas = sorted({k[0] for k in uses})
+        existing = {(r.sha256, r.owner, r.department) for r in conn.execute(
+            sa.select(t.c.sha256, t.c.owner, t.c.department).where(t.c.sha256.in_(shas)))}
+        insert_rows(conn, t, [{"sha256": k[0], "owner": k[1], "department": k[2], **v}
+                              for k, v in sorted(uses.items()) if k not in existing])
 
     # -- names --------------------------------------------------------------------------------------------
     @staticmethod
@@ -321,6 +381,20 @@ class ExecutionProjection:
             "drawn": f.draw is not None, "visited": sum(1 for v in f.visits.values() if v["visits"]),
         }
         upsert(conn, self.tables["follow_up"], row, first)
+
+
+def _evidence_named(ev: Any) -> list[str]:
+    """The SHA-256 of every evidence file an inspection's findings or a referral's step names."""
+    if isinstance(ev, Inspection.FindingsRecorded):
+        return [ref["sha256"] for f in (ev.findings or {}).values() if isinstance(f, dict)
+                for ref in (f.get("evidence") or [])]
+    if isinstance(ev, (Referral.Referred, Referral.DocumentsAdded, Referral.ReceiptRecorded, Referral.OutcomeReported)):
+        found = list(getattr(ev, "documents", None) or [])
+        receipt = getattr(ev, "receipt", None)
+        if isinstance(receipt, dict):
+            found += receipt.get("documents") or []
+        return [ref["sha256"] for ref in found if isinstance(ref, dict)]
+    return []
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode  # json.dumps(..., same options), built once

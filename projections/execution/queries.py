@@ -18,6 +18,7 @@ from domain.planning.plan import plan_id
 from projections.aggregate_rows import rehydrate, split_bars
 from projections.directory.projection import TABLES as DIRECTORY
 from projections.execution.projection import TABLES
+from projections.tasks.projection import TABLES as TASK_TABLES
 
 INSPECTION, PUBLIC, REFERRAL, FOLLOW_UP, NAME = (
     TABLES["inspection"], TABLES["public"], TABLES["referral"], TABLES["follow_up"], TABLES["name"])
@@ -284,3 +285,39 @@ def list_follow_ups(engine: Engine, department: str | None) -> list[dict[str, An
         rows = conn.execute(query.order_by(t.c.first_position)).all()
     return [{"id": r.id, "department": r.department, "period": r.period, "pool_size": r.pool_size,
              "quota": r.quota, "drawn": bool(r.drawn), "visited": r.visited} for r in rows]
+
+
+EVIDENCE_USE = TABLES["evidence"]
+_USES_READ = 1000  # a file named by more records than this is read as the first 1,000 allow (bounded work)
+
+
+def evidence_readable(conn: Connection, sha256: str, department: str, people: Iterable[str],
+                      reviewer: bool) -> bool:
+    """Does a record that names this evidence file let this person read it? One indexed read of the file's uses
+    (primary key prefix ``sha256``) and, for findings, one of the visits' team members (primary key prefix
+    ``assignment_id``): a finding's file is read by its department's team on that visit and (``reviewer``) the
+    department's reviewers; a shared document's and a referral's by the staff of the departments named."""
+    u = EVIDENCE_USE
+    rows = conn.execute(sa.select(u.c.kind, u.c.department, u.c.assignment_id)
+                        .where(u.c.sha256 == sha256).limit(_USES_READ)).all()
+    visits: set[tuple[str, str]] = set()
+    for r in rows:
+        if r.department != department:
+            continue
+        if r.kind != "finding" or reviewer:
+            return True
+        visits.add((r.assignment_id, r.department))
+    ids = sorted({i for i in people if i})
+    if not visits or not ids:
+        return False
+    m = TASK_TABLES["member"]
+    found = conn.execute(sa.select(m.c.assignment_id).where(
+        m.c.assignment_id.in_(sorted(a for a, _ in visits)), m.c.department == department,
+        m.c.person_id.in_(ids)).limit(1)).first()
+    return found is not None
+
+
+def evidence_named(conn: Connection, sha256: str) -> bool:
+    """Does any record name this evidence file?"""
+    u = EVIDENCE_USE
+    return conn.execute(sa.select(u.c.sha256).where(u.c.sha256 == sha256).limit(1)).first() is not None

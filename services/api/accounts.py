@@ -1,5 +1,6 @@
 """Accounts, sessions (log in, log out), API tokens and the security log."""
 
+import re
 import time
 from typing import Annotated, Any
 
@@ -30,6 +31,7 @@ from services.infra.settings import Settings
 from services.usecases.accounts import Issued, LoginRefused
 
 ADMIN = " Admins only."
+_DURATION_SHAPE = re.compile(r"^\d+[smhd]$")
 
 
 def _source(request: Request[Any, Any, Any]) -> str:
@@ -40,7 +42,8 @@ def _ttl(text: str | None, default: str, field: str = "ttl") -> int:
     try:
         return parse_duration(text or default)
     except ValueError as exc:
-        raise InvalidInputError([FieldProblem(field, "format", str(exc))]) from None
+        rule = "max" if _DURATION_SHAPE.match((text or default).strip()) else "format"
+        raise InvalidInputError([FieldProblem(field, rule, str(exc))]) from None
 
 
 def _given(struct: msgspec.Struct) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from domain.values import Role
 ISSUER = "dualrandom"
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_TTL_DAYS = 366  # the longest lifetime of any token or session: a year (and a leap day)
 _DEPARTMENT = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 ROLES = tuple(r.value for r in Role)
 _VERIFIED_MAX = 4096  # verified tokens remembered (a server sees the same few tokens over and over)
@@ -26,11 +27,14 @@ class AuthError(Exception):
 
 
 def parse_duration(text: str) -> int:
-    """``90s``, ``30m``, ``8h``, ``7d`` -> seconds."""
+    """``90s``, ``30m``, ``8h``, ``7d`` -> seconds, at most ``MAX_TTL_DAYS`` days (ValueError otherwise)."""
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) <= 0:
         raise ValueError(f"not a duration like 30m, 8h or 7d: {text!r}")
-    return int(match.group(1)) * _UNITS[match.group(2)]
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > MAX_TTL_DAYS * 86400:
+        raise ValueError(f"at most {MAX_TTL_DAYS}d: a token lives a year at the longest; got {text.strip()!r}")
+    return seconds
 
 
 def issue_token(

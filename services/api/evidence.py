@@ -49,7 +49,10 @@ def upload_evidence(
     sync_to_thread=True,
     summary="Download an evidence file",
     media_type="application/octet-stream",
-    description="By SHA-256; every role but `partner`.",
+    description="By SHA-256. Read as the record naming it: a finding's file by the department's team on that visit "
+    "and its reviewers; a shared document by the visit's departments' staff; a referral's document by the referring "
+    "and receiving departments' staff; a file no record names yet by its uploader. Auditors read every file, "
+    "partners none (403); anyone else gets 404, as for a file that does not exist.",
 )
 def download_evidence(request: AnyRequest, sha256: FromPath[str]) -> Response:
     rt = runtime(request)

@@ -95,7 +95,7 @@ class AccountIn(_In):
     display_name: Annotated[str, doc("the name people read in history, e.g. 张三")]
     department: Annotated[str, doc("a department in the directory")]
     roles: Annotated[list[str], doc("admin, planner, inspector, reviewer, auditor, partner")]
-    inspector: Annotated[str | None, doc("inspector entry id or staff id (inspectors and reviewers)")] = None
+    inspector: Annotated[str | None, doc("inspector entry id or staff id of an inspector of the account's department (inspectors and reviewers)")] = None
     kind: Annotated[str, doc("person or service (a service has no password, only API tokens)")] = "person"
     password: Annotated[str | None, doc("a person's first password (12+ characters); omit for a service")] = None
     reason: Annotated[str | None, doc("why (recorded on the event)")] = None
@@ -120,7 +120,7 @@ class PasswordIn(_In):
 
 class TokenIn(_In):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=100, description="the token's name, e.g. 数据同步")]
-    ttl: Annotated[str | None, doc("lifetime like 30m, 8h, 90d (default DUALRANDOM_TOKEN_DEFAULT_TTL)")] = None
+    ttl: Annotated[str | None, doc("lifetime like 30m, 8h, 90d (default DUALRANDOM_TOKEN_DEFAULT_TTL), at most 366d")] = None
 
 
 class TokenRef(msgspec.Struct, kw_only=True):

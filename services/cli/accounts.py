@@ -22,17 +22,16 @@ def _password(from_stdin: bool) -> str:
 
 
 def _run(action: Any) -> Any:
-    """Open the runtime, run ``action(runtime)``, show a refusal as one line per problem and exit code 1."""
+    """Open the runtime, run ``action(runtime)``, show a refusal as one line naming each field and rule, exit code 1."""
     from domain.errors import DomainError
     from services.application import ConflictError, NotFoundError
 
     runtime = open_runtime(load_settings(), with_nats=False)
     try:
         return action(runtime)
-    except DomainError as exc:
-        for p in exc.problems:
-            click.echo(f"{p.field}: {p.message} ({p.rule})", err=True)
-        raise click.ClickException(exc.message) from None
+    except DomainError as exc:  # one line: every problem with its field and rule
+        raise click.ClickException("; ".join(f"{p.field}: {p.message} ({p.rule})" for p in exc.problems)
+                                   or exc.message) from None
     except (ConflictError, NotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

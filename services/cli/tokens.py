@@ -19,7 +19,7 @@ def token() -> None:
               type=click.Choice(["admin", "planner", "inspector", "reviewer", "auditor", "partner"]),
               help="refuse unless the account holds this role (repeat for several)")
 @click.option("--name", default="cli", help="the token's name (listed, and revoked by it)")
-@click.option("--ttl", default=None, help="lifetime like 30m, 8h, 7d (default DUALRANDOM_TOKEN_DEFAULT_TTL)")
+@click.option("--ttl", default=None, help="lifetime like 30m, 8h, 7d, at most 366d (default DUALRANDOM_TOKEN_DEFAULT_TTL)")
 def token_issue(username: str, department: str | None, roles: tuple[str, ...], name: str, ttl: str | None) -> None:
     """Print a token of an existing, active account. The token acts with the account's current department and
     roles (checked on every request), whatever they were when it was issued."""

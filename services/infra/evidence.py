@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 from domain.execution.evidence import EvidencePolicy, EvidenceRef, file_name_problem
 
-__all__ = ["DatabaseEvidenceStore", "EvidenceNotFoundError", "EvidenceStore"]
+__all__ = ["EVIDENCE_UPLOADERS", "DatabaseEvidenceStore", "EvidenceNotFoundError", "EvidenceStore"]
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -64,7 +64,9 @@ class EvidenceStore:
         """Store a file; returns its reference. Too large, empty, or a type not allowed: InvalidInputError
         naming ``file.size`` / ``file.media_type`` and nothing is stored."""
         problems: list[FieldProblem] = []
-        clean = (name or "").replace("\\", "/").rsplit("/", 1)[-1].strip()  # a browser may send a whole path
+        # A name with a path separator is refused, not cut down to its last part: what a person uploads is what
+        # every reader sees and saves (api.md, "Text").
+        clean = (name or "").strip()
         why = file_name_problem(clean)
         if why is not None:
             problems.append(FieldProblem("file.name", "format", why))
@@ -237,4 +239,11 @@ evidence_chunks = sa.Table(
     sa.Column("sha256", sa.String(64), primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+# Who uploaded which file (the person: an inspector's directory entry id, else the account id): before a record
+# names a file, only its uploaders (and auditors) download it. Not an event: an upload changes no record.
+EVIDENCE_UPLOADERS = sa.Table(
+    "evidence_uploaders", sa.MetaData(),
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("person", sa.String(64), primary_key=True),
 )

@@ -16,6 +16,7 @@ from domain.access import Actor
 from domain.accounts import Account
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.values import Role
+from projections.directory import queries as directory_queries
 from projections.directory.projection import TABLES as DIRECTORY_TABLES
 from projections.runner import ProjectionRunner
 from services.api.auth import issue_token
@@ -144,6 +145,20 @@ class Accounts:
         self.runner.catch_up_named(("directory",))
         self.lookups.department(code, "department")
 
+    def _check_inspector(self, department: str, inspector: str | None) -> None:
+        """An inspector link names an entry of the account's department's inspector directory, as it is now (by
+        entry id or staff id); else 422 ``inspector`` / ``unknown_inspector``."""
+        if inspector is None:
+            return
+        self.runner.catch_up_named(("directory",))
+        with self.engine.connect() as conn:
+            found = directory_queries.inspector_entries(conn, department, inspector)
+        if not found:
+            raise InvalidInputError([FieldProblem(
+                "inspector", "unknown_inspector",
+                f"no inspector of department {department} has the entry id or staff id {inspector!r} "
+                "(GET /api/v1/inspectors?department=...)")])
+
     def create(self, ctx: CommandContext, data: dict[str, Any], password: str | None = None, *,
                check_department: bool = True, admin_check: bool = True) -> dict[str, Any]:
         """A new account (``department`` must be in the directory); ConflictError when the username is taken."""
@@ -154,6 +169,7 @@ class Accounts:
             rules.check_password(password)
         if check_department:
             self._check_department(values["department"])
+        self._check_inspector(values["department"], values["inspector"])
         reason = rules.check_reason(data.get("reason") or "account created")
         agg = Account(**values, reason=reason)
         if password is not None:
@@ -174,6 +190,8 @@ class Accounts:
             self._check_department(data["department"])
         known = {k: v for k, v in data.items() if k in {"roles", "department", "display_name", "inspector"}}
         changes = agg.change(known, data.get("reason") or "")
+        if "inspector" in changes or "department" in changes:  # the link must name the department's inspector
+            self._check_inspector(agg.department, agg.inspector)
         if changes:
             self.app.record(ctx, "account.change", agg)
             with self.engine.begin() as conn:

@@ -553,7 +553,8 @@ def submit_findings(request: AnyRequest, assignment_id: FromPath[str]) -> Templa
 # -- evidence ---------------------------------------------------------------------------------------------------
 @get("/evidence/{sha256:str}", include_in_schema=False, sync_to_thread=True)
 def evidence_file(request: AnyRequest, sha256: FromPath[str]) -> Stream | Template:
-    """A photo or file of a finding (Evidence.open_evidence: staff, never partners): JPEG and PNG shown inline
+    """A photo or file of a finding (Evidence.open_evidence: the readers of the record naming it, never partners;
+    anyone else the 404 of a missing file): JPEG and PNG shown inline
     (by their bytes, not by what a form declared), anything else downloaded; streamed in the store's chunks."""
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         return _refused(request, "没有这个文件。", 404, "未找到")

@@ -1,6 +1,7 @@
 """Accounts over HTTP: the admin creates accounts, people log in (cookie + CSRF, or bearer), and revocation,
 deactivation and a removed role take effect at the very next request; the security log and /metrics see it."""
 
+import time
 from typing import Any
 
 import pytest
@@ -196,3 +197,67 @@ def test_an_auditor_logs_out_and_changes_their_own_password_but_no_one_elses(cli
                    json={"password": "y" * 20, "current_password": PASSWORD}))
     _ok(client.delete("/api/v1/session", headers=h))
     _refused(client.get("/api/v1/session", headers=h), 401)
+
+
+def _cli(runtime: Runtime, *argv: str, stdin: str | None = None) -> Any:
+    """``dualrandom <argv>`` in this process, on the test's database and key (as tests/e2e/test_readme_walkthrough)."""
+    from click.testing import CliRunner
+
+    from services.cli import main as cli_main
+
+    s = runtime.settings
+    env = {"DUALRANDOM_DATABASE_URL": s.effective_database_url, "DUALRANDOM_VAR_DIR": str(s.var_dir),
+           "DUALRANDOM_SECRET_KEY": s.secret_key, "DUALRANDOM_RELAY_ENABLED": "false", "DUALRANDOM_LOG_LEVEL": "WARNING"}
+    return CliRunner().invoke(cli_main, list(argv), input=stdin, env=env)
+
+
+def test_an_inspector_link_must_name_an_inspector_of_the_accounts_department(
+        demo: Runtime, client: Any, auth: Any) -> None:
+    admin = auth("hj-admin", "admin")
+    eeb = _ok(client.get("/api/v1/inspectors", params={"department": "hj-eeb", "limit": 1}, headers=admin))["items"][0]
+    amr = _ok(client.get("/api/v1/inspectors", params={"department": "hj-amr", "limit": 1}, headers=admin))["items"][0]
+    head = demo.runner.head()
+    for link, department in (("bogus", "hj-eeb"), (eeb["id"], "hj-amr"), (eeb["staff_id"], "hj-amr"),
+                             (amr["id"], "hj-eeb"), ("null", "hj-eeb")):
+        body = _refused(client.post("/api/v1/accounts", headers=admin, json={
+            "username": "zhang", "display_name": "张三", "department": department, "roles": ["inspector"],
+            "inspector": link, "password": PASSWORD}), 422)
+        assert [(e["field"], e["rule"]) for e in body["errors"]] == [("inspector", "unknown_inspector")], link
+    assert demo.runner.head() == head  # nothing recorded
+    by_id = _person(client, admin, "zhang", "inspector", inspector=eeb["id"])
+    _person(client, admin, "zhang2", "inspector", inspector=eeb["staff_id"])
+    # Same on change: another department's inspector, or a department change that leaves the link behind.
+    for change in ({"inspector": amr["id"]}, {"inspector": "bogus"}, {"department": "hj-amr"}):
+        body = _refused(client.patch(f"/api/v1/accounts/{by_id['id']}", headers=admin,
+                                     json={**change, "reason": "调整"}), 422)
+        assert [(e["field"], e["rule"]) for e in body["errors"]] == [("inspector", "unknown_inspector")], change
+    moved = _ok(client.patch(f"/api/v1/accounts/{by_id['id']}", headers=admin, json={
+        "department": "hj-amr", "inspector": amr["id"], "reason": "调岗"}))
+    assert moved["department"] == "hj-amr"
+
+    # The CLI: one line naming the rule, exit code 1, nothing stored.
+    for argv in (("create", "--username", "li", "--display-name", "李四", "--department", "hj-eeb", "--role",
+                  "inspector", "--inspector", "null", "--service"),
+                 ("change", "zhang2", "--inspector", amr["id"], "--reason", "调整")):
+        result = _cli(demo, "accounts", *argv)
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert result.output.startswith("Error: inspector: ") and "(unknown_inspector)" in result.output
+    assert demo.accounts.find("li") is None
+    kept = demo.accounts.find("zhang2")
+    assert kept is not None and kept.inspector == eeb["staff_id"]
+
+
+def test_token_lifetimes_are_capped_at_366_days(runtime: Runtime, client: Any, admin: dict[str, str]) -> None:
+    svc = _ok(client.post("/api/v1/accounts", headers=admin, json={
+        "username": "svc", "display_name": "接口", "department": "hj-eeb", "roles": ["partner"], "kind": "service"}),
+        201)
+    url = f"/api/v1/accounts/{svc['id']}/tokens"
+    for ttl in ("99999999d", "367d", "8785h", "31622401s"):
+        body = _refused(client.post(url, headers=admin, json={"name": "long", "ttl": ttl}), 422)
+        assert [(e["field"], e["rule"]) for e in body["errors"]] == [("ttl", "max")], ttl
+    assert _ok(client.get(f"/api/v1/accounts/{svc['id']}", headers=admin))["tokens"] == []
+    year = _ok(client.post(url, headers=admin, json={"name": "year", "ttl": "366d"}), 201)
+    assert 366 * 86400 - 60 <= year["expires_at"] - int(time.time()) <= 366 * 86400
+    result = _cli(runtime, "token", "issue", "--username", "svc", "--ttl", "99999999d")
+    assert result.exit_code == 1 and result.output.count("\n") == 1 and "at most 366d" in result.output
+    assert _cli(runtime, "token", "issue", "--username", "svc", "--ttl", "366d").exit_code == 0
