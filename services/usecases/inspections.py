@@ -30,7 +30,6 @@ from services.usecases.evidence import Evidence
 from services.usecases.lookups import Lookups
 
 
-
 class Inspections(UseCase):
     """A department's inspection of a visit, from the team's findings to the published result."""
 

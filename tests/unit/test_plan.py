@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from domain.directory import entry_id
 from domain.errors import InvalidInputError
 from domain.planning.plan import (
-    NOTICE_ITEMS,
     MAX_YEAR,
     MIN_YEAR,
+    NOTICE_ITEMS,
     AnnualPlan,
     Breach,
     Coverage,
