@@ -4,8 +4,8 @@ One per (assignment, department): a joint visit has one Inspection per participa
 department enters, reviews and publishes only its own items (谁检查、谁录入、谁公开). The assignment's data
 (task, target, the department's items and team) is passed in as plain values when it is opened.
 
-Review states: ``not_entered`` -> (record, submit) ``awaiting_review`` -> ``returned`` (record, submit) |
-``approved`` -> ``published``. Push states (国家企业信用信息公示系统), from approval on: ``pending`` ->
+Review states: ``not_entered`` -> (record) ``entered`` (record) -> (submit) ``awaiting_review`` -> ``returned``
+(record, submit) | ``approved`` -> ``published``. Push states (国家企业信用信息公示系统), from approval on: ``pending`` ->
 ``pushed`` -> ``confirmed``; ``failed`` (with a reason) from pending or pushed, and pushed again after a
 failure. A refused command raises and records nothing.
 """
@@ -74,10 +74,15 @@ _MEASURE_KEYS = ("kind", "deadline", "note")
 
 class ReviewState(str, Enum):
     NOT_ENTERED = "not_entered"
+    ENTERED = "entered"  # 已录入: findings recorded, not yet submitted
     AWAITING_REVIEW = "awaiting_review"
     RETURNED = "returned"
     APPROVED = "approved"
     PUBLISHED = "published"
+
+
+EDITABLE = (ReviewState.NOT_ENTERED.value, ReviewState.ENTERED.value, ReviewState.RETURNED.value)
+"""The states in which the team records, submits and follows the assignment's team (before review or after a return)."""
 
 
 class PushState(str, Enum):
@@ -402,7 +407,7 @@ class Inspection(Aggregate):
             raise InvalidInputError(problems)
         if tm == self.team:
             return False
-        allowed = (ReviewState.NOT_ENTERED.value, ReviewState.RETURNED.value)
+        allowed = EDITABLE
         if self.state not in allowed:
             raise _transition("change the team", self.state, allowed)
         self._change_team(team=tm, previous=list(self.team))
@@ -423,7 +428,7 @@ class Inspection(Aggregate):
         ``not_before``: the earliest possible inspection date and why (the task's period start, a clue's date):
         an earlier ``inspected_on`` is refused (``before_task``)."""
         require_enter(actor, self.department, self.team)
-        allowed = (ReviewState.NOT_ENTERED.value, ReviewState.RETURNED.value)
+        allowed = EDITABLE
         if self.state not in allowed:
             raise _transition("record findings", self.state, allowed)
         problems: list[FieldProblem] = []
@@ -493,7 +498,7 @@ class Inspection(Aggregate):
     def submit(self, actor: Actor) -> None:
         """Hand the findings to review; every item needs a finding."""
         require_enter(actor, self.department, self.team)
-        allowed = (ReviewState.NOT_ENTERED.value, ReviewState.RETURNED.value)
+        allowed = EDITABLE
         if self.state not in allowed:
             raise _transition("submit", self.state, allowed)
         missing = [i for i in self.items if i not in self.findings]
@@ -656,6 +661,8 @@ class Inspection(Aggregate):
         self.inspected_on = inspected_on
         self.methods = list(methods)
         self.findings.update(copy.deepcopy(findings))
+        if self.state == ReviewState.NOT_ENTERED.value:  # derived on replay too: no stored event changes
+            self.state = ReviewState.ENTERED.value
 
     @event(Submitted)
     def _submit(self, by: str) -> None:

@@ -211,7 +211,8 @@ def render_pre_visit_notice(**kwargs: Any) -> str:
     return render_html(pre_visit_document(**kwargs))
 
 
-def _measures_text(measures: Any) -> str:
+def measures_text(measures: Any) -> str:
+    """A finding's measures as printed documents word them: ``责令改正（限2024年10月18日前）：说明``, one a line."""
     out = []
     for m in measures or ():
         label = MEASURE_LABELS.get(m.get("kind", ""), str(m.get("kind", "")))
@@ -251,7 +252,7 @@ def result_document(
             secret = set(f.get("confidential", ()))
             public = redact_finding(f)
             cells = []
-            for key, text in (("description", f.get("description") or ""), ("measures", _measures_text(f.get("measures")))):
+            for key, text in (("description", f.get("description") or ""), ("measures", measures_text(f.get("measures")))):
                 if key not in secret:
                     cells.append(text)
                 elif shown:

@@ -237,7 +237,9 @@ class AnnualPlan(Aggregate):
             problems.append(FieldProblem("department", "format", "must be a department code"))
         if isinstance(year, bool) or not isinstance(year, int) or not MIN_YEAR <= year <= MAX_YEAR:
             problems.append(FieldProblem("year", "range", f"must be a year {MIN_YEAR}..{MAX_YEAR}"))
-        if name is None and not problems:
+        if name is None and problems:  # the default name is made from a valid year: no name problem of its own
+            raise InvalidInputError(problems)
+        if name is None:
             name = f"{department_name.strip()}{year}年“双随机、一公开”监管随机抽查工作计划"
         text = _text(problems, "name", name, 200)
         if problems:

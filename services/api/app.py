@@ -30,6 +30,7 @@ from services.api import (
     visits,
 )
 from services.api.audit import audit_router, auditors_change_nothing
+from services.api.common import strict_body
 from services.api.directory import directory_router
 from services.api.errors import EXCEPTION_HANDLERS
 from services.api.health import health, metrics, ready
@@ -61,6 +62,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
 
     async def before_request(request: Request) -> None:
         await refuse_control_characters(request)
+        await strict_body(request)
         await await_min_position(request)
 
     @asynccontextmanager

@@ -1,6 +1,8 @@
 """What every router shares: the command context of a request, a struct's given fields, the answers of a write
 (ETag, X-Log-Position), If-Match, read-your-writes waits, uploads, and the documented responses of an operation."""
 
+import re
+from functools import cache
 from typing import Annotated, Any, TypedDict
 
 import msgspec
@@ -113,6 +115,61 @@ def wait(request: AnyRequest, min_position: int | None, names: list[str] | None 
                                               f"is beyond the log's head ({head}): no write has that position")])
     if not runner.wait_for(min_position, timeout=0, names=names):
         raise NotReadyError(f"{what} not yet reached position {min_position}")
+
+
+_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_RULES = (  # the rule of a msgspec validation message, by its wording (first match wins)
+    (re.compile(r"^Object missing required field `(?P<name>[^`]+)`"), "required"),
+    (re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`"), "unknown_field"),
+    (re.compile(r"^Expected `[^`]+` (?:>=|<=|>|<) "), "range"),
+    (re.compile(r"^Expected `[^`]+` of length "), "length"),
+    (re.compile(r"^Expected `[^`]+` matching regex "), "format"),
+    (re.compile(r"^Invalid enum value "), "choice"),
+)
+
+
+def body_problem(message: str) -> dict[str, str]:
+    """The field and rule of a body's msgspec validation message: ``Expected `int`, got `str` - at `$.year```
+    is field ``year`` rule ``type``; ``Object missing required field `city``` is field ``city`` rule ``required``
+    (a nested one ``rules[0].kind``); a body of the wrong shape is field ``body``."""
+    found = _PATH.search(message)
+    path = found.group("path") if found else ""
+    text = message[: found.start()] if found else message
+    rule = "type"
+    for pattern, name in _RULES:
+        if m := pattern.match(text):
+            rule = name
+            if "name" in pattern.groupindex:
+                path = f"{path}.{m.group('name')}" if path and not path.endswith("]") else path + m.group("name")
+            break
+    return {"key": path or "body", "rule": rule, "message": text, "source": "body"}
+
+
+@cache
+def _strict_decoder(annotation: Any) -> msgspec.json.Decoder[Any]:
+    return msgspec.json.Decoder(annotation, strict=True)
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """Decode a JSON body strictly before litestar does (its signature model converts leniently, for query
+    strings): ``"2025"`` or ``2027.0`` is not an integer. A 400 naming the field and the rule (``type``,
+    ``required``, ``unknown_field``, ``range``...); malformed JSON and empty bodies are left to litestar."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    if data is None:
+        return
+    kwarg = data.kwarg_definition
+    if isinstance(kwarg, BodyKwarg) and kwarg.media_type != RequestEncodingType.JSON:
+        return  # multipart and forms: their own decoding
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        _strict_decoder(data.annotation).decode(body)
+    except msgspec.ValidationError as exc:
+        problem = body_problem(str(exc))
+        raise ValidationException(f"{problem['key']}: {problem['message']}", extra=[problem]) from None
+    except msgspec.DecodeError:
+        return  # not JSON: litestar answers it as before
 
 
 def upload(data: dict[str, Any]) -> UploadFile:

@@ -1,5 +1,6 @@
 """RFC 9457 problem+json for every error: the field, the rule, and nothing changed."""
 
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -46,14 +47,20 @@ def problem(status: int, kind: str, title: str, detail: str, request: Request, *
     return Response(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
+_MISSING_PARAMETER = re.compile(r"^Missing required (?P<source>\w+) parameter '(?P<name>[^']+)'")
+
+
 def _validation(request: Request, exc: ValidationException) -> Response:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             errors.append(
-                {"field": item.get("key") or "body", "rule": "type", "message": item.get("message", ""),
-                 "source": item.get("source")}
+                {"field": item.get("key") or "body", "rule": item.get("rule", "type"),
+                 "message": item.get("message", ""), "source": item.get("source")}
             )
+    if not errors and (missing := _MISSING_PARAMETER.match(exc.detail)):  # litestar names it only in its text
+        errors = [{"field": missing.group("name"), "rule": "required", "message": "is required",
+                   "source": missing.group("source")}]
     if not errors:
         errors = [{"field": "body", "rule": "syntax", "message": exc.detail}]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

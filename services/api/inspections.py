@@ -101,7 +101,7 @@ def get_inspection(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> d
     "/{inspection_id:uuid}/submit",
     **command(),
     summary="Submit the findings for review",
-    description="A team inspector, when every item has a finding: not_entered/returned -> awaiting_review."
+    description="A team inspector, when every item has a finding: entered/returned -> awaiting_review."
     + WRITE,
 )
 def submit(request: AnyRequest, inspection_id: FromPath[uuid.UUID]) -> Response[Json]:

@@ -85,7 +85,8 @@ def open_inspection(
     "result vocabulary (no_problem, corrected, follow_up_pending, not_disclosed, falsified, unreachable, "
     "activity_not_found, closed, uncooperative, deregistered); a problem found needs a description; "
     "`order_correction` needs a deadline. Evidence must be uploaded first (POST /evidence). An item entered "
-    "again is replaced; only before review or after a return. Anyone else: 403, nothing stored." + WRITE,
+    "again is replaced; only before review or after a return. Answers the state after the write (`entered`, "
+    "or `returned` after a return). Anyone else: 403, nothing stored." + WRITE,
 )
 def record_findings(
     request: AnyRequest, assignment_id: FromPath[uuid.UUID], department: FromPath[str], data: Annotated[Findings, example("findings")]

@@ -448,7 +448,7 @@ def load_demo_year(runtime: Runtime) -> dict[str, str]:
     ids = {"plan": plan, "task": str(tid), "visit": str(aid),
            "inspection": str(inspection_id(aid, "hj-eeb")), "target": visit["target_id"]}
     try:
-        done = runtime.inspections.inspection_view(eeb.actor, _uuid.UUID(ids["inspection"]))["state"] != "not_entered"
+        done = runtime.inspections.inspection_view(eeb.actor, _uuid.UUID(ids["inspection"]))["state"] not in ("not_entered", "entered")
     except NotFoundError:
         done = False
     if done:

@@ -3,14 +3,15 @@ same data over the API (so the same authorisation: a 403 there is a 403 here), t
 person, item and department (names, credit codes, addresses, certificate numbers: never bare ids)."""
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from domain.access import Actor
 from domain.documents import Block, Document, Fields, Heading, Signatures, Table, Text, date_cn
-from domain.execution.vocabulary import INSPECTION_METHOD_LABELS, MEASURE_LABELS
+from domain.execution.notices import measures_text
+from domain.execution.vocabulary import INSPECTION_METHOD_LABELS
 from domain.planning.naming import period_words
 from projections.directory.queries import inspector_entries
 from services.infra.accounts_store import account_row
@@ -72,16 +73,6 @@ def scope_text(scope: Mapping[str, Any] | None) -> str:
     return "；".join(parts)
 
 
-def measures_text(measures: Iterable[Mapping[str, Any]] | None) -> str:
-    out = []
-    for m in measures or ():
-        label = MEASURE_LABELS.get(str(m.get("kind", "")), str(m.get("kind", "")))
-        if m.get("deadline"):
-            label += f"（限{date_cn(m['deadline'])}前）"
-        if m.get("note"):
-            label += f"：{m['note']}"
-        out.append(label)
-    return "\n".join(out)
 
 
 class DocumentBuilder:

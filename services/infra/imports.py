@@ -12,6 +12,10 @@ Rules:
 - A repeated header refuses the whole file (``InvalidInputError``, row 1). A header that is not one of the
   kind's (a county file's own columns: 备注, 联系人, ...) is ignored: its values are not read and the answer
   lists it (``FileRows.report()``: ``ignored_columns``); the other columns import as usual.
+- The file is refused (row 1) when a required field has no column (``required_column``, each named: a file of
+  another kind imports nothing rather than nothing silently) and when a header holds a control character
+  (``control_character``, named by its column letter, not echoed); a file without rows below the header is
+  refused (``no_rows``), and so is a binary file (``format``: a PDF, an image, an archive, NUL bytes).
 - Codes are normalised: department codes in lower case (``HJ-EEB``), credit codes in upper case (the domain's
   fields fold them); tags in the vocabulary's spelling (``normalise_tag``: ``offsite_monitored``, ``非现场监管``
   -> ``off_site_monitored``); a tag outside the vocabulary is kept as written and reported (``new_tags``).
@@ -39,6 +43,7 @@ from typing import IO, Any
 
 from domain.directory import KINDS
 from domain.errors import FieldProblem, InvalidInputError
+from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
 
 SUPPORTED = (".csv", ".xlsx")
 
@@ -231,18 +236,20 @@ def label(kind: str, field: str) -> str:
 
 
 # -- public API ------------------------------------------------------------------------------------------
-def parse_file(kind: str, content: bytes | IO[bytes], filename: str) -> list[tuple[int, dict[str, Any]]]:
+def parse_file(kind: str, content: bytes | IO[bytes], filename: str, *, complete: bool = True
+               ) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a CSV or XLSX file as ``(row number, {field: value})`` for ``import_entries(kind, ...)``: the
     whole file as a list (``iter_file`` gives the same rows one at a time, in constant memory).
 
     ``filename`` gives the format by its extension (``.csv``/``.xlsx``); a bare ``csv``/``xlsx`` works too,
     and a name without extension is recognised by content. Raises ``InvalidInputError`` for an unsupported
-    format, an unreadable file, or unknown/repeated headers (row 1).
+    format, an unreadable file, or unknown/repeated headers (row 1); ``complete`` (an import's file) also for a
+    required field without a column and a file without rows (``complete=False``: any columns, maybe no rows).
     """
-    return list(iter_file(kind, content, filename))
+    return list(iter_file(kind, content, filename, complete=complete))
 
 
-def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> FileRows:
+def iter_file(kind: str, content: bytes | IO[bytes], filename: str, *, complete: bool = True) -> FileRows:
     """The rows of ``parse_file``, read as they are needed: the CSV decoded incrementally, the XLSX sheet parsed
     as a stream, one row in memory at a time. ``content`` is the file's bytes or a seekable binary file (an
     upload's spooled file, an open path): it is read, never copied whole.
@@ -257,7 +264,7 @@ def iter_file(kind: str, content: bytes | IO[bytes], filename: str) -> FileRows:
     fmt = _format(source.read(8), filename)
     source.seek(0)
     table = _xlsx_rows(source) if fmt == ".xlsx" else _csv_rows(source)
-    return iter_table(kind, table)
+    return iter_table(kind, table, complete=complete)
 
 
 class FileRows(Iterator[tuple[int, dict[str, Any]]]):
@@ -267,10 +274,10 @@ class FileRows(Iterator[tuple[int, dict[str, Any]]]):
     (``KNOWN_TAGS``), each with the number of rows and the first row naming it."""
 
     def __init__(self, kind: str, columns: list[str | None], ignored: list[dict[str, str]],
-                 it: Iterator[tuple[int, dict[int, Any]]]) -> None:
+                 it: Iterator[tuple[int, dict[int, Any]]], complete: bool = True) -> None:
         self.ignored_columns = ignored
         self.new_tags: dict[str, dict[str, int]] = {}
-        self._rows = _table_rows(kind, columns, it, self)
+        self._rows = _table_rows(kind, columns, it, self, complete)
 
     def __iter__(self) -> FileRows:
         return self
@@ -293,14 +300,16 @@ class FileRows(Iterator[tuple[int, dict[str, Any]]]):
 
 
 def rows_from_table(
-    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]
+    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]], *, complete: bool = True
 ) -> list[tuple[int, dict[str, Any]]]:
     """The same as ``parse_file`` for an already-read table (first row: headers). A row is a sequence of cells,
     or (its row number, {0-based column: value}) as the sparse XLSX reader gives them."""
-    return list(iter_table(kind, table))
+    return list(iter_table(kind, table, complete=complete))
 
 
-def iter_table(kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]]) -> FileRows:
+def iter_table(
+    kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, Any]]], *, complete: bool = True
+) -> FileRows:
     """``rows_from_table`` one row at a time: the header is read and checked at once, the rows as they are
     asked for."""
     it = iter(_numbered(table))
@@ -311,18 +320,22 @@ def iter_table(kind: str, table: Iterable[Sequence[Any] | tuple[int, dict[int, A
     if header is None:
         raise InvalidInputError([FieldProblem("file", "empty", "the file has no header row and no rows", 1)])
     columns, ignored = _columns(kind, header)
-    return FileRows(kind, columns, ignored, it)
+    if complete:
+        _required_columns(kind, columns)
+    return FileRows(kind, columns, ignored, it, complete)
 
 
 _IGNORED = "?"  # the column of a header that is not the kind's: its values are left out
 
 
 def _table_rows(
-    kind: str, columns: list[str | None], it: Iterator[tuple[int, dict[int, Any]]], report: FileRows | None = None
+    kind: str, columns: list[str | None], it: Iterator[tuple[int, dict[int, Any]]], report: FileRows | None = None,
+    complete: bool = True,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     spec = _spec(kind)
     unnamed: list[FieldProblem] = []
     tags = kind in ("target", "item")
+    some = False
     for rownum, raw in it:
         data: dict[str, Any] = {}
         for idx, value in raw.items():
@@ -343,9 +356,12 @@ def _table_rows(
             else:
                 data[name] = _map_value(kind, name, text, spec.fields[name].kind == "list")
         if data:
+            some = True
             yield rownum, data
     if unnamed:
         raise InvalidInputError(unnamed, "values in columns without a header; nothing was imported")
+    if complete and not some:
+        raise InvalidInputError([FieldProblem("file", "no_rows", "the file has no rows below its header row", 2)])
 
 
 def write_template(kind: str, path: str | Path) -> Path:
@@ -424,8 +440,17 @@ def _spec(kind: str):
     return cls.SPEC
 
 
+_BINARY = {b"%PDF-": "a PDF document", b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
+           b"GIF8": "a GIF image", b"\x1f\x8b": "a gzip archive", b"\x7fELF": "a program",
+           b"Rar!": "a RAR archive", b"7z\xbc\xaf": "a 7-Zip archive"}
+
+
 def _format(content: bytes, filename: str) -> str:
-    """The format by the name, else by the first bytes (``content``: the file's first 8 bytes are enough)."""
+    """The format by the name, else by the first bytes (``content``: the file's first 8 bytes are enough); a
+    file whose first bytes are those of a known binary format (PDF, images, archives) is refused whatever its name."""
+    for magic, what in _BINARY.items():
+        if content.startswith(magic):
+            raise InvalidInputError([FieldProblem("file", "format", f"is {what}, not a CSV or XLSX file")])
     name = (filename or "").strip().lower()
     ext = Path(name).suffix if "." in name else (f".{name}" if f".{name}" in SUPPORTED else "")
     is_zip = content[:4] == b"PK\x03\x04"
@@ -467,6 +492,9 @@ def _encoding(source: IO[bytes]) -> str:
             continue
         source.seek(0)
         return encoding
+    source.seek(0)
+    if b"\x00" in source.read(_DECODE_BLOCK):  # no text file has NUL bytes outside UTF-16
+        raise InvalidInputError([FieldProblem("file", "format", "is binary, not a CSV or XLSX file")])
     raise InvalidInputError([FieldProblem("file", "encoding", "the CSV file is neither UTF-8 nor GB18030 text")])
 
 
@@ -602,6 +630,11 @@ def _columns(kind: str, header: Sequence[Any]) -> tuple[list[str | None], list[d
         if text is None:
             columns.append(None)
             continue
+        code = control_character(normalise_newlines(text))
+        if code is not None:  # named by its position: the header itself is not echoed back
+            problems.append(FieldProblem(_column_letter(idx), CONTROL_RULE, f"the header {control_message(code)}", 1))
+            columns.append(_IGNORED)
+            continue
         name = known.get(_header_key(text))
         if name is None:
             if len(ignored) < MAX_REPORTED_PROBLEMS:
@@ -616,6 +649,14 @@ def _columns(kind: str, header: Sequence[Any]) -> tuple[list[str | None], list[d
     if problems:
         raise InvalidInputError(problems, f"{len(problems)} bad column headers; nothing was imported")
     return columns, ignored
+
+
+def _required_columns(kind: str, columns: list[str | None]) -> None:
+    """A file is a full list: every required field has its column (a file of another kind has none of them)."""
+    missing = [FieldProblem(name, "required_column", f"the file has no column {label(kind, name)} ({name})", 1)
+               for name, f in _spec(kind).fields.items() if f.required and name not in columns]
+    if missing:
+        raise InvalidInputError(missing, f"{len(missing)} required columns missing; nothing was imported")
 
 
 def _cell(value: Any) -> str | None:

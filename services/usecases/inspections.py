@@ -15,7 +15,7 @@ from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.access import require_staff
 from domain.execution.cases import earliest_inspection
 from domain.execution.dates import parse_day, past_day
-from domain.execution.inspection import Inspection, ReviewState, inspection_id
+from domain.execution.inspection import EDITABLE, Inspection, ReviewState, inspection_id
 from domain.execution.readers import listed_department, refuse_partner, require_visit_reader
 from domain.execution.vocabulary import INSPECTION_METHOD_LABELS
 from domain.tasks.assignment import Assignment
@@ -28,8 +28,6 @@ from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase
 from services.usecases.configuration import Configurations
 from services.usecases.evidence import Evidence
 from services.usecases.lookups import Lookups
-
-_EDITABLE = (ReviewState.NOT_ENTERED.value, ReviewState.RETURNED.value)
 
 
 class Inspections(UseCase):
@@ -73,14 +71,14 @@ class Inspections(UseCase):
         insp = self.find(Inspection, inspection_id(a.id, department))
         if insp is None:
             return Inspection.open(a.id, a.task_id, department, a.target_id, a.items[department], team["members"])
-        if insp.state in _EDITABLE:
+        if insp.state in EDITABLE:
             insp.sync_team(team["members"])
         return insp
 
     def _inspection_by_id(self, iid: uuid.UUID) -> Inspection:
         insp = self.load(Inspection, iid, "inspection")
         a = self.load(Assignment, uuid.UUID(insp.assignment_id), "assignment")
-        if insp.state in _EDITABLE and a.state not in ("merged", "cancelled") and insp.department in a.teams:
+        if insp.state in EDITABLE and a.state not in ("merged", "cancelled") and insp.department in a.teams:
             insp.sync_team(a.teams[insp.department]["members"])
         return insp
 

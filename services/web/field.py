@@ -24,6 +24,7 @@ from domain.access import Actor, is_among
 from domain.errors import DomainError, FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.inspection import (
     CONFIDENTIAL_FIELDS,
+    EDITABLE,
     MAX_MEASURES,
     Inspection,
     ReviewState,
@@ -46,7 +47,8 @@ MultiPart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_
 RESULTS = {c.code: c.wording for c in DEFAULT_RESULT_CODES}
 PROBLEM_FOUND = {c.code for c in DEFAULT_RESULT_CODES if c.problem_found}
 STATE_LABELS = {
-    ReviewState.NOT_ENTERED.value: "未录入", ReviewState.AWAITING_REVIEW.value: "待审核",
+    ReviewState.NOT_ENTERED.value: "未录入", ReviewState.ENTERED.value: "已录入",
+    ReviewState.AWAITING_REVIEW.value: "待审核",
     ReviewState.RETURNED.value: "已退回", ReviewState.APPROVED.value: "已批准，待公示",
     ReviewState.PUBLISHED.value: "已公示",
 }
@@ -318,7 +320,7 @@ def visit_page(request: AnyRequest, assignment_id: FromPath[str]) -> Template:
     return _page(request, "staff/field_visit.html", visit["target_name"], visit=visit, notice=notice,
                  issued=notices.get("pre_visit"), insp=insp, findings=findings,
                  state_label=STATE_LABELS.get(insp["state"] if insp else "not_entered", ""),
-                 editable=(insp is None or insp["state"] in ("not_entered", "returned")),
+                 editable=(insp is None or insp["state"] in EDITABLE),
                  returned=_last_return(insp))
 
 
@@ -398,7 +400,7 @@ def findings_form(request: AnyRequest, assignment_id: FromPath[str]) -> Template
     if isinstance(found, Template):
         return found
     _, visit, rows, insp = found
-    if insp is not None and insp["state"] not in ("not_entered", "returned"):
+    if insp is not None and insp["state"] not in EDITABLE:
         return _refused(request, f"检查结果{STATE_LABELS.get(insp['state'], '')}，不能再修改。", 409, "不能修改")
     return _page(request, "staff/field_findings.html", "录入检查结果",
                  **_form_context(request, visit, rows, insp, problems=[]))

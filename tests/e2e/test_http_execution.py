@@ -132,6 +132,12 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert r.status_code == 422 and r.json()["errors"][0]["rule"] == "unknown_evidence"
     done = _ok(client.post(f"{url}/hj-eeb/findings", json=body, headers=eeb_insp))
     eeb_id = done["id"]
+    # The answer shows the state after the write (outside tester: "not_entered" right after recording), as reads do.
+    assert done["state"] == "entered"
+    assert _ok(client.get(f"/api/v1/inspections/{eeb_id}", headers=eeb_insp))["state"] == "entered"
+    listed = _ok(client.get(f"/api/v1/inspections?state=entered&min_position={done['position']}", headers=eeb_plan))
+    assert [i["id"] for i in listed["items"]] == [eeb_id]
+    assert _ok(client.get(f"/api/v1/assignments/{aid}", headers=eeb_plan))["state"] == "in_progress"
     r = client.post(f"{url}/hj-eeb/findings", json={**body, "findings": {eeb_items[0]: {"result": "corrected"}}},
                     headers=eeb_insp)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == f"findings.{eeb_items[0]}.description"

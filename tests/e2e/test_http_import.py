@@ -88,3 +88,44 @@ def test_the_cli_import_shows_progress_and_is_all_or_nothing(tmp_path: Path) -> 
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert r.stderr.count("supervision_class") == 3 and "row 2" in r.stderr and "nothing was imported" in r.stderr
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "docs" / "templates"
+
+
+def _refused(client, runtime, content: bytes, name: str, headers: dict[str, str]) -> list[dict]:
+    before = runtime.app.recorder.max_notification_id()
+    r = upload(client, "/api/v1/targets/import", content, name, headers)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert runtime.app.recorder.max_notification_id() == before
+    return r.json()["errors"]
+
+
+def test_a_file_of_another_kind_names_each_missing_required_column(client, runtime, auth) -> None:
+    # Outside tester: the inspectors template uploaded as targets imported nothing and answered 200.
+    errors = _refused(client, runtime, (TEMPLATES / "inspectors.csv").read_bytes(), "inspectors.csv", auth("hj-amr"))
+    assert {(e["field"], e["rule"], e["row"]) for e in errors} == {
+        (f, "required_column", 1) for f in ("credit_code", "name", "county", "supervision_class", "risk_class")}
+    assert "统一社会信用代码" in errors[0]["message"]
+    lacking = HEADER.replace(",信用风险等级", "") + f"{credit_code(5400)},甲公司,获嘉县,化工,一般,正面清单\n"
+    assert [(e["field"], e["rule"]) for e in _refused(client, runtime, lacking.encode(), "t.csv", auth("hj-amr"))] == [
+        ("risk_class", "required_column")]
+
+
+def test_a_file_without_rows_or_binary_is_refused_with_its_rule(client, runtime, auth) -> None:
+    h = auth("hj-amr")
+    assert [(e["field"], e["rule"]) for e in _refused(client, runtime, HEADER.encode(), "t.csv", h)] == [
+        ("file", "no_rows")]
+    for content in (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+                    bytes(range(256)) * 4):
+        for name in ("t.csv", "upload"):
+            assert [(e["field"], e["rule"]) for e in _refused(client, runtime, content, name, h)] == [
+                ("file", "format")], (content[:8], name)
+
+
+def test_a_header_with_a_control_character_is_refused_by_its_position(client, runtime, auth) -> None:
+    # Outside tester: a header holding U+0000 was echoed back in ignored_columns.
+    content = HEADER.replace("企业名称", "企业\x00名称") + csv_rows(1, start=5500).split("\n", 1)[1]
+    errors = _refused(client, runtime, content.encode(), "t.csv", auth("hj-amr"))
+    assert [(e["field"], e["rule"], e["row"]) for e in errors] == [("column B", "control_character", 1)]
+    assert "U+0000" in errors[0]["message"] and "\x00" not in errors[0]["message"]

@@ -88,7 +88,7 @@ def _bomb() -> bytes:
 
 def _refused(content: bytes) -> InvalidInputError:
     with pytest.raises(InvalidInputError) as caught:
-        list(iter_file("target", content, "targets.xlsx"))
+        list(iter_file("target", content, "targets.xlsx", complete=False))
     return caught.value
 
 
@@ -103,7 +103,7 @@ def test_a_shared_strings_bomb_is_refused_before_it_is_read(tmp_path: Path) -> N
     path.write_bytes(bomb)
     # VmHWM is the peak of this process's own memory (ru_maxrss may carry the forking parent's peak over exec)
     code = ("import re, sys\nfrom services.infra.imports import iter_file\nfrom domain.errors import "
-            "InvalidInputError\ntry:\n    list(iter_file('target', open(sys.argv[1], 'rb'), 'x.xlsx'))\n"
+            "InvalidInputError\ntry:\n    list(iter_file('target', open(sys.argv[1], 'rb'), 'x.xlsx', complete=False))\n"
             "except InvalidInputError:\n"
             "    print(re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1))\n")
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
@@ -134,5 +134,5 @@ def test_a_workbook_within_the_limits_is_read() -> None:
 
     shared = _with_shared_strings(_workbook([["SHARED", "91410000000000000A"]]), write)
     for content in (shared, _inline(longest)):
-        rows = list(iter_file("target", content, "targets.xlsx"))
+        rows = list(iter_file("target", content, "targets.xlsx", complete=False))
         assert len(rows) == 1 and rows[0][1]["name"] == longest

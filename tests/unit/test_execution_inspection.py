@@ -85,7 +85,9 @@ def test_one_inspection_per_assignment_and_department() -> None:
 def test_the_team_enters_and_submits_and_a_reviewer_approves_with_the_20_working_day_deadline() -> None:
     i = an_inspection()
     i.record(INSPECTOR, "2024-09-10", ["on_site"], findings())
-    assert i.state == ReviewState.NOT_ENTERED.value  # entered, not yet handed to review
+    assert i.state == ReviewState.ENTERED.value  # entered, not yet handed to review (outside tester: not_entered)
+    i.record(INSPECTOR, "2024-09-10", ["on_site"], findings())  # entered again: replaced, still entered
+    assert i.state == ReviewState.ENTERED.value
     i.submit(INSPECTOR)
     assert i.state == ReviewState.AWAITING_REVIEW.value
     deadline = i.approve(REVIEWER, dt.date(2024, 9, 20), CAL)
@@ -96,7 +98,7 @@ def test_the_team_enters_and_submits_and_a_reviewer_approves_with_the_20_working
     i.publish(SYSTEM, "2024-10-20")
     assert i.state == ReviewState.PUBLISHED.value and not i.is_overdue(dt.date(2025, 1, 1))
     assert not i.published_late
-    assert names(i) == ["Opened", "FindingsRecorded", "Submitted", "Approved", "Published", "ResultReleased"]
+    assert names(i) == ["Opened", "FindingsRecorded", "FindingsRecorded", "Submitted", "Approved", "Published", "ResultReleased"]
 
 
 def test_a_returned_inspection_is_corrected_and_submitted_again() -> None:
@@ -109,6 +111,7 @@ def test_a_returned_inspection_is_corrected_and_submitted_again() -> None:
         ["on_site"],
         {"EEB-002": {"result": "follow_up_pending", "description": "已立案"}},
     )
+    assert i.state == ReviewState.RETURNED.value  # the return stays visible until submitted again
     i.submit(INSPECTOR)
     assert i.findings["EEB-002"]["result"] == "follow_up_pending"
     assert i.findings["EEB-001"]["result"] == "no_problem"  # untouched items are kept
@@ -366,6 +369,7 @@ def test_any_refused_command_changes_nothing(steps: list[tuple[str, Actor]]) -> 
         assert i.state in {s.value for s in ReviewState}
         if i.state in (
             ReviewState.NOT_ENTERED.value,
+            ReviewState.ENTERED.value,
             ReviewState.AWAITING_REVIEW.value,
             ReviewState.RETURNED.value,
         ):

@@ -133,18 +133,18 @@ def test_required_markers_and_spaces_in_headers_are_ignored() -> None:
 def test_csv_encodings(encoding: str) -> None:
     content = csv_bytes([ZH_TARGET_HEADER[:5], [credit_code(), "获嘉县亢村镇某某纸业有限公司", "亢村镇", "获嘉县", "造纸"]],
                         encoding)
-    (row, data), = parse_file("target", content, "t.csv")
+    (row, data), = parse_file("target", content, "t.csv", complete=False)
     assert row == 2 and data["name"] == "获嘉县亢村镇某某纸业有限公司" and data["industry"] == "造纸"
 
 
 def test_tab_separated_csv() -> None:
     content = "统一社会信用代码\t企业名称\n91410724000000001X\t甲公司\n".encode()
-    assert parse_file("target", content, "t.csv") == [(2, {"credit_code": "91410724000000001X", "name": "甲公司"})]
+    assert parse_file("target", content, "t.csv", complete=False) == [(2, {"credit_code": "91410724000000001X", "name": "甲公司"})]
 
 
 def test_unknown_headers_are_ignored_and_reported_and_the_other_columns_import() -> None:
     content = csv_bytes([["统一社会信用代码", "法人代表", "企业名称", "注册资本"], ["x", "y", "z", "w"]])
-    rows = iter_file("target", content, "t.csv")
+    rows = iter_file("target", content, "t.csv", complete=False)
     assert list(rows) == [(2, {"credit_code": "x", "name": "z"})]
     assert rows.report()["ignored_columns"] == [{"column": "B", "header": "法人代表"},
                                                 {"column": "D", "header": "注册资本"}]
@@ -158,7 +158,7 @@ def test_tag_spellings_of_a_known_tag_are_its_code(written: str) -> None:
 
 def test_a_tag_outside_the_vocabulary_is_kept_as_written_and_reported_with_its_rows() -> None:
     content = csv_bytes([["企业名称", "标签", "乡镇"], ["a", "涉气;危废", "城关镇"], ["b", "涉气", ""], ["c", "", ""]])
-    rows = iter_file("target", content, "t.csv")
+    rows = iter_file("target", content, "t.csv", complete=False)
     assert list(rows) == [(2, {"name": "a", "tags": ["涉气", "hazardous_waste"], "town": "城关镇"}),
                           (3, {"name": "b", "tags": ["涉气"]}), (4, {"name": "c"})]
     assert rows.report() == {"ignored_columns": [], "new_tags": [{"tag": "涉气", "rows": 2, "first_row": 2}]}
@@ -174,7 +174,7 @@ def test_a_repeated_column_is_refused() -> None:
 def test_values_under_no_header_are_refused() -> None:
     content = csv_bytes([["企业名称", ""], ["a", ""], ["b", "stray"]])
     with pytest.raises(InvalidInputError) as exc:
-        parse_file("target", content, "t.csv")
+        parse_file("target", content, "t.csv", complete=False)
     assert problems_of(exc) == [(3, "column B", "unknown_column")]
 
 
@@ -199,9 +199,9 @@ def test_an_empty_file_is_refused() -> None:
 
 def test_format_from_a_bare_name_or_content() -> None:
     content = csv_bytes([["企业名称"], ["甲"]])
-    assert parse_file("target", content, "csv") == [(2, {"name": "甲"})]
-    assert parse_file("target", content, "upload") == [(2, {"name": "甲"})]
-    assert parse_file("target", xlsx_bytes([["企业名称"], ["乙"]]), "upload") == [(2, {"name": "乙"})]
+    assert parse_file("target", content, "csv", complete=False) == [(2, {"name": "甲"})]
+    assert parse_file("target", content, "upload", complete=False) == [(2, {"name": "甲"})]
+    assert parse_file("target", xlsx_bytes([["企业名称"], ["乙"]]), "upload", complete=False) == [(2, {"name": "乙"})]
 
 
 def test_xlsx_cell_types_become_text_and_only_the_first_sheet_is_read() -> None:
@@ -229,7 +229,7 @@ def test_template_headers_are_recognised(kind: str, tmp_path: Path) -> None:
     wb.close()
     spec = KINDS[kind].SPEC
     assert header == [label(kind, f.name) + ("*" if f.required else "") for f in spec.fields.values()]
-    assert parse_file(kind, path.read_bytes(), path.name) == []
+    assert parse_file(kind, path.read_bytes(), path.name, complete=False) == []
     # a filled-in template parses to the field names
     wb = load_workbook(path)
     wb.worksheets[0].append(["x"] * len(header))

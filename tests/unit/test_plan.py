@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from domain.directory import entry_id
 from domain.errors import InvalidInputError
 from domain.planning.plan import (
+    MAX_YEAR,
+    MIN_YEAR,
     NOTICE_ITEMS,
     AnnualPlan,
     Breach,
@@ -69,6 +71,14 @@ def test_one_plan_per_department_and_year() -> None:
     with pytest.raises(InvalidInputError) as err:
         AnnualPlan.draw_up("HJ EEB", 1999, " ")
     assert {p.field for p in err.value.problems} == {"department", "year", "name"}
+
+
+@given(year=st.integers().filter(lambda y: not MIN_YEAR <= y <= MAX_YEAR))
+def test_a_bad_year_without_a_name_is_a_year_problem_only(year: int) -> None:
+    # The default name is made from the year: an omitted name is not missing (outside tester: a spurious name error).
+    with pytest.raises(InvalidInputError) as err:
+        AnnualPlan.draw_up("hj-eeb", year)
+    assert [(p.field, p.rule) for p in err.value.problems] == [("year", "range")]
 
 
 def test_entries_are_numbered_year_and_sequence_and_numbers_are_never_reused() -> None:
