@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 
+from domain.errors import InvalidInputError
 from services.cli import main
 from services.documents.sheets import KIND_FILES, template
 from services.infra.imports import parse_file
@@ -35,8 +36,11 @@ def test_the_csv_template_is_the_header_of_the_example_file_and_of_the_xlsx(kind
     example = DOCS / f"{KIND_FILES[kind]}.csv"
     if example.exists():
         assert example.read_text(encoding="utf-8-sig").splitlines()[0].split(",") == header
-    # The import reads the template's header: an empty template is an empty import, not an unknown column.
-    assert parse_file(kind, csv, f"{KIND_FILES[kind]}.csv") == []
+    # The import reads the template's header: every column known and required ones present, so an empty template
+    # is refused only for having no rows (never for an unknown or missing column).
+    with pytest.raises(InvalidInputError) as refused:
+        parse_file(kind, csv, f"{KIND_FILES[kind]}.csv")
+    assert [(p.field, p.rule) for p in refused.value.problems] == [("file", "no_rows")]
 
 
 def test_the_cli_writes_the_same_template(tmp_path: Path) -> None:
