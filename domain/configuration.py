@@ -1,4 +1,4 @@
-"""Deployment configuration (what DOMAIN.md calls configurable) as an event-sourced aggregate with history.
+"""Deployment configuration (what the rules leave to each county) as an event-sourced aggregate with history.
 
 One ``Configuration`` per deployment (a fixed id). Its settings, each defaulting to the 2024 notice's value, so a
 deployment that never changed them behaves as before:

@@ -43,7 +43,7 @@ PROOF_NOTE = (
 
 
 def auditors_change_nothing(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """A token whose only role is ``auditor`` never writes, on any route (ARCHITECTURE: auditors read
+    """A token whose only role is ``auditor`` never writes, on any route (auditors read
     everything, change nothing). Runs before the body is read, so the answer is 403 whatever the body."""
     if connection.scope.get("method") in SAFE_METHODS or handler.opt.get("own_credentials"):
         return  # logging in and out, and one's own password, are not changes to the records

@@ -147,7 +147,7 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
 
 
 def free_port(lo: int = 18000, hi: int = 18999) -> int:
-    """A free port below the ephemeral range (see STACK.md: 32768+ may be in TIME_WAIT)."""
+    """A free port below the ephemeral range (32768 and above is the kernel's ephemeral range: a port there may be in TIME_WAIT)."""
     for port in random.sample(range(lo, hi), hi - lo):
         with socket.socket() as s:
             try:

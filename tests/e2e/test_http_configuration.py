@@ -1,4 +1,4 @@
-"""What DOMAIN.md calls configurable is deployment configuration over HTTP: the joint-share goal, the baseline
+"""What the rules leave to each county is deployment configuration over HTTP: the joint-share goal, the baseline
 rules and the result vocabulary, changed by an administrator as events with history, and read by the plan
 checks, the KPIs and the findings."""
 

@@ -1,4 +1,4 @@
-"""One person, one identity: the self-review hole of issue 14 closed over HTTP. An inspector enters findings;
+"""One person, one identity: the self-review hole closed over HTTP. An inspector enters findings;
 the same person then tries to approve them as a reviewer, identified every way a person can be (their inspector
 entry id, their staff id, their own account given the reviewer role); each is refused 403 and nothing is
 recorded. A reviewer who is another person approves."""

@@ -1,7 +1,7 @@
 """Each department's NATS user reads its own events and nothing else: a real nats-server run with the
 configuration ``dualrandom nats-config`` writes, the relay publishing through its own user.
 
-STACK.md: a permission refusal does not raise; it arrives in ``error_cb``, and a forbidden JetStream call
+nats-py: a permission refusal does not raise; it arrives in ``error_cb``, and a forbidden JetStream call
 surfaces only as a timeout. So isolation is shown by what is received (nothing) and what error_cb saw.
 """
 

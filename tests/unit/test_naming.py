@@ -1,4 +1,4 @@
-"""Task names (S5): 新乡市 + 县区名称 + 部门名称 + 时间 + 任务类型."""
+"""Task names, as the notice rules: 新乡市 + 县区名称 + 部门名称 + 时间 + 任务类型."""
 
 import pytest
 from hypothesis import assume, given

@@ -362,7 +362,7 @@ def test_a_stored_plan_loads_back_through_the_event_store_transcoder() -> None:
 
 
 def test_coverage_that_falls_short_is_a_breach_of_the_plan() -> None:
-    # The county of issue 17: 64 key targets; Q4 drew 3 (minimum 16), the year 55 (minimum 64).
+    # A county walked through its year: 64 key targets; Q4 drew 3 (minimum 16), the year 55 (minimum 64).
     drawn = {"2024Q1": 16, "2024Q2": 18, "2024Q3": 18, "2024Q4": 3, "2024": 55}
     coverage = {p: {"key": Coverage(n, 64, 10), "general": Coverage(30 if p != "2024" else 120, 500, 10),
                     "special": Coverage(0, 5, 10)} for p, n in drawn.items()}

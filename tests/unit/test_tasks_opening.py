@@ -1,4 +1,4 @@
-"""A task's terms when opened (from a plan entry or ad hoc), its S5 name and its number in the year; the strata a
+"""A task's terms when opened (from a plan entry or ad hoc), its name and its number in the year; the strata a
 freeze records; merges and redraws; the confidential drawn list."""
 
 import pytest
