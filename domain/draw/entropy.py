@@ -11,8 +11,9 @@ selection suits them. Known kinds (by the source's first word):
 - ``排列5``, ``排列五``: five digits, e.g. ``58123``;
 - ``drand``: the round's ``randomness``, 64 lowercase hex digits.
 
-Another source is accepted as declared, and its value must only be non-empty text: an auditor checks it
-against the public record. No declared source (``""``) means the draw takes no external entropy at all.
+Another source is accepted as declared, and its value must be non-empty text on one line without white space
+at either end (so ``abc`` and ``abc\n`` are not two values of one result): an auditor checks it against the
+public record. A known kind's value must match its form in full (a trailing line break is not a second spelling). No declared source (``""``) means the draw takes no external entropy at all.
 """
 
 import re
@@ -24,12 +25,12 @@ MAX_SOURCE_LENGTH = 200
 MAX_VALUE_LENGTH = 200
 
 KNOWN_KINDS: dict[str, tuple[re.Pattern[str], str]] = {
-    "福彩3D": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
-    "排列3": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
-    "排列三": (re.compile(r"^[0-9]{3}$"), "three digits, e.g. 581"),
-    "排列5": (re.compile(r"^[0-9]{5}$"), "five digits, e.g. 58123"),
-    "排列五": (re.compile(r"^[0-9]{5}$"), "five digits, e.g. 58123"),
-    "drand": (re.compile(r"^[0-9a-f]{64}$"), "the round's randomness: 64 lowercase hex digits"),
+    "福彩3D": (re.compile(r"[0-9]{3}"), "three digits, e.g. 581"),
+    "排列3": (re.compile(r"[0-9]{3}"), "three digits, e.g. 581"),
+    "排列三": (re.compile(r"[0-9]{3}"), "three digits, e.g. 581"),
+    "排列5": (re.compile(r"[0-9]{5}"), "five digits, e.g. 58123"),
+    "排列五": (re.compile(r"[0-9]{5}"), "five digits, e.g. 58123"),
+    "drand": (re.compile(r"[0-9a-f]{64}"), "the round's randomness: 64 lowercase hex digits"),
 }
 
 
@@ -89,12 +90,15 @@ def check_draw_entropy(declared: str, source: object, value: object) -> str:
         kind = source_kind(declared)
         if kind is not None:
             pattern, form = KNOWN_KINDS[kind]
-            if not pattern.match(text):
+            if not pattern.fullmatch(text):
                 problems.append(FieldProblem("external_entropy", "source_format",
                                              f"a {kind} value is {form}, in that one form"))
         code = control_character(text)
         if code is not None:
             problems.append(FieldProblem("external_entropy", CONTROL_RULE, control_message(code)))
+        elif kind is None and (text != text.strip() or any(c in text for c in "\n\t")):
+            problems.append(FieldProblem("external_entropy", "one_form",
+                                         "must be one line without white space at either end, as published"))
     if problems:
         raise InvalidInputError(problems)
     return text
