@@ -32,6 +32,7 @@ class Field:
     identity: bool = False  # part of the aggregate id: cannot change after registration
     default: Any = None
     case: str = ""  # "lower" / "upper": text (each entry of a list) folded to that case (codes: HJ-EEB is hj-eeb)
+    max_items: int = 500  # a list's entries (before duplicates are dropped): more is refused as ``max_items``
 
 
 class Spec:
@@ -76,7 +77,7 @@ class Spec:
                 try:
                     value = _normalise(f, raw)
                 except ValueError as exc:
-                    problems.append(FieldProblem(name, "type", str(exc), row))
+                    problems.append(FieldProblem(name, getattr(exc, "rule", "type"), str(exc), row))
                     continue
             if f.case and value:
                 value = _fold(f.case, value)
@@ -123,14 +124,19 @@ def _normalise(f: Field, raw: Any) -> Any:
             raise ValueError("must be a date YYYY-MM-DD") from None
     if f.kind == "list":
         items = _LIST_SPLIT.split(raw) if isinstance(raw, str) else raw
-        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        if not isinstance(items, (list, tuple)):
             raise ValueError("must be a list of text")
-        seen: list[str] = []
-        for item in (normalise_newlines(i.strip()) for i in items):
-            if item and item not in seen:
-                seen.append(item)
-        return seen
+        if len(items) > f.max_items:  # refused before any entry is looked at: the work stays bounded
+            raise _TooMany(f"must have at most {f.max_items} entries")
+        if not all(isinstance(i, str) for i in items):
+            raise ValueError("must be a list of text")
+        # first occurrence kept, in order (a dict: linear, where a list's membership test was quadratic)
+        return list(dict.fromkeys(item for item in (normalise_newlines(i.strip()) for i in items) if item))
     raise ValueError(f"unknown kind {f.kind}")  # pragma: no cover - programming error
+
+
+class _TooMany(ValueError):
+    rule = "max_items"
 
 
 def _fold(case: str, value: Any) -> Any:

@@ -30,6 +30,9 @@ LOCK_SECONDS = 15 * 60
 SLOW_AFTER = 3  # from the 3rd consecutive failure on, each next attempt waits 2**(failures-3) seconds
 
 
+INT4_MAX = 2**31 - 1  # the security log's id column
+
+
 class LoginRefused(Exception):
     """Wrong username or password, an inactive or a locked account (the message does not say which)."""
 
@@ -126,7 +129,7 @@ class Accounts:
             raise PermissionDeniedError("only auditors and admins read the security log")
         t = store.SECURITY_LOG
         q = t.select().order_by(t.c.id.desc()).limit(limit)
-        if before is not None:
+        if before is not None and before <= INT4_MAX:  # ids are 32-bit integers: a larger bound keeps every entry
             q = q.where(t.c.id < before)
         with self.engine.connect() as conn:
             return [

@@ -175,3 +175,23 @@ def test_a_bad_year_is_a_year_problem_only(client, auth) -> None:
     # Outside tester: {"year": 1} also listed a spurious name/required problem.
     r = client.post("/api/v1/plans", json={"year": 1}, headers=auth("hj-eeb", "planner"))
     assert r.status_code == 422 and [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("year", "range")]
+
+
+def test_a_list_field_of_more_than_500_entries_is_refused_before_it_is_read(client, runtime, auth) -> None:
+    before = head(runtime)
+    body = {**a_target(), "tags": [f"t{i}" for i in range(200_000)]}  # 557 s of CPU when duplicates were quadratic
+    r = client.post("/api/v1/targets", json=body, headers=auth("hj-eeb", "planner"))
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("tags", "max_items")]
+    ok = client.post("/api/v1/targets", json={**a_target(), "tags": ["a", "b", "a"] * 150},
+                     headers=auth("hj-eeb", "planner"))
+    assert ok.status_code == 201, ok.text
+    assert client.get(f"/api/v1/targets/{ok.json()['id']}", headers=auth()).json()["tags"] == ["a", "b"]
+    assert head(runtime) == before + 1
+
+
+@pytest.mark.parametrize("value", [2**31, 2**63 - 1])
+def test_the_security_log_takes_any_documented_before(client, auth, value) -> None:
+    r = client.get(f"/api/v1/security-log?before={value}", headers=auth("hj-eeb", "auditor"))
+    assert r.status_code == 200, r.text
+    assert r.json() == client.get("/api/v1/security-log", headers=auth("hj-eeb", "auditor")).json()
