@@ -14,6 +14,7 @@ from openpyxl.styles import Font
 
 from domain.directory import KINDS
 from domain.documents import Document, Fields, Heading, Signatures, Table, Text
+from services.infra.cells import FORMULA_STARTS
 from services.infra.imports import label, template_bytes
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -55,26 +56,41 @@ def _header(ws: Any, values: Sequence[str]) -> None:
     ws.append(row)
 
 
+def _text(ws: Any, value: Any) -> Any:
+    """A value as its cell: text that a spreadsheet could take for a formula (``=HYPERLINK(...)`` in an
+    enterprise's name) is written as a text cell, so it opens as the very text and imports back unchanged
+    (OWASP's CSV-injection guidance, for XLSX: openpyxl would otherwise write any ``=...`` as a formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        cell = WriteOnlyCell(ws, value=value)
+        cell.data_type = "s"
+        return cell
+    return value
+
+
+def _append(ws: Any, values: Iterable[Any]) -> None:
+    ws.append([_text(ws, v) for v in values])
+
+
 def document_xlsx(doc: Document) -> bytes:
     """A printable document's content as one sheet: the title, label/value rows, each table with its header row
     (a cell's lines stay lines within the cell)."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(_title(doc.title))
-    ws.append([doc.title])
+    _append(ws, [doc.title])
     for b in doc.blocks:
         if isinstance(b, Fields):
             for lab, value in b.pairs:
-                ws.append([lab, value])
+                _append(ws, [lab, value])
         elif isinstance(b, Table):
-            ws.append([])
+            _append(ws, [])
             _header(ws, b.headers)
             for row in b.rows:
-                ws.append(list(row))
+                _append(ws, list(row))
         elif isinstance(b, (Text, Heading)):
-            ws.append([b.text])
+            _append(ws, [b.text])
         elif isinstance(b, Signatures):
             for role, name in b.lines:
-                ws.append([f"{role}（签名）", name])
+                _append(ws, [f"{role}（签名）", name])
     with _save(wb) as f:
         return f.read()
 
@@ -95,7 +111,7 @@ def directory_xlsx(kind: str, rows: Iterable[Mapping[str, Any]]) -> IO[bytes]:
     ws = wb.create_sheet(_title(KIND_FILES.get(kind, kind)))
     _header(ws, [label(kind, f) for f in fields])  # no id column: the key columns derive it
     for r in rows:
-        ws.append([_cell(r.get(f)) for f in fields])
+        _append(ws, [_cell(r.get(f)) for f in fields])
     return _save(wb)
 
 
@@ -165,7 +181,7 @@ def board_xlsx(title: str, sections: Mapping[str, Any]) -> bytes:
     sheet per list of records (columns labelled in Chinese where the key has a label)."""
     wb = Workbook(write_only=True)
     summary = wb.create_sheet("概要")
-    summary.append([title])
+    _append(summary, [title])
     for name, value in sections.items():
         if isinstance(value, list) and (not value or _records(value)):
             rows = _rows(value)
@@ -173,13 +189,13 @@ def board_xlsx(title: str, sections: Mapping[str, Any]) -> bytes:
             keys = list(dict.fromkeys(k for row in rows for k in row))
             _header(ws, _column_labels(keys) or [_label(name)])
             for row in rows:
-                ws.append([_plain(row.get(k)) for k in keys])
-            summary.append([_label(name), f"{len(value)}条（见工作表“{_title(_label(name))}”）"])
+                _append(ws, [_plain(row.get(k)) for k in keys])
+            _append(summary, [_label(name), f"{len(value)}条（见工作表“{_title(_label(name))}”）"])
         elif isinstance(value, Mapping):
             for k, v in _flat(value, name + ".").items():
-                summary.append([_label(k), _plain(v)])
+                _append(summary, [_label(k), _plain(v)])
         else:
-            summary.append([_label(name), _plain(value)])
+            _append(summary, [_label(name), _plain(value)])
     with _save(wb) as f:
         return f.read()
 
