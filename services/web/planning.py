@@ -116,7 +116,7 @@ def _done(request: AnyRequest, to: str) -> Response[Any]:
 
 def _rules(data: Mapping[str, Any], problems: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """The rule rows of a form as the API's ``rules`` (a row without a supervision class is left out)."""
-    rules = []
+    rules: list[dict[str, Any]] = []
     for n in range(RULE_ROWS):
         klass = _one(data, f"rule{n}_class")
         if not klass:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from domain.access import SYSTEM
+from domain.access import SYSTEM, Actor
 from domain.planning.plan import plan_id
 from projections.directory.queries import list_entries
 from services.api.app import create_app
@@ -20,6 +20,8 @@ from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
 from tests.support.accounts import PERSON_PASSWORD, account_token, person
+
+EEB = CommandContext(Actor("p-eeb", "hj-eeb", ("planner",)))  # hj-eeb's planner, for what a test sets up
 
 
 @pytest.fixture
@@ -128,7 +130,7 @@ def test_a_planner_draws_up_a_plan_and_adds_changes_rerules_and_removes_an_entry
 
 def test_the_plan_pages_refuse_the_anonymous_the_wrong_role_and_another_department(
         console: TestClient[Any], runtime: Runtime) -> None:
-    runtime.plans.draw_up_plan(CommandContext(SYSTEM.__class__("p", "hj-eeb", ("planner",))), "hj-eeb", 2025)
+    runtime.plans.draw_up_plan(EEB, "hj-eeb", 2025)
     pid = plan_id("hj-eeb", 2025)
     items = items_of(runtime, "hj-eeb")
     new = f"/staff/plans/{pid}/entries/new"
@@ -167,10 +169,9 @@ def _drawn(console: TestClient[Any], runtime: Runtime, task_id: str) -> list[dic
 
 def test_a_task_is_opened_from_a_plan_entry_and_ad_hoc_with_overlaps_declared(
         console: TestClient[Any], runtime: Runtime) -> None:
-    eeb = CommandContext(SYSTEM.__class__("p", "hj-eeb", ("planner",)))
-    plan = runtime.plans.draw_up_plan(eeb, "hj-eeb", 2025)
+    plan = runtime.plans.draw_up_plan(EEB, "hj-eeb", 2025)
     items = items_of(runtime, "hj-eeb")
-    runtime.plans.add_plan_entry(eeb, uuid.UUID(plan.id), {
+    runtime.plans.add_plan_entry(EEB, uuid.UUID(plan.id), {
         "name": "二季度重点排污单位抽查", "items": [i["id"] for i in items], "category": "key", "period": "2025Q2",
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
         "rules": [{"supervision_class": "key", "min_ratio": "25%"}]})
@@ -216,10 +217,9 @@ def test_a_task_is_opened_from_a_plan_entry_and_ad_hoc_with_overlaps_declared(
 
 def test_opening_a_task_refuses_the_wrong_role_and_another_departments_entry(
         console: TestClient[Any], runtime: Runtime) -> None:
-    eeb = CommandContext(SYSTEM.__class__("p", "hj-eeb", ("planner",)))
-    plan = runtime.plans.draw_up_plan(eeb, "hj-eeb", 2025)
+    plan = runtime.plans.draw_up_plan(EEB, "hj-eeb", 2025)
     items = items_of(runtime, "hj-eeb")
-    runtime.plans.add_plan_entry(eeb, uuid.UUID(plan.id), {
+    runtime.plans.add_plan_entry(EEB, uuid.UUID(plan.id), {
         "name": "二季度抽查", "items": [i["id"] for i in items], "category": "key", "period": "2025Q2",
         "rules": [{"supervision_class": "key", "min_ratio": "25%"}]})
     assert console.get("/staff/tasks/new", follow_redirects=False).status_code == 303
@@ -238,14 +238,13 @@ def test_opening_a_task_refuses_the_wrong_role_and_another_departments_entry(
 
 def _published_entry_task(console: TestClient[Any], runtime: Runtime) -> tuple[uuid.UUID, list[dict[str, Any]]]:
     """hj-eeb's plan of 2024 with an entry, a task opened from it, drawn, its teams drawn."""
-    eeb = CommandContext(SYSTEM.__class__("p", "hj-eeb", ("planner",)))
-    plan = runtime.plans.draw_up_plan(eeb, "hj-eeb", 2024)
+    plan = runtime.plans.draw_up_plan(EEB, "hj-eeb", 2024)
     items = items_of(runtime, "hj-eeb", 1)
-    runtime.plans.add_plan_entry(eeb, uuid.UUID(plan.id), {
+    runtime.plans.add_plan_entry(EEB, uuid.UUID(plan.id), {
         "name": "三季度重点检查", "items": [items[0]["id"]], "category": "key", "period": "2024Q3",
         "scope": {"county": "获嘉县", "supervision_classes": ["key"]}, "rules": [{"supervision_class": "key",
                                                                                    "full": True}]})
-    task = runtime.task_opening.open_task(eeb, {"plan_entry": "2024001"})
+    task = runtime.task_opening.open_task(EEB, {"plan_entry": "2024001"})
     return uuid.UUID(plan.id), _drawn(console, runtime, task.id)
 
 
@@ -304,8 +303,8 @@ def test_a_planner_and_the_inspector_concerned_declare_recusals_and_see_the_repl
     assert "与企业负责人系近亲属" in console.get(page).text
 
     # the inspector concerned declares their own recusal; another inspector of the visit may not do it for them
-    second, third = [m for m in after["teams"]["hj-eeb"]["members"]][:2]
-    person(runtime, "wu", ["inspector"], display_name=names.get(second, {}).get("name", "吴检查"), inspector=second)
+    second, third = after["teams"]["hj-eeb"]["members"][:2]
+    person(runtime, "wu", ["inspector"], display_name="吴检查", inspector=second)
     person(runtime, "zhao", ["inspector"], display_name="赵检查", inspector=third)
     login(console, "zhao")
     mine = console.get(page)
