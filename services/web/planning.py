@@ -4,7 +4,6 @@ joint with other departments. Every form posts with htmx (the CSRF header) to a 
 case as ``/api/v1/plans`` and ``/api/v1/tasks`` (``Plans``, ``TaskOpening``) with the same authorisation; a
 refusal answers the form again with every value kept and each problem as ``field（中文名）：rule：message``."""
 
-import datetime as dt
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -193,8 +192,9 @@ def new_entry(request: AnyRequest, plan_id: FromPath[uuid.UUID]) -> Template:
     """新增计划条目: the form."""
     plan = _plan_or_none(request, plan_id)
     access.require_plan(request.user, plan["department"])  # the use case's rule, before a form is shown
-    return _entry_form(request, plan, {"period": f"{plan['year']}Q{(dt.date.today().month - 1) // 3 + 1}"
-                                       if plan["year"] == dt.date.today().year else f"{plan['year']}Q1",
+    today = _rt(request).clock.today()
+    return _entry_form(request, plan, {"period": f"{plan['year']}Q{(today.month - 1) // 3 + 1}"
+                                       if plan["year"] == today.year else f"{plan['year']}Q1",
                                        "category": "general", "rules": [{"supervision_class": "key", "min_ratio": "25%"}]})
 
 
@@ -303,7 +303,7 @@ def _task_form(request: AnyRequest, values: Mapping[str, Any], *, problems: Sequ
             entry = _entry_of(plan, number)
         except Exception:  # noqa: BLE001 - an unknown plan or entry: the form says so, the use case refuses it
             entry = None
-    year = int(number[:4]) if entry else dt.date.today().year
+    year = int(number[:4]) if entry else rt.clock.today().year
     partners = [(values.get("partners") or [])[n] if n < len(values.get("partners") or []) else {}
                 for n in range(PARTNER_ROWS)]
     for p in partners:
