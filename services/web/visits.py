@@ -26,6 +26,7 @@ AnyRequest = Request[Any, Any, Any]
 VISIT_READERS = (Role.PLANNER, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 RECUSERS = (Role.PLANNER, Role.INSPECTOR)
 TASK_READERS = (Role.PLANNER, Role.ADMIN, Role.AUDITOR)
+OVERLAPS_SHOWN = 200  # rows of the merge page (Merges.overlaps gives them all, as the API does)
 STATES = {"awaiting_teams": "待匹配检查人员", "dispatched": "已派出", "in_progress": "检查中", "published": "已公示",
           "merged": "已并入另一次检查", "cancelled": "已取消"}
 
@@ -123,13 +124,14 @@ def _overlaps(request: AnyRequest, task: Mapping[str, Any], rows: Sequence[Mappi
               reason: str = "") -> Template:
     rt = _rt(request)
     departments = _departments(request)
+    total, rows = len(rows), list(rows)[:OVERLAPS_SHOWN]
     names = rt.lookups.target_names(r["target_id"] for r in rows)
     shown = [{**r, "target_name": names.get(r["target_id"], {}).get("target_name") or "（名录中无此对象）",
               "credit_code": names.get(r["target_id"], {}).get("credit_code", ""),
               "lead_name": departments.get(r["lead"], r["lead"])} for r in rows]
     may_merge = request.user.has(Role.PLANNER) and request.user.department == task["lead"]
     return render(request, "staff/overlaps.html", f"合并检查 · {task['number']}", status_code=status, task=task,
-                  rows=shown, may_merge=may_merge, problems=named(problems), chosen=chosen, reason=reason,
+                  rows=shown, total=total, may_merge=may_merge, problems=named(problems), chosen=chosen, reason=reason,
                   dept_names=[departments.get(d, d) for d in task["departments"]])
 
 
