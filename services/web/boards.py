@@ -81,17 +81,20 @@ def plan_page(request: AnyRequest) -> Template:
         return render(request, "staff/problem.html", "请求有误", status_code=400, problems=problems)
     rt = _rt(request)
     context = _common(request, department, year, None)
+    # the forms are shown to whom the use case lets change the plan: the department's planners
+    may_write = request.user.has(Role.PLANNER) and request.user.department == department
     try:
         plan = rt.plans.plan_view(request.user, plan_id(department, year), None)
     except NotFoundError:
-        return render(request, "staff/plan.html", "年度抽查计划", plan=None, **context)
+        return render(request, "staff/plan.html", "年度抽查计划", plan=None, may_write=may_write, **context)
     items = rt.lookups.items({i for e in plan["entries"] for i in e.get("items", [])})
     entries = [{**e, "item_names": [str(items.get(i, {}).get("name") or "（名录中无此事项）") for i in e.get("items", [])],
                 "strata": [{"name": stratum_name(k), **q} for k, q in sorted((e.get("quotas") or {}).items())]}
                for e in plan["entries"]]
     breaches = [{**b, "rule_name": BREACHES.get(b["rule"], b["rule"])} for b in plan.get("breaches", [])]
     return render(request, "staff/plan.html", "年度抽查计划", plan=plan, entries=entries, breaches=breaches,
-                  states=STATE_NAMES, origins=ORIGINS, **context)
+                  states=STATE_NAMES, origins=ORIGINS, may_write=may_write,
+                  removed=sorted((plan.get("removed") or {}).items()), **context)
 
 
 @get("/inbox", guards=[requires(*READERS)], sync_to_thread=True)

@@ -26,7 +26,7 @@ TASK_READERS = (Role.PLANNER, Role.ADMIN, Role.AUDITOR)
 TASKS_PAGE = 50
 SUPERVISION = {"key": "重点监管", "general": "一般监管", "special": "特殊监管"}
 STATE_NAMES = {"open": "待承诺", "committed": "已承诺", "frozen": "候选池已冻结", "drawn": "已摇号"}
-ORIGINS = {"plan": "计划内", "ad_hoc": "专项", "case": "个案检查"}
+ORIGINS = {"planned": "计划内", "plan": "计划内", "ad_hoc": "专项", "case": "个案检查"}
 
 
 def stratum_name(key: str) -> str:
@@ -62,7 +62,7 @@ def tasks_page(request: AnyRequest) -> Template:
     return render(request, "staff/tasks.html", "抽查任务", tasks=found["items"], total=total, page=page,
                   pages=max(1, (total + TASKS_PAGE - 1) // TASKS_PAGE), year=year or "",
                   departments=_departments(request), states=STATE_NAMES, origins=ORIGINS,
-                  years=list(range(dt.date.today().year + 1, 2014, -1)))
+                  may_open=request.user.has(Role.PLANNER), years=list(range(dt.date.today().year + 1, 2014, -1)))
 
 
 def _screen(request: AnyRequest, task_id: uuid.UUID, outcome: Outcome | None = None,

@@ -53,6 +53,7 @@ NAV: tuple[NavLink, ...] = (
     NavLink("/staff/directory/targets", "名录库", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/plans", "年度计划", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/tasks", "抽查任务", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
+    NavLink("/staff/tasks/new", "开启任务", (Role.PLANNER,)),
     NavLink("/staff/inbox", "待办", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/kpis", "指标", (Role.PLANNER, Role.ADMIN, Role.AUDITOR)),
     NavLink("/staff/audit/log", "日志", (Role.AUDITOR, Role.ADMIN)),
@@ -269,7 +270,8 @@ def routes(rate_per_minute: int = 0) -> list[Any]:
     login = Router("/", route_handlers=[login_page, login_submit], middleware=limit, include_in_schema=False)
     # logging out needs a session but no staff role: a partner's session may be ended here too
     out = Router("/staff", route_handlers=[logout], exception_handlers=STAFF_ERRORS, include_in_schema=False)
-    from services.web import auditor, boards, directories, planner
+    from services.web import auditor, boards, directories, planner, planning, visits
 
-    pages = [*PAGES, *directories.PAGES, *planner.PAGES, *boards.PAGES, *auditor.PAGES]
+    pages = [*PAGES, *directories.PAGES, *planner.PAGES, *planning.PAGES, *visits.PAGES, *boards.PAGES,
+             *auditor.PAGES]
     return [login, out, staff_router(pages)]
