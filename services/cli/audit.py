@@ -42,7 +42,7 @@ def _catch_up_audit(runtime) -> None:
               help="a file of checkpoints held outside the database (NDJSON or signed notes); repeatable")
 @click.option("--from-nats", "from_nats", default=None, metavar="URL",
               help="also check every checkpoint on dualrandom.audit.checkpoints in JetStream at this URL "
-              "(`-`: DUALRANDOM_NATS_URL)")
+              "(`-`: DUALRANDOM_NATS_URL, else the embedded server's URL recorded in <var>/nats/url)")
 @click.option("--witnesses", "k", type=click.IntRange(min=1), default=None,
               help="require a checkpoint cosigned by K of the witness keys, and check the log against it")
 @click.option("--witness-key", "witness_keys", multiple=True, metavar="VKEY",
@@ -73,9 +73,14 @@ def verify(as_json: bool, public_key: str | None, skip_nodes: bool, checkpoint_f
                 except ExternalCheckpointError as exc:
                     raise click.BadParameter(str(exc), param_hint="--checkpoints") from None
             if from_nats:
-                url = settings.nats_url if from_nats == "-" else from_nats
+                from services.infra.nats_embedded import embedded_url
+
+                url = (settings.nats_url or embedded_url(settings.var_dir)) if from_nats == "-" else from_nats
                 if not url:
-                    raise click.BadParameter("DUALRANDOM_NATS_URL is not set", param_hint="--from-nats")
+                    raise click.BadParameter(
+                        "DUALRANDOM_NATS_URL is not set and no embedded server recorded its URL in "
+                        f"{settings.var_dir / 'nats' / 'url'} (is `dualrandom serve` running?): give the URL",
+                        param_hint="--from-nats")
                 try:
                     external += fetch_jetstream_sync(url, settings.nats_stream)
                 except ExternalCheckpointError as exc:

@@ -14,7 +14,7 @@ from domain.access import SYSTEM
 from services.application import CommandContext
 from services.audit.checkpoints import SUBJECT, checkpoints, parse_body
 from services.audit.keys import PublicKey
-from services.infra.nats_embedded import EmbeddedNats
+from services.infra.nats_embedded import EmbeddedNats, write_embedded_url
 from services.infra.relay import Relay
 from services.infra.settings import Settings
 from services.runtime import Runtime
@@ -65,5 +65,27 @@ def test_a_checkpoint_is_published_once_and_a_partner_verifies_it(nats_server: E
         origin, size, root, _ = parse_body(body["body"])
         assert (origin, size, root.hex()) == (key.name, 2, body["root_hash"])
         assert not key.verify(body["body"].replace("\n2\n", "\n3\n").encode(), base64.b64decode(body["signature"]))
+        _verify_from_nats_finds_the_embedded_url(settings, nats_server.url)
     finally:
         rt.close()
+
+
+def _verify_from_nats_finds_the_embedded_url(settings: Settings, url: str) -> None:
+    """`audit verify --from-nats -` on the embedded default: no DUALRANDOM_NATS_URL, the URL the running server
+    recorded in <var>/nats/url; without either, a usage error naming that file."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")}
+    env |= {"DUALRANDOM_DATABASE_URL": settings.database_url, "DUALRANDOM_VAR_DIR": str(settings.var_dir),
+            "DUALRANDOM_SECRET_KEY": settings.secret_key, "DUALRANDOM_RELAY_ENABLED": "false"}
+    cli = [sys.executable, "-m", "services.cli", "audit", "verify", "--from-nats", "-"]
+    (settings.var_dir / "nats").mkdir(parents=True, exist_ok=True)
+    (settings.var_dir / "nats" / "url").unlink(missing_ok=True)
+    none = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert none.returncode == 2 and "nats/url" in none.stderr, none.stdout + none.stderr
+    write_embedded_url(settings.var_dir, url)
+    found = subprocess.run(cli, env=env, capture_output=True, text=True, timeout=120)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "OK" in found.stdout and "held outside the database: 1 (newest at size 2)" in found.stdout, found.stdout
