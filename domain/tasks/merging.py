@@ -27,10 +27,21 @@ def require_no_inspection_begun(begun: Iterable[tuple[str, str]]) -> None:
         raise InvalidInputError(problems)
 
 
-def require_redraw_allowed(*, shares_a_visit: bool, merged_away: bool) -> None:
-    """A draw with visits merged with another task's is not redrawn: it would cancel that task's visits."""
+def require_redraw_allowed(*, shares_a_visit: bool, merged_away: bool, inspected: int = 0) -> None:
+    """A draw is withdrawn (redrawn whole) only while nothing was built on it:
+
+    - not with visits merged with another task's: it would cancel that task's visits;
+    - not once any department opened an inspection of one of its visits (``inspected``: how many visits): the
+      enterprises were visited, findings recorded, perhaps published; cancelling their visits would unmake a
+      done inspection and draw others instead. A team member who cannot go is redrawn instead (recusal)."""
     if shares_a_visit or merged_away:
         raise TaskStateError(
             "visits of this draw are merged with another task's: a redraw would cancel that "
             "task's visits too; withdraw it before merging, or redraw the members instead"
         )
+    if inspected:
+        raise InvalidInputError([FieldProblem(
+            "round", "inspection_begun",
+            f"inspections of {inspected} visit(s) of this round have been opened (findings recorded or "
+            "published): a round that was carried out is not withdrawn; redraw a team member who cannot go instead",
+        )])

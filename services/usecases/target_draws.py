@@ -33,6 +33,7 @@ from domain.draw.sampler import (
     verify,
 )
 from domain.errors import FieldProblem, InvalidInputError
+from domain.execution.inspection import Inspection, inspection_id
 from domain.planning.applicability import uncovered
 from domain.planning.rules import parse_period
 from domain.tasks import access
@@ -417,9 +418,11 @@ class TargetDraws(UseCase):
         access.require_lead(ctx.actor, task.lead)
         visits = self._assignments_of(tid, task.round) if task.state == "drawn" else []
         shares_a_visit = any(len(a.tasks) > 1 for a in visits)
+        opened = self.load_many(Inspection, (inspection_id(a.id, d) for a in visits for d in sorted(a.items)))
         require_redraw_allowed(
             shares_a_visit=shares_a_visit,
             merged_away=not shares_a_visit and tasks.has_merged_assignment(self.engine, str(tid)),
+            inspected=len({i.assignment_id for i in opened.values()}),
         )
         round_ = task.withdraw_draw(reason)
         aggs: list[Aggregate] = [task]

@@ -423,6 +423,23 @@ def test_visits_whose_inspection_was_opened_do_not_merge(demo, client, auth) -> 
         assert _ok(client.get(f"/api/v1/assignments/{aid}", headers=auth("hj-audit", "auditor")))["state"] == "dispatched"
 
 
+def test_a_round_whose_inspection_was_opened_is_not_withdrawn(demo, client, auth) -> None:
+    """A round that was carried out (an inspection opened on one of its visits) stays: withdrawing it would
+    cancel a done visit and hide its published results' draw."""
+    eeb_task = _small_task(client, auth, "hj-eeb")
+    eeb = auth("hj-eeb", "planner")
+    _ok(client.post(f"/api/v1/tasks/{eeb_task['id']}/teams/hj-eeb", json={}, headers=eeb))
+    visit = _ok(client.get(f"/api/v1/tasks/{eeb_task['id']}/draw", headers=eeb))["visits"][0]["assignment_id"]
+    before = _ok(client.get(f"/api/v1/tasks/{eeb_task['id']}", headers=eeb))
+    _ok(client.post(f"/api/v1/assignments/{visit}/inspections/hj-eeb", headers=eeb))
+    r = client.post(f"/api/v1/tasks/{eeb_task['id']}/redraw", json={"reason": "不喜欢结果"}, headers=eeb)
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert [(e["field"], e["rule"]) for e in r.json()["errors"]] == [("round", "inspection_begun")]
+    after = _ok(client.get(f"/api/v1/tasks/{eeb_task['id']}", headers=eeb))
+    assert (after["round"], after["state"]) == (before["round"], "drawn")
+    assert _ok(client.get(f"/api/v1/assignments/{visit}", headers=eeb))["state"] != "cancelled"
+
+
 def test_only_the_department_planner_changes_its_plan_and_bad_entries_change_nothing(demo, client, auth) -> None:
     eeb = auth("hj-eeb", "planner")
     plan = _ok(client.post("/api/v1/plans", json={"year": 2024}, headers=eeb), 201)
