@@ -5,8 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response, Router, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, JSONBody, Parameter
+from litestar.params import JSONBody, Parameter
 
 from services.api.common import (
     READ,
@@ -17,6 +16,7 @@ from services.api.common import (
     command,
     ctx,
     done,
+    multipart_file,
     runtime,
     upload,
 )
@@ -79,7 +79,7 @@ def load_schedule(request: AnyRequest, data: JSONBody[Schedule]) -> Response[Jso
 )
 def import_schedule(
     request: AnyRequest,
-    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    data: Annotated[dict[str, Any], multipart_file(source={"type": "string", "description": "where the schedule comes from (e.g. the State Council notice)"})],
 ) -> Response[Json]:
     rt = runtime(request)
     file = upload(data)

@@ -172,6 +172,15 @@ async def strict_body(request: Request[Any, Any, Any]) -> None:
         return  # not JSON: litestar answers it as before
 
 
+def multipart_file(**extra: dict[str, Any]) -> Any:
+    """The ``Body`` of an upload: multipart, documented as its one required field ``file`` (binary) and the
+    ``extra`` optional fields (litestar would otherwise describe a ``dict`` body as ``files``, an array)."""
+    return Body(media_type=RequestEncodingType.MULTI_PART, schema_extra={
+        "properties": {"file": {"type": "string", "format": "binary", "description": "the file"}, **extra},
+        "required": ["file"],
+    })
+
+
 def upload(data: dict[str, Any]) -> UploadFile:
     """The file of a multipart body's ``file`` field (422 without one)."""
     found = data.get("file") if isinstance(data, dict) else None

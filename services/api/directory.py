@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.enums import RequestEncodingType
 from litestar.exceptions import ValidationException
-from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from domain import access
 from domain.access import Actor
@@ -30,6 +29,7 @@ from services.api.common import (
     ctx,
     given,
     if_match,
+    multipart_file,
     runtime,
     upload,
     wait,
@@ -212,7 +212,7 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
         )
         def import_file(
             request: AnyRequest,
-            data: Annotated[dict[str, UploadFile], Body(media_type=RequestEncodingType.MULTI_PART)],
+            data: Annotated[dict[str, UploadFile], multipart_file()],
         ) -> dict[str, Any]:
             from services.infra.imports import iter_file
 

@@ -3,8 +3,7 @@
 from typing import Annotated, Any, BinaryIO, cast
 
 from litestar import Response, Router, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath
 
 from services.api.common import (
     READ,
@@ -12,6 +11,7 @@ from services.api.common import (
     WRITE_PROBLEMS,
     AnyRequest,
     answers,
+    multipart_file,
     runtime,
     upload,
 )
@@ -31,7 +31,7 @@ from services.api.schemas import EvidenceRef
 )
 def upload_evidence(
     request: AnyRequest,
-    data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+    data: Annotated[dict[str, Any], multipart_file()],
 ) -> dict[str, Any]:
     rt = runtime(request)
     file = upload(data)

@@ -86,3 +86,18 @@ def test_request_bodies_describe_their_fields(client: TestClient) -> None:
     for path in ("/api/v1/plans", "/api/v1/tasks", "/api/v1/referrals"):
         body = paths[path]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body["examples"], path
+
+
+def test_every_upload_documents_its_file_field_as_the_server_reads_it(client: TestClient) -> None:
+    """Multipart bodies: the one field the server reads is ``file`` (binary, required), as the docs say; the
+    document said ``files`` (an array) for the imports."""
+    paths = client.get("/schema/openapi.json").json()["paths"]
+    uploads = {
+        f"{method.upper()} {path}": op["requestBody"]["content"]["multipart/form-data"]["schema"]
+        for path, item in paths.items() for method, op in item.items()
+        if isinstance(op, dict) and "multipart/form-data" in (op.get("requestBody") or {}).get("content", {})
+    }
+    assert len(uploads) >= 5, sorted(uploads)  # the imports, evidence, the calendar
+    for name, schema in uploads.items():
+        assert schema["properties"]["file"]["format"] == "binary", name
+        assert schema["required"] == ["file"] and "files" not in schema["properties"], name
