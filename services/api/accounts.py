@@ -6,9 +6,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post, put
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
+from litestar.exceptions import PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 
+from domain.access import Actor, Role
 from domain.errors import FieldProblem, InvalidInputError
 from services.api.auth import parse_duration
 from services.api.common import READ, SECURED, WRITE_PROBLEMS, AnyRequest, answers, ctx, runtime
@@ -70,6 +74,14 @@ CLEARED_COOKIES = [
 ]
 
 
+def admins_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Account management is for admins: refused (403) before the body is read, so a non-admin learns nothing
+    of the body's shape from a 400 (the use case checks the same again)."""
+    user = connection.scope.get("user")
+    if not (isinstance(user, Actor) and user.has(Role.ADMIN)):
+        raise PermissionDeniedException("only an admin manages accounts")
+
+
 @post("/session", status_code=201, sync_to_thread=True, opt={"own_credentials": True},
       responses=answers(201, Session, (400, 401, 422), also=(429,)),
       summary="Log in", description="Username and password -> a session: an HttpOnly, SameSite=Strict cookie "
@@ -112,13 +124,13 @@ def logout(request: AnyRequest) -> Response[dict[str, Any]]:
     return Response({"token_id": token_id, "revoked": True}, status_code=200, cookies=CLEARED_COOKIES)
 
 
-@get("/accounts", sync_to_thread=True, responses=answers(200, list[AccountView], READ), summary="Accounts",
+@get("/accounts", sync_to_thread=True, guards=[admins_only], responses=answers(200, list[AccountView], READ), summary="Accounts",
      description="Every account, by username." + ADMIN)
 def list_accounts(request: AnyRequest) -> list[dict[str, Any]]:
     return runtime(request).accounts.list_all(request.user)
 
 
-@post("/accounts", status_code=201, sync_to_thread=True, responses=answers(201, AccountView, WRITE_PROBLEMS),
+@post("/accounts", status_code=201, sync_to_thread=True, guards=[admins_only], responses=answers(201, AccountView, WRITE_PROBLEMS),
       summary="Create an account", description="A person (with a first password) or a service (`kind: service`, "
       "tokens only). The department must be in the directory (422 `unknown_department`)." + ADMIN)
 def create_account(request: AnyRequest, data: JSONBody[AccountIn]) -> dict[str, Any]:
@@ -135,21 +147,21 @@ def get_account(request: AnyRequest, account_id: FromPath[str]) -> dict[str, Any
     return runtime(request).accounts.get(request.user, account_id)
 
 
-@patch("/accounts/{account_id:str}", sync_to_thread=True, responses=answers(200, AccountView, WRITE_PROBLEMS),
+@patch("/accounts/{account_id:str}", sync_to_thread=True, guards=[admins_only], responses=answers(200, AccountView, WRITE_PROBLEMS),
        summary="Change an account", description="Roles, department, display name or inspector link, with a "
        "reason; takes effect at the account's next request (its tokens act with the new roles)." + ADMIN)
 def change_account(request: AnyRequest, account_id: FromPath[str], data: JSONBody[AccountChangeIn]) -> dict[str, Any]:
     return runtime(request).accounts.change(ctx(request), account_id, _given(data))
 
 
-@post("/accounts/{account_id:str}/deactivate", status_code=200, sync_to_thread=True,
+@post("/accounts/{account_id:str}/deactivate", status_code=200, sync_to_thread=True, guards=[admins_only],
       responses=answers(200, AccountView, WRITE_PROBLEMS), summary="Deactivate an account",
       description="Its sessions and tokens are refused from the next request on." + ADMIN)
 def deactivate(request: AnyRequest, account_id: FromPath[str], data: JSONBody[ReasonIn]) -> dict[str, Any]:
     return runtime(request).accounts.set_active(ctx(request), account_id, False, data.reason)
 
 
-@post("/accounts/{account_id:str}/reactivate", status_code=200, sync_to_thread=True,
+@post("/accounts/{account_id:str}/reactivate", status_code=200, sync_to_thread=True, guards=[admins_only],
       responses=answers(200, AccountView, WRITE_PROBLEMS), summary="Reactivate an account", description=ADMIN)
 def reactivate(request: AnyRequest, account_id: FromPath[str], data: JSONBody[ReasonIn]) -> dict[str, Any]:
     return runtime(request).accounts.set_active(ctx(request), account_id, True, data.reason)
@@ -165,7 +177,7 @@ def set_password(request: AnyRequest, account_id: FromPath[str], data: JSONBody[
     return accounts.get(request.user, account_id)
 
 
-@post("/accounts/{account_id:str}/tokens", status_code=201, sync_to_thread=True,
+@post("/accounts/{account_id:str}/tokens", status_code=201, sync_to_thread=True, guards=[admins_only],
       responses=answers(201, TokenIssued, WRITE_PROBLEMS), summary="Issue a named API token",
       description="The token is shown once; only its id is stored. It acts with the account's current department "
       "and roles." + ADMIN)

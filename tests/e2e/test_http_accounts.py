@@ -63,6 +63,16 @@ def test_only_admins_manage_accounts(client: Any, admin: dict[str, str], auth: A
     _refused(client.get("/api/v1/accounts", headers=planner), 403)
     _refused(client.post("/api/v1/accounts", headers=planner, json={
         "username": "x1", "display_name": "x", "department": "hj-eeb", "roles": ["admin"], "password": PASSWORD}), 403)
+    target = _person(client, admin, "zhao", "planner")["id"]
+    # 403 whatever the body: a non-admin learns nothing of its shape (a missing reason was a 400 before the 403)
+    for method, path, body in (
+        ("PATCH", f"/api/v1/accounts/{target}", {}), ("PATCH", f"/api/v1/accounts/{target}", {"roles": ["admin"]}),
+        ("POST", f"/api/v1/accounts/{target}/deactivate", {}), ("POST", f"/api/v1/accounts/{target}/reactivate", {}),
+        ("POST", f"/api/v1/accounts/{target}/tokens", {}), ("POST", "/api/v1/accounts", {"x": 1}),
+    ):
+        refused = _refused(client.request(method, path, json=body, headers=planner), 403)
+        assert "admin" in refused["detail"], (method, path, refused)
+    assert _ok(client.get(f"/api/v1/accounts/{target}", headers=admin))["roles"] == ["planner"]
 
 
 def test_login_with_cookie_needs_the_csrf_header_and_logout_revokes(client: Any, runtime: Runtime,
