@@ -42,6 +42,7 @@ from services.api.middleware import (
     refuse_control_characters,
 )
 from services.api.overload import OverloadGuard
+from services.api.public_cache import PublicAnswers
 from services.api.waits import PositionWaits, await_min_position
 from services.runtime import Runtime
 from services.web import PUBLIC_PATTERNS, routes, security_headers, swagger_plugin, template_config
@@ -111,6 +112,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         lifespan=[lifespan],
         state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
                      "principals": PrincipalLookup(runtime.engine, runtime.accounts.authenticate),
+                     "public_answers": PublicAnswers(runtime.runner),
                      "ready_caught_up": set()}),
         request_max_body_size=runtime.settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
