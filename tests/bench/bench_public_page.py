@@ -93,9 +93,10 @@ def bulk(url: str, seeded: dict[str, Any], targets: int, results: int) -> float:
                        "name": f"{'获嘉县测试' if n % 10 == 0 else '新乡市样本'}企业{n:07d}有限公司"}
                 rows.append(row)
             conn.execute(tt.insert(), rows)
+        step = max(targets // max(results, 1), 1)  # result n: target n * step + n % 10, so 1 in 10 is 获嘉县测试's
         for start in range(0, results, chunk):
             rows = [{**public, "inspection_id": str(uuid.UUID(int=(1 << 64) + n)),
-                     "target_id": str(uuid.UUID(int=(n * (targets // max(results, 1))) % targets + 1)),
+                     "target_id": str(uuid.UUID(int=(n * step + n % min(step, 10)) % targets + 1)),
                      "position": top + 1 + n} for n in range(start, min(results, start + chunk))]
             conn.execute(pt.insert(), rows)
     engine.dispose()
