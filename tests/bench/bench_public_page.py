@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa
 
@@ -166,6 +167,8 @@ def main() -> None:
                    "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_DATABASE_URL": url, "DUALRANDOM_SECRET_KEY": secret,
                    "DUALRANDOM_RELAY_ENABLED": "false", "DUALRANDOM_PUBLIC_RATE_PER_MINUTE": "0",
                    "DUALRANDOM_MAX_IN_FLIGHT": str(args.max_in_flight),
+                   # this checkout's code, not the one the virtualenv's editable install points at
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
                    "DUALRANDOM_LOG_LEVEL": "WARNING", "DUALRANDOM_NATS_EMBEDDED_PORT": str(S.free_port())}
             S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             log = open(S.RESULTS_DIR / "public_page.server.log", "wb")  # noqa: SIM115

@@ -155,9 +155,9 @@ def test_a_conditional_get_is_answered_304_while_the_answer_is_the_same(
         first = client.get(path, params={"q": s.target["name"]})
         tag = first.headers["etag"]
         assert first.headers["cache-control"] == "no-cache"
-        for given in (tag, f"W/{tag}", f'"other", {tag}', "*"):
-            r = client.get(path, params={"q": s.target["name"]}, headers={"If-None-Match": given})
-            assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == tag, (path, given)
+        for asked in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+            r = client.get(path, params={"q": s.target["name"]}, headers={"If-None-Match": asked})
+            assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == tag, (path, asked)
         other = client.get(path, params={"q": "不存在的企业"}, headers={"If-None-Match": tag})  # another answer
         assert other.status_code == 200 and other.headers["etag"] != tag
         assert client.get(path, params={"q": s.target["name"]}, headers={"If-None-Match": '"x"'}).status_code == 200
