@@ -172,7 +172,9 @@ async def results_page(request: Request[Any, Any, Any]) -> Response[Any] | Templ
     if problems:
         return _bad(request, problems, **common)
     offset = (page - 1) * PAGE_SIZE
-    template = request.app.template_engine.get_template("results.html")
+    engine = request.app.template_engine
+    assert engine is not None  # the app's template_config
+    template = engine.get_template("results.html")
 
     def build(at: Token | None) -> tuple[bytes, Any]:  # a worker thread
         found = answers.cached(data_key(q or None, PAGE_SIZE, offset, department, year, result), at,

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import sqlalchemy as sa
 
@@ -43,6 +42,7 @@ from tests.bench.bench_http_create import _read_response
 from tests.support.serve import stop
 
 BIN = Path(sys.executable).parent / "dualrandom"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def prepare(url: str, var: Path, secret: str) -> dict[str, Any]:
