@@ -520,6 +520,13 @@ class ProjectionRunner:
         with self._cond:
             return all(self._positions.get(n, 0) >= position for n in names or [p.name for p in self.projections])
 
+    def known_positions(self, names: Sequence[str]) -> list[int] | None:
+        """The positions this process knows the named projections have applied (no I/O: what ``applied`` reads);
+        None when one of them is not known yet."""
+        with self._cond:
+            found = [self._positions.get(n) for n in names]
+        return None if any(p is None for p in found) else [int(p) for p in found if p is not None]
+
     def refresh_positions(self) -> None:
         """Read the stored positions (workers in other processes move them) and publish any progress."""
         stored = self.positions()

@@ -1,11 +1,16 @@
-"""The public search of published results (no token)."""
+"""The public search of published results (no token), answered from the public answers' cache
+(``services.api.public_cache``) when asked anonymously without ``min_position``."""
 
 from typing import Annotated, Any
 
-from litestar import Router, get
+import anyio.to_thread
+import msgspec
+from litestar import Request, Response, Router, get
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from domain.text import normalise_newlines
 from services.api.common import (
     AnyRequest,
     MinPosition,
@@ -14,28 +19,73 @@ from services.api.common import (
     runtime,
     wait,
 )
+from services.api.middleware import SESSION_COOKIE
+from services.api.public_cache import Answer, PublicAnswers, not_modified
 from services.api.schemas import Page
+from services.runtime import Runtime
+
+JSON = "application/json"
+NOT_MODIFIED = ResponseSpec(data_container=None, media_type="application/octet-stream", generate_examples=False,
+                            description="not modified: `If-None-Match` named the ETag of the answer as it is now "
+                            "(no body)")
+
+
+def personal(request: Request[Any, Any, Any]) -> bool:
+    """A request that carries a token or a session cookie: read from the database, never from the cache."""
+    return bool(request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE))
+
+
+def data_key(q: str | None, limit: int, offset: int, department: str | None = None, year: int | None = None,
+             result_code: str | None = None) -> tuple[Any, ...]:
+    return ("data", q, limit, offset, department, year, result_code)
+
+
+def read_data(rt: Runtime, q: str | None, limit: int, offset: int, department: str | None = None,
+              year: int | None = None, result_code: str | None = None) -> tuple[bytes, Any]:
+    """The use case's answer of a normalised query and its JSON bytes (a worker thread): a data entry."""
+    found = rt.publicity.public_results(q, limit, offset, department=department, year=year, result_code=result_code)
+    return msgspec.json.encode(found), found
+
+
+def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type: str) -> Response[bytes]:
+    """200 with the body, or 304 when ``If-None-Match`` names its ETag; revalidated on every use (no-cache)."""
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
+    if not_modified(request.headers.get("if-none-match"), answer.etag):
+        return Response(b"", status_code=304, headers=headers, media_type=media_type)
+    return Response(answer.body, media_type=media_type, headers=headers)
 
 
 @get(
     "/results",
-    responses=answers(200, Page, (400, 422), also=(429, 503)),
-    sync_to_thread=True,
+    responses={**answers(200, Page, (400, 422), also=(429, 503)), 304: NOT_MODIFIED},
     summary="Search published results (public, no token)",
     description="Published results only, newest first, with confidential fields and evidence removed: plan, task, "
     "type, inspecting authority, date, enterprise name and credit code, per item its name, result and public "
-    "description and measures. `q`: part of the enterprise name or the start of its credit code.",
+    "description and measures. `q`: part of the enterprise name or the start of its credit code. Answers carry an "
+    "`ETag` (`Cache-Control: no-cache`): `If-None-Match` with it gets 304 while the published results are "
+    "unchanged. A new publication is in the answer of the first request after the read model applied it.",
 )
-def public_results(
+async def public_results(
     request: AnyRequest,
     q: Annotated[str | None, Parameter(description="part of the enterprise name, or the start of its credit code")] = None,
     limit: Annotated[int, Parameter(ge=1, le=100, description="page size")] = 20,
     offset: Offset = 0,
     min_position: MinPosition = None,
-) -> dict[str, Any]:
+) -> Response[Any]:
     rt = runtime(request)
-    wait(request, min_position)
-    return rt.publicity.public_results(q, limit, offset)
+    text = normalise_newlines(q or "").strip() or None
+    if min_position is not None or personal(request):  # exact read-your-writes: the database, not the cache
+
+        def read() -> dict[str, Any]:
+            wait(request, min_position)
+            return rt.publicity.public_results(text, limit, offset)
+
+        return Response(await anyio.to_thread.run_sync(read), media_type=JSON)
+    answers: PublicAnswers = request.app.state["public_answers"]
+    token = await answers.token()
+    found = await answers.answer(data_key(text, limit, offset), token,
+                                 lambda _: read_data(rt, text, limit, offset))
+    return cached_response(request, found, JSON)
 
 
 def router(rate_per_minute: int = 0) -> Router:

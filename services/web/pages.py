@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import Request, Response, Router, get
+from litestar import MediaType, Request, Response, Router, get
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Template
@@ -25,6 +25,8 @@ from domain.execution.vocabulary import DEFAULT_RESULT_CODES, MEASURE_LABELS
 from domain.tasks.task import Task, TaskStateError
 from domain.text import control_character, normalise_newlines
 from projections.directory.queries import list_entries
+from services.api.public import cached_response, data_key, personal, read_data
+from services.api.public_cache import PublicAnswers, Token
 from services.application import NotFoundError
 from services.runtime import Runtime
 
@@ -119,11 +121,23 @@ def home() -> Template:
     return Template("home.html", context={"title": "双随机、一公开"})
 
 
-@get("/public/results", include_in_schema=False, sync_to_thread=True)
-def results_page(request: Request[Any, Any, Any]) -> Template:
-    """双随机抽查结果公示: search by enterprise name or credit code, filter by department, year and result."""
+def _read_departments(rt: Runtime) -> dict[str, str]:
+    page = list_entries(rt.engine, "department", {}, limit=500)
+    return {str(d["code"]): str(d.get("name") or d["code"]) for d in page.items}
+
+
+@get("/public/results", include_in_schema=False)
+async def results_page(request: Request[Any, Any, Any]) -> Response[Any] | Template:
+    """双随机抽查结果公示: search by enterprise name or credit code, filter by department, year and result.
+
+    Anonymous requests are answered from the public answers' cache (``services.api.public_cache``): the
+    department list, the results (shared with the JSON endpoint) and the rendered page, each kept while the read
+    models are at the positions it was read at; a request with a token or a session reads the database."""
     rt = _rt(request)
-    departments = _departments(request)
+    answers: PublicAnswers = request.app.state["public_answers"]
+    token = None if personal(request) else await answers.token()
+    departments: dict[str, str] = (await answers.answer(
+        ("departments",), token, lambda _: (b"", _read_departments(rt)))).value
     params = request.query_params
     problems: list[tuple[str, str]] = []
     q = normalise_newlines(params.get("q", "")).strip()
@@ -152,24 +166,35 @@ def results_page(request: Request[Any, Any, Any]) -> Template:
         else:
             page = int(raw)
     form = {"q": q, "department": department or "", "year": year or "", "result": result or ""}
-    years = list(range(dt.date.today().year, 2014, -1))
+    this_year = dt.date.today().year
+    years = list(range(this_year, 2014, -1))
     common = {"departments": departments, "results": RESULTS, "years": years, "form": form}
     if problems:
         return _bad(request, problems, **common)
-    found = rt.publicity.public_results(q or None, PAGE_SIZE, (page - 1) * PAGE_SIZE, department=department,
-                                        year=year, result_code=result)
-    total = int(found["total"])
-    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
-    base = {k: v for k, v in form.items() if v}
+    offset = (page - 1) * PAGE_SIZE
+    engine = request.app.template_engine
+    assert engine is not None  # the app's template_config
+    template = engine.get_template("results.html")
 
-    def link(n: int) -> str:
-        return "/public/results?" + urlencode({**base, "page": n})
+    def build(at: Token | None) -> tuple[bytes, Any]:  # a worker thread
+        found = answers.cached(data_key(q or None, PAGE_SIZE, offset, department, year, result), at,
+                               lambda: read_data(rt, q or None, PAGE_SIZE, offset, department, year, result)).value
+        total = int(found["total"])
+        pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+        base = {k: v for k, v in form.items() if v}
 
-    return Template("results.html", context={
-        "title": "双随机抽查结果公示", **common, "items": found["items"], "total": total, "page": page,
-        "pages": pages, "prev": link(page - 1) if page > 1 else None,
-        "next": link(page + 1) if page < pages else None, "directed": DIRECTED,
-    })
+        def link(n: int) -> str:
+            return "/public/results?" + urlencode({**base, "page": n})
+
+        html = template.render(**{
+            "title": "双随机抽查结果公示", **common, "items": found["items"], "total": total, "page": page,
+            "pages": pages, "prev": link(page - 1) if page > 1 else None,
+            "next": link(page + 1) if page < pages else None, "directed": DIRECTED,
+        })
+        return html.encode(), None
+
+    key = ("page", q, department, year, result, page, this_year)
+    return cached_response(request, await answers.answer(key, token, build), MediaType.HTML)
 
 
 DRAW_RERUNS_MAX = 1024  # drawn rounds whose public re-run a process keeps

@@ -10,7 +10,8 @@ copied from that one by INSERT into the read models the two endpoints read (rm_t
 new ids, names and credit codes. Nothing else reads those rows: this measures the read path, not the projections.
 
 Server: ``dualrandom serve`` (uvicorn, httptools, uvloop) in a subprocess, relay off, no rate limit
-(``DUALRANDOM_PUBLIC_RATE_PER_MINUTE=0``), WARNING logs. Load: ``--clients`` keep-alive connections of a minimal
+(``DUALRANDOM_PUBLIC_RATE_PER_MINUTE=0``), no limit of requests in flight (``DUALRANDOM_MAX_IN_FLIGHT=0``
+unless ``--max-in-flight``), WARNING logs. Load: ``--clients`` keep-alive connections of a minimal
 asyncio HTTP/1.1 client (bench_http_create.py's) send GETs back to back; rounds alternate JSON and page.
 Queries: ``first`` (no search: the newest 20) and ``name`` (a name fragment matching ~1 in 10 results).
 
@@ -41,6 +42,7 @@ from tests.bench.bench_http_create import _read_response
 from tests.support.serve import stop
 
 BIN = Path(sys.executable).parent / "dualrandom"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def prepare(url: str, var: Path, secret: str) -> dict[str, Any]:
@@ -92,9 +94,10 @@ def bulk(url: str, seeded: dict[str, Any], targets: int, results: int) -> float:
                        "name": f"{'获嘉县测试' if n % 10 == 0 else '新乡市样本'}企业{n:07d}有限公司"}
                 rows.append(row)
             conn.execute(tt.insert(), rows)
+        step = max(targets // max(results, 1), 1)  # result n: target n * step + n % 10, so 1 in 10 is 获嘉县测试's
         for start in range(0, results, chunk):
             rows = [{**public, "inspection_id": str(uuid.UUID(int=(1 << 64) + n)),
-                     "target_id": str(uuid.UUID(int=(n * (targets // max(results, 1))) % targets + 1)),
+                     "target_id": str(uuid.UUID(int=(n * step + n % min(step, 10)) % targets + 1)),
                      "position": top + 1 + n} for n in range(start, min(results, start + chunk))]
             conn.execute(pt.insert(), rows)
     engine.dispose()
@@ -139,6 +142,9 @@ def main() -> None:
     parser.add_argument("--name-requests", type=int, default=400, help="for the name search (a scan per request)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--queries", default="first,name", help="which of: first, name")
+    parser.add_argument("--max-in-flight", type=int, default=0,
+                        help="the server's DUALRANDOM_MAX_IN_FLIGHT (0: no limit; the default 32 refuses most of "
+                             "200 clients with 503)")
     args = parser.parse_args()
     import uvloop
 
@@ -160,6 +166,9 @@ def main() -> None:
             env = {**{k: v for k, v in os.environ.items() if not k.startswith("DUALRANDOM_")},
                    "DUALRANDOM_VAR_DIR": str(var), "DUALRANDOM_DATABASE_URL": url, "DUALRANDOM_SECRET_KEY": secret,
                    "DUALRANDOM_RELAY_ENABLED": "false", "DUALRANDOM_PUBLIC_RATE_PER_MINUTE": "0",
+                   "DUALRANDOM_MAX_IN_FLIGHT": str(args.max_in_flight),
+                   # this checkout's code, not the one the virtualenv's editable install points at
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
                    "DUALRANDOM_LOG_LEVEL": "WARNING", "DUALRANDOM_NATS_EMBEDDED_PORT": str(S.free_port())}
             S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             log = open(S.RESULTS_DIR / "public_page.server.log", "wb")  # noqa: SIM115

@@ -1,11 +1,15 @@
 """The public pages in-process, on SQLite and PostgreSQL: the filters on both stores, bad input refused, the rate
-limit of the public API, the CSP on every response and the task link of each public result."""
+limit of the public API, the CSP on every response and the task link of each public result; the public answers'
+cache shared with the JSON endpoint (a new publication in the next answer, ETag/304, one answer per query)."""
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from domain.access import SYSTEM
@@ -14,10 +18,21 @@ from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
 from tests.browser.conftest import SECRET, Seeded, seed
+from tests.support.accounts import stored_token
 
 
 @pytest.fixture
 def seeded(runtime: Runtime) -> Iterator[tuple[TestClient[Any], Seeded]]:
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    with TestClient(create_app(runtime)) as client:
+        yield client, seed(client, runtime.settings.secret_key, runtime.engine)
+
+
+@pytest.fixture
+def unlimited(runtime: Runtime) -> Iterator[tuple[TestClient[Any], Seeded]]:
+    """``seeded`` without the public rate limit (the tests below ask hundreds of times)."""
+    runtime.settings = replace(runtime.settings, public_rate_per_minute=0)
     load_demo(runtime.app, CommandContext(actor=SYSTEM))
     runtime.runner.catch_up()
     with TestClient(create_app(runtime)) as client:
@@ -82,3 +97,113 @@ def test_pages_carry_the_csp_and_share_the_public_rate_limit(runtime: Runtime) -
         assert limited.headers["content-security-policy"].startswith("default-src 'self'")
         assert client.get("/api/v1/public/results").status_code == 429
         assert client.get("/static/site.css").status_code == 200
+
+
+# -- the public answers' cache (services/api/public_cache.py) ------------------------------------------------
+def _publish_another(client: TestClient[Any], runtime: Runtime, s: Seeded) -> tuple[str, int]:
+    """Through the HTTP API: the task's second visit inspected, approved and published (findings with a
+    confidential description). Returns (inspection id, the publication's log position)."""
+    key, engine = runtime.settings.secret_key, runtime.engine
+
+    def h(role: str, subject: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {stored_token(engine, key, 'hj-eeb', [role], subject)}"}
+
+    def ok(r: Any) -> Any:
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    planner = h("planner")
+    listing = ok(client.get(f"/api/v1/tasks/{s.task['id']}/draw", headers=planner))
+    visit = ok(client.get(f"/api/v1/assignments/{listing['visits'][1]['assignment_id']}", headers=planner))
+    first = ok(client.get(f"/api/v1/inspections/{s.inspection_id}", headers=h("reviewer", "eeb-rev")))
+    insp, rev = h("inspector", visit["teams"]["hj-eeb"]["members"][0]), h("reviewer", "eeb-rev")
+    done = ok(client.post(f"/api/v1/assignments/{visit['id']}/inspections/hj-eeb/findings", headers=insp, json={
+        "inspected_on": "2024-09-19", "methods": ["on_site"], "findings": {
+            item: {"result": "no_problem", "description": f"现场良好，{SECRET}", "confidential": ["description"]}
+            for item in first["items"]}}))
+    ok(client.post(f"/api/v1/inspections/{done['id']}/submit", headers=insp))
+    ok(client.post(f"/api/v1/inspections/{done['id']}/approve", json={"approved_on": "2024-09-21"}, headers=rev))
+    published = ok(client.post(f"/api/v1/inspections/{done['id']}/publish", json={"published_on": "2024-10-09"},
+                               headers=rev))
+    return str(done["id"]), int(published["position"])
+
+
+def test_a_new_publication_is_in_the_very_next_answer_after_its_position(
+        seeded: tuple[TestClient[Any], Seeded], runtime: Runtime) -> None:
+    client, s = seeded
+    answers = client.app.state["public_answers"]
+    page, api = client.get("/public/results"), client.get("/api/v1/public/results")
+    assert page.status_code == api.status_code == 200 and "共 1 条" in page.text and api.json()["total"] == 1
+    hits = answers.hits
+    again = client.get("/public/results")
+    assert again.text == page.text and again.headers["etag"] == page.headers["etag"] and answers.hits > hits
+    inspection, position = _publish_another(client, runtime, s)
+    assert runtime.runner.wait_for(position)  # the read models applied it: the next anonymous answer has it
+    page2, api2 = client.get("/public/results"), client.get("/api/v1/public/results")
+    assert "共 2 条" in page2.text and page2.headers["etag"] != page.headers["etag"]
+    assert api2.json()["total"] == 2 and api2.json()["items"][0]["id"] == inspection
+    assert api2.headers["etag"] != api.headers["etag"]
+    assert SECRET not in page2.text + api2.text
+    for kept in list(answers._entries.values()):  # nothing confidential is ever kept
+        assert SECRET.encode() not in kept.body and SECRET not in json.dumps(kept.value, ensure_ascii=False)
+
+
+def test_a_conditional_get_is_answered_304_while_the_answer_is_the_same(
+        seeded: tuple[TestClient[Any], Seeded]) -> None:
+    client, s = seeded
+    for path in ("/public/results", "/api/v1/public/results"):
+        first = client.get(path, params={"q": s.target["name"]})
+        tag = first.headers["etag"]
+        assert first.headers["cache-control"] == "no-cache"
+        for asked in (tag, f"W/{tag}", f'"other", {tag}', "*"):
+            r = client.get(path, params={"q": s.target["name"]}, headers={"If-None-Match": asked})
+            assert r.status_code == 304 and r.content == b"" and r.headers["etag"] == tag, (path, asked)
+        other = client.get(path, params={"q": "不存在的企业"}, headers={"If-None-Match": tag})  # another answer
+        assert other.status_code == 200 and other.headers["etag"] != tag
+        assert client.get(path, params={"q": s.target["name"]}, headers={"If-None-Match": '"x"'}).status_code == 200
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(
+    st.sampled_from(["", "获嘉", "公司", "不存在", " 获嘉 ", "9141"]), st.sampled_from(["", "hj-eeb", "hj-amr"]),
+    st.sampled_from(["", "2024", "2023"]), st.sampled_from(["", "corrected", "no_problem"]),
+    st.sampled_from(["", "1", "2"])), min_size=1, max_size=6))
+def test_each_query_gets_its_own_answer_the_same_as_read_from_the_database(
+        unlimited: tuple[TestClient[Any], Seeded], queries: list[tuple[str, str, str, str, str]]) -> None:
+    """Asked anonymously (from the cache, in any order, twice) or with a token (from the database), every query
+    of the page and of the JSON endpoint gets the same answer: different queries never share one."""
+    client, _ = unlimited
+    bearer = {"Authorization": "Bearer not-looked-at-on-public-paths"}
+    for _ in range(2):
+        for q, department, year, result, page in queries:
+            params = {k: v for k, v in {"q": q, "department": department, "year": year, "result": result,
+                                        "page": page}.items() if v}
+            cached, fresh = client.get("/public/results", params=params), client.get("/public/results",
+                                                                                       params=params, headers=bearer)
+            assert cached.status_code == fresh.status_code == 200 and cached.text == fresh.text, params
+            api = {"q": q, "offset": str((int(page or 1) - 1) * 5), "limit": "5"}
+            cached, fresh = (client.get("/api/v1/public/results", params=api),
+                             client.get("/api/v1/public/results", params=api, headers=bearer))
+            assert cached.status_code == fresh.status_code == 200 and cached.json() == fresh.json(), api
+
+
+def test_without_projections_here_the_stored_positions_decide(runtime: Runtime) -> None:
+    """With the projections in worker processes (no runner loop in this process), an answer is kept while the
+    stored positions stay, and read again once a worker moved them."""
+    load_demo(runtime.app, CommandContext(actor=SYSTEM))
+    runtime.runner.catch_up()
+    with TestClient(create_app(runtime, background=False)) as client:
+        answers = client.app.state["public_answers"]
+        assert not runtime.runner.running_here
+        first = client.get("/public/results")
+        assert "实施部门" in first.text and "获嘉县测试新部门" not in first.text
+        reads = answers.reads
+        assert client.get("/public/results").text == first.text and answers.reads == reads
+        token = stored_token(runtime.engine, runtime.settings.secret_key, "hj-admin", ["admin"])
+        made = client.post("/api/v1/departments", headers={"Authorization": f"Bearer {token}"},
+                           json={"code": "hj-new", "name": "获嘉县测试新部门", "city": "新乡市", "county": "获嘉县",
+                                 "kind": "ecology"})
+        assert made.status_code == 201, made.text
+        assert "获嘉县测试新部门" not in client.get("/public/results").text  # not applied yet: the same answer
+        runtime.runner.catch_up()  # the worker applies it
+        assert "获嘉县测试新部门" in client.get("/public/results").text and answers.reads > reads

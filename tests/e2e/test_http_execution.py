@@ -195,6 +195,13 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     found = _ok(client.get("/api/v1/public/results", params={"q": target["name"],
                                                               "min_position": published["position"]}))
     assert found["total"] == 1 and SECRET not in json.dumps(found, ensure_ascii=False)
+    # The anonymous answer of the same search (kept since before the publication, with total 0) is read again:
+    # the read models moved. Its ETag answers If-None-Match with 304 until they move again.
+    again = client.get("/api/v1/public/results", params={"q": target["name"]})
+    assert _ok(again) == found and again.headers["cache-control"] == "no-cache"
+    tag = again.headers["etag"]
+    unchanged = client.get("/api/v1/public/results", params={"q": target["name"]}, headers={"If-None-Match": tag})
+    assert unchanged.status_code == 304 and unchanged.content == b"" and unchanged.headers["etag"] == tag
     hit = found["items"][0]
     assert hit["credit_code"] == target["credit_code"] and hit["department"] == "hj-eeb"
     assert hit["authority"] == "新乡市生态环境局获嘉分局" and hit["task_number"] == f"hj-eeb-{task['number']}"
@@ -211,6 +218,8 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert [i["id"] for i in after["items"]] == [eeb_id]
     assert after["items"][0]["target_name"] == "获嘉县改名后企业有限公司"
     assert _ok(client.get("/api/v1/public/results", params={"q": target["name"]}))["total"] == 0
+    stale = client.get("/api/v1/public/results", params={"q": target["name"]}, headers={"If-None-Match": tag})
+    assert stale.status_code == 200 and stale.headers["etag"] != tag
     # The visit's other department sees the findings redacted; the department's reviewer and auditors in full.
     assert SECRET not in json.dumps(_ok(client.get(f"/api/v1/inspections/{eeb_id}", headers=amr_rev)),
                                     ensure_ascii=False)
