@@ -6,10 +6,12 @@ from typing import Annotated, Any
 import anyio.to_thread
 import msgspec
 from litestar import Request, Response, Router, get
+from litestar.exceptions import ValidationException
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from domain.execution.vocabulary import DEFAULT_RESULT_CODES
 from domain.text import normalise_newlines
 from services.api.common import (
     AnyRequest,
@@ -55,6 +57,20 @@ def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type:
     return Response(answer.body, media_type=media_type, headers=headers)
 
 
+PARAMETERS = ("q", "limit", "offset", "min_position", "department", "year", "result")
+RESULT_CODES = tuple(c.code for c in DEFAULT_RESULT_CODES)
+
+
+def _known_parameters(request: Request[Any, Any, Any]) -> None:
+    """A parameter the search does not know is a 400 naming it (as every listing's unknown filter), never
+    silently ignored: a reader who asks for ``year=2023`` must not get every year."""
+    unknown = sorted(k for k in request.query_params if k not in PARAMETERS)
+    if unknown:
+        raise ValidationException("invalid query parameters", extra=[
+            {"key": k, "message": f"unknown parameter; use one of {', '.join(PARAMETERS)}", "source": "query"}
+            for k in unknown])
+
+
 @get(
     "/results",
     responses={**answers(200, Page, (400, 422), also=(429, 503)), 304: NOT_MODIFIED},
@@ -63,7 +79,8 @@ def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type:
     "type, inspecting authority, date, enterprise name and credit code, per item its name, result and public "
     "description and measures. `q`: part of the enterprise name or the start of its credit code. Answers carry an "
     "`ETag` (`Cache-Control: no-cache`): `If-None-Match` with it gets 304 while the published results are "
-    "unchanged. A new publication is in the answer of the first request after the read model applied it.",
+    "unchanged. A new publication is in the answer of the first request after the read model applied it. "
+    "`department`, `year` and `result` filter as the results page does; any other parameter is a 400 naming it.",
 )
 async def public_results(
     request: AnyRequest,
@@ -71,20 +88,30 @@ async def public_results(
     limit: Annotated[int, Parameter(ge=1, le=100, description="page size")] = 20,
     offset: Offset = 0,
     min_position: MinPosition = None,
+    department: Annotated[str | None, Parameter(
+        pattern=r"^[a-z][a-z0-9-]{1,31}$", description="the inspecting department's code (e.g. hj-eeb)")] = None,
+    year: Annotated[int | None, Parameter(ge=2000, le=2100, description="the year of the inspection")] = None,
+    result: Annotated[str | None, Parameter(
+        description="a result code: " + ", ".join(RESULT_CODES))] = None,
 ) -> Response[Any]:
+    _known_parameters(request)
+    if result is not None and result not in RESULT_CODES:
+        raise ValidationException("invalid query parameters", extra=[
+            {"key": "result", "message": f"must be one of {', '.join(RESULT_CODES)}", "source": "query"}])
     rt = runtime(request)
     text = normalise_newlines(q or "").strip() or None
     if min_position is not None or personal(request):  # exact read-your-writes: the database, not the cache
 
         def read() -> dict[str, Any]:
             wait(request, min_position)
-            return rt.publicity.public_results(text, limit, offset)
+            return rt.publicity.public_results(text, limit, offset, department=department, year=year,
+                                               result_code=result)
 
         return Response(await anyio.to_thread.run_sync(read), media_type=JSON)
     answers: PublicAnswers = request.app.state["public_answers"]
     token = await answers.token()
-    found = await answers.answer(data_key(text, limit, offset), token,
-                                 lambda _: read_data(rt, text, limit, offset))
+    found = await answers.answer(data_key(text, limit, offset, department, year, result), token,
+                                 lambda _: read_data(rt, text, limit, offset, department, year, result))
     return cached_response(request, found, JSON)
 
 

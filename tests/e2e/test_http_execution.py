@@ -211,6 +211,17 @@ def test_a_joint_visit_goes_from_the_draw_to_the_public_search_and_the_exports(d
     assert [m["label"] for m in hit["findings"][0]["measures"]] == ["责令改正"]  # Chinese, not order_correction
     by_code = _ok(client.get("/api/v1/public/results", params={"q": target["credit_code"][:12]}))
     assert [i["id"] for i in by_code["items"]] == [eeb_id]
+    # The page's filters (department, year, result) in the JSON search too; any other parameter is a 400.
+    code = target["credit_code"][:12]
+    assert [i["id"] for i in _ok(client.get("/api/v1/public/results", params={
+        "q": code, "department": "hj-eeb", "year": 2024}))["items"]] == [eeb_id]
+    assert [i["id"] for i in _ok(client.get("/api/v1/public/results", params={"q": code, "result": "corrected"}))["items"]] == [eeb_id]
+    for other in ({"year": 2023}, {"department": "hj-amr"}, {"result": "closed", "department": "hj-eeb"}):
+        assert eeb_id not in [i["id"] for i in _ok(client.get("/api/v1/public/results", params={"q": code, **other}))["items"]], other
+    for bad, name in (({"year": "abc"}, "year"), ({"year": 99999999999999999999}, "year"), ({"result": "x"}, "result"),
+                      ({"department": "HJ EEB"}, "department"), ({"yaer": 2024}, "yaer")):
+        r = client.get("/api/v1/public/results", params={"q": code, **bad})
+        assert r.status_code == 400 and name in r.text, (bad, r.text)
     # The enterprise's name is the directory's as it is now: renamed, it is found (and shown) under the new name.
     renamed = _ok(client.patch(f"/api/v1/targets/{target_id}", json={"name": "获嘉县改名后企业有限公司"},
                                headers=eeb_plan))
