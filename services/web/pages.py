@@ -239,10 +239,15 @@ def draw_page(request: Request[Any, Any, Any], task_ref: str) -> Template:
                 note = str(e)
     strata = [{"name": name, "pool_size": s.get("pool_size"), "quota": s.get("quota")}
               for name, s in sorted((record.get("strata") or {}).items())]
+    # Every withdrawn round stays on the page with its reason: a withdrawal is published, never a silent re-roll.
+    reader = Actor(subject="public-draw-page", department="", roles=("auditor",))
+    withdrawn = [r for r in rt.target_draws.rounds(reader, task_id)["rounds"] if r["status"] == "withdrawn"]
+    if not task.draw and withdrawn:
+        note = "该任务此前的抽取已撤回，尚未重新摇号（撤回的轮次及理由见下）。"
     return Template("draw.html", context={
         "title": f"抽取过程 {task.number}", "task": task,
         "department_names": [departments.get(d, d) for d in task.departments],
-        "record": record, "strata": strata, "verification": verification, "note": note,
+        "record": record, "strata": strata, "verification": verification, "note": note, "withdrawn": withdrawn,
     })
 
 

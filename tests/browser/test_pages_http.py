@@ -17,7 +17,7 @@ from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
 from services.runtime import Runtime
-from tests.browser.conftest import SECRET, Seeded, seed
+from tests.browser.conftest import SECRET, Seeded, draw_visit, seed
 from tests.support.accounts import stored_token
 
 
@@ -68,6 +68,20 @@ def test_the_filters_narrow_the_results_on_both_stores(seeded: tuple[TestClient[
         missing = client.get(f"/public/tasks/{ref}/draw")
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html"), ref
         assert "没有这个抽查任务" in missing.text
+
+
+def test_the_draw_page_keeps_every_withdrawn_round_with_its_reason(seeded: tuple[TestClient[Any], Seeded],
+                                                                  runtime: Runtime) -> None:
+    client, _ = seeded
+    eeb = {"Authorization": f"Bearer {stored_token(runtime.engine, runtime.settings.secret_key, 'hj-eeb', ['planner'])}"}
+    task, listing, _visit, _items = draw_visit(client, eeb, "2024Q4")
+    r = client.post(f"/api/v1/tasks/{task['id']}/redraw", json={"reason": "名录库未及时更新"}, headers=eeb)
+    assert r.status_code == 200, r.text
+    page = client.get(f"/public/tasks/{task['id']}/draw")
+    assert page.status_code == 200 and 'id="withdrawn"' in page.text
+    assert "第 1 轮" in page.text and "名录库未及时更新" in page.text and "已摇号" in page.text
+    assert listing["record"]["commitment"] in page.text and "尚未重新摇号" in page.text
+    assert all(v["target_id"] not in page.text for v in listing["visits"])  # who was drawn stays unpublished
 
 
 @pytest.mark.parametrize(("params", "field"), [
