@@ -230,13 +230,13 @@ def main() -> None:
             assert parsed == lines
             t0 = time.perf_counter()
             with export.open(encoding="utf-8") as f:
-                results = verifier.verify(lambda: verifier.lines_of(f))  # noqa: B023 (used at once)
+                results = verifier.verify(lambda: verifier.lines_of(f))
             verifies.append(time.perf_counter() - t0)
             assert len(results) == rounds_drawn and all(d is None for _, _, d in results), results
             if not args.province:
                 t0 = time.perf_counter()
                 with no_teams.open(encoding="utf-8") as f:
-                    without = verifier.verify(lambda: verifier.lines_of(f))  # noqa: B023
+                    without = verifier.verify(lambda: verifier.lines_of(f))
                 bare.append(time.perf_counter() - t0)
                 assert all(w.startswith("task ") and d is None for w, _, d in without), without
             t0 = time.perf_counter()
