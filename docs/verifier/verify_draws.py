@@ -4,7 +4,7 @@
     python3 verify_draws.py EXPORT.ndjson [--year 2024]      (or: ... < EXPORT.ndjson, with "-" for stdin)
 
 EXPORT.ndjson is the output of ``GET /api/v1/audit/export`` (one JSON event per line, in log order). For every
-follow-up draw (回访: its planned pool and quota) and every drawn round of every random task (of ``--year``,
+follow-up draw (回访: its pool re-derived from the inspections, section 17, its quota) and every drawn round of every random task (of ``--year``,
 default all years), current and withdrawn, the verifier
 rebuilds the candidate pool from the log as it stood at the round's freeze position (inclusive), exactly as
 ``docs/verifying-a-draw.md`` ("The pool") specifies, and re-runs the draw (its sections 1-8, algorithm
@@ -30,7 +30,8 @@ import json
 import math
 import re
 import sys
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -44,7 +45,10 @@ EXPERT = "domain.directory:Expert."
 ITEM = "domain.directory:InspectionItem."
 DIRECTORY = "domain.directory:"
 ASSIGNMENT = "domain.tasks.assignment:Assignment."
+INSPECTION = "domain.execution.inspection:Inspection."
 SUPERVISION_ORDER = ("key", "general", "special")
+TARGET_FIELDS = frozenset({"county", "industry", "supervision_class", "risk_class", "tags", "status"})
+"""A target's fields that a pool (section 12), a team's region or an item's applicability (section 16) reads."""
 RISK_ORDER = ("A", "B", "C", "D")
 
 
@@ -137,6 +141,16 @@ def read_export(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         raise NotAnExport("no event in it" if n else "it is empty")
 
 
+def shared(value: Any) -> Any:
+    """A copy of a target's field, its texts interned: a million targets share a few dozen counties, industries
+    and classes, so the state holds each text once (a province's directory in about a third of the memory)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, list):
+        return [sys.intern(v) if isinstance(v, str) else v for v in value]
+    return json.loads(json.dumps(value))
+
+
 class Log:
     """Targets and tasks as the events applied so far say (docs/verifying-a-draw.md, "The pool")."""
 
@@ -147,13 +161,14 @@ class Log:
         self.experts: dict[str, dict[str, Any]] = {}
         self.items: dict[str, dict[str, Any]] = {}
         self.assignments: dict[str, dict[str, Any]] = {}
+        self.inspections: dict[str, list[str]] = {}  # inspection -> [department, target, inspection day or ""]
 
     def apply(self, ev: dict[str, Any]) -> None:
         topic, oid, data = ev["topic"], ev["aggregate_id"], ev["data"]
         if topic.startswith(TARGET):
             kind = topic[len(TARGET):]
-            if kind == "Registered":
-                self.targets[oid] = json.loads(json.dumps(data["data"]))
+            if kind == "Registered":  # only what a pool, a scope or an item's applicability reads
+                self.targets[oid] = {sys.intern(k): shared(v) for k, v in data["data"].items() if k in TARGET_FIELDS}
                 return
             t = self.targets[oid]
             if kind == "Reclassified":
@@ -167,7 +182,10 @@ class Log:
             elif kind in ("Closed", "Deregistered", "Reactivated"):
                 t["status"] = {"Closed": "closed", "Deregistered": "deregistered", "Reactivated": "active"}[kind]
         elif topic.startswith(DIRECTORY) and topic.endswith(".DetailsUpdated"):
-            for entries in (self.targets, self.inspectors, self.experts, self.items):
+            if oid in self.targets:
+                self.targets[oid].update({sys.intern(k): shared(v) for k, v in data["changes"].items()
+                                          if k in TARGET_FIELDS})
+            for entries in (self.inspectors, self.experts, self.items):
                 if oid in entries:
                     entries[oid].update(json.loads(json.dumps(data["changes"])))
         elif topic.startswith(DIRECTORY) and topic.endswith((".ConflictDeclared", ".ConflictWithdrawn")):
@@ -187,6 +205,10 @@ class Log:
             self.items[oid] = json.loads(json.dumps(data["data"]))
         elif topic.startswith(ASSIGNMENT):
             self.apply_assignment(topic[len(ASSIGNMENT):], oid, data)
+        elif topic == INSPECTION + "Opened":
+            self.inspections[oid] = [data["department"], data["target_id"], ""]
+        elif topic == INSPECTION + "FindingsRecorded":
+            self.inspections[oid][2] = data["inspected_on"]
         elif topic.startswith(TASK):
             kind = topic[len(TASK):]
             if kind == "Opened":
@@ -265,6 +287,13 @@ class Log:
                 "participants": {d: list(ids) for d, ids in participants.items()},
                 "targets": {t: json.loads(json.dumps(self.targets[t])) for t in targets if t in self.targets},
                 "items": {i: json.loads(json.dumps(self.items[i])) for i in sorted(item_ids) if i in self.items}}
+
+    def follow_up_pool(self, department: str, period: str) -> list[str]:
+        """The targets ``department`` inspected in ``period``, sorted (section 17, "The pool"): its inspections'
+        targets whose last ``FindingsRecorded`` day lies in the period."""
+        start, end = period_start(period), period_end(period)
+        return sorted({t for d, t, day in self.inspections.values() if d == department and start <= day <= end},
+                      key=str.encode)
 
     def pool(self, task_id: str, by_class: bool = True) -> "Pool":
         """The task's pool over the state so far ("The pool"); ``by_class``: a weighted pool's stratum is the
@@ -749,17 +778,52 @@ def check_excluded(frozen: dict[str, Any], pool: Pool) -> str | None:
     return None
 
 
-def check_follow_up(plan: dict[str, Any], record: dict[str, Any]) -> str | None:
-    """A follow-up draw (回访): the planned pool (its ids, one stratum ``all``) and quota, and the commitment
-    made when it was planned; the draw is the target draw's."""
+_RATIO = re.compile(r"^(\d+(\.\d+)?|\d+/[1-9]\d*)$")
+
+
+def follow_up_quota(ratio: str, n: int) -> int | None:
+    """``min(n, ceil(ratio x n))`` exactly (section 17, "The quota"); None when ``ratio`` is not an exact ratio
+    in (0, 1] as the round records it."""
+    if not isinstance(ratio, str) or not _RATIO.match(ratio):
+        return None
+    r = Fraction(ratio)
+    if not 0 < r <= 1:
+        return None
+    return min(n, -(-(r.numerator * n) // r.denominator))
+
+
+def check_follow_up(plan: dict[str, Any], planned_at: int, record: dict[str, Any],
+                    pool: list[str] | None) -> str | None:
+    """A follow-up draw (回访, section 17): the pool recomputed from the log at the plan's position against the
+    planned one, the quota against the ratio, the commitment made when it was planned; then the draw."""
+    at = plan.get("position")
+    if at is not None and (type(at) is not int or at >= planned_at):
+        return f"position: {at} is not below the Planned event's own position {planned_at}"
+    if pool is None:
+        return f"position: {at} is not a position of this log"
+    planned = plan["pool"]
+    if planned != pool:
+        first = next((i for i, (a, b) in enumerate(zip(planned, pool)) if a != b), min(len(planned), len(pool)))
+        shown = (repr(planned[first]) if first < len(planned) else "nothing",
+                 repr(pool[first]) if first < len(pool) else "nothing")
+        difference = f"pool: recorded {len(planned)} ids, recomputed {len(pool)}; first difference at [{first}]: " \
+                     f"recorded {shown[0]}, recomputed {shown[1]}"
+        if at is None:
+            return Skipped(f"version 1 (no position): with the inspections just before it, {difference}")
+        return difference
+    quota = follow_up_quota(plan.get("ratio"), len(pool))
+    if quota is None:
+        return f"ratio: {plan.get('ratio')!r} is not an exact ratio in (0, 1]"
+    if plan["quota"] != quota:
+        return f"quota: planned {plan['quota']}, recomputed {quota}"
     if record.get("commitment") != plan["commitment"]:
         return "commitment: the draw's is not the one made when the round was planned"
     if record.get("strata", {}).get("all", {}).get("quota") != plan["quota"]:
         return f"strata['all'].quota: recorded {record.get('strata', {}).get('all', {}).get('quota')}, " \
                f"planned {plan['quota']}"
-    pool = [(i, "all", 1) for i in plan["pool"]]
-    frozen = {"pool_digest": pool_digest(plan["pool"]).hex(), "strata": {"all": {"pool_size": len(pool)}}}
-    return check(record, frozen, pool, {"all": len(pool)})
+    rows = [(i, "all", 1) for i in pool]
+    frozen = {"pool_digest": pool_digest(pool).hex(), "strata": {"all": {"pool_size": len(rows)}}}
+    return check(record, frozen, rows, {"all": len(rows)})
 
 
 class Skipped(str):
@@ -923,33 +987,51 @@ def check_chain(record: dict[str, Any], chain: "Chain | None") -> str | None:
     return None
 
 
-def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tuple[str, int, str | None]]:
+def verify(items: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any]]],
+           year: int | None = None) -> list[tuple[str, int, str | None]]:
     """``[(what, round, first difference or None)]`` for every drawn round of a task (``task <id>``) and every
-    follow-up draw (``follow-up <id>``), in log order of the draws."""
-    events = list(items)
+    follow-up draw (``follow-up <id>``), in log order of the draws.
+
+    ``items``: the export's items, or a function that returns a fresh iterator over them each time it is called
+    (``main`` reads the file twice): the verifier then keeps no event, only the state the log has built so far
+    (targets, staff, tasks, visits, inspections) and what the first pass found of the draws, so its memory
+    follows the directory's size, not the log's length."""
+    if callable(items):
+        passes = items
+    else:
+        events = list(items)
+
+        def passes() -> Iterable[dict[str, Any]]:
+            return events
     frozen: dict[tuple[str, int], dict[str, Any]] = {}
     by_position: dict[int, list[tuple[str, int]]] = {}
-    for ev in events:
-        if ev["topic"] == TASK + "PoolFrozen":
-            key = (ev["aggregate_id"], ev["data"]["round"])
-            frozen[key] = ev["data"]
-            by_position.setdefault(ev["data"]["position"], []).append(key)
     # Team draws and redraws read their inputs at a position: version 2 records it; for version 1 the state just
     # before the command's first event is tried (section 16, "Two versions of the record"). Snapshot them there.
     reads: dict[int, list[tuple[str, str, str]]] = {}  # position -> (kind, aggregate id, department)
     recused: dict[str, int] = {}  # assignment -> position of its last InspectorRecused (a redraw's first event)
     read_at: dict[int, int] = {}  # a team draw's or redraw's position -> where its inputs were read
-    for ev in events:
+    follow_reads: dict[int, list[tuple[str, str, str]]] = {}  # position -> (round, department, period)
+    for ev in passes():  # the first pass: where the pools and inputs are to be read
+        if ev["topic"] == TASK + "PoolFrozen":
+            key = (ev["aggregate_id"], ev["data"]["round"])
+            frozen[key] = ev["data"]
+            by_position.setdefault(ev["data"]["position"], []).append(key)
         if ev["topic"] == ASSIGNMENT + "InspectorRecused":
             recused[ev["aggregate_id"]] = ev["position"]
         if ev["topic"] in (TASK + "InspectorsDrawn", ASSIGNMENT + "MemberRedrawn"):
             kind = "teams" if ev["topic"].startswith(TASK) else "redraw"
             read_at[ev["position"]] = position = read_position(ev, recused)
             reads.setdefault(position, []).append((kind, ev["aggregate_id"], ev["data"]["department"]))
+        if ev["topic"] == FOLLOW_UP + "Planned":  # section 17: version 2 records where; version 1 just before it
+            at = ev["data"].get("position")
+            position = at if type(at) is int else ev["position"] - 1
+            follow_reads.setdefault(position, []).append(
+                (ev["aggregate_id"], ev["data"]["department"], ev["data"]["period"]))
     inputs: dict[tuple[str, str, str, int], dict[str, Any]] = {}
     pools: dict[tuple[str, int], Pool] = {}
+    follow_pools: dict[str, list[str]] = {}
     log = Log()
-    pending = sorted(set(by_position) | set(reads))
+    pending = sorted(set(by_position) | set(reads) | set(follow_reads))
 
     def snapshot(upto: int) -> None:
         while pending and pending[0] <= upto:
@@ -957,6 +1039,8 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
             for key in by_position.get(position, []):
                 if key[0] in log.tasks:
                     pools[key] = log.pool(key[0], by_class=not legacy_weighted(frozen[key]))
+            for oid, dept, period in follow_reads.get(position, []):
+                follow_pools[oid] = log.follow_up_pool(dept, period)
             for kind, oid, dept in reads.get(position, []):
                 if kind == "teams" and oid in log.tasks:
                     t = log.tasks[oid]
@@ -968,9 +1052,10 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
                         dept, {dept: a["items"].get(dept, [])}, [a["target_id"]], a["period"], a["task_id"])
 
     results: list[tuple[str, int, str | None]] = []
-    planned: dict[str, dict[str, Any]] = {}
+    planned: dict[str, tuple[int, dict[str, Any]]] = {}
+    drawn: dict[str, list[int]] = {}  # follow-up round -> positions of its Drawn events
     chains: dict[tuple[str, int], Chain] = {}  # (task, round) -> its events so far
-    for ev in events:
+    for ev in passes():  # the second pass: the state, event by event, and every check where its draw is
         snapshot(ev["position"] - 1)  # a freeze at position p sees every event up to p, inclusive
         if ev["topic"] == ASSIGNMENT + "MemberRedrawn":  # re-run against the team as it was before the redraw
             a = log.assignments[ev["aggregate_id"]]
@@ -982,13 +1067,23 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
         if ev["topic"] in CHAIN_EVENTS:
             chains.setdefault((ev["aggregate_id"], ev["data"]["round"]), Chain()).apply(ev)
         if ev["topic"] == FOLLOW_UP + "Planned":
-            planned[ev["aggregate_id"]] = ev["data"]
+            planned[ev["aggregate_id"]] = (ev["position"], ev["data"])
         elif ev["topic"] == FOLLOW_UP + "Drawn":
-            plan = planned.get(ev["aggregate_id"])
-            if plan is None:
-                results.append((f"follow-up {ev['aggregate_id']}", 1, "planned: no Planned event before the draw"))
-            elif year is None or str(plan["period"]).startswith(str(year)):
-                results.append((f"follow-up {ev['aggregate_id']}", 1, check_follow_up(plan, ev["data"]["record"])))
+            oid = ev["aggregate_id"]
+            drawn.setdefault(oid, []).append(ev["position"])
+            if oid not in planned:
+                results.append((f"follow-up {oid}", 1, "planned: no Planned event before the draw"))
+                continue
+            planned_at, plan = planned[oid]
+            if year is not None and not str(plan["period"]).startswith(str(year)):
+                continue
+            what = f"follow-up {oid}{' (version 1)' if plan.get('position') is None else ''}"
+            if len(drawn[oid]) > 1:
+                results.append((what, 1, f"drawn: the round was drawn {len(drawn[oid])} times (positions "
+                                         f"{', '.join(str(p) for p in drawn[oid])})"))
+            else:
+                results.append((what, 1, check_follow_up(plan, planned_at, ev["data"]["record"],
+                                                         follow_pools.get(oid))))
         elif ev["topic"] == TASK + "InspectorsDrawn":
             task = log.tasks[ev["aggregate_id"]]
             if year is None or task["year"] == year:
@@ -1011,6 +1106,12 @@ def verify(items: Iterable[dict[str, Any]], year: int | None = None) -> list[tup
     return results
 
 
+def lines_of(f: Any) -> Iterator[dict[str, Any]]:
+    """The export's items from an open text file, from its start (each pass reads it again)."""
+    f.seek(0)
+    return read_export(f)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Re-derive every pool, target draw and team of an audit export.")
     parser.add_argument("export", help="the NDJSON of GET /api/v1/audit/export ('-': standard input)")
@@ -1018,11 +1119,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     name = "standard input" if args.export == "-" else args.export
     try:
-        if args.export == "-":
-            results = verify(read_export(sys.stdin), args.year)
+        if args.export == "-":  # read twice: standard input is kept in a temporary file, not in memory
+            with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
+                for line in sys.stdin:
+                    spool.write(line)
+                results = verify(lambda: lines_of(spool), args.year)
         else:
             with open(args.export, encoding="utf-8") as f:
-                results = verify(read_export(f), args.year)
+                results = verify(lambda: lines_of(f), args.year)
     except OSError as exc:
         print(f"not an export: {name}: {exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -80,6 +80,7 @@ class FollowUpRound(Aggregate):
     pool: list[str]
     quota: int
     commitment: str
+    position: int | None
     draw: dict[str, Any] | None
     selected: list[str]
     visits: dict[str, dict[str, list[dict[str, Any]]]]
@@ -87,6 +88,12 @@ class FollowUpRound(Aggregate):
     overlap_reason: str
 
     class Planned(Aggregate.Created):
+        """The pool frozen and the seed committed. ``position`` (version 2): the log position the inspected
+        targets were read at (every event up to it, inclusive; docs/verifying-a-draw.md section 17); version 1
+        has none (``None``): they were read just before this event, at no recorded position."""
+
+        class_version = 2
+
         department: str
         period: str
         ratio: str
@@ -94,6 +101,11 @@ class FollowUpRound(Aggregate):
         quota: int
         commitment: str
         by: str
+        position: int | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["position"] = None
 
     class Drawn(Aggregate.Event):
         by: str
@@ -151,8 +163,10 @@ class FollowUpRound(Aggregate):
         inspected_targets: Iterable[str],
         commitment: str,
         ratio: Fraction | str = DEFAULT_FOLLOW_UP_RATIO,
+        position: int | None = None,
     ) -> "FollowUpRound":
-        """Freeze the pool of targets inspected in the period and commit to the draw's seed."""
+        """Freeze the pool of targets inspected in the period (read at log ``position``) and commit to the
+        draw's seed."""
         if not actor.has(Role.ADMIN) and not (actor.department == department and actor.has(Role.PLANNER)):
             raise PermissionDeniedError(
                 f"{actor.subject!r} ({actor.role} of {actor.department!r}) may not plan follow-up visits "
@@ -187,6 +201,8 @@ class FollowUpRound(Aggregate):
             problems.append(
                 FieldProblem("commitment", "format", "must be the seed's SHA-256, 64 lowercase hex")
             )
+        if position is not None and (type(position) is not int or position < 0):
+            problems.append(FieldProblem("position", "format", "must be a log position (an integer >= 0)"))
         if problems:
             raise InvalidInputError(problems)
         return cls(
@@ -197,11 +213,13 @@ class FollowUpRound(Aggregate):
             quota=follow_up_quota(len(pool), r),
             commitment=commitment,
             by=actor.subject,
+            position=position,
         )
 
     @event(Planned)
     def __init__(
-        self, department: str, period: str, ratio: str, pool: list[str], quota: int, commitment: str, by: str
+        self, department: str, period: str, ratio: str, pool: list[str], quota: int, commitment: str, by: str,
+        position: int | None = None,
     ) -> None:
         self.department = department
         self.period = period
@@ -209,6 +227,7 @@ class FollowUpRound(Aggregate):
         self.pool = list(pool)
         self.quota = quota
         self.commitment = commitment
+        self.position = position
         self.draw = None
         self.selected = []
         self.visits = {}

@@ -143,14 +143,14 @@ def provisional_inspections(engine: Engine, years: Iterable[int] | None = None) 
         return list(conn.execute(query.order_by(t.c.first_position)).scalars())
 
 
-def inspected_targets(engine: Engine, department: str, start: dt.date, end: dt.date) -> list[str]:
-    """Targets the department inspected (findings recorded) between ``start`` and ``end`` inclusive."""
+def inspected_targets(conn: Connection, department: str, start: dt.date, end: dt.date) -> list[str]:
+    """Targets the department inspected (findings recorded) between ``start`` and ``end`` inclusive, in ``conn``'s
+    transaction (a follow-up round's pool: docs/verifying-a-draw.md section 17)."""
     t = INSPECTION
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(t.c.target_id).where(
-            t.c.department == department, t.c.inspected_on >= start.isoformat(),
-            t.c.inspected_on <= end.isoformat()).distinct()).scalars()
-        return sorted(set(rows))
+    rows = conn.execute(sa.select(t.c.target_id).where(
+        t.c.department == department, t.c.inspected_on >= start.isoformat(),
+        t.c.inspected_on <= end.isoformat()).distinct()).scalars()
+    return sorted(set(rows))
 
 
 def inspectors_of(engine: Engine, department: str, targets: Sequence[str], start: dt.date,

@@ -443,9 +443,29 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     overlap_reason: Annotated[str, doc("why a second follow-up draw over overlapping periods ('' when none)")] = ""
 
 
+class ChainCheckAnswer(msgspec.Struct, kw_only=True):
+    """One check of a round's chain (docs/verifying-a-draw.md section 13.1): `freeze`, `commitment`,
+    `entropy_source`, `share_commitments` or `seed_shares`; `status` `ok`, `differs` (`detail`: the first
+    difference) or `not_checked` (`detail`: why: it is relative to a freeze that differs)."""
+
+    check: str
+    status: str
+    detail: str | None
+
+
+class ChainAnswer(msgspec.Struct, kw_only=True):
+    """A round's chain: `match` when every check is `ok`; `first_difference` the first check's that is not, in
+    section 13.1's order; `checks` all five."""
+
+    match: bool
+    first_difference: str | None
+    checks: list[ChainCheckAnswer]
+
+
 class Verification(msgspec.Struct, kw_only=True):
     """A re-run draw: `match`, or the first difference (`null` on a match), with the round checked and the
-    pool recomputed from the log at the freeze position."""
+    pool recomputed from the log at the freeze position. For a task's round, `chain` reports the round's chain
+    (section 13.1), checked first: when it does not hold, `match` is false and `first_difference` is the chain's."""
 
     match: bool
     first_difference: JsonValue
@@ -455,6 +475,7 @@ class Verification(msgspec.Struct, kw_only=True):
     freeze_position: int | Unset = UNSET
     pool_size: int | Unset = UNSET
     pool_digest: str | Unset | None = UNSET
+    chain: ChainAnswer | Unset = UNSET
 
 
 class DrawRoundSummary(msgspec.Struct, kw_only=True):

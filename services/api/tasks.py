@@ -219,8 +219,11 @@ def drawn_list(
     responses=answers(200, Verification, READ),
     sync_to_thread=True,
     summary="Verify the draw",
-    description="Recomputes the pool from the log as it stood at the freeze position (not from a read model) and "
-    "re-runs the draw: `match` true, or the first difference. Same access as the drawn list.",
+    description="Checks the round's chain first (`chain`: the commitment and declared entropy source recorded "
+    "before the freeze, every seed share committed before it and revealed after it, as the draw record repeats them; "
+    "docs/verifying-a-draw.md section 13.1), then recomputes the pool from the log as it stood at the freeze "
+    "position (not from a read model) and re-runs the draw: `match` true, or the first difference (the chain's "
+    "first). Same access as the drawn list.",
 )
 def verification(request: AnyRequest, task_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     rt = runtime(request)
@@ -267,8 +270,8 @@ def draw_round(
     responses=answers(200, Verification, READ),
     sync_to_thread=True,
     summary="Verify one round of the target draw",
-    description="As /draw/verification, for any drawn round, current or withdrawn: the pool recomputed from "
-    "the log at that round's freeze position and the draw re-run. 422 for a round that was never drawn or "
+    description="As /draw/verification, for any drawn round, current or withdrawn: the round's chain checked "
+    "(`chain`), the pool recomputed from the log at that round's freeze position and the draw re-run. 422 for a round that was never drawn or "
     "a case task's named targets; 404 for a round the task never had.",
 )
 def draw_round_verification(

@@ -59,10 +59,12 @@ class FollowUps(UseCase):
             p = parse_period(period)
         except (InvalidInputError, AttributeError):
             raise InvalidInputError([FieldProblem("period", "format", "must be 2024Q1, 2024-03, 2024H1 or 2024")]) from None
-        pool = execution.inspected_targets(self.engine, department, p.start, p.end)
+        with self.engine.begin() as conn:  # the inspected targets as of one log position, which the round records
+            at = self.runner.align(conn, ("execution",))
+            pool = execution.inspected_targets(conn, department, p.start, p.end)
         seed = secrets.token_bytes(32)
         r = FollowUpRound.plan(ctx.actor, department, period, pool, commitment(seed),
-                               DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio)
+                               DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio, position=at)
         others = [(row["id"], row["period"]) for row in execution.list_follow_ups(self.engine, department)
                   if row["id"] != str(r.id)]  # the same period again is the conflict below
         r.declare_overlaps(follow_up_overlaps(r.period, others, list(overlaps), overlap_reason), overlap_reason)

@@ -20,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from sqlalchemy.engine import Engine
 
 from domain.access import Actor
+from domain.draw.chain import chain_checks, first_difference
 from domain.draw.entropy import check_draw_entropy
 from domain.draw.pool import TOPIC_PREFIXES, PoolLog, legacy_weighted, pool_for
 from domain.draw.rounds import rounds_of
@@ -378,6 +379,9 @@ class TargetDraws(UseCase):
             raise TaskStateError(
                 "a case-triggered task (个案检查) names its targets: there is no random draw to verify"
             )
+        checks = chain_checks(self._positioned_events(task.id), r["round"], record)
+        broken = first_difference(checks)
+        chain = {"match": broken is None, "first_difference": broken, "checks": [c.as_dict() for c in checks]}
         position = record["freeze_position"]
         pool = self._pool_at(task, position, by_class=not legacy_weighted(frozen))
         digest = pool_digest([row.id for row in pool.rows]) if pool.rows else None
@@ -388,11 +392,28 @@ class TargetDraws(UseCase):
             "freeze_position": position,
             "pool_size": len(pool.rows),
             "pool_digest": digest,
+            "chain": chain,
         }
+        if broken is not None:  # section 13.1 first: the record stands for the log only when its chain holds
+            return {**out, "match": False, "first_difference": broken}
         if digest != frozen.get("pool_digest"):
             return {**out, "match": False, "first_difference": _pool_difference(frozen, pool, digest)}
         outcome = verify(record, cast(Sequence[Candidate], pool.rows))  # PoolRow: a Candidate's fields
         return {**out, "match": outcome.match, "first_difference": outcome.first_difference}
+
+    def _positioned_events(self, tid: uuid.UUID) -> list[tuple[int, Any]]:
+        """The task's events with their log positions, in log order (the chain of a round is about positions)."""
+        recorder: Any = self.app.recorder
+        table = recorder.events_record_cls.__table__
+        query = (
+            sa.select(table.c.id, table.c.originator_version, table.c.topic, table.c.state)
+            .where(table.c.originator_id == tid)
+            .order_by(table.c.id)
+        )
+        to_domain_event = self.app.mapper.to_domain_event
+        with self.engine.connect() as conn:
+            return [(int(position), to_domain_event(StoredEvent(tid, version, topic, bytes(state))))
+                    for position, version, topic, state in conn.execute(query)]
 
     def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:
         """The log's events of these topics up to ``position``, in order (the event store, read directly)."""

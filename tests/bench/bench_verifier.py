@@ -3,6 +3,8 @@ target draws, inspector teams and recusal redraws.
 
     .venv/bin/python tests/bench/bench_verifier.py                    # 600 targets, 40 inspectors, 40 tasks
     .venv/bin/python tests/bench/bench_verifier.py --targets 6000     # larger
+    .venv/bin/python tests/bench/bench_verifier.py --province --targets 1000000 --inspectors 10000 --tasks 10
+                                                                      # a province (see below)
 
 Setup (timed, not the subject): a fresh SQLite store; two departments, ``--targets`` targets (the four
 supervision classes, risk classes A-D), ``--inspectors`` inspectors, ``--tasks`` random tasks of 2024 over the
@@ -23,6 +25,15 @@ Measured, median of ``--rounds`` (>= 3) rounds, in this process:
 Also reported: the median time of one freeze during the setup (the server folds the log up to the head with
 ``domain/draw/pool.py``, as the verification does).
 
+``--province``: the directory of ``tests/bench/province.py`` (``--departments`` departments, default 100, over 30
+counties; the inspectors spread over them; the targets over the counties), written through
+``DualRandom.import_entries`` as a bureau's imports are (not one registration at a time), one item per leading
+department; task n is led by department ``pv-{n mod departments}`` and scoped to its county (a province's draws
+are county draws: about targets / 30 in scope, 5% per class drawn), its teams drawn from that department's
+inspectors. The verifier then runs with the export read twice (``verify(lambda: lines_of(f))``, as its command
+line does): no event is kept. Also reported: the peak resident memory of the verifier's subprocess (its
+``VmHWM``), and the export's size. The in-process "verify without teams" round is skipped there.
+
 RATIO = verify / read. Results in tests/bench/results/bench_verifier.json.
 """
 
@@ -42,6 +53,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _support as S
+import province as P
 
 from domain.access import Actor
 from domain.tasks.assignment import assignment_id
@@ -55,6 +67,17 @@ VERIFIER = ROOT / "docs" / "verifier" / "verify_draws.py"
 ADMIN = CommandContext(actor=Actor("admin-1", "hj-admin", ("admin",)))
 PLANNER = CommandContext(actor=Actor("eeb-planner", "hj-eeb", ("planner",)))
 CLASSES = ["key", "general", "general", "special"]
+# The verifier run as its command line runs it, then its own peak resident memory: VmHWM of /proc/self/status is the
+# high-water mark of this process's memory since exec (ru_maxrss would count the pages of the forking parent too).
+PEAK = """import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+print(next(line for line in open("/proc/self/status") if line.startswith("VmHWM:")), file=sys.stderr, end="")
+sys.exit(code)
+"""
 
 
 def _verifier() -> Any:
@@ -115,12 +138,58 @@ def build(rt: Runtime, targets: int, inspectors: int, tasks: int, freezes: list[
     return drawn
 
 
+def build_province(rt: Runtime, targets: int, inspectors: int, departments: int, tasks: int,
+                   freezes: list[float]) -> int:
+    """As :func:`build`, on a province's directory imported in bulk, one county draw per task (see the module)."""
+    app = rt.app
+    app.import_entries("department", P.department_rows(departments), ADMIN)
+    app.import_entries("inspector", P.inspector_rows(inspectors, departments), ADMIN)
+    app.import_entries("target", P.target_rows(targets), ADMIN)
+    leads = sorted({n % departments for n in range(tasks)})
+    items = {d: app.register("item", {"department": f"pv-{d:03d}", "name": f"生态环境检查事项{d}", "code": f"PV-{d:03d}",
+                                      "category": "general", "methods": ["on_site"], "documents": ["排污许可证"]},
+                             ADMIN).id for d in leads}
+    rt.runner.catch_up()
+    drawn = 0
+    for n in range(tasks):
+        d = n % departments
+        code, county = f"pv-{d:03d}", P.COUNTIES[d % len(P.COUNTIES)]
+        planner = CommandContext(actor=Actor(f"{code}-planner", code, ("planner",)))
+        options: dict[str, Any] = {"exclude_inspected_this_year": n % 2 == 0}
+        if n % 3 == 0:
+            options.update(weighted=True, risk_weights={"A": 8, "B": 4, "C": 2, "D": 1})
+        data = {"period": f"2024Q{n // departments % 4 + 1}", "reason": "专项检查", "participants": {code: [items[d]]},
+                "scope": {"county": county}, "options": options,
+                "rules": [{"supervision_class": c, "min_ratio": "5%"} for c in ("key", "general", "special")]}
+        tid = uuid.UUID(rt.task_opening.open_task(planner, data).id)
+        for again in range(2 if n % 5 == 0 else 1):
+            if again:
+                rt.target_draws.withdraw(planner, tid, "名录库未及时更新")
+            source = f"福彩3D 2024年第{n:03d}期开奖号码"
+            rt.target_draws.commit(planner, tid, source)
+            t0 = time.perf_counter()
+            rt.target_draws.freeze(planner, tid)
+            freezes.append(time.perf_counter() - t0)
+            rt.target_draws.draw_targets(planner, tid, f"{(n * 37) % 1000:03d}", source)
+            rt.teams.draw_inspectors(planner, tid, code)
+            drawn += 2
+        if n % 4 == 0:
+            task = rt.task_opening.task(tid)
+            aid = assignment_id(tid, task.round, task.selected[0])
+            rt.teams.recuse(planner, aid, rt.teams.assignment(aid).teams[code]["members"][0], "亲属关系")
+            drawn += 1
+        print(json.dumps({"task": n, "freeze_s": round(freezes[-1], 2)}), flush=True)
+    return drawn
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--targets", type=int, default=600)
     parser.add_argument("--inspectors", type=int, default=40)
     parser.add_argument("--tasks", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--province", action="store_true", help="a province's directory, imported in bulk")
+    parser.add_argument("--departments", type=int, default=100)
     args = parser.parse_args()
     verifier = _verifier()
     with S.fresh_sqlite() as url:
@@ -131,7 +200,11 @@ def main() -> None:
         try:
             t0 = time.perf_counter()
             freezes: list[float] = []
-            rounds_drawn = build(rt, args.targets, args.inspectors, args.tasks, freezes)
+            if args.province:
+                rounds_drawn = build_province(rt, args.targets, args.inspectors, args.departments, args.tasks,
+                                              freezes)
+            else:
+                rounds_drawn = build(rt, args.targets, args.inspectors, args.tasks, freezes)
             setup = time.perf_counter() - t0
             export = tmp / "export.ndjson"
             with export.open("wb") as f:
@@ -144,34 +217,43 @@ def main() -> None:
         with export.open(encoding="utf-8") as f, no_teams.open("w", encoding="utf-8") as out:
             out.writelines(line for line in f if '"topic":"domain.tasks.task:Task.InspectorsDrawn"' not in line
                            and '"topic":"domain.tasks.assignment:Assignment.MemberRedrawn"' not in line)
-        reads, verifies, subs, bare = [], [], [], []
+        reads, verifies, subs, bare, peaks = [], [], [], [], []
         for _ in range(max(3, args.rounds)):
             t0 = time.perf_counter()
+            parsed = 0
             with export.open(encoding="utf-8") as f:
-                parsed = [json.loads(line) for line in f if line.strip()]
+                for line in f:  # parsed and dropped, as the verifier's passes read it
+                    if line.strip():
+                        json.loads(line)
+                        parsed += 1
             reads.append(time.perf_counter() - t0)
-            assert len(parsed) == lines
+            assert parsed == lines
             t0 = time.perf_counter()
             with export.open(encoding="utf-8") as f:
-                results = verifier.verify(verifier.read_export(f))
+                results = verifier.verify(lambda: verifier.lines_of(f))
             verifies.append(time.perf_counter() - t0)
             assert len(results) == rounds_drawn and all(d is None for _, _, d in results), results
+            if not args.province:
+                t0 = time.perf_counter()
+                with no_teams.open(encoding="utf-8") as f:
+                    without = verifier.verify(lambda: verifier.lines_of(f))
+                bare.append(time.perf_counter() - t0)
+                assert all(w.startswith("task ") and d is None for w, _, d in without), without
             t0 = time.perf_counter()
-            with no_teams.open(encoding="utf-8") as f:
-                without = verifier.verify(verifier.read_export(f))
-            bare.append(time.perf_counter() - t0)
-            assert all(w.startswith("task ") and d is None for w, _, d in without), without
-            t0 = time.perf_counter()
-            done = subprocess.run([sys.executable, "-I", str(VERIFIER), str(export)], capture_output=True,
+            done = subprocess.run([sys.executable, "-I", "-c", PEAK, str(VERIFIER), str(export)], capture_output=True,
                                   text=True, check=False)
             subs.append(time.perf_counter() - t0)
             assert done.returncode == 0, done.stdout + done.stderr
-        read, verify, sub, verify_bare = S.median(reads), S.median(verifies), S.median(subs), S.median(bare)
+            peaks.append(int(done.stderr.split("VmHWM:")[1].split()[0]) / 1024)
+        peak_mib = max(peaks)
+        size_mib = export.stat().st_size / 2**20
+        read, verify, sub = S.median(reads), S.median(verifies), S.median(subs)
+        verify_bare = S.median(bare) if bare else float("nan")
         load = os.getloadavg()
         S.print_table(
             f"draw verifier: {args.targets:,} targets, {args.inspectors} inspectors, {args.tasks} tasks "
-            f"({rounds_drawn} checks: draws, teams, redraws), {lines:,} events; setup {setup:.1f} s; "
-            f"load {load[0]:.2f}",
+            f"({rounds_drawn} checks: draws, teams, redraws), {lines:,} events ({size_mib:.0f} MiB); setup {setup:.1f} s; "
+            f"verifier peak RSS {peak_mib:.0f} MiB; load {load[0]:.2f}",
             ["measure", "median s", "ratio to read"],
             [["read + parse export", round(read, 4), 1.0], ["verify (in process)", round(verify, 4),
              round(verify / read, 1)], ["verify without teams", round(verify_bare, 4), round(verify_bare / read, 1)],
@@ -183,7 +265,8 @@ def main() -> None:
                                             "rounds": rounds_drawn, "events": lines, "read_s": read,
                                             "verify_s": verify, "subprocess_s": sub, "ratio": verify / read,
                                             "verify_without_teams_s": verify_bare,
-                                            "freeze_s": S.median(freezes),
+                                            "freeze_s": S.median(freezes), "province": args.province,
+                                            "verifier_peak_rss_mib": peak_mib, "export_mib": size_mib,
                                             "loadavg": load})
 
 

@@ -14,6 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from domain.access import SYSTEM
+from domain.execution.followup import FollowUpRound
 from services.api.app import create_app
 from services.application import CommandContext
 from services.cli.demo import load_demo
@@ -194,25 +195,71 @@ def test_input_that_is_not_an_export_exits_2_with_one_line(tmp_path) -> None:
     assert _run(tmp_path / "none.ndjson").stdout == "0 checks, 0 reproduce, 0 do not\n"
 
 
-def test_the_verifier_reproduces_a_follow_up_draw_and_rejects_a_changed_pool(county, client, auth, tmp_path) -> None:
+def test_the_verifier_rederives_a_follow_up_pool_and_rejects_a_changed_one(county, client, auth, tmp_path) -> None:
+    """Section 17 on real inspections: the pool is the targets whose last findings day lies in the period (a
+    re-entry after it takes a target out), the server's and the verifier's; a changed pool or findings day is a
+    mismatch naming the first differing id."""
     from tests.e2e.test_http_execution import _enter, _one_department
 
     _, visits, items = _one_department(client, auth, period="2024Q2")
-    for v in visits[:11]:
+    for v in visits[:9]:
         _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+    _enter(client, auth, visits[9], items[0], result="no_problem", day="2024-06-30")  # the period's last day
+    moved = _enter(client, auth, visits[10], items[0], result="no_problem", day="2024-05-10")
+    _enter(client, auth, visits[10], items[0], result="no_problem", day="2024-07-01")  # re-entered: after it
     eeb = auth("hj-eeb", "planner")
     planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    inside = sorted({v["target_id"] for v in visits[:10]} - {visits[10]["target_id"]})
+    assert planned["pool_size"] == len(inside) and planned["quota"] == -(-len(inside) // 10)
     _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={"external_entropy": "福彩3D-2024150"},
                     headers=eeb))
     items_ = _export(client, auth, tmp_path)
+    plan = next(i for i in items_ if i["topic"] == "domain.execution.followup:FollowUpRound.Planned")
+    assert plan["data"]["pool"] == inside and plan["data"]["position"] < plan["position"]
     ok = _run(tmp_path / "export.ndjson", "--year", "2024")
-    assert ok.returncode == 0 and f"OK        follow-up {planned['id']} round 1" in ok.stdout, ok.stdout
+    assert ok.returncode == 0 and f"OK        follow-up {planned['id']} round 1\n" in ok.stdout, ok.stdout
     tampered = json.loads(json.dumps(items_))
     plan = next(i for i in tampered if i["topic"] == "domain.execution.followup:FollowUpRound.Planned")
     plan["data"]["pool"] = plan["data"]["pool"][1:]  # one inspected target left out of the pool
     bad = _run(_write(tmp_path, tampered, "follow_up.ndjson"))
-    assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool_digest: recorded" \
-        in bad.stdout, bad.stdout
+    assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool: recorded " \
+        f"{len(inside) - 1} ids, recomputed {len(inside)}; first difference at [0]: recorded '{inside[1]}', " \
+        f"recomputed '{inside[0]}'" in bad.stdout, bad.stdout
+    tampered = json.loads(json.dumps(items_))  # the re-entry dated inside the period: its target joins the pool
+    last = [i for i in tampered if i["aggregate_id"] == moved
+            and i["topic"] == "domain.execution.inspection:Inspection.FindingsRecorded"][-1]
+    last["data"]["inspected_on"] = "2024-06-01"
+    bad = _run(_write(tmp_path, tampered, "moved.ndjson"))
+    assert bad.returncode == 1 and f"MISMATCH  follow-up {planned['id']} round 1: pool: recorded " \
+        f"{len(inside)} ids, recomputed {len(inside) + 1}" in bad.stdout, bad.stdout
+
+
+def test_a_version_1_follow_up_round_reads_with_no_position_and_still_verifies(county, client, auth,
+                                                                             tmp_path) -> None:
+    """Events are forever: a ``FollowUpRound.Planned`` stored before version 2 (no ``position``) is upcast with
+    ``position`` None; the server still verifies it, and the verifier re-derives its pool just before the event."""
+    import sqlalchemy as sa
+
+    from tests.e2e.test_http_execution import _enter, _one_department
+
+    _, visits, items = _one_department(client, auth, period="2024Q2")
+    for v in visits[:3]:
+        _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+    eeb = auth("hj-eeb", "planner")
+    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={}, headers=eeb))
+    table = county.app.recorder.events_record_cls.__table__
+    with county.engine.begin() as conn:
+        row = conn.execute(sa.select(table.c.id, table.c.state).where(
+            table.c.originator_id == uuid.UUID(planned["id"]), table.c.topic.like("%FollowUpRound.Planned"))).one()
+        state = json.loads(bytes(row.state))
+        assert state.pop("class_version") == 2 and state.pop("position") > 0
+        conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+    assert county.follow_ups.load(FollowUpRound, uuid.UUID(planned["id"]), "round").position is None
+    assert _ok(client.get(f"/api/v1/follow-ups/{planned['id']}/verification", headers=eeb))["match"] is True
+    _export(client, auth, tmp_path)
+    ok = _run(tmp_path / "export.ndjson")
+    assert ok.returncode == 0 and f"OK        follow-up {planned['id']} (version 1) round 1\n" in ok.stdout, ok.stdout
 
 
 def _teams_and_a_redraw(county: Any, client: Any, auth: Any) -> dict[str, Any]:

@@ -490,3 +490,59 @@ def test_every_round_is_listed_read_and_verified_by_admins_and_auditors(demo, cl
         r = client.get(f"/api/v1/tasks/{tid}/{path}", headers=auth("hj-amr", "planner"))
         assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
         assert client.get(f"/api/v1/tasks/{tid}/{path}").status_code == 401
+
+
+def _rewrite(runtime: Any, tid: str, topic: str, change: Any, department: str | None = None) -> None:
+    """Change one stored event of the task in place (what a tamperer with database access could do)."""
+    import json
+    import uuid
+
+    import sqlalchemy as sa
+
+    table = runtime.app.recorder.events_record_cls.__table__
+    with runtime.engine.begin() as conn:
+        rows = conn.execute(sa.select(table.c.id, table.c.state).where(
+            table.c.originator_id == uuid.UUID(tid), table.c.topic.like(f"%Task.{topic}")).order_by(table.c.id)).all()
+        for row in rows:
+            state = json.loads(bytes(row.state))
+            if department is None or state.get("department") == department:
+                change(state)
+                conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
+                return
+    raise AssertionError(f"no {topic} of {tid}")
+
+
+def test_the_servers_verification_checks_the_rounds_chain(demo, client, auth) -> None:
+    """The verification answer reports the chain of section 13.1 check by check; a stored commitment, entropy
+    source or revealed share changed after the draw makes it a mismatch naming the first difference."""
+    amr_items = list(_items(client, auth("hj-amr", "planner"), "hj-amr").values())
+    joint = _small_task(client, auth, "hj-eeb", {"hj-amr": amr_items[:1]})
+    tid, eeb = joint["id"], auth("hj-eeb", "planner")
+    url = f"/api/v1/tasks/{tid}/draw/verification"
+    names = ["freeze", "commitment", "entropy_source", "share_commitments", "seed_shares"]
+    for who in (eeb, auth("hj-audit", "auditor"), auth("hj-admin", "admin")):
+        out = _ok(client.get(url, headers=who))
+        assert out["match"] is True and out["first_difference"] is None
+        assert out["chain"] == {"match": True, "first_difference": None, "checks": [
+            {"check": n, "status": "ok", "detail": None} for n in names]}
+    assert client.get(url, headers=auth("hj-amr", "reviewer")).status_code == 403
+    # a revealed share changed: it no longer hashes to the share committed before the freeze
+    _rewrite(demo, tid, "ShareRevealed", lambda s: s.update(share="ab" * 32), "hj-amr")
+    out = _ok(client.get(url, headers=eeb))
+    assert out["match"] is False and out["chain"]["match"] is False
+    assert out["first_difference"] == out["chain"]["first_difference"]
+    assert out["first_difference"].startswith("seed_shares['hj-amr']: the share revealed at position ")
+    assert [c["status"] for c in out["chain"]["checks"]] == ["ok", "ok", "ok", "ok", "differs"]
+    # a source declared afterwards: the earlier check in section 13.1's order is the first difference
+    _rewrite(demo, tid, "SeedCommitted", lambda s: s.update(entropy_source="体彩排列3"))
+    out = _ok(client.get(f"/api/v1/tasks/{tid}/draws/1/verification", headers=auth("hj-audit", "auditor")))
+    assert out["match"] is False and out["round"] == 1 and out["first_difference"].startswith(
+        "entropy_source: the draw record's '' is not the one declared with the commitment "
+        "('体彩排列3' at position ")
+    assert [c["status"] for c in out["chain"]["checks"]] == ["ok", "ok", "differs", "ok", "differs"]
+    # the freeze's recorded position moved: nothing relative to the freeze can be checked
+    _rewrite(demo, tid, "PoolFrozen", lambda s: s.update(position=s["position"] - 1))
+    out = _ok(client.get(url, headers=eeb))
+    assert out["first_difference"] == "freeze_position: no freeze of this round at the recorded position"
+    assert [c["status"] for c in out["chain"]["checks"]] == ["differs", "not_checked", "not_checked", "not_checked",
+                                                              "not_checked"]

@@ -221,9 +221,9 @@ def _tamper(r: dict[str, Any], what: str) -> str:
         frozen["strata"][name]["pool_size"] += 1
         frozen["pool_digest"] = "0" * 64
         return f"strata[{name!r}].pool_size: frozen"
-    assert what == "pool"  # the freeze position moved back, before a target entered the pool
-    rec["freeze_position"] = 1
-    return "strata["
+    assert what == "pool"  # the record's freeze position moved back, before a target entered the pool: the chain
+    rec["freeze_position"] = 1  # (section 13.1) is checked first, and no freeze of the round is at position 1
+    return "freeze_position: no freeze of this round at the recorded position"
 
 
 @pytest.mark.parametrize("what", ["seed", "selection", "order", "quota", "stratum", "pool"])

@@ -149,3 +149,59 @@ def test_an_older_round_without_an_entropy_source_still_verifies() -> None:
     _find(items, "SeedCommitted")["data"]["entropy_source"] = "福彩3D"
     assert verifier.verify(items)[0][2] == "entropy_source: the draw record's '' is not the one declared with the " \
         f"commitment ('福彩3D' at position {_find(items, 'SeedCommitted')['position']})"
+
+
+# -- the server's rule (domain/draw/chain.py), an implementation of its own, against the verifier ----------------
+def _domain_events(items: list[dict[str, Any]]) -> list[tuple[int, Any]]:
+    """The export's chain events and draws as the task's domain events, with their log positions."""
+    import datetime as dt
+    import uuid
+
+    from domain.tasks.task import Task
+
+    out = []
+    for n, i in enumerate(items, start=1):
+        kind = i["topic"][len(T):] if i["topic"].startswith(T) else ""
+        if kind in ("SeedCommitted", "PoolFrozen", "ShareCommitted", "ShareRevealed", "TargetsDrawn"):
+            data = dict(i["data"])
+            if kind == "SeedCommitted":
+                data.setdefault("entropy_source", "")  # the upcaster's reading of version 1
+            event = getattr(Task, kind)(originator_id=uuid.UUID(TASK), originator_version=n,
+                                        timestamp=dt.datetime(2024, 5, 1, tzinfo=dt.UTC), **data)
+            out.append((i["position"], event))
+    return out
+
+
+def _server(items: list[dict[str, Any]]) -> tuple[str | None, list[str]]:
+    from domain.draw.chain import chain_checks, first_difference
+
+    record = _find(items, "TargetsDrawn")["data"]["record"]
+    checks = chain_checks(_domain_events(items), 1, record)
+    assert [c.name for c in checks] == ["freeze", "commitment", "entropy_source", "share_commitments", "seed_shares"]
+    return first_difference(checks), [c.status for c in checks]
+
+
+@given(rounds, st.sampled_from(CHANGES), st.sampled_from(DEPARTMENTS))
+def test_the_servers_chain_rule_names_the_same_first_difference_as_the_verifier(round_: tuple[Any, ...], how: str,
+                                                                               d: str) -> None:
+    items = _round(*round_)
+    assert _server(items) == (None, ["ok"] * 5)
+    tampered, expected = _tamper(json.loads(json.dumps(items)), how, d)
+    difference, statuses = _server(tampered)
+    assert difference is not None and difference.startswith(expected), (how, difference)
+    ((_, _, theirs),) = verifier.verify(tampered)
+    assert difference == theirs
+    assert "differs" in statuses
+    if statuses[0] == "differs":  # without the one freeze, what is relative to it is not checked
+        assert set(statuses[3:]) == {"not_checked"}
+
+
+def test_the_servers_chain_reports_every_check() -> None:
+    """Two links broken at once: each check says its own, the first difference is the earlier in section 13.1."""
+    items = _round(4, bytes(32), {d: bytes([k + 1]) * 32 for k, d in enumerate(DEPARTMENTS)}, "317", "福彩3D")
+    _find(items, "SeedCommitted")["data"]["entropy_source"] = "体彩"
+    _find(items, "ShareRevealed", "hj-eeb")["data"]["share"] = OTHER
+    difference, statuses = _server(items)
+    assert statuses == ["ok", "ok", "differs", "ok", "differs"]
+    assert difference == "entropy_source: the draw record's '福彩3D' is not the one declared with the commitment " \
+        f"('体彩' at position {_find(items, 'SeedCommitted')['position']})"
