@@ -103,7 +103,8 @@ class Runtime:
         check_database(url)
         self.app = DualRandom(url)
         self.engine = create_engine(url, self.settings.db_pool_size)
-        self.runner = ProjectionRunner(self.app, self.engine, all_projections())
+        self.runner = ProjectionRunner(self.app, self.engine, all_projections(),
+                                       bulk_lag=self.settings.projections_bulk_lag)
         self.runner.setup()
         app, engine, runner = self.app, self.engine, self.runner
         self.clock = clock = Clock()
