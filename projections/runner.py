@@ -480,7 +480,7 @@ class ProjectionRunner:
         except RebuildInProgressError as exc:
             log.info("projections_bulk_elsewhere", reason=str(exc))
             return 0
-        except Exception:  # noqa: BLE001 - e.g. a read model that cannot apply an event: event by event, isolated
+        except Exception:
             log.exception("projections_bulk_failed", projections=names)
             self._no_bulk.update(names)
             return 0
@@ -700,8 +700,11 @@ class ProjectionRunner:
         folded = [c for c in copies if getattr(c, "fold_by_aggregate", False)] if self._events is not None else []
         if folded:
             goal = until if until is not None else self.head()
+            started = time.perf_counter()
             with _gc_paused() as collect:
                 self._load_by_aggregate(folded, suffix, goal, size, collect)
+            log.info("rebuild_loaded_by_aggregate", projections=[c.name for c in folded], position=goal,
+                     seconds=round(time.perf_counter() - started, 1))
             done.update(dict.fromkeys([c.name for c in folded], goal))
             self._analyze(folded)
         position = min(done.values())
@@ -739,6 +742,7 @@ class ProjectionRunner:
                         break
             finally:
                 reader.close()
+        log.info("rebuild_loaded", projections=[c.name for c in copies], position=position)
         if finish:
             self.finish_copies(copies)
         return copies
@@ -783,6 +787,7 @@ class ProjectionRunner:
     def finish_copies(self, copies: Sequence[Projection]) -> None:
         """After the bulk load of copies: their plain indexes and (PostgreSQL) unique constraints, one sort each,
         and their statistics, so that the swapped-in read model is planned as well as the one it replaces."""
+        started = time.perf_counter()
         for c in copies:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":  # sorts in memory (the default 64 MB spills a million rows)
@@ -799,6 +804,7 @@ class ProjectionRunner:
                 if ensure_indexes is not None:
                     ensure_indexes(conn)
         self._analyze(copies, every_column=True)
+        log.info("rebuild_finished", projections=[c.name for c in copies], seconds=round(time.perf_counter() - started, 1))
 
     @staticmethod
     def _unique_constraints(conn: Connection, table: sa.Table) -> list[str]:
