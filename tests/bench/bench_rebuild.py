@@ -30,8 +30,8 @@ Measured, in the same run, on the same database:
 - **per read model** (diagnosis): ``build_copies([name])`` of each alone, and the copy dropped.
 
 - **cold catch-up** (``--cold-catch-up``): the read models dropped (every position 0, as a new replica over a
-  restored log) and ``ProjectionRunner.catch_up()`` with ``bulk_lag`` as the server sets it
-  (``DUALRANDOM_PROJECTIONS_BULK_LAG``, default 100,000): the bulk path, a rebuild in process. With
+  restored log) and ``ProjectionRunner.catch_up()`` with ``bulk_lag`` and ``bulk`` as the server sets them
+  (``DUALRANDOM_PROJECTIONS_BULK_LAG``, default 100,000; ``services.rebuild.rebuild``): the bulk path. With
   ``--per-event-catch-up`` also once event by event (``bulk_lag=0``, batches of 1,000: what catch-up did before).
 
 RATIO = baseline seconds / rebuild seconds (1.0: a rebuild costs no more than reading the log). Goal >= 0.5.
@@ -153,11 +153,13 @@ def forget_read_models(runner: ProjectionRunner) -> None:
     runner.setup()
 
 
-def cold_catch_up(runner: ProjectionRunner, bulk_lag: int, batch_size: int = 1000) -> float:
+def cold_catch_up(runner: ProjectionRunner, url: str, bulk_lag: int, batch_size: int = 1000) -> float:
+    """A starting server's catch-up over read models at position 0 (its runner as ``Runtime`` makes it)."""
     forget_read_models(runner)
     with runner.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE dualrandom_events"))
     cold = ProjectionRunner(runner.app, runner.engine, runner.projections, batch_size=batch_size, bulk_lag=bulk_lag)
+    cold.bulk = lambda names: rebuild_all(cold, url, names)
     started = time.perf_counter()
     cold.catch_up()
     return time.perf_counter() - started
@@ -270,11 +272,11 @@ def main() -> None:
             measured(r, f"rebuild all read models ({args.processes} processes)", rebuilds[-1]["total_s"])
             print(f"    build {rebuilds[-1]['build_s']:.1f} s, swap {rebuilds[-1]['swap_s']:.1f} s", flush=True)
             if args.cold_catch_up:
-                measured(r, "cold catch-up, bulk path (in process)", cold_catch_up(runner, args.bulk_lag))
+                measured(r, "cold catch-up, bulk path", cold_catch_up(runner, url, args.bulk_lag))
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(sa.text("VACUUM ANALYZE"))
         if args.per_event_catch_up:
-            measured(args.rounds, "cold catch-up, event by event (before)", cold_catch_up(runner, 0))
+            measured(args.rounds, "cold catch-up, event by event (before)", cold_catch_up(runner, url, 0))
         stored = counts(engine)
         if stored["audit_leaves"] != n or stored["dualrandom_events"] != n:
             raise SystemExit(f"wrong counts after the rebuild: {stored}")

@@ -147,3 +147,23 @@ def test_a_read_model_is_rebuilt_only_when_far_behind(runtime: Runtime) -> None:
     assert runner.far_behind() == NAMES  # 26 behind of 66: more than a quarter
     runner.bulk_lag = 0
     assert runner.far_behind() == []  # 0: never
+
+
+def test_the_server_catches_up_far_behind_by_its_rebuild(runtime: Runtime) -> None:
+    """``Runtime`` gives its runner ``services.rebuild.rebuild`` (two build processes on PostgreSQL) as ``bulk``."""
+    import uuid
+
+    for i in range(30):
+        w = runtime.app.register("target", a_target(name=f"冷启动{i}"), PLANNER)
+        for risk in "ABCD"[: i % 5]:
+            runtime.app.update("target", uuid.UUID(w.id), {"risk_class": risk}, PLANNER)
+    runtime.runner.bulk_lag = 0
+    runtime.runner.catch_up()
+    expected, head = _snapshot(runtime.runner), runtime.runner.head()
+    _forget_read_models(runtime)
+    runtime.runner.setup()
+    runtime.runner.bulk_lag = 10
+    assert runtime.runner.far_behind() == NAMES
+    assert runtime.runner.catch_up() == head * len(NAMES)
+    assert runtime.runner.positions() == dict.fromkeys(NAMES, head)
+    assert _snapshot(runtime.runner) == expected
