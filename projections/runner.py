@@ -6,6 +6,9 @@ projection's rows. The transaction first locks the projection's position row (``
 PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), and the final update is a compare-and-set on the position it
 started from, so two workers on one read model never apply an event twice.
 
+Cold catch-up (``bulk_lag``): ``catch_up`` rebuilds a read model that is far behind (``far_behind``) instead of
+applying its events batch by batch.
+
 Rebuild (``rebuild()``, ``dualrandom projections rebuild``): a copy of the projection (``type(p)(suffix=
 "__rebuild")``, tables ``<name>__rebuild``) is built from position 0 in large batches while the live tables keep
 serving and the live runner keeps applying; then one transaction locks the live position row (so no live
@@ -109,7 +112,13 @@ class Projection(Protocol):
       (``projections.decode.plain_state_check``), and the decoded event otherwise; ``apply_batch`` handles both
       (``isinstance(item, Notification)``). For a read model that takes a field or two of many events.
     - Optional ``rebuild_apart = True``: the CLI's rebuild builds this copy in a process of its own
-      (``services.cli.projections._groups``).
+      (``services.rebuild._groups``).
+    - Optional ``fold_by_aggregate = True``: the rows of an aggregate depend on that aggregate's events (and their
+      positions) alone, never on another aggregate's or on the order of events of different aggregates. A copy is
+      then first loaded reading the log by aggregate (``_load_by_aggregate``): each batch holds every event of
+      each of its aggregates up to the build's first goal, in version order, aggregates in id order, so
+      ``apply_batch`` folds an aggregate's events in memory and inserts one row (every first event is version 1:
+      nothing to look up); then the copy goes on in log order. It needs ``topics`` to read only its events.
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
       one query per table, not one per event. While a copy is built its indexes and, on PostgreSQL, its unique
       constraints do not exist yet (they are created after the bulk load): look rows up by primary key.
