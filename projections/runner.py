@@ -6,6 +6,9 @@ projection's rows. The transaction first locks the projection's position row (``
 PostgreSQL; ``BEGIN IMMEDIATE`` on SQLite), and the final update is a compare-and-set on the position it
 started from, so two workers on one read model never apply an event twice.
 
+Cold catch-up (``bulk_lag``): ``catch_up`` rebuilds a read model that is far behind (``far_behind``) instead of
+applying its events batch by batch.
+
 Rebuild (``rebuild()``, ``dualrandom projections rebuild``): a copy of the projection (``type(p)(suffix=
 "__rebuild")``, tables ``<name>__rebuild``) is built from position 0 in large batches while the live tables keep
 serving and the live runner keeps applying; then one transaction locks the live position row (so no live
@@ -109,7 +112,13 @@ class Projection(Protocol):
       (``projections.decode.plain_state_check``), and the decoded event otherwise; ``apply_batch`` handles both
       (``isinstance(item, Notification)``). For a read model that takes a field or two of many events.
     - Optional ``rebuild_apart = True``: the CLI's rebuild builds this copy in a process of its own
-      (``services.cli.projections._groups``).
+      (``services.rebuild._groups``).
+    - Optional ``fold_by_aggregate = True``: the rows of an aggregate depend on that aggregate's events (and their
+      positions) alone, never on another aggregate's or on the order of events of different aggregates. A copy is
+      then first loaded reading the log by aggregate (``_load_by_aggregate``): each batch holds every event of
+      each of its aggregates up to the build's first goal, in version order, aggregates in id order, so
+      ``apply_batch`` folds an aggregate's events in memory and inserts one row (every first event is version 1:
+      nothing to look up); then the copy goes on in log order. It needs ``topics`` to read only its events.
     - A rebuild inserts every row: use ``insert_rows`` (COPY on PostgreSQL) and load the rows a batch touches with
       one query per table, not one per event. While a copy is built its indexes and, on PostgreSQL, its unique
       constraints do not exist yet (they are created after the bulk load): look rows up by primary key.
@@ -187,6 +196,7 @@ class RebuildInProgressError(Exception):
 
 
 REBUILD_SUFFIX = "__rebuild"
+FINISH_WORK_MEM = "256MB"  # PostgreSQL maintenance_work_mem while a copy's indexes are built (finish_copies)
 ANALYZE_UNTIL_BATCH = 8  # a copy is analysed after its batches 1, 2, 4 and 8 (see ProjectionRunner._analyze)
 
 
@@ -220,8 +230,15 @@ def _live_name(name: str, suffix: str) -> str:
 class ProjectionRunner:
     """Runs projections over the application's notification log."""
 
-    def __init__(self, app: Any, engine: Engine, projections: Sequence[Projection], batch_size: int = 1000) -> None:
+    def __init__(self, app: Any, engine: Engine, projections: Sequence[Projection], batch_size: int = 1000,
+                 bulk_lag: int = 0) -> None:
         self.app = app
+        # catch_up rebuilds a read model (the bulk path) instead of applying its events batch by batch when it is
+        # more than ``bulk_lag`` events and a quarter of the log behind the head (0: never); ``bulk`` does it
+        # (default ``rebuild``; the runtime may give one that builds in worker processes).
+        self.bulk_lag = bulk_lag
+        self.bulk: Callable[[Sequence[str]], object] = lambda names: self.rebuild(names)
+        self._no_bulk: set[str] = set()  # read models whose bulk catch-up failed here: event by event from now on
         self.engine = engine
         self.projections = list(projections)
         self.batch_size = batch_size
@@ -307,6 +324,41 @@ class ProjectionRunner:
         return [Notification(id=int(r[0]), originator_id=_uuid(r[1]), originator_version=int(r[2]), topic=r[3],
                              state=bytes(r[4])) for r in rows]
 
+    def _read_by_aggregate(self, prefixes: Sequence[str], until: int, after: Any, limit: int) -> tuple[list[Any], Any]:
+        """The events up to position ``until`` whose topic starts with one of ``prefixes``, ordered by aggregate
+        and version, of the aggregates after ``after`` (a stored aggregate id, None at first): about ``limit``
+        of them, always every such event of each aggregate given. Returns them and the last aggregate's stored id
+        (None when none is left). Read through the unique index (aggregate id, version)."""
+        assert self._events is not None and self._store is not None
+        pg = self._store.dialect.name == "postgresql"
+        t = self._events.name
+        likes = " OR ".join(f"topic LIKE :p{i}" for i in range(len(prefixes))) or "TRUE"
+        # A topic holds no "%"; a "_" in a prefix matches any character there: a superset, which the routes filter.
+        params: dict[str, Any] = {f"p{i}": p + "%" for i, p in enumerate(prefixes)}
+        params.update(until=until, limit=limit)
+        oid = "originator_id::text AS oid_text" if pg else "originator_id"
+        cols = f"id, {oid}, originator_version, topic, state, originator_id"
+
+        def fetch(where: str, extra: dict[str, Any], limited: bool) -> list[Any]:
+            sql = (f"SELECT {cols} FROM {t} WHERE id <= :until AND ({likes}){where} "
+                   f"ORDER BY originator_id, originator_version" + (" LIMIT :limit" if limited else ""))
+            with self._store.connect() as c:  # type: ignore[union-attr]
+                if pg:  # binary results, as _read
+                    with c.connection.driver_connection.cursor(binary=True) as cur:  # type: ignore[union-attr]
+                        return cur.execute(re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql), {**params, **extra}).fetchall()
+                return list(c.execute(sa.text(sql), {**params, **extra}).all())
+
+        rows = fetch("" if after is None else " AND originator_id > :after", {"after": after}, True)
+        if not rows:
+            return [], None
+        last = rows[-1][5]
+        if len(rows) == limit:  # the last aggregate may go on: its events are read whole, apart
+            rows = [r for r in rows if r[5] != last]
+            rows += fetch(" AND originator_id = :last", {"last": last}, False)
+        batch = [Notification(id=int(r[0]), originator_id=r[1] if pg else _uuid(r[1]), originator_version=int(r[2]),
+                              topic=r[3], state=bytes(r[4])) for r in rows]
+        return batch, last
+
     def _decode(self, batch: list[Any]) -> list[tuple[int, Any]]:
         return self._events_for(None, batch, [None] * len(batch))
 
@@ -360,17 +412,8 @@ class ProjectionRunner:
         A stored text with U+0000 (written before every text was checked on entry, see ``domain.text``) reaches
         the read models as U+FFFD, on every store alike (a PostgreSQL text column refuses U+0000); the log keeps
         its bytes, and the projections of stored events (the audit tree hashes them) get them as they are."""
-        decoded: list[Any] = [None] * len(batch)  # the domain event of batch[i], once decoded
-        readable = batch
-        if any(b"\\u0000" in n.state for n in batch):
-            readable = [_without_nul(n) for n in batch]
-        for projection, row, start in targets:
-            if getattr(projection, "stored_events", False):
-                projection.apply_batch(conn, [(n.id, n) for n in batch])
-            else:
-                events = self._events_for(projection, readable, decoded)
-                if events:
-                    projection.apply_batch(conn, events)
+        self._apply_rows(conn, [t[0] for t in targets], batch)
+        for _, row, start in targets:
             moved = conn.execute(
                 positions.update()
                 .where(positions.c.name == row, positions.c.position == start)
@@ -379,6 +422,20 @@ class ProjectionRunner:
             if moved.rowcount != 1:
                 raise ProjectionConflictError(f"{row}: position moved from {start} by another worker")
 
+    def _apply_rows(self, conn: Connection, projections: Sequence[Projection], batch: list[Any]) -> None:
+        """The rows part of ``_apply``: each projection gets the events of ``batch`` it wants (no position moves)."""
+        decoded: list[Any] = [None] * len(batch)  # the domain event of batch[i], once decoded
+        readable = batch
+        if any(b"\\u0000" in n.state for n in batch):
+            readable = [_without_nul(n) for n in batch]
+        for projection in projections:
+            if getattr(projection, "stored_events", False):
+                projection.apply_batch(conn, [(n.id, n) for n in batch])
+            else:
+                events = self._events_for(projection, readable, decoded)
+                if events:
+                    projection.apply_batch(conn, events)
+
     def catch_up(self, until: int | None = None) -> int:
         """Apply everything in the log now (up to position ``until``); returns the number of events applied.
 
@@ -386,7 +443,7 @@ class ProjectionRunner:
         event, the failure is recorded (``failures()``) and logged, the others go on, and then
         ProjectionFailedError names every failed one. A read model that later applies the event (the cause
         fixed, say by a new version of the code) has its failure removed."""
-        total = 0
+        total = self._bulk_catch_up() if self.bulk_lag and until is None else 0
         found: list[Failure] = []
         for p in self.projections:
             try:
@@ -402,6 +459,44 @@ class ProjectionRunner:
         if found:
             raise ProjectionFailedError(found)
         return total
+
+    def far_behind(self) -> list[str]:
+        """The read models ``catch_up`` would rebuild (``bulk_lag``): more than ``bulk_lag`` events and a quarter
+        of the log behind the head, and not stopped by a failure (those are isolated event by event, as are those
+        whose bulk catch-up failed in this process)."""
+        if not self.bulk_lag:
+            return []
+        head = self.head()
+        stored = self.positions()
+        return [p.name for p in self.projections if p.name not in self._failed and p.name not in self._no_bulk
+                and (lag := head - stored.get(p.name, 0)) > self.bulk_lag and lag * 4 >= head]
+
+    def _bulk_catch_up(self) -> int:
+        """Rebuild the read models that are far behind (``far_behind``); returns the events they moved by.
+
+        A rebuild reads and applies the whole log several times faster than catch-up applies it (no index is
+        maintained row by row, a directory entry's events are folded into one row) and puts the rows in place only
+        when complete, like ``dualrandom projections rebuild``: a crash meanwhile leaves the read model where it was,
+        and the next catch-up starts the copy over. Another process rebuilding one of them: it is left to that one
+        (the position moves when its swap commits)."""
+        names = self.far_behind()
+        if not names:
+            return 0
+        before = self.positions()
+        log.info("projections_bulk_catch_up", projections=names, head=self.head())
+        try:
+            self.bulk(names)
+        except RebuildInProgressError as exc:
+            log.info("projections_bulk_elsewhere", reason=str(exc))
+            return 0
+        except Exception:
+            log.exception("projections_bulk_failed", projections=names)
+            self._no_bulk.update(names)
+            return 0
+        after = self.positions()
+        for name in names:
+            self._publish(name, after.get(name, 0))
+        return sum(after.get(n, 0) - before.get(n, 0) for n in names)
 
     def failures(self) -> list[Failure]:
         """The read models that cannot apply an event, as recorded by any process (one query)."""
@@ -613,40 +708,106 @@ class ProjectionRunner:
         # a crash may lose the last few, but each batch's rows and its position row commit or vanish together, so
         # the copy stays consistent and a later rebuild starts it over; the swap that puts it live is durable.
         pg = self.engine.dialect.name == "postgresql"
-        position = batches = 0
+        # Read models whose rows of an aggregate depend on that aggregate's events alone (``fold_by_aggregate``)
+        # are first loaded up to the head as it is now (or ``until``) reading the log by aggregate: an aggregate's
+        # every event comes in one batch, so a read model folds them in memory and writes one row (an entry's five
+        # events: one COPYed row, not an insert and four updates). Then every copy goes on in log order.
+        done = dict.fromkeys([c.name for c in copies], 0)  # the position each copy is at
+        folded = [c for c in copies if getattr(c, "fold_by_aggregate", False)] if self._events is not None else []
+        if folded:
+            goal = until if until is not None else self.head()
+            started = time.perf_counter()
+            with _gc_paused() as collect:
+                self._load_by_aggregate(folded, suffix, goal, size, collect)
+            log.info("rebuild_loaded_by_aggregate", projections=[c.name for c in folded], position=goal,
+                     seconds=round(time.perf_counter() - started, 1))
+            done.update(dict.fromkeys([c.name for c in folded], goal))
+            self._analyze(folded)
+        position = min(done.values())
+        batches = 0
         reader = _Prefetch(self, size)
         with _gc_paused() as collect:
             try:
                 # In passes up to the head as it was when the pass began: writers cannot keep the build going for
-                # ever, and what is left for the swap's locked catch-up stays under a batch.
+                # ever, and what is left for the swap's locked catch-up stays under a batch. The first pass ends
+                # where the folded copies stand, so that each batch finds every copy it applies to at its start.
+                ahead = max(done.values())
                 while True:
                     goal = until if until is not None else self.head()
+                    if position < ahead:
+                        goal = ahead
                     while position < goal and (batch := reader.next(position, goal)):
+                        targets = [c for c in copies if done[c.name] == position]
                         with self.engine.begin() as conn:
                             if pg:  # see below
                                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-                            self._apply(conn, [(c, c.name + suffix, position) for c in copies], batch)
+                            self._apply(conn, [(c, c.name + suffix, position) for c in targets], batch)
                         position = batch[-1].id
+                        for c in targets:
+                            done[c.name] = position
                         batches += 1
                         if batches & (batches - 1) == 0 and batches <= ANALYZE_UNTIL_BATCH:
-                            self._analyze(copies)  # after batches 1, 2, 4, 8: plans fit the growing tables
+                            self._analyze(targets)  # after batches 1, 2, 4, 8: plans fit the growing tables
                         if progress is not None:
                             progress(position)
                         if batches % 8 == 0:
                             collect()
+                    if position < ahead:  # the log held no event up to where the folded copies stand
+                        raise RuntimeError(f"the log ends at {position}, before position {ahead}")
                     if until is not None or self.head() - position < size:
                         break
             finally:
                 reader.close()
+        log.info("rebuild_loaded", projections=[c.name for c in copies], position=position)
         if finish:
             self.finish_copies(copies)
         return copies
 
+    def _load_by_aggregate(self, copies: Sequence[Projection], suffix: str, until: int, size: int,
+                           collect: Callable[[], object]) -> None:
+        """Load fresh copies of ``fold_by_aggregate`` read models with every event up to position ``until``, read by
+        aggregate (``_read_by_aggregate``: about ``size`` events a batch, each aggregate's events together, in
+        version order), then set their position rows to ``until``; one transaction per batch (a crash leaves a
+        copy that a later rebuild starts over)."""
+        prefixes: list[str] = []
+        for c in copies:
+            topics = getattr(c, "topics", None)
+            if topics is None:
+                prefixes = []
+                break
+            prefixes += [t for t in topics if t not in prefixes]
+        pg = self.engine.dialect.name == "postgresql"
+        after: Any = None
+        batches = 0
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-read")
+        try:
+            pending = pool.submit(self._read_by_aggregate, prefixes, until, after, size)
+            while True:
+                batch, after = pending.result()
+                if not batch:
+                    break
+                pending = pool.submit(self._read_by_aggregate, prefixes, until, after, size)  # the next, meanwhile
+                with self.engine.begin() as conn:
+                    if pg:  # as the log-order batches of build_copies
+                        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+                    self._apply_rows(conn, copies, batch)
+                batches += 1
+                if batches % 8 == 0:
+                    collect()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        with self.engine.begin() as conn:
+            for c in copies:
+                conn.execute(positions.update().where(positions.c.name == c.name + suffix).values(position=until))
+
     def finish_copies(self, copies: Sequence[Projection]) -> None:
         """After the bulk load of copies: their plain indexes and (PostgreSQL) unique constraints, one sort each,
         and their statistics, so that the swapped-in read model is planned as well as the one it replaces."""
+        started = time.perf_counter()
         for c in copies:
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":  # sorts in memory (the default 64 MB spills a million rows)
+                    conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{FINISH_WORK_MEM}'")
                 for table in c.metadata.sorted_tables:
                     for index in table.indexes:
                         if not index.unique:
@@ -659,6 +820,7 @@ class ProjectionRunner:
                 if ensure_indexes is not None:
                     ensure_indexes(conn)
         self._analyze(copies, every_column=True)
+        log.info("rebuild_finished", projections=[c.name for c in copies], seconds=round(time.perf_counter() - started, 1))
 
     @staticmethod
     def _unique_constraints(conn: Connection, table: sa.Table) -> list[str]:

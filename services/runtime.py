@@ -20,6 +20,7 @@ from services.infra.evidence import DatabaseEvidenceStore, EvidenceStore
 from services.infra.logging import get_logger
 from services.infra.settings import Settings, SettingsError
 from services.infra.store import check_database, create_engine, safe_url
+from services.rebuild import rebuild
 from services.usecases.accounts import Accounts
 from services.usecases.calendar import Calendar
 from services.usecases.clues import Clues
@@ -103,7 +104,11 @@ class Runtime:
         check_database(url)
         self.app = DualRandom(url)
         self.engine = create_engine(url, self.settings.db_pool_size)
-        self.runner = ProjectionRunner(self.app, self.engine, all_projections())
+        self.runner = ProjectionRunner(self.app, self.engine, all_projections(),
+                                       bulk_lag=self.settings.projections_bulk_lag)
+        runner_ = self.runner
+        # A read model far behind is rebuilt as `dualrandom projections rebuild` does it (two processes on PostgreSQL).
+        runner_.bulk = lambda names: rebuild(runner_, url, names)
         self.runner.setup()
         app, engine, runner = self.app, self.engine, self.runner
         self.clock = clock = Clock()

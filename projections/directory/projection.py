@@ -156,6 +156,7 @@ class DirectoryProjection:
     topics = _TOPICS  # the runner decodes and passes only these events (every directory aggregate's)
     stored_topics = _STORED_TOPICS  # ... and these in their stored form when it can (folded by _STEPS)
     rebuild_apart = True  # the largest read model: its copy is built in a process of its own
+    fold_by_aggregate = True  # an entry's row depends on its own events alone: a copy is loaded by aggregate
 
     def ensure_indexes(self, conn: Connection) -> None:
         """The listing indexes (``search_indexes``): ``ProjectionRunner.setup`` adds them to the live tables (also to

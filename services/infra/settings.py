@@ -65,6 +65,8 @@ class Settings:
     log_format: str = "console"
     log_level: str = "INFO"
     projections_in_process: bool = True
+    # a read model more than this many events (and a quarter of the log) behind is caught up by a rebuild; 0: never
+    projections_bulk_lag: int = 100_000
     public_rate_per_minute: int = 300  # requests per client address to /api/v1/public/* (per process); 0: unlimited
     ready_max_lag: int = 0  # events a read model may lag before /ready answers 503; 0: lag never does
     # after start-up, /ready answers 503 (starting) until every read model has once been within this many events
@@ -124,6 +126,8 @@ class Settings:
             log_format=log_format,
             log_level=log_level,
             projections_in_process=_bool("DUALRANDOM_PROJECTIONS_IN_PROCESS", get("PROJECTIONS_IN_PROCESS", "true")),
+            projections_bulk_lag=_int("DUALRANDOM_PROJECTIONS_BULK_LAG", get("PROJECTIONS_BULK_LAG", "100000"), 0,
+                                      10**12),
             ready_max_lag=_int("DUALRANDOM_READY_MAX_LAG", get("READY_MAX_LAG", "0"), 0, 10**12),
             ready_startup_lag=_int("DUALRANDOM_READY_STARTUP_LAG", get("READY_STARTUP_LAG", "1000"), 0, 10**12),
             max_in_flight=_int("DUALRANDOM_MAX_IN_FLIGHT", get("MAX_IN_FLIGHT", "32"), 0, 100000),

@@ -6,8 +6,9 @@
 What it writes, and how: every entry goes through ``DualRandom.import_entries`` (the real validation,
 aggregates, event mapper and recorder), which stores a large import by ``COPY`` into the event store in one
 transaction per kind (``services/infra/recorder.py``, ``COPY_MIN``); so the log holds exactly what a bureau's
-imports would. Then the real projection runner catches every read model up from the log (``--no-catch-up``
-leaves that to a server's cold start, to measure it). ``--update-rounds N`` re-imports the targets N times with
+imports would. Then the real projection runner catches every read model up from the log, as a server's cold
+start does (the bulk path: a rebuild, see ``projections/README.md``; ``--no-catch-up`` leaves that to a server's
+cold start or ``bench_rebuild.py --database``, to measure it). ``--update-rounds N`` re-imports the targets N times with
 one field changed each time (N million update events on a million targets: the issue's 5 M events are
 ``--update-rounds 4``). Names vary (county, two words, industry), so that part searches are selective.
 
