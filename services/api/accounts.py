@@ -12,8 +12,9 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, JSONBody, Parameter
 
-from domain.access import Actor, Role
+from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
+from domain.values import Role
 from services.api.auth import parse_duration
 from services.api.common import READ, SECURED, WRITE_PROBLEMS, AnyRequest, answers, ctx, runtime
 from services.api.errors import problem

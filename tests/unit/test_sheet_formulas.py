@@ -14,7 +14,7 @@ from services.documents.sheets import board_xlsx, directory_xlsx, document_xlsx
 from tests.support.builders import a_target
 
 INJECTION = '=HYPERLINK("http://evil.example/x","点击查看")'
-TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFFFF, blacklist_categories=("Cs",)), max_size=30)
+TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFFFF, blacklist_categories=["Cs"]), max_size=30)
 
 
 def cells(data: bytes) -> list[object]:
