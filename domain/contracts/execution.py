@@ -61,6 +61,18 @@ class FollowUpRoundPlannedV1(Message, frozen=True):
     by: str
 
 
+@contract(FollowUpRound.Planned)
+class FollowUpRoundPlannedV2(Message, frozen=True):
+    department: str
+    period: str
+    ratio: str
+    pool: list[str]
+    quota: int
+    commitment: str
+    by: str
+    position: int | None
+
+
 @contract(FollowUpRound.VisitRecorded)
 class FollowUpRoundVisitRecordedV1(Message, frozen=True):
     by: str

@@ -35,17 +35,6 @@ def api(server: Seeded) -> Iterator[httpx.Client]:
         yield c
 
 
-@pytest.fixture
-def page(browser: Any, server: Seeded) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    pg.requested = []
-    pg.errors = []
-    pg.on("request", lambda r: pg.requested.append(r.url))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
-    yield pg
-    context.close()
 
 
 def test_a_planner_draws_up_a_plan_adds_an_entry_opens_its_task_and_reaches_the_draw_screen(

@@ -2,7 +2,6 @@
 htmx from this server sending the CSRF header, logging out; a wrong role refused with a page in Chinese; nothing
 requested from another host. Screenshots into docs/screenshots/."""
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,18 +28,6 @@ def people(server: Seeded) -> dict[str, str]:
     return {u: n for u, (n, _) in PEOPLE.items()}
 
 
-@pytest.fixture
-def page(browser: Any, server: Seeded) -> Iterator[Any]:
-    """A fresh browser context (no session) whose page records every request and every console error."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-    pg = context.new_page()
-    pg.requested = []
-    pg.errors = []
-    pg.on("request", lambda r: pg.requested.append(r.url))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
-    yield pg
-    context.close()
 
 
 def sign_in(page: Any, server: Seeded, username: str, path: str = "/staff") -> None:
