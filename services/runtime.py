@@ -145,8 +145,10 @@ class Runtime:
         if with_nats and self.settings.relay_enabled:
             self._open_nats()
         self._open_checkpointer()
-        self.target_draws.checkpointer = self.checkpointer
-        self.target_draws.checkpoint_gate = self.settings.draw_checkpoint_gate
+        gate = self.target_draws.gate  # one gate for every draw: targets and follow-up rounds
+        gate.checkpointer = self.checkpointer
+        gate.enabled = self.settings.draw_checkpoint_gate
+        self.follow_ups.gate = gate
         return self
 
     def _open_checkpointer(self) -> None:

@@ -818,6 +818,13 @@ def check_follow_up(plan: dict[str, Any], planned_at: int, record: dict[str, Any
         return f"quota: planned {plan['quota']}, recomputed {quota}"
     if record.get("commitment") != plan["commitment"]:
         return "commitment: the draw's is not the one made when the round was planned"
+    if "entropy_source" in plan:  # version 3: the source declared with the commitment
+        declared = plan["entropy_source"]
+        if record.get("entropy_source") != declared:
+            return f"entropy_source: the draw names {record.get('entropy_source')!r}, the commitment declared " \
+                   f"{declared!r}"
+        if not declared and record.get("external_entropy") != "":
+            return "external_entropy: the commitment declared no entropy source, the draw used some"
     if record.get("strata", {}).get("all", {}).get("quota") != plan["quota"]:
         return f"strata['all'].quota: recorded {record.get('strata', {}).get('all', {}).get('quota')}, " \
                f"planned {plan['quota']}"

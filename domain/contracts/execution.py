@@ -73,6 +73,22 @@ class FollowUpRoundPlannedV2(Message, frozen=True):
     position: int | None
 
 
+@contract(FollowUpRound.Planned)
+class FollowUpRoundPlannedV3(Message, frozen=True):
+    """``entropy_source``: the public source of the draw's external entropy declared with the commitment (``""``:
+    none); ``null`` for rounds planned before sources were declared (their draws took any text)."""
+
+    department: str
+    period: str
+    ratio: str
+    pool: list[str]
+    quota: int
+    commitment: str
+    by: str
+    position: int | None
+    entropy_source: str | None
+
+
 @contract(FollowUpRound.VisitRecorded)
 class FollowUpRoundVisitRecordedV1(Message, frozen=True):
     by: str

@@ -58,11 +58,14 @@ def check_source(source: object, field: str = "entropy_source") -> str:
     return text
 
 
-def check_draw_entropy(declared: str, source: object, value: object) -> str:
+WITHDRAW_AND_DECLARE = "withdraw the round (with a reason) and commit again naming the source"
+
+
+def check_draw_entropy(declared: str, source: object, value: object, remedy: str = WITHDRAW_AND_DECLARE) -> str:
     """The external entropy a draw may use: ``value`` for the ``declared`` source, repeated as ``source``.
 
-    Without a declared source, neither a source nor a value is accepted. Returns the value (unchanged: it is
-    hashed as given)."""
+    Without a declared source, neither a source nor a value is accepted (``remedy`` says what to do instead).
+    Returns the value (unchanged: it is hashed as given)."""
     problems: list[FieldProblem] = []
     given_source = source if isinstance(source, str) else ""
     text = value if isinstance(value, str) else None
@@ -72,8 +75,7 @@ def check_draw_entropy(declared: str, source: object, value: object) -> str:
         if given_source.strip() or text:
             problems.append(FieldProblem(
                 "external_entropy", "no_declared_source",
-                "the commitment declared no entropy source, so the draw takes no external entropy: withdraw the "
-                "round (with a reason) and commit again naming the source",
+                f"the commitment declared no entropy source, so the draw takes no external entropy: {remedy}",
             ))
         if problems:
             raise InvalidInputError(problems)

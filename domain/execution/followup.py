@@ -24,6 +24,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.access import Actor
 from domain.directory import entry_id
 from domain.draw import sampler
+from domain.draw.entropy import check_draw_entropy, check_source
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import (
     can_read_confidential,
@@ -45,6 +46,10 @@ DEFAULT_FOLLOW_UP_RATIO = Fraction(1, 10)
 STRATUM = "all"
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
 MAX_TEXT = 4000
+NO_SOURCE_REMEDY = (
+    "draw without external entropy (a round cannot be planned twice for one period, so its source cannot be "
+    "declared later)"
+)
 
 
 def follow_up_round_id(department: str, period: str) -> uuid.UUID:
@@ -81,6 +86,7 @@ class FollowUpRound(Aggregate):
     quota: int
     commitment: str
     position: int | None
+    entropy_source: str | None
     draw: dict[str, Any] | None
     selected: list[str]
     visits: dict[str, dict[str, list[dict[str, Any]]]]
@@ -90,9 +96,12 @@ class FollowUpRound(Aggregate):
     class Planned(Aggregate.Created):
         """The pool frozen and the seed committed. ``position`` (version 2): the log position the inspected
         targets were read at (every event up to it, inclusive; docs/verifying-a-draw.md section 17); version 1
-        has none (``None``): they were read just before this event, at no recorded position."""
+        has none (``None``): they were read just before this event, at no recorded position.
+        ``entropy_source`` (version 3): the public source of the draw's external entropy, declared with the
+        commitment (``""``: the draw takes none); versions 1 and 2 had no such field (``None``: their draws take
+        any text, as they did then)."""
 
-        class_version = 2
+        class_version = 3
 
         department: str
         period: str
@@ -102,10 +111,15 @@ class FollowUpRound(Aggregate):
         commitment: str
         by: str
         position: int | None
+        entropy_source: str | None
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["position"] = None
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            state["entropy_source"] = None
 
     class Drawn(Aggregate.Event):
         by: str
@@ -164,9 +178,10 @@ class FollowUpRound(Aggregate):
         commitment: str,
         ratio: Fraction | str = DEFAULT_FOLLOW_UP_RATIO,
         position: int | None = None,
+        entropy_source: object = "",
     ) -> "FollowUpRound":
-        """Freeze the pool of targets inspected in the period (read at log ``position``) and commit to the
-        draw's seed."""
+        """Freeze the pool of targets inspected in the period (read at log ``position``), commit to the draw's
+        seed and declare the public source of its external entropy (``domain.draw.entropy``; ``""``: none)."""
         if not actor.has(Role.ADMIN) and not (actor.department == department and actor.has(Role.PLANNER)):
             raise PermissionDeniedError(
                 f"{actor.subject!r} ({actor.role} of {actor.department!r}) may not plan follow-up visits "
@@ -203,6 +218,11 @@ class FollowUpRound(Aggregate):
             )
         if position is not None and (type(position) is not int or position < 0):
             problems.append(FieldProblem("position", "format", "must be a log position (an integer >= 0)"))
+        try:
+            source = check_source(entropy_source)
+        except InvalidInputError as exc:
+            problems += exc.problems
+            source = ""
         if problems:
             raise InvalidInputError(problems)
         return cls(
@@ -214,12 +234,13 @@ class FollowUpRound(Aggregate):
             commitment=commitment,
             by=actor.subject,
             position=position,
+            entropy_source=source,
         )
 
     @event(Planned)
     def __init__(
         self, department: str, period: str, ratio: str, pool: list[str], quota: int, commitment: str, by: str,
-        position: int | None = None,
+        position: int | None = None, entropy_source: str | None = None,
     ) -> None:
         self.department = department
         self.period = period
@@ -228,6 +249,7 @@ class FollowUpRound(Aggregate):
         self.quota = quota
         self.commitment = commitment
         self.position = position
+        self.entropy_source = entropy_source
         self.draw = None
         self.selected = []
         self.visits = {}
@@ -240,8 +262,9 @@ class FollowUpRound(Aggregate):
         if overlaps:
             self._overlaps(overlaps=[dict(o) for o in overlaps], reason=reason.strip())
 
-    def draw_visitees(self, actor: Actor, seed: bytes, external_entropy: str = "") -> list[str]:
-        """Reveal the seed and draw ``quota`` of the pool; returns the selected target ids."""
+    def check_draw(self, actor: Actor, external_entropy: object = "", entropy_source: object = "") -> str:
+        """What the draw checks before anything is revealed: who draws, that the round was not drawn, and the
+        external entropy against the declared source. Returns the entropy the draw uses."""
         if not actor.has(Role.ADMIN) and not (
             actor.department == self.department and actor.has(Role.PLANNER)
         ):
@@ -250,20 +273,47 @@ class FollowUpRound(Aggregate):
             )
         if self.draw is not None:
             raise InvalidTransitionError([FieldProblem("state", "transition", "the round was already drawn")])
+        if self.entropy_source is not None:
+            return check_draw_entropy(self.entropy_source, entropy_source, external_entropy, NO_SOURCE_REMEDY)
+        if not isinstance(external_entropy, str):
+            raise InvalidInputError([FieldProblem("external_entropy", "type", "must be text ('' for none)")])
+        return external_entropy
+
+    def draw_visitees(
+        self, actor: Actor, seed: bytes, external_entropy: object = "", entropy_source: object = ""
+    ) -> list[str]:
+        """Reveal the seed and draw ``quota`` of the pool with the value published for the declared entropy
+        source (``entropy_source`` repeats it; ``domain.draw.entropy.check_draw_entropy``); returns the selected
+        target ids. A round planned before sources were declared (``Planned`` version 1 or 2) takes any text, as
+        it did then, and its record names no source; a later one's record names its source (``""``: none)."""
+        value = self.check_draw(actor, external_entropy, entropy_source)
         if sampler.commitment(seed) != self.commitment:
             raise InvalidInputError(
                 [FieldProblem("seed", "commitment", "SHA-256 of the revealed seed is not the committed one")]
             )
         result = sampler.draw(
-            seed, external_entropy, [sampler.Candidate(t, STRATUM) for t in self.pool], {STRATUM: self.quota}
+            seed, value, [sampler.Candidate(t, STRATUM) for t in self.pool], {STRATUM: self.quota}
         )
-        self._drawn(by=actor.subject, record=result.as_record())
+        record = result.as_record()
+        if self.entropy_source is not None:
+            record["entropy_source"] = self.entropy_source
+        self._drawn(by=actor.subject, record=record)
         return list(self.selected)
 
     def verify(self) -> sampler.VerifyOutcome:
-        """Re-run the recorded draw over the recorded pool."""
+        """Check the draw's entropy source against the declared one (docs/verifying-a-draw.md section 17), then
+        re-run the recorded draw over the recorded pool."""
         if self.draw is None:
             return sampler.VerifyOutcome(False, "draw: the round has not been drawn")
+        source = self.entropy_source
+        if source is not None:  # declared with the commitment (Planned version 3)
+            recorded = self.draw.get("entropy_source")
+            if recorded != source:
+                return sampler.VerifyOutcome(
+                    False, f"entropy_source: the draw names {recorded!r}, the commitment declared {source!r}")
+            if not source and self.draw.get("external_entropy") != "":
+                return sampler.VerifyOutcome(
+                    False, "external_entropy: the commitment declared no entropy source, the draw used some")
         return sampler.verify(self.draw, [sampler.Candidate(t, STRATUM) for t in self.pool])
 
     def record_visit(

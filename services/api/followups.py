@@ -24,10 +24,10 @@ from services.api.common import (
     wait,
 )
 from services.api.schemas import (
+    Draw,
     Escalation,
     EscalationOutcome,
     Feedback,
-    FollowUpDraw,
     FollowUpPlan,
     FollowUpView,
     Items,
@@ -44,7 +44,9 @@ from services.api.schemas import (
     description="The department's planner: the pool is every target the department inspected in `period`; the "
     "quota is `ratio` (default 10%) of it, rounded up; a secret seed is committed (its SHA-256 recorded). A period "
     "sharing a month with another round of the department (`2024-05` and `2024Q2`) is refused (409 naming it) "
-    "unless `overlaps` names every such round and `overlap_reason` says why; the round records them."
+    "unless `overlaps` names every such round and `overlap_reason` says why; the round records them. "
+    "`entropy_source` declares the public source of the draw's external entropy (e.g. "
+    "`福彩3D 2024年第150期开奖号码`; '' for none), fixed before anyone knows its value."
     + WRITE,
 )
 def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Response[Json]:
@@ -52,7 +54,7 @@ def plan_follow_up(request: AnyRequest, data: JSONBody[FollowUpPlan]) -> Respons
     d = given(data)
     result = rt.follow_ups.plan_follow_up(
         ctx(request), d.get("department", request.user.department), d["period"], d.get("ratio"),
-        d.get("overlaps") or [], d.get("overlap_reason") or "",
+        d.get("overlaps") or [], d.get("overlap_reason") or "", d.get("entropy_source") or "",
     )
     return done(request, result, 201)
 
@@ -90,16 +92,19 @@ def get_follow_up(request: AnyRequest, round_id: FromPath[uuid.UUID]) -> dict[st
     "/{round_id:uuid}/draw",
     **command(),
     summary="Draw the visitees",
-    description="Reveals the seed and draws the quota with the verifiable sampler of the target draws."
+    description="Reveals the seed and draws the quota with the verifiable sampler of the target draws, with the "
+    "value published for the entropy source declared when the round was planned (`entropy_source` repeats it; a "
+    "known kind's value has one form, e.g. 福彩3D: `159`; a round that declared none takes no external entropy). "
+    "Waits (409 `checkpoint`, Retry-After, nothing recorded) until a signed checkpoint covering the round's "
+    "planning (its pool) was published to partners, as a task's draw waits for its freeze."
     + WRITE,
 )
 def draw_follow_up(
-    request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[FollowUpDraw | None] = None
+    request: AnyRequest, round_id: FromPath[uuid.UUID], data: JSONBody[Draw | None] = None
 ) -> Response[Json]:
     rt = runtime(request)
-    return done(
-        request, rt.follow_ups.draw_follow_up(ctx(request), round_id, data.external_entropy if data else "")
-    )
+    return done(request, rt.follow_ups.draw_follow_up(
+        ctx(request), round_id, data.external_entropy if data else "", data.entropy_source if data else ""))
 
 
 @get(

@@ -431,6 +431,13 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     pool: JsonValue
     quota: int
     commitment: str | None
+    entropy_source: Annotated[
+        str | None,
+        doc("the public entropy source declared with the commitment ('' for none; null: planned before sources "
+            "were declared, its draw took any text)"),
+    ] = None
+    position: Annotated[int | None, doc("the log position the pool was read at (null: planned before it was "
+                                        "recorded)")] = None
     draw: Json | None
     selected: list[str]
     visits: JsonValue
@@ -949,10 +956,12 @@ class FollowUpPlan(_In):
     ] = UNSET
     overlap_reason: Annotated[str | Unset, doc("why the overlapping follow-up draw is needed; required with "
                                                    "`overlaps`")] = UNSET
-
-
-class FollowUpDraw(_In):
-    external_entropy: Annotated[str, doc("public entropy mixed into the seed")] = ""
+    entropy_source: Annotated[
+        str,
+        doc("the public source the draw's external entropy will come from, declared with the commitment; known "
+            "kinds check the value's form (福彩3D, 排列3: three digits; 排列5: five; drand: 64 hex digits); '' for none "
+            "(the draw then takes no external entropy)", example="福彩3D 2024年第150期开奖号码"),
+    ] = ""
 
 
 class Visit(_In):

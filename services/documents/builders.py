@@ -197,7 +197,8 @@ class DocumentBuilder:
             ("计划条目", str(task.get("plan_entry") or "计划外")),
             ("抽取方式", "随机抽取（双随机）" if task.get("is_random", True) else "案件线索核查（非随机，对象指定）"),
             ("抽取轮次", str(first.get("round") or "")),
-            ("公共随机源", str(record.get("external_entropy") or "")),
+            ("公共随机源", str(record.get("entropy_source") or "")),
+            ("随机源公布值", str(record.get("external_entropy") or "")),
             ("种子承诺值（SHA-256）", str(record.get("commitment") or "")),
             ("检查对象数", str(len(visits))),
             ("对象范围", scope_text(task.get("scope"))),
@@ -349,7 +350,8 @@ class DocumentBuilder:
         draw = r.get("draw") or {}
         pairs = [("回访部门", dept), ("回访期间", period_words(r["period"])),
                  ("回访比例", f"{_percent(r['ratio'])}（应回访{r.get('quota', 0)}家，抽取范围{len(r.get('pool') or [])}家）"),
-                 ("公共随机源", str(draw.get("external_entropy") or "（尚未抽取）"))]
+                 ("公共随机源", _declared_source(r.get("entropy_source"))),
+                 ("随机源公布值", str(draw.get("external_entropy") or "") or ("（尚未抽取）" if not draw else "（无）"))]
         blocks: list[Block] = [
             Fields(tuple(pairs)),
             Table(("序号", "回访对象", "回访方式", "回访日期", "回访人", "回访对象意见", "发现的问题", "纪检监察"),
@@ -359,3 +361,10 @@ class DocumentBuilder:
             Signatures((("回访人", ""), ("回访对象", ""))),
         ]
         return Document("执法回访记录", tuple(blocks), landscape=True)
+
+
+def _declared_source(source: object) -> str:
+    """The entropy source a follow-up round declared with its commitment, in words."""
+    if source is None:
+        return "（计划时未声明，早于随机源声明规则）"
+    return str(source) or "（未声明：抽取不使用公共随机源）"

@@ -25,6 +25,7 @@ from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom
 from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase, given
+from services.usecases.witnessed import WitnessGate
 
 secrets_metadata = sa.MetaData()
 follow_up_seeds = sa.Table(
@@ -44,16 +45,20 @@ class FollowUps(UseCase):
         super().__init__(app, engine, runner)
         self.clock = clock
 
+        self.gate = WitnessGate(app, engine, runner)  # the runtime shares the target draws' gate
+
     def setup(self) -> None:
         secrets_metadata.create_all(self.engine)
 
     def plan_follow_up(
         self, ctx: CommandContext, department: str, period: str, ratio: Any = None,
-        overlaps: Sequence[str] = (), overlap_reason: str = "",
+        overlaps: Sequence[str] = (), overlap_reason: str = "", entropy_source: object = "",
     ) -> Done:
-        """Freeze the targets the department inspected in the period and commit to a secret seed. A period that
-        shares a month with another round of the department is refused (409) unless ``overlaps`` names every
-        such round and ``overlap_reason`` says why (``domain.tasks.overlap.follow_up_overlaps``)."""
+        """Freeze the targets the department inspected in the period, commit to a secret seed and declare the
+        public source of the draw's external entropy. A period that shares a month with another round of the
+        department is refused (409) unless ``overlaps`` names every such round and ``overlap_reason`` says why
+        (``domain.tasks.overlap.follow_up_overlaps``). The draw will wait until a checkpoint covering this event
+        was published (``services.usecases.witnessed``): one is asked for now."""
         self.fresh()
         try:
             p = parse_period(period)
@@ -64,7 +69,8 @@ class FollowUps(UseCase):
             pool = execution.inspected_targets(conn, department, p.start, p.end)
         seed = secrets.token_bytes(32)
         r = FollowUpRound.plan(ctx.actor, department, period, pool, commitment(seed),
-                               DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio, position=at)
+                               DEFAULT_FOLLOW_UP_RATIO if ratio in (None, "") else ratio, position=at,
+                               entropy_source=entropy_source)
         others = [(row["id"], row["period"]) for row in execution.list_follow_ups(self.engine, department)
                   if row["id"] != str(r.id)]  # the same period again is the conflict below
         r.declare_overlaps(follow_up_overlaps(r.period, others, list(overlaps), overlap_reason), overlap_reason)
@@ -75,16 +81,26 @@ class FollowUps(UseCase):
             position = self.app.record(ctx, "plan_follow_up", r)
         except ConflictError:
             raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
+        self.gate.pool_fixed()
         return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment,
-                         overlaps=r.overlaps)
+                         entropy_source=r.entropy_source, overlaps=r.overlaps)
 
-    def draw_follow_up(self, ctx: CommandContext, rid: uuid.UUID, external_entropy: str = "") -> Done:
+    def draw_follow_up(
+        self, ctx: CommandContext, rid: uuid.UUID, external_entropy: object = "", entropy_source: object = ""
+    ) -> Done:
+        """Reveal the seed and draw, with the value published for the declared source, once a checkpoint covering
+        the round's ``Planned`` event (its pool) was published to partners."""
         r = self.load(FollowUpRound, rid, "follow-up round")
+        r.check_draw(ctx.actor, external_entropy, entropy_source)  # 403/409/422 before the gate's 409
+        if self.gate.enabled:
+            planned = self.gate.event_position(rid, "domain.execution.followup:FollowUpRound.Planned")
+            if planned is not None:
+                self.gate.require_published(planned, "the round's pool (its Planned event)")
         with self.engine.connect() as conn:
             seed = conn.execute(sa.select(follow_up_seeds.c.seed).where(follow_up_seeds.c.round_id == str(rid))).scalar()
         if seed is None and r.draw is None:
             raise InvalidTransitionError([FieldProblem("seed", "missing", "the committed seed is not on this server")])
-        selected = r.draw_visitees(ctx.actor, bytes.fromhex(seed or "00" * 32), external_entropy)
+        selected = r.draw_visitees(ctx.actor, bytes.fromhex(seed or "00" * 32), external_entropy, entropy_source)
         position = self.app.record(ctx, "draw_follow_up", r)
         with self.engine.begin() as conn:
             conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(rid)))
@@ -116,7 +132,8 @@ class FollowUps(UseCase):
         require_visit_reader(actor, [r.department])
         return {
             "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
-            "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment, "draw": r.draw,
+            "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment,
+            "entropy_source": r.entropy_source, "position": r.position, "draw": r.draw,
             "selected": r.selected,
             "visits": r.visits_for(actor, self._inspectors(r, r.selected), self._aliases(actor)),
             "overlaps": r.overlaps, "overlap_reason": r.overlap_reason,

@@ -49,11 +49,9 @@ from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
-from services.infra.logging import get_logger
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.merges import Merges
-
-log = get_logger(__name__)
+from services.usecases.witnessed import WitnessGate
 
 seeds_metadata = sa.MetaData()
 draw_seeds = sa.Table(
@@ -91,8 +89,16 @@ class TargetDraws(UseCase):
     def __init__(self, app: DualRandom, engine: Engine, runner: ProjectionRunner, merges: Merges) -> None:
         super().__init__(app, engine, runner)
         self.merges = merges
-        self.checkpoint_gate = True  # Settings.draw_checkpoint_gate (the runtime sets it)
-        self.checkpointer: Any = None  # services.audit.checkpoints.Checkpointer (the runtime sets it)
+        self.gate = WitnessGate(app, engine, runner)  # the runtime shares one with the follow-up draws
+
+    @property
+    def checkpoint_gate(self) -> bool:
+        """Settings.draw_checkpoint_gate: whether draws wait for a published checkpoint covering the freeze."""
+        return self.gate.enabled
+
+    @checkpoint_gate.setter
+    def checkpoint_gate(self, on: bool) -> None:
+        self.gate.enabled = on
 
     def setup(self) -> None:
         seeds_metadata.create_all(self.engine)
@@ -160,11 +166,7 @@ class TargetDraws(UseCase):
                 )
             )
         stored = self.app.record(ctx, "freeze_pool", task)
-        if self.checkpoint_gate:  # the draw waits for a published checkpoint covering this freeze: ask for it now
-            try:
-                self.ask_for_checkpoint()
-            except Exception as exc:  # noqa: BLE001 - the freeze is recorded; the checkpointer retries at its tick
-                log.warning("freeze_checkpoint_not_signed", error=str(exc) or type(exc).__name__)
+        self.gate.pool_fixed()  # the draw waits for a published checkpoint covering this freeze: ask for it now
         return self.done(
             task,
             stored,
@@ -223,8 +225,8 @@ class TargetDraws(UseCase):
                 f"every participating department reveals its seed share before the draw; missing: {', '.join(missing)}",
                 "shares")
         shares = {d: bytes.fromhex(h) for d, h in task.seed_shares.items()}
-        if self.checkpoint_gate:
-            self._require_published_freeze(tid)
+        if self.gate.enabled:
+            self.gate.require_published(self._freeze_event_position(tid))
         seed = self._seed(tid, task.round)
         frozen = task.frozen or {}
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
@@ -256,49 +258,13 @@ class TargetDraws(UseCase):
             overlaps=self.merges.overlaps_of(task),
         )
 
-    # -- the freeze is witnessed before the seed is revealed -------------------------------------------------
+    # -- the freeze is witnessed before the seed is revealed (services.usecases.witnessed) -------------------
     def _freeze_event_position(self, tid: uuid.UUID) -> int:
         """The log position of the task's last ``PoolFrozen`` event (the current round's freeze)."""
-        recorder: Any = self.app.recorder
-        table = recorder.events_record_cls.__table__
-        with self.engine.connect() as conn:
-            position = conn.execute(
-                sa.select(sa.func.max(table.c.id)).where(
-                    table.c.originator_id == tid, table.c.topic.like("domain.tasks.task:Task.PoolFrozen%")
-                )
-            ).scalar()
+        position = self.gate.event_position(tid, "domain.tasks.task:Task.PoolFrozen")
         if position is None:
             raise TaskStateError("the freeze of this round is not in the log")
-        return int(position)
-
-    def ask_for_checkpoint(self) -> None:
-        """Bring the audit tree to the head of the log and sign it now, so that the checkpointer publishes a
-        checkpoint covering what was just recorded at its next tick, not an interval later."""
-        if self.checkpointer is None:
-            return
-        self.runner.catch_up_named(["audit"])
-        self.checkpointer.checkpoint()
-
-    def _require_published_freeze(self, tid: uuid.UUID) -> None:
-        """409 (Retry-After) until a signed checkpoint covering the freeze was published to partners."""
-        from services.audit.checkpoints import published_covering
-
-        position = self._freeze_event_position(tid)
-        with self.engine.connect() as conn:
-            covering = published_covering(conn, position)
-        if covering is not None:
-            return
-        publishes = bool(getattr(self.checkpointer, "nats_url", ""))
-        self.ask_for_checkpoint()
-        interval = int(getattr(self.checkpointer, "interval", 10) or 10)
-        raise DrawNotReadyError(
-            f"the freeze (log position {position}) is not yet witnessed: the draw waits until a signed checkpoint "
-            "covering it has been published to partners on dualrandom.audit.checkpoints"
-            + ("" if publishes else "; this server publishes none (no NATS): set DUALRANDOM_NATS_URL, or "
-               "DUALRANDOM_DRAW_CHECKPOINT_GATE=false where no partner watches"),
-            "checkpoint",
-            retry_after=interval,
-        )
+        return position
 
     def _stored_pool(self, tid: uuid.UUID, round_: int, weighted: bool) -> StoredPool:
         with self.engine.connect() as conn:

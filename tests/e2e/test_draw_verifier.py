@@ -50,6 +50,7 @@ def _write(tmp_path: Path, items: list[dict[str, Any]], name: str) -> Path:
 
 
 SOURCE = "福彩3D 2024年第059期开奖号码"
+FUCAI_150 = "福彩3D 2024年第150期开奖号码"
 
 
 def _frozen(items: list[dict[str, Any]], task_id: str) -> dict[str, Any]:
@@ -208,11 +209,12 @@ def test_the_verifier_rederives_a_follow_up_pool_and_rejects_a_changed_one(count
     moved = _enter(client, auth, visits[10], items[0], result="no_problem", day="2024-05-10")
     _enter(client, auth, visits[10], items[0], result="no_problem", day="2024-07-01")  # re-entered: after it
     eeb = auth("hj-eeb", "planner")
-    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2", "entropy_source": FUCAI_150},
+                              headers=eeb), 201)
     inside = sorted({v["target_id"] for v in visits[:10]} - {visits[10]["target_id"]})
     assert planned["pool_size"] == len(inside) and planned["quota"] == -(-len(inside) // 10)
-    _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={"external_entropy": "福彩3D-2024150"},
-                    headers=eeb))
+    _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw",
+                    json={"external_entropy": "159", "entropy_source": FUCAI_150}, headers=eeb))
     items_ = _export(client, auth, tmp_path)
     plan = next(i for i in items_ if i["topic"] == "domain.execution.followup:FollowUpRound.Planned")
     assert plan["data"]["pool"] == inside and plan["data"]["position"] < plan["position"]
@@ -253,7 +255,7 @@ def test_a_version_1_follow_up_round_reads_with_no_position_and_still_verifies(c
         row = conn.execute(sa.select(table.c.id, table.c.state).where(
             table.c.originator_id == uuid.UUID(planned["id"]), table.c.topic.like("%FollowUpRound.Planned"))).one()
         state = json.loads(bytes(row.state))
-        assert state.pop("class_version") == 2 and state.pop("position") > 0
+        assert state.pop("class_version") == 3 and state.pop("position") > 0 and state.pop("entropy_source") == ""
         conn.execute(table.update().where(table.c.id == row.id).values(state=json.dumps(state).encode()))
     assert county.follow_ups.load(FollowUpRound, uuid.UUID(planned["id"]), "round").position is None
     assert _ok(client.get(f"/api/v1/follow-ups/{planned['id']}/verification", headers=eeb))["match"] is True

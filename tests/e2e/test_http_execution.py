@@ -18,6 +18,7 @@ from tests.support.draws import http_commit_shares, http_reveal_shares
 from tests.support.projections import assert_rebuild_equals_live
 
 SECRET = "保密工艺参数XJ-7"
+FUCAI_150 = "福彩3D 2024年第150期开奖号码"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -519,10 +520,11 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
     eeb = auth("hj-eeb", "planner")
     assert client.post("/api/v1/follow-ups", json={"period": "2024Q2"},
                        headers=auth("hj-eeb", "inspector")).status_code == 403
-    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2"}, headers=eeb), 201)
+    planned = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2", "entropy_source": FUCAI_150},
+                              headers=eeb), 201)
     assert planned["pool_size"] == 11 and planned["quota"] == 2  # 10% of 11, rounded up
-    drawn = _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw", json={"external_entropy": "福彩3D-2024150"},
-                            headers=eeb))
+    drawn = _ok(client.post(f"/api/v1/follow-ups/{planned['id']}/draw",
+                            json={"external_entropy": "159", "entropy_source": FUCAI_150}, headers=eeb))
     assert len(drawn["selected"]) == 2
     assert _ok(client.get(f"/api/v1/follow-ups/{planned['id']}/verification", headers=eeb))["match"] is True
     target = drawn["selected"][0]

@@ -23,6 +23,7 @@ REVIEWER = Actor("eeb-wang", "hj-eeb", ("reviewer",))
 AUDITOR = Actor("audit", "audit", ("auditor",))
 OTHER_REVIEWER = Actor("amr-rev", "hj-amr", ("reviewer",))
 TARGETS = [f"target-{n:03d}" for n in range(31)]
+SOURCE = "上证指数2024年10月8日收盘点位"  # not a known kind: any one line of text, as published
 
 
 def a_round(**over: object) -> FollowUpRound:
@@ -32,6 +33,7 @@ def a_round(**over: object) -> FollowUpRound:
         "period": "2024Q3",
         "inspected_targets": TARGETS,
         "commitment": COMMIT,
+        "entropy_source": SOURCE,
         **over,
     }
     return FollowUpRound.plan(**args)  # type: ignore[arg-type]
@@ -39,20 +41,20 @@ def a_round(**over: object) -> FollowUpRound:
 
 def drawn() -> FollowUpRound:
     r = a_round()
-    r.draw_visitees(PLANNER, SEED, "2024-10-08 上证指数收盘 3489.78")
+    r.draw_visitees(PLANNER, SEED, "3489.78", SOURCE)
     return r
 
 
 def test_ten_percent_rounded_up_is_drawn_with_the_verifiable_sampler() -> None:
     r = a_round()
     assert r.id == follow_up_round_id("hj-eeb", "2024Q3") and r.quota == 4 and r.ratio == "0.1"
-    selected = r.draw_visitees(PLANNER, SEED, "entropy")
+    selected = r.draw_visitees(PLANNER, SEED, "entropy", SOURCE)
     assert len(selected) == 4 and set(selected) <= set(TARGETS)
     assert r.verify().match
     again = sampler.draw(SEED, "entropy", [sampler.Candidate(t, "all") for t in TARGETS], {"all": 4})
     assert list(again.selected) == selected
     with pytest.raises(InvalidTransitionError):
-        r.draw_visitees(PLANNER, SEED, "entropy")
+        r.draw_visitees(PLANNER, SEED, "entropy", SOURCE)
 
 
 def test_the_ratio_is_configurable() -> None:
@@ -71,7 +73,7 @@ def test_the_quota_is_at_least_the_ratio_rounded_up(pool: int, percent: int) -> 
 def test_the_revealed_seed_must_match_the_commitment() -> None:
     r = a_round()
     with pytest.raises(InvalidInputError) as err:
-        r.draw_visitees(PLANNER, bytes(32))
+        r.draw_visitees(PLANNER, bytes(32), "3489.78", SOURCE)
     assert err.value.problems[0].rule == "commitment" and r.draw is None
 
 
@@ -147,7 +149,7 @@ def test_visits_need_a_drawn_target_a_known_method_and_department_staff() -> Non
     r = a_round()
     with pytest.raises(InvalidTransitionError):
         r.record_visit(INSPECTOR, TARGETS[0], "2024-10-10", "phone")
-    r.draw_visitees(PLANNER, SEED)
+    r.draw_visitees(PLANNER, SEED, "3489.78", SOURCE)
     not_drawn = next(t for t in TARGETS if t not in r.selected)
     with pytest.raises(InvalidInputError) as err:
         r.record_visit(INSPECTOR, not_drawn, "2024-10-10", "telepathy")
