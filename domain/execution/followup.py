@@ -408,6 +408,24 @@ class FollowUpRound(Aggregate):
                 rec["escalations"] = None
         return out
 
+    def sees_whole_round(self, actor: Actor) -> bool:
+        """Who reads the whole round (pool, draw record with the seed, every selected target and visit): admins,
+        auditors, and the department's planners and reviewers. Its other staff (inspectors) read only the selected
+        targets they did not inspect in the period and their visits: an inspector must not learn which of the
+        firms they inspected will be called back (and could be pressed before the visit)."""
+        return actor.has(Role.ADMIN) or actor.has(Role.AUDITOR) or (
+            actor.department == self.department and (actor.has(Role.PLANNER) or actor.has(Role.REVIEWER)))
+
+    def hidden_from(
+        self, actor: Actor, inspectors: Mapping[str, Collection[str]], aliases: Collection[str] = ()
+    ) -> set[str]:
+        """The selected targets ``actor`` may not see: none for who sees the whole round, else those the actor
+        inspected (``inspectors``: per target, the ids of who inspected it in the period)."""
+        if self.sees_whole_round(actor):
+            return set()
+        me = person_ids(actor, aliases)
+        return {t for t in self.selected if same_person(me, inspectors.get(t, ()))}
+
     # -- helpers --------------------------------------------------------------------------------------
     def _require_staff(self, actor: Actor, what: str) -> None:
         require_staff(actor, self.department, what)

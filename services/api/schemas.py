@@ -438,8 +438,12 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     ] = None
     position: Annotated[int | None, doc("the log position the pool was read at (null: planned before it was "
                                         "recorded)")] = None
-    draw: Json | None
-    selected: list[str]
+    draw: Annotated[Json | None, doc("the draw record with the revealed seed (null before the draw, and for "
+                                     "readers who do not see the whole round)")]
+    selected: Annotated[list[str], doc("the selected targets; an inspector reads only those they did not inspect "
+                                       "in the period")]
+    whole_round: Annotated[bool, doc("whether this reader sees the whole round (pool, draw, every selected "
+                                     "target): admins, auditors, the department's planners and reviewers")] = True
     visits: JsonValue
     opinions_visible: bool
     overlaps: Annotated[

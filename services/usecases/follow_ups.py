@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.access import Actor
 from domain.draw.sampler import commitment
-from domain.errors import FieldProblem, InvalidInputError
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import can_read_confidential
 from domain.execution.dates import parse_day
 from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
@@ -138,12 +138,16 @@ class FollowUps(UseCase):
     def follow_up_view(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
         r = self.load(FollowUpRound, rid, "follow-up round")
         require_visit_reader(actor, [r.department])
+        inspectors, aliases = self._inspectors(r, r.selected), self._aliases(actor)
+        whole = r.sees_whole_round(actor)
+        hidden = r.hidden_from(actor, inspectors, aliases)
+        visits = {t: v for t, v in r.visits_for(actor, inspectors, aliases).items() if t not in hidden}
         return {
             "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
-            "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment,
-            "entropy_source": r.entropy_source, "position": r.position, "draw": r.draw,
-            "selected": r.selected,
-            "visits": r.visits_for(actor, self._inspectors(r, r.selected), self._aliases(actor)),
+            "ratio": r.ratio, "pool": r.pool if whole else None, "quota": r.quota, "commitment": r.commitment,
+            "entropy_source": r.entropy_source, "position": r.position, "draw": r.draw if whole else None,
+            "selected": [t for t in r.selected if t not in hidden], "whole_round": whole,
+            "visits": visits,
             "overlaps": r.overlaps, "overlap_reason": r.overlap_reason,
             "opinions_visible": can_read_confidential(actor, r.department),
         }
@@ -161,6 +165,10 @@ class FollowUps(UseCase):
     def verify_follow_up(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
         r = self.load(FollowUpRound, rid, "follow-up round")
         require_visit_reader(actor, [r.department])
+        if not r.sees_whole_round(actor):  # the verification re-runs the whole selection
+            raise PermissionDeniedError(
+                f"role {actor.role!r} may not verify follow-up draws: the department's planners and reviewers, "
+                "admins and auditors do")
         outcome = r.verify()
         return {"id": str(r.id), "match": outcome.match, "first_difference": outcome.first_difference}
 

@@ -181,3 +181,30 @@ def test_a_racing_commitments_seed_does_not_replace_the_recorded_one(demo, clien
     _ok(client.post(f"/api/v1/tasks/{tid}/draw", json={"external_entropy": "159", "entropy_source": SOURCE},
                     headers=eeb))
     assert _ok(client.get(f"/api/v1/tasks/{tid}/draw/verification", headers=eeb))["match"] is True
+
+
+def test_an_inspector_reads_only_the_selected_targets_they_did_not_inspect(demo, client, auth) -> None:
+    """Who inspected a firm does not learn that it will be called back: the round's pool, draw record (with the
+    seed) and the selected targets they inspected are hidden from inspectors, and they cannot verify the draw."""
+    _, visits, items = _one_department(client, auth, period="2024Q2")
+    inspected_by: dict[str, str] = {}
+    for v in visits[:11]:
+        _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+        inspected_by[v["target_id"]] = v["teams"]["hj-eeb"]["members"][0]
+    eeb = auth("hj-eeb", "planner")
+    rid = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2", "entropy_source": SOURCE},
+                          headers=eeb), 201)["id"]
+    _ok(client.post(f"/api/v1/follow-ups/{rid}/draw", json={"external_entropy": "159", "entropy_source": SOURCE},
+                    headers=eeb))
+    whole = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=eeb))
+    assert whole["whole_round"] is True and whole["draw"] is not None and len(whole["selected"]) == 2
+    for reader in (auth("hj-eeb", "reviewer"), auth("hj-audit", "auditor")):
+        assert _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=reader))["selected"] == whole["selected"]
+    target = whole["selected"][0]
+    who = inspected_by[target]
+    mine = {t for t, m in inspected_by.items() if m == who}
+    seen = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=auth("hj-eeb", "inspector", subject=who)))
+    assert seen["whole_round"] is False and seen["draw"] is None and seen["pool"] is None
+    assert target not in seen["selected"] and set(seen["selected"]) == set(whole["selected"]) - mine
+    r = client.get(f"/api/v1/follow-ups/{rid}/verification", headers=auth("hj-eeb", "inspector", subject=who))
+    assert r.status_code == 403
