@@ -25,7 +25,7 @@ from domain.access import Actor
 from domain.directory import entry_id
 from domain.draw import sampler
 from domain.draw.entropy import check_draw_entropy, check_source
-from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from domain.errors import DomainError, FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import (
     can_read_confidential,
     can_read_escalations,
@@ -67,6 +67,18 @@ def _text(problems: list[FieldProblem], fld: str, value: Any, required: bool = F
 
 def _date(problems: list[FieldProblem], fld: str, value: Any) -> str | None:
     return iso_date(problems, fld, value)
+
+
+class RoundExistsError(DomainError):
+    """One round a department and period (its id is derived from them): a second plan is 409 naming it."""
+
+    title = "A follow-up round exists for this period"
+    status = 409
+
+    def __init__(self, department: str, period: str) -> None:
+        rid = follow_up_round_id(department, period)
+        super().__init__(f"{department} has a follow-up round for {period} already: {rid}",
+                         [FieldProblem("period", "exists", f"the follow-up round {rid} of {department} for {period}")])
 
 
 class FollowUpRound(Aggregate):

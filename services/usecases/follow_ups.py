@@ -15,7 +15,7 @@ from domain.draw.sampler import commitment
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import can_read_confidential
 from domain.execution.dates import parse_day
-from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
+from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound, RoundExistsError
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.readers import listed_department, require_visit_reader
 from domain.planning.rules import parse_period
@@ -79,12 +79,12 @@ class FollowUps(UseCase):
                   if row["id"] != str(r.id)]  # the same period again is the conflict below
         r.declare_overlaps(follow_up_overlaps(r.period, others, list(overlaps), overlap_reason), overlap_reason)
         if self.find(FollowUpRound, r.id) is not None:  # one round a period: refused before its seed is kept
-            raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}")
+            raise RoundExistsError(department, r.period)
         self.seeds.keep(r.id, seed)  # under its commitment: a refused or concurrent second plan never replaces it
         try:
             position = self.app.record(ctx, "plan_follow_up", r)
         except ConflictError:
-            raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
+            raise RoundExistsError(department, r.period) from None
         self.gate.pool_fixed()
         return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment,
                          entropy_source=r.entropy_source, overlaps=r.overlaps)

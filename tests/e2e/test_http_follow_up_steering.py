@@ -153,6 +153,7 @@ def test_a_second_plan_of_the_period_changes_nothing_and_the_round_still_draws(d
     for _ in range(3):
         r = client.post("/api/v1/follow-ups", json=body, headers=eeb)
         assert r.status_code == 409 and rid in r.text, r.text
+        assert (r.json()["errors"][0]["field"], r.json()["errors"][0]["rule"]) == ("period", "exists")
     assert client.post("/api/v1/follow-ups", json=body, headers=auth("hj-eeb", "inspector")).status_code == 403
     # a racing plan that lost at the store had kept its own seed first: it is an orphan nothing reads
     demo.follow_ups.seeds.keep(uuid.UUID(rid), secrets.token_bytes(32))
