@@ -73,8 +73,8 @@ def test_the_postgresql_reader_replaces_a_connection_the_server_dropped(runtime:
         await reader.open()
         try:
             first = await reader.principal(token_id, time.time())
-            async with reader._pool.connection() as conn:  # the pool's only connection
-                pid = conn.info.backend_pid
+            [(conn, _)] = reader._free  # its only connection
+            pid = conn.info.backend_pid
             with runtime.engine.begin() as admin:
                 assert admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
             return first, await reader.principal(token_id, time.time())
