@@ -178,13 +178,14 @@ class AsyncPrincipalReader:
         return conn, conn.cursor(binary=True)
 
     async def open(self) -> None:
+        import contextlib
+
         import psycopg
 
         self._closed = False
-        try:
+        # Not reachable now: the first look-up connects (and answers 500 if it still cannot).
+        with contextlib.suppress(psycopg.OperationalError):
             self._free.append(await self._connect())
-        except psycopg.OperationalError:
-            pass  # not reachable now: the first look-up connects (and answers 500 if it still cannot)
 
     async def close(self) -> None:
         self._closed = True

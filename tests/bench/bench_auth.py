@@ -1,18 +1,22 @@
 """Authenticated HTTP create with the account checks vs the same request on the token-only path, and login.
 
-    .venv/bin/python tests/bench/bench_auth.py [--database-url URL | --sqlite] [--requests 300] [--rounds 3]
+    .venv/bin/python tests/bench/bench_auth.py [--database-url URL | --sqlite] [--requests 600] [--rounds 5]
+        [--block 50] [--loop uvloop|asyncio] [--logins 15]
 
 One run, one database (a SQLite file or a fresh PostgreSQL schema, dropped afterwards), one in-process app
-(``create_app(runtime, background=False)``, litestar's TestClient: the ASGI stack without sockets, one client):
+(``create_app(runtime, background=False)``, litestar's TestClient: the ASGI stack without sockets, one client,
+on uvloop by default as ``dualrandom serve`` runs):
 
 - ``accounts``: POST /api/v1/targets with a bearer token of an account; every request verifies the token and
   looks its id and account up in the credential store (one indexed query: revoked? active? current roles?).
 - ``token-only``: the same requests with the look-up replaced by the token's own claims (what the server did
   before accounts: no database read to authenticate).
 
-Rounds alternate (accounts, token-only, ...); the medians are reported and RATIO = accounts creates/s /
-token-only creates/s (goal >= 0.9). Then ``--logins`` logins: p50 of POST /api/v1/session (the KDF is
-deliberately slow) with its parameters. The load average is printed before and after.
+Each round sends ``--requests`` requests on each path, in blocks of ``--block`` that alternate (accounts,
+token-only, token-only, accounts, ...), so that a change of load on the shared machine falls on both alike. Each
+round's ratio is accounts creates/s / token-only creates/s; RATIO is the median of the rounds' ratios (goal >=
+0.9). Then ``--logins`` logins: p50 of POST /api/v1/session (the KDF is deliberately slow) with its parameters.
+The load average is printed at the start, after each round and at the end.
 """
 
 from __future__ import annotations
