@@ -61,7 +61,8 @@ def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type:
     status, headers, body = representation(answer, media_type, request.headers.get("accept-encoding"),
                                            request.headers.get("if-none-match"))
     named = {k.decode(): v.decode() for k, v in headers if k != b"content-type"}
-    return Response(body, status_code=status, headers=named, media_type=media_type)
+    # litestar adds "; charset=utf-8" to a text/* type itself
+    return Response(body, status_code=status, headers=named, media_type=media_type.partition(";")[0])
 
 
 PARAMETERS = ("q", "limit", "offset", "min_position", "department", "year", "result", "count")
