@@ -12,7 +12,7 @@ import asyncio
 import gzip
 import threading
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -95,12 +95,18 @@ def _client(runtime: Runtime, background: bool, rate: int = 0) -> TestClient[Any
     return TestClient(create_app(runtime, background=background))
 
 
-def _get(client: TestClient[Any], path: str, **headers: str) -> Any:
-    """GET (``Accept-Encoding: identity`` unless given); the raw body (not decompressed) in ``raw``."""
+@dataclass(frozen=True)
+class Got:
+    status_code: int
+    headers: Any
+    raw: bytes  # the body as sent (not decompressed)
+
+
+def _get(client: TestClient[Any], path: str, **headers: str) -> Got:
+    """GET (``Accept-Encoding: identity`` unless given)."""
     headers = {"Accept-Encoding": "identity", **headers}
     with client.stream("GET", path, headers=headers) as r:
-        r.raw = b"".join(r.iter_raw())
-    return r
+        return Got(r.status_code, r.headers, b"".join(r.iter_raw()))
 
 
 @pytest.mark.parametrize("background", [True, False], ids=["projections-here", "api-role"])
