@@ -12,6 +12,7 @@ import asyncio
 import gzip
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -220,7 +221,8 @@ def test_the_stored_positions_are_read_once_for_many_requests(runtime: Runtime, 
     async def many() -> list[Any]:
         return list(await asyncio.gather(*(answers.token() for _ in range(50))))
 
-    tokens = asyncio.run(many())
+    with ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever loop this thread has (Playwright's)
+        tokens = pool.submit(asyncio.run, many()).result(timeout=60)
     stored = runtime.runner.positions()
     assert tokens == [(stored["execution"], stored["directory"])] * 50
     assert answers.position_reads <= 3  # one read in flight, one after it for those who came meanwhile
