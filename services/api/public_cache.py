@@ -15,7 +15,8 @@ query and one rendering, not 200.
   small query per request). Unknown positions (just started): nothing is kept.
 - **One reader per question**: concurrent misses of the same key at the same positions wait for one reading in a
   worker thread; the hits are answered on the event loop, without a thread.
-- **Bounded**: at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` bytes of bodies, least recently used first out.
+- **Bounded**: at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` bytes of bodies, least recently used first out;
+  the fast path's table of requests likewise.
 - **ETag**: a hash of the body (strong); ``If-None-Match`` naming it gets 304 without a body.
 - **gzip**: a client that accepts it gets the answer compressed (computed once per kept answer, on first use) with
   its own ETag (the plain one with ``-gzip``); every answer carries ``Vary: Accept-Encoding``.
@@ -150,6 +151,7 @@ class PublicAnswers:
         self.hits = 0
         self.reads = 0
         self._served: OrderedDict[Hashable, Served] = OrderedDict()  # the fast path's (the loop's thread only)
+        self._served_bytes = 0  # bounded as the entries are: it may hold answers the entries let go
         self.fast_hits = 0
         self._current: asyncio.Future[Token | None] | None = None  # the read of the stored positions in flight
         self._next: asyncio.Future[Token | None] | None = None  # the read after it, shared by who came meanwhile
@@ -216,10 +218,14 @@ class PublicAnswers:
         if answer.token is None or scope.get("path") not in FAST_PATHS:
             return
         key = (scope["path"], query_key(scope.get("query_string", b"")))
+        old = self._served.pop(key, None)
+        if old is not None:
+            self._served_bytes -= len(old.answer.body)
         self._served[key] = Served(answer.token, answer, media_type, year)
-        self._served.move_to_end(key)
-        while len(self._served) > self.max_entries:
-            self._served.popitem(last=False)
+        self._served_bytes += len(answer.body)
+        while self._served and (len(self._served) > self.max_entries or self._served_bytes > self.max_bytes):
+            _, out = self._served.popitem(last=False)
+            self._served_bytes -= len(out.answer.body)
 
     async def serve_fast(self, scope: Scope, send: Send) -> bool:
         """Answer the request when the fast path knows its answer (see the module's doc); False: not answered."""
@@ -250,6 +256,8 @@ class PublicAnswers:
         await asyncio.sleep(0)
         status, headers, body = representation(served.answer, served.media_type, accept_encoding, if_none_match)
         headers.append((b"content-length", str(len(body)).encode()))
+        if key in self._served:  # (another request may have pushed it out meanwhile)
+            self._served.move_to_end(key)
         self.fast_hits += 1
         self.hits += 1
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -321,6 +329,7 @@ class PublicAnswers:
             self._entries.clear()
             self._bytes = 0
         self._served.clear()
+        self._served_bytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
