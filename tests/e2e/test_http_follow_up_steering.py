@@ -188,10 +188,10 @@ def test_an_inspector_reads_only_the_selected_targets_they_did_not_inspect(demo,
     """Who inspected a firm does not learn that it will be called back: the round's pool, draw record (with the
     seed) and the selected targets they inspected are hidden from inspectors, and they cannot verify the draw."""
     _, visits, items = _one_department(client, auth, period="2024Q2")
-    inspected_by: dict[str, str] = {}
+    team_of: dict[str, set[str]] = {}  # who inspected each target: its visit's whole team
     for v in visits[:11]:
         _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
-        inspected_by[v["target_id"]] = v["teams"]["hj-eeb"]["members"][0]
+        team_of[v["target_id"]] = set(v["teams"]["hj-eeb"]["members"])
     eeb = auth("hj-eeb", "planner")
     rid = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2", "entropy_source": SOURCE},
                           headers=eeb), 201)["id"]
@@ -202,8 +202,8 @@ def test_an_inspector_reads_only_the_selected_targets_they_did_not_inspect(demo,
     for reader in (auth("hj-eeb", "reviewer"), auth("hj-audit", "auditor")):
         assert _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=reader))["selected"] == whole["selected"]
     target = whole["selected"][0]
-    who = inspected_by[target]
-    mine = {t for t, m in inspected_by.items() if m == who}
+    who = sorted(team_of[target])[0]
+    mine = {t for t, team in team_of.items() if who in team}
     seen = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=auth("hj-eeb", "inspector", subject=who)))
     assert seen["whole_round"] is False and seen["draw"] is None and seen["pool"] is None
     assert target not in seen["selected"] and set(seen["selected"]) == set(whole["selected"]) - mine
