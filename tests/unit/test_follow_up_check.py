@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 from domain.execution.followup_check import FollowUpCheck, check_follow_up, follow_up_pool, read_position
 from tests.unit.test_follow_up_vector import (
-    F,
     INS,
     POOL,
     ROUND,
     SELECTED,
     SOURCE,
+    F,
     T,
     _inspection_id,
     vector_export,
