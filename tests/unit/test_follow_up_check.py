@@ -4,6 +4,7 @@ time, gives the same first difference (same text) from both; the pool fold equal
 ``Log.follow_up_pool`` for random inspection histories."""
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -111,12 +112,14 @@ def test_the_server_and_the_verifier_name_the_same_difference(change: Any, expec
     lambda by: by[30]["data"]["record"]["strata"]["all"].update(selected=list(reversed(SELECTED))),
     lambda by: by[30]["data"]["record"].update(external_entropy="160"),
     lambda by: by[30]["data"]["record"].update(selected=list(reversed(SELECTED))),
+    lambda by: by[30]["data"]["record"].update(seed="11" * 32),
 ])
 def test_a_changed_draw_is_a_mismatch_of_both(change: Any) -> None:
-    """The draw itself (§9) is re-run by each one's own code: both report it, each in its words."""
+    """The draw itself (§9) is re-run by each one's own code: both name the same field, each in its words."""
     difference, server = both(change)
     assert difference is not None and not isinstance(difference, verifier.Skipped)
     assert server.first_difference is not None and not server.skipped
+    assert re.split(r"[\[.:]", server.first_difference)[0] == re.split(r"[\[.:]", difference)[0]
 
 
 def test_a_version_1_round_is_skipped_by_both_when_an_inspection_came_between() -> None:
