@@ -24,6 +24,15 @@ def control_character(text: str) -> str | None:
 
 CONTROL_RULE = "control_character"
 
+MAX_REASON = 1000
+"""The longest reason a person records (why a task is ad hoc, why a draw overlaps or is withdrawn): a reason is
+read by people and published to partners with its event, never a document."""
+REASON_RULE = "max_length"
+
+
+def reason_message(limit: int = MAX_REASON) -> str:
+    return f"must be at most {limit} characters"
+
 
 def control_message(code: str) -> str:
     return f"must not contain the control character {code} (only tab and line feed are allowed)"

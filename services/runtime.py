@@ -221,6 +221,16 @@ class Runtime:
         t.start()
         self._threads.append(t)
 
+    def stop_projections(self) -> None:
+        """Stop the projection loops ``start_projections`` started (tests: a process whose read models another
+        process keeps, as ``serve --role api``)."""
+        self._stop.set()
+        self.runner.wake()
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+        self._stop = threading.Event()
+
     def after_write(self) -> None:
         """A command committed: let the projections and the relay look now rather than at their next poll."""
         self.runner.wake()

@@ -11,12 +11,15 @@ selection suits them. Known kinds (by the source's first word):
 - ``排列5``, ``排列五``: five digits, e.g. ``58123``;
 - ``drand``: the round's ``randomness``, 64 lowercase hex digits.
 
-Another source is accepted as declared, and its value must be non-empty text on one line without white space
-at either end (so ``abc`` and ``abc\n`` are not two values of one result): an auditor checks it against the
-public record. A known kind's value must match its form in full (a trailing line break is not a second spelling). No declared source (``""``) means the draw takes no external entropy at all.
+A source that mentions a known kind anywhere (``中国福利彩票3D游戏…``, ``排列 五``, fullwidth ``３Ｄ``) is that kind.
+Another source is accepted as declared, and its value must be non-empty text without any white space and without
+compatibility characters (NFKC-normal: no fullwidth digits), so ``2 6 0`` and ``２６０`` are not spellings of
+``260``: an auditor checks it against the public record. Such a source's value may still be written in more than
+one way (``2-6-0``): declare a known kind where there is one. A known kind's value must match its form in full (a trailing line break is not a second spelling). No declared source (``""``) means the draw takes no external entropy at all.
 """
 
 import re
+import unicodedata
 
 from domain.errors import FieldProblem, InvalidInputError
 from domain.text import CONTROL_RULE, control_character, control_message
@@ -34,10 +37,24 @@ KNOWN_KINDS: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+_NAMED = (  # what names a known kind anywhere in a source, after NFKC (fullwidth letters and digits folded)
+    (re.compile(r"drand", re.IGNORECASE), "drand"),
+    (re.compile(r"排列\s*[5五]"), "排列5"),
+    (re.compile(r"排列\s*[3三]"), "排列3"),
+    (re.compile(r"(?<![0-9A-Za-z])3\s*D(?![A-Za-z])", re.IGNORECASE), "福彩3D"),  # not "2023 Dec"
+)
+
+
 def source_kind(source: str) -> str | None:
-    """The known kind a source names (its first word, or its start for ``福彩3D2024...``), else None."""
+    """The known kind a source names: its start (``福彩3D 2024年…``, ``排列五…``), else a mention anywhere, so that
+    ``中国福利彩票3D游戏 2024年第300期`` is a 福彩3D source too and takes only that kind's one form (a known
+    lottery cannot be declared under another name to take free text). None: another kind of source."""
     for kind in sorted(KNOWN_KINDS, key=len, reverse=True):
         if source.startswith(kind):
+            return kind
+    folded = unicodedata.normalize("NFKC", source)
+    for pattern, kind in _NAMED:
+        if pattern.search(folded):
             return kind
     return None
 
@@ -98,9 +115,10 @@ def check_draw_entropy(declared: str, source: object, value: object, remedy: str
         code = control_character(text)
         if code is not None:
             problems.append(FieldProblem("external_entropy", CONTROL_RULE, control_message(code)))
-        elif kind is None and (text != text.strip() or any(c in text for c in "\n\t")):
+        elif kind is None and (any(c.isspace() for c in text) or unicodedata.normalize("NFKC", text) != text):
             problems.append(FieldProblem("external_entropy", "one_form",
-                                         "must be one line without white space at either end, as published"))
+                                         "must be the published value without white space and without fullwidth "
+                                         "or other compatibility characters (e.g. 3489.78, not 3 489.78 or ３４８９.７８)"))
     if problems:
         raise InvalidInputError(problems)
     return text

@@ -25,7 +25,7 @@ from domain.access import Actor
 from domain.directory import entry_id
 from domain.draw import sampler
 from domain.draw.entropy import check_draw_entropy, check_source
-from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from domain.errors import DomainError, FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import (
     can_read_confidential,
     can_read_escalations,
@@ -67,6 +67,18 @@ def _text(problems: list[FieldProblem], fld: str, value: Any, required: bool = F
 
 def _date(problems: list[FieldProblem], fld: str, value: Any) -> str | None:
     return iso_date(problems, fld, value)
+
+
+class RoundExistsError(DomainError):
+    """One round a department and period (its id is derived from them): a second plan is 409 naming it."""
+
+    title = "A follow-up round exists for this period"
+    status = 409
+
+    def __init__(self, department: str, period: str) -> None:
+        rid = follow_up_round_id(department, period)
+        super().__init__(f"{department} has a follow-up round for {period} already: {rid}",
+                         [FieldProblem("period", "exists", f"the follow-up round {rid} of {department} for {period}")])
 
 
 class FollowUpRound(Aggregate):
@@ -407,6 +419,24 @@ class FollowUpRound(Aggregate):
             if not can_read_escalations(actor, self.department, (inspectors or {}).get(target, ()), aliases):
                 rec["escalations"] = None
         return out
+
+    def sees_whole_round(self, actor: Actor) -> bool:
+        """Who reads the whole round (pool, draw record with the seed, every selected target and visit): admins,
+        auditors, and the department's planners and reviewers. Its other staff (inspectors) read only the selected
+        targets they did not inspect in the period and their visits: an inspector must not learn which of the
+        firms they inspected will be called back (and could be pressed before the visit)."""
+        return actor.has(Role.ADMIN) or actor.has(Role.AUDITOR) or (
+            actor.department == self.department and (actor.has(Role.PLANNER) or actor.has(Role.REVIEWER)))
+
+    def hidden_from(
+        self, actor: Actor, inspectors: Mapping[str, Collection[str]], aliases: Collection[str] = ()
+    ) -> set[str]:
+        """The selected targets ``actor`` may not see: none for who sees the whole round, else those the actor
+        inspected (``inspectors``: per target, the ids of who inspected it in the period)."""
+        if self.sees_whole_round(actor):
+            return set()
+        me = person_ids(actor, aliases)
+        return {t for t in self.selected if same_person(me, inspectors.get(t, ()))}
 
     # -- helpers --------------------------------------------------------------------------------------
     def _require_staff(self, actor: Actor, what: str) -> None:

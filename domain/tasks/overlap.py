@@ -26,6 +26,7 @@ from typing import Any
 
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 from domain.planning.rules import parse_period
+from domain.text import MAX_REASON, REASON_RULE, reason_message
 
 RANDOM_ORIGINS = ("planned", "ad_hoc")
 SEPARATING_SCOPE_FIELDS = ("county", "industries", "supervision_classes", "risk_classes")
@@ -132,6 +133,8 @@ def declared_overlaps(
     if named and not (isinstance(reason, str) and reason.strip()):
         problems.append(FieldProblem("overlap_reason", "required",
                                      "a task that overlaps current random tasks records why"))
+    if isinstance(reason, str) and len(reason.strip()) > MAX_REASON:
+        problems.append(FieldProblem("overlap_reason", REASON_RULE, reason_message()))
     if problems:
         raise InvalidInputError(problems)
     undeclared = [f for f in found if f.id not in named]
@@ -175,6 +178,8 @@ def follow_up_overlaps(
     if named and not (isinstance(reason, str) and reason.strip()):
         problems.append(FieldProblem("overlap_reason", "required",
                                      "a follow-up round over an overlapping period records why"))
+    if isinstance(reason, str) and len(reason.strip()) > MAX_REASON:
+        problems.append(FieldProblem("overlap_reason", REASON_RULE, reason_message()))
     if problems:
         raise InvalidInputError(problems)
     undeclared = [(rid, p) for rid, p in found if rid not in named]

@@ -26,6 +26,7 @@ from domain.draw.sampler import ALGORITHM, ALGORITHM_VERSION, SHARES_ALGORITHM_V
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 from domain.planning.plan import validate_scope
 from domain.planning.rules import parse_period, rules_from_dict, rules_to_dict
+from domain.text import MAX_REASON, REASON_RULE, reason_message
 from domain.values import ItemCategory
 
 _CODE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -382,6 +383,8 @@ class Task(Aggregate):
             problems.append(
                 FieldProblem("reason", "required", f"a task outside the plan ({origin}) needs a reason")
             )
+        if len(why) > MAX_REASON:
+            problems.append(FieldProblem("reason", REASON_RULE, reason_message()))
         if origin == "planned" and not plan_entry:
             problems.append(FieldProblem("plan_entry", "required", "a planned task names its plan entry"))
         if not isinstance(name, str) or not name.strip():
@@ -496,6 +499,8 @@ class Task(Aggregate):
         if not why:
             raise InvalidInputError([FieldProblem("overlap_reason", "required",
                                                   "a task that overlaps current random tasks records why")])
+        if len(why) > MAX_REASON:
+            raise InvalidInputError([FieldProblem("overlap_reason", REASON_RULE, reason_message())])
         self._overlaps(overlaps=[dict(o) for o in overlaps], reason=why)
 
     def commit_seed(self, commitment: str, entropy_source: str = "") -> int:
@@ -659,6 +664,8 @@ class Task(Aggregate):
         why = reason.strip() if isinstance(reason, str) else ""
         if not why:
             raise InvalidInputError([FieldProblem("reason", "required", "a redraw needs a recorded reason")])
+        if len(why) > MAX_REASON:
+            raise InvalidInputError([FieldProblem("reason", REASON_RULE, reason_message())])
         if self.state == "open":
             raise TaskStateError("no draw is running: nothing to withdraw")
         self._withdraw(round=self.round, reason=why, stage=self.state)

@@ -17,7 +17,7 @@ from domain.execution.publicity import PublicationContext, export_identifiers, p
 from domain.planning.plan import plan_id
 from projections.aggregate_rows import rehydrate, split_bars
 from projections.directory.projection import TABLES as DIRECTORY
-from projections.directory.queries import prefix_range
+from projections.directory.queries import COUNT_CAP, prefix_range
 from projections.execution.projection import TABLES
 from projections.tasks.projection import TABLES as TASK_TABLES
 
@@ -204,9 +204,12 @@ def approved_inspections(engine: Engine, department: str | None, published_only:
 # -- public results -----------------------------------------------------------------------------------------
 def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int = 0, *,
                    department: str | None = None, year: int | None = None,
-                   result_code: str | None = None) -> dict[str, Any]:
+                   result_code: str | None = None, exact_total: bool = False) -> dict[str, Any]:
     """Published results, newest first; ``q``: part of the enterprise name, or a credit code (prefix);
-    ``department``, ``year`` (of the inspection date) and ``result_code`` (the result of any item) narrow them."""
+    ``department``, ``year`` (of the inspection date) and ``result_code`` (the result of any item) narrow them.
+    ``total`` counts the matches up to ``COUNT_CAP`` (``total_exact`` False when there are more: a common name
+    never counts every match), or all of them with ``exact_total``; ``next_offset`` is the next page's offset, None
+    after the last."""
     p = PUBLIC
     query = sa.select(p)
     if department:
@@ -225,8 +228,14 @@ def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int =
             query = query.where(sa.exists().where(t.c.id == p.c.target_id, sa.or_(
                 t.c.name.contains(text, autoescape=True),
                 prefix_range(t.c.credit_code, text.upper(), conn.dialect.name))))
-        total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-        rows = conn.execute(query.order_by(p.c.position.desc()).limit(limit).offset(offset)).all()
+        if exact_total:
+            total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        else:
+            capped = query.with_only_columns(sa.literal(1)).select_from(p).limit(COUNT_CAP + 1).subquery()
+            total = conn.execute(sa.select(sa.func.count()).select_from(capped)).scalar_one()
+        rows = conn.execute(query.order_by(p.c.position.desc()).limit(limit + 1).offset(offset)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
         found = [{"id": r.inspection_id, "task_id": r.task_id, "department": r.department, "target_id": r.target_id,
                   "findings": json.loads(r.findings), "inspected_on": r.inspected_on,
                   "published_on": r.published_on} for r in rows]
@@ -240,7 +249,9 @@ def public_results(engine: Engine, q: str | None, limit: int = 20, offset: int =
         )
         items.append({"id": f["id"], "task_id": f["task_id"], **public_result(ctx[f["id"]], result, f["department"]),
                       "published_on": f["published_on"]})
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    exact = exact_total or total <= COUNT_CAP
+    return {"total": int(total if exact else COUNT_CAP), "total_exact": exact, "limit": limit, "offset": offset,
+            "next_offset": offset + limit if more else None, "items": items}
 
 
 # -- referrals ----------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from services.api import (
     visits,
 )
 from services.api.audit import audit_router, auditors_change_nothing
+from services.api.body_limit import json_body_limit
 from services.api.common import strict_body
 from services.api.directory import directory_router
 from services.api.errors import EXCEPTION_HANDLERS
@@ -108,7 +109,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
     )
     config = AppConfig(
         route_handlers=[health, ready, metrics, api, public_api, *routes(runtime.settings.public_rate_per_minute)],
-        middleware=[correlation_middleware, overload.middleware, auth],
+        middleware=[correlation_middleware, overload.middleware, json_body_limit(runtime.settings.max_json_bytes), auth],
         before_send=[security_headers],
         template_config=template_config(),
         exception_handlers=EXCEPTION_HANDLERS,

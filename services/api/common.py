@@ -195,6 +195,8 @@ PROBLEM_TEXT = {
     403: "the token's department or roles may not do this (auditors never write)",
     404: "no such resource",
     409: "a conflict: the entry changed meanwhile (If-Match), or the thing exists already",
+    413: "the JSON body is larger than DUALRANDOM_MAX_JSON_KB (default 1,024 KiB; `errors`: `body`, `max_size`), or "
+    "an upload larger than DUALRANDOM_MAX_UPLOAD_MB; nothing was stored",
     422: "a rule of the domain refuses the input; `errors` names each field and rule",
     429: "too many requests from this address (DUALRANDOM_PUBLIC_RATE_PER_MINUTE); `Retry-After` says when again",
     503: "the server is at its limit of requests in flight (DUALRANDOM_MAX_IN_FLIGHT): refused at once, "
@@ -202,7 +204,7 @@ PROBLEM_TEXT = {
     "within 5 s (1 s without a token), or too many requests are waiting already (1,000 with a token, 100 without)",
 }
 READ = (400, 401, 403, 404, 422)
-WRITE_PROBLEMS = (400, 401, 403, 404, 409, 422)
+WRITE_PROBLEMS = (400, 401, 403, 404, 409, 413, 422)
 
 
 class Command(TypedDict):

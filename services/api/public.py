@@ -1,7 +1,7 @@
 """The public search of published results (no token), answered from the public answers' cache
 (``services.api.public_cache``) when asked anonymously without ``min_position``."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 import msgspec
@@ -13,6 +13,7 @@ from litestar.params import Parameter
 
 from domain.execution.vocabulary import DEFAULT_RESULT_CODES
 from domain.text import normalise_newlines
+from projections.directory.queries import COUNT_CAP
 from services.api.common import (
     AnyRequest,
     MinPosition,
@@ -22,7 +23,7 @@ from services.api.common import (
     wait,
 )
 from services.api.middleware import SESSION_COOKIE
-from services.api.public_cache import Answer, PublicAnswers, not_modified
+from services.api.public_cache import Answer, PublicAnswers, fast_path, representation
 from services.api.schemas import Page
 from services.runtime import Runtime
 
@@ -38,26 +39,33 @@ def personal(request: Request[Any, Any, Any]) -> bool:
 
 
 def data_key(q: str | None, limit: int, offset: int, department: str | None = None, year: int | None = None,
-             result_code: str | None = None) -> tuple[Any, ...]:
-    return ("data", q, limit, offset, department, year, result_code)
+             result_code: str | None = None, exact_total: bool = False) -> tuple[Any, ...]:
+    return ("data", q, limit, offset, department, year, result_code, exact_total)
 
 
 def read_data(rt: Runtime, q: str | None, limit: int, offset: int, department: str | None = None,
-              year: int | None = None, result_code: str | None = None) -> tuple[bytes, Any]:
+              year: int | None = None, result_code: str | None = None, exact_total: bool = False) -> tuple[bytes, Any]:
     """The use case's answer of a normalised query and its JSON bytes (a worker thread): a data entry."""
-    found = rt.publicity.public_results(q, limit, offset, department=department, year=year, result_code=result_code)
+    found = rt.publicity.public_results(q, limit, offset, department=department, year=year, result_code=result_code,
+                                        exact_total=exact_total)
     return msgspec.json.encode(found), found
 
 
-def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type: str) -> Response[bytes]:
-    """200 with the body, or 304 when ``If-None-Match`` names its ETag; revalidated on every use (no-cache)."""
-    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}
-    if not_modified(request.headers.get("if-none-match"), answer.etag):
-        return Response(b"", status_code=304, headers=headers, media_type=media_type)
-    return Response(answer.body, media_type=media_type, headers=headers)
+def cached_response(request: Request[Any, Any, Any], answer: Answer, media_type: str,
+                    answers: PublicAnswers | None = None, year: int | None = None) -> Response[bytes]:
+    """200 with the body (gzip when accepted), or 304 when ``If-None-Match`` names its ETag; revalidated on every
+    use (no-cache). With ``answers``, the fast path answers the same path and query from now on while the read
+    models stay where they are (``year``: and while it is that year)."""
+    if answers is not None:
+        answers.remember(request.scope, answer, media_type, year)
+    status, headers, body = representation(answer, media_type, request.headers.get("accept-encoding"),
+                                           request.headers.get("if-none-match"))
+    named = {k.decode(): v.decode() for k, v in headers if k != b"content-type"}
+    # litestar adds "; charset=utf-8" to a text/* type itself
+    return Response(body, status_code=status, headers=named, media_type=media_type.partition(";")[0])
 
 
-PARAMETERS = ("q", "limit", "offset", "min_position", "department", "year", "result")
+PARAMETERS = ("q", "limit", "offset", "min_position", "department", "year", "result", "count")
 RESULT_CODES = tuple(c.code for c in DEFAULT_RESULT_CODES)
 
 
@@ -80,7 +88,9 @@ def _known_parameters(request: Request[Any, Any, Any]) -> None:
     "description and measures. `q`: part of the enterprise name or the start of its credit code. Answers carry an "
     "`ETag` (`Cache-Control: no-cache`): `If-None-Match` with it gets 304 while the published results are "
     "unchanged. A new publication is in the answer of the first request after the read model applied it. "
-    "`department`, `year` and `result` filter as the results page does; any other parameter is a 400 naming it.",
+    "`department`, `year` and `result` filter as the results page does; any other parameter is a 400 naming it. "
+    f"`total` is exact up to {COUNT_CAP} matches, else {COUNT_CAP} with `total_exact: false` (`count=exact` counts "
+    "all); `next_offset` is the next page's `offset` (null after the last).",
 )
 async def public_results(
     request: AnyRequest,
@@ -93,6 +103,9 @@ async def public_results(
     year: Annotated[int | None, Parameter(ge=2000, le=2100, description="the year of the inspection")] = None,
     result: Annotated[str | None, Parameter(
         description="a result code: " + ", ".join(RESULT_CODES))] = None,
+    count: Annotated[Literal["capped", "exact"], Parameter(
+        description=f"`capped` (default): `total` counts up to {COUNT_CAP} matches (`total_exact: false` when there "
+        "are more); `exact`: counts them all (slow over many matches)")] = "capped",
 ) -> Response[Any]:
     _known_parameters(request)
     if result is not None and result not in RESULT_CODES:
@@ -100,19 +113,20 @@ async def public_results(
             {"key": "result", "message": f"must be one of {', '.join(RESULT_CODES)}", "source": "query"}])
     rt = runtime(request)
     text = normalise_newlines(q or "").strip() or None
+    exact = count == "exact"
     if min_position is not None or personal(request):  # exact read-your-writes: the database, not the cache
 
         def read() -> dict[str, Any]:
             wait(request, min_position)
             return rt.publicity.public_results(text, limit, offset, department=department, year=year,
-                                               result_code=result)
+                                               result_code=result, exact_total=exact)
 
         return Response(await anyio.to_thread.run_sync(read), media_type=JSON)
     answers: PublicAnswers = request.app.state["public_answers"]
     token = await answers.token()
-    found = await answers.answer(data_key(text, limit, offset, department, year, result), token,
-                                 lambda _: read_data(rt, text, limit, offset, department, year, result))
-    return cached_response(request, found, JSON)
+    found = await answers.answer(data_key(text, limit, offset, department, year, result, exact), token,
+                                 lambda _: read_data(rt, text, limit, offset, department, year, result, exact))
+    return cached_response(request, found, JSON, answers)
 
 
 def router(rate_per_minute: int = 0) -> Router:
@@ -123,5 +137,5 @@ def router(rate_per_minute: int = 0) -> Router:
         "/public",
         route_handlers=[public_results],
         tags=["public"],
-        middleware=limit,
+        middleware=[*limit, fast_path],  # the fast path after the rate limit: it counts every request
     )

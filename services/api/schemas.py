@@ -245,12 +245,16 @@ class Page(msgspec.Struct, kw_only=True):
     """One page of a listing."""
 
     items: list[Json]
-    total: Annotated[int, doc("matches; in directory listings at most 1000 unless `count=exact` (see total_exact)")]
+    total: Annotated[int, doc("matches; in directory listings and the public results at most 1000 unless "
+                              "`count=exact` (see total_exact)")]
     limit: int
     offset: int
     next_cursor: Annotated[str | Unset | None, doc("directory listings: pass as `cursor` for the next page; "
                                                    "null after the last")] = UNSET
-    total_exact: Annotated[bool | Unset, doc("directory listings: false when `total` is the cap, not the count")] = UNSET
+    total_exact: Annotated[bool | Unset, doc("directory listings and the public results: false when `total` is the "
+                                             "cap, not the count")] = UNSET
+    next_offset: Annotated[int | Unset | None, doc("the public results: `offset` of the next page; null after the "
+                                                   "last")] = UNSET
 
 
 class Items(msgspec.Struct, kw_only=True):
@@ -438,8 +442,12 @@ class FollowUpView(msgspec.Struct, kw_only=True):
     ] = None
     position: Annotated[int | None, doc("the log position the pool was read at (null: planned before it was "
                                         "recorded)")] = None
-    draw: Json | None
-    selected: list[str]
+    draw: Annotated[Json | None, doc("the draw record with the revealed seed (null before the draw, and for "
+                                     "readers who do not see the whole round)")]
+    selected: Annotated[list[str], doc("the selected targets; an inspector reads only those they did not inspect "
+                                       "in the period")]
+    whole_round: Annotated[bool, doc("whether this reader sees the whole round (pool, draw, every selected "
+                                     "target): admins, auditors, the department's planners and reviewers")] = True
     visits: JsonValue
     opinions_visible: bool
     overlaps: Annotated[

@@ -49,6 +49,7 @@ def serve(host: str | None, port: int | None, role: str) -> None:
     _GracefulServer = _graceful_server_class()
     try:
         app = create_app(runtime, background=role == "all")
+        tune_gc()
         host = host or settings.host
         port = port or settings.port
         log.info("serving", host=host, port=port, database=_safe(settings.effective_database_url),
@@ -59,6 +60,20 @@ def serve(host: str | None, port: int | None, role: str) -> None:
     finally:
         runtime.close()
     log.info("stopped")
+
+
+GC_THRESHOLD = (50_000, 50, 100)  # generation 0 collects after this many allocations net (CPython: 700)
+
+
+def tune_gc() -> None:
+    """What was built at start-up (modules, routes, templates, settings) is moved out of the collector's sight
+    (``gc.freeze``) and the young generation is collected less often: under 200 readers of the public results
+    this doubled one API process's requests/s and cut its p99 by two thirds (tests/bench/README.md, session 11)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _graceful_server_class():

@@ -98,13 +98,14 @@ def setup(engine: Engine) -> None:
 def principal_query(inspectors: sa.Table) -> sa.Select[Any]:
     """The look-up of a token's account, with parameters ``token_id`` and ``now``: one statement by primary keys,
     the inspector link resolved to the entry id in the account's department (by entry id, else staff id) by two
-    indexed scalar subqueries. One definition for both paths (``principal`` and ``AsyncPrincipalReader``)."""
+    indexed scalar subqueries, which run only for an account with a link. One definition for both paths (``principal`` and ``AsyncPrincipalReader``)."""
     a, t, i = ACCOUNT, TOKEN, inspectors
     by_id = sa.select(i.c.id).where(i.c.id == a.c.inspector, i.c.owner == a.c.department).limit(1)
     by_staff = sa.select(i.c.id).where(i.c.staff_id == a.c.inspector, i.c.owner == a.c.department).limit(1)
     return (
         sa.select(a.c.id, a.c.username, a.c.display_name, a.c.department, a.c.roles, a.c.inspector, a.c.kind,
-                  sa.func.coalesce(by_id.scalar_subquery(), by_staff.scalar_subquery()).label("entry"))
+                  sa.case((a.c.inspector.is_(None), sa.null()),  # no link: neither subquery runs
+                          else_=sa.func.coalesce(by_id.scalar_subquery(), by_staff.scalar_subquery())).label("entry"))
         .select_from(t.join(a, a.c.id == t.c.account_id))
         .where(t.c.id == sa.bindparam("token_id"), t.c.revoked.is_(False), t.c.expires_at > sa.bindparam("now"),
                a.c.active.is_(True))
@@ -147,38 +148,77 @@ class SqlitePrincipalReader:
 
 
 class AsyncPrincipalReader:
-    """``principal`` on PostgreSQL without a worker thread: a small pool of psycopg async connections in
-    autocommit mode, the statement prepared on each (one round trip of ~0.1 ms, awaited on the event loop, where
-    a SQLAlchemy read in a thread cost ~0.5 ms and competed with the loop for the GIL). Opened and closed by the
-    app's lifespan (a pool belongs to one event loop)."""
+    """``principal`` on PostgreSQL without a worker thread: dedicated psycopg async connections of the event loop
+    (autocommit, binary results), each with one held cursor on which the statement is prepared once. One round
+    trip per look-up, awaited on the event loop (a SQLAlchemy read in a thread cost ~0.5 ms and competed with the
+    loop for the GIL; a ``psycopg_pool`` checkout and return cost ~60 us of Python more than this free list).
+
+    At most ``max_size`` look-ups run at once (more wait their turn); a connection is made when none is free and
+    kept. One is made by ``open`` (when the server is not reachable then, the first look-up makes it). A connection
+    the server dropped is discarded and the read retried once on a new one; a look-up cancelled mid-way discards
+    its connection (its state is unknown). Opened and closed by the app's lifespan: the connections belong to the
+    loop that opened them."""
 
     def __init__(self, url: sa.URL, inspectors: sa.Table, max_size: int = 8) -> None:
-        from psycopg_pool import AsyncConnectionPool
+        import asyncio
+
         from sqlalchemy.dialects import postgresql
 
         compiled = principal_query(inspectors).compile(dialect=postgresql.psycopg.dialect())
         self._sql, self._fixed = str(compiled), dict(compiled.params)  # (the LIMITs' values)
-        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._pool = AsyncConnectionPool(conninfo, min_size=1, max_size=max_size, open=False,
-                                         kwargs={"autocommit": True, "prepare_threshold": 0})
+        self._conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._free: list[Any] = []  # (connection, its held cursor), the last used first
+        self._slots = asyncio.Semaphore(max_size)
+        self._closed = False
 
-    async def open(self) -> None:
-        await self._pool.open()
-
-    async def close(self) -> None:
-        await self._pool.close()
-
-    async def principal(self, token_id: str, now: float) -> Principal | None:
+    async def _connect(self) -> tuple[Any, Any]:
         import psycopg
 
-        for attempt in (1, 2):  # a connection the server dropped is discarded by the pool; the read retried once
-            try:
-                async with self._pool.connection() as conn:
-                    cursor = await conn.execute(self._sql, {**self._fixed, "token_id": token_id, "now": now})
-                    return _principal(await cursor.fetchone())
-            except psycopg.OperationalError:
-                if attempt == 2:
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, prepare_threshold=0)
+        return conn, conn.cursor(binary=True)
+
+    async def open(self) -> None:
+        import contextlib
+
+        import psycopg
+
+        self._closed = False
+        # Not reachable now: the first look-up connects (and answers 500 if it still cannot).
+        with contextlib.suppress(psycopg.OperationalError):
+            self._free.append(await self._connect())
+
+    async def close(self) -> None:
+        self._closed = True
+        free, self._free = self._free, []
+        for conn, _ in free:
+            await conn.close()
+
+    async def principal(self, token_id: str, now: float) -> Principal | None:
+        import asyncio
+
+        import psycopg
+
+        params = {**self._fixed, "token_id": token_id, "now": now}
+        async with self._slots:
+            for attempt in (1, 2):
+                held = self._free.pop() if self._free else await self._connect()
+                conn, cursor = held
+                try:
+                    await cursor.execute(self._sql, params, prepare=True)
+                    row = await cursor.fetchone()
+                except psycopg.OperationalError:
+                    await conn.close()  # dropped by the server (or broken): discarded, read again on a new one
+                    if attempt == 2:
+                        raise
+                    continue
+                except BaseException:
+                    await asyncio.shield(conn.close())  # cancelled or failed mid-way: its state is unknown
                     raise
+                if self._closed:
+                    await conn.close()
+                else:
+                    self._free.append(held)
+                return _principal(row)
         return None
 
 

@@ -77,6 +77,7 @@ class Settings:
     relay_enabled: bool = True
     db_pool_size: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
     token_default_ttl: str = "8h"
     session_ttl: str = "8h"  # a login's session (cookie and token)
     session_cookie_secure: bool = True  # the session cookie is sent over HTTPS only (false: plain-HTTP testing)
@@ -137,6 +138,7 @@ class Settings:
             relay_enabled=_bool("DUALRANDOM_RELAY_ENABLED", get("RELAY_ENABLED", "true")),
             db_pool_size=_int("DUALRANDOM_DB_POOL_SIZE", get("DB_POOL_SIZE", "10"), 1, 200),
             max_upload_bytes=_int("DUALRANDOM_MAX_UPLOAD_MB", get("MAX_UPLOAD_MB", "20"), 1, 1024) * 1024 * 1024,
+            max_json_bytes=_int("DUALRANDOM_MAX_JSON_KB", get("MAX_JSON_KB", "1024"), 16, 65536) * 1024,
             token_default_ttl=get("TOKEN_DEFAULT_TTL", "8h"),
             session_ttl=get("SESSION_TTL", "8h"),
             session_cookie_secure=_bool("DUALRANDOM_SESSION_COOKIE_SECURE", get("SESSION_COOKIE_SECURE", "true")),

@@ -8,14 +8,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.access import Actor
 from domain.draw.sampler import commitment
-from domain.errors import FieldProblem, InvalidInputError
+from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from domain.execution.access import can_read_confidential
 from domain.execution.dates import parse_day
-from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound
+from domain.execution.followup import DEFAULT_FOLLOW_UP_RATIO, FollowUpRound, RoundExistsError
 from domain.execution.inspection import InvalidTransitionError
 from domain.execution.readers import listed_department, require_visit_reader
 from domain.planning.rules import parse_period
@@ -25,6 +25,7 @@ from projections.execution import queries as execution
 from projections.runner import ProjectionRunner
 from services.application import CommandContext, ConflictError, DualRandom
 from services.usecases.common import EXECUTION_READ_MODELS, Clock, Done, UseCase, given
+from services.usecases.seeds import SeedVault
 from services.usecases.witnessed import WitnessGate
 
 secrets_metadata = sa.MetaData()
@@ -33,7 +34,8 @@ follow_up_seeds = sa.Table(
     sa.Column("round_id", sa.String(36), primary_key=True),
     sa.Column("seed", sa.String(64), nullable=False),
 )
-"""Secret seeds of follow-up rounds between commitment and reveal. Never logged, never answered."""
+"""Secret seeds of follow-up rounds planned before ``services.usecases.seeds`` (read, never written). Never logged,
+never answered."""
 
 
 class FollowUps(UseCase):
@@ -46,9 +48,11 @@ class FollowUps(UseCase):
         self.clock = clock
 
         self.gate = WitnessGate(app, engine, runner)  # the runtime shares the target draws' gate
+        self.seeds = SeedVault(engine)
 
     def setup(self) -> None:
         secrets_metadata.create_all(self.engine)
+        self.seeds.setup()
 
     def plan_follow_up(
         self, ctx: CommandContext, department: str, period: str, ratio: Any = None,
@@ -74,13 +78,13 @@ class FollowUps(UseCase):
         others = [(row["id"], row["period"]) for row in execution.list_follow_ups(self.engine, department)
                   if row["id"] != str(r.id)]  # the same period again is the conflict below
         r.declare_overlaps(follow_up_overlaps(r.period, others, list(overlaps), overlap_reason), overlap_reason)
-        with self.engine.begin() as conn:
-            conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(r.id)))
-            conn.execute(follow_up_seeds.insert().values(round_id=str(r.id), seed=seed.hex()))
+        if self.find(FollowUpRound, r.id) is not None:  # one round a period: refused before its seed is kept
+            raise RoundExistsError(department, r.period)
+        self.seeds.keep(r.id, seed)  # under its commitment: a refused or concurrent second plan never replaces it
         try:
             position = self.app.record(ctx, "plan_follow_up", r)
         except ConflictError:
-            raise ConflictError(f"{department} has a follow-up round for {r.period} already: {r.id}") from None
+            raise RoundExistsError(department, r.period) from None
         self.gate.pool_fixed()
         return self.done(r, position, pool_size=len(r.pool), quota=r.quota, ratio=r.ratio, commitment=r.commitment,
                          entropy_source=r.entropy_source, overlaps=r.overlaps)
@@ -96,13 +100,17 @@ class FollowUps(UseCase):
             planned = self.gate.event_position(rid, "domain.execution.followup:FollowUpRound.Planned")
             if planned is not None:
                 self.gate.require_published(planned, "the round's pool (its Planned event)")
-        with self.engine.connect() as conn:
-            seed = conn.execute(sa.select(follow_up_seeds.c.seed).where(follow_up_seeds.c.round_id == str(rid))).scalar()
-        if seed is None and r.draw is None:
+
+        def before_vault(conn: Connection) -> str | None:  # a round planned before services.usecases.seeds
+            return conn.execute(sa.select(follow_up_seeds.c.seed).where(follow_up_seeds.c.round_id == str(rid))).scalar()
+
+        seed = self.seeds.seed(rid, r.commitment, before_vault)
+        if seed is None:
             raise InvalidTransitionError([FieldProblem("seed", "missing", "the committed seed is not on this server")])
-        selected = r.draw_visitees(ctx.actor, bytes.fromhex(seed or "00" * 32), external_entropy, entropy_source)
+        selected = r.draw_visitees(ctx.actor, seed, external_entropy, entropy_source)
         position = self.app.record(ctx, "draw_follow_up", r)
         with self.engine.begin() as conn:
+            self.seeds.forget(rid, conn)
             conn.execute(follow_up_seeds.delete().where(follow_up_seeds.c.round_id == str(rid)))
         return self.done(r, position, selected=selected)
 
@@ -130,12 +138,16 @@ class FollowUps(UseCase):
     def follow_up_view(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
         r = self.load(FollowUpRound, rid, "follow-up round")
         require_visit_reader(actor, [r.department])
+        inspectors, aliases = self._inspectors(r, r.selected), self._aliases(actor)
+        whole = r.sees_whole_round(actor)
+        hidden = r.hidden_from(actor, inspectors, aliases)
+        visits = {t: v for t, v in r.visits_for(actor, inspectors, aliases).items() if t not in hidden}
         return {
             "id": str(r.id), "version": r.version, "department": r.department, "period": r.period,
-            "ratio": r.ratio, "pool": r.pool, "quota": r.quota, "commitment": r.commitment,
-            "entropy_source": r.entropy_source, "position": r.position, "draw": r.draw,
-            "selected": r.selected,
-            "visits": r.visits_for(actor, self._inspectors(r, r.selected), self._aliases(actor)),
+            "ratio": r.ratio, "pool": r.pool if whole else None, "quota": r.quota, "commitment": r.commitment,
+            "entropy_source": r.entropy_source, "position": r.position, "draw": r.draw if whole else None,
+            "selected": [t for t in r.selected if t not in hidden], "whole_round": whole,
+            "visits": visits,
             "overlaps": r.overlaps, "overlap_reason": r.overlap_reason,
             "opinions_visible": can_read_confidential(actor, r.department),
         }
@@ -158,6 +170,10 @@ class FollowUps(UseCase):
 
         r = self.load(FollowUpRound, rid, "follow-up round")
         require_visit_reader(actor, [r.department])
+        if not r.sees_whole_round(actor):  # the verification re-runs the whole selection
+            raise PermissionDeniedError(
+                f"role {actor.role!r} may not verify follow-up draws: the department's planners and reviewers, "
+                "admins and auditors do")
         outcome = verify_round(self.app, self.engine, rid)
         return {"id": str(r.id), "match": outcome.match, "first_difference": outcome.first_difference,
                 "skipped": outcome.skipped}

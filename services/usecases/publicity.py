@@ -31,9 +31,10 @@ class Publicity:
         self.clock = clock
 
     def public_results(self, q: str | None, limit: int, offset: int, *, department: str | None = None,
-                       year: int | None = None, result_code: str | None = None) -> dict[str, Any]:
+                       year: int | None = None, result_code: str | None = None,
+                       exact_total: bool = False) -> dict[str, Any]:
         return execution.public_results(self.engine, q, limit, offset, department=department, year=year,
-                                        result_code=result_code)
+                                        result_code=result_code, exact_total=exact_total)
 
     def export(self, actor: Actor, fmt: str, department: str | None, published_only: bool = False,
                since: dt.date | None = None, until: dt.date | None = None) -> tuple[bytes, str, str]:

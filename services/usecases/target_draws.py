@@ -17,7 +17,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from domain.access import Actor
 from domain.draw.chain import chain_checks, first_difference
@@ -51,6 +51,7 @@ from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.merges import Merges
+from services.usecases.seeds import SeedVault
 from services.usecases.witnessed import WitnessGate
 
 seeds_metadata = sa.MetaData()
@@ -61,7 +62,8 @@ draw_seeds = sa.Table(
     sa.Column("round", sa.Integer, primary_key=True),
     sa.Column("seed", sa.String(64), nullable=False),
 )
-"""Secret seeds between commitment and reveal. Never logged, never answered; the reveal is the event."""
+"""Secret seeds of rounds committed before ``services.usecases.seeds`` (read, never written). Never logged, never
+answered; the reveal is the event."""
 frozen_pools = sa.Table(
     "frozen_pools",
     seeds_metadata,
@@ -90,6 +92,7 @@ class TargetDraws(UseCase):
         super().__init__(app, engine, runner)
         self.merges = merges
         self.gate = WitnessGate(app, engine, runner)  # the runtime shares one with the follow-up draws
+        self.seeds = SeedVault(engine)
 
     @property
     def checkpoint_gate(self) -> bool:
@@ -102,6 +105,7 @@ class TargetDraws(UseCase):
 
     def setup(self) -> None:
         seeds_metadata.create_all(self.engine)
+        self.seeds.setup()
 
     def commit(self, ctx: CommandContext, tid: uuid.UUID, entropy_source: str = "") -> Done:
         """Commit to a secret seed and declare the public source of the draw's external entropy."""
@@ -111,11 +115,7 @@ class TargetDraws(UseCase):
             raise TaskStateError("a case-triggered task (个案检查) has designated targets, not a random draw")
         seed = secrets.token_bytes(32)
         round_ = task.commit_seed(commitment(seed), entropy_source)
-        with self.engine.begin() as conn:
-            conn.execute(
-                draw_seeds.delete().where(draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)
-            )
-            conn.execute(draw_seeds.insert().values(task_id=str(tid), round=round_, seed=seed.hex()))
+        self.seeds.keep(tid, seed)  # under its commitment: a concurrent commit's seed never replaces it
         position = self.app.record(ctx, "commit_draw_seed", task)
         return self.done(task, position, round=round_, commitment=task.commitment,
                          entropy_source=task.entropy_source, shares_needed=task.missing_share_commitments())
@@ -227,7 +227,7 @@ class TargetDraws(UseCase):
         shares = {d: bytes.fromhex(h) for d, h in task.seed_shares.items()}
         if self.gate.enabled:
             self.gate.require_published(self._freeze_event_position(tid))
-        seed = self._seed(tid, task.round)
+        seed = self._seed(tid, task.round, task.commitment)
         frozen = task.frozen or {}
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
         quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
@@ -238,6 +238,7 @@ class TargetDraws(UseCase):
         task.record_draw(record, off_site)
         position = self.app.record(ctx, "draw_targets", task)
         with self.engine.begin() as conn:
+            self.seeds.forget(tid, conn)
             conn.execute(draw_seeds.delete().where(draw_seeds.c.task_id == str(tid)))
             conn.execute(frozen_pools.delete().where(frozen_pools.c.task_id == str(tid)))
         return self.done(
@@ -283,18 +284,17 @@ class TargetDraws(UseCase):
             set(split_bars(row.off_site)),
         )
 
-    def _seed(self, tid: uuid.UUID, round_: int) -> bytes:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                sa.select(draw_seeds.c.seed).where(
-                    draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_
-                )
-            ).scalar()
+    def _seed(self, tid: uuid.UUID, round_: int, committed: str | None) -> bytes:
+        def before_vault(conn: Connection) -> str | None:  # a round committed before services.usecases.seeds
+            return conn.execute(sa.select(draw_seeds.c.seed).where(
+                draw_seeds.c.task_id == str(tid), draw_seeds.c.round == round_)).scalar()
+
+        value = self.seeds.seed(tid, committed or "", before_vault)
         if value is None:
             raise TaskStateError(
                 "the committed seed is not on this server (was the round committed elsewhere?)"
             )
-        return bytes.fromhex(value)
+        return value
 
     # -- the pool as the log says it was -------------------------------------------------------------------
     def rounds(self, actor: Actor, tid: uuid.UUID) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from litestar import MediaType, Request, Response, Router, get
+from litestar import Request, Response, Router, get
 from litestar.datastructures import MutableScopeHeaders
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.response import Template
@@ -26,7 +26,7 @@ from domain.tasks.task import Task, TaskStateError
 from domain.text import control_character, normalise_newlines
 from projections.directory.queries import list_entries
 from services.api.public import cached_response, data_key, personal, read_data
-from services.api.public_cache import PublicAnswers, Token
+from services.api.public_cache import PublicAnswers, Token, fast_path
 from services.application import NotFoundError
 from services.runtime import Runtime
 
@@ -179,22 +179,24 @@ async def results_page(request: Request[Any, Any, Any]) -> Response[Any] | Templ
     def build(at: Token | None) -> tuple[bytes, Any]:  # a worker thread
         found = answers.cached(data_key(q or None, PAGE_SIZE, offset, department, year, result), at,
                                lambda: read_data(rt, q or None, PAGE_SIZE, offset, department, year, result)).value
-        total = int(found["total"])
-        pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+        total = int(found["total"])  # at most COUNT_CAP: past it, "1,000 条以上" and the next page while there is one
+        exact = bool(found.get("total_exact", True))
+        pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE, page + (1 if found.get("next_offset") else 0))
         base = {k: v for k, v in form.items() if v}
 
         def link(n: int) -> str:
             return "/public/results?" + urlencode({**base, "page": n})
 
         html = template.render(**{
-            "title": "双随机抽查结果公示", **common, "items": found["items"], "total": total, "page": page,
-            "pages": pages, "prev": link(page - 1) if page > 1 else None,
-            "next": link(page + 1) if page < pages else None, "directed": DIRECTED,
+            "title": "双随机抽查结果公示", **common, "items": found["items"], "total": total, "total_exact": exact,
+            "page": page, "pages": pages, "prev": link(page - 1) if page > 1 else None,
+            "next": link(page + 1) if found.get("next_offset") else None, "directed": DIRECTED,
         })
         return html.encode(), None
 
     key = ("page", q, department, year, result, page, this_year)
-    return cached_response(request, await answers.answer(key, token, build), MediaType.HTML)
+    return cached_response(request, await answers.answer(key, token, build), "text/html; charset=utf-8",
+                           None if personal(request) else answers, this_year)
 
 
 DRAW_RERUNS_MAX = 1024  # drawn rounds whose public re-run a process keeps
@@ -269,7 +271,7 @@ def favicon() -> Response[bytes]:
 def routes(rate_per_minute: int = 0) -> list[Any]:
     """The pages (public ones limited per client address like the public API) and /static."""
     limit = [RateLimitConfig(rate_limit=("minute", rate_per_minute)).middleware] if rate_per_minute else []
-    pages = Router("/", route_handlers=[home, results_page, draw_page, verifying_doc, favicon], middleware=limit,
-                   include_in_schema=False)
+    pages = Router("/", route_handlers=[home, results_page, draw_page, verifying_doc, favicon],
+                   middleware=[*limit, fast_path], include_in_schema=False)  # fast path: /public/results only
     static = create_static_files_router(path="/static", directories=[HERE / "static"], include_in_schema=False)
     return [pages, static]

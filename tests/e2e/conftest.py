@@ -3,6 +3,7 @@
 Every response the e2e tests produce is checked against the OpenAPI contract: its status must be documented
 for the operation, and its JSON body must decode into the documented schema (problem+json into ``Problem``)."""
 
+import gzip
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -87,13 +88,15 @@ def contract_recorder(app: ASGIApp) -> ASGIApp:
                 seen["status"] = message["status"]
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])}
                 seen["content_type"] = headers.get("content-type", "")
+                seen["encoding"] = headers.get("content-encoding", "")
             elif message["type"] == "http.response.body":
                 seen["body"] += message.get("body", b"")
             await send(message)
 
         await app(scope, receive, capture)
         if "status" in seen and not seen["content_type"].startswith("application/x-ndjson"):
-            found = contract_violation(scope, seen["status"], seen["content_type"], seen["body"])
+            body = gzip.decompress(seen["body"]) if seen.get("encoding") == "gzip" else seen["body"]
+            found = contract_violation(scope, seen["status"], seen["content_type"], body)
             if found:
                 _violations.append(found)
 

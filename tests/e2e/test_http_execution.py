@@ -551,9 +551,11 @@ def test_a_follow_up_round_draws_ten_percent_verifiably_and_keeps_opinions_confi
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "target_id"
     assert other
     # Opinions: reviewers, auditors and who recorded them; escalations: never an inspector of the firm.
+    firms_inspector = auth("hj-eeb", "inspector", subject=inspected_by[0])
+    view = _ok(client.get(url, headers=firms_inspector))  # does not even learn that the firm was called back
+    assert target not in view["visits"] and target not in view["selected"] and view["draw"] is None
     for reader, visible, escalations in (
             (auth("hj-eeb", "inspector", subject="eeb-visitor"), True, False),
-            (auth("hj-eeb", "inspector", subject=inspected_by[0]), False, False),
             (auth("hj-eeb", "inspector", subject="eeb-colleague"), False, False), (eeb, False, True),
             (auth("hj-eeb", "reviewer", subject="eeb-rev"), True, True),
             (auth("hj-eeb", "reviewer", subject=inspected_by[0]), True, False),

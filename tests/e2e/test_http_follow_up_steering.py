@@ -138,3 +138,74 @@ def test_a_round_planned_before_sources_were_declared_still_loads_draws_and_veri
     record = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=eeb))["draw"]
     assert record["external_entropy"] == "福彩3D-2024150" and "entropy_source" not in record
     assert _ok(client.get(f"/api/v1/follow-ups/{rid}/verification", headers=eeb))["match"] is True
+
+
+def test_a_second_plan_of_the_period_changes_nothing_and_the_round_still_draws(demo, client, auth) -> None:
+    """A double click on 'plan' (or a retry) answers 409 and keeps the recorded round drawable: seeds are kept under
+    their commitment, so neither a refused second plan nor a racing one can replace the seed of the recorded one."""
+    import secrets
+
+    _inspected(client, auth, 3)
+    eeb = auth("hj-eeb", "planner")
+    body = {"period": "2024Q2", "entropy_source": SOURCE}
+    rid = _ok(client.post("/api/v1/follow-ups", json=body, headers=eeb), 201)["id"]
+    before = _version(client, eeb, rid)
+    for _ in range(3):
+        r = client.post("/api/v1/follow-ups", json=body, headers=eeb)
+        assert r.status_code == 409 and rid in r.text, r.text
+        assert (r.json()["errors"][0]["field"], r.json()["errors"][0]["rule"]) == ("period", "exists")
+    assert client.post("/api/v1/follow-ups", json=body, headers=auth("hj-eeb", "inspector")).status_code == 403
+    # a racing plan that lost at the store had kept its own seed first: it is an orphan nothing reads
+    demo.follow_ups.seeds.keep(uuid.UUID(rid), secrets.token_bytes(32))
+    assert _version(client, eeb, rid) == before
+    _ok(client.post(f"/api/v1/follow-ups/{rid}/draw", json={"external_entropy": "159", "entropy_source": SOURCE},
+                    headers=eeb))
+    assert _ok(client.get(f"/api/v1/follow-ups/{rid}/verification", headers=eeb))["match"] is True
+    # the draw forgot every seed kept for the round
+    assert demo.follow_ups.seeds.seed(uuid.UUID(rid), _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=eeb))
+                                      ["commitment"]) is None
+
+
+def test_a_racing_commitments_seed_does_not_replace_the_recorded_one(demo, client, auth) -> None:
+    """The task's commitment keeps its seed the same way (two commits racing: one is recorded)."""
+    import secrets
+
+    eeb = auth("hj-eeb", "planner")
+    items = [i["id"] for i in _ok(client.get("/api/v1/items", params={"department": "hj-eeb", "limit": 5},
+                                             headers=eeb))["items"]]
+    tid = _ok(client.post("/api/v1/tasks", headers=eeb, json={
+        "period": "2024Q4", "reason": "专项", "scope": {"county": "获嘉县", "supervision_classes": ["key"]},
+        "rules": [{"supervision_class": "key", "full": True}], "participants": {"hj-eeb": items[:1]}}), 201)["id"]
+    _ok(client.post(f"/api/v1/tasks/{tid}/commitment", json={"entropy_source": SOURCE}, headers=eeb))
+    demo.target_draws.seeds.keep(uuid.UUID(tid), secrets.token_bytes(32))  # the loser's seed, kept first
+    _ok(client.post(f"/api/v1/tasks/{tid}/freeze", json={}, headers=eeb))
+    _ok(client.post(f"/api/v1/tasks/{tid}/draw", json={"external_entropy": "159", "entropy_source": SOURCE},
+                    headers=eeb))
+    assert _ok(client.get(f"/api/v1/tasks/{tid}/draw/verification", headers=eeb))["match"] is True
+
+
+def test_an_inspector_reads_only_the_selected_targets_they_did_not_inspect(demo, client, auth) -> None:
+    """Who inspected a firm does not learn that it will be called back: the round's pool, draw record (with the
+    seed) and the selected targets they inspected are hidden from inspectors, and they cannot verify the draw."""
+    _, visits, items = _one_department(client, auth, period="2024Q2")
+    inspected_by: dict[str, str] = {}
+    for v in visits[:11]:
+        _enter(client, auth, v, items[0], result="no_problem", day="2024-05-10")
+        inspected_by[v["target_id"]] = v["teams"]["hj-eeb"]["members"][0]
+    eeb = auth("hj-eeb", "planner")
+    rid = _ok(client.post("/api/v1/follow-ups", json={"period": "2024Q2", "entropy_source": SOURCE},
+                          headers=eeb), 201)["id"]
+    _ok(client.post(f"/api/v1/follow-ups/{rid}/draw", json={"external_entropy": "159", "entropy_source": SOURCE},
+                    headers=eeb))
+    whole = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=eeb))
+    assert whole["whole_round"] is True and whole["draw"] is not None and len(whole["selected"]) == 2
+    for reader in (auth("hj-eeb", "reviewer"), auth("hj-audit", "auditor")):
+        assert _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=reader))["selected"] == whole["selected"]
+    target = whole["selected"][0]
+    who = inspected_by[target]
+    mine = {t for t, m in inspected_by.items() if m == who}
+    seen = _ok(client.get(f"/api/v1/follow-ups/{rid}", headers=auth("hj-eeb", "inspector", subject=who)))
+    assert seen["whole_round"] is False and seen["draw"] is None and seen["pool"] is None
+    assert target not in seen["selected"] and set(seen["selected"]) == set(whole["selected"]) - mine
+    r = client.get(f"/api/v1/follow-ups/{rid}/verification", headers=auth("hj-eeb", "inspector", subject=who))
+    assert r.status_code == 403

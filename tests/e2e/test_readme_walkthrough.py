@@ -1,7 +1,7 @@
 """The README's walkthrough, run as written: every ``curl`` between the walkthrough markers is sent to the app
 (test client, demo county loaded), and every answer shown after it (``# -> STATUS {json}``) must match.
 
-Supported, and all the walkthrough uses: ``NAME=value``; ``read -rs NAME`` (a password the reader types: a
+Supported, and all the walkthrough uses: ``NAME=value``; ``read -rsp 'prompt' NAME`` (a password the reader types: a
 random one here); ``printf '%s\n' "$NAME" | .venv/bin/dualrandom accounts ...`` and
 ``NAME=$(.venv/bin/dualrandom token issue ...)``, run by the real command (click's runner, on the test's database);
 ``curl -s [-X METHOD] [-H ...] [-d JSON] [-F file=@PATH] URL``, alone, as ``NAME=$(curl ... | jq -r PATH)`` or in
@@ -120,7 +120,7 @@ class Walk:
             return
         if line.startswith("#"):
             return
-        if m := re.fullmatch(r"read -rs (\w+)", line):
+        if m := re.fullmatch(r"read -rsp '[^']*' (\w+)", line):
             self.env[m.group(1)] = secrets.token_urlsafe(18)
         elif m := re.fullmatch(r"printf '%s\\n' \"\$(\w+)\" \| \.venv/bin/dualrandom (accounts .*)", line):
             self.command(m.group(2), self.env[m.group(1)] + "\n")

@@ -73,8 +73,8 @@ def test_the_postgresql_reader_replaces_a_connection_the_server_dropped(runtime:
         await reader.open()
         try:
             first = await reader.principal(token_id, time.time())
-            async with reader._pool.connection() as conn:  # the pool's only connection
-                pid = conn.info.backend_pid
+            [(conn, _)] = reader._free  # its only connection
+            pid = conn.info.backend_pid
             with runtime.engine.begin() as admin:
                 assert admin.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
             return first, await reader.principal(token_id, time.time())
@@ -126,3 +126,87 @@ def test_a_busy_sqlite_file_never_holds_the_event_loop(tmp_path: Path) -> None:
 
     principal, ticks = anyio.run(run)
     assert principal is not None and principal.roles == ("planner",) and ticks == 20
+
+
+def _postgresql_only(runtime: Runtime) -> None:
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the async reader serves PostgreSQL; SQLite reads on the loop's own connection or a thread")
+
+
+def test_concurrent_look_ups_beyond_the_connections_wait_their_turn_and_all_answer(runtime: Runtime) -> None:
+    """Twelve look-ups at once on a reader of two connections: each answers its own token's account, and the
+    reader never holds more than two connections."""
+    _postgresql_only(runtime)
+    tokens = [_token_id(runtime, account_token(runtime, "hj-eeb", [role]))
+              for role in ("planner", "reviewer", "auditor")]
+
+    async def run() -> tuple[list[Any], int]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], max_size=2)
+        await reader.open()
+        try:
+            answers: list[Any] = [None] * 12
+            async with anyio.create_task_group() as tg:
+                for i in range(12):
+                    async def look(i: int = i) -> None:
+                        answers[i] = await reader.principal(tokens[i % 3], time.time())
+                    tg.start_soon(look)
+            return answers, len(reader._free)
+        finally:
+            await reader.close()
+
+    answers, kept = anyio.run(run)
+    assert [a.roles for a in answers] == [("planner",), ("reviewer",), ("auditor",)] * 4
+    assert 1 <= kept <= 2
+
+
+def test_a_look_up_cancelled_mid_way_leaves_no_connection_behind(runtime: Runtime) -> None:
+    """A look-up cancelled while its query is out (the client went away) discards its connection, whose state
+    is unknown: the next look-up answers on another one."""
+    _postgresql_only(runtime)
+    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+
+    async def run() -> tuple[Any, Any, bool]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], max_size=1)
+        await reader.open()
+        try:
+            [(first_conn, _)] = reader._free
+            with anyio.CancelScope() as scope:
+                async def cancel_when_sent() -> None:
+                    while reader._free:  # the look-up has taken the connection: its query is on the way
+                        await anyio.sleep(0)
+                    scope.cancel()
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(cancel_when_sent)
+                    await reader.principal(token_id, time.time())
+            assert scope.cancelled_caught
+            after = await reader.principal(token_id, time.time())
+            [(now_conn, _)] = reader._free
+            return after, first_conn.closed, now_conn is not first_conn
+        finally:
+            await reader.close()
+
+    after, first_closed, replaced = anyio.run(run)
+    assert after is not None and after.roles == ("planner",)
+    assert first_closed and replaced
+
+
+def test_a_server_not_reachable_at_start_does_not_stop_the_reader_opening(runtime: Runtime) -> None:
+    """``open`` with no server to reach returns (the app still starts; /ready tells); a look-up then fails with
+    the driver's error, answered as a 500, never as a valid principal."""
+    _postgresql_only(runtime)
+    import psycopg
+
+    nowhere = runtime.engine.url.set(host="127.0.0.1", port=1)
+
+    async def run() -> None:
+        reader = store.AsyncPrincipalReader(nowhere, TABLES["inspector"])
+        await reader.open()
+        try:
+            assert reader._free == []
+            with pytest.raises(psycopg.OperationalError):
+                await reader.principal("0" * 32, time.time())
+        finally:
+            await reader.close()
+
+    anyio.run(run)
