@@ -797,7 +797,9 @@ def check_follow_up(plan: dict[str, Any], planned_at: int, record: dict[str, Any
     """A follow-up draw (回访, section 17): the pool recomputed from the log at the plan's position against the
     planned one, the quota against the ratio, the commitment made when it was planned; then the draw."""
     at = plan.get("position")
-    if at is not None and (type(at) is not int or at >= planned_at):
+    if at is not None and type(at) is not int:
+        return f"position: {at!r} is not an integer"
+    if at is not None and at >= planned_at:
         return f"position: {at} is not below the Planned event's own position {planned_at}"
     if pool is None:
         return f"position: {at} is not a position of this log"
@@ -818,8 +820,12 @@ def check_follow_up(plan: dict[str, Any], planned_at: int, record: dict[str, Any
         return f"quota: planned {plan['quota']}, recomputed {quota}"
     if record.get("commitment") != plan["commitment"]:
         return "commitment: the draw's is not the one made when the round was planned"
-    if "entropy_source" in plan:  # version 3: the source declared with the commitment
-        declared = plan["entropy_source"]
+    declared = plan.get("entropy_source")
+    if declared is None:  # versions 1 and 2: their draws name no source
+        if "entropy_source" in record:
+            return f"entropy_source: the draw names {record['entropy_source']!r}, the round declared none " \
+                   "(planned before sources were declared)"
+    else:  # version 3: the source declared with the commitment
         if record.get("entropy_source") != declared:
             return f"entropy_source: the draw names {record.get('entropy_source')!r}, the commitment declared " \
                    f"{declared!r}"
@@ -1061,6 +1067,7 @@ def verify(items: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any
     results: list[tuple[str, int, str | None]] = []
     planned: dict[str, tuple[int, dict[str, Any]]] = {}
     drawn: dict[str, list[int]] = {}  # follow-up round -> positions of its Drawn events
+    follow_line: dict[str, int] = {}  # follow-up round -> index of its line in results
     chains: dict[tuple[str, int], Chain] = {}  # (task, round) -> its events so far
     for ev in passes():  # the second pass: the state, event by event, and every check where its draw is
         snapshot(ev["position"] - 1)  # a freeze at position p sees every event up to p, inclusive
@@ -1085,10 +1092,11 @@ def verify(items: Iterable[dict[str, Any]] | Callable[[], Iterable[dict[str, Any
             if year is not None and not str(plan["period"]).startswith(str(year)):
                 continue
             what = f"follow-up {oid}{' (version 1)' if plan.get('position') is None else ''}"
-            if len(drawn[oid]) > 1:
-                results.append((what, 1, f"drawn: the round was drawn {len(drawn[oid])} times (positions "
-                                         f"{', '.join(str(p) for p in drawn[oid])})"))
+            if len(drawn[oid]) > 1:  # one line per round: the first draw's check becomes this mismatch
+                results[follow_line[oid]] = (what, 1, f"drawn: the round was drawn {len(drawn[oid])} times "
+                                                      f"(positions {', '.join(str(p) for p in drawn[oid])})")
             else:
+                follow_line[oid] = len(results)
                 results.append((what, 1, check_follow_up(plan, planned_at, ev["data"]["record"],
                                                          follow_pools.get(oid))))
         elif ev["topic"] == TASK + "InspectorsDrawn":

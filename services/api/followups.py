@@ -112,7 +112,13 @@ def draw_follow_up(
     responses=answers(200, Verification, READ),
     sync_to_thread=True,
     summary="Verify the follow-up draw",
-    description="Re-runs the recorded draw over the recorded pool: `match`, or the first difference.",
+    description="Checks what the standalone verifier (docs/verifier/verify_draws.py) checks, in its order and with "
+    "its texts (docs/verifying-a-draw.md section 17, \"What a verifier checks\"): one `Drawn` event; `position` an "
+    "integer below the `Planned` event's own; the pool re-derived from the log's inspection events up to `position` "
+    "(inclusive) equal to the recorded one; the quota from the ratio; the commitment, the entropy source and "
+    "`strata.all.quota` of the draw against the plan; then the draw re-run over that pool. `match`, or the first "
+    "difference. A version 1 round (`position` null) is re-derived from the events before its `Planned` event: "
+    "when that pool differs, `skipped` is true (neither a match nor a mismatch).",
 )
 def verify_follow_up(request: AnyRequest, round_id: FromPath[uuid.UUID]) -> dict[str, Any]:
     rt = runtime(request)

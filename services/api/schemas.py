@@ -480,10 +480,13 @@ class ChainAnswer(msgspec.Struct, kw_only=True):
 class Verification(msgspec.Struct, kw_only=True):
     """A re-run draw: `match`, or the first difference (`null` on a match), with the round checked and the
     pool recomputed from the log at the freeze position. For a task's round, `chain` reports the round's chain
-    (section 13.1), checked first: when it does not hold, `match` is false and `first_difference` is the chain's."""
+    (section 13.1), checked first: when it does not hold, `match` is false and `first_difference` is the chain's.
+    For a follow-up round, `skipped` is true when a version 1 round (no recorded `position`) could not be
+    re-derived (section 17): `match` is false and `first_difference` says why, which is not a mismatch."""
 
     match: bool
     first_difference: JsonValue
+    skipped: bool | Unset = UNSET
     task_id: str | Unset = UNSET
     round: int | Unset = UNSET
     status: str | Unset = UNSET  # current or withdrawn

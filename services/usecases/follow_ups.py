@@ -163,14 +163,20 @@ class FollowUps(UseCase):
         return execution.inspectors_of(self.engine, r.department, targets, p.start, p.end)
 
     def verify_follow_up(self, actor: Actor, rid: uuid.UUID) -> dict[str, Any]:
+        """What the standalone verifier checks of the round (docs/verifying-a-draw.md section 17): the pool
+        re-derived from the log's inspections at the round's position, the chain, then the draw. ``skipped``: a
+        version 1 round whose pool just before its ``Planned`` event differs (not a match, not a mismatch)."""
+        from services.usecases.follow_up_verification import verify_round
+
         r = self.load(FollowUpRound, rid, "follow-up round")
         require_visit_reader(actor, [r.department])
         if not r.sees_whole_round(actor):  # the verification re-runs the whole selection
             raise PermissionDeniedError(
                 f"role {actor.role!r} may not verify follow-up draws: the department's planners and reviewers, "
                 "admins and auditors do")
-        outcome = r.verify()
-        return {"id": str(r.id), "match": outcome.match, "first_difference": outcome.first_difference}
+        outcome = verify_round(self.app, self.engine, rid)
+        return {"id": str(r.id), "match": outcome.match, "first_difference": outcome.first_difference,
+                "skipped": outcome.skipped}
 
     def list_follow_ups(self, actor: Actor, department: str | None) -> list[dict[str, Any]]:
         return execution.list_follow_ups(self.engine, listed_department(actor, department, "follow-up rounds"))
