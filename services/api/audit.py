@@ -130,7 +130,7 @@ def _message_at(request: AnyRequest, position: int, form: str) -> OutgoingEvent:
     return next(m for m in messages if m.subject.split(".")[1] != PUBLIC)
 
 
-@get("/events/{position:int}/message", responses=answers(200, None, media_type="application/json"),
+@get("/events/{position:int}/message", responses=answers(200, dict[str, Any]),
      sync_to_thread=True, summary="The message published for one event",
      description="Exactly the bytes of the CloudEvent's data the relay publishes for the event at log `position` "
      "(the integration message, JSON; `form=public`: its public form), with the CloudEvent's `ce-id`, `ce-type`, "

@@ -56,6 +56,7 @@ DATA_OMITTED_TOO_LARGE = "too-large"
 MESSAGE_PATH = "/api/v1/audit/events/{position}/message"  # the API route serving a message (services/api/audit.py)
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
 DUPLICATE_WINDOW_SECONDS = 120.0
+TRANSIENT_ERR_CODES = frozenset({10008})  # JetStream's "temporarily unavailable" (a cluster without a leader)
 READ_AHEAD = True
 
 metadata = sa.MetaData()
@@ -231,11 +232,11 @@ def build_messages(
 
 
 def _refusal(exc: BaseException) -> bool:
-    """Did JetStream answer this message with an error of its own (a permanent refusal of the message), rather
-    than time out, lose the connection or have no stream answering (503)?"""
-    from nats.js.errors import APIError, ServiceUnavailableError
+    """Did JetStream answer a message with an error of its own (a refusal that retrying does not cure: the
+    stream's limits, say), rather than time out, lose the connection or be unavailable for a while?"""
+    from nats.js.errors import APIError
 
-    return isinstance(exc, APIError) and not isinstance(exc, ServiceUnavailableError) and exc.err_code is not None
+    return isinstance(exc, APIError) and exc.err_code is not None and exc.err_code not in TRANSIENT_ERR_CODES
 
 
 def servers_of(url: str) -> list[str]:
@@ -290,8 +291,12 @@ class Relay:
         self._recording: asyncio.Future[None] | None = None
         # The largest message (headers and body) the connected server and the stream take; set on connect.
         self._limit: int | None = None
-        self._failed: int | None = None  # the position of the recorded failure, if any (this relay's knowledge)
+        self._failed: int | None = None  # the position of the recorded failure, if any (another run's included)
+        self._refusals: list[BaseException] = []  # JetStream's error answers during the batch being published
+        self._refused: asyncio.Event | None = None
         self.setup()
+        recorded = self.failure()
+        self._failed = recorded.position if recorded is not None else None
 
     # -- position (synchronous: also called from the API's worker threads) ------------------------
     def setup(self) -> None:
@@ -402,6 +407,12 @@ class Relay:
 
         async def on_error(exc: Exception) -> None:
             log.warning("relay_nats_error", error=str(exc) or type(exc).__name__)
+            if _refusal(exc):
+                # nats-py raises JetStream's error answer to an async publish here, in the reply handler,
+                # and leaves the message's future pending: the batch being acknowledged hears of it from here.
+                self._refusals.append(exc)
+                if self._refused is not None:
+                    self._refused.set()
 
         async def on_disconnected() -> None:
             log.info("relay_nats_disconnected", url=safe_url(self.nats_url))
@@ -504,7 +515,20 @@ class Relay:
 
     # -- publishing ---------------------------------------------------------------------------------
     async def run_once(self) -> int:
-        """Publish the next batch after the recorded position; returns how many events were published."""
+        """Publish the next batch after the recorded position; returns how many events were published. An event
+        JetStream refuses (``PublishRefusedError``) or that has no contract (``ContractError``) is recorded in
+        ``relay_failures`` before the error is raised; the next batch that gets past it removes the record."""
+        try:
+            return await self._publish_next()
+        except (PublishRefusedError, ContractError) as exc:
+            if exc.position is not None:
+                try:
+                    await asyncio.to_thread(self._record_failure, exc.position, exc)
+                except Exception as db:  # noqa: BLE001 - the database is down: logged, recorded at the retry
+                    log.warning("relay_failure_not_recorded", error=str(db) or type(db).__name__)
+            raise
+
+    async def _publish_next(self) -> int:
         start, events, batch = await asyncio.to_thread(self._prepare)
         if not batch:
             return 0
@@ -513,6 +537,9 @@ class Relay:
         js = await self._connection()
         batch = self._fitted(batch)
         futures = []
+        read_ahead = None
+        self._refusals = []
+        self._refused = asyncio.Event()
         try:
             for out in batch:
                 try:
@@ -528,12 +555,12 @@ class Relay:
                 asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].position))
                 if events == self.batch_size and READ_AHEAD else None
             )
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), timeout=self.ack_timeout
-            )
+            results = await self._acks(batch, futures)
         except BaseException:
             for f in futures:
                 f.cancel()
+            if read_ahead is not None:
+                read_ahead.cancel()
             raise
         failed = [(out, r) for out, r in zip(batch, results, strict=True) if isinstance(r, BaseException)]
         if failed:
@@ -562,6 +589,31 @@ class Relay:
             await asyncio.to_thread(self._clear_failure, last)
         log.debug("relay_published", events=events, messages=len(batch), duplicates=duplicates, position=last)
         return events
+
+    async def _acks(self, batch: list[OutgoingEvent], futures: list[Any]) -> list[Any]:
+        """Every message's ack (or error), in order; PublishRefusedError for the first message still waiting
+        when JetStream answers one with an error; TimeoutError after ``ack_timeout``."""
+        assert self._refused is not None
+        gathered = asyncio.ensure_future(asyncio.gather(*futures, return_exceptions=True))
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait({gathered, refused}, timeout=self.ack_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if gathered.done():
+            return list(gathered.result())
+        # JetStream acknowledges one connection's messages in the order sent: a refused message is the first
+        # one without an answer. (Cancelling the gathering cancels the messages' futures: look before.)
+        waiting = next((i for i, f in enumerate(futures) if not f.done()), None)
+        gathered.cancel()
+        gathered.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if self._refusals and waiting is not None:
+            why = self._refusals[0]
+            out = batch[waiting]
+            raise PublishRefusedError(
+                f"JetStream refused the message of position {out.position} on {out.subject}: {why}",
+                out.position) from why
+        raise TimeoutError(f"no ack from JetStream within {self.ack_timeout} s")
 
     def _fitted(self, batch: list[OutgoingEvent]) -> list[OutgoingEvent]:
         """Each message as the server takes it: without its data (``ce-dataref``) when too large."""
@@ -618,12 +670,6 @@ class Relay:
                 except Exception as exc:
                     log.error("relay_batch_failed", error=str(exc) or type(exc).__name__, exc_info=True,
                               retry_in=backoff)
-                    position = getattr(exc, "position", None)
-                    if isinstance(exc, (PublishRefusedError, ContractError)) and position is not None:
-                        try:
-                            await asyncio.to_thread(self._record_failure, position, exc)
-                        except Exception as db:  # noqa: BLE001 - the database is down: logged, retried
-                            log.warning("relay_failure_not_recorded", error=str(db) or type(db).__name__)
                     await self._settle()
                     await self._disconnect()
                     await self._idle(stop, backoff, wakeable=False)
