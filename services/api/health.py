@@ -46,8 +46,12 @@ def _status(rt: Runtime) -> dict[str, Any]:
     if rt.relay is not None:
         pos = rt.relay.position()
         failure = rt.relay.failure()
+        # JetStream's refusal is shown whole (the server's words, no stored data); another error by its type, as
+        # a read model's (an event that does not fit its contract: the message may quote the data).
+        error = None if failure is None else (
+            failure.error if failure.error.startswith("PublishRefusedError:") else failure.error.split(":", 1)[0])
         relay = {"position": pos, "lag": max(head - pos, 0), "failed": None if failure is None else {
-            "position": failure.position, "error": failure.error,
+            "position": failure.position, "error": error,
             "since": failure.since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}}
     from services.audit.external import read_alarm
 
@@ -77,7 +81,7 @@ async def health() -> dict[str, str]:
      "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
      "A read model that cannot apply an event (`failed`: its position, the error's type, since when) makes it "
      "503 with `status: failed`, whatever the lag. "
-     "The relay's `failed` (its position, the error, since when) is set while JetStream refuses an event for a "
+     "The relay's `failed` (the position, JetStream's refusal or the error's type, since when) is set while JetStream refuses an event for a "
      "reason other than its size (an event too large is published without its data) or an event has no "
      "contract: 503 with `status: failed` too. "
      "503 (problem+json) when the database does not answer. `audit_signer_alarm` ({since, external_tree_size}, "

@@ -69,6 +69,8 @@ def to_event(msg: Any) -> dict[str, Any]:
             event[name] = int(event[name])
     event["datacontenttype"] = headers.get("content-type", "application/json")
     event["data"] = json.loads(msg.data.decode("utf-8")) if msg.data else None
+    if headers.get("Dualrandom-Data-Omitted"):  # too large for NATS: fetch the data at event["dataref"]
+        event["dataomitted"] = headers["Dualrandom-Data-Omitted"]
     event["stream_sequence"] = msg.metadata.sequence.stream
     event["_msg"] = msg
     return event

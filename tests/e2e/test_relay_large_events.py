@@ -17,6 +17,7 @@ from domain.access import SYSTEM
 from domain.contracts import REGISTRY, topic_of
 from services.application import CommandContext
 from services.infra.nats_embedded import EmbeddedNats
+from services.infra.partner import to_event
 from services.infra.relay import (
     DATA_OMITTED_HEADER,
     DUPLICATE_WINDOW_SECONDS,
@@ -93,6 +94,9 @@ def test_a_message_too_large_goes_without_its_data_the_next_ones_flow_and_a_part
     assert big.headers["ce-dataschema"] == "urn:dualrandom:schema:TargetRegisteredV1"
     assert "content-type" not in big.headers
     assert big.data == b""
+    event = to_event(big)  # the partner helper: no data, where to fetch it, and why
+    assert event["data"] is None and event["dataomitted"] == "too-large"
+    assert event["dataref"] == big.headers["ce-dataref"] and event["position"] == large_position
     for m in msgs:
         if m is not big:  # the others carry their data as before
             assert DATA_OMITTED_HEADER not in m.headers and "ce-dataref" not in m.headers
