@@ -14,13 +14,14 @@ import pytest
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
 from domain.access import SYSTEM
-from domain.contracts import REGISTRY, topic_of
+from domain.contracts import REGISTRY, Registry, topic_of
 from services.application import CommandContext
 from services.infra.nats_embedded import EmbeddedNats
 from services.infra.partner import to_event
 from services.infra.relay import (
     DATA_OMITTED_HEADER,
     DUPLICATE_WINDOW_SECONDS,
+    ContractError,
     PublishRefusedError,
     Relay,
     event_id,
@@ -198,5 +199,39 @@ def test_an_event_jetstream_refuses_is_reported_by_ready_and_metrics_until_it_is
         ready = client.get("/ready")
         assert ready.json()["relay"]["failed"] is None
         assert ready.status_code == 200, ready.text
+    finally:
+        runtime.relay = None
+
+
+def test_an_event_without_a_contract_is_reported_with_its_type_only_until_a_fixed_relay_publishes_it(
+    runtime: Any, client: Any, small_nats: EmbeddedNats
+) -> None:
+    app = runtime.app
+    app.register("department", a_department(), CTX)
+    app.register("target", a_target(), CTX)
+    broken = Relay(app, runtime.engine, small_nats.url, deployment=runtime.settings.deployment,
+                   registry=Registry())  # a build that lost its contracts
+    runtime.relay = broken
+    try:
+        async def once(relay: Relay) -> None:
+            try:
+                await relay.run_once()
+            finally:
+                await relay.close()
+
+        with pytest.raises(ContractError):
+            asyncio.run(once(broken))
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "failed"
+        assert ready.json()["relay"]["failed"]["position"] == 1
+        assert ready.json()["relay"]["failed"]["error"] == "ContractError"  # no text that may quote stored data
+        assert "dualrandom_relay_failed_position 1\n" in client.get("/metrics").text
+
+        fixed = Relay(app, runtime.engine, small_nats.url, deployment=runtime.settings.deployment)
+        runtime.relay = fixed
+        asyncio.run(publish_all(fixed, head(runtime)))
+        ready = client.get("/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["relay"] == {"position": head(runtime), "lag": 0, "failed": None}
     finally:
         runtime.relay = None
