@@ -3,9 +3,9 @@ the Merkle tree's checkpoints, public key and proofs; and the guard that keeps a
 
 import itertools
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from litestar import Router, get
+from litestar import Response, Router, get
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
@@ -35,6 +35,7 @@ from services.audit.history import aggregate_at
 from services.audit.log import events_table, export_chunks, iter_records
 from services.audit.replay import parse_time
 from services.audit.witness import coverage_of, witnesses_of
+from services.infra.relay import PUBLIC, ContractError, OutgoingEvent, messages_for, recipients
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PROOF_NOTE = (
@@ -98,6 +99,55 @@ async def export(
         media_type="application/x-ndjson",
         headers={"Content-Disposition": 'attachment; filename="dualrandom-log.jsonl"'},
     )
+
+
+def _message_at(request: AnyRequest, position: int, form: str) -> OutgoingEvent:
+    """The message the relay publishes for the event at ``position`` (``form`` ``public``: its public form), if
+    the reader may read it: auditors and admins every one; others their department's, the shared directory's,
+    and public forms, as their department's NATS user reads them."""
+    actor: Actor = request.user
+    rt = runtime(request)
+    found = rt.app.recorder.select_notifications(position, 1)
+    if not found or found[0].id != position:
+        raise NotFoundException(f"no event at position {position}")
+    ev = rt.app.mapper.to_domain_event(found[0])
+    try:
+        messages = messages_for(ev, position, rt.settings.deployment)
+    except ContractError as exc:
+        raise NotFoundException(f"the event at position {position} has no message: {exc}") from None
+    meta = getattr(ev, "_meta", None) or {}
+    everything = actor.has(Role.AUDITOR) or actor.has(Role.ADMIN)
+    if form == PUBLIC:
+        public = [m for m in messages if m.subject.split(".")[1] == PUBLIC]
+        if not public:
+            raise NotFoundException(f"the event at position {position} has no public form")
+        return public[0]
+    readers = recipients(meta)
+    if not (everything or actor.department in readers or "shared" in readers):
+        raise PermissionDeniedError(
+            f"the event at position {position} is published to {', '.join(readers)} only, not to "
+            f"{actor.department!r}")
+    return next(m for m in messages if m.subject.split(".")[1] != PUBLIC)
+
+
+@get("/events/{position:int}/message", responses=answers(200, dict[str, Any]),
+     sync_to_thread=True, summary="The message published for one event",
+     description="Exactly the bytes of the CloudEvent's data the relay publishes for the event at log `position` "
+     "(the integration message, JSON; `form=public`: its public form), with the CloudEvent's `ce-id`, `ce-type`, "
+     "`ce-dataschema` and `ce-position` as response headers. A CloudEvent too large for the NATS server is "
+     "published without its data and names this address in `ce-dataref`. Auditors and admins read every "
+     "message; other roles the messages their department's NATS user receives (their department's, the shared "
+     "directory's, public forms).")
+def event_message(
+    request: AnyRequest,
+    position: Annotated[int, Parameter(ge=1, le=MAX_POSITION, description="log position of the event")],
+    form: Annotated[Literal["department", "public"], Parameter(
+        description="`department`: the message on the departments' subjects; `public`: its public form")
+    ] = "department",
+) -> Response[bytes]:
+    message = _message_at(request, position, form)
+    headers = {h: message.headers[h] for h in ("ce-id", "ce-type", "ce-dataschema", "ce-position")}
+    return Response(message.body, media_type="application/json", headers=headers)
 
 
 @get("/aggregates/{aggregate_id:uuid}", responses=answers(200, AggregateHistory),
@@ -222,7 +272,7 @@ def audit_router() -> Router:
     """Routes under ``/api/v1/audit``."""
     return Router(
         path="/audit",
-        route_handlers=[events_page, export, aggregate, tree, latest_checkpoint, checkpoint_list, coverage,
+        route_handlers=[events_page, export, event_message, aggregate, tree, latest_checkpoint, checkpoint_list, coverage,
                         public_key, inclusion, consistency],
         tags=["audit"],
         security=SECURED,

@@ -45,7 +45,14 @@ def _status(rt: Runtime) -> dict[str, Any]:
     relay = None
     if rt.relay is not None:
         pos = rt.relay.position()
-        relay = {"position": pos, "lag": max(head - pos, 0)}
+        failure = rt.relay.failure()
+        # JetStream's refusal is shown whole (the server's words, no stored data); another error by its type, as
+        # a read model's (an event that does not fit its contract: the message may quote the data).
+        error = None if failure is None else (
+            failure.error if failure.error.startswith("PublishRefusedError:") else failure.error.split(":", 1)[0])
+        relay = {"position": pos, "lag": max(head - pos, 0), "failed": None if failure is None else {
+            "position": failure.position, "error": error,
+            "since": failure.since.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")}}
     from services.audit.external import read_alarm
 
     alarm = read_alarm(rt.settings.var_dir)
@@ -74,6 +81,9 @@ async def health() -> dict[str, str]:
      "DUALRANDOM_READY_MAX_LAG is set (> 0) and exceeded: then 503 with `status: lagging` and the same body. "
      "A read model that cannot apply an event (`failed`: its position, the error's type, since when) makes it "
      "503 with `status: failed`, whatever the lag. "
+     "The relay's `failed` (the position, JetStream's refusal or the error's type, since when) is set while JetStream refuses an event for a "
+     "reason other than its size (an event too large is published without its data) or an event has no "
+     "contract: 503 with `status: failed` too. "
      "503 (problem+json) when the database does not answer. `audit_signer_alarm` ({since, external_tree_size}, "
      "else null) is set while the audit signer refuses to sign because the store does not reproduce a checkpoint "
      "published outside the database (`dualrandom audit alarm`); it does not change the status. No token needed.")
@@ -91,9 +101,10 @@ def ready(request: Request) -> Response:
             status_code=503, media_type="application/problem+json",
         )
     starting = _starting(request, rt, status)
-    if all(p["ready"] for p in status["projections"].values()):
+    relay_failed = bool(status["relay"] and status["relay"]["failed"])
+    if all(p["ready"] for p in status["projections"].values()) and not relay_failed:
         return Response({"status": "ready", **status})
-    failed = any(p["failed"] for p in status["projections"].values())
+    failed = relay_failed or any(p["failed"] for p in status["projections"].values())
     state = "failed" if failed else "starting" if starting else "lagging"
     return Response({"status": state, **status}, status_code=503)
 
@@ -166,6 +177,11 @@ def metrics(request: Request) -> str:
                    [("", s["relay"]["position"])]),
             *gauge("dualrandom_relay_lag_events", "Events not yet acknowledged by JetStream.",
                    [("", s["relay"]["lag"])]),
+            *gauge("dualrandom_relay_failed",
+                   "1 while the relay cannot publish an event (the position in dualrandom_relay_failed_position).",
+                   [("", int(s["relay"]["failed"] is not None))]),
+            *gauge("dualrandom_relay_failed_position", "The log position of the event the relay cannot publish.",
+                   [("", s["relay"]["failed"]["position"])] if s["relay"]["failed"] else []),
         ]
     lines += METRICS.lines()
     return "\n".join(lines) + "\n"

@@ -171,8 +171,13 @@ def asyncapi(stream: str = "DUALRANDOM") -> dict[str, Any]:
             "ce-correlationid": {"type": "string", "description": "extension: the request that caused it"},
             "ce-causationid": {"type": "string", "description": "extension: the command or event that caused it"},
             "ce-aggregateversion": {"type": "string", "description": "extension: aggregate version (decimal)"},
-            "content-type": {"const": "application/json"},
+            "content-type": {"const": "application/json", "description": "absent when the data is omitted"},
             "Nats-Msg-Id": {"type": "string", "description": "<ce-id>:<subject department>"},
+            "ce-dataref": {"type": "string", "description": "extension (CloudEvents dataref), only when the data is "
+                           "omitted: /api/v1/audit/events/<ce-position>/message on the deployment's API "
+                           "(?form=public on dualrandom.public.>) serves the message's exact bytes"},
+            "Dualrandom-Data-Omitted": {"const": "too-large", "description": "only when the message was too large "
+                                        "for the NATS server: the body is empty, fetch the data at ce-dataref"},
         },
     }
     for agg in domain_aggregates():

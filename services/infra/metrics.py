@@ -9,6 +9,8 @@ HELP = {
     "dualrandom_lockouts_total": "Accounts locked after repeated failed logins.",
     "dualrandom_token_revocations_total": "Tokens and sessions revoked (logouts included).",
     "dualrandom_account_role_changes_total": "Account changes that changed roles.",
+    "dualrandom_relay_data_omitted_total": "Messages the relay published without their data (too large for the "
+    "NATS server; the data is fetched through ce-dataref).",
 }
 
 

@@ -157,9 +157,12 @@ _spawner = _Spawner()
 class EmbeddedNats:
     """A ``nats-server`` child process with JetStream, listening on ``127.0.0.1:port``."""
 
-    def __init__(self, port: int, store_dir: str | os.PathLike[str], host: str = HOST) -> None:
+    def __init__(
+        self, port: int, store_dir: str | os.PathLike[str], host: str = HOST, *, max_payload: int | None = None
+    ) -> None:
         self.port = port
         self.host = host
+        self.max_payload = max_payload  # None: the server's default (1 MB)
         self.store_dir = Path(store_dir).resolve()
         self.config_path = self.store_dir / "nats-server.conf"
         self.log_path = self.store_dir / "nats-server.log"
@@ -184,7 +187,8 @@ class EmbeddedNats:
             "# Written by dualrandom (services/infra/nats_embedded.py) at every start; edits are overwritten.\n"
             f"listen: {json.dumps(f'{self.host}:{self.port}')}\n"
             "server_name: dualrandom_embedded\n"
-            "jetstream {\n"
+            + (f"max_payload: {int(self.max_payload)}\n" if self.max_payload else "")
+            + "jetstream {\n"
             f"  store_dir: {json.dumps(str(self.store_dir))}\n"
             "  sync_interval: always\n"
             "}\n",

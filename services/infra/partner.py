@@ -16,7 +16,9 @@ A single file that needs only ``nats-py`` (``pip install nats-py``): copy it int
 
 Each ``event`` is a CloudEvent in the structured JSON form: ``specversion id source type subject time
 dataschema datacontenttype position correlationid causationid aggregateversion data`` (``data``: the
-message's JSON, see ``docs/contracts/schemas``), plus ``stream_sequence``. A joint task's event reaches every
+message's JSON, see ``docs/contracts/schemas``), plus ``stream_sequence``. A message too large for the NATS
+server comes without its data: ``data`` None, ``dataomitted`` ``"too-large"`` and ``dataref``, the API path
+that serves the data (``docs/partners.md``). A joint task's event reaches every
 department with the same ``id``; de-duplicate on ``id`` (this helper does, over the last ``dedupe`` ids).
 
 Scopes: ``own`` (``dualrandom.<department>.>``, durable consumer ``<department>``), ``shared`` (the target
@@ -69,6 +71,8 @@ def to_event(msg: Any) -> dict[str, Any]:
             event[name] = int(event[name])
     event["datacontenttype"] = headers.get("content-type", "application/json")
     event["data"] = json.loads(msg.data.decode("utf-8")) if msg.data else None
+    if headers.get("Dualrandom-Data-Omitted"):  # too large for NATS: fetch the data at event["dataref"]
+        event["dataomitted"] = headers["Dualrandom-Data-Omitted"]
     event["stream_sequence"] = msg.metadata.sequence.stream
     event["_msg"] = msg
     return event

@@ -18,10 +18,18 @@ that no longer fits it, stops the relay with an error naming it: nothing uncheck
 
 Within one connection JetStream stores a batch in the order sent, so each subject holds its events in log
 order; after a failure a consumer may still see an earlier copy later (``ce-position`` gives the true order).
+
+A message larger than the server takes (its ``max_payload``, or the stream's ``max_msg_size`` when set; headers
+count) is published without its data, at its place in the order, with the same headers but ``content-type``,
+plus ``ce-dataref`` (where the API serves the message: ``GET /api/v1/audit/events/<position>/message``) and
+``Dualrandom-Data-Omitted: too-large``; the size of an event never stops the relay. A message the server refuses
+for another reason (JetStream's error answer), or an event without a contract, is recorded in ``relay_failures``
+(``/ready`` answers 503 naming it, ``/metrics`` shows it) while the relay retries; a connection problem is not.
 """
 
 import asyncio
 import contextlib
+import datetime as dt
 import re
 import uuid
 from collections.abc import Sequence
@@ -36,14 +44,19 @@ from sqlalchemy.engine import Engine
 from domain.contracts import REGISTRY, Registry, topic_of
 from services.application import DualRandom, describe_event
 from services.infra.logging import get_logger
+from services.infra.metrics import METRICS
 from services.infra.store import safe_url
 
 log = get_logger(__name__)
 
 SUBJECT_PREFIX = "dualrandom"
 PUBLIC = "public"
+DATA_OMITTED_HEADER = "Dualrandom-Data-Omitted"
+DATA_OMITTED_TOO_LARGE = "too-large"
+MESSAGE_PATH = "/api/v1/audit/events/{position}/message"  # the API route serving a message (services/api/audit.py)
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c2d1e-3b0a-5c8e-9d7f-2a4b6c8d0e1f")
 DUPLICATE_WINDOW_SECONDS = 120.0
+TRANSIENT_ERR_CODES = frozenset({10008})  # JetStream's "temporarily unavailable" (a cluster without a leader)
 READ_AHEAD = True
 
 metadata = sa.MetaData()
@@ -53,12 +66,43 @@ relay_position = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+relay_failures = sa.Table(
+    "relay_failures",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),  # the stream
+    sa.Column("position", sa.BigInteger, nullable=False),  # the event the relay cannot publish
+    sa.Column("error", sa.String(300), nullable=False),  # the error's type and first line
+    sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+)
+"""An event the relay cannot publish (not a connection problem): written by the relay, read by ``/ready`` and
+``/metrics``; removed once the relay has published past it."""
 
 _TOKEN_BAD = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class ContractError(Exception):
     """An event has no contract, or does not fit it: the relay stops rather than publish it unchecked."""
+
+    def __init__(self, message: str, position: int | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+class PublishRefusedError(Exception):
+    """JetStream answered a message with an error (not a timeout, not a lost connection): retrying the same
+    message will not help until an operator changes the stream or the server."""
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message)
+        self.position = position
+
+
+@dataclass(frozen=True)
+class RelayFailure:
+    stream: str
+    position: int
+    error: str
+    since: dt.datetime
 
 
 def event_id(aggregate_id: str | uuid.UUID, version: int) -> str:
@@ -93,6 +137,23 @@ class OutgoingEvent:
     subject: str
     headers: dict[str, str]
     body: bytes
+    dataref: str = ""  # where the API serves ``body``: published instead of it when it is too large
+
+    def without_data(self) -> "OutgoingEvent":
+        """The same CloudEvent without its data: ``ce-dataref`` says where to fetch it, the marker header why."""
+        headers = {k: v for k, v in self.headers.items() if k != "content-type"}
+        headers["ce-dataref"] = self.dataref
+        headers[DATA_OMITTED_HEADER] = DATA_OMITTED_TOO_LARGE
+        return OutgoingEvent(self.position, self.subject, headers, b"", self.dataref)
+
+    def wire_size(self, stream: str | None = None) -> int:
+        """What the server counts against ``max_payload``: the NATS header block (with the
+        ``Nats-Expected-Stream`` header the publish adds) and the body."""
+        headers = dict(self.headers)
+        if stream is not None:
+            headers["Nats-Expected-Stream"] = stream
+        block = "NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+        return len(block.encode("utf-8")) + len(self.body)
 
 
 def recipients(meta: dict[str, Any]) -> list[str]:
@@ -111,13 +172,15 @@ def build_messages(
     contract = registry.current(topic)
     if contract is None:
         raise ContractError(
-            f"no contract for {topic} (position {description['position']}): add one in domain/contracts"
+            f"no contract for {topic} (position {description['position']}): add one in domain/contracts",
+            int(description["position"]),
         )
     try:
         message = contract.to_message(json_safe(description["data"]))
     except (msgspec.ValidationError, KeyError, TypeError) as exc:
         raise ContractError(
-            f"the event at position {description['position']} ({topic}) does not fit {contract.name}: {exc}"
+            f"the event at position {description['position']} ({topic}) does not fit {contract.name}: {exc}",
+            int(description["position"]),
         ) from exc
     meta = description.get("meta") or {}
     owner = _token(meta.get("owner"), "unknown")
@@ -147,6 +210,7 @@ def build_messages(
             subject=f"{SUBJECT_PREFIX}.{department}.{aggregate}.{etype}",
             headers={"Nats-Msg-Id": f"{eid}:{department}", **common},
             body=body,
+            dataref=MESSAGE_PATH.format(position=position),
         )
         for department in recipients(meta)
     ]
@@ -161,9 +225,18 @@ def build_messages(
                     "ce-type": contract.public_type_for(aggregate), "ce-dataschema": contract.public_dataschema,
                 },
                 body=msgspec.json.encode(public),
+                dataref=MESSAGE_PATH.format(position=position) + "?form=public",
             )
         )
     return out
+
+
+def _refusal(exc: BaseException) -> bool:
+    """Did JetStream answer a message with an error of its own (a refusal that retrying does not cure: the
+    stream's limits, say), rather than time out, lose the connection or be unavailable for a while?"""
+    from nats.js.errors import APIError
+
+    return isinstance(exc, APIError) and exc.err_code is not None and exc.err_code not in TRANSIENT_ERR_CODES
 
 
 def servers_of(url: str) -> list[str]:
@@ -216,7 +289,14 @@ class Relay:
         # which runs while the next batch is published (a commit waiting for a lock must not delay events).
         self._acked: int | None = None
         self._recording: asyncio.Future[None] | None = None
+        # The largest message (headers and body) the connected server and the stream take; set on connect.
+        self._limit: int | None = None
+        self._failed: int | None = None  # the position of the recorded failure, if any (another run's included)
+        self._refusals: list[BaseException] = []  # JetStream's error answers during the batch being published
+        self._refused: asyncio.Event | None = None
         self.setup()
+        recorded = self.failure()
+        self._failed = recorded.position if recorded is not None else None
 
     # -- position (synchronous: also called from the API's worker threads) ------------------------
     def setup(self) -> None:
@@ -246,6 +326,38 @@ class Relay:
                 .where(relay_position.c.name == self.stream, relay_position.c.position < position)
                 .values(position=position)
             )
+
+    def failure(self) -> RelayFailure | None:
+        """The event this relay's stream cannot publish, as recorded by whichever process runs the relay."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(relay_failures).where(relay_failures.c.name == self.stream)).first()
+        if row is None:
+            return None
+        since = row.since if row.since.tzinfo is not None else row.since.replace(tzinfo=dt.UTC)
+        return RelayFailure(row.name, int(row.position), row.error, since)
+
+    def _record_failure(self, position: int, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"[:300]
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(relay_failures.c.position, relay_failures.c.error)
+                               .where(relay_failures.c.name == self.stream)).first()
+            if row is not None and int(row.position) == position and row.error == error:
+                self._failed = position
+                return  # the same failure again: keep since when
+            conn.execute(relay_failures.delete().where(relay_failures.c.name == self.stream))
+            conn.execute(relay_failures.insert().values(name=self.stream, position=position, error=error,
+                                                        since=dt.datetime.now(dt.UTC)))
+        self._failed = position
+        log.error("relay_event_failed", stream=self.stream, position=position, error=error)
+
+    def _clear_failure(self, published: int) -> None:
+        """The relay published up to ``published``: a failure at or before it is over."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(relay_failures.delete().where(
+                relay_failures.c.name == self.stream, relay_failures.c.position <= published)).rowcount
+        self._failed = None
+        if gone:
+            log.info("relay_recovered", stream=self.stream, position=published)
 
     def _prepare(self) -> tuple[int, int, list[OutgoingEvent]]:
         """Read the position and the next batch after it (the one read ahead while the previous batch's acks
@@ -295,6 +407,12 @@ class Relay:
 
         async def on_error(exc: Exception) -> None:
             log.warning("relay_nats_error", error=str(exc) or type(exc).__name__)
+            if _refusal(exc):
+                # nats-py raises JetStream's error answer to an async publish here, in the reply handler,
+                # and leaves the message's future pending: the batch being acknowledged hears of it from here.
+                self._refusals.append(exc)
+                if self._refused is not None:
+                    self._refused.set()
 
         async def on_disconnected() -> None:
             log.info("relay_nats_disconnected", url=safe_url(self.nats_url))
@@ -312,15 +430,18 @@ class Relay:
         )
         try:
             js = nc.jetstream(timeout=self.ack_timeout)
-            await self._ensure_stream(js)
+            max_msg_size = await self._ensure_stream(js)
         except BaseException:
             await nc.close()
             raise
         self._nc, self._js = nc, js
+        limits = [int(nc.max_payload)] + ([max_msg_size] if max_msg_size and max_msg_size > 0 else [])
+        self._limit = min(limits)
         return js
 
-    async def _ensure_stream(self, js: Any) -> None:
-        """Create the stream, or update it so that it takes ``dualrandom.>`` with a 2-minute duplicate window."""
+    async def _ensure_stream(self, js: Any) -> int | None:
+        """Create the stream, or update it so that it takes ``dualrandom.>`` with a 2-minute duplicate window;
+        returns the stream's ``max_msg_size`` (None or -1: no limit of its own)."""
         from nats.js.api import StorageType, StreamConfig
         from nats.js.errors import NotFoundError
 
@@ -339,7 +460,7 @@ class Relay:
                 )
             )
             log.info("relay_stream_created", stream=self.stream, subjects=[subject], replicas=self.replicas or 1)
-            return
+            return None
         config = info.config
         subjects = list(config.subjects or [])
         replicas = self.replicas or config.num_replicas or 1
@@ -355,6 +476,7 @@ class Relay:
             log.info("relay_stream_updated", stream=self.stream, subjects=subjects)
         if config.storage != StorageType.FILE:
             log.warning("relay_stream_not_on_file", stream=self.stream, storage=str(config.storage))
+        return int(config.max_msg_size) if config.max_msg_size is not None else None
 
     async def _disconnect(self) -> None:
         nc, self._nc, self._js = self._nc, None, None
@@ -393,36 +515,66 @@ class Relay:
 
     # -- publishing ---------------------------------------------------------------------------------
     async def run_once(self) -> int:
-        """Publish the next batch after the recorded position; returns how many events were published."""
+        """Publish the next batch after the recorded position; returns how many events were published. An event
+        JetStream refuses (``PublishRefusedError``) or that has no contract (``ContractError``) is recorded in
+        ``relay_failures`` before the error is raised; the next batch that gets past it removes the record."""
+        try:
+            return await self._publish_next()
+        except (PublishRefusedError, ContractError) as exc:
+            if exc.position is not None:
+                try:
+                    await asyncio.to_thread(self._record_failure, exc.position, exc)
+                except Exception as db:  # noqa: BLE001 - the database is down: logged, recorded at the retry
+                    log.warning("relay_failure_not_recorded", error=str(db) or type(db).__name__)
+            raise
+
+    async def _publish_next(self) -> int:
         start, events, batch = await asyncio.to_thread(self._prepare)
         if not batch:
             return 0
+        from nats.errors import MaxPayloadError
+
         js = await self._connection()
+        batch = self._fitted(batch)
         futures = []
+        read_ahead = None
+        self._refusals = []
+        self._refused = asyncio.Event()
         try:
             for out in batch:
-                futures.append(
-                    await js.publish_async(out.subject, out.body, headers=dict(out.headers), stream=self.stream)
-                )
+                try:
+                    futures.append(
+                        await js.publish_async(out.subject, out.body, headers=dict(out.headers), stream=self.stream)
+                    )
+                except MaxPayloadError as exc:  # even without its data: a server configured below any header
+                    raise PublishRefusedError(
+                        f"the message of position {out.position} on {out.subject} does not fit the server's "
+                        f"max_payload ({self._limit} bytes) even without its data", out.position) from exc
             # A full batch: read the next one while JetStream stores and acknowledges this one.
             read_ahead = (
                 asyncio.ensure_future(asyncio.to_thread(self._read, batch[-1].position))
                 if events == self.batch_size and READ_AHEAD else None
             )
-            results = await asyncio.wait_for(
-                asyncio.gather(*futures, return_exceptions=True), timeout=self.ack_timeout
-            )
+            results = await self._acks(batch, futures)
         except BaseException:
             for f in futures:
                 f.cancel()
+            if read_ahead is not None:
+                read_ahead.cancel()
             raise
-        failed = [r for r in results if isinstance(r, BaseException)]
+        failed = [(out, r) for out, r in zip(batch, results, strict=True) if isinstance(r, BaseException)]
         if failed:
             if read_ahead is not None:
                 read_ahead.cancel()
+            refused = [(out, r) for out, r in failed if _refusal(r)]
+            if refused:
+                first, why = refused[0]
+                raise PublishRefusedError(
+                    f"JetStream refused the message of position {first.position} on {first.subject}: {why}",
+                    first.position) from why
             raise RuntimeError(
-                f"JetStream refused {len(failed)} of {len(batch)} events after position {start}: {failed[0]!r}"
-            ) from failed[0]
+                f"JetStream refused {len(failed)} of {len(batch)} events after position {start}: {failed[0][1]!r}"
+            ) from failed[0][1]
         duplicates = sum(1 for r in results if getattr(r, "duplicate", False))
         last = batch[-1].position
         await self._flush_position()
@@ -433,8 +585,51 @@ class Relay:
                 self._ahead = await read_ahead
             except Exception:  # noqa: BLE001 - read again, and fail, at the next call
                 self._ahead = None
+        if self._failed is not None and self._failed <= last:
+            await asyncio.to_thread(self._clear_failure, last)
         log.debug("relay_published", events=events, messages=len(batch), duplicates=duplicates, position=last)
         return events
+
+    async def _acks(self, batch: list[OutgoingEvent], futures: list[Any]) -> list[Any]:
+        """Every message's ack (or error), in order; PublishRefusedError for the first message still waiting
+        when JetStream answers one with an error; TimeoutError after ``ack_timeout``."""
+        assert self._refused is not None
+        gathered = asyncio.ensure_future(asyncio.gather(*futures, return_exceptions=True))
+        refused = asyncio.ensure_future(self._refused.wait())
+        try:
+            await asyncio.wait({gathered, refused}, timeout=self.ack_timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if gathered.done():
+            return list(gathered.result())
+        # JetStream acknowledges one connection's messages in the order sent: a refused message is the first
+        # one without an answer. (Cancelling the gathering cancels the messages' futures: look before.)
+        waiting = next((i for i, f in enumerate(futures) if not f.done()), None)
+        gathered.cancel()
+        gathered.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if self._refusals and waiting is not None:
+            why = self._refusals[0]
+            out = batch[waiting]
+            raise PublishRefusedError(
+                f"JetStream refused the message of position {out.position} on {out.subject}: {why}",
+                out.position) from why
+        raise TimeoutError(f"no ack from JetStream within {self.ack_timeout} s")
+
+    def _fitted(self, batch: list[OutgoingEvent]) -> list[OutgoingEvent]:
+        """Each message as the server takes it: without its data (``ce-dataref``) when too large."""
+        limit = self._limit
+        if limit is None:
+            return batch
+        out = []
+        for message in batch:
+            size = message.wire_size(self.stream)
+            if size > limit and message.dataref:
+                METRICS.inc("dualrandom_relay_data_omitted_total")
+                log.warning("relay_data_omitted", position=message.position, subject=message.subject, size=size,
+                            max_payload=limit, dataref=message.dataref)
+                message = message.without_data()
+            out.append(message)
+        return out
 
     def wake(self) -> None:
         """A write was committed: look now rather than at the next poll. Safe from any thread."""

@@ -10,12 +10,12 @@ from services.infra.nats_embedded import EmbeddedNats, free_port
 
 
 @contextmanager
-def embedded_nats(directory: Path, attempts: int = 3) -> Iterator[EmbeddedNats]:
+def embedded_nats(directory: Path, attempts: int = 3, max_payload: int | None = None) -> Iterator[EmbeddedNats]:
     """Start an EmbeddedNats under ``directory`` on a free port (another port if that one was taken
-    meanwhile), and stop it afterwards."""
+    meanwhile), and stop it afterwards; ``max_payload`` (bytes) lowers the server's limit on one message."""
     last: RuntimeError | None = None
     for i in range(attempts):
-        server = EmbeddedNats(port=free_port(), store_dir=directory / f"nats-{i}")
+        server = EmbeddedNats(port=free_port(), store_dir=directory / f"nats-{i}", max_payload=max_payload)
         try:
             server.start(timeout=10)
         except RuntimeError as exc:
