@@ -714,6 +714,10 @@ class ProjectionLag(Lag, kw_only=True):
     failed: Annotated[ProjectionFailure | None, doc("set while the read model cannot apply an event")] = None
 
 
+class RelayLag(Lag, kw_only=True):
+    failed: Annotated[ProjectionFailure | None, doc("set while the relay cannot publish the event at `position`")] = None
+
+
 class Readiness(msgspec.Struct, kw_only=True):
     status: Annotated[str, doc("ready; starting, lagging or failed (503)",
                                enum=["ready", "starting", "lagging", "failed"])]
@@ -722,7 +726,8 @@ class Readiness(msgspec.Struct, kw_only=True):
     startup_max_lag: Annotated[int | None, doc("DUALRANDOM_READY_STARTUP_LAG; null: no start-up gate")] = None
     projections: dict[str, ProjectionLag]
     rebuilding: dict[str, Lag]
-    relay: Lag | None
+    relay: Annotated[RelayLag | None, doc("the relay's lag (null where this process runs none); `failed` while "
+                                          "JetStream refuses an event or an event has no contract")]
     audit_signer_alarm: Annotated[SignerAlarm | None, doc("set while the audit signer refuses to sign")] = None
 
 
