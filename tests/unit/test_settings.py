@@ -45,5 +45,5 @@ def test_the_example_environment_file_lists_every_setting_with_its_default() -> 
     assert Settings.from_env(documented) == defaults
     fields = {f.upper() for f in Settings.__dataclass_fields__}
     names = {k.removeprefix("DUALRANDOM_") for k in documented}
-    renamed = {"MAX_UPLOAD_MB": "MAX_UPLOAD_BYTES"}
+    renamed = {"MAX_UPLOAD_MB": "MAX_UPLOAD_BYTES", "MAX_JSON_KB": "MAX_JSON_BYTES"}
     assert {renamed.get(n, n) for n in names} == fields
