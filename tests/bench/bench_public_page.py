@@ -3,7 +3,7 @@
     flock /tmp/bench.lock .venv/bin/python tests/bench/bench_public_page.py          # SQLite file, defaults below
     .venv/bin/python tests/bench/bench_public_page.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     # options: --targets 1000000 --results 100000 --clients 200 --duration 10 --rounds 3 --queries first,name
-    #          --processes all,1,2 --client auto|wrk|asyncio --log-level WARNING|INFO
+    #          --processes all,1,2 --client auto|wrk|asyncio --log-level WARNING|INFO --log-format console|json
 
 Data: the demo county, then one result published through the HTTP API exactly as the browser tests do
 (tests/browser/conftest.py ``seed``); then ``--targets`` enterprises and ``--results`` published results are
@@ -269,6 +269,8 @@ def main() -> None:
                         help="comma-separated: all (one `serve`), N (N `serve --role api` + one worker)")
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "asyncio"],
                         help="auto: wrk when installed, else the asyncio client")
+    parser.add_argument("--log-format", default="console", choices=["console", "json"],
+                        help="the servers' DUALRANDOM_LOG_FORMAT (json: what a deployment that keeps its logs uses)")
     parser.add_argument("--log-level", default="WARNING", help="the servers' DUALRANDOM_LOG_LEVEL (INFO: one JSON "
                         "line per request, as served in production)")
     parser.add_argument("--max-in-flight", type=int, default=0,
@@ -296,7 +298,8 @@ def main() -> None:
                    "DUALRANDOM_MAX_IN_FLIGHT": str(args.max_in_flight),
                    # this checkout's code, not the one the virtualenv's editable install points at
                    "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
-                   "DUALRANDOM_LOG_LEVEL": args.log_level, "DUALRANDOM_NATS_EMBEDDED_PORT": str(S.free_port())}
+                   "DUALRANDOM_LOG_LEVEL": args.log_level, "DUALRANDOM_LOG_FORMAT": args.log_format,
+                   "DUALRANDOM_NATS_EMBEDDED_PORT": str(S.free_port())}
             S.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             every = {"first": "", "name": "q=" + quote("获嘉县测试")}
             queries = {k: v for k, v in every.items() if k in args.queries.split(",")}
