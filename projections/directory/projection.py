@@ -105,18 +105,28 @@ def search_indexes(conn: Connection, table: sa.Table) -> None:
         return
     q = conn.dialect.identifier_preparer.quote
     t = table.name
-    statements = [f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_owner_first')} ON {q(t)} (owner, first_position)"]
+    wanted = {f"ix_{t}_owner_first": "(owner, first_position)"}
     if "credit_code" in table.c:
-        statements.append(f'CREATE INDEX IF NOT EXISTS {q(f"ix_{t}_credit_code_c")} ON {q(t)} '
-                          '((credit_code COLLATE "C"))')
+        wanted[f"ix_{t}_credit_code_c"] = '((credit_code COLLATE "C"))'
     searched = sorted(c for c in TEXT_SEARCH if c in table.c)
-    trgm = trigram_schema(conn) if searched else None
-    for column in searched if trgm is not None else []:
+    missing = [name for name in wanted if not _index_exists(conn, name)]
+    missing_trgm = [c for c in searched if not _index_exists(conn, f"ix_{t}_{c}_trgm")]
+    trgm = trigram_schema(conn) if missing_trgm else None
+    statements = [f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(t)} {wanted[name]}" for name in missing]
+    for column in missing_trgm if trgm is not None else []:
         assert trgm is not None
         statements.append(f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_{column}_trgm')} ON {q(t)} "
                           f"USING gin ({q(column)} {q(trgm)}.gin_trgm_ops)")
     for statement in statements:
         conn.execute(sa.text(statement))
+
+
+def _index_exists(conn: Connection, name: str) -> bool:
+    """Whether the index ``name`` exists in the search path, read from the catalog: unlike ``CREATE INDEX IF NOT
+    EXISTS``, which takes its table's SHARE lock before it looks, this locks nothing. A process starting beside a
+    busy worker (the soak's relay did) would otherwise queue behind, and deadlock with, the worker's writes to the
+    read models it had already locked in the same start-up transaction."""
+    return conn.execute(sa.text("SELECT to_regclass(:name) IS NOT NULL"), {"name": name}).scalar() is True
 
 
 TABLES: dict[str, sa.Table] = _tables(metadata, "")  # the live tables: what queries.py reads

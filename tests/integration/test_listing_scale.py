@@ -87,3 +87,25 @@ def test_postgresql_has_the_listing_indexes(runtime: Runtime) -> None:
     assert {"ix_rm_target_owner_first", "ix_rm_target_credit_code_c"} <= names
     if trgm:
         assert {"ix_rm_target_name_trgm", "ix_rm_target_address_trgm"} <= names
+
+
+def test_a_second_setup_beside_a_busy_writer_takes_no_lock_on_the_read_models(runtime: Runtime) -> None:
+    """A process starting while a worker writes (the soak's relay, kill -9'd and restarted): its start-up finds the
+    listing indexes in the catalog instead of asking ``CREATE INDEX IF NOT EXISTS``, which takes each table's SHARE
+    lock before it looks and so queued behind, and deadlocked with, the worker's open transaction."""
+    if runtime.engine.dialect.name != "postgresql":
+        return
+    _register(runtime, 1)
+    with runtime.engine.connect() as writer:
+        writer.begin()
+        # the worker's open transaction: row locks on the read models, as applying a batch holds them
+        writer.execute(sa.text("UPDATE rm_target SET modified_on = modified_on"))
+        writer.execute(sa.text("UPDATE rm_inspector SET modified_on = modified_on"))
+        with runtime.engine.connect() as starting:
+            with starting.begin():
+                starting.execute(sa.text("SET LOCAL lock_timeout = '5s'"))  # before the fix: LockNotAvailable
+                for projection in runtime.runner.projections:
+                    ensure = getattr(projection, "ensure_indexes", None)
+                    if ensure is not None:
+                        ensure(starting)
+        writer.rollback()
