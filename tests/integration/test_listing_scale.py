@@ -101,11 +101,10 @@ def test_a_second_setup_beside_a_busy_writer_takes_no_lock_on_the_read_models(ru
         # the worker's open transaction: row locks on the read models, as applying a batch holds them
         writer.execute(sa.text("UPDATE rm_target SET modified_on = modified_on"))
         writer.execute(sa.text("UPDATE rm_inspector SET modified_on = modified_on"))
-        with runtime.engine.connect() as starting:
-            with starting.begin():
-                starting.execute(sa.text("SET LOCAL lock_timeout = '5s'"))  # before the fix: LockNotAvailable
-                for projection in runtime.runner.projections:
-                    ensure = getattr(projection, "ensure_indexes", None)
-                    if ensure is not None:
-                        ensure(starting)
+        with runtime.engine.connect() as starting, starting.begin():
+            starting.execute(sa.text("SET LOCAL lock_timeout = '5s'"))  # before the fix: LockNotAvailable
+            for projection in runtime.runner.projections:
+                ensure = getattr(projection, "ensure_indexes", None)
+                if ensure is not None:
+                    ensure(starting)
         writer.rollback()

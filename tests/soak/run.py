@@ -166,6 +166,7 @@ class State:
     known: dict[str, list[str]] = field(default_factory=lambda: {"target": [], "item": [], "inspector": []})
     failures: list[str] = field(default_factory=list)
     not_sent: int = 0
+    not_sent_at: list[float] = field(default_factory=list)  # when each unsent request was due
     partner_seen: Counter[str] = field(default_factory=Counter)
     partner_errors: Counter[str] = field(default_factory=Counter)
     counter: int = 0
@@ -335,6 +336,7 @@ class Traffic:
             api = n % len(self.urls)
             if self.outstanding[api] >= self.max_outstanding:
                 s.not_sent += 1
+                s.not_sent_at.append(due)
             else:
                 self.outstanding[api] += 1
                 task = asyncio.create_task(self.one(due, api))
@@ -542,7 +544,29 @@ def judge_requests(state: State) -> dict[str, Any]:
     return {"requests": len(state.outcomes), "not_sent": state.not_sent, "by_status": dict(sorted(by_status.items())),
             "errors": dict(sorted(errors.items())), "unexplained": len(unexplained),
             "p50_ms": round(percentile(latencies, 50), 1), "p99_ms": round(percentile(latencies, 99), 1),
-            "max_ms": round(max(latencies, default=float("nan")), 1)}
+            "max_ms": round(max(latencies, default=float("nan")), 1), "worst_windows": worst_windows(state)}
+
+
+WINDOW_S = 10
+
+
+def worst_windows(state: State, n: int = 5) -> list[dict[str, Any]]:
+    """The ``n`` 10-second windows (by when requests were due) with the highest p99, each with its unsent
+    requests and the last kill before its end: where a run's tail comes from, kills or something else."""
+    by_window: dict[int, list[float]] = defaultdict(list)
+    for o in state.outcomes:
+        if o.status is not None:
+            by_window[int(o.due // WINDOW_S)].append((o.done - o.due) * 1000)
+    unsent = Counter(int(t // WINDOW_S) for t in state.not_sent_at)
+    rows = []
+    for w in set(by_window) | set(unsent):
+        start, end = w * WINDOW_S, (w + 1) * WINDOW_S
+        kill = max((k for k in state.kills if k["t"] < end), key=lambda k: k["t"], default=None)
+        rows.append({"from_s": start, "p99_ms": round(percentile(by_window.get(w, []), 99), 1),
+                     "answered": len(by_window.get(w, [])), "not_sent": unsent.get(w, 0),
+                     "last_kill": f"{kill['kind']} at +{kill['t']:.1f}s" if kill else None})
+    rows.sort(key=lambda r: (r["not_sent"], r["p99_ms"] if r["p99_ms"] == r["p99_ms"] else 0), reverse=True)
+    return rows[:n]
 
 
 def check_agreement(state: State, head: int, events: int, expected: dict[str, tuple[str, int]],
@@ -758,6 +782,9 @@ def report(summary: dict[str, Any]) -> str:
         f"p99 {r.get('p99_ms')} ms, max {r.get('max_ms')} ms",
         f"by status: {r.get('by_status', {})}",
         f"errors by kind: {r.get('errors', {})}",
+        "worst 10-second windows (by when due): " + "; ".join(
+            f"+{w['from_s']}s p99 {w['p99_ms']} ms, {w['answered']} answered, {w['not_sent']} not sent, last kill "
+            f"{w['last_kill']}" for w in r.get("worst_windows", [])),
         f"kills: {summary.get('kills_by_kind', {})}",
     ]
     lines += [f"  {k['at']} +{k['t']}s {k['kind']} {k['process']} pid {k['pid']}"
