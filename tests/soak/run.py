@@ -167,6 +167,7 @@ class State:
     failures: list[str] = field(default_factory=list)
     not_sent: int = 0
     not_sent_at: list[float] = field(default_factory=list)  # when each unsent request was due
+    loop_lag: list[tuple[float, float]] = field(default_factory=list)  # (when, ms): the generator's own stalls
     partner_seen: Counter[str] = field(default_factory=Counter)
     partner_errors: Counter[str] = field(default_factory=Counter)
     counter: int = 0
@@ -548,6 +549,20 @@ def judge_requests(state: State) -> dict[str, Any]:
 
 
 WINDOW_S = 10
+LAG_TICK_S = 0.05
+
+
+async def watch_loop_lag(state: State, seconds: float) -> None:
+    """How late the generator's own event loop wakes up (a 50 ms sleep that took longer): a request's latency
+    counts from when it was due, so a starved generator (its process shares the cores) looks like a slow server.
+    The report puts each window's worst lag beside its p99."""
+    end = state.now() + seconds
+    while state.now() < end:
+        before = state.now()
+        await asyncio.sleep(LAG_TICK_S)
+        late = (state.now() - before - LAG_TICK_S) * 1000
+        if late > 20:
+            state.loop_lag.append((before, late))
 
 
 def worst_windows(state: State, n: int = 5) -> list[dict[str, Any]]:
@@ -558,12 +573,16 @@ def worst_windows(state: State, n: int = 5) -> list[dict[str, Any]]:
         if o.status is not None:
             by_window[int(o.due // WINDOW_S)].append((o.done - o.due) * 1000)
     unsent = Counter(int(t // WINDOW_S) for t in state.not_sent_at)
+    lag: dict[int, float] = defaultdict(float)
+    for at, ms in state.loop_lag:
+        lag[int(at // WINDOW_S)] = max(lag[int(at // WINDOW_S)], ms)
     rows = []
     for w in set(by_window) | set(unsent):
         start, end = w * WINDOW_S, (w + 1) * WINDOW_S
         kill = max((k for k in state.kills if k["t"] < end), key=lambda k: k["t"], default=None)
         rows.append({"from_s": start, "p99_ms": round(percentile(by_window.get(w, []), 99), 1),
                      "answered": len(by_window.get(w, [])), "not_sent": unsent.get(w, 0),
+                     "generator_lag_ms": round(lag.get(w, 0.0), 1),
                      "last_kill": f"{kill['kind']} at +{kill['t']:.1f}s" if kill else None})
     rows.sort(key=lambda r: (r["not_sent"], r["p99_ms"] if r["p99_ms"] == r["p99_ms"] else 0), reverse=True)
     return rows[:n]
@@ -691,7 +710,9 @@ async def soak(options: Options, work: Path) -> dict[str, Any]:
         chaos = Chaos(state, apis, workers, relays, nats_server, traffic)
         seconds = options.minutes * 60
         # the last kill ends a few seconds before the traffic does
+        lag = asyncio.create_task(watch_loop_lag(state, seconds))
         await asyncio.gather(traffic.run(seconds), chaos.run(max(1.0, seconds - min(10.0, seconds / 6))))
+        await lag
         say(f"traffic stopped: {len(state.outcomes)} requests; {len(state.kills)} kills")
         for old in chaos.old_clients:
             await old.aclose()
@@ -783,7 +804,8 @@ def report(summary: dict[str, Any]) -> str:
         f"by status: {r.get('by_status', {})}",
         f"errors by kind: {r.get('errors', {})}",
         "worst 10-second windows (by when due): " + "; ".join(
-            f"+{w['from_s']}s p99 {w['p99_ms']} ms, {w['answered']} answered, {w['not_sent']} not sent, last kill "
+            f"+{w['from_s']}s p99 {w['p99_ms']} ms, {w['answered']} answered, {w['not_sent']} not sent, generator "
+            f"late by up to {w.get('generator_lag_ms', 0)} ms, last kill "
             f"{w['last_kill']}" for w in r.get("worst_windows", [])),
         f"kills: {summary.get('kills_by_kind', {})}",
     ]
