@@ -1,9 +1,11 @@
 """structlog set-up: JSON lines or console, request context from contextvars, secrets never logged.
 
-The JSON format is the one a server logs every request with, so it is kept cheap (about half the cost of
-structlog's stock chain: one processor for level and time, msgspec for the JSON, one write a line). Every line
-carries the request's context (``correlation_id``, and ``actor``/``department`` once authenticated) through
-``merge_contextvars``; keys that could hold secrets or personal data are redacted.
+Both formats are what a server logs every request with, so both are kept cheap (one processor for level and time,
+one write a line): JSON through msgspec, the console format as plain ``time [level] event key=value`` lines
+(structlog's coloured, aligned console renderer only on a terminal, where a person reads it: it costs about three
+times as much a line, tests/bench/README.md). Every line carries the request's context (``correlation_id``, and
+``actor``/``department`` once authenticated) through ``merge_contextvars``; keys that could hold secrets or
+personal data are redacted.
 """
 
 import datetime as dt
@@ -58,6 +60,34 @@ def _render_json(_: Any, __: str, event_dict: dict[str, Any]) -> str:
         return json.dumps(event_dict, ensure_ascii=False, default=repr)
 
 
+_PLAIN = re.compile(r"[^\s\"'=\\\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # written as is; anything else is quoted
+
+
+def _console_value(value: Any) -> str:
+    """A value of a console line: a plain word as it is, anything else quoted (``repr``), so that a line is one
+    line and its ``key=value`` pairs split at spaces (a value with a newline cannot forge another line)."""
+    text = value if type(value) is str else str(value) if type(value) in (int, float, bool) else repr(value)
+    return text if _PLAIN.fullmatch(text) else repr(text)
+
+
+def _render_console(_: Any, __: str, event_dict: dict[str, Any]) -> str:
+    """``<timestamp> [<level>] <event> key=value ...`` in the order the values were given (then the context),
+    an exception's traceback on the lines after it."""
+    timestamp = event_dict.pop("timestamp", "")
+    level = event_dict.pop("level", "")
+    event = event_dict.pop("event", "")
+    exception = event_dict.pop("exception", None)
+    stack = event_dict.pop("stack", None)
+    line = f"{timestamp} [{level}] {event}" if type(event) is str and "\n" not in event else \
+        f"{timestamp} [{level}] {_console_value(event)}"
+    if event_dict:
+        line += " " + " ".join(f"{key}={_console_value(value)}" for key, value in event_dict.items())
+    for text in (stack, exception):
+        if text:
+            line += "\n" + str(text).rstrip("\n")
+    return line
+
+
 class _LineLogger:
     """Writes each rendered line and flushes it; one lock per file, shared by every logger on it."""
 
@@ -82,14 +112,15 @@ class _LineLoggerFactory:
 
 
 def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
-    """Configure structlog and the standard library once for the process."""
-    if log_format == "json":
+    """Configure structlog and the standard library once for the process: ``json``, or ``console`` (plain lines;
+    coloured and aligned when stderr is a terminal)."""
+    if log_format == "json" or not sys.stderr.isatty():
         processors: list[Any] = [
             structlog.contextvars.merge_contextvars,
             _level_and_time,
             _redact,
             structlog.processors.format_exc_info,
-            _render_json,
+            _render_json if log_format == "json" else _render_console,
         ]
         factory: Any = _LineLoggerFactory(sys.stderr)
     else:
@@ -99,7 +130,7 @@ def configure_logging(log_format: str = "console", level: str = "INFO") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
             structlog.processors.format_exc_info,
-            structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()),
+            structlog.dev.ConsoleRenderer(colors=True),
         ]
         factory = structlog.PrintLoggerFactory(sys.stderr)
     structlog.configure(
