@@ -10,9 +10,10 @@ query and one rendering, not 200.
   when the reading began: ``(execution, directory)`` (``rm_public_result`` and the names are the execution read
   model's; the enterprises' names and credit codes and the department list the directory's). Any event either
   applies makes the next request read again. With the projections in this process (the default) the positions
-  are the runner's own, in memory, published after each commit (no I/O per request: the same knowledge a
-  ``min_position`` wait uses); with the projections in worker processes they are read from the database (one
-  small query per request). Unknown positions (just started): nothing is kept.
+  are the runner's own, in memory, published after each commit (no database I/O: the same knowledge a
+  ``min_position`` wait uses); with the projections in worker processes they are read from the database. Either
+  way the requests that arrive together share one read in a worker thread (below). Unknown positions (just
+  started): nothing is kept.
 - **One reader per question**: concurrent misses of the same key at the same positions wait for one reading in a
   worker thread; the hits are answered on the event loop, without a thread.
 - **Bounded**: at most ``MAX_ENTRIES`` entries and ``MAX_BYTES`` bytes of bodies, least recently used first out;
@@ -26,9 +27,9 @@ query and one rendering, not 200.
   rule: the correlation id and the access log line, the refusal of overload, the rate limit and the security
   headers all apply to it as to any request; a request with an ``Authorization`` header, a session cookie or a
   body never takes it.
-- **Stored positions, read once for many** (``serve --role api``, projections elsewhere): concurrent requests
-  share one read of the positions; a request only uses a read that began after it arrived (a publication applied
-  before a request is always in its answer).
+- **Positions, read once for many**: concurrent requests share one read of the positions (stored ones with
+  ``serve --role api``, projections elsewhere; the runner's in memory otherwise); a request only uses a read that
+  began after it arrived (a publication applied before a request is always in its answer).
 
 Only the public, redacted answer is ever kept (what ``Publicity.public_results`` returns). Requests with a token,
 a session cookie or ``min_position`` neither read nor fill it (the handlers read the database as before).
@@ -164,10 +165,15 @@ class PublicAnswers:
         return None if found is None else tuple(found)
 
     async def token(self) -> Token | None:
-        """The read models' positions now: in memory with the projections in this process, else stored (one read
-        shared by the requests that arrived before it began)."""
-        if self.runner.running_here:
-            return self.known_token()
+        """The read models' positions now: in memory with the projections in this process, else stored; either way
+        one read in a worker thread, shared by the requests that arrived before it began.
+
+        Why a thread even for the in-memory positions: with the projections, the relay and the signer in this
+        process (one plain ``serve``), a fast answer that never waits on anything is written in the same turn of
+        the event loop that read its request, and under 200 connections some connections waited a second while
+        others were served again and again (page p99 0.9-1.2 s against 0.15 s with this; tests/bench/README.md,
+        "the shared read in one serve"). Waiting for one shared read lets every request of a turn in before any
+        is answered, as it is in ``serve --role api``."""
         if self._current is None:
             found = self._start_read()
         else:  # the read in flight may have begun before this request: the next one, shared
@@ -176,7 +182,9 @@ class PublicAnswers:
             found = self._next
         return await asyncio.shield(found)
 
-    def _stored_token(self) -> Token | None:  # a worker thread
+    def _read_token(self) -> Token | None:  # a worker thread
+        if self.runner.running_here:
+            return self.known_token()
         stored = self.runner.positions()
         if any(n not in stored for n in READ_MODELS):
             return None
@@ -184,7 +192,7 @@ class PublicAnswers:
 
     def _start_read(self) -> "asyncio.Future[Token | None]":
         self.position_reads += 1
-        reading = asyncio.ensure_future(anyio.to_thread.run_sync(self._stored_token))
+        reading = asyncio.ensure_future(anyio.to_thread.run_sync(self._read_token))
         self._current = reading
         reading.add_done_callback(self._read_done)
         return reading

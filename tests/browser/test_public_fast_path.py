@@ -2,7 +2,7 @@
 repeated anonymous request is answered in front of the handler and still counted by the rate limit, with its
 correlation id, its access log line, the security headers and ETag/304; gzip decompresses to the same bytes;
 requests with a token or a session never come from the cache; totals are capped at 1,000; the stored positions
-(projections in another process) are read once for many requests.
+(projections in another process, or in this one) are read once for many requests.
 
 The access log is observed through the logger the correlation middleware calls (``services.api.middleware.log``),
 replaced for the test by a recorder that also passes every line on: no dependence on how structlog was configured
@@ -227,3 +227,22 @@ def test_the_stored_positions_are_read_once_for_many_requests(runtime: Runtime, 
     assert tokens == [(stored["execution"], stored["directory"])] * 50
     assert answers.position_reads <= 3  # one read in flight, one after it for those who came meanwhile
 
+
+
+def test_with_the_projections_in_process_the_requests_of_a_turn_wait_for_one_shared_read(
+        runtime: Runtime, published: Seeded) -> None:
+    """One plain ``serve``: the in-memory positions too are read once, in a worker thread, for the requests that
+    came together (an answer that never waits was written in the turn that read its request: a second's p99)."""
+    with _client(runtime, background=True) as client:
+        answers: PublicAnswers = client.app.state["public_answers"]
+        assert runtime.runner.running_here
+        before = answers.position_reads
+
+        async def many() -> list[Any]:
+            return list(await asyncio.gather(*(answers.token() for _ in range(50))))
+
+        with ThreadPoolExecutor(1) as pool:  # a loop of its own, whatever loop this thread has (Playwright's)
+            tokens = pool.submit(asyncio.run, many()).result(timeout=60)
+        known = answers.known_token()
+        assert known is not None and tokens == [known] * 50
+        assert 1 <= answers.position_reads - before <= 3  # one read in flight, one after it for who came meanwhile
