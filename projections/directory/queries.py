@@ -249,6 +249,46 @@ def pool_candidates(
     ]
 
 
+def target_rows_until(
+    conn: Connection, position: int, scope: Mapping[str, Any], batch: int = 5_000
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(target id, {county, industry, supervision_class, risk_class, tags, status})`` of every target whose last
+    event is at or before ``position`` and that the task ``scope`` may admit, streamed ``batch`` rows at a time
+    (a province's million rows are never held). The scope is a prefilter (its county through the county index):
+    every row it admits is here, and ``build_pool`` admits by the scope again. The data is the entry's as the
+    pool reads it: a field the entry lacks is absent (``status`` then reads as ``active``, as in the entry), and
+    ``tags`` of a tagged target come from the entry's JSON (the ``|a|b|`` column is only the prefilter's: a tag
+    may hold a ``|``)."""
+    t = TABLES["target"]
+    if conn.dialect.name == "postgresql":
+        listed = sa.func.json_extract_path_text(sa.cast(t.c.data, sa.JSON), "tags")
+    else:
+        listed = sa.func.json_extract(t.c.data, "$.tags")
+    tags = sa.case((sa.or_(t.c.tags.is_(None), t.c.tags != ""), listed), else_=sa.null())
+    query = sa.select(
+        t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.status, tags
+    ).where(t.c.position <= position)
+    if scope.get("county"):
+        query = query.where(t.c.county == scope["county"])
+    for column, key in ((t.c.industry, "industries"), (t.c.supervision_class, "supervision_classes"),
+                        (t.c.risk_class, "risk_classes")):
+        if scope.get(key):
+            query = query.where(column.in_(list(scope[key])))
+    if scope.get("tags"):
+        query = query.where(sa.or_(*(t.c.tags.contains(f"|{tag}|", autoescape=True) for tag in scope["tags"])))
+    loads = json.loads
+    result = conn.execution_options(yield_per=batch).execute(query)
+    for rows in result.partitions():
+        for tid, county, industry, sc, rc, status, listed_tags in rows:
+            data: dict[str, Any] = {"county": county, "industry": industry, "supervision_class": sc,
+                                    "risk_class": rc}
+            if status is not None:
+                data["status"] = status
+            if listed_tags is not None:
+                data["tags"] = loads(listed_tags)
+            yield tid, data
+
+
 def active_inspector_count(conn: Connection, department: str, on: dt.date) -> int:
     """The department's active inspectors whose certificate is valid on ``on``."""
     t = TABLES["inspector"]

@@ -303,6 +303,22 @@ def current_draws(conn: Connection, year: int) -> list[tuple[str, int, list[str]
     return list(draws.values())
 
 
+def current_draws_until(conn: Connection, year: int, position: int) -> list[tuple[str, int, list[str], list[str]]]:
+    """:func:`current_draws` of the tasks whose last event is at or before ``position`` (each such task's row is
+    its state at ``position``; a task changed after it is folded from the log by the caller)."""
+    tt, t = TABLES["task_target"], TABLES["task"]
+    draws: dict[str, tuple[str, int, list[str], list[str]]] = {}
+    query = (sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id)
+             .join(t, t.c.id == tt.c.task_id)
+             .where(tt.c.year == year, t.c.position <= position))
+    for r in conn.execute(query):
+        entry = draws.get(r.task_id)
+        if entry is None:
+            entry = draws[r.task_id] = (r.task_id, r.year, split_bars(r.items), [])
+        entry[3].append(r.target_id)
+    return list(draws.values())
+
+
 def overlapping_draws(
     engine: Engine, task_id: str, year: int, quarters: Sequence[str], targets: Sequence[str]
 ) -> list[dict[str, Any]]:

@@ -1,16 +1,16 @@
 """The target draw: commit, freeze, draw, verify, withdraw.
 
 ``commit`` (a secret seed is generated and kept in ``draw_seeds``, outside the log; the event records only its
-SHA-256) -> ``freeze`` (the pool as of one log position, read from the directory and tasks read models brought
-to that very position under their position locks) -> ``draw`` (the seed is revealed in the event). ``verify``
-recomputes the pool by replaying the log up to the freeze position and re-runs the draw. Both compute the pool
-with the one pure fold :class:`domain.draw.pool.PoolLog` over the log's events up to the freeze position
-(inclusive): this module only feeds it events.
+SHA-256) -> ``freeze`` (the pool as of one log position: the directory and tasks read models are brought to that
+position under their position locks) -> ``draw`` (the seed is revealed in the event). ``verify`` recomputes the
+pool as of the freeze position and re-runs the draw. Both compute the pool with ``DrawPools.pool_at``
+(``services.usecases.draw_pool``): the read models' rows unchanged since the position, the targets and tasks
+changed after it folded from the log up to it, through the one pure ``domain.draw.pool.pool_at``.
 """
 
 import secrets
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.access import Actor
 from domain.draw.chain import chain_checks, first_difference
 from domain.draw.entropy import check_draw_entropy
-from domain.draw.pool import TOPIC_PREFIXES, PoolLog, legacy_weighted, pool_for
+from domain.draw.pool import legacy_weighted
 from domain.draw.rounds import rounds_of
 from domain.draw.sampler import (
     Candidate,
@@ -35,7 +35,7 @@ from domain.draw.sampler import (
 )
 from domain.errors import FieldProblem, InvalidInputError
 from domain.execution.inspection import Inspection, inspection_id
-from domain.planning.applicability import uncovered
+from domain.planning.applicability import applies, restricted
 from domain.planning.rules import parse_period
 from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
@@ -50,6 +50,7 @@ from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
+from services.usecases.draw_pool import DrawPools
 from services.usecases.merges import Merges
 from services.usecases.seeds import SeedVault
 from services.usecases.witnessed import WitnessGate
@@ -93,6 +94,7 @@ class TargetDraws(UseCase):
         self.merges = merges
         self.gate = WitnessGate(app, engine, runner)  # the runtime shares one with the follow-up draws
         self.seeds = SeedVault(engine)
+        self.pools = DrawPools(app, engine, runner)
 
     @property
     def checkpoint_gate(self) -> bool:
@@ -179,24 +181,37 @@ class TargetDraws(UseCase):
         )
 
     def _frozen_pool(self, task: Task) -> tuple[int, Pool, int]:
-        """The pool as of one log position: the log's events up to it, folded by the one pool function."""
+        """The pool as of one log position: the read models are brought to it (under their position locks, so
+        freezes are serialised), then the pool is read as of it (``DrawPools.pool_at``, as the verification
+        reads it)."""
         with self.engine.begin() as conn:
             position = self.runner.align(conn, TASK_READ_MODELS)  # one position, freezes serialised
             inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
-        log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
-        pool = pool_for(log, task)
-        self._require_items_apply(task, pool, log)
+        items = directory.items(self.engine, task.items)
+        wanted = [items.get(i, {}) for i in task.items]
+        suspects: dict[str, Mapping[str, Any]] = {}
+
+        def watch(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+            # 多项合一 merges only what applies: the targets read to which no item of the task applies (only
+            # when every item names its targets; else nothing is looked at)
+            for tid, data in rows:
+                if not any(applies(i, data) for i in wanted):
+                    suspects[tid] = data
+                yield tid, data
+
+        check = bool(wanted) and all(restricted(i) for i in wanted)
+        pool = self.pools.pool_at(task, position, watch=watch if check else None)
+        self._require_items_apply([r.id for r in pool.rows if r.id in suspects])
         return position, pool, inspectors
 
-    def _require_items_apply(self, task: Task, pool: Pool, log: PoolLog) -> None:
-        """多项合一 merges only what applies: a pool holding a target to which no item of the task applies is
-        refused (422 ``scope``/``no_item_applies``, naming up to 5 of them), so no such target is drawn. Free
-        when an item of the task applies to every target (the usual case)."""
-        items = directory.items(self.engine, task.items)
-        by_id = {str(oid): t.data for oid, t in log.targets.items()}
-        missing = uncovered(((r.id, by_id.get(r.id, {})) for r in pool.rows), task.items, items)
+    def _require_items_apply(self, missing: Sequence[str]) -> None:
+        """A pool holding a target to which no item of the task applies is refused (422 ``scope``/
+        ``no_item_applies``, naming up to 5 of them), so no such target is drawn. Free when an item of the task
+        applies to every target (the usual case)."""
         if missing:
-            named = "、".join(f"{by_id[t].get('name', '')}（{by_id[t].get('credit_code', '')}）" for t in missing[:5])
+            data = directory.target_data(self.engine, list(missing[:5]))
+            named = "、".join(f"{data.get(t, {}).get('name', '')}（{data.get(t, {}).get('credit_code', '')}）"
+                             for t in missing[:5])
             raise InvalidInputError([FieldProblem(
                 "scope", "no_item_applies",
                 f"{len(missing)} target(s) of the pool match no item of the task (by the items' industries, tags "
@@ -204,9 +219,8 @@ class TargetDraws(UseCase):
                 "applicability; nothing was recorded")])
 
     def _pool_at(self, task: Task, position: int, by_class: bool = True) -> Pool:
-        """The pool of ``task`` as the log stood at ``position`` (inclusive): freeze and verification alike."""
-        log = PoolLog().apply_all(self._events_until(position, TOPIC_PREFIXES))
-        return pool_for(log, task, by_class=by_class)
+        """The pool of ``task`` as of ``position`` (inclusive): freeze and verification alike."""
+        return self.pools.pool_at(task, position, by_class=by_class)
 
     def draw_targets(
         self, ctx: CommandContext, tid: uuid.UUID, external_entropy: str = "", entropy_source: str = ""
@@ -380,22 +394,6 @@ class TargetDraws(UseCase):
         with self.engine.connect() as conn:
             return [(int(position), to_domain_event(StoredEvent(tid, version, topic, bytes(state))))
                     for position, version, topic, state in conn.execute(query)]
-
-    def _events_until(self, position: int, topic_prefixes: Sequence[str]) -> Iterable[Any]:
-        """The log's events of these topics up to ``position``, in order (the event store, read directly)."""
-        recorder: Any = self.app.recorder
-        table = recorder.events_record_cls.__table__
-        cond = sa.or_(*[table.c.topic.like(p + "%") for p in topic_prefixes])
-        query = (
-            sa.select(table.c.originator_id, table.c.originator_version, table.c.topic, table.c.state)
-            .where(table.c.id <= position, cond)
-            .order_by(table.c.id)
-        )
-        to_domain_event = self.app.mapper.to_domain_event
-        with self.engine.connect() as conn:
-            for oid, version, topic, state in conn.execute(query):
-                oid = oid if isinstance(oid, uuid.UUID) else uuid.UUID(str(oid))
-                yield to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
 
     # -- redraw --------------------------------------------------------------------------------------------
     def withdraw(self, ctx: CommandContext, tid: uuid.UUID, reason: str) -> Done:
