@@ -1,8 +1,9 @@
 """The candidate pool of a target draw: which targets a task's scope admits, minus the exclusions.
 
-Pure: the caller supplies the targets (from the read model when freezing, from the log replayed up to the
-freeze position when verifying) and what earlier draws of the year selected. Both paths go through
-:func:`build_pool`, so a verification recomputes the pool exactly as the freeze made it.
+Pure: the caller supplies the targets and what earlier draws of the year selected, as they stood at the freeze
+position (``domain.draw.pool``: the read models' rows unchanged since it plus the aggregates changed after it
+folded up to it, or the whole log folded, the reference). Every path goes through :func:`build_pool`, so a
+verification recomputes the pool exactly as the freeze made it.
 
 The pool: every target whose status is ``active`` and which the scope admits (each given criterion holds;
 within a list any value matches; tags: at least one of the scope's tags), minus, when the task's option
