@@ -17,6 +17,7 @@ gate off), with department ``pv-000``'s planner and one item:
   position: the read models' rows plus the log's later changes, ``services/usecases/draw_pool.py``), ``draw``,
   every page of the drawn list (``GET /tasks/{id}/draw``, 5,000 visits a page: the first, the median and the
   slowest page), and ``verify`` (``GET /tasks/{id}/draw/verification``);
+- the first round's verification again after the later rounds (more of the log after its freeze position);
 - the baseline, in the same run, after all the above (it leaves its memory behind): the old freeze, the whole
   log folded up to the same freeze position (``DrawPools.pool_by_fold``), ``--fold-rounds`` times per kind, its
   digest asserted equal to the frozen one.
@@ -173,6 +174,11 @@ def main() -> None:
                 print(json.dumps({"kind": kind, "round": r, **{k: (round(v, 3) if isinstance(v, float) else v)
                                                                  for k, v in row.items() if k != "digest"}}),
                       flush=True)
+        late: dict[str, float] = {}
+        for kind in ("county", "province"):  # the first round's draw verified again after every later round
+            verified, late[kind], _ = timed(lambda: rt.target_draws.verify_draw(PLANNER.actor, tids[kind][0]))  # noqa: B023
+            assert verified["match"] is True, verified
+            print(json.dumps({"kind": kind, "late_verify_s": round(late[kind], 3)}), flush=True)
         if args.profile:
             tid = open_task(rt, item, {})
             rt.target_draws.commit(PLANNER, tid, SOURCE)
@@ -228,7 +234,7 @@ def main() -> None:
         fold_s = S.median([s for s, _ in folds[kind]])
         fold_mib = max([m for _, m in folds[kind]], default=float("nan"))
         summary[kind] = {k: med(k) for k in rows[0] if k not in ("digest", "position")}
-        summary[kind].update(fold_s=fold_s, fold_mib=fold_mib, loads=[x["load"] for x in rows])
+        summary[kind].update(fold_s=fold_s, fold_mib=fold_mib, late_verify_s=late[kind], loads=[x["load"] for x in rows])
         table += [
             [kind, "pool / selected", f"{int(med('pool')):,} / {int(med('selected')):,}", "", ""],
             [kind, "commit", round(med("commit_s"), 3), round(med("commit_mib")), ""],
@@ -240,6 +246,7 @@ def main() -> None:
              f"{med('page_first_s'):.3f} / {med('page_median_s'):.3f} / {med('page_max_s'):.3f}",
              round(med("pages_mib")), ""],
             [kind, "verify", round(med("verify_s"), 3), round(med("verify_mib")), ""],
+            [kind, "verify the first round again, after the others", round(late[kind], 3), "", ""],
         ]
     S.print_table(f"a province's draw: {args.targets:,} targets, PostgreSQL, head {head:,}, medians of {args.rounds} "
                   f"rounds (fold: {args.fold_rounds}); load {load[0]:.2f}",
