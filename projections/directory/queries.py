@@ -202,12 +202,10 @@ def target_data(engine: Engine | Connection, ids: Sequence[str]) -> dict[str, di
     return out
 
 
-def scope_counts(conn: Connection, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
-    """Active targets a task scope admits, counted per (supervision class, risk class) by the database (one
-    GROUP BY query, nothing per target in memory): what ``domain.tasks.pool.build_pool(...).counts`` gives for
-    the same scope without exclusions (``admits``: each given criterion holds; tags: at least one in common)."""
+def _within_scope(query: Any, scope: Mapping[str, Any]) -> Any:
+    """``query`` over the target table, narrowed to the rows a task ``scope`` admits (each given criterion holds;
+    tags: at least one in common)."""
     t = TABLES["target"]
-    query = sa.select(t.c.supervision_class, t.c.risk_class, sa.func.count()).where(t.c.status == "active")
     if scope.get("county"):
         query = query.where(t.c.county == scope["county"])
     for column, key in ((t.c.industry, "industries"), (t.c.supervision_class, "supervision_classes"),
@@ -216,6 +214,16 @@ def scope_counts(conn: Connection, scope: Mapping[str, Any]) -> dict[tuple[str, 
             query = query.where(column.in_(list(scope[key])))
     if scope.get("tags"):
         query = query.where(sa.or_(*(t.c.tags.contains(f"|{tag}|", autoescape=True) for tag in scope["tags"])))
+    return query
+
+
+def scope_counts(conn: Connection, scope: Mapping[str, Any]) -> dict[tuple[str, str], int]:
+    """Active targets a task scope admits, counted per (supervision class, risk class) by the database (one
+    GROUP BY query, nothing per target in memory): what ``domain.tasks.pool.build_pool(...).counts`` gives for
+    the same scope without exclusions (``admits``: each given criterion holds; tags: at least one in common)."""
+    t = TABLES["target"]
+    query = sa.select(t.c.supervision_class, t.c.risk_class, sa.func.count()).where(t.c.status == "active")
+    query = _within_scope(query, scope)
     rows = conn.execute(query.group_by(t.c.supervision_class, t.c.risk_class)).all()
     return {(str(sc), str(rc)): int(n) for sc, rc, n in rows}
 
@@ -268,14 +276,7 @@ def target_rows_until(
     query = sa.select(
         t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.status, tags
     ).where(t.c.position <= position)
-    if scope.get("county"):
-        query = query.where(t.c.county == scope["county"])
-    for column, key in ((t.c.industry, "industries"), (t.c.supervision_class, "supervision_classes"),
-                        (t.c.risk_class, "risk_classes")):
-        if scope.get(key):
-            query = query.where(column.in_(list(scope[key])))
-    if scope.get("tags"):
-        query = query.where(sa.or_(*(t.c.tags.contains(f"|{tag}|", autoescape=True) for tag in scope["tags"])))
+    query = _within_scope(query, scope)
     loads = json.loads
     result = conn.execution_options(yield_per=batch).execute(query)
     for rows in result.partitions():
