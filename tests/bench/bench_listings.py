@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support
 import _support as S
 
-from services.api.auth import issue_token
+from tests.support.accounts import stored_token
 
 
 def main() -> None:
@@ -35,8 +37,12 @@ def main() -> None:
     args = ap.parse_args()
     url = args.server.rsplit("/", 1)[0] + "/" + args.database
     secret = secrets.token_hex(32)
-    planner = issue_token(secret, "pv-001", ["planner"], subject="bench:planner", ttl_seconds=3600)
-    auditor = issue_token(secret, "audit", ["auditor"], subject="bench:auditor", ttl_seconds=3600)
+    engine = sa.create_engine(url)
+    try:  # every actor is a known account: the tokens' accounts are stored first
+        planner = stored_token(engine, secret, "pv-001", ["planner"], "bench:planner", 3600)
+        auditor = stored_token(engine, secret, "pv-000", ["auditor"], "bench:auditor", 3600)
+    finally:
+        engine.dispose()
     with S.running_server("bench_listings", url, secret, timeout=600) as (port, _):
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=60) as c:

@@ -26,7 +26,9 @@ def _register(runtime: Runtime, n: int, **over: str) -> list[dict[str, str]]:
 def test_cursor_pages_together_are_the_whole_listing(runtime: Runtime) -> None:
     _register(runtime, 7)
     _register(runtime, 3, name="新乡市某某食品厂")
-    for filters in ({}, {"name": "食品"}, {"county": "获嘉县"}):
+    _register(runtime, 4, county="原阳县", supervision_class="key")
+    for filters in ({}, {"name": "食品"}, {"county": "获嘉县"}, {"county": "原阳县", "supervision_class": "key"},
+                    {"county": "原阳县", "supervision_class": "general"}):
         whole = list_entries(runtime.engine, "target", filters, limit=100)
         assert whole.next_cursor is None
         seen, after = [], None
@@ -84,7 +86,8 @@ def test_postgresql_has_the_listing_indexes(runtime: Runtime) -> None:
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'rm_target'"
         )).scalars())
         trgm = conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).scalar()
-    assert {"ix_rm_target_owner_first", "ix_rm_target_credit_code_c"} <= names
+    assert {"ix_rm_target_owner_first", "ix_rm_target_credit_code_c", "ix_rm_target_county_first",
+            "ix_rm_target_county_class_first"} <= names
     if trgm:
         assert {"ix_rm_target_name_trgm", "ix_rm_target_address_trgm"} <= names
 
