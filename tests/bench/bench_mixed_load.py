@@ -52,6 +52,7 @@ import _support as S
 import province as P
 
 from tests.support.accounts import stored_token
+from tests.support.open_loop import open_loop
 
 DEPARTMENT = "pv-001"
 MIX: tuple[tuple[str, int], ...] = (
@@ -170,12 +171,12 @@ async def load(bases: list[str], headers: dict[str, str], requests: Requests, ra
     clients = [httpx.AsyncClient(base_url=b, timeout=60, headers=headers,
                                  limits=httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight))
                for b in bases]
-    outstanding = [0] * len(bases)
     outcomes: list[Outcome] = []
     not_sent: list[float] = []
-    tasks: set[asyncio.Task[None]] = set()
+    start = time.monotonic()
 
-    async def one(api: int, kind: str, due: float) -> None:
+    async def one(api: int, due: float) -> None:
+        kind = rng.choices(kinds, weights)[0]
         method, path, params, body = requests.make(kind)
         status: int | None = None
         error = ""
@@ -186,29 +187,11 @@ async def load(bases: list[str], headers: dict[str, str], requests: Requests, ra
                 error = r.text[:200]
         except httpx.TransportError as exc:
             error = type(exc).__name__
-        finally:
-            outstanding[api] -= 1
         outcomes.append(Outcome(kind, due, time.monotonic(), status, error))
 
-    start = time.monotonic()
-    due, n, interval = start, 0, 1.0 / rate
     try:
-        while due < start + seconds:
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            api = n % len(bases)
-            if outstanding[api] >= in_flight:
-                not_sent.append(due - start)
-            else:
-                outstanding[api] += 1
-                task = asyncio.create_task(one(api, rng.choices(kinds, weights)[0], due))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            n += 1
-            due += interval
-        if tasks:
-            await asyncio.gather(*tasks)
+        await open_loop(rate, seconds, len(bases), in_flight, one, lambda due: not_sent.append(due - start),
+                        time.monotonic)
     finally:
         for c in clients:
             await c.aclose()

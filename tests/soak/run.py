@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import EmbeddedNats, _die_with_parent, free_port
 from tests.support.builders import a_target, an_inspector, an_item, credit_code
+from tests.support.open_loop import open_loop
 
 BIN = Path(sys.executable).parent / "dualrandom"
 KINDS = ("api", "worker", "relay", "nats")
@@ -259,7 +260,6 @@ class Traffic:
         # At most this many requests in flight per API process (its client's connections): a request due while
         # they are all busy is not sent and counted (``not_sent``), so the generator never queues without bound.
         self.max_outstanding = 100
-        self.outstanding = [0] * len(urls)
 
     @staticmethod
     def _client(url: str) -> httpx.AsyncClient:
@@ -319,34 +319,17 @@ class Traffic:
                 error = r.text[:300]
         except httpx.TransportError as exc:
             error = type(exc).__name__
-        finally:
-            self.outstanding[api] -= 1
         s.outcomes.append(Outcome(op, api, due, sent, s.now(), status, error))
 
     async def run(self, seconds: float) -> None:
         s = self.state
-        interval = 1.0 / s.options.rate
-        start = s.now()
-        due = start
-        tasks: set[asyncio.Task[None]] = set()
-        n = 0
-        while due < start + seconds:
-            delay = due - s.now()
-            if delay > 0:
-                await asyncio.sleep(delay)  # pacing: the next request is due then
-            api = n % len(self.urls)
-            if self.outstanding[api] >= self.max_outstanding:
-                s.not_sent += 1
-                s.not_sent_at.append(due)
-            else:
-                self.outstanding[api] += 1
-                task = asyncio.create_task(self.one(due, api))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            n += 1
-            due += interval
-        if tasks:
-            await asyncio.gather(*tasks)
+
+        def unsent(due: float) -> None:
+            s.not_sent += 1
+            s.not_sent_at.append(due)
+
+        await open_loop(s.options.rate, seconds, len(self.urls), self.max_outstanding,
+                        lambda api, due: self.one(due, api), unsent, s.now)
 
 
 # -- chaos -------------------------------------------------------------------------------------------
