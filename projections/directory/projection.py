@@ -99,8 +99,9 @@ def added_columns(conn: Connection, table: sa.Table) -> list[str]:
 
 def search_indexes(conn: Connection, table: sa.Table) -> None:
     """PostgreSQL indexes for the listings at province scale (idempotent; nothing on SQLite): registration order
-    per owner (a department's page) and per county (with and without a supervision class), credit-code prefixes compared byte-wise (the range queries.py asks), and a
-    trigram GIN index per substring-searched field when pg_trgm is available."""
+    per owner (a department's page) and per county (with and without a supervision class), credit-code prefixes
+    compared byte-wise (the range queries.py asks), and a trigram GIN index per substring-searched field when
+    pg_trgm is available."""
     if conn.dialect.name != "postgresql":
         return
     q = conn.dialect.identifier_preparer.quote
