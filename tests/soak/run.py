@@ -50,6 +50,7 @@ import sqlalchemy as sa
 
 from services.infra.nats_embedded import EmbeddedNats, _die_with_parent, free_port
 from tests.support.builders import a_target, an_inspector, an_item, credit_code
+from tests.support.lean_http import LeanClient, TransportError
 from tests.support.open_loop import open_loop
 
 BIN = Path(sys.executable).parent / "dualrandom"
@@ -262,11 +263,11 @@ class Traffic:
         self.max_outstanding = 100
 
     @staticmethod
-    def _client(url: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=url, timeout=30, limits=httpx.Limits(max_connections=100,
-                                                                                max_keepalive_connections=100))
+    def _client(url: str) -> LeanClient:
+        # not httpx: its pool's per-request scans took up to 90 % of a core under this load (tests/support/lean_http.py)
+        return LeanClient(url, timeout=30)
 
-    def renew(self, api: int) -> httpx.AsyncClient:
+    def renew(self, api: int) -> LeanClient:
         """A fresh client for a restarted process (the old one's pooled connections went with the old one)."""
         old, self.clients[api] = self.clients[api], self._client(self.urls[api])
         return old
@@ -317,7 +318,7 @@ class Traffic:
                 s.known[op.removeprefix("create_")].append(r.json()["id"])
             if not (200 <= status < 300):
                 error = r.text[:300]
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             error = type(exc).__name__
         s.outcomes.append(Outcome(op, api, due, sent, s.now(), status, error))
 
@@ -338,7 +339,7 @@ class Chaos:
                  nats_server: EmbeddedNats, traffic: Traffic) -> None:
         self.state, self.apis, self.workers, self.relays = state, apis, workers, relays
         self.nats, self.traffic = nats_server, traffic
-        self.old_clients: list[httpx.AsyncClient] = []
+        self.old_clients: list[LeanClient] = []
 
     def _log(self, kind: str, name: str, pid: int | None, **extra: Any) -> dict[str, Any]:
         entry = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "t": round(self.state.now(), 2),
