@@ -22,8 +22,9 @@ rule above, so its recorded draws verify as they were made) narrow the exclusion
   never excluded (the rule says every target, every period); it is counted as ``kept_by_full_rule``.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from domain.planning.rules import SamplingRule, resolve_rule, stratum_key
@@ -57,20 +58,33 @@ class Pool:
 
 def admits(scope: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
     """Does the scope admit this target (its data as in the directory)?"""
+    check = admitter(scope)
+    return check is None or check(target)
+
+
+def admitter(scope: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
+    """:func:`admits` for one scope, its criteria read once (a pool asks it of a province's million targets); None
+    when the scope has no criterion (it admits every target)."""
     county = scope.get("county") or ""
-    if county and target.get("county") != county:
-        return False
-    industries = scope.get("industries") or []
-    if industries and target.get("industry") not in industries:
-        return False
-    classes = scope.get("supervision_classes") or []
-    if classes and target.get("supervision_class") not in classes:
-        return False
-    risks = scope.get("risk_classes") or []
-    if risks and target.get("risk_class") not in risks:
-        return False
-    tags = scope.get("tags") or []
-    return not tags or bool(set(tags) & set(target.get("tags") or []))
+    industries = list(scope.get("industries") or [])
+    classes = list(scope.get("supervision_classes") or [])
+    risks = list(scope.get("risk_classes") or [])
+    tags = set(scope.get("tags") or [])
+    if not (county or industries or classes or risks or tags):
+        return None
+
+    def check(target: Mapping[str, Any]) -> bool:
+        if county and target.get("county") != county:
+            return False
+        if industries and target.get("industry") not in industries:
+            return False
+        if classes and target.get("supervision_class") not in classes:
+            return False
+        if risks and target.get("risk_class") not in risks:
+            return False
+        return not tags or bool(tags & set(target.get("tags") or []))
+
+    return check
 
 
 def inspected_this_year(
@@ -127,23 +141,29 @@ def build_pool(
     if full_rules is not None:
         excluded["kept_by_full_rule"] = 0
     off_site: set[str] = set()
+    admit = admitter(scope)
+    strata: dict[tuple[str, str], str] = {}  # (class, risk) -> the rows' stratum, made once per pair
     for tid, data in targets:
-        if not admits(scope, data):
+        if admit is not None and not admit(data):
             continue
         if data.get("status", "active") != "active":
             excluded["inactive"] += 1
             continue
         sc, rc = data["supervision_class"], data["risk_class"]
-        in_scope[(sc, rc)] = in_scope.get((sc, rc), 0) + 1
+        pair = (sc, rc)
+        in_scope[pair] = in_scope.get(pair, 0) + 1
         if tid in excluded_ids and full_rules is not None and _full(full_rules, sc, rc):
             excluded["kept_by_full_rule"] += 1
         elif tid in excluded_ids:
             excluded["inspected_this_year"] += 1
-            inspected[(sc, rc)] = inspected.get((sc, rc), 0) + 1
+            inspected[pair] = inspected.get(pair, 0) + 1
             continue
-        rows.append(PoolRow(tid, sc if by_class else stratum_key(sc, rc), weights.get(rc, 1) if weights else 1))
-        counts[(sc, rc)] = counts.get((sc, rc), 0) + 1
-        if POSITIVE_LIST in (data.get("tags") or []):
+        stratum = strata.get(pair)
+        if stratum is None:
+            stratum = strata[pair] = sc if by_class else stratum_key(sc, rc)
+        rows.append(PoolRow(tid, stratum, weights.get(rc, 1) if weights else 1))
+        counts[pair] = counts.get(pair, 0) + 1
+        if POSITIVE_LIST in (data.get("tags") or ()):
             off_site.add(tid)
-    rows.sort(key=lambda r: r.id)
+    rows.sort(key=attrgetter("id"))
     return Pool(rows, counts, in_scope, inspected, excluded, off_site, by_class=by_class)

@@ -4,10 +4,12 @@ rows; departments, items, targets (a draw's candidates) and the staff of a depar
 import contextlib
 import datetime as dt
 import json
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -277,17 +279,31 @@ def target_rows_until(
         t.c.id, t.c.county, t.c.industry, t.c.supervision_class, t.c.risk_class, t.c.status, tags
     ).where(t.c.position <= position)
     query = _within_scope(query, scope)
-    loads = json.loads
-    result = conn.execution_options(yield_per=batch).execute(query)
-    for rows in result.partitions():
-        for tid, county, industry, sc, rc, status, listed_tags in rows:
-            data: dict[str, Any] = {"county": county, "industry": industry, "supervision_class": sc,
-                                    "risk_class": rc}
-            if status is not None:
-                data["status"] = status
-            if listed_tags is not None:
-                data["tags"] = loads(listed_tags)
-            yield tid, data
+    loads = msgspec.json.decode
+    for tid, county, industry, sc, rc, status, listed_tags in _tuples(conn, query, batch):
+        data: dict[str, Any] = {"county": county, "industry": industry, "supervision_class": sc, "risk_class": rc}
+        if status is not None:
+            data["status"] = status
+        if listed_tags is not None:
+            data["tags"] = loads(listed_tags)
+        yield tid, data
+
+
+def _tuples(conn: Connection, query: Any, batch: int) -> Iterator[Sequence[Any]]:
+    """The rows of ``query`` as plain tuples, ``batch`` at a time, in ``conn``'s transaction. On PostgreSQL through
+    a server-side cursor of the driver itself: a province's million rows skip SQLAlchemy's per-row objects (about
+    a third of a province-wide freeze's reading). Elsewhere through SQLAlchemy's own streaming."""
+    if conn.dialect.name != "postgresql":
+        result = conn.execution_options(yield_per=batch).execute(query)
+        for rows in result.partitions():
+            yield from rows
+        return
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver: Any = conn.connection.dbapi_connection
+    with driver.cursor(name=f"rows_{uuid.uuid4().hex}") as cursor:  # psycopg: a named cursor is server-side
+        cursor.execute(compiled.string, compiled.params)
+        while rows := cursor.fetchmany(batch):
+            yield from rows
 
 
 def active_inspector_count(conn: Connection, department: str, on: dt.date) -> int:

@@ -72,6 +72,7 @@ OPERATIONS = (
     ("public_results", 16),
 )
 PLURAL = {"target": "targets", "item": "items", "inspector": "inspectors"}
+MAX_OUTSTANDING = 100  # requests in flight per API process, at most (the generator's cap and the servers' limit)
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Options:
     kill_every: float = 30.0
     seed: int | None = None
     keep: bool = False
+    background_nice: int = 10
     catch_up_timeout: float = 300.0
 
 
@@ -96,6 +98,7 @@ class Child:
     env: dict[str, str]
     log_dir: Path
     port: int | None = None
+    nice: int = 0  # added to the process's niceness at each start (workers and relays: --background-nice)
     incarnation: int = 0
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
@@ -103,9 +106,17 @@ class Child:
     def start(self) -> None:
         self.incarnation += 1
         self.log_path = self.log_dir / f"{self.name}.{self.incarnation}.log"
+        die, nice = _die_with_parent(), self.nice
+
+        def before_exec() -> None:
+            if die is not None:
+                die()
+            if nice:
+                os.nice(nice)
+
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen([str(BIN), *self.args], env=self.env, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, preexec_fn=_die_with_parent())
+                                         stderr=subprocess.STDOUT, preexec_fn=before_exec)
 
     @property
     def alive(self) -> bool:
@@ -260,7 +271,7 @@ class Traffic:
         self.weights = [w for _, w in OPERATIONS]
         # At most this many requests in flight per API process (its client's connections): a request due while
         # they are all busy is not sent and counted (``not_sent``), so the generator never queues without bound.
-        self.max_outstanding = 100
+        self.max_outstanding = MAX_OUTSTANDING
 
     @staticmethod
     def _client(url: str) -> LeanClient:
@@ -651,6 +662,9 @@ async def soak(options: Options, work: Path) -> dict[str, Any]:
         "DUALRANDOM_SECRET_KEY": secrets.token_urlsafe(48), "DUALRANDOM_VAR_DIR": str(work / "var"),
         "DUALRANDOM_LOG_FORMAT": "json", "DUALRANDOM_PUBLIC_RATE_PER_MINUTE": "0",
         "DUALRANDOM_DRAW_CHECKPOINT_GATE": "false",
+        # the servers take what the generator may send them (Traffic.max_outstanding in flight per process), as a
+        # deployment sizes the limit to its clients (docs/scale.md): a queue after a kill shows as latency here
+        "DUALRANDOM_MAX_IN_FLIGHT": str(MAX_OUTSTANDING),
     })
     say(f"seed {options.seed}, schema {schema}, nats-server {nats_server.url}, work directory {work}")
     children: list[Child] = []
@@ -665,8 +679,11 @@ async def soak(options: Options, work: Path) -> dict[str, Any]:
         run_cli(["accounts", "create-admin", "--username", "soak-admin", "--display-name", "压测管理员",
                  "--department", "hj-eeb", "--password-stdin"], env, stdin="a long soak admin passphrase\n")
         token = run_cli(["token", "issue", "--username", "soak-admin", "--ttl", "24h"], env).strip()
-        relays = [Child(f"relay-{i}", ["serve", "--role", "relay"], env, logs) for i in range(2)]
-        workers = [Child(f"worker-{i}", ["serve", "--role", "worker"], env, logs) for i in range(options.workers)]
+        # the background roles yield the CPU to the API processes (docs/operations.md: a host they share)
+        nice = options.background_nice
+        relays = [Child(f"relay-{i}", ["serve", "--role", "relay"], env, logs, nice=nice) for i in range(2)]
+        workers = [Child(f"worker-{i}", ["serve", "--role", "worker"], env, logs, nice=nice)
+                   for i in range(options.workers)]
         apis = [Child(f"api-{i}", ["serve", "--role", "api", "--port", str(port)], env, logs, port=port)
                 for i, port in enumerate(free_port() for _ in range(options.api))]
         children = [*relays, *workers, *apis]
@@ -816,13 +833,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kill-every", type=float, default=30.0, help="mean seconds between kills (default 30)")
     p.add_argument("--seed", type=int, default=None, help="random seed (operations, kill order)")
     p.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
+    p.add_argument("--background-nice", type=int, default=10,
+                   help="niceness added to the workers and relays (default 10; 0: as the API processes)")
     a = p.parse_args(argv)
     if not a.database_url.startswith("postgresql+psycopg://"):
         p.error("--database-url (or DUALRANDOM_TEST_DATABASE_URL) must be a postgresql+psycopg:// URL")
     if a.api < 1 or a.workers < 1 or a.rate <= 0 or a.minutes <= 0:
         p.error("--api and --workers at least 1, --rate and --minutes above 0")
     options = Options(minutes=a.minutes, rate=a.rate, api=a.api, workers=a.workers, database_url=a.database_url,
-                      kill_every=a.kill_every, seed=a.seed, keep=a.keep)
+                      kill_every=a.kill_every, seed=a.seed, keep=a.keep, background_nice=a.background_nice)
     summary = run(options)
     print(report(summary), flush=True)
     return 1 if summary["failures"] else 0
