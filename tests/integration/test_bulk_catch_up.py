@@ -122,7 +122,10 @@ def test_a_crash_in_the_middle_of_a_bulk_catch_up_is_resumed_to_the_same_rows(
 
     restarted, calls = _cold_runner(runtime, batch_size)  # the process starts again
     restarted.catch_up()
-    assert calls == [NAMES]  # it started the copies over by the bulk path
+    # After a crash it starts the copies over by the bulk path. Without one (by aggregate, ``at`` past the last
+    # batch: how many batches there are depends on the entries' random ids, so it varies from run to run of one
+    # example) the first catch-up finished and nothing is left to rebuild.
+    assert calls == ([NAMES] if crashed else [])
     assert restarted.positions() == dict.fromkeys(NAMES, head)  # no copy row left behind either
     assert _snapshot(restarted) == expected
     tables = set(sa.inspect(runtime.engine).get_table_names())
