@@ -20,7 +20,6 @@ position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers
 import concurrent.futures
 import contextlib
 import datetime as dt
-import gc
 import re
 import threading
 import time
@@ -34,6 +33,7 @@ import structlog
 from eventsourcing.persistence import Notification
 from sqlalchemy.engine import Connection, Engine
 
+from projections.bulk import gc_paused
 from projections.decode import fast_decoder, plain_state_check
 
 log = structlog.get_logger(__name__)
@@ -735,7 +735,7 @@ class ProjectionRunner:
         if folded:
             goal = until if until is not None else self.head()
             started = time.perf_counter()
-            with _gc_paused() as collect:
+            with gc_paused() as collect:
                 self._load_by_aggregate(folded, suffix, goal, size, collect)
             log.info("rebuild_loaded_by_aggregate", projections=[c.name for c in folded], position=goal,
                      seconds=round(time.perf_counter() - started, 1))
@@ -744,7 +744,7 @@ class ProjectionRunner:
         position = min(done.values())
         batches = 0
         reader = _Prefetch(self, size)
-        with _gc_paused() as collect:
+        with gc_paused() as collect:
             try:
                 # In passes up to the head as it was when the pass began: writers cannot keep the build going for
                 # ever, and what is left for the swap's locked catch-up stays under a batch. The first pass ends
@@ -1008,23 +1008,6 @@ class ProjectionRunner:
                 if suffix in name:
                     conn.execute(sa.text(f"DROP INDEX {q(name)}"))
                     conn.execute(sa.text(sql.replace(suffix, "")))
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[Callable[[], object]]:
-    """The cyclic GC paused while a copy is built; the caller collects the young objects every few batches.
-
-    A batch keeps tens of thousands of events and rows alive at once, and the automatic collector scanned them
-    again and again (every 700 allocations; a full collection when enough had survived): about a third of
-    decoding time. Collected every 8 batches instead (the cost is that of the objects alive then, a batch or
-    two), a reference cycle lives a few batches at most. Reference counting frees everything else as usual."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield lambda: gc.collect(1)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 _SKIP, _STORED, _DECODED = object(), object(), object()

@@ -1,7 +1,6 @@
 """The eventsourcing Application: directory use cases, one transaction each, with event metadata."""
 
 import contextvars
-import gc
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,6 +23,7 @@ from domain.directory import (
     with_conflicts_resolved,
 )
 from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
+from projections.bulk import gc_paused
 from services.infra.heads import Heads
 from services.infra.imports import MAX_REPORTED_PROBLEMS
 from services.infra.recorder import GroupCommit
@@ -212,13 +212,8 @@ class DualRandom(Application):
         and events, whatever the file's size; ``progress(n)`` is called as rows are done."""
         # An import makes hundreds of thousands of objects and no garbage cycles: the cyclic collector
         # would walk the growing heap again and again. Pause it for the import (as it was afterwards).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return self._import_entries(kind, rows, ctx, progress, known_departments_only)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     def _import_entries(
         self, kind: str, rows: Iterable[tuple[int, dict[str, Any]]], ctx: CommandContext,

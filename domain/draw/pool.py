@@ -28,11 +28,11 @@ Any other event (departments, inspectors, experts, items, assignments ...) is ig
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, cast, overload
 
 from domain.directory import DirectoryEntry, Target
 from domain.planning.rules import rules_from_dict
-from domain.tasks.pool import Pool, build_pool, inspected_this_year
+from domain.tasks.pool import Pool, TargetColumns, build_pool, inspected_this_year
 from domain.tasks.task import Task
 
 TOPIC_PREFIXES = (
@@ -104,7 +104,7 @@ def current_draws(tasks: Iterable[Task], year: int) -> list[Draw]:
 
 
 def pool_from(
-    targets: Iterable[tuple[str, Mapping[str, Any]]],
+    targets: Iterable[tuple[str, Mapping[str, Any]]] | TargetColumns,
     draws: Iterable[Draw],
     task_id: str,
     year: int,
@@ -140,7 +140,7 @@ def pool_from(
 
 
 def scoped_pool(
-    task: Task, targets: Iterable[tuple[str, Mapping[str, Any]]], draws: Iterable[Draw], *, by_class: bool = True
+    task: Task, targets: Iterable[tuple[str, Mapping[str, Any]]] | TargetColumns, draws: Iterable[Draw], *, by_class: bool = True
 ) -> Pool:
     """The pool of ``task`` over ``targets`` and ``draws`` as they stood at its freeze position: the one pool
     function of the fold and of the as-of computation (``by_class=False``: see :func:`legacy_weighted`)."""
@@ -182,17 +182,39 @@ def fold_tasks(events: Iterable[Any]) -> list[Task]:
     return list(PoolLog().apply_all(events).tasks.values())
 
 
+@overload
+def targets_at(
+    rows: TargetColumns, changed: Collection[str], recent: Iterable[tuple[str, Mapping[str, Any]]]
+) -> TargetColumns: ...
+@overload
 def targets_at(
     rows: Iterable[tuple[str, Mapping[str, Any]]],
     changed: Collection[str],
     recent: Iterable[tuple[str, Mapping[str, Any]]],
-) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """The targets as they stood at a position P, lazily (each once, in no particular order).
+) -> Iterator[tuple[str, Mapping[str, Any]]]: ...
+def targets_at(
+    rows: Iterable[tuple[str, Mapping[str, Any]]] | TargetColumns,
+    changed: Collection[str],
+    recent: Iterable[tuple[str, Mapping[str, Any]]],
+) -> Iterator[tuple[str, Mapping[str, Any]]] | TargetColumns:
+    """The targets as they stood at a position P (each once, in no particular order).
 
-    ``rows``: the directory read model's targets whose last event is at or before P (``(id, data)``; a prefilter
-    by the task's scope is fine: the pool admits by the scope again); ``changed``: the ids of the targets that
-    existed at P and have an event after it (their rows, if any among ``rows``, are not their state at P);
-    ``recent``: those targets as their events up to P make them (:func:`fold_targets`)."""
+    ``rows``: the directory read model's targets whose last event is at or before P (``(id, data)`` pairs, then
+    the result is lazy, or :class:`TargetColumns`, then so is the result; a prefilter by the task's scope is
+    fine: the pool admits by the scope again); ``changed``: the ids of the targets that existed at P and have
+    an event after it (their rows, if any among ``rows``, are not their state at P); ``recent``: those targets
+    as their events up to P make them (:func:`fold_targets`)."""
+    if isinstance(rows, TargetColumns):
+        recent_columns = TargetColumns.from_pairs(recent)
+        return rows.without(changed).plus(recent_columns) if recent_columns.ids else rows.without(changed)
+    return _pairs_at(rows, changed, recent)
+
+
+def _pairs_at(
+    rows: Iterable[tuple[str, Mapping[str, Any]]],
+    changed: Collection[str],
+    recent: Iterable[tuple[str, Mapping[str, Any]]],
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
     for tid, data in rows:
         if tid not in changed:
             yield tid, data
@@ -208,7 +230,7 @@ def draws_at(rows: Iterable[Draw], changed: Collection[str], recent: Iterable[Ta
 
 def pool_at(
     task: Task,
-    targets: Iterable[tuple[str, Mapping[str, Any]]],
+    targets: Iterable[tuple[str, Mapping[str, Any]]] | TargetColumns,
     draws: Iterable[Draw],
     *,
     by_class: bool = True,

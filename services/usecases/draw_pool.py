@@ -15,7 +15,7 @@ log, is that target's state at the position.
 
 import contextlib
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,8 +32,9 @@ from domain.draw.pool import (
     pool_by_fold,
     targets_at,
 )
-from domain.tasks.pool import Pool
+from domain.tasks.pool import Pool, TargetColumns
 from domain.tasks.task import Task
+from projections.bulk import gc_paused
 from projections.directory import queries as directory
 from projections.runner import ProjectionRunner, positions
 from projections.tasks import queries as tasks
@@ -44,7 +45,7 @@ TASK_TOPICS = ("domain.tasks.task:Task.",)
 READ_MODELS = ("directory", "tasks")
 _IDS_PER_QUERY = 1_000
 
-Watch = Callable[[Iterable[tuple[str, Mapping[str, Any]]]], Iterable[tuple[str, Mapping[str, Any]]]]
+Watch = Callable[[TargetColumns], None]
 
 
 class DrawPools:
@@ -72,11 +73,12 @@ class DrawPools:
 
     def pool_at(self, task: Task, position: int, *, by_class: bool = True, watch: Watch | None = None) -> Pool:
         """The pool of ``task`` as of ``position`` (inclusive). ``watch`` sees every target the scope's prefilter
-        reads (``(id, data)``, passed on) as it streams by: what the freeze checks item applicability with."""
+        reads, county and industry included (:class:`TargetColumns`): what the freeze checks item applicability
+        with."""
         positions = self.runner.positions()
         if any(positions.get(name, 0) < position for name in READ_MODELS):  # e.g. a store restored from a copy
             self.runner.catch_up_named(READ_MODELS)
-        with self.snapshot() as conn:
+        with self.snapshot() as conn, gc_paused():  # a million rows' tuples and strings, and no cycles
             behind = [n for n, p in _stored_positions(conn).items() if n in READ_MODELS and p < position]
             if behind:
                 raise RuntimeError(f"the read models {behind} are behind the freeze position {position}")
@@ -86,11 +88,11 @@ class DrawPools:
             draws = draws_at(tasks.current_draws_until(conn, task.year, position), changed_tasks, recent_tasks,
                              task.year)
             recent = self._recent_targets(conn, sorted(changed_targets), position)
-            rows: Iterable[tuple[str, Mapping[str, Any]]] = targets_at(
-                directory.target_rows_until(conn, position, task.scope), changed_targets, recent)
+            rows = directory.target_columns_until(conn, position, task.scope, place=watch is not None)
+            columns = targets_at(rows, changed_targets, recent)
             if watch is not None:
-                rows = watch(rows)
-            return pool_at(task, rows, draws, by_class=by_class)
+                watch(columns)
+            return pool_at(task, columns, draws, by_class=by_class)
 
     def pool_by_fold(self, task: Task, position: int, *, by_class: bool = True) -> Pool:
         """The reference: every target and task event of the log up to ``position`` folded (``PoolLog``)."""

@@ -10,8 +10,10 @@ changed after it folded from the log up to it, through the one pure ``domain.dra
 
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -41,7 +43,7 @@ from domain.tasks import access
 from domain.tasks.assignment import Assignment, assignment_id
 from domain.tasks.drawn_list import require_drawn_list
 from domain.tasks.merging import require_redraw_allowed
-from domain.tasks.pool import Pool
+from domain.tasks.pool import Pool, TargetColumns
 from domain.tasks.strata import frozen_strata
 from domain.tasks.task import DrawNotReadyError, Task, TaskStateError
 from projections.aggregate_rows import split_bars
@@ -152,7 +154,7 @@ class TargetDraws(UseCase):
                 "inspected this year for these items); nothing was recorded"
             )
         strata = frozen_strata(task.rules, task.period, pool, inspectors, quotas or {})
-        digest = pool_digest([r.id for r in pool.rows])
+        digest = pool_digest(pool.rows.ids)
         task.freeze_pool(position, digest, len(pool.rows), strata, pool.excluded)
         with self.engine.begin() as conn:
             key = (frozen_pools.c.task_id == str(tid)) & (frozen_pools.c.round == task.round)
@@ -161,9 +163,9 @@ class TargetDraws(UseCase):
                 frozen_pools.insert().values(
                     task_id=str(tid),
                     round=task.round,
-                    ids="\n".join(r.id for r in pool.rows),
-                    strata="\n".join(r.stratum for r in pool.rows),
-                    weights="\n".join(str(r.weight) for r in pool.rows),
+                    ids="\n".join(pool.rows.ids),
+                    strata="\n".join(pool.rows.strata),
+                    weights="\n".join(map(str, pool.rows.weights)),
                     off_site="|" + "|".join(sorted(pool.off_site_first)) + "|",
                 )
             )
@@ -189,19 +191,27 @@ class TargetDraws(UseCase):
             inspectors = directory.active_inspector_count(conn, task.lead, parse_period(task.period).start)
         items = directory.items(self.engine, task.items)
         wanted = [items.get(i, {}) for i in task.items]
-        suspects: dict[str, Mapping[str, Any]] = {}
+        suspects: set[str] = set()
 
-        def watch(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+        def watch(columns: TargetColumns) -> None:
             # 多项合一 merges only what applies: the targets read to which no item of the task applies (only
-            # when every item names its targets; else nothing is looked at)
-            for tid, data in rows:
-                if not any(applies(i, data) for i in wanted):
-                    suspects[tid] = data
-                yield tid, data
+            # when every item names its targets; else nothing is looked at), decided once per distinct
+            # (industry, class, tags)
+            seen: dict[tuple[Any, Any, Any], bool] = {}
+            for tid, industry, sc, tags in zip(columns.ids, columns.industries or repeat(None),
+                                               columns.supervision_classes, columns.tags):
+                key = (industry, sc, tuple(tags) if tags else None)
+                fits = seen.get(key)
+                if fits is None:
+                    data = {"industry": industry, "supervision_class": sc, "tags": tags}
+                    fits = seen[key] = any(applies(i, data) for i in wanted)
+                if not fits:
+                    suspects.add(tid)
 
         check = bool(wanted) and all(restricted(i) for i in wanted)
         pool = self.pools.pool_at(task, position, watch=watch if check else None)
-        self._require_items_apply([r.id for r in pool.rows if r.id in suspects])
+        if suspects:
+            self._require_items_apply([i for i in pool.rows.ids if i in suspects])
         return position, pool, inspectors
 
     def _require_items_apply(self, missing: Sequence[str]) -> None:
@@ -364,7 +374,7 @@ class TargetDraws(UseCase):
         chain = {"match": broken is None, "first_difference": broken, "checks": [c.as_dict() for c in checks]}
         position = record["freeze_position"]
         pool = self._pool_at(task, position, by_class=not legacy_weighted(frozen))
-        digest = pool_digest([row.id for row in pool.rows]) if pool.rows else None
+        digest = pool_digest(pool.rows.ids) if pool.rows else None
         out: dict[str, Any] = {
             "task_id": str(task.id),
             "round": r["round"],
@@ -378,7 +388,8 @@ class TargetDraws(UseCase):
             return {**out, "match": False, "first_difference": broken}
         if digest != frozen.get("pool_digest"):
             return {**out, "match": False, "first_difference": _pool_difference(frozen, pool, digest)}
-        outcome = verify(record, cast(Sequence[Candidate], pool.rows))  # PoolRow: a Candidate's fields
+        rows = cast(Sequence[Candidate], CandidateColumns(pool.rows.ids, pool.rows.strata, pool.rows.weights))
+        outcome = verify(record, rows)
         return {**out, "match": outcome.match, "first_difference": outcome.first_difference}
 
     def _positioned_events(self, tid: uuid.UUID) -> list[tuple[int, Any]]:
@@ -433,9 +444,7 @@ class TargetDraws(UseCase):
 def _pool_difference(frozen: Mapping[str, Any], pool: Pool, digest: str | None) -> str:
     """The first difference between the frozen pool (its event) and the recomputed one: the first stratum (in
     name order) whose size differs, else the total, else the digest alone (same sizes, other ids)."""
-    sizes: dict[str, int] = {}
-    for row in pool.rows:
-        sizes[row.stratum] = sizes.get(row.stratum, 0) + 1
+    sizes = Counter(pool.rows.strata)
     strata = frozen.get("strata") or {}
     for name in sorted(set(strata) | set(sizes)):
         recorded = (strata.get(name) or {}).get("pool_size", 0)
