@@ -1,8 +1,12 @@
-"""Work over a million rows at once: the cyclic garbage collector paused while it is done."""
+"""Work over a million rows at once: rows read as plain tuples, the cyclic garbage collector paused."""
 
 import contextlib
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
+from typing import Any
+
+from sqlalchemy.engine import Connection
 
 
 @contextlib.contextmanager
@@ -21,3 +25,20 @@ def gc_paused() -> Iterator[Callable[[], object]]:
     finally:
         if enabled:
             gc.enable()
+
+
+def plain_batches(conn: Connection, query: Any, batch: int) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows of ``query`` as lists of plain tuples, ``batch`` at a time, in ``conn``'s transaction. On
+    PostgreSQL streamed by the driver itself (libpq's chunked rows: the server produces the next rows while
+    these are handled, and a province's million rows skip SQLAlchemy's per-row objects). Elsewhere through
+    SQLAlchemy's own streaming."""
+    if conn.dialect.name != "postgresql":
+        result = conn.execution_options(yield_per=batch).execute(query)
+        yield from result.partitions()
+        return
+    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver: Any = conn.connection.dbapi_connection
+    with driver.cursor() as cursor:
+        stream = cursor.stream(compiled.string, compiled.params, size=batch)
+        while rows := list(islice(stream, batch)):
+            yield rows

@@ -439,10 +439,11 @@ def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[C
         sizes: Mapping[str, int] = {name: o.pool_size for name, o in again.strata.items()}
     else:
         try:
-            digest = pool_digest(c.id for c in candidates)
+            columns = candidates if isinstance(candidates, CandidateColumns) else None
+            digest = pool_digest(columns.ids if columns is not None else (c.id for c in candidates))
         except DomainError as exc:
             return VerifyOutcome(False, f"candidates: {exc.message}")
-        sizes = Counter(c.stratum for c in candidates)
+        sizes = Counter(columns.strata if columns is not None else (c.stratum for c in candidates))
     if digest != recorded_digest:
         return VerifyOutcome(False, f"pool_digest: recorded {recorded_digest}, recomputed {digest} "
                                     f"from {len(candidates)} candidates")

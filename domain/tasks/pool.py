@@ -257,15 +257,17 @@ def inspected_this_year(
     ``draws``: ``(task id, year, items, selected target ids)`` of every task's current (not withdrawn) draw.
     """
     mine = set(items)
-    covered: dict[str, set[str]] = {}
+    done: set[str] = set()  # selected for every item of ``mine`` by one draw (or, not every_item, for one)
+    partly: dict[str, set[str]] = {}  # every_item: selected for some of them, by which draws for which
     for other, other_year, other_items, selected in draws:
         shared = mine & set(other_items)
         if other != task_id and other_year == year and shared:
-            for t in selected:
-                covered.setdefault(t, set()).update(shared)
-    if every_item:
-        return {t for t, done in covered.items() if done >= mine}
-    return set(covered)
+            if not every_item or shared >= mine:
+                done.update(selected)  # a province's draws select 100,000s: no set per target for them
+            else:
+                for t in selected:
+                    partly.setdefault(t, set()).update(shared)
+    return done | {t for t, covered in partly.items() if covered >= mine}
 
 
 def _full(rules: Sequence[SamplingRule], supervision_class: str, risk_class: str) -> bool:
@@ -313,16 +315,15 @@ def build_pool(
     pairs = list(zip(classes, risks))
     in_scope = dict(Counter(pairs))
     inspected: dict[tuple[str, str], int] = {}
-    if excluded_ids:
-        dropped = []
-        for k in compress(range(len(ids)), map(excluded_ids.__contains__, ids)):
-            pair = pairs[k]
-            if full_rules is not None and _full(full_rules, *pair):
-                excluded["kept_by_full_rule"] += 1
-            else:
-                excluded["inspected_this_year"] += 1
-                inspected[pair] = inspected.get(pair, 0) + 1
-                dropped.append(k)
+    hits = list(compress(range(len(ids)), map(excluded_ids.__contains__, ids))) if excluded_ids else []
+    if hits:  # excluded as inspected this year, unless a ``full`` rule governs their stratum (per pair, once)
+        hit_pairs = list(map(pairs.__getitem__, hits))
+        stays = {pair: full_rules is not None and _full(full_rules, *pair) for pair in set(hit_pairs)}
+        dropped = list(compress(hits, map(not_, map(stays.__getitem__, hit_pairs))))
+        if full_rules is not None:
+            excluded["kept_by_full_rule"] = len(hits) - len(dropped)
+        excluded["inspected_this_year"] = len(dropped)
+        inspected = dict(Counter(map(pairs.__getitem__, dropped)))
         if dropped:
             mask = [True] * len(ids)
             for k in dropped:
@@ -339,7 +340,8 @@ def build_pool(
     if not all(map(lt, ids, ids[1:])):  # a reader's rows come in id order; the changed ones, or pairs, may not
         order = sorted(range(len(ids)), key=ids.__getitem__)
         ids, strata, row_weights = _take(ids, order), _take(strata, order), _take(row_weights, order)
-    return Pool(PoolRows(ids, strata, row_weights), dict(Counter(pairs)), in_scope, inspected, excluded, off_site,
+    counts = dict(Counter(pairs)) if inspected else dict(in_scope)  # nothing dropped: the same counts
+    return Pool(PoolRows(ids, strata, row_weights), counts, in_scope, inspected, excluded, off_site,
                 by_class=by_class)
 
 

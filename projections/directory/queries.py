@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from domain.directory import KINDS
 from domain.tasks.pool import TargetColumns
 from projections.aggregate_rows import split_bars
+from projections.bulk import plain_batches
 from projections.directory.projection import TABLES, TEXT_SEARCH
 
 _CHUNK = 500  # ids per IN (...) list
@@ -295,7 +296,7 @@ def target_columns_until(
     same = _Canonical()
     barred = _SplitBars()
     decoded = _DecodedTags()
-    for rows in _batches(conn, query, batch):
+    for rows in plain_batches(conn, query, batch):
         ids, classes, risks, statuses, bars, in_json, *where = zip(*rows)
         out.ids.extend(ids)
         out.supervision_classes.extend(map(same.__getitem__, classes))
@@ -336,28 +337,6 @@ class _DecodedTags(dict[Any, Any]):
     def __missing__(self, text: str) -> Any:
         value = self[text] = msgspec.json.decode(text)
         return value
-
-
-def _batches(conn: Connection, query: Any, batch: int) -> Iterator[Sequence[Sequence[Any]]]:
-    """The rows of ``query`` as lists of plain tuples, ``batch`` at a time, in ``conn``'s transaction. On
-    PostgreSQL streamed by the driver itself (libpq's chunked rows: the server produces the next rows while
-    these are handled, and a province's million rows skip SQLAlchemy's per-row objects). Elsewhere through
-    SQLAlchemy's own streaming."""
-    if conn.dialect.name != "postgresql":
-        result = conn.execution_options(yield_per=batch).execute(query)
-        yield from result.partitions()
-        return
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    driver: Any = conn.connection.dbapi_connection
-    with driver.cursor() as cursor:
-        rows: list[Any] = []
-        for row in cursor.stream(compiled.string, compiled.params, size=batch):
-            rows.append(row)
-            if len(rows) == batch:
-                yield rows
-                rows = []
-        if rows:
-            yield rows
 
 
 def active_inspector_count(conn: Connection, department: str, on: dt.date) -> int:

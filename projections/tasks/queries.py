@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from domain.planning.rules import NOTICE_MIN_JOINT_SHARE, parse_period, percent_text
 from projections.aggregate_rows import split_bars
+from projections.bulk import plain_batches
 from projections.directory.projection import TABLES as DIR
 from projections.directory.queries import reading
 from projections.execution.projection import TABLES as EXECUTION
@@ -303,19 +304,27 @@ def current_draws(conn: Connection, year: int) -> list[tuple[str, int, list[str]
     return list(draws.values())
 
 
-def current_draws_until(conn: Connection, year: int, position: int) -> list[tuple[str, int, list[str], list[str]]]:
+def current_draws_until(
+    conn: Connection, year: int, position: int, items: Sequence[str] | None = None
+) -> list[tuple[str, int, list[str], list[str]]]:
     """:func:`current_draws` of the tasks whose last event is at or before ``position`` (each such task's row is
-    its state at ``position``; a task changed after it is folded from the log by the caller)."""
+    its state at ``position``; a task changed after it is folded from the log by the caller); with ``items``,
+    only the draws for one of them (a pool's yearly exclusion looks at no other: a province's year holds
+    hundreds of thousands of drawn targets)."""
     tt, t = TABLES["task_target"], TABLES["task"]
     draws: dict[str, tuple[str, int, list[str], list[str]]] = {}
     query = (sa.select(tt.c.task_id, tt.c.year, tt.c["items"], tt.c.target_id)
              .join(t, t.c.id == tt.c.task_id)
              .where(tt.c.year == year, t.c.position <= position))
-    for r in conn.execute(query):
-        entry = draws.get(r.task_id)
-        if entry is None:
-            entry = draws[r.task_id] = (r.task_id, r.year, split_bars(r.items), [])
-        entry[3].append(r.target_id)
+    if items is not None:
+        query = query.where(sa.or_(sa.false(), *(tt.c["items"].contains(f"|{i}|", autoescape=True)
+                                                 for i in items)))
+    for rows in plain_batches(conn, query, 10_000):  # a year's draws of a province: 100,000s of rows
+        for task_id, year, items, target_id in rows:
+            entry = draws.get(task_id)
+            if entry is None:
+                entry = draws[task_id] = (task_id, year, split_bars(items), [])
+            entry[3].append(target_id)
     return list(draws.values())
 
 

@@ -85,8 +85,8 @@ class DrawPools:
             changed_targets = self.changed_after(conn, position, TARGET_TOPICS)
             changed_tasks = self.changed_after(conn, position, TASK_TOPICS)
             recent_tasks = fold_tasks(self.events_of(conn, sorted(changed_tasks), position, TASK_TOPICS))
-            draws = draws_at(tasks.current_draws_until(conn, task.year, position), changed_tasks, recent_tasks,
-                             task.year)
+            current = tasks.current_draws_until(conn, task.year, position, task.items)
+            draws = draws_at(current, changed_tasks, recent_tasks, task.year)
             recent = self._recent_targets(conn, sorted(changed_targets), position)
             rows = directory.target_columns_until(conn, position, task.scope, place=watch is not None)
             columns = targets_at(rows, changed_targets, recent)

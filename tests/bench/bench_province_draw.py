@@ -159,7 +159,7 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {"county": [], "province": []}
     folds: dict[str, list[tuple[float, float]]] = {"county": [], "province": []}
     try:
-        item = rt.app.register("item", {"department": LEAD, "name": "全省生态环境检查事项", "code": "PV-DRAW",
+        item = rt.app.register("item", {"department": LEAD, "name": "全省生态环境检查事项", "code": f"PV-DRAW-{uuid.uuid4().hex[:8]}",  # a new item per run (--reuse)
                                         "category": "general", "methods": ["on_site"], "documents": ["排污许可证"]},
                                ADMIN).id
         scopes = {"county": {"county": P.COUNTIES[0]}, "province": {}}
