@@ -27,7 +27,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import lt, not_
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from domain.planning.rules import SamplingRule, resolve_rule, stratum_key
 
@@ -118,16 +118,17 @@ class TargetColumns:
     @classmethod
     def from_pairs(cls, targets: Iterable[tuple[str, Mapping[str, Any]]]) -> "TargetColumns":
         out = cls(counties=[], industries=[])
-        assert out.counties is not None and out.industries is not None
+        ids, classes, risks, statuses, tags = out.ids, out.supervision_classes, out.risk_classes, out.statuses, out.tags
+        counties, industries = cast(list[Any], out.counties), cast(list[Any], out.industries)
         for tid, data in targets:
-            out.ids.append(tid)
-            out.supervision_classes.append(data.get("supervision_class"))
-            out.risk_classes.append(data.get("risk_class"))
+            ids.append(tid)
+            classes.append(data.get("supervision_class"))
+            risks.append(data.get("risk_class"))
             status = data.get("status")
-            out.statuses.append("" if status is None and "status" in data else status)  # null: not active
-            out.tags.append(data.get("tags"))
-            out.counties.append(data.get("county"))
-            out.industries.append(data.get("industry"))
+            statuses.append("" if status is None and "status" in data else status)  # a null status: not active
+            tags.append(data.get("tags"))
+            counties.append(data.get("county"))
+            industries.append(data.get("industry"))
         return out
 
     def __len__(self) -> int:

@@ -320,10 +320,10 @@ def current_draws_until(
         query = query.where(sa.or_(sa.false(), *(tt.c["items"].contains(f"|{i}|", autoescape=True)
                                                  for i in items)))
     for rows in plain_batches(conn, query, 10_000):  # a year's draws of a province: 100,000s of rows
-        for task_id, year, items, target_id in rows:
+        for task_id, year, listed, target_id in rows:
             entry = draws.get(task_id)
             if entry is None:
-                entry = draws[task_id] = (task_id, year, split_bars(items), [])
+                entry = draws[task_id] = (task_id, year, split_bars(listed), [])
             entry[3].append(target_id)
     return list(draws.values())
 

@@ -2,7 +2,8 @@
 
 Launcher: ``python tests/bench/_support.py serve --database-url URL --port P`` builds Settings (relay off,
 projections in process), ``Runtime(settings).open(with_nats=False)`` and serves ``create_app(runtime)`` with
-uvicorn (httptools + uvloop, like ``dualrandom serve``). The signing key comes from the environment variable
+uvicorn (httptools + uvloop) and the collector tuned, like ``dualrandom serve`` (``--no-checkpoint-gate``: draws
+do not wait for a published checkpoint, which needs the relay and NATS). The signing key comes from the environment variable
 ``DUALRANDOM_BENCH_SECRET`` so it never shows in a process listing.
 
 Helpers: a fresh PostgreSQL schema (dropped afterwards), valid credit codes, target rows, a machine
@@ -162,7 +163,8 @@ def free_port(lo: int = 18000, hi: int = 18999) -> int:
 
 @contextlib.contextmanager
 def running_server(
-    name: str, url: str, secret: str, *, log_level: str = "WARNING", projections: bool = True, timeout: float = 60
+    name: str, url: str, secret: str, *, log_level: str = "WARNING", projections: bool = True, timeout: float = 60,
+    checkpoint_gate: bool = True,
 ) -> Iterator[tuple[int, Any]]:
     """This file's ``serve`` as a subprocess on a free port, up once /health answers; yields (port, process)."""
     import signal
@@ -177,7 +179,8 @@ def running_server(
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, str(BENCH_DIR / "_support.py"), "serve", "--database-url", url,
-             "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"])],
+             "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"]),
+             *([] if checkpoint_gate else ["--no-checkpoint-gate"])],
             env={**os.environ, SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -207,6 +210,7 @@ def serve(argv: Sequence[str]) -> None:
     import uvicorn
 
     from services.api.app import create_app
+    from services.cli.serve import tune_gc
     from services.infra.logging import configure_logging
     from services.infra.settings import Settings
     from services.runtime import Runtime
@@ -217,6 +221,8 @@ def serve(argv: Sequence[str]) -> None:
     parser.add_argument("--var-dir", default=None)
     parser.add_argument("--log-level", default="INFO", help="INFO (production default: one JSON line per request)")
     parser.add_argument("--no-projections", action="store_true", help="diagnosis: no read-model thread in process")
+    parser.add_argument("--no-checkpoint-gate", action="store_true",
+                        help="draws do not wait for a published checkpoint (no relay, no NATS here)")
     args = parser.parse_args(argv)
     secret = os.environ.get(SECRET_ENV, "")
     if len(secret) < 32:
@@ -225,12 +231,15 @@ def serve(argv: Sequence[str]) -> None:
     settings = Settings(
         var_dir=var_dir, database_url=args.database_url, secret_key=secret, port=args.port,
         relay_enabled=False, projections_in_process=not args.no_projections, log_format="json", log_level=args.log_level,
+        draw_checkpoint_gate=not args.no_checkpoint_gate,
     )
     configure_logging(settings.log_format, settings.log_level)
     runtime = Runtime(settings).open(with_nats=False)
     try:
+        app = create_app(runtime)
+        tune_gc()  # as dualrandom serve does once the application is built
         uvicorn.run(
-            create_app(runtime), host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
+            app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False,
             loop="uvloop", http="httptools",
         )
     finally:

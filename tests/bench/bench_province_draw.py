@@ -32,10 +32,12 @@ is dropped at the end unless ``--keep``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import json
 import os
 import pstats
+import secrets
 import subprocess
 import sys
 import time
@@ -45,6 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,6 +60,7 @@ from domain.tasks.overlap import OverlapError
 from services.application import CommandContext
 from services.infra.settings import Settings
 from services.runtime import Runtime
+from tests.support.accounts import stored_token
 
 LEAD = "pv-000"
 PLANNER = CommandContext(actor=Actor(f"{LEAD}-planner", LEAD, ("planner",)))
@@ -65,14 +69,17 @@ SOURCE = "福彩3D 2024年第059期开奖号码"
 RULES = [{"supervision_class": c, "min_ratio": "5%"} for c in ("key", "general", "special")]
 
 
+PID = "self"  # whose memory is measured: this process, or (--http) the server's
+
+
 def peak_reset() -> None:
-    """Reset this process's VmHWM to its current resident size (Linux: clear_refs 5)."""
-    with open("/proc/self/clear_refs", "w") as f:
+    """Reset the measured process's VmHWM to its current resident size (Linux: clear_refs 5)."""
+    with open(f"/proc/{PID}/clear_refs", "w") as f:
         f.write("5")
 
 
 def peak_mib() -> float:
-    with open("/proc/self/status") as f:
+    with open(f"/proc/{PID}/status") as f:
         line = next(line for line in f if line.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
 
@@ -83,6 +90,59 @@ def timed(step: Callable[[], Any]) -> tuple[Any, float, float]:
     t0 = time.perf_counter()
     out = step()
     return out, time.perf_counter() - t0, peak_mib()
+
+
+class Direct:
+    """The steps as the API calls the use cases, in this process."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def commit(self, tid: uuid.UUID) -> Any:
+        return self.rt.target_draws.commit(PLANNER, tid, SOURCE)
+
+    def freeze(self, tid: uuid.UUID) -> dict[str, Any]:
+        return dict(self.rt.target_draws.freeze(PLANNER, tid).body)
+
+    def draw(self, tid: uuid.UUID) -> dict[str, Any]:
+        return dict(self.rt.target_draws.draw_targets(PLANNER, tid, "581", SOURCE).body)
+
+    def page(self, tid: uuid.UUID, cursor: str | None) -> dict[str, Any]:
+        page = self.rt.teams.drawn_list(PLANNER.actor, tid, cursor)
+        json.dumps(page, ensure_ascii=False)  # what the answer's encoding costs, roughly
+        return page
+
+    def verify(self, tid: uuid.UUID) -> dict[str, Any]:
+        return self.rt.target_draws.verify_draw(PLANNER.actor, tid)
+
+
+class Http:
+    """The same steps through the HTTP API of a running server (``--http``), the planner's stored token."""
+
+    def __init__(self, client: httpx.Client, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
+        r = self.client.request(method, f"/api/v1/tasks/{path}", headers=self.headers, **kw)
+        if r.status_code >= 300:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
+        return dict(r.json())
+
+    def commit(self, tid: uuid.UUID) -> Any:
+        return self._call("POST", f"{tid}/commitment", json={"entropy_source": SOURCE})
+
+    def freeze(self, tid: uuid.UUID) -> dict[str, Any]:
+        return self._call("POST", f"{tid}/freeze")
+
+    def draw(self, tid: uuid.UUID) -> dict[str, Any]:
+        return self._call("POST", f"{tid}/draw", json={"external_entropy": "581", "entropy_source": SOURCE})
+
+    def page(self, tid: uuid.UUID, cursor: str | None) -> dict[str, Any]:
+        return self._call("GET", f"{tid}/draw", params={"cursor": cursor} if cursor else {})
+
+    def verify(self, tid: uuid.UUID) -> dict[str, Any]:
+        return self._call("GET", f"{tid}/draw/verification")
 
 
 def build(args: argparse.Namespace, url: str) -> None:
@@ -106,15 +166,15 @@ def open_task(rt: Runtime, item: str, scope: dict[str, Any]) -> uuid.UUID:
         return uuid.UUID(rt.task_opening.open_task(PLANNER, data).id)
 
 
-def one_round(rt: Runtime, tid: uuid.UUID) -> dict[str, Any]:
+def one_round(calls: Direct | Http, tid: uuid.UUID) -> dict[str, Any]:
     """Commit, freeze, draw, every page of the drawn list, verify: seconds and peak MiB of each."""
     out: dict[str, Any] = {}
-    _, out["commit_s"], out["commit_mib"] = timed(lambda: rt.target_draws.commit(PLANNER, tid, SOURCE))
-    frozen, out["freeze_s"], out["freeze_mib"] = timed(lambda: rt.target_draws.freeze(PLANNER, tid).body)
+    _, out["commit_s"], out["commit_mib"] = timed(lambda: calls.commit(tid))
+    frozen, out["freeze_s"], out["freeze_mib"] = timed(lambda: calls.freeze(tid))
     out["pool"] = frozen["pool_size"]
     out["position"] = frozen["frozen_at"]
     out["digest"] = frozen["pool_digest"]
-    drawn, out["draw_s"], out["draw_mib"] = timed(lambda: rt.target_draws.draw_targets(PLANNER, tid, "581", SOURCE).body)
+    drawn, out["draw_s"], out["draw_mib"] = timed(lambda: calls.draw(tid))
     out["selected"] = drawn["selected"]
     pages: list[float] = []
     cursor: str | None = None
@@ -122,8 +182,7 @@ def one_round(rt: Runtime, tid: uuid.UUID) -> dict[str, Any]:
     visits = 0
     while True:
         t0 = time.perf_counter()
-        page = rt.teams.drawn_list(PLANNER.actor, tid, cursor)
-        json.dumps(page, ensure_ascii=False)  # what the answer's encoding costs, roughly
+        page = calls.page(tid, cursor)
         pages.append(time.perf_counter() - t0)
         visits += len(page["visits"])
         cursor = page["next_cursor"]
@@ -133,7 +192,7 @@ def one_round(rt: Runtime, tid: uuid.UUID) -> dict[str, Any]:
     assert visits == out["selected"], (visits, out["selected"])
     out["pages"] = len(pages)
     out["page_first_s"], out["page_median_s"], out["page_max_s"] = pages[0], S.median(pages), max(pages)
-    verified, out["verify_s"], out["verify_mib"] = timed(lambda: rt.target_draws.verify_draw(PLANNER.actor, tid))
+    verified, out["verify_s"], out["verify_mib"] = timed(lambda: calls.verify(tid))
     assert verified["match"] is True, verified
     return out
 
@@ -150,12 +209,23 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="the database exists: do not build it")
     ap.add_argument("--keep", action="store_true", help="do not drop the database at the end")
     ap.add_argument("--profile", action="store_true", help="profile one more province-wide round")
+    ap.add_argument("--http", action="store_true", help="the timed steps through a running server's HTTP API")
     args = ap.parse_args()
     url = args.server.rsplit("/", 1)[0] + "/" + args.database
     build(args, url)
     settings = replace(Settings(var_dir=Path("var/province_draw"), relay_enabled=False, draw_checkpoint_gate=False),
                        database_url=url).with_secret()
     rt = Runtime(settings).open(with_nats=False)
+    stack = contextlib.ExitStack()
+    calls: Direct | Http = Direct(rt)
+    if args.http:
+        global PID
+        secret = secrets.token_hex(32)
+        token = stored_token(rt.engine, secret, LEAD, ["planner"], f"{LEAD}-planner", 24 * 3600)
+        port, proc = stack.enter_context(S.running_server("bench_province_draw", url, secret, timeout=900,
+                                                          checkpoint_gate=False))
+        PID = str(proc.pid)
+        calls = Http(stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)), token)
     results: dict[str, list[dict[str, Any]]] = {"county": [], "province": []}
     folds: dict[str, list[tuple[float, float]]] = {"county": [], "province": []}
     try:
@@ -168,7 +238,7 @@ def main() -> None:
             for kind, scope in scopes.items():
                 tid = open_task(rt, item, scope)
                 tids[kind].append(tid)
-                row = one_round(rt, tid)
+                row = one_round(calls, tid)
                 row["load"] = os.getloadavg()[0]
                 results[kind].append(row)
                 print(json.dumps({"kind": kind, "round": r, **{k: (round(v, 3) if isinstance(v, float) else v)
@@ -176,7 +246,7 @@ def main() -> None:
                       flush=True)
         late: dict[str, float] = {}
         for kind in ("county", "province"):  # the first round's draw verified again after every later round
-            verified, late[kind], _ = timed(lambda: rt.target_draws.verify_draw(PLANNER.actor, tids[kind][0]))  # noqa: B023
+            verified, late[kind], _ = timed(lambda: calls.verify(tids[kind][0]))  # noqa: B023
             assert verified["match"] is True, verified
             print(json.dumps({"kind": kind, "late_verify_s": round(late[kind], 3)}), flush=True)
         if args.profile:
@@ -216,6 +286,7 @@ def main() -> None:
                                   "load": os.getloadavg()[0]}), flush=True)
         head = rt.runner.head()
     finally:
+        stack.close()
         rt.close()
         if not args.keep:
             admin = sa.create_engine(args.server.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")

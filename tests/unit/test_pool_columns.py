@@ -60,7 +60,10 @@ def reference_pool(
 ) -> dict[str, Any]:
     """The rule one target at a time (how build_pool read before it worked a column at a time)."""
     by_class = by_class and weights is not None
-    rows, counts, in_scope, inspected = [], {}, {}, {}
+    rows: list[PoolRow] = []
+    counts: dict[tuple[str, str], int] = {}
+    in_scope: dict[tuple[str, str], int] = {}
+    inspected: dict[tuple[str, str], int] = {}
     excluded = {"inactive": 0, "inspected_this_year": 0}
     if full_rules is not None:
         excluded["kept_by_full_rule"] = 0

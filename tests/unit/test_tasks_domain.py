@@ -20,7 +20,7 @@ from domain.tasks.task import Task, TaskStateError, validate_options
 SEED = bytes(range(32))
 
 
-def _candidates(rows: list[PoolRow]) -> Sequence[Candidate]:
+def _candidates(rows: Sequence[PoolRow]) -> Sequence[Candidate]:
     """The pool's rows as draw() takes them: it reads any rows with id, stratum and weight (see its doc),
     but declares Sequence[Candidate]."""
     return cast("Sequence[Candidate]", rows)
