@@ -51,6 +51,7 @@ import httpx
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests.support
 import _support as S
 import province as P
 
@@ -310,8 +311,8 @@ def main() -> None:
             [kind, "pool / selected", f"{int(med('pool')):,} / {int(med('selected')):,}", "", ""],
             [kind, "commit", round(med("commit_s"), 3), round(med("commit_mib")), ""],
             [kind, "freeze (as of the position)", round(med("freeze_s"), 3), round(med("freeze_mib")),
-             round(fold_s / med("freeze_s"), 1)],
-            [kind, "freeze (old: the whole fold)", round(fold_s, 3), round(fold_mib), 1.0],
+             round(fold_s / med("freeze_s"), 1) if folds[kind] else ""],
+            *([[kind, "freeze (old: the whole fold)", round(fold_s, 3), round(fold_mib), 1.0]] if folds[kind] else []),
             [kind, "draw", round(med("draw_s"), 3), round(med("draw_mib")), ""],
             [kind, f"drawn list ({int(med('pages'))} pages): first / median / slowest",
              f"{med('page_first_s'):.3f} / {med('page_median_s'):.3f} / {med('page_max_s'):.3f}",
