@@ -4,6 +4,7 @@ verification, for a county-scoped task and a province-wide one, over the directo
     .venv/bin/python tests/bench/bench_province_draw.py                       # 1,000,000 targets (builds the database)
     .venv/bin/python tests/bench/bench_province_draw.py --targets 30000 --inspectors 1000   # a smoke run
     .venv/bin/python tests/bench/bench_province_draw.py --reuse --keep        # an existing database, kept afterwards
+    .venv/bin/python tests/bench/bench_province_draw.py --database province --reuse --keep --http --fold-rounds 0
 
 Setup (timed, not the subject): ``province.py`` builds the database ``--database`` (default ``province_draw``,
 dropped first; ``--reuse`` takes it as it is) in a subprocess: 100 departments over 30 counties, the inspectors,
@@ -22,7 +23,12 @@ gate off), with department ``pv-000``'s planner and one item:
   log folded up to the same freeze position (``DrawPools.pool_by_fold``), ``--fold-rounds`` times per kind, its
   digest asserted equal to the frozen one.
 
-Peak resident memory per step: ``VmHWM`` of this process, reset before each step (``/proc/self/clear_refs``
+``--http``: the timed steps (commit, freeze, draw, pages, verification) go through the HTTP API of a server
+started on the database (``_support.py serve``: read models in process, the collector tuned as ``dualrandom
+serve`` tunes it, no relay and so no checkpoint gate), with the planner's stored token; tasks are still opened
+in this process; the memory figures are then the server's.
+
+Peak resident memory per step: ``VmHWM`` of this process (``--http``: of the server), reset before each step (``/proc/self/clear_refs``
 ``5``), so each step's figure is its own high-water mark (the process's baseline included). Medians of the rounds,
 the load average beside. Results in tests/bench/results/bench_province_draw.json. ``--profile`` also prints the
 top of a cProfile of the province-wide draw, pages and verification (one more round, not timed). The database
