@@ -205,9 +205,21 @@ class TargetColumns:
 
 
 def admits(scope: Mapping[str, Any], target: Mapping[str, Any]) -> bool:
-    """Does the scope admit this target (its data as in the directory)?"""
-    check = admitter(scope)
-    return check is None or check(target)
+    """Does the scope admit this target (its data as in the directory)? The rule one target at a time; a pool
+    applies it a column at a time (:meth:`TargetColumns.admitted`)."""
+    criteria = _criteria(scope)
+    if criteria is None:
+        return True
+    county, industries, classes, risks, tags = criteria
+    if county and target.get("county") != county:
+        return False
+    if industries and target.get("industry") not in industries:
+        return False
+    if classes and target.get("supervision_class") not in classes:
+        return False
+    if risks and target.get("risk_class") not in risks:
+        return False
+    return not tags or bool(tags & set(target.get("tags") or []))
 
 
 def _criteria(scope: Mapping[str, Any]) -> tuple[str, list[Any], list[Any], list[Any], set[Any]] | None:
@@ -220,28 +232,6 @@ def _criteria(scope: Mapping[str, Any]) -> tuple[str, list[Any], list[Any], list
     if not (county or industries or classes or risks or tags):
         return None
     return county, industries, classes, risks, tags
-
-
-def admitter(scope: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], bool] | None:
-    """:func:`admits` for one scope, its criteria read once; None when the scope has no criterion (it admits
-    every target)."""
-    criteria = _criteria(scope)
-    if criteria is None:
-        return None
-    county, industries, classes, risks, tags = criteria
-
-    def check(target: Mapping[str, Any]) -> bool:
-        if county and target.get("county") != county:
-            return False
-        if industries and target.get("industry") not in industries:
-            return False
-        if classes and target.get("supervision_class") not in classes:
-            return False
-        if risks and target.get("risk_class") not in risks:
-            return False
-        return not tags or bool(tags & set(target.get("tags") or []))
-
-    return check
 
 
 def inspected_this_year(
@@ -311,8 +301,9 @@ def build_pool(
     ids, classes, risks, tags = cols.ids, cols.supervision_classes, cols.risk_classes, cols.tags
     if keep is not None:
         ids, classes, risks, tags = _take(ids, keep), _take(classes, keep), _take(risks, keep), _take(tags, keep)
-    if None in set(classes) or None in set(risks):
-        raise KeyError("supervision_class" if None in set(classes) else "risk_class")
+    for name, column in (("supervision_class", classes), ("risk_class", risks)):
+        if None in set(column):
+            raise KeyError(name)
     pairs = list(zip(classes, risks))
     in_scope = dict(Counter(pairs))
     inspected: dict[tuple[str, str], int] = {}
