@@ -20,6 +20,7 @@ position. ``ALTER TABLE ... RENAME`` is transactional on both databases: readers
 import concurrent.futures
 import contextlib
 import datetime as dt
+import functools
 import re
 import threading
 import time
@@ -197,6 +198,7 @@ class RebuildInProgressError(Exception):
 
 REBUILD_SUFFIX = "__rebuild"
 FINISH_WORK_MEM = "256MB"  # PostgreSQL maintenance_work_mem while a copy's indexes are built (finish_copies)
+FINISH_BUILDS = 2  # PostgreSQL: a copy's indexes built side by side (finish_copies), each with FINISH_WORK_MEM
 ANALYZE_UNTIL_BATCH = 8  # a copy is analysed after its batches 1, 2, 4 and 8 (see ProjectionRunner._analyze)
 
 
@@ -221,6 +223,10 @@ def _without_nul(n: Any) -> Any:
         return n
     return Notification(id=n.id, originator_id=n.originator_id, originator_version=n.originator_version,
                         topic=n.topic, state=_NUL_ESCAPE.sub(rb"\1\\ufffd", state))
+
+
+def _execute(statement: str, conn: Connection) -> None:
+    conn.execute(sa.text(statement))
 
 
 def _live_name(name: str, suffix: str) -> str:
@@ -820,25 +826,59 @@ class ProjectionRunner:
 
     def finish_copies(self, copies: Sequence[Projection]) -> None:
         """After the bulk load of copies: their plain indexes and (PostgreSQL) unique constraints, one sort each,
-        and their statistics, so that the swapped-in read model is planned as well as the one it replaces."""
+        and their statistics, so that the swapped-in read model is planned as well as the one it replaces.
+
+        On PostgreSQL the indexes are built ``FINISH_BUILDS`` at a time, each in a transaction of its own on a
+        connection of its own (``CREATE INDEX`` takes a lock that its siblings share): a trigram GIN index is built
+        by one backend, so built one after another the directory's indexes kept one core busy while the other
+        waited (13 s of a 40 s rebuild at 400,000 targets). A copy is not in use before it is swapped in, and a
+        failed build fails the rebuild, as before."""
         started = time.perf_counter()
+        builds: list[Callable[[Connection], object]] = []  # PostgreSQL: each in a transaction of its own
         for c in copies:
             with self.engine.begin() as conn:
-                if conn.dialect.name == "postgresql":  # sorts in memory (the default 64 MB spills a million rows)
+                postgres = conn.dialect.name == "postgresql"
+                if postgres:  # sorts in memory (the default 64 MB spills a million rows)
                     conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{FINISH_WORK_MEM}'")
+                    statements: Callable[[Connection], list[str]] | None = getattr(c, "index_statements", None)
+                    if statements is not None:  # a read model's own (directory: search), the longest first
+                        builds += [functools.partial(_execute, statement) for statement in statements(conn)]
                 for table in c.metadata.sorted_tables:
                     for index in table.indexes:
                         if not index.unique:
-                            index.create(conn, checkfirst=True)
-                    if conn.dialect.name == "postgresql" and not self._unique_constraints(conn, table):
+                            if postgres:
+                                builds.append(functools.partial(index.create, checkfirst=True))
+                            else:
+                                index.create(conn, checkfirst=True)
+                    if postgres and not self._unique_constraints(conn, table):
                         for constraint in table.constraints:
                             if isinstance(constraint, sa.UniqueConstraint):  # PostgreSQL names it as CREATE TABLE did
                                 conn.execute(sa.schema.AddConstraint(constraint))
                 ensure_indexes = getattr(c, "ensure_indexes", None)  # a read model's own (directory: search)
-                if ensure_indexes is not None:
+                if ensure_indexes is not None and not (postgres and hasattr(c, "index_statements")):
                     ensure_indexes(conn)
+        self._build_side_by_side(builds)
         self._analyze(copies, every_column=True)
         log.info("rebuild_finished", projections=[c.name for c in copies], seconds=round(time.perf_counter() - started, 1))
+
+    def _build_side_by_side(self, builds: Sequence[Callable[[Connection], object]]) -> None:
+        """Run ``builds`` ``FINISH_BUILDS`` at a time, in order, each in a transaction of its own; the first error
+        is raised once every started build has ended."""
+        def run(build: Callable[[Connection], object]) -> None:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{FINISH_WORK_MEM}'")
+                build(conn)
+
+        if not builds:
+            return
+        with concurrent.futures.ThreadPoolExecutor(FINISH_BUILDS, thread_name_prefix="rebuild-index") as pool:
+            futures = [pool.submit(run, build) for build in builds]
+            concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+            for future in futures:
+                future.cancel()  # after a failure: those not started yet are not built
+            for future in futures:
+                if not future.cancelled() and future.exception() is not None:
+                    raise future.exception()  # type: ignore[misc]
 
     @staticmethod
     def _unique_constraints(conn: Connection, table: sa.Table) -> list[str]:

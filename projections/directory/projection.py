@@ -25,7 +25,7 @@ from projections.runner import insert_tuples
 
 metadata = sa.MetaData()
 # Fields a listing searches by substring (LIKE '%...%', see queries.py): no B-tree index can serve that, so none;
-# on PostgreSQL a trigram index does (``search_indexes``).
+# on PostgreSQL a trigram index does (``search_index_statements``).
 TEXT_SEARCH = frozenset({"name", "address", "legal_basis", "organisation"})
 
 
@@ -97,13 +97,14 @@ def added_columns(conn: Connection, table: sa.Table) -> list[str]:
     return added
 
 
-def search_indexes(conn: Connection, table: sa.Table) -> None:
-    """PostgreSQL indexes for the listings at province scale (idempotent; nothing on SQLite): registration order
-    per owner (a department's page) and per county (with and without a supervision class), credit-code prefixes
-    compared byte-wise (the range queries.py asks), and a trigram GIN index per substring-searched field when
-    pg_trgm is available."""
+def search_index_statements(conn: Connection, table: sa.Table) -> list[str]:
+    """The PostgreSQL indexes for the listings at province scale that ``table`` lacks, as ``CREATE INDEX``
+    statements (none on SQLite), each of which can run in a transaction of its own: registration order per owner
+    (a department's page) and per county (with and without a supervision class), credit-code prefixes compared
+    byte-wise (the range queries.py asks), and a trigram GIN index per substring-searched field when pg_trgm is
+    available (first: the longest to build)."""
     if conn.dialect.name != "postgresql":
-        return
+        return []
     q = conn.dialect.identifier_preparer.quote
     t = table.name
     wanted = {f"ix_{t}_owner_first": "(owner, first_position)"}
@@ -120,13 +121,11 @@ def search_indexes(conn: Connection, table: sa.Table) -> None:
     missing = [name for name in wanted if not _index_exists(conn, name)]
     missing_trgm = [c for c in searched if not _index_exists(conn, f"ix_{t}_{c}_trgm")]
     trgm = trigram_schema(conn) if missing_trgm else None
-    statements = [f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(t)} {wanted[name]}" for name in missing]
-    for column in missing_trgm if trgm is not None else []:
-        assert trgm is not None
-        statements.append(f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_{column}_trgm')} ON {q(t)} "
-                          f"USING gin ({q(column)} {q(trgm)}.gin_trgm_ops)")
-    for statement in statements:
-        conn.execute(sa.text(statement))
+    statements = [] if trgm is None else [
+        f"CREATE INDEX IF NOT EXISTS {q(f'ix_{t}_{column}_trgm')} ON {q(t)} USING gin ({q(column)} {q(trgm)}.gin_trgm_ops)"
+        for column in missing_trgm
+    ]
+    return statements + [f"CREATE INDEX IF NOT EXISTS {q(name)} ON {q(t)} {wanted[name]}" for name in missing]
 
 
 def _index_exists(conn: Connection, name: str) -> bool:
@@ -177,11 +176,20 @@ class DirectoryProjection:
     fold_by_aggregate = True  # an entry's row depends on its own events alone: a copy is loaded by aggregate
 
     def ensure_indexes(self, conn: Connection) -> None:
-        """The listing indexes (``search_indexes``): ``ProjectionRunner.setup`` adds them to the live tables (also to
-        tables created before they existed), ``finish_copies`` to a rebuilt copy after its bulk load."""
+        """The listing indexes (``search_index_statements``): ``ProjectionRunner.setup`` adds them to the live tables
+        (also to tables created before they existed); ``finish_copies`` builds a rebuilt copy's from
+        ``index_statements`` after its bulk load."""
+        for statement in self.index_statements(conn):
+            conn.execute(sa.text(statement))
+
+    def index_statements(self, conn: Connection) -> list[str]:
+        """What ``ensure_indexes`` runs, as statements that may each run in a transaction of its own (a rebuilt
+        copy's are built side by side: ``ProjectionRunner.finish_copies``); missing columns are added first."""
+        statements: list[str] = []
         for table in self.tables.values():
             added_columns(conn, table)
-            search_indexes(conn, table)
+            statements += search_index_statements(conn, table)
+        return statements
 
     def __init__(self, suffix: str = "") -> None:
         self.suffix = suffix

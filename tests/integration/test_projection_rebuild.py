@@ -370,6 +370,30 @@ def test_a_failed_rebuild_leaves_the_live_read_model_alone_and_no_copy_behind(ru
     assert list_entries(runtime.engine, "target", {}).total == 5
 
 
+def test_an_index_that_cannot_be_built_fails_the_rebuild_and_leaves_the_live_read_model_alone(
+    runtime: Runtime, monkeypatch
+) -> None:
+    """On PostgreSQL a copy's indexes are built side by side, each in a transaction of its own: one that fails
+    still fails the rebuild (the others end or are not started), and nothing of the copy is left."""
+    from projections.directory.projection import DirectoryProjection
+
+    for _ in range(5):
+        runtime.app.register("target", a_target(), PLANNER)
+    runtime.runner.catch_up()
+    tables, indexes = _table_names(runtime.engine), schema_wide_names(runtime.engine)
+    statements = DirectoryProjection.index_statements
+
+    def with_a_bad_one(self, conn):
+        return ["CREATE INDEX ix_bench_broken ON rm_target__rebuild (no_such_column)", *statements(self, conn)]
+
+    monkeypatch.setattr(DirectoryProjection, "index_statements", with_a_bad_one)
+    with pytest.raises(sa.exc.DBAPIError, match="no_such_column"):  # SQLite: in the copy's one transaction
+        runtime.runner.rebuild(["directory"])
+    assert _table_names(runtime.engine) == tables and schema_wide_names(runtime.engine) == indexes
+    assert set(runtime.runner.positions()) == set(NAMES)
+    assert list_entries(runtime.engine, "target", {}).total == 5
+
+
 def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
     from projections.runner import RebuildInProgressError
 
