@@ -295,11 +295,18 @@ class ProjectionRunner:
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
-    def _lock(self, conn: Connection, name: str) -> int:
+    def _lock(self, conn: Connection, name: str, *, flush: bool = True) -> int:
+        """Lock the position row ``name`` for ``conn``'s transaction; its position. ``flush=False`` (PostgreSQL):
+        the transaction commits without waiting for its WAL to reach the disk (``synchronous_commit`` off for
+        it, set by the same query: no round trip more). That is for a read model's own batch only: its rows and
+        its position row commit or vanish together, and a crash that loses the last of them leaves the read
+        model consistent at an earlier position, from which the log (committed durably) is applied again."""
         query = sa.select(positions.c.position).where(positions.c.name == name)
         if conn.dialect.name == "postgresql":
+            if not flush:
+                query = query.add_columns(sa.func.set_config("synchronous_commit", "off", True))
             query = query.with_for_update()
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(query).scalar_one())  # the first column: the position
 
     # -- reading the log --------------------------------------------------------------------------------
     def _read(self, after: int, limit: int, until: int | None) -> list[Any]:
@@ -400,7 +407,7 @@ class ProjectionRunner:
         """Apply the next batch to one projection (no event after position ``until``, when given);
         returns how many events were applied."""
         with self.engine.begin() as conn:
-            start = self._lock(conn, projection.name)
+            start = self._lock(conn, projection.name, flush=False)  # see _lock: a read model's batch is not flushed
             batch = self._read(start, self.batch_size, until)
             if not batch:
                 self._publish(projection.name, start)
@@ -450,11 +457,19 @@ class ProjectionRunner:
         ProjectionFailedError names every failed one. A read model that later applies the event (the cause
         fixed, say by a new version of the code) has its failure removed."""
         total = self._bulk_catch_up() if self.bulk_lag and until is None else 0
+        applied, done = self._catch_up_together(until)
+        total += applied
         found: list[Failure] = []
         for p in self.projections:
+            if p.name in done:
+                continue
             try:
+                # A batch shorter than a full one ended at the head as it was read (positions are given in commit
+                # order under the log's table lock): no second transaction only to find nothing more.
                 while (n := self.run_once(p, until)) > 0:
                     total += n
+                    if n < self.batch_size:
+                        break
             except ProjectionConflictError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any error of a read model is isolated and reported
@@ -465,6 +480,37 @@ class ProjectionRunner:
         if found:
             raise ProjectionFailedError(found)
         return total
+
+    def _catch_up_together(self, until: int | None) -> tuple[int, set[str]]:
+        """Apply the log to every read model at once while they all stand at one position (the usual case of a
+        live worker): one transaction a batch for all of them (one read of the log, one commit) instead of one
+        each. Returns the events applied (summed over the read models, as ``catch_up`` counts) and the names
+        found at the head. Anything else (positions apart, a recorded failure, an error) is left to the read
+        model by read model path, which isolates a failing one; an error rolls the shared batch back whole.
+        The position rows are locked in the order of their names, as ``align`` locks them: no deadlock."""
+        if len(self.projections) < 2 or self._failed:
+            return 0, set()
+        names = sorted(p.name for p in self.projections)
+        applied = 0
+        try:
+            while True:
+                with self.engine.begin() as conn:
+                    starts = {name: self._lock(conn, name, flush=False) for name in names}
+                    start = starts[names[0]]
+                    if any(position != start for position in starts.values()):
+                        return applied, set()
+                    batch = self._read(start, self.batch_size, until)
+                    if batch:
+                        self._apply(conn, [(self.projection(n), n, start) for n in names], batch)
+                position = batch[-1].id if batch else start
+                for name in names:
+                    self._publish(name, position)
+                applied += len(batch) * len(names)
+                if len(batch) < self.batch_size:
+                    return applied, set(names)
+        except Exception as exc:  # noqa: BLE001 - rolled back whole: the path below goes one by one, isolating
+            log.info("projections_together_failed", error=type(exc).__name__)  # the path below logs the details
+            return applied, set()
 
     def far_behind(self) -> list[str]:
         """The read models ``catch_up`` would rebuild (``bulk_lag``): more than ``bulk_lag`` events and a quarter
@@ -944,7 +990,7 @@ class ProjectionRunner:
         """Within ``conn``'s transaction: lock the named read models' position rows and bring them all to one
         log position (the head, or the furthest of them); returns it. Queries in the same transaction then read
         the read models as of that one position (e.g. a draw's frozen pool)."""
-        locked = {name: self._lock(conn, name) for name in names}
+        locked = {name: self._lock(conn, name) for name in sorted(names)}  # in the order _catch_up_together locks
         target = max([self.head(), *locked.values()])
         for name, start in locked.items():
             p = self.projection(name)
