@@ -78,6 +78,35 @@ def test_totals_are_counted_up_to_the_cap_unless_asked_exactly(runtime: Runtime,
     assert list_entries(runtime.engine, "target", {"name": "无此名"}, limit=2).total_exact
 
 
+def test_a_search_with_few_matches_is_read_through_its_index_never_by_walking_the_registration_order(
+    runtime: Runtime, monkeypatch
+) -> None:
+    """A substring search with at most COUNT_CAP matches orders its page by an expression the registration-order
+    index cannot serve (the planner then reads the matches through the search's index and sorts them); with more
+    matches, or without a search, the page walks that index. Both give the same rows."""
+    _register(runtime, 4, name="新乡市某化工厂")
+    _register(runtime, 3, name="新乡市某某食品厂")
+    monkeypatch.setattr(queries, "COUNT_CAP", 3)
+    orders: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "ORDER BY" in statement:
+            orders.append(statement.rsplit("ORDER BY", 1)[1].split("LIMIT")[0].strip())
+
+    sa.event.listen(runtime.engine, "before_cursor_execute", seen)
+    try:
+        few = list_entries(runtime.engine, "target", {"name": "食品"}, limit=2)
+        many = list_entries(runtime.engine, "target", {"name": "某"}, limit=2)  # 7 matches > the cap of 3
+        plain = list_entries(runtime.engine, "target", {}, limit=2)
+    finally:
+        sa.event.remove(runtime.engine, "before_cursor_execute", seen)
+    assert [o.split(".")[-1].split(" ")[0] for o in orders] == ["first_position"] * 3
+    assert ["+" in o for o in orders] == [True, False, False]
+    assert (few.total, len(few.items), many.total_exact, plain.total_exact) == (3, 2, False, False)
+    monkeypatch.setattr(queries, "COUNT_CAP", 1000)  # the same pages with the plain order
+    assert list_entries(runtime.engine, "target", {"name": "食品"}, limit=2).items == few.items
+
+
 def test_postgresql_has_the_listing_indexes(runtime: Runtime) -> None:
     if runtime.engine.dialect.name != "postgresql":
         return
