@@ -337,6 +337,18 @@ class ProjectionRunner:
         return [Notification(id=int(r[0]), originator_id=_uuid(r[1]), originator_version=int(r[2]), topic=r[3],
                              state=bytes(r[4])) for r in rows]
 
+    def _analyze_log(self) -> None:
+        """PostgreSQL: refresh the statistics of the log's columns that the by-aggregate read is planned with
+        (0.3 s at a million events). Without them (a log just imported or restored, autovacuum off or not there
+        yet) each batch was planned as a scan and an on-disk sort of the whole log: 1.4 s a batch instead of 0.1 s,
+        170 s instead of ~15 to load the directory of 1,000,000 targets. Without the privilege PostgreSQL warns
+        and skips it."""
+        if self._events is None or self._store is None or self._store.dialect.name != "postgresql":
+            return
+        q = self._store.dialect.identifier_preparer.quote
+        with self._store.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {q(self._events.name)} (originator_id, originator_version, id, topic)")
+
     def _read_by_aggregate(self, prefixes: Sequence[str], until: int, after: Any, limit: int) -> tuple[list[Any], Any]:
         """The events up to position ``until`` whose topic starts with one of ``prefixes``, ordered by aggregate
         and version, of the aggregates after ``after`` (a stored aggregate id, None at first): about ``limit``
@@ -847,6 +859,7 @@ class ProjectionRunner:
                 break
             prefixes += [t for t in topics if t not in prefixes]
         pg = self.engine.dialect.name == "postgresql"
+        self._analyze_log()
         after: Any = None
         batches = 0
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rebuild-read")

@@ -394,6 +394,28 @@ def test_an_index_that_cannot_be_built_fails_the_rebuild_and_leaves_the_live_rea
     assert list_entries(runtime.engine, "target", {}).total == 5
 
 
+def test_a_rebuild_reads_the_log_by_aggregate_with_fresh_statistics(runtime: Runtime) -> None:
+    """A log without statistics (just imported or restored, autovacuum off or not there yet) made PostgreSQL plan
+    each by-aggregate batch as a scan and sort of the whole log: the rebuild analyses the columns it reads by."""
+    if runtime.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's statistics")
+    for _ in range(3):
+        runtime.app.register("target", a_target(), PLANNER)
+    runtime.runner.catch_up()
+    columns = sa.text("SELECT a.attname FROM pg_statistic s JOIN pg_attribute a ON a.attrelid = s.starelid "
+                      "AND a.attnum = s.staattnum WHERE s.starelid = to_regclass('dualrandom_events')")
+    with runtime.engine.begin() as conn:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.text("DELETE FROM pg_statistic WHERE starelid = to_regclass('dualrandom_events')"))
+        except sa.exc.DBAPIError:
+            pytest.skip("deleting statistics needs a superuser")
+        assert conn.execute(columns).scalars().all() == []
+    runtime.runner.rebuild(["directory"])
+    with runtime.engine.connect() as conn:
+        assert {"originator_id", "originator_version", "id", "topic"} <= set(conn.execute(columns).scalars())
+
+
 def test_one_rebuild_of_a_read_model_at_a_time(runtime: Runtime) -> None:
     from projections.runner import RebuildInProgressError
 
