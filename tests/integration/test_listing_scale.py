@@ -89,7 +89,7 @@ def test_a_search_with_few_matches_is_read_through_its_index_never_by_walking_th
     monkeypatch.setattr(queries, "COUNT_CAP", 3)
     orders: list[str] = []
 
-    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:
         if "ORDER BY" in statement:
             orders.append(statement.rsplit("ORDER BY", 1)[1].split("LIMIT")[0].strip())
 
