@@ -29,30 +29,36 @@ def _counting(runner: ProjectionRunner, monkeypatch: pytest.MonkeyPatch, method:
     return calls
 
 
+def _caught_up_then_registered(runtime: Runtime, n: int) -> ProjectionRunner:
+    """The runner with every read model at the head, then ``n`` targets registered."""
+    runtime.runner.catch_up()
+    for _ in range(n):
+        runtime.app.register("target", a_target(), PLANNER)
+    return runtime.runner
+
+
+def _at_the_head(runner: ProjectionRunner) -> bool:
+    return runner.positions() == dict.fromkeys([p.name for p in runner.projections], runner.head())
+
+
 @pytest.mark.parametrize(("events", "batch_size", "batches"), [(3, 1000, [3]), (5, 2, [2, 2, 1]), (4, 2, [2, 2, 0])])
 def test_read_models_at_one_position_take_each_batch_together_and_stop_at_the_first_short_one(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, events: int, batch_size: int, batches: list[int]
 ) -> None:
-    runner = runtime.runner
-    runner.catch_up()
-    for _ in range(events):
-        runtime.app.register("target", a_target(), PLANNER)
+    runner = _caught_up_then_registered(runtime, events)
     monkeypatch.setattr(runner, "batch_size", batch_size)
     reads = _counting(runner, monkeypatch, "_read")
     runs = _counting(runner, monkeypatch, "run_once")
     assert runner.catch_up() == events * len(runner.projections)  # every read model took every event
     assert [len(r[-1]) for r in reads] == batches  # one read of the log a batch for all (a full one: one more)
     assert runs == []
-    assert runner.positions() == dict.fromkeys([p.name for p in runner.projections], runner.head())
+    assert _at_the_head(runner)
 
 
 def test_read_models_at_different_positions_go_one_by_one_each_ending_at_its_first_short_batch(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runner = runtime.runner
-    runner.catch_up()
-    for _ in range(3):
-        runtime.app.register("target", a_target(), PLANNER)
+    runner = _caught_up_then_registered(runtime, 3)
     assert runner.run_once(runner.projection("directory")) == 3  # ahead of the others
     for _ in range(2):
         runtime.app.register("target", a_target(), PLANNER)
@@ -60,7 +66,7 @@ def test_read_models_at_different_positions_go_one_by_one_each_ending_at_its_fir
     assert runner.catch_up() == 2 + 5 * (len(runner.projections) - 1)
     assert sorted((p.name, n) for p, _, n in runs) == sorted(
         [("directory", 2)] + [(p.name, 5) for p in runner.projections if p.name != "directory"])
-    assert runner.positions() == dict.fromkeys([p.name for p in runner.projections], runner.head())
+    assert _at_the_head(runner)
 
 
 def test_a_read_model_that_fails_in_the_shared_batch_holds_back_only_itself(
@@ -69,10 +75,7 @@ def test_a_read_model_that_fails_in_the_shared_batch_holds_back_only_itself(
     from projections.directory.projection import DirectoryProjection
     from projections.runner import ProjectionFailedError
 
-    runner = runtime.runner
-    runner.catch_up()
-    for _ in range(3):
-        runtime.app.register("target", a_target(), PLANNER)
+    runner = _caught_up_then_registered(runtime, 3)
 
     def broken(self, conn, events):
         raise RuntimeError("cannot apply")
