@@ -56,10 +56,18 @@ def _header(ws: Any, values: Sequence[str]) -> None:
     ws.append(row)
 
 
+# The two characters of the text rule's range that XML 1.0 cannot carry (noncharacters): openpyxl writes them as
+# they are and the file no longer opens; they are written as U+FFFD, the replacement character.
+_NOT_XML = str.maketrans({"\ufffe": "\ufffd", "\uffff": "\ufffd"})
+
+
 def _text(ws: Any, value: Any) -> Any:
     """A value as its cell: text that a spreadsheet could take for a formula (``=HYPERLINK(...)`` in an
     enterprise's name) is written as a text cell, so it opens as the very text and imports back unchanged
-    (OWASP's CSV-injection guidance, for XLSX: openpyxl would otherwise write any ``=...`` as a formula)."""
+    (OWASP's CSV-injection guidance, for XLSX: openpyxl would otherwise write any ``=...`` as a formula).
+    U+FFFE and U+FFFF, which XML cannot hold, become U+FFFD (``_NOT_XML``)."""
+    if isinstance(value, str):
+        value = value.translate(_NOT_XML)
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         cell = WriteOnlyCell(ws, value=value)
         cell.data_type = "s"
