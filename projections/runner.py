@@ -906,11 +906,12 @@ class ProjectionRunner:
         for c in copies:
             with self.engine.begin() as conn:
                 postgres = conn.dialect.name == "postgresql"
+                # A read model's own indexes (directory: search), as statements to build side by side, longest first.
+                own: Callable[[Connection], list[str]] | None = getattr(c, "index_statements", None) if postgres else None
                 if postgres:  # sorts in memory (the default 64 MB spills a million rows)
                     conn.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{FINISH_WORK_MEM}'")
-                    statements: Callable[[Connection], list[str]] | None = getattr(c, "index_statements", None)
-                    if statements is not None:  # a read model's own (directory: search), the longest first
-                        builds += [functools.partial(_execute, statement) for statement in statements(conn)]
+                if own is not None:
+                    builds += [functools.partial(_execute, statement) for statement in own(conn)]
                 for table in c.metadata.sorted_tables:
                     for index in table.indexes:
                         if not index.unique:
@@ -922,8 +923,8 @@ class ProjectionRunner:
                         for constraint in table.constraints:
                             if isinstance(constraint, sa.UniqueConstraint):  # PostgreSQL names it as CREATE TABLE did
                                 conn.execute(sa.schema.AddConstraint(constraint))
-                ensure_indexes = getattr(c, "ensure_indexes", None)  # a read model's own (directory: search)
-                if ensure_indexes is not None and not (postgres and hasattr(c, "index_statements")):
+                ensure_indexes = getattr(c, "ensure_indexes", None)  # the same, in this transaction
+                if own is None and ensure_indexes is not None:
                     ensure_indexes(conn)
         self._build_side_by_side(builds)
         self._analyze(copies, every_column=True)

@@ -66,9 +66,10 @@ def _text(ws: Any, value: Any) -> Any:
     enterprise's name) is written as a text cell, so it opens as the very text and imports back unchanged
     (OWASP's CSV-injection guidance, for XLSX: openpyxl would otherwise write any ``=...`` as a formula).
     U+FFFE and U+FFFF, which XML cannot hold, become U+FFFD (``_NOT_XML``)."""
-    if isinstance(value, str):
-        value = value.translate(_NOT_XML)
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if not isinstance(value, str):
+        return value
+    value = value.translate(_NOT_XML)
+    if value.startswith(FORMULA_STARTS):
         cell = WriteOnlyCell(ws, value=value)
         cell.data_type = "s"
         return cell
