@@ -46,6 +46,19 @@ positions = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("position", sa.BigInteger, nullable=False),
 )
+# The together path's lock and move (``ProjectionRunner._catch_up_together``), built once (their compiled forms
+# are cached): a live worker runs them every batch, for every read model at once.
+_LOCK_TOGETHER = (
+    sa.select(positions.c.name, positions.c.position, sa.func.set_config("synchronous_commit", "off", True))
+    .where(positions.c.name.in_(sa.bindparam("names", expanding=True)))
+    .order_by(positions.c.name)
+    .with_for_update()
+)
+_MOVE_TOGETHER = (
+    positions.update()
+    .where(positions.c.name.in_(sa.bindparam("names", expanding=True)), positions.c.position == sa.bindparam("start"))
+    .values(position=sa.bindparam("new_position"))
+)
 failures = sa.Table(
     "projection_failures",
     metadata,
@@ -308,6 +321,17 @@ class ProjectionRunner:
             query = query.with_for_update()
         return int(conn.execute(query).scalar_one())  # the first column: the position
 
+    def _lock_all(self, conn: Connection, names: list[str]) -> dict[str, int]:
+        """``_lock(conn, name, flush=False)`` of each of ``names`` (sorted) in one query, in the order of the
+        names (as ``align`` locks them: no deadlock); their positions."""
+        if conn.dialect.name != "postgresql":
+            return {name: self._lock(conn, name, flush=False) for name in names}
+        rows = conn.execute(_LOCK_TOGETHER, {"names": names}).all()
+        found = {str(name): int(position) for name, position, _ in rows}
+        if len(found) != len(names):
+            raise ProjectionConflictError(f"position rows missing: {sorted(set(names) - set(found))}")
+        return found
+
     # -- reading the log --------------------------------------------------------------------------------
     def _read(self, after: int, limit: int, until: int | None) -> list[Any]:
         """Notifications after ``after`` (up to ``until``), at most ``limit``: plain rows read through the
@@ -516,13 +540,17 @@ class ProjectionRunner:
         try:
             while True:
                 with self.engine.begin() as conn:
-                    starts = {name: self._lock(conn, name, flush=False) for name in names}
+                    starts = self._lock_all(conn, names)
                     start = starts[names[0]]
                     if any(position != start for position in starts.values()):
                         return applied, set()
                     batch = self._read(start, self.batch_size, until)
                     if batch:
-                        self._apply(conn, [(self.projection(n), n, start) for n in names], batch)
+                        self._apply_rows(conn, [self.projection(n) for n in names], batch)
+                        moved = conn.execute(_MOVE_TOGETHER, {"names": names, "start": start,
+                                                                    "new_position": batch[-1].id})
+                        if moved.rowcount != len(names):
+                            raise ProjectionConflictError(f"{', '.join(names)}: moved from {start} by another worker")
                 position = batch[-1].id if batch else start
                 for name in names:
                     self._publish(name, position)

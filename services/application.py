@@ -26,11 +26,16 @@ from domain.errors import FieldProblem, InvalidInputError, PermissionDeniedError
 from projections.bulk import gc_paused
 from services.infra.heads import Heads
 from services.infra.imports import MAX_REPORTED_PROBLEMS
-from services.infra.recorder import GroupCommit
+from services.infra.recorder import AsyncGroupCommit, AsyncOneTrip, GroupCommit
 
 APP_NAME = "dualrandom"  # events table: dualrandom_events
 _PIPELINE_CHUNK = 5000  # events serialised while the previous chunk is inserted (large saves only)
 _GROUP_MAX_EVENTS = 1000  # saves up to this size go through the group commit; larger ones write alone
+
+
+_CONFLICT = (
+    "another write to the same entry was stored first (or the entry already exists); nothing was stored: reload and retry"
+)
 
 
 class NotFoundError(Exception):
@@ -114,22 +119,26 @@ class DualRandom(Application):
             else:
                 recordings = self._save_events(aggregates, events)
         except IntegrityError as exc:
-            raise ConflictError(
-                "another write to the same entry was stored first (or the entry already exists); "
-                "nothing was stored: reload and retry"
-            ) from exc
+            raise ConflictError(_CONFLICT) from exc
         return max(r.notification.id for r in recordings) if recordings else None
 
     def _save_grouped(self, aggregates: Sequence[Any], events: list[Any]) -> list[Any]:
         """``_save_events`` through the group commit: this command's events are serialised here, in the
         calling thread, then stored in one transaction shared with the commands of other threads that are
         waiting meanwhile (each command still succeeds or fails on its own: ``GroupCommit``)."""
+        stored = self._serialised(aggregates, events)
+        return self._recorded(events, stored, self.group_commit.insert(stored))
+
+    def _serialised(self, aggregates: Sequence[Any], events: list[Any]) -> list[StoredEvent]:
+        """The stored form of the aggregates' pending ``events`` (which are collected: no longer pending)."""
         for agg in aggregates:
             agg.collect_events()
         to_stored_event = self.mapper.to_stored_event
-        stored = [to_stored_event(ev) for ev in events]
-        notification_ids = self.group_commit.insert(stored)
-        recordings = _recordings(events, stored, notification_ids)
+        return [to_stored_event(ev) for ev in events]
+
+    def _recorded(self, events: list[Any], stored: list[StoredEvent], ids: Sequence[int]) -> list[Recording]:
+        """What ``save`` returns for events stored at ``ids``, after the notification hooks have had them."""
+        recordings = _recordings(events, stored, ids)
         self._notify(recordings)
         self.notify(events)  # deprecated hook, as save() calls it
         return recordings
@@ -171,10 +180,7 @@ class DualRandom(Application):
 
     def register(self, kind: str, data: dict[str, Any], ctx: CommandContext) -> Written:
         """Register a new directory entry."""
-        cls = KINDS[kind]
-        values = cls.validate_new(self.resolve_conflicts(data))
-        access.require_write(ctx.actor, kind, _owner(cls, values))
-        agg = cls(data=values)  # type: ignore[call-arg]  # each kind's __init__(data) is its @event("Registered")
+        agg, values = self._new_entry(kind, self.resolve_conflicts(data), ctx)
         # No read before the write: the deterministic id and the store's unique (id, version) refuse a
         # second registration; only that rare failure pays for finding out which case it was.
         try:
@@ -184,6 +190,52 @@ class DualRandom(Application):
                 raise ConflictError(f"a {kind} with this key already exists: {agg.id}") from None
             raise
         return Written(str(agg.id), agg.version, position, tuple(values))
+
+    def registers_on_loop(self, data: dict[str, Any]) -> bool:
+        """Can ``register_on_loop`` take this registration? When the only database work it needs is its write
+        (no 回避对象 given as credit codes to look up) and saves need no cache or snapshots kept."""
+        return self.repository.cache is None and self.snapshots is None and not conflict_credit_codes(data)
+
+    async def register_on_loop(
+        self, kind: str, data: dict[str, Any], ctx: CommandContext, group: AsyncGroupCommit,
+    ) -> Written:
+        """``register`` with its write awaited on the event loop through ``group`` (``services.infra.recorder``:
+        the same query, the same transaction, shared with the other registrations waiting meanwhile), so the
+        server's request needs no worker thread. Only for what ``registers_on_loop`` accepts."""
+        import asyncio
+
+        if not self.registers_on_loop(data):
+            raise ValueError("this registration reads before it writes: use register")
+        agg, values = self._new_entry(kind, data, ctx)
+        events = _stamp(_meta_base(ctx, f"register_{kind}"), [agg])
+        stored = self._serialised([agg], events)
+        try:
+            ids = await group.insert(stored)
+        except IntegrityError:
+            if await asyncio.to_thread(self._exists, agg.id):
+                raise ConflictError(f"a {kind} with this key already exists: {agg.id}") from None
+            raise ConflictError(_CONFLICT) from None
+        self._recorded(events, stored, ids)
+        return Written(str(agg.id), agg.version, max(ids), tuple(values))
+
+    def loop_writes(self) -> AsyncGroupCommit | None:
+        """For the running event loop, the group commit ``register_on_loop`` writes through: on PostgreSQL an
+        ``AsyncOneTrip`` of its own on this application's database; None elsewhere (a SQLite write keeps to a
+        worker thread). Close it (``await ....close()``) before the loop ends."""
+        recorder: Any = self.recorder
+        engine = recorder.datastore.engine
+        if not self._is_postgres:
+            return None
+        one_trip = AsyncOneTrip(recorder, engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        return AsyncGroupCommit(one_trip.insert, max_events=_GROUP_MAX_EVENTS, close=one_trip.close)
+
+    def _new_entry(self, kind: str, data: dict[str, Any], ctx: CommandContext) -> tuple[DirectoryEntry, dict[str, Any]]:
+        """A new entry of ``kind`` from validated ``data`` (403 unless the actor may write its department)."""
+        cls = KINDS[kind]
+        values = cls.validate_new(data)
+        access.require_write(ctx.actor, kind, _owner(cls, values))
+        agg = cls(data=values)  # type: ignore[call-arg]  # each kind's __init__(data) is its @event("Registered")
+        return agg, values
 
     def update(
         self, kind: str, entry_id: uuid.UUID, data: dict[str, Any], ctx: CommandContext,
@@ -351,10 +403,7 @@ class DualRandom(Application):
                     raise refused
                 problems.raise_if_any()
         except IntegrityError as exc:
-            raise ConflictError(
-                "another write to the same entry was stored first (or the entry already exists); "
-                "nothing was stored: reload and retry"
-            ) from exc
+            raise ConflictError(_CONFLICT) from exc
         if hooked and events_all:
             self._notify(_recordings(events_all, stored_all, notification_ids))
             self.notify(events_all)  # deprecated hook, as save() calls it

@@ -72,6 +72,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
         await app.state.principals.open()
+        loop_writes = app.state.loop_writes = runtime.app.loop_writes()  # registrations (services/api/directory.py)
         if background and runtime.settings.projections_in_process:
             runtime.start_projections()
         if background:
@@ -85,6 +86,9 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
                 for t in late:
                     t.cancel()
             await app.state.principals.close()
+            app.state.loop_writes = None
+            if loop_writes is not None:
+                await loop_writes.close()
 
     api = Router(
         path="/api/v1",
@@ -115,6 +119,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
+                     "loop_writes": None,  # set by the lifespan on PostgreSQL
                      "principals": PrincipalLookup(runtime.engine, runtime.accounts.authenticate),
                      "public_answers": PublicAnswers(runtime.runner),
                      "ready_caught_up": set()}),

@@ -43,9 +43,10 @@ PROOF_NOTE = (
 )
 
 
-def auditors_change_nothing(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def auditors_change_nothing(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
     """A token whose only role is ``auditor`` never writes, on any route (auditors read
-    everything, change nothing). Runs before the body is read, so the answer is 403 whatever the body."""
+    everything, change nothing). Runs before the body is read, so the answer is 403 whatever the body.
+    A coroutine: litestar runs a plain function guard in a worker thread, a hop on every request."""
     if connection.scope.get("method") in SAFE_METHODS or handler.opt.get("own_credentials"):
         return  # logging in and out, and one's own password, are not changes to the records
     user = connection.scope.get("user")

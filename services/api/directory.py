@@ -5,6 +5,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import anyio
 import msgspec
 from litestar import Response, Router, get, patch, post
 from litestar.datastructures import UploadFile
@@ -118,16 +119,24 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
     fields_doc = ", ".join(filterable(kind))
 
     @post(
-        "/", sync_to_thread=True, status_code=201, summary=f"Register a {label}",
+        "/", status_code=201, summary=f"Register a {label}",
         responses=answers(201, EntryWritten, WRITE_PROBLEMS),
         description=f"Validates and registers a new {label}; the key fields cannot change later. "
         "Planners and admins only (see docs/api.md, access rules)." + WRITE_NOTE,
     )
-    def create(request: AnyRequest, data: JSONBody[create_struct]) -> Response[Json]:  # type: ignore[valid-type]
+    async def create(request: AnyRequest, data: JSONBody[create_struct]) -> Response[Json]:  # type: ignore[valid-type]
         rt = runtime(request)
         values = given(data)
-        _known_department(rt, kind, values)
-        return written(request, rt.app.register(kind, values, ctx(request)), 201)
+        group = request.app.state.loop_writes
+        if group is not None and kind not in _NAMES_DEPARTMENT and rt.app.registers_on_loop(values):
+            # nothing to read first: validated and written on the event loop, no worker thread
+            return written(request, await rt.app.register_on_loop(kind, values, ctx(request), group), 201)
+
+        def register() -> Response[Json]:
+            _known_department(rt, kind, values)
+            return written(request, rt.app.register(kind, values, ctx(request)), 201)
+
+        return await anyio.to_thread.run_sync(register)
 
     @patch(
         "/{entry_id:uuid}", sync_to_thread=True, summary=f"Update a {label}",
@@ -234,11 +243,14 @@ def directory_router(kind: str, plural: str, label: str, importable: bool) -> Ro
     return Router(path=f"/{plural}", route_handlers=handlers, tags=[plural], security=SECURED)
 
 
+_NAMES_DEPARTMENT = {"item", "inspector", "expert"}  # their department must be registered: a read first
+
+
 def _known_department(rt: Any, kind: str, values: dict[str, Any]) -> None:
     """An item, inspector or expert names a department in the directory: else 422 ``unknown_department`` on
     ``department``, nothing recorded."""
     code = values.get("department")
-    if kind in {"item", "inspector", "expert"} and isinstance(code, str):
+    if kind in _NAMES_DEPARTMENT and isinstance(code, str):
         code = code.strip().lower()  # as the field stores it: HJ-EEB is hj-eeb
         if not rt.lookups.department_known(code):
             rt.runner.catch_up_named(("directory",))  # registered a moment ago: the read model may lag

@@ -21,6 +21,7 @@ imports the library factory, so the module alone would be ambiguous).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -146,16 +147,7 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
             return list(self.insert_events(stored_events) or ())
         import psycopg
 
-        keys, literals = _array_literals(stored_events, {})
-        name = self._qualified_name
-        sql = (
-            f"BEGIN; LOCK TABLE {name} IN EXCLUSIVE MODE; "
-            f"INSERT INTO {name} (originator_id, originator_version, topic, state) "
-            f"SELECT i, v, t, decode(s, 'hex') FROM unnest(CAST({_sql_text(literals['ids'])} AS uuid[]), "
-            f"CAST({_sql_text(literals['versions'])} AS bigint[]), CAST({_sql_text(literals['topics'])} AS text[]), "
-            f"CAST({_sql_text(literals['states'])} AS text[])) AS u(i, v, t, s) "
-            f"RETURNING id, originator_id, originator_version; NOTIFY {self.channel_name}; COMMIT"
-        )
+        keys, sql = self.one_trip_sql(stored_events)
         engine = self.datastore.engine
         assert isinstance(engine, sa.Engine)
         pooled = engine.raw_connection()
@@ -189,6 +181,20 @@ class BulkApplicationRecorder(SQLAlchemyApplicationRecorder):
                 pooled.invalidate()
             pooled.close()
         return _in_order(keys, rows)
+
+    def one_trip_sql(self, stored_events: Sequence[StoredEvent]) -> tuple[list[tuple[Any, int]], str]:
+        """The (id, version) keys of ``stored_events`` (at most ``CHUNK``) and the one simple-protocol query
+        that stores them on PostgreSQL (``insert_events_one_trip``; ``AsyncOneTrip`` sends the same text)."""
+        keys, literals = _array_literals(stored_events, {})
+        name = self._qualified_name
+        return keys, (
+            f"BEGIN; LOCK TABLE {name} IN EXCLUSIVE MODE; "
+            f"INSERT INTO {name} (originator_id, originator_version, topic, state) "
+            f"SELECT i, v, t, decode(s, 'hex') FROM unnest(CAST({_sql_text(literals['ids'])} AS uuid[]), "
+            f"CAST({_sql_text(literals['versions'])} AS bigint[]), CAST({_sql_text(literals['topics'])} AS text[]), "
+            f"CAST({_sql_text(literals['states'])} AS text[])) AS u(i, v, t, s) "
+            f"RETURNING id, originator_id, originator_version; NOTIFY {self.channel_name}; COMMIT"
+        )
 
 
 def _array_literals(chunk: Sequence[StoredEvent], quoted: dict[str, str]) -> tuple[list[tuple[Any, int]], dict[str, str]]:
@@ -426,6 +432,177 @@ class GroupCommit:
             item.ids = list(self._insert(item.stored) or ())
         except Exception as exc:  # noqa: BLE001 - handed to the caller, raised in its thread
             item.error = exc
+
+
+class AsyncOneTrip:
+    """``BulkApplicationRecorder.insert_events_one_trip`` awaited on the event loop: the same query text
+    (``one_trip_sql``: lock, insert, notify, commit in one round trip) on a psycopg ``AsyncConnection`` of the
+    loop's own (autocommit: the text carries its own BEGIN and COMMIT), so a command whose only database work
+    is its write needs no worker thread. One write at a time (``AsyncGroupCommit`` sends them), so one
+    connection; made at the first write, and again after one broke. A connection idle for
+    ``PING_AFTER`` seconds is pinged first (as the engine's pool pings a checkout): a server restarted meanwhile
+    costs a new connection, not a failed write. Errors are the library's (``IntegrityError`` for a duplicate
+    (originator_id, originator_version)); nothing of a failed write is stored."""
+
+    PING_AFTER = 10.0
+
+    def __init__(self, recorder: BulkApplicationRecorder, conninfo: str) -> None:
+        self._recorder = recorder
+        self._conninfo = conninfo
+        self._conn: Any = None
+        self._used = 0.0  # time.monotonic() of the last write that came back
+
+    async def insert(self, stored: Sequence[StoredEvent]) -> list[int]:
+        import psycopg
+
+        if not stored:
+            return []
+        if len(stored) > CHUNK:
+            raise ValueError(f"at most {CHUNK} events in one write on the event loop, not {len(stored)}")
+        keys, sql = self._recorder.one_trip_sql(stored)
+        conn = await self._connection()
+        try:
+            cur = conn.cursor()
+            await cur.execute(sql, prepare=False)
+            rows: list[Any] = []
+            while True:
+                if cur.description is not None:
+                    rows = await cur.fetchall()
+                if not cur.nextset():
+                    break
+        except psycopg.Error as exc:
+            await self._after_error(conn)
+            raise _persistence_error(exc) from exc
+        except BaseException:  # cancelled mid-way: the connection's state is unknown
+            self._conn = None
+            await _shielded_close(conn)
+            raise
+        self._used = time.monotonic()
+        return _in_order(keys, rows)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def _connection(self) -> Any:
+        import psycopg
+
+        conn = self._conn
+        if conn is not None and not conn.closed and time.monotonic() - self._used > self.PING_AFTER:
+            try:
+                await conn.execute("SELECT 1")
+            except psycopg.Error:
+                await conn.close()
+        if conn is None or conn.closed or conn.broken:
+            conn = self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        return conn
+
+    async def _after_error(self, conn: Any) -> None:
+        import psycopg
+
+        if not conn.closed and not conn.broken and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with contextlib.suppress(psycopg.Error):
+                await conn.execute("ROLLBACK")
+        if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self._conn = None
+            await _shielded_close(conn)
+
+
+async def _shielded_close(conn: Any) -> None:
+    import asyncio
+
+    with contextlib.suppress(Exception):
+        await asyncio.shield(conn.close())
+
+
+class AsyncGroupCommit:
+    """``GroupCommit`` for coroutines of one event loop: the writes that arrive while one is being stored
+    share the next transaction.
+
+    A caller queues its stored events and awaits its answer; a writer task (started by the first caller of
+    an idle committer, ended when the queue is empty) takes the queue up to ``max_events`` events at a time
+    and stores each batch with one ``insert``. A lone caller waits for no one: its write starts in the same
+    turn of the loop. When a shared transaction fails, nothing of it was stored, and each caller's events are
+    inserted again alone: every caller succeeds or fails on its own, with the error its write alone gives.
+    A caller that is cancelled while it waits does not take its write back (as a thread's would not be):
+    it may be stored."""
+
+    def __init__(self, insert: Callable[[Sequence[StoredEvent]], Any], max_events: int = 1000,
+                 close: Callable[[], Any] | None = None) -> None:
+        self._insert = insert
+        self._close = close
+        self._max_events = max_events
+        self._queue: deque[tuple[Sequence[StoredEvent], Any]] = deque()
+        self._writer: Any = None
+        self.transactions = 0
+        self.grouped = 0
+        self.retried = 0
+
+    async def insert(self, stored: Sequence[StoredEvent]) -> list[int]:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        self._queue.append((stored, answer))
+        if self._writer is None:
+            self._writer = loop.create_task(self._write_queued())
+        return list(await asyncio.shield(answer))
+
+    async def close(self) -> None:
+        """Let the writes under way end, then close what ``insert`` writes through (``close``, if given)."""
+        import asyncio
+
+        writer = self._writer
+        if writer is not None:
+            await asyncio.wait([writer], timeout=10)
+        if self._close is not None:
+            await self._close()
+
+    async def _write_queued(self) -> None:
+        batch: list[tuple[Sequence[StoredEvent], Any]] = []
+        try:
+            while self._queue:
+                batch = [self._queue.popleft()]
+                n = len(batch[0][0])
+                while self._queue and n + len(self._queue[0][0]) <= self._max_events:
+                    batch.append(self._queue.popleft())
+                    n += len(batch[-1][0])
+                await self._write(batch)
+                batch = []
+        finally:
+            self._writer = None
+            for _, answer in [*batch, *self._queue]:  # only when the task itself was cancelled (loop closing)
+                if not answer.done():
+                    answer.set_exception(RuntimeError("the group commit was interrupted; the write may not be stored"))
+            if batch:
+                self._queue.clear()
+
+    async def _write(self, batch: list[tuple[Sequence[StoredEvent], Any]]) -> None:
+        self.transactions += 1
+        self.grouped += len(batch)
+        if len(batch) > 1:
+            try:
+                ids = list(await self._insert([s for stored, _ in batch for s in stored]))
+            except Exception:  # noqa: BLE001 - nothing was stored: each write on its own says what is wrong
+                self.retried += len(batch)
+                self.transactions += len(batch)
+            else:
+                start = 0
+                for stored, answer in batch:
+                    if not answer.done():
+                        answer.set_result(ids[start : start + len(stored)])
+                    start += len(stored)
+                return
+        for stored, answer in batch:
+            try:
+                ids = list(await self._insert(stored))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                if not answer.done():
+                    answer.set_exception(exc)
+            else:
+                if not answer.done():
+                    answer.set_result(ids)
 
 
 class WalOnceDatastore(SQLAlchemyDatastore):

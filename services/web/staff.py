@@ -75,7 +75,8 @@ def holds_any(actor: Actor | None, roles: Sequence[Role]) -> bool:
 def requires(*roles: Role) -> Guard:
     """A guard: the signed-in actor holds one of ``roles``, else the 403 page (``forbidden.html``)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        # a coroutine: litestar would run a plain function in a worker thread
         if not holds_any(actor_of(connection), roles):
             raise PermissionDeniedException("role", extra={"roles": [r.value for r in roles]})
 

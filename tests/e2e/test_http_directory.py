@@ -219,3 +219,33 @@ def test_a_partner_reads_departments_and_items_but_no_personal_data_of_its_own_d
         assert r.headers["content-type"].startswith(PROBLEM)
     assert client.get("/api/v1/items", headers=partner).status_code == 200
     assert client.get("/api/v1/departments", headers=partner).status_code == 200
+
+
+def test_a_registration_is_written_on_the_event_loop_on_postgresql_and_answers_as_in_a_thread(
+    client, runtime, auth
+) -> None:
+    """A target or department needs no read before its write: on PostgreSQL it is validated and written on the
+    event loop (``loop_writes``); an inspector's department is read first, so it takes a worker thread. Both
+    answer alike, refusals included (403, 409, 422), and a refused one stores nothing."""
+    group = client.app.state.loop_writes
+    on_loop = runtime.engine.dialect.name == "postgresql"
+    assert (group is not None) == on_loop
+    _departments(client, auth, "hj-eeb")  # an admin's registration: on the loop too
+    before = group.grouped if on_loop else 0
+    h = auth()
+    target = a_target()
+    first = client.post("/api/v1/targets", json=target, headers=h)
+    assert first.status_code == 201 and first.headers["etag"] == '"1"'
+    assert first.headers["x-log-position"] == str(first.json()["position"]) == str(head(runtime))
+    again = client.post("/api/v1/targets", json=target, headers=h)
+    assert again.status_code == 409 and "already exists" in again.json()["detail"]
+    at = head(runtime)
+    assert client.post("/api/v1/departments", json=a_department(), headers=h).status_code == 403
+    assert client.post("/api/v1/targets", json={**a_target(), "risk_class": "Z"}, headers=h).status_code == 422
+    assert head(runtime) == at
+    inspector = client.post("/api/v1/inspectors", json=an_inspector(), headers=h)
+    assert inspector.status_code == 201 and inspector.json()["version"] == 1
+    if on_loop:
+        assert group.grouped == before + 2  # the target and its duplicate; not the inspector, nothing refused
+    got = client.get(f"/api/v1/targets/{first.json()['id']}?min_position={first.json()['position']}", headers=h)
+    assert got.status_code == 200 and got.json()["credit_code"] == target["credit_code"]
