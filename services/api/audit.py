@@ -6,9 +6,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Response, Router, get
-from litestar.connection import ASGIConnection
-from litestar.exceptions import NotFoundException, PermissionDeniedException, ValidationException
-from litestar.handlers.base import BaseRouteHandler
+from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, Parameter
 from litestar.response import Stream
 
@@ -37,21 +35,9 @@ from services.audit.replay import parse_time
 from services.audit.witness import coverage_of, witnesses_of
 from services.infra.relay import PUBLIC, ContractError, OutgoingEvent, messages_for, recipients
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 PROOF_NOTE = (
     " Hashes are lower-case hex; see docs/auditing.md for the leaf format and the RFC 9162 checks."
 )
-
-
-async def auditors_change_nothing(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """A token whose only role is ``auditor`` never writes, on any route (auditors read
-    everything, change nothing). Runs before the body is read, so the answer is 403 whatever the body.
-    A coroutine: litestar runs a plain function guard in a worker thread, a hop on every request."""
-    if connection.scope.get("method") in SAFE_METHODS or handler.opt.get("own_credentials"):
-        return  # logging in and out, and one's own password, are not changes to the records
-    user = connection.scope.get("user")
-    if isinstance(user, Actor) and user.roles and set(user.roles) <= {Role.AUDITOR.value}:
-        raise PermissionDeniedException("auditors read everything and change nothing")
 
 
 def _require_auditor(actor: Actor) -> None:

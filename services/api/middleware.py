@@ -22,6 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from domain.access import Actor
 from domain.errors import FieldProblem, InvalidInputError
 from domain.text import CONTROL_RULE, control_character, control_message, normalise_newlines
+from domain.values import Role
 from projections.directory.projection import TABLES as DIRECTORY_TABLES
 from services.api.auth import AuthError, verify
 from services.infra.accounts_store import AsyncPrincipalReader, Principal, SqlitePrincipalReader
@@ -171,9 +172,26 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
                 )
         actor = Actor(subject=found.account_id, department=found.department, roles=found.roles,
                       inspector=found.inspector, name=found.display_name)
+        if method not in _SAFE_METHODS and connection.scope["path"].startswith(API_PREFIX):
+            auditors_change_nothing(actor, connection.scope.get("route_handler"))
         connection.scope.setdefault("state", {})["token_id"] = token_id
         structlog.contextvars.bind_contextvars(actor=actor.subject, department=actor.department)
         return AuthenticationResult(user=actor, auth=token_id)
+
+
+API_PREFIX = "/api/v1/"
+
+
+def auditors_change_nothing(actor: Actor, handler: Any) -> None:
+    """A write (any method but GET, HEAD, OPTIONS) under ``/api/v1`` by a token whose only role is ``auditor``
+    is refused (auditors read everything, change nothing), before the body is read, so the answer is 403
+    whatever the body; logging in and out and one's own password (``opt={"own_credentials": True}``) are not
+    changes to the records. Checked here rather than by a guard: litestar copies the route handler for every
+    guard of every request."""
+    if actor.roles and set(actor.roles) <= {Role.AUDITOR.value} and not (
+        handler is not None and handler.opt.get("own_credentials")
+    ):
+        raise PermissionDeniedException("auditors read everything and change nothing")
 
 
 def _first_control(value: Any, path: str) -> tuple[str, str] | None:

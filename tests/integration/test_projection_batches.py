@@ -121,3 +121,28 @@ def test_a_read_models_batch_does_not_wait_for_the_disk_and_nothing_else_changes
     finally:
         del runner._lock
     assert seen == ["off"]
+
+
+def test_a_shared_batch_whose_positions_moved_meanwhile_keeps_nothing_and_the_read_models_go_one_by_one(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shared batch moves every position with one compare-and-set: when a position row is not where the
+    batch found it, the row count says so, nothing of the batch stays, and each read model catches up alone."""
+    from projections.runner import positions
+
+    runner = _caught_up_then_registered(runtime, 3)
+    start = runner.head() - 3
+    apply_rows = runner._apply_rows
+    moved: list[str] = []
+
+    def and_one_moves(conn: Any, projections: Any, batch: Any) -> None:
+        apply_rows(conn, projections, batch)
+        if not moved:  # another writer's change to one position row, inside the shared transaction
+            moved.append("audit")
+            conn.execute(positions.update().where(positions.c.name == "audit").values(position=start - 1))
+
+    monkeypatch.setattr(runner, "_apply_rows", and_one_moves)
+    runs = _counting(runner, monkeypatch, "run_once")
+    runner.catch_up()
+    assert moved == ["audit"] and {p.name for p, *_ in runs} == {p.name for p in runner.projections}
+    assert _at_the_head(runner)  # the one-by-one path applied every event: the shared batch had kept nothing
