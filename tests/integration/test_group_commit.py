@@ -21,19 +21,18 @@ from domain.access import Actor
 from services.application import CommandContext, ConflictError, DualRandom
 from services.infra.recorder import GroupCommit
 from tests.support.builders import a_target
+from tests.support.group_commits import FakeRows, assert_batched, stored
 
 PLANNER = Actor("staff-7", "hj-eeb", ("planner",))
 ADMIN = Actor("root", "hj-eeb", ("admin",))
 
 
 # -- GroupCommit alone ----------------------------------------------------------------------------
-class FakeStore:
-    """An insert that takes a while (so callers pile up), refuses a duplicate (id, version) like the
-    store's unique index, and stores nothing of a transaction that fails."""
+class FakeStore(FakeRows):
+    """An insert that takes a while (so callers pile up) and checks that no two transactions overlap."""
 
     def __init__(self, delay: float = 0.01) -> None:
-        self.rows: dict[tuple[uuid.UUID | str, int], int] = {}  # StoredEvent.originator_id is UUID | str
-        self.transactions: list[int] = []  # events per transaction tried
+        super().__init__()
         self.delay = delay
         self.lock = threading.Lock()
         self.active = 0
@@ -44,21 +43,10 @@ class FakeStore:
             assert self.active == 1, "the group commit wrote two transactions at once"
         try:
             time.sleep(self.delay)
-            self.transactions.append(len(stored))
-            keys = [(e.originator_id, e.originator_version) for e in stored]
-            if len(set(keys)) != len(keys) or any(k in self.rows for k in keys):
-                raise IntegrityError("duplicate key value violates unique constraint")
-            start = len(self.rows) + 1
-            for i, k in enumerate(keys):
-                self.rows[k] = start + i
-            return [self.rows[k] for k in keys]
+            return self.record(stored)
         finally:
             with self.lock:
                 self.active -= 1
-
-
-def stored(oid: uuid.UUID, *versions: int) -> list[StoredEvent]:
-    return [StoredEvent(oid, v, "t", b"{}") for v in versions]
 
 
 def test_concurrent_writes_share_transactions_and_each_gets_its_own_positions() -> None:
@@ -67,12 +55,7 @@ def test_concurrent_writes_share_transactions_and_each_gets_its_own_positions() 
     writes = [stored(uuid.uuid4(), 1, 2) for _ in range(64)]
     with ThreadPoolExecutor(32) as pool:
         results = list(pool.map(group.insert, writes))
-    assert sum(store.transactions) == 128 and len(store.transactions) < 64  # batched
-    assert group.grouped == 64 and group.transactions == len(store.transactions)
-    for write, ids in zip(writes, results, strict=True):
-        assert ids == [store.rows[(e.originator_id, e.originator_version)] for e in write]
-        assert ids[1] == ids[0] + 1  # one caller's events stay together, in order
-    assert sorted(i for ids in results for i in ids) == list(range(1, 129))
+    assert_batched(store, group, writes, results)
 
 
 def test_a_lone_caller_does_not_wait() -> None:

@@ -22,18 +22,18 @@ from domain.access import Actor
 from services.application import CommandContext, ConflictError, DualRandom
 from services.infra.recorder import AsyncGroupCommit
 from tests.support.builders import a_target
+from tests.support.group_commits import FakeRows, assert_batched, stored
 
 PLANNER = Actor("staff-7", "hj-eeb", ("planner",))
 ADMIN = Actor("root", "hj-eeb", ("admin",))
 
 
-class FakeStore:
-    """An async insert that yields to the loop for a while (so callers pile up), refuses a duplicate
-    (id, version) like the store's unique index, and stores nothing of a transaction that fails."""
+class FakeStore(FakeRows):
+    """An async insert that yields to the loop for a while (so callers pile up) and checks that no two
+    transactions overlap; ``fail``: every transaction fails with that message."""
 
     def __init__(self, delay: float = 0.005, fail: str | None = None) -> None:
-        self.rows: dict[tuple[Any, int], int] = {}
-        self.transactions: list[int] = []
+        super().__init__()
         self.delay = delay
         self.fail = fail
         self.active = 0
@@ -43,22 +43,12 @@ class FakeStore:
         assert self.active == 1, "the group commit wrote two transactions at once"
         try:
             await asyncio.sleep(self.delay)
-            self.transactions.append(len(stored))
             if self.fail:
+                self.transactions.append(len(stored))
                 raise RuntimeError(self.fail)
-            keys = [(e.originator_id, e.originator_version) for e in stored]
-            if len(set(keys)) != len(keys) or any(k in self.rows for k in keys):
-                raise IntegrityError("duplicate key value violates unique constraint")
-            start = len(self.rows) + 1
-            for i, k in enumerate(keys):
-                self.rows[k] = start + i
-            return [self.rows[k] for k in keys]
+            return self.record(stored)
         finally:
             self.active -= 1
-
-
-def stored(oid: uuid.UUID, *versions: int) -> list[StoredEvent]:
-    return [StoredEvent(oid, v, "t", b"{}") for v in versions]
 
 
 async def _outcome(group: AsyncGroupCommit, events: list[StoredEvent]) -> Any:
@@ -78,13 +68,7 @@ def test_writes_that_arrive_together_share_transactions_and_each_gets_its_own_po
     async def run() -> list[list[int]]:
         return list(await asyncio.gather(*(group.insert(w) for w in writes)))
 
-    results = asyncio.run(run())
-    assert sum(store.transactions) == 128 and len(store.transactions) < 64  # batched
-    assert group.grouped == 64 and group.transactions == len(store.transactions)
-    for write, ids in zip(writes, results, strict=True):
-        assert ids == [store.rows[(e.originator_id, e.originator_version)] for e in write]
-        assert ids[1] == ids[0] + 1  # one caller's events stay together, in order
-    assert sorted(i for ids in results for i in ids) == list(range(1, 129))
+    assert_batched(store, group, writes, asyncio.run(run()))
 
 
 def test_a_lone_writer_is_written_alone_at_once() -> None:
@@ -224,7 +208,7 @@ def test_registrations_on_the_loop_are_grouped_and_each_answers_for_itself(app: 
     rows = [a_target() for _ in range(120)]
     dup = a_target()  # registered by ten coroutines at once: one wins, nine get 409
 
-    async def run() -> tuple[list[tuple[int, Any]], AsyncGroupCommit]:
+    async def run() -> list[tuple[int, Any]]:
         group = app.loop_writes()
         assert group is not None
 
@@ -238,11 +222,11 @@ def test_registrations_on_the_loop_are_grouped_and_each_answers_for_itself(app: 
         try:
             distinct = list(await asyncio.gather(*(register(i) for i in range(120))))
             assert group.transactions < group.grouped  # some transactions were shared
-            return distinct + list(await asyncio.gather(*(register(i) for i in range(120, 130)))), group
+            return distinct + list(await asyncio.gather(*(register(i) for i in range(120, 130))))
         finally:
             await group.close()
 
-    outcomes, group = asyncio.run(run())
+    outcomes = asyncio.run(run())
     ok = [(i, w) for i, w in outcomes if not isinstance(w, str)]
     assert len(ok) == 121 and Counter("already exists" in w for _, w in outcomes if isinstance(w, str)) == {True: 9}
     for i, w in ok:
