@@ -19,7 +19,7 @@ from services.application import DualRandom
 from services.infra.evidence import DatabaseEvidenceStore, EvidenceStore
 from services.infra.logging import get_logger
 from services.infra.settings import Settings, SettingsError
-from services.infra.store import check_database, create_engine, safe_url
+from services.infra.store import check_database, create_engine, safe_url, setting_up
 from services.rebuild import rebuild
 from services.usecases.accounts import Accounts
 from services.usecases.calendar import Calendar
@@ -100,8 +100,15 @@ class Runtime:
     _threads: list[threading.Thread] = field(init=False, default_factory=list)
 
     def open(self, *, with_nats: bool = True) -> "Runtime":
+        """Connect and set up: tables, read models, the relay and the signer's state, one process at a time
+        (``setting_up``: processes started together on a new schema raced to create the same tables)."""
         url = self.settings.effective_database_url
         check_database(url)
+        with setting_up(url):
+            self._open(url, with_nats)
+        return self
+
+    def _open(self, url: str, with_nats: bool) -> None:
         self.app = DualRandom(url)
         self.engine = create_engine(url, self.settings.db_pool_size)
         self.runner = ProjectionRunner(self.app, self.engine, all_projections(),
@@ -149,7 +156,6 @@ class Runtime:
         gate.checkpointer = self.checkpointer
         gate.enabled = self.settings.draw_checkpoint_gate
         self.follow_ups.gate = gate
-        return self
 
     def _open_checkpointer(self) -> None:
         from services.audit.checkpoints import Checkpointer

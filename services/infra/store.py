@@ -1,11 +1,13 @@
 """The event store's database: URL checks, a read-model engine beside it, and positional log reads."""
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from services.infra.logging import mask_credentials
 from services.infra.settings import SettingsError
@@ -64,6 +66,41 @@ def check_database(url: str) -> None:
     except Exception as exc:  # noqa: BLE001
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
         raise SettingsError(f"DUALRANDOM_DATABASE_URL: cannot connect to {safe_url(url)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+SETUP_WAIT_SECONDS = 120
+
+
+@contextlib.contextmanager
+def setting_up(url: str, wait_seconds: float = SETUP_WAIT_SECONDS) -> Iterator[None]:
+    """One process at a time sets up a deployment's tables on PostgreSQL: a session advisory lock keyed by the
+    schema, held on a connection of its own (outside any pool) while the body runs, released when it ends (or
+    with the session, should the process die). Creating a table is "look for it, then create it" (SQLAlchemy's
+    ``create_all``, the event library's ``checkfirst``, adding a column or an index): two processes started at
+    once on a new schema both found ``relay_position`` missing, and the second failed (``duplicate key value
+    violates unique constraint "pg_type_typname_nsp_index"``) and exited. A setup over tables that exist takes
+    a few hundred milliseconds, so the others' wait is short; one stuck longer than ``wait_seconds`` makes the
+    waiting process fail with a SettingsError instead of hanging. SQLite: a file is one host's, its processes
+    are started one after another (the lock is not taken)."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'"))
+            try:
+                conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(coalesce(current_schema(), '')), "
+                                     "hashtext('dualrandom:setup'))"))
+            except sa.exc.OperationalError:
+                raise SettingsError(
+                    f"DUALRANDOM_DATABASE_URL: another process has been setting up the tables of "
+                    f"{safe_url(url)} for more than {wait_seconds:g} s (stuck? see its log)"
+                ) from None
+            conn.commit()
+            yield  # the connection closes after the body: the session's lock goes with it
     finally:
         engine.dispose()
 
