@@ -104,11 +104,20 @@ class Runtime:
         (``setting_up``: processes started together on a new schema raced to create the same tables)."""
         url = self.settings.effective_database_url
         check_database(url)
-        with setting_up(url):
-            self._open(url, with_nats)
+        nats = with_nats and self.settings.relay_enabled
+        try:
+            if nats:
+                self._reach_nats()  # before the setup lock: no other process waits on NATS's answer
+            with setting_up(url):
+                self._open(url, nats)
+        except BaseException:
+            self._stop_embedded_nats()
+            raise
         return self
 
     def _open(self, url: str, with_nats: bool) -> None:
+        """Everything that creates or alters tables, under the setup lock (``with_nats``: NATS was reached, and
+        the relay's position table is set up too)."""
         self.app = DualRandom(url)
         self.engine = create_engine(url, self.settings.db_pool_size)
         self.runner = ProjectionRunner(self.app, self.engine, all_projections(),
@@ -149,8 +158,13 @@ class Runtime:
         self.follow_ups.setup()
         self.accounts = Accounts(app, engine, runner, lookups, self.settings.secret_key)
         self.accounts.setup()
-        if with_nats and self.settings.relay_enabled:
-            self._open_nats()
+        if with_nats:
+            from services.infra.relay import Relay
+
+            self.relay = Relay(
+                self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,
+                deployment=self.settings.deployment, replicas=getattr(self.settings, "nats_replicas", None),
+            )
         self._open_checkpointer()
         gate = self.target_draws.gate  # one gate for every draw: targets and follow-up rounds
         gate.checkpointer = self.checkpointer
@@ -182,7 +196,8 @@ class Runtime:
         self.checkpointer.previous_keys = previous
         self.checkpointer.setup()
 
-    def _open_nats(self) -> None:
+    def _reach_nats(self) -> None:
+        """The NATS URL (the embedded server started when none is set), checked by connecting once."""
         if self.settings.nats_url:
             self.nats_url = self.settings.nats_url
         else:
@@ -200,12 +215,11 @@ class Runtime:
             self.nats_url = self._nats.url
             write_embedded_url(self.settings.var_dir, self.nats_url)
         asyncio.run(check_nats(self.nats_url))
-        from services.infra.relay import Relay
 
-        self.relay = Relay(
-            self.app, self.engine, self.nats_url, stream=self.settings.nats_stream,
-            deployment=self.settings.deployment, replicas=getattr(self.settings, "nats_replicas", None),
-        )
+    def _stop_embedded_nats(self) -> None:
+        if self._nats is not None:
+            self._nats.stop()
+            self._nats = None
 
     def singletons(self, stop: asyncio.Event) -> list[Coroutine[Any, Any, None]]:
         """The roles of which one process at a time is active, each behind its lease: the relay (when NATS is
@@ -231,7 +245,8 @@ class Runtime:
         """Stop the projection loops ``start_projections`` started (tests: a process whose read models another
         process keeps, as ``serve --role api``)."""
         self._stop.set()
-        self.runner.wake()
+        if hasattr(self, "runner"):  # (an open that failed before the set-up: NATS not reached)
+            self.runner.wake()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
@@ -247,13 +262,12 @@ class Runtime:
         if hasattr(self, "accounts"):
             self.accounts.close()
         self._stop.set()
-        self.runner.wake()
+        if hasattr(self, "runner"):  # (an open that failed before the set-up: NATS not reached)
+            self.runner.wake()
         for t in self._threads:
             t.join(timeout=10)
         self._threads.clear()
-        if self._nats is not None:
-            self._nats.stop()
-            self._nats = None
+        self._stop_embedded_nats()
         if hasattr(self, "engine"):
             self.engine.dispose()
         if hasattr(self, "app"):

@@ -71,6 +71,7 @@ def check_database(url: str) -> None:
 
 
 SETUP_WAIT_SECONDS = 120
+SETUP_LOCK = "SELECT pg_advisory_lock(hashtext(coalesce(current_schema(), '')), hashtext('dualrandom:setup'))"
 
 
 @contextlib.contextmanager
@@ -92,8 +93,7 @@ def setting_up(url: str, wait_seconds: float = SETUP_WAIT_SECONDS) -> Iterator[N
         with engine.connect() as conn:
             conn.execute(sa.text(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'"))
             try:
-                conn.execute(sa.text("SELECT pg_advisory_lock(hashtext(coalesce(current_schema(), '')), "
-                                     "hashtext('dualrandom:setup'))"))
+                conn.execute(sa.text(SETUP_LOCK))
             except sa.exc.OperationalError:
                 raise SettingsError(
                     f"DUALRANDOM_DATABASE_URL: another process has been setting up the tables of "

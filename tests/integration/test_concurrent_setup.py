@@ -10,12 +10,10 @@ import pytest
 import sqlalchemy as sa
 
 from services.infra.settings import Settings, SettingsError
-from services.infra.store import setting_up
+from services.infra.store import SETUP_LOCK, setting_up
 from services.runtime import Runtime
 
 STARTS = 6
-
-LOCK = "SELECT pg_advisory_lock(hashtext(coalesce(current_schema(), '')), hashtext('dualrandom:setup'))"
 
 
 def _postgres(database_url: str) -> None:
@@ -67,7 +65,7 @@ def test_a_setup_that_waits_too_long_for_another_fails_with_the_setting_named(da
     holder = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     try:
         with holder.connect() as conn:
-            conn.execute(sa.text(LOCK))  # another process in the middle of its setup
+            conn.execute(sa.text(SETUP_LOCK))  # another process in the middle of its setup
             conn.commit()
             with (pytest.raises(SettingsError, match="DUALRANDOM_DATABASE_URL: another process has been setting up"),
                   setting_up(database_url, wait_seconds=0.3)):
