@@ -119,7 +119,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> Litestar:
         lifespan=[lifespan],
         state=State({"runtime": runtime, "position_waits": PositionWaits(runtime.runner), "overload": overload,
                      "loop_writes": None,  # set by the lifespan on PostgreSQL
-                     "principals": PrincipalLookup(runtime.engine, runtime.accounts.authenticate),
+                     "principals": PrincipalLookup(runtime.engine, runtime.accounts.authenticate,
+                                                   runtime.settings.account_keep_seconds),
                      "public_answers": PublicAnswers(runtime.runner),
                      "ready_caught_up": set()}),
         request_max_body_size=runtime.settings.max_upload_bytes,

@@ -92,19 +92,21 @@ def csrf_token(secret: str, token_id: str) -> str:
 
 class PrincipalLookup:
     """The per-request account look-up (``app.state.principals``), never a blocking wait on the event loop:
-    on PostgreSQL an async prepared read (``AsyncPrincipalReader``); on a SQLite file a read on the loop's own
+    on PostgreSQL an async prepared read, or the account kept from an earlier one until a change is notified
+    (``AsyncPrincipalReader``, ``DUALRANDOM_ACCOUNT_KEEP_SECONDS``); on a SQLite file a read on the loop's own
     connection that fails at once rather than wait (``SqlitePrincipalReader``), then the store's read in a worker
     thread. Opened and closed by the app's lifespan."""
 
-    def __init__(self, engine: Any, authenticate: Callable[[str], Principal | None]) -> None:
+    def __init__(self, engine: Any, authenticate: Callable[[str], Principal | None], keep_seconds: float = 5) -> None:
         self._engine, self._authenticate = engine, authenticate
+        self._keep_seconds = keep_seconds
         self._reader: AsyncPrincipalReader | None = None
         self._sqlite: SqlitePrincipalReader | None = None
 
     async def open(self) -> None:
         engine = self._engine
         if engine.dialect.name == "postgresql":
-            reader = AsyncPrincipalReader(engine.url, DIRECTORY_TABLES["inspector"])
+            reader = AsyncPrincipalReader(engine.url, DIRECTORY_TABLES["inspector"], ttl=self._keep_seconds)
             await reader.open()
             self._reader = reader
         elif engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
@@ -131,9 +133,10 @@ class PrincipalLookup:
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Every request outside PUBLIC_PATHS and the schema must carry a valid bearer token, or the session cookie
-    (then a state-changing request also carries the CSRF header). The token's id is looked up on every request:
-    a revoked token, a deactivated account or a removed role takes effect at the next request, and the actor
-    has the account's current department, roles and inspector link (not what the token claimed)."""
+    (then a state-changing request also carries the CSRF header). The token's id is looked up (``PrincipalLookup``):
+    a revoked token, a deactivated account or a removed role takes effect at the next request (in another process
+    once PostgreSQL has delivered the change's notification), and the actor has the account's current department,
+    roles and inspector link (not what the token claimed)."""
 
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         method = connection.scope.get("method", "")

@@ -1,8 +1,11 @@
-"""Account credentials and current state, one indexed look-up per authenticated request.
+"""Account credentials and current state, looked up for every authenticated request.
 
-Written in the same command as the account's events (``services/usecases/accounts.py``), so a deactivation,
-a removed role or a revoked token is refused by the next request of every process sharing the database: the
-check reads this table, never a cache. Password and token hashes live here only, never in an event.
+Written in the same command as the account's events (``services/usecases/accounts.py``). A deactivation, a
+removed role or a revoked token is refused by the next request of the process that made the change, and of every
+other process sharing the database once PostgreSQL has delivered the change's notification (milliseconds): on
+PostgreSQL the servers keep the accounts they looked up (``AsyncPrincipalReader``), and a trigger on these tables
+notifies ``ACCOUNTS_CHANNEL`` of every change that could make a kept answer wrong, whoever makes it (the API, the
+CLI, SQL). On SQLite every request reads the table. Password and token hashes live here only, never in an event.
 
 Passwords: scrypt (``hashlib.scrypt``, OpenSSL), a memory-hard KDF: n=2**15, r=8, p=1 (32 MiB, ~0.1 s), a
 16-byte random salt, 32-byte key; stored as ``scrypt$n$r$p$salt_b64$key_b64``.
@@ -13,6 +16,7 @@ import hashlib
 import hmac
 import secrets
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +95,58 @@ class Principal:
     kind: str
 
 
+ACCOUNTS_CHANNEL = "dualrandom_accounts"
+"""The PostgreSQL channel a trigger notifies, in the changing transaction, of every change to an account's state or
+a token (``setup``), with the tables' schema as the payload: the servers of that schema drop the accounts they
+kept (``AsyncPrincipalReader``) when they hear it; deployments in other schemas of the database ignore it."""
+
+# The columns a principal is made of (and a token's validity): an UPDATE naming one of them, a DELETE or a
+# TRUNCATE notifies. A login's bookkeeping (failed attempts, lockout, password hash) does not.
+_NOTIFYING_COLUMNS = {
+    "account_auth": ("username", "display_name", "department", "roles", "inspector", "kind", "active", "id"),
+    "account_token": ("id", "account_id", "expires_at", "revoked"),
+}
+
+
+KEPT_SECONDS = 5.0
+"""How long a server gives a looked-up account again without reading it (``AsyncPrincipalReader``): changes to
+accounts and tokens are notified at once; this bounds only what notifies nothing (the inspector link's resolution
+through the directory)."""
+
+ACCOUNTS_TRIGGER = "dualrandom_accounts_changed_v1"  # a new column list gets a new name (setup creates what is missing)
+
+
 def setup(engine: Engine) -> None:
     metadata.create_all(engine)
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.begin() as conn:
+        present = set(conn.execute(sa.text(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+            "WHERE t.tgname = :name AND c.relnamespace = to_regnamespace(current_schema())::oid"
+        ), {"name": ACCOUNTS_TRIGGER}).scalars())
+        missing = [table for table in _NOTIFYING_COLUMNS if table not in present]
+        if not missing:
+            return
+        conn.execute(sa.text(
+            "CREATE OR REPLACE FUNCTION dualrandom_accounts_changed() RETURNS trigger LANGUAGE plpgsql AS "
+            f"$$ BEGIN PERFORM pg_notify('{ACCOUNTS_CHANNEL}', TG_TABLE_SCHEMA); RETURN NULL; END $$"
+        ))
+        for table in missing:
+            conn.execute(sa.text(
+                f"CREATE TRIGGER {ACCOUNTS_TRIGGER} AFTER UPDATE OF {', '.join(_NOTIFYING_COLUMNS[table])} OR DELETE "
+                f"OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION dualrandom_accounts_changed()"
+            ))
+
+
+_READERS: "weakref.WeakSet[AsyncPrincipalReader]" = weakref.WeakSet()
+
+
+def accounts_changed() -> None:
+    """This process committed a change to an account or a token: every reader of this process drops what it kept
+    at once, without waiting for the notification (so the change holds from the very next request here)."""
+    for reader in list(_READERS):
+        reader.forget()
 
 
 def principal_query(inspectors: sa.Table) -> sa.Select[Any]:
@@ -105,7 +159,8 @@ def principal_query(inspectors: sa.Table) -> sa.Select[Any]:
     return (
         sa.select(a.c.id, a.c.username, a.c.display_name, a.c.department, a.c.roles, a.c.inspector, a.c.kind,
                   sa.case((a.c.inspector.is_(None), sa.null()),  # no link: neither subquery runs
-                          else_=sa.func.coalesce(by_id.scalar_subquery(), by_staff.scalar_subquery())).label("entry"))
+                          else_=sa.func.coalesce(by_id.scalar_subquery(), by_staff.scalar_subquery())).label("entry"),
+                  t.c.expires_at)
         .select_from(t.join(a, a.c.id == t.c.account_id))
         .where(t.c.id == sa.bindparam("token_id"), t.c.revoked.is_(False), t.c.expires_at > sa.bindparam("now"),
                a.c.active.is_(True))
@@ -148,18 +203,30 @@ class SqlitePrincipalReader:
 
 
 class AsyncPrincipalReader:
-    """``principal`` on PostgreSQL without a worker thread: dedicated psycopg async connections of the event loop
-    (autocommit, binary results), each with one held cursor on which the statement is prepared once. One round
-    trip per look-up, awaited on the event loop (a SQLAlchemy read in a thread cost ~0.5 ms and competed with the
-    loop for the GIL; a ``psycopg_pool`` checkout and return cost ~60 us of Python more than this free list).
+    """``principal`` on PostgreSQL without a worker thread, and without a round trip for an account it has kept.
 
+    **Kept accounts.** An answer (never a refusal) is kept by token id, and given again while all of these hold:
+    the reader is listening on ``ACCOUNTS_CHANNEL`` (a connection of its own, ``LISTEN``); no notification has
+    come since (the trigger of ``setup`` notifies every change to an account's state or a token, in the changing
+    transaction; this process's own changes also call ``accounts_changed``, which drops them at once); the token
+    has not expired; and it was read less than ``ttl`` seconds ago (``KEPT_SECONDS``: the inspector link is
+    resolved through the directory's read model, which notifies nothing). Before a kept answer is given, what
+    the listening connection has received is read (a non-blocking read of its socket), so a change whose
+    notification has arrived holds from that request on. Without the listening connection (not yet made, or
+    lost: everything kept is dropped then, and it is made again in the background) every look-up reads.
+    An answer read while a notification came is not kept. At most ``max_kept`` answers are kept (the oldest
+    go first).
+
+    **Look-ups** go through dedicated psycopg async connections of the event loop (autocommit, binary results),
+    each with one held cursor on which the statement is prepared once: one round trip, awaited on the event loop.
     At most ``max_size`` look-ups run at once (more wait their turn); a connection is made when none is free and
     kept. One is made by ``open`` (when the server is not reachable then, the first look-up makes it). A connection
     the server dropped is discarded and the read retried once on a new one; a look-up cancelled mid-way discards
     its connection (its state is unknown). Opened and closed by the app's lifespan: the connections belong to the
     loop that opened them."""
 
-    def __init__(self, url: sa.URL, inspectors: sa.Table, max_size: int = 8) -> None:
+    def __init__(self, url: sa.URL, inspectors: sa.Table, max_size: int = 8, *, ttl: float | None = None,
+                 max_kept: int = 10_000) -> None:
         import asyncio
 
         from sqlalchemy.dialects import postgresql
@@ -170,12 +237,96 @@ class AsyncPrincipalReader:
         self._free: list[Any] = []  # (connection, its held cursor), the last used first
         self._slots = asyncio.Semaphore(max_size)
         self._closed = False
+        self.ttl = KEPT_SECONDS if ttl is None else ttl
+        self._max_kept = max_kept
+        self._kept: dict[str, tuple[Principal, float, float]] = {}  # token id -> (principal, expires_at, read at)
+        self._generation = 0  # +1 whenever what is kept may be wrong: an answer read across a change is not kept
+        self._listener: Any = None  # the LISTEN connection while it works
+        self._schema = b""  # the notifications of this schema's tables concern this reader
+        self._relisten: Any = None  # the task making it again
+        self._relisten_at = 0.0
+        _READERS.add(self)
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
+    @property
+    def kept(self) -> int:
+        return len(self._kept)
+
+    def forget(self) -> None:
+        """Drop every kept answer (a change was committed or heard, or the notifications may have been missed)."""
+        self._generation += 1
+        self._kept.clear()
 
     async def _connect(self) -> tuple[Any, Any]:
         import psycopg
 
         conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, prepare_threshold=0)
         return conn, conn.cursor(binary=True)
+
+    async def _listen(self) -> None:
+        import asyncio
+
+        import psycopg
+
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            await conn.execute(f"LISTEN {ACCOUNTS_CHANNEL}")
+            row = await (await conn.execute("SELECT current_schema()")).fetchone()
+            self._schema = str(row[0] if row else "").encode()
+        except psycopg.OperationalError:
+            return  # not reachable now: look-ups read, and the next one tries again (at most once a second)
+        if self._closed or self._listener is not None:
+            await conn.close()
+            return
+        self.forget()  # anything kept before the LISTEN began may have missed a notification
+        self._listener = conn
+        asyncio.get_running_loop().add_reader(conn.pgconn.socket, self._heard)
+
+    def _heard(self) -> None:
+        """Read what the LISTEN connection has received: a notification drops everything kept; an error (the
+        connection lost) too, and the connection is made again in the background."""
+        import psycopg
+
+        conn = self._listener
+        if conn is None:
+            return
+        pgconn = conn.pgconn
+        try:
+            # Twice: a connection the server ends sends a last message (read by the first) before its end (the
+            # second fails); otherwise the second finds nothing to read and returns at once.
+            pgconn.consume_input()
+            pgconn.consume_input()
+            notified = False
+            while (heard := pgconn.notifies()) is not None:
+                notified = notified or heard.extra == self._schema
+        except psycopg.Error:  # the connection is gone
+            self._lost()
+            return
+        if notified:
+            self.forget()
+
+    def _lost(self) -> None:
+        import asyncio
+        import contextlib
+
+        conn, self._listener = self._listener, None
+        self.forget()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(conn.pgconn.socket)
+            with contextlib.suppress(Exception):
+                conn.pgconn.finish()
+
+    def _listen_again(self, now: float) -> None:
+        import asyncio
+
+        if self._closed or (self._relisten is not None and not self._relisten.done()) or now < self._relisten_at:
+            return
+        self._relisten_at = now + 1.0
+        self._relisten = asyncio.get_running_loop().create_task(self._listen())
 
     async def open(self) -> None:
         import contextlib
@@ -186,14 +337,53 @@ class AsyncPrincipalReader:
         # Not reachable now: the first look-up connects (and answers 500 if it still cannot).
         with contextlib.suppress(psycopg.OperationalError):
             self._free.append(await self._connect())
+        if self.ttl > 0:
+            await self._listen()
 
     async def close(self) -> None:
+        import asyncio
+        import contextlib
+
         self._closed = True
+        task, self._relisten = self._relisten, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        listener = self._listener
+        self._lost()
+        if listener is not None:
+            with contextlib.suppress(Exception):
+                await listener.close()
         free, self._free = self._free, []
         for conn, _ in free:
             await conn.close()
 
     async def principal(self, token_id: str, now: float) -> Principal | None:
+        if self.ttl <= 0:  # nothing kept: every look-up reads
+            return _principal(await self._read(token_id, now))
+        if self._listener is None:
+            self._listen_again(now)
+        else:
+            self._heard()  # a notification already received holds before anything kept is given
+            kept = self._kept.get(token_id)
+            if kept is not None:
+                given, expires_at, read_at = kept
+                if expires_at > now and now - read_at < self.ttl:
+                    return given
+                del self._kept[token_id]
+        generation = self._generation
+        row = await self._read(token_id, now)
+        found = _principal(row)
+        if found is not None and self._listener is not None:
+            self._heard()
+            if generation == self._generation:
+                if len(self._kept) >= self._max_kept:
+                    del self._kept[next(iter(self._kept))]
+                self._kept[token_id] = (found, float(row[8]), now)
+        return found
+
+    async def _read(self, token_id: str, now: float) -> Any:
         import asyncio
 
         import psycopg
@@ -218,7 +408,7 @@ class AsyncPrincipalReader:
                     await conn.close()
                 else:
                     self._free.append(held)
-                return _principal(row)
+                return row
         return None
 
 

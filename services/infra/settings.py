@@ -74,6 +74,7 @@ class Settings:
     ready_startup_lag: int = 1000
     max_in_flight: int = 32  # requests served at once per process; past it 503 + Retry-After at once; 0: no limit
     overload_retry_after: int = 1  # seconds in the Retry-After of an overload 503
+    account_keep_seconds: int = 5  # PostgreSQL: a looked-up account is given again for this long unless notified; 0: never
     relay_enabled: bool = True
     db_pool_size: int = 10
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -133,6 +134,7 @@ class Settings:
             ready_startup_lag=_int("DUALRANDOM_READY_STARTUP_LAG", get("READY_STARTUP_LAG", "1000"), 0, 10**12),
             max_in_flight=_int("DUALRANDOM_MAX_IN_FLIGHT", get("MAX_IN_FLIGHT", "32"), 0, 100000),
             overload_retry_after=_int("DUALRANDOM_OVERLOAD_RETRY_AFTER", get("OVERLOAD_RETRY_AFTER", "1"), 1, 3600),
+            account_keep_seconds=_int("DUALRANDOM_ACCOUNT_KEEP_SECONDS", get("ACCOUNT_KEEP_SECONDS", "5"), 0, 3600),
             public_rate_per_minute=_int("DUALRANDOM_PUBLIC_RATE_PER_MINUTE", get("PUBLIC_RATE_PER_MINUTE", "300"),
                                         0, 10**9),
             relay_enabled=_bool("DUALRANDOM_RELAY_ENABLED", get("RELAY_ENABLED", "true")),

@@ -199,6 +199,7 @@ class Accounts:
             self.app.record(ctx, "account.change", agg)
             with self.engine.begin() as conn:
                 store.put_account(conn, self._state(agg))
+            store.accounts_changed()
             if "roles" in changes:
                 METRICS.inc("dualrandom_account_role_changes_total")
         return describe(agg)
@@ -213,6 +214,7 @@ class Accounts:
             self.app.record(ctx, "account.reactivate" if active else "account.deactivate", agg)
             with self.engine.begin() as conn:
                 store.put_account(conn, self._state(agg))
+            store.accounts_changed()
         return describe(agg)
 
     def set_password(self, ctx: CommandContext, ident: str, password: Any, current: Any = None,
@@ -265,6 +267,8 @@ class Accounts:
             done = conn.execute(store.TOKEN.update().where(
                 store.TOKEN.c.id == token_id, store.TOKEN.c.account_id == ident, store.TOKEN.c.revoked.is_(False)
             ).values(revoked=True)).rowcount
+        if done:
+            store.accounts_changed()  # refused from this process's next request (others: the trigger's notification)
         if agg.revoke(token_id, rules.check_reason(reason)):
             self.app.record(ctx, "account.revoke", agg)
         if done:

@@ -14,7 +14,7 @@ import nats
 import pytest
 
 from services.infra.nats_embedded import free_port
-from tests.support.serve import create_admin, log_of, run_cli, spawn, wait_ready
+from tests.support.serve import admin_token, create_admin, log_of, run_cli, spawn, stop, wait_ready
 
 
 @pytest.fixture
@@ -216,3 +216,36 @@ def test_an_api_process_reads_what_a_worker_process_projected(env: dict[str, str
             proc.wait(timeout=30)
         outs = [log_of(proc)[-2000:] for proc in (api, worker)]
     assert (api.returncode, worker.returncode) == (0, 0), outs
+
+
+def test_an_account_deactivated_from_another_process_is_refused_by_the_running_server(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """PostgreSQL: the server keeps the accounts it looked up (here for an hour, so that only the notification can
+    end it); `dualrandom accounts deactivate`, another process, changes the table, whose trigger notifies every
+    server of the schema: the server refuses the token from then on (waited for as the refusal itself, bounded)."""
+    from tests.conftest import _fresh_pg_schema, _pg_base
+
+    base = _pg_base()
+    if base is None:
+        pytest.skip("PostgreSQL is not configured (DUALRANDOM_TEST_DATABASE_URL)")
+    with contextlib.contextmanager(_fresh_pg_schema)(base) as url:
+        env = {**env, "DUALRANDOM_DATABASE_URL": url, "DUALRANDOM_RELAY_ENABLED": "false",
+               "DUALRANDOM_ACCOUNT_KEEP_SECONDS": "3600"}
+        token = admin_token(env)
+        port = free_port()
+        proc = spawn(["serve", "--port", str(port)], env, tmp_path / "serve.log")
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_ready(base_url, proc)
+            with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
+                assert [http.get("/api/v1/accounts").status_code for _ in range(3)] == [200, 200, 200]  # kept
+                done = run_cli(["accounts", "deactivate", "eeb-admin", "--reason", "离职"], env)
+                assert done.returncode == 0, done.stderr
+                deadline = time.monotonic() + 20
+                while (status := http.get("/api/v1/accounts").status_code) == 200 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert status == 401
+                assert http.get("/api/v1/accounts").status_code == 401
+        finally:
+            stop(proc)

@@ -15,7 +15,7 @@ from services.api.auth import verify
 from services.api.middleware import PrincipalLookup
 from services.infra import accounts_store as store
 from services.runtime import Runtime
-from tests.support.accounts import account_token, stored_token
+from tests.support.accounts import account_token, person, stored_token
 from tests.support.scenario import build_county
 
 
@@ -210,3 +210,206 @@ def test_a_server_not_reachable_at_start_does_not_stop_the_reader_opening(runtim
             await reader.close()
 
     anyio.run(run)
+
+
+# -- kept accounts (PostgreSQL) --------------------------------------------------------------------------------
+def _sql(runtime: Runtime, *statements: str, params: dict[str, Any] | None = None) -> None:
+    with runtime.engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement), params or {})
+
+
+def _quietly(runtime: Runtime, statement: str, params: dict[str, Any]) -> None:
+    """A change the trigger does not see (``session_replication_role = replica`` fires no trigger): only a kept
+    answer can then still say what the table no longer says."""
+    _sql(runtime, "SET LOCAL session_replication_role = replica", statement, params=params)
+
+
+async def _until(probe: Any, done: Any, bound: float = 20.0) -> Any:
+    """``probe()`` again until ``done(answer)``: waits for the notification's delivery, never for a set time
+    (the bound only stops a broken run)."""
+    deadline = time.monotonic() + bound
+    while True:
+        answer = await probe()
+        if done(answer) or time.monotonic() > deadline:
+            return answer
+        await anyio.sleep(0.01)
+
+
+def test_a_kept_account_is_given_until_its_schema_is_notified_and_read_again_after(runtime: Runtime) -> None:
+    """The second look-up of a token is answered from what was kept: a revocation the trigger does not see is not
+    noticed, a notification for another schema changes nothing, and one for this schema makes the next look-ups
+    read again (the token is then refused)."""
+    _postgresql_only(runtime)
+    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+
+    async def run() -> tuple[Any, Any, Any, Any, int]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=3600)  # only a notification
+        await reader.open()
+        try:
+            assert reader.listening
+            first = await reader.principal(token_id, time.time())
+            assert reader.kept == 1
+            _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": token_id})
+            kept = await reader.principal(token_id, time.time())
+            _sql(runtime, f"SELECT pg_notify('{store.ACCOUNTS_CHANNEL}', 'another_schema')")
+            other = await reader.principal(token_id, time.time())
+            _sql(runtime, f"SELECT pg_notify('{store.ACCOUNTS_CHANNEL}', current_schema())")
+            after = await _until(lambda: reader.principal(token_id, time.time()), lambda p: p is None)
+            return first, kept, other, after, reader.kept
+        finally:
+            await reader.close()
+
+    first, kept, other, after, left = anyio.run(run)
+    assert first is not None and kept == first  # the table says revoked: this answer was kept
+    assert other == first  # another schema's notification is not this reader's
+    assert after is None and left == 0
+
+
+CHANGES = [  # (a change by plain SQL, does it notify)
+    ("UPDATE account_token SET revoked = true WHERE id = :t", True),
+    ("UPDATE account_token SET expires_at = 1 WHERE id = :t", True),
+    ("DELETE FROM account_token WHERE id = :t", True),
+    ("UPDATE account_auth SET active = false WHERE id = :a", True),
+    ("UPDATE account_auth SET roles = 'reviewer' WHERE id = :a", True),
+    ("UPDATE account_auth SET department = 'hj-amr' WHERE id = :a", True),
+    ("UPDATE account_auth SET inspector = 'x-1' WHERE id = :a", True),
+    ("UPDATE account_auth SET display_name = '李四' WHERE id = :a", True),
+    ("DELETE FROM account_auth WHERE id = :a", True),
+    ("UPDATE account_auth SET failed = 3, locked_until = 0 WHERE id = :a", False),  # a login's bookkeeping
+    ("UPDATE account_auth SET password_hash = 'x' WHERE id = :a", False),
+]
+
+
+def test_every_change_that_could_make_a_kept_answer_wrong_is_notified(runtime: Runtime) -> None:
+    """Whoever makes it (here plain SQL), a change to an account's state or a token notifies the channel with the
+    schema, in its transaction; a login's bookkeeping does not. After each change a marker is notified: the next
+    notification heard is the trigger's, or the marker when the change notifies nothing."""
+    _postgresql_only(runtime)
+    import psycopg
+
+    with runtime.engine.connect() as conn:
+        schema = conn.execute(sa.text("SELECT current_schema()")).scalar()
+    conninfo = runtime.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    heard_first = []
+    with psycopg.connect(conninfo, autocommit=True) as listener:
+        listener.execute(f"LISTEN {store.ACCOUNTS_CHANNEL}")
+        for n, (change, _) in enumerate(CHANGES):
+            token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"], subject=f"p{n}"))
+            with runtime.engine.connect() as conn:
+                account = conn.execute(sa.select(store.TOKEN.c.account_id).where(store.TOKEN.c.id == token_id)).scalar()
+            _sql(runtime, change, params={"t": token_id, "a": account})
+            _sql(runtime, f"SELECT pg_notify('{store.ACCOUNTS_CHANNEL}', 'marker:' || current_schema())")
+            heard = []
+            for notification in listener.notifies(timeout=20):
+                if notification.payload in (schema, f"marker:{schema}"):
+                    heard.append(notification.payload)
+                if notification.payload == f"marker:{schema}":
+                    break
+            heard_first.append(heard[0] if heard else None)
+    assert heard_first == [schema if notifies else f"marker:{schema}" for _, notifies in CHANGES]
+
+
+def test_a_change_made_by_this_process_holds_at_its_next_look_up(runtime: Runtime) -> None:
+    """Revoking through the accounts use case drops what this process kept at once (``accounts_changed``), before
+    any notification: the next look-up reads and refuses."""
+    _postgresql_only(runtime)
+    from domain.access import SYSTEM
+    from services.application import CommandContext
+
+    build_county(runtime, targets=0, inspectors=0)
+    admin = CommandContext(SYSTEM)
+    account = person(runtime, "zhang-planner", ["planner"])["id"]
+    token_id = runtime.accounts.issue(admin, account, "test", 3600).token_id
+
+    async def run() -> tuple[Any, Any]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"])
+        await reader.open()
+        try:
+            # The revocation notifies nothing here: only the process's own call can drop what is kept.
+            _sql(runtime, f"ALTER TABLE account_token DISABLE TRIGGER {store.ACCOUNTS_TRIGGER}")
+            first = await reader.principal(token_id, time.time())
+            assert reader.kept == 1
+            admin = CommandContext(SYSTEM)
+            assert runtime.accounts.revoke(admin, account, token_id, "测试")
+            return first, await reader.principal(token_id, time.time())
+        finally:
+            await reader.close()
+
+    first, after = anyio.run(run)
+    assert first is not None and after is None
+
+
+def test_a_kept_account_is_read_again_after_its_time_and_a_refusal_is_never_kept(runtime: Runtime) -> None:
+    """What notifies nothing (the inspector link's resolution) is read again once ``ttl`` has passed; an unknown
+    token is read every time (nothing kept for it); at most ``max_kept`` answers are kept."""
+    _postgresql_only(runtime)
+    tokens = [_token_id(runtime, account_token(runtime, "hj-eeb", [role]))
+              for role in ("planner", "reviewer", "auditor", "admin", "inspector")]
+
+    async def run() -> tuple[Any, Any, int]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=0.2, max_kept=3)
+        await reader.open()
+        try:
+            answers = [await reader.principal(t, time.time()) for t in tokens]
+            kept_after_five = reader.kept
+            assert await reader.principal("0" * 32, time.time()) is None and reader.kept == kept_after_five
+            _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": tokens[-1]})
+            after = await _until(lambda: reader.principal(tokens[-1], time.time()), lambda p: p is None)
+            return answers, after, kept_after_five
+        finally:
+            await reader.close()
+
+    answers, after, kept = anyio.run(run)
+    assert [a.roles for a in answers] == [("planner",), ("reviewer",), ("auditor",), ("admin",), ("inspector",)]
+    assert kept == 3  # the two oldest went
+    assert after is None  # read again once its time had passed: the table says revoked
+
+
+def test_a_lost_listening_connection_drops_what_was_kept_and_is_made_again(runtime: Runtime) -> None:
+    """The LISTEN connection ended by the server: notifications could be missed, so nothing kept is given any more
+    (a revocation the trigger did not see is refused at the next look-up), and the reader listens again."""
+    _postgresql_only(runtime)
+    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+
+    async def run() -> tuple[Any, Any, bool]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=3600)
+        await reader.open()
+        try:
+            first = await reader.principal(token_id, time.time())
+            pid = reader._listener.info.backend_pid
+            _sql(runtime, "SELECT pg_terminate_backend(:p, 20000)", params={"p": pid})  # returns once it has gone
+            _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": token_id})
+            after = await reader.principal(token_id, time.time())
+            back = await _until(lambda: _listening(reader), bool)
+            return first, after, back
+        finally:
+            await reader.close()
+
+    first, after, back = anyio.run(run)
+    assert first is not None and after is None and back
+
+
+async def _listening(reader: store.AsyncPrincipalReader) -> bool:
+    await reader.principal("0" * 32, time.time())  # a look-up starts listening again (at most once a second)
+    return reader.listening
+
+
+def test_keeping_nothing_reads_every_request(runtime: Runtime) -> None:
+    """``DUALRANDOM_ACCOUNT_KEEP_SECONDS=0``: no listening connection, nothing kept, a change nobody notified is
+    seen at the next look-up."""
+    _postgresql_only(runtime)
+    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+
+    async def run() -> tuple[Any, Any, bool, int]:
+        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=0)
+        await reader.open()
+        try:
+            first = await reader.principal(token_id, time.time())
+            _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": token_id})
+            return first, await reader.principal(token_id, time.time()), reader.listening, reader.kept
+        finally:
+            await reader.close()
+
+    first, after, listening, kept = anyio.run(run)
+    assert first is not None and after is None and not listening and kept == 0
