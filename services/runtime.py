@@ -261,6 +261,8 @@ class Runtime:
     def close(self) -> None:
         if hasattr(self, "accounts"):
             self.accounts.close()
+        if hasattr(self, "target_draws"):
+            self.target_draws.close()
         self._stop.set()
         if hasattr(self, "runner"):  # (an open that failed before the set-up: NATS not reached)
             self.runner.wake()

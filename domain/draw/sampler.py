@@ -26,10 +26,10 @@ import hashlib
 import hmac
 import operator
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice, repeat
-from typing import Any
+from typing import Any, Protocol
 
 from domain.errors import DomainError, FieldProblem, InvalidInputError
 
@@ -238,6 +238,35 @@ def rank(key: bytes, candidate_id: str) -> int:
     return int.from_bytes(hmac.new(key, candidate_id.encode("utf-8"), hashlib.sha256).digest()[:8], "big")
 
 
+def ranks(key: bytes, id_bytes: Sequence[bytes]) -> list[int]:
+    """:func:`rank` of each candidate id given as its UTF-8 bytes, in order (what a :class:`RankHelper` computes)."""
+    inner, outer = _hmac_states(key)
+    icopy, ocopy, from_bytes = inner.copy, outer.copy, int.from_bytes
+    out: list[int] = []
+    append = out.append
+    for b in id_bytes:
+        h = icopy()
+        h.update(b)
+        o = ocopy()
+        o.update(h.digest())
+        append(from_bytes(o.digest()[:8], "big"))
+    return out
+
+
+HELPED_FROM = 200_000
+"""From this many candidates on, a draw given a :class:`RankHelper` shares the ranking with it."""
+
+
+class RankHelper(Protocol):
+    """Ranks part of a pool elsewhere (another process) while the draw ranks the rest.
+
+    ``submit(key, id_bytes)`` starts ranking and returns ``collect``, or None when it cannot help now (busy,
+    not available): then the draw ranks everything itself. ``collect()`` returns :func:`ranks` ``(key,
+    id_bytes)``, or None when the helping failed (then the draw ranks that part itself)."""
+
+    def submit(self, key: bytes, id_bytes: Sequence[bytes]) -> Callable[[], Sequence[int] | None] | None: ...
+
+
 def neg_log2_fixed(x: int) -> int:
     """``-log2(x / 2^64)`` in fixed point, 64 fractional bits, for integers ``1 <= x <= 2^64``; integers only.
 
@@ -274,8 +303,12 @@ def draw(
     quotas: Mapping[str, int],
     weighted: bool = False,
     shares: Mapping[str, bytes] | None = None,
+    helper: RankHelper | None = None,
 ) -> DrawResult:
     """Draw ``quotas[stratum]`` targets from each stratum of the frozen pool (see the module doc).
+
+    ``helper`` (a pool of at least ``HELPED_FROM`` candidates): another process ranks the second half of the
+    candidates while this one ranks the first (:class:`RankHelper`); the result is the same, helped or not.
 
     ``shares`` (department code -> 32-byte seed share, joint tasks) make the key's seed
     :func:`draw_seed` ``(seed, shares)`` and the draw version 2; without them it is version 1.
@@ -347,12 +380,22 @@ def draw(
     icopy, ocopy, from_bytes = inner.copy, outer.copy, int.from_bytes
     id_bytes = (sorted_bytes if presorted else "\n".join(ids).encode("utf-8")).split(b"\n")
     del sorted_bytes
-    for i, (b, label) in enumerate(zip(id_bytes, labels)):
+    split = n // 2 if n >= HELPED_FROM else n
+    collect = helper.submit(key, id_bytes[split:]) if helper is not None and split < n else None
+    if collect is None:
+        split = n
+    for i, (b, label) in enumerate(zip(islice(id_bytes, split), labels)):
         h = icopy()
         h.update(b)
         o = ocopy()
         o.update(h.digest())
         appenders[label]((from_bytes(o.digest()[:8], "big") << shift) | i)
+    if collect is not None:
+        helped = collect()
+        if helped is None or len(helped) != n - split:  # the helper failed: rank its half here
+            helped = ranks(key, id_bytes[split:])
+        for i, rank_value, label in zip(range(split, n), helped, islice(labels, split, None)):
+            appenders[label]((rank_value << shift) | i)
     del id_bytes, labels, appenders
 
     groups_of: dict[str, list[tuple[int, list[int]]]] = {s: [] for s in sizes}
@@ -386,7 +429,8 @@ def draw(
     )
 
 
-def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[Candidate]) -> VerifyOutcome:
+def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[Candidate],
+           helper: RankHelper | None = None) -> VerifyOutcome:
     """Re-run the recorded draw over ``candidates`` (the pool as frozen) and compare, field by field.
 
     Checked in this order, the first difference is reported: algorithm and version, the seed against the
@@ -431,7 +475,7 @@ def verify(result_record: Mapping[str, Any] | DrawResult, candidates: Sequence[C
                                         f"is {share_hash}")
     again: DrawResult | None = None
     try:  # the re-run computes the pool digest and sizes too; without it they are computed on their own
-        again = draw(seed, entropy, candidates, quotas, weighted=weighted, shares=shares)
+        again = draw(seed, entropy, candidates, quotas, weighted=weighted, shares=shares, helper=helper)
     except DomainError as exc:
         failure = exc
     if again is not None:

@@ -51,6 +51,7 @@ from projections.directory import queries as directory
 from projections.runner import ProjectionRunner
 from projections.tasks import queries as tasks
 from services.application import CommandContext, DualRandom, NotFoundError
+from services.infra.rank_helper import ProcessRankHelper
 from services.usecases.common import TASK_READ_MODELS, Done, UseCase
 from services.usecases.draw_pool import DrawPools
 from services.usecases.merges import Merges
@@ -117,6 +118,10 @@ class TargetDraws(UseCase):
         self.gate = WitnessGate(app, engine, runner)  # the runtime shares one with the follow-up draws
         self.seeds = SeedVault(engine)
         self.pools = DrawPools(app, engine, runner)
+        self.rank_helper = ProcessRankHelper()  # a second core for the ranking of a large pool
+
+    def close(self) -> None:
+        self.rank_helper.close()
 
     @property
     def checkpoint_gate(self) -> bool:
@@ -277,7 +282,8 @@ class TargetDraws(UseCase):
         pool = self._stored_pool(tid, task.round, bool(task.options["weighted"]))
         quotas = {s: v["quota"] for s, v in frozen["strata"].items() if v["pool_size"] > 0}
         rows = cast(Sequence[Candidate], pool.rows)  # the columns read as the rows they stand for
-        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]), shares=shares)
+        result = draw(seed, external_entropy, rows, quotas, weighted=bool(task.options["weighted"]), shares=shares,
+                      helper=self.rank_helper)
         record = {**result.as_record(), "entropy_source": task.entropy_source, "freeze_position": frozen["position"]}
         off_site = sorted(set(result.selected) & pool.off_site_first)
         task.record_draw(record, off_site)
@@ -396,7 +402,7 @@ class TargetDraws(UseCase):
         position = record["freeze_position"]
         pool = self._pool_at(task, position, by_class=not legacy_weighted(frozen))
         rows = cast(Sequence[Candidate], CandidateColumns(pool.rows.ids, pool.rows.strata, pool.rows.weights))
-        outcome = verify(record, rows)  # a match means the recomputed pool's digest is the record's
+        outcome = verify(record, rows, self.rank_helper)  # a match: the recomputed pool's digest is the record's
         digest = record.get("pool_digest") if outcome.match else pool_digest(pool.rows.ids) if pool.rows else None
         out: dict[str, Any] = {
             "task_id": str(task.id),
