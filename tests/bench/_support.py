@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -164,7 +165,7 @@ def free_port(lo: int = 18000, hi: int = 18999) -> int:
 @contextlib.contextmanager
 def running_server(
     name: str, url: str, secret: str, *, log_level: str = "WARNING", projections: bool = True, timeout: float = 60,
-    checkpoint_gate: bool = True,
+    checkpoint_gate: bool = True, account_keep_seconds: int | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """This file's ``serve`` as a subprocess on a free port, up once /health answers; yields (port, process)."""
     import signal
@@ -180,7 +181,8 @@ def running_server(
         proc = subprocess.Popen(
             [sys.executable, str(BENCH_DIR / "_support.py"), "serve", "--database-url", url,
              "--port", str(port), "--log-level", log_level, *([] if projections else ["--no-projections"]),
-             *([] if checkpoint_gate else ["--no-checkpoint-gate"])],
+             *([] if checkpoint_gate else ["--no-checkpoint-gate"]),
+             *([] if account_keep_seconds is None else ["--account-keep-seconds", str(account_keep_seconds)])],
             env={**os.environ, SECRET_ENV: secret}, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -223,6 +225,8 @@ def serve(argv: Sequence[str]) -> None:
     parser.add_argument("--no-projections", action="store_true", help="diagnosis: no read-model thread in process")
     parser.add_argument("--no-checkpoint-gate", action="store_true",
                         help="draws do not wait for a published checkpoint (no relay, no NATS here)")
+    parser.add_argument("--account-keep-seconds", type=int, default=None,
+                        help="DUALRANDOM_ACCOUNT_KEEP_SECONDS (default: the setting's default); 0: every request reads")
     args = parser.parse_args(argv)
     secret = os.environ.get(SECRET_ENV, "")
     if len(secret) < 32:
@@ -233,6 +237,8 @@ def serve(argv: Sequence[str]) -> None:
         relay_enabled=False, projections_in_process=not args.no_projections, log_format="json", log_level=args.log_level,
         draw_checkpoint_gate=not args.no_checkpoint_gate,
     )
+    if args.account_keep_seconds is not None:
+        settings = dataclasses.replace(settings, account_keep_seconds=args.account_keep_seconds)
     configure_logging(settings.log_format, settings.log_level)
     runtime = Runtime(settings).open(with_nats=False)
     try:

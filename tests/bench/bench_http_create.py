@@ -213,8 +213,9 @@ def _stats(n: int, elapsed: float, latencies: list[float], errors: int) -> dict[
 
 
 @contextlib.contextmanager
-def server(url: str, secret: str, log_level: str, projections: bool = True) -> Any:
-    with S.running_server(NAME, url, secret, log_level=log_level, projections=projections) as running:
+def server(url: str, secret: str, log_level: str, projections: bool = True, account_keep_seconds: int | None = None) -> Any:
+    with S.running_server(NAME, url, secret, log_level=log_level, projections=projections,
+                          account_keep_seconds=account_keep_seconds) as running:
         yield running
 
 
@@ -313,6 +314,9 @@ def main() -> None:
     p.add_argument("--single", type=int, default=500, help="creates with one thread / one client (0: skip)")
     p.add_argument("--log-level", default="INFO", help="server log level (INFO: one JSON line per request)")
     p.add_argument("--no-command", action="store_true", help="skip the in-process DualRandom.register rows")
+    p.add_argument("--account-keep-seconds", type=int, default=None,
+                   help="the server's DUALRANDOM_ACCOUNT_KEEP_SECONDS (default: the setting's, 5); 0: every request "
+                        "reads the account (as before session 19)")
     p.add_argument("--projections", choices=("worker", "in-process", "none"), default="worker",
                    help="who keeps the read models: a separate `dualrandom projections run` process (production "
                    "layout, default), a thread of the server (embedded default), or nobody (diagnosis)")
@@ -358,7 +362,8 @@ def main() -> None:
         token = stored_token(token_engine, secret, "hj-eeb", ["planner"], "bench:planner", 3600)  # an account
         token_engine.dispose()
         with contextlib.ExitStack() as stack:
-            port, proc = stack.enter_context(server(url, secret, args.log_level, args.projections == "in-process"))
+            port, proc = stack.enter_context(server(url, secret, args.log_level, args.projections == "in-process",
+                                                    args.account_keep_seconds))
             worker = stack.enter_context(projection_worker(url, secret)) if args.projections == "worker" else None
             meter = CpuMeter(proc.pid, worker.pid if worker is not None else None)
             http_round(port, token, take(args.warmup), args.warmup, args.clients)  # warm-up
