@@ -2,7 +2,9 @@
 loop, elsewhere the store's read in a worker thread. Both answer the same for every account state, and the
 PostgreSQL reader survives a connection the server dropped."""
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,22 @@ def test_a_server_not_reachable_at_start_does_not_stop_the_reader_opening(runtim
     anyio.run(run)
 
 
+@contextlib.asynccontextmanager
+async def _opened(runtime: Runtime, **options: Any) -> AsyncIterator[store.AsyncPrincipalReader]:
+    """An opened PostgreSQL reader of the runtime's database, closed afterwards."""
+    reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], **options)
+    await reader.open()
+    try:
+        yield reader
+    finally:
+        await reader.close()
+
+
+def _planner_token_id(runtime: Runtime) -> str:
+    _postgresql_only(runtime)
+    return _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+
+
 # -- kept accounts (PostgreSQL) --------------------------------------------------------------------------------
 def _sql(runtime: Runtime, *statements: str, params: dict[str, Any] | None = None) -> None:
     with runtime.engine.begin() as conn:
@@ -240,13 +258,10 @@ def test_a_kept_account_is_given_until_its_schema_is_notified_and_read_again_aft
     """The second look-up of a token is answered from what was kept: a revocation the trigger does not see is not
     noticed, a notification for another schema changes nothing, and one for this schema makes the next look-ups
     read again (the token is then refused)."""
-    _postgresql_only(runtime)
-    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+    token_id = _planner_token_id(runtime)
 
     async def run() -> tuple[Any, Any, Any, Any, int]:
-        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=3600)  # only a notification
-        await reader.open()
-        try:
+        async with _opened(runtime, ttl=3600) as reader:  # only a notification
             assert reader.listening
             first = await reader.principal(token_id, time.time())
             assert reader.kept == 1
@@ -257,8 +272,6 @@ def test_a_kept_account_is_given_until_its_schema_is_notified_and_read_again_aft
             _sql(runtime, f"SELECT pg_notify('{store.ACCOUNTS_CHANNEL}', current_schema())")
             after = await _until(lambda: reader.principal(token_id, time.time()), lambda p: p is None)
             return first, kept, other, after, reader.kept
-        finally:
-            await reader.close()
 
     first, kept, other, after, left = anyio.run(run)
     assert first is not None and kept == first  # the table says revoked: this answer was kept
@@ -323,9 +336,7 @@ def test_a_change_made_by_this_process_holds_at_its_next_look_up(runtime: Runtim
     token_id = runtime.accounts.issue(admin, account, "test", 3600).token_id
 
     async def run() -> tuple[Any, Any]:
-        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"])
-        await reader.open()
-        try:
+        async with _opened(runtime) as reader:
             # The revocation notifies nothing here: only the process's own call can drop what is kept.
             _sql(runtime, f"ALTER TABLE account_token DISABLE TRIGGER {store.ACCOUNTS_TRIGGER}")
             first = await reader.principal(token_id, time.time())
@@ -333,8 +344,6 @@ def test_a_change_made_by_this_process_holds_at_its_next_look_up(runtime: Runtim
             admin = CommandContext(SYSTEM)
             assert runtime.accounts.revoke(admin, account, token_id, "测试")
             return first, await reader.principal(token_id, time.time())
-        finally:
-            await reader.close()
 
     first, after = anyio.run(run)
     assert first is not None and after is None
@@ -348,17 +357,13 @@ def test_a_kept_account_is_read_again_after_its_time_and_a_refusal_is_never_kept
               for role in ("planner", "reviewer", "auditor", "admin", "inspector")]
 
     async def run() -> tuple[Any, Any, int]:
-        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=0.2, max_kept=3)
-        await reader.open()
-        try:
+        async with _opened(runtime, ttl=0.2, max_kept=3) as reader:
             answers = [await reader.principal(t, time.time()) for t in tokens]
             kept_after_five = reader.kept
             assert await reader.principal("0" * 32, time.time()) is None and reader.kept == kept_after_five
             _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": tokens[-1]})
             after = await _until(lambda: reader.principal(tokens[-1], time.time()), lambda p: p is None)
             return answers, after, kept_after_five
-        finally:
-            await reader.close()
 
     answers, after, kept = anyio.run(run)
     assert [a.roles for a in answers] == [("planner",), ("reviewer",), ("auditor",), ("admin",), ("inspector",)]
@@ -369,13 +374,10 @@ def test_a_kept_account_is_read_again_after_its_time_and_a_refusal_is_never_kept
 def test_a_lost_listening_connection_drops_what_was_kept_and_is_made_again(runtime: Runtime) -> None:
     """The LISTEN connection ended by the server: notifications could be missed, so nothing kept is given any more
     (a revocation the trigger did not see is refused at the next look-up), and the reader listens again."""
-    _postgresql_only(runtime)
-    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+    token_id = _planner_token_id(runtime)
 
     async def run() -> tuple[Any, Any, bool]:
-        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=3600)
-        await reader.open()
-        try:
+        async with _opened(runtime, ttl=3600) as reader:
             first = await reader.principal(token_id, time.time())
             pid = reader._listener.info.backend_pid
             _sql(runtime, "SELECT pg_terminate_backend(:p, 20000)", params={"p": pid})  # returns once it has gone
@@ -383,8 +385,6 @@ def test_a_lost_listening_connection_drops_what_was_kept_and_is_made_again(runti
             after = await reader.principal(token_id, time.time())
             back = await _until(lambda: _listening(reader), bool)
             return first, after, back
-        finally:
-            await reader.close()
 
     first, after, back = anyio.run(run)
     assert first is not None and after is None and back
@@ -398,18 +398,13 @@ async def _listening(reader: store.AsyncPrincipalReader) -> bool:
 def test_keeping_nothing_reads_every_request(runtime: Runtime) -> None:
     """``DUALRANDOM_ACCOUNT_KEEP_SECONDS=0``: no listening connection, nothing kept, a change nobody notified is
     seen at the next look-up."""
-    _postgresql_only(runtime)
-    token_id = _token_id(runtime, account_token(runtime, "hj-eeb", ["planner"]))
+    token_id = _planner_token_id(runtime)
 
     async def run() -> tuple[Any, Any, bool, int]:
-        reader = store.AsyncPrincipalReader(runtime.engine.url, TABLES["inspector"], ttl=0)
-        await reader.open()
-        try:
+        async with _opened(runtime, ttl=0) as reader:
             first = await reader.principal(token_id, time.time())
             _quietly(runtime, "UPDATE account_token SET revoked = true WHERE id = :t", {"t": token_id})
             return first, await reader.principal(token_id, time.time()), reader.listening, reader.kept
-        finally:
-            await reader.close()
 
     first, after, listening, kept = anyio.run(run)
     assert first is not None and after is None and not listening and kept == 0
