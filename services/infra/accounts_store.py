@@ -371,7 +371,7 @@ class AsyncPrincipalReader:
                 given, expires_at, read_at = kept
                 if expires_at > now and now - read_at < self.ttl:
                     return given
-                del self._kept[token_id]
+                self._kept.pop(token_id, None)  # (``forget`` may empty it from another thread meanwhile)
         generation = self._generation
         row = await self._read(token_id, now)
         found = _principal(row)
@@ -379,7 +379,7 @@ class AsyncPrincipalReader:
             self._heard()
             if generation == self._generation:
                 if len(self._kept) >= self._max_kept:
-                    del self._kept[next(iter(self._kept))]
+                    self._kept.pop(next(iter(self._kept), ""), None)
                 self._kept[token_id] = (found, float(row[8]), now)
         return found
 
