@@ -398,6 +398,9 @@ class AsyncPrincipalReader:
                     row = await cursor.fetchone()
                 except psycopg.OperationalError:
                     await conn.close()  # dropped by the server (or broken): discarded, read again on a new one
+                    stale, self._free = self._free, []  # a restart or a termination drops the idle ones too
+                    for other, _ in stale:
+                        await other.close()
                     if attempt == 2:
                         raise
                     continue

@@ -2,6 +2,7 @@
 loop, elsewhere the store's read in a worker thread. Both answer the same for every account state, and the
 PostgreSQL reader survives a connection the server dropped."""
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -408,3 +409,21 @@ def test_keeping_nothing_reads_every_request(runtime: Runtime) -> None:
 
     first, after, listening, kept = anyio.run(run)
     assert first is not None and after is None and not listening and kept == 0
+
+
+def test_every_connection_the_server_dropped_is_replaced_by_one_read(runtime: Runtime) -> None:
+    """All of the reader's connections ended by the server at once (a restart, an operator's termination): the next
+    look-up discards them all and reads on a new one, instead of failing on the second dead one."""
+    token_id = _planner_token_id(runtime)
+
+    async def run() -> tuple[Any, Any]:
+        async with _opened(runtime, ttl=0) as reader:
+            firsts = await asyncio.gather(*[reader.principal(token_id, time.time()) for _ in range(3)])
+            pids = [conn.info.backend_pid for conn, _ in reader._free]
+            assert len(pids) >= 2
+            _sql(runtime, "SELECT pg_terminate_backend(pid, 20000) FROM unnest(CAST(:p AS int[])) AS pid",
+                 params={"p": pids})
+            return firsts[0], await reader.principal(token_id, time.time())
+
+    first, after = anyio.run(run)
+    assert first is not None and after == first
